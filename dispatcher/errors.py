@@ -1,0 +1,93 @@
+"""One exception tree for the whole dispatcher.
+
+Errors of lower layers (httpx, calamine, SQLAlchemy) are translated once, at the edge that
+calls them, into one of these. Nothing here ever carries a password in its message.
+
+    DispatcherError
+    ├── ConfigError                 bad or missing configuration, unknown account
+    ├── InputError                  user input that cannot be used; names file/sheet/row/column/field
+    │   ├── SpreadsheetError        unreadable file, unknown sheet, no phone column, bad encoding
+    │   ├── TemplateError           unknown placeholder, empty template
+    │   └── TextEncodingError       text with characters an encrypted method cannot carry (GB2312)
+    ├── VendorError                 anything about talking to a gateway
+    │   ├── UnknownVendorError      a vendor id that is not one of the four
+    │   ├── UnsupportedMethodError  the vendor has no such method (e.g. entinfo reports)
+    │   └── TransportError          the HTTP exchange itself failed
+    │       ├── NotSentError        failed before the request left: safe to retry
+    │       ├── OutcomeUnknownError sent, but no answer: the vendor may have accepted it
+    │       └── HTTPStatusError     the gateway answered with an HTTP error status
+    └── StoreError                  the store refused an operation
+        └── StateError              a campaign or chunk is not in a state that allows it
+"""
+
+from __future__ import annotations
+
+
+class DispatcherError(Exception):
+    """Base of every error the dispatcher raises on purpose."""
+
+
+class ConfigError(DispatcherError):
+    pass
+
+
+class InputError(DispatcherError):
+    pass
+
+
+class SpreadsheetError(InputError):
+    pass
+
+
+class TemplateError(InputError):
+    pass
+
+
+class TextEncodingError(InputError):
+    """A text has characters that GB2312 (the encrypted methods' charset) cannot encode."""
+
+    def __init__(self, characters: str) -> None:
+        self.characters = characters
+        super().__init__(
+            f"text contains characters that GB2312 cannot encode: {characters!r}; "
+            "use the plain (non-encrypted) method for this message"
+        )
+
+
+class VendorError(DispatcherError):
+    pass
+
+
+class UnknownVendorError(VendorError):
+    pass
+
+
+class UnsupportedMethodError(VendorError):
+    pass
+
+
+class TransportError(VendorError):
+    pass
+
+
+class NotSentError(TransportError):
+    """The request never reached the gateway (connect error, pool timeout): retrying is safe."""
+
+
+class OutcomeUnknownError(TransportError):
+    """The request was sent but no answer came back: the gateway may have accepted it."""
+
+
+class HTTPStatusError(TransportError):
+    def __init__(self, status_code: int, body: str = "") -> None:
+        self.status_code = status_code
+        self.body = body[:200]
+        super().__init__(f"gateway answered HTTP {status_code}")
+
+
+class StoreError(DispatcherError):
+    pass
+
+
+class StateError(StoreError):
+    pass

@@ -1,0 +1,209 @@
+"""Wire types and helpers shared by the four vendor modules (sans-I/O: no network here).
+
+A vendor module builds :class:`Request` objects and parses answer bodies into :class:`Answer`,
+:class:`Report` and :class:`Reply`. The transport (``dispatcher.vendors.transport``) is the only
+place that sends anything.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from html import unescape
+
+CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
+
+# Form fields that carry a secret: never logged, stored or shown.
+SECRET_FIELDS = frozenset({"userPass", "pwd", "password", "submitInfo", "pass"})
+
+
+class ErrorClass(enum.StrEnum):
+    """What the dispatcher does about a vendor's answer (VENDORS.md, "What an error code means")."""
+
+    RATE_LIMITED = "rate_limited"
+    RETRY_LATER = "retry_later"
+    BAD_RECIPIENT = "bad_recipient"
+    BAD_CONTENT = "bad_content"
+    BAD_REQUEST = "bad_request"
+    ACCOUNT = "account"
+    DUPLICATE = "duplicate"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class CodeInfo:
+    code: int
+    error_class: ErrorClass
+    meaning: str  # the seed's Chinese wording
+    meaning_en: str
+
+
+def code_table(rows: list[tuple[int, ErrorClass, str, str]]) -> dict[int, CodeInfo]:
+    return {code: CodeInfo(code, cls, zh, en) for code, cls, zh, en in rows}
+
+
+def classify_code(table: Mapping[int, CodeInfo], code: int) -> CodeInfo:
+    """Look ``code`` up in a vendor's own table; a code not there is ``unknown``."""
+    info = table.get(code)
+    if info is not None:
+        return info
+    return CodeInfo(code, ErrorClass.UNKNOWN, "未知错误代码", "code not in the vendor's table")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """An account's login. The password is never part of ``repr``."""
+
+    user: str
+    password: str = field(repr=False)
+    channel: str = ""
+
+
+@dataclass(frozen=True)
+class Separators:
+    """Personalised packing: ``pair`` between number and text, ``message`` between messages."""
+
+    pair: str = "|!|"
+    message: str = "|^|"
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request to a gateway, relative to the account's base URL. Always POSTed as a form."""
+
+    path: str
+    form: dict[str, str]
+    method: str = "POST"
+    # The dispatcher's own reference sent with it (trigger customerUuid, entinfo rrid), if any.
+    ref: str | None = None
+
+    def redacted(self) -> dict[str, str]:
+        """The form without secrets, safe for logs and the store."""
+        return {k: ("***" if k in SECRET_FIELDS else v) for k, v in self.form.items()}
+
+    def __repr__(self) -> str:
+        return f"Request({self.method} {self.path} {self.redacted()!r})"
+
+
+class AnswerKind(enum.StrEnum):
+    OK = "ok"  # a batch id / rrid / value
+    ERROR = "error"  # a negative code, maybe with ``:detail``
+    UNEXPECTED = "unexpected"  # anything else; kept raw
+
+
+@dataclass(frozen=True)
+class Answer:
+    kind: AnswerKind
+    raw: str
+    value: str = ""  # batch id (or other value) when OK
+    code: int | None = None  # the negative code when ERROR
+    detail: str = ""  # text after ``:`` in ``-6:促销``
+
+    @property
+    def ok(self) -> bool:
+        return self.kind is AnswerKind.OK
+
+
+@dataclass(frozen=True)
+class Report:
+    """A delivery report (DLR) for one number of one submission."""
+
+    mobile: str
+    status: str  # raw vendor status: DELIVRD, UNDELIVRD, MK:0001, ...
+    batch_id: str = ""
+    at: datetime | None = None
+    ref: str = ""  # trigger customerUuid / entinfo rrid, when given
+    extra: dict[str, str] = field(default_factory=dict)  # voice: talk/ring seconds, hangup type
+
+    @property
+    def delivered(self) -> bool:
+        return self.status.upper() == "DELIVRD"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A reply (MO) from a recipient."""
+
+    mobile: str
+    text: str
+    at: datetime | None = None
+    channel: str = ""  # GetMo2's channel / show number
+    ref: str = ""  # trigger customerUuid
+
+
+_STRING_RE = re.compile(r"<string[^>]*>(.*?)</string>", re.S)
+_STRING_EMPTY_RE = re.compile(r"<string[^>]*/>")
+_SOAP_RESULT_RE = re.compile(r"<(?:\w+:)?(\w+)Result[^>]*>(.*?)</(?:\w+:)?\w+Result>", re.S)
+_SOAP_EMPTY_RE = re.compile(r"<(?:\w+:)?\w+Result\s*/>")
+_BATCH_RE = re.compile(r"\d{1,19}")
+_CODE_RE = re.compile(r"(-\d+)(?::(.*))?", re.S)
+
+
+def unwrap(body: str) -> str:
+    """The value of a plain, ASMX ``<string>`` or SOAP ``<XxxResult>`` answer body, stripped."""
+    text = body.strip().lstrip("\ufeff")
+    if text.startswith("<"):
+        if m := _SOAP_RESULT_RE.search(text):
+            return unescape(m.group(2)).strip()
+        if m := _STRING_RE.search(text):
+            return unescape(m.group(1)).strip()
+        if _STRING_EMPTY_RE.search(text) or _SOAP_EMPTY_RE.search(text):
+            return ""
+    return text
+
+
+def parse_send_answer(body: str) -> Answer:
+    """A send answer: digits = batch id, negative integer (``:detail``) = error, else unexpected."""
+    value = unwrap(body)
+    if _BATCH_RE.fullmatch(value):
+        return Answer(AnswerKind.OK, body, value=value)
+    if m := _CODE_RE.fullmatch(value):
+        return Answer(AnswerKind.ERROR, body, code=int(m.group(1)), detail=(m.group(2) or "").strip())
+    return Answer(AnswerKind.UNEXPECTED, body, value=value)
+
+
+def parse_value_answer(body: str) -> Answer:
+    """An answer carrying a value (balance, keyword list): a negative integer is an error code."""
+    value = unwrap(body)
+    if m := _CODE_RE.fullmatch(value):
+        return Answer(AnswerKind.ERROR, body, code=int(m.group(1)), detail=(m.group(2) or "").strip())
+    if value == "":
+        return Answer(AnswerKind.UNEXPECTED, body, value=value)
+    return Answer(AnswerKind.OK, body, value=value)
+
+
+_TIME_FORMATS = ("%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y-%m-%d %H:%M", "%Y%m%d%H%M%S")
+
+
+def parse_china_time(value: str) -> datetime | None:
+    """A vendor time (China Standard Time, or epoch seconds/milliseconds) as an aware datetime."""
+    text = value.strip()
+    if not text:
+        return None
+    if text.isdigit() and len(text) in (10, 13):
+        seconds = int(text) / (1000 if len(text) == 13 else 1)
+        return datetime.fromtimestamp(seconds, UTC).astimezone(CHINA_TZ)
+    text = text.replace("T", " ")
+    for fmt in _TIME_FORMATS:
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=CHINA_TZ)
+        except ValueError:
+            continue
+    return None
+
+
+def split_records(body: str, record_sep: str) -> list[str]:
+    """Non-empty, stripped records of a pulled list (lenient about trailing separators)."""
+    return [r.strip() for r in body.split(record_sep) if r.strip()]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request of a vendor may carry (VENDORS.md, "Send methods and their limits")."""
+
+    same_text_numbers: int  # numbers per same-text request (1 = no batch method)
+    personalised_messages: int  # messages per personalised request (1 = no personalised method)
+    reports_per_pull: int = 500
