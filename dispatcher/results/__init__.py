@@ -1,0 +1,1 @@
+"""The results side: reports and replies reconciled, opt-outs, exports."""

@@ -1,0 +1,68 @@
+"""Campaign exports as xlsx (openpyxl write-only) or CSV, safe against formula injection."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+
+from dispatcher.errors import InputError
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+Cell = str | int | float | datetime | None
+
+
+def is_formula_like(value: str) -> bool:
+    return value.startswith(FORMULA_PREFIXES)
+
+
+def csv_safe(value: Cell) -> Cell:
+    """A spreadsheet opening the CSV must not evaluate it: prefix formula-looking text with a quote."""
+    if isinstance(value, str) and is_formula_like(value):
+        return "'" + value
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="seconds")
+    return value
+
+
+def _xlsx_cell(sheet: WriteOnlyWorksheet, value: Cell) -> Any:
+    if isinstance(value, datetime):
+        # Excel has no time zones: write the local wall time the value carries.
+        return value.replace(tzinfo=None)
+    if isinstance(value, str) and is_formula_like(value):
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.data_type = "s"  # stored as a string, never parsed as a formula
+        return cell
+    return value
+
+
+def write_rows(path: Path, header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> int:
+    """Write ``rows`` to ``path`` (.xlsx or .csv by suffix); returns the number of data rows."""
+    suffix = path.suffix.lower()
+    count = 0
+    if suffix == ".csv":
+        # UTF-8 with BOM: what Chinese Excel needs to open it without mojibake.
+        with path.open("w", newline="", encoding="utf-8-sig") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            for row in rows:
+                writer.writerow([csv_safe(v) for v in row])
+                count += 1
+        return count
+    if suffix not in (".xlsx", ".xlsm"):
+        raise InputError(f"{path}: export format must be .xlsx or .csv, not {suffix or 'none'!r}")
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("recipients")
+    sheet.append(list(header))
+    for row in rows:
+        sheet.append([_xlsx_cell(sheet, v) for v in row])
+        count += 1
+    book.save(path)
+    return count
