@@ -1,0 +1,351 @@
+"""Trigger API v1.8 (seed 003): ``/winnerrxd/api/trigger/<Command>``; sans-I/O.
+
+Seed notes resolved here:
+- Some commands are printed ``/winerrxd/...`` in section 2; the command list in section 1 says
+  ``/winnerrxd/...``: the list is taken as right (it is also the Java example's address).
+- The separators of ``SendIndividualMsg`` and of the reply lists were lost in extraction. Personalised
+  separators come from the account (``Separators``); reply lists are read as ``|,|`` / ``|;|`` (the
+  family's other two gateways), falling back to bare ``,`` / ``;`` as the garbled example shows.
+- ``SendBatchMsg`` and ``sendMsgByEncrypt`` have no ``customerUuid`` field: their ``ref`` stays on the
+  ``Request`` only, and their reports are matched by batch id.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from dispatcher.errors import UnsupportedMethodError
+from dispatcher.vendors import crypto
+from dispatcher.vendors.wire import (
+    Answer,
+    CodeInfo,
+    Credentials,
+    ErrorClass,
+    Limits,
+    Reply,
+    Report,
+    Request,
+    Separators,
+    classify_code,
+    code_table,
+    parse_china_time,
+    parse_send_answer,
+    parse_value_answer,
+    split_records,
+    unwrap,
+)
+
+NAME = "trigger"
+LIMITS = Limits(same_text_numbers=50, personalised_messages=50, reports_per_pull=500)
+PREFIX = "/winnerrxd/api/trigger/"
+DEFAULT_SMS_TYPE = 101  # the seed: "未指定类型可填写 101"
+MAX_CUSTOMER_UUID = 60
+
+_R, _T, _P, _C, _Q, _A = (
+    ErrorClass.RATE_LIMITED,
+    ErrorClass.RETRY_LATER,
+    ErrorClass.BAD_RECIPIENT,
+    ErrorClass.BAD_CONTENT,
+    ErrorClass.BAD_REQUEST,
+    ErrorClass.ACCOUNT,
+)
+
+# Section 3 of the seed, every code; classes from VENDORS.md (which covers all of them).
+CODES: dict[int, CodeInfo] = code_table(
+    [
+        (-1, _T, "应用程序错误", "application error at the gateway"),
+        (-3, _A, "用户名或密码错误", "wrong user name or password"),
+        (-4, _C, "短信内容和备案的模板不一样", "text does not match the registered template"),
+        (-5, _C, "签名不正确", "wrong signature"),
+        (-7, _A, "余额不足", "insufficient balance"),
+        (-8, _T, "无可用通道或不在通道时间范围", "no channel available or outside the channel's hours"),
+        (-9, _P, "无效号码", "invalid number"),
+        (-10, _C, "签名内容不符合长度", "signature length not allowed"),
+        (-11, _A, "用户有效期过期", "account expired"),
+        (-12, _P, "黑名单", "blacklisted number"),
+        (
+            -16,
+            _R,
+            "接口请求过于频繁，余额接口 5s 秒一次，其他接口适当调整",
+            "requests too frequent (balance: once per 5 s)",
+        ),
+        (-17, _A, "非法 IP", "IP address not allowed"),
+        (-18, _C, "Msg 内容格式错误", "bad Msg format"),
+        (
+            -19,
+            _Q,
+            "短信数量错误,小于 1 /大于 500(个性化)/大于 1000 (群发)",
+            "wrong number of messages in the request",
+        ),
+        (-20, _P, "号码错误或者黑名单", "wrong or blacklisted number"),
+        (-23, _A, "解密失败", "decryption failed (submitInfo)"),
+        (-24, _C, "短信包含用户敏感信息", "text contains a word the account forbids"),
+        (-25, _A, "用户被冻结", "account frozen"),
+        (-26, _Q, "无效数据", "invalid data"),
+        (-27, _Q, "请求参数错误", "bad request parameters"),
+        (-28, _Q, "无效数据", "invalid data"),
+        (-41, _C, "指定短信模板类型错误或短信类型参数错误", "wrong template type or smsType"),
+        (-44, _Q, "自定义扩展号不符合规则 (1-16 位数字)", "extension number must be 1-16 digits"),
+        (-46, _P, "用户黑名单", "number on the account's blacklist"),
+        (-47, _P, "系统黑名单", "number on the system blacklist"),
+        (-48, _P, "号码超频拦截", "number blocked for receiving too often"),
+        (-51, _A, "超过设置的每月短信条数的限制", "monthly message quota exceeded"),
+        (-54, _C, "短信包含系统敏感信息", "text contains a system-forbidden word"),
+    ]
+)
+
+METHODS: list[tuple[str, str, str]] = [
+    ("SendMsg", "send one text to one number (customerUuid)", "1 number"),
+    ("SendBatchMsg", "send the same text to many numbers", "50 numbers"),
+    ("SendIndividualMsg", "different text per number (phone|!|text|^|...)", "50 messages"),
+    ("sendMsgByEncrypt", "send one text, DES-encrypted submitInfo", "1 number, GB2312 text"),
+    ("sendMsgExt", "send one text with an extension number (ExeNo)", "1 number, ExeNo 1-16 digits"),
+    ("GetBalanceConnect", "account balance", "once per 5 s"),
+    ("GetReportConnect", "pull delivery reports (with customerUuid)", "500 per call, consumed"),
+    ("GetReport2Connect", "pull delivery reports with time (with customerUuid)", "500 per call, consumed"),
+    ("GetReport2ByEncrypt", "pull delivery reports with time, encrypted login", "500 per call, consumed"),
+    ("GetMoConnect", "pull replies (with customer id)", "consumed"),
+    ("GetMo2Connect", "pull replies with the sending number", "consumed"),
+    ("GetMo2ByEncrypt", "pull replies, encrypted login", "consumed"),
+    ("push reports", "JSON POST, type 1 trigger / 2 bulk", "-"),
+    ("push replies", "JSON POST, type 3 trigger / 4 bulk", "-"),
+]
+
+_EXT_RE = re.compile(r"\d{1,16}")
+
+
+def classify(code: int) -> CodeInfo:
+    return classify_code(CODES, code)
+
+
+def _login(creds: Credentials) -> dict[str, str]:
+    return {"userCode": creds.user, "userPass": creds.password}
+
+
+def _encrypted_login(creds: Credentials, plaintext: str) -> dict[str, str]:
+    return {"userCode": creds.user, "submitInfo": crypto.des_encrypt(plaintext, creds.password)}
+
+
+def _check_ref(ref: str | None) -> str:
+    if ref is not None and len(ref) > MAX_CUSTOMER_UUID:
+        raise ValueError(f"customerUuid is at most {MAX_CUSTOMER_UUID} characters, got {len(ref)}")
+    return ref or ""
+
+
+def build_send(
+    creds: Credentials,
+    mobiles: Sequence[str],
+    text: str,
+    *,
+    ref: str | None = None,
+    ext: str | None = None,
+    encrypted: bool = False,
+    sms_type: int = DEFAULT_SMS_TYPE,
+    autograph: str = "",
+) -> Request:
+    """Same text to 1..50 numbers: SendMsg, SendBatchMsg, sendMsgExt (``ext``) or sendMsgByEncrypt."""
+    if not mobiles:
+        raise ValueError("no mobile number to send to")
+    if len(mobiles) > LIMITS.same_text_numbers:
+        raise ValueError(f"trigger takes at most {LIMITS.same_text_numbers} numbers per request")
+    customer_uuid = _check_ref(ref)
+    single = len(mobiles) == 1
+    if encrypted:
+        if not single or ext is not None:
+            raise ValueError("trigger's sendMsgByEncrypt takes one number and no extension number")
+        # The seed's field order, values unescaped (that is what its known answer encrypts).
+        plain = f"userPass={creds.password}&DesNo={mobiles[0]}&Msg={text}&smsType={sms_type}&Channel=0"
+        form = _encrypted_login(creds, plain) | {"autograph": autograph}
+        return Request(PREFIX + "sendMsgByEncrypt", form, ref=ref)
+    if ext is not None:
+        if not single:
+            raise ValueError("trigger's sendMsgExt takes one number")
+        if not _EXT_RE.fullmatch(ext):
+            raise ValueError("ExeNo must be 1-16 digits")
+        form = _login(creds) | {"DesNo": mobiles[0], "Msg": text, "autograph": autograph, "ExeNo": ext}
+        form |= {"customerUuid": customer_uuid, "smsType": str(sms_type)}
+        return Request(PREFIX + "sendMsgExt", form, ref=ref)
+    if single:
+        form = _login(creds) | {"DesNo": mobiles[0], "Msg": text, "autograph": autograph}
+        form |= {"customerUuid": customer_uuid, "smsType": str(sms_type)}
+        return Request(PREFIX + "SendMsg", form, ref=ref)
+    form = _login(creds) | {"DesNo": ",".join(mobiles), "Msg": text, "autograph": autograph}
+    form |= {"smsType": str(sms_type)}
+    return Request(PREFIX + "SendBatchMsg", form, ref=ref)
+
+
+def build_personalised(
+    creds: Credentials,
+    messages: Sequence[tuple[str, str]],
+    *,
+    separators: Separators = Separators(),
+    ref: str | None = None,
+    sms_type: int = DEFAULT_SMS_TYPE,
+) -> Request:
+    """SendIndividualMsg: ``phone<pair>text<message>phone<pair>text``, up to 50 messages."""
+    if not messages:
+        raise ValueError("no message to send")
+    if len(messages) > LIMITS.personalised_messages:
+        raise ValueError(f"trigger takes at most {LIMITS.personalised_messages} personalised messages")
+    for mobile, text in messages:
+        for sep in (separators.pair, separators.message):
+            if sep in text or sep in mobile:
+                raise ValueError(f"message for {mobile} contains the separator {sep!r}: send it on its own")
+    msg = separators.message.join(f"{mobile}{separators.pair}{text}" for mobile, text in messages)
+    form = _login(creds) | {"Msg": msg, "smsType": str(sms_type), "customerUuid": _check_ref(ref)}
+    return Request(PREFIX + "SendIndividualMsg", form, ref=ref)
+
+
+def parse_send(body: str) -> Answer:
+    return parse_send_answer(body)
+
+
+def build_balance(creds: Credentials, *, encrypted: bool = False) -> Request:
+    if encrypted:
+        raise UnsupportedMethodError("trigger has no encrypted balance method")
+    return Request(PREFIX + "GetBalanceConnect", _login(creds))
+
+
+def parse_balance(body: str) -> Answer:
+    return parse_value_answer(body)
+
+
+def build_pull_reports(creds: Credentials, *, encrypted: bool = False) -> Request:
+    """GetReport2Connect (or GetReport2ByEncrypt): ``batch,mobile,time,status,customerUuid|``."""
+    if encrypted:
+        return Request(PREFIX + "GetReport2ByEncrypt", _encrypted_login(creds, f"userPass={creds.password}"))
+    return Request(PREFIX + "GetReport2Connect", _login(creds))
+
+
+def build_report_legacy(creds: Credentials) -> Request:
+    """GetReportConnect (no time): ``batch,mobile,status,customerUuid|``."""
+    return Request(PREFIX + "GetReportConnect", _login(creds) | {"batchNumber": ""})
+
+
+def build_pull_replies(creds: Credentials, *, encrypted: bool = False) -> Request:
+    """GetMo2Connect (with the sending number) or GetMo2ByEncrypt."""
+    if encrypted:
+        return Request(PREFIX + "GetMo2ByEncrypt", _encrypted_login(creds, f"userPass={creds.password}"))
+    return Request(PREFIX + "GetMo2Connect", _login(creds))
+
+
+def build_replies_legacy(creds: Credentials) -> Request:
+    """GetMoConnect: ``phone,text,time,customerId`` records."""
+    return Request(PREFIX + "GetMoConnect", _login(creds))
+
+
+def _is_clock_time(field: str) -> bool:
+    # A report time has date punctuation; bare digits are batch ids and numbers, never times.
+    return not field.isdigit() and parse_china_time(field) is not None
+
+
+def _parse_report_record(record: str) -> Report | None:
+    fields = [f.strip() for f in record.split(",")]
+    time_at = next((i for i, f in enumerate(fields) if _is_clock_time(f)), None)
+    if time_at is not None:  # GetReport2: batch, mobile, time, status, customerUuid
+        head, tail, at = fields[:time_at], fields[time_at + 1 :], parse_china_time(fields[time_at])
+    else:  # GetReport: batch, mobile, status, customerUuid; the status is the first non-digit field
+        status_at = next((i for i, f in enumerate(fields) if i > 0 and f and not f.isdigit()), None)
+        if status_at is None:
+            return None
+        head, tail, at = fields[:status_at], fields[status_at:], None
+    head = [f for f in head if f]  # lenient about empty fields (``batch,,mobile,...``)
+    tail_values = [f for f in tail if f]
+    if not head or not tail_values:
+        return None
+    status = tail_values[0]
+    status_index = tail.index(status)
+    ref = tail[-1] if len(tail) > status_index + 1 else ""
+    batch = head[0] if len(head) > 1 else ""
+    return Report(mobile=head[-1], status=status, batch_id=batch, at=at, ref=ref)
+
+
+def parse_reports(body: str) -> list[Report]:
+    """GetReportConnect / GetReport2Connect / GetReport2ByEncrypt lists (``|`` between records)."""
+    reports = (_parse_report_record(r) for r in split_records(unwrap(body), "|"))
+    return [r for r in reports if r is not None]
+
+
+def _parse_reply_record(record: str, field_sep: str) -> Reply | None:
+    fields = [f.strip() for f in record.split(field_sep)]
+    # The time is the anchor: text before it may contain the separator; after it come
+    # [show number,] customer id (GetMo2Connect has the show number, GetMo and GetMo2ByEncrypt not).
+    time_at = next((i for i in range(len(fields) - 1, 0, -1) if _is_clock_time(fields[i])), None)
+    if time_at is None or not fields[0]:
+        return None
+    after = fields[time_at + 1 :]
+    channel = after[0] if len(after) >= 2 else ""
+    ref = after[-1] if after else ""
+    text = field_sep.join(fields[1:time_at])
+    return Reply(mobile=fields[0], text=text, at=parse_china_time(fields[time_at]), channel=channel, ref=ref)
+
+
+def parse_replies(body: str) -> list[Reply]:
+    value = unwrap(body)
+    field_sep, record_sep = ("|,|", "|;|") if "|,|" in value else (",", ";")
+    replies = (_parse_reply_record(r, field_sep) for r in split_records(value, record_sep))
+    return [r for r in replies if r is not None]
+
+
+def _push_json(body: bytes, content_type: str) -> Mapping[str, Any]:
+    """The pushed JSON object; also accepted as a ``json_str`` form field (the seed's parameter name)."""
+    text = body.decode("utf-8-sig")
+    if "x-www-form-urlencoded" in content_type.lower():
+        text = parse_qs(text).get("json_str", [""])[0]
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"trigger push body is not JSON: {exc.msg}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("list", []), list):
+        raise ValueError("trigger push body is not an object with a 'list' array")
+    return data
+
+
+def _push_time(value: Any) -> datetime | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(int(value))
+    return parse_china_time(value) if isinstance(value, str) else None
+
+
+def _text(item: Mapping[str, Any], key: str) -> str:
+    value = item.get(key)
+    return "" if value is None else str(value).strip()
+
+
+def parse_push_reports(body: bytes, content_type: str) -> tuple[str, list[Report]]:
+    """Report push (types 1 and 2): ``(account, reports)``."""
+    data = _push_json(body, content_type)
+    reports = [
+        Report(
+            mobile=_text(item, "phone"),
+            status=_text(item, "receive_status"),
+            batch_id=_text(item, "sub_no"),
+            at=_push_time(item.get("receive_time")),
+            ref=_text(item, "customer_uuid"),
+        )
+        for item in data.get("list", [])
+        if isinstance(item, dict) and _text(item, "phone")
+    ]
+    return _text(data, "account"), reports
+
+
+def parse_push_replies(body: bytes, content_type: str) -> tuple[str, list[Reply]]:
+    """Reply push (types 3 and 4): ``(account, replies)``; the time is ``resp_time`` or ``receive_time``."""
+    data = _push_json(body, content_type)
+    replies = [
+        Reply(
+            mobile=_text(item, "dest_phone"),
+            text=str(item.get("resp_content") or ""),
+            at=_push_time(item.get("resp_time", item.get("receive_time"))),
+            channel=_text(item, "show_num"),
+            ref=_text(item, "customer_uuid"),
+        )
+        for item in data.get("list", [])
+        if isinstance(item, dict) and _text(item, "dest_phone")
+    ]
+    return _text(data, "account"), replies
