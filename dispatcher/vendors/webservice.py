@@ -1,0 +1,455 @@
+"""The ``webservice`` gateway (seed 000, WebService API v9.9.6): sans-I/O requests and parsers.
+
+One number per request, no personalised method. Sends go to ``/Services/MsgSend.aspx/<Method>``;
+the seed gives ``GetReport2`` and the ``GetMo`` family under ``/Services/MsgSend.asmx/<Method>``, and
+the paths below follow the seed method by method.
+
+The pull and push formats (``batch,mobile[,time],status|``, ``phone|,|text|,|time|;|``, push form
+``account=..&GetReport=..``) are shared with ``yunxin`` (same vendor family); yunxin reuses the parsers
+defined here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from urllib.parse import parse_qsl
+
+from dispatcher.errors import UnsupportedMethodError
+from dispatcher.vendors.crypto import des_encrypt
+from dispatcher.vendors.wire import (
+    Answer,
+    AnswerKind,
+    CodeInfo,
+    Credentials,
+    ErrorClass,
+    Limits,
+    Reply,
+    Report,
+    Request,
+    Separators,
+    classify_code,
+    code_table,
+    parse_china_time,
+    parse_send_answer,
+    parse_value_answer,
+    unwrap,
+)
+
+NAME = "webservice"
+LIMITS = Limits(same_text_numbers=1, personalised_messages=1)
+
+_SEND = "/Services/MsgSend.aspx"
+_PULL = "/Services/MsgSend.asmx"  # where the seed puts GetReport2 and the GetMo family
+
+EXT_CHANNEL = "543296"  # SendMsgExt_Sub: 固定参数 543296
+VOICE_CHANNEL = "999"  # SendVoiceCode: 固定填写 999
+INTERNATIONAL_CHANNEL = "999"  # international SendMsg
+INTERNATIONAL_MAX_CHARS = 140
+
+_R, _T, _P, _C, _Q, _A = (
+    ErrorClass.RATE_LIMITED,
+    ErrorClass.RETRY_LATER,
+    ErrorClass.BAD_RECIPIENT,
+    ErrorClass.BAD_CONTENT,
+    ErrorClass.BAD_REQUEST,
+    ErrorClass.ACCOUNT,
+)
+
+# Every code seed 000 lists (union of its method tables), classes from VENDORS.md.
+CODES: dict[int, CodeInfo] = code_table(
+    [
+        (-1, _T, "提交接口错误 / 应用程序异常", "interface error / application exception"),
+        (-3, _A, "用户名或密码错误", "wrong user name or password"),
+        (-4, _C, "短信内容和备案的模板不一样", "text does not match the registered template"),
+        (-5, _C, "签名不正确（签名一定要放在短信最后）", "bad signature (must end the text as 【签名】)"),
+        (-7, _A, "余额不足", "insufficient balance"),
+        (-8, _A, "通道错误", "channel error"),
+        (-9, _P, "无效号码", "invalid number"),
+        (-10, _C, "签名内容不符合长度", "signature length not allowed"),
+        (-11, _A, "用户有效期过期", "account expired"),
+        (-12, _P, "黑名单", "blacklisted number"),
+        (-13, _Q, "语音验证码的 Amount 参数必须是整形字符串", "voice code Amount must be an integer string"),
+        (-14, _Q, "语音验证码的内容只能为数字", "voice code must be digits only"),
+        (-15, _Q, "语音验证码的内容最长为 6 位", "voice code is at most 6 digits"),
+        (-16, _R, "余额请求过于频繁，5 秒才能取余额一次", "too frequent: balance at most once per 5 s"),
+        (-17, _A, "非法 IP", "IP address not allowed"),
+        (-18, _C, "Msg 格式错误", "Msg format error"),
+        (-19, _Q, "短信数量错误,小于 1 或者大于 50", "message count below 1 or above 50"),
+        (-20, _P, "号码错误或者黑名单", "bad or blacklisted number"),
+        (-21, _A, "没有找到对应的 SubmitID 设置", "no SubmitID configured for the account"),
+        (-23, _A, "解密失败", "decryption failed (submitInfo / password)"),
+    ]
+)
+
+METHODS: list[tuple[str, str, str]] = [
+    ("SendMsg", "same text to one number (Channel empty or 0)", "1 number"),
+    ("sendMsgByEncrypt", "SendMsg with DES submitInfo (GB2312 text only)", "1 number"),
+    ("SendMsgExt_Sub", "SendMsg with a custom extension number (Channel 543296, ExeNo)", "1 number"),
+    ("SendMsg (Channel 999)", "international SMS, English text", "1 number, 140 characters"),
+    ("SendVoiceCode", "voice verification code (Channel 999)", "1 number, 1-6 digits, played 1-3 times"),
+    (
+        "SendVoiceCodeWithTemplate",
+        "voice code read with template 1-6",
+        "1 number, 1-6 digits, played 1-3 times",
+    ),
+    ("GetBalance", "account balance", "once per 5 s (-16)"),
+    ("GetBalanceByEncrypt", "balance with DES submitInfo", "once per 5 s (-16)"),
+    ("GetReport", "delivery reports batch,mobile,status| (.aspx)", "500 per call, consumed, kept 2 days"),
+    ("GetReport2", "delivery reports with time (.asmx)", "500 per call, consumed, kept 2 days"),
+    ("GetReport2ByEncrypt", "GetReport2 with DES submitInfo (.asmx)", "500 per call, consumed"),
+    ("GetMo", "replies phone|,|text|,|time|;| (.asmx)", "consumed"),
+    ("GetMo2", "replies with channel number (.asmx)", "consumed"),
+    ("GetMo2ByEncrypt", "GetMo2 with DES submitInfo (.asmx)", "consumed"),
+]
+
+# Voice report hangup types (seed 000, 语音验证码状态).
+VOICE_HANGUP_TYPES: dict[str, str] = {
+    "0": "unknown reason, usually answered",
+    "1": "call failed, not answered",
+    "2": "call timed out, system hung up",
+    "3": "done, system hung up",
+    "4": "callee hung up first",
+}
+
+
+def classify(code: int) -> CodeInfo:
+    return classify_code(CODES, code)
+
+
+# ---------------------------------------------------------------------------------------------- sending
+
+
+def _login(creds: Credentials) -> dict[str, str]:
+    return {"userCode": creds.user, "userPass": creds.password}
+
+
+def _encrypted(creds: Credentials, plaintext: str) -> dict[str, str]:
+    return {"userCode": creds.user, "submitInfo": des_encrypt(plaintext, creds.password)}
+
+
+def check_encryptable(text: str) -> None:
+    """The decrypted submitInfo is an unescaped ``k=v&k=v`` string: a ``&`` in a value would cut it."""
+    if "&" in text:
+        raise ValueError(
+            "a text or number containing '&' cannot go through an encrypted method; send it plain"
+        )
+
+
+def _one_mobile(mobiles: Sequence[str]) -> str:
+    if len(mobiles) != 1:
+        raise ValueError(f"{NAME} takes exactly 1 number per request, got {len(mobiles)}")
+    mobile = mobiles[0].strip()
+    if not mobile:
+        raise ValueError("empty mobile number")
+    return mobile
+
+
+def _check_ext(ext: str) -> str:
+    if not ext.isdigit():
+        raise ValueError(f"extension number must be digits, got {ext!r}")
+    return ext
+
+
+def build_send(
+    creds: Credentials,
+    mobiles: Sequence[str],
+    text: str,
+    *,
+    ref: str | None = None,
+    ext: str | None = None,
+    encrypted: bool = False,
+) -> Request:
+    """Same text to one number: ``SendMsg``, ``SendMsgExt_Sub`` (ext) or ``sendMsgByEncrypt``.
+
+    The seed has no encrypted extension method: ``ext`` with ``encrypted`` is a ``ValueError``.
+    ``ref`` only rides on the Request: webservice has no client reference field.
+    """
+    mobile = _one_mobile(mobiles)
+    if ext is not None and encrypted:
+        raise ValueError(f"{NAME} has no encrypted send with an extension number")
+    if ext is not None:
+        form = {
+            **_login(creds),
+            "DesNo": mobile,
+            "Msg": text,
+            "Channel": EXT_CHANNEL,
+            "ExeNo": _check_ext(ext),
+        }
+        return Request(f"{_SEND}/SendMsgExt_Sub", form, ref=ref)
+    if encrypted:
+        check_encryptable(text + mobile)
+        # Field order exactly as the seed; "Channel: 输入 0 即可".
+        plain = f"userPass={creds.password}&DesNo={mobile}&Msg={text}&Channel={creds.channel or '0'}"
+        return Request(f"{_SEND}/sendMsgByEncrypt", _encrypted(creds, plain), ref=ref)
+    form = {**_login(creds), "DesNo": mobile, "Msg": text, "Channel": creds.channel}
+    return Request(f"{_SEND}/SendMsg", form, ref=ref)
+
+
+def build_personalised(
+    creds: Credentials,
+    messages: Sequence[tuple[str, str]],
+    *,
+    separators: Separators = Separators(),
+    ref: str | None = None,
+) -> Request:
+    raise UnsupportedMethodError(f"{NAME} has no personalised method: send one request per message")
+
+
+def build_international(creds: Credentials, mobile: str, text: str, *, ref: str | None = None) -> Request:
+    """International ``SendMsg`` (Channel 999): English text of at most 140 characters."""
+    if not text.isascii() or len(text) > INTERNATIONAL_MAX_CHARS:
+        raise ValueError(
+            f"international text must be English (ASCII), at most {INTERNATIONAL_MAX_CHARS} chars"
+        )
+    form = {**_login(creds), "DesNo": _one_mobile([mobile]), "Msg": text, "Channel": INTERNATIONAL_CHANNEL}
+    return Request(f"{_SEND}/SendMsg", form, ref=ref)
+
+
+def _check_voice(code: str, amount: int) -> None:
+    # Checked here so the vendor's -13/-14/-15 (packing bugs) never happen.
+    if not (code.isdigit() and code.isascii() and 1 <= len(code) <= 6):
+        raise ValueError("voice code must be 1-6 digits")
+    if not 1 <= amount <= 3:
+        raise ValueError("voice code Amount (times played) must be 1-3")
+
+
+def build_voice_code(
+    creds: Credentials, mobile: str, code: str, *, amount: int = 1, ref: str | None = None
+) -> Request:
+    """``SendVoiceCode``: a 1-6 digit code read out ``amount`` (1-3) times."""
+    _check_voice(code, amount)
+    form = {
+        **_login(creds),
+        "DesNo": _one_mobile([mobile]),
+        "VoiceCode": code,
+        "Channel": VOICE_CHANNEL,
+        "Amount": str(amount),
+    }
+    return Request(f"{_SEND}/SendVoiceCode", form, ref=ref)
+
+
+def build_voice_template(
+    creds: Credentials, mobile: str, code: str, *, template_id: int, amount: int = 1, ref: str | None = None
+) -> Request:
+    """``SendVoiceCodeWithTemplate``: templates 1-6 (male/female "校验码", "验证码", "注册码")."""
+    _check_voice(code, amount)
+    if not 1 <= template_id <= 6:
+        raise ValueError("voice TemplateID must be 1-6")
+    form = {
+        **_login(creds),
+        "DesNo": _one_mobile([mobile]),
+        "VoiceCode": code,
+        "Amount": str(amount),
+        "TemplateID": str(template_id),
+    }
+    return Request(f"{_SEND}/SendVoiceCodeWithTemplate", form, ref=ref)
+
+
+def parse_send(body: str) -> Answer:
+    return parse_send_answer(body)
+
+
+# ------------------------------------------------------------------------------------- balance, pulls
+
+_AMOUNT_RE = re.compile(r"\d+(?:\.\d+)?")
+
+
+def build_balance(creds: Credentials, *, encrypted: bool = False) -> Request:
+    if encrypted:
+        return Request(f"{_SEND}/GetBalanceByEncrypt", _encrypted(creds, f"userPass={creds.password}"))
+    return Request(f"{_SEND}/GetBalance", _login(creds))
+
+
+def parse_balance(body: str) -> Answer:
+    """A balance is a plain number; anything else (an HTML page, words) is unexpected."""
+    answer = parse_value_answer(body)
+    if answer.ok and not _AMOUNT_RE.fullmatch(answer.value):
+        return Answer(AnswerKind.UNEXPECTED, body, value=answer.value)
+    return answer
+
+
+def build_pull_reports(creds: Credentials, *, encrypted: bool = False) -> Request:
+    """``GetReport2`` (with operator time) or ``GetReport2ByEncrypt``; consumes up to 500 records."""
+    if encrypted:
+        return Request(f"{_PULL}/GetReport2ByEncrypt", _encrypted(creds, f"userPass={creds.password}"))
+    return Request(f"{_PULL}/GetReport2", _login(creds))
+
+
+def build_report_legacy(creds: Credentials, *, batch_number: str = "") -> Request:
+    """``GetReport`` without time; ``batchNumber`` is "备用，空值即可" (reserved, leave empty)."""
+    return Request(f"{_SEND}/GetReport", {**_login(creds), "batchNumber": batch_number})
+
+
+def build_pull_replies(creds: Credentials, *, encrypted: bool = False) -> Request:
+    """``GetMo2`` (with channel number) or ``GetMo2ByEncrypt``."""
+    if encrypted:
+        return Request(f"{_PULL}/GetMo2ByEncrypt", _encrypted(creds, f"userPass={creds.password}"))
+    return Request(f"{_PULL}/GetMo2", _login(creds))
+
+
+def build_replies_legacy(creds: Credentials) -> Request:
+    """``GetMo``: replies without the channel number."""
+    return Request(f"{_PULL}/GetMo", _login(creds))
+
+
+_NEG_CODE_RE = re.compile(r"-\d+")
+
+
+def pull_error(body: str) -> CodeInfo | None:
+    """The error when a pull answered a bare negative code (``-3``), else None.
+
+    ``parse_reports``/``parse_replies`` return ``[]`` for such a body; a puller calls this to tell
+    "nothing to fetch" from "the vendor refused". Webservice answers ``""`` to a bad password.
+    """
+    value = unwrap(body)
+    return classify(int(value)) if _NEG_CODE_RE.fullmatch(value) else None
+
+
+# ------------------------------------------------------------------------ reports and replies (family)
+
+_BATCH_RE = re.compile(r"\d{1,25}")
+_MOBILE_RE = re.compile(r"\+?\d{5,20}")
+_STATUS_RE = re.compile(r"[A-Za-z][\w:.\- ]{0,31}")
+_MO_RECORD_SEP = re.compile(r"\|;\|?")  # "|;|" between records; GetMo2's seed writes "|;" at the end
+
+
+def _norm(field: str) -> str:
+    # Collapse inner whitespace: seed examples wrap "2014/06/10\n15:34:11" and pad " UNDELIVRD ".
+    return " ".join(field.split())
+
+
+def _time_field(value: str) -> bool:
+    return not value.isdigit() and parse_china_time(value) is not None
+
+
+def _voice_report(batch: str, fields: list[str]) -> Report:
+    # Voice: mobile,talk_s,ring_s,hangup_type. Someone listened iff talk time > 0; otherwise the
+    # status keeps the raw hangup type as VOICE:<n> (see VOICE_HANGUP_TYPES).
+    mobile, talk, ring, hangup = fields
+    status = "DELIVRD" if int(talk) > 0 else f"VOICE:{hangup}"
+    return Report(mobile, status, batch, extra={"talk_s": talk, "ring_s": ring, "hangup_type": hangup})
+
+
+def parse_report_record(record: str) -> Report | None:
+    """One ``batch,mobile[,time],status`` (or voice) record; None when it is not one.
+
+    Fields are recognised by shape, empty ones skipped: the seed's ``batch,,mobile,status`` is the
+    report of ``mobile`` for ``batch`` with a stray empty field.
+    """
+    fields = [_norm(f) for f in record.split(",")]
+    batch = fields[0]
+    if batch and not _BATCH_RE.fullmatch(batch):
+        return None
+    rest = [f for f in fields[1:] if f]
+    if len(rest) == 4 and all(f.isdigit() for f in rest):
+        return _voice_report(batch, rest)
+    if len(rest) < 2:
+        return None
+    status = rest[-1]
+    if not _STATUS_RE.fullmatch(status) or _time_field(status):
+        return None
+    mobile, at = "", None
+    for value in rest[:-1]:
+        if not mobile and _MOBILE_RE.fullmatch(value):
+            mobile = value
+        elif at is None and _time_field(value):
+            at = parse_china_time(value)
+    if not mobile:
+        return None
+    return Report(mobile, status, batch, at=at)
+
+
+def parse_reports_with_rejects(body: str) -> tuple[list[Report], list[str]]:
+    """Reports of a pulled/pushed list, plus the records that could not be read (for logs)."""
+    value = unwrap(body)
+    if value.startswith("<"):  # an HTML error page or unknown XML: no records at all
+        return [], [value[:200]] if value else []
+    reports: list[Report] = []
+    rejects: list[str] = []
+    for record in value.split("|"):
+        if not record.strip():
+            continue
+        report = parse_report_record(record)
+        if report is None:
+            rejects.append(record.strip())
+        else:
+            reports.append(report)
+    return reports, rejects
+
+
+def parse_reports(body: str) -> list[Report]:
+    """``GetReport``/``GetReport2``/voice records; ``""`` (nothing, or webservice's bad password) = []."""
+    return parse_reports_with_rejects(body)[0]
+
+
+def parse_reply_record(record: str) -> Reply | None:
+    """One ``phone|,|text|,|time[|,|channel]`` record; None when it is not one."""
+    fields = record.split("|,|")
+    if len(fields) < 3:
+        return None
+    mobile = _norm(fields[0])
+    if not _MOBILE_RE.fullmatch(mobile):
+        return None
+    # The time is the last time-shaped field from the third on; a text may itself contain "|,|".
+    at_index = next((i for i in range(len(fields) - 1, 1, -1) if _time_field(_norm(fields[i]))), 2)
+    text = "|,|".join(fields[1:at_index]).strip()
+    channel = _norm(fields[at_index + 1]) if at_index + 1 < len(fields) else ""
+    return Reply(mobile, text, at=parse_china_time(_norm(fields[at_index])), channel=channel)
+
+
+def parse_replies(body: str) -> list[Reply]:
+    """``GetMo``/``GetMo2`` records separated by ``|;|``; ``""`` = none."""
+    value = unwrap(body)
+    if value.startswith("<"):
+        return []
+    replies = (parse_reply_record(r.strip()) for r in _MO_RECORD_SEP.split(value) if r.strip())
+    return [r for r in replies if r is not None]
+
+
+# ------------------------------------------------------------------------------------------------- push
+
+_REPORT_KEYS = ("getreport", "getreport2")
+_REPLY_KEYS = ("getmo", "getmo2", "mo")
+
+
+def _charset(content_type: str) -> str:
+    for part in content_type.split(";")[1:]:
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "charset" and value:
+            return value.strip().strip('"')
+    return "utf-8"
+
+
+def parse_push_form(body: bytes, content_type: str, keys: Sequence[str]) -> tuple[str, str]:
+    """``(account, list)`` of a pushed form ``account=XXX&<key>=<list>``.
+
+    ``ValueError`` for JSON or a form without one of ``keys``. The charset comes from the content type
+    (UTF-8 by default, GB18030 as a fallback for undeclared Chinese bytes).
+    """
+    if "json" in content_type.lower():
+        raise ValueError("expected a form push (account=..&GetReport=..), got JSON")
+    charset = _charset(content_type)
+    try:
+        text = body.decode(charset)
+    except (UnicodeDecodeError, LookupError):
+        text = body.decode("gb18030", errors="replace")
+        charset = "gb18030"
+    fields = {k.lower(): v for k, v in parse_qsl(text, keep_blank_values=True, encoding=charset)}
+    for key in keys:
+        if key in fields:
+            return fields.get("account", "").strip(), fields[key]
+    raise ValueError(f"push form has none of the fields {', '.join(keys)}")
+
+
+def parse_push_reports(body: bytes, content_type: str) -> tuple[str, list[Report]]:
+    """Pushed reports: POST form ``account=XXX&GetReport=<GetReport or GetReport2 format>``."""
+    account, records = parse_push_form(body, content_type, _REPORT_KEYS)
+    return account, parse_reports(records)
+
+
+def parse_push_replies(body: bytes, content_type: str) -> tuple[str, list[Reply]]:
+    """Pushed replies. The seed has no reply push format; mirror the report push with the MO list:
+    ``account=XXX&GetMo=<GetMo or GetMo2 format>`` (``GetMo2``/``Mo`` accepted too)."""
+    account, records = parse_push_form(body, content_type, _REPLY_KEYS)
+    return account, parse_replies(records)
