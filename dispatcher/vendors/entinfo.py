@@ -1,0 +1,270 @@
+"""Entinfo SDK API (seed 004): ``/webservice.asmx/<method>`` and plain ``/mdsmssend.ashx``; sans-I/O.
+
+``Credentials.user`` is the SDK serial number (``sn``); the form never carries the password itself,
+only ``pwd = MD5(sn + password)``. The gateway has no report or reply method (the seed lists none), so
+a submission ends at "accepted"; ``rrid`` (the chunk's ref) is the only way to match an answer that
+was lost.
+
+Seed notes resolved here:
+- ``balance(sn, pwd)`` is not in the seed, but the contract needs a balance and every public client of
+  this gateway calls ``webservice.asmx/balance`` with exactly those two fields.
+- ``Register`` / ``UnRegister`` are named in section 4.2 without fields; the fields are the ones public
+  clients send. The seed gives them port 8060 (base URL is configuration); ``pwd`` is the MD5 form here
+  too, so the plain password never leaves the machine.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from urllib.parse import quote
+
+from dispatcher.errors import UnsupportedMethodError
+from dispatcher.vendors import crypto
+from dispatcher.vendors.wire import (
+    CHINA_TZ,
+    Answer,
+    CodeInfo,
+    Credentials,
+    ErrorClass,
+    Limits,
+    Reply,
+    Report,
+    Request,
+    Separators,
+    classify_code,
+    code_table,
+    parse_send_answer,
+    parse_value_answer,
+)
+
+NAME = "entinfo"
+LIMITS = Limits(same_text_numbers=10_000, personalised_messages=1000, reports_per_pull=500)
+ASMX = "/webservice.asmx/"
+# Text length the gateway refuses with -10: single-byte text / text with any double-byte character.
+MAX_SINGLE_BYTE_CHARS = 1000
+MAX_DOUBLE_BYTE_CHARS = 500
+
+_R, _T, _C, _Q, _A, _D = (
+    ErrorClass.RATE_LIMITED,
+    ErrorClass.RETRY_LATER,
+    ErrorClass.BAD_CONTENT,
+    ErrorClass.BAD_REQUEST,
+    ErrorClass.ACCOUNT,
+    ErrorClass.DUPLICATE,
+)
+
+# Section 2.1 of the seed, every code (-21/-22 share one row there); classes from VENDORS.md.
+CODES: dict[int, CodeInfo] = code_table(
+    [
+        (-2, _A, "帐号/密码不正确", "wrong serial number or password (or not registered)"),
+        (-4, _A, "余额不足支持本次发送", "insufficient balance for this submission"),
+        (-5, _Q, "数据格式错误", "bad data format"),
+        (-6, _Q, "参数有误", "bad parameters"),
+        (-7, _A, "权限受限", "method not enabled for this serial number"),
+        (-8, _R, "流量控制错误", "flow control: too fast"),
+        (-9, _A, "扩展码权限错误", "extension numbers not enabled (leave ext empty)"),
+        (-10, _C, "内容长度长", "text too long (1000 single-byte / 500 double-byte characters)"),
+        (-11, _T, "内部数据库错误", "gateway database error"),
+        (-12, _A, "序列号状态错误", "serial number disabled"),
+        (-14, _T, "服务器写文件失败", "gateway failed to write a file"),
+        (-17, _A, "没有权限", "no permission (e.g. MMS only on SDK3)"),
+        (-19, _Q, "禁止同时使用多个接口地址", "several gateway addresses used at once"),
+        (-20, _D, "相同手机号，相同内容重复提交", "same text to the same number submitted again"),
+        (-21, _A, "Ip鉴权失败", "IP address not allowed"),
+        (-22, _A, "Ip鉴权失败", "IP address not allowed"),
+        (-23, _A, "缓存无此序列号信息", "serial number unknown to the gateway's cache"),
+        (-601, _Q, "序列号为空，参数错误", "empty serial number"),
+        (-602, _Q, "序列号格式错误，参数错误", "bad serial number format"),
+        (-603, _Q, "密码为空，参数错误", "empty password"),
+        (-604, _Q, "手机号码为空，参数错误", "empty mobile list"),
+        (-605, _Q, "内容为空，参数错误", "empty content"),
+        (-606, _Q, "ext长度大于9，参数错误", "ext longer than 9"),
+        (-607, _Q, "参数错误 扩展码非数字", "ext is not numeric"),
+        (-608, _Q, "参数错误 定时时间非日期格式", "stime is not a date"),
+        (-609, _Q, "rrid长度大于18,参数错误", "rrid longer than 18"),
+        (-610, _Q, "参数错误 rrid非数字", "rrid is not numeric"),
+        (-611, _C, "参数错误 内容编码不符合规范", "content encoding not acceptable"),
+        (-623, _Q, "手机个数与内容个数不匹配", "number of mobiles and contents differ"),
+        (-624, _Q, "扩展个数与手机个数不匹配", "number of exts and mobiles differ"),
+        (-625, _Q, "定时时间个数与手机个数不匹配", "number of stimes and mobiles differ"),
+        (-626, _Q, "rrid个数与手机个数不匹配", "number of rrids and mobiles differ"),
+    ]
+)
+
+METHODS: list[tuple[str, str, str]] = [
+    ("mdsmssend", "send the same text to many numbers (rrid = chunk id)", "10,000 numbers (advised 5,000)"),
+    ("mdgxsend", "different text per number, contents URL-encoded and joined by ','", "1,000 messages"),
+    ("mdsmssend.ashx", "plain-http twin of mdsmssend", "10,000 numbers"),
+    ("mdgxsend.ashx", "plain-http twin of mdgxsend", "1,000 messages"),
+    ("balance", "account balance (not in the seed; public clients)", "-"),
+    ("Register", "register the serial number once", "10 Register/UnRegister a day"),
+    ("UnRegister", "unregister the serial number", "10 Register/UnRegister a day"),
+]
+
+_EXT_RE = re.compile(r"\d{1,9}")
+_RRID_RE = re.compile(r"\d{1,18}")
+
+
+def classify(code: int) -> CodeInfo:
+    return classify_code(CODES, code)
+
+
+def text_too_long(text: str) -> bool:
+    """Whether the gateway would refuse ``text`` with -10."""
+    limit = MAX_SINGLE_BYTE_CHARS if text.isascii() else MAX_DOUBLE_BYTE_CHARS
+    return len(text) > limit
+
+
+def _login(creds: Credentials) -> dict[str, str]:
+    return {"sn": creds.user, "pwd": crypto.entinfo_password(creds.user, creds.password)}
+
+
+def _stime(stime: datetime | str | None) -> str:
+    if stime is None:
+        return ""
+    if isinstance(stime, str):
+        return stime.strip()
+    at = stime.astimezone(CHINA_TZ) if stime.tzinfo else stime  # naive = already China time
+    return at.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _options(ref: str | None, ext: str | None, stime: datetime | str | None, msgfmt: str) -> dict[str, str]:
+    if ref is not None and not _RRID_RE.fullmatch(ref):
+        raise ValueError("entinfo rrid must be 1-18 digits")
+    if ext is not None and not _EXT_RE.fullmatch(ext):
+        raise ValueError("entinfo ext must be 1-9 digits")
+    return {"ext": ext or "", "stime": _stime(stime), "rrid": ref or "", "msgfmt": msgfmt}
+
+
+def _check_mobiles(mobiles: Sequence[str], limit: int) -> None:
+    if not mobiles:
+        raise ValueError("no mobile number to send to")
+    if len(mobiles) > limit:
+        raise ValueError(f"entinfo takes at most {limit} numbers per request")
+    if any("," in m for m in mobiles):
+        raise ValueError("a mobile number contains ','")
+
+
+def build_send(
+    creds: Credentials,
+    mobiles: Sequence[str],
+    text: str,
+    *,
+    ref: str | None = None,
+    ext: str | None = None,
+    encrypted: bool = False,
+    stime: datetime | str | None = None,
+    msgfmt: str = "",
+    plain_http: bool = False,
+) -> Request:
+    """mdsmssend (or ``/mdsmssend.ashx`` with ``plain_http``): same text to up to 10,000 numbers."""
+    if encrypted:
+        raise ValueError("entinfo has no encrypted send method")
+    _check_mobiles(mobiles, LIMITS.same_text_numbers)
+    form = _login(creds) | {"mobile": ",".join(mobiles), "content": text}
+    form |= _options(ref, ext, stime, msgfmt)
+    return Request("/mdsmssend.ashx" if plain_http else ASMX + "mdsmssend", form, ref=ref)
+
+
+def build_personalised(
+    creds: Credentials,
+    messages: Sequence[tuple[str, str]],
+    *,
+    separators: Separators = Separators(),
+    ref: str | None = None,
+    ext: str | None = None,
+    stime: datetime | str | None = None,
+    msgfmt: str = "",
+    plain_http: bool = False,
+) -> Request:
+    """mdgxsend: ``mobile`` and ``content`` lists aligned one to one, up to 1,000.
+
+    Each content is URL-encoded (UTF-8) before the join, so a ``,`` in a text cannot split it: no text
+    conflicts with this gateway's separator, and ``separators`` (an account setting of the other
+    gateways) does not apply.
+    """
+    del separators
+    _check_mobiles([m for m, _ in messages], LIMITS.personalised_messages)
+    form = _login(creds) | {
+        "mobile": ",".join(m for m, _ in messages),
+        "content": ",".join(quote(text, safe="") for _, text in messages),
+    }
+    form |= _options(ref, ext, stime, msgfmt)
+    return Request("/mdgxsend.ashx" if plain_http else ASMX + "mdgxsend", form, ref=ref)
+
+
+def parse_send(body: str) -> Answer:
+    """Success is the rrid (1-18 digits, or the gateway's own long number); failure a negative code."""
+    return parse_send_answer(body)
+
+
+def build_balance(creds: Credentials, *, encrypted: bool = False) -> Request:
+    if encrypted:
+        raise UnsupportedMethodError("entinfo has no encrypted balance method")
+    return Request(ASMX + "balance", _login(creds))
+
+
+def parse_balance(body: str) -> Answer:
+    return parse_value_answer(body)
+
+
+def build_register(
+    creds: Credentials,
+    *,
+    province: str,
+    city: str,
+    trade: str,
+    entname: str,
+    linkman: str,
+    phone: str,
+    mobile: str,
+    email: str,
+    fax: str,
+    address: str,
+    postcode: str,
+    sign: str,
+) -> Request:
+    """Register: once per serial number, with the company's real details."""
+    details = {"province": province, "city": city, "trade": trade, "entname": entname, "linkman": linkman}
+    details |= {"phone": phone, "mobile": mobile, "email": email, "fax": fax, "address": address}
+    details |= {"postcode": postcode, "sign": sign}
+    return Request(ASMX + "Register", _login(creds) | details)
+
+
+def build_unregister(creds: Credentials) -> Request:
+    return Request(ASMX + "UnRegister", _login(creds))
+
+
+def parse_value(body: str) -> Answer:
+    """Register / UnRegister answers: ``0`` or a value when done, a negative code otherwise."""
+    return parse_value_answer(body)
+
+
+def _no_reports() -> UnsupportedMethodError:
+    return UnsupportedMethodError("entinfo has no report or reply method: submissions end at 'accepted'")
+
+
+def build_pull_reports(creds: Credentials, *, encrypted: bool = False) -> Request:
+    raise _no_reports()
+
+
+def parse_reports(body: str) -> list[Report]:
+    raise _no_reports()
+
+
+def build_pull_replies(creds: Credentials, *, encrypted: bool = False) -> Request:
+    raise _no_reports()
+
+
+def parse_replies(body: str) -> list[Reply]:
+    raise _no_reports()
+
+
+def parse_push_reports(body: bytes, content_type: str) -> tuple[str, list[Report]]:
+    raise _no_reports()
+
+
+def parse_push_replies(body: bytes, content_type: str) -> tuple[str, list[Reply]]:
+    raise _no_reports()
