@@ -1,0 +1,100 @@
+"""The four vendor modules by id, and what a vendor's error code means.
+
+Modules are imported when first asked for, so a command that needs one vendor does not import all.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Sequence
+from typing import Protocol, cast
+
+from dispatcher.vendors import VENDORS, check_vendor
+from dispatcher.vendors.wire import Answer, CodeInfo, Credentials, Limits, Reply, Report, Request, Separators
+
+
+class VendorModule(Protocol):
+    """The contract every ``dispatcher/vendors/<name>.py`` fulfils (workers stay vendor-generic)."""
+
+    NAME: str
+    LIMITS: Limits
+    CODES: dict[int, CodeInfo]
+    METHODS: list[tuple[str, str, str]]
+
+    def classify(self, code: int) -> CodeInfo: ...
+
+    def build_send(
+        self,
+        creds: Credentials,
+        mobiles: Sequence[str],
+        text: str,
+        *,
+        ref: str | None = None,
+        ext: str | None = None,
+        encrypted: bool = False,
+    ) -> Request: ...
+
+    def build_personalised(
+        self,
+        creds: Credentials,
+        messages: Sequence[tuple[str, str]],
+        *,
+        separators: Separators = ...,
+        ref: str | None = None,
+    ) -> Request: ...
+
+    def parse_send(self, body: str) -> Answer: ...
+
+    def build_balance(self, creds: Credentials, *, encrypted: bool = False) -> Request: ...
+
+    def parse_balance(self, body: str) -> Answer: ...
+
+    def build_pull_reports(self, creds: Credentials, *, encrypted: bool = False) -> Request: ...
+
+    def parse_reports(self, body: str) -> list[Report]: ...
+
+    def build_pull_replies(self, creds: Credentials, *, encrypted: bool = False) -> Request: ...
+
+    def parse_replies(self, body: str) -> list[Reply]: ...
+
+    def parse_push_reports(self, body: bytes, content_type: str) -> tuple[str, list[Report]]: ...
+
+    def parse_push_replies(self, body: bytes, content_type: str) -> tuple[str, list[Reply]]: ...
+
+
+def get(vendor: str) -> VendorModule:
+    """The module of ``vendor``; ``UnknownVendorError`` naming the four for anything else."""
+    name = check_vendor(vendor.strip().lower())
+    return cast(VendorModule, importlib.import_module(f"dispatcher.vendors.{name}"))
+
+
+def all_modules() -> list[VendorModule]:
+    return [get(name) for name in VENDORS]
+
+
+_CODE_TEXT_RE = re.compile(r"\s*([+-]?\d+)\s*(?::(.*))?", re.S)
+
+
+def explain(vendor: str, code_text: str) -> dict[str, str | int]:
+    """What ``code_text`` (``-6`` or ``-6:促销``) means at ``vendor``, as a JSON-ready dict.
+
+    Every code of every gateway is negative, so ``16`` is read as ``-16`` (a shell user may drop the
+    sign to keep it from looking like an option). ``ValueError`` if the text is not a code.
+    """
+    module = get(vendor)
+    m = _CODE_TEXT_RE.fullmatch(code_text)
+    if m is None:
+        raise ValueError(f"not an error code: {code_text!r} (expected e.g. -6 or -6:detail)")
+    code = -abs(int(m.group(1)))
+    info = module.classify(code)
+    result: dict[str, str | int] = {
+        "vendor": module.NAME,
+        "code": code,
+        "class": str(info.error_class),
+        "meaning": info.meaning,
+        "meaning_en": info.meaning_en,
+    }
+    if m.group(2) is not None and m.group(2).strip():
+        result["detail"] = m.group(2).strip()
+    return result
