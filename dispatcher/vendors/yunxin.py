@@ -1,0 +1,289 @@
+"""The ``yunxin`` gateway (seed 001, 云信 API v8.3): sans-I/O requests and parsers.
+
+Same text to up to 500 numbers (``DesNo`` joined by ``,``), personalised up to 1000 messages through
+``/api/IndividualSm.aspx``; everything else under ``/api/MsgSend.asmx/<Method>``. Every send needs the
+account's channel number (``Credentials.channel``), which yunxin assigns per account.
+
+Report, reply and push formats are the same as webservice's (same vendor family): the parsers are
+webservice's, re-exported here under the contract names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dispatcher.errors import ConfigError, VendorError
+from dispatcher.vendors import webservice as _family
+from dispatcher.vendors.crypto import des_encrypt
+from dispatcher.vendors.wire import (
+    Answer,
+    AnswerKind,
+    CodeInfo,
+    Credentials,
+    ErrorClass,
+    Limits,
+    Reply,
+    Report,
+    Request,
+    Separators,
+    classify_code,
+    code_table,
+    parse_send_answer,
+    parse_value_answer,
+)
+
+NAME = "yunxin"
+LIMITS = Limits(same_text_numbers=500, personalised_messages=1000)
+
+_API = "/api/MsgSend.asmx"
+PERSONALISED_PATH = "/api/IndividualSm.aspx"
+
+_R, _T, _P, _C, _Q, _A = (
+    ErrorClass.RATE_LIMITED,
+    ErrorClass.RETRY_LATER,
+    ErrorClass.BAD_RECIPIENT,
+    ErrorClass.BAD_CONTENT,
+    ErrorClass.BAD_REQUEST,
+    ErrorClass.ACCOUNT,
+)
+
+# Every code seed 001 lists (union of its method tables), classes from VENDORS.md.
+# -6 comes as "-6:keyword"; the keyword is Answer.detail.
+CODES: dict[int, CodeInfo] = code_table(
+    [
+        (-1, _T, "应用程序异常", "application exception"),
+        (-3, _A, "用户名密码错误或者用户无效", "wrong user name or password, or user disabled"),
+        (-5, _C, "签名不正确（短信内容最后一个字符必须是】）", "bad signature (the text must end with 】)"),
+        (-6, _C, "含有关键字 keyWords（如：-6:促销）", "text contains a forbidden keyword (after the ':')"),
+        (-7, _A, "余额不足", "insufficient balance"),
+        (-8, _T, "没有可用通道，或不在时间范围内", "no channel available, or outside sending hours"),
+        (-9, _Q, "发送号码一次不能超过 1000 个", "more than 1000 numbers in one request"),
+        (
+            -10,
+            _Q,
+            "号码数量大于允许上限（不设置上限时，不可超过 1000）",
+            "more numbers than the account's maximum",
+        ),
+        (-11, _Q, "号码数量小于允许下限", "fewer numbers than the account's minimum"),
+        (-12, _C, "模板不匹配", "text does not match a template"),
+        (-13, _A, "Invalid Ip ip 绑定用户，未绑定该 ip", "IP address not bound to the account"),
+        (-14, _P, "用户黑名单", "number on the user's blacklist"),
+        (-15, _P, "系统黑名单", "number on the system blacklist"),
+        (-16, _P, "号码格式错误", "bad number format"),
+        (-17, _P, "无效号码（格式正常，可不是正确的电话号码）", "invalid number (well-formed but not real)"),
+        (
+            -18,
+            _A,
+            "没有设置用户的固定下发扩展号，不能自定义扩展",
+            "no fixed extension set: custom extension refused",
+        ),
+        (-19, _A, "强制模板通道，不能使用个性化接口", "template-only channel: personalised method refused"),
+        (-20, _C, "包含非法字符", "text contains illegal characters"),
+        (-21, _A, "没有找到对应的 SubmitID 设置", "no SubmitID configured for the account"),
+        (-22, _A, "解密失败", "decryption failed (submitInfo / password)"),
+        (-23, _R, "查询余额过频繁（至少间隔 10 秒）", "too frequent: balance at most once per 10 s"),
+    ]
+)
+
+METHODS: list[tuple[str, str, str]] = [
+    ("SendMsg", "same text to many numbers (DesNo joined by ',')", "500 numbers"),
+    ("sendMsgByEncrypt", "SendMsg with DES submitInfo (GB2312 text only)", "500 numbers"),
+    ("sendMesExt", "SendMsg with an extension number (ExeNo)", "500 numbers"),
+    ("IndividualSm.aspx", "personalised: msg = phone|!|text|^|phone|!|text", "1000 messages (-9 above)"),
+    ("GetBalance", "account balance", "once per 10 s (-23)"),
+    ("GetBalanceByEncrypt", "balance with DES submitInfo", "once per 10 s (-23)"),
+    ("GetReport", "delivery reports batch,mobile,status|", "500 per call, consumed"),
+    ("GetReport2", "delivery reports with time", "500 per call, consumed"),
+    ("GetReport2ByEncrypt", "GetReport2 with DES submitInfo", "500 per call, consumed"),
+    ("GetMo", "replies phone|,|text|,|time|;|", "consumed"),
+    ("GetMo2", "replies with channel number", "consumed"),
+    ("GetMo2ByEncrypt", "GetMo2 with DES submitInfo", "consumed"),
+    ("GetKeyWords", "the channel's forbidden words |kw1|kw2|", "per channel"),
+]
+
+
+def classify(code: int) -> CodeInfo:
+    return classify_code(CODES, code)
+
+
+# ---------------------------------------------------------------------------------------------- sending
+
+
+def _channel(creds: Credentials) -> str:
+    if not creds.channel:
+        raise ConfigError(f"{NAME} account {creds.user!r} has no channel number (通道号) configured")
+    return creds.channel
+
+
+def _login(creds: Credentials) -> dict[str, str]:
+    return {"userCode": creds.user, "userPass": creds.password}
+
+
+def _encrypted_login(creds: Credentials, plaintext: str) -> dict[str, str]:
+    return {"userCode": creds.user, "submitInfo": des_encrypt(plaintext, creds.password)}
+
+
+def _des_no(mobiles: Sequence[str]) -> str:
+    numbers = [m.strip() for m in mobiles]
+    if not numbers:
+        raise ValueError("no mobile number to send to")
+    if len(numbers) > LIMITS.same_text_numbers:
+        raise ValueError(
+            f"{NAME} takes at most {LIMITS.same_text_numbers} numbers per request, got {len(numbers)}"
+        )
+    if any(not m or "," in m for m in numbers):
+        raise ValueError("a mobile number is empty or contains ','")
+    return ",".join(numbers)
+
+
+def build_send(
+    creds: Credentials,
+    mobiles: Sequence[str],
+    text: str,
+    *,
+    ref: str | None = None,
+    ext: str | None = None,
+    encrypted: bool = False,
+) -> Request:
+    """Same text to 1-500 numbers: ``SendMsg``, ``sendMesExt`` (ext) or ``sendMsgByEncrypt``.
+
+    ``ext=""`` is allowed (the seed: "扩展号，可为空"). The seed has no encrypted extension method.
+    ``ref`` only rides on the Request: yunxin has no client reference field.
+    """
+    des_no = _des_no(mobiles)
+    channel = _channel(creds)
+    if ext is not None and encrypted:
+        raise ValueError(f"{NAME} has no encrypted send with an extension number")
+    if ext is not None:
+        if ext and not ext.isdigit():
+            raise ValueError(f"extension number must be digits, got {ext!r}")
+        form = {**_login(creds), "DesNo": des_no, "Msg": text, "Channel": channel, "ExeNo": ext}
+        return Request(f"{_API}/sendMesExt", form, ref=ref)
+    if encrypted:
+        _family.check_encryptable(text + des_no)
+        plain = f"userPass={creds.password}&DesNo={des_no}&Msg={text}&Channel={channel}"
+        return Request(f"{_API}/sendMsgByEncrypt", _encrypted_login(creds, plain), ref=ref)
+    form = {**_login(creds), "DesNo": des_no, "Msg": text, "Channel": channel}
+    return Request(f"{_API}/SendMsg", form, ref=ref)
+
+
+def build_personalised(
+    creds: Credentials,
+    messages: Sequence[tuple[str, str]],
+    *,
+    separators: Separators = Separators(),
+    ref: str | None = None,
+) -> Request:
+    """``IndividualSm.aspx``: ``msg`` = ``phone|!|text|^|phone|!|text`` with the account's separators.
+
+    Field names ``account, pwd, channel, msg`` as in the seed's example URL (its table writes
+    ``Channel``; the example and VENDORS.md write ``channel``). ``pwd`` is the plain password.
+    """
+    if not messages:
+        raise ValueError("no message to send")
+    if len(messages) > LIMITS.personalised_messages:
+        raise ValueError(
+            f"{NAME} takes at most {LIMITS.personalised_messages} personalised messages (-9 above)"
+        )
+    packed: list[str] = []
+    for mobile, text in messages:
+        number = mobile.strip()
+        if not number:
+            raise ValueError("empty mobile number in a personalised message")
+        for sep in (separators.pair, separators.message):
+            if sep in text or sep in number:
+                raise ValueError(f"message for {number} contains the separator {sep!r}: send it on its own")
+        packed.append(f"{number}{separators.pair}{text}")
+    form = {
+        "account": creds.user,
+        "pwd": creds.password,
+        "channel": _channel(creds),
+        "msg": separators.message.join(packed),
+    }
+    return Request(PERSONALISED_PATH, form, ref=ref)
+
+
+def parse_send(body: str) -> Answer:
+    """Batch id, or ``-code`` (``-6:促销`` puts the keyword in ``Answer.detail``)."""
+    return parse_send_answer(body)
+
+
+# ------------------------------------------------------------------------------- balance, pulls, words
+
+
+def build_balance(creds: Credentials, *, encrypted: bool = False) -> Request:
+    if encrypted:
+        return Request(f"{_API}/GetBalanceByEncrypt", _encrypted_login(creds, f"userPass={creds.password}"))
+    return Request(f"{_API}/GetBalance", _login(creds))
+
+
+def parse_balance(body: str) -> Answer:
+    return _family.parse_balance(body)
+
+
+def build_pull_reports(creds: Credentials, *, encrypted: bool = False) -> Request:
+    """``GetReport2`` (with operator time) or ``GetReport2ByEncrypt``; consumes up to 500 records."""
+    if encrypted:
+        return Request(f"{_API}/GetReport2ByEncrypt", _encrypted_login(creds, f"userPass={creds.password}"))
+    return Request(f"{_API}/GetReport2", _login(creds))
+
+
+def build_report_legacy(creds: Credentials, *, batch_number: str = "") -> Request:
+    """``GetReport`` without time; ``batchNumber`` is "备用参数，留空即可" (reserved, leave empty)."""
+    return Request(f"{_API}/GetReport", {**_login(creds), "batchNumber": batch_number})
+
+
+def build_pull_replies(creds: Credentials, *, encrypted: bool = False) -> Request:
+    """``GetMo2`` (with channel number) or ``GetMo2ByEncrypt``."""
+    if encrypted:
+        return Request(f"{_API}/GetMo2ByEncrypt", _encrypted_login(creds, f"userPass={creds.password}"))
+    return Request(f"{_API}/GetMo2", _login(creds))
+
+
+def build_replies_legacy(creds: Credentials) -> Request:
+    """``GetMo``: replies without the channel number."""
+    return Request(f"{_API}/GetMo", _login(creds))
+
+
+def pull_error(body: str) -> CodeInfo | None:
+    """The error when a pull answered a bare negative code (``-3``), else None."""
+    info = _family.pull_error(body)
+    return None if info is None else classify(info.code)
+
+
+def parse_reports(body: str) -> list[Report]:
+    """``GetReport``/``GetReport2`` records (lenient); ``""`` = none."""
+    return _family.parse_reports(body)
+
+
+def parse_replies(body: str) -> list[Reply]:
+    """``GetMo``/``GetMo2`` records separated by ``|;|``; ``""`` = none."""
+    return _family.parse_replies(body)
+
+
+def parse_push_reports(body: bytes, content_type: str) -> tuple[str, list[Report]]:
+    """Pushed reports: POST form ``account=XXX&GetReport=<GetReport format>``."""
+    return _family.parse_push_reports(body, content_type)
+
+
+def parse_push_replies(body: bytes, content_type: str) -> tuple[str, list[Reply]]:
+    """Pushed replies: the seed says "推送的内容格式和本方法的返回值相同" without naming the form field;
+    read as the report push with the MO list, ``account=XXX&GetMo=<GetMo format>``."""
+    return _family.parse_push_replies(body, content_type)
+
+
+def build_keywords(creds: Credentials) -> Request:
+    """``GetKeyWords``: the channel's forbidden words (a text containing one is refused with -6)."""
+    return Request(f"{_API}/GetKeyWords", {**_login(creds), "Channel": _channel(creds)})
+
+
+def parse_keywords(body: str) -> list[str]:
+    """``|kw1|kw2|...`` as a list (``""`` = none). An error code or an unexpected answer raises
+    ``VendorError``: an empty list would wrongly let every text through."""
+    answer = parse_value_answer(body)
+    if answer.kind is AnswerKind.ERROR and answer.code is not None:
+        info = classify(answer.code)
+        raise VendorError(f"{NAME} GetKeyWords answered {info.code}: {info.meaning_en}")
+    if answer.value.startswith("<"):  # an HTML error page
+        raise VendorError(f"{NAME} GetKeyWords gave an unexpected answer: {answer.value[:80]!r}")
+    return [word.strip() for word in answer.value.split("|") if word.strip()]
