@@ -47,6 +47,8 @@ VOICE_CHANNEL = "999"  # SendVoiceCode: 固定填写 999
 INTERNATIONAL_CHANNEL = "999"  # international SendMsg
 INTERNATIONAL_MAX_CHARS = 140
 
+_DIGITS_RE = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also accepts "１２" and "²"
+
 _R, _T, _P, _C, _Q, _A = (
     ErrorClass.RATE_LIMITED,
     ErrorClass.RETRY_LATER,
@@ -145,8 +147,8 @@ def _one_mobile(mobiles: Sequence[str]) -> str:
     return mobile
 
 
-def _check_ext(ext: str) -> str:
-    if not ext.isdigit():
+def check_ext(ext: str) -> str:
+    if not _DIGITS_RE.fullmatch(ext):
         raise ValueError(f"extension number must be digits, got {ext!r}")
     return ext
 
@@ -174,7 +176,7 @@ def build_send(
             "DesNo": mobile,
             "Msg": text,
             "Channel": EXT_CHANNEL,
-            "ExeNo": _check_ext(ext),
+            "ExeNo": check_ext(ext),
         }
         return Request(f"{_SEND}/SendMsgExt_Sub", form, ref=ref)
     if encrypted:
@@ -208,7 +210,7 @@ def build_international(creds: Credentials, mobile: str, text: str, *, ref: str 
 
 def _check_voice(code: str, amount: int) -> None:
     # Checked here so the vendor's -13/-14/-15 (packing bugs) never happen.
-    if not (code.isdigit() and code.isascii() and 1 <= len(code) <= 6):
+    if not (_DIGITS_RE.fullmatch(code) and len(code) <= 6):
         raise ValueError("voice code must be 1-6 digits")
     if not 1 <= amount <= 3:
         raise ValueError("voice code Amount (times played) must be 1-3")
@@ -252,7 +254,7 @@ def parse_send(body: str) -> Answer:
 
 # ------------------------------------------------------------------------------------- balance, pulls
 
-_AMOUNT_RE = re.compile(r"\d+(?:\.\d+)?")
+_AMOUNT_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 def build_balance(creds: Credentials, *, encrypted: bool = False) -> Request:
@@ -293,7 +295,7 @@ def build_replies_legacy(creds: Credentials) -> Request:
     return Request(f"{_PULL}/GetMo", _login(creds))
 
 
-_NEG_CODE_RE = re.compile(r"-\d+")
+_NEG_CODE_RE = re.compile(r"-[0-9]+")
 
 
 def pull_error(body: str) -> CodeInfo | None:
@@ -308,8 +310,8 @@ def pull_error(body: str) -> CodeInfo | None:
 
 # ------------------------------------------------------------------------ reports and replies (family)
 
-_BATCH_RE = re.compile(r"\d{1,25}")
-_MOBILE_RE = re.compile(r"\+?\d{5,20}")
+_BATCH_RE = re.compile(r"[0-9]{1,25}")
+_MOBILE_RE = re.compile(r"\+?[0-9]{5,20}")
 _STATUS_RE = re.compile(r"[A-Za-z][\w:.\- ]{0,31}")
 _MO_RECORD_SEP = re.compile(r"\|;\|?")  # "|;|" between records; GetMo2's seed writes "|;" at the end
 
@@ -320,7 +322,7 @@ def _norm(field: str) -> str:
 
 
 def _time_field(value: str) -> bool:
-    return not value.isdigit() and parse_china_time(value) is not None
+    return not _DIGITS_RE.fullmatch(value) and parse_china_time(value) is not None
 
 
 def _voice_report(batch: str, fields: list[str]) -> Report:
@@ -342,7 +344,7 @@ def parse_report_record(record: str) -> Report | None:
     if batch and not _BATCH_RE.fullmatch(batch):
         return None
     rest = [f for f in fields[1:] if f]
-    if len(rest) == 4 and all(f.isdigit() for f in rest):
+    if len(rest) == 4 and all(_DIGITS_RE.fullmatch(f) for f in rest):
         return _voice_report(batch, rest)
     if len(rest) < 2:
         return None

@@ -155,9 +155,8 @@ def build_send(
     if ext is not None and encrypted:
         raise ValueError(f"{NAME} has no encrypted send with an extension number")
     if ext is not None:
-        if ext and not ext.isdigit():
-            raise ValueError(f"extension number must be digits, got {ext!r}")
-        form = {**_login(creds), "DesNo": des_no, "Msg": text, "Channel": channel, "ExeNo": ext}
+        exe_no = _family.check_ext(ext) if ext else ""
+        form = {**_login(creds), "DesNo": des_no, "Msg": text, "Channel": channel, "ExeNo": exe_no}
         return Request(f"{_API}/sendMesExt", form, ref=ref)
     if encrypted:
         _family.check_encryptable(text + des_no)
