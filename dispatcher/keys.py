@@ -1,0 +1,49 @@
+"""Every Redis key the dispatcher uses, in one place (arq's ``constants`` module is the model).
+
+Redis holds only queues, locks and rate-limit state (DESIGN.md): everything under one prefix can be
+wiped without losing a campaign. The prefix is configurable so that tests, or two deployments
+sharing one Redis, never see each other's keys: build a :class:`KeySpace` with your own prefix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_PREFIX = "dispatcher:"
+
+
+@dataclass(frozen=True)
+class KeySpace:
+    """Key names under one prefix. Account ids and names are used verbatim (they contain no spaces)."""
+
+    prefix: str = DEFAULT_PREFIX
+
+    def rate_key(self, account: str) -> str:
+        """Hash with an account's limiter state: GCRA ``tat``, adaptive ``rate``, ``penalised_until``."""
+        return f"{self.prefix}rate:{account}"
+
+    def balance_gate_key(self, account: str) -> str:
+        """Present while a balance query of the account is too recent to repeat (vendor -16 / -23)."""
+        return f"{self.prefix}balance:gate:{account}"
+
+    def balance_cache_key(self, account: str) -> str:
+        """The last balance answer of the account, served while the gate is closed."""
+        return f"{self.prefix}balance:value:{account}"
+
+    def lock_key(self, name: str) -> str:
+        """A named mutual-exclusion lock (report pulls, beat launches)."""
+        return f"{self.prefix}lock:{name}"
+
+    def ping_key(self, token: str) -> str:
+        """Written by the ``dispatcher.ping`` task: proof that a worker ran it."""
+        return f"{self.prefix}ping:{token}"
+
+
+DEFAULT_KEYS = KeySpace()
+
+# Module-level shortcuts under the default prefix.
+rate_key = DEFAULT_KEYS.rate_key
+balance_gate_key = DEFAULT_KEYS.balance_gate_key
+balance_cache_key = DEFAULT_KEYS.balance_cache_key
+lock_key = DEFAULT_KEYS.lock_key
+ping_key = DEFAULT_KEYS.ping_key
