@@ -1,0 +1,243 @@
+"""The one place that talks HTTP to a gateway: POST form, UTF-8, never a query string.
+
+httpx failures are translated here, once, into ``dispatcher.errors``; what matters is whether the
+request may have reached the gateway:
+
+    connect error, connect/pool timeout      -> NotSentError         (safe to send again)
+    read/write timeout, reset, protocol error -> OutcomeUnknownError  (the gateway may have it)
+    HTTP status >= 400                        -> HTTPStatusError      (the worker maps 429 / 5xx)
+
+Several base URLs (Entinfo's two addresses) are used one at a time: after a connect failure or a
+timeout the transport moves to the next address and stays there (sticky). Only a request that surely
+never left (connect error or connect timeout) is tried again on the next address; a request whose
+outcome is unknown is never sent a second time. Messages name the URL (no query, no form), never a
+password.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+from dispatcher.errors import (
+    ConfigError,
+    DispatcherError,
+    HTTPStatusError,
+    NotSentError,
+    OutcomeUnknownError,
+)
+from dispatcher.vendors.wire import Request
+
+DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+_USER_AGENT = "sms-dispatcher"
+
+# The request surely did not reach the gateway: safe to try the next address right away.
+_NOT_SENT_FAILOVER = (httpx.ConnectError, httpx.ConnectTimeout)
+# The address looks unhealthy: later requests go to the next address (the seed's 主备切换).
+_SWITCH = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadTimeout, httpx.WriteTimeout)
+
+
+@dataclass(frozen=True)
+class Response:
+    """A gateway's answer: the caller parses ``text`` with the vendor module."""
+
+    status_code: int
+    text: str
+    url_used: str  # base URL + path, no query
+    elapsed: float  # seconds
+
+
+def _guess_encoding(content: bytes) -> str:
+    # Answers without a charset: UTF-8 when valid, else the Chinese superset of GBK.
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        return "gb18030"
+    return "utf-8"
+
+
+def translate_error(exc: httpx.HTTPError, url: str) -> DispatcherError:
+    """The dispatcher error for an httpx failure while POSTing to ``url``."""
+    reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return ConfigError(f"bad gateway address {url}: {reason}")
+    if isinstance(
+        exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout | httpx.LocalProtocolError
+    ):
+        return NotSentError(f"request to {url} not sent ({reason})")
+    if isinstance(exc, httpx.ProxyError):
+        return NotSentError(f"request to {url} not sent: proxy failed ({reason})")
+    # Read/write timeouts, resets, remote protocol errors and anything else: it may have arrived.
+    return OutcomeUnknownError(
+        f"request to {url} sent but no answer ({reason}); the gateway may have accepted it"
+    )
+
+
+class _Addresses:
+    """The base URLs and which one is in use; a failure moves on only from the address that failed."""
+
+    def __init__(self, base_urls: Sequence[str]) -> None:
+        urls = [u.strip().rstrip("/") for u in base_urls if u.strip()]
+        if not urls:
+            raise ConfigError("a transport needs at least one gateway base URL")
+        for url in urls:
+            parsed = httpx.URL(url)
+            if parsed.scheme not in ("http", "https") or not parsed.host:
+                raise ConfigError(f"gateway base URL must be http(s)://host[:port][/path]: {url!r}")
+            if parsed.userinfo or parsed.query:
+                # Credentials go in the form only: a URL ends up in logs.
+                raise ConfigError("gateway base URL must not carry credentials or a query string")
+        self.urls = urls
+        self._current = 0
+        self._lock = threading.Lock()
+
+    @property
+    def current(self) -> str:
+        return self.urls[self._current]
+
+    def order(self) -> list[int]:
+        start = self._current
+        return [(start + i) % len(self.urls) for i in range(len(self.urls))]
+
+    def failed(self, index: int) -> None:
+        # Compare-and-move: many concurrent failures on one address move on once, not round and round.
+        with self._lock:
+            if self._current == index:
+                self._current = (index + 1) % len(self.urls)
+
+
+def _check(request: Request) -> None:
+    if request.method.upper() != "POST":
+        raise ValueError(f"gateways are always POSTed a form, not {request.method}")
+
+
+def _response(resp: httpx.Response, url: str, started: float) -> Response:
+    elapsed = time.perf_counter() - started
+    if resp.status_code >= 400:
+        raise HTTPStatusError(resp.status_code, resp.text)
+    return Response(resp.status_code, resp.text, url, elapsed)
+
+
+def _timeout(timeout: float, connect_timeout: float | None) -> httpx.Timeout:
+    return httpx.Timeout(timeout, connect=connect_timeout if connect_timeout is not None else timeout)
+
+
+class Transport:
+    """Blocking transport for one account's gateway (one or several base URLs)."""
+
+    def __init__(
+        self,
+        base_urls: Sequence[str],
+        *,
+        timeout: float = 10.0,
+        connect_timeout: float | None = None,
+        transport: httpx.BaseTransport | None = None,
+        limits: httpx.Limits = DEFAULT_LIMITS,
+    ) -> None:
+        self._addresses = _Addresses(base_urls)
+        self._client = httpx.Client(
+            transport=transport,
+            timeout=_timeout(timeout, connect_timeout),
+            limits=limits,
+            follow_redirects=False,  # a redirect would turn the POST into a GET without the form
+            headers={"User-Agent": _USER_AGENT},
+            default_encoding=_guess_encoding,
+        )
+
+    @property
+    def base_url(self) -> str:
+        """The address the next request goes to."""
+        return self._addresses.current
+
+    def send(self, request: Request) -> Response:
+        _check(request)
+        not_sent: DispatcherError | None = None
+        for index in self._addresses.order():
+            url = self._addresses.urls[index] + request.path
+            started = time.perf_counter()
+            try:
+                resp = self._client.post(url, data=request.form)
+            except httpx.HTTPError as exc:
+                if isinstance(exc, _SWITCH):
+                    self._addresses.failed(index)
+                if isinstance(exc, _NOT_SENT_FAILOVER):
+                    not_sent = translate_error(exc, url)
+                    continue
+                raise translate_error(exc, url) from exc
+            return _response(resp, url, started)
+        assert not_sent is not None
+        raise not_sent
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncTransport:
+    """The asyncio twin: many one-number requests in flight at once on one connection pool."""
+
+    def __init__(
+        self,
+        base_urls: Sequence[str],
+        *,
+        timeout: float = 10.0,
+        connect_timeout: float | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        limits: httpx.Limits = DEFAULT_LIMITS,
+    ) -> None:
+        self._addresses = _Addresses(base_urls)
+        self._client = httpx.AsyncClient(
+            transport=transport,
+            timeout=_timeout(timeout, connect_timeout),
+            limits=limits,
+            follow_redirects=False,  # a redirect would turn the POST into a GET without the form
+            headers={"User-Agent": _USER_AGENT},
+            default_encoding=_guess_encoding,
+        )
+
+    @property
+    def base_url(self) -> str:
+        return self._addresses.current
+
+    async def send(self, request: Request) -> Response:
+        _check(request)
+        not_sent: DispatcherError | None = None
+        for index in self._addresses.order():
+            url = self._addresses.urls[index] + request.path
+            started = time.perf_counter()
+            try:
+                resp = await self._client.post(url, data=request.form)
+            except httpx.HTTPError as exc:
+                if isinstance(exc, _SWITCH):
+                    self._addresses.failed(index)
+                if isinstance(exc, _NOT_SENT_FAILOVER):
+                    not_sent = translate_error(exc, url)
+                    continue
+                raise translate_error(exc, url) from exc
+            return _response(resp, url, started)
+        assert not_sent is not None
+        raise not_sent
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    aclose = close
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()

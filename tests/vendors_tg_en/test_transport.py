@@ -1,0 +1,217 @@
+"""The httpx transport against real loopback servers: answers, failures, failover, no leaked secrets."""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import parse_qs
+
+import httpx
+import pytest
+
+from dispatcher.errors import ConfigError, HTTPStatusError, NotSentError, OutcomeUnknownError, TransportError
+from dispatcher.vendors import crypto, entinfo, trigger
+from dispatcher.vendors.transport import AsyncTransport, Transport, translate_error
+from dispatcher.vendors.wire import Credentials, Request
+
+from .loopback import Gateway, closed_port, gateway
+
+PASSWORD = "pa55-SECRET-word"
+TG = Credentials("acct", PASSWORD)
+EN = Credentials("SDK-OFT-010-00001", PASSWORD)
+MD5_PWD = crypto.entinfo_password(EN.user, PASSWORD)
+
+
+def _send_request() -> Request:
+    return trigger.build_send(TG, ["13912345678"], "您好【测试】", ref="chunk-1")
+
+
+def _assert_no_secret(exc: BaseException) -> None:
+    for text in (str(exc), repr(exc)):
+        assert PASSWORD not in text
+        assert MD5_PWD not in text
+
+
+def test_given_a_gateway_when_sending_then_the_form_is_posted_utf8_with_no_query() -> None:
+    with gateway() as gw, Transport([gw.url]) as transport:
+        response = transport.send(_send_request())
+    assert response.status_code == 200
+    assert trigger.parse_send(response.text).value == "2200001476358475197"
+    assert response.url_used == f"{gw.url}/winnerrxd/api/trigger/SendMsg"
+    assert response.elapsed > 0
+    (seen,) = gw.seen
+    assert seen.method == "POST"
+    assert seen.target == "/winnerrxd/api/trigger/SendMsg"  # no query string: the password stays out of URLs
+    assert seen.headers["content-type"].startswith("application/x-www-form-urlencoded")
+    form = parse_qs(seen.body.decode("ascii"), keep_blank_values=True, encoding="utf-8")
+    assert form["userPass"] == [PASSWORD]
+    assert form["Msg"] == ["您好【测试】"]
+    assert form["customerUuid"] == ["chunk-1"]
+
+
+def test_given_an_answer_without_charset_in_gbk_when_sending_then_the_text_is_decoded() -> None:
+    answer = "13912345678|,|退订|,|2016/10/13 13:51:08".encode("gbk")
+    with gateway(answer=answer, content_type="text/plain") as gw, Transport([gw.url]) as transport:
+        assert "退订" in transport.send(_send_request()).text
+
+
+def test_given_a_closed_port_when_sending_then_not_sent() -> None:
+    with Transport([f"http://127.0.0.1:{closed_port()}"]) as transport, pytest.raises(NotSentError) as info:
+        transport.send(_send_request())
+    _assert_no_secret(info.value)
+
+
+def test_given_a_gateway_that_resets_after_reading_when_sending_then_outcome_unknown() -> None:
+    with gateway("reset") as gw, Transport([gw.url]) as transport, pytest.raises(OutcomeUnknownError) as info:
+        transport.send(entinfo.build_send(EN, ["13912345678"], "您好【测试】", ref="42"))
+    assert len(gw.seen) == 1  # the gateway did read it: that is why the outcome is unknown
+    _assert_no_secret(info.value)
+
+
+def test_given_a_gateway_that_stalls_when_sending_then_outcome_unknown_after_the_timeout() -> None:
+    with (
+        gateway("stall", delay=1.0) as gw,
+        Transport([gw.url], timeout=0.3) as transport,
+        pytest.raises(OutcomeUnknownError) as info,
+    ):
+        transport.send(_send_request())
+    assert "ReadTimeout" in str(info.value)
+    _assert_no_secret(info.value)
+
+
+@pytest.mark.parametrize("status", [500, 503, 429, 404])
+def test_given_an_http_error_status_when_sending_then_http_status_error(status: int) -> None:
+    with (
+        gateway("status", status=status, answer=b"busy") as gw,
+        Transport([gw.url]) as transport,
+        pytest.raises(HTTPStatusError) as info,
+    ):
+        transport.send(_send_request())
+    assert info.value.status_code == status
+    assert info.value.body == "busy"
+    _assert_no_secret(info.value)
+
+
+def test_given_a_dead_primary_when_sending_then_the_backup_answers_and_stays_in_use() -> None:
+    port = closed_port()
+    with gateway() as backup, Transport([f"http://127.0.0.1:{port}", backup.url]) as transport:
+        first = transport.send(entinfo.build_send(EN, ["13912345678"], "a【签】", ref="1"))
+        assert first.url_used.startswith(backup.url)
+        # The primary comes back; the transport stays on the backup (sticky), never using both.
+        with gateway(port=port) as primary:
+            second = transport.send(entinfo.build_send(EN, ["13912345678"], "b【签】", ref="2"))
+            assert second.url_used.startswith(backup.url)
+            assert primary.seen == []
+        assert transport.base_url == backup.url
+    assert len(backup.seen) == 2
+
+
+def test_given_a_stalling_primary_when_sending_then_unknown_is_not_resent_but_next_goes_to_backup() -> None:
+    with gateway("stall", delay=1.0) as primary, gateway() as backup:
+        with Transport([primary.url, backup.url], timeout=0.3) as transport:
+            with pytest.raises(OutcomeUnknownError):
+                transport.send(entinfo.build_send(EN, ["13912345678"], "a【签】", ref="1"))
+            assert backup.seen == []  # never one request to both addresses
+            transport.send(entinfo.build_send(EN, ["13912345678"], "b【签】", ref="2"))
+        assert len(primary.seen) == 1
+        assert len(backup.seen) == 1
+
+
+def test_given_both_addresses_dead_when_sending_then_not_sent() -> None:
+    urls = [f"http://127.0.0.1:{closed_port()}", f"http://127.0.0.1:{closed_port()}"]
+    with Transport(urls) as transport, pytest.raises(NotSentError):
+        transport.send(_send_request())
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected"),
+    [
+        (httpx.ConnectError("refused"), NotSentError),
+        (httpx.ConnectTimeout("slow connect"), NotSentError),
+        (httpx.PoolTimeout("pool full"), NotSentError),
+        (httpx.ReadTimeout("slow answer"), OutcomeUnknownError),
+        (httpx.WriteTimeout("slow write"), OutcomeUnknownError),
+        (httpx.ReadError("reset"), OutcomeUnknownError),
+        (httpx.WriteError("broken pipe"), OutcomeUnknownError),
+        (httpx.RemoteProtocolError("server disconnected"), OutcomeUnknownError),
+        (httpx.UnsupportedProtocol("ftp"), ConfigError),
+    ],
+)
+def test_given_each_httpx_failure_when_translated_then_the_dispatcher_error_says_if_it_was_sent(
+    raised: httpx.HTTPError, expected: type[Exception]
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raised.request = request
+        raise raised
+
+    with (
+        Transport(["http://gw.test"], transport=httpx.MockTransport(handler)) as transport,
+        pytest.raises(expected) as info,
+    ):
+        transport.send(_send_request())
+    assert "http://gw.test/winnerrxd/api/trigger/SendMsg" in str(info.value)
+    _assert_no_secret(info.value)
+    assert isinstance(translate_error(raised, "http://gw.test/x"), expected)
+
+
+def test_given_a_connect_timeout_on_the_primary_when_sending_then_the_backup_gets_it() -> None:
+    # Given a primary that never accepts (connect timeout cannot be produced on loopback: mocked)
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.host)
+        if request.url.host == "sdk.test":
+            raise httpx.ConnectTimeout("timed out", request=request)
+        return httpx.Response(200, text="<string>42</string>")
+
+    urls = ["http://sdk.test:8061", "http://sdk2.test:8061"]
+    with Transport(urls, transport=httpx.MockTransport(handler)) as transport:
+        transport.send(entinfo.build_send(EN, ["13912345678"], "a【签】", ref="42"))
+        transport.send(entinfo.build_send(EN, ["13912345678"], "a【签】", ref="43"))
+    assert seen == ["sdk.test", "sdk2.test", "sdk2.test"]
+
+
+def test_given_a_get_request_when_sending_then_refused() -> None:
+    with Transport(["http://gw.test"]) as transport, pytest.raises(ValueError, match="POST"):
+        transport.send(Request("/x", {"a": "b"}, method="GET"))
+
+
+@pytest.mark.parametrize("url", ["http://u:pw@gw.test", "http://gw.test/?pwd=1", "ftp://gw.test", ""])
+def test_given_a_bad_base_url_when_building_then_config_error(url: str) -> None:
+    with pytest.raises(ConfigError):
+        Transport([url])
+
+
+def test_given_many_concurrent_requests_when_sending_async_then_all_answered() -> None:
+    async def run(url: str) -> list[str]:
+        async with AsyncTransport([url]) as transport:
+            requests = [trigger.build_send(TG, [f"139123456{i:02d}"], "hi【签】") for i in range(20)]
+            responses = await asyncio.gather(*(transport.send(r) for r in requests))
+        return [r.text for r in responses]
+
+    with gateway() as gw:
+        texts = asyncio.run(run(gw.url))
+    assert len(texts) == 20
+    assert len(gw.seen) == 20
+
+
+def test_given_async_failures_when_sending_then_the_same_translation_and_failover() -> None:
+    async def run(primary: Gateway, backup: Gateway, dead: str) -> None:
+        async with AsyncTransport([dead, backup.url]) as transport:
+            assert (await transport.send(_send_request())).url_used.startswith(backup.url)
+            assert transport.base_url == backup.url
+        async with AsyncTransport([primary.url], timeout=0.3) as transport:
+            with pytest.raises(OutcomeUnknownError) as info:
+                await transport.send(_send_request())
+            _assert_no_secret(info.value)
+        async with AsyncTransport([dead]) as transport:
+            with pytest.raises(NotSentError):
+                await transport.send(_send_request())
+        async with AsyncTransport([backup.url]) as transport:
+            backup.behaviour, backup.status = "status", 429
+            with pytest.raises(HTTPStatusError) as status_info:
+                await transport.send(_send_request())
+            assert status_info.value.status_code == 429
+
+    with gateway("reset") as primary, gateway() as backup:
+        asyncio.run(run(primary, backup, f"http://127.0.0.1:{closed_port()}"))
+    assert issubclass(NotSentError, TransportError)
