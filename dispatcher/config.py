@@ -1,0 +1,339 @@
+"""Settings: an optional TOML file named by ``DISPATCHER_CONFIG`` plus environment overrides.
+
+Built once when the program starts (``Settings.load()``), never at import. Secrets (account passwords,
+push tokens, the cookie key, passwords inside URLs) are kept out of ``repr`` and of every error message;
+use :func:`redact_url` before printing a URL.
+
+    database_url = "postgresql+psycopg://dispatcher@db/dispatcher"   # env DISPATCHER_DATABASE_URL
+    send_window = "08:00-21:00"
+
+    [accounts.main]
+    vendor = "yunxin"
+    base_url = "http://yes.itissm.com/api"
+    user = "u1"
+    password_env = "MAIN_PASSWORD"
+    channel = "37"
+    rate_limit = 20
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dispatcher.errors import ConfigError
+from dispatcher.vendors import VENDORS
+from dispatcher.vendors.wire import Credentials, Separators
+
+DEFAULT_OPTOUT_WORDS = ("T", "TD", "退订", "N", "取消")
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DB_FILE = "dispatcher.sqlite3"
+BROKER_FILE = "dispatcher-broker.sqlite3"
+
+# The most numbers one "same text" request may carry (VENDORS.md, "Send methods and their limits"),
+# and the default when an account does not say: entinfo allows 10,000 but advises 5,000.
+SAME_TEXT_MAX = {"webservice": 1, "yunxin": 500, "trigger": 50, "entinfo": 10_000}
+SAME_TEXT_DEFAULT = {"webservice": 1, "yunxin": 500, "trigger": 50, "entinfo": 5_000}
+
+_ACCOUNT_KEYS = frozenset(
+    {
+        "vendor",
+        "base_url",
+        "backup_url",
+        "user",
+        "password",
+        "password_env",
+        "channel",
+        "rate_limit",
+        "encrypted",
+        "push_token",
+        "pair_separator",
+        "message_separator",
+        "price_per_segment",
+        "same_text_max",
+        "keywords",
+        "push",
+    }
+)
+_TOP_KEYS = frozenset(
+    {
+        "database_url",
+        "broker_url",
+        "redis_url",
+        "send_window",
+        "timezone",
+        "optout_words",
+        "approval_threshold",
+        "secret_key",
+        "accounts",
+    }
+)
+_WINDOW_RE = re.compile(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*")
+
+
+def validate_window(text: str) -> tuple[int, int]:
+    """``"08:00-21:00"`` as minutes since midnight ``(480, 1260)``; ``"00:00-24:00"`` means always.
+
+    A window must not wrap past midnight: marketing messages are never sent at night.
+    """
+    m = _WINDOW_RE.fullmatch(text)
+    if m is None:
+        raise ConfigError(f"send window {text!r} is not HH:MM-HH:MM")
+    h1, m1, h2, m2 = (int(g) for g in m.groups())
+    start, end = h1 * 60 + m1, h2 * 60 + m2
+    if h1 > 23 or m1 > 59 or m2 > 59 or end > 24 * 60:
+        raise ConfigError(f"send window {text!r} has an impossible time")
+    if start >= end:
+        raise ConfigError(f"send window {text!r} must start before it ends (no wrap past midnight)")
+    return start, end
+
+
+def format_window(window: tuple[int, int]) -> str:
+    """The inverse of :func:`validate_window`."""
+    (h1, m1), (h2, m2) = divmod(window[0], 60), divmod(window[1], 60)
+    return f"{h1:02d}:{m1:02d}-{h2:02d}:{m2:02d}"
+
+
+def redact_url(url: str) -> str:
+    """A database/broker/redis URL with its password replaced by ``***``, safe to print."""
+    return re.sub(r"(?<=://)([^/@:]*):[^/@]*@", r"\1:***@", url)
+
+
+@dataclass(frozen=True)
+class AccountConfig:
+    """One vendor account (``[accounts.NAME]``)."""
+
+    name: str
+    vendor: str
+    base_url: str
+    user: str
+    password: str = field(repr=False)
+    channel: str = ""
+    backup_url: str | None = None
+    rate_limit: float = 10.0
+    encrypted: bool = False
+    push_token: str | None = field(default=None, repr=False)
+    pair_separator: str = "|!|"
+    message_separator: str = "|^|"
+    price_per_segment: Decimal | None = None
+    same_text_max: int = 1
+    keywords: tuple[str, ...] = ()
+    push: bool = False
+
+    def credentials(self) -> Credentials:
+        return Credentials(user=self.user, password=self.password, channel=self.channel)
+
+    def separators(self) -> Separators:
+        return Separators(pair=self.pair_separator, message=self.message_separator)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the program reads from its environment. URLs may hold passwords: not in ``repr``."""
+
+    database_url: str = field(repr=False)
+    broker_url: str = field(repr=False)
+    redis_url: str = field(default=DEFAULT_REDIS_URL, repr=False)
+    send_window: tuple[int, int] = (8 * 60, 21 * 60)
+    timezone: str = "Asia/Shanghai"
+    optout_words: tuple[str, ...] = DEFAULT_OPTOUT_WORDS
+    approval_threshold: int | None = None
+    secret_key: str | None = field(default=None, repr=False)
+    accounts: Mapping[str, AccountConfig] = field(default_factory=lambda: MappingProxyType({}))
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
+        """Read ``DISPATCHER_CONFIG`` (if set) and the ``DISPATCHER_*`` overrides from ``env``."""
+        env = os.environ if env is None else env
+        cwd = Path.cwd() if cwd is None else cwd
+        data: dict[str, Any] = {}
+        if path := env.get("DISPATCHER_CONFIG"):
+            data = _read_toml(Path(path))
+        unknown = sorted(set(data) - _TOP_KEYS)
+        if unknown:
+            raise ConfigError(f"unknown setting(s) in the config file: {', '.join(unknown)}")
+
+        database_url = env.get("DISPATCHER_DATABASE_URL") or _opt_str(data, "database_url")
+        if not database_url:
+            database_url = f"sqlite:///{cwd / DB_FILE}"
+        broker_url = env.get("DISPATCHER_BROKER_URL") or _opt_str(data, "broker_url")
+        if not broker_url:
+            broker_url = f"sqla+sqlite:///{_sqlite_dir(database_url, cwd) / BROKER_FILE}"
+        redis_url = env.get("DISPATCHER_REDIS_URL") or _opt_str(data, "redis_url") or DEFAULT_REDIS_URL
+        secret_key = env.get("DISPATCHER_SECRET_KEY") or _opt_str(data, "secret_key")
+
+        timezone = _opt_str(data, "timezone") or "Asia/Shanghai"
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"setting timezone: unknown time zone {timezone!r}") from None
+
+        words = data.get("optout_words", list(DEFAULT_OPTOUT_WORDS))
+        if not isinstance(words, list) or not all(isinstance(w, str) and w.strip() for w in words):
+            raise ConfigError("setting optout_words must be a list of non-empty strings")
+
+        threshold = data.get("approval_threshold")
+        if threshold is not None and (not isinstance(threshold, int) or threshold < 0):
+            raise ConfigError("setting approval_threshold must be a non-negative integer")
+
+        raw_accounts = data.get("accounts", {})
+        if not isinstance(raw_accounts, dict):
+            raise ConfigError("setting accounts must be a table of [accounts.NAME] tables")
+        accounts = {name: _account(name, raw, env) for name, raw in raw_accounts.items()}
+
+        return cls(
+            database_url=database_url,
+            broker_url=broker_url,
+            redis_url=redis_url,
+            send_window=validate_window(_opt_str(data, "send_window") or "08:00-21:00"),
+            timezone=timezone,
+            optout_words=tuple(w.strip() for w in words),
+            approval_threshold=threshold,
+            secret_key=secret_key,
+            accounts=MappingProxyType(accounts),
+        )
+
+    def account(self, name: str) -> AccountConfig:
+        try:
+            return self.accounts[name]
+        except KeyError:
+            known = ", ".join(sorted(self.accounts)) or "none configured"
+            raise ConfigError(f"unknown account {name!r} (known: {known})") from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        # The decoder's message quotes a position, not the line's content: safe to show.
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _opt_str(data: Mapping[str, Any], key: str, where: str = "setting") -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"{where} {key} must be a string")
+    return value
+
+
+def _sqlite_dir(database_url: str, cwd: Path) -> Path:
+    """The directory of a SQLite database file, so the embedded broker sits next to it."""
+    prefix, _, path = database_url.partition(":///")
+    if prefix.startswith("sqlite") and path and not path.startswith(":memory:"):
+        return (cwd / path.split("?", 1)[0]).parent
+    return cwd
+
+
+def _account(name: str, raw: Any, env: Mapping[str, str]) -> AccountConfig:
+    where = f"account {name!r}:"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} [accounts.{name}] must be a table")
+    unknown = sorted(set(raw) - _ACCOUNT_KEYS)
+    if unknown:
+        raise ConfigError(f"{where} unknown field(s) {', '.join(unknown)}")
+
+    def text(key: str, *, required: bool = False) -> str | None:
+        value = raw.get(key)
+        if value is None:
+            if required:
+                raise ConfigError(f"{where} missing field {key}")
+            return None
+        if isinstance(value, int) and not isinstance(value, bool) and key == "channel":
+            return str(value)  # channel = 37 is as natural as channel = "37"
+        if not isinstance(value, str) or (required and not value.strip()):
+            raise ConfigError(f"{where} field {key} must be a non-empty string")
+        return value
+
+    vendor = text("vendor", required=True) or ""
+    if vendor not in VENDORS:
+        raise ConfigError(f"{where} field vendor: unknown vendor {vendor!r} (expected {', '.join(VENDORS)})")
+    base_url = (text("base_url", required=True) or "").rstrip("/")
+    backup_url = text("backup_url")
+    if backup_url is not None and vendor != "entinfo":
+        raise ConfigError(f"{where} field backup_url: only entinfo has a backup address")
+
+    password = _password(raw, env, where)
+
+    rate = raw.get("rate_limit", 10.0)
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0:
+        raise ConfigError(f"{where} field rate_limit must be a positive number of requests per second")
+
+    limit = raw.get("same_text_max", SAME_TEXT_DEFAULT[vendor])
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= SAME_TEXT_MAX[vendor]:
+        raise ConfigError(f"{where} field same_text_max must be an integer 1..{SAME_TEXT_MAX[vendor]}")
+
+    pair = text("pair_separator") or "|!|"
+    message = text("message_separator") or "|^|"
+    if pair == message or pair in message or message in pair:
+        raise ConfigError(f"{where} fields pair_separator and message_separator must differ")
+
+    price: Decimal | None = None
+    if (raw_price := raw.get("price_per_segment")) is not None:
+        try:
+            price = Decimal(str(raw_price))
+        except InvalidOperation:
+            price = None
+        if isinstance(raw_price, bool) or price is None or not price.is_finite() or price < 0:
+            raise ConfigError(f"{where} field price_per_segment must be a non-negative number")
+
+    keywords = raw.get("keywords", [])
+    if not isinstance(keywords, list) or not all(isinstance(k, str) and k for k in keywords):
+        raise ConfigError(f"{where} field keywords must be a list of non-empty strings")
+
+    flags = {}
+    for key in ("encrypted", "push"):
+        flags[key] = raw.get(key, False)
+        if not isinstance(flags[key], bool):
+            raise ConfigError(f"{where} field {key} must be true or false")
+
+    return AccountConfig(
+        name=name,
+        vendor=vendor,
+        base_url=base_url,
+        backup_url=backup_url.rstrip("/") if backup_url else None,
+        user=text("user", required=True) or "",
+        password=password,
+        channel=text("channel") or "",
+        rate_limit=float(rate),
+        encrypted=flags["encrypted"],
+        push_token=text("push_token"),
+        pair_separator=pair,
+        message_separator=message,
+        price_per_segment=price,
+        same_text_max=limit,
+        keywords=tuple(keywords),
+        push=flags["push"],
+    )
+
+
+def _password(raw: Mapping[str, Any], env: Mapping[str, str], where: str) -> str:
+    # Messages name the field or the variable, never the value.
+    if "password" in raw and "password_env" in raw:
+        raise ConfigError(f"{where} give either field password or field password_env, not both")
+    if "password_env" in raw:
+        var = raw["password_env"]
+        if not isinstance(var, str) or not var:
+            raise ConfigError(f"{where} field password_env must name an environment variable")
+        value = env.get(var)
+        if not value:
+            raise ConfigError(f"{where} field password_env: environment variable {var} is not set")
+        return value
+    value = raw.get("password")
+    if value is None:
+        raise ConfigError(f"{where} missing field password (or password_env)")
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where} field password must be a non-empty string")
+    return value

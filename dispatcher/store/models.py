@@ -1,0 +1,274 @@
+"""The store's tables (SQLAlchemy 2 typed models). The Alembic migrations must match these exactly.
+
+States are plain strings checked by the database (see ``types``), so a migration adding a state is a
+one-line constraint change rather than an enum type dance on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from dispatcher.store.types import (
+    BigId,
+    CampaignState,
+    ChunkState,
+    RecipientState,
+    Role,
+    UTCDateTime,
+    check_in,
+    utcnow,
+)
+
+# Deterministic constraint names on both backends, so migrations can name what they alter.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON}  # noqa: RUF012 (SQLAlchemy API)
+
+
+def _created() -> Mapped[datetime]:
+    return mapped_column(UTCDateTime, default=utcnow)
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        CheckConstraint(check_in("state", CampaignState), name="state"),
+        CheckConstraint(
+            "window_start >= 0 AND window_start < window_end AND window_end <= 1440", name="window"
+        ),
+        Index(None, "state", "start_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    account: Mapped[str] = mapped_column(String(64))  # the config's account name
+    vendor: Mapped[str] = mapped_column(String(16))
+    template: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default=CampaignState.DRAFT)
+    start_at: Mapped[datetime | None]
+    # Send window in minutes since local midnight (timezone below); 0-1440 = always.
+    window_start: Mapped[int] = mapped_column(SmallInteger, default=8 * 60)
+    window_end: Mapped[int] = mapped_column(SmallInteger, default=21 * 60)
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    created_by: Mapped[str] = mapped_column(String(64))
+    approved_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    stats: Mapped[dict[str, Any] | None]  # cache of counts(); the recipients table is the truth
+
+
+class Upload(Base):
+    __tablename__ = "uploads"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    file_name: Mapped[str] = mapped_column(String(255))
+    sheet: Mapped[str | None] = mapped_column(String(255))
+    phone_column: Mapped[str | None] = mapped_column(String(255))
+    rows_total: Mapped[int] = mapped_column(Integer, default=0)
+    rows_accepted: Mapped[int] = mapped_column(Integer, default=0)
+    rows_rejected: Mapped[int] = mapped_column(Integer, default=0)
+    size_bytes: Mapped[int | None] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _created()
+
+
+class Chunk(Base):
+    """One vendor request: the unit of exactly-once (DESIGN.md)."""
+
+    __tablename__ = "chunks"
+    __table_args__ = (
+        CheckConstraint(check_in("state", ChunkState), name="state"),
+        UniqueConstraint("campaign_id", "seq"),
+        Index(None, "campaign_id", "state"),
+        Index(None, "state", "lease_until"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)  # order within the campaign
+    # Digits only, at most 18: sent as trigger customerUuid / entinfo rrid to find it again.
+    ref: Mapped[str] = mapped_column(String(18), unique=True)
+    method: Mapped[str] = mapped_column(String(32))  # "same_text" / "personalised" / "single" / ...
+    text: Mapped[str | None] = mapped_column(Text)  # the common text of a same-text chunk
+    recipient_count: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(String(16), default=ChunkState.PLANNED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker_id: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None]
+    not_before: Mapped[datetime | None]  # backoff: do not send before this
+    batch_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    error_class: Mapped[str | None] = mapped_column(String(16))
+    code: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("chunks.id"), index=True)  # split from
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    accepted_at: Mapped[datetime | None]
+
+
+class Recipient(Base):
+    """One row per input row, accepted or rejected, so every row of the sheet is accounted for."""
+
+    __tablename__ = "recipients"
+    __table_args__ = (
+        CheckConstraint(check_in("state", RecipientState), name="state"),
+        Index(None, "campaign_id", "state"),
+        Index(None, "chunk_id"),
+        Index(None, "batch_id", "mobile"),
+        Index(None, "campaign_id", "position"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    row_number: Mapped[int] = mapped_column(Integer)  # as the spreadsheet shows it
+    position: Mapped[int] = mapped_column(Integer)  # input order
+    mobile: Mapped[str | None] = mapped_column(String(20))  # normalised; null when rejected
+    raw_value: Mapped[str | None] = mapped_column(String(255))
+    text: Mapped[str | None] = mapped_column(Text)
+    segments: Mapped[int] = mapped_column(SmallInteger, default=0)
+    reject_reason: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    chunk_id: Mapped[int | None] = mapped_column(ForeignKey("chunks.id"))
+    batch_id: Mapped[str | None] = mapped_column(String(32))
+    vendor_code: Mapped[str | None] = mapped_column(String(32))
+    report_status: Mapped[str | None] = mapped_column(String(32))
+    error_class: Mapped[str | None] = mapped_column(String(16))
+    submitted_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]  # the report's time
+
+
+class Attempt(Base):
+    """One try of a chunk's request. ``request`` is redacted: no password, pwd or submitInfo."""
+
+    __tablename__ = "attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    chunk_id: Mapped[int] = mapped_column(ForeignKey("chunks.id", ondelete="CASCADE"), index=True)
+    worker_id: Mapped[str | None] = mapped_column(String(128))
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    request: Mapped[dict[str, Any] | None]
+    answer: Mapped[str | None] = mapped_column(Text)  # the raw body
+    code: Mapped[str | None] = mapped_column(String(32))
+    error_class: Mapped[str | None] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(32))
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    url_used: Mapped[str | None] = mapped_column(String(500))
+
+
+class OptOut(Base):
+    __tablename__ = "optouts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    mobile: Mapped[str] = mapped_column(String(20), unique=True)
+    source: Mapped[str] = mapped_column(String(16))  # reply / manual / import
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class RawPull(Base):
+    """A pulled or pushed body, committed before it is parsed (a pull consumes it at the vendor)."""
+
+    __tablename__ = "raw_pulls"
+    __table_args__ = (
+        CheckConstraint("kind IN ('reports', 'replies')", name="kind"),
+        CheckConstraint("source IN ('pull', 'push')", name="source"),
+        Index(None, "parsed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16))
+    body: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    parsed_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ReportRow(Base):
+    """A delivery report; ``recipient_id`` is null until reconciliation matches it (or forever: orphan)."""
+
+    __tablename__ = "reports"
+    __table_args__ = (Index(None, "batch_id", "mobile"), Index(None, "ref"), Index(None, "recipient_id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account: Mapped[str] = mapped_column(String(64))
+    batch_id: Mapped[str | None] = mapped_column(String(32))
+    mobile: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(32))
+    reported_at: Mapped[datetime | None]
+    ref: Mapped[str | None] = mapped_column(String(60))
+    recipient_id: Mapped[int | None] = mapped_column(ForeignKey("recipients.id", ondelete="SET NULL"))
+    matched_at: Mapped[datetime | None]
+    raw_pull_id: Mapped[int | None] = mapped_column(ForeignKey("raw_pulls.id"), index=True)
+
+
+class ReplyRow(Base):
+    __tablename__ = "replies"
+    __table_args__ = (Index(None, "mobile"), Index(None, "campaign_id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account: Mapped[str] = mapped_column(String(64))
+    mobile: Mapped[str] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime | None]
+    channel: Mapped[str | None] = mapped_column(String(32))
+    ref: Mapped[str | None] = mapped_column(String(60))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
+    is_optout: Mapped[bool] = mapped_column(Boolean, default=False)
+    raw_pull_id: Mapped[int | None] = mapped_column(ForeignKey("raw_pulls.id"))
+
+
+class AuditEntry(Base):
+    """Append-only: who did what, when."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index(None, "campaign_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
+    detail: Mapped[dict[str, Any] | None]
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(check_in("role", Role), name="role"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default=Role.VIEWER)
+    created_at: Mapped[datetime] = _created()
