@@ -1,0 +1,287 @@
+"""From a contact list and a template to validated, rendered messages, keeping every input row.
+
+The result is columnar (plain lists): at a million rows, one object per message costs more time and
+memory than the rest of the pipeline. Every non-blank data row ends up either in ``messages`` or in
+``rejected`` with the reason (invalid number, missing value, forbidden keyword, duplicate, opted out).
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dispatcher import text as textrules
+from dispatcher.contacts.headers import SAMPLE_ROWS, Layout, find_layout
+from dispatcher.contacts.phones import _RULES, Cell, parse_mobile
+from dispatcher.contacts.reader import Rows, open_rows
+from dispatcher.errors import SpreadsheetError
+
+Progress = Callable[[int, int | None], None]  # (rows read so far, rows in the sheet or None)
+PROGRESS_EVERY = 20_000
+
+
+class RejectKind(enum.StrEnum):
+    INVALID = "invalid"
+    DUPLICATE = "duplicate"
+    OPTED_OUT = "opted_out"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    row: int  # as the spreadsheet shows it
+    column: str  # header of the offending column
+    value: str
+    reason: str
+    kind: RejectKind = RejectKind.INVALID
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    row: int
+    mobile: str
+    text: str
+    segments: int
+    values: dict[str, str]
+
+
+@dataclass
+class Messages:
+    """Accepted messages, one list per attribute, aligned by index."""
+
+    rows: list[int] = field(default_factory=list)
+    mobiles: list[str] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    segments: list[int] = field(default_factory=list)
+    values: dict[str, list[str]] = field(default_factory=dict)  # the template's fields, as rendered
+
+    def __len__(self) -> int:
+        return len(self.mobiles)
+
+    def __getitem__(self, index: int) -> Message:
+        return Message(
+            self.rows[index],
+            self.mobiles[index],
+            self.texts[index],
+            self.segments[index],
+            {name: column[index] for name, column in self.values.items()},
+        )
+
+    def __iter__(self) -> Iterator[Message]:
+        return (self[i] for i in range(len(self)))
+
+
+@dataclass
+class IngestResult:
+    path: Path
+    sheet: str
+    header_row: int  # 0 when the list has no header row
+    headers: tuple[str, ...]
+    phone_column: str
+    template: textrules.Template
+    rows: int = 0  # non-blank data rows
+    messages: Messages = field(default_factory=Messages)
+    rejected: list[Rejection] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    not_gb2312: list[int] = field(default_factory=list)  # message indexes an encrypted method cannot carry
+
+    def count(self, kind: RejectKind) -> int:
+        return sum(1 for r in self.rejected if r.kind is kind)
+
+    @property
+    def invalid(self) -> int:
+        return self.count(RejectKind.INVALID)
+
+    @property
+    def duplicates(self) -> int:
+        return self.count(RejectKind.DUPLICATE)
+
+    @property
+    def opted_out(self) -> int:
+        return self.count(RejectKind.OPTED_OUT)
+
+    @property
+    def valid(self) -> int:
+        return self.rows - self.invalid
+
+    @property
+    def segments(self) -> int:
+        return sum(self.messages.segments)
+
+
+def _blank(cells: Sequence[Cell]) -> bool:
+    return all(c is None or (isinstance(c, str) and not c.strip()) for c in cells)
+
+
+def _sample(
+    rows: Iterator[tuple[int, Sequence[Cell]]],
+) -> tuple[list[tuple[int, Sequence[Cell]]], list[tuple[int, Sequence[Cell]]]]:
+    """(every row read so far, the non-blank ones): up to SAMPLE_ROWS non-blank rows."""
+    read: list[tuple[int, Sequence[Cell]]] = []
+    non_blank: list[tuple[int, Sequence[Cell]]] = []
+    for item in rows:
+        read.append(item)
+        if not _blank(item[1]):
+            non_blank.append(item)
+            if len(non_blank) >= SAMPLE_ROWS:
+                break
+    return read, non_blank
+
+
+def ingest(
+    path: str | Path,
+    template: str,
+    *,
+    sheet: str | int | None = None,
+    phone_column: str | None = None,
+    opt_outs: Collection[str] = frozenset(),
+    keywords: Iterable[str] = (),
+    marketing: bool = True,
+    progress: Progress | None = None,
+) -> IngestResult:
+    """Read ``path``, validate numbers, render ``template`` per row, de-duplicate and drop opt-outs."""
+    parsed = textrules.parse_template(template)  # template errors before the file is even opened
+    source = open_rows(path, sheet)
+    read, sample = _sample(source.rows)
+    if not sample:
+        raise SpreadsheetError(f"{source.where()}: the sheet is empty")
+    layout = find_layout(
+        sample, where=source.where(), phone_column=phone_column, first_column=source.first_column
+    )
+    textrules.check_fields(parsed, layout.headers, where=f"{source.where()}: ")
+    result = IngestResult(
+        source.path,
+        source.sheet,
+        layout.header_row,
+        layout.headers,
+        layout.headers[layout.phone_index],
+        parsed,
+    )
+    _template_warnings(parsed, result.warnings, marketing)
+    data = itertools.chain((r for r in read if r[0] > layout.header_row), source.rows)
+    _process(
+        data, source, layout, parsed, result, frozenset(opt_outs), tuple(k for k in keywords if k), progress
+    )
+    if result.not_gb2312:
+        result.warnings.append(
+            f"{len(result.not_gb2312)} messages contain characters GB2312 cannot encode: "
+            "they cannot go through an encrypted method; use the plain method"
+        )
+    return result
+
+
+def _template_warnings(template: textrules.Template, warnings: list[str], marketing: bool) -> None:
+    if template.literals[-1].strip() and not textrules.has_signature(template.literals[-1]):
+        warnings.append("the template does not end with a 【signature】: gateways reject such texts")
+    if marketing and not textrules.has_opt_out_hint(template.static_text):
+        warnings.append("a marketing text should tell people how to opt out (e.g. 回T退订)")
+
+
+def _process(
+    data: Iterable[tuple[int, Sequence[Cell]]],
+    source: Rows,
+    layout: Layout,
+    template: textrules.Template,
+    result: IngestResult,
+    opt_outs: frozenset[str],
+    keywords: tuple[str, ...],
+    progress: Progress | None,
+) -> None:
+    # The hot loop: one pass, local names, str fast paths; the slow general code only for odd cells.
+    phone_at = layout.phone_index
+    phone_header = layout.headers[phone_at]
+    fields = template.fields
+    field_at = [layout.headers.index(f) for f in fields]
+    render = template.format_string.format
+    check_signature = not template.literals[-1].strip()  # the text ends with a value: check each one
+    is_csv = not source.sheet
+    messages = result.messages
+    rows_out, mobiles, texts, segs = messages.rows, messages.mobiles, messages.texts, messages.segments
+    value_columns: list[list[str]] = [[] for _ in fields]
+    messages.values = dict(zip(fields, value_columns, strict=True))
+    rejected = result.rejected
+    not_gb2312 = result.not_gb2312
+    seen: dict[str, int] = {}
+    rules = _RULES.fullmatch
+    display = textrules.display
+    segments = textrules.segments
+    gb_ok: dict[str, bool] = {}
+    literal_gb_ok = not textrules.gb2312_problem(template.static_text)
+    total = source.total
+    count = 0
+    for number, cells in data:
+        count += 1
+        if progress is not None and count % PROGRESS_EVERY == 0:
+            progress(number, total)
+        raw = cells[phone_at] if phone_at < len(cells) else None
+        if type(raw) is str and len(raw) == 11 and rules(raw):
+            mobile = raw
+        else:
+            if (raw is None or raw == "") and _blank(cells):
+                continue
+            parsed, reason = parse_mobile(raw)
+            if parsed is None:
+                result.rows += 1
+                rejected.append(Rejection(number, phone_header, display(raw), reason))
+                continue
+            mobile = parsed
+        result.rows += 1
+        values = []
+        missing = -1
+        for i, at in enumerate(field_at):
+            cell = cells[at] if at < len(cells) else None
+            if type(cell) is str:
+                value = cell.strip()
+                if is_csv and value[:2] == '="' and value[-1:] == '"':
+                    value = value[2:-1]  # Excel's ="…" idiom for keeping a CSV cell as text
+            else:
+                value = display(cell)
+            if not value:
+                missing = i
+                break
+            values.append(value)
+        if missing >= 0:
+            rejected.append(Rejection(number, fields[missing], "", f"no value for {{{fields[missing]}}}"))
+            continue
+        message = render(*values)
+        if check_signature and not textrules.has_signature(message):
+            rejected.append(
+                Rejection(number, fields[-1], values[-1], "the text does not end with a 【signature】")
+            )
+            continue
+        if keywords and (keyword := textrules.forbidden_keyword(message, keywords)):
+            rejected.append(Rejection(number, "", "", f"forbidden keyword {keyword!r}"))
+            continue
+        first = seen.get(mobile)
+        if first is not None:
+            rejected.append(
+                Rejection(number, phone_header, mobile, f"duplicate of row {first}", RejectKind.DUPLICATE)
+            )
+            continue
+        seen[mobile] = number
+        if mobile in opt_outs:
+            rejected.append(Rejection(number, phone_header, mobile, "opted out", RejectKind.OPTED_OUT))
+            continue
+        if not literal_gb_ok or not all(_gb_ok(v, gb_ok) for v in values):
+            not_gb2312.append(len(mobiles))
+        rows_out.append(number)
+        mobiles.append(mobile)
+        texts.append(message)
+        segs.append(1 if len(message) <= 35 else segments(message))
+        for column, value in zip(value_columns, values, strict=True):
+            column.append(value)
+    if progress is not None:
+        progress(count, total)
+
+
+def _gb_ok(value: str, cache: dict[str, bool]) -> bool:
+    if value.isascii():
+        return True
+    ok = cache.get(value)
+    if ok is None:
+        if len(cache) > 100_000:  # unique values (coupon codes) would grow it without bound
+            cache.clear()
+        ok = cache[value] = not textrules.gb2312_problem(value)
+    return ok

@@ -1,0 +1,171 @@
+"""Reading contact lists: spreadsheets through python-calamine, CSV streamed with its encoding detected.
+
+Both give :class:`Rows`: an iterator of ``(row number as the spreadsheet shows it, cells)``. Calamine
+loads one sheet whole (a sheet holds at most 1,048,576 rows) and hands rows to Python one at a time;
+CSV is decoded in chunks, so its memory stays bounded whatever its size.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import python_calamine
+
+from dispatcher.contacts.phones import Cell
+from dispatcher.errors import SpreadsheetError
+
+SPREADSHEET_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"})
+CSV_SUFFIXES = frozenset({".csv", ".txt", ".tsv"})
+# Tried in this order. GB18030 is a superset of GBK (what Chinese Excel and WPS write); UTF-8 first
+# because valid UTF-8 Chinese text is almost never valid GBK and vice versa.
+CSV_ENCODINGS = ("utf-8-sig", "gb18030")
+_CHUNK = 1 << 20
+
+
+@dataclass
+class Rows:
+    """The rows of one sheet (or CSV file), read lazily."""
+
+    path: Path
+    sheet: str  # the sheet's name ('' for CSV)
+    rows: Iterator[tuple[int, Sequence[Cell]]]
+    total: int | None  # rows in the sheet, for progress; None when unknown (CSV)
+    first_column: int = 0  # 0-based column of the first cell of each row (calamine trims empty columns)
+
+    def where(self) -> str:
+        return f"{self.path.name}" + (f", sheet {self.sheet!r}" if self.sheet else "")
+
+
+def open_rows(path: str | Path, sheet: str | int | None = None) -> Rows:
+    """The rows of ``sheet`` (name, or 0-based index; default: the first non-empty) in ``path``."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpreadsheetError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix in CSV_SUFFIXES:
+        if sheet not in (None, 0, "0"):
+            raise SpreadsheetError(f"{path.name}: a CSV file has no sheets (asked for {sheet!r})")
+        return read_csv(path)
+    if suffix in SPREADSHEET_SUFFIXES:
+        return read_spreadsheet(path, sheet)
+    raise SpreadsheetError(
+        f"{path.name}: unsupported file type {suffix or '(none)'!r}; use xlsx, xlsm, xls, ods or csv"
+    )
+
+
+def read_spreadsheet(path: Path, sheet: str | int | None = None) -> Rows:
+    try:
+        workbook = python_calamine.CalamineWorkbook.from_path(str(path))
+    except Exception as exc:  # calamine raises its own errors, zip errors, and ValueError on junk
+        raise SpreadsheetError(f"{path.name}: cannot read the file as a spreadsheet ({exc})") from exc
+    names = workbook.sheet_names
+    try:
+        chosen = _choose_sheet(workbook, names, sheet, path)
+    except python_calamine.CalamineError as exc:
+        raise SpreadsheetError(f"{path.name}: cannot read the sheet ({exc})") from exc
+    end = chosen.end
+    first_column = chosen.start[1] if chosen.start else 0
+    return Rows(
+        path,
+        chosen.name,
+        _numbered(chosen.iter_rows(), path, chosen.name),
+        total=(end[0] + 1) if end else 0,
+        first_column=first_column,
+    )
+
+
+def _choose_sheet(
+    workbook: python_calamine.CalamineWorkbook, names: list[str], sheet: str | int | None, path: Path
+) -> python_calamine.CalamineSheet:
+    if sheet is None:
+        for name in names:
+            candidate = workbook.get_sheet_by_name(name)
+            # any() stops at the first non-blank row: only the top of a big sheet is converted
+            if candidate.height > 0 and any(not all(map(_blank, row)) for row in candidate.iter_rows()):
+                return candidate
+        raise SpreadsheetError(f"{path.name}: every sheet is empty (sheets: {', '.join(names) or 'none'})")
+    if isinstance(sheet, str) and sheet in names:
+        chosen = workbook.get_sheet_by_name(sheet)
+    else:
+        index = _as_index(sheet)
+        if index is None or not 0 <= index < len(names):
+            raise SpreadsheetError(
+                f"{path.name}: no sheet {sheet!r}; the sheets are "
+                + ", ".join(f"{i}: {n!r}" for i, n in enumerate(names))
+            )
+        chosen = workbook.get_sheet_by_index(index)
+    if chosen.height == 0:
+        raise SpreadsheetError(f"{path.name}: sheet {chosen.name!r} is empty")
+    return chosen
+
+
+def _as_index(sheet: str | int) -> int | None:
+    if isinstance(sheet, int):
+        return sheet
+    text = sheet.strip()
+    return int(text) if text.isdigit() else None
+
+
+def _blank(cell: Cell) -> bool:
+    return cell is None or (isinstance(cell, str) and not cell.strip())
+
+
+def _numbered(rows: Iterator[Sequence[Cell]], path: Path, sheet: str) -> Iterator[tuple[int, Sequence[Cell]]]:
+    # calamine's iter_rows starts at the sheet's first row (row 1), whatever the data's top-left cell.
+    number = 0
+    try:
+        for number, row in enumerate(rows, start=1):
+            yield number, row
+    except python_calamine.CalamineError as exc:
+        raise SpreadsheetError(f"{path.name}, sheet {sheet!r}, after row {number}: {exc}") from exc
+
+
+def detect_encoding(path: Path) -> str:
+    """The first of :data:`CSV_ENCODINGS` that decodes the whole file (checked in chunks)."""
+    for encoding in CSV_ENCODINGS:
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            with path.open("rb") as f:
+                while chunk := f.read(_CHUNK):
+                    decoder.decode(chunk)
+                decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            continue
+        return encoding
+    raise SpreadsheetError(
+        f"{path.name}: cannot decode the CSV file; tried UTF-8 (with or without BOM), GBK and GB18030. "
+        "Save it again as 'CSV UTF-8' from Excel or WPS"
+    )
+
+
+def _sniff_delimiter(sample: str) -> str:
+    lines = [line for line in sample.splitlines()[:20] if line.strip()]
+    counts = {d: sum(line.count(d) for line in lines) for d in (",", "\t", ";")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def read_csv(path: Path) -> Rows:
+    encoding = detect_encoding(path)
+    with path.open(encoding=encoding, newline="") as f:
+        delimiter = _sniff_delimiter(f.read(64 * 1024))
+    return Rows(
+        path,
+        "",
+        _csv_rows(path, encoding, delimiter),
+        total=None,
+    )
+
+
+def _csv_rows(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, Sequence[Cell]]]:
+    # Cells stay text, exactly as written: nothing that looks like a formula is ever evaluated.
+    with open(path, encoding=encoding, newline="") as f:
+        reader = csv.reader(f, delimiter=delimiter)
+        try:
+            yield from enumerate(reader, start=1)
+        except csv.Error as exc:
+            raise SpreadsheetError(f"{path.name}, row {reader.line_num}: {exc}") from exc

@@ -1,0 +1,167 @@
+"""Message text rules: template rendering, billing segments, signature, GB2312, keywords, opt-out hint.
+
+All pure functions of strings. A template names spreadsheet columns in braces, ``{姓名}您好……【签名】``;
+``{{`` and ``}}`` stand for literal braces.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from dispatcher.errors import TemplateError
+from dispatcher.vendors.crypto import unencodable_characters
+
+CellValue = str | int | float | bool | date | datetime | time | timedelta | None
+
+_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+_SIGNATURE = re.compile(r"【[^【】]+】\s*$")
+# How marketing texts tell people to opt out: 回T退订, 退订回T, 拒收请回复R, 回复TD退订, ...
+_OPT_OUT_HINT = re.compile(r"退订|拒收|unsubscribe|reply\s+stop", re.I)
+
+SINGLE_SEGMENT = 70  # characters in one segment (VENDORS.md, Entinfo's rule used for all)
+SINGLE_SEGMENT_ASCII = 140
+MULTI_SEGMENT = 67  # characters per segment once a text needs several
+
+
+@dataclass(frozen=True)
+class Template:
+    """A parsed template: ``literals[0] + value(fields[0]) + literals[1] + ...``."""
+
+    source: str
+    literals: tuple[str, ...]
+    fields: tuple[str, ...]
+
+    def render(self, values: Sequence[str]) -> str:
+        """The text with ``values`` (display strings, aligned with :attr:`fields`) filled in."""
+        parts = [self.literals[0]]
+        for value, literal in zip(values, self.literals[1:], strict=True):
+            parts.append(value)
+            parts.append(literal)
+        return "".join(parts)
+
+    @property
+    def format_string(self) -> str:
+        """A ``str.format`` string with positional fields: the fastest way to render many rows."""
+        out = [self.literals[0].replace("{", "{{").replace("}", "}}")]
+        for i, literal in enumerate(self.literals[1:]):
+            out.append(f"{{{i}}}")
+            out.append(literal.replace("{", "{{").replace("}", "}}"))
+        return "".join(out)
+
+    @property
+    def static_text(self) -> str:
+        """The template's own words, without the placeholders."""
+        return "".join(self.literals)
+
+
+def parse_template(source: str) -> Template:
+    """Split ``source`` into literals and field names; raises :class:`TemplateError` on bad braces."""
+    if not source.strip():
+        raise TemplateError("the template is empty")
+    literals: list[str] = []
+    fields: list[str] = []
+    current: list[str] = []
+    pos = 0
+    for m in _TOKEN.finditer(source):
+        current.append(source[pos : m.start()])
+        pos = m.end()
+        token = m.group(0)
+        if token in ("{{", "}}"):
+            current.append(token[0])
+        elif token in ("{", "}"):
+            raise TemplateError(
+                f"unmatched {token!r} at position {m.start()} in the template (use {token * 2})"
+            )
+        else:
+            name = (m.group(1) or "").strip()
+            if not name:
+                raise TemplateError(f"empty placeholder {{}} at position {m.start()} in the template")
+            literals.append("".join(current))
+            current = []
+            fields.append(name)
+    current.append(source[pos:])
+    literals.append("".join(current))
+    return Template(source, tuple(literals), tuple(fields))
+
+
+def check_fields(template: Template, headers: Sequence[str], *, where: str = "") -> None:
+    """Raise :class:`TemplateError` if a placeholder names no column (listing the columns there are)."""
+    known = set(headers)
+    unknown = [f for f in dict.fromkeys(template.fields) if f not in known]
+    if unknown:
+        names = ", ".join("{" + f + "}" for f in unknown)
+        columns = ", ".join(h for h in headers if h)
+        raise TemplateError(f"{where}unknown placeholder {names}; the columns are: {columns}")
+
+
+def display(value: CellValue) -> str:
+    """A cell as a person reads it in the sheet: 462 not 462.0, dates as dates; '' for empty."""
+    if isinstance(value, str):
+        return value.strip()
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return format(value, ".15g")  # Excel shows 15 significant digits: 0.1+0.2 reads 0.3
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, datetime):
+        if value.time() == time(0):
+            return value.date().isoformat()
+        return value.strftime("%Y-%m-%d %H:%M:%S" if value.second else "%Y-%m-%d %H:%M")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, time):
+        return value.strftime("%H:%M:%S" if value.second else "%H:%M")
+    if isinstance(value, timedelta):
+        seconds = int(value.total_seconds())
+        return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+    return str(value)
+
+
+def length(text: str) -> int:
+    """Characters as the gateways count them (UTF-16 units: an emoji counts two)."""
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-16-le")) // 2
+
+
+def segments(text: str) -> int:
+    """Billing segments: ≤70 characters = 1, else 67 each; pure single-byte text ≤140 = 1."""
+    n = length(text)
+    if n <= SINGLE_SEGMENT or (n <= SINGLE_SEGMENT_ASCII and text.isascii()):
+        return 1
+    return -(-n // MULTI_SEGMENT)
+
+
+def has_signature(text: str) -> bool:
+    """The text ends with a ``【签名】`` (yunxin: the last character must be ``】``)."""
+    return _SIGNATURE.search(text) is not None and text.rstrip() == text
+
+
+def gb2312_problem(text: str) -> str:
+    """The characters GB2312 cannot encode ('' if the text can go through an encrypted method)."""
+    try:
+        text.encode("gb2312")
+    except UnicodeEncodeError:
+        return unencodable_characters(text)
+    return ""
+
+
+def forbidden_keyword(text: str, keywords: Iterable[str]) -> str:
+    """The first forbidden keyword in ``text``, or ''."""
+    for keyword in keywords:
+        if keyword and keyword in text:
+            return keyword
+    return ""
+
+
+def has_opt_out_hint(text: str) -> bool:
+    """A marketing text tells people how to stop receiving them (回T退订 or similar)."""
+    return _OPT_OUT_HINT.search(text) is not None
