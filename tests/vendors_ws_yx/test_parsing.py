@@ -1,0 +1,323 @@
+"""Answers, reports, replies and pushes of both vendors: seed examples as known answers, then junk."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import ModuleType
+from urllib.parse import urlencode
+
+import pytest
+
+from dispatcher.vendors import webservice as ws
+from dispatcher.vendors import yunxin as yx
+from dispatcher.vendors.wire import CHINA_TZ, AnswerKind, ErrorClass, Report
+
+from . import seeds
+
+BOTH = pytest.mark.parametrize("vendor", [ws, yx], ids=["webservice", "yunxin"])
+SEED_TIME = datetime(2014, 6, 10, 15, 34, 11, tzinfo=CHINA_TZ)
+FORM = "application/x-www-form-urlencoded"
+
+
+def triples(reports: list[Report]) -> list[tuple[str, str, str]]:
+    return [(r.batch_id, r.mobile, r.status) for r in reports]
+
+
+# ------------------------------------------------------------------------------------------ answers
+
+
+@BOTH
+@pytest.mark.parametrize(
+    "body",
+    [
+        seeds.SEED_BATCH,
+        f'<?xml version="1.0" encoding="utf-8"?>\n<string xmlns="http://tempuri.org/">{seeds.SEED_BATCH}</string>',
+        '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><SendMsgResponse '
+        f'xmlns="http://tempuri.org/"><SendMsgResult>{seeds.SEED_BATCH}</SendMsgResult></SendMsgResponse>'
+        "</soap:Body></soap:Envelope>",
+    ],
+    ids=["plain", "asmx", "soap"],
+)
+def test_given_a_batch_id_in_any_format_when_parsing_a_send_then_ok(vendor: ModuleType, body: str) -> None:
+    answer = vendor.parse_send(body)
+    assert answer.kind is AnswerKind.OK and answer.value == seeds.SEED_BATCH
+
+
+@BOTH
+@pytest.mark.parametrize("body", ["<html><title>500</title></html>", "OK", "", "12ab"])
+def test_given_garbage_when_parsing_a_send_then_unexpected_kept_raw(vendor: ModuleType, body: str) -> None:
+    answer = vendor.parse_send(body)
+    assert answer.kind is AnswerKind.UNEXPECTED and answer.raw == body
+
+
+def test_given_minus_16_when_parsing_a_send_then_classes_differ_by_vendor() -> None:
+    assert ws.classify(ws.parse_send("-16").code or 0).error_class is ErrorClass.RATE_LIMITED
+    assert yx.classify(yx.parse_send("-16").code or 0).error_class is ErrorClass.BAD_RECIPIENT
+
+
+@BOTH
+@pytest.mark.parametrize(
+    ("body", "kind", "value", "code"),
+    [
+        ("1234.50", AnswerKind.OK, "1234.50", None),
+        ('<string xmlns="http://tempuri.org/">88</string>', AnswerKind.OK, "88", None),
+        ("-23", AnswerKind.ERROR, "", -23),
+        ("", AnswerKind.UNEXPECTED, "", None),
+        ("<html><body>error</body></html>", AnswerKind.UNEXPECTED, "<html><body>error</body></html>", None),
+        ("余额", AnswerKind.UNEXPECTED, "余额", None),
+    ],
+)
+def test_given_a_balance_answer_when_parsed_then_a_number_or_code(
+    vendor: ModuleType, body: str, kind: AnswerKind, value: str, code: int | None
+) -> None:
+    answer = vendor.parse_balance(body)
+    assert (answer.kind, answer.value, answer.code) == (kind, value, code)
+
+
+# ------------------------------------------------------------------------------------------ reports
+
+
+def test_given_the_webservice_getreport_example_when_parsed_then_six_reports() -> None:
+    reports = ws.parse_reports(seeds.WS_GET_REPORT)
+    assert triples(reports) == [
+        ("2314357620085030624", "13900000000", "DELIVRD"),
+        ("2314357620085030653", "13900000001", "DELIVRD"),
+        ("2314357620085030623", "13900000002", "DELIVRD"),
+        ("2314357620085030667", "13900000003", "DELIVRD"),
+        ("2314357620085030665", "13900000004", "UNDELIVRD"),
+        ("2314357620085030629", "13900000005", "DELIVRD"),
+    ]
+    assert [r.delivered for r in reports] == [True, True, True, True, False, True]
+    assert all(r.at is None for r in reports)
+
+
+def test_given_the_yunxin_getreport_example_with_an_empty_field_when_parsed_then_six_reports() -> None:
+    # The seed's last record "batch,,mobile,status": a stray empty field, still 13900000005 delivered.
+    reports = yx.parse_reports(seeds.YX_GET_REPORT)
+    assert [r.mobile for r in reports] == [f"1390000000{i}" for i in range(6)]
+    assert reports[-1] == Report("13900000005", "DELIVRD", "2114355899380234221")
+    assert [r.status for r in reports].count("UNDELIVRD") == 1
+
+
+@pytest.mark.parametrize(
+    ("vendor", "body", "batches"),
+    [
+        (ws, seeds.WS_GET_REPORT2, ["2314355899380234221", "2314355899380234222", "2314355899380234223"]),
+        (yx, seeds.YX_GET_REPORT2, ["2114355899380234221"] * 3),
+    ],
+    ids=["webservice", "yunxin"],
+)
+def test_given_the_getreport2_example_with_padding_when_parsed_then_aware_times(
+    vendor: ModuleType, body: str, batches: list[str]
+) -> None:
+    reports = vendor.parse_reports(body)
+    assert [r.batch_id for r in reports] == batches
+    assert [r.status for r in reports] == ["DELIVRD", "DELIVRD", "UNDELIVRD"]  # " UNDELIVRD " stripped
+    assert all(r.at == SEED_TIME and r.at.utcoffset() is not None for r in reports)
+    # The webservice seed's 12-digit numbers are kept as given (the reconciler decides).
+    assert reports[1].mobile == ("139000000001" if vendor is ws else "13900000001")
+
+
+def test_given_the_webservice_voice_report_when_parsed_then_talk_ring_hangup_in_extra() -> None:
+    (report,) = ws.parse_reports(seeds.WS_VOICE_REPORT)
+    assert (report.batch_id, report.mobile) == ("2314357620085030623", "13900000000")
+    assert report.extra == {"talk_s": "0", "ring_s": "30", "hangup_type": "2"}
+    # Nobody talked (0 s, hangup 2 = call timed out): not delivered, raw hangup type kept.
+    assert report.status == "VOICE:2" and not report.delivered
+    assert "timed out" in ws.VOICE_HANGUP_TYPES["2"]
+
+
+def test_given_an_answered_voice_call_when_parsed_then_delivered() -> None:
+    (report,) = ws.parse_reports("2314357620085030623,13900000000,12,5,4|")
+    assert report.delivered and report.extra["talk_s"] == "12"
+
+
+@BOTH
+@pytest.mark.parametrize(
+    "body",
+    [
+        "",
+        "   ",
+        "|||",
+        '<string xmlns="http://tempuri.org/" />',
+        '<?xml version="1.0"?><string xmlns="http://tempuri.org/"></string>',
+        "<html><body><table><tr><td>2314,13900000000,DELIVRD|</td></tr></table></body></html>",
+        "<html><pre>\n|2314357620085030624,13900000000,DELIVRD|</pre></html>",  # a whole record inside
+        "Server Error in '/' Application.",
+        "-3",
+        "\x00\xff garbage ,,,|,|;|",
+    ],
+)
+def test_given_nothing_or_garbage_when_parsing_reports_then_no_reports_and_no_crash(
+    vendor: ModuleType, body: str
+) -> None:
+    assert vendor.parse_reports(body) == []
+
+
+def test_given_half_records_when_parsing_reports_then_only_whole_ones_kept_and_rejects_listed() -> None:
+    body = (
+        "2314357620085030624,13900000000,DELIVRD|"
+        "2314357620085030625,13900000001|"  # no status
+        "2314357620085030626|"  # batch only
+        "2314357620085030627,13900000002,2014/06/10 15:34:11|"  # time but no status
+        "abc,13900000003,DELIVRD|"  # batch not digits
+        "2314357620085030628,13900000004,0,30|"  # half a voice record
+        ",13900000005,EXPIRED|"  # empty batch: kept, matched by number
+        "2314357620085030629,13900000006,MK:0001|"
+    )
+    reports, rejects = ws.parse_reports_with_rejects(body)
+    assert triples(reports) == [
+        ("2314357620085030624", "13900000000", "DELIVRD"),
+        ("", "13900000005", "EXPIRED"),
+        ("2314357620085030629", "13900000006", "MK:0001"),
+    ]
+    assert len(rejects) == 5
+    assert yx.parse_reports(body) == reports
+
+
+def test_given_a_dash_time_and_crlf_when_parsing_reports_then_read() -> None:
+    (report,) = yx.parse_reports("\r\n2114355899380234221, 13900000000 ,2014-06-10 15:34:11,REJECTD|\r\n")
+    assert (report.status, report.at, report.delivered) == ("REJECTD", SEED_TIME, False)
+
+
+@BOTH
+def test_given_a_pull_error_code_then_pull_error_names_it_and_empty_is_not_an_error(
+    vendor: ModuleType,
+) -> None:
+    info = vendor.pull_error('<string xmlns="http://tempuri.org/">-3</string>')
+    assert info is not None and info.code == -3 and info.error_class is ErrorClass.ACCOUNT
+    assert vendor.pull_error("") is None
+    assert vendor.pull_error(seeds.WS_GET_REPORT) is None
+
+
+def test_given_minus_22_on_a_yunxin_pull_then_classified_by_yunxins_table() -> None:
+    info = yx.pull_error("-22")
+    assert info is not None and "解密失败" in info.meaning
+
+
+# ------------------------------------------------------------------------------------------ replies
+
+
+@BOTH
+def test_given_getmo_records_when_parsed_then_phone_text_aware_time(vendor: ModuleType) -> None:
+    replies = vendor.parse_replies(seeds.GET_MO)
+    assert [(r.mobile, r.text, r.channel) for r in replies] == [
+        ("13900000000", "收到，谢谢", ""),
+        ("13900000001", "TD", ""),
+    ]
+    assert replies[0].at == SEED_TIME
+    assert replies[1].at == datetime(2014, 6, 10, 15, 35, 2, tzinfo=CHINA_TZ)
+
+
+@BOTH
+def test_given_getmo2_records_ending_with_bar_semicolon_when_parsed_then_channel_kept(
+    vendor: ModuleType,
+) -> None:
+    replies = vendor.parse_replies(seeds.GET_MO2)
+    assert [(r.mobile, r.text, r.channel) for r in replies] == [
+        ("13900000000", "收到，谢谢", "106900001234"),
+        ("13900000001", "TD", "106900001235"),
+    ]
+    assert replies[0].at == SEED_TIME
+
+
+def test_given_a_reply_text_with_the_field_separator_when_parsed_then_text_kept_whole() -> None:
+    (reply,) = ws.parse_replies("13900000000|,|a|,|b|,|2014/06/10 15:34:11|,|1069|;|")
+    assert (reply.text, reply.channel, reply.at) == ("a|,|b", "1069", SEED_TIME)
+
+
+def test_given_a_reply_with_an_unreadable_time_when_parsed_then_kept_without_time() -> None:
+    (reply,) = yx.parse_replies("13900000000|,|退订|,|yesterday")
+    assert (reply.mobile, reply.text, reply.at) == ("13900000000", "退订", None)
+
+
+@BOTH
+@pytest.mark.parametrize(
+    "body",
+    [
+        "",
+        '<string xmlns="http://tempuri.org/" />',
+        "-3",
+        "<html>oops</html>",
+        "13900000000|,|half",
+        "x|,|y|,|z|;|",
+    ],
+)
+def test_given_nothing_or_garbage_when_parsing_replies_then_empty(vendor: ModuleType, body: str) -> None:
+    assert vendor.parse_replies(body) == []
+
+
+def test_given_a_soap_getmo_answer_when_parsed_then_unwrapped() -> None:
+    body = f"<soap:Envelope><soap:Body><GetMoResponse><GetMoResult>{seeds.GET_MO}</GetMoResult></GetMoResponse></soap:Body></soap:Envelope>"
+    assert len(yx.parse_replies(body)) == 2
+
+
+# --------------------------------------------------------------------------------------------- push
+
+
+@pytest.mark.parametrize(
+    ("vendor", "body", "expected"),
+    [
+        (ws, seeds.WS_PUSH_DEFAULT, ("2314364418256720085", "18000000000", "DELIVRD")),
+        (ws, seeds.WS_PUSH_WITH_TIME, ("2314355899380234221", "13900000000", "DELIVRD")),
+        (yx, seeds.YX_PUSH, ("2114364418256720085", "18000000000", "DELIVRD")),
+    ],
+    ids=["ws-default", "ws-with-time", "yunxin"],
+)
+def test_given_the_seeds_push_examples_raw_when_parsed_then_account_and_report(
+    vendor: ModuleType, body: str, expected: tuple[str, str, str]
+) -> None:
+    account, reports = vendor.parse_push_reports(body.encode(), FORM)
+    assert account == "XXX" and triples(reports) == [expected]
+    if "2014" in body:  # the seed wraps the time over two lines: still read
+        assert reports[0].at == SEED_TIME
+
+
+@BOTH
+def test_given_a_url_encoded_push_with_time_when_parsed_then_reports(vendor: ModuleType) -> None:
+    body = urlencode({"account": "acme", "GetReport": seeds.YX_GET_REPORT2}).encode()
+    account, reports = vendor.parse_push_reports(body, FORM + "; charset=utf-8")
+    assert account == "acme" and len(reports) == 3 and reports[2].status == "UNDELIVRD"
+
+
+@BOTH
+def test_given_a_reply_push_when_parsed_then_account_and_replies(vendor: ModuleType) -> None:
+    body = urlencode({"account": "acme", "GetMo": seeds.GET_MO}).encode()
+    account, replies = vendor.parse_push_replies(body, FORM)
+    assert account == "acme" and [r.text for r in replies] == ["收到，谢谢", "TD"]
+
+
+def test_given_a_gbk_encoded_reply_push_when_parsed_then_chinese_text_read() -> None:
+    body = urlencode({"account": "acme", "GetMo2": seeds.GET_MO2}, encoding="gbk").encode()
+    _, replies = yx.parse_push_replies(body, FORM + "; charset=gbk")
+    assert replies[0].text == "收到，谢谢" and replies[0].channel == "106900001234"
+
+
+def test_given_raw_gb18030_bytes_without_charset_when_parsed_then_fallback_reads_them() -> None:
+    body = ("account=acme&GetMo=" + seeds.GET_MO).encode("gb18030")
+    _, replies = ws.parse_push_replies(body, FORM)
+    assert replies[0].text == "收到，谢谢"
+
+
+@BOTH
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b'{"account":"x","list":[]}', "application/json"),
+        (b"account=acme&foo=bar", FORM),
+        (b"", FORM),
+        (b"<html>hi</html>", "text/html"),
+    ],
+)
+def test_given_a_push_that_is_not_the_form_when_parsed_then_value_error(
+    vendor: ModuleType, body: bytes, content_type: str
+) -> None:
+    with pytest.raises(ValueError):
+        vendor.parse_push_reports(body, content_type)
+    with pytest.raises(ValueError):
+        vendor.parse_push_replies(body, content_type)
+
+
+@BOTH
+def test_given_an_empty_push_list_when_parsed_then_no_reports(vendor: ModuleType) -> None:
+    assert vendor.parse_push_reports(b"account=acme&GetReport=", FORM) == ("acme", [])
