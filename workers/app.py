@@ -1,0 +1,109 @@
+"""The Celery app: built when called, configured lazily from the environment.
+
+``celery -A workers.app worker`` (or ``-A workers`` once ``workers/__init__.py`` re-exports
+``app``) needs a module-level ``app``; its configuration is a promise that Celery evaluates the
+first time a setting is read, i.e. when the worker starts, so nothing is read from the
+environment at import.
+
+Broker: ``DISPATCHER_BROKER_URL``, else the embedded default, kombu's SQLAlchemy transport on a
+SQLite file in the working directory (no server to install). Production uses Redis.
+
+Settings that go with the chunk state machine (DESIGN.md, "Exactly once"):
+
+- ``task_acks_late`` + ``task_reject_on_worker_lost``: a message is acknowledged only after its
+  task finished, and redelivered if the worker process died; the chunk claim in the store
+  (``queued -> sending``) turns a redelivery into a no-op.
+- ``worker_prefetch_multiplier=1``: a worker holds one unacknowledged message at a time, so a
+  crash strands at most one and other workers are not starved.
+- ``task_acks_on_failure=True``: a task that raised has written its outcome or left its chunk in
+  ``sending`` for the lease to settle; redelivering it would only loop on the same bug.
+- ``task_acks_on_timeout=False``: a task killed by its time limit may not have claimed its chunk
+  yet (waiting on the rate limiter); requeueing it is safe because the claim is idempotent.
+  (Celery 5.7 split the old ``task_acks_on_failure_or_timeout`` into these two.)
+- ``visibility_timeout`` (Redis broker) longer than any countdown: a message with a countdown is
+  held unacknowledged by a worker, and Redis redelivers it to another worker once the timeout
+  passes: Celery's duplicate-delivery trap. Longer waits belong in the store (beat launches).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import Any
+
+from celery import Celery
+
+BROKER_ENV = "DISPATCHER_BROKER_URL"
+REDIS_ENV = "DISPATCHER_REDIS_URL"
+EMBEDDED_BROKER_URL = "sqla+sqlite:///dispatcher-broker.sqlite3"
+
+# Seconds. No task may be scheduled further ahead than MAX_COUNTDOWN (see the module docstring).
+VISIBILITY_TIMEOUT = 2 * 3600
+MAX_COUNTDOWN = 3600
+assert MAX_COUNTDOWN < VISIBILITY_TIMEOUT, "a countdown past the visibility timeout is delivered twice"
+
+# kombu's SQLAlchemy transport polls its table; the default (1 s) would add up to a second of
+# latency to every task of the embedded broker. Redis ignores this option (it blocks on BRPOP).
+SQLA_POLLING_INTERVAL = 0.1
+
+_OPTIONAL_TASK_MODULES = ("workers.tasks",)
+
+
+def clamp_countdown(seconds: float) -> float:
+    """A countdown Celery may safely hold: within [0, MAX_COUNTDOWN]."""
+    return min(max(seconds, 0.0), float(MAX_COUNTDOWN))
+
+
+def celery_settings(broker_url: str, redis_url: str | None) -> dict[str, Any]:
+    """The app's settings for a broker (pure)."""
+    return {
+        "broker_url": broker_url,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": {
+            "visibility_timeout": VISIBILITY_TIMEOUT,
+            "polling_interval": SQLA_POLLING_INTERVAL,
+        },
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "result_serializer": "json",
+        "result_backend": None,
+        "task_ignore_result": True,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_acks_on_failure": True,
+        "task_acks_on_timeout": False,
+        "worker_prefetch_multiplier": 1,
+        # With acks_late the broker redelivers what was running when the connection dropped:
+        # cancel it locally rather than run it twice (also silences Celery's warning).
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "enable_utc": True,
+        "timezone": "Asia/Shanghai",
+        # Limiter, locks and pings: its own setting; a Redis broker doubles as this Redis.
+        "dispatcher_redis_url": redis_url or (broker_url if broker_url.startswith("redis") else None),
+        # Task modules written apart from this one, imported by the worker when they exist.
+        "imports": [m for m in _OPTIONAL_TASK_MODULES if importlib.util.find_spec(m) is not None],
+    }
+
+
+def ping(marker: str | None = None, token: str = "pong") -> str:
+    """Proof of life: writes ``token`` to the file ``marker`` (results are ignored) and returns it."""
+    if marker:
+        Path(marker).write_text(token, encoding="utf-8")
+    return token
+
+
+def make_celery(broker_url: str | None = None, *, redis_url: str | None = None) -> Celery:
+    """A new app. Arguments win over the environment, which is read only when a setting is."""
+
+    def settings() -> dict[str, Any]:
+        broker = broker_url or os.environ.get(BROKER_ENV) or EMBEDDED_BROKER_URL
+        return celery_settings(broker, redis_url or os.environ.get(REDIS_ENV))
+
+    app = Celery("dispatcher", set_as_current=False)
+    app.add_defaults(settings)
+    app.task(name="dispatcher.ping")(ping)
+    return app
+
+
+app = make_celery()
