@@ -298,14 +298,20 @@ def build_replies_legacy(creds: Credentials) -> Request:
 _NEG_CODE_RE = re.compile(r"-[0-9]+")
 
 
+def pull_error_code(body: str) -> int | None:
+    """The negative code when a pull answered one (``-3``), else None."""
+    value = unwrap(body)
+    return int(value) if _NEG_CODE_RE.fullmatch(value) else None
+
+
 def pull_error(body: str) -> CodeInfo | None:
-    """The error when a pull answered a bare negative code (``-3``), else None.
+    """The error when a pull answered a bare negative code, else None.
 
     ``parse_reports``/``parse_replies`` return ``[]`` for such a body; a puller calls this to tell
     "nothing to fetch" from "the vendor refused". Webservice answers ``""`` to a bad password.
     """
-    value = unwrap(body)
-    return classify(int(value)) if _NEG_CODE_RE.fullmatch(value) else None
+    code = pull_error_code(body)
+    return None if code is None else classify(code)
 
 
 # ------------------------------------------------------------------------ reports and replies (family)

@@ -246,8 +246,8 @@ def build_replies_legacy(creds: Credentials) -> Request:
 
 def pull_error(body: str) -> CodeInfo | None:
     """The error when a pull answered a bare negative code (``-3``), else None."""
-    info = _family.pull_error(body)
-    return None if info is None else classify(info.code)
+    code = _family.pull_error_code(body)
+    return None if code is None else classify(code)
 
 
 def parse_reports(body: str) -> list[Report]:
