@@ -1,1 +1,62 @@
-"""The store: the source of truth (SQLAlchemy 2 models, Alembic migrations, state-machine operations)."""
+"""The store: the source of truth (SQLAlchemy 2 models, Alembic migrations, state-machine operations).
+
+Operations are plain functions taking a ``Session``. The state-machine steps (``claim_chunk``,
+``finish_chunk``, ``sweep_expired_leases``, ``transition``) commit their own transaction; ``audit`` and
+``bulk_insert_recipients`` write inside the caller's.
+"""
+
+from dispatcher.store.campaigns import TRANSITIONS, audit, transition
+from dispatcher.store.chunks import Outcome, claim_chunk, finish_chunk, redact_form, sweep_expired_leases
+from dispatcher.store.engine import alembic_config, make_engine, session_factory, upgrade
+from dispatcher.store.models import (
+    Attempt,
+    AuditEntry,
+    Base,
+    Campaign,
+    Chunk,
+    OptOut,
+    RawPull,
+    Recipient,
+    ReplyRow,
+    ReportRow,
+    Upload,
+    User,
+)
+from dispatcher.store.recipients import NewRecipient, bulk_insert_recipients, counts
+from dispatcher.store.types import CampaignState, ChunkState, RecipientState, Role, UTCDateTime, utcnow
+
+__all__ = [
+    "TRANSITIONS",
+    "Attempt",
+    "AuditEntry",
+    "Base",
+    "Campaign",
+    "CampaignState",
+    "Chunk",
+    "ChunkState",
+    "NewRecipient",
+    "OptOut",
+    "Outcome",
+    "RawPull",
+    "Recipient",
+    "RecipientState",
+    "ReplyRow",
+    "ReportRow",
+    "Role",
+    "UTCDateTime",
+    "Upload",
+    "User",
+    "alembic_config",
+    "audit",
+    "bulk_insert_recipients",
+    "claim_chunk",
+    "counts",
+    "finish_chunk",
+    "make_engine",
+    "redact_form",
+    "session_factory",
+    "sweep_expired_leases",
+    "transition",
+    "upgrade",
+    "utcnow",
+]

@@ -1,0 +1,80 @@
+"""Campaign lifecycle (DESIGN.md): allowed transitions, each one conditional and audited."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import CursorResult, insert, select, update
+from sqlalchemy.orm import Session
+
+from dispatcher.errors import StateError, StoreError
+from dispatcher.store.models import AuditEntry, Campaign
+from dispatcher.store.types import CampaignState, utcnow
+from dispatcher.vendors.wire import SECRET_FIELDS
+
+S = CampaignState
+# draft → scheduled → running ⇄ paused → completed | cancelled. Two additions an operator needs:
+# scheduled → draft (unschedule to edit) and completed → running ("retry failed" re-queues chunks).
+TRANSITIONS: dict[CampaignState, frozenset[CampaignState]] = {
+    S.DRAFT: frozenset({S.SCHEDULED, S.CANCELLED}),
+    S.SCHEDULED: frozenset({S.DRAFT, S.RUNNING, S.CANCELLED}),
+    S.RUNNING: frozenset({S.PAUSED, S.COMPLETED, S.CANCELLED}),
+    S.PAUSED: frozenset({S.RUNNING, S.COMPLETED, S.CANCELLED}),
+    S.COMPLETED: frozenset({S.RUNNING}),
+    S.CANCELLED: frozenset(),
+}
+_SECRET_WORDS = ("password", "secret", "token")
+
+
+def audit(session: Session, actor: str, action: str, campaign_id: int | None = None, **detail: Any) -> None:
+    """Append an audit entry in the caller's transaction (no commit). Secret-looking keys are masked."""
+    session.execute(
+        insert(AuditEntry).values(
+            at=utcnow(), actor=actor, action=action, campaign_id=campaign_id, detail=_safe_detail(detail)
+        )
+    )
+
+
+def _safe_detail(detail: dict[str, Any]) -> dict[str, Any] | None:
+    if not detail:
+        return None
+    masked = {
+        k: "***" if k in SECRET_FIELDS or any(w in k.lower() for w in _SECRET_WORDS) else v
+        for k, v in detail.items()
+    }
+    # Round-trip so datetimes, enums and decimals are stored as the text a person would read.
+    result: dict[str, Any] = json.loads(json.dumps(masked, default=str, ensure_ascii=False))
+    return result
+
+
+def transition(
+    session: Session, campaign_id: int, to_state: CampaignState | str, actor: str, **detail: Any
+) -> CampaignState:
+    """Move a campaign to ``to_state`` if the table allows it; returns the state it left. Commits.
+
+    The update is conditional on the state just read, so of two people pausing and cancelling at the
+    same moment one wins and the other gets :class:`StateError` instead of a silent overwrite.
+    """
+    target = CampaignState(to_state)
+    current = session.execute(select(Campaign.state).where(Campaign.id == campaign_id)).scalar_one_or_none()
+    if current is None:
+        session.rollback()
+        raise StoreError(f"no campaign {campaign_id}")
+    source = CampaignState(current)
+    if target not in TRANSITIONS[source]:
+        session.rollback()
+        raise StateError(f"campaign {campaign_id} cannot go from {source} to {target}")
+    result = session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.state == source.value)
+        .values(state=target.value, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    assert isinstance(result, CursorResult)
+    if result.rowcount != 1:
+        session.rollback()
+        raise StateError(f"campaign {campaign_id} changed state meanwhile; not moved to {target}")
+    audit(session, actor, f"campaign.{target.value}", campaign_id, from_state=source.value, **detail)
+    session.commit()
+    return source
