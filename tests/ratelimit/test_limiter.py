@@ -1,0 +1,193 @@
+"""AccountLimiter and BalanceGate against the real Redis (one process)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+import redis
+
+from dispatcher.keys import KeySpace
+from dispatcher.ratelimit import AccountLimiter, BalanceGate, LimiterPolicy
+from tests.ratelimit.conftest import REDIS_URL, delete_prefix
+from tests.ratelimit.timeline import max_in_window
+
+
+def test_given_rate_50_when_acquiring_50_then_it_takes_about_one_second(
+    redis_client: redis.Redis[Any], keys: KeySpace
+) -> None:
+    limiter = AccountLimiter(redis_client, "acc", 50, keys=keys)
+    start = time.monotonic()
+    for _ in range(51):
+        assert limiter.acquire()
+    elapsed = time.monotonic() - start
+    # 50 intervals of 1 / (50 * (1 - margin)) s: 1.03 s; not faster, and not much slower.
+    assert 1.0 <= elapsed < 1.25
+
+
+def test_given_a_burst_when_acquiring_then_burst_plus_one_pass_at_once_and_the_rest_are_spaced(
+    redis_client: redis.Redis[Any], keys: KeySpace
+) -> None:
+    limiter = AccountLimiter(redis_client, "acc", 10, policy=LimiterPolicy(burst=3), keys=keys)
+    granted = [limiter.try_acquire() for _ in range(4)]
+    assert granted == [0.0, 0.0, 0.0, 0.0]
+    wait = limiter.try_acquire()
+    # The next slot is one interval (1 / 9.7 s) away, and a refused try reserves nothing.
+    assert 0.08 < wait <= 1 / 9.7 + 0.01
+    assert 0.0 < limiter.try_acquire() <= wait
+
+
+def test_given_burst_above_one_second_worth_then_it_is_capped_at_the_rate(
+    redis_client: redis.Redis[Any], keys: KeySpace
+) -> None:
+    limiter = AccountLimiter(redis_client, "acc", 5, policy=LimiterPolicy(burst=100), keys=keys)
+    granted = 0
+    while limiter.try_acquire() == 0.0:
+        granted += 1
+    assert granted == 6  # burst capped to 5, plus the request the spacing allows
+
+
+def test_given_no_slot_within_timeout_when_acquire_then_false_without_sleeping_the_timeout(
+    redis_client: redis.Redis[Any], keys: KeySpace
+) -> None:
+    limiter = AccountLimiter(redis_client, "acc", 1, keys=keys)
+    assert limiter.acquire(timeout=0)
+    start = time.monotonic()
+    assert limiter.acquire(timeout=0.3) is False
+    assert time.monotonic() - start < 0.1
+    # And the refusal did not take the slot: the next one is still ~1 s after the first.
+    assert 0.9 < limiter.try_acquire() <= 1.04
+
+
+def test_given_another_worker_penalises_then_this_worker_pauses_and_slows_down(
+    redis_client: redis.Redis[Any], keys: KeySpace
+) -> None:
+    policy = LimiterPolicy(pause_s=0.3)
+    mine = AccountLimiter(redis_client, "acc", 40, policy=policy, keys=keys)
+    other_client: redis.Redis[Any] = redis.Redis.from_url(REDIS_URL)
+    try:
+        theirs = AccountLimiter(other_client, "acc", 40, policy=policy, keys=keys)
+        assert mine.acquire()
+        # When another worker gets "too frequent"...
+        assert theirs.penalise() == pytest.approx(20.0)
+        # ...this worker sees the halved rate, and sends nothing during the pause.
+        assert mine.current_rate() == pytest.approx(20.0)
+        assert 0.25 < mine.try_acquire() <= 0.3
+        start = time.monotonic()
+        stamps = []
+        for _ in range(6):
+            assert mine.acquire()
+            stamps.append(time.monotonic() - start)
+        assert stamps[0] >= 0.29
+        # Spaced at the new rate: 1 / (20 * 0.97) = 51.5 ms (client wake-ups jitter by a few ms).
+        assert 0.050 < (stamps[-1] - stamps[0]) / 5 < 0.06
+    finally:
+        other_client.close()
+
+
+def test_given_penalties_for_one_overload_then_the_rate_is_halved_once(
+    redis_client: redis.Redis[Any], keys: KeySpace
+) -> None:
+    limiter = AccountLimiter(redis_client, "acc", 100, policy=LimiterPolicy(pause_s=0.5), keys=keys)
+    assert [limiter.penalise() for _ in range(3)] == [50.0, 50.0, 50.0]
+
+
+def test_given_repeated_overloads_then_the_rate_never_drops_below_the_floor(
+    redis_client: redis.Redis[Any], keys: KeySpace
+) -> None:
+    limiter = AccountLimiter(
+        redis_client, "acc", 100, policy=LimiterPolicy(pause_s=0, floor_fraction=0.1), keys=keys
+    )
+    rates = [limiter.penalise() for _ in range(10)]
+    assert rates[:3] == [50.0, 25.0, 12.5]
+    assert rates[-1] == pytest.approx(10.0)
+
+
+def test_given_a_penalty_when_rewarded_then_the_rate_climbs_back_to_the_ceiling_and_no_further(
+    redis_client: redis.Redis[Any], keys: KeySpace
+) -> None:
+    policy = LimiterPolicy(pause_s=0.2, recovery_s=1.0)
+    limiter = AccountLimiter(redis_client, "acc", 100, policy=policy, keys=keys)
+    observer = AccountLimiter(redis_client, "acc", 100, policy=policy, keys=keys)
+    limiter.penalise()
+    # Successes answered during the pause were sent before the overload: they do not count.
+    assert limiter.reward() == pytest.approx(50.0)
+    time.sleep(0.21)
+    rates = [limiter.reward() for _ in range(60)]
+    assert rates[0] == pytest.approx(52.0)  # + ceiling / (rate * recovery_s)
+    assert all(a < b for a, b in zip(rates[:5], rates[1:6], strict=False))  # additive climb
+    assert max(rates) == 100.0
+    assert rates[-1] == 100.0
+    assert observer.current_rate() == 100.0
+
+
+def test_given_a_lowered_ceiling_then_the_stored_rate_is_capped_by_it(
+    redis_client: redis.Redis[Any], keys: KeySpace
+) -> None:
+    AccountLimiter(redis_client, "acc", 100, keys=keys).acquire()
+    assert AccountLimiter(redis_client, "acc", 30, keys=keys).current_rate() == 30.0
+
+
+def test_given_redis_keys_wiped_mid_run_then_the_limiter_recovers_and_keeps_limiting(
+    redis_client: redis.Redis[Any], keys: KeySpace
+) -> None:
+    limiter = AccountLimiter(redis_client, "acc", 50, policy=LimiterPolicy(pause_s=5), keys=keys)
+    limiter.penalise()  # state worth losing: rate 25, a 5 s pause
+    delete_prefix(redis_client, keys.prefix)  # what FLUSHDB does to our keys
+    stamps: list[float] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            end = time.monotonic() + 1.5
+            while time.monotonic() < end:
+                if limiter.acquire(timeout=end - time.monotonic()):
+                    stamps.append(time.monotonic())
+        except BaseException as exc:  # the test asserts there is none
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    time.sleep(0.7)
+    delete_prefix(redis_client, keys.prefix)  # and again while workers are acquiring
+    thread.join()
+    assert errors == []
+    assert redis_client.exists(keys.rate_key("acc"))
+    # Starts afresh at the ceiling, and still limits: at most one reserved slot survives a wipe.
+    assert max_in_window(stamps) <= 50 + 1
+    assert len(stamps) >= 0.9 * 50 * 1.5
+
+
+def test_given_two_workers_when_querying_balance_then_one_query_per_interval(
+    redis_client: redis.Redis[Any], keys: KeySpace
+) -> None:
+    other_client: redis.Redis[Any] = redis.Redis.from_url(REDIS_URL)
+    try:
+        mine = BalanceGate(redis_client, "acc", 0.2, slack_s=0.05, keys=keys)
+        theirs = BalanceGate(other_client, "acc", 0.2, slack_s=0.05, keys=keys)
+        assert [mine.may_query(), theirs.may_query(), mine.may_query()] == [True, False, False]
+        mine.remember("1234.5")
+        assert theirs.last() == "1234.5"
+        time.sleep(0.2)
+        assert theirs.may_query() is False  # the slack is part of the interval
+        time.sleep(0.06)
+        assert [theirs.may_query(), mine.may_query()] == [True, False]
+    finally:
+        other_client.close()
+
+
+def test_given_a_fresh_account_then_no_balance_is_remembered(
+    redis_client: redis.Redis[Any], keys: KeySpace
+) -> None:
+    assert BalanceGate(redis_client, "acc", 5, keys=keys).last() is None
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"burst": -1}, {"margin": 1.0}, {"decrease_factor": 1.0}, {"floor_fraction": 0}, {"recovery_s": 0}],
+)
+def test_given_a_nonsense_policy_then_it_is_refused(bad: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        LimiterPolicy(**bad)
