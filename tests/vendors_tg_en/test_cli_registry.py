@@ -1,0 +1,119 @@
+"""The registry and the ``dispatcher vendors`` / ``dispatcher explain`` commands."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dispatcher.cli import app
+from dispatcher.errors import UnknownVendorError
+from dispatcher.vendors import VENDORS, registry
+from dispatcher.vendors.wire import Credentials, Limits, Request
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("name", VENDORS)
+def test_given_each_vendor_when_getting_it_then_the_module_fulfils_the_contract(name: str) -> None:
+    module = registry.get(name)
+    assert name == module.NAME
+    assert isinstance(module.LIMITS, Limits)
+    assert module.CODES and all(code < 0 for code in module.CODES)
+    assert module.METHODS and all(len(row) == 3 for row in module.METHODS)
+    for function in ("build_send", "build_personalised", "parse_send", "build_balance", "parse_balance"):
+        assert callable(getattr(module, function))
+
+
+@pytest.mark.parametrize(("name", "same", "personalised"), [("trigger", 50, 50), ("entinfo", 10_000, 1000)])
+def test_given_my_vendors_then_limits_match_vendors_md(name: str, same: int, personalised: int) -> None:
+    assert Limits(same, personalised, 500) == registry.get(name).LIMITS
+    assert isinstance(registry.get(name).build_balance(Credentials("u", "p")), Request)
+
+
+def test_given_an_unknown_vendor_when_getting_it_then_the_error_names_the_four() -> None:
+    with pytest.raises(UnknownVendorError) as info:
+        registry.get("aliyun")
+    for name in VENDORS:
+        assert name in str(info.value)
+
+
+def test_given_the_same_code_at_two_vendors_when_explaining_then_the_meanings_differ() -> None:
+    # -8 is flow control at Entinfo but "no channel / outside hours" at trigger (VENDORS.md).
+    assert registry.explain("entinfo", "-8")["class"] == "rate_limited"
+    assert registry.explain("trigger", "-8")["class"] == "retry_later"
+
+
+def test_given_a_code_with_detail_when_explaining_then_detail_is_kept() -> None:
+    assert registry.explain("trigger", "-24:促销") == {
+        "vendor": "trigger",
+        "code": -24,
+        "class": "bad_content",
+        "meaning": "短信包含用户敏感信息",
+        "meaning_en": "text contains a word the account forbids",
+        "detail": "促销",
+    }
+    assert registry.explain("entinfo", " 20 ")["code"] == -20  # the sign may be dropped
+    with pytest.raises(ValueError):
+        registry.explain("entinfo", "oops")
+
+
+def test_given_explain_json_when_run_then_exactly_one_json_object() -> None:
+    result = runner.invoke(app, ["explain", "trigger", "-16", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {
+        "vendor": "trigger",
+        "code": -16,
+        "class": "rate_limited",
+        "meaning": "接口请求过于频繁，余额接口 5s 秒一次，其他接口适当调整",
+        "meaning_en": "requests too frequent (balance: once per 5 s)",
+    }
+
+
+def test_given_explain_with_detail_and_unknown_code_when_run_then_class_unknown_and_detail() -> None:
+    result = runner.invoke(app, ["explain", "entinfo", "-3:whatever", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["class"], data["code"], data["detail"]) == ("unknown", -3, "whatever")
+
+
+def test_given_explain_without_json_when_run_then_a_readable_line() -> None:
+    result = runner.invoke(app, ["explain", "entinfo", "-20"])
+    assert result.exit_code == 0, result.output
+    assert "duplicate" in result.stdout
+    assert "相同手机号" in result.stdout
+
+
+def test_given_an_unknown_vendor_when_explaining_then_non_zero_and_message_on_stderr() -> None:
+    result = runner.invoke(app, ["explain", "aliyun", "-1", "--json"])
+    assert result.exit_code != 0
+    assert result.stdout == ""
+    assert "unknown vendor 'aliyun'" in result.stderr
+    assert "entinfo" in result.stderr
+
+
+def test_given_the_vendors_command_when_run_then_every_vendor_and_my_methods_are_listed() -> None:
+    result = runner.invoke(app, ["vendors"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for text in (*VENDORS, "SendIndividualMsg", "GetReport2Connect", "mdgxsend", "up to 10000"):
+        assert text in result.stdout
+
+
+def test_given_a_real_shell_when_running_dispatcher_explain_then_json_on_stdout() -> None:
+    exe = Path(sys.executable).with_name("dispatcher")
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "dispatcher.cli"]
+    done = subprocess.run(
+        [*command, "explain", "entinfo", "-611:GBK", "--json"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert (data["vendor"], data["code"], data["class"], data["detail"]) == (
+        "entinfo",
+        -611,
+        "bad_content",
+        "GBK",
+    )
