@@ -1,0 +1,90 @@
+"""The webservice gateway (seed 000, WebService API v9.9.6): one number per request.
+
+Paths ``/Services/MsgSend.aspx/<Method>`` (plain) and ``/Services/MsgSend.asmx/<Method>`` (``<string>``).
+"""
+
+from __future__ import annotations
+
+from dispatcher.simulator.family import (
+    Codes,
+    Ctx,
+    Method,
+    Vendor,
+    balance,
+    replies,
+    reports,
+    single_number,
+    submit,
+)
+from dispatcher.simulator.wire import Answer, ends_with_signature, error
+
+NAME = "webservice"
+CHANNEL_ERROR = -8  # SendMsgExt_Sub with a Channel other than its fixed 543296
+VOICE_AMOUNT = -13
+VOICE_DIGITS = -14
+VOICE_LENGTH = -15
+
+CODES = Codes(
+    bad_login=-3,
+    too_frequent=-16,
+    balance_too_frequent=-16,
+    balance_interval=5.0,
+    decrypt_failed=-23,
+    bad_signature=-5,
+    no_balance=-7,
+    bad_number=-9,
+    blacklisted=-12,
+    keyword=None,  # no keyword code in seed 000
+    keyword_detail=False,
+    signature_ok=ends_with_signature,
+)
+
+
+def _send(ctx: Ctx) -> Answer:
+    mobile = single_number(CODES, ctx.fields.get("desno", ""))
+    if isinstance(mobile, Answer):
+        return mobile
+    return submit(NAME, CODES, ctx, [(mobile, ctx.fields.get("msg", ""))])
+
+
+def _send_ext(ctx: Ctx) -> Answer:
+    if ctx.fields.get("channel", "").strip() != "543296":
+        return error(CHANNEL_ERROR)
+    return _send(ctx)
+
+
+def _send_voice(ctx: Ctx) -> Answer:
+    mobile = single_number(CODES, ctx.fields.get("desno", ""))
+    if isinstance(mobile, Answer):
+        return mobile
+    code = ctx.fields.get("voicecode", "")
+    if not code.isdigit():
+        return error(VOICE_DIGITS)
+    if len(code) > 6:
+        return error(VOICE_LENGTH)
+    if not ctx.fields.get("amount", "").strip().isdigit():
+        return error(VOICE_AMOUNT)
+    return submit(NAME, CODES, ctx, [(mobile, code)], voice=True)
+
+
+VENDOR = Vendor(
+    NAME,
+    CODES,
+    {
+        "getbalance": Method(balance(CODES)),
+        "getbalancebyencrypt": Method(balance(CODES), encrypted=True),
+        "sendmsg": Method(_send, send=True),
+        "sendmsgbyencrypt": Method(_send, send=True, encrypted=True),
+        "sendmsgext_sub": Method(_send_ext, send=True),
+        "sendvoicecode": Method(_send_voice, send=True),
+        "sendvoicecodewithtemplate": Method(_send_voice, send=True),
+        # Seed: "no status, or a bad user name or password: an empty string".
+        "getreport": Method(reports(with_time=False, with_ref=False), blank_on_bad_login=True),
+        "getreport2": Method(reports(with_time=True, with_ref=False)),
+        "getreport2byencrypt": Method(reports(with_time=True, with_ref=False), encrypted=True),
+        "getmo": Method(replies(show_num=False, with_ref=False)),
+        "getmo2": Method(replies(show_num=True, with_ref=False)),
+        # The seed documents GetMo2ByEncrypt inside GetMo's section, with GetMo's three fields.
+        "getmo2byencrypt": Method(replies(show_num=False, with_ref=False), encrypted=True),
+    },
+)

@@ -1,0 +1,86 @@
+"""Wire helpers the four simulated gateways share: forms, answers, numbers, texts, times."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from urllib.parse import parse_qsl
+
+from dispatcher.vendors.crypto import des_decrypt
+
+CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
+ASMX_NAMESPACE = "http://tempuri.org/"
+
+# A form with lower-cased field names: ASP.NET looks form fields up case-insensitively.
+Form = dict[str, str]
+
+_MOBILE = re.compile(r"1[3-9]\d{9}")
+_SIGNATURE_AT_END = re.compile(r"【[^【】]+】$")
+# submitInfo plaintext is k=v&k=v, but Msg may itself contain "&": split only before a known key.
+_SUBMIT_INFO_SPLIT = re.compile(r"&(?=(?i:userPass|DesNo|Msg|Channel|smsType)=)")
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A gateway's answer value, before the plain / ``<string>`` wrapping."""
+
+    text: str
+    code: int | None = None  # the negative code, when the answer is an error
+
+
+def error(code: int, detail: str = "") -> Answer:
+    return Answer(f"{code}:{detail}" if detail else str(code), code)
+
+
+def wrap_asmx(value: str) -> str:
+    escaped = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return f'<?xml version="1.0" encoding="utf-8"?>\r\n<string xmlns="{ASMX_NAMESPACE}">{escaped}</string>'
+
+
+def parse_form(query: bytes, body: bytes) -> Form:
+    """GET query and POSTed urlencoded body, UTF-8; body fields win over query fields."""
+    form: Form = {}
+    for raw in (query, body):
+        if raw:
+            for key, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True, encoding="utf-8"):
+                form[key.lower()] = value
+    return form
+
+
+def split_numbers(desno: str) -> list[str]:
+    return [part.strip() for part in desno.split(",") if part.strip()]
+
+
+def is_mobile(number: str) -> bool:
+    return _MOBILE.fullmatch(number) is not None
+
+
+def ends_with_signature(text: str) -> bool:
+    """``...【签名】``: a bracketed signature is the last thing in the text."""
+    return _SIGNATURE_AT_END.search(text) is not None
+
+
+def segments(text: str) -> int:
+    """Billing segments: up to 70 characters is one; longer texts go 67 characters per segment."""
+    return 1 if len(text) <= 70 else math.ceil(len(text) / 67)
+
+
+def china_time(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, CHINA_TZ).strftime("%Y/%m/%d %H:%M:%S")
+
+
+def decrypt_submit_info(submit_info: str, password: str) -> Form | None:
+    """The ``k=v&k=v`` fields (lower-cased keys) DES-encrypted in ``submitInfo``; None if undecryptable."""
+    try:
+        plain = des_decrypt(submit_info.strip(), password)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    fields: Form = {}
+    for pair in _SUBMIT_INFO_SPLIT.split(plain):
+        key, sep, value = pair.partition("=")
+        if not sep:
+            return None
+        fields[key.lower()] = value
+    return fields
