@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Sequence
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from dispatcher.vendors import VENDORS, check_vendor
 from dispatcher.vendors.wire import Answer, CodeInfo, Credentials, Limits, Reply, Report, Request, Separators
@@ -61,6 +61,12 @@ class VendorModule(Protocol):
     def parse_push_reports(self, body: bytes, content_type: str) -> tuple[str, list[Report]]: ...
 
     def parse_push_replies(self, body: bytes, content_type: str) -> tuple[str, list[Reply]]: ...
+
+
+if TYPE_CHECKING:  # mypy proves every vendor module fulfils the contract; nothing imported at run time
+    from dispatcher.vendors import entinfo, trigger, webservice, yunxin
+
+    _CHECKED: tuple[VendorModule, ...] = (webservice, yunxin, trigger, entinfo)
 
 
 def get(vendor: str) -> VendorModule:
