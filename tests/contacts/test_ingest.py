@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dispatcher.contacts import RejectKind, ingest
+from dispatcher.errors import SpreadsheetError, TemplateError
+from tests.contacts.files import write_csv, write_xlsx
+
+
+def _csv(tmp_path: Path, rows: list[list[object]]) -> Path:
+    return write_csv(tmp_path / "list.csv", rows)
+
+
+def test_given_mixed_rows_then_every_row_is_accepted_or_rejected_with_its_reason(tmp_path: Path) -> None:
+    rows: list[list[object]] = [
+        ["姓名", "手机号", "券码"],
+        ["张三", "13912345678", "A1"],
+        ["李四", "bad", "A2"],
+        ["", "13912345670", "A3"],  # missing a value the template needs
+        ["王五", "+86 139 1234 5678", "A4"],  # duplicate of row 2
+        ["赵六", "13700000000", "A5"],  # opted out
+        ["", "", ""],  # blank: skipped
+        ["钱七", "13700000001", "A6"],
+    ]
+    result = ingest(_csv(tmp_path, rows), "{姓名}，券{券码}，回T退订【店】", opt_outs={"13700000000"})
+    assert result.messages.rows == [2, 8]
+    assert [(r.row, r.column, r.value, r.reason, r.kind) for r in result.rejected] == [
+        (3, "手机号", "bad", "not a phone number", RejectKind.INVALID),
+        (4, "姓名", "", "no value for {姓名}", RejectKind.INVALID),
+        (5, "手机号", "13912345678", "duplicate of row 2", RejectKind.DUPLICATE),
+        (6, "手机号", "13700000000", "opted out", RejectKind.OPTED_OUT),
+    ]
+    assert (result.rows, result.valid, result.invalid, result.duplicates, result.opted_out) == (6, 4, 2, 1, 1)
+    assert len(result.messages) == result.valid - result.duplicates - result.opted_out
+    assert result.messages[1].values == {"姓名": "钱七", "券码": "A6"}
+
+
+def test_given_an_unknown_placeholder_then_error_before_any_data_row(tmp_path: Path) -> None:
+    seen: list[int] = []
+    with pytest.raises(TemplateError, match=r"unknown placeholder \{性别\}"):
+        ingest(_csv(tmp_path, [["手机"], ["13912345678"]]), "{性别}【店】", progress=lambda n, t: seen.append(n))
+    assert seen == []
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [(["电话", "手机号码"], "手机号码"), (["Mobile Phone", "x"], "Mobile Phone"), (["联系方式", "x"], "联系方式")],
+)
+def test_given_phone_headers_then_the_best_named_column_is_chosen(
+    tmp_path: Path, header: list[str], expected: str
+) -> None:
+    rows: list[list[object]] = [header, ["13912345678", "13912345679"]]
+    assert ingest(_csv(tmp_path, rows), "您好【店】", marketing=False).phone_column == expected
+
+
+def test_given_no_phone_header_then_the_column_of_mobiles_is_found_by_content(tmp_path: Path) -> None:
+    rows: list[list[object]] = [["客户", "联络"], ["张三", "13912345678"], ["李四", "13912345679"]]
+    result = ingest(_csv(tmp_path, rows), "{客户}【店】", marketing=False)
+    assert (result.phone_column, result.header_row, result.messages.texts) == ("联络", 1, ["张三【店】", "李四【店】"])
+
+
+def test_given_no_header_at_all_then_columns_are_named_by_letter(tmp_path: Path) -> None:
+    rows: list[list[object]] = [["张三", "13912345678"], ["李四", "13912345679"]]
+    result = ingest(_csv(tmp_path, rows), "{A}【店】", marketing=False)
+    assert (result.header_row, result.phone_column, result.messages.rows) == (0, "B", [1, 2])
+
+
+def test_given_phone_column_override_then_it_wins_and_unknown_names_list_headers(tmp_path: Path) -> None:
+    rows: list[list[object]] = [["手机", "备用"], ["13912345678", "13700000000"]]
+    path = _csv(tmp_path, rows)
+    assert ingest(path, "您好【店】", phone_column="备用", marketing=False).messages.mobiles == ["13700000000"]
+    with pytest.raises(SpreadsheetError, match=r"no column '微信'; the headers are: row 1: 手机, 备用"):
+        ingest(path, "您好【店】", phone_column="微信")
+
+
+def test_given_no_phone_column_at_all_then_error_lists_the_headers(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path / "x.xlsx", {"名单": [["姓名", "城市"], ["张三", "北京"]]})
+    with pytest.raises(SpreadsheetError, match=r"x\.xlsx, sheet '名单': no phone column found.*姓名, 城市"):
+        ingest(path, "您好【店】")
+
+
+def test_given_text_rules_then_warnings_and_rejections(tmp_path: Path) -> None:
+    rows: list[list[object]] = [["手机", "名", "签"], ["13912345678", "促销王", "【店】"], ["13912345679", "😀", "店"]]
+    path = _csv(tmp_path, rows)
+    # Given a keyword list: a text holding a forbidden word is rejected with the word.
+    result = ingest(path, "{名}您好{签}", keywords=["促销"])
+    assert [(r.row, r.reason) for r in result.rejected] == [
+        (2, "forbidden keyword '促销'"),
+        (3, "the text does not end with a 【signature】"),  # the template ends with a value: checked per row
+    ]
+    assert any("opt out" in w for w in result.warnings)  # marketing text without 回T退订
+    # An emoji cannot go through an encrypted (GB2312) method: flagged per message and warned.
+    flagged = ingest(path, "{名}您好，回T退订【店】")
+    assert flagged.not_gb2312 == [1]
+    assert any("GB2312" in w for w in flagged.warnings)
+    assert not any("opt out" in w for w in flagged.warnings)
+    unsigned = ingest(path, "{名}您好，回T退订")
+    assert any("signature" in w for w in unsigned.warnings)
+
+
+def test_given_a_long_text_then_segments_are_counted_per_message(tmp_path: Path) -> None:
+    rows: list[list[object]] = [["手机", "名"], ["13912345678", "张"], ["13912345679", "张" * 70]]
+    result = ingest(_csv(tmp_path, rows), "{名}【店】", marketing=False)
+    assert result.messages.segments == [1, 2]
+    assert result.segments == 3
+
+
+def test_given_a_progress_callback_then_it_sees_the_rows(tmp_path: Path) -> None:
+    rows: list[list[object]] = [["手机"], *[[f"139{i:08d}"] for i in range(25_000)]]
+    calls: list[tuple[int, int | None]] = []
+    ingest(_csv(tmp_path, rows), "您好【店】", marketing=False, progress=lambda n, t: calls.append((n, t)))
+    assert calls[-1] == (25_000, None) and len(calls) >= 2
