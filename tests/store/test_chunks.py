@@ -1,0 +1,206 @@
+"""The chunk state machine: one claimant, outcomes written with the state change, expired leases."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from dispatcher.store import (
+    Attempt,
+    CampaignState,
+    Chunk,
+    ChunkState,
+    Outcome,
+    Recipient,
+    claim_chunk,
+    finish_chunk,
+    sweep_expired_leases,
+)
+from tests.store.conftest import T0, Store, make_campaign, make_chunk
+
+MOBILES = ["13900000001", "13900000002"]
+
+
+def chunk_state(store: Store, chunk_id: int) -> Chunk:
+    with store.session() as s:
+        return s.get_one(Chunk, chunk_id)
+
+
+def recipient_states(store: Store, chunk_id: int) -> list[tuple[str, str | None]]:
+    with store.session() as s:
+        rows = s.execute(select(Recipient.state, Recipient.batch_id).where(Recipient.chunk_id == chunk_id))
+        return sorted((state, batch) for state, batch in rows)
+
+
+def accepted(batch: str = "2314357620085030623") -> Outcome:
+    return Outcome(
+        ChunkState.ACCEPTED,
+        started_at=T0,
+        finished_at=T0 + timedelta(milliseconds=250),
+        batch_id=batch,
+        request={"userCode": "u1", "userPass": "hunter2", "DesNo": "13900000001,13900000002"},
+        answer='<string xmlns="http://tempuri.org/">2314357620085030623</string>',
+        url_used="http://yes.example/api/MsgSend.asmx/SendMsg?userPass=hunter2",
+    )
+
+
+def test_given_queued_chunk_of_running_campaign_when_claimed_then_sending_with_lease(store: Store) -> None:
+    with store.session() as s:
+        chunk_id = make_chunk(s, make_campaign(s), 1, MOBILES)
+        # When
+        assert claim_chunk(s, chunk_id, "w1", lease_seconds=60, now=T0)
+    # Then
+    chunk = chunk_state(store, chunk_id)
+    assert (chunk.state, chunk.worker_id, chunk.attempts) == ("sending", "w1", 1)
+    assert chunk.lease_until == T0 + timedelta(seconds=60)
+    assert recipient_states(store, chunk_id) == [("sending", None), ("sending", None)]
+
+
+def test_given_claimed_chunk_when_claimed_again_then_second_claim_loses(store: Store) -> None:
+    # A redelivered Celery message must do nothing.
+    with store.session() as s:
+        chunk_id = make_chunk(s, make_campaign(s), 1, MOBILES)
+        assert claim_chunk(s, chunk_id, "w1", 60)
+        assert not claim_chunk(s, chunk_id, "w2", 60)
+    assert chunk_state(store, chunk_id).worker_id == "w1"
+
+
+@pytest.mark.parametrize("state", [CampaignState.PAUSED, CampaignState.CANCELLED, CampaignState.SCHEDULED])
+def test_given_campaign_not_running_when_claimed_then_refused(store: Store, state: CampaignState) -> None:
+    with store.session() as s:
+        chunk_id = make_chunk(s, make_campaign(s, state), 1, MOBILES)
+        assert not claim_chunk(s, chunk_id, "w1", 60)
+    assert chunk_state(store, chunk_id).state == "queued"
+
+
+def test_given_planned_chunk_when_claimed_then_refused(store: Store) -> None:
+    with store.session() as s:
+        chunk_id = make_chunk(s, make_campaign(s), 1, MOBILES, state=ChunkState.PLANNED)
+        assert not claim_chunk(s, chunk_id, "w1", 60)
+
+
+def test_given_workers_racing_for_the_same_chunks_then_exactly_one_wins_each(store: Store) -> None:
+    # Given 10 queued chunks and 4 workers released at the same instant on each
+    with store.session() as s:
+        cid = make_campaign(s)
+        chunk_ids = [make_chunk(s, cid, seq, [f"139000{seq:05d}"]) for seq in range(10)]
+    wins: dict[int, list[str]] = {c: [] for c in chunk_ids}
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def worker(name: str) -> None:
+        try:
+            for chunk_id in chunk_ids:
+                barrier.wait(timeout=10)
+                with store.session() as s:
+                    if claim_chunk(s, chunk_id, name, 60):
+                        wins[chunk_id].append(name)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+            barrier.abort()
+
+    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    # Then
+    assert errors == []
+    assert all(len(winners) == 1 for winners in wins.values()), wins
+    for chunk_id, winners in wins.items():
+        chunk = chunk_state(store, chunk_id)
+        assert (chunk.state, chunk.worker_id, chunk.attempts) == ("sending", winners[0], 1)
+
+
+def test_given_sending_chunk_when_finished_accepted_then_chunk_attempt_and_recipients_agree(
+    store: Store,
+) -> None:
+    with store.session() as s:
+        chunk_id = make_chunk(s, make_campaign(s), 1, MOBILES)
+        claim_chunk(s, chunk_id, "w1", 60, now=T0)
+        # When
+        assert finish_chunk(s, chunk_id, "w1", accepted())
+    # Then
+    chunk = chunk_state(store, chunk_id)
+    assert (chunk.state, chunk.batch_id, chunk.lease_until) == ("accepted", "2314357620085030623", None)
+    assert chunk.accepted_at == T0 + timedelta(milliseconds=250)
+    assert recipient_states(store, chunk_id) == [("accepted", "2314357620085030623")] * 2
+    with store.session() as s:
+        attempt = s.scalars(select(Attempt).where(Attempt.chunk_id == chunk_id)).one()
+        submitted = s.scalars(select(Recipient.submitted_at).where(Recipient.chunk_id == chunk_id)).all()
+    assert (attempt.outcome, attempt.duration_ms, attempt.worker_id) == ("accepted", 250, "w1")
+    assert attempt.request == {"userCode": "u1", "userPass": "***", "DesNo": "13900000001,13900000002"}
+    assert attempt.url_used is not None and "hunter2" not in attempt.url_used
+    assert submitted == [T0 + timedelta(milliseconds=250)] * 2
+
+
+def test_given_failed_outcome_when_finished_then_recipients_failed_with_class_and_code(store: Store) -> None:
+    with store.session() as s:
+        chunk_id = make_chunk(s, make_campaign(s), 1, MOBILES)
+        claim_chunk(s, chunk_id, "w1", 60)
+        outcome = Outcome(ChunkState.FAILED, T0, T0, error_class="bad_content", code="-6", detail="促销")
+        assert finish_chunk(s, chunk_id, "w1", outcome)
+        rows = s.execute(select(Recipient.state, Recipient.error_class, Recipient.vendor_code)).all()
+    assert sorted(tuple(r) for r in rows) == [("failed", "bad_content", "-6")] * 2
+    chunk = chunk_state(store, chunk_id)
+    assert (chunk.state, chunk.error_class, chunk.code, chunk.detail) == (
+        "failed",
+        "bad_content",
+        "-6",
+        "促销",
+    )
+
+
+def test_given_rate_limited_when_finished_queued_then_claimable_again_after_backoff(store: Store) -> None:
+    with store.session() as s:
+        chunk_id = make_chunk(s, make_campaign(s), 1, MOBILES)
+        claim_chunk(s, chunk_id, "w1", 60)
+        outcome = Outcome(ChunkState.QUEUED, T0, T0, error_class="rate_limited", code="-23",
+                          not_before=T0 + timedelta(seconds=5))  # fmt: skip
+        assert finish_chunk(s, chunk_id, "w1", outcome)
+        # Then: back in the queue with its backoff, and another worker can take it
+        assert chunk_state(store, chunk_id).not_before == T0 + timedelta(seconds=5)
+        assert recipient_states(store, chunk_id) == [("queued", None)] * 2
+        assert claim_chunk(s, chunk_id, "w2", 60)
+    assert chunk_state(store, chunk_id).attempts == 2
+
+
+def test_given_chunk_owned_by_another_when_finished_then_refused_but_attempt_kept(store: Store) -> None:
+    with store.session() as s:
+        chunk_id = make_chunk(s, make_campaign(s), 1, MOBILES)
+        claim_chunk(s, chunk_id, "w1", 60)
+        # When a worker that does not hold the chunk reports an outcome
+        assert not finish_chunk(s, chunk_id, "w2", accepted())
+        attempt = s.scalars(select(Attempt)).one()
+    # Then: the chunk is untouched, the evidence is kept
+    assert chunk_state(store, chunk_id).state == "sending"
+    assert (attempt.outcome, attempt.worker_id) == ("late_accepted", "w2")
+
+
+def test_given_expired_lease_when_swept_then_unknown_and_late_finish_is_only_evidence(store: Store) -> None:
+    with store.session() as s:
+        cid = make_campaign(s)
+        expired = make_chunk(s, cid, 1, MOBILES)
+        alive = make_chunk(s, cid, 2, ["13900000003"])
+        claim_chunk(s, expired, "w1", 30, now=T0)
+        claim_chunk(s, alive, "w2", 300, now=T0)
+        # When a minute later the sweeper runs
+        assert sweep_expired_leases(s, T0 + timedelta(seconds=60)) == [expired]
+        # Then: unknown (never retried automatically), the other lease untouched
+        assert chunk_state(store, expired).state == "unknown"
+        assert recipient_states(store, expired) == [("unknown", None)] * 2
+        assert chunk_state(store, alive).state == "sending"
+        # And the worker coming back late cannot overwrite, nor re-claim
+        assert not finish_chunk(s, expired, "w1", accepted())
+        assert not claim_chunk(s, expired, "w1", 30)
+        late = s.scalars(select(Attempt).where(Attempt.chunk_id == expired)).one()
+    assert (late.outcome, late.answer is not None) == ("late_accepted", True)
+    assert chunk_state(store, expired).state == "unknown"
+
+
+def test_given_outcome_sending_when_finished_then_value_error(store: Store) -> None:
+    with store.session() as s, pytest.raises(ValueError):
+        finish_chunk(s, 1, "w1", Outcome(ChunkState.SENDING, T0, T0))
