@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
-from sqlalchemy.exc import StatementError
+from sqlalchemy.exc import IntegrityError, StatementError
 
 from dispatcher.store import Campaign, make_engine
 from tests.store.conftest import Store, make_campaign
@@ -30,7 +30,7 @@ def test_given_postgres_url_when_make_engine_then_pool_pre_ping() -> None:
 
 
 def test_given_store_when_foreign_key_violated_then_refused(store: Store) -> None:
-    with store.session() as s, pytest.raises(Exception, match="(?i)foreign key"):
+    with store.session() as s, pytest.raises(IntegrityError, match=r"(?i)foreign key"):
         s.execute(text("INSERT INTO uploads (campaign_id, file_name, rows_total, rows_accepted, rows_rejected,"
                        " sha256, uploaded_by, created_at) VALUES (999, 'f', 0, 0, 0, 'x', 'a', '2026-01-01')"))  # fmt: skip
         s.commit()
