@@ -13,7 +13,7 @@ import xlwt
 Row = Sequence[Any]
 
 
-def write_xlsx(path: Path, sheets: dict[str, list[Row]]) -> Path:
+def write_xlsx(path: Path, sheets: dict[str, Sequence[Row]]) -> Path:
     workbook = openpyxl.Workbook()
     workbook.remove(workbook.active)
     for name, rows in sheets.items():
@@ -24,7 +24,7 @@ def write_xlsx(path: Path, sheets: dict[str, list[Row]]) -> Path:
     return path
 
 
-def write_xls(path: Path, rows: list[Row]) -> Path:
+def write_xls(path: Path, rows: Sequence[Row]) -> Path:
     book = xlwt.Workbook()
     sheet = book.add_sheet("名单")
     for r, row in enumerate(rows):
@@ -34,12 +34,12 @@ def write_xls(path: Path, rows: list[Row]) -> Path:
     return path
 
 
-def write_ods(path: Path, rows: list[Row]) -> Path:
-    pd.DataFrame(rows[1:], columns=list(rows[0])).to_excel(path, engine="odf", index=False)
+def write_ods(path: Path, rows: Sequence[Row]) -> Path:
+    pd.DataFrame(rows[1:], columns=list(rows[0])).to_excel(path, engine="odf", index=False)  # type: ignore[arg-type]
     return path
 
 
-def write_csv(path: Path, rows: list[Row], encoding: str = "utf-8", delimiter: str = ",") -> Path:
+def write_csv(path: Path, rows: Sequence[Row], encoding: str = "utf-8", delimiter: str = ",") -> Path:
     text = "\r\n".join(delimiter.join(str(v) for v in row) for row in rows) + "\r\n"
     path.write_bytes(text.encode(encoding))
     return path

@@ -46,7 +46,9 @@ def _check_valid(chunks, mobiles, texts, vendor, separators=Separators()) -> Non
 
 @pytest.mark.parametrize("vendor", list(LIMITS))
 @pytest.mark.parametrize("seed", range(6))
-def test_given_mixed_groups_when_planned_then_valid_and_within_the_lower_bound(vendor: str, seed: int) -> None:
+def test_given_mixed_groups_when_planned_then_valid_and_within_the_lower_bound(
+    vendor: str, seed: int
+) -> None:
     rng = random.Random(seed)
     limits = LIMITS[vendor]
     scale = max(limits.same_text_numbers, limits.personalised_messages, 2)
@@ -77,7 +79,9 @@ def test_given_small_mixed_inputs_then_plan_equals_brute_force_optimum(vendor: s
         chunks = plan(mobiles, texts, vendor, campaign_id=1)
         compact = [s for s in sizes if s > 1] + [1] * min(sizes.count(1), 3)
         # singletons are interchangeable: brute force on a few and the closed form must agree on the whole
-        assert fewest_requests(compact, [True] * len(compact), same, pers)[0] == _brute_force(compact, same, pers)
+        assert fewest_requests(compact, [True] * len(compact), same, pers)[0] == _brute_force(
+            compact, same, pers
+        )
         assert len(chunks) == fewest_requests(sizes, [True] * len(sizes), same, pers)[0]
 
 
@@ -97,7 +101,9 @@ def test_given_small_mixed_inputs_then_plan_equals_brute_force_optimum(vendor: s
         ("entinfo", [25_000, *[1] * 1500], {"mdsmssend": 3, "mdgxsend": 2}),
     ],
 )
-def test_given_vendor_limits_then_requests_per_method(vendor: str, sizes: list[int], expected: dict[str, int]) -> None:
+def test_given_vendor_limits_then_requests_per_method(
+    vendor: str, sizes: list[int], expected: dict[str, int]
+) -> None:
     mobiles, texts = _messages(sizes)
     chunks = plan(mobiles, texts, vendor, campaign_id=7)
     _check_valid(chunks, mobiles, texts, vendor)
@@ -114,7 +120,9 @@ def test_given_entinfo_same_text_setting_then_it_caps_the_batch() -> None:
 
 
 @pytest.mark.parametrize("separators", [Separators(), Separators(pair="|~|", message="|-|")])
-def test_given_a_text_holding_the_separator_then_it_is_never_packed_personalised(separators: Separators) -> None:
+def test_given_a_text_holding_the_separator_then_it_is_never_packed_personalised(
+    separators: Separators,
+) -> None:
     texts = [f"a{separators.pair}b【店】", "x【店】", "y【店】", f"c{separators.message}d【店】"]
     mobiles = [f"1391234567{i}" for i in range(4)]
     chunks = plan(mobiles, texts, "trigger", campaign_id=1, separators=separators)
@@ -130,10 +138,15 @@ def test_chunk_refs_are_stable_digits_of_at_most_18() -> None:
     refs = {chunk_ref(c, s) for c in (0, 1, 99_999_999_999, "x", 10**12) for s in (0, 1, 9_999_999)}
     assert len(refs) == 15 and all(r.isdigit() and len(r) <= 18 for r in refs)
     mobiles, texts = _messages([3, 1, 1])
-    first, again = plan(mobiles, texts, "trigger", campaign_id=9), plan(mobiles, texts, "trigger", campaign_id=9)
-    assert [(c.seq, c.ref) for c in first] == [(c.seq, c.ref) for c in again] == [
-        (i, chunk_ref(9, i)) for i in range(len(first))
-    ]
+    first, again = (
+        plan(mobiles, texts, "trigger", campaign_id=9),
+        plan(mobiles, texts, "trigger", campaign_id=9),
+    )
+    assert (
+        [(c.seq, c.ref) for c in first]
+        == [(c.seq, c.ref) for c in again]
+        == [(i, chunk_ref(9, i)) for i in range(len(first))]
+    )
 
 
 def test_given_an_unknown_vendor_then_error() -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -9,12 +10,12 @@ from dispatcher.errors import SpreadsheetError, TemplateError
 from tests.contacts.files import write_csv, write_xlsx
 
 
-def _csv(tmp_path: Path, rows: list[list[object]]) -> Path:
+def _csv(tmp_path: Path, rows: Sequence[Sequence[object]]) -> Path:
     return write_csv(tmp_path / "list.csv", rows)
 
 
 def test_given_mixed_rows_then_every_row_is_accepted_or_rejected_with_its_reason(tmp_path: Path) -> None:
-    rows: list[list[object]] = [
+    rows = [
         ["姓名", "手机号", "券码"],
         ["张三", "13912345678", "A1"],
         ["李四", "bad", "A2"],
@@ -40,37 +41,49 @@ def test_given_mixed_rows_then_every_row_is_accepted_or_rejected_with_its_reason
 def test_given_an_unknown_placeholder_then_error_before_any_data_row(tmp_path: Path) -> None:
     seen: list[int] = []
     with pytest.raises(TemplateError, match=r"unknown placeholder \{性别\}"):
-        ingest(_csv(tmp_path, [["手机"], ["13912345678"]]), "{性别}【店】", progress=lambda n, t: seen.append(n))
+        ingest(
+            _csv(tmp_path, [["手机"], ["13912345678"]]), "{性别}【店】", progress=lambda n, t: seen.append(n)
+        )
     assert seen == []
 
 
 @pytest.mark.parametrize(
     ("header", "expected"),
-    [(["电话", "手机号码"], "手机号码"), (["Mobile Phone", "x"], "Mobile Phone"), (["联系方式", "x"], "联系方式")],
+    [
+        (["电话", "手机号码"], "手机号码"),
+        (["Mobile Phone", "x"], "Mobile Phone"),
+        (["联系方式", "x"], "联系方式"),
+    ],
 )
 def test_given_phone_headers_then_the_best_named_column_is_chosen(
     tmp_path: Path, header: list[str], expected: str
 ) -> None:
-    rows: list[list[object]] = [header, ["13912345678", "13912345679"]]
+    rows = [header, ["13912345678", "13912345679"]]
     assert ingest(_csv(tmp_path, rows), "您好【店】", marketing=False).phone_column == expected
 
 
 def test_given_no_phone_header_then_the_column_of_mobiles_is_found_by_content(tmp_path: Path) -> None:
-    rows: list[list[object]] = [["客户", "联络"], ["张三", "13912345678"], ["李四", "13912345679"]]
+    rows = [["客户", "联络"], ["张三", "13912345678"], ["李四", "13912345679"]]
     result = ingest(_csv(tmp_path, rows), "{客户}【店】", marketing=False)
-    assert (result.phone_column, result.header_row, result.messages.texts) == ("联络", 1, ["张三【店】", "李四【店】"])
+    assert (result.phone_column, result.header_row, result.messages.texts) == (
+        "联络",
+        1,
+        ["张三【店】", "李四【店】"],
+    )
 
 
 def test_given_no_header_at_all_then_columns_are_named_by_letter(tmp_path: Path) -> None:
-    rows: list[list[object]] = [["张三", "13912345678"], ["李四", "13912345679"]]
+    rows = [["张三", "13912345678"], ["李四", "13912345679"]]
     result = ingest(_csv(tmp_path, rows), "{A}【店】", marketing=False)
     assert (result.header_row, result.phone_column, result.messages.rows) == (0, "B", [1, 2])
 
 
 def test_given_phone_column_override_then_it_wins_and_unknown_names_list_headers(tmp_path: Path) -> None:
-    rows: list[list[object]] = [["手机", "备用"], ["13912345678", "13700000000"]]
+    rows = [["手机", "备用"], ["13912345678", "13700000000"]]
     path = _csv(tmp_path, rows)
-    assert ingest(path, "您好【店】", phone_column="备用", marketing=False).messages.mobiles == ["13700000000"]
+    assert ingest(path, "您好【店】", phone_column="备用", marketing=False).messages.mobiles == [
+        "13700000000"
+    ]
     with pytest.raises(SpreadsheetError, match=r"no column '微信'; the headers are: row 1: 手机, 备用"):
         ingest(path, "您好【店】", phone_column="微信")
 
@@ -82,7 +95,11 @@ def test_given_no_phone_column_at_all_then_error_lists_the_headers(tmp_path: Pat
 
 
 def test_given_text_rules_then_warnings_and_rejections(tmp_path: Path) -> None:
-    rows: list[list[object]] = [["手机", "名", "签"], ["13912345678", "促销王", "【店】"], ["13912345679", "😀", "店"]]
+    rows = [
+        ["手机", "名", "签"],
+        ["13912345678", "促销王", "【店】"],
+        ["13912345679", "😀", "店"],
+    ]
     path = _csv(tmp_path, rows)
     # Given a keyword list: a text holding a forbidden word is rejected with the word.
     result = ingest(path, "{名}您好{签}", keywords=["促销"])
@@ -101,14 +118,14 @@ def test_given_text_rules_then_warnings_and_rejections(tmp_path: Path) -> None:
 
 
 def test_given_a_long_text_then_segments_are_counted_per_message(tmp_path: Path) -> None:
-    rows: list[list[object]] = [["手机", "名"], ["13912345678", "张"], ["13912345679", "张" * 70]]
+    rows = [["手机", "名"], ["13912345678", "张"], ["13912345679", "张" * 70]]
     result = ingest(_csv(tmp_path, rows), "{名}【店】", marketing=False)
     assert result.messages.segments == [1, 2]
     assert result.segments == 3
 
 
 def test_given_a_progress_callback_then_it_sees_the_rows(tmp_path: Path) -> None:
-    rows: list[list[object]] = [["手机"], *[[f"139{i:08d}"] for i in range(25_000)]]
+    rows = [["手机"], *[[f"139{i:08d}"] for i in range(25_000)]]
     calls: list[tuple[int, int | None]] = []
     ingest(_csv(tmp_path, rows), "您好【店】", marketing=False, progress=lambda n, t: calls.append((n, t)))
     assert calls[-1] == (25_000, None) and len(calls) >= 2

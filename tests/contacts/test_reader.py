@@ -8,7 +8,7 @@ import pytest
 
 from dispatcher.contacts import ingest, open_rows
 from dispatcher.errors import SpreadsheetError
-from tests.contacts.files import ROWS, write_csv, write_ods, write_xls, write_xlsx
+from tests.contacts.files import ROWS, Row, write_csv, write_ods, write_xls, write_xlsx
 
 TEMPLATE = "{姓名}您好，{城市}店送您{金额}元，回T退订【店】"
 EXPECTED = ["张三您好，北京店送您462元，回T退订【店】", "李四您好，上海店送您12.5元，回T退订【店】"]
@@ -49,7 +49,12 @@ def test_given_a_utf16_csv_when_read_then_error_names_encodings_tried(tmp_path: 
 
 
 def test_given_numeric_phone_cells_when_read_then_exact_digits(tmp_path: Path) -> None:
-    rows = [["姓名", "手机"], ["张三", 13912345678], ["李四", 8613912345679], ["王五", 13912345670.0]]
+    rows: list[Row] = [
+        ["姓名", "手机"],
+        ["张三", 13912345678],
+        ["李四", 8613912345679],
+        ["王五", 13912345670.0],
+    ]
     result = ingest(write_xlsx(tmp_path / "n.xlsx", {"S": rows}), "{姓名}【店】", marketing=False)
     assert result.messages.mobiles == ["13912345678", "13912345679", "13912345670"]
 
@@ -92,7 +97,7 @@ def test_given_a_corrupt_or_unsupported_file_then_spreadsheet_error(tmp_path: Pa
     corrupt.write_bytes(b"PK\x03\x04 this is not really a zip file")
     with pytest.raises(SpreadsheetError, match=r"bad\.xlsx: cannot read"):
         ingest(corrupt, TEMPLATE)
-    with pytest.raises(SpreadsheetError, match="unsupported file type '.pdf'"):
+    with pytest.raises(SpreadsheetError, match=r"unsupported file type '\.pdf'"):
         (tmp_path / "x.pdf").write_bytes(b"%PDF")
         ingest(tmp_path / "x.pdf", TEMPLATE)
     with pytest.raises(SpreadsheetError, match="no such file"):
@@ -100,7 +105,11 @@ def test_given_a_corrupt_or_unsupported_file_then_spreadsheet_error(tmp_path: Pa
 
 
 def test_given_a_csv_with_formula_looking_cells_then_kept_as_text_never_evaluated(tmp_path: Path) -> None:
-    rows = [["姓名", "手机", "备注"], ["=1+1", '="13912345678"', '="007"'], ["@SUM(A1)", "13912345679", "-2+3"]]
+    rows = [
+        ["姓名", "手机", "备注"],
+        ["=1+1", '="13912345678"', '="007"'],
+        ["@SUM(A1)", "13912345679", "-2+3"],
+    ]
     result = ingest(write_csv(tmp_path / "f.csv", rows), "{姓名}{备注}【店】", marketing=False)
     assert result.messages.mobiles == ["13912345678", "13912345679"]
     assert result.messages.texts == ["=1+1007【店】", "@SUM(A1)-2+3【店】"]
