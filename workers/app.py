@@ -28,11 +28,14 @@ Settings that go with the chunk state machine (DESIGN.md, "Exactly once"):
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
-from celery import Celery
+from celery import Celery, bootsteps
+
+logger = logging.getLogger(__name__)
 
 BROKER_ENV = "DISPATCHER_BROKER_URL"
 REDIS_ENV = "DISPATCHER_REDIS_URL"
@@ -44,8 +47,13 @@ MAX_COUNTDOWN = 3600
 assert MAX_COUNTDOWN < VISIBILITY_TIMEOUT, "a countdown past the visibility timeout is delivered twice"
 
 # kombu's SQLAlchemy transport polls its table; the default (1 s) would add up to a second of
-# latency to every task of the embedded broker. Redis ignores this option (it blocks on BRPOP).
+# latency to every task of the embedded broker. It cannot go in broker_transport_options: that
+# transport hands every option to create_engine(), which rejects unknown ones (TypeError), so a
+# worker bootstep sets it on the connected transport instead.
 SQLA_POLLING_INTERVAL = 0.1
+# SQLite's busy timeout for the embedded broker: producers and polling workers all take the
+# file's write lock (the transport's _get starts with BEGIN IMMEDIATE); wait rather than fail.
+SQLITE_BUSY_TIMEOUT = 30
 
 _OPTIONAL_TASK_MODULES = ("workers.tasks",)
 
@@ -55,15 +63,26 @@ def clamp_countdown(seconds: float) -> float:
     return min(max(seconds, 0.0), float(MAX_COUNTDOWN))
 
 
+def is_sql_broker(broker_url: str) -> bool:
+    return broker_url.split("://", 1)[0].split("+", 1)[0] in ("sqla", "sqlalchemy")
+
+
+def transport_options(broker_url: str) -> dict[str, Any]:
+    """``broker_transport_options`` for a broker (pure)."""
+    if not is_sql_broker(broker_url):
+        return {"visibility_timeout": VISIBILITY_TIMEOUT}
+    # The SQLAlchemy transport passes these to create_engine(); it has no visibility timeout.
+    if "+sqlite:" in broker_url:
+        return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}}
+    return {}
+
+
 def celery_settings(broker_url: str, redis_url: str | None) -> dict[str, Any]:
     """The app's settings for a broker (pure)."""
     return {
         "broker_url": broker_url,
         "broker_connection_retry_on_startup": True,
-        "broker_transport_options": {
-            "visibility_timeout": VISIBILITY_TIMEOUT,
-            "polling_interval": SQLA_POLLING_INTERVAL,
-        },
+        "broker_transport_options": transport_options(broker_url),
         "task_serializer": "json",
         "accept_content": ["json"],
         "result_serializer": "json",
@@ -93,6 +112,18 @@ def ping(marker: str | None = None, token: str = "pong") -> str:
     return token
 
 
+class PollingInterval(bootsteps.StartStopStep):
+    """Worker consumer step: poll a SQL broker every SQLA_POLLING_INTERVAL s instead of every 1 s."""
+
+    requires = ("celery.worker.consumer.connection:Connection",)
+
+    def start(self, parent: Any) -> None:
+        transport = parent.connection.transport
+        if getattr(transport, "driver_type", "") == "sql":
+            transport.polling_interval = SQLA_POLLING_INTERVAL
+            logger.info("polling the SQL broker every %s s", SQLA_POLLING_INTERVAL)
+
+
 def make_celery(broker_url: str | None = None, *, redis_url: str | None = None) -> Celery:
     """A new app. Arguments win over the environment, which is read only when a setting is."""
 
@@ -103,6 +134,7 @@ def make_celery(broker_url: str | None = None, *, redis_url: str | None = None) 
     app = Celery("dispatcher", set_as_current=False)
     app.add_defaults(settings)
     app.task(name="dispatcher.ping")(ping)
+    app.steps["consumer"].add(PollingInterval)
     return app
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from typing import Any
@@ -117,7 +118,7 @@ def test_given_a_penalty_when_rewarded_then_the_rate_climbs_back_to_the_ceiling_
     time.sleep(0.21)
     rates = [limiter.reward() for _ in range(60)]
     assert rates[0] == pytest.approx(52.0)  # + ceiling / (rate * recovery_s)
-    assert all(a < b for a, b in zip(rates[:5], rates[1:6], strict=False))  # additive climb
+    assert all(a < b for a, b in itertools.pairwise(rates[:6]))  # additive climb
     assert max(rates) == 100.0
     assert rates[-1] == 100.0
     assert observer.current_rate() == 100.0
