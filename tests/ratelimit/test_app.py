@@ -9,10 +9,13 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import redis
 from celery import Celery
 
+from tests.ratelimit.conftest import delete_prefix
 from workers.app import (
     BROKER_ENV,
     EMBEDDED_BROKER_URL,
@@ -149,3 +152,7 @@ def test_given_a_real_worker_on_each_broker_when_ping_is_sent_then_the_worker_ru
         if worker_broker is not None:
             with app.connection_for_write() as conn:
                 conn.default_channel.queue_delete(queue)
+            # kombu keeps per-queue binding keys besides the queue itself.
+            client: redis.Redis[Any] = redis.Redis.from_url(REDIS_BROKER)
+            delete_prefix(client, f"*{queue}")
+            client.close()
