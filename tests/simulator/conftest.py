@@ -24,7 +24,9 @@ SEED_TRIGGER_SUBMIT_INFO = (
     "6AE"
 )
 SIGNED = "您的验证码是1234【测试】"
-_STRING = re.compile(r'^<\?xml version="1.0" encoding="utf-8"\?>\s*<string xmlns="http://tempuri.org/">(.*)</string>$', re.S)
+_STRING = re.compile(
+    r'^<\?xml version="1.0" encoding="utf-8"\?>\s*<string xmlns="http://tempuri.org/">(.*)</string>$', re.S
+)
 
 
 def base_config(**overrides: object) -> SimulatorConfig:

@@ -17,11 +17,21 @@ LOGIN = {"sn": SN, "pwd": entinfo_password(SN, "demo")}
 
 
 def smssend(client: httpx.Client, **fields: str) -> str:
-    data = {**LOGIN, "mobile": "13912345678", "content": SIGNED, "ext": "", "stime": "", "rrid": "", "msgfmt": ""}
+    data = {
+        **LOGIN,
+        "mobile": "13912345678",
+        "content": SIGNED,
+        "ext": "",
+        "stime": "",
+        "rrid": "",
+        "msgfmt": "",
+    }
     return client.post("/mdsmssend.ashx", data={**data, **fields}).text
 
 
-def test_given_rrid_when_mdsmssend_then_rrid_returned_and_kept(client: httpx.Client, sim: RunningSimulator) -> None:
+def test_given_rrid_when_mdsmssend_then_rrid_returned_and_kept(
+    client: httpx.Client, sim: RunningSimulator
+) -> None:
     assert smssend(client, mobile="13912345678,13912345679", rrid="202401010001") == "202401010001"
     entries = accepted(sim)
     assert [(e["mobile"], e["batch_id"], e["ref"]) for e in entries] == [
@@ -66,15 +76,24 @@ def test_given_a_scheduled_time_when_mdsmssend_then_accepted(client: httpx.Clien
     assert smssend(client, stime="2030-12-29 16:27:03", rrid="7") == "7"
 
 
-def test_given_same_mobile_and_content_again_then_minus_20(client: httpx.Client, sim: RunningSimulator) -> None:
+def test_given_same_mobile_and_content_again_then_minus_20(
+    client: httpx.Client, sim: RunningSimulator
+) -> None:
     assert smssend(client, rrid="1") == "1"
     assert smssend(client, rrid="2") == "-20"
     assert len(accepted(sim)) == 1
 
 
-def test_given_aligned_lists_when_mdgxsend_then_each_content_decoded(client: httpx.Client, sim: RunningSimulator) -> None:
+def test_given_aligned_lists_when_mdgxsend_then_each_content_decoded(
+    client: httpx.Client, sim: RunningSimulator
+) -> None:
     texts = ["张三，您好, 欢迎【测试】", "李四 100% 满意【测试】"]
-    data = {**LOGIN, "mobile": "13912345678,13912345679", "content": ",".join(quote(t) for t in texts), "rrid": "55"}
+    data = {
+        **LOGIN,
+        "mobile": "13912345678,13912345679",
+        "content": ",".join(quote(t) for t in texts),
+        "rrid": "55",
+    }
     assert client.post("/mdgxsend.ashx", data=data).text == "55"
     assert [(e["mobile"], e["content"]) for e in accepted(sim)] == list(
         zip(["13912345678", "13912345679"], texts, strict=True)

@@ -18,7 +18,9 @@ def call(client: httpx.Client, command: str, **fields: str) -> str:
     return unwrap(client.post(API + command, data={**LOGIN, **fields}).text)
 
 
-def test_given_customer_uuid_when_sendmsg_then_reports_carry_it(client: httpx.Client, sim: RunningSimulator) -> None:
+def test_given_customer_uuid_when_sendmsg_then_reports_carry_it(
+    client: httpx.Client, sim: RunningSimulator
+) -> None:
     batch = call(client, "SendMsg", DesNo="13912345678", Msg=SIGNED, customerUuid="chunk-1", smsType="101")
     assert re.fullmatch(r"\d{19}", batch)
     assert call(client, "GetReportConnect") == f"{batch},13912345678,DELIVRD,chunk-1|"
@@ -35,18 +37,27 @@ def test_given_the_seed_2_8_submitinfo_when_sendmsgbyencrypt_then_accepted(
 ) -> None:
     data = {"userCode": "seed", "submitInfo": SEED_TRIGGER_SUBMIT_INFO}
     assert re.fullmatch(r"\d{19}", unwrap(client.post(API + "sendMsgByEncrypt", data=data).text))
-    assert [(e["mobile"], e["content"]) for e in accepted(sim)] == [("18616300000", "你的验证码是:2345【饿了么】")]
-    assert unwrap(client.post(API + "sendMsgByEncrypt", data={"userCode": "seed", "submitInfo": "ABCD"}).text) == "-23"
+    assert [(e["mobile"], e["content"]) for e in accepted(sim)] == [
+        ("18616300000", "你的验证码是:2345【饿了么】")
+    ]
+    assert (
+        unwrap(client.post(API + "sendMsgByEncrypt", data={"userCode": "seed", "submitInfo": "ABCD"}).text)
+        == "-23"
+    )
 
 
-def test_given_50_numbers_when_sendbatchmsg_then_accepted_and_51_minus_19(client: httpx.Client, sim: RunningSimulator) -> None:
+def test_given_50_numbers_when_sendbatchmsg_then_accepted_and_51_minus_19(
+    client: httpx.Client, sim: RunningSimulator
+) -> None:
     fifty = ",".join(f"139{i:08d}" for i in range(50))
     assert re.fullmatch(r"\d{19}", call(client, "SendBatchMsg", DesNo=fifty, Msg=SIGNED, smsType="101"))
     assert call(client, "SendBatchMsg", DesNo=fifty + ",13700000000", Msg=SIGNED) == "-19"
     assert len(accepted(sim)) == 50
 
 
-def test_given_default_separators_when_sendindividualmsg_then_each_text(client: httpx.Client, sim: RunningSimulator) -> None:
+def test_given_default_separators_when_sendindividualmsg_then_each_text(
+    client: httpx.Client, sim: RunningSimulator
+) -> None:
     msg = "13912345678|!|张三你好【测试】|^|13912345679|!|李四你好【测试】"
     assert re.fullmatch(r"\d{19}", call(client, "SendIndividualMsg", Msg=msg, customerUuid="c9"))
     assert [(e["mobile"], e["content"], e["ref"]) for e in accepted(sim)] == [
@@ -60,7 +71,9 @@ def test_given_an_account_with_java_separators_when_sendindividualmsg_then_they_
 ) -> None:
     java = {"userCode": "java", "userPass": "pw"}
     msg = "13912345678|~|张三你好【测试】|-|13912345679|~|李四你好【测试】"
-    assert re.fullmatch(r"\d{19}", unwrap(client.post(API + "SendIndividualMsg", data={**java, "Msg": msg}).text))
+    assert re.fullmatch(
+        r"\d{19}", unwrap(client.post(API + "SendIndividualMsg", data={**java, "Msg": msg}).text)
+    )
     assert len(accepted(sim)) == 2
     default_packed = "13912345678|!|张三你好【测试】"
     assert unwrap(client.post(API + "SendIndividualMsg", data={**java, "Msg": default_packed}).text) == "-18"
@@ -101,7 +114,9 @@ def test_given_balance_asked_twice_within_5_s_then_minus_16(client: httpx.Client
     assert call(client, "GetBalanceConnect") == "-16"
 
 
-def test_given_a_reply_to_a_sent_uuid_when_getmo_then_uuid_last(client: httpx.Client, sim: RunningSimulator) -> None:
+def test_given_a_reply_to_a_sent_uuid_when_getmo_then_uuid_last(
+    client: httpx.Client, sim: RunningSimulator
+) -> None:
     call(client, "SendMsg", DesNo="13912345678", Msg=SIGNED, customerUuid="yj001")
     sim.add_reply("trigger", "demo", "13912345678", "好")
     assert re.fullmatch(r"13912345678\|,\|好\|,\|[\d/ :]{19}\|,\|yj001\|;\|", call(client, "GetMoConnect"))

@@ -17,7 +17,9 @@ LOGIN = {"userCode": "demo", "userPass": "demo"}
 
 
 def send(client: httpx.Client, desno: str = "13912345678", msg: str = SIGNED, **extra: str) -> str:
-    return client.post(ASPX + "SendMsg", data={**LOGIN, "DesNo": desno, "Msg": msg, "Channel": "", **extra}).text
+    return client.post(
+        ASPX + "SendMsg", data={**LOGIN, "DesNo": desno, "Msg": msg, "Channel": "", **extra}
+    ).text
 
 
 def test_given_demo_account_when_sendmsg_then_plain_19_digit_batch_id_and_ledger_entry(
@@ -70,7 +72,9 @@ def test_given_the_seed_submitinfo_when_sendmsgbyencrypt_then_seed_message_accep
 
 
 def test_given_garbage_or_wrong_key_when_encrypted_method_then_minus_23(client: httpx.Client) -> None:
-    assert client.post(ASPX + "sendMsgByEncrypt", data={"userCode": "seed", "submitInfo": "XYZ"}).text == "-23"
+    assert (
+        client.post(ASPX + "sendMsgByEncrypt", data={"userCode": "seed", "submitInfo": "XYZ"}).text == "-23"
+    )
     foreign = des_encrypt("userPass=123&DesNo=13912345678&Msg=a【b】&Channel=0", "other")
     assert client.post(ASPX + "sendMsgByEncrypt", data={"userCode": "seed", "submitInfo": foreign}).text in (
         "-23",
@@ -83,7 +87,9 @@ def test_given_garbage_or_wrong_key_when_encrypted_method_then_minus_23(client: 
 def test_given_ext_method_when_channel_is_not_543296_then_minus_8(client: httpx.Client) -> None:
     fields = {**LOGIN, "DesNo": "13912345678", "Msg": SIGNED, "ExeNo": "12"}
     assert client.post(ASPX + "SendMsgExt_Sub", data={**fields, "Channel": "1"}).text == "-8"
-    assert re.fullmatch(r"\d{19}", client.post(ASPX + "SendMsgExt_Sub", data={**fields, "Channel": "543296"}).text)
+    assert re.fullmatch(
+        r"\d{19}", client.post(ASPX + "SendMsgExt_Sub", data={**fields, "Channel": "543296"}).text
+    )
 
 
 @pytest.mark.parametrize(
@@ -107,9 +113,9 @@ def test_given_a_balance_query_when_asked_again_within_5_s_then_minus_16(client:
     assert client.post(ASPX + "GetBalance", data=LOGIN).text == "100000000"
     assert client.post(ASPX + "GetBalance", data=LOGIN).text == "-16"
     info = des_encrypt("userPass=123", "123")
-    assert unwrap(client.post(ASMX + "GetBalanceByEncrypt", data={"userCode": "seed", "submitInfo": info}).text) == (
-        "100000000"
-    )
+    assert unwrap(
+        client.post(ASMX + "GetBalanceByEncrypt", data={"userCode": "seed", "submitInfo": info}).text
+    ) == ("100000000")
 
 
 def test_given_sent_messages_when_getreport_then_seed_format_consumed(client: httpx.Client) -> None:
@@ -119,7 +125,9 @@ def test_given_sent_messages_when_getreport_then_seed_format_consumed(client: ht
     assert client.post(ASPX + "GetReport", data=LOGIN).text == ""  # consumed
 
 
-def test_given_bad_password_when_getreport_then_empty_string_but_getreport2_minus_3(client: httpx.Client) -> None:
+def test_given_bad_password_when_getreport_then_empty_string_but_getreport2_minus_3(
+    client: httpx.Client,
+) -> None:
     send(client)
     assert client.post(ASPX + "GetReport", data={**LOGIN, "userPass": "x"}).text == ""
     assert unwrap(client.post(ASMX + "GetReport2", data={**LOGIN, "userPass": "x"}).text) == "-3"
@@ -140,7 +148,9 @@ def test_given_replies_queued_when_getmo_and_getmo2_then_seed_formats(
         reply = {"vendor": "webservice", "account": "demo", "mobile": "13912345678", "text": text}
         assert client.post("/_sim/mo", json=reply).json() == {"ok": True}
     mo = unwrap(client.post(ASMX + "GetMo", data=LOGIN).text)
-    assert re.fullmatch(r"13912345678\|,\|好的\|,\|[\d/ :]{19}\|;\|13912345678\|,\|TD\|,\|[\d/ :]{19}\|;\|", mo)
+    assert re.fullmatch(
+        r"13912345678\|,\|好的\|,\|[\d/ :]{19}\|;\|13912345678\|,\|TD\|,\|[\d/ :]{19}\|;\|", mo
+    )
     assert unwrap(client.post(ASMX + "GetMo", data=LOGIN).text) == ""
     sim.add_reply("webservice", "demo", "13912345678", "1")
     mo2 = unwrap(client.post(ASMX + "GetMo2", data=LOGIN).text)

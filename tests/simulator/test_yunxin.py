@@ -24,7 +24,9 @@ def send(client: httpx.Client, desno: str, msg: str = SIGNED, **extra: str) -> s
     return unwrap(client.post(ASMX + "SendMsg", data=data).text)
 
 
-def test_given_500_numbers_when_sendmsg_then_one_batch_id_for_all(client: httpx.Client, sim: RunningSimulator) -> None:
+def test_given_500_numbers_when_sendmsg_then_one_batch_id_for_all(
+    client: httpx.Client, sim: RunningSimulator
+) -> None:
     batch = send(client, numbers(500))
     assert re.fullmatch(r"\d{19}", batch)
     entries = accepted(sim)
@@ -61,10 +63,17 @@ def test_given_bad_password_when_any_method_then_minus_3(client: httpx.Client) -
 def test_given_the_seed_submitinfo_when_sendmsgbyencrypt_then_accepted(
     client: httpx.Client, sim: RunningSimulator
 ) -> None:
-    answer = unwrap(client.post(ASMX + "sendMsgByEncrypt", data={"userCode": "seed", "submitInfo": SEED_SUBMIT_INFO}).text)
+    answer = unwrap(
+        client.post(ASMX + "sendMsgByEncrypt", data={"userCode": "seed", "submitInfo": SEED_SUBMIT_INFO}).text
+    )
     assert re.fullmatch(r"\d{19}", answer)
-    assert [(e["mobile"], e["content"]) for e in accepted(sim)] == [("18616300000", "你的验证码是:2345【饿了么】")]
-    assert unwrap(client.post(ASMX + "GetReport2ByEncrypt", data={"userCode": "seed", "submitInfo": "ZZ"}).text) == "-22"
+    assert [(e["mobile"], e["content"]) for e in accepted(sim)] == [
+        ("18616300000", "你的验证码是:2345【饿了么】")
+    ]
+    assert (
+        unwrap(client.post(ASMX + "GetReport2ByEncrypt", data={"userCode": "seed", "submitInfo": "ZZ"}).text)
+        == "-22"
+    )
 
 
 def test_given_a_balance_query_when_asked_again_within_10_s_then_minus_23(client: httpx.Client) -> None:
@@ -76,19 +85,27 @@ def test_given_balance_of_3_when_sending_4_then_minus_7_and_balance_kept(client:
     poor = {"userCode": "poor", "userPass": "pw", "Channel": "37", "Msg": SIGNED}
     assert unwrap(client.post(ASMX + "SendMsg", data={**poor, "DesNo": numbers(4)}).text) == "-7"
     long_text = "长" * 71 + "【测试】"  # 77 characters: ceil(77/67) = 2 segments
-    assert re.fullmatch(r"\d{19}", unwrap(client.post(ASMX + "SendMsg", data={**poor, "DesNo": numbers(1), "Msg": long_text}).text))
+    assert re.fullmatch(
+        r"\d{19}",
+        unwrap(client.post(ASMX + "SendMsg", data={**poor, "DesNo": numbers(1), "Msg": long_text}).text),
+    )
     assert unwrap(client.post(ASMX + "GetBalance", data={"userCode": "poor", "userPass": "pw"}).text) == "1"
 
 
 def test_given_keywords_when_getkeywords_then_pipe_list(client: httpx.Client) -> None:
-    assert unwrap(client.post(ASMX + "GetKeyWords", data={**LOGIN, "Channel": "37"}).text) == "|代开发票|六合彩|赌博"
+    assert (
+        unwrap(client.post(ASMX + "GetKeyWords", data={**LOGIN, "Channel": "37"}).text)
+        == "|代开发票|六合彩|赌博"
+    )
 
 
 def test_given_personalised_msg_when_individualsm_then_each_text_accepted(
     client: httpx.Client, sim: RunningSimulator
 ) -> None:
     msg = "13800000000|!|王某某，明天记得要开会【123】|^|13900000000|!|张某某，明天记得要开会【123】"
-    answer = client.post(INDIVIDUAL, data={"account": "demo", "pwd": "demo", "channel": "37", "msg": msg}).text
+    answer = client.post(
+        INDIVIDUAL, data={"account": "demo", "pwd": "demo", "channel": "37", "msg": msg}
+    ).text
     assert re.fullmatch(r"\d{19}", answer)  # plain, not wrapped
     assert [(e["mobile"], e["content"]) for e in accepted(sim)] == [
         ("13800000000", "王某某，明天记得要开会【123】"),
@@ -98,11 +115,16 @@ def test_given_personalised_msg_when_individualsm_then_each_text_accepted(
 
 def test_given_1001_personalised_messages_when_individualsm_then_minus_9(client: httpx.Client) -> None:
     msg = "|^|".join(f"139{i:08d}|!|你好【测试】" for i in range(1001))
-    assert client.post(INDIVIDUAL, data={"account": "demo", "pwd": "demo", "channel": "37", "msg": msg}).text == "-9"
+    assert (
+        client.post(INDIVIDUAL, data={"account": "demo", "pwd": "demo", "channel": "37", "msg": msg}).text
+        == "-9"
+    )
     assert client.post(INDIVIDUAL, data={"account": "demo", "pwd": "bad", "msg": "x"}).text == "-3"
 
 
-def test_given_reports_and_replies_when_pulled_then_seed_formats(client: httpx.Client, sim: RunningSimulator) -> None:
+def test_given_reports_and_replies_when_pulled_then_seed_formats(
+    client: httpx.Client, sim: RunningSimulator
+) -> None:
     batch = send(client, "13912345678,13912345679")
     assert unwrap(client.post(ASMX + "GetReport", data=LOGIN).text) == (
         f"{batch},13912345678,DELIVRD|{batch},13912345679,DELIVRD|"
