@@ -23,6 +23,7 @@ _COLUMNS = (
     "segments",
     "reject_reason",
     "state",
+    "chunk_id",
 )
 
 
@@ -36,6 +37,7 @@ class NewRecipient(NamedTuple):
     text: str | None = None
     segments: int = 0
     reject_reason: str | None = None
+    chunk_id: int | None = None  # the planned chunk that will carry it
 
 
 def bulk_insert_recipients(session: Session, campaign_id: int, rows: Iterable[NewRecipient]) -> int:
@@ -71,7 +73,7 @@ def bulk_insert_recipients(session: Session, campaign_id: int, rows: Iterable[Ne
 def _as_tuple(campaign_id: int, r: NewRecipient) -> tuple[Any, ...]:
     state = RecipientState.REJECTED if r.reject_reason else RecipientState.PLANNED
     return (campaign_id, r.row_number, r.position, r.mobile, r.raw_value, r.text, r.segments, r.reject_reason,
-            state.value)  # fmt: skip
+            state.value, r.chunk_id)  # fmt: skip
 
 
 def _batches(rows: Iterator[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:

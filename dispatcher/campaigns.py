@@ -1,0 +1,397 @@
+"""Campaign lifecycle on the store: create from a spreadsheet, start, pause, resume, cancel, retry.
+
+Every function takes a ``sessionmaker`` and returns plain values; the CLI, the web app and the
+beat tasks call these and hand the chunk ids they return to the queue (``workers.tasks``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from dispatcher import chunker
+from dispatcher.config import Settings, validate_window
+from dispatcher.contacts import IngestResult, ingest
+from dispatcher.contacts.ingest import RejectKind
+from dispatcher.errors import StateError, StoreError
+from dispatcher.store import (
+    Campaign,
+    CampaignState,
+    Chunk,
+    ChunkState,
+    NewRecipient,
+    OptOut,
+    Recipient,
+    RecipientState,
+    Upload,
+    audit,
+    bulk_insert_recipients,
+    counts,
+    transition,
+    utcnow,
+)
+from dispatcher.vendors.wire import ErrorClass
+
+# Failed chunks that "retry failed" sends again: a transient cause, or an account since fixed.
+RETRYABLE_CLASSES = frozenset(
+    {ErrorClass.RATE_LIMITED, ErrorClass.RETRY_LATER, ErrorClass.ACCOUNT, ErrorClass.UNKNOWN}
+)
+OPEN_CHUNKS = (ChunkState.PLANNED.value, ChunkState.QUEUED.value, ChunkState.SENDING.value)
+
+
+@dataclass(frozen=True)
+class Created:
+    campaign_id: int
+    state: CampaignState
+    result: IngestResult
+    chunks: list[chunker.PlannedChunk]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def opt_out_set(session: Session) -> frozenset[str]:
+    return frozenset(session.execute(select(OptOut.mobile)).scalars())
+
+
+def create(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    path: str | Path,
+    template: str,
+    account_name: str,
+    *,
+    actor: str,
+    start_at: datetime | None = None,
+    window: str | None = None,
+    sheet: str | int | None = None,
+    phone_column: str | None = None,
+    name: str | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> Created:
+    """Read, validate, render and plan a campaign; store every input row. ``start_at`` schedules it."""
+    account = settings.account(account_name)
+    path = Path(path)
+    window_minutes = validate_window(window) if window else settings.send_window
+    with sessions() as session:
+        opted_out = opt_out_set(session)
+    result = ingest(
+        path,
+        template,
+        sheet=sheet,
+        phone_column=phone_column,
+        opt_outs=opted_out,
+        keywords=account.keywords,
+        progress=progress,
+    )
+    if start_at is not None and start_at.tzinfo is None:
+        raise StoreError("the start time needs a time zone (e.g. 2026-11-22T09:00+08:00)")
+    state = CampaignState.SCHEDULED if start_at is not None else CampaignState.DRAFT
+    with sessions() as session:
+        campaign_id = session.execute(
+            insert(Campaign)
+            .values(
+                name=name or path.stem,
+                account=account.name,
+                vendor=account.vendor,
+                template=template,
+                state=state.value,
+                start_at=start_at,
+                window_start=window_minutes[0],
+                window_end=window_minutes[1],
+                timezone=settings.timezone,
+                created_by=actor,
+            )
+            .returning(Campaign.id)
+        ).scalar_one()
+        messages = result.messages
+        chunks = chunker.plan(
+            messages.mobiles,
+            messages.texts,
+            account.vendor,
+            campaign_id=campaign_id,
+            separators=account.separators(),
+            same_text_max=account.same_text_max,
+        )
+        chunk_of = _insert_chunks(session, campaign_id, chunks, len(messages))
+        rows = _recipient_rows(result, chunk_of)
+        bulk_insert_recipients(session, campaign_id, rows)
+        session.execute(
+            insert(Upload).values(
+                campaign_id=campaign_id,
+                file_name=path.name,
+                sheet=result.sheet,
+                phone_column=result.phone_column,
+                rows_total=result.rows,
+                rows_accepted=len(messages),
+                rows_rejected=len(result.rejected),
+                size_bytes=path.stat().st_size,
+                sha256=_sha256(path),
+                uploaded_by=actor,
+            )
+        )
+        audit(session, actor, "campaign.create", campaign_id, file=path.name, recipients=len(messages))
+        session.commit()
+    return Created(campaign_id, state, result, chunks)
+
+
+def _insert_chunks(
+    session: Session, campaign_id: int, chunks: Sequence[chunker.PlannedChunk], messages: int
+) -> list[int]:
+    """Insert the planned chunks; returns the chunk id of every message index."""
+    chunk_of = [0] * messages
+    now = utcnow()
+    batch = 5000
+    for start in range(0, len(chunks), batch):
+        part = chunks[start : start + batch]
+        rows = [
+            {
+                "campaign_id": campaign_id,
+                "seq": c.seq,
+                "ref": c.ref,
+                "method": c.method,
+                "text": c.text,
+                "recipient_count": len(c.mobiles),
+                "state": ChunkState.PLANNED.value,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for c in part
+        ]
+        ids = session.execute(insert(Chunk).returning(Chunk.id, sort_by_parameter_order=True), rows).scalars()
+        for chunk, chunk_id in zip(part, ids, strict=True):
+            for index in chunk.indexes:
+                chunk_of[index] = chunk_id
+    return chunk_of
+
+
+def _recipient_rows(result: IngestResult, chunk_of: list[int]) -> list[NewRecipient]:
+    """Every input row, accepted or rejected, in spreadsheet order."""
+    messages = result.messages
+    rows: list[NewRecipient] = [
+        NewRecipient(
+            row_number=row,
+            position=0,
+            mobile=mobile,
+            raw_value=None,
+            text=text,
+            segments=segments,
+            chunk_id=chunk_id,
+        )
+        for row, mobile, text, segments, chunk_id in zip(
+            messages.rows, messages.mobiles, messages.texts, messages.segments, chunk_of, strict=True
+        )
+    ]
+    rows.extend(
+        NewRecipient(
+            row_number=r.row,
+            position=0,
+            mobile=r.value if r.kind in (RejectKind.DUPLICATE, RejectKind.OPTED_OUT) else None,
+            raw_value=r.value[:255],
+            reject_reason=r.reason[:64],
+        )
+        for r in result.rejected
+    )
+    rows.sort(key=lambda r: r.row_number)
+    return [r._replace(position=i) for i, r in enumerate(rows)]
+
+
+def get(session: Session, campaign_id: int) -> Campaign:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise StoreError(f"no campaign {campaign_id}")
+    return campaign
+
+
+def queue_chunks(session: Session, campaign_id: int, from_states: Sequence[str]) -> list[int]:
+    """Chunks of the campaign in ``from_states`` → ``queued`` (and their recipients); returns their ids."""
+    now = utcnow()
+    ids = list(
+        session.execute(
+            update(Chunk)
+            .where(Chunk.campaign_id == campaign_id, Chunk.state.in_(from_states))
+            .values(state=ChunkState.QUEUED.value, not_before=None, updated_at=now)
+            .returning(Chunk.id),
+            execution_options={"synchronize_session": False},
+        ).scalars()
+    )
+    session.execute(
+        update(Recipient)
+        .where(Recipient.campaign_id == campaign_id, Recipient.state == RecipientState.PLANNED.value)
+        .values(state=RecipientState.QUEUED.value),
+        execution_options={"synchronize_session": False},
+    )
+    return sorted(ids)
+
+
+def queued_chunk_ids(session: Session, campaign_id: int) -> list[int]:
+    return list(
+        session.execute(
+            select(Chunk.id)
+            .where(Chunk.campaign_id == campaign_id, Chunk.state == ChunkState.QUEUED.value)
+            .order_by(Chunk.seq)
+        ).scalars()
+    )
+
+
+def start(sessions: sessionmaker[Session], campaign_id: int, actor: str) -> list[int]:
+    """``draft``/``scheduled`` → ``running``: every planned chunk is queued. Returns the chunk ids."""
+    with sessions() as session:
+        transition(session, campaign_id, CampaignState.RUNNING, actor)
+        ids = queue_chunks(session, campaign_id, [ChunkState.PLANNED.value])
+        session.commit()
+        return ids
+
+
+def schedule(sessions: sessionmaker[Session], campaign_id: int, actor: str, at: datetime) -> None:
+    with sessions() as session:
+        session.execute(update(Campaign).where(Campaign.id == campaign_id).values(start_at=at))
+        transition(session, campaign_id, CampaignState.SCHEDULED, actor, start_at=at.isoformat())
+
+
+def pause(sessions: sessionmaker[Session], campaign_id: int, actor: str) -> None:
+    """Takes effect at once for chunks not yet claimed: a claim requires a running campaign."""
+    with sessions() as session:
+        transition(session, campaign_id, CampaignState.PAUSED, actor)
+
+
+def resume(sessions: sessionmaker[Session], campaign_id: int, actor: str) -> list[int]:
+    with sessions() as session:
+        transition(session, campaign_id, CampaignState.RUNNING, actor)
+        ids = queued_chunk_ids(session, campaign_id)
+        _touch(session, ids)
+        session.commit()
+        return ids
+
+
+def cancel(sessions: sessionmaker[Session], campaign_id: int, actor: str) -> int:
+    """Nothing more is sent; unsent chunks and their recipients fail as ``cancelled``. Returns how many."""
+    with sessions() as session:
+        transition(session, campaign_id, CampaignState.CANCELLED, actor)
+        ids = list(
+            session.execute(
+                update(Chunk)
+                .where(
+                    Chunk.campaign_id == campaign_id,
+                    Chunk.state.in_((ChunkState.PLANNED.value, ChunkState.QUEUED.value)),
+                )
+                .values(state=ChunkState.FAILED.value, error_class="cancelled", updated_at=utcnow())
+                .returning(Chunk.id),
+                execution_options={"synchronize_session": False},
+            ).scalars()
+        )
+        if ids:
+            session.execute(
+                update(Recipient)
+                .where(
+                    Recipient.chunk_id.in_(ids),
+                    Recipient.state.in_((RecipientState.PLANNED.value, RecipientState.QUEUED.value)),
+                )
+                .values(state=RecipientState.FAILED.value, error_class="cancelled"),
+                execution_options={"synchronize_session": False},
+            )
+        session.commit()
+        return len(ids)
+
+
+def retry(
+    sessions: sessionmaker[Session], campaign_id: int, actor: str, *, include_unknown: bool = False
+) -> list[int]:
+    """Re-queue failed chunks whose class allows it (and ``unknown`` ones only when asked).
+
+    Recipients already accepted or delivered are never touched: only the chunks' own failed (or
+    unknown) recipients go back to ``queued``.
+    """
+    classes = [c.value for c in RETRYABLE_CLASSES]
+    with sessions() as session:
+        campaign = get(session, campaign_id)
+        if campaign.state in (CampaignState.CANCELLED, CampaignState.DRAFT, CampaignState.SCHEDULED):
+            raise StateError(f"campaign {campaign_id} is {campaign.state}: nothing to retry")
+        failed = select(Chunk.id).where(
+            Chunk.campaign_id == campaign_id,
+            Chunk.state == ChunkState.FAILED.value,
+            Chunk.error_class.in_(classes),
+            # A split parent has no recipients left: its children carry them.
+            select(Recipient.id).where(Recipient.chunk_id == Chunk.id).exists(),
+        )
+        ids = list(session.execute(failed).scalars())
+        if include_unknown:
+            ids += list(
+                session.execute(
+                    select(Chunk.id).where(
+                        Chunk.campaign_id == campaign_id, Chunk.state == ChunkState.UNKNOWN.value
+                    )
+                ).scalars()
+            )
+        if not ids:
+            return []
+        now = utcnow()
+        session.execute(
+            update(Chunk)
+            .where(Chunk.id.in_(ids))
+            .values(state=ChunkState.QUEUED.value, not_before=None, error_class=None, updated_at=now),
+            execution_options={"synchronize_session": False},
+        )
+        session.execute(
+            update(Recipient)
+            .where(
+                Recipient.chunk_id.in_(ids),
+                Recipient.state.in_((RecipientState.FAILED.value, RecipientState.UNKNOWN.value)),
+            )
+            .values(state=RecipientState.QUEUED.value, error_class=None, vendor_code=None),
+            execution_options={"synchronize_session": False},
+        )
+        audit(session, actor, "campaign.retry", campaign_id, chunks=len(ids), include_unknown=include_unknown)
+        session.commit()
+        if campaign.state in (CampaignState.COMPLETED, CampaignState.PAUSED):
+            transition(session, campaign_id, CampaignState.RUNNING, actor, reason="retry")
+        return sorted(ids)
+
+
+def _touch(session: Session, ids: Sequence[int]) -> None:
+    """Mark chunks as just handed to the queue (the requeue sweep leaves them alone for a while)."""
+    for start in range(0, len(ids), 1000):
+        session.execute(
+            update(Chunk).where(Chunk.id.in_(ids[start : start + 1000])).values(updated_at=utcnow()),
+            execution_options={"synchronize_session": False},
+        )
+
+
+def status(session: Session, campaign_id: int) -> dict[str, Any]:
+    """The campaign's state and recipient counts (``campaign status --json``)."""
+    campaign = get(session, campaign_id)
+    by_state = counts(session, campaign_id)
+    sendable = sum(v for k, v in by_state.items() if k != RecipientState.REJECTED.value)
+    data: dict[str, Any] = {
+        "id": campaign.id,
+        "name": campaign.name,
+        "state": campaign.state,
+        "account": campaign.account,
+        "vendor": campaign.vendor,
+        "start_at": campaign.start_at.isoformat() if campaign.start_at else None,
+        "rows": sum(by_state.values()),
+        "recipients": sendable,
+        "rejected": by_state.get(RecipientState.REJECTED.value, 0),
+    }
+    for state in RecipientState:
+        if state is not RecipientState.REJECTED:
+            data[state.value] = by_state.get(state.value, 0)
+    chunk_states = dict(
+        session.execute(
+            select(Chunk.state, func.count()).where(Chunk.campaign_id == campaign_id).group_by(Chunk.state)
+        ).all()
+    )
+    data["chunks"] = {str(k): int(v) for k, v in chunk_states.items()}
+    return data

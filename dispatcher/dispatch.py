@@ -1,0 +1,347 @@
+"""Sending one chunk exactly once: pace, claim, build, send, record, decide.
+
+This is the worker's library side (DESIGN.md, "Exactly once"); the Celery task around it only
+loads the runtime and schedules what :func:`send_chunk` says comes next. Pure decisions
+(:func:`interpret`, :func:`next_window_open`) are apart from the I/O.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from dispatcher.backoff import Action, retry_policy
+from dispatcher.chunker import chunk_ref
+from dispatcher.config import AccountConfig
+from dispatcher.errors import (
+    HTTPStatusError,
+    InputError,
+    NotSentError,
+    OutcomeUnknownError,
+    StateError,
+    UnsupportedMethodError,
+)
+from dispatcher.ratelimit import AccountLimiter
+from dispatcher.store import (
+    Campaign,
+    CampaignState,
+    Chunk,
+    ChunkState,
+    Outcome,
+    Recipient,
+    RecipientState,
+    audit,
+    claim_chunk,
+    finish_chunk,
+    transition,
+    utcnow,
+)
+from dispatcher.vendors.registry import VendorModule
+from dispatcher.vendors.transport import Transport
+from dispatcher.vendors.wire import AnswerKind, ErrorClass, Request
+
+SYSTEM = "system"
+LEASE_SECONDS = 120.0  # longer than the transport's timeout: a live sender never loses its lease
+LIMITER_WAIT = 30.0  # seconds a task waits for a token before handing the chunk back to the queue
+
+
+class Next(enum.StrEnum):
+    """What the task does after :func:`send_chunk`."""
+
+    DONE = "done"  # nothing more (accepted, failed, unknown, or another worker had it)
+    LATER = "later"  # still queued: send again after ``delay``
+    SPLIT = "split"  # children were queued: send them
+    PAUSED = "paused"  # the campaign was paused (an account problem)
+
+
+@dataclass(frozen=True)
+class Result:
+    chunk_id: int
+    next: Next
+    delay: float = 0.0
+    children: tuple[int, ...] = ()
+    state: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What an answer (or a transport failure) means for the chunk."""
+
+    state: ChunkState
+    error_class: ErrorClass | None = None
+    code: str | None = None
+    detail: str | None = None
+    batch_id: str | None = None
+    sent: bool = True  # the request may have reached the vendor
+
+
+def interpret(vendor: VendorModule, *, body: str | None = None, error: Exception | None = None) -> Verdict:
+    """Turn a vendor's answer body, or the transport's error, into a verdict (pure)."""
+    if isinstance(error, NotSentError):
+        return Verdict(ChunkState.QUEUED, ErrorClass.RETRY_LATER, detail=str(error), sent=False)
+    if isinstance(error, OutcomeUnknownError):
+        # Sent, no answer: the vendor may have accepted it. Never re-sent automatically.
+        return Verdict(ChunkState.UNKNOWN, detail=str(error))
+    if isinstance(error, HTTPStatusError):
+        code = f"HTTP {error.status_code}"
+        if error.status_code == 429:
+            return Verdict(ChunkState.QUEUED, ErrorClass.RATE_LIMITED, code, str(error))
+        if error.status_code >= 500:
+            return Verdict(ChunkState.QUEUED, ErrorClass.RETRY_LATER, code, str(error))
+        return Verdict(ChunkState.FAILED, ErrorClass.BAD_REQUEST, code, str(error))
+    if error is not None:
+        raise error
+    assert body is not None
+    answer = vendor.parse_send(body)
+    if answer.kind is AnswerKind.OK:
+        return Verdict(ChunkState.ACCEPTED, batch_id=answer.value)
+    if answer.kind is AnswerKind.UNEXPECTED:
+        # Neither a batch id nor a code (a proxy's page, a truncated body): it may have been accepted.
+        return Verdict(ChunkState.UNKNOWN, detail=f"unexpected answer: {answer.value[:200]}")
+    assert answer.code is not None
+    info = vendor.classify(answer.code)
+    detail = f"{info.meaning_en}{': ' + answer.detail if answer.detail else ''}"
+    return Verdict(ChunkState.FAILED, info.error_class, str(answer.code), detail)
+
+
+def in_window(now: datetime, window: tuple[int, int], tz: str) -> bool:
+    if window == (0, 1440):
+        return True
+    local = now.astimezone(ZoneInfo(tz))
+    minute = local.hour * 60 + local.minute
+    return window[0] <= minute < window[1]
+
+
+def next_window_open(now: datetime, window: tuple[int, int], tz: str) -> datetime:
+    """When sending may next start: ``now`` inside the window, else the window's next opening."""
+    if in_window(now, window, tz):
+        return now
+    local = now.astimezone(ZoneInfo(tz))
+    opening = local.replace(hour=window[0] // 60, minute=window[0] % 60, second=0, microsecond=0)
+    if opening <= local:
+        opening += timedelta(days=1)
+    return opening.astimezone(now.tzinfo)
+
+
+@dataclass
+class AccountRuntime:
+    """What a worker process keeps per vendor account: its vendor module, transport and limiter."""
+
+    account: AccountConfig
+    vendor: VendorModule
+    transport: Transport
+    limiter: AccountLimiter | None
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+
+def _load(session: Session, chunk_id: int) -> tuple[Chunk, Campaign] | None:
+    row = session.execute(
+        select(Chunk, Campaign).join(Campaign, Campaign.id == Chunk.campaign_id).where(Chunk.id == chunk_id)
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def _defer(session: Session, chunk_id: int, until: datetime, now: datetime) -> None:
+    session.execute(
+        update(Chunk)
+        .where(Chunk.id == chunk_id, Chunk.state == ChunkState.QUEUED.value)
+        .values(not_before=until, updated_at=now)
+    )
+    session.commit()
+
+
+def build_request(runtime: AccountRuntime, chunk: Chunk, recipients: list[tuple[str, str]]) -> Request:
+    account, vendor = runtime.account, runtime.vendor
+    mobiles = [mobile for mobile, _ in recipients]
+    if chunk.text is not None:
+        return vendor.build_send(
+            account.credentials(), mobiles, chunk.text, ref=chunk.ref, encrypted=account.encrypted
+        )
+    return vendor.build_personalised(
+        account.credentials(), recipients, separators=account.separators(), ref=chunk.ref
+    )
+
+
+def send_chunk(
+    sessions: sessionmaker[Session], runtime: AccountRuntime, chunk_id: int, worker_id: str
+) -> Result:
+    """Send chunk ``chunk_id`` if it is still queued, its campaign running and inside its window."""
+    with sessions() as session:
+        loaded = _load(session, chunk_id)
+        if loaded is None:
+            return Result(chunk_id, Next.DONE, state="missing")
+        chunk, campaign = loaded
+        if chunk.state != ChunkState.QUEUED or campaign.state != CampaignState.RUNNING:
+            return Result(chunk_id, Next.DONE, state=chunk.state)
+        now = runtime.clock()
+        window = (campaign.window_start, campaign.window_end)
+        opening = next_window_open(now, window, campaign.timezone)
+        if opening > now:
+            _defer(session, chunk_id, opening, now)
+            return Result(chunk_id, Next.LATER, delay=(opening - now).total_seconds(), state="window")
+        if chunk.not_before is not None and chunk.not_before > now:
+            return Result(chunk_id, Next.LATER, delay=(chunk.not_before - now).total_seconds())
+
+    # Pace before claiming, so the lease does not tick while waiting for the account's turn.
+    if runtime.limiter is not None and not runtime.limiter.acquire(timeout=LIMITER_WAIT):
+        return Result(chunk_id, Next.LATER, delay=1.0, state="limiter")
+
+    with sessions() as session:
+        if not claim_chunk(session, chunk_id, worker_id, LEASE_SECONDS, now=runtime.clock()):
+            return Result(chunk_id, Next.DONE, state="claimed elsewhere")
+        chunk, campaign = _load(session, chunk_id) or (chunk, campaign)
+        recipients = [
+            (mobile or "", text or "")
+            for mobile, text in session.execute(
+                select(Recipient.mobile, Recipient.text)
+                .where(Recipient.chunk_id == chunk_id)
+                .order_by(Recipient.position)
+            )
+        ]
+        started = runtime.clock()
+        try:
+            request = build_request(runtime, chunk, recipients)
+        except (ValueError, InputError, UnsupportedMethodError) as exc:
+            # A packing or content problem found before sending: nothing left the machine.
+            cls = ErrorClass.BAD_CONTENT if isinstance(exc, InputError) else ErrorClass.BAD_REQUEST
+            outcome = Outcome(ChunkState.FAILED, started, runtime.clock(), error_class=cls, detail=str(exc))
+            finish_chunk(session, chunk_id, worker_id, outcome)
+            return Result(chunk_id, Next.DONE, state="failed")
+
+        body: str | None = None
+        url: str | None = None
+        error: Exception | None = None
+        t0 = time.monotonic()
+        try:
+            response = runtime.transport.send(request)
+            body, url = response.text, response.url_used
+        except (NotSentError, OutcomeUnknownError, HTTPStatusError) as exc:
+            error = exc
+        verdict = interpret(runtime.vendor, body=body, error=error)
+        finished = started + timedelta(seconds=time.monotonic() - t0)
+        return _settle(
+            session, runtime, chunk, campaign, worker_id, request, verdict, started, finished, body, url
+        )
+
+
+def _settle(
+    session: Session,
+    runtime: AccountRuntime,
+    chunk: Chunk,
+    campaign: Campaign,
+    worker_id: str,
+    request: Request,
+    verdict: Verdict,
+    started: datetime,
+    finished: datetime,
+    body: str | None,
+    url: str | None,
+) -> Result:
+    """Record the verdict in the transaction that leaves ``sending`` and decide what comes next."""
+    limiter = runtime.limiter
+
+    def finish(state: ChunkState, *, not_before: datetime | None = None, detail: str | None = None) -> bool:
+        outcome = Outcome(
+            state,
+            started,
+            finished,
+            batch_id=verdict.batch_id,
+            error_class=verdict.error_class.value if verdict.error_class else None,
+            code=verdict.code,
+            detail=detail if detail is not None else verdict.detail,
+            not_before=not_before,
+            request=request.form,
+            answer=body,
+            url_used=url,
+        )
+        return finish_chunk(session, chunk.id, worker_id, outcome)
+
+    if verdict.state is ChunkState.ACCEPTED:
+        if limiter is not None:
+            limiter.reward()
+        finish(ChunkState.ACCEPTED)
+        return Result(chunk.id, Next.DONE, state="accepted")
+    if verdict.state is ChunkState.UNKNOWN:
+        finish(ChunkState.UNKNOWN)
+        return Result(chunk.id, Next.DONE, state="unknown")
+
+    error_class = verdict.error_class or ErrorClass.UNKNOWN
+    if error_class is ErrorClass.RATE_LIMITED and limiter is not None:
+        limiter.penalise()
+    decision = retry_policy(error_class, chunk.attempts, recipients=chunk.recipient_count)
+    if decision.action is Action.RETRY:
+        not_before = finished + timedelta(seconds=decision.delay_s)
+        finish(ChunkState.QUEUED, not_before=not_before)
+        return Result(chunk.id, Next.LATER, delay=decision.delay_s, state="queued")
+    if decision.action is Action.SPLIT:
+        children = _split(session, chunk)
+        finish(ChunkState.FAILED, detail=f"{verdict.detail}; split into chunks {list(children)}")
+        return Result(chunk.id, Next.SPLIT, children=children, state="split")
+    if decision.action is Action.PAUSE_CAMPAIGN:
+        # Not accepted: the chunk goes back to the queue and leaves when a person resumes.
+        finish(ChunkState.QUEUED)
+        with contextlib.suppress(StateError):  # already paused or cancelled by someone else
+            transition(session, campaign.id, CampaignState.PAUSED, SYSTEM, reason=verdict.detail)
+        return Result(chunk.id, Next.PAUSED, state="paused")
+    if decision.action is Action.DONT_RESEND:
+        # The vendor already has this submission (entinfo -20 on a known rrid): it was accepted.
+        finish(ChunkState.ACCEPTED, detail=verdict.detail)
+        return Result(chunk.id, Next.DONE, state="accepted")
+    finish(ChunkState.FAILED, detail=f"{verdict.detail} ({decision.reason})")
+    return Result(chunk.id, Next.DONE, state="failed")
+
+
+def _split(session: Session, chunk: Chunk) -> tuple[int, ...]:
+    """Halve a multi-number chunk this worker holds: two queued children take its recipients.
+
+    Runs while the parent is ``sending`` by this worker (nobody else can touch it); the parent then
+    fails with no recipients left, so only the children's numbers go out again.
+    """
+    ids = list(
+        session.execute(
+            select(Recipient.id).where(Recipient.chunk_id == chunk.id).order_by(Recipient.position)
+        ).scalars()
+    )
+    half = (len(ids) + 1) // 2
+    last_seq = session.execute(
+        select(Chunk.seq).where(Chunk.campaign_id == chunk.campaign_id).order_by(Chunk.seq.desc()).limit(1)
+    ).scalar_one()
+    children: list[int] = []
+    now = utcnow()
+    for offset, part in enumerate((ids[:half], ids[half:]), start=1):
+        if not part:
+            continue
+        seq = last_seq + offset
+        child_id = session.execute(
+            insert(Chunk)
+            .values(
+                campaign_id=chunk.campaign_id,
+                seq=seq,
+                ref=chunk_ref(chunk.campaign_id, seq),
+                method=chunk.method,
+                text=chunk.text,
+                recipient_count=len(part),
+                state=ChunkState.QUEUED.value,
+                parent_id=chunk.id,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(Chunk.id)
+        ).scalar_one()
+        session.execute(
+            update(Recipient)
+            .where(Recipient.id.in_(part))
+            .values(chunk_id=child_id, state=RecipientState.QUEUED.value)
+        )
+        children.append(child_id)
+    audit(session, SYSTEM, "chunk.split", chunk.campaign_id, chunk=chunk.id, children=children)
+    session.commit()
+    return tuple(children)

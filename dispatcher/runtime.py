@@ -1,0 +1,116 @@
+"""What a worker process keeps alive between tasks: settings, the store, Redis, per-account senders.
+
+Built on first use in each process (never at import), so ``celery -A workers`` can import the task
+modules without a configuration, and a forked worker child builds its own connections.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis import Redis
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from dispatcher.config import Settings
+from dispatcher.dispatch import AccountRuntime, Result, send_chunk
+from dispatcher.ratelimit import AccountLimiter
+from dispatcher.store import Campaign, Chunk, make_engine, session_factory
+from dispatcher.vendors.registry import get as vendor_module
+from dispatcher.vendors.transport import Transport
+
+SEND_THREADS = 16  # concurrent requests one task may have in flight (one-number-per-request vendors)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    redis: Redis[Any] | None
+    accounts: dict[str, AccountRuntime] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, use_redis: bool = True) -> Runtime:
+        engine = make_engine(settings.database_url)
+        redis = Redis.from_url(settings.redis_url) if use_redis else None
+        return cls(settings, engine, session_factory(engine), redis)
+
+    def account(self, name: str) -> AccountRuntime:
+        with self._lock:
+            runtime = self.accounts.get(name)
+            if runtime is None:
+                config = self.settings.account(name)
+                urls = [config.base_url] + ([config.backup_url] if config.backup_url else [])
+                limiter = (
+                    AccountLimiter(self.redis, name, config.rate_limit)
+                    if self.redis is not None and config.rate_limit > 0
+                    else None
+                )
+                runtime = AccountRuntime(config, vendor_module(config.vendor), Transport(urls), limiter)
+                self.accounts[name] = runtime
+            return runtime
+
+    def account_of_chunk(self, chunk_id: int) -> str | None:
+        with self.sessions() as session:
+            return session.execute(
+                select(Campaign.account)
+                .join(Chunk, Chunk.campaign_id == Campaign.id)
+                .where(Chunk.id == chunk_id)
+            ).scalar_one_or_none()
+
+    def send_many(self, chunk_ids: Sequence[int]) -> list[Result]:
+        """Send a group of chunks, concurrently when there are several (one vendor account each)."""
+        if not chunk_ids:
+            return []
+        account = self.account_of_chunk(chunk_ids[0])
+        if account is None:
+            return []
+        runtime = self.account(account)
+
+        def one(chunk_id: int) -> Result:
+            return send_chunk(self.sessions, runtime, chunk_id, worker_id())
+
+        if len(chunk_ids) == 1:
+            return [one(chunk_ids[0])]
+        with ThreadPoolExecutor(max_workers=min(SEND_THREADS, len(chunk_ids))) as pool:
+            return list(pool.map(one, chunk_ids))
+
+    def close(self) -> None:
+        for account in self.accounts.values():
+            account.transport.close()
+        self.engine.dispose()
+        if self.redis is not None:
+            self.redis.close()
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+_runtime: Runtime | None = None
+_runtime_pid: int | None = None
+
+
+def current() -> Runtime:
+    """This process's runtime (rebuilt after a fork: connections must not cross processes)."""
+    global _runtime, _runtime_pid
+    if _runtime is None or _runtime_pid != os.getpid():
+        _runtime = Runtime.from_settings(Settings.load())
+        _runtime_pid = os.getpid()
+    return _runtime
+
+
+def reset() -> None:
+    global _runtime
+    if _runtime is not None:
+        _runtime.close()
+    _runtime = None

@@ -1,0 +1,98 @@
+"""The beat's periodic work on the store: launch due campaigns, sweep dead leases, re-queue what the
+broker lost, complete finished campaigns. The store is the truth; Redis may be wiped at any time."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from dispatcher import campaigns
+from dispatcher.errors import StateError
+from dispatcher.store import (
+    Campaign,
+    CampaignState,
+    Chunk,
+    ChunkState,
+    sweep_expired_leases,
+    transition,
+    utcnow,
+)
+
+SYSTEM = "scheduler"
+# A queued chunk nobody touched for this long has lost its broker message (Redis restart, a purged
+# queue, a deferred send): hand it to the queue again. A duplicate message is harmless (the claim).
+STALE_QUEUED = timedelta(seconds=30)
+
+
+def launch_due(sessions: sessionmaker[Session], now: datetime | None = None) -> dict[int, list[int]]:
+    """Scheduled campaigns whose start time has come → running. Returns their queued chunk ids."""
+    now = now or utcnow()
+    with sessions() as session:
+        due = list(
+            session.execute(
+                select(Campaign.id).where(
+                    Campaign.state == CampaignState.SCHEDULED.value, Campaign.start_at <= now
+                )
+            ).scalars()
+        )
+    launched: dict[int, list[int]] = {}
+    for campaign_id in due:
+        try:
+            launched[campaign_id] = campaigns.start(sessions, campaign_id, SYSTEM)
+        except StateError:
+            continue  # unscheduled or cancelled meanwhile
+    return launched
+
+
+def requeue_stale(sessions: sessionmaker[Session], now: datetime | None = None) -> list[int]:
+    """Queued chunks of running campaigns that are due and were not handed out lately."""
+    now = now or utcnow()
+    with sessions() as session:
+        running = select(Campaign.id).where(
+            Campaign.id == Chunk.campaign_id, Campaign.state == CampaignState.RUNNING.value
+        )
+        ids = list(
+            session.execute(
+                update(Chunk)
+                .where(
+                    Chunk.state == ChunkState.QUEUED.value,
+                    Chunk.updated_at < now - STALE_QUEUED,
+                    (Chunk.not_before.is_(None)) | (Chunk.not_before <= now),
+                    running.exists(),
+                )
+                .values(updated_at=now)
+                .returning(Chunk.id),
+                execution_options={"synchronize_session": False},
+            ).scalars()
+        )
+        session.commit()
+    return sorted(ids)
+
+
+def complete_finished(sessions: sessionmaker[Session]) -> list[int]:
+    """Running campaigns with no chunk left to send → completed."""
+    with sessions() as session:
+        open_chunk = select(Chunk.id).where(
+            Chunk.campaign_id == Campaign.id, Chunk.state.in_(campaigns.OPEN_CHUNKS)
+        )
+        done = list(
+            session.execute(
+                select(Campaign.id).where(Campaign.state == CampaignState.RUNNING.value, ~open_chunk.exists())
+            ).scalars()
+        )
+        completed = []
+        for campaign_id in done:
+            try:
+                transition(session, campaign_id, CampaignState.COMPLETED, SYSTEM)
+                completed.append(campaign_id)
+            except StateError:
+                continue
+    return completed
+
+
+def sweep(sessions: sessionmaker[Session], now: datetime | None = None) -> list[int]:
+    """Chunks left in ``sending`` by a dead worker → ``unknown``."""
+    with sessions() as session:
+        return sweep_expired_leases(session, now)
