@@ -51,7 +51,7 @@ _SEQ_DIGITS = 7  # up to 10,000,000 chunks per campaign (one per message for web
 _CAMPAIGN_LIMIT = 10 ** (REF_DIGITS - _SEQ_DIGITS)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PlannedChunk:
     """One vendor request: ``text`` for a same-text request, ``texts`` (aligned with mobiles) otherwise."""
 
@@ -92,30 +92,42 @@ def limits_for(vendor: str, same_text_max: int | None = None) -> tuple[Limits, V
     return limits, methods
 
 
-def fewest_requests(
-    group_sizes: Sequence[int], pooled_ok: Sequence[bool], same: int, pers: int
-) -> tuple[int, int]:
-    """(fewest requests, same-text requests to use) for groups of identical texts.
+def _optimum(pieces: Sequence[int], ones: int, pers: int) -> tuple[int, int]:
+    """(requests, pieces sent same-text) for pooled messages.
+
+    ``pieces`` are the same-text candidates of repeated texts, largest first; ``ones`` the number of
+    texts that occur once. K same-text requests remove at most the K largest pieces from the pool.
+    """
+    pool = sum(pieces) + ones
+    best_total, best_k = -(-pool // pers), 0
+    for k, piece in enumerate(pieces, start=1):
+        pool -= piece
+        total = k + -(-pool // pers)
+        if total <= best_total:  # ties: more numbers per request body
+            best_total, best_k = total, k
+    # Lone texts sent on their own never save a request (j + ceil((n - j) / P) >= ceil(n / P)): they
+    # stay in the pool, and a pool remainder of one goes out through the single method.
+    return best_total, best_k
+
+
+def fewest_requests(group_sizes: Sequence[int], pooled_ok: Sequence[bool], same: int, pers: int) -> int:
+    """The fewest requests that carry groups of identical texts of these sizes.
 
     ``pooled_ok[i]`` is False for a group that cannot go personalised (its text holds a separator).
     """
     forced = sum(-(-g // same) for g, ok in zip(group_sizes, pooled_ok, strict=True) if not ok)
     pieces: list[int] = []
+    ones = 0
     for g, ok in zip(group_sizes, pooled_ok, strict=True):
-        if ok:
+        if ok and g == 1:
+            ones += 1
+        elif ok:
             full, rest = divmod(g, same)
             pieces.extend([same] * full)
             if rest:
                 pieces.append(rest)
     pieces.sort(reverse=True)
-    pool = sum(pieces)
-    best_total, best_k = -(-pool // pers), 0
-    for k, piece in enumerate(pieces, start=1):
-        pool -= piece
-        total = k + -(-pool // pers)
-        if total <= best_total:
-            best_total, best_k = total, k
-    return forced + best_total, best_k
+    return forced + _optimum(pieces, ones, pers)[0]
 
 
 def plan(
@@ -127,82 +139,87 @@ def plan(
     separators: Separators = Separators(),
     same_text_max: int | None = None,
 ) -> list[PlannedChunk]:
-    """The fewest requests that carry every message ``(mobiles[i], texts[i])`` within ``vendor``'s limits."""
+    """The fewest requests that carry every message ``(mobiles[i], texts[i])`` within ``vendor``'s limits.
+
+    Takes the columns of :class:`dispatcher.contacts.Messages`; chunk ``indexes`` point into them.
+    """
     if len(mobiles) != len(texts):
         raise ValueError("mobiles and texts differ in length")
     limits, methods = limits_for(vendor, same_text_max)
-    same = limits.same_text_numbers if methods.same_text else 1
-    pers = limits.personalised_messages if methods.personalised else 1
-    if same == 1 and pers == 1:  # webservice: one request per message, in message order
+    if methods.personalised is None and methods.same_text is None:  # webservice: one message per request
         return [
             PlannedChunk(i, chunk_ref(campaign_id, i), methods.single, (mobiles[i],), (i,), text=texts[i])
             for i in range(len(texts))
         ]
-    groups: dict[str, list[int]] = {}
+    same = limits.same_text_numbers
+    pers = limits.personalised_messages
+    # One pass: the first index of every text, and the members of texts that repeat.
+    first: dict[str, int] = {}
+    repeated: dict[str, list[int]] = {}
     for index, text in enumerate(texts):
-        members = groups.get(text)
-        if members is None:
-            groups[text] = [index]
-        else:
-            members.append(index)
-    group_texts = list(groups)
-    sizes = [len(groups[t]) for t in group_texts]
-    seps = (separators.pair, separators.message) if methods.separated and methods.personalised else ()
-    pooled_ok = [not any(s in t for s in seps) for t in group_texts]
-    _, k = fewest_requests(sizes, pooled_ok, same, pers)
-
-    # Which pieces go same-text: the k largest (ties: earliest group first, so the plan is stable).
-    pieces: list[tuple[int, int, int]] = []  # (-size, group, start)
-    same_text: list[tuple[int, int, int]] = []  # (group, start, size)
-    for g, (size, ok) in enumerate(zip(sizes, pooled_ok, strict=True)):
-        for start in range(0, size, same):
-            piece = (g, start, min(same, size - start))
-            if ok:
-                pieces.append((-piece[2], g, start))
+        at = first.setdefault(text, index)
+        if at != index:
+            members = repeated.get(text)
+            if members is None:
+                repeated[text] = [at, index]
             else:
-                same_text.append(piece)
-    if k:
-        pieces.sort()
-        same_text.extend((g, start, min(same, sizes[g] - start)) for _, g, start in pieces[:k])
-        same_text.sort()
-    taken = {(g, start) for g, start, _ in same_text}
-    pool: list[int] = []
-    for g, text in enumerate(group_texts):
-        if pooled_ok[g]:
-            members = groups[text]
-            for start in range(0, sizes[g], same):
-                if (g, start) not in taken:
-                    pool.extend(members[start : start + same])
-    pool.sort()
+                members.append(index)
+    seps = (separators.pair, separators.message) if methods.separated else ()
+    blob = "\x00".join(first) if seps else ""
+    # Texts holding a separator in use go on their own; the join finds out cheaply that there are none.
+    alone = {t for t in first if any(sep in t for sep in seps)} if any(sep in blob for sep in seps) else set()
+
+    same_text: list[tuple[int, int, list[int]]] = []  # (first index, start, indexes): requests of one text
+    candidates: list[tuple[int, int, int, list[int]]] = []  # (-size, first index, start, indexes)
+    for text, members in repeated.items():
+        for start in range(0, len(members), same):
+            piece = members[start : start + same]
+            if text in alone:
+                same_text.append((members[0], start, piece))
+            else:
+                candidates.append((-len(piece), members[0], start, piece))
+    singles = [i for t, i in first.items() if t not in repeated] if repeated else list(range(len(texts)))
+    if alone:
+        same_text.extend((i, 0, [i]) for i in singles if texts[i] in alone)
+        singles = [i for i in singles if texts[i] not in alone]
+    candidates.sort()
+    _, k = _optimum([-c[0] for c in candidates], len(singles), pers)
+    same_text.extend((c[1], c[2], c[3]) for c in candidates[:k])
+    same_text.sort(key=lambda item: (item[0], item[1]))
+    pool = singles
+    if k < len(candidates):
+        for c in candidates[k:]:
+            pool.extend(c[3])
+        pool.sort()
 
     chunks: list[PlannedChunk] = []
-    for g, start, size in same_text:
-        indexes = tuple(groups[group_texts[g]][start : start + size])
-        method = methods.same_text if size > 1 and methods.same_text else methods.single
+    for _, _, indexes in same_text:
+        method = methods.same_text if len(indexes) > 1 and methods.same_text else methods.single
         seq = len(chunks)
         chunks.append(
             PlannedChunk(
                 seq,
                 chunk_ref(campaign_id, seq),
                 method,
-                tuple(mobiles[i] for i in indexes),
-                indexes,
-                text=group_texts[g],
+                tuple([mobiles[i] for i in indexes]),
+                tuple(indexes),
+                text=texts[indexes[0]],
             )
         )
+    personalised = methods.personalised or methods.single
     for start in range(0, len(pool), pers):
-        indexes = tuple(pool[start : start + pers])
+        batch = pool[start : start + pers]
         seq = len(chunks)
         ref = chunk_ref(campaign_id, seq)
-        chunk_mobiles = tuple(mobiles[i] for i in indexes)
-        if len(indexes) == 1 or methods.personalised is None:
+        chunk_mobiles = tuple([mobiles[i] for i in batch])
+        if len(batch) == 1:
             chunks.append(
-                PlannedChunk(seq, ref, methods.single, chunk_mobiles, indexes, text=texts[indexes[0]])
+                PlannedChunk(seq, ref, methods.single, chunk_mobiles, tuple(batch), text=texts[batch[0]])
             )
         else:
-            chunk_texts = tuple(texts[i] for i in indexes)
+            chunk_texts = tuple([texts[i] for i in batch])
             chunks.append(
-                PlannedChunk(seq, ref, methods.personalised, chunk_mobiles, indexes, texts=chunk_texts)
+                PlannedChunk(seq, ref, personalised, chunk_mobiles, tuple(batch), texts=chunk_texts)
             )
     return chunks
 

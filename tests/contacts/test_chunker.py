@@ -65,7 +65,7 @@ def test_given_mixed_groups_when_planned_then_valid_and_within_the_lower_bound(
     if same >= pers:
         full = sum(g // same for g in sizes)
         assert len(chunks) >= full + -(-sum(g % same for g in sizes) // max(same, pers))
-    assert len(chunks) == fewest_requests(sizes, [True] * len(sizes), same, pers)[0]
+    assert len(chunks) == fewest_requests(sizes, [True] * len(sizes), same, pers)
 
 
 @pytest.mark.parametrize("vendor", list(LIMITS))
@@ -79,10 +79,10 @@ def test_given_small_mixed_inputs_then_plan_equals_brute_force_optimum(vendor: s
         chunks = plan(mobiles, texts, vendor, campaign_id=1)
         compact = [s for s in sizes if s > 1] + [1] * min(sizes.count(1), 3)
         # singletons are interchangeable: brute force on a few and the closed form must agree on the whole
-        assert fewest_requests(compact, [True] * len(compact), same, pers)[0] == _brute_force(
+        assert fewest_requests(compact, [True] * len(compact), same, pers) == _brute_force(
             compact, same, pers
         )
-        assert len(chunks) == fewest_requests(sizes, [True] * len(sizes), same, pers)[0]
+        assert len(chunks) == fewest_requests(sizes, [True] * len(sizes), same, pers)
 
 
 @pytest.mark.parametrize(
