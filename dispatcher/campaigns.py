@@ -249,6 +249,10 @@ def queued_chunk_ids(session: Session, campaign_id: int) -> list[int]:
 def start(sessions: sessionmaker[Session], campaign_id: int, actor: str) -> list[int]:
     """``draft``/``scheduled`` → ``running``: every planned chunk is queued. Returns the chunk ids."""
     with sessions() as session:
+        if get(session, campaign_id).state == CampaignState.DRAFT:
+            # "Start now" is a schedule for now: the lifecycle goes draft → scheduled → running.
+            session.execute(update(Campaign).where(Campaign.id == campaign_id).values(start_at=utcnow()))
+            transition(session, campaign_id, CampaignState.SCHEDULED, actor, start="now")
         transition(session, campaign_id, CampaignState.RUNNING, actor)
         ids = queue_chunks(session, campaign_id, [ChunkState.PLANNED.value])
         session.commit()

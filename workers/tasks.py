@@ -1,8 +1,12 @@
-"""Celery tasks: glue only. Each loads the process runtime, calls the library, queues what follows."""
+"""Celery tasks: glue only. Each loads the process runtime, calls the library, queues what follows.
+
+``register(app)`` puts the tasks on an app (the module-level one at import, or a test's own).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from celery import Celery
 
@@ -15,21 +19,18 @@ TICK = "dispatcher.tick"
 GROUP = 16  # chunks per task for one-number-per-request vendors: sent concurrently by the task
 
 
-@app.task(name=SUBMIT)
-def submit(chunk_ids: list[int]) -> None:
-    rt = runtime.current()
-    for result in rt.send_many(chunk_ids):
+def submit_chunks(app: Celery, chunk_ids: list[int]) -> None:
+    for result in runtime.current().send_many(chunk_ids):
         if result.next is Next.LATER and result.delay <= MAX_COUNTDOWN:
-            submit.apply_async(([result.chunk_id],), countdown=clamp_countdown(result.delay))
+            app.send_task(SUBMIT, args=([result.chunk_id],), countdown=clamp_countdown(result.delay))
         elif result.next is Next.SPLIT:
             for child in result.children:
-                submit.delay([child])
+                app.send_task(SUBMIT, args=([child],))
         # Longer waits (send window, long backoff) stay in the store: the tick re-queues them.
 
 
-@app.task(name=TICK)
-def tick() -> None:
-    """The beat's heartbeat: launch due campaigns, sweep leases, re-queue lost work, complete."""
+def run_tick(app: Celery) -> None:
+    """The beat's heartbeat: sweep dead leases, launch due campaigns, re-queue lost work, complete."""
     sessions = runtime.current().sessions
     scheduler.sweep(sessions)
     for ids in scheduler.launch_due(sessions).values():
@@ -45,3 +46,16 @@ def enqueue(chunk_ids: Sequence[int], *, app: Celery = app, group: int = GROUP) 
         app.send_task(SUBMIT, args=(list(chunk_ids[start : start + group]),))
         sent += 1
     return sent
+
+
+def register(target: Celery) -> None:
+    @target.task(name=SUBMIT, bind=True, shared=False)
+    def submit(self: Any, chunk_ids: list[int]) -> None:
+        submit_chunks(self.app, chunk_ids)
+
+    @target.task(name=TICK, bind=True, shared=False)
+    def tick(self: Any) -> None:
+        run_tick(self.app)
+
+
+register(app)
