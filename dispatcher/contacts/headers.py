@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from dispatcher.contacts.phones import Cell, normalise
 from dispatcher.errors import SpreadsheetError
+from dispatcher.text import display
 
 SAMPLE_ROWS = 50  # rows looked at to find the header and the phone column
 # Best first: a "mobile" column beats a generic "phone" (which may hold landlines).
@@ -83,8 +84,7 @@ def header_names(cells: Sequence[Cell], width: int, first_column: int = 0) -> tu
     names = []
     for i in range(width):
         cell = cells[i] if i < len(cells) else ""
-        text = cell.strip() if isinstance(cell, str) else ("" if cell is None else str(cell))
-        names.append(text or column_letter(first_column + i))
+        names.append(display(cell) or column_letter(first_column + i))  # a header 2024 reads "2024"
     return tuple(names)
 
 
@@ -151,5 +151,5 @@ def _layout_by_content(
 
 def _headers_shown(sample: Sequence[tuple[int, Sequence[Cell]]], width: int) -> str:
     number, cells = sample[0]
-    names = [str(c).strip() for c in cells if not (c is None or (isinstance(c, str) and not c.strip()))]
+    names = [display(c) for c in cells if display(c)]
     return f"row {number}: " + (", ".join(names) if names else "(empty)")

@@ -129,3 +129,8 @@ def test_given_a_progress_callback_then_it_sees_the_rows(tmp_path: Path) -> None
     calls: list[tuple[int, int | None]] = []
     ingest(_csv(tmp_path, rows), "您好【店】", marketing=False, progress=lambda n, t: calls.append((n, t)))
     assert calls[-1] == (25_000, None) and len(calls) >= 2
+
+
+def test_given_a_numeric_header_cell_then_it_is_named_as_shown(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path / "h.xlsx", {"S": [["手机", 2024.0], ["13912345678", 5]]})
+    assert ingest(path, "{2024}【店】", marketing=False).messages.texts == ["5【店】"]
