@@ -218,6 +218,8 @@ def _process(
         raw = cells[phone_at] if phone_at < len(cells) else None
         if type(raw) is str and len(raw) == 11 and rules(raw):
             mobile = raw
+        elif type(raw) is float and raw.is_integer() and len(digits := str(int(raw))) == 11 and rules(digits):
+            mobile = digits  # a numeric cell: calamine gives 13912345678.0
         else:
             if (raw is None or raw == "") and _blank(cells):
                 continue
@@ -264,12 +266,21 @@ def _process(
         if mobile in opt_outs:
             rejected.append(Rejection(number, phone_header, mobile, "opted out", RejectKind.OPTED_OUT))
             continue
-        if not literal_gb_ok or not all(_gb_ok(v, gb_ok) for v in values):
+        gb_bad = not literal_gb_ok
+        for value in values:
+            if not gb_bad and not value.isascii():
+                ok = gb_ok.get(value)
+                gb_bad = not (_gb_ok(value, gb_ok) if ok is None else ok)
+        if gb_bad:
             not_gb2312.append(len(mobiles))
         rows_out.append(number)
         mobiles.append(mobile)
         texts.append(message)
-        segs.append(1 if len(message) <= 35 else segments(message))
+        # Most texts are one segment: ≤ 70 UTF-16 units (2 bytes each) settles it without the general rule.
+        n = len(message)
+        segs.append(
+            1 if n <= 35 or (n <= 70 and len(message.encode("utf-16-le")) <= 140) else segments(message)
+        )
         for column, value in zip(value_columns, values, strict=True):
             column.append(value)
     if progress is not None:
