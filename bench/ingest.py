@@ -16,10 +16,12 @@ import argparse
 import csv
 import json
 import random
+import re
 import resource
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +43,48 @@ def _rows(n: int) -> Any:
         yield phone, name, rng.choice(CITIES), f"Q{i:08d}", rng.choice((5, 10, 20, 50, 100, 12.5))
 
 
+_INLINE = re.compile(
+    r'<c r="([A-Z]+[0-9]+)"([^>]*?) t="inlineStr"><is><t(?: [^>]*)?>(.*?)</t></is></c>', re.S
+)
+_SST_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+_SST_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"
+
+
+def to_shared_strings(source: Path, target: Path) -> None:
+    """Rewrite openpyxl's write-only inline strings into xl/sharedStrings.xml, as Excel and WPS save."""
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zout:
+        index: dict[str, int] = {}
+
+        def shared(m: re.Match[str]) -> str:
+            i = index.setdefault(m.group(3), len(index))
+            return f'<c r="{m.group(1)}"{m.group(2)} t="s"><v>{i}</v></c>'
+
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = _INLINE.sub(shared, data.decode("utf-8")).encode("utf-8")
+            elif item.filename == "[Content_Types].xml":
+                part = f'<Override PartName="/xl/sharedStrings.xml" ContentType="{_SST_TYPE}"/>'
+                data = data.replace(b"</Types>", part.encode() + b"</Types>")
+            elif item.filename == "xl/_rels/workbook.xml.rels":
+                rel = f'<Relationship Id="rIdSST" Type="{_SST_REL}" Target="sharedStrings.xml"/>'
+                data = data.replace(b"</Relationships>", rel.encode() + b"</Relationships>")
+            zout.writestr(item, data)
+        body = "".join(f"<si><t>{text}</t></si>" for text in index)  # already XML-escaped by openpyxl
+        zout.writestr(
+            "xl/sharedStrings.xml",
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+            f'count="{len(index)}" uniqueCount="{len(index)}">{body}</sst>',
+        )
+
+
 def write_files(n: int, directory: Path) -> tuple[Path, Path]:
     import openpyxl
 
     xlsx, csv_path = directory / f"contacts-{n}.xlsx", directory / f"contacts-{n}.csv"
     if not xlsx.exists():
-        workbook = openpyxl.Workbook(write_only=True)  # str cells go to sharedStrings, as Excel does
+        workbook = openpyxl.Workbook(write_only=True)
         sheet = workbook.create_sheet("名单")
         sheet.append(("2024 五一活动名单",))  # a title row above the header, as real lists have
         sheet.append(HEADER)
@@ -55,7 +93,8 @@ def write_files(n: int, directory: Path) -> tuple[Path, Path]:
             sheet.append((phone if i % 2 else int(phone), *rest))
         tmp = xlsx.with_suffix(".tmp.xlsx")
         workbook.save(tmp)
-        tmp.rename(xlsx)
+        to_shared_strings(tmp, xlsx)
+        tmp.unlink()
     if not csv_path.exists():
         with csv_path.open("w", encoding="gb18030", newline="") as f:  # what Chinese Excel/WPS write
             writer = csv.writer(f)
