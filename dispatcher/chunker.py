@@ -153,17 +153,19 @@ def plan(
         ]
     same = limits.same_text_numbers
     pers = limits.personalised_messages
-    # One pass: the first index of every text, and the members of texts that repeat.
-    first: dict[str, int] = {}
+    # The first index of every text, built at C speed (reversed: the smallest index is written last);
+    # only when some text repeats, a Python pass collects the members of each repeated text.
+    first = dict(zip(reversed(texts), range(len(texts) - 1, -1, -1), strict=True))
     repeated: dict[str, list[int]] = {}
-    for index, text in enumerate(texts):
-        at = first.setdefault(text, index)
-        if at != index:
-            members = repeated.get(text)
-            if members is None:
-                repeated[text] = [at, index]
-            else:
-                members.append(index)
+    if len(first) < len(texts):
+        for index, text in enumerate(texts):
+            at = first[text]
+            if at != index:
+                members = repeated.get(text)
+                if members is None:
+                    repeated[text] = [at, index]
+                else:
+                    members.append(index)
     seps = (separators.pair, separators.message) if methods.separated else ()
     blob = "\x00".join(first) if seps else ""
     # Texts holding a separator in use go on their own; the join finds out cheaply that there are none.
@@ -178,7 +180,9 @@ def plan(
                 same_text.append((members[0], start, piece))
             else:
                 candidates.append((-len(piece), members[0], start, piece))
-    singles = [i for t, i in first.items() if t not in repeated] if repeated else list(range(len(texts)))
+    singles = (
+        sorted(i for t, i in first.items() if t not in repeated) if repeated else list(range(len(texts)))
+    )
     if alone:
         same_text.extend((i, 0, [i]) for i in singles if texts[i] in alone)
         singles = [i for i in singles if texts[i] not in alone]
