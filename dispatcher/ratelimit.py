@@ -9,12 +9,16 @@ successes raise it linearly back to the configured ceiling (:meth:`reward`).
 :class:`BalanceGate` keeps balance queries of an account at least the vendor's minimum interval
 apart (``-16`` once per 5 s, ``-23`` once per 10 s) across all workers.
 
+:class:`LocalLimiter` runs the same algorithm in one process, without Redis (the embedded demo).
+
 Redis errors (``redis.exceptions.RedisError``) are not caught here: without Redis nothing may send.
 """
 
 from __future__ import annotations
 
+import abc
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,8 +72,72 @@ class LimiterPolicy:
             raise ValueError("durations must be positive")
 
 
-class AccountLimiter:
-    """The rate limiter of one vendor account, shared through Redis."""
+class _Limiter(abc.ABC):
+    """What every limiter backend shares: the waiting. Backends decide atomically."""
+
+    def __init__(
+        self,
+        account: str,
+        ceiling_per_s: float,
+        policy: LimiterPolicy,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
+    ) -> None:
+        if ceiling_per_s <= 0:
+            raise ValueError("ceiling_per_s must be positive")
+        self.account = account
+        self.ceiling_per_s = float(ceiling_per_s)
+        self.policy = policy
+        # A burst is capped at one second's worth.
+        self.burst = min(policy.burst, math.floor(self.ceiling_per_s))
+        self._clock = clock
+        self._sleep = sleep
+
+    @abc.abstractmethod
+    def _reserve(self, max_wait_s: float) -> tuple[bool, float]:
+        """Reserve the next slot if it comes within ``max_wait_s``: (reserved, seconds until it)."""
+
+    @abc.abstractmethod
+    def penalise(self) -> float:
+        """The vendor answered "too frequent": lower the rate for every worker and pause briefly.
+
+        Returns the new rate. Penalties during the pause count once (they answer the same overload).
+        """
+
+    @abc.abstractmethod
+    def reward(self) -> float:
+        """A request succeeded: raise the rate back towards the ceiling (additive increase)."""
+
+    @abc.abstractmethod
+    def current_rate(self) -> float:
+        """The rate every worker is held to now, in requests/s (before the safety margin)."""
+
+    def try_acquire(self) -> float:
+        """Take a slot if one is free now: 0.0 when granted, else the seconds until the next one."""
+        granted, wait = self._reserve(0.0)
+        return 0.0 if granted else max(wait, 1e-6)
+
+    def acquire(self, timeout: float | None = None) -> bool:
+        """Block until this worker may send one request; False if that cannot happen within ``timeout``.
+
+        Sleeps exactly the computed wait. A slot is reserved only when it is at most
+        ``policy.lookahead_s`` away; a farther waiter sleeps until then and asks again.
+        """
+        deadline = None if timeout is None else self._clock() + max(0.0, timeout)
+        while True:
+            remaining = math.inf if deadline is None else max(0.0, deadline - self._clock())
+            granted, wait = self._reserve(min(remaining, self.policy.lookahead_s))
+            if granted:
+                if wait > 0:
+                    self._sleep(wait)
+                return True
+            if wait > remaining:
+                return False
+            self._sleep(max(wait - self.policy.lookahead_s, 0.0))
+
+
+class AccountLimiter(_Limiter):
+    """The rate limiter of one vendor account, shared by all workers through Redis."""
 
     def __init__(
         self,
@@ -82,19 +150,13 @@ class AccountLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if ceiling_per_s <= 0:
-            raise ValueError("ceiling_per_s must be positive")
-        self.account = account
-        self.ceiling_per_s = float(ceiling_per_s)
-        self.policy = policy
+        super().__init__(account, ceiling_per_s, policy, clock, sleep)
         self.key = keys.rate_key(account)
         self._script = redis.register_script(_script_source())
-        self._clock = clock
-        self._sleep = sleep
         # Everything but the op and max_wait, in the script's ARGV order.
         self._params = [
             repr(self.ceiling_per_s),
-            str(min(policy.burst, math.floor(self.ceiling_per_s))),
+            str(self.burst),
             repr(policy.margin),
             repr(self.ceiling_per_s * policy.floor_fraction),
             repr(policy.decrease_factor),
@@ -110,43 +172,107 @@ class AccountLimiter:
         granted, wait_us = self._call("acquire", max_wait_s)
         return bool(granted), int(wait_us) / 1e6
 
-    def try_acquire(self) -> float:
-        """Take a slot if one is free now: 0.0 when granted, else the seconds until the next one."""
-        granted, wait = self._reserve(0.0)
-        return 0.0 if granted else max(wait, 1e-6)
-
-    def acquire(self, timeout: float | None = None) -> bool:
-        """Block until this worker may send one request; False if that cannot happen within ``timeout``.
-
-        Sleeps exactly the computed wait. A slot is reserved in Redis only when it is at most
-        ``policy.lookahead_s`` away; a farther waiter sleeps until then and asks again.
-        """
-        deadline = None if timeout is None else self._clock() + max(0.0, timeout)
-        while True:
-            remaining = math.inf if deadline is None else max(0.0, deadline - self._clock())
-            granted, wait = self._reserve(min(remaining, self.policy.lookahead_s))
-            if granted:
-                if wait > 0:
-                    self._sleep(wait)
-                return True
-            if wait > remaining:
-                return False
-            self._sleep(max(wait - self.policy.lookahead_s, 0.0))
-
     def penalise(self) -> float:
-        """The vendor answered "too frequent": lower the rate for every worker and pause briefly.
-
-        Returns the new rate. Penalties during the pause count once (they answer the same overload).
-        """
         return float(self._call("penalise"))
 
     def reward(self) -> float:
-        """A request succeeded: raise the rate back towards the ceiling (additive increase)."""
         return float(self._call("reward"))
 
     def current_rate(self) -> float:
-        """The rate every worker is held to now, in requests/s (before the safety margin)."""
         return float(self._call("rate"))
+
+
+@dataclass
+class _State:
+    tat: float
+    rate: float
+    penalised_until: float
+    touched: float
+
+
+class LocalRates:
+    """In-process stand-in for Redis (dramatiq's stub backends are the model): the limiter state
+    of every account, shared by the threads of ONE process only. For the embedded demo and
+    in-process workers; several worker processes need :class:`AccountLimiter`.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.states: dict[str, _State] = {}
+
+
+class LocalLimiter(_Limiter):
+    """:class:`AccountLimiter`'s algorithm (``ratelimit.lua``, step for step) on a :class:`LocalRates`."""
+
+    def __init__(
+        self,
+        rates: LocalRates,
+        account: str,
+        ceiling_per_s: float,
+        *,
+        policy: LimiterPolicy = LimiterPolicy(),
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(account, ceiling_per_s, policy, clock, sleep)
+        self._rates = rates
+        self._floor = self.ceiling_per_s * policy.floor_fraction
+
+    def _spacing(self, rate: float) -> float:
+        return 1.0 / (rate * (1 - self.policy.margin))
+
+    def _state(self, now: float) -> _State:
+        state = self._rates.states.get(self.account)
+        if state is None or now - state.touched > self.policy.idle_ttl_s:
+            state = _State(tat=now, rate=self.ceiling_per_s, penalised_until=0.0, touched=now)
+        state.rate = min(state.rate, self.ceiling_per_s)
+        return state
+
+    def _save(self, state: _State, now: float) -> None:
+        state.touched = now
+        self._rates.states[self.account] = state
+
+    def _reserve(self, max_wait_s: float) -> tuple[bool, float]:
+        with self._rates.lock:
+            now = self._rates.clock()
+            state = self._state(now)
+            interval = self._spacing(state.rate)
+            tat = max(state.tat, now)
+            wait = max(tat - self.burst * interval - now, 0.0)
+            if wait > max_wait_s:
+                return False, wait
+            state.tat = tat + interval
+            self._save(state, now)
+            return True, wait
+
+    def penalise(self) -> float:
+        with self._rates.lock:
+            now = self._rates.clock()
+            state = self._state(now)
+            if now >= state.penalised_until:
+                state.rate = max(
+                    min(self._floor, self.ceiling_per_s), state.rate * self.policy.decrease_factor
+                )
+                state.penalised_until = now + self.policy.pause_s
+                resume = state.penalised_until + self.burst * self._spacing(state.rate)
+                state.tat = max(state.tat, resume)
+                self._save(state, now)
+            return state.rate
+
+    def reward(self) -> float:
+        with self._rates.lock:
+            now = self._rates.clock()
+            state = self._state(now)
+            if now >= state.penalised_until and state.rate < self.ceiling_per_s:
+                step = self.ceiling_per_s / (state.rate * self.policy.recovery_s)
+                state.rate = min(self.ceiling_per_s, state.rate + step)
+                self._save(state, now)
+            return state.rate
+
+    def current_rate(self) -> float:
+        with self._rates.lock:
+            return self._state(self._rates.clock()).rate
 
 
 class BalanceGate:

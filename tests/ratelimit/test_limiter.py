@@ -1,25 +1,46 @@
-"""AccountLimiter and BalanceGate against the real Redis (one process)."""
+"""The limiters (Redis, and the in-process stand-in) and BalanceGate, in one process."""
 
 from __future__ import annotations
 
 import itertools
 import threading
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import redis
 
 from dispatcher.keys import KeySpace
-from dispatcher.ratelimit import AccountLimiter, BalanceGate, LimiterPolicy
+from dispatcher.ratelimit import AccountLimiter, BalanceGate, LimiterPolicy, LocalLimiter, LocalRates
 from tests.ratelimit.conftest import REDIS_URL, delete_prefix
 from tests.ratelimit.timeline import max_in_window
 
+Limiter = AccountLimiter | LocalLimiter
+MakeLimiter = Callable[..., Limiter]
 
-def test_given_rate_50_when_acquiring_50_then_it_takes_about_one_second(
-    redis_client: redis.Redis[Any], keys: KeySpace
-) -> None:
-    limiter = AccountLimiter(redis_client, "acc", 50, keys=keys)
+
+@pytest.fixture(params=["redis", "local"])
+def make_limiter(request: pytest.FixtureRequest, keys: KeySpace) -> Iterator[MakeLimiter]:
+    """Builds limiters of one account as separate workers would: a Redis client each, or threads
+    of one process sharing a LocalRates."""
+    clients: list[redis.Redis[Any]] = []
+    rates = LocalRates()
+
+    def make(ceiling: float, policy: LimiterPolicy = LimiterPolicy()) -> Limiter:
+        if request.param == "local":
+            return LocalLimiter(rates, "acc", ceiling, policy=policy)
+        client: redis.Redis[Any] = redis.Redis.from_url(REDIS_URL)
+        clients.append(client)
+        return AccountLimiter(client, "acc", ceiling, policy=policy, keys=keys)
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+def test_given_rate_50_when_acquiring_50_then_it_takes_about_one_second(make_limiter: MakeLimiter) -> None:
+    limiter = make_limiter(50)
     start = time.monotonic()
     for _ in range(51):
         assert limiter.acquire()
@@ -29,9 +50,9 @@ def test_given_rate_50_when_acquiring_50_then_it_takes_about_one_second(
 
 
 def test_given_a_burst_when_acquiring_then_burst_plus_one_pass_at_once_and_the_rest_are_spaced(
-    redis_client: redis.Redis[Any], keys: KeySpace
+    make_limiter: MakeLimiter,
 ) -> None:
-    limiter = AccountLimiter(redis_client, "acc", 10, policy=LimiterPolicy(burst=3), keys=keys)
+    limiter = make_limiter(10, LimiterPolicy(burst=3))
     granted = [limiter.try_acquire() for _ in range(4)]
     assert granted == [0.0, 0.0, 0.0, 0.0]
     wait = limiter.try_acquire()
@@ -40,10 +61,8 @@ def test_given_a_burst_when_acquiring_then_burst_plus_one_pass_at_once_and_the_r
     assert 0.0 < limiter.try_acquire() <= wait
 
 
-def test_given_burst_above_one_second_worth_then_it_is_capped_at_the_rate(
-    redis_client: redis.Redis[Any], keys: KeySpace
-) -> None:
-    limiter = AccountLimiter(redis_client, "acc", 5, policy=LimiterPolicy(burst=100), keys=keys)
+def test_given_burst_above_one_second_worth_then_it_is_capped_at_the_rate(make_limiter: MakeLimiter) -> None:
+    limiter = make_limiter(5, LimiterPolicy(burst=100))
     granted = 0
     while limiter.try_acquire() == 0.0:
         granted += 1
@@ -51,9 +70,9 @@ def test_given_burst_above_one_second_worth_then_it_is_capped_at_the_rate(
 
 
 def test_given_no_slot_within_timeout_when_acquire_then_false_without_sleeping_the_timeout(
-    redis_client: redis.Redis[Any], keys: KeySpace
+    make_limiter: MakeLimiter,
 ) -> None:
-    limiter = AccountLimiter(redis_client, "acc", 1, keys=keys)
+    limiter = make_limiter(1)
     assert limiter.acquire(timeout=0)
     start = time.monotonic()
     assert limiter.acquire(timeout=0.3) is False
@@ -63,55 +82,45 @@ def test_given_no_slot_within_timeout_when_acquire_then_false_without_sleeping_t
 
 
 def test_given_another_worker_penalises_then_this_worker_pauses_and_slows_down(
-    redis_client: redis.Redis[Any], keys: KeySpace
+    make_limiter: MakeLimiter,
 ) -> None:
     policy = LimiterPolicy(pause_s=0.3)
-    mine = AccountLimiter(redis_client, "acc", 40, policy=policy, keys=keys)
-    other_client: redis.Redis[Any] = redis.Redis.from_url(REDIS_URL)
-    try:
-        theirs = AccountLimiter(other_client, "acc", 40, policy=policy, keys=keys)
+    mine, theirs = make_limiter(40, policy), make_limiter(40, policy)
+    assert mine.acquire()
+    # When another worker gets "too frequent"...
+    assert theirs.penalise() == pytest.approx(20.0)
+    # ...this worker sees the halved rate, and sends nothing during the pause.
+    assert mine.current_rate() == pytest.approx(20.0)
+    assert 0.25 < mine.try_acquire() <= 0.3
+    start = time.monotonic()
+    stamps = []
+    for _ in range(6):
         assert mine.acquire()
-        # When another worker gets "too frequent"...
-        assert theirs.penalise() == pytest.approx(20.0)
-        # ...this worker sees the halved rate, and sends nothing during the pause.
-        assert mine.current_rate() == pytest.approx(20.0)
-        assert 0.25 < mine.try_acquire() <= 0.3
-        start = time.monotonic()
-        stamps = []
-        for _ in range(6):
-            assert mine.acquire()
-            stamps.append(time.monotonic() - start)
-        assert stamps[0] >= 0.29
-        # Spaced at the new rate: 1 / (20 * 0.97) = 51.5 ms (client wake-ups jitter by a few ms).
-        assert 0.050 < (stamps[-1] - stamps[0]) / 5 < 0.06
-    finally:
-        other_client.close()
+        stamps.append(time.monotonic() - start)
+    assert stamps[0] >= 0.29
+    # Spaced at the new rate: 1 / (20 * 0.97) = 51.5 ms (client wake-ups jitter by a few ms).
+    assert 0.050 < (stamps[-1] - stamps[0]) / 5 < 0.06
 
 
-def test_given_penalties_for_one_overload_then_the_rate_is_halved_once(
-    redis_client: redis.Redis[Any], keys: KeySpace
-) -> None:
-    limiter = AccountLimiter(redis_client, "acc", 100, policy=LimiterPolicy(pause_s=0.5), keys=keys)
+def test_given_penalties_for_one_overload_then_the_rate_is_halved_once(make_limiter: MakeLimiter) -> None:
+    limiter = make_limiter(100, LimiterPolicy(pause_s=0.5))
     assert [limiter.penalise() for _ in range(3)] == [50.0, 50.0, 50.0]
 
 
 def test_given_repeated_overloads_then_the_rate_never_drops_below_the_floor(
-    redis_client: redis.Redis[Any], keys: KeySpace
+    make_limiter: MakeLimiter,
 ) -> None:
-    limiter = AccountLimiter(
-        redis_client, "acc", 100, policy=LimiterPolicy(pause_s=0, floor_fraction=0.1), keys=keys
-    )
+    limiter = make_limiter(100, LimiterPolicy(pause_s=0, floor_fraction=0.1))
     rates = [limiter.penalise() for _ in range(10)]
     assert rates[:3] == [50.0, 25.0, 12.5]
     assert rates[-1] == pytest.approx(10.0)
 
 
 def test_given_a_penalty_when_rewarded_then_the_rate_climbs_back_to_the_ceiling_and_no_further(
-    redis_client: redis.Redis[Any], keys: KeySpace
+    make_limiter: MakeLimiter,
 ) -> None:
     policy = LimiterPolicy(pause_s=0.2, recovery_s=1.0)
-    limiter = AccountLimiter(redis_client, "acc", 100, policy=policy, keys=keys)
-    observer = AccountLimiter(redis_client, "acc", 100, policy=policy, keys=keys)
+    limiter, observer = make_limiter(100, policy), make_limiter(100, policy)
     limiter.penalise()
     # Successes answered during the pause were sent before the overload: they do not count.
     assert limiter.reward() == pytest.approx(50.0)
@@ -124,11 +133,9 @@ def test_given_a_penalty_when_rewarded_then_the_rate_climbs_back_to_the_ceiling_
     assert observer.current_rate() == 100.0
 
 
-def test_given_a_lowered_ceiling_then_the_stored_rate_is_capped_by_it(
-    redis_client: redis.Redis[Any], keys: KeySpace
-) -> None:
-    AccountLimiter(redis_client, "acc", 100, keys=keys).acquire()
-    assert AccountLimiter(redis_client, "acc", 30, keys=keys).current_rate() == 30.0
+def test_given_a_lowered_ceiling_then_the_stored_rate_is_capped_by_it(make_limiter: MakeLimiter) -> None:
+    make_limiter(100).acquire()
+    assert make_limiter(30).current_rate() == 30.0
 
 
 def test_given_redis_keys_wiped_mid_run_then_the_limiter_recovers_and_keeps_limiting(
@@ -192,3 +199,34 @@ def test_given_a_fresh_account_then_no_balance_is_remembered(
 def test_given_a_nonsense_policy_then_it_is_refused(bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         LimiterPolicy(**bad)
+
+
+def test_given_an_account_idle_past_its_ttl_then_it_starts_again_at_the_ceiling(
+    make_limiter: MakeLimiter,
+) -> None:
+    limiter = make_limiter(100, LimiterPolicy(pause_s=0.05, idle_ttl_s=0.2))
+    assert limiter.penalise() == 50.0
+    time.sleep(0.1)
+    assert limiter.current_rate() == 50.0  # reading does not keep it alive, and it is not expired yet
+    time.sleep(0.15)
+    assert limiter.current_rate() == 100.0
+
+
+def test_given_threads_sharing_local_rates_then_no_1s_window_exceeds_the_rate() -> None:
+    rates = LocalRates()
+    stamps: list[float] = []
+    end = time.monotonic() + 1.2
+
+    def worker() -> None:
+        limiter = LocalLimiter(rates, "acc", 100)
+        while (left := end - time.monotonic()) > 0:
+            if limiter.acquire(timeout=left):
+                stamps.append(time.monotonic())
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert max_in_window(stamps) <= 100
+    assert len(stamps) >= 0.9 * 100 * 1.2
