@@ -17,6 +17,7 @@ from workers.app import MAX_COUNTDOWN, app, clamp_countdown
 SUBMIT = "dispatcher.submit"
 TICK = "dispatcher.tick"
 GROUP = 16  # chunks per task for one-number-per-request vendors: sent concurrently by the task
+TICK_SECONDS = 2.0
 
 
 def submit_chunks(app: Celery, chunk_ids: list[int]) -> None:
@@ -49,6 +50,9 @@ def enqueue(chunk_ids: Sequence[int], *, app: Celery = app, group: int = GROUP) 
 
 
 def register(target: Celery) -> None:
+    # A callable default: read when the beat starts, not at import.
+    target.add_defaults(lambda: {"beat_schedule": {"tick": {"task": TICK, "schedule": TICK_SECONDS}}})
+
     @target.task(name=SUBMIT, bind=True, shared=False)
     def submit(self: Any, chunk_ids: list[int]) -> None:
         submit_chunks(self.app, chunk_ids)

@@ -1,15 +1,81 @@
-"""Campaign commands, and ``dispatcher db`` for the store."""
+"""Campaign commands, ``dispatcher worker``/``beat``, and ``dispatcher db`` for the store."""
 
 from __future__ import annotations
 
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from dispatcher.config import Settings, redact_url
-from dispatcher.errors import ConfigError
+from dispatcher.errors import ConfigError, DispatcherError
+
+if TYPE_CHECKING:
+    from celery import Celery
+    from sqlalchemy.orm import Session, sessionmaker
+
+ACTOR = "cli"
+FINAL_STATES = ("completed", "cancelled")
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(2)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.load()
+    except ConfigError as exc:
+        raise _fail(exc) from None
+
+
+def _sessions(settings: Settings) -> sessionmaker[Session]:
+    from dispatcher.store import make_engine, session_factory, upgrade
+
+    upgrade(settings.database_url)  # idempotent: a newcomer need not run `db upgrade` first
+    return session_factory(make_engine(settings.database_url))
+
+
+def celery_app(settings: Settings) -> Celery:
+    """The workers' app, pointed at the configured broker and Redis."""
+    from workers.app import app
+
+    app.conf.update(broker_url=settings.broker_url, dispatcher_redis_url=settings.redis_url)
+    return app
+
+
+def _enqueue(settings: Settings, ids: list[int]) -> None:
+    from workers.tasks import enqueue
+
+    enqueue(ids, app=celery_app(settings))
+
+
+def _parse_at(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise _fail(
+            ValueError(f"--at {value!r} is not an ISO-8601 time (e.g. 2026-11-22T09:00+08:00)")
+        ) from None
+    if at.tzinfo is None:
+        from zoneinfo import ZoneInfo
+
+        at = at.replace(tzinfo=ZoneInfo("Asia/Shanghai"))  # a marketer's clock is China time
+    return at
 
 
 def register(app: typer.Typer) -> None:
     db = typer.Typer(help="The store (database).", no_args_is_help=True)
+    campaign = typer.Typer(help="Create, run and inspect campaigns.", no_args_is_help=True)
 
     @db.command("upgrade")
     def db_upgrade() -> None:
@@ -17,12 +83,201 @@ def register(app: typer.Typer) -> None:
         # Imported here so `dispatcher --help` does not load SQLAlchemy and Alembic.
         from dispatcher.store import upgrade
 
-        try:
-            settings = Settings.load()
-        except ConfigError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
+        settings = _settings()
         upgrade(settings.database_url)
         typer.echo(f"database is at the latest schema: {redact_url(settings.database_url)}")
 
+    @campaign.command("create")
+    def create(
+        file: Annotated[Path, typer.Argument(help="Contact list: xlsx, xlsm, xls, ods or csv.")],
+        template: Annotated[
+            str, typer.Option("--template", help="Message template with {column} placeholders.")
+        ],
+        account: Annotated[str, typer.Option("--account", help="Vendor account name from the config.")],
+        at: Annotated[
+            str | None, typer.Option("--at", help="Start time, ISO-8601 (China time if no zone).")
+        ] = None,
+        window: Annotated[str | None, typer.Option("--window", help="Send window HH:MM-HH:MM.")] = None,
+        sheet: Annotated[str | None, typer.Option("--sheet", help="Sheet name or index.")] = None,
+        phone_column: Annotated[str | None, typer.Option("--phone-column")] = None,
+        name: Annotated[str | None, typer.Option("--name")] = None,
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+    ) -> None:
+        """Read, validate and plan a campaign (draft, or scheduled with --at)."""
+        from dispatcher import campaigns
+        from dispatcher.cli.check import summary
+
+        settings = _settings()
+        sheet_arg: str | int | None = int(sheet) if sheet is not None and sheet.isdigit() else sheet
+        try:
+            created = campaigns.create(
+                _sessions(settings),
+                settings,
+                file,
+                template,
+                account,
+                actor=ACTOR,
+                start_at=_parse_at(at),
+                window=window,
+                sheet=sheet_arg,
+                phone_column=phone_column,
+                name=name,
+            )
+        except DispatcherError as exc:
+            raise _fail(exc) from None
+        data = {
+            "id": created.campaign_id,
+            "state": created.state.value,
+            **summary(created.result, created.chunks),
+        }
+        if as_json:
+            typer.echo(json.dumps(data, ensure_ascii=False))
+        else:
+            typer.echo(
+                f"campaign {data['id']} ({data['state']}): {data['messages']} messages in {data['requests']} "
+                f"requests, {len(data['rejected'])} rows rejected"
+            )
+
+    def _act(action: str, campaign_id: int, **kwargs: Any) -> None:
+        from dispatcher import campaigns
+
+        settings = _settings()
+        sessions = _sessions(settings)
+        try:
+            result = getattr(campaigns, action)(sessions, campaign_id, ACTOR, **kwargs)
+        except DispatcherError as exc:
+            raise _fail(exc) from None
+        if isinstance(result, list) and result:
+            _enqueue(settings, result)
+        count = len(result) if isinstance(result, list) else result
+        typer.echo(f"campaign {campaign_id}: {action} done" + (f" ({count} chunks)" if count else ""))
+
+    @campaign.command("start")
+    def start(campaign_id: int) -> None:
+        """Start sending now."""
+        _act("start", campaign_id)
+
+    @campaign.command("pause")
+    def pause(campaign_id: int) -> None:
+        """Stop handing out chunks (within a second); chunks in flight finish."""
+        _act("pause", campaign_id)
+
+    @campaign.command("resume")
+    def resume(campaign_id: int) -> None:
+        _act("resume", campaign_id)
+
+    @campaign.command("cancel")
+    def cancel(campaign_id: int) -> None:
+        """Send nothing more; unsent recipients are marked cancelled."""
+        _act("cancel", campaign_id)
+
+    @campaign.command("retry")
+    def retry(
+        campaign_id: int,
+        include_unknown: Annotated[
+            bool, typer.Option("--include-unknown", help="Also re-send unknown chunks.")
+        ] = False,
+    ) -> None:
+        """Re-send failed chunks whose error allows it (never recipients already accepted)."""
+        _act("retry", campaign_id, include_unknown=include_unknown)
+
+    @campaign.command("list")
+    def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+        from sqlalchemy import select
+
+        from dispatcher.store import Campaign
+
+        sessions = _sessions(_settings())
+        with sessions() as session:
+            rows = session.execute(select(Campaign).order_by(Campaign.id)).scalars().all()
+            data = [
+                {"id": c.id, "name": c.name, "state": c.state, "account": c.account, "vendor": c.vendor,
+                 "start_at": c.start_at.isoformat() if c.start_at else None}
+                for c in rows
+            ]  # fmt: skip
+        if as_json:
+            typer.echo(json.dumps(data, ensure_ascii=False))
+            return
+        table = Table("id", "name", "state", "account", "vendor", "start")
+        for c in data:
+            table.add_row(
+                *(str(c[k] or "") for k in ("id", "name", "state", "account", "vendor", "start_at"))
+            )
+        Console().print(table)
+
+    @campaign.command("status")
+    def status(
+        campaign_id: int,
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+        watch: Annotated[
+            bool, typer.Option("--watch", help="Live progress until the campaign ends.")
+        ] = False,
+    ) -> None:
+        from dispatcher import campaigns
+
+        sessions = _sessions(_settings())
+
+        def read() -> dict[str, Any]:
+            with sessions() as session:
+                try:
+                    return campaigns.status(session, campaign_id)
+                except DispatcherError as exc:
+                    raise _fail(exc) from None
+
+        data = read()
+        if watch:
+            _watch(read, data)
+            data = read()
+        if as_json:
+            typer.echo(json.dumps(data, ensure_ascii=False))
+            return
+        table = Table("state", "recipients", title=f"campaign {data['id']} · {data['state']}")
+        for key in ("recipients", "queued", "sending", "accepted", "failed", "unknown", "delivered",
+                    "undelivered", "expired", "rejected"):  # fmt: skip
+            table.add_row(key, str(data.get(key, 0)))
+        Console().print(table)
+
+    @app.command("worker")
+    def worker(
+        concurrency: Annotated[int, typer.Option("--concurrency", "-c")] = 4,
+        loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "INFO",
+    ) -> None:
+        """Run a Celery worker that sends chunks (as many as you like, on any machines)."""
+        settings = _settings()
+        _sessions(settings)
+        celery_app(settings).worker_main(["worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}"])
+
+    @app.command("beat")
+    def beat(loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "INFO") -> None:
+        """Run the one scheduler: launches due campaigns, sweeps dead workers, pulls reports."""
+        settings = _settings()
+        _sessions(settings)
+        celery_app(settings).start(["celery", "beat", f"--loglevel={loglevel}"])
+
     app.add_typer(db, name="db")
+    app.add_typer(campaign, name="campaign")
+
+
+def _watch(read: Any, data: dict[str, Any]) -> None:
+    done_keys = ("accepted", "failed", "unknown", "delivered", "undelivered", "expired")
+    with Progress(
+        TextColumn("[bold]campaign {task.fields[cid]}[/] {task.fields[state]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("delivered {task.fields[delivered]} · failed {task.fields[failed]}"),
+        TimeElapsedColumn(),
+    ) as progress:
+        task = progress.add_task("send", total=data["recipients"], cid=data["id"], state=data["state"],
+                                 delivered=0, failed=0)  # fmt: skip
+        while True:
+            progress.update(
+                task,
+                completed=sum(data.get(k, 0) for k in done_keys),
+                state=data["state"],
+                delivered=data.get("delivered", 0),
+                failed=data.get("failed", 0),
+            )
+            if data["state"] in FINAL_STATES:
+                break
+            time.sleep(1.0)
+            data = read()
