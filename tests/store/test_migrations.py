@@ -50,6 +50,20 @@ def test_given_empty_db_when_upgrade_head_then_schema_matches_models(empty_url: 
         engine.dispose()
 
 
+def test_given_upgraded_db_then_recipient_batch_index_is_partial(empty_url: str) -> None:
+    # compare_metadata does not compare WHERE clauses of indexes: check this one directly.
+    upgrade(empty_url)
+    engine = make_engine(empty_url)
+    try:
+        with engine.connect() as conn:
+            indexes = {i["name"]: i for i in inspect(conn).get_indexes("recipients")}
+        options = indexes["ix_recipients_batch_id_mobile"].get("dialect_options", {})
+        where = options.get(f"{engine.dialect.name}_where")
+        assert where is not None and "batch_id IS NOT NULL" in str(where)
+    finally:
+        engine.dispose()
+
+
 def test_given_upgraded_db_when_upgrade_again_then_nothing_changes(empty_url: str) -> None:
     # Given
     upgrade(empty_url)

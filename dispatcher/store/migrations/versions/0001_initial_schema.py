@@ -254,8 +254,13 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["chunk_id"], ["chunks.id"], name=op.f("fk_recipients_chunk_id_chunks")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_recipients")),
     )
-    op.create_index(op.f("ix_recipients_batch_id_mobile"), "recipients", ["batch_id", "mobile"])
-    op.create_index(op.f("ix_recipients_campaign_id_position"), "recipients", ["campaign_id", "position"])
+    op.create_index(
+        op.f("ix_recipients_batch_id_mobile"),
+        "recipients",
+        ["batch_id", "mobile"],
+        sqlite_where=sa.text("batch_id IS NOT NULL"),
+        postgresql_where=sa.text("batch_id IS NOT NULL"),
+    )
     op.create_index(op.f("ix_recipients_campaign_id_state"), "recipients", ["campaign_id", "state"])
     op.create_index(op.f("ix_recipients_chunk_id"), "recipients", ["chunk_id"])
 
@@ -297,7 +302,6 @@ def downgrade() -> None:
     op.drop_table("reports")
     op.drop_index(op.f("ix_recipients_chunk_id"), table_name="recipients")
     op.drop_index(op.f("ix_recipients_campaign_id_state"), table_name="recipients")
-    op.drop_index(op.f("ix_recipients_campaign_id_position"), table_name="recipients")
     op.drop_index(op.f("ix_recipients_batch_id_mobile"), table_name="recipients")
 
     op.drop_table("recipients")
