@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 BROKER_ENV = "DISPATCHER_BROKER_URL"
 REDIS_ENV = "DISPATCHER_REDIS_URL"
+QUEUE_ENV = "DISPATCHER_QUEUE"
 EMBEDDED_BROKER_URL = "sqla+sqlite:///dispatcher-broker.sqlite3"
 
 # Seconds. No task may be scheduled further ahead than MAX_COUNTDOWN (see the module docstring).
@@ -129,7 +130,10 @@ def make_celery(broker_url: str | None = None, *, redis_url: str | None = None) 
 
     def settings() -> dict[str, Any]:
         broker = broker_url or os.environ.get(BROKER_ENV) or EMBEDDED_BROKER_URL
-        return celery_settings(broker, redis_url or os.environ.get(REDIS_ENV))
+        settings = celery_settings(broker, redis_url or os.environ.get(REDIS_ENV))
+        # One queue name per deployment (or per test run sharing a Redis).
+        settings["task_default_queue"] = os.environ.get(QUEUE_ENV, "dispatcher")
+        return settings
 
     app = Celery("dispatcher", set_as_current=False)
     app.add_defaults(settings)

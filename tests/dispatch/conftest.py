@@ -44,7 +44,9 @@ class Stack:
         raise AssertionError("condition not reached in time")
 
 
-def write_contacts(path: Path, rows: list[tuple[Any, ...]], header: tuple[str, ...] = ("手机号", "姓名")) -> Path:
+def write_contacts(
+    path: Path, rows: list[tuple[Any, ...]], header: tuple[str, ...] = ("手机号", "姓名")
+) -> Path:
     book = openpyxl.Workbook()
     sheet = book.active
     assert sheet is not None
@@ -55,7 +57,9 @@ def write_contacts(path: Path, rows: list[tuple[Any, ...]], header: tuple[str, .
     return path
 
 
-def config_toml(base_url: str, suffix: str, rate_limit: float, **overrides: dict[str, Any]) -> tuple[str, dict[str, str]]:
+def config_toml(
+    base_url: str, suffix: str, rate_limit: float, **overrides: dict[str, Any]
+) -> tuple[str, dict[str, str]]:
     accounts = {
         "webservice": ("webservice", "demo", "demo"),
         "yunxin": ("yunxin", "demo", "demo"),
@@ -98,9 +102,7 @@ def make_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Call
         contexts.append(sim_cm)
         suffix = uuid.uuid4().hex[:8]
         toml, names = config_toml(sim.base_url, suffix, rate_limit, **(overrides or {}))
-        (tmp_path / "dispatcher.toml").write_text(
-            'send_window = "00:00-24:00"\n' + toml, encoding="utf-8"
-        )
+        (tmp_path / "dispatcher.toml").write_text('send_window = "00:00-24:00"\n' + toml, encoding="utf-8")
         db_url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
         upgrade(db_url)
         monkeypatch.setenv("DISPATCHER_CONFIG", str(tmp_path / "dispatcher.toml"))
@@ -113,7 +115,9 @@ def make_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Call
         app.conf.task_default_queue = f"test-{suffix}"
         tasks.register(app)
         if worker:
-            worker_cm = start_worker(app, pool="threads", concurrency=4, perform_ping_check=False, shutdown_timeout=20)
+            worker_cm = start_worker(
+                app, pool="threads", concurrency=4, perform_ping_check=False, shutdown_timeout=20
+            )
             worker_cm.__enter__()
             contexts.append(worker_cm)
         engine = make_engine(db_url)

@@ -24,7 +24,9 @@ def contacts(tmp: Path, count: int, *, first: int = 13900000000) -> Path:
 
 
 def run_campaign(stack: Stack, vendor: str, path: Path, template: str = TEMPLATE) -> int:
-    created = campaigns.create(stack.sessions, stack.settings, path, template, stack.accounts[vendor], actor="t")
+    created = campaigns.create(
+        stack.sessions, stack.settings, path, template, stack.accounts[vendor], actor="t"
+    )
     ids = campaigns.start(stack.sessions, created.campaign_id, "t")
     enqueue(ids, app=stack.app)
     return created.campaign_id
@@ -72,7 +74,9 @@ def test_given_a_blacklisted_number_in_a_batch_when_sent_then_the_chunk_is_split
     ledger = accepted_in_ledger(stack, "trigger")
     assert sorted(e["mobile"] for e in ledger) == sorted(r[0] for r in rows if r[0] != bad)
     with stack.sessions() as session:
-        failed = session.execute(select(Recipient.mobile, Recipient.error_class).where(Recipient.state == "failed")).all()
+        failed = session.execute(
+            select(Recipient.mobile, Recipient.error_class).where(Recipient.state == "failed")
+        ).all()
         splits = session.execute(select(Chunk.id).where(Chunk.parent_id.is_not(None))).all()
     assert [(m, c) for m, c in failed] == [(bad, "bad_recipient")]
     assert len(splits) >= 2
