@@ -71,6 +71,8 @@ def test_given_claimed_chunk_when_claimed_again_then_second_claim_loses(store: S
 @pytest.mark.parametrize("state", [CampaignState.PAUSED, CampaignState.CANCELLED, CampaignState.SCHEDULED])
 def test_given_campaign_not_running_when_claimed_then_refused(store: Store, state: CampaignState) -> None:
     with store.session() as s:
+        # another campaign is running, so only the chunk's own campaign can be what refuses it
+        make_chunk(s, make_campaign(s, CampaignState.RUNNING), 1, ["13900000009"])
         chunk_id = make_chunk(s, make_campaign(s, state), 1, MOBILES)
         assert not claim_chunk(s, chunk_id, "w1", 60)
     assert chunk_state(store, chunk_id).state == "queued"
