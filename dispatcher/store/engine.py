@@ -49,7 +49,11 @@ def alembic_config(url: str) -> Config:
     """An Alembic config for the packaged migrations (no alembic.ini needed, nor the working directory).
 
     The URL travels in ``attributes``, not in the ini options, so a ``%`` in a password is not
-    interpolated and the password is never written anywhere.
+    interpolated and the password is never written anywhere. A new migration, after changing the models:
+
+        command.revision(alembic_config("sqlite:///scratch.sqlite3"), "what changed", autogenerate=True)
+
+    on a scratch database upgraded to head; then tidy it by hand and keep ``tests/store`` green.
     """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
