@@ -59,7 +59,7 @@ def test_given_two_worker_processes_and_a_vendor_limit_then_the_limit_holds_and_
                 "--account",
                 names["webservice"],
                 "--json",
-            )  # fmt: skip
+            )
         )
         assert created["state"] == "draft" and created["messages"] == 60 and created["requests"] == 60
         queue = f"cli-{uuid.uuid4().hex[:8]}"

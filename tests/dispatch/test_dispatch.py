@@ -101,42 +101,67 @@ def test_given_a_lost_answer_when_sending_then_the_chunk_is_unknown_and_never_re
     stack = make_stack(SimulatorConfig(report_delay=0.0, seed=5, deliver_ratio=1.0, fault_rate=1.0))
     campaign_id = run_campaign(stack, "webservice", contacts(stack.tmp, 30))
 
-    def settled() -> bool:
+    # Every request meets a fault: 500s and resets are retried later, lost answers become unknown.
+    def settled() -> tuple[Counter[str], dict[str, str]]:
+        ledger = Counter(e["mobile"] for e in accepted_in_ledger(stack, "webservice"))
         with stack.sessions() as session:
-            s = campaigns.status(session, campaign_id)
-        return s["queued"] == 0 and s["sending"] == 0 and s["unknown"] > 0 and s["failed"] == 0 or False
+            states = dict(session.execute(select(Recipient.mobile, Recipient.state)).all())
+        return ledger, states
 
-    # Every request fails one way or another; 5xx/resets are retried, lost answers become unknown.
-    stack.wait_for(lambda: _no_open(stack, campaign_id), timeout=90)
-    ledger = Counter(e["mobile"] for e in accepted_in_ledger(stack, "webservice"))
-    with stack.sessions() as session:
-        states = dict(session.execute(select(Recipient.mobile, Recipient.state)).all())
+    def accepted_numbers_settled() -> bool:
+        ledger, states = settled()
+        # A number the vendor accepted is never "failed" or back in the queue: at worst it is unknown
+        # (a reset after sending looks the same to the client as a lost answer), awaiting reconciliation.
+        return len(ledger) >= 5 and all(states[m] in ("unknown", "accepted") for m in ledger)
+
+    stack.wait_for(accepted_numbers_settled, timeout=60)
+    ledger, states = settled()
     assert all(n == 1 for n in ledger.values())  # never twice
-    for mobile in ledger:
-        assert states[mobile] in ("unknown", "accepted")
     assert any(s == "unknown" for s in states.values())
-    del settled
 
 
-def _no_open(stack: Stack, campaign_id: int) -> bool:
+def _count(stack: Stack, campaign_id: int, state: str) -> int:
     with stack.sessions() as session:
-        s = campaigns.status(session, campaign_id)
-    return s["queued"] == 0 and s["sending"] == 0
+        return int(campaigns.status(session, campaign_id)[state])
 
 
-def test_given_failed_chunks_when_retried_then_only_those_are_sent_again(make_stack) -> None:
-    stack = make_stack(overrides={"yunxin": {"password": "wrong"}})
-    campaign_id = run_campaign(stack, "yunxin", contacts(stack.tmp, 10))
-    stack.wait_for(lambda: _state(stack, campaign_id) == "paused")
+def test_given_failed_chunks_when_retried_then_only_retryable_failures_are_sent_again(make_stack) -> None:
+    stack = make_stack()
+    created = campaigns.create(
+        stack.sessions,
+        stack.settings,
+        contacts(stack.tmp, 10),
+        TEMPLATE,
+        stack.accounts["webservice"],
+        actor="t",
+    )
+    campaign_id = created.campaign_id
+    ids = campaigns.start(stack.sessions, campaign_id, "t")
+    # Given three chunks that failed transiently and one whose content was refused
+    transient, refused, rest = ids[:3], ids[3], ids[4:]
     with stack.sessions() as session:
-        session.execute(Chunk.__table__.update().values(state="failed", error_class="account"))
-        session.execute(Recipient.__table__.update().values(state="failed", error_class="account"))
+        for chunk_id, cls in [*((c, "retry_later") for c in transient), (refused, "bad_content")]:
+            session.execute(
+                Chunk.__table__.update().where(Chunk.id == chunk_id).values(state="failed", error_class=cls)
+            )
+            session.execute(
+                Recipient.__table__.update()
+                .where(Recipient.chunk_id == chunk_id)
+                .values(state="failed", error_class=cls)
+            )
         session.commit()
-    campaigns.cancel  # noqa: B018 (documented alternative; here the account is fixed instead)
-    stack.settings = stack.settings  # same settings; the fixed password arrives with a new stack below
-    assert campaigns.retry(stack.sessions, campaign_id, "t") != []
+    enqueue(rest, app=stack.app)
+    stack.wait_for(lambda: finished(stack, campaign_id))
+    first = Counter(e["mobile"] for e in accepted_in_ledger(stack, "webservice"))
+    assert sum(first.values()) == 6
 
+    # When a person retries the failed ones
+    again = campaigns.retry(stack.sessions, campaign_id, "t")
+    enqueue(again, app=stack.app)
+    stack.wait_for(lambda: finished(stack, campaign_id))
 
-def _state(stack: Stack, campaign_id: int) -> str:
-    with stack.sessions() as session:
-        return str(campaigns.status(session, campaign_id)["state"])
+    # Then only the transient failures went out again, once each; accepted ones were not re-sent
+    assert sorted(again) == sorted(transient)
+    second = Counter(e["mobile"] for e in accepted_in_ledger(stack, "webservice"))
+    assert sum(second.values()) == 9 and all(n == 1 for n in second.values())
+    assert _count(stack, campaign_id, "failed") == 1
