@@ -99,7 +99,7 @@ def test_given_a_wrong_password_when_sending_then_the_campaign_pauses_and_nothin
 
 def test_given_a_lost_answer_when_sending_then_the_chunk_is_unknown_and_never_resent(make_stack) -> None:
     stack = make_stack(SimulatorConfig(report_delay=0.0, seed=5, deliver_ratio=1.0, fault_rate=1.0))
-    campaign_id = run_campaign(stack, "webservice", contacts(stack.tmp, 30))
+    run_campaign(stack, "webservice", contacts(stack.tmp, 30))
 
     # Every request meets a fault: 500s and resets are retried later, lost answers become unknown.
     def settled() -> tuple[Counter[str], dict[str, str]]:
