@@ -11,7 +11,7 @@ minimum over ``K`` of ``K + ceil(rest / P)`` is the fewest requests possible. Ti
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from dispatcher.errors import UnknownVendorError
@@ -153,23 +153,27 @@ def plan(
         ]
     same = limits.same_text_numbers
     pers = limits.personalised_messages
-    # The first index of every text, built at C speed (reversed: the smallest index is written last);
-    # only when some text repeats, a Python pass collects the members of each repeated text.
-    first = dict(zip(reversed(texts), range(len(texts) - 1, -1, -1), strict=True))
+    # Usually every text is distinct (a coupon code per row): a set says so at C speed. Only when some
+    # text repeats, a Python pass finds each text's first index and the members of repeated texts.
+    distinct: Collection[str] = set(texts)
+    first: dict[str, int] = {}
     repeated: dict[str, list[int]] = {}
-    if len(first) < len(texts):
+    if len(distinct) < len(texts):
         for index, text in enumerate(texts):
-            at = first[text]
+            at = first.setdefault(text, index)
             if at != index:
                 members = repeated.get(text)
                 if members is None:
                     repeated[text] = [at, index]
                 else:
                     members.append(index)
+        distinct = first.keys()
     seps = (separators.pair, separators.message) if methods.separated else ()
-    blob = "\x00".join(first) if seps else ""
+    blob = "\x00".join(distinct) if seps else ""
     # Texts holding a separator in use go on their own; the join finds out cheaply that there are none.
-    alone = {t for t in first if any(sep in t for sep in seps)} if any(sep in blob for sep in seps) else set()
+    alone = (
+        {t for t in distinct if any(sep in t for sep in seps)} if any(sep in blob for sep in seps) else set()
+    )
 
     same_text: list[tuple[int, int, list[int]]] = []  # (first index, start, indexes): requests of one text
     candidates: list[tuple[int, int, int, list[int]]] = []  # (-size, first index, start, indexes)
