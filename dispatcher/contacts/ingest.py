@@ -189,7 +189,8 @@ def ingest(
 
 
 def _template_warnings(template: textrules.Template, warnings: list[str], marketing: bool) -> None:
-    if template.literals[-1].strip() and not textrules.has_signature(template.literals[-1]):
+    # A template ending in words must end with 【签名】 ("【{店名}】" counts); one ending in a value is checked per row.
+    if template.literals[-1].strip() and not textrules.has_signature(template.source):
         warnings.append("the template does not end with a 【signature】: gateways reject such texts")
     if marketing and not textrules.has_opt_out_hint(template.static_text):
         warnings.append("a marketing text should tell people how to opt out (e.g. 回T退订)")

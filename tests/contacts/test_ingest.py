@@ -115,6 +115,7 @@ def test_given_text_rules_then_warnings_and_rejections(tmp_path: Path) -> None:
     assert not any("opt out" in w for w in flagged.warnings)
     unsigned = ingest(path, "{名}您好，回T退订")
     assert any("signature" in w for w in unsigned.warnings)
+    assert not any("signature" in w for w in ingest(path, "{名}您好，回T退订【{名}】").warnings)
 
 
 def test_given_a_long_text_then_segments_are_counted_per_message(tmp_path: Path) -> None:
