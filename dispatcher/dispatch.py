@@ -29,7 +29,7 @@ from dispatcher.errors import (
     StateError,
     UnsupportedMethodError,
 )
-from dispatcher.ratelimit import AccountLimiter
+from dispatcher.ratelimit import AccountLimiter, LocalLimiter
 from dispatcher.store import (
     Campaign,
     CampaignState,
@@ -138,7 +138,7 @@ class AccountRuntime:
     account: AccountConfig
     vendor: VendorModule
     transport: Transport
-    limiter: AccountLimiter | None
+    limiter: AccountLimiter | LocalLimiter | None
     clock: Callable[[], datetime] = field(default=utcnow)
 
 

@@ -21,11 +21,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher.config import Settings
 from dispatcher.dispatch import AccountRuntime, Result, send_chunk
-from dispatcher.ratelimit import AccountLimiter
+from dispatcher.ratelimit import AccountLimiter, LocalLimiter, LocalRates
 from dispatcher.store import Campaign, Chunk, make_engine, session_factory
 from dispatcher.vendors.registry import get as vendor_module
 from dispatcher.vendors.transport import Transport
 
+IN_MEMORY = "memory://"
 SEND_THREADS = 16  # concurrent requests one task may have in flight (one-number-per-request vendors)
 
 
@@ -36,12 +37,15 @@ class Runtime:
     sessions: sessionmaker[Session]
     redis: Redis[Any] | None
     accounts: dict[str, AccountRuntime] = field(default_factory=dict)
+    local_rates: LocalRates = field(default_factory=LocalRates)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, use_redis: bool = True) -> Runtime:
         engine = make_engine(settings.database_url)
-        redis = Redis.from_url(settings.redis_url) if use_redis else None
+        # "memory://": no Redis (the embedded demo); limiters then live in this process only.
+        in_memory = settings.redis_url.startswith(IN_MEMORY)
+        redis = Redis.from_url(settings.redis_url) if use_redis and not in_memory else None
         return cls(settings, engine, session_factory(engine), redis)
 
     def account(self, name: str) -> AccountRuntime:
@@ -50,11 +54,13 @@ class Runtime:
             if runtime is None:
                 config = self.settings.account(name)
                 urls = [config.base_url] + ([config.backup_url] if config.backup_url else [])
-                limiter = (
-                    AccountLimiter(self.redis, name, config.rate_limit)
-                    if self.redis is not None and config.rate_limit > 0
-                    else None
-                )
+                limiter: AccountLimiter | LocalLimiter | None = None
+                if config.rate_limit > 0:
+                    limiter = (
+                        AccountLimiter(self.redis, name, config.rate_limit)
+                        if self.redis is not None
+                        else LocalLimiter(self.local_rates, name, config.rate_limit)
+                    )
                 runtime = AccountRuntime(config, vendor_module(config.vendor), Transport(urls), limiter)
                 self.accounts[name] = runtime
             return runtime
