@@ -1,0 +1,160 @@
+"""The inbox of raw report and reply bodies: committed first, parsed and reconciled afterwards.
+
+A pull consumes the records at the vendor, and a push is answered only once stored, so the raw body
+is committed before anything else happens to it (:func:`record_raw`). :func:`process_pending` then
+turns pending bodies into report and reply rows, reconciles the reports and applies opt-outs. Each
+batch of bodies is claimed by a conditional ``UPDATE ... WHERE parsed_at IS NULL`` inside the very
+transaction that stores its rows: concurrent processors never take the same body, and a crash
+mid-batch rolls the claim back, leaving the bodies pending for the next run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from dispatcher.config import Settings
+from dispatcher.errors import ConfigError, UnsupportedMethodError
+from dispatcher.results import optout_store, parsing, replies
+from dispatcher.results.optout import is_optout, optout_matcher
+from dispatcher.results.reconcile import reconcile, unmatched_ids
+from dispatcher.results.rows import insert_replies, insert_reports
+from dispatcher.store import RawPull, ReportRow, utcnow
+from dispatcher.vendors.registry import get as vendor_module
+
+Kind = Literal["reports", "replies"]
+Source = Literal["pull", "push"]
+BATCH = 20  # bodies per transaction: up to 10,000 pulled reports
+
+
+@dataclass
+class ProcessStats:
+    bodies: int = 0
+    errors: int = 0
+    reports: int = 0
+    replies: int = 0
+    matched: int = 0
+    settled_chunks: int = 0
+    optouts: int = 0
+
+
+def record_raw(session: Session, account: str, kind: Kind, source: Source, body: str) -> int:
+    """Store a pulled or pushed body as it came, and COMMIT; returns its id."""
+    raw_id = session.execute(
+        insert(RawPull)
+        .values(account=account, kind=kind, source=source, body=body, received_at=utcnow())
+        .returning(RawPull.id)
+    ).scalar_one()
+    session.commit()
+    return int(raw_id)
+
+
+def process_pending(
+    sessions: sessionmaker[Session], settings: Settings, *, batch: int = BATCH, now: datetime | None = None
+) -> ProcessStats:
+    """Parse, store and reconcile every pending body, batch by batch; then retry earlier unmatched
+    reports (a report may arrive before its batch id is recorded). Idempotent; safe concurrently."""
+    stats = ProcessStats()
+    words = optout_matcher(settings.optout_words)
+    newest = 0
+    while True:
+        with sessions() as session:
+            claimed = _claim(session, batch, now)
+            if claimed is None:
+                break
+            for raw in claimed:
+                newest = max(newest, raw.id)
+                _process_one(session, settings, raw, words, stats)
+            done = reconcile(session, ReportRow.raw_pull_id.in_([r.id for r in claimed]), now)
+            stats.matched += done.matched
+            stats.settled_chunks += done.settled_chunks
+            session.commit()
+    with sessions() as session:
+        earlier = [i for i in unmatched_ids(session) if i]
+        for start in range(0, len(earlier), 500):
+            done = reconcile(session, ReportRow.id.in_(earlier[start : start + 500]), now)
+            stats.matched += done.matched
+            stats.settled_chunks += done.settled_chunks
+        session.commit()
+    return stats
+
+
+@dataclass(frozen=True)
+class _Raw:
+    id: int
+    account: str
+    kind: str
+    source: str
+    body: str
+
+
+def _claim(session: Session, batch: int, now: datetime | None) -> list[_Raw] | None:
+    """Up to ``batch`` pending bodies claimed in this transaction; None when nothing is pending."""
+    while True:
+        ids = list(
+            session.execute(
+                select(RawPull.id).where(RawPull.parsed_at.is_(None)).order_by(RawPull.id).limit(batch)
+            ).scalars()
+        )
+        if not ids:
+            return None
+        rows = session.execute(
+            update(RawPull)
+            .where(RawPull.id.in_(ids), RawPull.parsed_at.is_(None))
+            .values(parsed_at=now or utcnow())
+            .returning(RawPull.id, RawPull.account, RawPull.kind, RawPull.source, RawPull.body),
+            execution_options={"synchronize_session": False},
+        ).all()
+        if rows:
+            return sorted((_Raw(*row) for row in rows), key=lambda r: r.id)
+        session.rollback()  # another processor took them all meanwhile: look again
+
+
+def _process_one(
+    session: Session, settings: Settings, raw: _Raw, words: frozenset[str], stats: ProcessStats
+) -> None:
+    stats.bodies += 1
+    try:
+        vendor = vendor_module(settings.account(raw.account).vendor)
+        if raw.kind == "reports":
+            records = (
+                parsing.pulled_reports(vendor, raw.body)
+                if raw.source == "pull"
+                else parsing.pushed_reports(vendor, raw.body)[1]
+            )
+            stats.reports += insert_reports(session, raw.account, raw.id, records)
+            return
+        found = (
+            parsing.pulled_replies(vendor, raw.body)
+            if raw.source == "pull"
+            else parsing.pushed_replies(vendor, raw.body)[1]
+        )
+    except (ConfigError, UnsupportedMethodError, ValueError) as exc:
+        # Kept with its error: a person can look at the body; it is never parsed again by itself.
+        _fail(session, raw.id, exc)
+        stats.errors += 1
+        return
+    flagged = [(r, is_optout(r.text, words)) for r in found]
+    stats.replies += insert_replies(session, raw.account, raw.id, flagged)
+    replies.assign_campaigns(session, raw.account, raw.id)
+    stats.optouts += optout_store.add(
+        session,
+        [r.mobile for r, optout in flagged if optout],
+        source="reply",
+        note=f"reply via {raw.account}",
+    )
+
+
+def _fail(session: Session, raw_id: int, exc: Exception) -> None:
+    session.execute(
+        update(RawPull).where(RawPull.id == raw_id).values(error=f"{type(exc).__name__}: {exc}"[:2000]),
+        execution_options={"synchronize_session": False},
+    )
+
+
+def pending_count(session: Session) -> int:
+    return int(session.execute(select(func.count()).where(RawPull.parsed_at.is_(None))).scalar_one())

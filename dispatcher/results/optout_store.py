@@ -1,0 +1,100 @@
+"""The opt-out list in the store: numbers never sent to again.
+
+Adding a number also withdraws it from every campaign that has not sent to it yet (recipients still
+``planned`` or ``queued`` become ``rejected``, reason ``opted out``); ``check`` and ``campaign create``
+filter uploads against the list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from dispatcher.contacts.phones import normalise
+from dispatcher.errors import InputError
+from dispatcher.store import OptOut, Recipient, RecipientState, utcnow
+
+REASON = "opted out"
+_PENDING = (RecipientState.PLANNED.value, RecipientState.QUEUED.value)
+_NO_SYNC = {"synchronize_session": False}
+
+
+@dataclass(frozen=True)
+class Entry:
+    mobile: str
+    source: str
+    added_at: datetime
+    note: str | None
+
+
+def add(session: Session, mobiles: Iterable[str], *, source: str, note: str | None = None) -> int:
+    """Add numbers (already normalised) to the list; returns how many were new. Caller's transaction."""
+    unique = sorted(set(mobiles))
+    if not unique:
+        return 0
+    dialect = session.connection().dialect.name
+    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now = utcnow()
+    added = 0
+    for start in range(0, len(unique), 500):
+        part = unique[start : start + 500]
+        result = session.execute(
+            insert_(OptOut)
+            .values([{"mobile": m, "source": source, "added_at": now, "note": note} for m in part])
+            .on_conflict_do_nothing(index_elements=["mobile"])
+            .returning(OptOut.mobile)
+        )
+        added += len(result.all())
+        session.execute(
+            update(Recipient)
+            .where(Recipient.mobile.in_(part), Recipient.state.in_(_PENDING))
+            .values(state=RecipientState.REJECTED.value, reject_reason=REASON),
+            execution_options=_NO_SYNC,
+        )
+    return added
+
+
+def remove(session: Session, mobiles: Iterable[str]) -> int:
+    """Take numbers off the list (a person asked again to receive). Returns how many were there."""
+    result = session.execute(
+        delete(OptOut).where(OptOut.mobile.in_(list(mobiles))), execution_options=_NO_SYNC
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def entries(session: Session) -> list[Entry]:
+    rows = session.execute(
+        select(OptOut.mobile, OptOut.source, OptOut.added_at, OptOut.note).order_by(
+            OptOut.added_at, OptOut.id
+        )
+    )
+    return [Entry(*row) for row in rows]
+
+
+def normalise_all(values: Iterable[str]) -> tuple[list[str], list[str]]:
+    """``(numbers, unreadable)``: +86, spaces and dashes accepted like in uploads."""
+    good: list[str] = []
+    bad: list[str] = []
+    for value in values:
+        if not value.strip():
+            continue
+        number = normalise(value.strip())
+        (good if number else bad).append(number or value.strip())
+    return good, bad
+
+
+def read_file(path: Path) -> list[str]:
+    """Numbers of a text or CSV file, one per line (the first column of a CSV)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        text = path.read_text(encoding="gb18030")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    return [line.split(",")[0].strip().strip('"') for line in text.splitlines()]

@@ -1,0 +1,239 @@
+"""Reports matched to recipients, set-based (a handful of statements per batch, never a row at a time).
+
+A report matches the recipient of its account with the same ``(batch_id, mobile)``, or, for trigger,
+the recipient of the chunk whose ``ref`` it carries (``customerUuid``) with the same mobile. Only
+recipients whose submission is known (accepted, or already reported/expired) match: a report that
+arrives before its chunk's batch id is recorded stays unmatched and is tried again on the next run;
+one that never matches is an orphan. A report for a number of an ``unknown`` chunk, inside the time
+that chunk's request could have been accepted, proves the vendor took it: the chunk becomes
+``accepted`` with the report's batch id. ``DELIVRD`` → ``delivered``, any other status →
+``undelivered`` with the raw code; the latest report of a recipient wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, func, select, update
+from sqlalchemy.orm import Session, aliased
+
+from dispatcher.store import (
+    Attempt,
+    Campaign,
+    Chunk,
+    ChunkState,
+    Recipient,
+    RecipientState,
+    ReportRow,
+    utcnow,
+)
+
+DELIVERED = "DELIVRD"
+# Recipients a report may settle: their submission is known.
+REPORTABLE = (
+    RecipientState.ACCEPTED.value,
+    RecipientState.DELIVERED.value,
+    RecipientState.UNDELIVERED.value,
+    RecipientState.EXPIRED.value,
+)
+EXPIRE_AFTER = timedelta(hours=72)  # no report this long after acceptance: it will not come
+UNKNOWN_WINDOW = timedelta(hours=72)  # reports are kept 2-3 days at the vendors
+CLOCK_SKEW = timedelta(minutes=10)  # the vendor's clock against ours
+NO_REPORTS = ("entinfo",)  # vendors without reports: their recipients end at ``accepted``
+_NO_SYNC = {"synchronize_session": False}
+
+
+@dataclass
+class Reconciled:
+    matched: int = 0
+    settled_chunks: int = 0
+
+    def __iadd__(self, other: Reconciled) -> Reconciled:
+        self.matched += other.matched
+        self.settled_chunks += other.settled_chunks
+        return self
+
+
+def _rowcount(result: Any) -> int:
+    return int(result.rowcount)
+
+
+def reconcile(session: Session, which: ColumnElement[bool], now: datetime | None = None) -> Reconciled:
+    """Match the unmatched reports selected by ``which`` and apply them. Caller's transaction."""
+    now = now or utcnow()
+    done = Reconciled()
+    done.matched = _match(session, which, now)
+    settled = settle_unknown(session, which)
+    if settled:
+        done.settled_chunks = len(settled)
+        done.matched += _match(session, which, now)
+    if done.matched:
+        _apply(session, which, now)
+    return done
+
+
+def _match(session: Session, which: ColumnElement[bool], now: datetime) -> int:
+    by_batch = (
+        select(Recipient.id)
+        .join(Campaign, Campaign.id == Recipient.campaign_id)
+        .where(
+            Recipient.batch_id == ReportRow.batch_id,
+            Recipient.mobile == ReportRow.mobile,
+            Recipient.state.in_(REPORTABLE),
+            Campaign.account == ReportRow.account,
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+    by_ref = (
+        select(Recipient.id)
+        .join(Chunk, Chunk.id == Recipient.chunk_id)
+        .where(
+            Chunk.ref == ReportRow.ref, Recipient.mobile == ReportRow.mobile, Recipient.state.in_(REPORTABLE)
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+    session.execute(
+        update(ReportRow)
+        .where(ReportRow.recipient_id.is_(None), which)
+        .values(recipient_id=func.coalesce(by_batch, by_ref), matched_at=now),
+        execution_options=_NO_SYNC,
+    )
+    # matched_at marks this run's matches for _apply; the unmatched stay unmarked.
+    session.execute(
+        update(ReportRow)
+        .where(ReportRow.recipient_id.is_(None), ReportRow.matched_at == now, which)
+        .values(matched_at=None),
+        execution_options=_NO_SYNC,
+    )
+    total = session.execute(select(func.count()).where(ReportRow.matched_at == now, which)).scalar_one()
+    return int(total)
+
+
+def _apply(session: Session, which: ColumnElement[bool], now: datetime) -> int:
+    latest = (
+        select(ReportRow.recipient_id.label("recipient_id"), func.max(ReportRow.id).label("report_id"))
+        .where(ReportRow.matched_at == now, ReportRow.recipient_id.is_not(None), which)
+        .group_by(ReportRow.recipient_id)
+        .subquery()
+    )
+    report = aliased(ReportRow)
+    delivered = func.upper(report.status) == DELIVERED
+    result = session.execute(
+        update(Recipient)
+        .where(Recipient.id == latest.c.recipient_id, report.id == latest.c.report_id)
+        .values(
+            state=case((delivered, RecipientState.DELIVERED.value), else_=RecipientState.UNDELIVERED.value),
+            report_status=report.status,
+            # Pushes of webservice/yunxin carry no time: then it is when we heard of it.
+            delivered_at=case((delivered, func.coalesce(report.reported_at, now)), else_=None),
+        ),
+        execution_options=_NO_SYNC,
+    )
+    return _rowcount(result)
+
+
+@dataclass(frozen=True)
+class _Unknown:
+    chunk_id: int
+    ref: str
+    account: str
+    sent_at: datetime  # when its request may have reached the vendor, at the earliest
+
+
+def _unknown_chunks(session: Session) -> list[_Unknown]:
+    last_attempt = select(func.max(Attempt.started_at)).where(Attempt.chunk_id == Chunk.id).scalar_subquery()
+    rows = session.execute(
+        select(Chunk.id, Chunk.ref, Campaign.account, Chunk.created_at, last_attempt)
+        .join(Campaign, Campaign.id == Chunk.campaign_id)
+        .where(Chunk.state == ChunkState.UNKNOWN.value)
+    ).all()
+    return [_Unknown(cid, ref, account, attempt or created) for cid, ref, account, created, attempt in rows]
+
+
+def settle_unknown(session: Session, which: ColumnElement[bool]) -> list[int]:
+    """Unknown chunks proven accepted by an unmatched report among ``which``: by the trigger ref, or
+    by one of their numbers reported on their account within their time window. Returns their ids."""
+    unknown = _unknown_chunks(session)
+    if not unknown:
+        return []
+    by_ref = {u.ref: u for u in unknown}
+    by_mobile: dict[tuple[str, str], list[_Unknown]] = {}
+    by_id = {u.chunk_id: u for u in unknown}
+    ids = list(by_id)
+    for start in range(0, len(ids), 500):
+        for chunk_id, mobile in session.execute(
+            select(Recipient.chunk_id, Recipient.mobile).where(
+                Recipient.chunk_id.in_(ids[start : start + 500]),
+                Recipient.state == RecipientState.UNKNOWN.value,
+            )
+        ):
+            chunk = by_id[chunk_id or 0]
+            by_mobile.setdefault((chunk.account, mobile or ""), []).append(chunk)
+    proofs: dict[int, tuple[_Unknown, str | None]] = {}
+    reports = session.execute(
+        select(ReportRow.account, ReportRow.batch_id, ReportRow.mobile, ReportRow.ref, ReportRow.reported_at)
+        .where(ReportRow.recipient_id.is_(None), which)
+        .order_by(ReportRow.id)
+    )
+    for account, batch_id, mobile, ref, at in reports:
+        owner = by_ref.get(ref) if ref else None
+        if owner is not None and owner.account == account:
+            proofs.setdefault(owner.chunk_id, (owner, batch_id))
+            continue
+        for candidate in by_mobile.get((account, mobile), ()):
+            if at is None or candidate.sent_at - CLOCK_SKEW <= at <= candidate.sent_at + UNKNOWN_WINDOW:
+                proofs.setdefault(candidate.chunk_id, (candidate, batch_id))
+    for u, batch_id in proofs.values():
+        _accept(session, u, batch_id)
+    return sorted(proofs)
+
+
+def _accept(session: Session, u: _Unknown, batch_id: str | None) -> None:
+    won = session.execute(
+        update(Chunk)
+        .where(Chunk.id == u.chunk_id, Chunk.state == ChunkState.UNKNOWN.value)
+        .values(
+            state=ChunkState.ACCEPTED.value,
+            batch_id=batch_id,
+            accepted_at=u.sent_at,
+            detail="unknown outcome settled by a delivery report",
+            updated_at=utcnow(),
+        ),
+        execution_options=_NO_SYNC,
+    )
+    if _rowcount(won):
+        session.execute(
+            update(Recipient)
+            .where(Recipient.chunk_id == u.chunk_id, Recipient.state == RecipientState.UNKNOWN.value)
+            .values(state=RecipientState.ACCEPTED.value, batch_id=batch_id, submitted_at=u.sent_at),
+            execution_options=_NO_SYNC,
+        )
+
+
+def expire(session: Session, now: datetime | None = None, after: timedelta = EXPIRE_AFTER) -> int:
+    """Accepted recipients with no report ``after`` their acceptance → ``expired`` (not for vendors
+    without reports, whose recipients end at ``accepted``). Caller's transaction; returns how many."""
+    now = now or utcnow()
+    reporting = select(Campaign.id).where(Campaign.vendor.not_in(NO_REPORTS))
+    result = session.execute(
+        update(Recipient)
+        .where(
+            Recipient.campaign_id.in_(reporting),
+            Recipient.state == RecipientState.ACCEPTED.value,
+            Recipient.submitted_at < now - after,
+        )
+        .values(state=RecipientState.EXPIRED.value),
+        execution_options=_NO_SYNC,
+    )
+    return _rowcount(result)
+
+
+def unmatched_ids(session: Session) -> Sequence[int]:
+    """Ids of every report still unmatched (the index on ``recipient_id`` finds them)."""
+    query = select(ReportRow.id).where(ReportRow.recipient_id.is_(None)).order_by(ReportRow.id)
+    return list(session.execute(query).scalars())

@@ -1,0 +1,57 @@
+"""Replies tied to the campaign they answer: by trigger's ``customerUuid`` (= the chunk's ref), else
+the latest campaign of the same account that submitted to that number."""
+
+from __future__ import annotations
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import Session
+
+from dispatcher.store import Campaign, Chunk, Recipient, ReplyRow
+
+_NO_SYNC = {"synchronize_session": False}
+
+
+def assign_campaigns(session: Session, account: str, raw_pull_id: int) -> int:
+    """Set ``campaign_id`` on the replies of one body. Returns how many found their campaign."""
+    by_ref = select(Chunk.campaign_id).where(Chunk.ref == ReplyRow.ref).scalar_subquery()
+    session.execute(
+        update(ReplyRow)
+        .where(ReplyRow.raw_pull_id == raw_pull_id, ReplyRow.ref.is_not(None))
+        .values(campaign_id=by_ref),
+        execution_options=_NO_SYNC,
+    )
+    mobiles = list(
+        session.execute(
+            select(ReplyRow.mobile)
+            .where(ReplyRow.raw_pull_id == raw_pull_id, ReplyRow.campaign_id.is_(None))
+            .distinct()
+        ).scalars()
+    )
+    found: dict[str, int] = {}
+    for start in range(0, len(mobiles), 500):
+        # One pass over the account's submitted recipients per 500 numbers (there is no mobile index:
+        # it would slow every million-row upload for the sake of a few replies).
+        rows = session.execute(
+            select(Recipient.mobile, func.max(Recipient.campaign_id))
+            .join(Campaign, Campaign.id == Recipient.campaign_id)
+            .where(
+                Recipient.mobile.in_(mobiles[start : start + 500]),
+                Recipient.batch_id.is_not(None),
+                Campaign.account == account,
+            )
+            .group_by(Recipient.mobile)
+        )
+        found.update({mobile: campaign_id for mobile, campaign_id in rows if mobile})
+    if found:
+        session.execute(
+            update(ReplyRow)
+            .where(
+                ReplyRow.raw_pull_id == raw_pull_id,
+                ReplyRow.campaign_id.is_(None),
+                ReplyRow.mobile == bindparam("m"),
+            )
+            .values(campaign_id=bindparam("c")),
+            [{"m": m, "c": c} for m, c in found.items()],
+            execution_options=_NO_SYNC,
+        )
+    return len(found)
