@@ -10,6 +10,7 @@ minimum over ``K`` of ``K + ceil(rest / P)`` is the fewest requests possible. Ti
 
 from __future__ import annotations
 
+import gc
 import hashlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -146,6 +147,24 @@ def plan(
     if len(mobiles) != len(texts):
         raise ValueError("mobiles and texts differ in length")
     limits, methods = limits_for(vendor, same_text_max)
+    # Millions of long-lived objects and no cycles: the cyclic GC would only re-traverse them.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _plan(mobiles, texts, limits, methods, campaign_id, separators)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _plan(
+    mobiles: Sequence[str],
+    texts: Sequence[str],
+    limits: Limits,
+    methods: VendorMethods,
+    campaign_id: int | str,
+    separators: Separators,
+) -> list[PlannedChunk]:
     if methods.personalised is None and methods.same_text is None:  # webservice: one message per request
         return [
             PlannedChunk(i, chunk_ref(campaign_id, i), methods.single, (mobiles[i],), (i,), text=texts[i])
@@ -171,9 +190,9 @@ def plan(
     seps = (separators.pair, separators.message) if methods.separated else ()
     blob = "\x00".join(distinct) if seps else ""
     # Texts holding a separator in use go on their own; the join finds out cheaply that there are none.
-    alone = (
-        {t for t in distinct if any(sep in t for sep in seps)} if any(sep in blob for sep in seps) else set()
-    )
+    maybe = any(mark in blob for mark in {sep[0] for sep in seps if sep})  # one scan for the usual '|'
+    alone = {t for t in distinct if any(sep and sep in t for sep in seps)} if maybe else set()
+    del blob
 
     same_text: list[tuple[int, int, list[int]]] = []  # (first index, start, indexes): requests of one text
     candidates: list[tuple[int, int, int, list[int]]] = []  # (-size, first index, start, indexes)
