@@ -398,4 +398,6 @@ def status(session: Session, campaign_id: int) -> dict[str, Any]:
         ).all()
     )
     data["chunks"] = {str(k): int(v) for k, v in chunk_states.items()}
-    return data
+    from dispatcher.results.stats import extend_status  # delivery, failures, orphans, cost
+
+    return extend_status(session, data)

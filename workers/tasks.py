@@ -18,6 +18,8 @@ SUBMIT = "dispatcher.submit"
 TICK = "dispatcher.tick"
 GROUP = 16  # chunks per task for one-number-per-request vendors: sent concurrently by the task
 TICK_SECONDS = 2.0
+RESULTS = "dispatcher.results"
+RESULTS_SECONDS = 5.0  # each account's reports and replies are pulled this often
 
 
 def submit_chunks(app: Celery, chunk_ids: list[int]) -> None:
@@ -51,7 +53,14 @@ def enqueue(chunk_ids: Sequence[int], *, app: Celery = app, group: int = GROUP) 
 
 def register(target: Celery) -> None:
     # A callable default: read when the beat starts, not at import.
-    target.add_defaults(lambda: {"beat_schedule": {"tick": {"task": TICK, "schedule": TICK_SECONDS}}})
+    target.add_defaults(
+        lambda: {
+            "beat_schedule": {
+                "tick": {"task": TICK, "schedule": TICK_SECONDS},
+                "results": {"task": RESULTS, "schedule": RESULTS_SECONDS},
+            }
+        }
+    )
 
     @target.task(name=SUBMIT, bind=True, shared=False)
     def submit(self: Any, chunk_ids: list[int]) -> None:
@@ -60,6 +69,13 @@ def register(target: Celery) -> None:
     @target.task(name=TICK, bind=True, shared=False)
     def tick(self: Any) -> None:
         run_tick(self.app)
+
+    @target.task(name=RESULTS, shared=False)
+    def results() -> None:
+        # Pull reports and replies of every pulling account, reconcile, apply opt-outs, expire.
+        from dispatcher.results import cycle
+
+        cycle.run(runtime.current())
 
 
 register(app)

@@ -254,6 +254,9 @@ def register(app: typer.Typer) -> None:
         _sessions(settings)
         celery_app(settings).start(["celery", "beat", f"--loglevel={loglevel}"])
 
+    from dispatcher.cli.results import campaign_export
+
+    campaign.command("export")(campaign_export)
     app.add_typer(db, name="db")
     app.add_typer(campaign, name="campaign")
 

@@ -6,13 +6,16 @@ import csv
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from dispatcher.errors import InputError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -66,3 +69,10 @@ def write_rows(path: Path, header: Sequence[str], rows: Iterable[Sequence[Cell]]
         count += 1
     book.save(path)
     return count
+
+
+def export_campaign(session: Session, campaign_id: int, path: Path) -> int:
+    """Every input row of a campaign, in input order, to ``path`` (see ``campaign_export``)."""
+    from dispatcher.results.campaign_export import export  # it builds on this module
+
+    return export(session, campaign_id, path)

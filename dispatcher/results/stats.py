@@ -1,0 +1,85 @@
+"""Campaign statistics on top of the recipient counts: delivery, failures by code, orphans, cost."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from dispatcher.config import Settings
+from dispatcher.errors import ConfigError
+from dispatcher.store import Campaign, Chunk, Recipient, RecipientState, ReportRow
+
+NO_REPORTS_NOTE = "entinfo has no delivery reports: accepted by the vendor is the final state"
+_SENT = (
+    RecipientState.ACCEPTED.value,
+    RecipientState.DELIVERED.value,
+    RecipientState.UNDELIVERED.value,
+    RecipientState.EXPIRED.value,
+)
+
+
+def failure_codes(session: Session, campaign_id: int) -> dict[str, int]:
+    """Send error codes and undelivered report statuses, by count (most frequent first)."""
+    code = func.coalesce(Recipient.report_status, Recipient.vendor_code, Recipient.error_class)
+    rows = session.execute(
+        select(code, func.count())
+        .where(
+            Recipient.campaign_id == campaign_id,
+            Recipient.state.in_((RecipientState.FAILED.value, RecipientState.UNDELIVERED.value)),
+        )
+        .group_by(code)
+    ).all()
+    return dict(sorted(((str(c or "unknown"), int(n)) for c, n in rows), key=lambda kv: (-kv[1], kv[0])))
+
+
+def orphans(session: Session, campaign_id: int) -> int:
+    """Unmatched reports that name one of the campaign's requests (batch id or trigger ref)."""
+    mine = select(Chunk.id).where(
+        Chunk.campaign_id == campaign_id,
+        or_(Chunk.batch_id == ReportRow.batch_id, Chunk.ref == ReportRow.ref),
+    )
+    return int(
+        session.execute(
+            select(func.count()).where(ReportRow.recipient_id.is_(None), mine.exists())
+        ).scalar_one()
+    )
+
+
+def extend_status(session: Session, data: dict[str, Any], settings: Settings | None = None) -> dict[str, Any]:
+    """Add delivery figures to ``campaigns.status`` output (in place; also returned)."""
+    campaign_id = int(data["id"])
+    campaign = session.get(Campaign, campaign_id)
+    assert campaign is not None
+    delivered, undelivered = int(data.get("delivered", 0)), int(data.get("undelivered", 0))
+    expired = int(data.get("expired", 0))
+    reported = delivered + undelivered + expired
+    data["orphans"] = orphans(session, campaign_id)
+    data["delivery_rate"] = round(delivered / reported, 4) if reported else None
+    data["failure_codes"] = failure_codes(session, campaign_id)
+    data["has_reports"] = campaign.vendor != "entinfo"
+    if not data["has_reports"]:
+        data["note"] = NO_REPORTS_NOTE
+    segments = int(
+        session.execute(
+            select(func.coalesce(func.sum(Recipient.segments), 0)).where(
+                Recipient.campaign_id == campaign_id, Recipient.state.in_(_SENT)
+            )
+        ).scalar_one()
+    )
+    data["segments_sent"] = segments
+    price = _price(settings, campaign.account)
+    data["cost"] = str(price * segments) if price is not None else None
+    return data
+
+
+def _price(settings: Settings | None, account: str) -> Decimal | None:
+    if settings is None:
+        try:
+            settings = Settings.load()
+        except ConfigError:  # the figures must show even when the config cannot be read
+            return None
+    config = settings.accounts.get(account)
+    return config.price_per_segment if config is not None else None
