@@ -1,7 +1,80 @@
+"""``dispatcher web`` (the web app under uvicorn) and ``dispatcher user add|list`` (who may sign in)."""
+
 from __future__ import annotations
+
+import dataclasses
+import secrets
+import sys
+from typing import Annotated
 
 import typer
 
+from dispatcher.cli.campaign import _fail, _sessions, _settings
+from dispatcher.errors import DispatcherError
+
 
 def register(app: typer.Typer) -> None:
-    """No commands yet."""
+    user = typer.Typer(help="Users of the web app and their roles.", no_args_is_help=True)
+
+    @app.command("web")
+    def web(
+        host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+        port: Annotated[int, typer.Option("--port")] = 8000,
+        max_upload_mb: Annotated[int, typer.Option("--max-upload-mb", help="Upload size limit.")] = 50,
+        https_only: Annotated[
+            bool, typer.Option("--https-only", help="Session cookie only over HTTPS (behind TLS).")
+        ] = False,
+    ) -> None:
+        """Run the web app: pages for marketing staff, the JSON API (/docs), vendor push receivers."""
+        import uvicorn
+
+        from dispatcher.web import create_app
+
+        settings = _settings()
+        if not settings.secret_key:
+            # Sessions then die with the process and cannot be shared by several web processes.
+            typer.echo(
+                "warning: no DISPATCHER_SECRET_KEY / secret_key set; using a random one for this run",
+                err=True,
+            )
+            settings = dataclasses.replace(settings, secret_key=secrets.token_urlsafe(32))
+        sessions = _sessions(settings)
+        app_ = create_app(
+            settings, sessions=sessions, max_upload_bytes=max_upload_mb * 1024 * 1024, https_only=https_only
+        )
+        uvicorn.run(app_, host=host, port=port, proxy_headers=True)
+
+    @user.command("add")
+    def add(
+        name: str,
+        role: Annotated[str, typer.Option("--role", help="viewer, sender or admin")] = "viewer",
+        password_stdin: Annotated[
+            bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+        ] = False,
+    ) -> None:
+        """Add a user who may sign in (the password is asked for, never given on the command line)."""
+        from dispatcher.web.auth import add_user, check_new_user
+
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+        else:
+            password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        try:
+            check_new_user(name, password, role)
+            with _sessions(_settings())() as session:
+                add_user(session, name, password, role, actor="cli")
+        except DispatcherError as exc:
+            raise _fail(exc) from None
+        typer.echo(f"user {name} added ({role})")
+
+    @user.command("list")
+    def list_() -> None:
+        from sqlalchemy import select
+
+        from dispatcher.store import User
+
+        with _sessions(_settings())() as session:
+            for u in session.execute(select(User).order_by(User.name)).scalars():
+                typer.echo(f"{u.name}\t{u.role}")
+
+    app.add_typer(user, name="user")

@@ -1,0 +1,268 @@
+"""Campaign actions as the web and the API do them: role and approval checks around ``campaigns``.
+
+The lifecycle itself lives in :mod:`dispatcher.campaigns`; this module adds who may do what, the
+approval rule for large campaigns, handing the returned chunk ids to the workers, the progress series
+for the chart, and the throttled balance query.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from redis.exceptions import RedisError
+from sqlalchemy import BigInteger, cast, func, select, update
+from sqlalchemy.orm import Session
+
+from dispatcher import campaigns
+from dispatcher.contacts import normalise
+from dispatcher.errors import DispatcherError, StateError, StoreError, UnsupportedMethodError
+from dispatcher.ratelimit import BalanceGate
+from dispatcher.store import Campaign, CampaignState, OptOut, Recipient, RecipientState, Role, audit
+from dispatcher.vendors.registry import get as vendor_module
+from dispatcher.vendors.transport import Transport
+from dispatcher.web.auth import CurrentUser
+from dispatcher.web.context import WebContext
+
+# Seconds between balance queries the vendors tolerate (VENDORS.md): -16 / -23 "too frequent".
+BALANCE_INTERVAL = {"webservice": 5.0, "yunxin": 10.0, "trigger": 5.0, "entinfo": 5.0}
+SERIES_POINTS = 120  # buckets in the progress chart
+SERIES_CACHE_S = 2.0
+
+
+class Forbidden(DispatcherError):
+    """The user's role does not allow the action."""
+
+
+def require(user: CurrentUser, role: Role, what: str) -> None:
+    if not user.can(role):
+        raise Forbidden(f"{what} needs the {role.value} role (you are {user.role.value})")
+
+
+def sendable(session: Session, campaign_id: int) -> int:
+    return int(
+        session.execute(
+            select(func.count())
+            .select_from(Recipient)
+            .where(Recipient.campaign_id == campaign_id, Recipient.state != RecipientState.REJECTED.value)
+        ).scalar_one()
+    )
+
+
+def needs_approval(ctx: WebContext, session: Session, campaign: Campaign) -> bool:
+    threshold = ctx.settings.approval_threshold
+    if threshold is None or campaign.approved_by:
+        return False
+    return sendable(session, campaign.id) > threshold
+
+
+def create(
+    ctx: WebContext,
+    user: CurrentUser,
+    path: Path,
+    template: str,
+    account: str,
+    *,
+    sheet: str | None,
+    phone_column: str | None,
+    start_at: datetime | None,
+    window: str | None,
+    name: str | None,
+) -> campaigns.Created:
+    """Create (draft, or scheduled at ``start_at``). A large campaign stays a draft until approved."""
+    require(user, Role.SENDER, "creating a campaign")
+    created = campaigns.create(
+        ctx.sessions,
+        ctx.settings,
+        path,
+        template,
+        account,
+        actor=user.name,
+        window=window,
+        sheet=sheet or None,
+        phone_column=phone_column or None,
+        name=name or None,
+    )
+    if start_at is not None:
+        with ctx.sessions() as session:
+            campaign = campaigns.get(session, created.campaign_id)
+            if needs_approval(ctx, session, campaign):
+                # Keep the wished time on the draft; approval schedules it (the beat only launches
+                # scheduled campaigns, so nothing starts before an admin says so).
+                session.execute(update(Campaign).where(Campaign.id == campaign.id).values(start_at=start_at))
+                session.commit()
+                return created
+        campaigns.schedule(ctx.sessions, created.campaign_id, user.name, start_at)
+        return campaigns.Created(created.campaign_id, CampaignState.SCHEDULED, created.result, created.chunks)
+    return created
+
+
+def approve(ctx: WebContext, user: CurrentUser, campaign_id: int) -> None:
+    require(user, Role.ADMIN, "approving a campaign")
+    with ctx.sessions() as session:
+        campaign = campaigns.get(session, campaign_id)
+        if campaign.state not in (CampaignState.DRAFT, CampaignState.SCHEDULED):
+            raise StateError(f"campaign {campaign_id} is {campaign.state}: nothing to approve")
+        if campaign.approved_by:
+            raise StateError(f"campaign {campaign_id} is already approved by {campaign.approved_by}")
+        wished = campaign.start_at if campaign.state == CampaignState.DRAFT else None
+        session.execute(update(Campaign).where(Campaign.id == campaign_id).values(approved_by=user.name))
+        audit(session, user.name, "campaign.approve", campaign_id, recipients=sendable(session, campaign_id))
+        session.commit()
+    if wished is not None and wished > datetime.now(wished.tzinfo):
+        campaigns.schedule(ctx.sessions, campaign_id, user.name, wished)
+
+
+def act(ctx: WebContext, user: CurrentUser, campaign_id: int, action: str) -> int:
+    """``start``/``pause``/``resume``/``cancel``/``retry`` (or ``approve``); returns chunks queued."""
+    if action == "approve":
+        approve(ctx, user, campaign_id)
+        return 0
+    require(user, Role.SENDER, f"{action} of a campaign")
+    if action == "start":
+        with ctx.sessions() as session:
+            campaign = campaigns.get(session, campaign_id)
+            if needs_approval(ctx, session, campaign):
+                raise Forbidden(
+                    f"campaign {campaign_id} has more than {ctx.settings.approval_threshold} recipients: "
+                    "an admin must approve it before it starts"
+                )
+        ids: list[int] = campaigns.start(ctx.sessions, campaign_id, user.name)
+    elif action == "pause":
+        campaigns.pause(ctx.sessions, campaign_id, user.name)
+        ids = []
+    elif action == "resume":
+        ids = campaigns.resume(ctx.sessions, campaign_id, user.name)
+    elif action == "cancel":
+        campaigns.cancel(ctx.sessions, campaign_id, user.name)
+        ids = []
+    elif action == "retry":
+        ids = campaigns.retry(ctx.sessions, campaign_id, user.name)
+    else:
+        raise StateError(f"unknown action {action!r}")
+    ctx.enqueue(ids)
+    return len(ids)
+
+
+def status(ctx: WebContext, campaign_id: int) -> dict[str, Any]:
+    with ctx.sessions() as session:
+        data = campaigns.status(session, campaign_id)
+        campaign = campaigns.get(session, campaign_id)
+        data["approved_by"] = campaign.approved_by
+        data["created_by"] = campaign.created_by
+        data["needs_approval"] = needs_approval(ctx, session, campaign)
+        data["template"] = campaign.template
+    return data
+
+
+def _epoch(column: Any, dialect: str) -> Any:
+    # Whole seconds since 1970 in SQL, so the database buckets a million rows into a few hundred.
+    if dialect == "sqlite":
+        return cast(func.strftime("%s", column), BigInteger)
+    return cast(func.extract("epoch", column), BigInteger)
+
+
+def series(ctx: WebContext, campaign_id: int) -> dict[str, Any]:
+    """Cumulative accepted and delivered counts over time, from the recipients' own timestamps
+    (``submitted_at``, ``delivered_at``): survives restarts. Cached briefly: the page polls each second."""
+    now = time.monotonic()
+    cached = ctx.series_cache.get(campaign_id)
+    if cached is not None and now - cached[0] < SERIES_CACHE_S:
+        return cached[1]
+    with ctx.sessions() as session:
+        dialect = session.get_bind().dialect.name
+        out: dict[str, Any] = {}
+        for key, column in (("accepted", Recipient.submitted_at), ("delivered", Recipient.delivered_at)):
+            at = _epoch(column, dialect)
+            where = (Recipient.campaign_id == campaign_id, column.is_not(None))
+            low, high = session.execute(select(func.min(at), func.max(at)).where(*where)).one()
+            if low is None:
+                out[key] = []
+                continue
+            step = max(1, (int(high) - int(low)) // SERIES_POINTS + 1)
+            index = (at - int(low)) // step  # integer division on both backends
+            rows = session.execute(
+                select(index, func.count()).where(*where).group_by(index).order_by(index)
+            ).all()
+            total = 0
+            points = []
+            for bucket, count in rows:
+                total += int(count)
+                points.append([int(low) + (int(bucket) + 1) * step, total])
+            out[key] = [[int(low), 0], *points]
+    ctx.series_cache[campaign_id] = (now, out)
+    return out
+
+
+def balance(ctx: WebContext, account_name: str) -> dict[str, Any]:
+    """The account's balance: asked of the vendor at most once per its interval (all processes share
+    the gate in Redis), otherwise the last answer. Never raises: the page shows what it can."""
+    account = ctx.settings.account(account_name)
+    out: dict[str, Any] = {"account": account.name, "value": None, "cached": False, "error": None}
+    try:
+        gate = BalanceGate(ctx.redis, account.name, BALANCE_INTERVAL.get(account.vendor, 5.0))
+        if not gate.may_query():
+            out.update(value=gate.last(), cached=True)
+            return out
+    except RedisError:
+        out["error"] = "balance unavailable (Redis does not answer)"
+        return out
+    module = vendor_module(account.vendor)
+    urls = [account.base_url] + ([account.backup_url] if account.backup_url else [])
+    try:
+        try:
+            request = module.build_balance(account.credentials(), encrypted=account.encrypted)
+        except UnsupportedMethodError:
+            request = module.build_balance(account.credentials())
+        with Transport(urls, timeout=5.0) as transport:
+            answer = module.parse_balance(transport.send(request).text)
+    except DispatcherError as exc:  # transport errors name the URL, never the password (POSTed form)
+        out.update(error=str(exc), value=gate.last(), cached=True)
+        return out
+    if answer.ok:
+        gate.remember(answer.value)
+        out["value"] = answer.value
+    elif answer.code is not None:
+        info = module.classify(answer.code)
+        out.update(error=f"{answer.code}: {info.meaning_en}", value=gate.last(), cached=True)
+    else:
+        out.update(error="unexpected answer from the gateway", value=gate.last(), cached=True)
+    return out
+
+
+def add_optouts(
+    ctx: WebContext, user: CurrentUser, values: list[str], note: str | None
+) -> tuple[int, list[str]]:
+    """Add numbers (normalised) to the opt-out list; returns (added, entries that are not numbers)."""
+    require(user, Role.ADMIN, "editing the opt-out list")
+    good: dict[str, None] = {}
+    invalid: list[str] = []
+    for value in values:
+        mobile = normalise(value)
+        if mobile is None:
+            invalid.append(value[:40])
+        else:
+            good[mobile] = None
+    with ctx.sessions() as session:
+        known = set(session.execute(select(OptOut.mobile).where(OptOut.mobile.in_(list(good)))).scalars())
+        new = [m for m in good if m not in known]
+        for mobile in new:
+            session.add(OptOut(mobile=mobile, source="manual", note=note))
+        if new:
+            audit(session, user.name, "optout.add", count=len(new), note=note)
+        session.commit()
+    return len(new), invalid
+
+
+def remove_optout(ctx: WebContext, user: CurrentUser, value: str) -> None:
+    require(user, Role.ADMIN, "editing the opt-out list")
+    mobile = normalise(value) or value
+    with ctx.sessions() as session:
+        row = session.execute(select(OptOut).where(OptOut.mobile == mobile)).scalar_one_or_none()
+        if row is None:
+            raise StoreError(f"no opt-out for {mobile}")
+        session.delete(row)
+        audit(session, user.name, "optout.remove", mobile=mobile)
+        session.commit()

@@ -1,0 +1,239 @@
+"""The JSON API under ``/api/``: the same actions as the pages. HTTP Basic or the session cookie;
+anything else gets 401. Documented at ``/docs`` (FastAPI's OpenAPI)."""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, UploadFile
+from fastapi.responses import Response
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from dispatcher import campaigns
+from dispatcher.cli.check import summary
+from dispatcher.store import Campaign, OptOut, ReplyRow, Role, User
+from dispatcher.web import actions, auth, uploads
+from dispatcher.web.deps import ApiUser, Ctx
+from dispatcher.web.exports import export_response
+from dispatcher.web.pages import parse_start
+
+router = APIRouter(prefix="/api", tags=["api"])
+
+
+class Action(enum.StrEnum):
+    start = "start"
+    pause = "pause"
+    resume = "resume"
+    cancel = "cancel"
+    retry = "retry"
+    approve = "approve"
+
+
+class OptOutsIn(BaseModel):
+    mobiles: list[str]
+    note: str | None = None
+
+
+class UserIn(BaseModel):
+    name: str
+    password: str
+    role: Role = Role.VIEWER
+
+
+def _campaign_row(c: Campaign) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "name": c.name,
+        "state": c.state,
+        "account": c.account,
+        "vendor": c.vendor,
+        "start_at": c.start_at.isoformat() if c.start_at else None,
+        "created_by": c.created_by,
+        "approved_by": c.approved_by,
+        "created_at": c.created_at.isoformat(),
+    }
+
+
+@router.get("/me", summary="The signed-in user and role")
+def me(user: ApiUser) -> dict[str, str]:
+    return {"name": user.name, "role": user.role.value}
+
+
+@router.get("/campaigns", summary="Campaigns, newest first")
+def list_campaigns(ctx: Ctx, user: ApiUser) -> list[dict[str, Any]]:
+    with ctx.sessions() as session:
+        rows = session.execute(select(Campaign).order_by(Campaign.id.desc()).limit(500)).scalars().all()
+        return [_campaign_row(c) for c in rows]
+
+
+def _with_upload(ctx: Ctx, user: ApiUser, file: UploadFile) -> uploads.Upload:
+    actions.require(user, Role.SENDER, "creating a campaign")
+    return uploads.save(ctx.upload_dir, file.file, file.filename or "", user.name, ctx.max_upload_bytes)
+
+
+@router.post("/campaigns/preview", summary="Dry run of a contact list: samples, rejected rows, cost")
+def preview_campaign(
+    ctx: Ctx,
+    user: ApiUser,
+    file: UploadFile,
+    template: Annotated[str, Form()],
+    account: Annotated[str, Form()],
+    sheet: Annotated[str, Form()] = "",
+    phone_column: Annotated[str, Form()] = "",
+) -> dict[str, Any]:
+    saved = _with_upload(ctx, user, file)
+    try:
+        with ctx.sessions() as session:
+            opted_out = campaigns.opt_out_set(session)
+        result = uploads.preview(
+            saved.path,
+            ctx.settings,
+            account,
+            template,
+            sheet=sheet,
+            phone_column=phone_column,
+            opt_outs=opted_out,
+        )
+    finally:
+        uploads.discard(saved)
+    return result
+
+
+@router.post("/campaigns", status_code=201, summary="Create a campaign from a contact list")
+def create_campaign(
+    ctx: Ctx,
+    user: ApiUser,
+    file: UploadFile,
+    template: Annotated[str, Form()],
+    account: Annotated[str, Form()],
+    sheet: Annotated[str, Form()] = "",
+    phone_column: Annotated[str, Form()] = "",
+    start_at: Annotated[str, Form(description="ISO-8601; China time when no zone")] = "",
+    window: Annotated[str, Form(description="HH:MM-HH:MM")] = "",
+    name: Annotated[str, Form()] = "",
+) -> dict[str, Any]:
+    at = parse_start(start_at, ctx.settings.timezone)
+    saved = _with_upload(ctx, user, file)
+    try:
+        created = actions.create(
+            ctx,
+            user,
+            saved.path,
+            template,
+            account,
+            sheet=sheet,
+            phone_column=phone_column,
+            start_at=at,
+            window=window or None,
+            name=name or saved.path.stem,
+        )
+    finally:
+        uploads.discard(saved)
+    data = summary(created.result, created.chunks)
+    data.pop("file")
+    return {"id": created.campaign_id, "state": created.state.value, **data}
+
+
+@router.get("/campaigns/{campaign_id}", summary="State and recipient counts")
+def campaign_status(ctx: Ctx, user: ApiUser, campaign_id: int) -> dict[str, Any]:
+    return actions.status(ctx, campaign_id)
+
+
+@router.get("/campaigns/{campaign_id}/progress", summary="Cumulative accepted/delivered over time")
+def campaign_progress(ctx: Ctx, user: ApiUser, campaign_id: int) -> dict[str, Any]:
+    data = actions.status(ctx, campaign_id)
+    return {"status": data, "series": actions.series(ctx, campaign_id)}
+
+
+@router.post("/campaigns/{campaign_id}/{action}", summary="start, pause, resume, cancel, retry, approve")
+def campaign_action(ctx: Ctx, user: ApiUser, campaign_id: int, action: Action) -> dict[str, Any]:
+    queued = actions.act(ctx, user, campaign_id, action.value)
+    return {"id": campaign_id, "action": action.value, "queued_requests": queued}
+
+
+@router.get("/campaigns/{campaign_id}/export", summary="Per-recipient results as xlsx or csv")
+def campaign_export(ctx: Ctx, user: ApiUser, campaign_id: int, format: str = "xlsx") -> Response:
+    return export_response(ctx, campaign_id, format)
+
+
+@router.get("/optouts", summary="The opt-out list")
+def list_optouts(ctx: Ctx, user: ApiUser, limit: int = 1000, offset: int = 0) -> list[dict[str, Any]]:
+    with ctx.sessions() as session:
+        rows = session.execute(
+            select(OptOut).order_by(OptOut.id.desc()).offset(offset).limit(min(limit, 10_000))
+        ).scalars()
+        return [
+            {"mobile": o.mobile, "source": o.source, "added_at": o.added_at.isoformat(), "note": o.note}
+            for o in rows
+        ]
+
+
+@router.post("/optouts", summary="Add numbers to the opt-out list (admin)")
+def add_optouts(ctx: Ctx, user: ApiUser, body: OptOutsIn) -> dict[str, Any]:
+    added, invalid = actions.add_optouts(ctx, user, body.mobiles, body.note)
+    return {"added": added, "invalid": invalid}
+
+
+@router.delete("/optouts/{mobile}", summary="Remove a number from the opt-out list (admin)")
+def remove_optout(ctx: Ctx, user: ApiUser, mobile: str) -> dict[str, str]:
+    actions.remove_optout(ctx, user, mobile)
+    return {"removed": mobile}
+
+
+@router.get("/replies", summary="Replies (MO), newest first")
+def list_replies(ctx: Ctx, user: ApiUser, limit: int = 200, offset: int = 0) -> list[dict[str, Any]]:
+    with ctx.sessions() as session:
+        rows = session.execute(
+            select(ReplyRow).order_by(ReplyRow.id.desc()).offset(offset).limit(min(limit, 10_000))
+        ).scalars()
+        return [
+            {
+                "account": r.account,
+                "mobile": r.mobile,
+                "text": r.text,
+                "received_at": r.received_at.isoformat() if r.received_at else None,
+                "campaign_id": r.campaign_id,
+                "is_optout": r.is_optout,
+            }
+            for r in rows
+        ]
+
+
+@router.get("/accounts", summary="Configured vendor accounts (no secrets)")
+def list_accounts(ctx: Ctx, user: ApiUser) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": a.name,
+            "vendor": a.vendor,
+            "rate_limit": a.rate_limit,
+            "price_per_segment": str(a.price_per_segment) if a.price_per_segment is not None else None,
+            "push": bool(a.push_token),
+        }
+        for a in ctx.settings.accounts.values()
+    ]
+
+
+@router.get("/accounts/{name}/balance", summary="Balance (throttled per vendor; cached otherwise)")
+def account_balance(ctx: Ctx, user: ApiUser, name: str) -> dict[str, Any]:
+    actions.require(user, Role.SENDER, "asking a vendor for the balance")
+    return actions.balance(ctx, name)
+
+
+@router.get("/users", summary="Users and roles (admin)")
+def list_users(ctx: Ctx, user: ApiUser) -> list[dict[str, str]]:
+    actions.require(user, Role.ADMIN, "managing users")
+    with ctx.sessions() as session:
+        return [
+            {"name": u.name, "role": u.role}
+            for u in session.execute(select(User).order_by(User.name)).scalars()
+        ]
+
+
+@router.post("/users", status_code=201, summary="Add a user (admin)")
+def add_user(ctx: Ctx, user: ApiUser, body: UserIn) -> dict[str, str]:
+    actions.require(user, Role.ADMIN, "managing users")
+    with ctx.sessions() as session:
+        auth.add_user(session, body.name, body.password, body.role.value, actor=user.name)
+    return {"name": body.name, "role": body.role.value}

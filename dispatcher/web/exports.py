@@ -1,0 +1,40 @@
+"""The campaign export as a download: the results side writes the file, we stream it and delete it."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from fastapi.responses import FileResponse, Response
+from starlette.background import BackgroundTask
+
+from dispatcher import campaigns
+from dispatcher.errors import InputError
+from dispatcher.results import export as exporting
+from dispatcher.web.context import WebContext
+
+MEDIA = {
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "csv": "text/csv; charset=utf-8",
+}
+
+
+def export_response(ctx: WebContext, campaign_id: int, fmt: str) -> Response:
+    if fmt not in MEDIA:
+        raise InputError(f"export format must be xlsx or csv, not {fmt!r}")
+    folder = Path(tempfile.mkdtemp(prefix="dispatcher-export-"))
+    try:
+        with ctx.sessions() as session:
+            campaigns.get(session, campaign_id)  # 404 for an unknown campaign
+            path = folder / f"campaign-{campaign_id}.{fmt}"
+            exporting.export_campaign(session, campaign_id, path)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return FileResponse(
+        path,
+        media_type=MEDIA[fmt],
+        filename=path.name,
+        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
+    )
