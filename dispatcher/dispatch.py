@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
+from redis.exceptions import RedisError
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -47,6 +50,8 @@ from dispatcher.store import (
 from dispatcher.vendors.registry import VendorModule
 from dispatcher.vendors.transport import Transport
 from dispatcher.vendors.wire import AnswerKind, ErrorClass, Request
+
+logger = logging.getLogger(__name__)
 
 SYSTEM = "system"
 LEASE_SECONDS = 120.0  # longer than the transport's timeout: a live sender never loses its lease
@@ -140,6 +145,7 @@ class AccountRuntime:
     transport: Transport
     limiter: AccountLimiter | LocalLimiter | None
     clock: Callable[[], datetime] = field(default=utcnow)
+    lease_seconds: float = LEASE_SECONDS
 
 
 def _load(session: Session, chunk_id: int) -> tuple[Chunk, Campaign] | None:
@@ -195,7 +201,7 @@ def send_chunk(
         return Result(chunk_id, Next.LATER, delay=1.0, state="limiter")
 
     with sessions() as session:
-        if not claim_chunk(session, chunk_id, worker_id, LEASE_SECONDS, now=runtime.clock()):
+        if not claim_chunk(session, chunk_id, worker_id, runtime.lease_seconds, now=runtime.clock()):
             return Result(chunk_id, Next.DONE, state="claimed elsewhere")
         chunk, campaign = _load(session, chunk_id) or (chunk, campaign)
         recipients = [
@@ -265,21 +271,20 @@ def _settle(
         return finish_chunk(session, chunk.id, worker_id, outcome)
 
     if verdict.state is ChunkState.ACCEPTED:
-        if limiter is not None:
-            limiter.reward()
         finish(ChunkState.ACCEPTED)
+        _adapt(limiter, "reward")
         return Result(chunk.id, Next.DONE, state="accepted")
     if verdict.state is ChunkState.UNKNOWN:
         finish(ChunkState.UNKNOWN)
         return Result(chunk.id, Next.DONE, state="unknown")
 
     error_class = verdict.error_class or ErrorClass.UNKNOWN
-    if error_class is ErrorClass.RATE_LIMITED and limiter is not None:
-        limiter.penalise()
     decision = retry_policy(error_class, chunk.attempts, recipients=chunk.recipient_count)
     if decision.action is Action.RETRY:
         not_before = finished + timedelta(seconds=decision.delay_s)
         finish(ChunkState.QUEUED, not_before=not_before)
+        if error_class is ErrorClass.RATE_LIMITED:
+            _adapt(limiter, "penalise")
         return Result(chunk.id, Next.LATER, delay=decision.delay_s, state="queued")
     if decision.action is Action.SPLIT:
         children = _split(session, chunk)
@@ -296,7 +301,20 @@ def _settle(
         finish(ChunkState.ACCEPTED, detail=verdict.detail)
         return Result(chunk.id, Next.DONE, state="accepted")
     finish(ChunkState.FAILED, detail=f"{verdict.detail} ({decision.reason})")
+    if error_class is ErrorClass.RATE_LIMITED:  # gave up on this one; the account still slows down
+        _adapt(limiter, "penalise")
     return Result(chunk.id, Next.DONE, state="failed")
+
+
+def _adapt(limiter: AccountLimiter | LocalLimiter | None, change: Literal["reward", "penalise"]) -> None:
+    """Adapt the account's rate after an answer that is already recorded. Best effort: a Redis that
+    is down (restarting) must not undo the record, and the next ``acquire`` fails on it anyway."""
+    if limiter is None:
+        return
+    try:
+        limiter.reward() if change == "reward" else limiter.penalise()
+    except RedisError as exc:
+        logger.warning("could not %s the rate of account %s: %s", change, limiter.account, exc)
 
 
 def _split(session: Session, chunk: Chunk) -> tuple[int, ...]:

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher.config import Settings
-from dispatcher.dispatch import AccountRuntime, Result, send_chunk
+from dispatcher.dispatch import LEASE_SECONDS, AccountRuntime, Result, send_chunk
 from dispatcher.ratelimit import AccountLimiter, LocalLimiter, LocalRates
 from dispatcher.store import Campaign, Chunk, make_engine, session_factory
 from dispatcher.vendors.registry import get as vendor_module
@@ -28,6 +28,16 @@ from dispatcher.vendors.transport import Transport
 
 IN_MEMORY = "memory://"
 SEND_THREADS = 16  # concurrent requests one task may have in flight (one-number-per-request vendors)
+# Seconds a claimed chunk stays ``sending`` before the sweep calls its sender dead (tests shorten it).
+LEASE_ENV = "DISPATCHER_LEASE_SECONDS"
+
+
+def lease_seconds() -> float:
+    """The chunk lease: ``DISPATCHER_LEASE_SECONDS`` if set, read when called, else the default."""
+    value = float(os.environ.get(LEASE_ENV) or LEASE_SECONDS)
+    if value <= 0:
+        raise ValueError(f"{LEASE_ENV} must be positive")
+    return value
 
 
 @dataclass
@@ -61,7 +71,13 @@ class Runtime:
                         if self.redis is not None
                         else LocalLimiter(self.local_rates, name, config.rate_limit)
                     )
-                runtime = AccountRuntime(config, vendor_module(config.vendor), Transport(urls), limiter)
+                runtime = AccountRuntime(
+                    config,
+                    vendor_module(config.vendor),
+                    Transport(urls),
+                    limiter,
+                    lease_seconds=lease_seconds(),
+                )
                 self.accounts[name] = runtime
             return runtime
 

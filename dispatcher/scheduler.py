@@ -3,6 +3,7 @@ broker lost, complete finished campaigns. The store is the truth; Redis may be w
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -24,6 +25,13 @@ SYSTEM = "scheduler"
 # A queued chunk nobody touched for this long has lost its broker message (Redis restart, a purged
 # queue, a deferred send): hand it to the queue again. A duplicate message is harmless (the claim).
 STALE_QUEUED = timedelta(seconds=30)
+STALE_QUEUED_ENV = "DISPATCHER_STALE_QUEUED_SECONDS"  # overrides STALE_QUEUED (tests shorten it)
+
+
+def stale_queued() -> timedelta:
+    """How long a queued chunk may sit untouched: ``DISPATCHER_STALE_QUEUED_SECONDS``, read when called."""
+    value = os.environ.get(STALE_QUEUED_ENV)
+    return timedelta(seconds=float(value)) if value else STALE_QUEUED
 
 
 def launch_due(sessions: sessionmaker[Session], now: datetime | None = None) -> dict[int, list[int]]:
@@ -46,9 +54,12 @@ def launch_due(sessions: sessionmaker[Session], now: datetime | None = None) -> 
     return launched
 
 
-def requeue_stale(sessions: sessionmaker[Session], now: datetime | None = None) -> list[int]:
+def requeue_stale(
+    sessions: sessionmaker[Session], now: datetime | None = None, *, older_than: timedelta | None = None
+) -> list[int]:
     """Queued chunks of running campaigns that are due and were not handed out lately."""
     now = now or utcnow()
+    older_than = stale_queued() if older_than is None else older_than
     with sessions() as session:
         running = select(Campaign.id).where(
             Campaign.id == Chunk.campaign_id, Campaign.state == CampaignState.RUNNING.value
@@ -58,7 +69,7 @@ def requeue_stale(sessions: sessionmaker[Session], now: datetime | None = None) 
                 update(Chunk)
                 .where(
                     Chunk.state == ChunkState.QUEUED.value,
-                    Chunk.updated_at < now - STALE_QUEUED,
+                    Chunk.updated_at < now - older_than,
                     (Chunk.not_before.is_(None)) | (Chunk.not_before <= now),
                     running.exists(),
                 )

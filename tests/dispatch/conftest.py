@@ -1,7 +1,13 @@
-"""A whole dispatch stack per test: simulator on loopback, SQLite store, real Redis, a real Celery worker."""
+"""A whole dispatch stack per test: simulator on loopback, the store, real Redis, a real Celery worker.
+
+The store is SQLite, and PostgreSQL too when ``DISPATCHER_TEST_POSTGRES_URL`` is set: every test that
+uses ``database_url`` (or ``make_stack``) then runs on both, the PostgreSQL one in a schema of its own,
+dropped afterwards (other suites share that database).
+"""
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -13,10 +19,14 @@ import openpyxl
 import pytest
 from celery import Celery
 from celery.contrib.testing.worker import start_worker
+from redis import Redis
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher import runtime
 from dispatcher.config import Settings
+from dispatcher.keys import rate_key
 from dispatcher.simulator import Account, RunningSimulator, SimulatorConfig, run_simulator
 from dispatcher.store import make_engine, session_factory, upgrade
 from workers import tasks
@@ -24,6 +34,42 @@ from workers.app import make_celery
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 ENTINFO_SN = "SDK-DEMO-010-00001"
+PG_URL = os.environ.get("DISPATCHER_TEST_POSTGRES_URL")
+# No skipped tests: PostgreSQL is a parameter only when a server is configured.
+DATABASES = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty store: a SQLite file, or a fresh PostgreSQL schema dropped afterwards."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+        upgrade(url)
+        yield url
+        return
+    assert PG_URL
+    schema = f"test_dispatch_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+        rendered = url.render_as_string(hide_password=False)
+        upgrade(rendered)
+        yield rendered
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def cleanup_redis(redis_url: str, accounts: dict[str, str], queues: list[str]) -> None:
+    """Remove what a test left in the shared Redis: its accounts' limiter state and its queues."""
+    client: Redis[Any] = Redis.from_url(redis_url)
+    try:
+        client.delete(*(rate_key(name) for name in accounts.values()), *queues)
+    finally:
+        client.close()
 
 
 @dataclass
@@ -86,8 +132,11 @@ def config_toml(
 
 
 @pytest.fixture
-def make_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Stack]]:
+def make_stack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> Iterator[Callable[..., Stack]]:
     contexts: list[Any] = []
+    cleanups: list[Callable[[], None]] = []
 
     def build(
         sim_config: SimulatorConfig | None = None,
@@ -103,8 +152,7 @@ def make_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Call
         suffix = uuid.uuid4().hex[:8]
         toml, names = config_toml(sim.base_url, suffix, rate_limit, **(overrides or {}))
         (tmp_path / "dispatcher.toml").write_text('send_window = "00:00-24:00"\n' + toml, encoding="utf-8")
-        db_url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
-        upgrade(db_url)
+        db_url = database_url
         monkeypatch.setenv("DISPATCHER_CONFIG", str(tmp_path / "dispatcher.toml"))
         monkeypatch.setenv("DISPATCHER_DATABASE_URL", db_url)
         monkeypatch.setenv("DISPATCHER_REDIS_URL", REDIS_URL)
@@ -113,6 +161,7 @@ def make_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Call
         settings = Settings.load()
         app = make_celery(REDIS_URL, redis_url=REDIS_URL)
         app.conf.task_default_queue = f"test-{suffix}"
+        cleanups.append(lambda: cleanup_redis(REDIS_URL, names, [f"test-{suffix}"]))
         tasks.register(app)
         if worker:
             worker_cm = start_worker(
@@ -121,12 +170,25 @@ def make_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Call
             worker_cm.__enter__()
             contexts.append(worker_cm)
         engine = make_engine(db_url)
+        contexts.append(_Disposing(engine))
         return Stack(sim, settings, session_factory(engine), app, tmp_path, names)
 
     yield build
     for cm in reversed(contexts):
         cm.__exit__(None, None, None)
     runtime.reset()
+    for cleanup in cleanups:
+        cleanup()
+
+
+class _Disposing:
+    """Closes an engine's connections when the stack is taken down (before its schema is dropped)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    def __exit__(self, *exc: object) -> None:
+        self.engine.dispose()
 
 
 __all__ = ["Account", "Stack", "write_contacts"]

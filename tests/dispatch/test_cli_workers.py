@@ -29,10 +29,10 @@ def cli(env: dict[str, str], *args: str) -> str:
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
+def env(database_url: str) -> dict[str, str]:
     return {
         **os.environ,
-        "DISPATCHER_DATABASE_URL": f"sqlite:///{tmp_path / 'store.sqlite3'}",
+        "DISPATCHER_DATABASE_URL": database_url,
         "DISPATCHER_REDIS_URL": REDIS_URL,
         "DISPATCHER_BROKER_URL": REDIS_URL,
     }
