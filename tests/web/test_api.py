@@ -1,0 +1,81 @@
+"""The JSON API: campaigns, opt-outs, accounts and balance, users; documented by OpenAPI."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tests.web.conftest import Web, write_contacts
+from tests.web.test_auth import basic
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def test_given_a_sender_when_creating_and_starting_by_api_then_workers_send_every_message(
+    make_web: Callable[..., Web],
+) -> None:
+    web = make_web(worker=True)
+    c = web.client()
+    path = write_contacts(web.tmp / "c.xlsx", [(f"1390000{i:04d}", f"客户{i}") for i in range(5)] + [("bad", "x")])
+    form = {"template": "{姓名}您好，回T退订【测试】", "account": web.accounts["trigger"]}
+    files = {"file": ("c.xlsx", path.read_bytes(), XLSX)}
+    preview = c.post("/api/campaigns/preview", data=form, files=files, headers=basic("sender"))
+    assert preview.status_code == 200
+    assert preview.json()["messages"] == 5 and preview.json()["rejected"][0]["value"] == "bad"
+    r = c.post("/api/campaigns", data=form, files=files, headers=basic("sender"))
+    assert r.status_code == 201, r.text
+    cid = r.json()["id"]
+    assert r.json()["messages"] == 5 and r.json()["state"] == "draft"
+    assert [x["id"] for x in c.get("/api/campaigns", headers=basic("viewer")).json()] == [cid]
+    assert c.post(f"/api/campaigns/{cid}/start", headers=basic("sender")).status_code == 200
+    web.wait_for(lambda: c.get(f"/api/campaigns/{cid}", headers=basic("viewer")).json()["accepted"] == 5)
+    progress = c.get(f"/api/campaigns/{cid}/progress", headers=basic("viewer")).json()
+    assert progress["series"]["accepted"][-1][1] == 5
+    export = c.get(f"/api/campaigns/{cid}/export?format=csv", headers=basic("viewer"))
+    assert export.status_code == 200 and export.text.count("1390000") == 5
+    assert c.get("/api/campaigns/999", headers=basic("viewer")).status_code == 404
+
+
+def test_given_opt_out_edits_when_not_admin_then_403_else_listed(make_web: Callable[..., Web]) -> None:
+    web = make_web()
+    c = web.client()
+    body = {"mobiles": ["+86 139-0000-0001", "oops"], "note": "asked by phone"}
+    assert c.post("/api/optouts", json=body, headers=basic("sender")).status_code == 403
+    r = c.post("/api/optouts", json=body, headers=basic("admin"))
+    assert r.json() == {"added": 1, "invalid": ["oops"]}
+    assert [o["mobile"] for o in c.get("/api/optouts", headers=basic("viewer")).json()] == ["13900000001"]
+    assert c.delete("/api/optouts/13900000001", headers=basic("admin")).status_code == 200
+    assert c.get("/api/optouts", headers=basic("viewer")).json() == []
+
+
+def test_given_an_account_when_asking_the_balance_twice_then_the_second_is_the_cached_answer(
+    make_web: Callable[..., Web],
+) -> None:
+    web = make_web()
+    c = web.client()
+    name = web.accounts["yunxin"]
+    first = c.get(f"/api/accounts/{name}/balance", headers=basic("sender")).json()
+    assert first["value"] and not first["cached"] and first["error"] is None
+    second = c.get(f"/api/accounts/{name}/balance", headers=basic("sender")).json()
+    assert second["cached"] and second["value"] == first["value"]  # the vendor allows one per 10 s
+    assert c.get(f"/api/accounts/{name}/balance", headers=basic("viewer")).status_code == 403
+    accounts = c.get("/api/accounts", headers=basic("viewer")).text
+    assert "demo" not in accounts and "push-secret" not in accounts  # no credentials, no tokens
+
+
+def test_given_an_admin_when_adding_a_user_by_api_then_the_user_can_sign_in(make_web: Callable[..., Web]) -> None:
+    web = make_web()
+    c = web.client()
+    body = {"name": "mei", "password": "long enough pw", "role": "sender"}
+    assert c.post("/api/users", json=body, headers=basic("sender")).status_code == 403
+    assert c.post("/api/users", json=body, headers=basic("admin")).status_code == 201
+    assert c.get("/api/me", headers=basic("mei", "long enough pw")).json() == {"name": "mei", "role": "sender"}
+    short = {"name": "li", "password": "short", "role": "viewer"}
+    r = c.post("/api/users", json=short, headers=basic("admin"))
+    assert r.status_code == 400 and "at least 8" in r.json()["detail"]
+
+
+def test_openapi_documents_the_api_and_the_push_receivers(make_web: Callable[..., Web]) -> None:
+    paths = make_web().client().get("/openapi.json").json()["paths"]
+    for path in ("/api/campaigns", "/api/campaigns/{campaign_id}/{action}", "/api/optouts", "/push/{account}/reports"):
+        assert path in paths
+    assert "/login" not in paths

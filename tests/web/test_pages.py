@@ -1,0 +1,112 @@
+"""The upload → compose → preview → create pages, over HTTP."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import httpx
+from sqlalchemy import select
+
+from dispatcher.store import Campaign
+from tests.web.conftest import Web, csrf_of, write_contacts
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+TEMPLATE = "{姓名}您好，会员日全场8折【测试】"
+
+
+def upload(web: Web, c: httpx.Client, rows: list[tuple[object, ...]]) -> str:
+    path = write_contacts(web.tmp / "名单.xlsx", rows)
+    token = csrf_of(c.get("/campaigns/new").text)
+    r = c.post("/uploads", data={"csrf": token}, files={"file": ("名单.xlsx", path.read_bytes(), XLSX)})
+    assert r.status_code == 303, r.text
+    return str(r.headers["location"])
+
+
+def test_given_an_upload_when_composing_then_sheets_and_columns_are_offered(make_web: Callable[..., Web]) -> None:
+    web = make_web()
+    c = web.signed_in("sender")
+    page = upload(web, c, [("13900000001", "张三")])
+    html = c.get(page).text
+    assert "<option selected>客户</option>" in html and "<option>说明</option>" in html
+    assert 'data-field="姓名"' in html and 'data-field="手机号"' in html  # placeholders
+    assert re.search(r"<option selected>手机号</option>", html)  # the detected phone column
+
+
+def test_given_a_list_when_previewing_then_samples_segments_rejections_warnings_and_cost_are_shown(
+    make_web: Callable[..., Web],
+) -> None:
+    web = make_web()
+    c = web.signed_in("sender")
+    page = upload(web, c, [("13900000001", "张三"), ("12345", "李四"), ("13900000001", "王五"), ("13900000002", "赵六")])
+    form = {
+        "csrf": csrf_of(c.get(page).text),
+        "sheet": "客户",
+        "phone_column": "手机号",
+        "template": TEMPLATE,
+        "account": web.accounts["yunxin"],
+    }
+    r = c.post(page + "/preview", data=form)
+    assert r.status_code == 200, r.text
+    html = r.text
+    assert "张三您好，会员日全场8折【测试】" in html and "赵六您好" in html
+    assert 'id="pv-messages">2<' in html
+    assert "12345" in html and "duplicate of row 2" in html  # rejected rows with reasons
+    assert "opt out" in html  # the template has no 回T退订: warned
+    assert "¥0.10" in html  # 2 one-segment messages × 0.05
+    assert 'id="balance">balance: <b>' in html  # the simulator's balance
+    assert 'id="create-button"' in html
+
+    r = c.post(page + "/create", data=form)
+    assert r.status_code == 303
+    campaign_id = int(r.headers["location"].rsplit("/", 1)[1])
+    with web.sessions() as session:
+        campaign = session.execute(select(Campaign).where(Campaign.id == campaign_id)).scalar_one()
+    assert (campaign.state, campaign.created_by, campaign.template) == ("draft", "sender", TEMPLATE)
+    assert "2 messages" in c.get(f"/campaigns/{campaign_id}").text
+    # The upload is used up.
+    assert c.get(page).status_code == 400
+
+
+def test_given_a_bad_template_when_previewing_then_a_clear_error(make_web: Callable[..., Web]) -> None:
+    web = make_web()
+    c = web.signed_in("sender")
+    page = upload(web, c, [("13900000001", "张三")])
+    form = {"csrf": csrf_of(c.get(page).text), "template": "{城市}见【测试】", "account": web.accounts["yunxin"]}
+    r = c.post(page + "/preview", data=form)
+    assert r.status_code == 400 and "unknown placeholder {城市}" in r.text
+
+
+def test_given_a_file_over_the_limit_or_of_a_wrong_type_when_uploading_then_refused(
+    make_web: Callable[..., Web],
+) -> None:
+    web = make_web(max_upload_bytes=4096)
+    c = web.signed_in("sender")
+    token = csrf_of(c.get("/campaigns/new").text)
+    r = c.post("/uploads", data={"csrf": token}, files={"file": ("big.csv", b"13900000001,a\n" * 1000, "text/csv")})
+    assert r.status_code == 413 and "larger than the limit" in r.text
+    r = c.post("/uploads", data={"csrf": token}, files={"file": ("list.pdf", b"%PDF-1.4", "application/pdf")})
+    assert r.status_code == 400 and "unsupported file type" in r.text
+    assert not any((web.tmp / "uploads").iterdir())
+
+
+def test_given_someone_elses_upload_when_opened_then_not_found(make_web: Callable[..., Web]) -> None:
+    web = make_web()
+    page = upload(web, web.signed_in("sender"), [("13900000001", "张三")])
+    other = web.client()
+    with web.sessions() as session:
+        from dispatcher.web.auth import add_user
+
+        add_user(session, "sender2", "another password", "sender", actor="test")
+    from tests.web.conftest import login
+
+    login(other, "sender2", "another password")
+    r = other.get(page)
+    assert r.status_code == 400 and "does not exist" in r.text
+
+
+def test_given_a_viewer_when_opening_new_campaign_then_403(make_web: Callable[..., Web]) -> None:
+    web = make_web()
+    c = web.signed_in("viewer")
+    assert c.get("/campaigns/new").status_code == 403
+    assert "New campaign" not in c.get("/campaigns").text

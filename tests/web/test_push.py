@@ -1,0 +1,88 @@
+"""Push receivers: the token guards them, the raw body is committed before the answer, then parsed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from urllib.parse import urlencode
+
+from sqlalchemy import func, select
+
+from dispatcher.store import OptOut, RawPull, ReplyRow, ReportRow
+from tests.web.conftest import PUSH_TOKEN, Web
+
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+
+
+def raw_count(web: Web) -> int:
+    with web.sessions() as session:
+        return int(session.execute(select(func.count()).select_from(RawPull)).scalar_one())
+
+
+def test_given_a_wrong_or_missing_token_when_pushing_then_403_and_nothing_stored(make_web: Callable[..., Web]) -> None:
+    web = make_web()
+    c = web.client()
+    body = urlencode({"account": "demo", "GetReport": "123,13900000001,DELIVRD|"})
+    yunxin, entinfo = web.accounts["yunxin"], web.accounts["entinfo"]
+    for url in (
+        f"/push/{yunxin}/reports",
+        f"/push/{yunxin}/reports?token=",
+        f"/push/{yunxin}/reports?token=wrong",
+        f"/push/{yunxin}/replies?token={PUSH_TOKEN}x",
+        f"/push/nosuchaccount/reports?token={PUSH_TOKEN}",
+        f"/push/{entinfo}/reports?token={PUSH_TOKEN}",  # no push_token configured
+    ):
+        assert c.post(url, content=body, headers=FORM).status_code == 403, url
+    assert raw_count(web) == 0
+
+
+def test_given_the_right_token_when_a_form_report_is_pushed_then_stored_acknowledged_and_parsed(
+    make_web: Callable[..., Web],
+) -> None:
+    web = make_web()
+    c = web.client()
+    body = urlencode({"account": "demo", "GetReport": "2314357620085030623,13900000001,DELIVRD|"})
+    r = c.post(f"/push/{web.accounts['yunxin']}/reports?token={PUSH_TOKEN}", content=body, headers=FORM)
+    assert r.status_code == 200 and r.text == "ok"
+    with web.sessions() as session:
+        raw = session.execute(select(RawPull)).scalar_one()
+    assert (raw.account, raw.kind, raw.source, raw.body) == (web.accounts["yunxin"], "reports", "push", body)
+
+    def parsed() -> bool:
+        with web.sessions() as session:
+            return session.execute(select(ReportRow.status)).scalars().all() == ["DELIVRD"]
+
+    web.wait_for(parsed, 10)
+
+
+def test_given_trigger_json_replies_when_pushed_then_reply_stored_and_opt_out_applied(
+    make_web: Callable[..., Web],
+) -> None:
+    web = make_web()
+    c = web.client()
+    body = json.dumps(
+        {
+            "account": "demo",
+            "type": 3,
+            "list": [
+                {"dest_phone": "13900000009", "show_num": "1069", "resp_content": "T", "receive_time": 1529466210680,
+                 "customer_uuid": ""}
+            ],
+        }
+    )  # fmt: skip
+    r = c.post(
+        f"/push/{web.accounts['trigger']}/replies?token={PUSH_TOKEN}",
+        content=body,
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 200
+
+    def applied() -> bool:
+        with web.sessions() as session:
+            replies = session.execute(select(ReplyRow.text)).scalars().all()
+            optouts = session.execute(select(OptOut.mobile)).scalars().all()
+        return replies == ["T"] and optouts == ["13900000009"]
+
+    web.wait_for(applied, 10)
+    page = web.signed_in("viewer").get("/replies").text
+    assert "13900000009" in page
