@@ -1,8 +1,8 @@
 """The opt-out list in the store: numbers never sent to again.
 
 Adding a number also withdraws it from every campaign that has not sent to it yet (recipients still
-``planned`` or ``queued`` become ``rejected``, reason ``opted out``); ``check`` and ``campaign create``
-filter uploads against the list.
+``planned`` or ``queued`` leave their chunk and become ``rejected``, reason ``opted out``), so no later
+send carries it; ``campaign create`` filters uploads against the list.
 """
 
 from __future__ import annotations
@@ -12,16 +12,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from dispatcher.contacts.phones import normalise
 from dispatcher.errors import InputError
-from dispatcher.store import OptOut, Recipient, RecipientState, utcnow
+from dispatcher.store import Chunk, ChunkState, OptOut, Recipient, RecipientState, utcnow
 
 REASON = "opted out"
 _PENDING = (RecipientState.PLANNED.value, RecipientState.QUEUED.value)
+_OPEN_CHUNKS = (ChunkState.PLANNED.value, ChunkState.QUEUED.value)
 _NO_SYNC = {"synchronize_session": False}
 
 
@@ -51,13 +52,37 @@ def add(session: Session, mobiles: Iterable[str], *, source: str, note: str | No
             .returning(OptOut.mobile)
         )
         added += len(result.all())
-        session.execute(
-            update(Recipient)
-            .where(Recipient.mobile.in_(part), Recipient.state.in_(_PENDING))
-            .values(state=RecipientState.REJECTED.value, reject_reason=REASON),
-            execution_options=_NO_SYNC,
-        )
+        _withdraw(session, part)
     return added
+
+
+def _withdraw(session: Session, mobiles: list[str]) -> None:
+    """Take the numbers out of every chunk not yet claimed. A claim moves recipients to ``sending``
+    under a row lock, so each is either withdrawn before its request is built or sent."""
+    pending = (Recipient.mobile.in_(mobiles), Recipient.state.in_(_PENDING))
+    chunk_ids = sorted(
+        {c for c in session.execute(select(Recipient.chunk_id).where(*pending)).scalars() if c is not None}
+    )
+    session.execute(
+        update(Recipient)
+        .where(*pending)
+        .values(state=RecipientState.REJECTED.value, reject_reason=REASON, chunk_id=None),
+        execution_options=_NO_SYNC,
+    )
+    if not chunk_ids:
+        return
+    remaining = select(func.count()).where(Recipient.chunk_id == Chunk.id).scalar_subquery()
+    session.execute(
+        update(Chunk).where(Chunk.id.in_(chunk_ids)).values(recipient_count=remaining),
+        execution_options=_NO_SYNC,
+    )
+    # A chunk left empty has nothing to send: closed like a cancelled one.
+    session.execute(
+        update(Chunk)
+        .where(Chunk.id.in_(chunk_ids), Chunk.recipient_count == 0, Chunk.state.in_(_OPEN_CHUNKS))
+        .values(state=ChunkState.FAILED.value, error_class="opted_out", updated_at=utcnow()),
+        execution_options=_NO_SYNC,
+    )
 
 
 def remove(session: Session, mobiles: Iterable[str]) -> int:

@@ -43,7 +43,8 @@ def assign_campaigns(session: Session, account: str, raw_pull_id: int) -> int:
         )
         found.update({mobile: campaign_id for mobile, campaign_id in rows if mobile})
     if found:
-        session.execute(
+        # Core executemany on the connection (the ORM would read a list as by-primary-key updates).
+        session.connection().execute(
             update(ReplyRow)
             .where(
                 ReplyRow.raw_pull_id == raw_pull_id,
@@ -52,6 +53,5 @@ def assign_campaigns(session: Session, account: str, raw_pull_id: int) -> int:
             )
             .values(campaign_id=bindparam("c")),
             [{"m": m, "c": c} for m, c in found.items()],
-            execution_options=_NO_SYNC,
         )
     return len(found)
