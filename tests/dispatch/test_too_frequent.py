@@ -1,0 +1,80 @@
+"""Backoff on each vendor's own "too frequent" code: the account is configured faster than the vendor
+allows, the vendor refuses with its code, the limiter slows the whole account, and every recipient
+still goes exactly once."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+from redis import Redis
+from sqlalchemy import select
+
+from dispatcher import campaigns
+from dispatcher.ratelimit import AccountLimiter
+from dispatcher.simulator import SimulatorConfig
+from dispatcher.store import Attempt
+from tests.dispatch.conftest import REDIS_URL, write_contacts
+from tests.dispatch.test_dispatch import finished
+from workers.tasks import enqueue
+
+VENDOR_RATE = 8.0  # requests/s the simulator admits per account
+CONFIGURED = 32.0  # what the account claims: four times too fast
+CAMPAIGNS = 12  # one same-text request each (two numbers); webservice: two requests each
+TOO_FREQUENT = {"webservice": -16, "yunxin": -23, "trigger": -16, "entinfo": -8}
+
+
+@pytest.mark.parametrize("vendor", list(TOO_FREQUENT))
+def test_given_an_account_too_fast_when_refused_as_too_frequent_then_it_slows_down_and_sends_once(
+    make_stack: Any, vendor: str
+) -> None:
+    # Given a vendor admitting VENDOR_RATE requests/s and an account configured at four times that,
+    # and a dozen small campaigns on the account (a burst of requests well above the vendor's rate)
+    stack = make_stack(
+        SimulatorConfig(report_delay=0.0, seed=7, deliver_ratio=1.0, rate_limit=VENDOR_RATE),
+        rate_limit=CONFIGURED,
+    )
+    account = stack.accounts[vendor]
+    mobiles: list[str] = []
+    ids: list[int] = []
+    for n in range(CAMPAIGNS):
+        rows = [(str(13700000000 + 10 * n + i), "张三") for i in range(2)]
+        mobiles += [r[0] for r in rows]
+        path = write_contacts(stack.tmp / f"c{n}.xlsx", rows)
+        created = campaigns.create(
+            stack.sessions, stack.settings, path, "{姓名}您好【测试】", account, actor="t"
+        )
+        ids += campaigns.start(stack.sessions, created.campaign_id, "t")
+    redis: Redis[Any] = Redis.from_url(REDIS_URL)
+    limiter = AccountLimiter(redis, account, CONFIGURED)  # a view on the account's shared state
+    lowest = CONFIGURED
+
+    def all_finished() -> bool:
+        nonlocal lowest
+        lowest = min(lowest, limiter.current_rate())
+        return all(finished(stack, campaign_id) for campaign_id in range(1, CAMPAIGNS + 1))
+
+    # When the workers send them all at once
+    enqueue(ids, app=stack.app)
+    try:
+        stack.wait_for(all_finished, timeout=90)
+    finally:
+        redis.close()
+
+    # Then the vendor refused some with its own "too frequent" code ...
+    ledger = stack.sim.ledger()
+    refused = [r for r in ledger["rejected"] if r["vendor"] == vendor]
+    assert refused and {r["code"] for r in refused} == {TOO_FREQUENT[vendor]}
+    with stack.sessions() as session:
+        attempts = Counter(session.execute(select(Attempt.code, Attempt.error_class)).all())
+    assert attempts[(str(TOO_FREQUENT[vendor]), "rate_limited")] == len(refused)
+    # ... the account's shared rate was lowered for every worker (at least halved) ...
+    assert lowest <= CONFIGURED / 2
+    # ... and in the end every recipient was accepted exactly once.
+    accepted = Counter(e["mobile"] for e in ledger["accepted"] if e["vendor"] == vendor)
+    assert accepted == Counter(mobiles)
+    for campaign_id in range(1, CAMPAIGNS + 1):
+        with stack.sessions() as session:
+            status = campaigns.status(session, campaign_id)
+        assert status["accepted"] == 2 and status["failed"] == 0 and status["unknown"] == 0
