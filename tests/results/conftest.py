@@ -23,7 +23,7 @@ class PushReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server API)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0))).decode("utf-8")
                 if receiver.sessions is None:  # not bound yet: the simulator pushes again later
                     self.send_response(503)

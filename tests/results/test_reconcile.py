@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from dispatcher import campaigns, scheduler
 from dispatcher.results import cycle, reconcile
