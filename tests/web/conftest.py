@@ -80,7 +80,9 @@ def login(client: httpx.Client, name: str, password: str = PASSWORD) -> None:
     assert r.status_code == 303, r.text
 
 
-def write_contacts(path: Path, rows: list[tuple[Any, ...]], header: tuple[str, ...] = ("手机号", "姓名")) -> Path:
+def write_contacts(
+    path: Path, rows: list[tuple[Any, ...]], header: tuple[str, ...] = ("手机号", "姓名")
+) -> Path:
     book = openpyxl.Workbook()
     sheet = book.active
     assert sheet is not None

@@ -15,7 +15,9 @@ def test_given_a_sender_when_creating_and_starting_by_api_then_workers_send_ever
 ) -> None:
     web = make_web(worker=True)
     c = web.client()
-    path = write_contacts(web.tmp / "c.xlsx", [(f"1390000{i:04d}", f"客户{i}") for i in range(5)] + [("bad", "x")])
+    path = write_contacts(
+        web.tmp / "c.xlsx", [(f"1390000{i:04d}", f"客户{i}") for i in range(5)] + [("bad", "x")]
+    )
     form = {"template": "{姓名}您好，回T退订【测试】", "account": web.accounts["trigger"]}
     files = {"file": ("c.xlsx", path.read_bytes(), XLSX)}
     preview = c.post("/api/campaigns/preview", data=form, files=files, headers=basic("sender"))
@@ -62,13 +64,18 @@ def test_given_an_account_when_asking_the_balance_twice_then_the_second_is_the_c
     assert "demo" not in accounts and "push-secret" not in accounts  # no credentials, no tokens
 
 
-def test_given_an_admin_when_adding_a_user_by_api_then_the_user_can_sign_in(make_web: Callable[..., Web]) -> None:
+def test_given_an_admin_when_adding_a_user_by_api_then_the_user_can_sign_in(
+    make_web: Callable[..., Web],
+) -> None:
     web = make_web()
     c = web.client()
     body = {"name": "mei", "password": "long enough pw", "role": "sender"}
     assert c.post("/api/users", json=body, headers=basic("sender")).status_code == 403
     assert c.post("/api/users", json=body, headers=basic("admin")).status_code == 201
-    assert c.get("/api/me", headers=basic("mei", "long enough pw")).json() == {"name": "mei", "role": "sender"}
+    assert c.get("/api/me", headers=basic("mei", "long enough pw")).json() == {
+        "name": "mei",
+        "role": "sender",
+    }
     short = {"name": "li", "password": "short", "role": "viewer"}
     r = c.post("/api/users", json=short, headers=basic("admin"))
     assert r.status_code == 400 and "at least 8" in r.json()["detail"]
@@ -76,6 +83,11 @@ def test_given_an_admin_when_adding_a_user_by_api_then_the_user_can_sign_in(make
 
 def test_openapi_documents_the_api_and_the_push_receivers(make_web: Callable[..., Web]) -> None:
     paths = make_web().client().get("/openapi.json").json()["paths"]
-    for path in ("/api/campaigns", "/api/campaigns/{campaign_id}/{action}", "/api/optouts", "/push/{account}/reports"):
+    for path in (
+        "/api/campaigns",
+        "/api/campaigns/{campaign_id}/{action}",
+        "/api/optouts",
+        "/push/{account}/reports",
+    ):
         assert path in paths
     assert "/login" not in paths

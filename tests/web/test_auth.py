@@ -21,7 +21,12 @@ def basic(name: str, password: str = PASSWORD) -> dict[str, str]:
 def draft(web: Web, rows: int = 3) -> int:
     path = write_contacts(web.tmp / "c.xlsx", [(f"139{i:08d}", f"客户{i}") for i in range(rows)])
     created = campaigns.create(
-        web.sessions, web.settings, path, "{姓名}您好，回T退订【测试】", web.accounts["yunxin"], actor="sender"
+        web.sessions,
+        web.settings,
+        path,
+        "{姓名}您好，回T退订【测试】",
+        web.accounts["yunxin"],
+        actor="sender",
     )
     return created.campaign_id
 
@@ -38,7 +43,9 @@ def test_given_a_password_when_hashed_then_salted_scrypt_verifies_only_it() -> N
     assert not verify_password("x", "garbage")
 
 
-def test_given_no_credentials_when_calling_api_or_pages_then_401_or_sign_in(make_web: Callable[..., Web]) -> None:
+def test_given_no_credentials_when_calling_api_or_pages_then_401_or_sign_in(
+    make_web: Callable[..., Web],
+) -> None:
     web = make_web()
     c = web.client()
     for method, url in (("GET", "/api/campaigns"), ("POST", "/api/campaigns/1/start"), ("GET", "/api/me")):
@@ -58,14 +65,18 @@ def test_given_a_user_when_signing_in_then_session_works_and_wrong_password_does
     r = c.post("/login", data={"name": "sender", "password": "nope-nope", "csrf": token})
     assert r.status_code == 401 and "wrong name or password" in r.text
     assert c.get("/campaigns").status_code == 303
-    r = c.post("/login", data={"name": "sender", "password": PASSWORD, "csrf": token, "next": "//evil.example/"})
+    r = c.post(
+        "/login", data={"name": "sender", "password": PASSWORD, "csrf": token, "next": "//evil.example/"}
+    )
     assert r.status_code == 303 and r.headers["location"] == "/campaigns"  # no open redirect
     assert c.get("/campaigns").status_code == 200
     assert c.get("/api/me").json() == {"name": "sender", "role": "sender"}
     assert PASSWORD not in c.cookies.get("dispatcher_session", "")
 
 
-def test_given_forms_without_csrf_token_when_posted_then_403_and_nothing_done(make_web: Callable[..., Web]) -> None:
+def test_given_forms_without_csrf_token_when_posted_then_403_and_nothing_done(
+    make_web: Callable[..., Web],
+) -> None:
     web = make_web()
     cid = draft(web)
     c = web.client()
@@ -119,7 +130,9 @@ def test_given_a_campaign_above_the_threshold_when_started_then_it_needs_an_admi
     assert state(web, cid) == "running"
 
 
-def test_given_a_small_campaign_when_started_then_no_approval_needed(make_web: Callable[..., Web], tmp_path: Path) -> None:
+def test_given_a_small_campaign_when_started_then_no_approval_needed(
+    make_web: Callable[..., Web], tmp_path: Path
+) -> None:
     web = make_web(threshold=5)
     cid = draft(web, rows=3)
     assert web.client().post(f"/api/campaigns/{cid}/start", headers=basic("sender")).status_code == 200

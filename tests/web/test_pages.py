@@ -23,7 +23,9 @@ def upload(web: Web, c: httpx.Client, rows: list[tuple[object, ...]]) -> str:
     return str(r.headers["location"])
 
 
-def test_given_an_upload_when_composing_then_sheets_and_columns_are_offered(make_web: Callable[..., Web]) -> None:
+def test_given_an_upload_when_composing_then_sheets_and_columns_are_offered(
+    make_web: Callable[..., Web],
+) -> None:
     web = make_web()
     c = web.signed_in("sender")
     page = upload(web, c, [("13900000001", "张三")])
@@ -38,7 +40,9 @@ def test_given_a_list_when_previewing_then_samples_segments_rejections_warnings_
 ) -> None:
     web = make_web()
     c = web.signed_in("sender")
-    page = upload(web, c, [("13900000001", "张三"), ("12345", "李四"), ("13900000001", "王五"), ("13900000002", "赵六")])
+    page = upload(
+        web, c, [("13900000001", "张三"), ("12345", "李四"), ("13900000001", "王五"), ("13900000002", "赵六")]
+    )
     form = {
         "csrf": csrf_of(c.get(page).text),
         "sheet": "客户",
@@ -72,7 +76,11 @@ def test_given_a_bad_template_when_previewing_then_a_clear_error(make_web: Calla
     web = make_web()
     c = web.signed_in("sender")
     page = upload(web, c, [("13900000001", "张三")])
-    form = {"csrf": csrf_of(c.get(page).text), "template": "{城市}见【测试】", "account": web.accounts["yunxin"]}
+    form = {
+        "csrf": csrf_of(c.get(page).text),
+        "template": "{城市}见【测试】",
+        "account": web.accounts["yunxin"],
+    }
     r = c.post(page + "/preview", data=form)
     assert r.status_code == 400 and "unknown placeholder {城市}" in r.text
 
@@ -83,7 +91,9 @@ def test_given_a_file_over_the_limit_or_of_a_wrong_type_when_uploading_then_refu
     web = make_web(max_upload_bytes=4096)
     c = web.signed_in("sender")
     token = csrf_of(c.get("/campaigns/new").text)
-    r = c.post("/uploads", data={"csrf": token}, files={"file": ("big.csv", b"13900000001,a\n" * 1000, "text/csv")})
+    r = c.post(
+        "/uploads", data={"csrf": token}, files={"file": ("big.csv", b"13900000001,a\n" * 1000, "text/csv")}
+    )
     assert r.status_code == 413 and "larger than the limit" in r.text
     r = c.post("/uploads", data={"csrf": token}, files={"file": ("list.pdf", b"%PDF-1.4", "application/pdf")})
     assert r.status_code == 400 and "unsupported file type" in r.text

@@ -19,7 +19,9 @@ def raw_count(web: Web) -> int:
         return int(session.execute(select(func.count()).select_from(RawPull)).scalar_one())
 
 
-def test_given_a_wrong_or_missing_token_when_pushing_then_403_and_nothing_stored(make_web: Callable[..., Web]) -> None:
+def test_given_a_wrong_or_missing_token_when_pushing_then_403_and_nothing_stored(
+    make_web: Callable[..., Web],
+) -> None:
     web = make_web()
     c = web.client()
     body = urlencode({"account": "demo", "GetReport": "123,13900000001,DELIVRD|"})
