@@ -38,7 +38,10 @@ def simulate(
     seed: Annotated[int | None, typer.Option(help="Random seed, for repeatable outcomes.")] = None,
     balance: Annotated[int, typer.Option(help="Billing segments per account.")] = 100_000_000,
     push_url: Annotated[
-        str | None, typer.Option(help="Push reports and replies here ({vendor}, {account} substituted).")
+        str | None,
+        typer.Option(
+            help="Push reports and replies here ({vendor}, {account}, {kind}=reports|replies substituted)."
+        ),
     ] = None,
     account: Annotated[
         list[str] | None, typer.Option(help="Extra account vendor:user:password (repeatable).")

@@ -79,8 +79,14 @@ def reply_payloads(
     return out
 
 
-def push_url(template: str, vendor: str, user: str) -> str:
-    return template.replace("{vendor}", vendor).replace("{account}", quote(user, safe=""))
+def push_url(template: str, vendor: str, user: str, kind: str = "reports") -> str:
+    """``{vendor}``, ``{account}`` and ``{kind}`` (reports / replies) filled in: receivers that take
+    reports and replies on separate paths (``/push/{account}/{kind}``) get one template."""
+    return (
+        template.replace("{vendor}", vendor)
+        .replace("{account}", quote(user, safe=""))
+        .replace("{kind}", kind)
+    )
 
 
 def collect(state: SimState, template: str, now: float) -> list[Push]:
@@ -89,7 +95,7 @@ def collect(state: SimState, template: str, now: float) -> list[Push]:
     for (vendor, user), acct in state.accounts.items():
         if vendor == "entinfo":
             continue
-        url = push_url(template, vendor, user)
+        url = push_url(template, vendor, user, "reports")
         while True:
             reports = state.pull_reports(acct, now, PULL_LIMIT)
             if not reports:
@@ -101,7 +107,8 @@ def collect(state: SimState, template: str, now: float) -> list[Push]:
             if not replies:
                 break
             for content_type, body, taken in reply_payloads(vendor, user, replies):
-                pushes.append(Push(url, content_type, body, _give_back_replies(acct, taken)))
+                replies_url = push_url(template, vendor, user, "replies")
+                pushes.append(Push(replies_url, content_type, body, _give_back_replies(acct, taken)))
     return pushes
 
 

@@ -167,7 +167,7 @@ def test_given_push_url_then_reports_and_replies_are_posted_in_vendor_formats(
     receiver: tuple[str, list[tuple[str, str, bytes]]],
 ) -> None:
     url, bodies = receiver
-    config = base_config(push_url=url + "/push/{vendor}/{account}", push_interval=0.05)
+    config = base_config(push_url=url + "/push/{vendor}/{account}/{kind}", push_interval=0.05)
     with run_simulator(config) as sim, httpx.Client(base_url=sim.base_url) as client:
         batch = ws_send(client).text
         trig = {**LOGIN, "DesNo": "13912345678", "Msg": SIGNED, "customerUuid": "c1"}
@@ -180,9 +180,9 @@ def test_given_push_url_then_reports_and_replies_are_posted_in_vendor_formats(
     by_path = {
         (path, json.loads(body)["type"] if "json" in ctype else 0): body for path, ctype, body in bodies
     }
-    form = parse_qs(by_path[("/push/webservice/demo", 0)].decode())
+    form = parse_qs(by_path[("/push/webservice/demo/reports", 0)].decode())
     assert form == {"account": ["demo"], "GetReport": [f"{batch},13912345678,DELIVRD|"]}
-    report = json.loads(by_path[("/push/trigger/demo", 1)])
+    report = json.loads(by_path[("/push/trigger/demo/reports", 1)])
     assert report["account"] == "demo"
     [item] = report["list"]
     assert (item["phone"], item["receive_status"], item["sub_no"], item["customer_uuid"]) == (
@@ -192,7 +192,7 @@ def test_given_push_url_then_reports_and_replies_are_posted_in_vendor_formats(
         "c1",
     )
     assert isinstance(item["receive_time"], int) and item["receive_time"] > 1_500_000_000_000
-    reply = json.loads(by_path[("/push/trigger/demo", 3)])["list"][0]
+    reply = json.loads(by_path[("/push/trigger/demo/replies", 3)])["list"][0]
     assert (reply["dest_phone"], reply["resp_content"], reply["customer_uuid"]) == ("13912345678", "TD", "c1")
 
 

@@ -3,6 +3,7 @@ loopback port (clients talk real HTTP), and a real Celery worker when a test sen
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import socket
 import threading
@@ -139,10 +140,15 @@ def make_web(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callab
         max_upload_bytes: int = 50 * 1024 * 1024,
         sim_config: SimulatorConfig | None = None,
     ) -> Web:
-        sim_cm = run_simulator(sim_config or SimulatorConfig(report_delay=0.0, seed=3, deliver_ratio=1.0))
+        suffix = uuid.uuid4().hex[:8]
+        port = _free_port()
+        sim_config = sim_config or SimulatorConfig(report_delay=0.0, seed=3, deliver_ratio=1.0)
+        if sim_config.push_url:  # push to this very app: "{web}" is its address, "{suffix}" the accounts'
+            url = sim_config.push_url.replace("{web}", f"http://127.0.0.1:{port}").replace("{suffix}", suffix)
+            sim_config = dataclasses.replace(sim_config, push_url=url)
+        sim_cm = run_simulator(sim_config)
         sim = sim_cm.__enter__()
         contexts.append(sim_cm)
-        suffix = uuid.uuid4().hex[:8]
         toml, names = _toml(sim.base_url, suffix, threshold)
         (tmp_path / "dispatcher.toml").write_text(toml, encoding="utf-8")
         db_url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
@@ -175,7 +181,6 @@ def make_web(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callab
         )
         web = Web(sim, settings, sessions, celery, app, tmp_path, names)
         # Always over real HTTP: uvicorn on a free loopback port.
-        port = _free_port()
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
         thread = threading.Thread(target=server.run, name="web", daemon=True)
         thread.start()

@@ -8,8 +8,11 @@ from urllib.parse import urlencode
 
 from sqlalchemy import func, select
 
-from dispatcher.store import OptOut, RawPull, ReplyRow, ReportRow
-from tests.web.conftest import PUSH_TOKEN, Web
+from dispatcher import campaigns
+from dispatcher.simulator import SimulatorConfig
+from dispatcher.store import OptOut, RawPull, Recipient, ReplyRow, ReportRow
+from tests.web.conftest import PUSH_TOKEN, Web, write_contacts
+from workers.tasks import enqueue
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 
@@ -88,3 +91,34 @@ def test_given_trigger_json_replies_when_pushed_then_reply_stored_and_opt_out_ap
     web.wait_for(applied, 10)
     page = web.signed_in("viewer").get("/replies").text
     assert "13900000009" in page
+
+
+def test_given_the_simulator_in_push_mode_when_a_campaign_is_sent_then_pushed_reports_settle_recipients(
+    make_web: Callable[..., Web],
+) -> None:
+    # Given a simulator that pushes (not queues) its reports to this app's receivers, per vendor account
+    push = "{web}/push/{vendor}-{suffix}/{kind}?token=" + PUSH_TOKEN
+    config = SimulatorConfig(report_delay=0.0, seed=11, deliver_ratio=0.8, push_url=push, push_interval=0.1)
+    web = make_web(worker=True, sim_config=config)
+    rows = [(str(13700000000 + i), f"客户{i}") for i in range(30)]
+    path = write_contacts(web.tmp / "push.xlsx", rows)
+    created = campaigns.create(
+        web.sessions, web.settings, path, "{姓名}您好【测试】", web.accounts["trigger"], actor="t"
+    )
+    enqueue(campaigns.start(web.sessions, created.campaign_id, "t"), app=web.celery)
+
+    # When the vendor's reports arrive by push
+    def settled() -> bool:
+        with web.sessions() as session:
+            s = campaigns.status(session, created.campaign_id)
+        return bool(s["delivered"] + s["undelivered"] == 30)
+
+    web.wait_for(settled, 60)
+
+    # Then every recipient carries the outcome the vendor chose, and nothing was pulled
+    truth = {e["mobile"]: e["status"] for e in web.sim.ledger()["accepted"] if e["vendor"] == "trigger"}
+    with web.sessions() as session:
+        states = dict(session.execute(select(Recipient.mobile, Recipient.state)).all())
+        sources = set(session.execute(select(RawPull.source)).scalars())
+    assert {m: ("delivered" if s == "DELIVRD" else "undelivered") for m, s in truth.items()} == states
+    assert "undelivered" in states.values() and sources == {"push"}
