@@ -9,10 +9,11 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy.exc import SQLAlchemyError
 
 from dispatcher import chunker
 from dispatcher.contacts import IngestResult, ingest, normalise
-from dispatcher.errors import DispatcherError
+from dispatcher.errors import DispatcherError, StoreError
 
 SHOWN_REJECTIONS = 20
 
@@ -48,6 +49,29 @@ def _read_lines(path: Path | None) -> list[str]:
     return [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
 
 
+def stored_opt_outs() -> frozenset[str]:
+    """The store's opt-out list (numbers that replied 退订 ...), if the configured store exists."""
+    from sqlalchemy.engine import make_url
+
+    from dispatcher.config import Settings
+    from dispatcher.store import OptOut, make_engine
+
+    url = Settings.load().database_url
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and not (parsed.database and Path(parsed.database).exists()):
+        return frozenset()  # no store yet: nobody has opted out
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return frozenset(
+                connection.execute(OptOut.__table__.select().with_only_columns(OptOut.mobile)).scalars()
+            )
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the opt-out list from the store: {exc.__class__.__name__}") from None
+    finally:
+        engine.dispose()
+
+
 def check(
     file: Annotated[Path, typer.Argument(help="Contact list: xlsx, xlsm, xls, ods or csv")],
     template: Annotated[str, typer.Option("--template", help="Message text with {column} placeholders")],
@@ -67,7 +91,7 @@ def check(
     err = Console(stderr=True)
     try:
         chunker.limits_for(vendor)
-        blocked = frozenset(n for n in (normalise(x) for x in _read_lines(opt_outs)) if n)
+        blocked = frozenset(n for n in (normalise(x) for x in _read_lines(opt_outs)) if n) | stored_opt_outs()
         if as_json:
             result = ingest(
                 file,
