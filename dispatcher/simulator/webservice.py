@@ -5,12 +5,15 @@ Paths ``/Services/MsgSend.aspx/<Method>`` (plain) and ``/Services/MsgSend.asmx/<
 
 from __future__ import annotations
 
+import re
+
 from dispatcher.simulator.family import (
     Codes,
     Ctx,
     Method,
     Vendor,
     balance,
+    charge,
     replies,
     reports,
     single_number,
@@ -23,6 +26,8 @@ CHANNEL_ERROR = -8  # SendMsgExt_Sub with a Channel other than its fixed 543296
 VOICE_AMOUNT = -13
 VOICE_DIGITS = -14
 VOICE_LENGTH = -15
+INTERNATIONAL_CHANNEL = "999"  # 国际短信发送: SendMsg with "Channel 999", "短信内容(英文 140 字符)"
+_INTERNATIONAL_NUMBER = re.compile(r"\+?\d{7,15}")  # E.164: up to 15 digits with the country code
 
 CODES = Codes(
     bad_login=-3,
@@ -45,6 +50,27 @@ def _send(ctx: Ctx) -> Answer:
     if isinstance(mobile, Answer):
         return mobile
     return submit(NAME, CODES, ctx, [(mobile, ctx.fields.get("msg", ""))])
+
+
+def _send_plain(ctx: Ctx) -> Answer:
+    """SendMsg; with Channel 999 it is the international method: a foreign number and English text,
+    which cannot end with a 【签名】 (the -5 in that method's table is the generic table of every method)."""
+    if ctx.fields.get("channel", "").strip() != INTERNATIONAL_CHANNEL:
+        return _send(ctx)
+    mobile = single_number(CODES, ctx.fields.get("desno", ""))
+    if isinstance(mobile, Answer):
+        return mobile
+    if not _INTERNATIONAL_NUMBER.fullmatch(mobile):
+        return error(CODES.bad_number)
+    if mobile in ctx.state.blacklist:
+        return error(CODES.blacklisted)
+    text = ctx.fields.get("msg", "")
+    failure = charge(CODES, ctx.acct, [text])
+    if failure is not None:
+        return failure
+    batch_id = ctx.state.new_batch_id(NAME, ctx.now)
+    ctx.state.accept(ctx.acct, [(mobile, text)], ctx.now, batch_id=batch_id)
+    return Answer(batch_id)
 
 
 def _send_ext(ctx: Ctx) -> Answer:
@@ -73,7 +99,7 @@ VENDOR = Vendor(
     {
         "getbalance": Method(balance(CODES)),
         "getbalancebyencrypt": Method(balance(CODES), encrypted=True),
-        "sendmsg": Method(_send, send=True),
+        "sendmsg": Method(_send_plain, send=True),
         "sendmsgbyencrypt": Method(_send, send=True, encrypted=True),
         "sendmsgext_sub": Method(_send_ext, send=True),
         "sendvoicecode": Method(_send_voice, send=True),
