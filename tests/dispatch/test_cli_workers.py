@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from dispatcher.simulator import SimulatorConfig, run_simulator
-from tests.dispatch.conftest import config_toml, write_contacts
+from tests.dispatch.conftest import cleanup_redis, config_toml, write_contacts
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 RATE = 20.0
@@ -90,6 +90,7 @@ def test_given_two_worker_processes_and_a_vendor_limit_then_the_limit_holds_and_
                 w.terminate()
             for w in workers:
                 w.wait(timeout=30)
+            cleanup_redis(REDIS_URL, names, [queue])
         ledger = sim.ledger()
     # Then every number was accepted exactly once, no request was refused as too frequent,
     # and the pace was the vendor's: 60 requests at 20/s take about 3 s, not less.
