@@ -90,7 +90,9 @@ def test_given_50_messages_when_sendindividualmsg_then_all_accepted(
 def test_given_sends_when_getbalanceconnect_then_billed_as_the_client_counts(
     transport: Transport, sim: RunningSimulator
 ) -> None:
-    texts = [SIGNED, "长" * 71 + "【测试】", "x" * 130 + "【AB】"]  # 1 + 2 + 3 segments
+    # 1 + 2 + 3 + 2 segments; the last is 70 characters but 72 UTF-16 units (two emoji), as the client
+    # counts them (the simulator counted code points, 1 segment, before the crosscheck).
+    texts = [SIGNED, "长" * 71 + "【测试】", "x" * 130 + "【AB】", "😀😀" + "好" * 64 + "【测试】"]
     for text in texts:
         send_ok(transport, tg.build_send(TG, ["13912345678"], text))
     balance = exchange(transport, tg.build_balance(TG), tg.parse_balance)
