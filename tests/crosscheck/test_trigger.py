@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
+from dispatcher.chunker import chunk_ref
 from dispatcher.errors import UnsupportedMethodError
 from dispatcher.simulator import RunningSimulator
 from dispatcher.text import segments
@@ -108,7 +109,8 @@ def test_given_no_encrypted_balance_in_the_seed_then_client_refuses_to_build_it(
 
 
 def _send_mixed(transport: Transport) -> None:
-    send_ok(transport, tg.build_send(TG, ["13900000001"], SIGNED, ref="101"))
+    eighteen_digits = chunk_ref("0b5c6a1e-campaign", 3)  # a customerUuid as the dispatcher sets it
+    send_ok(transport, tg.build_send(TG, ["13900000001"], SIGNED, ref=eighteen_digits))
     send_ok(transport, tg.build_send(TG, MOBILES, SIGNED))
     send_ok(transport, tg.build_send(TG, ["13900000004"], SIGNED, ext="77", ref="chunk-7"))
     send_ok(transport, tg.build_personalised(TG, [(m, "个性" + SIGNED) for m in MOBILES[:2]], ref="103"))

@@ -61,6 +61,13 @@ def test_given_personalised_texts_when_individualsm_then_each_number_its_own_tex
     assert sent(sim, batch) == messages
 
 
+def test_given_1000_personalised_messages_when_individualsm_then_all_accepted(
+    transport: Transport, sim: RunningSimulator
+) -> None:
+    messages = [(f"139{i:08d}", f"第{i}条【测试】") for i in range(1000)]
+    assert sent(sim, send_ok(transport, sim, yx.build_personalised(YX, messages))) == messages
+
+
 def test_given_the_channel_when_getkeywords_then_the_simulators_words(
     transport: Transport, sim: RunningSimulator
 ) -> None:
