@@ -21,8 +21,8 @@ from dispatcher.config import Settings
 from dispatcher.errors import ConfigError, UnsupportedMethodError
 from dispatcher.results import optout_store, parsing, replies
 from dispatcher.results.optout import is_optout, optout_matcher
-from dispatcher.results.reconcile import reconcile, unmatched_ids
-from dispatcher.results.rows import insert_replies, insert_reports
+from dispatcher.results.reconcile import reconcile, reconcile_staged, unmatched_ids
+from dispatcher.results.rows import insert_replies, open_stage, stage_reports
 from dispatcher.store import RawPull, ReportRow, utcnow
 from dispatcher.vendors.registry import get as vendor_module
 
@@ -66,10 +66,11 @@ def process_pending(
             claimed = _claim(session, batch, now)
             if claimed is None:
                 break
+            open_stage(session)
             for raw in claimed:
                 newest = max(newest, raw.id)
                 _process_one(session, settings, raw, words, stats)
-            done = reconcile(session, ReportRow.raw_pull_id.in_([r.id for r in claimed]), now)
+            done = reconcile_staged(session, ReportRow.raw_pull_id.in_([r.id for r in claimed]), now)
             stats.matched += done.matched
             stats.settled_chunks += done.settled_chunks
             session.commit()
@@ -126,7 +127,7 @@ def _process_one(
                 if raw.source == "pull"
                 else parsing.pushed_reports(vendor, raw.body)[1]
             )
-            stats.reports += insert_reports(session, raw.account, raw.id, records)
+            stats.reports += stage_reports(session, raw.account, raw.id, records)
             return
         found = (
             parsing.pulled_replies(vendor, raw.body)

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select, update
+from sqlalchemy import ColumnElement, SQLColumnExpression, case, func, select, update
 from sqlalchemy.orm import Session, aliased
 
+from dispatcher.results.rows import close_stage, stage, store_staged
 from dispatcher.store import (
     Attempt,
     Campaign,
@@ -75,15 +76,48 @@ def reconcile(session: Session, which: ColumnElement[bool], now: datetime | None
     return done
 
 
-def _match(session: Session, which: ColumnElement[bool], now: datetime) -> int:
+def reconcile_staged(session: Session, which: ColumnElement[bool], now: datetime | None = None) -> Reconciled:
+    """Match the reports staged by :func:`rows.stage_reports`, write them to ``reports`` (each row once,
+    its match included) and apply them; then empty the stage. ``which`` selects the same reports in
+    ``reports`` (for the rare second round, once unknown chunks are settled). Caller's transaction."""
+    now = now or utcnow()
+    connection = session.connection()
+    connection.execute(
+        update(stage).values(
+            recipient_id=_recipient_of(stage.c.account, stage.c.batch_id, stage.c.mobile, stage.c.ref)
+        )
+    )
+    store_staged(session, now)
+    done = Reconciled()
+    done.matched = int(
+        connection.execute(select(func.count()).where(stage.c.recipient_id.is_not(None))).scalar_one()
+    )
+    settled = settle_unknown(session, which)
+    if settled:
+        done.settled_chunks = len(settled)
+        done.matched += _match(session, which, now)
+        _apply(session, which, now)  # the first round's matches and the second's, from ``reports``
+    elif done.matched:
+        _apply_staged(session, now)
+    close_stage(session)
+    return done
+
+
+def _recipient_of(
+    account: SQLColumnExpression[str],
+    batch_id: SQLColumnExpression[str | None],
+    mobile: SQLColumnExpression[str],
+    ref: SQLColumnExpression[str | None],
+) -> ColumnElement[int | None]:
+    """The recipient a report matches: by ``(batch_id, mobile)`` on its account, else by trigger ref."""
     by_batch = (
         select(Recipient.id)
         .join(Campaign, Campaign.id == Recipient.campaign_id)
         .where(
-            Recipient.batch_id == ReportRow.batch_id,
-            Recipient.mobile == ReportRow.mobile,
+            Recipient.batch_id == batch_id,
+            Recipient.mobile == mobile,
             Recipient.state.in_(REPORTABLE),
-            Campaign.account == ReportRow.account,
+            Campaign.account == account,
         )
         .limit(1)
         .scalar_subquery()
@@ -91,16 +125,23 @@ def _match(session: Session, which: ColumnElement[bool], now: datetime) -> int:
     by_ref = (
         select(Recipient.id)
         .join(Chunk, Chunk.id == Recipient.chunk_id)
-        .where(
-            Chunk.ref == ReportRow.ref, Recipient.mobile == ReportRow.mobile, Recipient.state.in_(REPORTABLE)
-        )
+        .where(Chunk.ref == ref, Recipient.mobile == mobile, Recipient.state.in_(REPORTABLE))
         .limit(1)
         .scalar_subquery()
     )
+    return func.coalesce(by_batch, by_ref)
+
+
+def _match(session: Session, which: ColumnElement[bool], now: datetime) -> int:
     session.execute(
         update(ReportRow)
         .where(ReportRow.recipient_id.is_(None), which)
-        .values(recipient_id=func.coalesce(by_batch, by_ref), matched_at=now),
+        .values(
+            recipient_id=_recipient_of(
+                ReportRow.account, ReportRow.batch_id, ReportRow.mobile, ReportRow.ref
+            ),
+            matched_at=now,
+        ),
         execution_options=_NO_SYNC,
     )
     # matched_at marks this run's matches for _apply; the unmatched stay unmarked.
@@ -114,6 +155,19 @@ def _match(session: Session, which: ColumnElement[bool], now: datetime) -> int:
     return int(total)
 
 
+def _outcome(
+    status: SQLColumnExpression[str], reported_at: SQLColumnExpression[datetime | None], now: datetime
+) -> Any:
+    """A recipient's columns after its latest report."""
+    delivered = func.upper(status) == DELIVERED
+    return {
+        "state": case((delivered, RecipientState.DELIVERED.value), else_=RecipientState.UNDELIVERED.value),
+        "report_status": status,
+        # Pushes of webservice/yunxin carry no time: then it is when we heard of it.
+        "delivered_at": case((delivered, func.coalesce(reported_at, now)), else_=None),
+    }
+
+
 def _apply(session: Session, which: ColumnElement[bool], now: datetime) -> int:
     latest = (
         select(ReportRow.recipient_id.label("recipient_id"), func.max(ReportRow.id).label("report_id"))
@@ -122,16 +176,28 @@ def _apply(session: Session, which: ColumnElement[bool], now: datetime) -> int:
         .subquery()
     )
     report = aliased(ReportRow)
-    delivered = func.upper(report.status) == DELIVERED
     result = session.execute(
         update(Recipient)
         .where(Recipient.id == latest.c.recipient_id, report.id == latest.c.report_id)
-        .values(
-            state=case((delivered, RecipientState.DELIVERED.value), else_=RecipientState.UNDELIVERED.value),
-            report_status=report.status,
-            # Pushes of webservice/yunxin carry no time: then it is when we heard of it.
-            delivered_at=case((delivered, func.coalesce(report.reported_at, now)), else_=None),
-        ),
+        .values(_outcome(report.status, report.reported_at, now)),
+        execution_options=_NO_SYNC,
+    )
+    return _rowcount(result)
+
+
+def _apply_staged(session: Session, now: datetime) -> int:
+    """:func:`_apply` for the staged reports: the stage holds them in arrival order (= id order)."""
+    latest = (
+        select(stage.c.recipient_id, func.max(stage.c.seq).label("seq"))
+        .where(stage.c.recipient_id.is_not(None))
+        .group_by(stage.c.recipient_id)
+        .subquery()
+    )
+    report = stage.alias("report")
+    result = session.execute(
+        update(Recipient)
+        .where(Recipient.id == latest.c.recipient_id, report.c.seq == latest.c.seq)
+        .values(_outcome(report.c.status, report.c.reported_at, now)),
         execution_options=_NO_SYNC,
     )
     return _rowcount(result)

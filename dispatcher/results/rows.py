@@ -1,4 +1,12 @@
-"""Bulk inserts of report and reply rows, below the ORM: a million reports must not pay per-row work."""
+"""Bulk inserts of report and reply rows, below the ORM: a million reports must not pay per-row work.
+
+Reports go through a per-connection temporary table, ``report_stage``: a batch of bodies is staged
+there (no indexes, no constraints: the cheapest insert there is), matched to recipients in one
+statement on the stage (``reconcile.reconcile_staged``), and then written to ``reports`` once, with
+``recipient_id`` and ``matched_at`` already set, by ``INSERT ... SELECT``. Writing a report row and
+then updating it to record its match would cost twice: both the row and its ``recipient_id`` index
+entry would be written again.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +15,45 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import (
+    Column,
+    Connection,
+    MetaData,
+    String,
+    Table,
+    case,
+    delete,
+    insert,
+    literal,
+    select,
+)
 from sqlalchemy.orm import Session
+from sqlalchemy.schema import CreateTable
 
 from dispatcher.results.parsing import ReplyRecord, ReportRecord
 from dispatcher.store import ReplyRow, ReportRow
+from dispatcher.store.types import BigId, UTCDateTime
 
 _REPORT_COLUMNS = ("account", "batch_id", "mobile", "status", "reported_at", "ref", "raw_pull_id")
 _REPLY_COLUMNS = ("account", "mobile", "text", "received_at", "channel", "ref", "is_optout", "raw_pull_id")
+
+# Not part of the models' metadata: it is no table of the schema, and no migration creates it.
+stage = Table(
+    "report_stage",
+    MetaData(),
+    Column("seq", BigId, primary_key=True),  # arrival order: the reports' ids follow it
+    Column("account", String(64)),
+    Column("batch_id", String(32)),
+    Column("mobile", String(20)),
+    Column("status", String(32)),
+    Column("reported_at", UTCDateTime),
+    Column("ref", String(60)),
+    Column("raw_pull_id", BigId),
+    Column("recipient_id", BigId),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DELETE ROWS",
+)
+_CREATE_STAGE = CreateTable(stage, if_not_exists=True)
 
 
 @lru_cache(maxsize=8192)
@@ -23,8 +62,16 @@ def _sqlite_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def insert_reports(session: Session, account: str, raw_pull_id: int, records: Sequence[ReportRecord]) -> int:
-    """Insert ``records`` in the caller's transaction; returns how many."""
+def open_stage(session: Session) -> None:
+    """An empty ``report_stage`` on the session's connection (created on first use, in the caller's
+    transaction: a rollback takes it away, the next call makes it again)."""
+    connection = session.connection()
+    connection.execute(_CREATE_STAGE)
+    connection.execute(delete(stage))
+
+
+def stage_reports(session: Session, account: str, raw_pull_id: int, records: Sequence[ReportRecord]) -> int:
+    """Add ``records`` to the open stage, in order; returns how many."""
     if not records:
         return 0
     connection = session.connection()
@@ -34,23 +81,47 @@ def insert_reports(session: Session, account: str, raw_pull_id: int, records: Se
             (account, b, m, s, st(at) if at is not None else None, ref, raw_pull_id)
             for b, m, s, at, ref in records
         )
-        driver = connection.connection.driver_connection
-        assert driver is not None
-        sql = f"INSERT INTO reports ({', '.join(_REPORT_COLUMNS)}) VALUES ({', '.join('?' * 7)})"
-        cursor = driver.cursor()
-        try:
-            cursor.executemany(sql, rows)
-        finally:
-            cursor.close()
+        _driver_executemany(connection, "report_stage", _REPORT_COLUMNS, rows)
         return len(records)
-    session.execute(
-        insert(ReportRow),
+    connection.execute(
+        insert(stage),
         [
             dict(zip(_REPORT_COLUMNS, (account, b, m, s, at, ref, raw_pull_id), strict=True))
             for b, m, s, at, ref in records
         ],
     )
     return len(records)
+
+
+def store_staged(session: Session, now: datetime) -> None:
+    """Write every staged report to ``reports`` in arrival order, with its match (if any) and
+    ``matched_at = now`` for the matched ones."""
+    columns = [stage.c[name] for name in _REPORT_COLUMNS]
+    matched_at = case((stage.c.recipient_id.is_not(None), literal(now, UTCDateTime)), else_=None)
+    session.connection().execute(
+        insert(ReportRow).from_select(
+            [*_REPORT_COLUMNS, "recipient_id", "matched_at"],
+            select(*columns, stage.c.recipient_id, matched_at).order_by(stage.c.seq),
+        )
+    )
+
+
+def close_stage(session: Session) -> None:
+    session.connection().execute(delete(stage))
+
+
+def _driver_executemany(
+    connection: Connection, table: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]
+) -> None:
+    # The SQLite driver streams the generator in C: no per-row SQLAlchemy work.
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    cursor = driver.cursor()
+    try:
+        cursor.executemany(sql, rows)
+    finally:
+        cursor.close()
 
 
 def insert_replies(
