@@ -92,7 +92,20 @@ def check(
     try:
         chunker.limits_for(vendor)
         blocked = frozenset(n for n in (normalise(x) for x in _read_lines(opt_outs)) if n) | stored_opt_outs()
-        if as_json:
+        with Progress(
+            TextColumn("reading"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=as_json,  # --json prints one object and nothing else
+        ) as bar:
+            task = bar.add_task("rows", total=None)
+
+            def progress(done: int, total: int | None) -> None:
+                bar.update(task, completed=done, total=total)
+
             result = ingest(
                 file,
                 template,
@@ -100,30 +113,8 @@ def check(
                 phone_column=phone_column,
                 opt_outs=blocked,
                 keywords=_read_lines(keywords),
+                progress=progress,
             )
-        else:
-            with Progress(
-                TextColumn("reading"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=err,
-                transient=True,
-            ) as bar:
-                task = bar.add_task("rows", total=None)
-
-                def progress(done: int, total: int | None) -> None:
-                    bar.update(task, completed=done, total=total)
-
-                result = ingest(
-                    file,
-                    template,
-                    sheet=sheet,
-                    phone_column=phone_column,
-                    opt_outs=blocked,
-                    keywords=_read_lines(keywords),
-                    progress=progress,
-                )
         chunks = chunker.plan(
             result.messages.mobiles, result.messages.texts, vendor, campaign_id=0, same_text_max=same_text_max
         )

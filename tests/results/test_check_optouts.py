@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -13,9 +14,16 @@ from dispatcher.results import optout_store
 from dispatcher.store import make_engine, session_factory, upgrade
 
 
-def _list(path: Path) -> Path:
+def _check(tmp_path: Path) -> dict[str, Any]:
+    """`dispatcher check --json` on a two-row list (spreadsheet rows 2 and 3)."""
+    path = tmp_path / "c.csv"
     path.write_text("手机号,姓名\n13900000001,张三\n13900000002,李四\n", encoding="utf-8")
-    return path
+    result = CliRunner().invoke(
+        app, ["check", str(path), "--template", "{姓名}您好【测试】", "--vendor", "yunxin", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
 
 
 def test_given_a_number_opted_out_in_the_store_when_checking_then_it_is_counted_and_listed(
@@ -29,21 +37,8 @@ def test_given_a_number_opted_out_in_the_store_when_checking_then_it_is_counted_
     monkeypatch.setenv("DISPATCHER_DATABASE_URL", url)
     monkeypatch.delenv("DISPATCHER_CONFIG", raising=False)
 
-    result = CliRunner().invoke(
-        app,
-        [
-            "check",
-            str(_list(tmp_path / "c.csv")),
-            "--template",
-            "{姓名}您好【测试】",
-            "--vendor",
-            "yunxin",
-            "--json",
-        ],
-    )
+    data = _check(tmp_path)
 
-    assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
     assert (data["opted_out"], data["messages"]) == (1, 1)
     assert [(r["row"], r["reason"]) for r in data["rejected"]] == [(3, "opted out")]
 
@@ -52,18 +47,6 @@ def test_given_no_store_yet_when_checking_then_nothing_is_opted_out(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DISPATCHER_DATABASE_URL", f"sqlite:///{tmp_path / 'absent.sqlite3'}")
-    result = CliRunner().invoke(
-        app,
-        [
-            "check",
-            str(_list(tmp_path / "c.csv")),
-            "--template",
-            "{姓名}您好【测试】",
-            "--vendor",
-            "yunxin",
-            "--json",
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["opted_out"] == 0
+    monkeypatch.delenv("DISPATCHER_CONFIG", raising=False)
+    assert _check(tmp_path)["opted_out"] == 0
     assert not (tmp_path / "absent.sqlite3").exists()  # a dry run creates nothing
