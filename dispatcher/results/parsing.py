@@ -18,11 +18,22 @@ from dispatcher.vendors.registry import VendorModule
 from dispatcher.vendors.wire import Reply, Report, parse_china_time, unwrap
 
 # batch, mobile, [time,] status[, ref]: the shapes GetReport(2) and trigger's *Connect answer.
-_FAST_REPORT = re.compile(
+_RECORD = (
     r"\s*([0-9]{1,25}),(1[3-9][0-9]{9}),(?:([0-9]{4}[/-][0-9]{2}[/-][0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}),)?"
-    r"([A-Za-z][A-Za-z0-9_:.\-]{0,31})(?:,([0-9]{0,60}))?\s*"
+    r"([A-Za-z][A-Za-z0-9_:.\-]{0,31})"
 )
+_REF = r"(?:,([0-9]{0,60}))?"
+_FAST_REPORT = re.compile(_RECORD + _REF + r"\s*")
 _REF_VENDORS = frozenset({"trigger"})  # only trigger reports carry a customerUuid last
+# A whole body of such records (none of them can hold a "|"), the last one optionally blank: then
+# one findall reads all of them, each exactly as ``_FAST_REPORT.fullmatch`` reads it on its own.
+_BODY_PATTERNS = {
+    with_ref: (
+        re.compile(rf"(?:{record}\|)*(?:{record}|\s*)"),
+        re.compile(rf"{record}(?:\||\Z)"),
+    )
+    for with_ref, record in ((True, _RECORD + _REF + r"\s*"), (False, _RECORD + r"\s*"))
+}
 
 
 class ReportRecord(NamedTuple):
@@ -55,6 +66,17 @@ def pulled_reports(vendor: VendorModule, body: str) -> list[ReportRecord]:
     if value.startswith("<"):
         return [_from_report(r) for r in vendor.parse_reports(body)]
     with_ref = vendor.NAME in _REF_VENDORS
+    body_re, record_re = _BODY_PATTERNS[with_ref]
+    if body_re.fullmatch(value):
+        t = _time
+        if with_ref:
+            return [
+                ReportRecord(b, m, s, t(at) if at else None, ref or None)
+                for b, m, at, s, ref in record_re.findall(value)
+            ]
+        return [
+            ReportRecord(b, m, s, t(at) if at else None, None) for b, m, at, s in record_re.findall(value)
+        ]
     fullmatch = _FAST_REPORT.fullmatch
     out: list[ReportRecord] = []
     append = out.append

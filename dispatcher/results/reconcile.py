@@ -88,17 +88,17 @@ def reconcile_staged(session: Session, which: ColumnElement[bool], now: datetime
         )
     )
     store_staged(session, now)
-    done = Reconciled()
-    done.matched = int(
-        connection.execute(select(func.count()).where(stage.c.recipient_id.is_not(None))).scalar_one()
-    )
+    matched, recipients = connection.execute(
+        select(func.count(stage.c.recipient_id), func.count(stage.c.recipient_id.distinct()))
+    ).one()
+    done = Reconciled(matched=matched)
     settled = settle_unknown(session, which)
     if settled:
         done.settled_chunks = len(settled)
         done.matched += _match(session, which, now)
         _apply(session, which, now)  # the first round's matches and the second's, from ``reports``
-    elif done.matched:
-        _apply_staged(session, now)
+    elif matched:
+        _apply_staged(session, now, repeated=recipients < matched)
     close_stage(session)
     return done
 
@@ -185,8 +185,17 @@ def _apply(session: Session, which: ColumnElement[bool], now: datetime) -> int:
     return _rowcount(result)
 
 
-def _apply_staged(session: Session, now: datetime) -> int:
-    """:func:`_apply` for the staged reports: the stage holds them in arrival order (= id order)."""
+def _apply_staged(session: Session, now: datetime, *, repeated: bool) -> int:
+    """:func:`_apply` for the staged reports. The stage holds them in arrival order (= id order); only
+    when a recipient has more than one (``repeated``) must its latest be picked out first."""
+    if not repeated:
+        result = session.execute(
+            update(Recipient)
+            .where(Recipient.id == stage.c.recipient_id)
+            .values(_outcome(stage.c.status, stage.c.reported_at, now)),
+            execution_options=_NO_SYNC,
+        )
+        return _rowcount(result)
     latest = (
         select(stage.c.recipient_id, func.max(stage.c.seq).label("seq"))
         .where(stage.c.recipient_id.is_not(None))
