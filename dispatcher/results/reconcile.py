@@ -8,6 +8,10 @@ one that never matches is an orphan. A report for a number of an ``unknown`` chu
 that chunk's request could have been accepted, proves the vendor took it: the chunk becomes
 ``accepted`` with the report's batch id. ``DELIVRD`` → ``delivered``, any other status →
 ``undelivered`` with the raw code; the latest report of a recipient wins.
+
+New reports take :func:`reconcile_staged`: matched on the temporary stage they arrive in
+(``rows.stage_reports``), written to ``reports`` once with their match, and applied from the stage.
+:func:`reconcile` does the same for reports already stored (those that matched nothing before).
 """
 
 from __future__ import annotations
