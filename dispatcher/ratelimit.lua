@@ -16,10 +16,14 @@
 -- ARGV[7]  pause_us: how long nobody sends after a penalty
 -- ARGV[8]  recovery_s: seconds of steady success to climb from 0 to the ceiling (additive increase)
 -- ARGV[9]  ttl_ms: the state expires after this long idle (then starts again at the ceiling)
--- ARGV[10] max_wait_us (acquire): reserve a slot only if it comes within this
+-- ARGV[10] max_wait_us (acquire, acquire_many): reserve a slot only if it comes within this;
+--          count (reward): how many successes to count (default 1)
+-- ARGV[11] n (acquire_many): reserve up to this many slots, each within max_wait_us
 --
 -- acquire returns {granted (1/0), wait_us}: when granted the slot is reserved and the caller
 -- sleeps wait_us before sending; when not, nothing changed and wait_us is the earliest slot.
+-- acquire_many returns {count, wait_us...}: the count of slots reserved and each one's wait; with
+-- count 0 nothing changed and the one wait_us that follows is the earliest slot.
 -- The other ops return the current rate as a string (Lua numbers would be truncated to integers).
 
 local key = KEYS[1]
@@ -69,6 +73,26 @@ if op == 'acquire' then
   tat = tat + interval
   save()
   return {1, math.ceil(wait)}
+elseif op == 'acquire_many' then
+  local max_wait = tonumber(ARGV[10])
+  local n = tonumber(ARGV[11])
+  local interval = spacing(rate)
+  local tolerance = burst * interval
+  if tat < now then tat = now end
+  local waits = {}
+  while #waits < n do
+    local wait = tat - tolerance - now
+    if wait < 0 then wait = 0 end
+    if wait > max_wait then
+      if #waits == 0 then return {0, math.ceil(wait)} end
+      break
+    end
+    waits[#waits + 1] = math.ceil(wait)
+    tat = tat + interval
+  end
+  save()
+  table.insert(waits, 1, #waits)
+  return waits
 elseif op == 'penalise' then
   -- Answers to requests already in flight arrive together: one overload halves the rate once.
   if now >= penalised_until then
@@ -86,7 +110,10 @@ elseif op == 'reward' then
   if now >= penalised_until and rate < ceiling then
     -- About `rate` successes arrive per second, so each adds ceiling / (rate * recovery_s):
     -- the rate climbs linearly in time, whatever its level.
-    rate = math.min(ceiling, rate + ceiling / (rate * recovery_s))
+    local count = tonumber(ARGV[10]) or 1
+    for _ = 1, count do
+      rate = math.min(ceiling, rate + ceiling / (rate * recovery_s))
+    end
     save()
   end
   return string.format('%.6f', rate)

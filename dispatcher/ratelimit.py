@@ -98,6 +98,11 @@ class _Limiter(abc.ABC):
         """Reserve the next slot if it comes within ``max_wait_s``: (reserved, seconds until it)."""
 
     @abc.abstractmethod
+    def _reserve_many(self, n: int, max_wait_s: float) -> tuple[list[float], float]:
+        """Reserve up to ``n`` slots, each within ``max_wait_s``: (their waits, in seconds from now;
+        else the seconds until the earliest slot when none could be reserved)."""
+
+    @abc.abstractmethod
     def penalise(self) -> float:
         """The vendor answered "too frequent": lower the rate for every worker and pause briefly.
 
@@ -105,8 +110,8 @@ class _Limiter(abc.ABC):
         """
 
     @abc.abstractmethod
-    def reward(self) -> float:
-        """A request succeeded: raise the rate back towards the ceiling (additive increase)."""
+    def reward(self, count: int = 1) -> float:
+        """``count`` requests succeeded: raise the rate back towards the ceiling (additive increase)."""
 
     @abc.abstractmethod
     def current_rate(self) -> float:
@@ -133,6 +138,23 @@ class _Limiter(abc.ABC):
                 return True
             if wait > remaining:
                 return False
+            self._sleep(max(wait - self.policy.lookahead_s, 0.0))
+
+    def acquire_many(self, n: int, timeout: float | None = None) -> list[float]:
+        """Reserve slots for up to ``n`` requests, as many as come within ``policy.lookahead_s`` of
+        the first free one; waits for that first one like :meth:`acquire`, but does not sleep until
+        the slots: returns each slot's wait in seconds from the return (the caller sends request
+        ``i`` no earlier than that), or ``[]`` if no slot comes within ``timeout``."""
+        if n <= 0:
+            return []
+        deadline = None if timeout is None else self._clock() + max(0.0, timeout)
+        while True:
+            remaining = math.inf if deadline is None else max(0.0, deadline - self._clock())
+            waits, wait = self._reserve_many(n, min(remaining, self.policy.lookahead_s))
+            if waits:
+                return waits
+            if wait > remaining:
+                return []
             self._sleep(max(wait - self.policy.lookahead_s, 0.0))
 
 
@@ -165,18 +187,25 @@ class AccountLimiter(_Limiter):
             str(max(1, round(policy.idle_ttl_s * 1000))),
         ]
 
-    def _call(self, op: str, max_wait_s: float = 0.0) -> Any:
-        return self._script(keys=[self.key], args=[op, *self._params, str(math.floor(max_wait_s * 1e6))])
+    def _call(self, op: str, max_wait_s: float = 0.0, *extra: str) -> Any:
+        args = [op, *self._params, str(math.floor(max_wait_s * 1e6)), *extra]
+        return self._script(keys=[self.key], args=args)
 
     def _reserve(self, max_wait_s: float) -> tuple[bool, float]:
         granted, wait_us = self._call("acquire", max_wait_s)
         return bool(granted), int(wait_us) / 1e6
 
+    def _reserve_many(self, n: int, max_wait_s: float) -> tuple[list[float], float]:
+        count, *waits_us = self._call("acquire_many", max_wait_s, str(n))
+        if int(count) == 0:
+            return [], int(waits_us[0]) / 1e6
+        return [int(w) / 1e6 for w in waits_us], 0.0
+
     def penalise(self) -> float:
         return float(self._call("penalise"))
 
-    def reward(self) -> float:
-        return float(self._call("reward"))
+    def reward(self, count: int = 1) -> float:
+        return float(self._script(keys=[self.key], args=["reward", *self._params, str(count)]))
 
     def current_rate(self) -> float:
         return float(self._call("rate"))
@@ -246,6 +275,25 @@ class LocalLimiter(_Limiter):
             self._save(state, now)
             return True, wait
 
+    def _reserve_many(self, n: int, max_wait_s: float) -> tuple[list[float], float]:
+        with self._rates.lock:
+            now = self._rates.clock()
+            state = self._state(now)
+            interval = self._spacing(state.rate)
+            tat = max(state.tat, now)
+            waits: list[float] = []
+            while len(waits) < n:
+                wait = max(tat - self.burst * interval - now, 0.0)
+                if wait > max_wait_s:
+                    if not waits:
+                        return [], wait
+                    break
+                waits.append(wait)
+                tat += interval
+            state.tat = tat
+            self._save(state, now)
+            return waits, 0.0
+
     def penalise(self) -> float:
         with self._rates.lock:
             now = self._rates.clock()
@@ -260,13 +308,14 @@ class LocalLimiter(_Limiter):
                 self._save(state, now)
             return state.rate
 
-    def reward(self) -> float:
+    def reward(self, count: int = 1) -> float:
         with self._rates.lock:
             now = self._rates.clock()
             state = self._state(now)
             if now >= state.penalised_until and state.rate < self.ceiling_per_s:
-                step = self.ceiling_per_s / (state.rate * self.policy.recovery_s)
-                state.rate = min(self.ceiling_per_s, state.rate + step)
+                for _ in range(count):
+                    step = self.ceiling_per_s / (state.rate * self.policy.recovery_s)
+                    state.rate = min(self.ceiling_per_s, state.rate + step)
                 self._save(state, now)
             return state.rate
 

@@ -20,14 +20,17 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher.config import Settings
-from dispatcher.dispatch import LEASE_SECONDS, AccountRuntime, Result, send_chunk
+from dispatcher.dispatch import LEASE_SECONDS, AccountRuntime, GroupRow, Next, Result, load_group, send_group
 from dispatcher.ratelimit import AccountLimiter, LocalLimiter, LocalRates
 from dispatcher.store import Campaign, Chunk, make_engine, session_factory
 from dispatcher.vendors.registry import get as vendor_module
 from dispatcher.vendors.transport import Transport
 
 IN_MEMORY = "memory://"
-SEND_THREADS = 16  # concurrent requests one task may have in flight (one-number-per-request vendors)
+# Requests one worker process may have in flight at once (one-number-per-request vendors): the
+# threads its tasks' groups are sent on, shared by the tasks of a thread-pool worker.
+SEND_THREADS = 16
+SEND_THREADS_ENV = "DISPATCHER_SEND_THREADS"
 # Seconds a claimed chunk stays ``sending`` before the sweep calls its sender dead (tests shorten it).
 LEASE_ENV = "DISPATCHER_LEASE_SECONDS"
 
@@ -40,6 +43,14 @@ def lease_seconds() -> float:
     return value
 
 
+def send_threads() -> int:
+    """``DISPATCHER_SEND_THREADS`` if set, read when called, else :data:`SEND_THREADS`."""
+    value = int(os.environ.get(SEND_THREADS_ENV) or SEND_THREADS)
+    if value <= 0:
+        raise ValueError(f"{SEND_THREADS_ENV} must be positive")
+    return value
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -49,6 +60,7 @@ class Runtime:
     accounts: dict[str, AccountRuntime] = field(default_factory=dict)
     local_rates: LocalRates = field(default_factory=LocalRates)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _pool: ThreadPoolExecutor | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, use_redis: bool = True) -> Runtime:
@@ -90,23 +102,31 @@ class Runtime:
             ).scalar_one_or_none()
 
     def send_many(self, chunk_ids: Sequence[int]) -> list[Result]:
-        """Send a group of chunks, concurrently when there are several (one vendor account each)."""
+        """Send a task's group of chunks (:func:`dispatch.send_group`), concurrently on this process's
+        sending threads; chunks of several accounts (a re-queued mix) go account by account."""
         if not chunk_ids:
             return []
-        account = self.account_of_chunk(chunk_ids[0])
-        if account is None:
-            return []
-        runtime = self.account(account)
+        rows = load_group(self.sessions, chunk_ids)
+        results = [Result(i, Next.DONE, state="missing") for i in set(chunk_ids) - {r.id for r in rows}]
+        by_account: dict[str, list[GroupRow]] = {}
+        for row in rows:
+            by_account.setdefault(row.account, []).append(row)
+        me = worker_id()
+        for account, part in by_account.items():
+            results += send_group(self.sessions, self.account(account), part, me, self.pool())
+        return results
 
-        def one(chunk_id: int) -> Result:
-            return send_chunk(self.sessions, runtime, chunk_id, worker_id())
-
-        if len(chunk_ids) == 1:
-            return [one(chunk_ids[0])]
-        with ThreadPoolExecutor(max_workers=min(SEND_THREADS, len(chunk_ids))) as pool:
-            return list(pool.map(one, chunk_ids))
+    def pool(self) -> ThreadPoolExecutor:
+        """The sending threads, started on first use and kept for the process's life."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=send_threads(), thread_name_prefix="send")
+            return self._pool
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         for account in self.accounts.values():
             account.transport.close()
         self.engine.dispose()

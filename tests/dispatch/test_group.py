@@ -1,0 +1,144 @@
+"""The group fast path (``dispatch.send_group``): a task's chunks claimed with one UPDATE, sent
+concurrently, recorded in one transaction. Against the simulator over HTTP and the real Redis limiter,
+without Celery: two workers racing the same group, a lease swept mid-send, mixed outcomes in one group."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+from redis import Redis
+from sqlalchemy import select
+
+from dispatcher import campaigns
+from dispatcher.dispatch import AccountRuntime, Next, load_group, send_group
+from dispatcher.ratelimit import AccountLimiter
+from dispatcher.simulator import SimulatorConfig
+from dispatcher.store import Attempt, Chunk, Recipient, sweep_expired_leases
+from dispatcher.vendors.registry import get as vendor_module
+from dispatcher.vendors.transport import Transport
+from tests.dispatch.conftest import REDIS_URL, Stack, write_contacts
+
+
+def started_campaign(stack: Stack, count: int, *, first: int = 13900000000) -> list[int]:
+    path = write_contacts(stack.tmp / "c.xlsx", [(str(first + i), "张三") for i in range(count)])
+    created = campaigns.create(
+        stack.sessions, stack.settings, path, "{姓名}您好【测试】", stack.accounts["webservice"], actor="t"
+    )
+    return campaigns.start(stack.sessions, created.campaign_id, "t")
+
+
+def account_runtime(stack: Stack, redis: Redis[Any], rate: float = 1000.0) -> AccountRuntime:
+    account = stack.settings.account(stack.accounts["webservice"])
+    limiter = AccountLimiter(redis, account.name, rate)
+    return AccountRuntime(account, vendor_module("webservice"), Transport([account.base_url]), limiter)
+
+
+def accepted_by_vendor(stack: Stack) -> Counter[str]:
+    return Counter(e["mobile"] for e in stack.sim.ledger()["accepted"])
+
+
+def test_given_two_workers_racing_the_same_group_then_each_chunk_is_sent_once(make_stack: Any) -> None:
+    # Given a group of 16 one-number chunks delivered twice (a duplicated Celery message)
+    stack = make_stack(worker=False)
+    ids = started_campaign(stack, 16)
+    redis: Redis[Any] = Redis.from_url(REDIS_URL)
+    runtime = account_runtime(stack, redis)
+    barrier = threading.Barrier(2)
+
+    def worker(name: str) -> list[Any]:
+        rows = load_group(stack.sessions, ids)
+        barrier.wait()
+        with ThreadPoolExecutor(8) as pool:
+            return send_group(stack.sessions, runtime, rows, name, pool)
+
+    try:
+        # When two workers send it at the same moment
+        with ThreadPoolExecutor(2) as both:
+            first, second = both.map(worker, ["w1", "w2"])
+    finally:
+        runtime.transport.close()
+        redis.close()
+
+    # Then every chunk was won by exactly one of them, and each number reached the vendor once
+    won = [r.chunk_id for r in first + second if r.state == "accepted"]
+    assert sorted(won) == sorted(ids)
+    lost = [r for r in first + second if r.state != "accepted"]
+    assert len(lost) == 16 and all(r.next is Next.DONE for r in lost)
+    assert accepted_by_vendor(stack) == Counter(str(13900000000 + i) for i in range(16))
+    with stack.sessions() as session:
+        assert set(session.execute(select(Chunk.state)).scalars()) == {"accepted"}
+        assert session.query(Attempt).count() == 16
+
+
+def test_given_a_lease_swept_mid_send_then_the_answer_is_kept_as_late_and_the_chunk_left_alone(
+    make_stack: Any,
+) -> None:
+    # Given a group of four chunks and a vendor slow to answer (300 ms), with a lease of 0.1 s
+    stack = make_stack(
+        SimulatorConfig(report_delay=0.0, seed=3, deliver_ratio=1.0, latency_ms=300), worker=False
+    )
+    ids = started_campaign(stack, 4)
+    redis: Redis[Any] = Redis.from_url(REDIS_URL)
+    runtime = account_runtime(stack, redis)
+    runtime.lease_seconds = 0.1
+
+    def sweep_soon() -> None:  # the beat's sweep, while the requests are on the wire
+        threading.Event().wait(0.2)
+        sweep_expired_leases(stack.sessions(), now=runtime.clock() + timedelta(seconds=0.2))
+
+    sweeper = threading.Thread(target=sweep_soon)
+    try:
+        sweeper.start()
+        with ThreadPoolExecutor(4) as pool:
+            send_group(stack.sessions, runtime, load_group(stack.sessions, ids), "w1", pool)
+        sweeper.join()
+    finally:
+        runtime.transport.close()
+        redis.close()
+
+    # Then the sweep's "unknown" stands (a person or reconciliation settles it), and every answer is
+    # recorded as late evidence with its batch id
+    with stack.sessions() as session:
+        assert set(session.execute(select(Chunk.state)).scalars()) == {"unknown"}
+        assert set(session.execute(select(Recipient.state)).scalars()) == {"unknown"}
+        attempts = session.execute(select(Attempt.outcome, Attempt.answer)).all()
+    assert sorted(o for o, _ in attempts) == ["late_accepted"] * 4
+    assert all(answer and answer.isdigit() for _, answer in attempts)
+    assert sum(accepted_by_vendor(stack).values()) == 4
+
+
+def test_given_mixed_answers_in_one_group_then_each_chunk_gets_its_own_outcome(make_stack: Any) -> None:
+    # Given a group of six chunks: two numbers blacklisted, and a vendor admitting 3 requests/s
+    bad = ("13900000001", "13900000004")
+    stack = make_stack(
+        SimulatorConfig(report_delay=0.0, seed=3, deliver_ratio=1.0, blacklist=bad, rate_limit=3),
+        worker=False,
+    )
+    ids = started_campaign(stack, 6)
+    redis: Redis[Any] = Redis.from_url(REDIS_URL)
+    runtime = account_runtime(stack, redis)
+    try:
+        # When the group is sent at once
+        with ThreadPoolExecutor(6) as pool:
+            results = send_group(stack.sessions, runtime, load_group(stack.sessions, ids), "w1", pool)
+    finally:
+        runtime.transport.close()
+        redis.close()
+
+    # Then each chunk has its own outcome and attempt: a refused number failed (unless it was told
+    # "too frequent" first), "too frequent" ones wait for a retry, the rest were accepted
+    states = Counter(r.state for r in results)
+    with stack.sessions() as session:
+        chunks = Counter(session.execute(select(Chunk.state)).scalars())
+        recipients = dict(session.execute(select(Recipient.mobile, Recipient.state)).tuples().all())
+        attempts = Counter(session.execute(select(Attempt.outcome)).scalars())
+    assert chunks == attempts == Counter({k: v for k, v in states.items()})
+    assert set(chunks) <= {"accepted", "failed", "queued"} and chunks["queued"] >= 3
+    assert {m for m, s in recipients.items() if s == "failed"} <= set(bad)
+    assert all(r.next is Next.LATER for r in results if r.state == "queued")
+    accepted = [m for m, s in recipients.items() if s == "accepted"]
+    assert accepted and accepted_by_vendor(stack) == Counter(accepted)
