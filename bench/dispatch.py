@@ -14,7 +14,7 @@ Sustained rate = accepted requests between the first and the last acceptance in 
 (its own clock); wall time from hand-off to the last acceptance is printed too.
 
     python bench/dispatch.py [--quick] [--rate R] [--seconds S] [--messages N] [--concurrency C]
-                             [--threads T] [--group G] [--workers W]
+                             [--threads T] [--group G] [--workers W] [--only limited|unlimited]
 """
 
 from __future__ import annotations
@@ -283,6 +283,7 @@ def main() -> None:
         "--threads", type=int, default=SEND_THREADS, help="sending threads per worker process"
     )
     parser.add_argument("--group", type=int, default=tasks.GROUP, help="chunks per task")
+    parser.add_argument("--only", choices=["limited", "unlimited"], default=None, help="run one part only")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--database-url", default=None, help="default: a SQLite file per run")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
