@@ -29,7 +29,7 @@ from dispatcher.vendors.transport import Transport
 IN_MEMORY = "memory://"
 # Requests one worker process may have in flight at once (one-number-per-request vendors): the
 # threads its tasks' groups are sent on, shared by the tasks of a thread-pool worker.
-SEND_THREADS = 16
+SEND_THREADS = 32
 SEND_THREADS_ENV = "DISPATCHER_SEND_THREADS"
 # How the workers' limiters react to a "too frequent" answer. A single one at the configured rate
 # comes from requests bunched by send jitter, not from a rate that is wrong: slow down by 15 % and

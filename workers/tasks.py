@@ -16,7 +16,7 @@ from workers.app import MAX_COUNTDOWN, app, clamp_countdown
 
 SUBMIT = "dispatcher.submit"
 TICK = "dispatcher.tick"
-GROUP = 16  # chunks per task for one-number-per-request vendors: sent concurrently by the task
+GROUP = 32  # chunks per task for one-number-per-request vendors: sent concurrently (BENCHMARKS.md)
 TICK_SECONDS = 2.0
 RESULTS = "dispatcher.results"
 RESULTS_SECONDS = 5.0  # each account's reports and replies are pulled this often
