@@ -15,14 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis import Redis
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher.config import Settings
 from dispatcher.dispatch import LEASE_SECONDS, AccountRuntime, GroupRow, Next, Result, load_group, send_group
 from dispatcher.ratelimit import AccountLimiter, LimiterPolicy, LocalLimiter, LocalRates
-from dispatcher.store import Campaign, Chunk, make_engine, session_factory
+from dispatcher.store import make_engine, session_factory
 from dispatcher.vendors.registry import get as vendor_module
 from dispatcher.vendors.transport import Transport
 
@@ -97,14 +96,6 @@ class Runtime:
                 )
                 self.accounts[name] = runtime
             return runtime
-
-    def account_of_chunk(self, chunk_id: int) -> str | None:
-        with self.sessions() as session:
-            return session.execute(
-                select(Campaign.account)
-                .join(Chunk, Chunk.campaign_id == Campaign.id)
-                .where(Chunk.id == chunk_id)
-            ).scalar_one_or_none()
 
     def send_many(self, chunk_ids: Sequence[int]) -> list[Result]:
         """Send a task's group of chunks (:func:`dispatch.send_group`), concurrently on this process's
