@@ -94,9 +94,11 @@ def celery_settings(broker_url: str, redis_url: str | None) -> dict[str, Any]:
         "task_acks_on_failure": True,
         "task_acks_on_timeout": False,
         "worker_prefetch_multiplier": 1,
-        # With acks_late the broker redelivers what was running when the connection dropped:
-        # cancel it locally rather than run it twice (also silences Celery's warning).
-        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # A task running when the broker connection drops is left to finish: its outcome goes to
+        # the store, the truth. Cancelling it (SIGTERM into the child) could cut it between its claim
+        # and its record, leaving chunks the vendor accepted as ``unknown``. If the broker redelivers
+        # the message, the second run finds its chunks no longer ``queued`` and does nothing.
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
         "enable_utc": True,
         "timezone": "Asia/Shanghai",
         # Limiter, locks and pings: its own setting; a Redis broker doubles as this Redis.
