@@ -148,16 +148,18 @@ def _watch(console: Console, sessions: Any, created: dict[str, int], app: Any, t
 def _report(console: Console, sessions: Any, created: dict[str, int], workdir: Path) -> None:
     from dispatcher.results import export as exporting
 
-    table = Table(
-        "vendor", "campaign", "rows", "delivered", "undelivered", "failed", "unknown", "rejected", "export"
-    )
+    table = Table("vendor", "campaign", "rows", "delivered", "undelivered", "failed", "unknown", "rejected")
+    written: list[Path] = []
     for vendor, cid in created.items():
         s = _status(sessions, cid)
         path = workdir / f"campaign-{cid}-{vendor}.xlsx"
         with sessions() as session:
             exporting.export_campaign(session, cid, path)
+        written.append(path)
         table.add_row(
             vendor, str(cid), str(s["rows"]), str(s["delivered"]), str(s["undelivered"]), str(s["failed"]),
-            str(s["unknown"]), str(s["rejected"]), str(path),
+            str(s["unknown"]), str(s["rejected"]),
         )  # fmt: skip
     console.print(table)
+    for path in written:  # full paths on their own lines: a narrow terminal would truncate a column
+        console.print(f"export written: {path}", soft_wrap=True)
