@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import httpx
 
@@ -111,6 +111,15 @@ class _Addresses:
             if self._current == index:
                 self._current = (index + 1) % len(self.urls)
 
+    def failover(self, index: int, exc: httpx.HTTPError, url: str) -> DispatcherError:
+        """After ``exc`` on address ``index``: move on if the address looks unhealthy; return the error
+        when the request surely never left (try the next address), raise it when it may have."""
+        if isinstance(exc, _SWITCH):
+            self.failed(index)
+        if isinstance(exc, _NOT_SENT_FAILOVER):
+            return translate_error(exc, url)
+        raise translate_error(exc, url) from exc
+
 
 def _check(request: Request) -> None:
     if request.method.upper() != "POST":
@@ -124,8 +133,17 @@ def _response(resp: httpx.Response, url: str, started: float) -> Response:
     return Response(resp.status_code, resp.text, url, elapsed)
 
 
-def _timeout(timeout: float, connect_timeout: float | None) -> httpx.Timeout:
-    return httpx.Timeout(timeout, connect=connect_timeout if connect_timeout is not None else timeout)
+def _client_options(timeout: float, connect_timeout: float | None, limits: httpx.Limits) -> dict[str, Any]:
+    """What the sync and async clients share."""
+    return {
+        "timeout": httpx.Timeout(
+            timeout, connect=connect_timeout if connect_timeout is not None else timeout
+        ),
+        "limits": limits,
+        "follow_redirects": False,  # a redirect would turn the POST into a GET without the form
+        "headers": {"User-Agent": _USER_AGENT},
+        "default_encoding": _guess_encoding,
+    }
 
 
 class Transport:
@@ -141,14 +159,7 @@ class Transport:
         limits: httpx.Limits = DEFAULT_LIMITS,
     ) -> None:
         self._addresses = _Addresses(base_urls)
-        self._client = httpx.Client(
-            transport=transport,
-            timeout=_timeout(timeout, connect_timeout),
-            limits=limits,
-            follow_redirects=False,  # a redirect would turn the POST into a GET without the form
-            headers={"User-Agent": _USER_AGENT},
-            default_encoding=_guess_encoding,
-        )
+        self._client = httpx.Client(transport=transport, **_client_options(timeout, connect_timeout, limits))
 
     @property
     def base_url(self) -> str:
@@ -164,12 +175,8 @@ class Transport:
             try:
                 resp = self._client.post(url, data=request.form)
             except httpx.HTTPError as exc:
-                if isinstance(exc, _SWITCH):
-                    self._addresses.failed(index)
-                if isinstance(exc, _NOT_SENT_FAILOVER):
-                    not_sent = translate_error(exc, url)
-                    continue
-                raise translate_error(exc, url) from exc
+                not_sent = self._addresses.failover(index, exc, url)
+                continue
             return _response(resp, url, started)
         assert not_sent is not None
         raise not_sent
@@ -198,12 +205,7 @@ class AsyncTransport:
     ) -> None:
         self._addresses = _Addresses(base_urls)
         self._client = httpx.AsyncClient(
-            transport=transport,
-            timeout=_timeout(timeout, connect_timeout),
-            limits=limits,
-            follow_redirects=False,  # a redirect would turn the POST into a GET without the form
-            headers={"User-Agent": _USER_AGENT},
-            default_encoding=_guess_encoding,
+            transport=transport, **_client_options(timeout, connect_timeout, limits)
         )
 
     @property
@@ -219,12 +221,8 @@ class AsyncTransport:
             try:
                 resp = await self._client.post(url, data=request.form)
             except httpx.HTTPError as exc:
-                if isinstance(exc, _SWITCH):
-                    self._addresses.failed(index)
-                if isinstance(exc, _NOT_SENT_FAILOVER):
-                    not_sent = translate_error(exc, url)
-                    continue
-                raise translate_error(exc, url) from exc
+                not_sent = self._addresses.failover(index, exc, url)
+                continue
             return _response(resp, url, started)
         assert not_sent is not None
         raise not_sent
