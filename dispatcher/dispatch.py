@@ -11,7 +11,7 @@ import contextlib
 import enum
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -117,6 +117,34 @@ def interpret(vendor: VendorModule, *, body: str | None = None, error: Exception
     info = vendor.classify(answer.code)
     detail = f"{info.meaning_en}{': ' + answer.detail if answer.detail else ''}"
     return Verdict(ChunkState.FAILED, info.error_class, str(answer.code), detail)
+
+
+def verdict_outcome(
+    verdict: Verdict,
+    state: ChunkState,
+    started: datetime,
+    finished: datetime,
+    form: Mapping[str, str] | None,
+    body: str | None,
+    url: str | None,
+    *,
+    not_before: datetime | None = None,
+    detail: str | None = None,
+) -> Outcome:
+    """What the store records for a chunk leaving ``sending`` in ``state`` after ``verdict``."""
+    return Outcome(
+        state,
+        started,
+        finished,
+        batch_id=verdict.batch_id,
+        error_class=verdict.error_class.value if verdict.error_class else None,
+        code=verdict.code,
+        detail=detail if detail is not None else verdict.detail,
+        not_before=not_before,
+        request=form,
+        answer=body,
+        url_used=url,
+    )
 
 
 def in_window(now: datetime, window: tuple[int, int], tz: str) -> bool:
@@ -261,18 +289,8 @@ def _settle(
     limiter = runtime.limiter if adapt else None  # the group path adapted when the answer came
 
     def finish(state: ChunkState, *, not_before: datetime | None = None, detail: str | None = None) -> bool:
-        outcome = Outcome(
-            state,
-            started,
-            finished,
-            batch_id=verdict.batch_id,
-            error_class=verdict.error_class.value if verdict.error_class else None,
-            code=verdict.code,
-            detail=detail if detail is not None else verdict.detail,
-            not_before=not_before,
-            request=request.form,
-            answer=body,
-            url_used=url,
+        outcome = verdict_outcome(
+            verdict, state, started, finished, request.form, body, url, not_before=not_before, detail=detail
         )
         return finish_chunk(session, chunk.id, worker_id, outcome)
 
@@ -632,18 +650,9 @@ def _decide(s: _Sent) -> tuple[Outcome, Result] | None:
     def outcome(
         state: ChunkState, *, not_before: datetime | None = None, detail: str | None = None
     ) -> Outcome:
-        return Outcome(
-            state,
-            started,
-            finished,
-            batch_id=verdict.batch_id,
-            error_class=verdict.error_class.value if verdict.error_class else None,
-            code=verdict.code,
-            detail=detail if detail is not None else verdict.detail,
-            not_before=not_before,
-            request=s.request.form if s.request is not None else None,
-            answer=s.body,
-            url_used=s.url,
+        form = s.request.form if s.request is not None else None
+        return verdict_outcome(
+            verdict, state, started, finished, form, s.body, s.url, not_before=not_before, detail=detail
         )
 
     if verdict.state is ChunkState.ACCEPTED:
