@@ -15,7 +15,7 @@ from dispatcher.simulator.family import (
     single_number,
     submit,
 )
-from dispatcher.simulator.wire import Answer, ends_with_signature, error, split_numbers
+from dispatcher.simulator.wire import Answer, ends_with_signature, error, is_digits, split_numbers
 
 NAME = "trigger"
 MSG_FORMAT = -18  # "Msg 内容格式错误": an unparsable personalised Msg
@@ -43,7 +43,7 @@ CODES = Codes(
 
 def _common(ctx: Ctx) -> Answer | None:
     sms_type = ctx.fields.get("smstype", "").strip()
-    if sms_type and not sms_type.isdigit():
+    if sms_type and not is_digits(sms_type):
         return error(SMS_TYPE)
     if len(ctx.fields.get("customeruuid", "")) > MAX_UUID:
         return error(BAD_PARAMETER)
@@ -63,7 +63,7 @@ def _send(ctx: Ctx) -> Answer:
 
 def _send_ext(ctx: Ctx) -> Answer:
     ext = ctx.fields.get("exeno", "").strip()
-    if ext and not (ext.isdigit() and len(ext) <= 16):
+    if ext and not (is_digits(ext) and len(ext) <= 16):
         return error(EXT_NUMBER)
     return _send(ctx)
 

@@ -19,7 +19,7 @@ from dispatcher.simulator.family import (
     single_number,
     submit,
 )
-from dispatcher.simulator.wire import Answer, ends_with_signature, error
+from dispatcher.simulator.wire import Answer, ends_with_signature, error, is_digits
 
 NAME = "webservice"
 CHANNEL_ERROR = -8  # SendMsgExt_Sub with a Channel other than its fixed 543296
@@ -84,11 +84,11 @@ def _send_voice(ctx: Ctx) -> Answer:
     if isinstance(mobile, Answer):
         return mobile
     code = ctx.fields.get("voicecode", "")
-    if not code.isdigit():
+    if not is_digits(code):
         return error(VOICE_DIGITS)
     if len(code) > 6:
         return error(VOICE_LENGTH)
-    if not ctx.fields.get("amount", "").strip().isdigit():
+    if not is_digits(ctx.fields.get("amount", "").strip()):
         return error(VOICE_AMOUNT)
     return submit(NAME, CODES, ctx, [(mobile, code)], voice=True)
 

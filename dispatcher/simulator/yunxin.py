@@ -19,6 +19,7 @@ from dispatcher.simulator.family import (
 from dispatcher.simulator.wire import Answer, error, split_numbers
 
 NAME = "yunxin"
+INDIVIDUAL_PAGE = "/individualsm"  # /api/IndividualSm.aspx: a page of its own, not a MsgSend method
 TOO_MANY_HARD = -9  # "发送号码一次不能超过 1000 个"
 TOO_MANY = -10  # "号码数量大于允许上限": above the method's 500
 TOO_FEW = -11
@@ -98,7 +99,7 @@ VENDOR = Vendor(
         "sendmes": Method(_send, send=True),  # the seed's GET example spells it so
         "sendmsgbyencrypt": Method(_send, send=True, encrypted=True),
         "sendmesext": Method(_send, send=True),
-        "individualsm": Method(_send_individual, send=True, user_field="account", password_field="pwd"),
+        INDIVIDUAL_PAGE: Method(_send_individual, send=True, user_field="account", password_field="pwd"),
         "getreport": Method(reports(with_time=False, with_ref=False)),
         "getreport2": Method(reports(with_time=True, with_ref=False)),
         "getreport2byencrypt": Method(reports(with_time=True, with_ref=False), encrypted=True),
