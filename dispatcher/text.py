@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from dispatcher.errors import TemplateError
-from dispatcher.vendors.crypto import unencodable_characters
+from dispatcher.vendors.crypto import ENCRYPTED_CHARSET, unencodable_characters
 
 CellValue = str | int | float | bool | date | datetime | time | timedelta | None
 
@@ -146,9 +146,10 @@ def has_signature(text: str) -> bool:
 
 
 def gb2312_problem(text: str) -> str:
-    """The characters GB2312 cannot encode ('' if the text can go through an encrypted method)."""
+    """The characters an encrypted method cannot carry ('' if it can). The gateways' "GB2312" is .NET's
+    code page 936 (GBK), which has 喆, 镕, 珺, 昇 and other name characters GB2312 proper lacks."""
     try:
-        text.encode("gb2312")
+        text.encode(ENCRYPTED_CHARSET)
     except UnicodeEncodeError:
         return unencodable_characters(text)
     return ""

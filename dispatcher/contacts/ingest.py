@@ -182,7 +182,7 @@ def ingest(
             gc.enable()
     if result.not_gb2312:
         result.warnings.append(
-            f"{len(result.not_gb2312)} messages contain characters GB2312 cannot encode: "
+            f"{len(result.not_gb2312)} messages contain characters GB2312 (code page 936, GBK) cannot encode: "
             "they cannot go through an encrypted method; use the plain method"
         )
     return result

@@ -103,7 +103,7 @@ METHODS: list[tuple[str, str, str]] = [
     ("SendMsg", "send one text to one number (customerUuid)", "1 number"),
     ("SendBatchMsg", "send the same text to many numbers", "50 numbers"),
     ("SendIndividualMsg", "different text per number (phone|!|text|^|...)", "50 messages"),
-    ("sendMsgByEncrypt", "send one text, DES-encrypted submitInfo", "1 number, GB2312 text"),
+    ("sendMsgByEncrypt", "send one text, DES-encrypted submitInfo", "1 number, GBK text"),
     ("sendMsgExt", "send one text with an extension number (ExeNo)", "1 number, ExeNo 1-16 digits"),
     ("GetBalanceConnect", "account balance", "once per 5 s"),
     ("GetReportConnect", "pull delivery reports (with customerUuid)", "500 per call, consumed"),

@@ -86,7 +86,7 @@ CODES: dict[int, CodeInfo] = code_table(
 
 METHODS: list[tuple[str, str, str]] = [
     ("SendMsg", "same text to one number (Channel empty or 0)", "1 number"),
-    ("sendMsgByEncrypt", "SendMsg with DES submitInfo (GB2312 text only)", "1 number"),
+    ("sendMsgByEncrypt", "SendMsg with DES submitInfo (GBK text only)", "1 number"),
     ("SendMsgExt_Sub", "SendMsg with a custom extension number (Channel 543296, ExeNo)", "1 number"),
     ("SendMsg (Channel 999)", "international SMS, English text", "1 number, 140 characters"),
     ("SendVoiceCode", "voice verification code (Channel 999)", "1 number, 1-6 digits, played 1-3 times"),

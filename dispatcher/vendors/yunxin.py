@@ -87,7 +87,7 @@ CODES: dict[int, CodeInfo] = code_table(
 
 METHODS: list[tuple[str, str, str]] = [
     ("SendMsg", "same text to many numbers (DesNo joined by ',')", "500 numbers"),
-    ("sendMsgByEncrypt", "SendMsg with DES submitInfo (GB2312 text only)", "500 numbers"),
+    ("sendMsgByEncrypt", "SendMsg with DES submitInfo (GBK text only)", "500 numbers"),
     ("sendMesExt", "SendMsg with an extension number (ExeNo)", "500 numbers"),
     ("IndividualSm.aspx", "personalised: msg = phone|!|text|^|phone|!|text", "1000 messages (-9 above)"),
     ("GetBalance", "account balance", "once per 10 s (-23)"),
