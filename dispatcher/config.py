@@ -43,6 +43,7 @@ BROKER_FILE = "dispatcher-broker.sqlite3"
 SAME_TEXT_MAX = {"webservice": 1, "yunxin": 500, "trigger": 50, "entinfo": 10_000}
 SAME_TEXT_DEFAULT = {"webservice": 1, "yunxin": 500, "trigger": 50, "entinfo": 5_000}
 
+UNENCRYPTED_VENDORS = frozenset({"entinfo"})  # the Entinfo SDK API (2017) has no encrypted method
 _ACCOUNT_KEYS = frozenset(
     {
         "vendor",
@@ -61,6 +62,7 @@ _ACCOUNT_KEYS = frozenset(
         "same_text_max",
         "keywords",
         "push",
+        "service_path",
     }
 )
 _TOP_KEYS = frozenset(
@@ -76,6 +78,7 @@ _TOP_KEYS = frozenset(
         "accounts",
     }
 )
+_SERVICE_PATH_RE = re.compile(r"(?:/[A-Za-z0-9._~-]+)+/?")
 _WINDOW_RE = re.compile(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*")
 
 
@@ -127,6 +130,8 @@ class AccountConfig:
     same_text_max: int = 1
     keywords: tuple[str, ...] = ()
     push: bool = False
+    # The vendor's service path when this account's gateway differs (e.g. "/Services/MsgSend.aspx").
+    service_path: str | None = None
 
     def credentials(self) -> Credentials:
         return Credentials(user=self.user, password=self.password, channel=self.channel)
@@ -293,11 +298,17 @@ def _account(name: str, raw: Any, env: Mapping[str, str]) -> AccountConfig:
     if not isinstance(keywords, list) or not all(isinstance(k, str) and k for k in keywords):
         raise ConfigError(f"{where} field keywords must be a list of non-empty strings")
 
+    service_path = text("service_path")
+    if service_path is not None and not _SERVICE_PATH_RE.fullmatch(service_path):
+        raise ConfigError(f"{where} field service_path must be a path such as /Services/MsgSend.aspx")
+
     flags = {}
     for key in ("encrypted", "push"):
         flags[key] = raw.get(key, False)
         if not isinstance(flags[key], bool):
             raise ConfigError(f"{where} field {key} must be true or false")
+    if flags["encrypted"] and vendor in UNENCRYPTED_VENDORS:
+        raise ConfigError(f"{where} field encrypted: {vendor} has no encrypted method; remove the field")
 
     return AccountConfig(
         name=name,
@@ -316,6 +327,7 @@ def _account(name: str, raw: Any, env: Mapping[str, str]) -> AccountConfig:
         same_text_max=limit,
         keywords=tuple(keywords),
         push=flags["push"],
+        service_path=service_path.rstrip("/") if service_path else None,
     )
 
 

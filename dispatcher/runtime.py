@@ -23,7 +23,7 @@ from dispatcher.dispatch import LEASE_SECONDS, AccountRuntime, GroupRow, Next, R
 from dispatcher.ratelimit import AccountLimiter, LimiterPolicy, LocalLimiter, LocalRates
 from dispatcher.store import make_engine, session_factory
 from dispatcher.vendors.registry import get as vendor_module
-from dispatcher.vendors.transport import Transport
+from dispatcher.vendors.transport import for_account as transport_for
 
 IN_MEMORY = "memory://"
 # Requests one worker process may have in flight at once (one-number-per-request vendors): the
@@ -79,7 +79,6 @@ class Runtime:
             runtime = self.accounts.get(name)
             if runtime is None:
                 config = self.settings.account(name)
-                urls = [config.base_url] + ([config.backup_url] if config.backup_url else [])
                 limiter: AccountLimiter | LocalLimiter | None = None
                 if config.rate_limit > 0:
                     limiter = (
@@ -90,7 +89,7 @@ class Runtime:
                 runtime = AccountRuntime(
                     config,
                     vendor_module(config.vendor),
-                    Transport(urls),
+                    transport_for(config),
                     limiter,
                     lease_seconds=lease_seconds(),
                 )

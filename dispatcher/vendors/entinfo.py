@@ -41,7 +41,8 @@ from dispatcher.vendors.wire import (
 
 NAME = "entinfo"
 LIMITS = Limits(same_text_numbers=10_000, personalised_messages=1000, reports_per_pull=500)
-ASMX = "/webservice.asmx/"
+SERVICE_PATH = "/webservice.asmx"
+ASMX = SERVICE_PATH + "/"
 # Text length the gateway refuses with -10: single-byte text / text with any double-byte character.
 MAX_SINGLE_BYTE_CHARS = 1000
 MAX_DOUBLE_BYTE_CHARS = 500

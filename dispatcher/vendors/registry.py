@@ -18,6 +18,7 @@ class VendorModule(Protocol):
     """The contract every ``dispatcher/vendors/<name>.py`` fulfils (workers stay vendor-generic)."""
 
     NAME: str
+    SERVICE_PATH: str  # where the vendor's methods are POSTed; an account may override it
     LIMITS: Limits
     CODES: dict[int, CodeInfo]
     METHODS: list[tuple[str, str, str]]

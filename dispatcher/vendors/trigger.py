@@ -42,7 +42,8 @@ from dispatcher.vendors.wire import (
 
 NAME = "trigger"
 LIMITS = Limits(same_text_numbers=50, personalised_messages=50, reports_per_pull=500)
-PREFIX = "/winnerrxd/api/trigger/"
+SERVICE_PATH = "/winnerrxd/api/trigger"
+PREFIX = SERVICE_PATH + "/"
 DEFAULT_SMS_TYPE = 101  # the seed: "未指定类型可填写 101"
 MAX_CUSTOMER_UUID = 60
 

@@ -1,8 +1,11 @@
-"""The ``webservice`` gateway (seed 000, WebService API v9.9.6): sans-I/O requests and parsers.
+"""The ``webservice`` gateway (WebService API v9.9.6): sans-I/O requests and parsers.
 
-One number per request, no personalised method. Sends go to ``/Services/MsgSend.aspx/<Method>``;
-the seed gives ``GetReport2`` and the ``GetMo`` family under ``/Services/MsgSend.asmx/<Method>``, and
-the paths below follow the seed method by method.
+One number per request, no personalised method. Every method is POSTed to
+``/Services/MsgSend.asmx/<Method>`` (:data:`SERVICE_PATH`). The document writes the same service as
+``MsgSend.aspx`` in its send sections and ``MsgSend.asmx`` in its report and reply sections; ``.asmx``
+is ASP.NET's web-service endpoint, the one that answers ``<Method>`` with the ``<string>`` XML the
+document shows, and public clients of this gateway post every method there. An account whose gateway
+wants another path sets ``service_path`` (e.g. ``/Services/MsgSend.aspx``).
 
 The pull and push formats (``batch,mobile[,time],status|``, ``phone|,|text|,|time|;|``, push form
 ``account=..&GetReport=..``) are shared with ``yunxin`` (same vendor family); yunxin reuses the parsers
@@ -39,8 +42,7 @@ from dispatcher.vendors.wire import (
 NAME = "webservice"
 LIMITS = Limits(same_text_numbers=1, personalised_messages=1)
 
-_SEND = "/Services/MsgSend.aspx"
-_PULL = "/Services/MsgSend.asmx"  # where the seed puts GetReport2 and the GetMo family
+SERVICE_PATH = "/Services/MsgSend.asmx"
 
 EXT_CHANNEL = "543296"  # SendMsgExt_Sub: 固定参数 543296
 VOICE_CHANNEL = "999"  # SendVoiceCode: 固定填写 999
@@ -97,12 +99,12 @@ METHODS: list[tuple[str, str, str]] = [
     ),
     ("GetBalance", "account balance", "once per 5 s (-16)"),
     ("GetBalanceByEncrypt", "balance with DES submitInfo", "once per 5 s (-16)"),
-    ("GetReport", "delivery reports batch,mobile,status| (.aspx)", "500 per call, consumed, kept 2 days"),
-    ("GetReport2", "delivery reports with time (.asmx)", "500 per call, consumed, kept 2 days"),
-    ("GetReport2ByEncrypt", "GetReport2 with DES submitInfo (.asmx)", "500 per call, consumed"),
-    ("GetMo", "replies phone|,|text|,|time|;| (.asmx)", "consumed"),
-    ("GetMo2", "replies with channel number (.asmx)", "consumed"),
-    ("GetMo2ByEncrypt", "GetMo2 with DES submitInfo (.asmx)", "consumed"),
+    ("GetReport", "delivery reports batch,mobile,status|", "500 per call, consumed, kept 2 days"),
+    ("GetReport2", "delivery reports with time", "500 per call, consumed, kept 2 days"),
+    ("GetReport2ByEncrypt", "GetReport2 with DES submitInfo", "500 per call, consumed"),
+    ("GetMo", "replies phone|,|text|,|time|;|", "consumed"),
+    ("GetMo2", "replies with channel number", "consumed"),
+    ("GetMo2ByEncrypt", "GetMo2 with DES submitInfo", "consumed"),
 ]
 
 # Voice report hangup types (seed 000, 语音验证码状态).
@@ -178,14 +180,14 @@ def build_send(
             "Channel": EXT_CHANNEL,
             "ExeNo": check_ext(ext),
         }
-        return Request(f"{_SEND}/SendMsgExt_Sub", form, ref=ref)
+        return Request(f"{SERVICE_PATH}/SendMsgExt_Sub", form, ref=ref)
     if encrypted:
         check_encryptable(text + mobile)
         # Field order exactly as the seed; "Channel: 输入 0 即可".
         plain = f"userPass={creds.password}&DesNo={mobile}&Msg={text}&Channel={creds.channel or '0'}"
-        return Request(f"{_SEND}/sendMsgByEncrypt", _encrypted(creds, plain), ref=ref)
+        return Request(f"{SERVICE_PATH}/sendMsgByEncrypt", _encrypted(creds, plain), ref=ref)
     form = {**_login(creds), "DesNo": mobile, "Msg": text, "Channel": creds.channel}
-    return Request(f"{_SEND}/SendMsg", form, ref=ref)
+    return Request(f"{SERVICE_PATH}/SendMsg", form, ref=ref)
 
 
 def build_personalised(
@@ -205,7 +207,7 @@ def build_international(creds: Credentials, mobile: str, text: str, *, ref: str 
             f"international text must be English (ASCII), at most {INTERNATIONAL_MAX_CHARS} chars"
         )
     form = {**_login(creds), "DesNo": _one_mobile([mobile]), "Msg": text, "Channel": INTERNATIONAL_CHANNEL}
-    return Request(f"{_SEND}/SendMsg", form, ref=ref)
+    return Request(f"{SERVICE_PATH}/SendMsg", form, ref=ref)
 
 
 def _check_voice(code: str, amount: int) -> None:
@@ -228,7 +230,7 @@ def build_voice_code(
         "Channel": VOICE_CHANNEL,
         "Amount": str(amount),
     }
-    return Request(f"{_SEND}/SendVoiceCode", form, ref=ref)
+    return Request(f"{SERVICE_PATH}/SendVoiceCode", form, ref=ref)
 
 
 def build_voice_template(
@@ -245,7 +247,7 @@ def build_voice_template(
         "Amount": str(amount),
         "TemplateID": str(template_id),
     }
-    return Request(f"{_SEND}/SendVoiceCodeWithTemplate", form, ref=ref)
+    return Request(f"{SERVICE_PATH}/SendVoiceCodeWithTemplate", form, ref=ref)
 
 
 def parse_send(body: str) -> Answer:
@@ -259,8 +261,8 @@ _AMOUNT_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 def build_balance(creds: Credentials, *, encrypted: bool = False) -> Request:
     if encrypted:
-        return Request(f"{_SEND}/GetBalanceByEncrypt", _encrypted(creds, f"userPass={creds.password}"))
-    return Request(f"{_SEND}/GetBalance", _login(creds))
+        return Request(f"{SERVICE_PATH}/GetBalanceByEncrypt", _encrypted(creds, f"userPass={creds.password}"))
+    return Request(f"{SERVICE_PATH}/GetBalance", _login(creds))
 
 
 def parse_balance(body: str) -> Answer:
@@ -274,25 +276,25 @@ def parse_balance(body: str) -> Answer:
 def build_pull_reports(creds: Credentials, *, encrypted: bool = False) -> Request:
     """``GetReport2`` (with operator time) or ``GetReport2ByEncrypt``; consumes up to 500 records."""
     if encrypted:
-        return Request(f"{_PULL}/GetReport2ByEncrypt", _encrypted(creds, f"userPass={creds.password}"))
-    return Request(f"{_PULL}/GetReport2", _login(creds))
+        return Request(f"{SERVICE_PATH}/GetReport2ByEncrypt", _encrypted(creds, f"userPass={creds.password}"))
+    return Request(f"{SERVICE_PATH}/GetReport2", _login(creds))
 
 
 def build_report_legacy(creds: Credentials, *, batch_number: str = "") -> Request:
     """``GetReport`` without time; ``batchNumber`` is "备用，空值即可" (reserved, leave empty)."""
-    return Request(f"{_SEND}/GetReport", {**_login(creds), "batchNumber": batch_number})
+    return Request(f"{SERVICE_PATH}/GetReport", {**_login(creds), "batchNumber": batch_number})
 
 
 def build_pull_replies(creds: Credentials, *, encrypted: bool = False) -> Request:
     """``GetMo2`` (with channel number) or ``GetMo2ByEncrypt``."""
     if encrypted:
-        return Request(f"{_PULL}/GetMo2ByEncrypt", _encrypted(creds, f"userPass={creds.password}"))
-    return Request(f"{_PULL}/GetMo2", _login(creds))
+        return Request(f"{SERVICE_PATH}/GetMo2ByEncrypt", _encrypted(creds, f"userPass={creds.password}"))
+    return Request(f"{SERVICE_PATH}/GetMo2", _login(creds))
 
 
 def build_replies_legacy(creds: Credentials) -> Request:
     """``GetMo``: replies without the channel number."""
-    return Request(f"{_PULL}/GetMo", _login(creds))
+    return Request(f"{SERVICE_PATH}/GetMo", _login(creds))
 
 
 _NEG_CODE_RE = re.compile(r"-[0-9]+")

@@ -1,7 +1,10 @@
 """The ``yunxin`` gateway (seed 001, 云信 API v8.3): sans-I/O requests and parsers.
 
 Same text to up to 500 numbers (``DesNo`` joined by ``,``), personalised up to 1000 messages through
-``/api/IndividualSm.aspx``; everything else under ``/api/MsgSend.asmx/<Method>``. Every send needs the
+``/api/IndividualSm.aspx`` (a page of its own, ``.aspx`` in the document and its example); every
+other method under ``/api/MsgSend.asmx/<Method>`` (:data:`SERVICE_PATH`, ASP.NET's web-service endpoint,
+where the document's SOAP example and public clients post). An account whose gateway wants another path
+sets ``service_path``. Every send needs the
 account's channel number (``Credentials.channel``), which yunxin assigns per account.
 
 Report, reply and push formats are the same as webservice's (same vendor family): the parsers are
@@ -35,7 +38,7 @@ from dispatcher.vendors.wire import (
 NAME = "yunxin"
 LIMITS = Limits(same_text_numbers=500, personalised_messages=1000)
 
-_API = "/api/MsgSend.asmx"
+SERVICE_PATH = "/api/MsgSend.asmx"
 PERSONALISED_PATH = "/api/IndividualSm.aspx"
 
 _R, _T, _P, _C, _Q, _A = (
@@ -157,13 +160,13 @@ def build_send(
     if ext is not None:
         exe_no = _family.check_ext(ext) if ext else ""
         form = {**_login(creds), "DesNo": des_no, "Msg": text, "Channel": channel, "ExeNo": exe_no}
-        return Request(f"{_API}/sendMesExt", form, ref=ref)
+        return Request(f"{SERVICE_PATH}/sendMesExt", form, ref=ref)
     if encrypted:
         _family.check_encryptable(text + des_no)
         plain = f"userPass={creds.password}&DesNo={des_no}&Msg={text}&Channel={channel}"
-        return Request(f"{_API}/sendMsgByEncrypt", _encrypted_login(creds, plain), ref=ref)
+        return Request(f"{SERVICE_PATH}/sendMsgByEncrypt", _encrypted_login(creds, plain), ref=ref)
     form = {**_login(creds), "DesNo": des_no, "Msg": text, "Channel": channel}
-    return Request(f"{_API}/SendMsg", form, ref=ref)
+    return Request(f"{SERVICE_PATH}/SendMsg", form, ref=ref)
 
 
 def build_personalised(
@@ -212,8 +215,10 @@ def parse_send(body: str) -> Answer:
 
 def build_balance(creds: Credentials, *, encrypted: bool = False) -> Request:
     if encrypted:
-        return Request(f"{_API}/GetBalanceByEncrypt", _encrypted_login(creds, f"userPass={creds.password}"))
-    return Request(f"{_API}/GetBalance", _login(creds))
+        return Request(
+            f"{SERVICE_PATH}/GetBalanceByEncrypt", _encrypted_login(creds, f"userPass={creds.password}")
+        )
+    return Request(f"{SERVICE_PATH}/GetBalance", _login(creds))
 
 
 def parse_balance(body: str) -> Answer:
@@ -223,25 +228,29 @@ def parse_balance(body: str) -> Answer:
 def build_pull_reports(creds: Credentials, *, encrypted: bool = False) -> Request:
     """``GetReport2`` (with operator time) or ``GetReport2ByEncrypt``; consumes up to 500 records."""
     if encrypted:
-        return Request(f"{_API}/GetReport2ByEncrypt", _encrypted_login(creds, f"userPass={creds.password}"))
-    return Request(f"{_API}/GetReport2", _login(creds))
+        return Request(
+            f"{SERVICE_PATH}/GetReport2ByEncrypt", _encrypted_login(creds, f"userPass={creds.password}")
+        )
+    return Request(f"{SERVICE_PATH}/GetReport2", _login(creds))
 
 
 def build_report_legacy(creds: Credentials, *, batch_number: str = "") -> Request:
     """``GetReport`` without time; ``batchNumber`` is "备用参数，留空即可" (reserved, leave empty)."""
-    return Request(f"{_API}/GetReport", {**_login(creds), "batchNumber": batch_number})
+    return Request(f"{SERVICE_PATH}/GetReport", {**_login(creds), "batchNumber": batch_number})
 
 
 def build_pull_replies(creds: Credentials, *, encrypted: bool = False) -> Request:
     """``GetMo2`` (with channel number) or ``GetMo2ByEncrypt``."""
     if encrypted:
-        return Request(f"{_API}/GetMo2ByEncrypt", _encrypted_login(creds, f"userPass={creds.password}"))
-    return Request(f"{_API}/GetMo2", _login(creds))
+        return Request(
+            f"{SERVICE_PATH}/GetMo2ByEncrypt", _encrypted_login(creds, f"userPass={creds.password}")
+        )
+    return Request(f"{SERVICE_PATH}/GetMo2", _login(creds))
 
 
 def build_replies_legacy(creds: Credentials) -> Request:
     """``GetMo``: replies without the channel number."""
-    return Request(f"{_API}/GetMo", _login(creds))
+    return Request(f"{SERVICE_PATH}/GetMo", _login(creds))
 
 
 def pull_error(body: str) -> CodeInfo | None:
@@ -273,7 +282,7 @@ def parse_push_replies(body: bytes, content_type: str) -> tuple[str, list[Reply]
 
 def build_keywords(creds: Credentials) -> Request:
     """``GetKeyWords``: the channel's forbidden words (a text containing one is refused with -6)."""
-    return Request(f"{_API}/GetKeyWords", {**_login(creds), "Channel": _channel(creds)})
+    return Request(f"{SERVICE_PATH}/GetKeyWords", {**_login(creds), "Channel": _channel(creds)})
 
 
 def parse_keywords(body: str) -> list[str]:

@@ -111,8 +111,8 @@ def _send_three(transport: Transport, sim: RunningSimulator) -> list[str]:
 @pytest.mark.parametrize(
     ("build", "timed"),
     [
-        (ws.build_report_legacy, False),  # GetReport (.aspx): batch,mobile,status|
-        (ws.build_pull_reports, True),  # GetReport2 (.asmx): batch,mobile,time,status|
+        (ws.build_report_legacy, False),  # GetReport: batch,mobile,status|
+        (ws.build_pull_reports, True),  # GetReport2: batch,mobile,time,status|
         (lambda creds: ws.build_pull_reports(creds, encrypted=True), True),  # GetReport2ByEncrypt
     ],
     ids=["GetReport", "GetReport2", "GetReport2ByEncrypt"],
