@@ -35,6 +35,7 @@ from dispatcher.vendors.wire import (
     Separators,
     classify_code,
     code_table,
+    parse_amount_answer,
     parse_send_answer,
     parse_value_answer,
 )
@@ -104,8 +105,9 @@ METHODS: list[tuple[str, str, str]] = [
     ("UnRegister", "unregister the serial number", "10 Register/UnRegister a day"),
 ]
 
-_EXT_RE = re.compile(r"\d{1,9}")
-_RRID_RE = re.compile(r"\d{1,18}")
+# ASCII digits: the gateway refuses full-width ones (-607, -610).
+_EXT_RE = re.compile(r"[0-9]{1,9}")
+_RRID_RE = re.compile(r"[0-9]{1,18}")
 
 
 def classify(code: int) -> CodeInfo:
@@ -208,7 +210,8 @@ def build_balance(creds: Credentials, *, encrypted: bool = False) -> Request:
 
 
 def parse_balance(body: str) -> Answer:
-    return parse_value_answer(body)
+    """A plain number; an HTML error page or words are unexpected, never a balance."""
+    return parse_amount_answer(body)
 
 
 def build_register(

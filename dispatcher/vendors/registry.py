@@ -80,7 +80,7 @@ def all_modules() -> list[VendorModule]:
     return [get(name) for name in VENDORS]
 
 
-_CODE_TEXT_RE = re.compile(r"\s*([+-]?\d+)\s*(?::(.*))?", re.S)
+_CODE_TEXT_RE = re.compile(r"\s*([+-]?[0-9]+)\s*(?::(.*))?", re.S)
 
 
 def explain(vendor: str, code_text: str) -> dict[str, str | int]:

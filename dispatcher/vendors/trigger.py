@@ -33,9 +33,10 @@ from dispatcher.vendors.wire import (
     Separators,
     classify_code,
     code_table,
+    is_digits,
+    parse_amount_answer,
     parse_china_time,
     parse_send_answer,
-    parse_value_answer,
     split_records,
     unwrap,
 )
@@ -117,7 +118,7 @@ METHODS: list[tuple[str, str, str]] = [
     ("push replies", "JSON POST, type 3 trigger / 4 bulk", "-"),
 ]
 
-_EXT_RE = re.compile(r"\d{1,16}")
+_EXT_RE = re.compile(r"[0-9]{1,16}")  # ASCII digits: the gateway refuses full-width ones (-44)
 
 
 def classify(code: int) -> CodeInfo:
@@ -166,8 +167,8 @@ def build_send(
     if ext is not None:
         if not single:
             raise ValueError("trigger's sendMsgExt takes one number")
-        if not _EXT_RE.fullmatch(ext):
-            raise ValueError("ExeNo must be 1-16 digits")
+        if ext and not _EXT_RE.fullmatch(ext):  # "可为空": an empty ExeNo is allowed
+            raise ValueError("ExeNo must be empty or 1-16 digits")
         form = _login(creds) | {"DesNo": mobiles[0], "Msg": text, "autograph": autograph, "ExeNo": ext}
         form |= {"customerUuid": customer_uuid, "smsType": str(sms_type)}
         return Request(PREFIX + "sendMsgExt", form, ref=ref)
@@ -213,7 +214,8 @@ def build_balance(creds: Credentials, *, encrypted: bool = False) -> Request:
 
 
 def parse_balance(body: str) -> Answer:
-    return parse_value_answer(body)
+    """A plain number; an HTML error page or words are unexpected, never a balance."""
+    return parse_amount_answer(body)
 
 
 def build_pull_reports(creds: Credentials, *, encrypted: bool = False) -> Request:
@@ -242,7 +244,7 @@ def build_replies_legacy(creds: Credentials) -> Request:
 
 def _is_clock_time(field: str) -> bool:
     # A report time has date punctuation; bare digits are batch ids and numbers, never times.
-    return not field.isdigit() and parse_china_time(field) is not None
+    return not is_digits(field) and parse_china_time(field) is not None
 
 
 def _parse_report_record(record: str) -> Report | None:
@@ -251,7 +253,7 @@ def _parse_report_record(record: str) -> Report | None:
     if time_at is not None:  # GetReport2: batch, mobile, time, status, customerUuid
         head, tail, at = fields[:time_at], fields[time_at + 1 :], parse_china_time(fields[time_at])
     else:  # GetReport: batch, mobile, status, customerUuid; the status is the first non-digit field
-        status_at = next((i for i, f in enumerate(fields) if i > 0 and f and not f.isdigit()), None)
+        status_at = next((i for i, f in enumerate(fields) if i > 0 and f and not is_digits(f)), None)
         if status_at is None:
             return None
         head, tail, at = fields[:status_at], fields[status_at:], None

@@ -22,7 +22,6 @@ from dispatcher.errors import UnsupportedMethodError
 from dispatcher.vendors.crypto import des_encrypt
 from dispatcher.vendors.wire import (
     Answer,
-    AnswerKind,
     CodeInfo,
     Credentials,
     ErrorClass,
@@ -33,9 +32,9 @@ from dispatcher.vendors.wire import (
     Separators,
     classify_code,
     code_table,
+    parse_amount_answer,
     parse_china_time,
     parse_send_answer,
-    parse_value_answer,
     unwrap,
 )
 
@@ -64,7 +63,12 @@ _R, _T, _P, _C, _Q, _A = (
 CODES: dict[int, CodeInfo] = code_table(
     [
         (-1, _T, "提交接口错误 / 应用程序异常", "interface error / application exception"),
-        (-3, _A, "用户名或密码错误", "wrong user name or password"),
+        (
+            -3,
+            _A,
+            "用户名或密码错误 / 用户名密码错误或者用户无效",
+            "wrong user name or password, or user disabled",
+        ),
         (-4, _C, "短信内容和备案的模板不一样", "text does not match the registered template"),
         (-5, _C, "签名不正确（签名一定要放在短信最后）", "bad signature (must end the text as 【签名】)"),
         (-7, _A, "余额不足", "insufficient balance"),
@@ -256,8 +260,6 @@ def parse_send(body: str) -> Answer:
 
 # ------------------------------------------------------------------------------------- balance, pulls
 
-_AMOUNT_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
-
 
 def build_balance(creds: Credentials, *, encrypted: bool = False) -> Request:
     if encrypted:
@@ -267,10 +269,7 @@ def build_balance(creds: Credentials, *, encrypted: bool = False) -> Request:
 
 def parse_balance(body: str) -> Answer:
     """A balance is a plain number; anything else (an HTML page, words) is unexpected."""
-    answer = parse_value_answer(body)
-    if answer.ok and not _AMOUNT_RE.fullmatch(answer.value):
-        return Answer(AnswerKind.UNEXPECTED, body, value=answer.value)
-    return answer
+    return parse_amount_answer(body)
 
 
 def build_pull_reports(creds: Credentials, *, encrypted: bool = False) -> Request:

@@ -138,8 +138,10 @@ _STRING_RE = re.compile(r"<string[^>]*>(.*?)</string>", re.S)
 _STRING_EMPTY_RE = re.compile(r"<string[^>]*/>")
 _SOAP_RESULT_RE = re.compile(r"<(?:\w+:)?(\w+)Result[^>]*>(.*?)</(?:\w+:)?\w+Result>", re.S)
 _SOAP_EMPTY_RE = re.compile(r"<(?:\w+:)?\w+Result\s*/>")
-_BATCH_RE = re.compile(r"\d{1,19}")
-_CODE_RE = re.compile(r"(-\d+)(?::(.*))?", re.S)
+# ASCII digits only: ``\d`` (and str.isdigit) also take full-width "１２３", which the gateways refuse.
+_BATCH_RE = re.compile(r"[0-9]{1,19}")
+_CODE_RE = re.compile(r"(-[0-9]+)(?::(.*))?", re.S)
+_AMOUNT_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 def unwrap(body: str) -> str:
@@ -175,6 +177,19 @@ def parse_value_answer(body: str) -> Answer:
     return Answer(AnswerKind.OK, body, value=value)
 
 
+def parse_amount_answer(body: str) -> Answer:
+    """A balance: a plain number; anything else (an HTML error page, words) is unexpected, never a value."""
+    answer = parse_value_answer(body)
+    if answer.ok and not _AMOUNT_RE.fullmatch(answer.value):
+        return Answer(AnswerKind.UNEXPECTED, body, value=answer.value)
+    return answer
+
+
+def is_digits(text: str) -> bool:
+    """ASCII digits only (``str.isdigit`` also takes "１２" and "²")."""
+    return text.isascii() and text.isdigit()
+
+
 _TIME_FORMATS = ("%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y-%m-%d %H:%M", "%Y%m%d%H%M%S")
 
 
@@ -183,7 +198,7 @@ def parse_china_time(value: str) -> datetime | None:
     text = value.strip()
     if not text:
         return None
-    if text.isdigit() and len(text) in (10, 13):
+    if is_digits(text) and len(text) in (10, 13):
         seconds = int(text) / (1000 if len(text) == 13 else 1)
         return datetime.fromtimestamp(seconds, UTC).astimezone(CHINA_TZ)
     text = text.replace("T", " ")

@@ -43,7 +43,7 @@ def test_given_an_encrypted_entinfo_account_when_loaded_then_a_configuration_err
 def test_given_a_bad_service_path_when_loaded_then_a_configuration_error_names_the_field(
     tmp_path: Path, path: str
 ) -> None:
-    with pytest.raises(ConfigError, match="account 'acct'.*service_path"):
+    with pytest.raises(ConfigError, match=r"account 'acct'.*service_path"):
         load(tmp_path, "webservice", service_path=path)
 
 

@@ -156,3 +156,15 @@ def test_given_stime_as_text_then_passed_through() -> None:
     request = entinfo.build_send(CREDS, ["13712341021"], "x", stime=" 2010-12-30 9:23:20 ")
     assert request.form["stime"] == "2010-12-30 9:23:20"
     assert CHINA_TZ.utcoffset(None).total_seconds() == 8 * 3600
+
+
+@pytest.mark.parametrize("body", ["<html><body>Service Unavailable</body></html>", "余额查询失败"])
+def test_given_an_answer_that_is_no_number_when_parsing_a_balance_then_unexpected(body: str) -> None:
+    assert entinfo.parse_balance(body).kind is AnswerKind.UNEXPECTED
+
+
+@pytest.mark.parametrize(("field", "value"), [("ext", "１２３"), ("ref", "１２３")])
+def test_given_full_width_digits_when_building_then_value_error(field: str, value: str) -> None:
+    # The gateway refuses them (-607 ext not numeric, -610 rrid not numeric).
+    with pytest.raises(ValueError):
+        entinfo.build_send(CREDS, ["13712341021"], "x【签】", **{field: value})

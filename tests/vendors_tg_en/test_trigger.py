@@ -90,7 +90,7 @@ def test_given_an_extension_number_when_building_then_send_msg_ext_with_exe_no()
     assert request.form["ExeNo"] == "1234567890123456"
     assert request.form["customerUuid"] == "c"
     assert request.form["smsType"] == "101"
-    for bad in ("", "12345678901234567", "12a"):
+    for bad in ("12345678901234567", "12a", "１２３"):  # full-width digits: the gateway answers -44
         with pytest.raises(ValueError, match="ExeNo"):
             trigger.build_send(CREDS, ["13900000000"], "hi", ext=bad)
     with pytest.raises(ValueError):
@@ -275,3 +275,24 @@ def test_given_the_seed_code_list_then_every_code_has_the_vendors_md_class() -> 
             assert trigger.classify(code).error_class is cls, code
     assert trigger.classify(-999).error_class is ErrorClass.UNKNOWN
     assert trigger.classify(-23).meaning == "解密失败"
+
+
+def test_given_an_empty_extension_when_building_then_send_msg_ext_with_an_empty_exe_no() -> None:
+    # Trigger API v1.8 section 2.11: ExeNo "可为空，非必填".
+    request = trigger.build_send(CREDS, ["13900000000"], "hi", ext="", ref="c")
+    assert request.path == "/winnerrxd/api/trigger/sendMsgExt"
+    assert request.form["ExeNo"] == ""
+
+
+@pytest.mark.parametrize(
+    "body", ["<html><body>502 Bad Gateway</body></html>", _wrap("维护中"), _wrap("１００")]
+)
+def test_given_an_answer_that_is_no_number_when_parsing_a_balance_then_unexpected(body: str) -> None:
+    answer = trigger.parse_balance(body)
+    assert answer.kind is AnswerKind.UNEXPECTED and not answer.ok
+    assert trigger.parse_balance(_wrap("100.50")).value == "100.50"
+
+
+def test_given_full_width_digits_when_parsing_a_send_answer_then_unexpected() -> None:
+    assert trigger.parse_send(_wrap("２２００００１４７６３５８４７５１９７")).kind is AnswerKind.UNEXPECTED
+    assert trigger.parse_send(_wrap("-１６")).kind is AnswerKind.UNEXPECTED

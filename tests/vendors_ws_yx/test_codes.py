@@ -105,3 +105,9 @@ def test_given_the_contract_then_names_limits_and_methods_are_there() -> None:
             "GetBalanceByEncrypt", "GetReport", "GetReport2", "GetReport2ByEncrypt", "GetMo", "GetMo2",
             "GetMo2ByEncrypt", "GetKeyWords"} <= yx_methods  # fmt: skip
     assert all(len(m) == 3 and all(m) for m in webservice.METHODS + yunxin.METHODS)
+
+
+def test_given_minus_3_then_both_wordings_of_the_webservice_document_are_kept() -> None:
+    # Its send tables say 用户名或密码错误, its GetReport2 table 用户名密码错误或者用户无效.
+    meaning = webservice.classify(-3).meaning
+    assert "用户名或密码错误" in meaning and "用户名密码错误或者用户无效" in meaning
