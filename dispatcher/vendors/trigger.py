@@ -31,6 +31,7 @@ from dispatcher.vendors.wire import (
     Report,
     Request,
     Separators,
+    check_encryptable,
     classify_code,
     code_table,
     is_digits,
@@ -160,7 +161,8 @@ def build_send(
     if encrypted:
         if not single or ext is not None:
             raise ValueError("trigger's sendMsgByEncrypt takes one number and no extension number")
-        # The seed's field order, values unescaped (that is what its known answer encrypts).
+        # The document's field order, values unescaped (that is what its known answer encrypts).
+        check_encryptable(text + mobiles[0])
         plain = f"userPass={creds.password}&DesNo={mobiles[0]}&Msg={text}&smsType={sms_type}&Channel=0"
         form = _encrypted_login(creds, plain) | {"autograph": autograph}
         return Request(PREFIX + "sendMsgByEncrypt", form, ref=ref)

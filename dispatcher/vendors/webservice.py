@@ -30,6 +30,7 @@ from dispatcher.vendors.wire import (
     Report,
     Request,
     Separators,
+    check_encryptable,
     classify_code,
     code_table,
     parse_amount_answer,
@@ -134,14 +135,6 @@ def _login(creds: Credentials) -> dict[str, str]:
 
 def _encrypted(creds: Credentials, plaintext: str) -> dict[str, str]:
     return {"userCode": creds.user, "submitInfo": des_encrypt(plaintext, creds.password)}
-
-
-def check_encryptable(text: str) -> None:
-    """The decrypted submitInfo is an unescaped ``k=v&k=v`` string: a ``&`` in a value would cut it."""
-    if "&" in text:
-        raise ValueError(
-            "a text or number containing '&' cannot go through an encrypted method; send it plain"
-        )
 
 
 def _one_mobile(mobiles: Sequence[str]) -> str:

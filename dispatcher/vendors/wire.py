@@ -190,6 +190,14 @@ def is_digits(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
+def check_encryptable(text: str) -> None:
+    """The decrypted submitInfo is an unescaped ``k=v&k=v`` string: a ``&`` in a value would cut it."""
+    if "&" in text:
+        raise ValueError(
+            "a text or number containing '&' cannot go through an encrypted method; send it plain"
+        )
+
+
 _TIME_FORMATS = ("%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y-%m-%d %H:%M", "%Y%m%d%H%M%S")
 
 

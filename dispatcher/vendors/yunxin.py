@@ -29,6 +29,7 @@ from dispatcher.vendors.wire import (
     Report,
     Request,
     Separators,
+    check_encryptable,
     classify_code,
     code_table,
     parse_send_answer,
@@ -162,7 +163,7 @@ def build_send(
         form = {**_login(creds), "DesNo": des_no, "Msg": text, "Channel": channel, "ExeNo": exe_no}
         return Request(f"{SERVICE_PATH}/sendMesExt", form, ref=ref)
     if encrypted:
-        _family.check_encryptable(text + des_no)
+        check_encryptable(text + des_no)
         plain = f"userPass={creds.password}&DesNo={des_no}&Msg={text}&Channel={channel}"
         return Request(f"{SERVICE_PATH}/sendMsgByEncrypt", _encrypted_login(creds, plain), ref=ref)
     form = {**_login(creds), "DesNo": des_no, "Msg": text, "Channel": channel}
