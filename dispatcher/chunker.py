@@ -17,6 +17,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from dispatcher.errors import UnknownVendorError
+from dispatcher.vendors import default_separators
 from dispatcher.vendors.wire import Limits, Separators
 
 ENTINFO_SAME_TEXT_ADVISED = 5_000  # the vendor's advice; 10,000 is the hard limit
@@ -148,7 +149,7 @@ def plan(
     vendor: str,
     *,
     campaign_id: int | str,
-    separators: Separators = Separators(),
+    separators: Separators | None = None,
     same_text_max: int | None = None,
     encrypted: bool = False,
 ) -> list[PlannedChunk]:
@@ -160,6 +161,7 @@ def plan(
     if len(mobiles) != len(texts):
         raise ValueError("mobiles and texts differ in length")
     limits, methods = limits_for(vendor, same_text_max, encrypted=encrypted)
+    separators = separators or default_separators(vendor)
     # Millions of long-lived objects and no cycles: the cyclic GC would only re-traverse them.
     collecting = gc.isenabled()
     gc.disable()

@@ -30,7 +30,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dispatcher.errors import ConfigError
-from dispatcher.vendors import VENDORS
+from dispatcher.vendors import VENDORS, default_separators
 from dispatcher.vendors.wire import Credentials, Separators
 
 DEFAULT_OPTOUT_WORDS = ("T", "TD", "退订", "N", "取消")
@@ -124,8 +124,9 @@ class AccountConfig:
     rate_limit: float = 10.0
     encrypted: bool = False
     push_token: str | None = field(default=None, repr=False)
-    pair_separator: str = "|!|"
-    message_separator: str = "|^|"
+    # None: the vendor's default (``dispatcher.vendors.DEFAULT_SEPARATORS``).
+    pair_separator: str | None = None
+    message_separator: str | None = None
     price_per_segment: Decimal | None = None
     same_text_max: int = 1
     keywords: tuple[str, ...] = ()
@@ -137,7 +138,10 @@ class AccountConfig:
         return Credentials(user=self.user, password=self.password, channel=self.channel)
 
     def separators(self) -> Separators:
-        return Separators(pair=self.pair_separator, message=self.message_separator)
+        default = default_separators(self.vendor)
+        return Separators(
+            pair=self.pair_separator or default.pair, message=self.message_separator or default.message
+        )
 
 
 @dataclass(frozen=True)
@@ -280,9 +284,9 @@ def _account(name: str, raw: Any, env: Mapping[str, str]) -> AccountConfig:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= SAME_TEXT_MAX[vendor]:
         raise ConfigError(f"{where} field same_text_max must be an integer 1..{SAME_TEXT_MAX[vendor]}")
 
-    pair = text("pair_separator") or "|!|"
-    message = text("message_separator") or "|^|"
-    if pair == message or pair in message or message in pair:
+    pair, message = text("pair_separator"), text("message_separator")
+    resolved = (pair or default_separators(vendor).pair, message or default_separators(vendor).message)
+    if resolved[0] == resolved[1] or resolved[0] in resolved[1] or resolved[1] in resolved[0]:
         raise ConfigError(f"{where} fields pair_separator and message_separator must differ")
 
     price: Decimal | None = None

@@ -130,7 +130,8 @@ def check(
     try:
         settings = Settings.load()
         rules = TextRules()
-        separators, encrypted = Separators(), False
+        separators: Separators | None = None  # the vendor's default
+        encrypted = False
         if account is not None:
             config = settings.account(account)
             if vendor is not None and vendor != config.vendor:

@@ -3,9 +3,19 @@
 Seed notes resolved here:
 - Some commands are printed ``/winerrxd/...`` in section 2; the command list in section 1 says
   ``/winnerrxd/...``: the list is taken as right (it is also the Java example's address).
-- The separators of ``SendIndividualMsg`` and of the reply lists were lost in extraction. Personalised
-  separators come from the account (``Separators``); reply lists are read as ``|,|`` / ``|;|`` (the
-  family's other two gateways), falling back to bare ``,`` / ``;`` as the garbled example shows.
+- ``SendIndividualMsg``'s separators did not survive in the copy of the document we have: its text reads
+  "每条个性化短信以英文  ~  分割, 号码与短信内容以 英文 ~  分割", the ``|`` characters lost as they
+  are in the same family's 云信 API v8.3, whose "以英文 ^ 分割 ... 以英文 ! 分割" is ``|^|`` and ``|!|``
+  (its example URL shows them). What survives is a ``~`` between number and text, and nothing supports
+  yunxin's ``|!|``/``|^|`` here. The public Java client of this gateway family's ``SendIndividualMsg``
+  packs ``phone|~|text|-|phone|~|text``: ``|~|`` agrees with the surviving ``~`` between number and
+  text, and ``|-|`` is its message separator (the document's second ``~`` cannot also be the message
+  separator: the two must differ). So the default is ``|~|`` between number and text and ``|-|``
+  between messages (:data:`SEPARATORS`). They must be confirmed with the vendor: an account sets its own
+  (``pair_separator``, ``message_separator``), and a wrong pair makes the gateway answer -18 for the
+  whole request, never a wrong message.
+- Reply lists are read as ``|,|`` / ``|;|`` (the family's other two gateways), falling back to bare
+  ``,`` / ``;`` as the garbled example shows.
 - ``SendBatchMsg`` and ``sendMsgByEncrypt`` have no ``customerUuid`` field: their ``ref`` stays on the
   ``Request`` only, and their reports are matched by batch id.
 """
@@ -20,7 +30,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from dispatcher.errors import UnsupportedMethodError
-from dispatcher.vendors import crypto
+from dispatcher.vendors import DEFAULT_SEPARATORS, crypto
 from dispatcher.vendors.wire import (
     Answer,
     CodeInfo,
@@ -48,6 +58,7 @@ SERVICE_PATH = "/winnerrxd/api/trigger"
 PREFIX = SERVICE_PATH + "/"
 DEFAULT_SMS_TYPE = 101  # the seed: "未指定类型可填写 101"
 MAX_CUSTOMER_UUID = 60
+SEPARATORS = DEFAULT_SEPARATORS[NAME]  # |~| and |-|: see the module's notes; confirm with the vendor
 
 _R, _T, _P, _C, _Q, _A = (
     ErrorClass.RATE_LIMITED,
@@ -105,7 +116,12 @@ CODES: dict[int, CodeInfo] = code_table(
 METHODS: list[tuple[str, str, str]] = [
     ("SendMsg", "send one text to one number (customerUuid)", "1 number"),
     ("SendBatchMsg", "send the same text to many numbers", "50 numbers"),
-    ("SendIndividualMsg", "different text per number (phone|!|text|^|...)", "50 messages"),
+    (
+        "SendIndividualMsg",
+        "different text per number (phone|~|text|-|...; separators per account, "
+        "CONFIRM WITH THE VENDOR: the document lost them)",
+        "50 messages",
+    ),
     ("sendMsgByEncrypt", "send one text, DES-encrypted submitInfo", "1 number, GBK text"),
     ("sendMsgExt", "send one text with an extension number (ExeNo)", "1 number, ExeNo 1-16 digits"),
     ("GetBalanceConnect", "account balance", "once per 5 s"),
@@ -187,11 +203,12 @@ def build_personalised(
     creds: Credentials,
     messages: Sequence[tuple[str, str]],
     *,
-    separators: Separators = Separators(),
+    separators: Separators = SEPARATORS,
     ref: str | None = None,
     sms_type: int = DEFAULT_SMS_TYPE,
 ) -> Request:
-    """SendIndividualMsg: ``phone<pair>text<message>phone<pair>text``, up to 50 messages."""
+    """SendIndividualMsg: ``phone<pair>text<message>phone<pair>text`` (by default ``|~|`` and ``|-|``), up
+    to 50 messages."""
     if not messages:
         raise ValueError("no message to send")
     if len(messages) > LIMITS.personalised_messages:

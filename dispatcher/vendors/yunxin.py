@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from dispatcher.errors import ConfigError, VendorError
+from dispatcher.vendors import DEFAULT_SEPARATORS
 from dispatcher.vendors import webservice as _family
 from dispatcher.vendors.crypto import des_encrypt
 from dispatcher.vendors.wire import (
@@ -38,6 +39,7 @@ from dispatcher.vendors.wire import (
 
 NAME = "yunxin"
 LIMITS = Limits(same_text_numbers=500, personalised_messages=1000)
+SEPARATORS = DEFAULT_SEPARATORS[NAME]  # |!| and |^|, as the document states
 
 SERVICE_PATH = "/api/MsgSend.asmx"
 PERSONALISED_PATH = "/api/IndividualSm.aspx"
@@ -174,7 +176,7 @@ def build_personalised(
     creds: Credentials,
     messages: Sequence[tuple[str, str]],
     *,
-    separators: Separators = Separators(),
+    separators: Separators = SEPARATORS,
     ref: str | None = None,
 ) -> Request:
     """``IndividualSm.aspx``: ``msg`` = ``phone|!|text|^|phone|!|text`` with the account's separators.

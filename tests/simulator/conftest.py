@@ -35,7 +35,7 @@ def base_config(**overrides: object) -> SimulatorConfig:
         Account("webservice", "seed", "123"),
         Account("yunxin", "seed", "123"),
         Account("trigger", "seed", "123"),
-        Account("trigger", "java", "pw", pair_separator="|~|", message_separator="|-|"),
+        Account("trigger", "bang", "pw", pair_separator="|!|", message_separator="|^|"),
         Account("yunxin", "poor", "pw", balance=3),
     )
     from dataclasses import replace

@@ -12,6 +12,7 @@ from dispatcher.errors import ConfigError
 from dispatcher.simulator import RunningSimulator, SimulatorConfig, run_simulator
 from dispatcher.vendors import webservice, yunxin
 from dispatcher.vendors.transport import for_account
+from dispatcher.vendors.wire import Separators
 
 SIGNED = "您的验证码是1234【测试】"
 
@@ -70,3 +71,15 @@ def test_given_an_accounts_service_path_when_sending_then_requests_go_there(
     assert response.url_used == simulator.base_url + expected_path
     assert response.text.startswith("<?xml") is wrapped
     assert module.parse_send(response.text).ok
+
+
+def test_given_no_separators_in_the_config_then_each_vendor_has_its_own_default_and_an_account_its_own(
+    tmp_path: Path,
+) -> None:
+    # Trigger API v1.8 lost its separators; "|~|" and "|-|" are the reading (confirm with the vendor).
+    assert load(tmp_path, "trigger").account("acct").separators() == Separators("|~|", "|-|")
+    assert load(tmp_path, "yunxin").account("acct").separators() == Separators("|!|", "|^|")
+    own = load(tmp_path, "trigger", pair_separator='"|!|"', message_separator='"|^|"').account("acct")
+    assert own.separators() == Separators("|!|", "|^|")
+    with pytest.raises(ConfigError, match="must differ"):
+        load(tmp_path, "trigger", message_separator='"|~|"')

@@ -101,6 +101,10 @@ def test_given_the_vendors_command_when_run_then_every_vendor_and_my_methods_are
     assert result.exit_code == 0, result.output
     for text in (*VENDORS, "SendIndividualMsg", "GetReport2Connect", "mdgxsend", "up to 10000"):
         assert text in result.stdout
+    # Personalised separators: per account, and trigger's must be confirmed with the vendor.
+    flat = " ".join(result.stdout.split())
+    assert "pair_separator and message_separator" in flat
+    assert "trigger |~| / |-|" in flat and "must be confirmed with the vendor" in flat
 
 
 def test_given_a_real_shell_when_running_dispatcher_explain_then_json_on_stdout() -> None:

@@ -101,18 +101,19 @@ def test_given_messages_when_building_personalised_then_the_account_separators_a
     messages = [("13900000000", "张三你好【签】"), ("13900000001", "李四你好【签】")]
     default = trigger.build_personalised(CREDS, messages, ref="c9")
     assert default.path == "/winnerrxd/api/trigger/SendIndividualMsg"
-    assert default.form["Msg"] == "13900000000|!|张三你好【签】|^|13900000001|!|李四你好【签】"
+    # The default: "|~|" between number and text, "|-|" between messages (see the module's notes).
+    assert default.form["Msg"] == "13900000000|~|张三你好【签】|-|13900000001|~|李四你好【签】"
     assert default.form["customerUuid"] == "c9"
     assert default.form["smsType"] == "101"
-    java = trigger.build_personalised(CREDS, messages, separators=Separators("|~|", "|-|"))
-    assert java.form["Msg"] == "13900000000|~|张三你好【签】|-|13900000001|~|李四你好【签】"
+    own = trigger.build_personalised(CREDS, messages, separators=Separators("|!|", "|^|"))
+    assert own.form["Msg"] == "13900000000|!|张三你好【签】|^|13900000001|!|李四你好【签】"
 
 
 def test_given_a_text_with_the_separator_or_too_many_when_building_personalised_then_value_error() -> None:
     with pytest.raises(ValueError, match="separator"):
-        trigger.build_personalised(CREDS, [("13900000000", "a|^|b")])
+        trigger.build_personalised(CREDS, [("13900000000", "a|-|b")])
     # The same text is fine with the other separators.
-    trigger.build_personalised(CREDS, [("13900000000", "a|^|b")], separators=Separators("|~|", "|-|"))
+    trigger.build_personalised(CREDS, [("13900000000", "a|-|b")], separators=Separators("|!|", "|^|"))
     with pytest.raises(ValueError, match="50"):
         trigger.build_personalised(CREDS, [("13900000000", "a")] * 51)
 
