@@ -266,6 +266,10 @@ def parse_replies(body: str) -> list[Reply]:
     raise _no_reports()
 
 
+def pull_error(body: str) -> CodeInfo | None:
+    raise _no_reports()
+
+
 def parse_push_reports(body: bytes, content_type: str) -> tuple[str, list[Report]]:
     raise _no_reports()
 

@@ -48,6 +48,7 @@ from dispatcher.vendors.wire import (
     parse_amount_answer,
     parse_china_time,
     parse_send_answer,
+    pull_error_code,
     split_records,
     unwrap,
 )
@@ -259,6 +260,13 @@ def build_pull_replies(creds: Credentials, *, encrypted: bool = False) -> Reques
 def build_replies_legacy(creds: Credentials) -> Request:
     """GetMoConnect: ``phone,text,time,customerId`` records."""
     return Request(PREFIX + "GetMoConnect", _login(creds))
+
+
+def pull_error(body: str) -> CodeInfo | None:
+    """The error when a report or reply pull answered a negative code (``-16`` too frequent, ``-3`` bad
+    password ...), else None: such a body is the vendor refusing, not a record list."""
+    code = pull_error_code(body)
+    return None if code is None else classify(code)
 
 
 def _is_clock_time(field: str) -> bool:

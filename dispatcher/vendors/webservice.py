@@ -36,6 +36,7 @@ from dispatcher.vendors.wire import (
     parse_amount_answer,
     parse_china_time,
     parse_send_answer,
+    pull_error_code,
     unwrap,
 )
 
@@ -287,15 +288,6 @@ def build_pull_replies(creds: Credentials, *, encrypted: bool = False) -> Reques
 def build_replies_legacy(creds: Credentials) -> Request:
     """``GetMo``: replies without the channel number."""
     return Request(f"{SERVICE_PATH}/GetMo", _login(creds))
-
-
-_NEG_CODE_RE = re.compile(r"-[0-9]+")
-
-
-def pull_error_code(body: str) -> int | None:
-    """The negative code when a pull answered one (``-3``), else None."""
-    value = unwrap(body)
-    return int(value) if _NEG_CODE_RE.fullmatch(value) else None
 
 
 def pull_error(body: str) -> CodeInfo | None:

@@ -190,6 +190,15 @@ def is_digits(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
+_PULL_CODE_RE = re.compile(r"-[0-9]+(?::.*)?", re.S)
+
+
+def pull_error_code(body: str) -> int | None:
+    """The negative code when a report or reply pull answered one (``-16``, ``-3``), else None."""
+    value = unwrap(body)
+    return int(value.split(":", 1)[0]) if _PULL_CODE_RE.fullmatch(value) else None
+
+
 def check_encryptable(text: str) -> None:
     """The decrypted submitInfo is an unescaped ``k=v&k=v`` string: a ``&`` in a value would cut it."""
     if "&" in text:

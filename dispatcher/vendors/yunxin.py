@@ -35,6 +35,7 @@ from dispatcher.vendors.wire import (
     code_table,
     parse_send_answer,
     parse_value_answer,
+    pull_error_code,
 )
 
 NAME = "yunxin"
@@ -258,7 +259,7 @@ def build_replies_legacy(creds: Credentials) -> Request:
 
 def pull_error(body: str) -> CodeInfo | None:
     """The error when a pull answered a bare negative code (``-3``), else None."""
-    code = _family.pull_error_code(body)
+    code = pull_error_code(body)
     return None if code is None else classify(code)
 
 

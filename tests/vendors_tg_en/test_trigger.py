@@ -297,3 +297,23 @@ def test_given_an_answer_that_is_no_number_when_parsing_a_balance_then_unexpecte
 def test_given_full_width_digits_when_parsing_a_send_answer_then_unexpected() -> None:
     assert trigger.parse_send(_wrap("２２００００１４７６３５８４７５１９７")).kind is AnswerKind.UNEXPECTED
     assert trigger.parse_send(_wrap("-１６")).kind is AnswerKind.UNEXPECTED
+
+
+@pytest.mark.parametrize(
+    ("code", "cls"),
+    [("-16", ErrorClass.RATE_LIMITED), ("-3", ErrorClass.ACCOUNT), ("-17", ErrorClass.ACCOUNT),
+     ("-1", ErrorClass.RETRY_LATER), ("-99", ErrorClass.UNKNOWN)],
+)  # fmt: skip
+def test_given_an_error_code_as_a_pull_answer_then_it_is_classified_not_taken_for_records(
+    code: str, cls: ErrorClass
+) -> None:
+    body = _wrap(code)
+    info = trigger.pull_error(body)
+    assert info is not None and info.code == int(code) and info.error_class is cls
+    assert trigger.parse_reports(body) == [] and trigger.parse_replies(body) == []
+
+
+def test_given_records_or_nothing_as_a_pull_answer_then_no_pull_error() -> None:
+    assert trigger.pull_error(_wrap("2314357620085030624,13900000000,DELIVRD,yj001|")) is None
+    assert trigger.pull_error(_wrap("")) is None
+    assert trigger.pull_error("") is None
