@@ -1,4 +1,4 @@
-"""Packing messages into the fewest vendor requests the limits of VENDORS.md allow.
+"""Packing messages into the fewest vendor requests the vendors' limits allow.
 
 Identical texts share a "same text" request (up to ``same_text_numbers`` numbers); the rest go into
 personalised requests (up to ``personalised_messages``, any mix of texts). Each group of ``g``

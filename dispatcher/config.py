@@ -38,7 +38,7 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DB_FILE = "dispatcher.sqlite3"
 BROKER_FILE = "dispatcher-broker.sqlite3"
 
-# The most numbers one "same text" request may carry (VENDORS.md, "Send methods and their limits"),
+# The most numbers one "same text" request may carry (the vendors' documents),
 # and the default when an account does not say: entinfo allows 10,000 but advises 5,000.
 SAME_TEXT_MAX = {"webservice": 1, "yunxin": 500, "trigger": 50, "entinfo": 10_000}
 SAME_TEXT_DEFAULT = {"webservice": 1, "yunxin": 500, "trigger": 50, "entinfo": 5_000}

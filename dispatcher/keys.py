@@ -1,6 +1,6 @@
 """Every Redis key the dispatcher uses, in one place (arq's ``constants`` module is the model).
 
-Redis holds only queues, locks and rate-limit state (DESIGN.md): everything under one prefix can be
+Redis holds only queues, locks and rate-limit state: everything under one prefix can be
 wiped without losing a campaign. The prefix is configurable so that tests, or two deployments
 sharing one Redis, never see each other's keys: build a :class:`KeySpace` with your own prefix.
 """

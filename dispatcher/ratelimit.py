@@ -1,8 +1,7 @@
 """Account-wide rate limiting in Redis, shared by every worker on every machine.
 
-Celery's ``rate_limit`` is per worker, so it cannot honour a vendor's limit across many workers
-(DESIGN.md, "Rate limits"). :class:`AccountLimiter` keeps one GCRA limiter per vendor account in
-Redis (``ratelimit.lua``: atomic, timed by the Redis server's clock). Its rate adapts: a
+Celery's ``rate_limit`` is per worker, so it cannot honour a vendor's limit across many workers.
+:class:`AccountLimiter` keeps one GCRA limiter per vendor account in Redis (``ratelimit.lua``: atomic, timed by the Redis server's clock). Its rate adapts: a
 ``rate_limited`` answer halves it for everyone and pauses sending briefly (:meth:`penalise`), and
 successes raise it linearly back to the configured ceiling (:meth:`reward`).
 

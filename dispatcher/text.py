@@ -21,7 +21,7 @@ _SIGNATURE = re.compile(r"【[^【】]+】\s*$")
 # How marketing texts tell people to opt out: 回T退订, 退订回T, 拒收请回复R, 回复TD退订, ...
 _OPT_OUT_HINT = re.compile(r"退订|拒收|unsubscribe|reply\s+stop", re.I)
 
-SINGLE_SEGMENT = 70  # characters in one segment (VENDORS.md, Entinfo's rule used for all)
+SINGLE_SEGMENT = 70  # characters in one segment (Entinfo's rule, used for every vendor)
 SINGLE_SEGMENT_ASCII = 140
 MULTI_SEGMENT = 67  # characters per segment once a text needs several
 

@@ -1,4 +1,4 @@
-"""DES ``submitInfo`` and Entinfo's MD5 password against the seeds' known answers."""
+"""DES ``submitInfo`` and Entinfo's MD5 password against the documents' known answers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from dispatcher.errors import TextEncodingError
 from dispatcher.vendors import crypto
 
-# VENDORS.md / seeds 000-001 (Channel=67) and seed 003 section 2.8 (smsType=101&Channel=0), password 123.
+# WebService API v9.9.6 / 云信 API v8.3 (Channel=67) and Trigger API v1.8 section 2.8 (smsType=101&Channel=0), password 123.
 WEBSERVICE_PLAIN = "userPass=123&DesNo=18616300000&Msg=你的验证码是:2345【饿了么】&Channel=67"
 WEBSERVICE_CIPHER = (
     "9ECD998D9F60F7963E137DBC61734970FEE419418FBD2E1622286696AD70D909BF58BB270916073B0464030D4FC52D4AF06BF9"

@@ -38,7 +38,8 @@ def vendors_table() -> Table:
         summary = (
             f"same text: up to {limits.same_text_numbers}\n"
             f"personalised: up to {limits.personalised_messages}\n"
-            f"reports: {limits.reports_per_pull} per pull"
+            f"reports: {limits.reports_per_pull} per pull\n"
+            f"service: {module.SERVICE_PATH}"
         )
         for i, (method, what, limit) in enumerate(module.METHODS):
             table.add_row(name if i == 0 else "", summary if i == 0 else "", method, what, limit)

@@ -64,7 +64,7 @@ class SimulatorConfig:
     keywords: tuple[str, ...] = ("代开发票", "六合彩", "赌博")
     blacklist: tuple[str, ...] = ()
     accounts: tuple[Account, ...] = field(default_factory=default_accounts)
-    # Method limits (numbers or messages per request), from the seeds and VENDORS.md.
+    # Method limits (numbers or messages per request), from the vendors' documents.
     yunxin_max_numbers: int = 500  # SendMsg & co.; above: -10, above 1000: -9
     yunxin_max_individual: int = 1000
     trigger_max_batch: int = 50

@@ -1,7 +1,7 @@
-"""The entinfo gateway (seed 004, Entinfo SDK API 2017): ``mdsmssend`` (one text, up to 10,000 numbers)
+"""The entinfo gateway (Entinfo SDK API, 2017): ``mdsmssend`` (one text, up to 10,000 numbers)
 and ``mdgxsend`` (aligned number and content lists). Paths ``/webservice.asmx/<method>`` (``<string>``),
 ``/mdsmssend.ashx`` and ``/mdgxsend.ashx`` (plain). Success returns the client's ``rrid`` when given.
-The seed has no report or reply method: accepted messages are in the ledger only."""
+The document has no report or reply method: accepted messages are in the ledger only."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from dispatcher.simulator.wire import (
 NAME = "entinfo"
 BAD_LOGIN = -2
 NO_BALANCE = -4
-DATA_FORMAT = -5  # the seed's "数据格式错误": here a bad mobile number or a missing 【signature】
+DATA_FORMAT = -5  # the document's "数据格式错误": here a bad mobile number or a missing 【signature】
 BAD_PARAMETER = -6  # more numbers than the method takes, unknown msgfmt
 TOO_FREQUENT = -8  # 流量控制错误
 TOO_LONG = -10  # above 1000 single-byte or 500 double-byte characters

@@ -1,4 +1,5 @@
-"""What webservice, yunxin and trigger (one vendor family, seeds 000, 001, 003) have in common:
+"""What webservice, yunxin and trigger (one vendor family: WebService API v9.9.6, 云信 API v8.3, Trigger
+API v1.8) have in common:
 login with ``userCode``/``userPass`` or an encrypted ``submitInfo``, the "too frequent" check, balance
 queries, the checks a send goes through, and the report and reply formats. Each vendor module supplies
 its own codes and methods."""
@@ -24,7 +25,7 @@ from dispatcher.simulator.wire import (
 
 @dataclass(frozen=True)
 class Codes:
-    """One vendor's error codes, as its seed defines them."""
+    """One vendor's error codes, as its document defines them."""
 
     bad_login: int
     too_frequent: int  # any request above the account's rate
@@ -35,7 +36,7 @@ class Codes:
     no_balance: int
     bad_number: int  # not a mobile number at all
     blacklisted: int
-    keyword: int | None  # None: the seed has no keyword code
+    keyword: int | None  # None: the document has no keyword code
     keyword_detail: bool  # yunxin names the word: "-6:促销"
     signature_ok: Callable[[str], bool]
     invalid_number: int | None = None  # yunxin: 11 digits that are no mobile number (-17)

@@ -1,7 +1,7 @@
 """Push mode (``--push-url``): due reports and queued replies are POSTed in each vendor's push format
 instead of waiting to be pulled. Webservice and yunxin: form ``account=XXX&GetReport=<GetReport format>``
-(replies: ``account=XXX&GetMo=<GetMo format>``, the seed says "same format as GetMo"). Trigger: JSON
-``{"account","type":1|2,"list":[...]}`` for reports, ``type`` 3|4 for replies (seed 003 sections 5, 6).
+(replies: ``account=XXX&GetMo=<GetMo format>``, the document says "same format as GetMo"). Trigger: JSON
+``{"account","type":1|2,"list":[...]}`` for reports, ``type`` 3|4 for replies (Trigger API v1.8 sections 5, 6).
 Entinfo has neither. A push that fails is put back and tried again on the next round."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The trigger gateway (seed 003, Trigger API v1.8): ``/winnerrxd/api/trigger/<Command>``, every answer
+"""The trigger gateway (Trigger API v1.8): ``/winnerrxd/api/trigger/<Command>``, every answer
 in the ``<string>`` wrapper. Single sends, batches of up to 50 numbers, up to 50 personalised messages;
 ``customerUuid`` comes back in every report and reply."""
 
@@ -82,7 +82,7 @@ def _send_batch(ctx: Ctx) -> Answer:
 
 def _send_individual(ctx: Ctx) -> Answer:
     """``Msg`` = phone, pair separator, text, message separator, ... (per-account separators; the
-    seed's were lost in extraction: default ``|!|``/``|^|``, Java-client flavour ``|~|``/``|-|``)."""
+    document's did not survive: default ``|~|``/``|-|``, the surviving ``~`` and a public client's)."""
     failure = _common(ctx)
     if failure is not None:
         return failure
@@ -114,7 +114,7 @@ VENDOR = Vendor(
         "getreport2byencrypt": Method(reports(with_time=True, with_ref=True), encrypted=True),
         "getmoconnect": Method(replies(show_num=False, with_ref=True)),
         "getmo2connect": Method(replies(show_num=True, with_ref=True)),
-        # Seed 2.10 gives GetMo2ByEncrypt the fields phone, text, time, customer id.
+        # Section 2.10 gives GetMo2ByEncrypt the fields phone, text, time, customer id.
         "getmo2byencrypt": Method(replies(show_num=False, with_ref=True), encrypted=True),
     },
 )

@@ -67,7 +67,7 @@ def ends_with_signature(text: str) -> bool:
 
 def segments(text: str) -> int:
     """Billing segments: up to 70 characters is one; longer texts go 67 characters per segment; pure
-    single-byte text up to 140 characters is one (seed 004 3.1: "纯单字节是140一条"). Characters are
+    single-byte text up to 140 characters is one (Entinfo SDK API 3.1: "纯单字节是140一条"). Characters are
     counted in UTF-16 units, as the UCS-2 payload of an SMS holds them: an emoji takes two."""
     n = len(text) if text.isascii() else len(text.encode("utf-16-le")) // 2
     if n <= 70 or (n <= 140 and text.isascii()):

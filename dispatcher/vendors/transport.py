@@ -46,7 +46,7 @@ _USER_AGENT = "sms-dispatcher"
 
 # The request surely did not reach the gateway: safe to try the next address right away.
 _NOT_SENT_FAILOVER = (httpx.ConnectError, httpx.ConnectTimeout)
-# The address looks unhealthy: later requests go to the next address (the seed's 主备切换).
+# The address looks unhealthy: later requests go to the next address (Entinfo's 主备切换).
 _SWITCH = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadTimeout, httpx.WriteTimeout)
 
 

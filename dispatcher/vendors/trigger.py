@@ -1,19 +1,19 @@
-"""Trigger API v1.8 (seed 003): ``/winnerrxd/api/trigger/<Command>``; sans-I/O.
+"""Trigger API v1.8 (2020): ``/winnerrxd/api/trigger/<Command>``; sans-I/O.
 
-Seed notes resolved here:
+Notes on the document, resolved here:
 - Some commands are printed ``/winerrxd/...`` in section 2; the command list in section 1 says
   ``/winnerrxd/...``: the list is taken as right (it is also the Java example's address).
 - ``SendIndividualMsg``'s separators did not survive in the copy of the document we have: its text reads
   "每条个性化短信以英文  ~  分割, 号码与短信内容以 英文 ~  分割", the ``|`` characters lost as they
   are in the same family's 云信 API v8.3, whose "以英文 ^ 分割 ... 以英文 ! 分割" is ``|^|`` and ``|!|``
   (its example URL shows them). What survives is a ``~`` between number and text, and nothing supports
-  yunxin's ``|!|``/``|^|`` here. The public Java client of this gateway family's ``SendIndividualMsg``
-  packs ``phone|~|text|-|phone|~|text``: ``|~|`` agrees with the surviving ``~`` between number and
+  yunxin's ``|!|``/``|^|`` here. A public Java client of this gateway family's ``SendIndividualMsg``
+  (reported to the project; no copy of it is quoted here) packs ``phone|~|text|-|phone|~|text``: ``|~|`` agrees with the surviving ``~`` between number and
   text, and ``|-|`` is its message separator (the document's second ``~`` cannot also be the message
   separator: the two must differ). So the default is ``|~|`` between number and text and ``|-|``
   between messages (:data:`SEPARATORS`). They must be confirmed with the vendor: an account sets its own
-  (``pair_separator``, ``message_separator``), and a wrong pair makes the gateway answer -18 for the
-  whole request, never a wrong message.
+  (``pair_separator``, ``message_separator``); wrong separators break every message of a personalised
+  request (the document's -18, "Msg 内容格式错误", is the answer to expect).
 - Reply lists are read as ``|,|`` / ``|;|`` (the family's other two gateways), falling back to bare
   ``,`` / ``;`` as the garbled example shows.
 - ``SendBatchMsg`` and ``sendMsgByEncrypt`` have no ``customerUuid`` field: their ``ref`` stays on the
@@ -57,7 +57,7 @@ NAME = "trigger"
 LIMITS = Limits(same_text_numbers=50, personalised_messages=50, reports_per_pull=500)
 SERVICE_PATH = "/winnerrxd/api/trigger"
 PREFIX = SERVICE_PATH + "/"
-DEFAULT_SMS_TYPE = 101  # the seed: "未指定类型可填写 101"
+DEFAULT_SMS_TYPE = 101  # the document: "未指定类型可填写 101"
 MAX_CUSTOMER_UUID = 60
 SEPARATORS = DEFAULT_SEPARATORS[NAME]  # |~| and |-|: see the module's notes; confirm with the vendor
 
@@ -70,7 +70,7 @@ _R, _T, _P, _C, _Q, _A = (
     ErrorClass.ACCOUNT,
 )
 
-# Section 3 of the seed, every code; classes from VENDORS.md (which covers all of them).
+# Section 3 of the document, every code, each with the class of what the dispatcher does about it.
 CODES: dict[int, CodeInfo] = code_table(
     [
         (-1, _T, "应用程序错误", "application error at the gateway"),
@@ -323,7 +323,7 @@ def parse_replies(body: str) -> list[Reply]:
 
 
 def _push_json(body: bytes, content_type: str) -> Mapping[str, Any]:
-    """The pushed JSON object; also accepted as a ``json_str`` form field (the seed's parameter name)."""
+    """The pushed JSON object; also accepted as a ``json_str`` form field (the document's parameter name)."""
     text = body.decode("utf-8-sig")
     if "x-www-form-urlencoded" in content_type.lower():
         text = parse_qs(text).get("json_str", [""])[0]

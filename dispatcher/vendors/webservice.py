@@ -61,7 +61,8 @@ _R, _T, _P, _C, _Q, _A = (
     ErrorClass.ACCOUNT,
 )
 
-# Every code seed 000 lists (union of its method tables), classes from VENDORS.md.
+# Every code WebService API v9.9.6 lists (union of its method tables), each with the class of what the
+# dispatcher does about it.
 CODES: dict[int, CodeInfo] = code_table(
     [
         (-1, _T, "提交接口错误 / 应用程序异常", "interface error / application exception"),
@@ -113,7 +114,7 @@ METHODS: list[tuple[str, str, str]] = [
     ("GetMo2ByEncrypt", "GetMo2 with DES submitInfo", "consumed"),
 ]
 
-# Voice report hangup types (seed 000, 语音验证码状态).
+# Voice report hangup types (WebService API v9.9.6, 语音验证码状态).
 VOICE_HANGUP_TYPES: dict[str, str] = {
     "0": "unknown reason, usually answered",
     "1": "call failed, not answered",
@@ -164,7 +165,7 @@ def build_send(
 ) -> Request:
     """Same text to one number: ``SendMsg``, ``SendMsgExt_Sub`` (ext) or ``sendMsgByEncrypt``.
 
-    The seed has no encrypted extension method: ``ext`` with ``encrypted`` is a ``ValueError``.
+    The document has no encrypted extension method: ``ext`` with ``encrypted`` is a ``ValueError``.
     ``ref`` only rides on the Request: webservice has no client reference field.
     """
     mobile = _one_mobile(mobiles)
@@ -181,7 +182,7 @@ def build_send(
         return Request(f"{SERVICE_PATH}/SendMsgExt_Sub", form, ref=ref)
     if encrypted:
         check_encryptable(text + mobile)
-        # Field order exactly as the seed; "Channel: 输入 0 即可".
+        # Field order exactly as the document; "Channel: 输入 0 即可".
         plain = f"userPass={creds.password}&DesNo={mobile}&Msg={text}&Channel={creds.channel or '0'}"
         return Request(f"{SERVICE_PATH}/sendMsgByEncrypt", _encrypted(creds, plain), ref=ref)
     form = {**_login(creds), "DesNo": mobile, "Msg": text, "Channel": creds.channel}
@@ -305,11 +306,11 @@ def pull_error(body: str) -> CodeInfo | None:
 _BATCH_RE = re.compile(r"[0-9]{1,25}")
 _MOBILE_RE = re.compile(r"\+?[0-9]{5,20}")
 _STATUS_RE = re.compile(r"[A-Za-z][\w:.\- ]{0,31}")
-_MO_RECORD_SEP = re.compile(r"\|;\|?")  # "|;|" between records; GetMo2's seed writes "|;" at the end
+_MO_RECORD_SEP = re.compile(r"\|;\|?")  # "|;|" between records; GetMo2's example writes "|;" at the end
 
 
 def _norm(field: str) -> str:
-    # Collapse inner whitespace: seed examples wrap "2014/06/10\n15:34:11" and pad " UNDELIVRD ".
+    # Collapse inner whitespace: the documents' examples wrap "2014/06/10\n15:34:11" and pad " UNDELIVRD ".
     return " ".join(field.split())
 
 
@@ -328,7 +329,7 @@ def _voice_report(batch: str, fields: list[str]) -> Report:
 def parse_report_record(record: str) -> Report | None:
     """One ``batch,mobile[,time],status`` (or voice) record; None when it is not one.
 
-    Fields are recognised by shape, empty ones skipped: the seed's ``batch,,mobile,status`` is the
+    Fields are recognised by shape, empty ones skipped: the document's ``batch,,mobile,status`` is the
     report of ``mobile`` for ``batch`` with a stray empty field.
     """
     fields = [_norm(f) for f in record.split(",")]
@@ -443,7 +444,7 @@ def parse_push_reports(body: bytes, content_type: str) -> tuple[str, list[Report
 
 
 def parse_push_replies(body: bytes, content_type: str) -> tuple[str, list[Reply]]:
-    """Pushed replies. The seed has no reply push format; mirror the report push with the MO list:
+    """Pushed replies. The document has no reply push format; mirror the report push with the MO list:
     ``account=XXX&GetMo=<GetMo or GetMo2 format>`` (``GetMo2``/``Mo`` accepted too)."""
     account, records = parse_push_form(body, content_type, _REPLY_KEYS)
     return account, parse_replies(records)

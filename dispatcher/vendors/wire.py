@@ -21,7 +21,7 @@ SECRET_FIELDS = frozenset({"userPass", "pwd", "password", "submitInfo", "pass"})
 
 
 class ErrorClass(enum.StrEnum):
-    """What the dispatcher does about a vendor's answer (VENDORS.md, "What an error code means")."""
+    """What the dispatcher does about a vendor's answer (each vendor maps each of its codes to one)."""
 
     RATE_LIMITED = "rate_limited"
     RETRY_LATER = "retry_later"
@@ -37,7 +37,7 @@ class ErrorClass(enum.StrEnum):
 class CodeInfo:
     code: int
     error_class: ErrorClass
-    meaning: str  # the seed's Chinese wording
+    meaning: str  # the document's Chinese wording
     meaning_en: str
 
 
@@ -234,7 +234,7 @@ def split_records(body: str, record_sep: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Limits:
-    """What one request of a vendor may carry (VENDORS.md, "Send methods and their limits")."""
+    """What one request of a vendor may carry (the vendors' documents)."""
 
     same_text_numbers: int  # numbers per same-text request (1 = no batch method)
     personalised_messages: int  # messages per personalised request (1 = no personalised method)

@@ -1,4 +1,4 @@
-"""The ``yunxin`` gateway (seed 001, 云信 API v8.3): sans-I/O requests and parsers.
+"""The ``yunxin`` gateway (云信 API v8.3): sans-I/O requests and parsers.
 
 Same text to up to 500 numbers (``DesNo`` joined by ``,``), personalised up to 1000 messages through
 ``/api/IndividualSm.aspx`` (a page of its own, ``.aspx`` in the document and its example); every
@@ -54,7 +54,8 @@ _R, _T, _P, _C, _Q, _A = (
     ErrorClass.ACCOUNT,
 )
 
-# Every code seed 001 lists (union of its method tables), classes from VENDORS.md.
+# Every code 云信 API v8.3 lists (union of its method tables), each with the class of what the
+# dispatcher does about it.
 # -6 comes as "-6:keyword"; the keyword is Answer.detail.
 CODES: dict[int, CodeInfo] = code_table(
     [
@@ -154,7 +155,7 @@ def build_send(
 ) -> Request:
     """Same text to 1-500 numbers: ``SendMsg``, ``sendMesExt`` (ext) or ``sendMsgByEncrypt``.
 
-    ``ext=""`` is allowed (the seed: "扩展号，可为空"). The seed has no encrypted extension method.
+    ``ext=""`` is allowed (the document: "扩展号，可为空"). The document has no encrypted extension method.
     ``ref`` only rides on the Request: yunxin has no client reference field.
     """
     des_no = _des_no(mobiles)
@@ -182,8 +183,8 @@ def build_personalised(
 ) -> Request:
     """``IndividualSm.aspx``: ``msg`` = ``phone|!|text|^|phone|!|text`` with the account's separators.
 
-    Field names ``account, pwd, channel, msg`` as in the seed's example URL (its table writes
-    ``Channel``; the example and VENDORS.md write ``channel``). ``pwd`` is the plain password.
+    Field names ``account, pwd, channel, msg`` as in the document's example URL (its table writes
+    ``Channel``; the example writes ``channel``). ``pwd`` is the plain password.
     """
     if not messages:
         raise ValueError("no message to send")
@@ -279,7 +280,7 @@ def parse_push_reports(body: bytes, content_type: str) -> tuple[str, list[Report
 
 
 def parse_push_replies(body: bytes, content_type: str) -> tuple[str, list[Reply]]:
-    """Pushed replies: the seed says "推送的内容格式和本方法的返回值相同" without naming the form field;
+    """Pushed replies: the document says "推送的内容格式和本方法的返回值相同" without naming the form field;
     read as the report push with the MO list, ``account=XXX&GetMo=<GetMo format>``."""
     return _family.parse_push_replies(body, content_type)
 

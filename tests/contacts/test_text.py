@@ -68,7 +68,7 @@ def test_given_a_cell_when_displayed_then_as_a_person_reads_it(value: object, sh
         ("😀" * 36, 2),
     ],
 )
-def test_given_a_text_when_counted_then_billing_segments_follow_vendors_md(text: str, count: int) -> None:
+def test_given_a_text_when_counted_then_billing_segments_follow_documented(text: str, count: int) -> None:
     assert segments(text) == count
 
 

@@ -1,4 +1,4 @@
-"""Both readings of the seeds against each other: the client library (``dispatcher.vendors``) builds
+"""Both readings of the documents against each other: the client library (``dispatcher.vendors``) builds
 each request, its ``Transport`` sends it to the simulator (``dispatcher.simulator``), and the client's
 parser reads the answer. Neither side imports the other; only the ledger is read to check outcomes.
 

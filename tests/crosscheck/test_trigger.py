@@ -1,4 +1,4 @@
-"""trigger (seed 003) through the client library against the simulator."""
+"""trigger (Trigger API v1.8) through the client library against the simulator."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def test_given_customer_uuid_when_sendmsg_then_accepted_with_it(
 def test_given_50_numbers_when_sendbatchmsg_then_one_batch_without_customer_uuid(
     transport: Transport, sim: RunningSimulator
 ) -> None:
-    # Seed 2.7 has no customerUuid field: the client keeps the ref on its side, reports match by batch.
+    # Section 2.7 has no customerUuid field: the client keeps the ref on its side, reports match by batch.
     mobiles = [f"139{i:08d}" for i in range(50)]
     batch = send_ok(transport, tg.build_send(TG, mobiles, SIGNED, ref="4712"))
     assert sent(sim, batch) == [(m, SIGNED) for m in mobiles]

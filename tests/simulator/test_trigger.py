@@ -1,4 +1,4 @@
-"""Trigger (seed 003) over real HTTP, with plain httpx calls written from the seed."""
+"""Trigger (Trigger API v1.8) over real HTTP, with plain httpx calls written from the document."""
 
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def test_given_51_personalised_messages_then_minus_19(client: httpx.Client) -> N
         ({"customerUuid": "x" * 61}, "-27"),
     ],
 )
-def test_given_a_bad_request_when_sendmsg_then_seed_code(
+def test_given_a_bad_request_when_sendmsg_then_documented_code(
     client: httpx.Client, sim: RunningSimulator, fields: dict[str, str], code: str
 ) -> None:
     data = {"DesNo": "13912345678", "Msg": SIGNED, **fields}

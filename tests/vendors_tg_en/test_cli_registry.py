@@ -30,7 +30,7 @@ def test_given_each_vendor_when_getting_it_then_the_module_fulfils_the_contract(
 
 
 @pytest.mark.parametrize(("name", "same", "personalised"), [("trigger", 50, 50), ("entinfo", 10_000, 1000)])
-def test_given_my_vendors_then_limits_match_vendors_md(name: str, same: int, personalised: int) -> None:
+def test_given_my_vendors_then_limits_match_documented(name: str, same: int, personalised: int) -> None:
     assert Limits(same, personalised, 500) == registry.get(name).LIMITS
     assert isinstance(registry.get(name).build_balance(Credentials("u", "p")), Request)
 
@@ -43,7 +43,7 @@ def test_given_an_unknown_vendor_when_getting_it_then_the_error_names_the_four()
 
 
 def test_given_the_same_code_at_two_vendors_when_explaining_then_the_meanings_differ() -> None:
-    # -8 is flow control at Entinfo but "no channel / outside hours" at trigger (VENDORS.md).
+    # -8 is flow control at Entinfo but "no channel / outside hours" at trigger.
     assert registry.explain("entinfo", "-8")["class"] == "rate_limited"
     assert registry.explain("trigger", "-8")["class"] == "retry_later"
 

@@ -1,4 +1,4 @@
-"""Entinfo (seed 004): mdsmssend / mdgxsend forms, rrid, answers and the code table."""
+"""Entinfo (Entinfo SDK API (2017)): mdsmssend / mdgxsend forms, rrid, answers and the code table."""
 
 from __future__ import annotations
 
@@ -133,10 +133,10 @@ def test_given_texts_when_checking_length_then_the_minus_10_limits() -> None:
     assert entinfo.text_too_long("a" * 400 + "好" * 101)
 
 
-def test_given_the_seed_code_list_then_every_code_has_the_vendors_md_class() -> None:
-    seed_codes = [-2, -4, -5, -6, -7, -8, -9, -10, -11, -12, -14, -17, -19, -20, -21, -22, -23]
-    seed_codes += [*range(-601, -612, -1), -623, -624, -625, -626]
-    assert sorted(entinfo.CODES) == sorted(seed_codes)
+def test_given_the_documented_code_list_then_every_code_has_the_documented_class() -> None:
+    documented_codes = [-2, -4, -5, -6, -7, -8, -9, -10, -11, -12, -14, -17, -19, -20, -21, -22, -23]
+    documented_codes += [*range(-601, -612, -1), -623, -624, -625, -626]
+    assert sorted(entinfo.CODES) == sorted(documented_codes)
     classes = {
         ErrorClass.RATE_LIMITED: [-8],
         ErrorClass.RETRY_LATER: [-11, -14],

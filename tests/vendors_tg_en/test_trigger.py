@@ -1,4 +1,4 @@
-"""Trigger (seed 003): requests, answers, reports, replies and pushes, with the seed's examples."""
+"""Trigger (Trigger API v1.8): requests, answers, reports, replies and pushes, with the document's examples."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from dispatcher.vendors.wire import CHINA_TZ, AnswerKind, Credentials, ErrorClas
 
 CREDS = Credentials("zhangsan", "123")
 SEED_TEXT = "你的验证码是:2345【饿了么】"
-# Seed 003 section 2.8: submitInfo for userPass=123&DesNo=18616300000&Msg=...&smsType=101&Channel=0
+# Trigger API v1.8 section 2.8: submitInfo for userPass=123&DesNo=18616300000&Msg=...&smsType=101&Channel=0
 SEED_SUBMIT_INFO = (
     "9ECD998D9F60F7963E137DBC61734970FEE419418FBD2E1622286696AD70D909BF58BB270916073B0464030"
     "D4FC52D4AF06BF97B34D7CCB4D06AD49E87576B30CF629652BD44258CDA49DB959914CE4F951879939D6586AE"
@@ -261,7 +261,7 @@ def test_given_a_bad_push_body_when_parsing_then_value_error() -> None:
         trigger.parse_push_replies(b"[1, 2]", "application/json")
 
 
-def test_given_the_seed_code_list_then_every_code_has_the_vendors_md_class() -> None:
+def test_given_the_documented_code_list_then_every_code_has_the_documented_class() -> None:
     expected = {
         ErrorClass.RATE_LIMITED: [-16],
         ErrorClass.RETRY_LATER: [-1, -8],

@@ -1,4 +1,4 @@
-"""webservice requests: exact paths and form fields, as seed 000 names them."""
+"""webservice requests: exact paths and form fields, as WebService API v9.9.6 names them."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def test_given_one_number_when_building_a_send_then_it_is_sendmsg_with_the_seed_
         "userPass": "s3cret-pw",
         "DesNo": "13912345678",
         "Msg": TEXT,
-        "Channel": "",  # the seed: "留空或输入 0 即可"
+        "Channel": "",  # the document: "留空或输入 0 即可"
     }
     assert req.ref == "chunk-7"
 
@@ -63,7 +63,7 @@ def test_given_a_non_digit_extension_when_building_then_value_error(ext: str) ->
 
 
 def test_given_the_seed_example_when_sending_encrypted_then_submitinfo_is_the_seeds_exact_hex() -> None:
-    # Given password 123, channel 67 and the seed's number and text
+    # Given password 123, channel 67 and the document's number and text
     creds = Credentials("acme", "123", channel="67")
     # When
     req = ws.build_send(creds, ["18616300000"], "你的验证码是:2345【饿了么】", encrypted=True)
