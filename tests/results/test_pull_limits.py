@@ -184,3 +184,16 @@ def test_given_an_account_error_when_pulling_then_one_call_a_warning_an_audit_en
             "reports pull refused: -3"
         )
         assert len(gw.seen) == 2  # the person's pull: one call again, not a burst
+
+
+def test_given_an_html_error_page_as_a_pull_answer_then_the_drain_stops_and_stores_nothing(live: Any) -> None:
+    page = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+    with gateway(answer=page, content_type="text/html") as gw:
+        one = live("yunxin", gw.url)
+        pulled = pull_account(one.runtime, one.account)
+        assert len(gw.seen) == 2  # one call per kind, not a thousand
+        assert set(pulled.failures) == {"reports", "replies"}
+        assert all("unexpected answer" in f for f in pulled.failures.values())
+        assert pulled.bodies == {"reports": 0, "replies": 0}
+        with one.runtime.sessions() as session:
+            assert session.execute(select(RawPull.id)).all() == []
