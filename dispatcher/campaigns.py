@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from dispatcher import chunker
+from dispatcher import chunker, keywords
 from dispatcher.config import Settings, validate_window
 from dispatcher.contacts import IngestResult, ingest
 from dispatcher.contacts.ingest import RejectKind
@@ -87,13 +87,14 @@ def create(
     window_minutes = validate_window(window) if window else settings.send_window
     with sessions() as session:
         opted_out = opt_out_set(session)
+        text_rules = keywords.rules(session, account)  # forbidden words, '&' when encrypted, length
     result = ingest(
         path,
         template,
         sheet=sheet,
         phone_column=phone_column,
         opt_outs=opted_out,
-        keywords=account.keywords,
+        rules=text_rules,
         progress=progress,
     )
     if start_at is not None and start_at.tzinfo is None:
@@ -124,6 +125,7 @@ def create(
             campaign_id=campaign_id,
             separators=account.separators(),
             same_text_max=account.same_text_max,
+            encrypted=account.encrypted,
         )
         chunk_of = _insert_chunks(session, campaign_id, chunks, len(messages))
         rows = _recipient_rows(result, chunk_of)

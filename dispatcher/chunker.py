@@ -1,4 +1,4 @@
-"""Packing messages into the fewest vendor requests the limits of VENDORS.md allow.
+"""Packing messages into the fewest vendor requests the vendors' limits allow.
 
 Identical texts share a "same text" request (up to ``same_text_numbers`` numbers); the rest go into
 personalised requests (up to ``personalised_messages``, any mix of texts). Each group of ``g``
@@ -17,6 +17,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from dispatcher.errors import UnknownVendorError
+from dispatcher.vendors import default_separators
 from dispatcher.vendors.wire import Limits, Separators
 
 ENTINFO_SAME_TEXT_ADVISED = 5_000  # the vendor's advice; 10,000 is the hard limit
@@ -46,6 +47,12 @@ METHODS: dict[str, VendorMethods] = {
     "entinfo": VendorMethods(
         same_text="mdsmssend", personalised="mdgxsend", single="mdsmssend", separated=False
     ),
+}
+
+# Encrypted accounts whose vendor's encrypted send takes one number and no personalised list (Trigger
+# API v1.8, 2.8: sendMsgByEncrypt "每次只能提交 1 个号码"): every message is a request of its own.
+ENCRYPTED_SINGLE: dict[str, VendorMethods] = {
+    "trigger": VendorMethods(same_text=None, personalised=None, single="sendMsgByEncrypt"),
 }
 
 REF_DIGITS = 18  # entinfo rrid: 1-18 digits; trigger customerUuid takes up to 60 characters
@@ -82,11 +89,15 @@ def chunk_ref(campaign_id: int | str, seq: int) -> str:
     return str(base * 10**_SEQ_DIGITS + seq)
 
 
-def limits_for(vendor: str, same_text_max: int | None = None) -> tuple[Limits, VendorMethods]:
+def limits_for(
+    vendor: str, same_text_max: int | None = None, *, encrypted: bool = False
+) -> tuple[Limits, VendorMethods]:
     try:
         limits, methods = LIMITS[vendor], METHODS[vendor]
     except KeyError:
         raise UnknownVendorError(f"unknown vendor {vendor!r}; one of: {', '.join(LIMITS)}") from None
+    if encrypted and vendor in ENCRYPTED_SINGLE:
+        return Limits(1, 1, limits.reports_per_pull), ENCRYPTED_SINGLE[vendor]
     if same_text_max is not None:
         if not 1 <= same_text_max <= limits.same_text_numbers:
             raise ValueError(f"{vendor}: same-text maximum must be 1..{limits.same_text_numbers}")
@@ -138,16 +149,19 @@ def plan(
     vendor: str,
     *,
     campaign_id: int | str,
-    separators: Separators = Separators(),
+    separators: Separators | None = None,
     same_text_max: int | None = None,
+    encrypted: bool = False,
 ) -> list[PlannedChunk]:
-    """The fewest requests that carry every message ``(mobiles[i], texts[i])`` within ``vendor``'s limits.
+    """The fewest requests that carry every message ``(mobiles[i], texts[i])`` within ``vendor``'s limits
+    (those of its encrypted methods for an ``encrypted`` account).
 
     Takes the columns of :class:`dispatcher.contacts.Messages`; chunk ``indexes`` point into them.
     """
     if len(mobiles) != len(texts):
         raise ValueError("mobiles and texts differ in length")
-    limits, methods = limits_for(vendor, same_text_max)
+    limits, methods = limits_for(vendor, same_text_max, encrypted=encrypted)
+    separators = separators or default_separators(vendor)
     # Millions of long-lived objects and no cycles: the cyclic GC would only re-traverse them.
     collecting = gc.isenabled()
     gc.disable()

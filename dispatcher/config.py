@@ -30,7 +30,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dispatcher.errors import ConfigError
-from dispatcher.vendors import VENDORS
+from dispatcher.vendors import VENDORS, default_separators
 from dispatcher.vendors.wire import Credentials, Separators
 
 DEFAULT_OPTOUT_WORDS = ("T", "TD", "退订", "N", "取消")
@@ -38,11 +38,12 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DB_FILE = "dispatcher.sqlite3"
 BROKER_FILE = "dispatcher-broker.sqlite3"
 
-# The most numbers one "same text" request may carry (VENDORS.md, "Send methods and their limits"),
+# The most numbers one "same text" request may carry (the vendors' documents),
 # and the default when an account does not say: entinfo allows 10,000 but advises 5,000.
 SAME_TEXT_MAX = {"webservice": 1, "yunxin": 500, "trigger": 50, "entinfo": 10_000}
 SAME_TEXT_DEFAULT = {"webservice": 1, "yunxin": 500, "trigger": 50, "entinfo": 5_000}
 
+UNENCRYPTED_VENDORS = frozenset({"entinfo"})  # the Entinfo SDK API (2017) has no encrypted method
 _ACCOUNT_KEYS = frozenset(
     {
         "vendor",
@@ -61,6 +62,7 @@ _ACCOUNT_KEYS = frozenset(
         "same_text_max",
         "keywords",
         "push",
+        "service_path",
     }
 )
 _TOP_KEYS = frozenset(
@@ -76,6 +78,7 @@ _TOP_KEYS = frozenset(
         "accounts",
     }
 )
+_SERVICE_PATH_RE = re.compile(r"(?:/[A-Za-z0-9._~-]+)+/?")
 _WINDOW_RE = re.compile(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*")
 
 
@@ -121,18 +124,24 @@ class AccountConfig:
     rate_limit: float = 10.0
     encrypted: bool = False
     push_token: str | None = field(default=None, repr=False)
-    pair_separator: str = "|!|"
-    message_separator: str = "|^|"
+    # None: the vendor's default (``dispatcher.vendors.DEFAULT_SEPARATORS``).
+    pair_separator: str | None = None
+    message_separator: str | None = None
     price_per_segment: Decimal | None = None
     same_text_max: int = 1
     keywords: tuple[str, ...] = ()
     push: bool = False
+    # The vendor's service path when this account's gateway differs (e.g. "/Services/MsgSend.aspx").
+    service_path: str | None = None
 
     def credentials(self) -> Credentials:
         return Credentials(user=self.user, password=self.password, channel=self.channel)
 
     def separators(self) -> Separators:
-        return Separators(pair=self.pair_separator, message=self.message_separator)
+        default = default_separators(self.vendor)
+        return Separators(
+            pair=self.pair_separator or default.pair, message=self.message_separator or default.message
+        )
 
 
 @dataclass(frozen=True)
@@ -275,9 +284,9 @@ def _account(name: str, raw: Any, env: Mapping[str, str]) -> AccountConfig:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= SAME_TEXT_MAX[vendor]:
         raise ConfigError(f"{where} field same_text_max must be an integer 1..{SAME_TEXT_MAX[vendor]}")
 
-    pair = text("pair_separator") or "|!|"
-    message = text("message_separator") or "|^|"
-    if pair == message or pair in message or message in pair:
+    pair, message = text("pair_separator"), text("message_separator")
+    resolved = (pair or default_separators(vendor).pair, message or default_separators(vendor).message)
+    if resolved[0] == resolved[1] or resolved[0] in resolved[1] or resolved[1] in resolved[0]:
         raise ConfigError(f"{where} fields pair_separator and message_separator must differ")
 
     price: Decimal | None = None
@@ -293,11 +302,17 @@ def _account(name: str, raw: Any, env: Mapping[str, str]) -> AccountConfig:
     if not isinstance(keywords, list) or not all(isinstance(k, str) and k for k in keywords):
         raise ConfigError(f"{where} field keywords must be a list of non-empty strings")
 
+    service_path = text("service_path")
+    if service_path is not None and not _SERVICE_PATH_RE.fullmatch(service_path):
+        raise ConfigError(f"{where} field service_path must be a path such as /Services/MsgSend.aspx")
+
     flags = {}
     for key in ("encrypted", "push"):
         flags[key] = raw.get(key, False)
         if not isinstance(flags[key], bool):
             raise ConfigError(f"{where} field {key} must be true or false")
+    if flags["encrypted"] and vendor in UNENCRYPTED_VENDORS:
+        raise ConfigError(f"{where} field encrypted: {vendor} has no encrypted method; remove the field")
 
     return AccountConfig(
         name=name,
@@ -316,6 +331,7 @@ def _account(name: str, raw: Any, env: Mapping[str, str]) -> AccountConfig:
         same_text_max=limit,
         keywords=tuple(keywords),
         push=flags["push"],
+        service_path=service_path.rstrip("/") if service_path else None,
     )
 
 

@@ -8,7 +8,7 @@ calls them, into one of these. Nothing here ever carries a password in its messa
     ├── InputError                  user input that cannot be used; names file/sheet/row/column/field
     │   ├── SpreadsheetError        unreadable file, unknown sheet, no phone column, bad encoding
     │   ├── TemplateError           unknown placeholder, empty template
-    │   └── TextEncodingError       text with characters an encrypted method cannot carry (GB2312)
+    │   └── TextEncodingError       text with characters an encrypted method cannot carry (code page 936)
     ├── VendorError                 anything about talking to a gateway
     │   ├── UnknownVendorError      a vendor id that is not one of the four
     │   ├── UnsupportedMethodError  the vendor has no such method (e.g. entinfo reports)
@@ -44,12 +44,13 @@ class TemplateError(InputError):
 
 
 class TextEncodingError(InputError):
-    """A text has characters that GB2312 (the encrypted methods' charset) cannot encode."""
+    """A text has characters that the encrypted methods' charset cannot encode: what the gateways call
+    "GB2312" is .NET's code page 936 (GBK), so emoji and characters beyond GBK."""
 
     def __init__(self, characters: str) -> None:
         self.characters = characters
         super().__init__(
-            f"text contains characters that GB2312 cannot encode: {characters!r}; "
+            f"text contains characters that GB2312 (code page 936, GBK) cannot encode: {characters!r}; "
             "use the plain (non-encrypted) method for this message"
         )
 

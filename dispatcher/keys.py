@@ -1,6 +1,6 @@
 """Every Redis key the dispatcher uses, in one place (arq's ``constants`` module is the model).
 
-Redis holds only queues, locks and rate-limit state (DESIGN.md): everything under one prefix can be
+Redis holds only queues, locks and rate-limit state: everything under one prefix can be
 wiped without losing a campaign. The prefix is configurable so that tests, or two deployments
 sharing one Redis, never see each other's keys: build a :class:`KeySpace` with your own prefix.
 """
@@ -30,6 +30,14 @@ class KeySpace:
         """The last balance answer of the account, served while the gate is closed."""
         return f"{self.prefix}balance:value:{account}"
 
+    def pull_rate_account(self, account: str) -> str:
+        """The limiter name of an account's pulls (their own share of the account's rate)."""
+        return f"{account}:pulls"
+
+    def pull_deferred_key(self, account: str) -> str:
+        """Present while the account's pulls wait after a "too frequent" answer; expires when they may go."""
+        return f"{self.prefix}pull:deferred:{account}"
+
     def lock_key(self, name: str) -> str:
         """A named mutual-exclusion lock (report pulls, beat launches)."""
         return f"{self.prefix}lock:{name}"
@@ -45,5 +53,6 @@ DEFAULT_KEYS = KeySpace()
 rate_key = DEFAULT_KEYS.rate_key
 balance_gate_key = DEFAULT_KEYS.balance_gate_key
 balance_cache_key = DEFAULT_KEYS.balance_cache_key
+pull_deferred_key = DEFAULT_KEYS.pull_deferred_key
 lock_key = DEFAULT_KEYS.lock_key
 ping_key = DEFAULT_KEYS.ping_key

@@ -1,10 +1,13 @@
 """Account-wide rate limiting in Redis, shared by every worker on every machine.
 
-Celery's ``rate_limit`` is per worker, so it cannot honour a vendor's limit across many workers
-(DESIGN.md, "Rate limits"). :class:`AccountLimiter` keeps one GCRA limiter per vendor account in
-Redis (``ratelimit.lua``: atomic, timed by the Redis server's clock). Its rate adapts: a
+Celery's ``rate_limit`` is per worker, so it cannot honour a vendor's limit across many workers.
+:class:`AccountLimiter` keeps one GCRA limiter per vendor account in Redis (``ratelimit.lua``: atomic, timed by the Redis server's clock). Its rate adapts: a
 ``rate_limited`` answer halves it for everyone and pauses sending briefly (:meth:`penalise`), and
 successes raise it linearly back to the configured ceiling (:meth:`reward`).
+
+:class:`PullLimiter` paces an account's report and reply pulls: each takes a token from the account's own
+limiter (so the vendor sees sends and pulls together at the account's rate), and pulls are held to their
+own share of that rate (so a long drain never starves the sends).
 
 :class:`BalanceGate` keeps balance queries of an account at least the vendor's minimum interval
 apart (``-16`` once per 5 s, ``-23`` once per 10 s) across all workers.
@@ -322,6 +325,29 @@ class LocalLimiter(_Limiter):
     def current_rate(self) -> float:
         with self._rates.lock:
             return self._state(self._rates.clock()).rate
+
+
+PULL_SHARE = 0.25  # of an account's rate, at most, for its report and reply pulls
+
+
+class PullLimiter:
+    """Tokens for one account's pulls: at most ``share`` of its rate (``own``), each also a token of the
+    account's limiter that its sends take from (``account``)."""
+
+    def __init__(self, account: _Limiter, own: _Limiter) -> None:
+        self.account = account
+        self.own = own
+
+    def acquire(self, timeout: float) -> bool:
+        """Block until one pull may go; False if that cannot happen within ``timeout`` seconds."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        if not self.own.acquire(timeout=timeout):
+            return False
+        return self.account.acquire(timeout=max(0.0, deadline - time.monotonic()))
+
+    def penalise(self) -> None:
+        """The vendor answered a pull "too frequent": the whole account slows down, sends included."""
+        self.account.penalise()
 
 
 class BalanceGate:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,10 +21,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher.config import Settings
 from dispatcher.dispatch import LEASE_SECONDS, AccountRuntime, GroupRow, Next, Result, load_group, send_group
-from dispatcher.ratelimit import AccountLimiter, LimiterPolicy, LocalLimiter, LocalRates
+from dispatcher.keys import DEFAULT_KEYS
+from dispatcher.ratelimit import (
+    PULL_SHARE,
+    AccountLimiter,
+    LimiterPolicy,
+    LocalLimiter,
+    LocalRates,
+    PullLimiter,
+)
 from dispatcher.store import make_engine, session_factory
 from dispatcher.vendors.registry import get as vendor_module
-from dispatcher.vendors.transport import Transport
+from dispatcher.vendors.transport import for_account as transport_for
 
 IN_MEMORY = "memory://"
 # Requests one worker process may have in flight at once (one-number-per-request vendors): the
@@ -62,7 +71,9 @@ class Runtime:
     sessions: sessionmaker[Session]
     redis: Redis[Any] | None
     accounts: dict[str, AccountRuntime] = field(default_factory=dict)
+    pull_limiters: dict[str, PullLimiter | None] = field(default_factory=dict)
     local_rates: LocalRates = field(default_factory=LocalRates)
+    local_deferrals: dict[str, float] = field(default_factory=dict)  # without Redis: account -> monotonic
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _pool: ThreadPoolExecutor | None = None
 
@@ -79,7 +90,6 @@ class Runtime:
             runtime = self.accounts.get(name)
             if runtime is None:
                 config = self.settings.account(name)
-                urls = [config.base_url] + ([config.backup_url] if config.backup_url else [])
                 limiter: AccountLimiter | LocalLimiter | None = None
                 if config.rate_limit > 0:
                     limiter = (
@@ -90,12 +100,44 @@ class Runtime:
                 runtime = AccountRuntime(
                     config,
                     vendor_module(config.vendor),
-                    Transport(urls),
+                    transport_for(config),
                     limiter,
                     lease_seconds=lease_seconds(),
                 )
                 self.accounts[name] = runtime
             return runtime
+
+    def pull_limiter(self, name: str) -> PullLimiter | None:
+        """The limiter of account ``name``'s report and reply pulls (its share of the account's rate)."""
+        sender = self.account(name)
+        with self._lock:
+            if name not in self.pull_limiters:
+                limiter: PullLimiter | None = None
+                if sender.limiter is not None:
+                    own_name = DEFAULT_KEYS.pull_rate_account(name)
+                    ceiling = sender.limiter.ceiling_per_s * PULL_SHARE
+                    own = (
+                        AccountLimiter(self.redis, own_name, ceiling)
+                        if self.redis is not None
+                        else LocalLimiter(self.local_rates, own_name, ceiling)
+                    )
+                    limiter = PullLimiter(sender.limiter, own)
+                self.pull_limiters[name] = limiter
+            return self.pull_limiters[name]
+
+    def pulls_deferred(self, name: str) -> float:
+        """Seconds until account ``name`` may be pulled again (0.0: now), after a "too frequent" answer."""
+        if self.redis is None:
+            return max(0.0, self.local_deferrals.get(name, 0.0) - time.monotonic())
+        ttl_ms = int(self.redis.pttl(DEFAULT_KEYS.pull_deferred_key(name)))
+        return ttl_ms / 1000 if ttl_ms > 0 else 0.0
+
+    def defer_pulls(self, name: str, seconds: float) -> None:
+        """No pull of account ``name`` for ``seconds`` (recorded in Redis: every process sees it)."""
+        if self.redis is None:
+            self.local_deferrals[name] = time.monotonic() + seconds
+            return
+        self.redis.set(DEFAULT_KEYS.pull_deferred_key(name), "1", px=max(1, round(seconds * 1000)))
 
     def send_many(self, chunk_ids: Sequence[int]) -> list[Result]:
         """Send a task's group of chunks (:func:`dispatch.send_group`), concurrently on this process's

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from dispatcher.errors import TemplateError
-from dispatcher.vendors.crypto import unencodable_characters
+from dispatcher.vendors.crypto import ENCRYPTED_CHARSET, unencodable_characters
 
 CellValue = str | int | float | bool | date | datetime | time | timedelta | None
 
@@ -21,7 +21,7 @@ _SIGNATURE = re.compile(r"【[^【】]+】\s*$")
 # How marketing texts tell people to opt out: 回T退订, 退订回T, 拒收请回复R, 回复TD退订, ...
 _OPT_OUT_HINT = re.compile(r"退订|拒收|unsubscribe|reply\s+stop", re.I)
 
-SINGLE_SEGMENT = 70  # characters in one segment (VENDORS.md, Entinfo's rule used for all)
+SINGLE_SEGMENT = 70  # characters in one segment (Entinfo's rule, used for every vendor)
 SINGLE_SEGMENT_ASCII = 140
 MULTI_SEGMENT = 67  # characters per segment once a text needs several
 
@@ -146,9 +146,10 @@ def has_signature(text: str) -> bool:
 
 
 def gb2312_problem(text: str) -> str:
-    """The characters GB2312 cannot encode ('' if the text can go through an encrypted method)."""
+    """The characters an encrypted method cannot carry ('' if it can). The gateways' "GB2312" is .NET's
+    code page 936 (GBK), which has 喆, 镕, 珺, 昇 and other name characters GB2312 proper lacks."""
     try:
-        text.encode("gb2312")
+        text.encode(ENCRYPTED_CHARSET)
     except UnicodeEncodeError:
         return unencodable_characters(text)
     return ""
@@ -160,6 +161,59 @@ def forbidden_keyword(text: str, keywords: Iterable[str]) -> str:
         if keyword and keyword in text:
             return keyword
     return ""
+
+
+def too_long(text: str, limits: tuple[int, int]) -> bool:
+    """Longer than ``limits[0]`` characters of single-byte text, or ``limits[1]`` with any double-byte one."""
+    return len(text) > (limits[0] if text.isascii() else limits[1])
+
+
+@dataclass(frozen=True)
+class TextRules:
+    """What an account's gateway refuses in a text, checked at upload so that nothing is sent that would
+    be refused: forbidden words (the gateway answers -6/-24/-54), a ``&`` in the text of an encrypted
+    account (the encrypted plaintext is ``userPass=..&DesNo=..&Msg=..``: the gateway would cut the text
+    there), and a length limit (Entinfo's -10)."""
+
+    keywords: tuple[str, ...] = ()
+    encrypted: bool = False
+    max_chars: tuple[int, int] | None = None  # (single-byte text, text with double-byte characters)
+
+    @property
+    def per_text(self) -> bool:
+        """Whether rendered texts need checking at all (the common case needs none)."""
+        return bool(self.keywords) or self.encrypted or self.max_chars is not None
+
+    def template_problem(self, template: Template) -> str:
+        """Why the template's own words can never be sent ('' if they can); a value is checked per text."""
+        for literal in template.literals:
+            if keyword := forbidden_keyword(literal, self.keywords):
+                return f"the template contains the forbidden keyword {keyword!r}"
+            if self.encrypted and "&" in literal:
+                return (
+                    "the template contains '&', which an encrypted account cannot send "
+                    "(the gateway would cut the text there)"
+                )
+        if self.max_chars is not None and too_long(template.static_text, self.max_chars):
+            return (
+                f"the template alone is longer than the gateway takes ({self._limit(template.static_text)})"
+            )
+        return ""
+
+    def text_problem(self, text: str) -> str:
+        """Why one rendered text cannot be sent, in a few words ('' if it can)."""
+        if keyword := forbidden_keyword(text, self.keywords):
+            return f"forbidden keyword {keyword!r}"
+        if self.encrypted and "&" in text:
+            return "'&' cannot go through an encrypted method"
+        if self.max_chars is not None and too_long(text, self.max_chars):
+            return f"text longer than {self._limit(text)}"
+        return ""
+
+    def _limit(self, text: str) -> str:
+        assert self.max_chars is not None
+        single, double = self.max_chars
+        return f"{single} single-byte characters" if text.isascii() else f"{double} characters"
 
 
 def has_opt_out_hint(text: str) -> bool:

@@ -1,4 +1,4 @@
-"""DES ``submitInfo`` and Entinfo's MD5 password against the seeds' known answers."""
+"""DES ``submitInfo`` and Entinfo's MD5 password against the documents' known answers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from dispatcher.errors import TextEncodingError
 from dispatcher.vendors import crypto
 
-# VENDORS.md / seeds 000-001 (Channel=67) and seed 003 section 2.8 (smsType=101&Channel=0), password 123.
+# WebService API v9.9.6 / 云信 API v8.3 (Channel=67) and Trigger API v1.8 section 2.8 (smsType=101&Channel=0), password 123.
 WEBSERVICE_PLAIN = "userPass=123&DesNo=18616300000&Msg=你的验证码是:2345【饿了么】&Channel=67"
 WEBSERVICE_CIPHER = (
     "9ECD998D9F60F7963E137DBC61734970FEE419418FBD2E1622286696AD70D909BF58BB270916073B0464030D4FC52D4AF06BF9"
@@ -45,13 +45,23 @@ def test_given_the_wrong_password_when_decrypting_then_value_error() -> None:
         crypto.des_decrypt(WEBSERVICE_CIPHER, "124")
 
 
-def test_given_an_emoji_and_a_rare_hanzi_when_encrypting_then_the_error_names_them() -> None:
-    # 𠮷 (U+20BB7) and 镕 are outside GB2312; 你 is inside.
+def test_given_an_emoji_and_an_extension_b_hanzi_when_encrypting_then_the_error_names_them() -> None:
+    # 🎉 and 𠮷 (U+20BB7, CJK extension B) are outside code page 936; 你 and 镕 are inside.
     with pytest.raises(TextEncodingError) as info:
         crypto.des_encrypt("你好🎉𠮷镕🎉【签名】", "123")
-    assert info.value.characters == "🎉𠮷镕"
-    assert "🎉𠮷镕" in str(info.value)
+    assert info.value.characters == "🎉𠮷"
+    assert "🎉𠮷" in str(info.value)
     assert "123" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["喆", "镕", "珺", "昇"])
+def test_given_a_name_gbk_has_but_gb2312_lacks_when_encrypting_then_it_goes_through(name: str) -> None:
+    # The documents' Encoding.GetEncoding("GB2312") is .NET's code page 936 (GBK): the gateways take these.
+    with pytest.raises(UnicodeEncodeError):
+        name.encode("gb2312")
+    plain = f"userPass=123&DesNo=13912345678&Msg={name}先生您好【测试】&Channel=0"
+    cipher = crypto.des_encrypt(plain, "123")
+    assert bytes.fromhex(cipher) and crypto.des_decrypt(cipher, "123") == plain
 
 
 def test_given_entinfo_credentials_then_pwd_is_upper_md5_of_sn_plus_password() -> None:

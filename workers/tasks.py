@@ -20,6 +20,8 @@ GROUP = 32  # chunks per task for one-number-per-request vendors: sent concurren
 TICK_SECONDS = 2.0
 RESULTS = "dispatcher.results"
 RESULTS_SECONDS = 5.0  # each account's reports and replies are pulled this often
+KEYWORDS = "dispatcher.keywords"
+KEYWORDS_SECONDS = 24 * 3600.0  # the vendors' forbidden-word lists are refreshed daily
 
 
 def submit_chunks(app: Celery, chunk_ids: list[int]) -> None:
@@ -58,6 +60,7 @@ def register(target: Celery) -> None:
             "beat_schedule": {
                 "tick": {"task": TICK, "schedule": TICK_SECONDS},
                 "results": {"task": RESULTS, "schedule": RESULTS_SECONDS},
+                "keywords": {"task": KEYWORDS, "schedule": KEYWORDS_SECONDS},
             }
         }
     )
@@ -76,6 +79,13 @@ def register(target: Celery) -> None:
         from dispatcher.results import cycle
 
         cycle.run(runtime.current())
+
+    @target.task(name=KEYWORDS, shared=False)
+    def refresh_keywords() -> dict[str, str]:
+        # Pull every listing account's forbidden words into the store (yunxin GetKeyWords).
+        from dispatcher import keywords
+
+        return keywords.refresh(runtime.current())
 
 
 register(app)

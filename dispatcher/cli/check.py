@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -12,8 +13,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy.exc import SQLAlchemyError
 
 from dispatcher import chunker
+from dispatcher.config import Settings
 from dispatcher.contacts import IngestResult, ingest, normalise
 from dispatcher.errors import DispatcherError, StoreError
+from dispatcher.text import TextRules
+from dispatcher.vendors.wire import Separators
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+T = TypeVar("T")
 
 SHOWN_REJECTIONS = 20
 
@@ -49,39 +58,68 @@ def _read_lines(path: Path | None) -> list[str]:
     return [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
 
 
-def stored_opt_outs() -> frozenset[str]:
-    """The store's opt-out list (numbers that replied 退订 ...), if the configured store exists."""
+def _read_store(url: str, what: str, read: Callable[[Session], T], empty: T) -> T:
+    """``read`` on the configured store; ``empty`` when there is no store yet (a new SQLite file)."""
     from sqlalchemy.engine import make_url
 
-    from dispatcher.config import Settings
-    from dispatcher.store import OptOut, make_engine
+    from dispatcher.store import make_engine, session_factory
 
-    url = Settings.load().database_url
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and not (parsed.database and Path(parsed.database).exists()):
-        return frozenset()  # no store yet: nobody has opted out
+        return empty
     engine = make_engine(url)
     try:
-        with engine.connect() as connection:
-            return frozenset(
-                connection.execute(OptOut.__table__.select().with_only_columns(OptOut.mobile)).scalars()
-            )
+        with session_factory(engine)() as session:
+            return read(session)
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot read the opt-out list from the store: {exc.__class__.__name__}") from None
+        raise StoreError(f"cannot read {what} from the store: {exc.__class__.__name__}") from None
     finally:
         engine.dispose()
+
+
+def stored_opt_outs(url: str | None = None) -> frozenset[str]:
+    """The store's opt-out list (numbers that replied 退订 ...), if the configured store exists."""
+    from dispatcher.campaigns import opt_out_set
+    from dispatcher.config import Settings
+
+    return _read_store(url or Settings.load().database_url, "the opt-out list", opt_out_set, frozenset())
+
+
+def account_rules(settings: Settings, name: str) -> TextRules:
+    """What account ``name``'s gateway refuses: its configured and stored forbidden words, '&' when it
+    sends encrypted, its length limit."""
+    from dispatcher import keywords
+
+    account = settings.account(name)
+
+    def read(session: Session) -> TextRules:
+        return keywords.rules(session, account)
+
+    return _read_store(settings.database_url, "the forbidden words", read, keywords.rules_for(account))
 
 
 def check(
     file: Annotated[Path, typer.Argument(help="Contact list: xlsx, xlsm, xls, ods or csv")],
     template: Annotated[str, typer.Option("--template", help="Message text with {column} placeholders")],
-    vendor: Annotated[str, typer.Option("--vendor", help="webservice, yunxin, trigger or entinfo")],
+    vendor: Annotated[
+        str | None, typer.Option("--vendor", help="webservice, yunxin, trigger or entinfo")
+    ] = None,
+    account: Annotated[
+        str | None,
+        typer.Option(
+            "--account",
+            help="Account from the config: its vendor, forbidden words (configured and pulled), "
+            "encryption and packing",
+        ),
+    ] = None,
     sheet: Annotated[str | None, typer.Option("--sheet", help="Sheet name or 0-based index")] = None,
     phone_column: Annotated[
         str | None, typer.Option("--phone-column", help="Header of the phone column")
     ] = None,
     opt_outs: Annotated[Path | None, typer.Option("--opt-outs", help="File of opted-out numbers")] = None,
-    keywords: Annotated[Path | None, typer.Option("--keywords", help="File of forbidden keywords")] = None,
+    keywords_file: Annotated[
+        Path | None, typer.Option("--keywords", help="File of forbidden keywords")
+    ] = None,
     same_text_max: Annotated[
         int | None, typer.Option("--same-text-max", help="Numbers per same-text request")
     ] = None,
@@ -90,8 +128,22 @@ def check(
     """Dry run: read, validate and render a contact list, and plan the vendor requests."""
     err = Console(stderr=True)
     try:
+        settings = Settings.load()
+        rules = TextRules()
+        separators: Separators | None = None  # the vendor's default
+        encrypted = False
+        if account is not None:
+            config = settings.account(account)
+            if vendor is not None and vendor != config.vendor:
+                raise ValueError(f"--vendor {vendor} but account {account!r} is a {config.vendor} account")
+            vendor, rules = config.vendor, account_rules(settings, account)
+            separators, encrypted = config.separators(), config.encrypted
+            same_text_max = config.same_text_max if same_text_max is None else same_text_max
+        if vendor is None:
+            raise ValueError("give --vendor or --account")
         chunker.limits_for(vendor)
-        blocked = frozenset(n for n in (normalise(x) for x in _read_lines(opt_outs)) if n) | stored_opt_outs()
+        blocked = frozenset(n for n in (normalise(x) for x in _read_lines(opt_outs)) if n)
+        blocked |= stored_opt_outs(settings.database_url)
         with Progress(
             TextColumn("reading"),
             BarColumn(),
@@ -112,11 +164,18 @@ def check(
                 sheet=sheet,
                 phone_column=phone_column,
                 opt_outs=blocked,
-                keywords=_read_lines(keywords),
+                keywords=_read_lines(keywords_file),
+                rules=rules,
                 progress=progress,
             )
         chunks = chunker.plan(
-            result.messages.mobiles, result.messages.texts, vendor, campaign_id=0, same_text_max=same_text_max
+            result.messages.mobiles,
+            result.messages.texts,
+            vendor,
+            campaign_id=0,
+            separators=separators,
+            same_text_max=same_text_max,
+            encrypted=encrypted,
         )
     except (DispatcherError, ValueError, OSError) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)

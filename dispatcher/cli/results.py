@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -20,13 +20,17 @@ AccountOpt = Annotated[str | None, typer.Option("--account", help="Only this acc
 
 def _drain_now(
     settings: Settings, kind: Literal["reports", "replies"], account: str | None
-) -> dict[str, int]:
-    """One drain of every pulling account (or one), then the inbox processed."""
+) -> dict[str, Any]:
+    """One drain of every pulling account (or one), paced by the accounts' limiters, then the inbox
+    processed. What stopped a drain is printed; an account error makes the exit status 1."""
     from dispatcher.results.inbox import process_pending
-    from dispatcher.results.pull import drain, pulls
-    from dispatcher.vendors.transport import Transport
+    from dispatcher.results.pull import pull_account, pulls
+    from dispatcher.runtime import Runtime
 
     sessions = _sessions(settings)
+    runtime = Runtime.from_settings(settings)
+    alerts: list[str] = []
+    refused: dict[str, str] = {}
     try:
         chosen = [settings.account(account)] if account else list(settings.accounts.values())
         pulled: dict[str, int] = {}
@@ -34,14 +38,35 @@ def _drain_now(
             if not pulls(config):
                 typer.echo(f"{config.name}: not pulled ({config.vendor}{', push' if config.push else ''})")
                 continue
-            urls = [config.base_url] + ([config.backup_url] if config.backup_url else [])
-            with Transport(urls) as transport:
-                pulled[config.name] = drain(sessions, transport, config, kind)
+            result = pull_account(runtime, config, [kind])
+            pulled[config.name] = result.bodies.get(kind, 0)
+            if result.skipped:
+                typer.echo(f"{config.name}: not pulled now: {result.skipped}")
+            for failure in result.failures.values():
+                refused[config.name] = failure
+                typer.echo(f"{config.name}: {failure}", err=True)
+            if result.alert:
+                alerts.append(result.alert)
         stats = process_pending(sessions, settings)
     except DispatcherError as exc:
         raise _fail(exc) from None
-    return {"bodies": sum(pulled.values()), kind: getattr(stats, kind), "matched": stats.matched,
-            "optouts": stats.optouts, "errors": stats.errors}  # fmt: skip
+    finally:
+        runtime.close()
+    summary: dict[str, Any] = {
+        "bodies": sum(pulled.values()),
+        kind: getattr(stats, kind),
+        "matched": stats.matched,
+        "optouts": stats.optouts,
+        "errors": stats.errors,
+    }
+    if refused:
+        summary["refused"] = refused
+    for alert in alerts:
+        typer.echo(f"ALERT: {alert}", err=True)
+    if alerts:
+        typer.echo(json.dumps(summary, ensure_ascii=False))
+        raise typer.Exit(1)
+    return summary
 
 
 def campaign_export(campaign_id: int, file: Path) -> None:
@@ -65,7 +90,7 @@ def register(app: typer.Typer) -> None:
     @reports.command("pull")
     def reports_pull(account: AccountOpt = None) -> None:
         """Drain every account's reports now and reconcile them."""
-        typer.echo(json.dumps(_drain_now(_settings(), "reports", account)))
+        typer.echo(json.dumps(_drain_now(_settings(), "reports", account), ensure_ascii=False))
 
     @reports.command("orphans")
     def reports_orphans(
@@ -88,7 +113,7 @@ def register(app: typer.Typer) -> None:
     @replies.command("pull")
     def replies_pull(account: AccountOpt = None) -> None:
         """Drain every account's replies now; opt-out words add the number to the opt-out list."""
-        typer.echo(json.dumps(_drain_now(_settings(), "replies", account)))
+        typer.echo(json.dumps(_drain_now(_settings(), "replies", account), ensure_ascii=False))
 
     def _change(numbers: list[str], adding: bool, source: str = "manual") -> None:
         from dispatcher.results import optout_store

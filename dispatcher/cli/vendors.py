@@ -10,11 +10,26 @@ from rich.console import Console
 from rich.table import Table
 
 from dispatcher.errors import UnknownVendorError
-from dispatcher.vendors import VENDORS, registry
+from dispatcher.vendors import DEFAULT_SEPARATORS, SEPARATORS_TO_CONFIRM, VENDORS, registry
+
+
+def separators_note() -> str:
+    """What ``dispatcher vendors`` says about personalised separators: per account, some to confirm."""
+    defaults = ", ".join(
+        f"{vendor} {DEFAULT_SEPARATORS[vendor].pair} / {DEFAULT_SEPARATORS[vendor].message}"
+        for vendor in VENDORS
+        if vendor in DEFAULT_SEPARATORS
+    )
+    confirm = ", ".join(sorted(SEPARATORS_TO_CONFIRM))
+    return (
+        f"Personalised separators (number/text, message/message) are set per account with pair_separator "
+        f"and message_separator; defaults: {defaults}. {confirm}: its document lost them, so the defaults "
+        "must be confirmed with the vendor before use."
+    )
 
 
 def vendors_table() -> Table:
-    table = Table(title="SMS gateways")
+    table = Table(title="SMS gateways", caption=separators_note(), caption_justify="left")
     for column in ("vendor", "limits per request", "method", "what it does", "limit"):
         table.add_column(column, overflow="fold")
     for name in VENDORS:
@@ -23,7 +38,8 @@ def vendors_table() -> Table:
         summary = (
             f"same text: up to {limits.same_text_numbers}\n"
             f"personalised: up to {limits.personalised_messages}\n"
-            f"reports: {limits.reports_per_pull} per pull"
+            f"reports: {limits.reports_per_pull} per pull\n"
+            f"service: {module.SERVICE_PATH}"
         )
         for i, (method, what, limit) in enumerate(module.METHODS):
             table.add_row(name if i == 0 else "", summary if i == 0 else "", method, what, limit)

@@ -2,7 +2,8 @@
 
 The result is columnar (plain lists): at a million rows, one object per message costs more time and
 memory than the rest of the pipeline. Every non-blank data row ends up either in ``messages`` or in
-``rejected`` with the reason (invalid number, missing value, forbidden keyword, duplicate, opted out).
+``rejected`` with the reason (invalid number, missing value, a text the account's gateway would refuse:
+forbidden keyword, ``&`` on an encrypted account, too long; duplicate, opted out).
 """
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ import enum
 import gc
 import itertools
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dispatcher import text as textrules
 from dispatcher.contacts.headers import SAMPLE_ROWS, Layout, find_layout
 from dispatcher.contacts.phones import _RULES, Cell, parse_mobile
 from dispatcher.contacts.reader import Rows, open_rows
-from dispatcher.errors import SpreadsheetError
+from dispatcher.errors import SpreadsheetError, TemplateError
 
 Progress = Callable[[int, int | None], None]  # (rows read so far, rows in the sheet or None)
 PROGRESS_EVERY = 20_000
@@ -139,11 +140,20 @@ def ingest(
     phone_column: str | None = None,
     opt_outs: Collection[str] = frozenset(),
     keywords: Iterable[str] = (),
+    rules: textrules.TextRules = textrules.TextRules(),
     marketing: bool = True,
     progress: Progress | None = None,
 ) -> IngestResult:
-    """Read ``path``, validate numbers, render ``template`` per row, de-duplicate and drop opt-outs."""
+    """Read ``path``, validate numbers, render ``template`` per row, de-duplicate and drop opt-outs.
+
+    ``rules`` (plus ``keywords``) say what the account's gateway refuses: a template that breaks them is a
+    ``TemplateError`` naming why (a forbidden word, ``&`` on an encrypted account); a rendered text that
+    breaks them rejects its row with the reason.
+    """
     parsed = textrules.parse_template(template)  # template errors before the file is even opened
+    rules = replace(rules, keywords=rules.keywords + tuple(k for k in keywords if k))
+    if problem := rules.template_problem(parsed):
+        raise TemplateError(problem)
     source = open_rows(path, sheet)
     read, sample = _sample(source.rows)
     if not sample:
@@ -174,7 +184,7 @@ def ingest(
             parsed,
             result,
             frozenset(opt_outs),
-            tuple(k for k in keywords if k),
+            rules,
             progress,
         )
     finally:
@@ -182,7 +192,7 @@ def ingest(
             gc.enable()
     if result.not_gb2312:
         result.warnings.append(
-            f"{len(result.not_gb2312)} messages contain characters GB2312 cannot encode: "
+            f"{len(result.not_gb2312)} messages contain characters GB2312 (code page 936, GBK) cannot encode: "
             "they cannot go through an encrypted method; use the plain method"
         )
     return result
@@ -203,7 +213,7 @@ def _process(
     template: textrules.Template,
     result: IngestResult,
     opt_outs: frozenset[str],
-    keywords: tuple[str, ...],
+    text_rules: textrules.TextRules,
     progress: Progress | None,
 ) -> None:
     # The hot loop: one pass, local names, str fast paths; the slow general code only for odd cells.
@@ -223,6 +233,7 @@ def _process(
     seen: dict[str, int] = {}
     rules = _RULES.fullmatch
     display = textrules.display
+    text_problem = text_rules.text_problem if text_rules.per_text else None
     segments = textrules.segments
     gb_ok: dict[str, bool] = {}
     # One string object per distinct value (names, cities, amounts repeat): a million rows keep
@@ -277,8 +288,8 @@ def _process(
                 Rejection(number, fields[-1], values[-1], "the text does not end with a 【signature】")
             )
             continue
-        if keywords and (keyword := textrules.forbidden_keyword(message, keywords)):
-            rejected.append(Rejection(number, "", "", f"forbidden keyword {keyword!r}"))
+        if text_problem is not None and (problem := text_problem(message)):
+            rejected.append(Rejection(number, "", "", problem))
             continue
         first = seen.get(mobile)
         if first is not None:

@@ -1,28 +1,61 @@
-"""Draining an account's reports or replies: pull until the vendor answers empty.
+"""Draining an account's reports or replies: pull until the vendor answers empty, or refuses.
 
 Every non-empty answer is committed to the store (``raw_pulls``) before the next pull and before any
 parsing: the pull consumed those records at the vendor, so a crash right after it must lose nothing.
+
+Each call takes a token from the account's rate limiter (:class:`dispatcher.ratelimit.PullLimiter`: the
+tokens its sends take, at most a quarter of them), so a drain never pushes the sends into "too frequent"
+and never starves them. The first error answer ends the drain (the vendor module classifies it):
+
+- "too frequent" (``rate_limited``): the account slows down and is not pulled again for
+  :data:`DEFER_SECONDS` (recorded in Redis, so every process holds off);
+- an account error (bad password, IP not allowed, expired, frozen): a warning in the log and an
+  ``account.pull_refused`` audit entry, for a person to act on; ``reports pull`` prints it;
+- anything else: a warning; the next drain tries again.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher.config import AccountConfig
 from dispatcher.errors import DispatcherError
+from dispatcher.keys import DEFAULT_KEYS
 from dispatcher.results.inbox import record_raw
+from dispatcher.store import audit
 from dispatcher.vendors.registry import get as vendor_module
 from dispatcher.vendors.transport import Transport
-from dispatcher.vendors.wire import Request, unwrap
+from dispatcher.vendors.wire import CodeInfo, ErrorClass, Request, unwrap
 
+if TYPE_CHECKING:
+    from dispatcher.ratelimit import PullLimiter
+    from dispatcher.runtime import Runtime
+
+logger = logging.getLogger(__name__)
+
+Kind = Literal["reports", "replies"]
+KINDS: tuple[Kind, ...] = ("reports", "replies")
 MAX_CALLS = 1000  # 500,000 records per drain at most; the next drain goes on
 NO_PULL_VENDORS = frozenset({"entinfo"})  # no report or reply method at all
+DEFER_SECONDS = 30.0  # no pull of an account for this long after it answered "too frequent"
+LIMITER_WAIT = 30.0  # seconds a pull waits for a token; then the drain ends, the next one goes on
+LOCK_SECONDS = 300  # one drain per account at a time; released early when done
+SYSTEM = "system"
 
 
-class PullError(DispatcherError):
-    """The vendor refused a pull (bad password, too frequent ...): ``code`` and its meaning."""
+@dataclass(frozen=True)
+class Drained:
+    """How a drain ended: ``bodies`` stored, and why it stopped if not at an empty answer."""
+
+    bodies: int = 0
+    refused: CodeInfo | None = None  # the vendor's error answer
+    unexpected: str = ""  # an answer that is neither records, nor empty, nor a code (an HTML page)
+    paced_out: bool = False  # no rate-limit token in time
 
 
 def pulls(account: AccountConfig) -> bool:
@@ -30,7 +63,7 @@ def pulls(account: AccountConfig) -> bool:
     return account.vendor not in NO_PULL_VENDORS and not account.push
 
 
-def build(account: AccountConfig, kind: Literal["reports", "replies"]) -> Request:
+def build(account: AccountConfig, kind: Kind) -> Request:
     vendor = vendor_module(account.vendor)
     creds = account.credentials()
     if kind == "reports":
@@ -42,27 +75,110 @@ def drain(
     sessions: sessionmaker[Session],
     transport: Transport,
     account: AccountConfig,
-    kind: Literal["reports", "replies"],
+    kind: Kind,
     *,
+    limiter: PullLimiter | None = None,
     max_calls: int = MAX_CALLS,
-) -> int:
-    """Pull ``kind`` until an empty answer, committing each body; returns how many bodies were stored.
+    limiter_wait: float = LIMITER_WAIT,
+) -> Drained:
+    """Pull ``kind`` until an empty answer, committing each body; stops at the first error answer.
 
-    ``PullError`` when the vendor answers an error code; transport errors propagate (the bodies
-    already stored stay stored).
+    Transport errors propagate (the bodies already stored stay stored).
     """
     vendor = vendor_module(account.vendor)
     request = build(account, kind)
     stored = 0
     for _ in range(max_calls):
+        if limiter is not None and not limiter.acquire(timeout=limiter_wait):
+            return Drained(stored, paced_out=True)
         body = transport.send(request).text
-        check = getattr(vendor, "pull_error", None)
-        info = check(body) if check is not None else None
+        info = vendor.pull_error(body)
         if info is not None:
-            raise PullError(f"{account.name}: {kind} pull refused: {info.code} {info.meaning_en}")
-        if not unwrap(body):
+            return Drained(stored, refused=info)
+        value = unwrap(body)
+        if not value:
             break  # nothing (webservice also answers "" to a bad password: nothing to keep either)
+        if value.startswith("<"):  # an HTML error page or unknown XML: no records, and not a code
+            return Drained(stored, unexpected=value[:200])
         with sessions() as session:
             record_raw(session, account.name, kind, "pull", body)
         stored += 1
-    return stored
+    return Drained(stored)
+
+
+@dataclass
+class AccountPull:
+    """One account's pull: bodies stored per kind, and what a person should know."""
+
+    account: str
+    bodies: dict[str, int] = field(default_factory=dict)
+    skipped: str = ""  # why nothing was pulled (deferred, another drain running)
+    failures: dict[str, str] = field(default_factory=dict)  # kind -> what went wrong
+    alert: str = ""  # an account error: a person must act
+
+
+def pull_account(runtime: Runtime, account: AccountConfig, kinds: Sequence[Kind] = KINDS) -> AccountPull:
+    """Drain ``kinds`` of one pulling account, paced by its limiter, honouring and setting its deferral."""
+    out = AccountPull(account.name)
+    wait = runtime.pulls_deferred(account.name)
+    if wait > 0:
+        out.skipped = f"deferred {wait:.0f} s more after a 'too frequent' answer"
+        return out
+    lock = None
+    if runtime.redis is not None:
+        lock = runtime.redis.lock(DEFAULT_KEYS.lock_key(f"pull:{account.name}"), timeout=LOCK_SECONDS)
+        if not lock.acquire(blocking=False):
+            out.skipped = "another drain of this account is running"
+            return out
+    try:
+        transport = runtime.account(account.name).transport
+        limiter = runtime.pull_limiter(account.name)
+        for kind in kinds:
+            try:
+                drained = drain(runtime.sessions, transport, account, kind, limiter=limiter)
+            except DispatcherError as exc:
+                out.failures[kind] = str(exc)
+                logger.warning("pull %s/%s failed: %s", account.name, kind, exc)
+                continue
+            out.bodies[kind] = drained.bodies
+            if drained.refused is not None:
+                if _refused(runtime, account, kind, drained.refused, limiter, out):
+                    break  # the other kind would be refused alike
+            elif drained.unexpected:
+                out.failures[kind] = f"unexpected answer: {drained.unexpected[:80]!r}"
+                logger.warning("pull %s/%s: unexpected answer %.80r", account.name, kind, drained.unexpected)
+            elif drained.paced_out:
+                out.failures[kind] = "no rate-limit token in time; the next drain goes on"
+    finally:
+        if lock is not None:
+            lock.release()
+    return out
+
+
+def _refused(
+    runtime: Runtime,
+    account: AccountConfig,
+    kind: Kind,
+    info: CodeInfo,
+    limiter: PullLimiter | None,
+    out: AccountPull,
+) -> bool:
+    """Act on a pull's error answer; True when the account's other pulls must stop too."""
+    what = f"{kind} pull refused: {info.code} {info.meaning_en} ({info.meaning})"
+    out.failures[kind] = what
+    if info.error_class is ErrorClass.RATE_LIMITED:
+        runtime.defer_pulls(account.name, DEFER_SECONDS)
+        if limiter is not None:
+            limiter.penalise()
+        logger.warning("account %s: %s; no pull for %.0f s", account.name, what, DEFER_SECONDS)
+        return True
+    if info.error_class is ErrorClass.ACCOUNT:
+        out.alert = f"account {account.name}: {what}: check its credentials, IP binding and status"
+        logger.warning("%s", out.alert)
+        with runtime.sessions() as session:
+            audit(session, SYSTEM, "account.pull_refused", account=account.name, kind=kind,
+                  code=info.code, meaning=info.meaning_en)  # fmt: skip
+            session.commit()
+        return True
+    logger.warning("account %s: %s", account.name, what)
+    return False

@@ -1,4 +1,4 @@
-"""A loopback HTTP server that speaks the four gateways' protocols from their seeds (paths, fields,
+"""A loopback HTTP server that speaks the four gateways' protocols from their documents (paths, fields,
 answer formats, limits, error codes, destructive report reads), with knobs for latency, rate limits,
 faults, balance, keywords, blacklists and delivery outcomes, and a ledger of all it accepted.
 

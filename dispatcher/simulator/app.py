@@ -45,9 +45,10 @@ _PREFIXES = (
     ("/winnerrxd/api/trigger/", "trigger", True),
     ("/webservice.asmx/", "entinfo", True),
 )
-# Whole paths naming a method themselves.
+# Whole paths naming a method themselves. A method name with a "/" is reachable by its whole path
+# only: yunxin's personalised page is not a method of its MsgSend service.
 _EXACT = {
-    "/api/individualsm.aspx": ("yunxin", "individualsm", False),
+    "/api/individualsm.aspx": ("yunxin", yunxin.INDIVIDUAL_PAGE, False),
     "/mdsmssend.ashx": ("entinfo", "mdsmssend", False),
     "/mdgxsend.ashx": ("entinfo", "mdgxsend", False),
 }

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 VENDORS = ("webservice", "yunxin", "trigger", "entinfo")
+SEPARATORS = {"yunxin": ("|!|", "|^|"), "trigger": ("|~|", "|-|")}  # personalised (pair, message)
 ENTINFO_DEMO_SN = "SDK-DEMO-010-00001"
 
 
@@ -21,9 +22,10 @@ class Account:
     password: str = field(repr=False)
     balance: int | None = None  # None: the simulator-wide ``--balance``
     # Personalised packing (yunxin IndividualSm, trigger SendIndividualMsg): between number and text,
-    # and between messages. Trigger accounts of the Java-client flavour use "|~|" and "|-|".
-    pair_separator: str = "|!|"
-    message_separator: str = "|^|"
+    # and between messages. Empty: the vendor's (yunxin "|!|"/"|^|" as its document states; trigger
+    # "|~|"/"|-|", the reading of its damaged document that public clients support).
+    pair_separator: str = ""
+    message_separator: str = ""
     show_num: str = "106900000001"  # the sending (channel) number shown in replies
     keywords: tuple[str, ...] = ()  # forbidden words of this account, on top of the global list
 
@@ -32,6 +34,9 @@ class Account:
             raise ValueError(f"unknown vendor {self.vendor!r}; expected one of {', '.join(VENDORS)}")
         if not self.user:
             raise ValueError("an account needs a user name")
+        pair, message = SEPARATORS.get(self.vendor, ("|!|", "|^|"))
+        object.__setattr__(self, "pair_separator", self.pair_separator or pair)
+        object.__setattr__(self, "message_separator", self.message_separator or message)
 
 
 def default_accounts() -> tuple[Account, ...]:
@@ -59,7 +64,7 @@ class SimulatorConfig:
     keywords: tuple[str, ...] = ("代开发票", "六合彩", "赌博")
     blacklist: tuple[str, ...] = ()
     accounts: tuple[Account, ...] = field(default_factory=default_accounts)
-    # Method limits (numbers or messages per request), from the seeds and VENDORS.md.
+    # Method limits (numbers or messages per request), from the vendors' documents.
     yunxin_max_numbers: int = 500  # SendMsg & co.; above: -10, above 1000: -9
     yunxin_max_individual: int = 1000
     trigger_max_batch: int = 50

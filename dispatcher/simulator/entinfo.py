@@ -1,7 +1,7 @@
-"""The entinfo gateway (seed 004, Entinfo SDK API 2017): ``mdsmssend`` (one text, up to 10,000 numbers)
+"""The entinfo gateway (Entinfo SDK API, 2017): ``mdsmssend`` (one text, up to 10,000 numbers)
 and ``mdgxsend`` (aligned number and content lists). Paths ``/webservice.asmx/<method>`` (``<string>``),
 ``/mdsmssend.ashx`` and ``/mdgxsend.ashx`` (plain). Success returns the client's ``rrid`` when given.
-The seed has no report or reply method: accepted messages are in the ledger only."""
+The document has no report or reply method: accepted messages are in the ledger only."""
 
 from __future__ import annotations
 
@@ -9,22 +9,23 @@ import re
 from datetime import datetime
 from urllib.parse import unquote_plus
 
+from dispatcher.simulator.crypto import entinfo_pwd
 from dispatcher.simulator.state import AccountState, SimState
 from dispatcher.simulator.wire import (
     Answer,
     Form,
     ends_with_signature,
     error,
+    is_digits,
     is_mobile,
     segments,
     split_numbers,
 )
-from dispatcher.vendors.crypto import entinfo_password
 
 NAME = "entinfo"
 BAD_LOGIN = -2
 NO_BALANCE = -4
-DATA_FORMAT = -5  # the seed's "数据格式错误": here a bad mobile number or a missing 【signature】
+DATA_FORMAT = -5  # the document's "数据格式错误": here a bad mobile number or a missing 【signature】
 BAD_PARAMETER = -6  # more numbers than the method takes, unknown msgfmt
 TOO_FREQUENT = -8  # 流量控制错误
 TOO_LONG = -10  # above 1000 single-byte or 500 double-byte characters
@@ -60,7 +61,7 @@ def _check_options(ext: list[str], stime: list[str], rrid: list[str]) -> Answer 
     for value in ext:
         if len(value) > 9:
             return error(EXT_LENGTH)
-        if value and not value.isdigit():
+        if value and not is_digits(value):
             return error(EXT_DIGITS)
     for value in stime:
         try:
@@ -70,7 +71,7 @@ def _check_options(ext: list[str], stime: list[str], rrid: list[str]) -> Answer 
     for value in rrid:
         if len(value) > 18:
             return error(RRID_LENGTH)
-        if not value.isdigit():
+        if not is_digits(value):
             return error(RRID_DIGITS)
     return None
 
@@ -100,7 +101,7 @@ class Entinfo:
         if not pwd:
             return error(PWD_EMPTY)
         acct = state.lookup(NAME, sn)
-        if acct is None or pwd != entinfo_password(sn, acct.account.password):
+        if acct is None or pwd != entinfo_pwd(sn, acct.account.password):
             return error(BAD_LOGIN)
         if not state.rate_ok(acct, now):
             return error(TOO_FREQUENT)

@@ -1,4 +1,5 @@
-"""What webservice, yunxin and trigger (one vendor family, seeds 000, 001, 003) have in common:
+"""What webservice, yunxin and trigger (one vendor family: WebService API v9.9.6, 云信 API v8.3, Trigger
+API v1.8) have in common:
 login with ``userCode``/``userPass`` or an encrypted ``submitInfo``, the "too frequent" check, balance
 queries, the checks a send goes through, and the report and reply formats. Each vendor module supplies
 its own codes and methods."""
@@ -7,14 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from random import Random
 
-from dispatcher.simulator.state import AccountState, SimState
+from dispatcher.simulator.state import AccountState, PendingReport, SimState
 from dispatcher.simulator.wire import (
     Answer,
     Form,
     china_time,
     decrypt_submit_info,
     error,
+    is_digits,
     is_mobile,
     segments,
 )
@@ -22,7 +25,7 @@ from dispatcher.simulator.wire import (
 
 @dataclass(frozen=True)
 class Codes:
-    """One vendor's error codes, as its seed defines them."""
+    """One vendor's error codes, as its document defines them."""
 
     bad_login: int
     too_frequent: int  # any request above the account's rate
@@ -33,7 +36,7 @@ class Codes:
     no_balance: int
     bad_number: int  # not a mobile number at all
     blacklisted: int
-    keyword: int | None  # None: the seed has no keyword code
+    keyword: int | None  # None: the document has no keyword code
     keyword_detail: bool  # yunxin names the word: "-6:促销"
     signature_ok: Callable[[str], bool]
     invalid_number: int | None = None  # yunxin: 11 digits that are no mobile number (-17)
@@ -111,7 +114,7 @@ def balance(codes: Codes) -> Action:
 def check_numbers(codes: Codes, state: SimState, mobiles: Sequence[str]) -> Answer | None:
     for mobile in mobiles:
         if not is_mobile(mobile):
-            if codes.invalid_number is not None and len(mobile) == 11 and mobile.isdigit():
+            if codes.invalid_number is not None and len(mobile) == 11 and is_digits(mobile):
                 return error(codes.invalid_number)
             return error(codes.bad_number)
         if mobile in state.blacklist:
@@ -175,32 +178,30 @@ def single_number(codes: Codes, desno: str) -> str | Answer:
 # -- report and reply formats ---------------------------------------------------------------------
 
 
+def report_record(r: PendingReport, rng: Random, *, with_time: bool, with_ref: bool) -> str:
+    """One record of a pulled or pushed report list: ``batch,mobile,status|`` (``batch,mobile,time,status|``
+    with time); trigger appends customerUuid. Webservice voice codes have their own record whatever the
+    method: ``batch,mobile,talk_s,ring_s,hangup_type|`` (WebService API v9.9.6, 语音验证码状态)."""
+    if r.voice:
+        ok = r.status == "DELIVRD"
+        talk, ring = (rng.randint(5, 40), rng.randint(2, 15)) if ok else (0, rng.randint(20, 45))
+        fields = [r.batch_id, r.mobile, str(talk), str(ring), str(rng.choice((3, 4) if ok else (1, 2)))]
+    elif with_time:
+        fields = [r.batch_id, r.mobile, china_time(r.due), r.status]
+    else:
+        fields = [r.batch_id, r.mobile, r.status]
+    if with_ref:
+        fields.append(r.ref)
+    return ",".join(fields) + "|"
+
+
 def reports(*, with_time: bool, with_ref: bool) -> Action:
-    """``batch,mobile,status|`` (``batch,mobile,time,status|`` with time); trigger appends customerUuid.
-    Webservice voice codes: ``batch,mobile,talk_s,ring_s,hangup_type|``."""
+    """The pulled report list, records as :func:`report_record` writes them."""
 
     def action(ctx: Ctx) -> Answer:
-        out = []
         rng = ctx.state.rng
-        for r in ctx.state.pull_reports(ctx.acct, ctx.now):
-            if r.voice:
-                ok = r.status == "DELIVRD"
-                talk, ring = (rng.randint(5, 40), rng.randint(2, 15)) if ok else (0, rng.randint(20, 45))
-                fields = [
-                    r.batch_id,
-                    r.mobile,
-                    str(talk),
-                    str(ring),
-                    str(rng.choice((3, 4) if ok else (1, 2))),
-                ]
-            elif with_time:
-                fields = [r.batch_id, r.mobile, china_time(r.due), r.status]
-            else:
-                fields = [r.batch_id, r.mobile, r.status]
-            if with_ref:
-                fields.append(r.ref)
-            out.append(",".join(fields) + "|")
-        return Answer("".join(out))
+        records = ctx.state.pull_reports(ctx.acct, ctx.now)
+        return Answer("".join(report_record(r, rng, with_time=with_time, with_ref=with_ref) for r in records))
 
     return action
 

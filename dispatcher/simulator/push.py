@@ -1,7 +1,7 @@
 """Push mode (``--push-url``): due reports and queued replies are POSTed in each vendor's push format
 instead of waiting to be pulled. Webservice and yunxin: form ``account=XXX&GetReport=<GetReport format>``
-(replies: ``account=XXX&GetMo=<GetMo format>``, the seed says "same format as GetMo"). Trigger: JSON
-``{"account","type":1|2,"list":[...]}`` for reports, ``type`` 3|4 for replies (seed 003 sections 5, 6).
+(replies: ``account=XXX&GetMo=<GetMo format>``, the document says "same format as GetMo"). Trigger: JSON
+``{"account","type":1|2,"list":[...]}`` for reports, ``type`` 3|4 for replies (Trigger API v1.8 sections 5, 6).
 Entinfo has neither. A push that fails is put back and tried again on the next round."""
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from random import Random
 from urllib.parse import quote, urlencode
 
 import httpx
 
+from dispatcher.simulator.family import report_record
 from dispatcher.simulator.state import PULL_LIMIT, AccountState, PendingReply, PendingReport, SimState
 from dispatcher.simulator.wire import china_time
 
@@ -31,11 +33,12 @@ class Push:
 
 
 def report_payloads(
-    vendor: str, user: str, records: list[PendingReport]
+    vendor: str, user: str, records: list[PendingReport], rng: Random
 ) -> list[tuple[str, bytes, list[PendingReport]]]:
-    """(content type, body, the records in it); trigger needs one post per ``type``."""
+    """(content type, body, the records in it); trigger needs one post per ``type``. Webservice and
+    yunxin push the ``GetReport`` records (a voice code's record is the voice one)."""
     if vendor != "trigger":
-        value = "".join(f"{r.batch_id},{r.mobile},{r.status}|" for r in records)
+        value = "".join(report_record(r, rng, with_time=False, with_ref=False) for r in records)
         return [(_FORM, urlencode({"account": user, "GetReport": value}).encode(), records)]
     out: list[tuple[str, bytes, list[PendingReport]]] = []
     for kind, group in ((1, False), (2, True)):
@@ -100,7 +103,7 @@ def collect(state: SimState, template: str, now: float) -> list[Push]:
             reports = state.pull_reports(acct, now, PULL_LIMIT)
             if not reports:
                 break
-            for content_type, body, subset in report_payloads(vendor, user, reports):
+            for content_type, body, subset in report_payloads(vendor, user, reports, state.rng):
                 pushes.append(Push(url, content_type, body, _give_back_reports(acct, subset)))
         while True:
             replies = state.pull_replies(acct, PULL_LIMIT)

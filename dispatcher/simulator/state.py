@@ -15,7 +15,7 @@ from dispatcher.simulator.config import Account, SimulatorConfig
 
 # Realistic operator failure codes for undelivered messages.
 FAILURE_STATUSES = ("UNDELIVRD", "EXPIRED", "REJECTD", "MK:0001", "DB:0140", "MN:0001", "ID:0076")
-PULL_LIMIT = 500  # records per report/reply pull, as every seed says
+PULL_LIMIT = 500  # records per report/reply pull, as every document says
 _BATCH_PREFIX = {"webservice": "23", "yunxin": "21", "trigger": "22", "entinfo": "2"}
 
 
@@ -124,7 +124,7 @@ class SimState:
     # -- acceptance -------------------------------------------------------------------------------
 
     def new_batch_id(self, vendor: str, now: float) -> str:
-        """19 digits like the seeds' ``2314357620085030623`` (entinfo: 18): prefix, ms clock, counter.
+        """19 digits like the documents' ``2314357620085030623`` (entinfo: 18): prefix, ms clock, counter.
         Unique unless 10,000 ids are made within one millisecond."""
         self._counter += 1
         return f"{_BATCH_PREFIX[vendor]}{int(now * 1000):013d}{self._counter % 10000:04d}"

@@ -1,4 +1,4 @@
-"""The trigger gateway (seed 003, Trigger API v1.8): ``/winnerrxd/api/trigger/<Command>``, every answer
+"""The trigger gateway (Trigger API v1.8): ``/winnerrxd/api/trigger/<Command>``, every answer
 in the ``<string>`` wrapper. Single sends, batches of up to 50 numbers, up to 50 personalised messages;
 ``customerUuid`` comes back in every report and reply."""
 
@@ -15,7 +15,7 @@ from dispatcher.simulator.family import (
     single_number,
     submit,
 )
-from dispatcher.simulator.wire import Answer, ends_with_signature, error, split_numbers
+from dispatcher.simulator.wire import Answer, ends_with_signature, error, is_digits, split_numbers
 
 NAME = "trigger"
 MSG_FORMAT = -18  # "Msg 内容格式错误": an unparsable personalised Msg
@@ -43,7 +43,7 @@ CODES = Codes(
 
 def _common(ctx: Ctx) -> Answer | None:
     sms_type = ctx.fields.get("smstype", "").strip()
-    if sms_type and not sms_type.isdigit():
+    if sms_type and not is_digits(sms_type):
         return error(SMS_TYPE)
     if len(ctx.fields.get("customeruuid", "")) > MAX_UUID:
         return error(BAD_PARAMETER)
@@ -63,7 +63,7 @@ def _send(ctx: Ctx) -> Answer:
 
 def _send_ext(ctx: Ctx) -> Answer:
     ext = ctx.fields.get("exeno", "").strip()
-    if ext and not (ext.isdigit() and len(ext) <= 16):
+    if ext and not (is_digits(ext) and len(ext) <= 16):
         return error(EXT_NUMBER)
     return _send(ctx)
 
@@ -82,7 +82,7 @@ def _send_batch(ctx: Ctx) -> Answer:
 
 def _send_individual(ctx: Ctx) -> Answer:
     """``Msg`` = phone, pair separator, text, message separator, ... (per-account separators; the
-    seed's were lost in extraction: default ``|!|``/``|^|``, Java-client flavour ``|~|``/``|-|``)."""
+    document's did not survive: default ``|~|``/``|-|``, the surviving ``~`` and a public client's)."""
     failure = _common(ctx)
     if failure is not None:
         return failure
@@ -114,7 +114,7 @@ VENDOR = Vendor(
         "getreport2byencrypt": Method(reports(with_time=True, with_ref=True), encrypted=True),
         "getmoconnect": Method(replies(show_num=False, with_ref=True)),
         "getmo2connect": Method(replies(show_num=True, with_ref=True)),
-        # Seed 2.10 gives GetMo2ByEncrypt the fields phone, text, time, customer id.
+        # Section 2.10 gives GetMo2ByEncrypt the fields phone, text, time, customer id.
         "getmo2byencrypt": Method(replies(show_num=False, with_ref=True), encrypted=True),
     },
 )

@@ -1,4 +1,4 @@
-"""The webservice gateway (seed 000, WebService API v9.9.6): one number per request.
+"""The webservice gateway (WebService API v9.9.6): one number per request.
 
 Paths ``/Services/MsgSend.aspx/<Method>`` (plain) and ``/Services/MsgSend.asmx/<Method>`` (``<string>``).
 """
@@ -19,7 +19,7 @@ from dispatcher.simulator.family import (
     single_number,
     submit,
 )
-from dispatcher.simulator.wire import Answer, ends_with_signature, error
+from dispatcher.simulator.wire import Answer, ends_with_signature, error, is_digits
 
 NAME = "webservice"
 CHANNEL_ERROR = -8  # SendMsgExt_Sub with a Channel other than its fixed 543296
@@ -39,7 +39,7 @@ CODES = Codes(
     no_balance=-7,
     bad_number=-9,
     blacklisted=-12,
-    keyword=None,  # no keyword code in seed 000
+    keyword=None,  # no keyword code in WebService API v9.9.6
     keyword_detail=False,
     signature_ok=ends_with_signature,
 )
@@ -84,11 +84,11 @@ def _send_voice(ctx: Ctx) -> Answer:
     if isinstance(mobile, Answer):
         return mobile
     code = ctx.fields.get("voicecode", "")
-    if not code.isdigit():
+    if not is_digits(code):
         return error(VOICE_DIGITS)
     if len(code) > 6:
         return error(VOICE_LENGTH)
-    if not ctx.fields.get("amount", "").strip().isdigit():
+    if not is_digits(ctx.fields.get("amount", "").strip()):
         return error(VOICE_AMOUNT)
     return submit(NAME, CODES, ctx, [(mobile, code)], voice=True)
 
@@ -104,13 +104,13 @@ VENDOR = Vendor(
         "sendmsgext_sub": Method(_send_ext, send=True),
         "sendvoicecode": Method(_send_voice, send=True),
         "sendvoicecodewithtemplate": Method(_send_voice, send=True),
-        # Seed: "no status, or a bad user name or password: an empty string".
+        # The document: "no status, or a bad user name or password: an empty string".
         "getreport": Method(reports(with_time=False, with_ref=False), blank_on_bad_login=True),
         "getreport2": Method(reports(with_time=True, with_ref=False)),
         "getreport2byencrypt": Method(reports(with_time=True, with_ref=False), encrypted=True),
         "getmo": Method(replies(show_num=False, with_ref=False)),
         "getmo2": Method(replies(show_num=True, with_ref=False)),
-        # The seed documents GetMo2ByEncrypt inside GetMo's section, with GetMo's three fields.
+        # The document describes GetMo2ByEncrypt inside GetMo's section, with GetMo's three fields.
         "getmo2byencrypt": Method(replies(show_num=False, with_ref=False), encrypted=True),
     },
 )

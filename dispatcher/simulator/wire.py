@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qsl
 
-from dispatcher.vendors.crypto import des_decrypt
+from dispatcher.simulator.crypto import decode_submit_info
 
 CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 ASMX_NAMESPACE = "http://tempuri.org/"
@@ -16,10 +16,8 @@ ASMX_NAMESPACE = "http://tempuri.org/"
 # A form with lower-cased field names: ASP.NET looks form fields up case-insensitively.
 Form = dict[str, str]
 
-_MOBILE = re.compile(r"1[3-9]\d{9}")
+_MOBILE = re.compile(r"1[3-9][0-9]{9}")  # ASCII digits: the gateways refuse full-width ones
 _SIGNATURE_AT_END = re.compile(r"【[^【】]+】$")
-# submitInfo plaintext is k=v&k=v, but Msg may itself contain "&": split only before a known key.
-_SUBMIT_INFO_SPLIT = re.compile(r"&(?=(?i:userPass|DesNo|Msg|Channel|smsType)=)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +47,11 @@ def parse_form(query: bytes, body: bytes) -> Form:
     return form
 
 
+def is_digits(text: str) -> bool:
+    """ASCII digits only (``str.isdigit`` also takes full-width ``１２`` and ``²``, which gateways refuse)."""
+    return text.isascii() and text.isdigit()
+
+
 def split_numbers(desno: str) -> list[str]:
     return [part.strip() for part in desno.split(",") if part.strip()]
 
@@ -64,7 +67,7 @@ def ends_with_signature(text: str) -> bool:
 
 def segments(text: str) -> int:
     """Billing segments: up to 70 characters is one; longer texts go 67 characters per segment; pure
-    single-byte text up to 140 characters is one (seed 004 3.1: "纯单字节是140一条"). Characters are
+    single-byte text up to 140 characters is one (Entinfo SDK API 3.1: "纯单字节是140一条"). Characters are
     counted in UTF-16 units, as the UCS-2 payload of an SMS holds them: an emoji takes two."""
     n = len(text) if text.isascii() else len(text.encode("utf-16-le")) // 2
     if n <= 70 or (n <= 140 and text.isascii()):
@@ -77,15 +80,18 @@ def china_time(epoch: float) -> str:
 
 
 def decrypt_submit_info(submit_info: str, password: str) -> Form | None:
-    """The ``k=v&k=v`` fields (lower-cased keys) DES-encrypted in ``submitInfo``; None if undecryptable."""
-    try:
-        plain = des_decrypt(submit_info.strip(), password)
-    except (ValueError, UnicodeDecodeError):
+    """The ``k=v&k=v`` fields (lower-cased keys) DES-encrypted in ``submitInfo``; None if undecryptable.
+
+    The plaintext is split at every ``&``, as a query-string reader does: a ``&`` inside ``Msg`` cuts
+    the text there, and the piece after it (no ``=``) names no field and is lost, which is what a real
+    gateway does to such a message.
+    """
+    plain = decode_submit_info(submit_info, password)
+    if plain is None:
         return None
     fields: Form = {}
-    for pair in _SUBMIT_INFO_SPLIT.split(plain):
+    for pair in plain.split("&"):
         key, sep, value = pair.partition("=")
-        if not sep:
-            return None
-        fields[key.lower()] = value
+        if sep:
+            fields[key.lower()] = value
     return fields

@@ -1,6 +1,6 @@
-"""The yunxin gateway (seed 001, 云信 API v8.3): up to 500 numbers per text, or 1000 personalised.
+"""The yunxin gateway (云信 API v8.3): up to 500 numbers per text, or 1000 personalised.
 
-Paths ``/api/MsgSend.asmx/<Method>`` (``<string>``; the seed's GET example also uses ``MsgSend.aspx``,
+Paths ``/api/MsgSend.asmx/<Method>`` (``<string>``; the document's GET example also uses ``MsgSend.aspx``,
 answered plain) and ``/api/IndividualSm.aspx`` (plain).
 """
 
@@ -19,6 +19,7 @@ from dispatcher.simulator.family import (
 from dispatcher.simulator.wire import Answer, error, split_numbers
 
 NAME = "yunxin"
+INDIVIDUAL_PAGE = "/individualsm"  # /api/IndividualSm.aspx: a page of its own, not a MsgSend method
 TOO_MANY_HARD = -9  # "发送号码一次不能超过 1000 个"
 TOO_MANY = -10  # "号码数量大于允许上限": above the method's 500
 TOO_FEW = -11
@@ -76,7 +77,7 @@ def _send_individual(ctx: Ctx) -> Answer:
             return error(CODES.bad_number)  # no separator: the "number" is the whole item
         messages.append((mobile.strip(), text))
     if len(messages) > ctx.state.config.yunxin_max_individual:
-        return error(TOO_MANY_HARD)  # VENDORS.md: -9 above 1000
+        return error(TOO_MANY_HARD)  # -9 above 1000
     failure = _count_error(len(messages), HARD_LIMIT)
     if failure is not None:
         return failure
@@ -95,10 +96,10 @@ VENDOR = Vendor(
         "getbalance": Method(balance(CODES)),
         "getbalancebyencrypt": Method(balance(CODES), encrypted=True),
         "sendmsg": Method(_send, send=True),
-        "sendmes": Method(_send, send=True),  # the seed's GET example spells it so
+        "sendmes": Method(_send, send=True),  # the document's GET example spells it so
         "sendmsgbyencrypt": Method(_send, send=True, encrypted=True),
         "sendmesext": Method(_send, send=True),
-        "individualsm": Method(_send_individual, send=True, user_field="account", password_field="pwd"),
+        INDIVIDUAL_PAGE: Method(_send_individual, send=True, user_field="account", password_field="pwd"),
         "getreport": Method(reports(with_time=False, with_ref=False)),
         "getreport2": Method(reports(with_time=True, with_ref=False)),
         "getreport2byencrypt": Method(reports(with_time=True, with_ref=False), encrypted=True),

@@ -21,6 +21,7 @@ from dispatcher.store.models import (
     ReportRow,
     Upload,
     User,
+    VendorKeyword,
 )
 from dispatcher.store.recipients import NewRecipient, bulk_insert_recipients, counts
 from dispatcher.store.types import CampaignState, ChunkState, RecipientState, Role, UTCDateTime, utcnow
@@ -46,6 +47,7 @@ __all__ = [
     "UTCDateTime",
     "Upload",
     "User",
+    "VendorKeyword",
     "alembic_config",
     "audit",
     "bulk_insert_recipients",

@@ -254,6 +254,19 @@ class ReplyRow(Base):
     raw_pull_id: Mapped[int | None] = mapped_column(ForeignKey("raw_pulls.id"))
 
 
+class VendorKeyword(Base):
+    """A forbidden word of an account, as its vendor lists it (yunxin ``GetKeyWords``); replaced whole by
+    each ``dispatcher keywords pull``. Texts holding one are refused before anything is sent."""
+
+    __tablename__ = "vendor_keywords"
+    __table_args__ = (UniqueConstraint("account", "word"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account: Mapped[str] = mapped_column(String(64))  # the config's account name
+    word: Mapped[str] = mapped_column(String(200))
+    pulled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class AuditEntry(Base):
     """Append-only: who did what, when."""
 

@@ -1,15 +1,15 @@
-"""Entinfo SDK API (seed 004): ``/webservice.asmx/<method>`` and plain ``/mdsmssend.ashx``; sans-I/O.
+"""Entinfo SDK API (2017): ``/webservice.asmx/<method>`` and plain ``/mdsmssend.ashx``; sans-I/O.
 
 ``Credentials.user`` is the SDK serial number (``sn``); the form never carries the password itself,
-only ``pwd = MD5(sn + password)``. The gateway has no report or reply method (the seed lists none), so
+only ``pwd = MD5(sn + password)``. The gateway has no report or reply method (the document lists none), so
 a submission ends at "accepted"; ``rrid`` (the chunk's ref) is the only way to match an answer that
 was lost.
 
-Seed notes resolved here:
-- ``balance(sn, pwd)`` is not in the seed, but the contract needs a balance and every public client of
+Notes on the document, resolved here:
+- ``balance(sn, pwd)`` is not in the document, but the contract needs a balance and every public client of
   this gateway calls ``webservice.asmx/balance`` with exactly those two fields.
 - ``Register`` / ``UnRegister`` are named in section 4.2 without fields; the fields are the ones public
-  clients send. The seed gives them port 8060 (base URL is configuration); ``pwd`` is the MD5 form here
+  clients send. The document gives them port 8060 (base URL is configuration); ``pwd`` is the MD5 form here
   too, so the plain password never leaves the machine.
 """
 
@@ -35,13 +35,15 @@ from dispatcher.vendors.wire import (
     Separators,
     classify_code,
     code_table,
+    parse_amount_answer,
     parse_send_answer,
     parse_value_answer,
 )
 
 NAME = "entinfo"
 LIMITS = Limits(same_text_numbers=10_000, personalised_messages=1000, reports_per_pull=500)
-ASMX = "/webservice.asmx/"
+SERVICE_PATH = "/webservice.asmx"
+ASMX = SERVICE_PATH + "/"
 # Text length the gateway refuses with -10: single-byte text / text with any double-byte character.
 MAX_SINGLE_BYTE_CHARS = 1000
 MAX_DOUBLE_BYTE_CHARS = 500
@@ -55,7 +57,7 @@ _R, _T, _C, _Q, _A, _D = (
     ErrorClass.DUPLICATE,
 )
 
-# Section 2.1 of the seed, every code (-21/-22 share one row there); classes from VENDORS.md.
+# Section 2.1 of the document, every code (-21/-22 share one row there), each with its class.
 CODES: dict[int, CodeInfo] = code_table(
     [
         (-2, _A, "帐号/密码不正确", "wrong serial number or password (or not registered)"),
@@ -98,13 +100,14 @@ METHODS: list[tuple[str, str, str]] = [
     ("mdgxsend", "different text per number, contents URL-encoded and joined by ','", "1,000 messages"),
     ("mdsmssend.ashx", "plain-http twin of mdsmssend", "10,000 numbers"),
     ("mdgxsend.ashx", "plain-http twin of mdgxsend", "1,000 messages"),
-    ("balance", "account balance (not in the seed; public clients)", "-"),
+    ("balance", "account balance (not in the document; public clients)", "-"),
     ("Register", "register the serial number once", "10 Register/UnRegister a day"),
     ("UnRegister", "unregister the serial number", "10 Register/UnRegister a day"),
 ]
 
-_EXT_RE = re.compile(r"\d{1,9}")
-_RRID_RE = re.compile(r"\d{1,18}")
+# ASCII digits: the gateway refuses full-width ones (-607, -610).
+_EXT_RE = re.compile(r"[0-9]{1,9}")
+_RRID_RE = re.compile(r"[0-9]{1,18}")
 
 
 def classify(code: int) -> CodeInfo:
@@ -207,7 +210,8 @@ def build_balance(creds: Credentials, *, encrypted: bool = False) -> Request:
 
 
 def parse_balance(body: str) -> Answer:
-    return parse_value_answer(body)
+    """A plain number; an HTML error page or words are unexpected, never a balance."""
+    return parse_amount_answer(body)
 
 
 def build_register(
@@ -259,6 +263,10 @@ def build_pull_replies(creds: Credentials, *, encrypted: bool = False) -> Reques
 
 
 def parse_replies(body: str) -> list[Reply]:
+    raise _no_reports()
+
+
+def pull_error(body: str) -> CodeInfo | None:
     raise _no_reports()
 
 

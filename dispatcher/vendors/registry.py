@@ -18,6 +18,7 @@ class VendorModule(Protocol):
     """The contract every ``dispatcher/vendors/<name>.py`` fulfils (workers stay vendor-generic)."""
 
     NAME: str
+    SERVICE_PATH: str  # where the vendor's methods are POSTed; an account may override it
     LIMITS: Limits
     CODES: dict[int, CodeInfo]
     METHODS: list[tuple[str, str, str]]
@@ -58,6 +59,8 @@ class VendorModule(Protocol):
 
     def parse_replies(self, body: str) -> list[Reply]: ...
 
+    def pull_error(self, body: str) -> CodeInfo | None: ...
+
     def parse_push_reports(self, body: bytes, content_type: str) -> tuple[str, list[Report]]: ...
 
     def parse_push_replies(self, body: bytes, content_type: str) -> tuple[str, list[Reply]]: ...
@@ -79,7 +82,7 @@ def all_modules() -> list[VendorModule]:
     return [get(name) for name in VENDORS]
 
 
-_CODE_TEXT_RE = re.compile(r"\s*([+-]?\d+)\s*(?::(.*))?", re.S)
+_CODE_TEXT_RE = re.compile(r"\s*([+-]?[0-9]+)\s*(?::(.*))?", re.S)
 
 
 def explain(vendor: str, code_text: str) -> dict[str, str | int]:

@@ -7,6 +7,10 @@ request may have reached the gateway:
     read/write timeout, reset, protocol error -> OutcomeUnknownError  (the gateway may have it)
     HTTP status >= 400                        -> HTTPStatusError      (the worker maps 429 / 5xx)
 
+An account may override the vendor's service path (``service_path``: e.g. ``/Services/MsgSend.aspx``
+where the vendor module posts to ``/Services/MsgSend.asmx``): requests under the vendor's path go under
+the account's instead. :func:`for_account` builds a configured account's transport.
+
 Several base URLs (Entinfo's two addresses) are used one at a time: after a connect failure or a
 timeout the transport moves to the next address and stays there (sticky). Only a request that surely
 never left (connect error or connect timeout) is tried again on the next address; a request whose
@@ -21,7 +25,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 
@@ -34,12 +38,15 @@ from dispatcher.errors import (
 )
 from dispatcher.vendors.wire import Request
 
+if TYPE_CHECKING:
+    from dispatcher.config import AccountConfig
+
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 _USER_AGENT = "sms-dispatcher"
 
 # The request surely did not reach the gateway: safe to try the next address right away.
 _NOT_SENT_FAILOVER = (httpx.ConnectError, httpx.ConnectTimeout)
-# The address looks unhealthy: later requests go to the next address (the seed's 主备切换).
+# The address looks unhealthy: later requests go to the next address (Entinfo's 主备切换).
 _SWITCH = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadTimeout, httpx.WriteTimeout)
 
 
@@ -126,6 +133,18 @@ def _check(request: Request) -> None:
         raise ValueError(f"gateways are always POSTed a form, not {request.method}")
 
 
+class _Paths:
+    """Moves requests from the vendor's service path to the account's, when the account overrides it."""
+
+    def __init__(self, service_path: tuple[str, str] | None) -> None:
+        self._from, self._to = (p.rstrip("/") + "/" for p in service_path) if service_path else ("", "")
+
+    def __call__(self, request: Request) -> str:
+        if self._from and request.path.startswith(self._from):
+            return self._to + request.path[len(self._from) :]
+        return request.path
+
+
 def _response(resp: httpx.Response, url: str, started: float) -> Response:
     elapsed = time.perf_counter() - started
     if resp.status_code >= 400:
@@ -157,8 +176,11 @@ class Transport:
         connect_timeout: float | None = None,
         transport: httpx.BaseTransport | None = None,
         limits: httpx.Limits = DEFAULT_LIMITS,
+        service_path: tuple[str, str] | None = None,
     ) -> None:
+        """``service_path``: ``(the vendor's, the account's)`` when the account overrides it."""
         self._addresses = _Addresses(base_urls)
+        self._path = _Paths(service_path)
         self._client = httpx.Client(transport=transport, **_client_options(timeout, connect_timeout, limits))
 
     @property
@@ -170,7 +192,7 @@ class Transport:
         _check(request)
         not_sent: DispatcherError | None = None
         for index in self._addresses.order():
-            url = self._addresses.urls[index] + request.path
+            url = self._addresses.urls[index] + self._path(request)
             started = time.perf_counter()
             try:
                 resp = self._client.post(url, data=request.form)
@@ -202,8 +224,10 @@ class AsyncTransport:
         connect_timeout: float | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         limits: httpx.Limits = DEFAULT_LIMITS,
+        service_path: tuple[str, str] | None = None,
     ) -> None:
         self._addresses = _Addresses(base_urls)
+        self._path = _Paths(service_path)
         self._client = httpx.AsyncClient(
             transport=transport, **_client_options(timeout, connect_timeout, limits)
         )
@@ -216,7 +240,7 @@ class AsyncTransport:
         _check(request)
         not_sent: DispatcherError | None = None
         for index in self._addresses.order():
-            url = self._addresses.urls[index] + request.path
+            url = self._addresses.urls[index] + self._path(request)
             started = time.perf_counter()
             try:
                 resp = await self._client.post(url, data=request.form)
@@ -239,3 +263,14 @@ class AsyncTransport:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+
+def for_account(account: AccountConfig, *, timeout: float = 10.0) -> Transport:
+    """The transport of a configured account: its address (and backup), and its own service path."""
+    from dispatcher.vendors.registry import get as vendor_module
+
+    urls = [account.base_url] + ([account.backup_url] if account.backup_url else [])
+    paths = (
+        (vendor_module(account.vendor).SERVICE_PATH, account.service_path) if account.service_path else None
+    )
+    return Transport(urls, timeout=timeout, service_path=paths)

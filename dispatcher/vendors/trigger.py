@@ -1,11 +1,21 @@
-"""Trigger API v1.8 (seed 003): ``/winnerrxd/api/trigger/<Command>``; sans-I/O.
+"""Trigger API v1.8 (2020): ``/winnerrxd/api/trigger/<Command>``; sans-I/O.
 
-Seed notes resolved here:
+Notes on the document, resolved here:
 - Some commands are printed ``/winerrxd/...`` in section 2; the command list in section 1 says
   ``/winnerrxd/...``: the list is taken as right (it is also the Java example's address).
-- The separators of ``SendIndividualMsg`` and of the reply lists were lost in extraction. Personalised
-  separators come from the account (``Separators``); reply lists are read as ``|,|`` / ``|;|`` (the
-  family's other two gateways), falling back to bare ``,`` / ``;`` as the garbled example shows.
+- ``SendIndividualMsg``'s separators did not survive in the copy of the document we have: its text reads
+  "每条个性化短信以英文  ~  分割, 号码与短信内容以 英文 ~  分割", the ``|`` characters lost as they
+  are in the same family's 云信 API v8.3, whose "以英文 ^ 分割 ... 以英文 ! 分割" is ``|^|`` and ``|!|``
+  (its example URL shows them). What survives is a ``~`` between number and text, and nothing supports
+  yunxin's ``|!|``/``|^|`` here. A public Java client of this gateway family's ``SendIndividualMsg``
+  (reported to the project; no copy of it is quoted here) packs ``phone|~|text|-|phone|~|text``: ``|~|`` agrees with the surviving ``~`` between number and
+  text, and ``|-|`` is its message separator (the document's second ``~`` cannot also be the message
+  separator: the two must differ). So the default is ``|~|`` between number and text and ``|-|``
+  between messages (:data:`SEPARATORS`). They must be confirmed with the vendor: an account sets its own
+  (``pair_separator``, ``message_separator``); wrong separators break every message of a personalised
+  request (the document's -18, "Msg 内容格式错误", is the answer to expect).
+- Reply lists are read as ``|,|`` / ``|;|`` (the family's other two gateways), falling back to bare
+  ``,`` / ``;`` as the garbled example shows.
 - ``SendBatchMsg`` and ``sendMsgByEncrypt`` have no ``customerUuid`` field: their ``ref`` stays on the
   ``Request`` only, and their reports are matched by batch id.
 """
@@ -20,7 +30,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from dispatcher.errors import UnsupportedMethodError
-from dispatcher.vendors import crypto
+from dispatcher.vendors import DEFAULT_SEPARATORS, crypto
 from dispatcher.vendors.wire import (
     Answer,
     CodeInfo,
@@ -31,20 +41,25 @@ from dispatcher.vendors.wire import (
     Report,
     Request,
     Separators,
+    check_encryptable,
     classify_code,
     code_table,
+    is_digits,
+    parse_amount_answer,
     parse_china_time,
     parse_send_answer,
-    parse_value_answer,
+    pull_error_code,
     split_records,
     unwrap,
 )
 
 NAME = "trigger"
 LIMITS = Limits(same_text_numbers=50, personalised_messages=50, reports_per_pull=500)
-PREFIX = "/winnerrxd/api/trigger/"
-DEFAULT_SMS_TYPE = 101  # the seed: "未指定类型可填写 101"
+SERVICE_PATH = "/winnerrxd/api/trigger"
+PREFIX = SERVICE_PATH + "/"
+DEFAULT_SMS_TYPE = 101  # the document: "未指定类型可填写 101"
 MAX_CUSTOMER_UUID = 60
+SEPARATORS = DEFAULT_SEPARATORS[NAME]  # |~| and |-|: see the module's notes; confirm with the vendor
 
 _R, _T, _P, _C, _Q, _A = (
     ErrorClass.RATE_LIMITED,
@@ -55,7 +70,7 @@ _R, _T, _P, _C, _Q, _A = (
     ErrorClass.ACCOUNT,
 )
 
-# Section 3 of the seed, every code; classes from VENDORS.md (which covers all of them).
+# Section 3 of the document, every code, each with the class of what the dispatcher does about it.
 CODES: dict[int, CodeInfo] = code_table(
     [
         (-1, _T, "应用程序错误", "application error at the gateway"),
@@ -102,8 +117,13 @@ CODES: dict[int, CodeInfo] = code_table(
 METHODS: list[tuple[str, str, str]] = [
     ("SendMsg", "send one text to one number (customerUuid)", "1 number"),
     ("SendBatchMsg", "send the same text to many numbers", "50 numbers"),
-    ("SendIndividualMsg", "different text per number (phone|!|text|^|...)", "50 messages"),
-    ("sendMsgByEncrypt", "send one text, DES-encrypted submitInfo", "1 number, GB2312 text"),
+    (
+        "SendIndividualMsg",
+        "different text per number (phone|~|text|-|...; separators per account, "
+        "CONFIRM WITH THE VENDOR: the document lost them)",
+        "50 messages",
+    ),
+    ("sendMsgByEncrypt", "send one text, DES-encrypted submitInfo", "1 number, GBK text"),
     ("sendMsgExt", "send one text with an extension number (ExeNo)", "1 number, ExeNo 1-16 digits"),
     ("GetBalanceConnect", "account balance", "once per 5 s"),
     ("GetReportConnect", "pull delivery reports (with customerUuid)", "500 per call, consumed"),
@@ -116,7 +136,7 @@ METHODS: list[tuple[str, str, str]] = [
     ("push replies", "JSON POST, type 3 trigger / 4 bulk", "-"),
 ]
 
-_EXT_RE = re.compile(r"\d{1,16}")
+_EXT_RE = re.compile(r"[0-9]{1,16}")  # ASCII digits: the gateway refuses full-width ones (-44)
 
 
 def classify(code: int) -> CodeInfo:
@@ -158,15 +178,16 @@ def build_send(
     if encrypted:
         if not single or ext is not None:
             raise ValueError("trigger's sendMsgByEncrypt takes one number and no extension number")
-        # The seed's field order, values unescaped (that is what its known answer encrypts).
+        # The document's field order, values unescaped (that is what its known answer encrypts).
+        check_encryptable(text + mobiles[0])
         plain = f"userPass={creds.password}&DesNo={mobiles[0]}&Msg={text}&smsType={sms_type}&Channel=0"
         form = _encrypted_login(creds, plain) | {"autograph": autograph}
         return Request(PREFIX + "sendMsgByEncrypt", form, ref=ref)
     if ext is not None:
         if not single:
             raise ValueError("trigger's sendMsgExt takes one number")
-        if not _EXT_RE.fullmatch(ext):
-            raise ValueError("ExeNo must be 1-16 digits")
+        if ext and not _EXT_RE.fullmatch(ext):  # "可为空": an empty ExeNo is allowed
+            raise ValueError("ExeNo must be empty or 1-16 digits")
         form = _login(creds) | {"DesNo": mobiles[0], "Msg": text, "autograph": autograph, "ExeNo": ext}
         form |= {"customerUuid": customer_uuid, "smsType": str(sms_type)}
         return Request(PREFIX + "sendMsgExt", form, ref=ref)
@@ -183,11 +204,12 @@ def build_personalised(
     creds: Credentials,
     messages: Sequence[tuple[str, str]],
     *,
-    separators: Separators = Separators(),
+    separators: Separators = SEPARATORS,
     ref: str | None = None,
     sms_type: int = DEFAULT_SMS_TYPE,
 ) -> Request:
-    """SendIndividualMsg: ``phone<pair>text<message>phone<pair>text``, up to 50 messages."""
+    """SendIndividualMsg: ``phone<pair>text<message>phone<pair>text`` (by default ``|~|`` and ``|-|``), up
+    to 50 messages."""
     if not messages:
         raise ValueError("no message to send")
     if len(messages) > LIMITS.personalised_messages:
@@ -212,7 +234,8 @@ def build_balance(creds: Credentials, *, encrypted: bool = False) -> Request:
 
 
 def parse_balance(body: str) -> Answer:
-    return parse_value_answer(body)
+    """A plain number; an HTML error page or words are unexpected, never a balance."""
+    return parse_amount_answer(body)
 
 
 def build_pull_reports(creds: Credentials, *, encrypted: bool = False) -> Request:
@@ -239,9 +262,16 @@ def build_replies_legacy(creds: Credentials) -> Request:
     return Request(PREFIX + "GetMoConnect", _login(creds))
 
 
+def pull_error(body: str) -> CodeInfo | None:
+    """The error when a report or reply pull answered a negative code (``-16`` too frequent, ``-3`` bad
+    password ...), else None: such a body is the vendor refusing, not a record list."""
+    code = pull_error_code(body)
+    return None if code is None else classify(code)
+
+
 def _is_clock_time(field: str) -> bool:
     # A report time has date punctuation; bare digits are batch ids and numbers, never times.
-    return not field.isdigit() and parse_china_time(field) is not None
+    return not is_digits(field) and parse_china_time(field) is not None
 
 
 def _parse_report_record(record: str) -> Report | None:
@@ -250,7 +280,7 @@ def _parse_report_record(record: str) -> Report | None:
     if time_at is not None:  # GetReport2: batch, mobile, time, status, customerUuid
         head, tail, at = fields[:time_at], fields[time_at + 1 :], parse_china_time(fields[time_at])
     else:  # GetReport: batch, mobile, status, customerUuid; the status is the first non-digit field
-        status_at = next((i for i, f in enumerate(fields) if i > 0 and f and not f.isdigit()), None)
+        status_at = next((i for i, f in enumerate(fields) if i > 0 and f and not is_digits(f)), None)
         if status_at is None:
             return None
         head, tail, at = fields[:status_at], fields[status_at:], None
@@ -293,7 +323,7 @@ def parse_replies(body: str) -> list[Reply]:
 
 
 def _push_json(body: bytes, content_type: str) -> Mapping[str, Any]:
-    """The pushed JSON object; also accepted as a ``json_str`` form field (the seed's parameter name)."""
+    """The pushed JSON object; also accepted as a ``json_str`` form field (the document's parameter name)."""
     text = body.decode("utf-8-sig")
     if "x-www-form-urlencoded" in content_type.lower():
         text = parse_qs(text).get("json_str", [""])[0]

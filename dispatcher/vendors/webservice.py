@@ -1,8 +1,11 @@
-"""The ``webservice`` gateway (seed 000, WebService API v9.9.6): sans-I/O requests and parsers.
+"""The ``webservice`` gateway (WebService API v9.9.6): sans-I/O requests and parsers.
 
-One number per request, no personalised method. Sends go to ``/Services/MsgSend.aspx/<Method>``;
-the seed gives ``GetReport2`` and the ``GetMo`` family under ``/Services/MsgSend.asmx/<Method>``, and
-the paths below follow the seed method by method.
+One number per request, no personalised method. Every method is POSTed to
+``/Services/MsgSend.asmx/<Method>`` (:data:`SERVICE_PATH`). The document writes the same service as
+``MsgSend.aspx`` in its send sections and ``MsgSend.asmx`` in its report and reply sections; ``.asmx``
+is ASP.NET's web-service endpoint, the one that answers ``<Method>`` with the ``<string>`` XML the
+document shows, and public clients of this gateway post every method there. An account whose gateway
+wants another path sets ``service_path`` (e.g. ``/Services/MsgSend.aspx``).
 
 The pull and push formats (``batch,mobile[,time],status|``, ``phone|,|text|,|time|;|``, push form
 ``account=..&GetReport=..``) are shared with ``yunxin`` (same vendor family); yunxin reuses the parsers
@@ -19,7 +22,6 @@ from dispatcher.errors import UnsupportedMethodError
 from dispatcher.vendors.crypto import des_encrypt
 from dispatcher.vendors.wire import (
     Answer,
-    AnswerKind,
     CodeInfo,
     Credentials,
     ErrorClass,
@@ -28,19 +30,20 @@ from dispatcher.vendors.wire import (
     Report,
     Request,
     Separators,
+    check_encryptable,
     classify_code,
     code_table,
+    parse_amount_answer,
     parse_china_time,
     parse_send_answer,
-    parse_value_answer,
+    pull_error_code,
     unwrap,
 )
 
 NAME = "webservice"
 LIMITS = Limits(same_text_numbers=1, personalised_messages=1)
 
-_SEND = "/Services/MsgSend.aspx"
-_PULL = "/Services/MsgSend.asmx"  # where the seed puts GetReport2 and the GetMo family
+SERVICE_PATH = "/Services/MsgSend.asmx"
 
 EXT_CHANNEL = "543296"  # SendMsgExt_Sub: 固定参数 543296
 VOICE_CHANNEL = "999"  # SendVoiceCode: 固定填写 999
@@ -58,11 +61,17 @@ _R, _T, _P, _C, _Q, _A = (
     ErrorClass.ACCOUNT,
 )
 
-# Every code seed 000 lists (union of its method tables), classes from VENDORS.md.
+# Every code WebService API v9.9.6 lists (union of its method tables), each with the class of what the
+# dispatcher does about it.
 CODES: dict[int, CodeInfo] = code_table(
     [
         (-1, _T, "提交接口错误 / 应用程序异常", "interface error / application exception"),
-        (-3, _A, "用户名或密码错误", "wrong user name or password"),
+        (
+            -3,
+            _A,
+            "用户名或密码错误 / 用户名密码错误或者用户无效",
+            "wrong user name or password, or user disabled",
+        ),
         (-4, _C, "短信内容和备案的模板不一样", "text does not match the registered template"),
         (-5, _C, "签名不正确（签名一定要放在短信最后）", "bad signature (must end the text as 【签名】)"),
         (-7, _A, "余额不足", "insufficient balance"),
@@ -86,7 +95,7 @@ CODES: dict[int, CodeInfo] = code_table(
 
 METHODS: list[tuple[str, str, str]] = [
     ("SendMsg", "same text to one number (Channel empty or 0)", "1 number"),
-    ("sendMsgByEncrypt", "SendMsg with DES submitInfo (GB2312 text only)", "1 number"),
+    ("sendMsgByEncrypt", "SendMsg with DES submitInfo (GBK text only)", "1 number"),
     ("SendMsgExt_Sub", "SendMsg with a custom extension number (Channel 543296, ExeNo)", "1 number"),
     ("SendMsg (Channel 999)", "international SMS, English text", "1 number, 140 characters"),
     ("SendVoiceCode", "voice verification code (Channel 999)", "1 number, 1-6 digits, played 1-3 times"),
@@ -97,15 +106,15 @@ METHODS: list[tuple[str, str, str]] = [
     ),
     ("GetBalance", "account balance", "once per 5 s (-16)"),
     ("GetBalanceByEncrypt", "balance with DES submitInfo", "once per 5 s (-16)"),
-    ("GetReport", "delivery reports batch,mobile,status| (.aspx)", "500 per call, consumed, kept 2 days"),
-    ("GetReport2", "delivery reports with time (.asmx)", "500 per call, consumed, kept 2 days"),
-    ("GetReport2ByEncrypt", "GetReport2 with DES submitInfo (.asmx)", "500 per call, consumed"),
-    ("GetMo", "replies phone|,|text|,|time|;| (.asmx)", "consumed"),
-    ("GetMo2", "replies with channel number (.asmx)", "consumed"),
-    ("GetMo2ByEncrypt", "GetMo2 with DES submitInfo (.asmx)", "consumed"),
+    ("GetReport", "delivery reports batch,mobile,status|", "500 per call, consumed, kept 2 days"),
+    ("GetReport2", "delivery reports with time", "500 per call, consumed, kept 2 days"),
+    ("GetReport2ByEncrypt", "GetReport2 with DES submitInfo", "500 per call, consumed"),
+    ("GetMo", "replies phone|,|text|,|time|;|", "consumed"),
+    ("GetMo2", "replies with channel number", "consumed"),
+    ("GetMo2ByEncrypt", "GetMo2 with DES submitInfo", "consumed"),
 ]
 
-# Voice report hangup types (seed 000, 语音验证码状态).
+# Voice report hangup types (WebService API v9.9.6, 语音验证码状态).
 VOICE_HANGUP_TYPES: dict[str, str] = {
     "0": "unknown reason, usually answered",
     "1": "call failed, not answered",
@@ -128,14 +137,6 @@ def _login(creds: Credentials) -> dict[str, str]:
 
 def _encrypted(creds: Credentials, plaintext: str) -> dict[str, str]:
     return {"userCode": creds.user, "submitInfo": des_encrypt(plaintext, creds.password)}
-
-
-def check_encryptable(text: str) -> None:
-    """The decrypted submitInfo is an unescaped ``k=v&k=v`` string: a ``&`` in a value would cut it."""
-    if "&" in text:
-        raise ValueError(
-            "a text or number containing '&' cannot go through an encrypted method; send it plain"
-        )
 
 
 def _one_mobile(mobiles: Sequence[str]) -> str:
@@ -164,7 +165,7 @@ def build_send(
 ) -> Request:
     """Same text to one number: ``SendMsg``, ``SendMsgExt_Sub`` (ext) or ``sendMsgByEncrypt``.
 
-    The seed has no encrypted extension method: ``ext`` with ``encrypted`` is a ``ValueError``.
+    The document has no encrypted extension method: ``ext`` with ``encrypted`` is a ``ValueError``.
     ``ref`` only rides on the Request: webservice has no client reference field.
     """
     mobile = _one_mobile(mobiles)
@@ -178,14 +179,14 @@ def build_send(
             "Channel": EXT_CHANNEL,
             "ExeNo": check_ext(ext),
         }
-        return Request(f"{_SEND}/SendMsgExt_Sub", form, ref=ref)
+        return Request(f"{SERVICE_PATH}/SendMsgExt_Sub", form, ref=ref)
     if encrypted:
         check_encryptable(text + mobile)
-        # Field order exactly as the seed; "Channel: 输入 0 即可".
+        # Field order exactly as the document; "Channel: 输入 0 即可".
         plain = f"userPass={creds.password}&DesNo={mobile}&Msg={text}&Channel={creds.channel or '0'}"
-        return Request(f"{_SEND}/sendMsgByEncrypt", _encrypted(creds, plain), ref=ref)
+        return Request(f"{SERVICE_PATH}/sendMsgByEncrypt", _encrypted(creds, plain), ref=ref)
     form = {**_login(creds), "DesNo": mobile, "Msg": text, "Channel": creds.channel}
-    return Request(f"{_SEND}/SendMsg", form, ref=ref)
+    return Request(f"{SERVICE_PATH}/SendMsg", form, ref=ref)
 
 
 def build_personalised(
@@ -205,7 +206,7 @@ def build_international(creds: Credentials, mobile: str, text: str, *, ref: str 
             f"international text must be English (ASCII), at most {INTERNATIONAL_MAX_CHARS} chars"
         )
     form = {**_login(creds), "DesNo": _one_mobile([mobile]), "Msg": text, "Channel": INTERNATIONAL_CHANNEL}
-    return Request(f"{_SEND}/SendMsg", form, ref=ref)
+    return Request(f"{SERVICE_PATH}/SendMsg", form, ref=ref)
 
 
 def _check_voice(code: str, amount: int) -> None:
@@ -228,7 +229,7 @@ def build_voice_code(
         "Channel": VOICE_CHANNEL,
         "Amount": str(amount),
     }
-    return Request(f"{_SEND}/SendVoiceCode", form, ref=ref)
+    return Request(f"{SERVICE_PATH}/SendVoiceCode", form, ref=ref)
 
 
 def build_voice_template(
@@ -245,7 +246,7 @@ def build_voice_template(
         "Amount": str(amount),
         "TemplateID": str(template_id),
     }
-    return Request(f"{_SEND}/SendVoiceCodeWithTemplate", form, ref=ref)
+    return Request(f"{SERVICE_PATH}/SendVoiceCodeWithTemplate", form, ref=ref)
 
 
 def parse_send(body: str) -> Answer:
@@ -254,54 +255,40 @@ def parse_send(body: str) -> Answer:
 
 # ------------------------------------------------------------------------------------- balance, pulls
 
-_AMOUNT_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
-
 
 def build_balance(creds: Credentials, *, encrypted: bool = False) -> Request:
     if encrypted:
-        return Request(f"{_SEND}/GetBalanceByEncrypt", _encrypted(creds, f"userPass={creds.password}"))
-    return Request(f"{_SEND}/GetBalance", _login(creds))
+        return Request(f"{SERVICE_PATH}/GetBalanceByEncrypt", _encrypted(creds, f"userPass={creds.password}"))
+    return Request(f"{SERVICE_PATH}/GetBalance", _login(creds))
 
 
 def parse_balance(body: str) -> Answer:
     """A balance is a plain number; anything else (an HTML page, words) is unexpected."""
-    answer = parse_value_answer(body)
-    if answer.ok and not _AMOUNT_RE.fullmatch(answer.value):
-        return Answer(AnswerKind.UNEXPECTED, body, value=answer.value)
-    return answer
+    return parse_amount_answer(body)
 
 
 def build_pull_reports(creds: Credentials, *, encrypted: bool = False) -> Request:
     """``GetReport2`` (with operator time) or ``GetReport2ByEncrypt``; consumes up to 500 records."""
     if encrypted:
-        return Request(f"{_PULL}/GetReport2ByEncrypt", _encrypted(creds, f"userPass={creds.password}"))
-    return Request(f"{_PULL}/GetReport2", _login(creds))
+        return Request(f"{SERVICE_PATH}/GetReport2ByEncrypt", _encrypted(creds, f"userPass={creds.password}"))
+    return Request(f"{SERVICE_PATH}/GetReport2", _login(creds))
 
 
 def build_report_legacy(creds: Credentials, *, batch_number: str = "") -> Request:
     """``GetReport`` without time; ``batchNumber`` is "备用，空值即可" (reserved, leave empty)."""
-    return Request(f"{_SEND}/GetReport", {**_login(creds), "batchNumber": batch_number})
+    return Request(f"{SERVICE_PATH}/GetReport", {**_login(creds), "batchNumber": batch_number})
 
 
 def build_pull_replies(creds: Credentials, *, encrypted: bool = False) -> Request:
     """``GetMo2`` (with channel number) or ``GetMo2ByEncrypt``."""
     if encrypted:
-        return Request(f"{_PULL}/GetMo2ByEncrypt", _encrypted(creds, f"userPass={creds.password}"))
-    return Request(f"{_PULL}/GetMo2", _login(creds))
+        return Request(f"{SERVICE_PATH}/GetMo2ByEncrypt", _encrypted(creds, f"userPass={creds.password}"))
+    return Request(f"{SERVICE_PATH}/GetMo2", _login(creds))
 
 
 def build_replies_legacy(creds: Credentials) -> Request:
     """``GetMo``: replies without the channel number."""
-    return Request(f"{_PULL}/GetMo", _login(creds))
-
-
-_NEG_CODE_RE = re.compile(r"-[0-9]+")
-
-
-def pull_error_code(body: str) -> int | None:
-    """The negative code when a pull answered one (``-3``), else None."""
-    value = unwrap(body)
-    return int(value) if _NEG_CODE_RE.fullmatch(value) else None
+    return Request(f"{SERVICE_PATH}/GetMo", _login(creds))
 
 
 def pull_error(body: str) -> CodeInfo | None:
@@ -319,11 +306,11 @@ def pull_error(body: str) -> CodeInfo | None:
 _BATCH_RE = re.compile(r"[0-9]{1,25}")
 _MOBILE_RE = re.compile(r"\+?[0-9]{5,20}")
 _STATUS_RE = re.compile(r"[A-Za-z][\w:.\- ]{0,31}")
-_MO_RECORD_SEP = re.compile(r"\|;\|?")  # "|;|" between records; GetMo2's seed writes "|;" at the end
+_MO_RECORD_SEP = re.compile(r"\|;\|?")  # "|;|" between records; GetMo2's example writes "|;" at the end
 
 
 def _norm(field: str) -> str:
-    # Collapse inner whitespace: seed examples wrap "2014/06/10\n15:34:11" and pad " UNDELIVRD ".
+    # Collapse inner whitespace: the documents' examples wrap "2014/06/10\n15:34:11" and pad " UNDELIVRD ".
     return " ".join(field.split())
 
 
@@ -342,7 +329,7 @@ def _voice_report(batch: str, fields: list[str]) -> Report:
 def parse_report_record(record: str) -> Report | None:
     """One ``batch,mobile[,time],status`` (or voice) record; None when it is not one.
 
-    Fields are recognised by shape, empty ones skipped: the seed's ``batch,,mobile,status`` is the
+    Fields are recognised by shape, empty ones skipped: the document's ``batch,,mobile,status`` is the
     report of ``mobile`` for ``batch`` with a stray empty field.
     """
     fields = [_norm(f) for f in record.split(",")]
@@ -457,7 +444,7 @@ def parse_push_reports(body: bytes, content_type: str) -> tuple[str, list[Report
 
 
 def parse_push_replies(body: bytes, content_type: str) -> tuple[str, list[Reply]]:
-    """Pushed replies. The seed has no reply push format; mirror the report push with the MO list:
+    """Pushed replies. The document has no reply push format; mirror the report push with the MO list:
     ``account=XXX&GetMo=<GetMo or GetMo2 format>`` (``GetMo2``/``Mo`` accepted too)."""
     account, records = parse_push_form(body, content_type, _REPLY_KEYS)
     return account, parse_replies(records)

@@ -21,7 +21,7 @@ SECRET_FIELDS = frozenset({"userPass", "pwd", "password", "submitInfo", "pass"})
 
 
 class ErrorClass(enum.StrEnum):
-    """What the dispatcher does about a vendor's answer (VENDORS.md, "What an error code means")."""
+    """What the dispatcher does about a vendor's answer (each vendor maps each of its codes to one)."""
 
     RATE_LIMITED = "rate_limited"
     RETRY_LATER = "retry_later"
@@ -37,7 +37,7 @@ class ErrorClass(enum.StrEnum):
 class CodeInfo:
     code: int
     error_class: ErrorClass
-    meaning: str  # the seed's Chinese wording
+    meaning: str  # the document's Chinese wording
     meaning_en: str
 
 
@@ -138,8 +138,10 @@ _STRING_RE = re.compile(r"<string[^>]*>(.*?)</string>", re.S)
 _STRING_EMPTY_RE = re.compile(r"<string[^>]*/>")
 _SOAP_RESULT_RE = re.compile(r"<(?:\w+:)?(\w+)Result[^>]*>(.*?)</(?:\w+:)?\w+Result>", re.S)
 _SOAP_EMPTY_RE = re.compile(r"<(?:\w+:)?\w+Result\s*/>")
-_BATCH_RE = re.compile(r"\d{1,19}")
-_CODE_RE = re.compile(r"(-\d+)(?::(.*))?", re.S)
+# ASCII digits only: ``\d`` (and str.isdigit) also take full-width "１２３", which the gateways refuse.
+_BATCH_RE = re.compile(r"[0-9]{1,19}")
+_CODE_RE = re.compile(r"(-[0-9]+)(?::(.*))?", re.S)
+_AMOUNT_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 def unwrap(body: str) -> str:
@@ -175,6 +177,36 @@ def parse_value_answer(body: str) -> Answer:
     return Answer(AnswerKind.OK, body, value=value)
 
 
+def parse_amount_answer(body: str) -> Answer:
+    """A balance: a plain number; anything else (an HTML error page, words) is unexpected, never a value."""
+    answer = parse_value_answer(body)
+    if answer.ok and not _AMOUNT_RE.fullmatch(answer.value):
+        return Answer(AnswerKind.UNEXPECTED, body, value=answer.value)
+    return answer
+
+
+def is_digits(text: str) -> bool:
+    """ASCII digits only (``str.isdigit`` also takes "１２" and "²")."""
+    return text.isascii() and text.isdigit()
+
+
+_PULL_CODE_RE = re.compile(r"-[0-9]+(?::.*)?", re.S)
+
+
+def pull_error_code(body: str) -> int | None:
+    """The negative code when a report or reply pull answered one (``-16``, ``-3``), else None."""
+    value = unwrap(body)
+    return int(value.split(":", 1)[0]) if _PULL_CODE_RE.fullmatch(value) else None
+
+
+def check_encryptable(text: str) -> None:
+    """The decrypted submitInfo is an unescaped ``k=v&k=v`` string: a ``&`` in a value would cut it."""
+    if "&" in text:
+        raise ValueError(
+            "a text or number containing '&' cannot go through an encrypted method; send it plain"
+        )
+
+
 _TIME_FORMATS = ("%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y-%m-%d %H:%M", "%Y%m%d%H%M%S")
 
 
@@ -183,7 +215,7 @@ def parse_china_time(value: str) -> datetime | None:
     text = value.strip()
     if not text:
         return None
-    if text.isdigit() and len(text) in (10, 13):
+    if is_digits(text) and len(text) in (10, 13):
         seconds = int(text) / (1000 if len(text) == 13 else 1)
         return datetime.fromtimestamp(seconds, UTC).astimezone(CHINA_TZ)
     text = text.replace("T", " ")
@@ -202,7 +234,7 @@ def split_records(body: str, record_sep: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Limits:
-    """What one request of a vendor may carry (VENDORS.md, "Send methods and their limits")."""
+    """What one request of a vendor may carry (the vendors' documents)."""
 
     same_text_numbers: int  # numbers per same-text request (1 = no batch method)
     personalised_messages: int  # messages per personalised request (1 = no personalised method)

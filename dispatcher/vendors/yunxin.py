@@ -1,7 +1,10 @@
-"""The ``yunxin`` gateway (seed 001, 云信 API v8.3): sans-I/O requests and parsers.
+"""The ``yunxin`` gateway (云信 API v8.3): sans-I/O requests and parsers.
 
 Same text to up to 500 numbers (``DesNo`` joined by ``,``), personalised up to 1000 messages through
-``/api/IndividualSm.aspx``; everything else under ``/api/MsgSend.asmx/<Method>``. Every send needs the
+``/api/IndividualSm.aspx`` (a page of its own, ``.aspx`` in the document and its example); every
+other method under ``/api/MsgSend.asmx/<Method>`` (:data:`SERVICE_PATH`, ASP.NET's web-service endpoint,
+where the document's SOAP example and public clients post). An account whose gateway wants another path
+sets ``service_path``. Every send needs the
 account's channel number (``Credentials.channel``), which yunxin assigns per account.
 
 Report, reply and push formats are the same as webservice's (same vendor family): the parsers are
@@ -13,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from dispatcher.errors import ConfigError, VendorError
+from dispatcher.vendors import DEFAULT_SEPARATORS
 from dispatcher.vendors import webservice as _family
 from dispatcher.vendors.crypto import des_encrypt
 from dispatcher.vendors.wire import (
@@ -26,16 +30,19 @@ from dispatcher.vendors.wire import (
     Report,
     Request,
     Separators,
+    check_encryptable,
     classify_code,
     code_table,
     parse_send_answer,
     parse_value_answer,
+    pull_error_code,
 )
 
 NAME = "yunxin"
 LIMITS = Limits(same_text_numbers=500, personalised_messages=1000)
+SEPARATORS = DEFAULT_SEPARATORS[NAME]  # |!| and |^|, as the document states
 
-_API = "/api/MsgSend.asmx"
+SERVICE_PATH = "/api/MsgSend.asmx"
 PERSONALISED_PATH = "/api/IndividualSm.aspx"
 
 _R, _T, _P, _C, _Q, _A = (
@@ -47,7 +54,8 @@ _R, _T, _P, _C, _Q, _A = (
     ErrorClass.ACCOUNT,
 )
 
-# Every code seed 001 lists (union of its method tables), classes from VENDORS.md.
+# Every code 云信 API v8.3 lists (union of its method tables), each with the class of what the
+# dispatcher does about it.
 # -6 comes as "-6:keyword"; the keyword is Answer.detail.
 CODES: dict[int, CodeInfo] = code_table(
     [
@@ -87,7 +95,7 @@ CODES: dict[int, CodeInfo] = code_table(
 
 METHODS: list[tuple[str, str, str]] = [
     ("SendMsg", "same text to many numbers (DesNo joined by ',')", "500 numbers"),
-    ("sendMsgByEncrypt", "SendMsg with DES submitInfo (GB2312 text only)", "500 numbers"),
+    ("sendMsgByEncrypt", "SendMsg with DES submitInfo (GBK text only)", "500 numbers"),
     ("sendMesExt", "SendMsg with an extension number (ExeNo)", "500 numbers"),
     ("IndividualSm.aspx", "personalised: msg = phone|!|text|^|phone|!|text", "1000 messages (-9 above)"),
     ("GetBalance", "account balance", "once per 10 s (-23)"),
@@ -147,7 +155,7 @@ def build_send(
 ) -> Request:
     """Same text to 1-500 numbers: ``SendMsg``, ``sendMesExt`` (ext) or ``sendMsgByEncrypt``.
 
-    ``ext=""`` is allowed (the seed: "扩展号，可为空"). The seed has no encrypted extension method.
+    ``ext=""`` is allowed (the document: "扩展号，可为空"). The document has no encrypted extension method.
     ``ref`` only rides on the Request: yunxin has no client reference field.
     """
     des_no = _des_no(mobiles)
@@ -157,26 +165,26 @@ def build_send(
     if ext is not None:
         exe_no = _family.check_ext(ext) if ext else ""
         form = {**_login(creds), "DesNo": des_no, "Msg": text, "Channel": channel, "ExeNo": exe_no}
-        return Request(f"{_API}/sendMesExt", form, ref=ref)
+        return Request(f"{SERVICE_PATH}/sendMesExt", form, ref=ref)
     if encrypted:
-        _family.check_encryptable(text + des_no)
+        check_encryptable(text + des_no)
         plain = f"userPass={creds.password}&DesNo={des_no}&Msg={text}&Channel={channel}"
-        return Request(f"{_API}/sendMsgByEncrypt", _encrypted_login(creds, plain), ref=ref)
+        return Request(f"{SERVICE_PATH}/sendMsgByEncrypt", _encrypted_login(creds, plain), ref=ref)
     form = {**_login(creds), "DesNo": des_no, "Msg": text, "Channel": channel}
-    return Request(f"{_API}/SendMsg", form, ref=ref)
+    return Request(f"{SERVICE_PATH}/SendMsg", form, ref=ref)
 
 
 def build_personalised(
     creds: Credentials,
     messages: Sequence[tuple[str, str]],
     *,
-    separators: Separators = Separators(),
+    separators: Separators = SEPARATORS,
     ref: str | None = None,
 ) -> Request:
     """``IndividualSm.aspx``: ``msg`` = ``phone|!|text|^|phone|!|text`` with the account's separators.
 
-    Field names ``account, pwd, channel, msg`` as in the seed's example URL (its table writes
-    ``Channel``; the example and VENDORS.md write ``channel``). ``pwd`` is the plain password.
+    Field names ``account, pwd, channel, msg`` as in the document's example URL (its table writes
+    ``Channel``; the example writes ``channel``). ``pwd`` is the plain password.
     """
     if not messages:
         raise ValueError("no message to send")
@@ -212,8 +220,10 @@ def parse_send(body: str) -> Answer:
 
 def build_balance(creds: Credentials, *, encrypted: bool = False) -> Request:
     if encrypted:
-        return Request(f"{_API}/GetBalanceByEncrypt", _encrypted_login(creds, f"userPass={creds.password}"))
-    return Request(f"{_API}/GetBalance", _login(creds))
+        return Request(
+            f"{SERVICE_PATH}/GetBalanceByEncrypt", _encrypted_login(creds, f"userPass={creds.password}")
+        )
+    return Request(f"{SERVICE_PATH}/GetBalance", _login(creds))
 
 
 def parse_balance(body: str) -> Answer:
@@ -223,30 +233,34 @@ def parse_balance(body: str) -> Answer:
 def build_pull_reports(creds: Credentials, *, encrypted: bool = False) -> Request:
     """``GetReport2`` (with operator time) or ``GetReport2ByEncrypt``; consumes up to 500 records."""
     if encrypted:
-        return Request(f"{_API}/GetReport2ByEncrypt", _encrypted_login(creds, f"userPass={creds.password}"))
-    return Request(f"{_API}/GetReport2", _login(creds))
+        return Request(
+            f"{SERVICE_PATH}/GetReport2ByEncrypt", _encrypted_login(creds, f"userPass={creds.password}")
+        )
+    return Request(f"{SERVICE_PATH}/GetReport2", _login(creds))
 
 
 def build_report_legacy(creds: Credentials, *, batch_number: str = "") -> Request:
     """``GetReport`` without time; ``batchNumber`` is "备用参数，留空即可" (reserved, leave empty)."""
-    return Request(f"{_API}/GetReport", {**_login(creds), "batchNumber": batch_number})
+    return Request(f"{SERVICE_PATH}/GetReport", {**_login(creds), "batchNumber": batch_number})
 
 
 def build_pull_replies(creds: Credentials, *, encrypted: bool = False) -> Request:
     """``GetMo2`` (with channel number) or ``GetMo2ByEncrypt``."""
     if encrypted:
-        return Request(f"{_API}/GetMo2ByEncrypt", _encrypted_login(creds, f"userPass={creds.password}"))
-    return Request(f"{_API}/GetMo2", _login(creds))
+        return Request(
+            f"{SERVICE_PATH}/GetMo2ByEncrypt", _encrypted_login(creds, f"userPass={creds.password}")
+        )
+    return Request(f"{SERVICE_PATH}/GetMo2", _login(creds))
 
 
 def build_replies_legacy(creds: Credentials) -> Request:
     """``GetMo``: replies without the channel number."""
-    return Request(f"{_API}/GetMo", _login(creds))
+    return Request(f"{SERVICE_PATH}/GetMo", _login(creds))
 
 
 def pull_error(body: str) -> CodeInfo | None:
     """The error when a pull answered a bare negative code (``-3``), else None."""
-    code = _family.pull_error_code(body)
+    code = pull_error_code(body)
     return None if code is None else classify(code)
 
 
@@ -266,14 +280,14 @@ def parse_push_reports(body: bytes, content_type: str) -> tuple[str, list[Report
 
 
 def parse_push_replies(body: bytes, content_type: str) -> tuple[str, list[Reply]]:
-    """Pushed replies: the seed says "推送的内容格式和本方法的返回值相同" without naming the form field;
+    """Pushed replies: the document says "推送的内容格式和本方法的返回值相同" without naming the form field;
     read as the report push with the MO list, ``account=XXX&GetMo=<GetMo format>``."""
     return _family.parse_push_replies(body, content_type)
 
 
 def build_keywords(creds: Credentials) -> Request:
     """``GetKeyWords``: the channel's forbidden words (a text containing one is refused with -6)."""
-    return Request(f"{_API}/GetKeyWords", {**_login(creds), "Channel": _channel(creds)})
+    return Request(f"{SERVICE_PATH}/GetKeyWords", {**_login(creds), "Channel": _channel(creds)})
 
 
 def parse_keywords(body: str) -> list[str]:

@@ -22,7 +22,7 @@ from dispatcher.errors import DispatcherError, StateError, StoreError, Unsupport
 from dispatcher.ratelimit import BalanceGate
 from dispatcher.store import Campaign, CampaignState, OptOut, Recipient, RecipientState, Role, audit
 from dispatcher.vendors.registry import get as vendor_module
-from dispatcher.vendors.transport import Transport
+from dispatcher.vendors.transport import for_account as transport_for
 from dispatcher.web.auth import CurrentUser
 from dispatcher.web.context import WebContext
 
@@ -210,13 +210,12 @@ def balance(ctx: WebContext, account_name: str) -> dict[str, Any]:
         out["error"] = "balance unavailable (Redis does not answer)"
         return out
     module = vendor_module(account.vendor)
-    urls = [account.base_url] + ([account.backup_url] if account.backup_url else [])
     try:
         try:
             request = module.build_balance(account.credentials(), encrypted=account.encrypted)
         except UnsupportedMethodError:
             request = module.build_balance(account.credentials())
-        with Transport(urls, timeout=5.0) as transport:
+        with transport_for(account, timeout=5.0) as transport:
             answer = module.parse_balance(transport.send(request).text)
     except DispatcherError as exc:  # transport errors name the URL, never the password (POSTed form)
         out.update(error=str(exc), value=gate.last(), cached=True)

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from dispatcher import campaigns
+from dispatcher import campaigns, keywords
 from dispatcher.cli.check import summary
 from dispatcher.store import Campaign, OptOut, ReplyRow, Role, User
 from dispatcher.web import actions, auth, uploads
@@ -87,6 +87,7 @@ def preview_campaign(
     try:
         with ctx.sessions() as session:
             opted_out = campaigns.opt_out_set(session)
+            stored_keywords = keywords.stored(session, account)
         result = uploads.preview(
             saved.path,
             ctx.settings,
@@ -95,6 +96,7 @@ def preview_campaign(
             sheet=sheet,
             phone_column=phone_column,
             opt_outs=opted_out,
+            stored_keywords=stored_keywords,
         )
     finally:
         uploads.discard(saved)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
-from dispatcher import campaigns
+from dispatcher import campaigns, keywords
 from dispatcher.config import format_window
 from dispatcher.errors import DispatcherError, InputError
 from dispatcher.store import AuditEntry, Campaign, Role
@@ -147,6 +147,7 @@ def _preview(request: Request, ctx: Ctx, user: PageUser, token: str, values: dic
     try:
         with ctx.sessions() as session:
             opted_out = campaigns.opt_out_set(session)
+            stored_keywords = keywords.stored(session, values["account"])
         result = uploads.preview(
             saved.path,
             ctx.settings,
@@ -155,6 +156,7 @@ def _preview(request: Request, ctx: Ctx, user: PageUser, token: str, values: dic
             sheet=values["sheet"],
             phone_column=values["phone_column"],
             opt_outs=opted_out,
+            stored_keywords=stored_keywords,
         )
     except DispatcherError as exc:
         return _compose(request, ctx, user, token, values, error=str(exc), status_code=400)

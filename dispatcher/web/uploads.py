@@ -10,13 +10,14 @@ import re
 import secrets
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import python_calamine
 
-from dispatcher import chunker
+from dispatcher import chunker, keywords
 from dispatcher.config import Settings
 from dispatcher.contacts import IngestResult, ingest, open_rows
 from dispatcher.contacts.headers import SAMPLE_ROWS, find_layout
@@ -156,8 +157,11 @@ def preview(
     sheet: str | None,
     phone_column: str | None,
     opt_outs: frozenset[str],
+    stored_keywords: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """What the campaign would be: samples, counts, rejected rows, warnings, requests and cost."""
+    """What the campaign would be: samples, counts, rejected rows, warnings, requests and cost.
+
+    ``stored_keywords``: the account's vendor list from the store (``keywords.stored``)."""
     account = settings.account(account_name)
     result = ingest(
         path,
@@ -165,7 +169,7 @@ def preview(
         sheet=sheet or None,
         phone_column=phone_column or None,
         opt_outs=opt_outs,
-        keywords=account.keywords,
+        rules=keywords.rules_for(account, stored_keywords),
     )
     chunks = chunker.plan(
         result.messages.mobiles,
@@ -174,6 +178,7 @@ def preview(
         campaign_id=0,
         separators=account.separators(),
         same_text_max=account.same_text_max,
+        encrypted=account.encrypted,
     )
     return summarise(result, chunks, account.price_per_segment)
 

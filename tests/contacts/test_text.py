@@ -68,7 +68,7 @@ def test_given_a_cell_when_displayed_then_as_a_person_reads_it(value: object, sh
         ("😀" * 36, 2),
     ],
 )
-def test_given_a_text_when_counted_then_billing_segments_follow_vendors_md(text: str, count: int) -> None:
+def test_given_a_text_when_counted_then_billing_segments_follow_documented(text: str, count: int) -> None:
     assert segments(text) == count
 
 
@@ -78,6 +78,8 @@ def test_signature_gb2312_keywords_and_opt_out_hint() -> None:
     assert not has_signature("您好【】")
     assert gb2312_problem("您好【店】") == ""
     assert gb2312_problem("您好😀【店】") == "😀"
+    # The gateways' "GB2312" is code page 936 (GBK): names with 喆, 镕, 珺, 昇 go through encrypted methods.
+    assert gb2312_problem("喆镕珺昇您好【店】") == ""
     assert forbidden_keyword("限时促销【店】", ["免费", "促销"]) == "促销"
     assert forbidden_keyword("您好【店】", ["促销"]) == ""
     assert has_opt_out_hint("大促，回T退订【店】")

@@ -1,4 +1,4 @@
-"""Both readings of the seeds against each other: the client library (``dispatcher.vendors``) builds
+"""Both readings of the documents against each other: the client library (``dispatcher.vendors``) builds
 each request, its ``Transport`` sends it to the simulator (``dispatcher.simulator``), and the client's
 parser reads the answer. Neither side imports the other; only the ledger is read to check outcomes.
 
@@ -30,8 +30,8 @@ WS = Credentials("demo", "demo")
 YX = Credentials("demo", "demo", channel="67")  # yunxin needs the account's channel number
 TG = Credentials("demo", "demo")
 EN = Credentials(ENTINFO_DEMO_SN, "demo")
-# A trigger account of the Java-client flavour: "|~|" between number and text, "|-|" between messages.
-TG_JAVA = Credentials("java", "pw")
+# A trigger account whose gateway was confirmed to use yunxin's "|!|" and "|^|" (the default is "|~|", "|-|").
+TG_BANG = Credentials("bang", "pw")
 # Accounts with one billing segment left.
 WS_POOR, YX_POOR, TG_POOR = (
     Credentials("poor", "pw"),
@@ -45,7 +45,7 @@ YX_KW = Credentials("kw", "pw", channel="67")
 def crosscheck_config(**overrides: Any) -> SimulatorConfig:
     config = SimulatorConfig(report_delay=0.0, seed=1, deliver_ratio=0.5, blacklist=(BLACKLISTED,))
     config = config.with_accounts(
-        Account("trigger", "java", "pw", pair_separator="|~|", message_separator="|-|"),
+        Account("trigger", "bang", "pw", pair_separator="|!|", message_separator="|^|"),
         Account("webservice", "poor", "pw", balance=1),
         Account("yunxin", "poor", "pw", balance=1),
         Account("trigger", "poor", "pw", balance=1),

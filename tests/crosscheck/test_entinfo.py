@@ -1,4 +1,4 @@
-"""entinfo (seed 004) through the client library against the simulator."""
+"""entinfo (Entinfo SDK API (2017)) through the client library against the simulator."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def send_ok(transport: Transport, request: Request) -> str:
 def test_given_an_rrid_when_mdsmssend_then_the_rrid_comes_back_and_tags_every_number(
     transport: Transport, sim: RunningSimulator, plain_http: bool
 ) -> None:
-    rrid = "123456789012345678"  # the most the seed allows: 18 digits
+    rrid = "123456789012345678"  # the most the document allows: 18 digits
     assert send_ok(transport, en.build_send(EN, MOBILES, SIGNED, ref=rrid, plain_http=plain_http)) == rrid
     assert [(e["mobile"], e["content"], e["ref"]) for e in accepted(sim, rrid)] == [
         (m, SIGNED, rrid) for m in MOBILES
@@ -103,7 +103,7 @@ def test_given_no_report_method_in_the_seed_then_the_client_refuses_pulls() -> N
 def test_known_gap_the_simulator_has_no_balance_register_or_unregister(
     transport: Transport, request_: Request
 ) -> None:
-    # KNOWN GAP, on purpose. Seed 004 has no balance method at all (the client calls the `balance` of
+    # KNOWN GAP, on purpose. Entinfo SDK API (2017) has no balance method at all (the client calls the `balance` of
     # public clients), and names Register / UnRegister (4.2: "需要调用Register方法注册一次",
     # "UnRegister与Register配合使用，连续使用不得超过10次/天") without their fields or answers. A simulated
     # method could only copy the client's guess, checking the client against itself; so the simulator

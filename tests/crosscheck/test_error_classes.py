@@ -1,5 +1,5 @@
-"""Refusals: the simulator answers the code its reading of the seed gives, the client's parser reads it
-and the client's table puts it in the class the dispatcher acts on (VENDORS.md)."""
+"""Refusals: the simulator answers the code its reading of the document gives, the client's parser reads it
+and the client's table puts it in the class the dispatcher acts on."""
 
 from __future__ import annotations
 
@@ -82,8 +82,8 @@ CASES: dict[str, Case] = {
     "yx-no-signature-individual": Case(yx, yx.build_personalised(YX, [(MOBILE[0], UNSIGNED)]), -5, C),
     "tg-no-signature": Case(tg, tg.build_send(TG, MOBILE, UNSIGNED), -5, C),
     "tg-no-signature-individual": Case(tg, tg.build_personalised(TG, [(MOBILE[0], UNSIGNED)]), -5, C),
-    # Entinfo has no signature code; the simulator answers the seed's -5 "数据格式错误", which the
-    # client (VENDORS.md) classes bad_request: the chunker must never pack an unsigned text.
+    # Entinfo has no signature code; the simulator answers the document's -5 "数据格式错误", which the
+    # client classes bad_request: the chunker must never pack an unsigned text.
     "en-no-signature": Case(en, en.build_send(EN, MOBILE, UNSIGNED), -5, Q),
     # -- invalid number -----------------------------------------------------------------------------
     "ws-invalid-number": Case(ws, ws.build_send(WS, ["12345"], SIGNED), -9, P),

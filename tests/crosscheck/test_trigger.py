@@ -1,4 +1,4 @@
-"""trigger (seed 003) through the client library against the simulator."""
+"""trigger (Trigger API v1.8) through the client library against the simulator."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from dispatcher.text import segments
 from dispatcher.vendors import trigger as tg
 from dispatcher.vendors.transport import Transport
 from dispatcher.vendors.wire import AnswerKind, Credentials, ErrorClass, Request, Separators
-from tests.crosscheck.conftest import SIGNED, TG, TG_JAVA, accepted, china_second, exchange, sent
+from tests.crosscheck.conftest import SIGNED, TG, TG_BANG, accepted, china_second, exchange, sent
 
 MOBILES = ["13900000001", "13900000002", "13900000003"]
 
@@ -37,7 +37,7 @@ def test_given_customer_uuid_when_sendmsg_then_accepted_with_it(
 def test_given_50_numbers_when_sendbatchmsg_then_one_batch_without_customer_uuid(
     transport: Transport, sim: RunningSimulator
 ) -> None:
-    # Seed 2.7 has no customerUuid field: the client keeps the ref on its side, reports match by batch.
+    # Section 2.7 has no customerUuid field: the client keeps the ref on its side, reports match by batch.
     mobiles = [f"139{i:08d}" for i in range(50)]
     batch = send_ok(transport, tg.build_send(TG, mobiles, SIGNED, ref="4712"))
     assert sent(sim, batch) == [(m, SIGNED) for m in mobiles]
@@ -62,8 +62,8 @@ def test_given_an_extension_when_sendmsgext_then_accepted_with_customer_uuid(
 
 @pytest.mark.parametrize(
     ("creds", "separators"),
-    [(TG, Separators()), (TG_JAVA, Separators("|~|", "|-|"))],
-    ids=["default-|!|-|^|", "java-|~|-|-|"],
+    [(TG, tg.SEPARATORS), (TG_BANG, Separators("|!|", "|^|"))],
+    ids=["default-|~|-|-|", "account-|!|-|^|"],
 )
 def test_given_the_accounts_separators_when_sendindividualmsg_then_each_number_its_own_text(
     transport: Transport, sim: RunningSimulator, creds: Credentials, separators: Separators
@@ -74,9 +74,9 @@ def test_given_the_accounts_separators_when_sendindividualmsg_then_each_number_i
     assert {e["ref"] for e in accepted(sim, batch)} == {"9"}
 
 
-def test_given_default_separators_when_the_account_uses_java_ones_then_minus_18(transport: Transport) -> None:
+def test_given_default_separators_when_the_account_uses_others_then_minus_18(transport: Transport) -> None:
     # A separator setting that does not match the account's: every text of the request fails.
-    answer = exchange(transport, tg.build_personalised(TG_JAVA, [("13900000001", SIGNED)]), tg.parse_send)
+    answer = exchange(transport, tg.build_personalised(TG_BANG, [("13900000001", SIGNED)]), tg.parse_send)
     assert answer.code == -18
     assert tg.classify(-18).error_class is ErrorClass.BAD_CONTENT
 

@@ -1,4 +1,4 @@
-"""webservice (seed 000) through the client library against the simulator."""
+"""webservice (WebService API v9.9.6) through the client library against the simulator."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def test_given_english_text_to_a_foreign_number_when_international_then_accepted
     transport: Transport, sim: RunningSimulator
 ) -> None:
     # Disagreement resolved in the simulator: Channel 999 takes an English text (no 【签名】) to a
-    # foreign number (seed 000, 国际短信发送: "Msg 短信内容(英文 140 字符)", "Channel 999").
+    # foreign number (WebService API v9.9.6, 国际短信发送: "Msg 短信内容(英文 140 字符)", "Channel 999").
     text = "Your ACME code is 1234. " + "x" * 116  # 140 characters: the most the method takes
     request = ws.build_international(WS, "85291234567", text)
     send_ok(transport, sim, request, "85291234567", text)
@@ -83,7 +83,7 @@ def test_given_sends_when_balance_asked_then_billed_segments_as_the_client_count
     transport: Transport, sim: RunningSimulator, encrypted: bool
 ) -> None:
     # 1 + 2 + 1 segments: a short text, a 77-character one, and a 100-character pure ASCII one (≤140 = 1:
-    # seed 004 3.1, used for every gateway; the simulator billed it as 2 before the crosscheck).
+    # Entinfo SDK API (2017) 3.1, used for every gateway; the simulator billed it as 2 before the crosscheck).
     texts = [SIGNED, "长" * 71 + "【测试】", "a" * 94 + "[ACME]"]
     for text in texts[:2]:
         send_ok(transport, sim, ws.build_send(WS, ["13912345678"], text), "13912345678", text)
@@ -111,8 +111,8 @@ def _send_three(transport: Transport, sim: RunningSimulator) -> list[str]:
 @pytest.mark.parametrize(
     ("build", "timed"),
     [
-        (ws.build_report_legacy, False),  # GetReport (.aspx): batch,mobile,status|
-        (ws.build_pull_reports, True),  # GetReport2 (.asmx): batch,mobile,time,status|
+        (ws.build_report_legacy, False),  # GetReport: batch,mobile,status|
+        (ws.build_pull_reports, True),  # GetReport2: batch,mobile,time,status|
         (lambda creds: ws.build_pull_reports(creds, encrypted=True), True),  # GetReport2ByEncrypt
     ],
     ids=["GetReport", "GetReport2", "GetReport2ByEncrypt"],
@@ -160,7 +160,7 @@ def test_given_queued_replies_when_pulled_then_mobile_text_time_come_back(
 
 
 def test_given_a_bad_password_when_getreport_then_empty_like_nothing_to_fetch(transport: Transport) -> None:
-    # Seed 000 GetReport: "没有状态,用户名，密码错误时返回空字符串" — the client cannot tell them apart.
+    # WebService API v9.9.6 GetReport: "没有状态,用户名，密码错误时返回空字符串" — the client cannot tell them apart.
     body = transport.send(ws.build_report_legacy(Credentials("demo", "wrong"))).text
     assert ws.parse_reports(body) == [] and ws.pull_error(body) is None
     body = transport.send(ws.build_pull_reports(Credentials("demo", "wrong"))).text

@@ -1,4 +1,4 @@
-"""yunxin (seed 001) through the client library against the simulator."""
+"""yunxin (云信 API v8.3) through the client library against the simulator."""
 
 from __future__ import annotations
 

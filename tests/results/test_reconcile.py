@@ -50,7 +50,7 @@ def wait_sent(stack: Stack, campaign_id: int) -> None:
 def drain_account(stack: Stack, vendor: str, kind: str = "reports") -> int:
     account = stack.settings.account(stack.accounts[vendor])
     with Transport([account.base_url]) as transport:
-        return drain(stack.sessions, transport, account, kind)  # type: ignore[arg-type]
+        return drain(stack.sessions, transport, account, kind).bodies  # type: ignore[arg-type]
 
 
 def states(stack: Stack, campaign_id: int) -> dict[str, tuple[str, str | None]]:

@@ -10,14 +10,14 @@ import pytest
 
 from dispatcher.simulator import Account, RunningSimulator, SimulatorConfig, run_simulator
 
-# Seed 000/001: password 123, this plaintext, this submitInfo.
+# WebService API v9.9.6 / 云信 API v8.3: password 123, this plaintext, this submitInfo.
 SEED_PLAIN = "userPass=123&DesNo=18616300000&Msg=你的验证码是:2345【饿了么】&Channel=67"
 SEED_SUBMIT_INFO = (
     "9ECD998D9F60F7963E137DBC61734970FEE419418FBD2E1622286696AD70D909BF58BB270916"
     "073B0464030D4FC52D4AF06BF97B34D7CCB4CA87E2099218499E467074C1711B02A1EBD0A53"
     "28DE1DAB1"
 )
-# Seed 003 section 2.8: the trigger form, with smsType=101&Channel=0.
+# Trigger API v1.8 section 2.8: the trigger form, with smsType=101&Channel=0.
 SEED_TRIGGER_SUBMIT_INFO = (
     "9ECD998D9F60F7963E137DBC61734970FEE419418FBD2E1622286696AD70D909BF58BB270916073B0464030"
     "D4FC52D4AF06BF97B34D7CCB4D06AD49E87576B30CF629652BD44258CDA49DB959914CE4F951879939D658"
@@ -35,7 +35,7 @@ def base_config(**overrides: object) -> SimulatorConfig:
         Account("webservice", "seed", "123"),
         Account("yunxin", "seed", "123"),
         Account("trigger", "seed", "123"),
-        Account("trigger", "java", "pw", pair_separator="|~|", message_separator="|-|"),
+        Account("trigger", "bang", "pw", pair_separator="|!|", message_separator="|^|"),
         Account("yunxin", "poor", "pw", balance=3),
     )
     from dataclasses import replace

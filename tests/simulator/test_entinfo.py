@@ -1,4 +1,4 @@
-"""Entinfo (seed 004) over real HTTP, with plain httpx calls written from the seed."""
+"""Entinfo (Entinfo SDK API (2017)) over real HTTP, with plain httpx calls written from the document."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def test_given_no_rrid_when_webservice_asmx_then_generated_18_digits_wrapped(cli
         ({"content": "长" * 501 + "【测试】"}, "-10"),
     ],
 )
-def test_given_a_bad_request_when_mdsmssend_then_seed_code(
+def test_given_a_bad_request_when_mdsmssend_then_documented_code(
     client: httpx.Client, sim: RunningSimulator, fields: dict[str, str], code: str
 ) -> None:
     assert smssend(client, **fields) == code
@@ -110,7 +110,7 @@ def test_given_aligned_lists_when_mdgxsend_then_each_content_decoded(
         ({"content": "%FF%FE,%FF"}, "-611"),  # not UTF-8
     ],
 )
-def test_given_mismatched_lists_when_mdgxsend_then_seed_code(
+def test_given_mismatched_lists_when_mdgxsend_then_documented_code(
     client: httpx.Client, fields: dict[str, str], code: str
 ) -> None:
     contents = ",".join(quote(t) for t in ("一【测试】", "二【测试】"))

@@ -1,4 +1,4 @@
-"""Trigger (seed 003) over real HTTP, with plain httpx calls written from the seed."""
+"""Trigger (Trigger API v1.8) over real HTTP, with plain httpx calls written from the document."""
 
 from __future__ import annotations
 
@@ -58,7 +58,8 @@ def test_given_50_numbers_when_sendbatchmsg_then_accepted_and_51_minus_19(
 def test_given_default_separators_when_sendindividualmsg_then_each_text(
     client: httpx.Client, sim: RunningSimulator
 ) -> None:
-    msg = "13912345678|!|张三你好【测试】|^|13912345679|!|李四你好【测试】"
+    # Trigger's default: "|~|" between number and text, "|-|" between messages.
+    msg = "13912345678|~|张三你好【测试】|-|13912345679|~|李四你好【测试】"
     assert re.fullmatch(r"\d{19}", call(client, "SendIndividualMsg", Msg=msg, customerUuid="c9"))
     assert [(e["mobile"], e["content"], e["ref"]) for e in accepted(sim)] == [
         ("13912345678", "张三你好【测试】", "c9"),
@@ -66,21 +67,21 @@ def test_given_default_separators_when_sendindividualmsg_then_each_text(
     ]
 
 
-def test_given_an_account_with_java_separators_when_sendindividualmsg_then_they_apply(
+def test_given_an_account_with_its_own_separators_when_sendindividualmsg_then_they_apply(
     client: httpx.Client, sim: RunningSimulator
 ) -> None:
-    java = {"userCode": "java", "userPass": "pw"}
-    msg = "13912345678|~|张三你好【测试】|-|13912345679|~|李四你好【测试】"
+    bang = {"userCode": "bang", "userPass": "pw"}
+    msg = "13912345678|!|张三你好【测试】|^|13912345679|!|李四你好【测试】"
     assert re.fullmatch(
-        r"\d{19}", unwrap(client.post(API + "SendIndividualMsg", data={**java, "Msg": msg}).text)
+        r"\d{19}", unwrap(client.post(API + "SendIndividualMsg", data={**bang, "Msg": msg}).text)
     )
     assert len(accepted(sim)) == 2
-    default_packed = "13912345678|!|张三你好【测试】"
-    assert unwrap(client.post(API + "SendIndividualMsg", data={**java, "Msg": default_packed}).text) == "-18"
+    default_packed = "13912345678|~|张三你好【测试】"
+    assert unwrap(client.post(API + "SendIndividualMsg", data={**bang, "Msg": default_packed}).text) == "-18"
 
 
 def test_given_51_personalised_messages_then_minus_19(client: httpx.Client) -> None:
-    msg = "|^|".join(f"139{i:08d}|!|你好【测试】" for i in range(51))
+    msg = "|-|".join(f"139{i:08d}|~|你好【测试】" for i in range(51))
     assert call(client, "SendIndividualMsg", Msg=msg) == "-19"
 
 
@@ -97,7 +98,7 @@ def test_given_51_personalised_messages_then_minus_19(client: httpx.Client) -> N
         ({"customerUuid": "x" * 61}, "-27"),
     ],
 )
-def test_given_a_bad_request_when_sendmsg_then_seed_code(
+def test_given_a_bad_request_when_sendmsg_then_documented_code(
     client: httpx.Client, sim: RunningSimulator, fields: dict[str, str], code: str
 ) -> None:
     data = {"DesNo": "13912345678", "Msg": SIGNED, **fields}

@@ -1,4 +1,4 @@
-"""Webservice (seed 000) over real HTTP, with plain httpx calls written from the seed."""
+"""Webservice (WebService API v9.9.6) over real HTTP, with plain httpx calls written from the document."""
 
 from __future__ import annotations
 

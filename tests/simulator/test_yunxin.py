@@ -1,4 +1,4 @@
-"""Yunxin (seed 001) over real HTTP, with plain httpx calls written from the seed."""
+"""Yunxin (云信 API v8.3) over real HTTP, with plain httpx calls written from the document."""
 
 from __future__ import annotations
 
@@ -40,13 +40,13 @@ def test_given_500_numbers_when_sendmsg_then_one_batch_id_for_all(
         (numbers(1001), SIGNED, "-9"),  # above 1000 at all
         ("", SIGNED, "-11"),
         ("1391234567", SIGNED, "-16"),  # format
-        ("12345456765", SIGNED, "-17"),  # the seed's own example of an invalid number
+        ("12345456765", SIGNED, "-17"),  # the document's own example of an invalid number
         ("13800000666", SIGNED, "-15"),  # system blacklist
         ("13912345678", "【测试】签名不在最后", "-5"),
         ("13912345678", "逢赌必赢 赌博【测试】", "-6:赌博"),
     ],
 )
-def test_given_a_bad_request_when_sendmsg_then_seed_code(
+def test_given_a_bad_request_when_sendmsg_then_documented_code(
     client: httpx.Client, sim: RunningSimulator, desno: str, msg: str, code: str
 ) -> None:
     assert send(client, desno, msg) == code

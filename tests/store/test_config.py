@@ -65,15 +65,17 @@ def test_given_sqlite_database_elsewhere_when_no_broker_then_broker_sits_next_to
 def test_given_full_account_when_loaded_then_every_field_is_typed(tmp_path: Path) -> None:
     toml = account_toml(
         vendor='"entinfo"', backup_url='"http://sdk2.example:8061/"', channel="37", rate_limit="20",
-        encrypted="true", push_token='"tok"', pair_separator='"|~|"', message_separator='"|-|"',
+        encrypted="false", push_token='"tok"', pair_separator='"|~|"', message_separator='"|-|"',
         price_per_segment="0.045", same_text_max="10000", keywords='["促销", "免费"]', push="true",
+        service_path='"/webservice.asmx/"',
     )  # fmt: skip
     account = load(tmp_path, toml).account("main")
     assert (account.name, account.vendor, account.base_url) == ("main", "entinfo", "http://yes.example/api")
     assert account.backup_url == "http://sdk2.example:8061"
     assert account.credentials() == Credentials(user="u1", password=SECRET, channel="37")
     assert account.separators() == Separators(pair="|~|", message="|-|")
-    assert (account.rate_limit, account.encrypted, account.push) == (20.0, True, True)
+    assert (account.rate_limit, account.encrypted, account.push) == (20.0, False, True)  # entinfo: never
+    assert account.service_path == "/webservice.asmx"
     assert account.price_per_segment == Decimal("0.045")
     assert (account.same_text_max, account.keywords) == (10000, ("促销", "免费"))
 

@@ -30,7 +30,7 @@ def test_given_each_vendor_when_getting_it_then_the_module_fulfils_the_contract(
 
 
 @pytest.mark.parametrize(("name", "same", "personalised"), [("trigger", 50, 50), ("entinfo", 10_000, 1000)])
-def test_given_my_vendors_then_limits_match_vendors_md(name: str, same: int, personalised: int) -> None:
+def test_given_my_vendors_then_limits_match_documented(name: str, same: int, personalised: int) -> None:
     assert Limits(same, personalised, 500) == registry.get(name).LIMITS
     assert isinstance(registry.get(name).build_balance(Credentials("u", "p")), Request)
 
@@ -43,7 +43,7 @@ def test_given_an_unknown_vendor_when_getting_it_then_the_error_names_the_four()
 
 
 def test_given_the_same_code_at_two_vendors_when_explaining_then_the_meanings_differ() -> None:
-    # -8 is flow control at Entinfo but "no channel / outside hours" at trigger (VENDORS.md).
+    # -8 is flow control at Entinfo but "no channel / outside hours" at trigger.
     assert registry.explain("entinfo", "-8")["class"] == "rate_limited"
     assert registry.explain("trigger", "-8")["class"] == "retry_later"
 
@@ -101,6 +101,10 @@ def test_given_the_vendors_command_when_run_then_every_vendor_and_my_methods_are
     assert result.exit_code == 0, result.output
     for text in (*VENDORS, "SendIndividualMsg", "GetReport2Connect", "mdgxsend", "up to 10000"):
         assert text in result.stdout
+    # Personalised separators: per account, and trigger's must be confirmed with the vendor.
+    flat = " ".join(result.stdout.split())
+    assert "pair_separator and message_separator" in flat
+    assert "trigger |~| / |-|" in flat and "must be confirmed with the vendor" in flat
 
 
 def test_given_a_real_shell_when_running_dispatcher_explain_then_json_on_stdout() -> None:

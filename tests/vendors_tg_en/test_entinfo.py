@@ -1,4 +1,4 @@
-"""Entinfo (seed 004): mdsmssend / mdgxsend forms, rrid, answers and the code table."""
+"""Entinfo (Entinfo SDK API (2017)): mdsmssend / mdgxsend forms, rrid, answers and the code table."""
 
 from __future__ import annotations
 
@@ -133,10 +133,10 @@ def test_given_texts_when_checking_length_then_the_minus_10_limits() -> None:
     assert entinfo.text_too_long("a" * 400 + "好" * 101)
 
 
-def test_given_the_seed_code_list_then_every_code_has_the_vendors_md_class() -> None:
-    seed_codes = [-2, -4, -5, -6, -7, -8, -9, -10, -11, -12, -14, -17, -19, -20, -21, -22, -23]
-    seed_codes += [*range(-601, -612, -1), -623, -624, -625, -626]
-    assert sorted(entinfo.CODES) == sorted(seed_codes)
+def test_given_the_documented_code_list_then_every_code_has_the_documented_class() -> None:
+    documented_codes = [-2, -4, -5, -6, -7, -8, -9, -10, -11, -12, -14, -17, -19, -20, -21, -22, -23]
+    documented_codes += [*range(-601, -612, -1), -623, -624, -625, -626]
+    assert sorted(entinfo.CODES) == sorted(documented_codes)
     classes = {
         ErrorClass.RATE_LIMITED: [-8],
         ErrorClass.RETRY_LATER: [-11, -14],
@@ -156,3 +156,15 @@ def test_given_stime_as_text_then_passed_through() -> None:
     request = entinfo.build_send(CREDS, ["13712341021"], "x", stime=" 2010-12-30 9:23:20 ")
     assert request.form["stime"] == "2010-12-30 9:23:20"
     assert CHINA_TZ.utcoffset(None).total_seconds() == 8 * 3600
+
+
+@pytest.mark.parametrize("body", ["<html><body>Service Unavailable</body></html>", "余额查询失败"])
+def test_given_an_answer_that_is_no_number_when_parsing_a_balance_then_unexpected(body: str) -> None:
+    assert entinfo.parse_balance(body).kind is AnswerKind.UNEXPECTED
+
+
+@pytest.mark.parametrize(("field", "value"), [("ext", "１２３"), ("ref", "１２３")])
+def test_given_full_width_digits_when_building_then_value_error(field: str, value: str) -> None:
+    # The gateway refuses them (-607 ext not numeric, -610 rrid not numeric).
+    with pytest.raises(ValueError):
+        entinfo.build_send(CREDS, ["13712341021"], "x【签】", **{field: value})

@@ -1,4 +1,4 @@
-"""Trigger (seed 003): requests, answers, reports, replies and pushes, with the seed's examples."""
+"""Trigger (Trigger API v1.8): requests, answers, reports, replies and pushes, with the document's examples."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from dispatcher.vendors.wire import CHINA_TZ, AnswerKind, Credentials, ErrorClas
 
 CREDS = Credentials("zhangsan", "123")
 SEED_TEXT = "你的验证码是:2345【饿了么】"
-# Seed 003 section 2.8: submitInfo for userPass=123&DesNo=18616300000&Msg=...&smsType=101&Channel=0
+# Trigger API v1.8 section 2.8: submitInfo for userPass=123&DesNo=18616300000&Msg=...&smsType=101&Channel=0
 SEED_SUBMIT_INFO = (
     "9ECD998D9F60F7963E137DBC61734970FEE419418FBD2E1622286696AD70D909BF58BB270916073B0464030"
     "D4FC52D4AF06BF97B34D7CCB4D06AD49E87576B30CF629652BD44258CDA49DB959914CE4F951879939D6586AE"
@@ -90,7 +90,7 @@ def test_given_an_extension_number_when_building_then_send_msg_ext_with_exe_no()
     assert request.form["ExeNo"] == "1234567890123456"
     assert request.form["customerUuid"] == "c"
     assert request.form["smsType"] == "101"
-    for bad in ("", "12345678901234567", "12a"):
+    for bad in ("12345678901234567", "12a", "１２３"):  # full-width digits: the gateway answers -44
         with pytest.raises(ValueError, match="ExeNo"):
             trigger.build_send(CREDS, ["13900000000"], "hi", ext=bad)
     with pytest.raises(ValueError):
@@ -101,18 +101,19 @@ def test_given_messages_when_building_personalised_then_the_account_separators_a
     messages = [("13900000000", "张三你好【签】"), ("13900000001", "李四你好【签】")]
     default = trigger.build_personalised(CREDS, messages, ref="c9")
     assert default.path == "/winnerrxd/api/trigger/SendIndividualMsg"
-    assert default.form["Msg"] == "13900000000|!|张三你好【签】|^|13900000001|!|李四你好【签】"
+    # The default: "|~|" between number and text, "|-|" between messages (see the module's notes).
+    assert default.form["Msg"] == "13900000000|~|张三你好【签】|-|13900000001|~|李四你好【签】"
     assert default.form["customerUuid"] == "c9"
     assert default.form["smsType"] == "101"
-    java = trigger.build_personalised(CREDS, messages, separators=Separators("|~|", "|-|"))
-    assert java.form["Msg"] == "13900000000|~|张三你好【签】|-|13900000001|~|李四你好【签】"
+    own = trigger.build_personalised(CREDS, messages, separators=Separators("|!|", "|^|"))
+    assert own.form["Msg"] == "13900000000|!|张三你好【签】|^|13900000001|!|李四你好【签】"
 
 
 def test_given_a_text_with_the_separator_or_too_many_when_building_personalised_then_value_error() -> None:
     with pytest.raises(ValueError, match="separator"):
-        trigger.build_personalised(CREDS, [("13900000000", "a|^|b")])
+        trigger.build_personalised(CREDS, [("13900000000", "a|-|b")])
     # The same text is fine with the other separators.
-    trigger.build_personalised(CREDS, [("13900000000", "a|^|b")], separators=Separators("|~|", "|-|"))
+    trigger.build_personalised(CREDS, [("13900000000", "a|-|b")], separators=Separators("|!|", "|^|"))
     with pytest.raises(ValueError, match="50"):
         trigger.build_personalised(CREDS, [("13900000000", "a")] * 51)
 
@@ -260,7 +261,7 @@ def test_given_a_bad_push_body_when_parsing_then_value_error() -> None:
         trigger.parse_push_replies(b"[1, 2]", "application/json")
 
 
-def test_given_the_seed_code_list_then_every_code_has_the_vendors_md_class() -> None:
+def test_given_the_documented_code_list_then_every_code_has_the_documented_class() -> None:
     expected = {
         ErrorClass.RATE_LIMITED: [-16],
         ErrorClass.RETRY_LATER: [-1, -8],
@@ -275,3 +276,44 @@ def test_given_the_seed_code_list_then_every_code_has_the_vendors_md_class() -> 
             assert trigger.classify(code).error_class is cls, code
     assert trigger.classify(-999).error_class is ErrorClass.UNKNOWN
     assert trigger.classify(-23).meaning == "解密失败"
+
+
+def test_given_an_empty_extension_when_building_then_send_msg_ext_with_an_empty_exe_no() -> None:
+    # Trigger API v1.8 section 2.11: ExeNo "可为空，非必填".
+    request = trigger.build_send(CREDS, ["13900000000"], "hi", ext="", ref="c")
+    assert request.path == "/winnerrxd/api/trigger/sendMsgExt"
+    assert request.form["ExeNo"] == ""
+
+
+@pytest.mark.parametrize(
+    "body", ["<html><body>502 Bad Gateway</body></html>", _wrap("维护中"), _wrap("１００")]
+)
+def test_given_an_answer_that_is_no_number_when_parsing_a_balance_then_unexpected(body: str) -> None:
+    answer = trigger.parse_balance(body)
+    assert answer.kind is AnswerKind.UNEXPECTED and not answer.ok
+    assert trigger.parse_balance(_wrap("100.50")).value == "100.50"
+
+
+def test_given_full_width_digits_when_parsing_a_send_answer_then_unexpected() -> None:
+    assert trigger.parse_send(_wrap("２２００００１４７６３５８４７５１９７")).kind is AnswerKind.UNEXPECTED
+    assert trigger.parse_send(_wrap("-１６")).kind is AnswerKind.UNEXPECTED
+
+
+@pytest.mark.parametrize(
+    ("code", "cls"),
+    [("-16", ErrorClass.RATE_LIMITED), ("-3", ErrorClass.ACCOUNT), ("-17", ErrorClass.ACCOUNT),
+     ("-1", ErrorClass.RETRY_LATER), ("-99", ErrorClass.UNKNOWN)],
+)  # fmt: skip
+def test_given_an_error_code_as_a_pull_answer_then_it_is_classified_not_taken_for_records(
+    code: str, cls: ErrorClass
+) -> None:
+    body = _wrap(code)
+    info = trigger.pull_error(body)
+    assert info is not None and info.code == int(code) and info.error_class is cls
+    assert trigger.parse_reports(body) == [] and trigger.parse_replies(body) == []
+
+
+def test_given_records_or_nothing_as_a_pull_answer_then_no_pull_error() -> None:
+    assert trigger.pull_error(_wrap("2314357620085030624,13900000000,DELIVRD,yj001|")) is None
+    assert trigger.pull_error(_wrap("")) is None
+    assert trigger.pull_error("") is None

@@ -1,9 +1,9 @@
-"""Known answers copied verbatim from the seeds (000 = webservice, 001 = yunxin)."""
+"""Known answers copied verbatim from the documents (000 = webservice, 001 = yunxin)."""
 
 from __future__ import annotations
 
 SEED_DES_PLAINTEXT = "userPass=123&DesNo=18616300000&Msg=你的验证码是:2345【饿了么】&Channel=67"
-# The seed wraps the hex over three lines; joined here.
+# The document wraps the hex over three lines; joined here.
 SEED_SUBMIT_INFO = (
     "9ECD998D9F60F7963E137DBC61734970FEE419418FBD2E1622286696AD70D909BF58BB270916"
     "073B0464030D4FC52D4AF06BF97B34D7CCB4CA87E2099218499E467074C1711B02A1EBD0A53"

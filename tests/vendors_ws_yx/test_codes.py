@@ -1,4 +1,4 @@
-"""Error code tables: every code each seed documents, classed as VENDORS.md says."""
+"""Error code tables: every code each vendor document lists, each in the class the dispatcher acts on."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ R, T, P, C, Q, A = (
     ErrorClass.ACCOUNT,
 )
 
-# VENDORS.md, "What an error code means depends on the vendor", written out code by code.
+# What each code means for the dispatcher, vendor by vendor, written out code by code.
 WEBSERVICE = {
     -16: R, -1: T, -9: P, -12: P, -20: P, -4: C, -5: C, -10: C, -18: C,
     -13: Q, -14: Q, -15: Q, -19: Q, -3: A, -7: A, -8: A, -11: A, -17: A, -21: A, -23: A,
@@ -25,7 +25,7 @@ YUNXIN = {
     -23: R, -1: T, -8: T, -14: P, -15: P, -16: P, -17: P, -5: C, -6: C, -12: C, -20: C,
     -9: Q, -10: Q, -11: Q, -3: A, -7: A, -13: A, -18: A, -19: A, -21: A, -22: A,
 }  # fmt: skip
-# Codes listed in the seeds' tables (000: union of all method tables; 001 likewise).
+# Codes listed in the documents' tables (000: union of all method tables; 001 likewise).
 SEED_000_CODES = {-1, -3, -4, -5, -7, -8, -9, -10, -11, -12, -13, -14, -15, -16, -17, -18, -19, -20, -21, -23}
 SEED_001_CODES = {
     -1,
@@ -53,7 +53,7 @@ SEED_001_CODES = {
 
 
 @pytest.mark.parametrize(("code", "cls"), sorted(WEBSERVICE.items()))
-def test_given_a_webservice_code_when_classified_then_it_has_the_vendors_md_class(
+def test_given_a_webservice_code_when_classified_then_it_has_the_documented_class(
     code: int, cls: ErrorClass
 ) -> None:
     info = webservice.classify(code)
@@ -62,7 +62,7 @@ def test_given_a_webservice_code_when_classified_then_it_has_the_vendors_md_clas
 
 
 @pytest.mark.parametrize(("code", "cls"), sorted(YUNXIN.items()))
-def test_given_a_yunxin_code_when_classified_then_it_has_the_vendors_md_class(
+def test_given_a_yunxin_code_when_classified_then_it_has_the_documented_class(
     code: int, cls: ErrorClass
 ) -> None:
     info = yunxin.classify(code)
@@ -105,3 +105,9 @@ def test_given_the_contract_then_names_limits_and_methods_are_there() -> None:
             "GetBalanceByEncrypt", "GetReport", "GetReport2", "GetReport2ByEncrypt", "GetMo", "GetMo2",
             "GetMo2ByEncrypt", "GetKeyWords"} <= yx_methods  # fmt: skip
     assert all(len(m) == 3 and all(m) for m in webservice.METHODS + yunxin.METHODS)
+
+
+def test_given_minus_3_then_both_wordings_of_the_webservice_document_are_kept() -> None:
+    # Its send tables say 用户名或密码错误, its GetReport2 table 用户名密码错误或者用户无效.
+    meaning = webservice.classify(-3).meaning
+    assert "用户名或密码错误" in meaning and "用户名密码错误或者用户无效" in meaning

@@ -1,4 +1,4 @@
-"""Answers, reports, replies and pushes of both vendors: seed examples as known answers, then junk."""
+"""Answers, reports, replies and pushes of both vendors: the documents' examples as known answers, then junk."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def test_given_the_webservice_getreport_example_when_parsed_then_six_reports() -
 
 
 def test_given_the_yunxin_getreport_example_with_an_empty_field_when_parsed_then_six_reports() -> None:
-    # The seed's last record "batch,,mobile,status": a stray empty field, still 13900000005 delivered.
+    # The document's last record "batch,,mobile,status": a stray empty field, still 13900000005 delivered.
     reports = yx.parse_reports(seeds.YX_GET_REPORT)
     assert [r.mobile for r in reports] == [f"1390000000{i}" for i in range(6)]
     assert reports[-1] == Report("13900000005", "DELIVRD", "2114355899380234221")
@@ -114,7 +114,7 @@ def test_given_the_getreport2_example_with_padding_when_parsed_then_aware_times(
     assert [r.batch_id for r in reports] == batches
     assert [r.status for r in reports] == ["DELIVRD", "DELIVRD", "UNDELIVRD"]  # " UNDELIVRD " stripped
     assert all(r.at == SEED_TIME and r.at.utcoffset() is not None for r in reports)
-    # The webservice seed's 12-digit numbers are kept as given (the reconciler decides).
+    # The webservice document's 12-digit numbers are kept as given (the reconciler decides).
     assert reports[1].mobile == ("139000000001" if vendor is ws else "13900000001")
 
 
@@ -269,7 +269,7 @@ def test_given_the_seeds_push_examples_raw_when_parsed_then_account_and_report(
 ) -> None:
     account, reports = vendor.parse_push_reports(body.encode(), FORM)
     assert account == "XXX" and triples(reports) == [expected]
-    if "2014" in body:  # the seed wraps the time over two lines: still read
+    if "2014" in body:  # the document wraps the time over two lines: still read
         assert reports[0].at == SEED_TIME
 
 

@@ -1,4 +1,4 @@
-"""webservice requests: exact paths and form fields, as seed 000 names them."""
+"""webservice requests: exact paths and form fields, as WebService API v9.9.6 names them."""
 
 from __future__ import annotations
 
@@ -21,13 +21,13 @@ TEXT = "您的验证码是 1234【测试】"
 def test_given_one_number_when_building_a_send_then_it_is_sendmsg_with_the_seed_fields() -> None:
     req = ws.build_send(CREDS, ["13912345678"], TEXT, ref="chunk-7")
     assert req.method == "POST"
-    assert req.path == "/Services/MsgSend.aspx/SendMsg"
+    assert req.path == "/Services/MsgSend.asmx/SendMsg"
     assert req.form == {
         "userCode": "acme",
         "userPass": "s3cret-pw",
         "DesNo": "13912345678",
         "Msg": TEXT,
-        "Channel": "",  # the seed: "留空或输入 0 即可"
+        "Channel": "",  # the document: "留空或输入 0 即可"
     }
     assert req.ref == "chunk-7"
 
@@ -45,7 +45,7 @@ def test_given_not_exactly_one_number_when_building_a_send_then_value_error(mobi
 
 def test_given_an_extension_when_building_a_send_then_it_is_sendmsgext_sub_with_channel_543296() -> None:
     req = ws.build_send(CREDS, ["13912345678"], TEXT, ext="0815")
-    assert req.path == "/Services/MsgSend.aspx/SendMsgExt_Sub"
+    assert req.path == "/Services/MsgSend.asmx/SendMsgExt_Sub"
     assert req.form == {
         "userCode": "acme",
         "userPass": "s3cret-pw",
@@ -63,12 +63,12 @@ def test_given_a_non_digit_extension_when_building_then_value_error(ext: str) ->
 
 
 def test_given_the_seed_example_when_sending_encrypted_then_submitinfo_is_the_seeds_exact_hex() -> None:
-    # Given password 123, channel 67 and the seed's number and text
+    # Given password 123, channel 67 and the document's number and text
     creds = Credentials("acme", "123", channel="67")
     # When
     req = ws.build_send(creds, ["18616300000"], "你的验证码是:2345【饿了么】", encrypted=True)
     # Then
-    assert req.path == "/Services/MsgSend.aspx/sendMsgByEncrypt"
+    assert req.path == "/Services/MsgSend.asmx/sendMsgByEncrypt"
     assert req.form == {"userCode": "acme", "submitInfo": SEED_SUBMIT_INFO}
     assert des_decrypt(req.form["submitInfo"], "123") == SEED_DES_PLAINTEXT
 
@@ -105,7 +105,7 @@ def test_given_messages_when_building_personalised_then_unsupported() -> None:
 
 def test_given_english_text_when_building_international_then_sendmsg_channel_999() -> None:
     req = ws.build_international(CREDS, "85291234567", "Your code is 1234 [ACME]", ref="r1")
-    assert req.path == "/Services/MsgSend.aspx/SendMsg"
+    assert req.path == "/Services/MsgSend.asmx/SendMsg"
     assert req.form == {
         "userCode": "acme",
         "userPass": "s3cret-pw",
@@ -128,7 +128,7 @@ def test_given_140_chars_when_building_international_then_accepted() -> None:
 
 def test_given_a_code_when_building_a_voice_code_then_all_six_seed_fields() -> None:
     req = ws.build_voice_code(CREDS, "13912345678", "123456", amount=3)
-    assert req.path == "/Services/MsgSend.aspx/SendVoiceCode"
+    assert req.path == "/Services/MsgSend.asmx/SendVoiceCode"
     assert req.form == {
         "userCode": "acme",
         "userPass": "s3cret-pw",
@@ -141,7 +141,7 @@ def test_given_a_code_when_building_a_voice_code_then_all_six_seed_fields() -> N
 
 def test_given_a_template_when_building_a_voice_template_then_the_seed_fields() -> None:
     req = ws.build_voice_template(CREDS, "13912345678", "42", template_id=4)
-    assert req.path == "/Services/MsgSend.aspx/SendVoiceCodeWithTemplate"
+    assert req.path == "/Services/MsgSend.asmx/SendVoiceCodeWithTemplate"
     assert req.form == {
         "userCode": "acme",
         "userPass": "s3cret-pw",
@@ -170,21 +170,21 @@ def test_given_bad_voice_arguments_when_building_then_value_error(
 def test_given_credentials_when_building_balance_then_plain_and_encrypted() -> None:
     plain = ws.build_balance(CREDS)
     assert (plain.path, plain.form) == (
-        "/Services/MsgSend.aspx/GetBalance",
+        "/Services/MsgSend.asmx/GetBalance",
         {"userCode": "acme", "userPass": "s3cret-pw"},
     )
     enc = ws.build_balance(Credentials("acme", "123"), encrypted=True)
-    assert enc.path == "/Services/MsgSend.aspx/GetBalanceByEncrypt"
+    assert enc.path == "/Services/MsgSend.asmx/GetBalanceByEncrypt"
     assert set(enc.form) == {"userCode", "submitInfo"}
     assert des_decrypt(enc.form["submitInfo"], "123") == "userPass=123"
 
 
-def test_given_credentials_when_building_pulls_then_the_seeds_asmx_and_aspx_paths() -> None:
+def test_given_credentials_when_building_pulls_then_asmx_paths() -> None:
     login = {"userCode": "acme", "userPass": "s3cret-pw"}
     assert (ws.build_pull_reports(CREDS).path, ws.build_pull_reports(CREDS).form) == (
         "/Services/MsgSend.asmx/GetReport2", login)  # fmt: skip
     legacy = ws.build_report_legacy(CREDS)
-    assert (legacy.path, legacy.form) == ("/Services/MsgSend.aspx/GetReport", {**login, "batchNumber": ""})
+    assert (legacy.path, legacy.form) == ("/Services/MsgSend.asmx/GetReport", {**login, "batchNumber": ""})
     assert (ws.build_pull_replies(CREDS).path, ws.build_pull_replies(CREDS).form) == (
         "/Services/MsgSend.asmx/GetMo2", login)  # fmt: skip
     mo = ws.build_replies_legacy(CREDS)
@@ -238,3 +238,23 @@ def test_given_a_request_when_posted_as_a_form_then_the_gateway_reads_the_exact_
         answer = ws.parse_send(client.post(req.path, data=req.form).text)
     assert {k: v[0] for k, v in seen.items()} == req.form
     assert answer.ok and answer.value == "2314357620085030623"
+
+
+def test_given_every_builder_then_every_method_goes_to_the_asmx_service() -> None:
+    # ASP.NET's web-service endpoint; the document's ".aspx" in its send sections is the same service.
+    enc = Credentials("acme", "123")
+    requests = [
+        ws.build_send(CREDS, ["13912345678"], "您好【签名】"),
+        ws.build_send(enc, ["13912345678"], "您好【签名】", encrypted=True),
+        ws.build_send(CREDS, ["13912345678"], "您好【签名】", ext="12"),
+        ws.build_international(CREDS, "+85291234567", "Hello [ACME]"),
+        ws.build_voice_code(CREDS, "13912345678", "1234"),
+        ws.build_voice_template(CREDS, "13912345678", "1234", template_id=1),
+        ws.build_balance(CREDS),
+        ws.build_balance(enc, encrypted=True),
+        ws.build_pull_reports(CREDS),
+        ws.build_report_legacy(CREDS),
+        ws.build_pull_replies(CREDS),
+        ws.build_replies_legacy(CREDS),
+    ]
+    assert {r.path.rsplit("/", 1)[0] for r in requests} == {ws.SERVICE_PATH} == {"/Services/MsgSend.asmx"}

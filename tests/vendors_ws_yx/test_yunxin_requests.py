@@ -1,4 +1,4 @@
-"""yunxin requests: exact paths and form fields, as seed 001 names them."""
+"""yunxin requests: exact paths and form fields, as 云信 API v8.3 names them."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def test_given_an_extension_when_building_then_sendmesext_with_exeno() -> None:
     req = yx.build_send(CREDS, ["13900000000"], TEXT, ext="88")
     assert req.path == "/api/MsgSend.asmx/sendMesExt"
     assert req.form == {**LOGIN, "DesNo": "13900000000", "Msg": TEXT, "Channel": "37", "ExeNo": "88"}
-    # The seed: "扩展号，可为空" (may be empty).
+    # The document: "扩展号，可为空" (may be empty).
     assert yx.build_send(CREDS, ["13900000000"], TEXT, ext="").form["ExeNo"] == ""
     with pytest.raises(ValueError):
         yx.build_send(CREDS, ["13900000000"], TEXT, ext="８８")
@@ -80,7 +80,7 @@ def test_given_bad_encrypted_combinations_then_refused() -> None:
 
 
 def test_given_the_seeds_three_messages_when_building_personalised_then_individualsm_form() -> None:
-    # Given the seed's example (its garbled "13900000000!|" read as the stated "|!|" separator)
+    # Given the document's example (its garbled "13900000000!|" read as the stated "|!|" separator)
     messages = [
         ("13800000000", "王某某, 明天记得要开会【123】"),
         ("13900000000", "张某某, 明天记得要开会【123】"),

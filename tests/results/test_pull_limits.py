@@ -1,0 +1,199 @@
+"""Report and reply pulls share the account's rate with its sends, and stop at the first error answer:
+"too frequent" defers the account's next pull (in Redis), an account error alerts a person."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis import Redis
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from dispatcher import campaigns, runtime
+from dispatcher.cli import app
+from dispatcher.config import Settings
+from dispatcher.keys import pull_deferred_key, rate_key
+from dispatcher.ratelimit import AccountLimiter
+from dispatcher.results import cycle
+from dispatcher.results.pull import DEFER_SECONDS, pull_account
+from dispatcher.runtime import DISPATCH_POLICY, Runtime
+from dispatcher.simulator import SimulatorConfig
+from dispatcher.simulator.state import SimState
+from dispatcher.store import AuditEntry, RawPull, upgrade
+from tests.dispatch.conftest import REDIS_URL, write_contacts
+from tests.vendors_tg_en.loopback import Gateway, gateway
+from workers.tasks import enqueue
+
+VENDOR_RATE = 5.0  # requests the simulator admits per account in any one second
+ACCOUNT_RATE = 3.0  # what the account is configured to: sends and pulls together
+WAITING_REPLIES = 3000  # at the vendor: a drain of six 500-record pulls and an empty one
+
+
+def test_given_a_drain_while_the_account_sends_then_together_they_stay_within_its_rate(
+    make_stack: Any,
+) -> None:
+    stack = make_stack(
+        SimulatorConfig(report_delay=0.0, seed=5, deliver_ratio=1.0, rate_limit=VENDOR_RATE),
+        rate_limit=ACCOUNT_RATE,
+    )
+    name = stack.accounts["webservice"]
+
+    def queue_replies(state: SimState) -> None:
+        acct = state.lookup("webservice", "demo")
+        assert acct is not None
+        for i in range(WAITING_REPLIES):
+            state.add_reply(acct, f"139{i:08d}", "好的", time.time())
+
+    stack.sim.call(queue_replies)
+    rows = [(str(13700000000 + i), "张三") for i in range(18)]  # 18 one-number requests
+    path = write_contacts(stack.tmp / "c.xlsx", rows)
+    created = campaigns.create(
+        stack.sessions, stack.settings, path, "{姓名}您好，回T退订【测试】", name, actor="t"
+    )
+    live = Runtime.from_settings(stack.settings)
+    try:
+        # When the workers send while the account's replies are drained
+        enqueue(campaigns.start(stack.sessions, created.campaign_id, "t"), app=stack.app)
+        started = time.monotonic()
+        pulled = pull_account(live, stack.settings.account(name), ["replies"])
+        drained_in = time.monotonic() - started
+    finally:
+        live.close()
+
+    def all_accepted() -> bool:
+        with stack.sessions() as session:
+            return bool(campaigns.status(session, created.campaign_id)["accepted"] == len(rows))
+
+    stack.wait_for(all_accepted, timeout=90)
+    # Then the vendor never answered "too frequent": pulls took the account's tokens like sends ...
+    assert [r for r in stack.sim.ledger()["rejected"] if r["vendor"] == "webservice"] == []
+    # ... the drain went to its end (six bodies stored, then the empty answer) ...
+    assert pulled.bodies == {"replies": 6} and not pulled.failures and not pulled.skipped
+    with stack.sessions() as session:
+        assert len(session.execute(select(RawPull.id).where(RawPull.account == name)).all()) == 6
+    # ... at no more than its share of the account's rate (7 calls at 0.75/s: about 8 s).
+    assert drained_in >= 6 / (ACCOUNT_RATE * 0.25)
+
+
+# ---- error answers, against a gateway that always answers the same -----------------------------------
+
+
+class Live:
+    def __init__(self, runtime: Runtime, name: str) -> None:
+        self.runtime = runtime
+        self.name = name
+        self.account = runtime.settings.account(name)
+
+
+@pytest.fixture
+def live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    made: list[Runtime] = []
+    names: list[str] = []
+
+    def build(vendor: str, base_url: str) -> Live:
+        name = f"{vendor}-{uuid.uuid4().hex[:8]}"
+        names.append(name)
+        channel = 'channel = "37"\n' if vendor == "yunxin" else ""
+        toml = (
+            f'[accounts."{name}"]\nvendor = "{vendor}"\nbase_url = "{base_url}"\nuser = "demo"\n'
+            f'password = "demo"\n{channel}rate_limit = 10\n'
+        )
+        (tmp_path / "dispatcher.toml").write_text(toml, encoding="utf-8")
+        db_url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+        upgrade(db_url)
+        monkeypatch.setenv("DISPATCHER_CONFIG", str(tmp_path / "dispatcher.toml"))
+        monkeypatch.setenv("DISPATCHER_DATABASE_URL", db_url)
+        monkeypatch.setenv("DISPATCHER_REDIS_URL", REDIS_URL)
+        runtime.reset()
+        made.append(Runtime.from_settings(Settings.load()))
+        return Live(made[-1], name)
+
+    yield build
+    for r in made:
+        r.close()
+    redis: Redis[Any] = Redis.from_url(REDIS_URL)
+    for name in names:
+        redis.delete(rate_key(name), rate_key(f"{name}:pulls"), pull_deferred_key(name))
+    redis.close()
+
+
+def refusing(code: str) -> Gateway:
+    return Gateway(
+        answer=f'<?xml version="1.0"?><string xmlns="http://tempuri.org/">{code}</string>'.encode()
+    )
+
+
+@pytest.mark.parametrize(("vendor", "code"), [("webservice", "-16"), ("yunxin", "-23"), ("trigger", "-16")])
+def test_given_too_frequent_when_pulling_then_one_call_and_no_pull_until_the_delay_passed(
+    live: Any, vendor: str, code: str
+) -> None:
+    gw = refusing(code)
+    try:
+        one = live(vendor, gw.url)
+        # When the beat pulls an account that answers "too frequent"
+        first = cycle.run(one.runtime)
+        # Then one call, not a burst: the drain stopped, and reports and replies both wait
+        assert len(gw.seen) == 1
+        assert set(first.failures) == {f"{one.name}/reports"}
+        assert first.failures[f"{one.name}/reports"].startswith(f"reports pull refused: {code} ")
+        redis: Redis[Any] = Redis.from_url(REDIS_URL)
+        try:
+            assert 0 < redis.pttl(pull_deferred_key(one.name)) <= DEFER_SECONDS * 1000  # recorded in Redis
+        finally:
+            redis.close()
+        # ... the account slowed down for its sends too ...
+        shared = AccountLimiter(one.runtime.redis, one.name, 10, policy=DISPATCH_POLICY)  # type: ignore[arg-type]
+        assert shared.current_rate() < 10
+        # ... and neither the next beat nor a person's `pull` calls the gateway before the delay passed.
+        second = cycle.run(one.runtime)
+        assert "deferred" in second.skipped[one.name] and not second.failures
+        assert "deferred" in pull_account(one.runtime, one.account).skipped
+        assert len(gw.seen) == 1
+    finally:
+        gw.close()
+
+
+def test_given_an_account_error_when_pulling_then_one_call_a_warning_an_audit_entry_and_an_alert(
+    live: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    with gateway(answer=b'<string xmlns="http://tempuri.org/">-3</string>') as gw:
+        one = live("trigger", gw.url)
+        with caplog.at_level(logging.WARNING, logger="dispatcher.results.pull"):
+            stats = cycle.run(one.runtime)
+        assert len(gw.seen) == 1  # reports refused: replies not tried either
+        assert stats.alerts and one.name in stats.alerts[0] and "-3" in stats.alerts[0]
+        assert any("-3" in r.getMessage() and one.name in r.getMessage() for r in caplog.records)
+        with one.runtime.sessions() as session:
+            [entry] = session.execute(
+                select(AuditEntry).where(AuditEntry.action == "account.pull_refused")
+            ).scalars()
+        assert entry.detail == {"account": one.name, "kind": "reports", "code": -3,
+                                "meaning": "wrong user name or password"}  # fmt: skip
+        # `reports pull` shows it to the person running it, and fails.
+        result = CliRunner().invoke(app, ["reports", "pull"])
+        assert result.exit_code == 1
+        assert "ALERT" in result.output and "-3" in result.output and "credentials" in result.output
+        assert json.loads(result.stdout.strip().splitlines()[-1])["refused"][one.name].startswith(
+            "reports pull refused: -3"
+        )
+        assert len(gw.seen) == 2  # the person's pull: one call again, not a burst
+
+
+def test_given_an_html_error_page_as_a_pull_answer_then_the_drain_stops_and_stores_nothing(live: Any) -> None:
+    page = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+    with gateway(answer=page, content_type="text/html") as gw:
+        one = live("yunxin", gw.url)
+        pulled = pull_account(one.runtime, one.account)
+        assert len(gw.seen) == 2  # one call per kind, not a thousand
+        assert set(pulled.failures) == {"reports", "replies"}
+        assert all("unexpected answer" in f for f in pulled.failures.values())
+        assert pulled.bodies == {"reports": 0, "replies": 0}
+        with one.runtime.sessions() as session:
+            assert session.execute(select(RawPull.id)).all() == []
