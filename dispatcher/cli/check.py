@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy.exc import SQLAlchemyError
 
 from dispatcher import chunker
+from dispatcher.config import Settings
 from dispatcher.contacts import IngestResult, ingest, normalise
 from dispatcher.errors import DispatcherError, StoreError
 
@@ -53,7 +54,6 @@ def stored_opt_outs() -> frozenset[str]:
     """The store's opt-out list (numbers that replied 退订 ...), if the configured store exists."""
     from sqlalchemy.engine import make_url
 
-    from dispatcher.config import Settings
     from dispatcher.store import OptOut, make_engine
 
     url = Settings.load().database_url
@@ -91,6 +91,7 @@ def check(
     err = Console(stderr=True)
     try:
         chunker.limits_for(vendor)
+        limits = Settings.load().sheet_limits
         blocked = frozenset(n for n in (normalise(x) for x in _read_lines(opt_outs)) if n) | stored_opt_outs()
         with Progress(
             TextColumn("reading"),
@@ -114,6 +115,7 @@ def check(
                 opt_outs=blocked,
                 keywords=_read_lines(keywords),
                 progress=progress,
+                limits=limits,
             )
         chunks = chunker.plan(
             result.messages.mobiles, result.messages.texts, vendor, campaign_id=0, same_text_max=same_text_max

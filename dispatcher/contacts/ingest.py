@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dispatcher import text as textrules
+from dispatcher.contacts.guard import DEFAULT_LIMITS, SheetLimits
 from dispatcher.contacts.headers import SAMPLE_ROWS, Layout, find_layout
 from dispatcher.contacts.phones import _RULES, Cell, parse_mobile
 from dispatcher.contacts.reader import Rows, open_rows
@@ -141,10 +142,12 @@ def ingest(
     keywords: Iterable[str] = (),
     marketing: bool = True,
     progress: Progress | None = None,
+    limits: SheetLimits = DEFAULT_LIMITS,
 ) -> IngestResult:
-    """Read ``path``, validate numbers, render ``template`` per row, de-duplicate and drop opt-outs."""
+    """Read ``path``, validate numbers, render ``template`` per row, de-duplicate and drop opt-outs.
+    A sheet larger than ``limits`` is refused before it is loaded."""
     parsed = textrules.parse_template(template)  # template errors before the file is even opened
-    source = open_rows(path, sheet)
+    source = open_rows(path, sheet, limits)
     read, sample = _sample(source.rows)
     if not sample:
         raise SpreadsheetError(f"{source.where()}: the sheet is empty")
