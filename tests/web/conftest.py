@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher import runtime
 from dispatcher.config import Settings
+from dispatcher.keys import KeySpace
 from dispatcher.simulator import RunningSimulator, SimulatorConfig, run_simulator
 from dispatcher.store import make_engine, session_factory, upgrade
 from dispatcher.web import create_app
@@ -99,7 +100,7 @@ def write_contacts(
 
 def _toml(base_url: str, suffix: str, threshold: int | None) -> tuple[str, dict[str, str]]:
     creds = {"webservice": "demo", "yunxin": "demo", "trigger": "demo", "entinfo": "SDK-DEMO-010-00001"}
-    lines = ['send_window = "00:00-24:00"', f'secret_key = "test-secret-{suffix}"']
+    lines = ['send_window = "00:00-24:00"', f'secret_key = "{uuid.uuid4().hex}{suffix}"']
     if threshold is not None:
         lines.append(f"approval_threshold = {threshold}")
     names = {}
@@ -178,6 +179,7 @@ def make_web(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callab
             celery=celery,
             upload_dir=tmp_path / "uploads",
             max_upload_bytes=max_upload_bytes,
+            keys=KeySpace(f"test-web-{suffix}:"),  # sign-in throttling: this test's keys only
         )
         web = Web(sim, settings, sessions, celery, app, tmp_path, names)
         # Always over real HTTP: uvicorn on a free loopback port.

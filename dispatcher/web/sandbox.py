@@ -1,0 +1,113 @@
+"""Run a reader in a child process with a memory limit, so no uploaded file can take the web app down.
+
+The guard (:mod:`dispatcher.contacts.guard`) refuses the crafted workbooks it knows; this is the
+backstop for the rest (a format it does not scan, a reader bug): calamine aborts the whole process when
+an allocation fails, which must never be the web process. Each call gets a fresh child, forked from a
+forkserver that has the readers imported (no threads, nothing of the web process inherited), with
+``RLIMIT_AS`` set; at most ``workers`` children run at once and each is killed after ``timeout_s``.
+
+    sandbox = Sandbox(memory_mb=4096)
+    result = sandbox.run("list.xlsx", parsing.preview, path, account, ...)   # its return value
+    # a DispatcherError raised in the child is raised here; a child that dies or overruns gives
+    # SpreadsheetError naming the file
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import multiprocessing
+import resource
+import threading
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any, TypeVar
+
+from dispatcher.errors import DispatcherError, SpreadsheetError
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+TIMEOUT_S = 300.0
+_CONTEXT = multiprocessing.get_context("forkserver")
+_CONTEXT.set_forkserver_preload(["dispatcher.web.parsing"])
+
+
+def _child(conn: Connection, memory_bytes: int, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    message: tuple[str, Any]
+    try:
+        message = ("ok", func(*args))
+    except DispatcherError as exc:
+        message = ("error", (type(exc), str(exc)))
+    except MemoryError:
+        message = ("memory", None)
+    except Exception as exc:  # a reader bug: reported, never the web process's problem
+        message = ("crash", f"{type(exc).__name__}: {exc}")
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        conn.send((*message, peak_kb))
+    except MemoryError:
+        conn.send(("memory", None, peak_kb))
+    except Exception as exc:  # an answer that does not pickle: a bug, reported as such
+        conn.send(("crash", f"cannot return the result: {type(exc).__name__}", peak_kb))
+    finally:
+        conn.close()
+
+
+def _rebuild(cls: type[DispatcherError], message: str) -> DispatcherError:
+    # Without calling the class's own __init__ (some take other arguments): same type, same message.
+    exc = cls.__new__(cls)
+    exc.args = (message,)
+    return exc
+
+
+class Sandbox:
+    def __init__(self, memory_mb: int, *, workers: int = 2, timeout_s: float = TIMEOUT_S) -> None:
+        self.memory_mb = memory_mb
+        self.timeout_s = timeout_s
+        self._slots = threading.BoundedSemaphore(workers)
+        self.peaks_kb: collections.deque[int] = collections.deque(maxlen=100)  # children's max RSS
+
+    def run(self, what: str, func: Callable[..., T], *args: Any) -> T:
+        """``func(*args)`` in a limited child; ``what`` (the file's name) starts every error message."""
+        with self._slots:
+            receiver, sender = _CONTEXT.Pipe(duplex=False)
+            child = _CONTEXT.Process(
+                target=_child, args=(sender, self.memory_mb << 20, func, args), daemon=True
+            )
+            child.start()
+            sender.close()
+            try:
+                if not receiver.poll(self.timeout_s):
+                    child.kill()
+                    raise SpreadsheetError(
+                        f"{what}: reading the file took longer than {self.timeout_s:.0f} s and was stopped"
+                    )
+                try:
+                    status, payload, peak_kb = receiver.recv()
+                except EOFError:  # the child died: calamine aborted, or the kernel killed it
+                    child.join(10)
+                    log.warning("reading %s killed its child process (exit %s)", what, child.exitcode)
+                    raise self._too_big(what) from None
+            finally:
+                receiver.close()
+                child.join(10)
+                if child.is_alive():
+                    child.kill()
+                    child.join()
+        self.peaks_kb.append(peak_kb)
+        if status == "ok":
+            value: T = payload
+            return value
+        if status == "error":
+            raise _rebuild(*payload)
+        if status == "memory":
+            raise self._too_big(what)
+        log.error("reading %s failed in its child process: %s", what, payload)
+        raise SpreadsheetError(f"{what}: the file could not be read ({payload})")
+
+    def _too_big(self, what: str) -> SpreadsheetError:
+        return SpreadsheetError(
+            f"{what}: reading the file was stopped: it needed more than the {self.memory_mb:,} MB allowed "
+            "(setting parse_memory_mb) or crashed the spreadsheet reader; the file may be crafted or damaged"
+        )
