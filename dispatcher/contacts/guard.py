@@ -6,7 +6,8 @@ Its shared-strings reader also reserves the ``uniqueCount`` the file declares. S
 zipped workbook (xlsx, xlsm, xlsb, ods) this module checks, streaming and in bounded memory:
 
 - the zip itself: a bounded central directory, no part larger than :data:`MAX_PART_BYTES` uncompressed
-  or compressed more than :data:`MAX_RATIO` times (zip bombs);
+  or compressed more than :data:`MAX_RATIO` times, and none holding more than it declares (zip bombs;
+  parts are inflated here, never trusting the header);
 - every XML part it parses: no DTD, so no entity is ever declared or expanded (billion laughs);
 - xlsx/xlsm: the shared-strings table's declared counts, and each sheet's real extent (every ``<row>``
   and ``<c>``, with or without a ``r`` reference) against :class:`SheetLimits` (settings
@@ -27,6 +28,7 @@ import contextlib
 import re
 import struct
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -60,6 +62,10 @@ class _Stop(Exception):
     """Raised inside an expat handler to end a parse early (the answer is known)."""
 
 
+class _Dtd(Exception):
+    """Raised by expat handlers at a DTD, before any entity in it is declared or expanded."""
+
+
 def column_number(letters: str) -> int:
     """``A`` → 1, ``Z`` → 26, ``AA`` → 27, ``XFD`` → 16384; 0 for anything else (calamine refuses it)."""
     if not (letters.isascii() and letters.isalpha()) or len(letters) > 7:
@@ -80,7 +86,7 @@ def column_letters(number: int) -> str:
 
 
 def _forbid_dtd(*_: Any) -> int:
-    raise SpreadsheetError("a DTD")  # reworded with the part's name by _parse
+    raise _Dtd
 
 
 def _parser() -> Any:
@@ -118,6 +124,10 @@ class WorkbookGuard:
         with archive:
             guard = cls(path, archive, limits)
             guard._check_sizes()
+            for info in archive.infolist():  # a sheet is read whole when it is checked
+                if not info.filename.startswith("xl/worksheets/") and not info.is_dir():
+                    for _ in guard._blocks(info.filename):
+                        pass
             if "xl/workbook.xml" in guard.names:
                 guard._check_xlsx()
             elif "content.xml" in guard.names:  # OpenDocument: calamine caps it at 100 M cells itself
@@ -140,27 +150,64 @@ class WorkbookGuard:
                     f"its packed size (at most {MAX_RATIO}): a zip bomb"
                 )
 
+    def _blocks(self, part: str) -> Iterator[bytes]:
+        """The part's bytes, inflated here in bounded blocks: a part that holds more than its header
+        declares (a zip bomb lying about its size) or fails its CRC is refused, whatever a reader
+        trusting the header would have done."""
+        info = self.zip.getinfo(part)
+        if info.flag_bits & 1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise self.refuse(f"part {part} is encrypted or packed in a way spreadsheets are not")
+        damaged = SpreadsheetError(f"{self.path.name}: part {part} is damaged; save the file again")
+        inflate = zlib.decompressobj(-15) if info.compress_type == zipfile.ZIP_DEFLATED else None
+        produced = crc = 0
+        with self.path.open("rb") as f:
+            f.seek(info.header_offset)
+            header = f.read(30)
+            if len(header) < 30 or header[:4] != b"PK\x03\x04":
+                raise damaged
+            name_length, extra_length = struct.unpack("<HH", header[26:30])
+            f.seek(info.header_offset + 30 + name_length + extra_length)
+            left = info.compress_size
+            while left > 0:
+                raw = f.read(min(_READ, left))
+                if not raw:
+                    raise damaged
+                left -= len(raw)
+                while raw:
+                    if inflate is None:
+                        block, raw = raw, b""
+                    else:
+                        try:
+                            block = inflate.decompress(raw, _READ)
+                        except zlib.error:
+                            raise damaged from None
+                        raw = inflate.unconsumed_tail
+                    produced += len(block)
+                    if produced > info.file_size:
+                        raise self.refuse(
+                            f"part {part} holds more than the {info.file_size:,} bytes it declares: a zip bomb"
+                        )
+                    crc = zlib.crc32(block, crc)
+                    yield block
+        if produced != info.file_size or crc != info.CRC:
+            raise damaged
+
     def _parse(self, part: str, setup: Callable[[Any], None]) -> None:
         """Stream ``part`` through a DTD-refusing expat parser set up by ``setup``."""
         parser = _parser()
         setup(parser)
         try:
-            with self.zip.open(part) as stream:
-                while block := stream.read(_READ):
-                    parser.Parse(block, False)
-                parser.Parse(b"", True)
+            for block in self._blocks(part):
+                parser.Parse(block, False)
+            parser.Parse(b"", True)
         except _Stop:
             return
-        except SpreadsheetError as exc:
-            if str(exc) == "a DTD":
-                raise self.refuse(
-                    f"part {part} declares a DTD (XML entities), which no spreadsheet needs"
-                ) from None
-            raise
+        except _Dtd:
+            raise self.refuse(
+                f"part {part} declares a DTD (XML entities), which no spreadsheet needs"
+            ) from None
         except expat.ExpatError as exc:
             raise SpreadsheetError(f"{self.path.name}: part {part} is not well-formed XML ({exc})") from None
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-            raise SpreadsheetError(f"{self.path.name}: part {part} is damaged ({exc})") from None
 
     def _check_xlsx(self) -> None:
         rel_ids: dict[str, str] = {}  # sheet name -> relationship id
@@ -237,23 +284,22 @@ class WorkbookGuard:
         cells = plain = 0
         rows, columns = 10 ** (digits - 1), 26
         carry = b""
-        with self.zip.open(part) as stream:
-            while block := stream.read(_READ):
-                data = carry + block
-                cut = data.rfind(b"<")
-                if cut < 0 or len(data) - cut > _READ:
-                    return False
-                data, carry = data[:cut], data[cut:]
-                if b":c" in data:
-                    return False
-                cells += len(_CELL.findall(data))
-                plain += data.count(b'<c r="')
-                for match in far.findall(data):
-                    ref = match[6:].decode("ascii")
-                    letters = ref.rstrip("0123456789")
-                    columns = max(columns, column_number(letters))
-                    if ref[len(letters) :]:
-                        rows = max(rows, int(ref[len(letters) :]))
+        for block in self._blocks(part):
+            data = carry + block
+            cut = data.rfind(b"<")
+            if cut < 0 or len(data) - cut > _READ:
+                return False
+            data, carry = data[:cut], data[cut:]
+            if b":c" in data:
+                return False
+            cells += len(_CELL.findall(data))
+            plain += data.count(b'<c r="')
+            for match in far.findall(data):
+                ref = match[6:].decode("ascii")
+                letters = ref.rstrip("0123456789")
+                columns = max(columns, column_number(letters))
+                if ref[len(letters) :]:
+                    rows = max(rows, int(ref[len(letters) :]))
         cells += len(_CELL.findall(carry))
         plain += carry.count(b'<c r="')
         return cells == plain and rows <= limits.rows and columns <= limits.columns
