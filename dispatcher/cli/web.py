@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--forwarded-allow-ips",
                 help="Proxies (comma-separated IPs, or *) whose X-Forwarded-For/-Proto are believed; "
-                "default $FORWARDED_ALLOW_IPS or 127.0.0.1. Sign-in throttling counts per client address.",
+                "default $FORWARDED_ALLOW_IPS or 127.0.0.1,::1. Sign-in throttling counts per client address.",
             ),
         ] = None,
     ) -> None:

@@ -92,6 +92,8 @@ def _compose(
     saved = uploads.find(ctx.upload_dir, token, user)
     # In the sandbox: a crafted file gets its refusal page here, however often it is opened.
     seen = uploads.inspect(ctx, saved, form.get("sheet") or None, form.get("phone_column") or None)
+    if seen.columns is None and seen.error and status_code < 400:
+        status_code = 400  # nothing usable in this file (or sheet): say so in the status, too
     balance = None
     if preview is not None and form.get("account") in ctx.settings.accounts:
         balance = actions.balance(ctx, form["account"])
