@@ -39,7 +39,7 @@ from dispatcher.web.deps import (
     render,
     session_user,
 )
-from dispatcher.web.sandbox import Sandbox
+from dispatcher.web.sandbox import Busy, Sandbox
 from dispatcher.web.security import SecurityMiddleware
 
 if TYPE_CHECKING:
@@ -113,7 +113,12 @@ def create_app(
         same_site="lax",
         https_only=https_only,
     )
-    app.add_middleware(SecurityMiddleware, public_url=settings.public_url, https=https_only)
+    app.add_middleware(
+        SecurityMiddleware,
+        public_url=settings.public_url,
+        https=https_only,
+        max_upload_bytes=max_upload_bytes,
+    )
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
     app.include_router(admin.router)
     app.include_router(pages.router)
@@ -174,7 +179,7 @@ def _handlers(app: FastAPI) -> None:
         status = 400
         if isinstance(exc, Forbidden):
             status = 403
-        elif isinstance(exc, Unavailable):
+        elif isinstance(exc, Unavailable | Busy):
             status = 503
         elif isinstance(exc, StateError):
             status = 409

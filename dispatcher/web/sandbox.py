@@ -28,6 +28,13 @@ from dispatcher.errors import DispatcherError, SpreadsheetError
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 TIMEOUT_S = 300.0
+BUSY_WAIT_S = 30.0  # a request waits this long for a free slot, then gets 503 (never ties up the app)
+
+
+class Busy(DispatcherError):
+    """Every slot is reading another file (503): try again in a moment."""
+
+
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(["dispatcher.web.parsing"])
 
@@ -62,39 +69,52 @@ def _rebuild(cls: type[DispatcherError], message: str) -> DispatcherError:
 
 
 class Sandbox:
-    def __init__(self, memory_mb: int, *, workers: int = 2, timeout_s: float = TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        memory_mb: int,
+        *,
+        workers: int = 2,
+        timeout_s: float = TIMEOUT_S,
+        busy_wait_s: float = BUSY_WAIT_S,
+    ) -> None:
         self.memory_mb = memory_mb
         self.timeout_s = timeout_s
+        self.busy_wait_s = busy_wait_s
         self._slots = threading.BoundedSemaphore(workers)
         self.peaks_kb: collections.deque[int] = collections.deque(maxlen=100)  # children's max RSS
 
     def run(self, what: str, func: Callable[..., T], *args: Any) -> T:
         """``func(*args)`` in a limited child; ``what`` (the file's name) starts every error message."""
-        with self._slots:
-            receiver, sender = _CONTEXT.Pipe(duplex=False)
-            child = _CONTEXT.Process(
-                target=_child, args=(sender, self.memory_mb << 20, func, args), daemon=True
-            )
-            child.start()
-            sender.close()
+        if not self._slots.acquire(timeout=self.busy_wait_s):
+            raise Busy(f"{what}: the server is reading other files; try again in a minute")
+        try:
+            return self._run(what, func, args)
+        finally:
+            self._slots.release()
+
+    def _run(self, what: str, func: Callable[..., T], args: tuple[Any, ...]) -> T:
+        receiver, sender = _CONTEXT.Pipe(duplex=False)
+        child = _CONTEXT.Process(target=_child, args=(sender, self.memory_mb << 20, func, args), daemon=True)
+        child.start()
+        sender.close()
+        try:
+            if not receiver.poll(self.timeout_s):
+                child.kill()
+                raise SpreadsheetError(
+                    f"{what}: reading the file took longer than {self.timeout_s:.0f} s and was stopped"
+                )
             try:
-                if not receiver.poll(self.timeout_s):
-                    child.kill()
-                    raise SpreadsheetError(
-                        f"{what}: reading the file took longer than {self.timeout_s:.0f} s and was stopped"
-                    )
-                try:
-                    status, payload, peak_kb = receiver.recv()
-                except EOFError:  # the child died: calamine aborted, or the kernel killed it
-                    child.join(10)
-                    log.warning("reading %s killed its child process (exit %s)", what, child.exitcode)
-                    raise self._too_big(what) from None
-            finally:
-                receiver.close()
+                status, payload, peak_kb = receiver.recv()
+            except EOFError:  # the child died: calamine aborted, or the kernel killed it
                 child.join(10)
-                if child.is_alive():
-                    child.kill()
-                    child.join()
+                log.warning("reading %s killed its child process (exit %s)", what, child.exitcode)
+                raise self._too_big(what) from None
+        finally:
+            receiver.close()
+            child.join(10)
+            if child.is_alive():
+                child.kill()
+                child.join()
         self.peaks_kb.append(peak_kb)
         if status == "ok":
             value: T = payload

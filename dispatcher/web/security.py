@@ -1,4 +1,5 @@
-"""Security headers on every response, and the refusal of state-changing requests from other sites.
+"""Security headers on every response; refusal of state-changing requests from other sites, and of
+bodies larger than the app accepts, before anything reads them.
 
 Pages carry a Content-Security-Policy without inline script (the templates load ``/static/*.js``), may
 not be framed, send no referrer off-site and are not cached. A POST, PUT, PATCH or DELETE whose
@@ -6,6 +7,10 @@ not be framed, send no referrer off-site and are not cached. A POST, PUT, PATCH 
 that closes cross-site forms, including ones riding on credentials a browser keeps. "This site" is
 ``public_url`` when set, and the ``Host`` the request was sent to. Requests with neither header
 (scripts, curl) and the vendors' push receivers (``/push/``, authenticated by their own token) pass.
+
+FastAPI parses (and spools to disk) a multipart body before any dependency checks who sent it, so a
+body is limited here, before the app sees it: to the upload limit on the upload routes, to
+:data:`MAX_BODY` elsewhere.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ CSP = (
 )
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 HSTS = "max-age=31536000"
+MAX_BODY = 16 << 20  # forms, JSON, pushed reports (a push carries at most 5 MB)
+UPLOAD_PATHS = frozenset({"/uploads", "/api/campaigns", "/api/campaigns/preview"})
+MULTIPART_SLACK = 1 << 20  # the form's other fields and the multipart framing around the file
 
 
 def _netloc(url: str) -> str | None:
@@ -40,10 +48,11 @@ def _netloc(url: str) -> str | None:
 class SecurityMiddleware:
     """Pure ASGI (no body buffering): checks the request line and headers, then adds headers."""
 
-    def __init__(self, app: ASGIApp, *, public_url: str | None, https: bool) -> None:
+    def __init__(self, app: ASGIApp, *, public_url: str | None, https: bool, max_upload_bytes: int) -> None:
         self.app = app
         self.public = _netloc(public_url) if public_url else None
         self.https = https
+        self.upload_limit = max_upload_bytes + MULTIPART_SLACK
 
     def cross_site(self, headers: dict[bytes, bytes]) -> bool:
         source = headers.get(b"origin") or headers.get(b"referer")
@@ -59,9 +68,17 @@ class SecurityMiddleware:
             return
         path: str = scope["path"]
         headers = dict(scope["headers"])
-        if scope["method"] not in SAFE_METHODS and not path.startswith("/push/") and self.cross_site(headers):
-            await self._refuse(path, send)
-            return
+        if scope["method"] not in SAFE_METHODS:
+            if not path.startswith("/push/") and self.cross_site(headers):
+                await self._refuse(path, send, 403, "cross-site request refused")
+                return
+            limit = self.upload_limit if path in UPLOAD_PATHS else MAX_BODY
+            length = headers.get(b"content-length")
+            if length is not None and (not length.isdigit() or int(length) > limit):
+                await self._refuse(path, send, 413, f"request body larger than {limit:,} bytes")
+                return
+            if length is None:
+                receive = _capped(receive, limit)
         static = path.startswith("/static/")
 
         async def send_with_headers(message: Message) -> None:
@@ -84,19 +101,17 @@ class SecurityMiddleware:
 
         await self.app(scope, receive, send_with_headers)
 
-    async def _refuse(self, path: str, send: Send) -> None:
+    async def _refuse(self, path: str, send: Send, status: int, reason: str) -> None:
         if path.startswith("/api/"):
-            body = json.dumps({"detail": "cross-site request refused"}).encode()
+            body = json.dumps({"detail": reason}).encode()
             kind = b"application/json"
         else:
-            body = (
-                b"<h1>403 - cross-site request refused</h1><p>Open the page on this site and try again.</p>"
-            )
+            body = f"<h1>{status} - {reason}</h1><p>Open the page on this site and try again.</p>".encode()
             kind = b"text/html; charset=utf-8"
         await send(
             {
                 "type": "http.response.start",
-                "status": 403,
+                "status": status,
                 "headers": [
                     (b"content-type", kind),
                     (b"content-length", str(len(body)).encode()),
@@ -106,3 +121,19 @@ class SecurityMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _capped(receive: Receive, limit: int) -> Receive:
+    """A chunked body (no Content-Length) cut off past ``limit``: the app sees the client leave."""
+    seen = 0
+
+    async def capped() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                return {"type": "http.disconnect"}
+        return message
+
+    return capped

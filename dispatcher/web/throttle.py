@@ -7,12 +7,14 @@ parallel requests cannot slip through and a blocked one costs no scrypt. A succe
 count and gives the address its try back (an office behind one address signs in all day).
 
 The address is the socket peer, unless ``dispatcher web --forwarded-allow-ips`` names a proxy
-whose ``X-Forwarded-For`` uvicorn may believe.
+whose ``X-Forwarded-For`` uvicorn may believe. An IPv6 address counts as its /64: one subscriber holds
+a whole /64 and could otherwise bring a fresh address to every try.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +67,19 @@ class Verdict:
     blocked_now: bool  # this attempt started the block (audit it once, not every refused try)
 
 
+def network(address: str) -> str:
+    """The unit an address is counted in: itself for IPv4, its /64 for IPv6."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 def _subject(kind: str, value: str) -> str:
     # Hashed: a name or header of any length and character becomes a short, safe key part.
     return f"{kind}:{hashlib.sha256(value.encode()).hexdigest()[:32]}"
@@ -82,11 +97,11 @@ class SignInThrottle:
 
     def attempt(self, name: str, address: str) -> Verdict:
         """Count one sign-in attempt by ``name`` from ``address``. Raises ``RedisError``."""
-        keys = self._keys(_subject("name", name)) + self._keys(_subject("addr", address))
+        keys = self._keys(_subject("name", name)) + self._keys(_subject("addr", network(address)))
         args = [TRIES, WINDOW_S * 1000, BLOCK_S * 1000, MAX_BLOCK_S * 1000, STRIKES_S]
         wait_ms, started = self._attempt(keys=keys, args=args)
         return Verdict(wait_s=(int(wait_ms) + 999) // 1000, blocked_now=bool(started))
 
     def succeeded(self, name: str, address: str) -> None:
         tries, strikes, _ = self._keys(_subject("name", name))
-        self._succeeded(keys=[tries, strikes, self._keys(_subject("addr", address))[0]])
+        self._succeeded(keys=[tries, strikes, self._keys(_subject("addr", network(address)))[0]])

@@ -105,6 +105,19 @@ def test_given_guesses_of_many_names_from_one_address_then_the_address_is_blocke
     assert sign_in(c, "admin", PASSWORD, **{"x-forwarded-for": "203.0.113.8"}).status_code == 303
 
 
+def test_given_ipv6_clients_when_guessing_from_one_64_then_the_whole_64_is_blocked(
+    make_web: Callable[..., Web],
+) -> None:
+    # One subscriber holds a /64: a fresh address per try must not buy fresh tries.
+    web = make_web()
+    c = web.client()
+    for i in range(throttle.TRIES):
+        r = sign_in(c, f"nobody{i}", "guess", **{"x-forwarded-for": f"2001:db8:1:2::{i + 1:x}"})
+        assert r.status_code == 401
+    assert sign_in(c, "admin", PASSWORD, **{"x-forwarded-for": "2001:db8:1:2:ffff::9"}).status_code == 429
+    assert sign_in(c, "admin", PASSWORD, **{"x-forwarded-for": "2001:db8:1:3::1"}).status_code == 303
+
+
 def test_given_an_untrusted_peer_when_it_sends_x_forwarded_for_then_its_own_address_is_counted(
     make_web: Callable[..., Web],
 ) -> None:
@@ -267,6 +280,22 @@ def test_given_a_signed_in_browser_when_it_also_sends_basic_credentials_then_onl
     assert c.get("/api/users", headers=basic("admin")).status_code == 403
     cid = draft(web)
     assert c.post(f"/api/campaigns/{cid}/cancel", headers=basic("admin")).status_code == 403  # no CSRF header
+
+
+def test_given_a_body_above_the_limit_when_anyone_posts_it_then_413_before_the_app_reads_it(
+    make_web: Callable[..., Web],
+) -> None:
+    # FastAPI would spool a multipart body to disk before checking who sent it.
+    web = make_web(max_upload_bytes=1 << 20)
+    c = web.client()
+    big = b"x" * (3 << 20)
+    r = c.post("/uploads", content=big, headers={"content-type": "multipart/form-data; boundary=b"})
+    assert r.status_code == 413 and "request body larger than" in r.text
+    r = c.post("/api/campaigns", content=big, headers={"content-type": "multipart/form-data; boundary=b"})
+    assert r.status_code == 413 and r.json()["detail"].startswith("request body larger than")
+    r = c.post("/login", content=b"name=" + b"x" * (17 << 20), headers=basic("sender"))
+    assert r.status_code == 413
+    assert c.get("/login").status_code == 200
 
 
 # --- item 6 and headers ------------------------------------------------------------------------------
