@@ -25,18 +25,20 @@ process with a memory limit (:mod:`dispatcher.web.sandbox`), whatever the format
 from __future__ import annotations
 
 import contextlib
+import posixpath
 import re
 import struct
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 from xml.parsers import expat
 
 from dispatcher.errors import SpreadsheetError
 
+XLSX_SUFFIXES = frozenset({".xlsx", ".xlsm"})
 MAX_PART_BYTES = 2 << 30  # one XML part, uncompressed
 MAX_RATIO = 100  # uncompressed / compressed, judged for parts above RATIO_FLOOR
 RATIO_FLOOR = 16 << 20
@@ -105,8 +107,19 @@ class WorkbookGuard:
         self.path = path
         self.zip = archive
         self.limits = limits
-        self.names = {info.filename for info in archive.infolist()}
-        self.sheet_parts: dict[str, str] = {}  # sheet name -> xlsx part, filled by _check_xlsx
+        self.xlsx = path.suffix.lower() in XLSX_SUFFIXES  # calamine picks its reader by the suffix
+        # calamine finds a part whatever the case of its name: so do we, and two names that differ
+        # only by case (or a name listed twice) would leave it unclear which one it reads.
+        self.parts: dict[str, str] = {}
+        for info in archive.infolist():
+            if info.filename.lower() in self.parts:
+                raise self.refuse(f"part {info.filename} is in the zip twice")
+            self.parts[info.filename.lower()] = info.filename
+        self.sheet_parts: dict[str, list[str]] = {}  # sheet name -> its parts, filled by _check_xlsx
+
+    def part(self, name: str) -> str | None:
+        """The zip's name of a part, found as calamine finds it (normalised, any case)."""
+        return self.parts.get(posixpath.normpath(name).lower()) if name else None
 
     @classmethod
     @contextlib.contextmanager
@@ -125,13 +138,13 @@ class WorkbookGuard:
             guard = cls(path, archive, limits)
             guard._check_sizes()
             for info in archive.infolist():  # a sheet is read whole when it is checked
-                if not info.filename.startswith("xl/worksheets/") and not info.is_dir():
+                if not info.filename.lower().startswith("xl/worksheets/") and not info.is_dir():
                     for _ in guard._blocks(info.filename):
                         pass
-            if "xl/workbook.xml" in guard.names:
+            if guard.xlsx:
                 guard._check_xlsx()
-            elif "content.xml" in guard.names:  # OpenDocument: calamine caps it at 100 M cells itself
-                guard._parse("content.xml", lambda p: setattr(p, "StartElementHandler", _stop))
+            elif content := guard.part("content.xml"):  # OpenDocument: calamine caps it at 100 M cells
+                guard._parse(content, lambda p: setattr(p, "StartElementHandler", _stop))
             yield guard
 
     def refuse(self, what: str) -> SpreadsheetError:
@@ -209,34 +222,54 @@ class WorkbookGuard:
         except expat.ExpatError as exc:
             raise SpreadsheetError(f"{self.path.name}: part {part} is not well-formed XML ({exc})") from None
 
+    def _relationships(self, rels: str, base: str) -> list[tuple[str, str, str]]:
+        """(id, type, part) of each relationship in ``rels`` whose target is a part of this zip."""
+        found: list[tuple[str, str, str]] = []
+
+        def setup(parser: Any) -> None:
+            def start(name: str, attrs: dict[str, str]) -> None:
+                target = attrs.get("Target", "")
+                if name.rpartition(":")[2] != "Relationship" or attrs.get("TargetMode") == "External":
+                    return
+                part = self.part(target[1:] if target.startswith("/") else posixpath.join(base, target))
+                if part is not None:
+                    found.append((attrs.get("Id", ""), attrs.get("Type", ""), part))
+
+            parser.StartElementHandler = start
+
+        self._parse(rels, setup)
+        return found
+
     def _check_xlsx(self) -> None:
-        rel_ids: dict[str, str] = {}  # sheet name -> relationship id
-        targets: dict[str, str] = {}  # relationship id -> part
+        """Find the workbook, its sheets' parts and its shared strings the way calamine does (through
+        the package's relationships, any case), and check the shared-strings counts."""
+        workbook = self.part("xl/workbook.xml")
+        if root := self.part("_rels/.rels"):
+            for _, kind, part in self._relationships(root, ""):
+                if kind.endswith("/officeDocument"):
+                    workbook = part
+        if workbook is None:
+            raise self.refuse("it has no workbook part (xl/workbook.xml): not an Excel workbook")
+        ids: dict[str, list[str]] = {}  # sheet name -> relationship ids (any attribute named id)
 
         def on_sheet(parser: Any) -> None:
             def start(name: str, attrs: dict[str, str]) -> None:
                 if name.rpartition(":")[2] == "sheet" and "name" in attrs:
-                    rid = next((v for k, v in attrs.items() if k.rpartition(":")[2] == "id"), "")
-                    rel_ids[attrs["name"]] = rid
+                    found = [v for k, v in attrs.items() if k.rpartition(":")[2].lower() == "id"]
+                    ids.setdefault(attrs["name"], []).extend(found)
 
             parser.StartElementHandler = start
 
-        def on_rel(parser: Any) -> None:
-            def start(name: str, attrs: dict[str, str]) -> None:
-                if name.rpartition(":")[2] == "Relationship" and "Id" in attrs:
-                    targets[attrs["Id"]] = attrs.get("Target", "")
-
-            parser.StartElementHandler = start
-
-        self._parse("xl/workbook.xml", on_sheet)
-        if "xl/_rels/workbook.xml.rels" in self.names:
-            self._parse("xl/_rels/workbook.xml.rels", on_rel)
-        for sheet, rid in rel_ids.items():
-            target = targets.get(rid, "")
-            part = target.lstrip("/") if target.startswith("/") else str(PurePosixPath("xl") / target)
-            self.sheet_parts[sheet] = part
-        if "xl/sharedStrings.xml" in self.names:
-            self._check_shared_strings("xl/sharedStrings.xml")
+        self._parse(workbook, on_sheet)
+        folder, file = posixpath.split(workbook)
+        rels = self.part(posixpath.join(folder, "_rels", file + ".rels"))
+        relationships = self._relationships(rels, folder) if rels else []
+        for sheet, sheet_ids in ids.items():
+            self.sheet_parts[sheet] = [part for rid, _, part in relationships if rid in sheet_ids]
+        shared = {part for _, kind, part in relationships if kind.endswith("/sharedStrings")}
+        shared |= {name for key, name in self.parts.items() if posixpath.basename(key) == "sharedstrings.xml"}
+        for part in sorted(shared):
+            self._check_shared_strings(part)
 
     def _check_shared_strings(self, part: str) -> None:
         cells = self.limits.rows * self.limits.columns
@@ -257,14 +290,21 @@ class WorkbookGuard:
         self._parse(part, setup)
 
     def check_sheet(self, sheet: str) -> None:
-        """Refuse ``sheet`` if its cells span more than the limits (xlsx/xlsm sheets)."""
-        part = self.sheet_parts.get(sheet)
-        if part is None or part not in self.names:
-            return  # not an xlsx sheet (ods, xlsb) or a broken reference calamine will report
-        self._parse(part, lambda p: setattr(p, "StartElementHandler", _stop))  # refuses a DTD
-        if not self._within_limits_fast(part):
-            scan = _SheetScan(self, sheet)
-            self._parse(part, scan.setup)
+        """Refuse ``sheet`` if its cells span more than the limits (xlsx/xlsm sheets; the sheets of
+        ods and xlsb are not scanned). A sheet whose part cannot be found is refused: calamine might
+        find one this check did not see."""
+        if not self.xlsx:
+            return
+        parts = self.sheet_parts.get(sheet)
+        if not parts:
+            raise self.refuse(
+                f"sheet {sheet!r} has no worksheet part that can be checked (damaged or crafted)"
+            )
+        for part in parts:
+            self._parse(part, lambda p: setattr(p, "StartElementHandler", _stop))  # refuses a DTD
+            if not self._within_limits_fast(part):
+                scan = _SheetScan(self, sheet)
+                self._parse(part, scan.setup)
 
     def _within_limits_fast(self, part: str) -> bool:
         """True when byte counts prove every cell lies within the limits; False when they cannot.

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import struct
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -122,4 +123,32 @@ def lying_size(path: Path, *, declared: int = 100) -> Path:
             struct.pack_into("<I", data, at - 46 + 24, declared)
         at += len(name)
     path.write_bytes(bytes(data))
+    return path
+
+
+def rewrite(path: Path, edit: dict[str, str | None], *, duplicate: str | None = None) -> Path:
+    """Rename parts (``old: new``; ``None`` drops one), or add a second copy of ``duplicate``."""
+    with zipfile.ZipFile(path) as z:
+        items = [(name, z.read(name)) for name in z.namelist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in items:
+            new = edit.get(name, name)
+            if new is not None:
+                z.writestr(new, data)
+        if duplicate is not None:
+            with warnings.catch_warnings():  # zipfile warns about the duplicate: that is the point
+                warnings.simplefilter("ignore")
+                z.writestr(duplicate, dict(items)[duplicate])
+    return path
+
+
+def relink(path: Path, target: str) -> Path:
+    """Point the sheet's relationship at ``target`` (as written in workbook.xml.rels)."""
+    with zipfile.ZipFile(path) as z:
+        items = [(name, z.read(name)) for name in z.namelist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in items:
+            if name == "xl/_rels/workbook.xml.rels":
+                data = data.replace(b'Target="worksheets/sheet1.xml"', f'Target="{target}"'.encode())
+            z.writestr(name, data)
     return path

@@ -127,6 +127,31 @@ def test_given_far_cells_written_in_any_xml_spelling_when_read_then_refused(tmp_
         open_rows(path)
 
 
+def test_given_the_far_sheet_behind_a_renamed_part_when_read_then_found_as_calamine_finds_it(
+    tmp_path: Path,
+) -> None:
+    # calamine finds parts whatever the case of their names, and follows the package's relationships.
+    path = crafted.far_corner(tmp_path / "a.xlsx")
+    crafted.rewrite(path, {"xl/worksheets/sheet1.xml": "xl/Worksheets/Sheet1.xml"})
+    crafted.relink(path, "Worksheets/Sheet1.xml")
+    with pytest.raises(SpreadsheetError, match="1,048,576 rows × 16,384 columns"):
+        open_rows(path)
+    path = crafted.rewrite(crafted.far_corner(tmp_path / "b.xlsx"), {"xl/workbook.xml": "XL/Workbook.xml"})
+    with pytest.raises(SpreadsheetError, match="1,048,576 rows × 16,384 columns"):
+        open_rows(path)
+
+
+def test_given_a_sheet_whose_part_cannot_be_found_or_a_part_twice_when_read_then_refused(
+    tmp_path: Path,
+) -> None:
+    path = crafted.relink(crafted.far_corner(tmp_path / "a.xlsx"), "nowhere/sheet9.xml")
+    with pytest.raises(SpreadsheetError, match="has no worksheet part that can be checked"):
+        open_rows(path)
+    path = crafted.rewrite(crafted.far_corner(tmp_path / "b.xlsx"), {}, duplicate="xl/worksheets/sheet1.xml")
+    with pytest.raises(SpreadsheetError, match="is in the zip twice"):
+        open_rows(path)
+
+
 @pytest.mark.parametrize(
     ("rows", "dimension"),
     [
