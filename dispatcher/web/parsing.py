@@ -1,11 +1,12 @@
 """Reading an upload, as the web app does it: run in a sandboxed child (:mod:`dispatcher.web.sandbox`).
 
-Everything here takes and returns plain picklable values, and never the store or the settings: the
-child has no business with either.
+Everything here takes plain values (never the store or the settings: the child has no business with
+either) and returns JSON-able ones, the only kind the sandbox carries back.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,13 @@ class Inspection:
     columns: Columns | None
     error: str | None  # why the columns could not be found (wrong sheet or phone column)
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Inspection:
+        columns = data["columns"]
+        if columns is not None:
+            columns = Columns(**{**columns, "headers": tuple(columns["headers"])})
+        return cls([str(s) for s in data["sheets"]], columns, data["error"])
+
 
 def columns(path: Path, sheet: str | None, phone_column: str | None, limits: SheetLimits) -> Columns:
     """The sheet's column names and its phone column, from its first rows (what the ingest will find)."""
@@ -56,20 +64,21 @@ def columns(path: Path, sheet: str | None, phone_column: str | None, limits: She
     return Columns(source.sheet, layout.headers, layout.headers[layout.phone_index], layout.header_row)
 
 
-def inspect(path: Path, sheet: str | None, phone_column: str | None, limits: SheetLimits) -> Inspection:
-    """The sheets, and the columns of ``sheet``; a wrong phone column still offers the sheet's columns."""
+def inspect(path: Path, sheet: str | None, phone_column: str | None, limits: SheetLimits) -> dict[str, Any]:
+    """The sheets, and the columns of ``sheet``; a wrong phone column still offers the sheet's columns.
+    An :class:`Inspection` as JSON-able data (:meth:`Inspection.from_json`)."""
     sheets = sheet_names(path, limits)
     try:
-        return Inspection(sheets, columns(path, sheet, phone_column, limits), None)
+        found = Inspection(sheets, columns(path, sheet, phone_column, limits), None)
     except InputError as exc:
-        error = str(exc)
-    cols = None
-    if phone_column:
-        try:
-            cols = columns(path, sheet, None, limits)
-        except InputError:
-            cols = None
-    return Inspection(sheets, cols, error)
+        cols = None
+        if phone_column:
+            try:
+                cols = columns(path, sheet, None, limits)
+            except InputError:
+                cols = None
+        found = Inspection(sheets, cols, str(exc))
+    return dataclasses.asdict(found)
 
 
 def read_through(path: Path, sheet: str | None, limits: SheetLimits) -> int:

@@ -5,16 +5,19 @@ backstop for the rest (a format it does not scan, a reader bug): calamine aborts
 an allocation fails, which must never be the web process. Each call gets a fresh child, forked from a
 forkserver that has the readers imported (no threads, nothing of the web process inherited), with
 ``RLIMIT_AS`` set; at most ``workers`` children run at once and each is killed after ``timeout_s``.
+The child answers in JSON, never pickle: a child that a crafted file managed to subvert could otherwise
+hand the web process code to run. (It is a fence against exhaustion and crashes, not a jail.)
 
     sandbox = Sandbox(memory_mb=4096)
-    result = sandbox.run("list.xlsx", parsing.preview, path, account, ...)   # its return value
-    # a DispatcherError raised in the child is raised here; a child that dies or overruns gives
-    # SpreadsheetError naming the file
+    result = sandbox.run("list.xlsx", parsing.preview, path, account, ...)   # its JSON-able return value
+    # a DispatcherError raised in the child is raised here (its class by name, from dispatcher.errors);
+    # a child that dies or overruns gives SpreadsheetError naming the file
 """
 
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import multiprocessing
 import resource
@@ -23,6 +26,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
+from dispatcher import errors
 from dispatcher.errors import DispatcherError, SpreadsheetError
 
 T = TypeVar("T")
@@ -41,28 +45,34 @@ _CONTEXT.set_forkserver_preload(["dispatcher.web.parsing"])
 
 def _child(conn: Connection, memory_bytes: int, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-    message: tuple[str, Any]
+    answer: dict[str, Any]
     try:
-        message = ("ok", func(*args))
+        answer = {"status": "ok", "value": func(*args)}
     except DispatcherError as exc:
-        message = ("error", (type(exc), str(exc)))
+        answer = {"status": "error", "type": type(exc).__name__, "message": str(exc)}
     except MemoryError:
-        message = ("memory", None)
+        answer = {"status": "memory"}
     except Exception as exc:  # a reader bug: reported, never the web process's problem
-        message = ("crash", f"{type(exc).__name__}: {exc}")
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        answer = {"status": "crash", "message": f"{type(exc).__name__}: {exc}"}
+    answer["peak_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     try:
-        conn.send((*message, peak_kb))
+        data = json.dumps(answer, ensure_ascii=False).encode()
     except MemoryError:
-        conn.send(("memory", None, peak_kb))
-    except Exception as exc:  # an answer that does not pickle: a bug, reported as such
-        conn.send(("crash", f"cannot return the result: {type(exc).__name__}", peak_kb))
+        data = json.dumps({"status": "memory", "peak_kb": answer["peak_kb"]}).encode()
+    except (TypeError, ValueError) as exc:  # an answer that is not JSON: a bug, reported as such
+        data = json.dumps({"status": "crash", "message": f"cannot return {exc}", "peak_kb": 0}).encode()
+    try:
+        conn.send_bytes(data)
     finally:
         conn.close()
 
 
-def _rebuild(cls: type[DispatcherError], message: str) -> DispatcherError:
-    # Without calling the class's own __init__ (some take other arguments): same type, same message.
+def _rebuild(name: str, message: str) -> DispatcherError:
+    # Only a class of dispatcher.errors, chosen by name; without calling its own __init__ (some take
+    # other arguments): same type, same message.
+    cls = getattr(errors, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, DispatcherError)):
+        cls = SpreadsheetError
     exc = cls.__new__(cls)
     exc.args = (message,)
     return exc
@@ -104,7 +114,7 @@ class Sandbox:
                     f"{what}: reading the file took longer than {self.timeout_s:.0f} s and was stopped"
                 )
             try:
-                status, payload, peak_kb = receiver.recv()
+                answer = json.loads(receiver.recv_bytes())
             except EOFError:  # the child died: calamine aborted, or the kernel killed it
                 child.join(10)
                 log.warning("reading %s killed its child process (exit %s)", what, child.exitcode)
@@ -115,16 +125,17 @@ class Sandbox:
             if child.is_alive():
                 child.kill()
                 child.join()
-        self.peaks_kb.append(peak_kb)
+        self.peaks_kb.append(int(answer.get("peak_kb", 0)))
+        status = answer.get("status")
         if status == "ok":
-            value: T = payload
+            value: T = answer["value"]
             return value
         if status == "error":
-            raise _rebuild(*payload)
+            raise _rebuild(str(answer["type"]), str(answer["message"]))
         if status == "memory":
             raise self._too_big(what)
-        log.error("reading %s failed in its child process: %s", what, payload)
-        raise SpreadsheetError(f"{what}: the file could not be read ({payload})")
+        log.error("reading %s failed in its child process: %s", what, answer.get("message"))
+        raise SpreadsheetError(f"{what}: the file could not be read ({answer.get('message')})")
 
     def _too_big(self, what: str) -> SpreadsheetError:
         return SpreadsheetError(

@@ -131,7 +131,8 @@ def inspect(
 ) -> parsing.Inspection:
     """The upload's sheets and columns, read in the sandbox."""
     limits = ctx.settings.sheet_limits
-    return ctx.sandbox.run(upload.name, parsing.inspect, upload.path, sheet, phone_column, limits)
+    found = ctx.sandbox.run(upload.name, parsing.inspect, upload.path, sheet, phone_column, limits)
+    return parsing.Inspection.from_json(found)
 
 
 def preview(

@@ -59,3 +59,11 @@ def test_given_every_slot_busy_when_another_call_comes_then_it_is_told_to_come_b
             assert time.monotonic() < deadline
     finally:
         holder.join()
+
+
+def test_given_an_answer_that_is_not_json_then_it_is_refused_not_unpickled() -> None:
+    # The child reads hostile files: only JSON comes back from it, never a pickle to run.
+    sandbox = Sandbox(memory_mb=512)
+    with pytest.raises(SpreadsheetError, match=r"^odd.xlsx: the file could not be read \(cannot return"):
+        sandbox.run("odd.xlsx", set, [1, 2])
+    assert sandbox.run("fine.xlsx", dict, [("a", 1)]) == {"a": 1}
