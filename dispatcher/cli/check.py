@@ -15,6 +15,7 @@ from dispatcher import chunker
 from dispatcher.config import Settings
 from dispatcher.contacts import IngestResult, ingest, normalise
 from dispatcher.errors import DispatcherError, StoreError
+from dispatcher.web.sandbox import read_first_if_unscanned
 
 SHOWN_REJECTIONS = 20
 
@@ -91,7 +92,8 @@ def check(
     err = Console(stderr=True)
     try:
         chunker.limits_for(vendor)
-        limits = Settings.load().sheet_limits
+        settings = Settings.load()
+        read_first_if_unscanned(file, sheet, settings)  # xls, xlsb, ods: in a limited child first
         blocked = frozenset(n for n in (normalise(x) for x in _read_lines(opt_outs)) if n) | stored_opt_outs()
         with Progress(
             TextColumn("reading"),
@@ -115,7 +117,7 @@ def check(
                 opt_outs=blocked,
                 keywords=_read_lines(keywords),
                 progress=progress,
-                limits=limits,
+                limits=settings.sheet_limits,
             )
         chunks = chunker.plan(
             result.messages.mobiles, result.messages.texts, vendor, campaign_id=0, same_text_max=same_text_max

@@ -81,9 +81,9 @@ def inspect(path: Path, sheet: str | None, phone_column: str | None, limits: She
     return dataclasses.asdict(found)
 
 
-def read_through(path: Path, sheet: str | None, limits: SheetLimits) -> int:
+def read_through(path: Path, sheet: str | int | None, limits: SheetLimits) -> int:
     """Read every row of ``sheet`` (what creating a campaign will do); the number of rows."""
-    return sum(1 for _ in open_rows(path, sheet or None, limits).rows)
+    return sum(1 for _ in open_rows(path, None if sheet == "" else sheet, limits).rows)
 
 
 def preview(

@@ -20,16 +20,22 @@ import collections
 import json
 import logging
 import multiprocessing
+import os
 import resource
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from dispatcher import errors
 from dispatcher.errors import DispatcherError, SpreadsheetError
 
+if TYPE_CHECKING:
+    from dispatcher.config import Settings
+
 T = TypeVar("T")
+UNSCANNED_SUFFIXES = frozenset({".xls", ".xlsb", ".ods"})  # formats whose sheets the guard cannot scan
 log = logging.getLogger(__name__)
 TIMEOUT_S = 300.0
 BUSY_WAIT_S = 30.0  # a request waits this long for a free slot, then gets 503 (never ties up the app)
@@ -45,6 +51,8 @@ _CONTEXT.set_forkserver_preload(["dispatcher.web.parsing"])
 
 def _child(conn: Connection, memory_bytes: int, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    # A dying reader writes pages of Rust backtrace: the parent reports the failure in one line.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
     answer: dict[str, Any]
     try:
         answer = {"status": "ok", "value": func(*args)}
@@ -117,7 +125,7 @@ class Sandbox:
                 answer = json.loads(receiver.recv_bytes())
             except EOFError:  # the child died: calamine aborted, or the kernel killed it
                 child.join(10)
-                log.warning("reading %s killed its child process (exit %s)", what, child.exitcode)
+                log.info("reading %s killed its child process (exit %s)", what, child.exitcode)
                 raise self._too_big(what) from None
         finally:
             receiver.close()
@@ -142,3 +150,15 @@ class Sandbox:
             f"{what}: reading the file was stopped: it needed more than the {self.memory_mb:,} MB allowed "
             "(setting parse_memory_mb) or crashed the spreadsheet reader; the file may be crafted or damaged"
         )
+
+
+def read_first_if_unscanned(path: Path, sheet: str | int | None, settings: Settings) -> None:
+    """For the command line: the guard does not scan the sheets of xls, xlsb and ods files, so such a
+    sheet is read once in a limited child before this process reads it; a crafted one fails there,
+    with a message, instead of aborting the command."""
+    if path.suffix.lower() not in UNSCANNED_SUFFIXES or not path.is_file():
+        return
+    from dispatcher.web import parsing
+
+    sandbox = Sandbox(settings.parse_memory_mb, workers=1)
+    sandbox.run(path.name, parsing.read_through, path, sheet, settings.sheet_limits)

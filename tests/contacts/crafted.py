@@ -152,3 +152,21 @@ def relink(path: Path, target: str) -> Path:
                 data = data.replace(b'Target="worksheets/sheet1.xml"', f'Target="{target}"'.encode())
             z.writestr(name, data)
     return path
+
+
+def far_corner_xls(path: Path) -> Path:
+    """An xls whose last cell claims column 65,535 (BIFF8 allows 256): calamine asks for 125 GB."""
+    import xlwt
+
+    book = xlwt.Workbook()
+    sheet = book.add_sheet("名单")
+    sheet.write(0, 0, "手机号")
+    sheet.write(1, 0, "13912345678")
+    sheet.write(60000, 200, 7.25)  # written as an RK record: type, length, row, column, ...
+    book.save(str(path))
+    data = bytearray(path.read_bytes())
+    at = data.find(struct.pack("<HHHH", 0x027E, 10, 60000, 200))
+    assert at >= 0, "xlwt wrote the cell otherwise"
+    struct.pack_into("<H", data, at + 6, 0xFFFF)
+    path.write_bytes(bytes(data))
+    return path
