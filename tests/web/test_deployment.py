@@ -89,9 +89,10 @@ def test_given_a_required_secret_unset_or_empty_when_compose_interpolates_then_i
             environments(broken)
 
 
-def test_given_the_compose_file_then_flower_is_only_published_on_loopback() -> None:
-    for port in services()["flower"].get("ports", []):
-        assert str(port).startswith("127.0.0.1:"), port
+def test_given_the_compose_file_then_flower_and_the_plain_http_web_port_are_only_on_loopback() -> None:
+    for name in ("flower", "web"):
+        ports = services()[name].get("ports", [])
+        assert ports and all(str(port).startswith("127.0.0.1:") for port in ports), (name, ports)
 
 
 def _free_port() -> int:
