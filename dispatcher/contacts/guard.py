@@ -15,8 +15,8 @@ zipped workbook (xlsx, xlsm, xlsb, ods) this module checks, streaming and in bou
   does not decide on its own: calamine allocates from the cells, and Excel widens the dimension over
   formatted empty cells, so a genuine list may declare more than it holds.
 
-Binary formats (xls, the sheets of xlsb) are not scanned: the web app parses every upload in a child
-process with a memory limit (:mod:`dispatcher.web.sandbox`), whatever the format.
+The sheets of xls, xlsb and ods are not scanned: those are read in a child process with a memory limit
+(:mod:`dispatcher.web.sandbox`) first, as the web app reads every upload, whatever its format.
 
     with WorkbookGuard.open(path, limits) as guard:   # None for a file that is not a zip
         guard.check_sheet("名单")                      # SpreadsheetError naming file, sheet and size
@@ -46,7 +46,6 @@ MAX_CENTRAL_DIRECTORY = 4 << 20  # ~40,000 entries; an xlsx has a few dozen
 _READ = 1 << 20
 _EOCD = b"PK\x05\x06"
 _CELL = re.compile(rb"<c[\s/>]")  # a cell element's start tag (unprefixed)
-_REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 
 
 @dataclass(frozen=True)
@@ -126,9 +125,10 @@ class WorkbookGuard:
     def open(cls, path: Path, limits: SheetLimits = DEFAULT_LIMITS) -> Iterator[WorkbookGuard | None]:
         """The guard of a zipped workbook after its workbook-level checks; None when not a zip."""
         with path.open("rb") as f:
-            if f.read(4) != b"PK\x03\x04":
-                yield None
-                return
+            zipped = f.read(4) == b"PK\x03\x04"
+        if not zipped:
+            yield None
+            return
         _check_central_directory(path)
         try:
             archive = zipfile.ZipFile(path)
