@@ -96,6 +96,7 @@ def create(
         opt_outs=opted_out,
         rules=text_rules,
         progress=progress,
+        limits=settings.sheet_limits,
     )
     if start_at is not None and start_at.tzinfo is None:
         raise StoreError("the start time needs a time zone (e.g. 2026-11-22T09:00+08:00)")

@@ -29,6 +29,7 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dispatcher.contacts.guard import SheetLimits
 from dispatcher.errors import ConfigError
 from dispatcher.vendors import VENDORS, default_separators
 from dispatcher.vendors.wire import Credentials, Separators
@@ -75,6 +76,10 @@ _TOP_KEYS = frozenset(
         "optout_words",
         "approval_threshold",
         "secret_key",
+        "public_url",
+        "max_sheet_rows",
+        "max_sheet_columns",
+        "parse_memory_mb",
         "accounts",
     }
 )
@@ -156,7 +161,20 @@ class Settings:
     optout_words: tuple[str, ...] = DEFAULT_OPTOUT_WORDS
     approval_threshold: int | None = None
     secret_key: str | None = field(default=None, repr=False)
+    public_url: str | None = None  # the address users open, e.g. https://sms.example.com
+    max_sheet_rows: int = SheetLimits.rows
+    max_sheet_columns: int = SheetLimits.columns
+    parse_memory_mb: int = 4096  # the web app reads uploads in a child process limited to this
     accounts: Mapping[str, AccountConfig] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def sheet_limits(self) -> SheetLimits:
+        return SheetLimits(self.max_sheet_rows, self.max_sheet_columns)
+
+    @property
+    def https(self) -> bool:
+        """Served over HTTPS (``public_url`` says so): session cookies get the ``Secure`` flag."""
+        return bool(self.public_url and self.public_url.lower().startswith("https://"))
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
@@ -178,6 +196,21 @@ class Settings:
             broker_url = f"sqla+sqlite:///{_sqlite_dir(database_url, cwd) / BROKER_FILE}"
         redis_url = env.get("DISPATCHER_REDIS_URL") or _opt_str(data, "redis_url") or DEFAULT_REDIS_URL
         secret_key = env.get("DISPATCHER_SECRET_KEY") or _opt_str(data, "secret_key")
+        public_url = env.get("DISPATCHER_PUBLIC_URL") or _opt_str(data, "public_url")
+        if public_url is not None and not re.match(r"https?://[^/\s]+", public_url):
+            raise ConfigError(
+                "setting public_url (DISPATCHER_PUBLIC_URL) must start with https:// or http://"
+            )
+        sizes = {}
+        for key, default in (
+            ("max_sheet_rows", SheetLimits.rows),
+            ("max_sheet_columns", SheetLimits.columns),
+            ("parse_memory_mb", 4096),
+        ):
+            value = data.get(key, default)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"setting {key} must be a positive integer")
+            sizes[key] = value
 
         timezone = _opt_str(data, "timezone") or "Asia/Shanghai"
         try:
@@ -207,7 +240,9 @@ class Settings:
             optout_words=tuple(w.strip() for w in words),
             approval_threshold=threshold,
             secret_key=secret_key,
+            public_url=public_url.rstrip("/") if public_url else None,
             accounts=MappingProxyType(accounts),
+            **sizes,
         )
 
     def account(self, name: str) -> AccountConfig:

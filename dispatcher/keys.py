@@ -46,6 +46,11 @@ class KeySpace:
         """Written by the ``dispatcher.ping`` task: proof that a worker ran it."""
         return f"{self.prefix}ping:{token}"
 
+    def login_key(self, kind: str, subject: str) -> str:
+        """Sign-in throttling of one subject (``name:<sha256>`` or ``addr:<sha256>``): ``tries`` in the
+        current window, ``strikes`` (blocks of the last day), ``block`` (present while blocked)."""
+        return f"{self.prefix}login:{kind}:{subject}"
+
 
 DEFAULT_KEYS = KeySpace()
 
@@ -56,3 +61,4 @@ balance_cache_key = DEFAULT_KEYS.balance_cache_key
 pull_deferred_key = DEFAULT_KEYS.pull_deferred_key
 lock_key = DEFAULT_KEYS.lock_key
 ping_key = DEFAULT_KEYS.ping_key
+login_key = DEFAULT_KEYS.login_key

@@ -106,10 +106,12 @@ def register(app: typer.Typer) -> None:
         """Read, validate and plan a campaign (draft, or scheduled with --at)."""
         from dispatcher import campaigns
         from dispatcher.cli.check import summary
+        from dispatcher.web.sandbox import read_first_if_unscanned
 
         settings = _settings()
         sheet_arg: str | int | None = int(sheet) if sheet is not None and sheet.isdigit() else sheet
         try:
+            read_first_if_unscanned(file, sheet_arg, settings)  # xls, xlsb, ods: in a limited child first
             created = campaigns.create(
                 _sessions(settings),
                 settings,

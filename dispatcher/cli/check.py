@@ -18,6 +18,7 @@ from dispatcher.contacts import IngestResult, ingest, normalise
 from dispatcher.errors import DispatcherError, StoreError
 from dispatcher.text import TextRules
 from dispatcher.vendors.wire import Separators
+from dispatcher.web.sandbox import read_first_if_unscanned
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -142,6 +143,7 @@ def check(
         if vendor is None:
             raise ValueError("give --vendor or --account")
         chunker.limits_for(vendor)
+        read_first_if_unscanned(file, sheet, settings)  # xls, xlsb, ods: in a limited child first
         blocked = frozenset(n for n in (normalise(x) for x in _read_lines(opt_outs)) if n)
         blocked |= stored_opt_outs(settings.database_url)
         with Progress(
@@ -167,6 +169,7 @@ def check(
                 keywords=_read_lines(keywords_file),
                 rules=rules,
                 progress=progress,
+                limits=settings.sheet_limits,
             )
         chunks = chunker.plan(
             result.messages.mobiles,

@@ -1,4 +1,4 @@
-"""``dispatcher web`` (the web app under uvicorn) and ``dispatcher user add|list`` (who may sign in)."""
+"""``dispatcher web`` (the web app under uvicorn) and ``dispatcher user add|list|token`` (who may sign in)."""
 
 from __future__ import annotations
 
@@ -46,27 +46,52 @@ def register(app: typer.Typer) -> None:
         port: Annotated[int, typer.Option("--port")] = 8000,
         max_upload_mb: Annotated[int, typer.Option("--max-upload-mb", help="Upload size limit.")] = 50,
         https_only: Annotated[
-            bool, typer.Option("--https-only", help="Session cookie only over HTTPS (behind TLS).")
-        ] = False,
+            bool | None,
+            typer.Option(
+                "--https-only/--no-https-only",
+                help="Session cookie only over HTTPS (Secure). Default: when DISPATCHER_PUBLIC_URL is https.",
+            ),
+        ] = None,
+        forwarded_allow_ips: Annotated[
+            str | None,
+            typer.Option(
+                "--forwarded-allow-ips",
+                help="Proxies (comma-separated IPs, or *) whose X-Forwarded-For/-Proto are believed; "
+                "default $FORWARDED_ALLOW_IPS or 127.0.0.1,::1. Sign-in throttling counts per client address.",
+            ),
+        ] = None,
     ) -> None:
         """Run the web app: pages for marketing staff, the JSON API (/docs), vendor push receivers."""
         import uvicorn
 
         from dispatcher.web import create_app
+        from dispatcher.web.auth import check_secret_key
 
         settings = _settings()
         if not settings.secret_key:
-            # Sessions then die with the process and cannot be shared by several web processes.
+            # Unguessable, but sessions then die with the process and cannot be shared by several
+            # web processes: production sets DISPATCHER_SECRET_KEY (compose refuses to start without).
             typer.echo(
                 "warning: no DISPATCHER_SECRET_KEY / secret_key set; using a random one for this run",
                 err=True,
             )
             settings = dataclasses.replace(settings, secret_key=secrets.token_urlsafe(32))
+        try:
+            check_secret_key(settings.secret_key)
+        except DispatcherError as exc:
+            raise _fail(exc) from None
         sessions = _sessions(settings)
         app_ = create_app(
             settings, sessions=sessions, max_upload_bytes=max_upload_mb * 1024 * 1024, https_only=https_only
         )
-        uvicorn.run(app_, host=host, port=port, proxy_headers=True, log_config=access_log_config())
+        uvicorn.run(
+            app_,
+            host=host,
+            port=port,
+            proxy_headers=True,
+            forwarded_allow_ips=forwarded_allow_ips,
+            log_config=access_log_config(),
+        )
 
     @user.command("add")
     def add(
@@ -100,5 +125,26 @@ def register(app: typer.Typer) -> None:
         with _sessions(_settings())() as session:
             for u in session.execute(select(User).order_by(User.name)).scalars():
                 typer.echo(f"{u.name}\t{u.role}")
+
+    @user.command("token")
+    def token(
+        name: str,
+        revoke: Annotated[bool, typer.Option("--revoke", help="Revoke the user's token instead.")] = False,
+    ) -> None:
+        """Print a new API token for NAME (replacing any previous one), or revoke it.
+
+        Scripts send it as ``Authorization: Bearer <token>``. Only its hash is stored: keep it now.
+        """
+        from dispatcher.web.auth import issue_token, revoke_tokens
+
+        try:
+            with _sessions(_settings())() as session:
+                if revoke:
+                    revoked = revoke_tokens(session, name, actor="cli")
+                    typer.echo(f"{revoked} token(s) of {name} revoked", err=True)
+                    return
+                typer.echo(issue_token(session, name, actor="cli"))
+        except DispatcherError as exc:
+            raise _fail(exc) from None
 
     app.add_typer(user, name="user")

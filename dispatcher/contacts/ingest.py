@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dispatcher import text as textrules
+from dispatcher.contacts.guard import DEFAULT_LIMITS, SheetLimits
 from dispatcher.contacts.headers import SAMPLE_ROWS, Layout, find_layout
 from dispatcher.contacts.phones import _RULES, Cell, parse_mobile
 from dispatcher.contacts.reader import Rows, open_rows
@@ -143,18 +144,20 @@ def ingest(
     rules: textrules.TextRules = textrules.TextRules(),
     marketing: bool = True,
     progress: Progress | None = None,
+    limits: SheetLimits = DEFAULT_LIMITS,
 ) -> IngestResult:
     """Read ``path``, validate numbers, render ``template`` per row, de-duplicate and drop opt-outs.
 
     ``rules`` (plus ``keywords``) say what the account's gateway refuses: a template that breaks them is a
     ``TemplateError`` naming why (a forbidden word, ``&`` on an encrypted account); a rendered text that
     breaks them rejects its row with the reason.
+    A sheet larger than ``limits`` is refused before it is loaded.
     """
     parsed = textrules.parse_template(template)  # template errors before the file is even opened
     rules = replace(rules, keywords=rules.keywords + tuple(k for k in keywords if k))
     if problem := rules.template_problem(parsed):
         raise TemplateError(problem)
-    source = open_rows(path, sheet)
+    source = open_rows(path, sheet, limits)
     read, sample = _sample(source.rows)
     if not sample:
         raise SpreadsheetError(f"{source.where()}: the sheet is empty")

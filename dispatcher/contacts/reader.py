@@ -2,7 +2,8 @@
 
 Both give :class:`Rows`: an iterator of ``(row number as the spreadsheet shows it, cells)``. Calamine
 loads one sheet whole (a sheet holds at most 1,048,576 rows) and hands rows to Python one at a time;
-CSV is decoded in chunks, so its memory stays bounded whatever its size.
+CSV is decoded in chunks, so its memory stays bounded whatever its size. Before calamine opens a
+workbook or loads a sheet, :mod:`dispatcher.contacts.guard` refuses one that would exhaust memory.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import python_calamine
 
+from dispatcher.contacts.guard import DEFAULT_LIMITS, SheetLimits, WorkbookGuard
 from dispatcher.contacts.phones import Cell
 from dispatcher.errors import SpreadsheetError
 
@@ -40,8 +42,9 @@ class Rows:
         return f"{self.path.name}" + (f", sheet {self.sheet!r}" if self.sheet else "")
 
 
-def open_rows(path: str | Path, sheet: str | int | None = None) -> Rows:
-    """The rows of ``sheet`` (name, or 0-based index; default: the first non-empty) in ``path``."""
+def open_rows(path: str | Path, sheet: str | int | None = None, limits: SheetLimits = DEFAULT_LIMITS) -> Rows:
+    """The rows of ``sheet`` (name, or 0-based index; default: the first non-empty) in ``path``.
+    A sheet larger than ``limits`` is refused before it is loaded."""
     path = Path(path)
     if not path.is_file():
         raise SpreadsheetError(f"{path}: no such file")
@@ -51,22 +54,37 @@ def open_rows(path: str | Path, sheet: str | int | None = None) -> Rows:
             raise SpreadsheetError(f"{path.name}: a CSV file has no sheets (asked for {sheet!r})")
         return read_csv(path)
     if suffix in SPREADSHEET_SUFFIXES:
-        return read_spreadsheet(path, sheet)
+        return read_spreadsheet(path, sheet, limits)
     raise SpreadsheetError(
         f"{path.name}: unsupported file type {suffix or '(none)'!r}; use xlsx, xlsm, xls, ods or csv"
     )
 
 
-def read_spreadsheet(path: Path, sheet: str | int | None = None) -> Rows:
+def _workbook(path: Path) -> python_calamine.CalamineWorkbook:
     try:
-        workbook = python_calamine.CalamineWorkbook.from_path(str(path))
+        return python_calamine.CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine raises its own errors, zip errors, and ValueError on junk
         raise SpreadsheetError(f"{path.name}: cannot read the file as a spreadsheet ({exc})") from exc
-    names = workbook.sheet_names
-    try:
-        chosen = _choose_sheet(workbook, names, sheet, path)
-    except python_calamine.CalamineError as exc:
-        raise SpreadsheetError(f"{path.name}: cannot read the sheet ({exc})") from exc
+
+
+def sheet_names(path: Path, limits: SheetLimits = DEFAULT_LIMITS) -> list[str]:
+    """The workbook's sheets ([] for CSV, which has none), without loading any of them."""
+    if path.suffix.lower() in CSV_SUFFIXES:
+        return []
+    with WorkbookGuard.open(path, limits):
+        return list(_workbook(path).sheet_names)
+
+
+def read_spreadsheet(
+    path: Path, sheet: str | int | None = None, limits: SheetLimits = DEFAULT_LIMITS
+) -> Rows:
+    with WorkbookGuard.open(path, limits) as guard:
+        workbook = _workbook(path)
+        names = workbook.sheet_names
+        try:
+            chosen = _choose_sheet(workbook, names, sheet, path, guard)
+        except python_calamine.CalamineError as exc:
+            raise SpreadsheetError(f"{path.name}: cannot read the sheet ({exc})") from exc
     end = chosen.end
     first_column = chosen.start[1] if chosen.start else 0
     return Rows(
@@ -78,18 +96,30 @@ def read_spreadsheet(path: Path, sheet: str | int | None = None) -> Rows:
     )
 
 
+def _load(
+    workbook: python_calamine.CalamineWorkbook, name: str, guard: WorkbookGuard | None
+) -> python_calamine.CalamineSheet:
+    if guard is not None:
+        guard.check_sheet(name)  # before calamine allocates the sheet
+    return workbook.get_sheet_by_name(name)
+
+
 def _choose_sheet(
-    workbook: python_calamine.CalamineWorkbook, names: list[str], sheet: str | int | None, path: Path
+    workbook: python_calamine.CalamineWorkbook,
+    names: list[str],
+    sheet: str | int | None,
+    path: Path,
+    guard: WorkbookGuard | None,
 ) -> python_calamine.CalamineSheet:
     if sheet is None:
         for name in names:
-            candidate = workbook.get_sheet_by_name(name)
+            candidate = _load(workbook, name, guard)
             # any() stops at the first non-blank row: only the top of a big sheet is converted
             if candidate.height > 0 and any(not all(map(_blank, row)) for row in candidate.iter_rows()):
                 return candidate
         raise SpreadsheetError(f"{path.name}: every sheet is empty (sheets: {', '.join(names) or 'none'})")
     if isinstance(sheet, str) and sheet in names:
-        chosen = workbook.get_sheet_by_name(sheet)
+        chosen = _load(workbook, sheet, guard)
     else:
         index = _as_index(sheet)
         if index is None or not 0 <= index < len(names):
@@ -97,7 +127,7 @@ def _choose_sheet(
                 f"{path.name}: no sheet {sheet!r}; the sheets are "
                 + ", ".join(f"{i}: {n!r}" for i, n in enumerate(names))
             )
-        chosen = workbook.get_sheet_by_index(index)
+        chosen = _load(workbook, names[index], guard)
     if chosen.height == 0:
         raise SpreadsheetError(f"{path.name}: sheet {chosen.name!r} is empty")
     return chosen

@@ -9,6 +9,7 @@ from dispatcher.store.campaigns import TRANSITIONS, audit, transition
 from dispatcher.store.chunks import Outcome, claim_chunk, finish_chunk, redact_form, sweep_expired_leases
 from dispatcher.store.engine import alembic_config, make_engine, session_factory, upgrade
 from dispatcher.store.models import (
+    ApiToken,
     Attempt,
     AuditEntry,
     Base,
@@ -22,12 +23,14 @@ from dispatcher.store.models import (
     Upload,
     User,
     VendorKeyword,
+    WebSession,
 )
 from dispatcher.store.recipients import NewRecipient, bulk_insert_recipients, counts
 from dispatcher.store.types import CampaignState, ChunkState, RecipientState, Role, UTCDateTime, utcnow
 
 __all__ = [
     "TRANSITIONS",
+    "ApiToken",
     "Attempt",
     "AuditEntry",
     "Base",
@@ -48,6 +51,7 @@ __all__ = [
     "Upload",
     "User",
     "VendorKeyword",
+    "WebSession",
     "alembic_config",
     "audit",
     "bulk_insert_recipients",

@@ -290,3 +290,28 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default=Role.VIEWER)
     created_at: Mapped[datetime] = _created()
+
+
+class WebSession(Base):
+    """A signed-in browser. The cookie carries a random id, the store only its SHA-256: signing out,
+    removing the user or changing their role deletes the row, and the cookie is worth nothing."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = _created()
+    expires_at: Mapped[datetime]
+
+
+class ApiToken(Base):
+    """A user's bearer token for the JSON API (one per user; a new one replaces it). Only its SHA-256
+    is stored: the token is shown once, by ``dispatcher user token NAME``."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    created_at: Mapped[datetime] = _created()

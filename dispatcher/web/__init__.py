@@ -2,33 +2,49 @@
 
     create_app(settings)        # uvicorn.run(create_app(settings)) or ``dispatcher web``
 
-Server-rendered HTML (Jinja2) with a little inline JavaScript for live progress; no build step.
+Server-rendered HTML (Jinja2) with a little JavaScript (``static/*.js``: the pages' Content-Security-
+Policy allows no inline script) for live progress; no build step. The security model (sessions, tokens,
+throttling, the sandbox that reads uploads, headers) is in SECURITY.md.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from dispatcher.config import Settings
-from dispatcher.errors import ConfigError, DispatcherError, StateError, StoreError
+from dispatcher.errors import DispatcherError, StateError, StoreError
+from dispatcher.keys import DEFAULT_KEYS, KeySpace
 from dispatcher.web.actions import Forbidden
+from dispatcher.web.auth import SESSION_MAX_AGE_S, check_secret_key
 from dispatcher.web.context import DEFAULT_MAX_UPLOAD, WebContext
-from dispatcher.web.deps import CsrfFailed, LoginRequired, render, session_user
+from dispatcher.web.deps import (
+    ApiUser,
+    CsrfFailed,
+    LoginRequired,
+    PageUser,
+    Unavailable,
+    render,
+    session_user,
+)
+from dispatcher.web.sandbox import Busy, Sandbox
+from dispatcher.web.security import SecurityMiddleware
 
 if TYPE_CHECKING:
     from celery import Celery
     from sqlalchemy.orm import Session, sessionmaker
-
-SESSION_MAX_AGE_S = 12 * 3600
 
 __all__ = ["create_app"]
 
@@ -40,12 +56,15 @@ def create_app(
     celery: Celery | None = None,
     upload_dir: Path | None = None,
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD,
-    https_only: bool = False,
+    https_only: bool | None = None,
     process_push: bool = True,
+    keys: KeySpace = DEFAULT_KEYS,
 ) -> FastAPI:
-    """The app. ``settings.secret_key`` signs the session cookies: without one, nothing starts."""
-    if not settings.secret_key:
-        raise ConfigError("the web app needs secret_key (DISPATCHER_SECRET_KEY) to sign session cookies")
+    """The app. ``settings.secret_key`` signs the session cookies: without a strong one, nothing starts.
+    Session cookies are ``Secure`` when ``https_only``, by default when ``public_url`` is https."""
+    secret_key = check_secret_key(settings.secret_key)
+    if https_only is None:
+        https_only = settings.https
     if sessions is None:
         from dispatcher.store import make_engine, session_factory
 
@@ -58,7 +77,16 @@ def create_app(
         import tempfile
 
         upload_dir = Path(tempfile.gettempdir()) / "dispatcher-uploads"
-    ctx = WebContext(settings, sessions, celery, upload_dir, max_upload_bytes, process_push)
+    ctx = WebContext(
+        settings,
+        sessions,
+        celery,
+        upload_dir,
+        max_upload_bytes,
+        process_push,
+        keys=keys,
+        sandbox=Sandbox(settings.parse_memory_mb),
+    )
 
     from dispatcher.web import admin, api, pages, push
 
@@ -72,23 +100,59 @@ def create_app(
         title="SMS dispatcher",
         summary="Bulk SMS campaigns for Chinese SMS gateways: JSON API and vendor push receivers.",
         version="0.1.0",
+        docs_url=None,  # served below, to signed-in users only
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.ctx = ctx
     app.add_middleware(
         SessionMiddleware,
-        secret_key=settings.secret_key,
+        secret_key=secret_key,
         session_cookie="dispatcher_session",
         max_age=SESSION_MAX_AGE_S,
         same_site="lax",
         https_only=https_only,
+    )
+    app.add_middleware(
+        SecurityMiddleware,
+        public_url=settings.public_url,
+        https=https_only,
+        max_upload_bytes=max_upload_bytes,
     )
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
     app.include_router(admin.router)
     app.include_router(pages.router)
     app.include_router(api.router)
     app.include_router(push.router)
+    _docs(app)
     _handlers(app)
     return app
+
+
+def _docs(app: FastAPI) -> None:
+    """OpenAPI and Swagger UI for signed-in users (the API's shape is no business of strangers)."""
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(user: ApiUser) -> dict[str, Any]:
+        return app.openapi()
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(user: PageUser) -> Response:
+        page = get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - API")
+        html = bytes(page.body).decode()
+        # Swagger UI starts with one inline script: allowed by its hash, nothing else inline.
+        inline = re.findall(r"<script>(.*?)</script>", html, re.S)
+        hashes = " ".join(
+            "'sha256-" + base64.b64encode(hashlib.sha256(code.encode()).digest()).decode() + "'"
+            for code in inline
+        )
+        cdn = "https://cdn.jsdelivr.net"
+        csp = (
+            f"default-src 'self'; script-src 'self' {cdn} {hashes}; style-src 'self' {cdn} 'unsafe-inline'; "
+            "img-src 'self' data: https://fastapi.tiangolo.com; connect-src 'self'; frame-ancestors 'none'; "
+            "base-uri 'none'; object-src 'none'"
+        )
+        return HTMLResponse(html, headers={"Content-Security-Policy": csp})
 
 
 def _is_api(request: Request) -> bool:
@@ -115,6 +179,8 @@ def _handlers(app: FastAPI) -> None:
         status = 400
         if isinstance(exc, Forbidden):
             status = 403
+        elif isinstance(exc, Unavailable | Busy):
+            status = 503
         elif isinstance(exc, StateError):
             status = 409
         elif isinstance(exc, StoreError) and str(exc).startswith("no "):

@@ -9,9 +9,20 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func, select
 
 from dispatcher.errors import DispatcherError
-from dispatcher.store import OptOut, ReplyRow, Role, User
+from dispatcher.store import OptOut, ReplyRow, Role, User, audit
 from dispatcher.web import actions, auth
-from dispatcher.web.deps import Ctx, PageUser, check_csrf, flash, render, session_user
+from dispatcher.web.deps import (
+    SESSION_ID,
+    Ctx,
+    PageUser,
+    check_csrf,
+    check_password,
+    client_address,
+    flash,
+    render,
+    session_user,
+    throttled,
+)
 
 router = APIRouter(include_in_schema=False)
 PAGE = 200
@@ -43,26 +54,45 @@ def login(
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
     check_csrf(request, csrf)
-    with ctx.sessions() as session:
-        user = auth.authenticate(session, name.strip(), password)
+    name, address = name.strip(), client_address(request)
+    wait = throttled(ctx, name, address)
+    if wait:
+        return render(
+            request,
+            "login.html",
+            None,
+            status_code=429,
+            headers={"Retry-After": str(wait)},
+            next=_local(next),
+            error=f"too many attempts, try again in {wait} s",
+        )
+    user = check_password(ctx, name, password, address)
     if user is None:
         return render(
             request, "login.html", None, status_code=401, next=_local(next), error="wrong name or password"
         )
     request.session.clear()  # a fresh session (and CSRF token) on sign-in: no fixation
-    request.session["user"] = user.name
+    with ctx.sessions() as session:
+        request.session[SESSION_ID] = auth.start_session(session, user)
+        audit(session, user.name, "login", address=address)
+        session.commit()
     return _redirect(_local(next))
 
 
 @router.post("/logout")
-def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+def logout(request: Request, ctx: Ctx, csrf: Annotated[str, Form()] = "") -> Response:
     check_csrf(request, csrf)
+    token = request.session.get(SESSION_ID)
+    if isinstance(token, str):
+        with ctx.sessions() as session:
+            auth.end_session(session, token)  # the cookie, even if kept somewhere, is now worthless
     request.session.clear()
     return _redirect("/login")
 
 
 @router.get("/optouts")
 def optouts(request: Request, ctx: Ctx, user: PageUser, q: str = "", page: int = 0) -> Response:
+    actions.require(user, Role.SENDER, "seeing the opt-out list (phone numbers)")
     with ctx.sessions() as session:
         query = select(OptOut).order_by(OptOut.id.desc())
         total_q = select(func.count()).select_from(OptOut)
@@ -108,6 +138,7 @@ def optouts_remove(
 
 @router.get("/replies")
 def replies(request: Request, ctx: Ctx, user: PageUser, page: int = 0) -> Response:
+    actions.require(user, Role.SENDER, "seeing replies (phone numbers)")
     with ctx.sessions() as session:
         rows = (
             session.execute(

@@ -1,5 +1,6 @@
-"""The JSON API under ``/api/``: the same actions as the pages. HTTP Basic or the session cookie;
-anything else gets 401. Documented at ``/docs`` (FastAPI's OpenAPI)."""
+"""The JSON API under ``/api/``: the same actions as the pages. A bearer token (``dispatcher user token
+NAME``), HTTP Basic (throttled), or the browser's session cookie; anything else gets 401. Documented at
+``/docs`` (FastAPI's OpenAPI, for signed-in users)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from dispatcher import campaigns, keywords
 from dispatcher.cli.check import summary
 from dispatcher.store import Campaign, OptOut, ReplyRow, Role, User
 from dispatcher.web import actions, auth, uploads
@@ -85,22 +85,9 @@ def preview_campaign(
 ) -> dict[str, Any]:
     saved = _with_upload(ctx, user, file)
     try:
-        with ctx.sessions() as session:
-            opted_out = campaigns.opt_out_set(session)
-            stored_keywords = keywords.stored(session, account)
-        result = uploads.preview(
-            saved.path,
-            ctx.settings,
-            account,
-            template,
-            sheet=sheet,
-            phone_column=phone_column,
-            opt_outs=opted_out,
-            stored_keywords=stored_keywords,
-        )
+        return uploads.preview(ctx, saved, account, template, sheet, phone_column)
     finally:
         uploads.discard(saved)
-    return result
 
 
 @router.post("/campaigns", status_code=201, summary="Create a campaign from a contact list")
@@ -119,6 +106,7 @@ def create_campaign(
     at = parse_start(start_at, ctx.settings.timezone)
     saved = _with_upload(ctx, user, file)
     try:
+        uploads.ensure_read(ctx, saved, sheet or None)  # a crafted file fails in the sandbox, not here
         created = actions.create(
             ctx,
             user,
@@ -155,13 +143,15 @@ def campaign_action(ctx: Ctx, user: ApiUser, campaign_id: int, action: Action) -
     return {"id": campaign_id, "action": action.value, "queued_requests": queued}
 
 
-@router.get("/campaigns/{campaign_id}/export", summary="Per-recipient results as xlsx or csv")
+@router.get("/campaigns/{campaign_id}/export", summary="Per-recipient results as xlsx or csv (sender)")
 def campaign_export(ctx: Ctx, user: ApiUser, campaign_id: int, format: str = "xlsx") -> Response:
+    actions.require(user, Role.SENDER, "exporting phone numbers")
     return export_response(ctx, campaign_id, format)
 
 
-@router.get("/optouts", summary="The opt-out list")
+@router.get("/optouts", summary="The opt-out list (sender)")
 def list_optouts(ctx: Ctx, user: ApiUser, limit: int = 1000, offset: int = 0) -> list[dict[str, Any]]:
+    actions.require(user, Role.SENDER, "seeing the opt-out list (phone numbers)")
     with ctx.sessions() as session:
         rows = session.execute(
             select(OptOut).order_by(OptOut.id.desc()).offset(offset).limit(min(limit, 10_000))
@@ -184,8 +174,9 @@ def remove_optout(ctx: Ctx, user: ApiUser, mobile: str) -> dict[str, str]:
     return {"removed": mobile}
 
 
-@router.get("/replies", summary="Replies (MO), newest first")
+@router.get("/replies", summary="Replies (MO), newest first (sender)")
 def list_replies(ctx: Ctx, user: ApiUser, limit: int = 200, offset: int = 0) -> list[dict[str, Any]]:
+    actions.require(user, Role.SENDER, "seeing replies (phone numbers)")
     with ctx.sessions() as session:
         rows = session.execute(
             select(ReplyRow).order_by(ReplyRow.id.desc()).offset(offset).limit(min(limit, 10_000))

@@ -1,4 +1,5 @@
-"""What every request handler needs: settings, the store, the Celery app, the upload directory."""
+"""What every request handler needs: settings, the store, the Celery app, the upload directory, the
+sandbox that reads uploads, and the Redis key space (sign-in throttling)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher.config import Settings
+from dispatcher.keys import DEFAULT_KEYS, KeySpace
+from dispatcher.web.sandbox import Sandbox
+from dispatcher.web.throttle import SignInThrottle
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -25,8 +29,11 @@ class WebContext:
     upload_dir: Path
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD
     process_push: bool = True  # parse pushed bodies in the background right after answering
+    keys: KeySpace = DEFAULT_KEYS
+    sandbox: Sandbox = field(default_factory=lambda: Sandbox(4096))
     series_cache: dict[int, tuple[float, dict[str, Any]]] = field(default_factory=dict)
     _redis: Redis[Any] | None = field(default=None, repr=False)
+    _throttle: SignInThrottle | None = field(default=None, repr=False)
 
     @property
     def redis(self) -> Redis[Any]:
@@ -35,6 +42,12 @@ class WebContext:
 
             self._redis = Redis.from_url(self.settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
         return self._redis
+
+    @property
+    def throttle(self) -> SignInThrottle:
+        if self._throttle is None:
+            self._throttle = SignInThrottle(self.redis, self.keys)
+        return self._throttle
 
     def enqueue(self, chunk_ids: list[int]) -> None:
         if chunk_ids:

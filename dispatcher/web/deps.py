@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.templating import Jinja2Templates
+from redis.exceptions import RedisError
 from starlette.responses import Response
 
-from dispatcher.store import Role
+from dispatcher.errors import DispatcherError
+from dispatcher.store import Role, audit
 from dispatcher.web import auth
 from dispatcher.web.auth import CurrentUser
 from dispatcher.web.context import WebContext
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 CSRF_HEADER = "x-csrf-token"
+SESSION_ID = "sid"  # the cookie's key for the server-side session id
 
 
 class LoginRequired(Exception):
@@ -26,6 +30,10 @@ class LoginRequired(Exception):
 
 class CsrfFailed(Exception):
     pass
+
+
+class Unavailable(DispatcherError):
+    """A service the request needs does not answer (503)."""
 
 
 def get_ctx(request: Request) -> WebContext:
@@ -49,13 +57,14 @@ def check_csrf(request: Request, given: str | None) -> None:
 
 
 def session_user(request: Request, ctx: WebContext) -> CurrentUser | None:
-    name = request.session.get("user")
-    if not isinstance(name, str):
+    """The user of the browser's server-side session; None when there is none or it has ended."""
+    token = request.session.get(SESSION_ID)
+    if not isinstance(token, str):
         return None
     with ctx.sessions() as session:
-        user = auth.load_user(session, name)
-    if user is None:  # removed since signing in
-        request.session.pop("user", None)
+        user = auth.session_owner(session, token)
+    if user is None:  # signed out elsewhere, removed, role changed, or expired
+        request.session.pop(SESSION_ID, None)
     return user
 
 
@@ -70,30 +79,78 @@ PageUser = Annotated[CurrentUser, Depends(page_user)]
 
 
 def _unauthorized(message: str) -> HTTPException:
-    return HTTPException(401, message, headers={"WWW-Authenticate": 'Basic realm="dispatcher"'})
+    # A Bearer challenge: no browser prompts for it or caches anything (a Basic one made browsers
+    # keep the password and send it with cross-site requests).
+    return HTTPException(401, message, headers={"WWW-Authenticate": 'Bearer realm="dispatcher"'})
+
+
+def client_address(request: Request) -> str:
+    """The socket peer, or what a trusted proxy said (uvicorn's ``--forwarded-allow-ips``)."""
+    return request.client.host if request.client else "unknown"
+
+
+def throttled(ctx: WebContext, name: str, address: str) -> int:
+    """Count a sign-in attempt: 0 to go ahead, else seconds to wait (audited when a block starts).
+    Redis down: sign-in is refused (503) rather than left unthrottled."""
+    try:
+        verdict = ctx.throttle.attempt(name, address)
+    except RedisError:
+        raise Unavailable("sign-in is unavailable for a moment (Redis does not answer)") from None
+    if verdict.blocked_now:
+        with ctx.sessions() as session:
+            audit(session, name[:64] or "-", "login.blocked", address=address, seconds=verdict.wait_s)
+            session.commit()
+    return verdict.wait_s
+
+
+def check_password(ctx: WebContext, name: str, password: str, address: str) -> CurrentUser | None:
+    """The user if the password matches; failures are audited, a success resets the name's count."""
+    with ctx.sessions() as session:
+        user = auth.authenticate(session, name, password)
+        if user is None:
+            audit(session, name[:64] or "-", "login.failed", address=address)
+            session.commit()
+    if user is not None:
+        with contextlib.suppress(RedisError):
+            ctx.throttle.succeeded(name, address)
+    return user
 
 
 def api_user(request: Request, ctx: Ctx) -> CurrentUser:
-    """HTTP Basic, or the browser's session cookie (then a changing call needs the CSRF header too)."""
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("basic "):
+    """A signed-in browser (its cookie alone; a changing call needs the CSRF header too), else a
+    bearer token, else HTTP Basic (throttled like the sign-in page). Never Basic with a session."""
+    if isinstance(request.session.get(SESSION_ID), str):
+        user = session_user(request, ctx)
+        if user is None:
+            raise _unauthorized("the session has ended: sign in again")
+        if request.method not in ("GET", "HEAD", "OPTIONS") and not auth.csrf_ok(
+            request.session.get("csrf"), request.headers.get(CSRF_HEADER)
+        ):
+            raise HTTPException(403, f"a session-authenticated call must send the {CSRF_HEADER} header")
+        return user
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        with ctx.sessions() as session:
+            user = auth.token_owner(session, credentials.strip())
+        if user is None:
+            raise _unauthorized("unknown or revoked API token")
+        return user
+    if scheme.lower() == "basic":
         try:
-            name, _, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
+            name, _, password = base64.b64decode(credentials, validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             raise _unauthorized("malformed Basic credentials") from None
-        with ctx.sessions() as session:
-            user = auth.authenticate(session, name, password)
+        address = client_address(request)
+        wait = throttled(ctx, name, address)
+        if wait:
+            raise HTTPException(
+                429, f"too many sign-in attempts: try again in {wait} s", headers={"Retry-After": str(wait)}
+            )
+        user = check_password(ctx, name, password, address)
         if user is None:
             raise _unauthorized("wrong user name or password")
         return user
-    user = session_user(request, ctx)
-    if user is None:
-        raise _unauthorized("sign in: HTTP Basic credentials or a session cookie")
-    if request.method not in ("GET", "HEAD", "OPTIONS") and not auth.csrf_ok(
-        request.session.get("csrf"), request.headers.get(CSRF_HEADER)
-    ):
-        raise HTTPException(403, f"a session-authenticated call must send the {CSRF_HEADER} header")
-    return user
+    raise _unauthorized("sign in: Authorization: Bearer <token> (dispatcher user token NAME) or a session")
 
 
 ApiUser = Annotated[CurrentUser, Depends(api_user)]
@@ -104,7 +161,12 @@ def flash(request: Request, message: str, kind: str = "info") -> None:
 
 
 def render(
-    request: Request, name: str, user: CurrentUser | None, status_code: int = 200, **context: Any
+    request: Request,
+    name: str,
+    user: CurrentUser | None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **context: Any,
 ) -> Response:
     messages = request.session.pop("flash", [])
     return templates.TemplateResponse(
@@ -118,4 +180,5 @@ def render(
             **context,
         },
         status_code=status_code,
+        headers=headers,
     )

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
-from dispatcher import campaigns, keywords
+from dispatcher import campaigns
 from dispatcher.config import format_window
 from dispatcher.errors import DispatcherError, InputError
 from dispatcher.store import AuditEntry, Campaign, Role
@@ -90,17 +90,10 @@ def _compose(
     status_code: int = 200,
 ) -> Response:
     saved = uploads.find(ctx.upload_dir, token, user)
-    sheets = uploads.sheet_names(saved.path)
-    cols: uploads.Columns | None = None
-    try:
-        cols = uploads.columns(saved.path, form.get("sheet") or None, form.get("phone_column") or None)
-    except InputError as exc:
-        error = error or str(exc)
-        if form.get("phone_column"):  # a wrong column choice: still offer the sheet's columns
-            try:
-                cols = uploads.columns(saved.path, form.get("sheet") or None)
-            except InputError:
-                cols = None
+    # In the sandbox: a crafted file gets its refusal page here, however often it is opened.
+    seen = uploads.inspect(ctx, saved, form.get("sheet") or None, form.get("phone_column") or None)
+    if seen.columns is None and seen.error and status_code < 400:
+        status_code = 400  # nothing usable in this file (or sheet): say so in the status, too
     balance = None
     if preview is not None and form.get("account") in ctx.settings.accounts:
         balance = actions.balance(ctx, form["account"])
@@ -110,14 +103,14 @@ def _compose(
         user,
         status_code=status_code,
         upload=saved,
-        sheets=sheets,
-        columns=cols,
+        sheets=seen.sheets,
+        columns=seen.columns,
         form=form,
         accounts=ctx.settings.accounts,
         default_window=format_window(ctx.settings.send_window),
         preview=preview,
         balance=balance,
-        error=error,
+        error=error or seen.error,
     )
 
 
@@ -145,18 +138,8 @@ async def preview(request: Request, ctx: Ctx, user: PageUser, token: str) -> Res
 def _preview(request: Request, ctx: Ctx, user: PageUser, token: str, values: dict[str, str]) -> Response:
     saved = uploads.find(ctx.upload_dir, token, user)
     try:
-        with ctx.sessions() as session:
-            opted_out = campaigns.opt_out_set(session)
-            stored_keywords = keywords.stored(session, values["account"])
         result = uploads.preview(
-            saved.path,
-            ctx.settings,
-            values["account"],
-            values["template"],
-            sheet=values["sheet"],
-            phone_column=values["phone_column"],
-            opt_outs=opted_out,
-            stored_keywords=stored_keywords,
+            ctx, saved, values["account"], values["template"], values["sheet"], values["phone_column"]
         )
     except DispatcherError as exc:
         return _compose(request, ctx, user, token, values, error=str(exc), status_code=400)
@@ -174,6 +157,7 @@ async def create(request: Request, ctx: Ctx, user: PageUser, token: str) -> Resp
 def _create(request: Request, ctx: Ctx, user: PageUser, token: str, values: dict[str, str]) -> Response:
     saved = uploads.find(ctx.upload_dir, token, user)
     try:
+        uploads.ensure_read(ctx, saved, values["sheet"] or None)  # read in the sandbox first
         created = actions.create(
             ctx,
             user,
@@ -254,4 +238,5 @@ def campaign_action(
 
 @router.get("/campaigns/{campaign_id}/export")
 def export(ctx: Ctx, user: PageUser, campaign_id: int, format: str = "xlsx") -> Response:
+    actions.require(user, Role.SENDER, "exporting phone numbers")
     return export_response(ctx, campaign_id, format)

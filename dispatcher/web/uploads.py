@@ -2,33 +2,33 @@
 
 An upload lives in ``upload_dir/<token>/`` with the file and an ``owner`` file naming the user who sent
 it; only that user (or an admin) may use the token. Uploads older than a day are swept on each new one.
+The file is only ever read in a child process (:mod:`dispatcher.web.parsing` through the sandbox);
+``.read-<sheet>`` markers remember the sheets a child has read whole, so creating the campaign may
+then read it in the web process.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import hashlib
 import re
 import secrets
 import shutil
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import python_calamine
-
-from dispatcher import chunker, keywords
-from dispatcher.config import Settings
-from dispatcher.contacts import IngestResult, ingest, open_rows
-from dispatcher.contacts.headers import SAMPLE_ROWS, find_layout
+from dispatcher import campaigns, keywords
 from dispatcher.contacts.reader import CSV_SUFFIXES, SPREADSHEET_SUFFIXES
-from dispatcher.errors import InputError, SpreadsheetError
+from dispatcher.errors import InputError
+from dispatcher.web import parsing
 from dispatcher.web.auth import CurrentUser
+from dispatcher.web.context import WebContext
 
 SUFFIXES = SPREADSHEET_SUFFIXES | CSV_SUFFIXES
 MAX_AGE_S = 24 * 3600
-SAMPLES = 10
-SHOWN_REJECTED = 50
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _UNSAFE = re.compile(r"[^\w.\-]+")
 
@@ -113,102 +113,59 @@ def _sweep(upload_dir: Path) -> None:
             continue
 
 
-def sheet_names(path: Path) -> list[str]:
-    """The workbook's sheets ([] for CSV, which has none)."""
-    if path.suffix.lower() in CSV_SUFFIXES:
-        return []
-    try:
-        return list(python_calamine.CalamineWorkbook.from_path(str(path)).sheet_names)
-    except Exception as exc:  # calamine raises its own errors, zip errors, ValueError on junk
-        raise SpreadsheetError(f"{path.name}: cannot read the file as a spreadsheet ({exc})") from None
+def _marker(upload: Upload, sheet: str | None) -> Path:
+    return upload.path.parent / f".read-{hashlib.sha256((sheet or '').encode()).hexdigest()[:16]}"
 
 
-@dataclass(frozen=True)
-class Columns:
-    sheet: str
-    headers: tuple[str, ...]
-    phone_column: str  # as detected (or as asked)
-    header_row: int
+def mark_read(upload: Upload, sheet: str | None) -> None:
+    """A sandboxed child read ``sheet`` of the upload to the end without exhausting its memory."""
+    _marker(upload, sheet).touch()
 
 
-def columns(path: Path, sheet: str | None, phone_column: str | None = None) -> Columns:
-    """The sheet's column names and its phone column, from its first rows (what the ingest will find)."""
-    source = open_rows(path, sheet or None)
-    sample = []
-    for number, cells in source.rows:
-        if any(c is not None and (not isinstance(c, str) or c.strip()) for c in cells):
-            sample.append((number, cells))
-            if len(sample) >= SAMPLE_ROWS:
-                break
-    if not sample:
-        raise SpreadsheetError(f"{source.where()}: the sheet is empty")
-    layout = find_layout(
-        sample, where=source.where(), phone_column=phone_column or None, first_column=source.first_column
-    )
-    return Columns(source.sheet, layout.headers, layout.headers[layout.phone_index], layout.header_row)
+def was_read(upload: Upload, sheet: str | None) -> bool:
+    return _marker(upload, sheet).exists()
+
+
+def inspect(
+    ctx: WebContext, upload: Upload, sheet: str | None, phone_column: str | None
+) -> parsing.Inspection:
+    """The upload's sheets and columns, read in the sandbox."""
+    limits = ctx.settings.sheet_limits
+    found = ctx.sandbox.run(upload.name, parsing.inspect, upload.path, sheet, phone_column, limits)
+    return parsing.Inspection.from_json(found)
 
 
 def preview(
-    path: Path,
-    settings: Settings,
-    account_name: str,
-    template: str,
-    *,
-    sheet: str | None,
-    phone_column: str | None,
-    opt_outs: frozenset[str],
-    stored_keywords: Sequence[str] = (),
+    ctx: WebContext, upload: Upload, account_name: str, template: str, sheet: str, phone_column: str
 ) -> dict[str, Any]:
-    """What the campaign would be: samples, counts, rejected rows, warnings, requests and cost.
-
-    ``stored_keywords``: the account's vendor list from the store (``keywords.stored``)."""
-    account = settings.account(account_name)
-    result = ingest(
-        path,
+    """The campaign the upload would make (:func:`parsing.preview`), read in the sandbox."""
+    account = dataclasses.replace(
+        ctx.settings.account(account_name), password="", push_token=None
+    )  # no secrets to the child
+    with ctx.sessions() as session:
+        opted_out = campaigns.opt_out_set(session)
+        stored_keywords = keywords.stored(session, account_name)
+    result = ctx.sandbox.run(
+        upload.name,
+        functools.partial(
+            parsing.preview,
+            sheet=sheet or None,
+            phone_column=phone_column or None,
+            opt_outs=opted_out,
+            stored_keywords=stored_keywords,
+            limits=ctx.settings.sheet_limits,
+        ),
+        upload.path,
+        account,
         template,
-        sheet=sheet or None,
-        phone_column=phone_column or None,
-        opt_outs=opt_outs,
-        rules=keywords.rules_for(account, stored_keywords),
     )
-    chunks = chunker.plan(
-        result.messages.mobiles,
-        result.messages.texts,
-        account.vendor,
-        campaign_id=0,
-        separators=account.separators(),
-        same_text_max=account.same_text_max,
-        encrypted=account.encrypted,
-    )
-    return summarise(result, chunks, account.price_per_segment)
+    mark_read(upload, sheet)
+    return result
 
 
-def summarise(result: IngestResult, chunks: list[chunker.PlannedChunk], price: Any) -> dict[str, Any]:
-    messages = result.messages
-    samples = [
-        {"row": m.row, "mobile": m.mobile, "text": m.text, "segments": m.segments}
-        for m in (messages[i] for i in range(min(SAMPLES, len(messages))))
-    ]
-    segments = result.segments
-    return {
-        "sheet": result.sheet,
-        "phone_column": result.phone_column,
-        "header_row": result.header_row,
-        "rows": result.rows,
-        "messages": len(messages),
-        "segments": segments,
-        "invalid": result.invalid,
-        "duplicates": result.duplicates,
-        "opted_out": result.opted_out,
-        "requests": len(chunks),
-        "by_method": chunker.by_method(chunks),
-        "warnings": list(result.warnings),
-        "samples": samples,
-        "rejected_total": len(result.rejected),
-        "rejected": [
-            {"row": r.row, "column": r.column, "value": r.value, "reason": r.reason, "kind": str(r.kind)}
-            for r in result.rejected[:SHOWN_REJECTED]
-        ],
-        "price_per_segment": str(price) if price is not None else None,
-        "cost": str(price * segments) if price is not None else None,
-    }
+def ensure_read(ctx: WebContext, upload: Upload, sheet: str | None) -> None:
+    """Before the web process reads the upload itself (creating the campaign): a sandboxed child
+    must have read that sheet to the end, so whatever it holds cannot exhaust this process."""
+    if not was_read(upload, sheet):
+        ctx.sandbox.run(upload.name, parsing.read_through, upload.path, sheet, ctx.settings.sheet_limits)
+        mark_read(upload, sheet)

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher import runtime
 from dispatcher.config import Settings
+from dispatcher.keys import KeySpace
 from dispatcher.simulator import RunningSimulator, SimulatorConfig, run_simulator
 from dispatcher.store import make_engine, session_factory, upgrade
 from dispatcher.web import create_app
@@ -97,9 +98,9 @@ def write_contacts(
     return path
 
 
-def _toml(base_url: str, suffix: str, threshold: int | None) -> tuple[str, dict[str, str]]:
+def _toml(base_url: str, suffix: str, threshold: int | None, extra: str) -> tuple[str, dict[str, str]]:
     creds = {"webservice": "demo", "yunxin": "demo", "trigger": "demo", "entinfo": "SDK-DEMO-010-00001"}
-    lines = ['send_window = "00:00-24:00"', f'secret_key = "test-secret-{suffix}"']
+    lines = ['send_window = "00:00-24:00"', f'secret_key = "{uuid.uuid4().hex}{suffix}"', extra]
     if threshold is not None:
         lines.append(f"approval_threshold = {threshold}")
     names = {}
@@ -139,6 +140,8 @@ def make_web(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callab
         worker: bool = False,
         max_upload_bytes: int = 50 * 1024 * 1024,
         sim_config: SimulatorConfig | None = None,
+        settings_toml: str = "",
+        forwarded_allow_ips: str | None = None,
     ) -> Web:
         suffix = uuid.uuid4().hex[:8]
         port = _free_port()
@@ -149,7 +152,7 @@ def make_web(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callab
         sim_cm = run_simulator(sim_config)
         sim = sim_cm.__enter__()
         contexts.append(sim_cm)
-        toml, names = _toml(sim.base_url, suffix, threshold)
+        toml, names = _toml(sim.base_url, suffix, threshold, settings_toml)
         (tmp_path / "dispatcher.toml").write_text(toml, encoding="utf-8")
         db_url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
         upgrade(db_url)
@@ -178,10 +181,14 @@ def make_web(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callab
             celery=celery,
             upload_dir=tmp_path / "uploads",
             max_upload_bytes=max_upload_bytes,
+            keys=KeySpace(f"test-web-{suffix}:"),  # sign-in throttling: this test's keys only
         )
         web = Web(sim, settings, sessions, celery, app, tmp_path, names)
         # Always over real HTTP: uvicorn on a free loopback port.
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", forwarded_allow_ips=forwarded_allow_ips
+        )
+        server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, name="web", daemon=True)
         thread.start()
         web.wait_for(lambda: server.started, 15)

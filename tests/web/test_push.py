@@ -89,7 +89,7 @@ def test_given_trigger_json_replies_when_pushed_then_reply_stored_and_opt_out_ap
         return replies == ["T"] and optouts == ["13900000009"]
 
     web.wait_for(applied, 10)
-    page = web.signed_in("viewer").get("/replies").text
+    page = web.signed_in("sender").get("/replies").text
     assert "13900000009" in page
 
 

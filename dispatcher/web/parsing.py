@@ -1,0 +1,153 @@
+"""Reading an upload, as the web app does it: run in a sandboxed child (:mod:`dispatcher.web.sandbox`).
+
+Everything here takes plain values (never the store or the settings: the child has no business with
+either) and returns JSON-able ones, the only kind the sandbox carries back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dispatcher import chunker, keywords
+from dispatcher.config import AccountConfig
+from dispatcher.contacts import IngestResult, ingest, open_rows
+from dispatcher.contacts.guard import SheetLimits
+from dispatcher.contacts.headers import SAMPLE_ROWS, find_layout
+from dispatcher.contacts.reader import sheet_names
+from dispatcher.errors import InputError, SpreadsheetError
+
+SAMPLES = 10
+SHOWN_REJECTED = 50
+
+
+@dataclass(frozen=True)
+class Columns:
+    sheet: str
+    headers: tuple[str, ...]
+    phone_column: str  # as detected (or as asked)
+    header_row: int
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """What the compose page shows of an upload: its sheets and the chosen sheet's columns."""
+
+    sheets: list[str]
+    columns: Columns | None
+    error: str | None  # why the columns could not be found (wrong sheet or phone column)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Inspection:
+        columns = data["columns"]
+        if columns is not None:
+            columns = Columns(**{**columns, "headers": tuple(columns["headers"])})
+        return cls([str(s) for s in data["sheets"]], columns, data["error"])
+
+
+def columns(path: Path, sheet: str | None, phone_column: str | None, limits: SheetLimits) -> Columns:
+    """The sheet's column names and its phone column, from its first rows (what the ingest will find)."""
+    source = open_rows(path, sheet or None, limits)
+    sample = []
+    for number, cells in source.rows:
+        if any(c is not None and (not isinstance(c, str) or c.strip()) for c in cells):
+            sample.append((number, cells))
+            if len(sample) >= SAMPLE_ROWS:
+                break
+    if not sample:
+        raise SpreadsheetError(f"{source.where()}: the sheet is empty")
+    layout = find_layout(
+        sample, where=source.where(), phone_column=phone_column or None, first_column=source.first_column
+    )
+    return Columns(source.sheet, layout.headers, layout.headers[layout.phone_index], layout.header_row)
+
+
+def inspect(path: Path, sheet: str | None, phone_column: str | None, limits: SheetLimits) -> dict[str, Any]:
+    """The sheets, and the columns of ``sheet``; a wrong phone column still offers the sheet's columns.
+    An :class:`Inspection` as JSON-able data (:meth:`Inspection.from_json`)."""
+    sheets = sheet_names(path, limits)
+    try:
+        found = Inspection(sheets, columns(path, sheet, phone_column, limits), None)
+    except InputError as exc:
+        cols = None
+        if phone_column:
+            try:
+                cols = columns(path, sheet, None, limits)
+            except InputError:
+                cols = None
+        found = Inspection(sheets, cols, str(exc))
+    return dataclasses.asdict(found)
+
+
+def read_through(path: Path, sheet: str | int | None, limits: SheetLimits) -> int:
+    """Read every row of ``sheet`` (what creating a campaign will do); the number of rows."""
+    return sum(1 for _ in open_rows(path, None if sheet == "" else sheet, limits).rows)
+
+
+def preview(
+    path: Path,
+    account: AccountConfig,
+    template: str,
+    *,
+    sheet: str | None,
+    phone_column: str | None,
+    opt_outs: frozenset[str],
+    limits: SheetLimits,
+    stored_keywords: Sequence[str] = (),
+) -> dict[str, Any]:
+    """What the campaign would be: samples, counts, rejected rows, warnings, requests and cost.
+
+    ``stored_keywords``: the account's vendor list from the store (``keywords.stored``)."""
+    result = ingest(
+        path,
+        template,
+        sheet=sheet or None,
+        phone_column=phone_column or None,
+        opt_outs=opt_outs,
+        rules=keywords.rules_for(account, stored_keywords),
+        limits=limits,
+    )
+    chunks = chunker.plan(
+        result.messages.mobiles,
+        result.messages.texts,
+        account.vendor,
+        campaign_id=0,
+        separators=account.separators(),
+        same_text_max=account.same_text_max,
+        encrypted=account.encrypted,
+    )
+    return summarise(result, chunks, account.price_per_segment)
+
+
+def summarise(result: IngestResult, chunks: list[chunker.PlannedChunk], price: Any) -> dict[str, Any]:
+    messages = result.messages
+    samples = [
+        {"row": m.row, "mobile": m.mobile, "text": m.text, "segments": m.segments}
+        for m in (messages[i] for i in range(min(SAMPLES, len(messages))))
+    ]
+    segments = result.segments
+    return {
+        "sheet": result.sheet,
+        "phone_column": result.phone_column,
+        "header_row": result.header_row,
+        "rows": result.rows,
+        "messages": len(messages),
+        "segments": segments,
+        "invalid": result.invalid,
+        "duplicates": result.duplicates,
+        "opted_out": result.opted_out,
+        "requests": len(chunks),
+        "by_method": chunker.by_method(chunks),
+        "warnings": list(result.warnings),
+        "samples": samples,
+        "rejected_total": len(result.rejected),
+        "rejected": [
+            {"row": r.row, "column": r.column, "value": r.value, "reason": r.reason, "kind": str(r.kind)}
+            for r in result.rejected[:SHOWN_REJECTED]
+        ],
+        "price_per_segment": str(price) if price is not None else None,
+        "cost": str(price * segments) if price is not None else None,
+    }
