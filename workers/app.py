@@ -23,6 +23,11 @@ Settings that go with the chunk state machine (DESIGN.md, "Exactly once"):
 - ``visibility_timeout`` (Redis broker) longer than any countdown: a message with a countdown is
   held unacknowledged by a worker, and Redis redelivers it to another worker once the timeout
   passes: Celery's duplicate-delivery trap. Longer waits belong in the store (beat launches).
+
+Queues: sends go to the send queue, ``DISPATCHER_QUEUE`` (default ``dispatcher``); the beat's
+periodic tasks (every task named in ``beat_schedule``: launch/sweep/re-queue, results pulls) are
+routed to its beat queue, the same name plus ``.beat`` (``dispatcher.beat``), so that they never wait
+behind a backlog of sends. ``dispatcher worker`` consumes both unless told ``-Q``.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ logger = logging.getLogger(__name__)
 BROKER_ENV = "DISPATCHER_BROKER_URL"
 REDIS_ENV = "DISPATCHER_REDIS_URL"
 QUEUE_ENV = "DISPATCHER_QUEUE"
+DEFAULT_QUEUE = "dispatcher"
+BEAT_QUEUE_SUFFIX = ".beat"
 EMBEDDED_BROKER_URL = "sqla+sqlite:///dispatcher-broker.sqlite3"
 
 # Seconds. No task may be scheduled further ahead than MAX_COUNTDOWN (see the module docstring).
@@ -108,6 +115,16 @@ def celery_settings(broker_url: str, redis_url: str | None) -> dict[str, Any]:
     }
 
 
+def beat_queue(send_queue: str) -> str:
+    """The queue of the beat's periodic tasks beside a send queue (``dispatcher`` → ``dispatcher.beat``)."""
+    return send_queue + BEAT_QUEUE_SUFFIX
+
+
+def worker_queues(send_queue: str) -> list[str]:
+    """What a worker consumes by default: the send queue and its beat queue."""
+    return [send_queue, beat_queue(send_queue)]
+
+
 def ping(marker: str | None = None, token: str = "pong") -> str:
     """Proof of life: writes ``token`` to the file ``marker`` (results are ignored) and returns it."""
     if marker:
@@ -134,8 +151,14 @@ def make_celery(broker_url: str | None = None, *, redis_url: str | None = None) 
         broker = broker_url or os.environ.get(BROKER_ENV) or EMBEDDED_BROKER_URL
         settings = celery_settings(broker, redis_url or os.environ.get(REDIS_ENV))
         # One queue name per deployment (or per test run sharing a Redis).
-        settings["task_default_queue"] = os.environ.get(QUEUE_ENV, "dispatcher")
+        settings["task_default_queue"] = os.environ.get(QUEUE_ENV) or DEFAULT_QUEUE
+        settings["task_routes"] = (route_periodic,)
         return settings
+
+    def route_periodic(name: str, *_args: Any, **_kwargs: Any) -> dict[str, str] | None:
+        # Read when a task is sent, so a default queue changed after the app was built still counts.
+        periodic = {entry["task"] for entry in app.conf.beat_schedule.values()}
+        return {"queue": beat_queue(app.conf.task_default_queue)} if name in periodic else None
 
     app = Celery("dispatcher", set_as_current=False)
     app.add_defaults(settings)
