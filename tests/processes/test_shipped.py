@@ -25,7 +25,7 @@ from tests.processes.harness import (
 NOT_STARTED = {"flower"}
 
 
-def tested_commands() -> set[str]:
+def commands_started() -> set[str]:
     """What the process tests start: the Procfile's commands (``${PORT:-8000}`` as the shell expands
     it without PORT), and the harness's Redis and simulator commands (with compose's port)."""
     started = set()
@@ -52,17 +52,17 @@ def test_every_compose_command_is_one_the_process_tests_start() -> None:
         for service, argv in commands.items()
         if service not in NOT_STARTED
         for command in dispatcher_commands(argv)
-        if command not in tested_commands()
+        if command not in commands_started()
     }
     assert untested == {}
     # The compose processes are the Procfile's: web, worker and beat all run what the Procfile runs.
     for service in ("web", "worker", "beat"):
         assert service in commands
-        assert set(dispatcher_commands(commands[service])) <= tested_commands()
+        assert set(dispatcher_commands(commands[service])) <= commands_started()
 
 
 def test_the_images_default_command_is_one_the_process_tests_start() -> None:
-    assert set(dispatcher_commands(dockerfile_cmd())) <= tested_commands()
+    assert set(dispatcher_commands(dockerfile_cmd())) <= commands_started()
 
 
 def test_given_a_shell_line_then_its_commands_are_split_and_normalised() -> None:
