@@ -40,6 +40,8 @@ from typing import Any
 
 from celery import Celery, bootsteps
 
+from workers.broker import TRANSPORT as REDIS_TRANSPORT
+
 logger = logging.getLogger(__name__)
 
 BROKER_ENV = "DISPATCHER_BROKER_URL"
@@ -85,10 +87,17 @@ def transport_options(broker_url: str) -> dict[str, Any]:
     return {}
 
 
+def broker_transport(broker_url: str) -> str | None:
+    """``broker_transport`` for a broker: kombu's Redis transport fixed to reconnect after a Redis
+    restart (see :mod:`workers.broker`) for ``redis://`` and ``rediss://``; else the URL's own."""
+    return REDIS_TRANSPORT if broker_url.split("://", 1)[0] in ("redis", "rediss") else None
+
+
 def celery_settings(broker_url: str, redis_url: str | None) -> dict[str, Any]:
     """The app's settings for a broker (pure)."""
     return {
         "broker_url": broker_url,
+        "broker_transport": broker_transport(broker_url),
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": transport_options(broker_url),
         "task_serializer": "json",

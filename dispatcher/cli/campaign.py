@@ -46,9 +46,13 @@ def _sessions(settings: Settings) -> sessionmaker[Session]:
 def celery_app(settings: Settings) -> Celery:
     """The workers' app with its tasks and beat schedule, pointed at the configured broker and Redis."""
     import workers.tasks  # noqa: F401  (registers the tasks and the beat schedule on the app)
-    from workers.app import app
+    from workers.app import app, broker_transport
 
-    app.conf.update(broker_url=settings.broker_url, dispatcher_redis_url=settings.redis_url)
+    app.conf.update(
+        broker_url=settings.broker_url,
+        broker_transport=broker_transport(settings.broker_url),
+        dispatcher_redis_url=settings.redis_url,
+    )
     return app
 
 
