@@ -1,15 +1,17 @@
 """kombu's Redis transport, made to survive a Redis restart while a worker holds unacknowledged messages.
 
-With Celery 5.7 / kombu 5.7, a worker that loses its Redis connection while it holds delivered but
-unacknowledged messages (a task running, a prefetched one, one with a countdown) collects the
-connection (which drops the transport's client) and then closes its channel, which tries to put those
-messages back into Redis: the connection pool cannot be rebuilt without the client, the channel
-raises ``AttributeError`` ("'NoneType' object has no attribute 'hostname'"), which is not a
-connection error, and the worker stops for good ("Unrecoverable error") instead of reconnecting.
+With Celery 5.7 / kombu 5.7, a worker that loses its Redis connection collects that connection (the
+transport forgets its client) but keeps using the old channel for the messages delivered on it: the
+channel's close puts unacknowledged messages back into Redis, and a task that was running finishes
+and acknowledges its message. Both rebuild the channel's connection pool from the forgotten client and
+fail with ``AttributeError`` ("'NoneType' object has no attribute 'hostname'"), which is not a
+connection error: the worker stops for good ("Unrecoverable error") instead of reconnecting.
 
-Here that restore fails as the connection error it is. Nothing is lost that the store does not hold:
-with Redis gone the messages are gone with it, and the beat re-queues chunks still ``queued`` from the
-store; if Redis survived, they wait in its ``unacked`` hash for the visibility timeout as usual.
+Here a channel whose connection is gone fails as the connection error it is, which the worker already
+handles (it logs the lost acknowledgement and goes on). Nothing is lost that the store does not hold:
+with Redis wiped the messages are gone with it, and the beat re-queues chunks still ``queued``; if
+Redis survived, they wait in its ``unacked`` hash for the visibility timeout as usual; and a chunk
+already sent is no longer ``queued``, so a redelivered message does nothing.
 """
 
 from __future__ import annotations
@@ -22,16 +24,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 TRANSPORT = f"{__name__}:Transport"
 
 
-class QoS(kombu_redis.QoS):  # type: ignore[misc]
-    def restore_unacked(self, client: Any = None) -> Any:
-        transport = self.channel.connection
-        if client is None and (transport is None or transport.client is None):
-            raise RedisConnectionError("connection to the broker lost: unacknowledged messages not restored")
-        return super().restore_unacked(client)  # type: ignore[no-untyped-call]
-
-
 class Channel(kombu_redis.Channel):  # type: ignore[misc]
-    QoS = QoS
+    def _connparams(self, asynchronous: bool = False) -> Any:
+        transport = self.connection
+        if transport is None or transport.client is None:
+            raise RedisConnectionError("this channel's connection to the broker was lost")
+        return super()._connparams(asynchronous=asynchronous)  # type: ignore[no-untyped-call]
 
 
 class Transport(kombu_redis.Transport):  # type: ignore[misc]

@@ -31,7 +31,6 @@ class AccountSpec:
     name: str
     vendor: str
     rate_limit: float
-    same_text_max: int | None = None
 
 
 @dataclass
@@ -73,17 +72,15 @@ class Deployment:
                 'password = "demo"',
                 f'channel = "{37 if a.vendor == "yunxin" else ""}"',
                 f"rate_limit = {a.rate_limit}",
+                "",
             ]
-            if a.same_text_max is not None:
-                lines.append(f"same_text_max = {a.same_text_max}")
-            lines.append("")
         return "\n".join(lines)
 
     def create_campaign(
         self, account: str, mobiles: list[str], template: str, *, start_in: float
     ) -> tuple[dict[str, Any], datetime]:
-        """``dispatcher campaign create LIST --at <now + start_in>`` (China time, as a marketer types
-        it); the created campaign's JSON and its start time."""
+        """``dispatcher campaign create LIST --at <now + start_in>`` (China time, without a zone, as a
+        marketer types it); the created campaign's JSON and its start time."""
         rows = [(m, f"客户{i}") for i, m in enumerate(mobiles)]
         path = write_contacts(self.processes.tmp / f"{account}.xlsx", rows)
         at = datetime.now(CST).replace(microsecond=0) + timedelta(seconds=start_in)
