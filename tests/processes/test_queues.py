@@ -111,3 +111,30 @@ def test_given_the_embedded_broker_when_a_worker_starts_then_it_consumes_the_que
     )
     assert {q for q, marker in marks.items() if marker.exists()} == wanted
     sender.close()
+
+
+def test_given_the_embedded_broker_then_the_beats_tasks_reach_a_default_worker(processes: Processes) -> None:
+    # Given no broker server: the embedded SQLite broker beside a SQLite store (the defaults)
+    processes.env.update(
+        {
+            "DISPATCHER_DATABASE_URL": f"sqlite:///{processes.tmp / 'store.sqlite3'}",
+            "DISPATCHER_REDIS_URL": "memory://",
+            QUEUE_ENV: f"q-{uuid.uuid4().hex[:8]}",
+        }
+    )
+    # When `dispatcher beat` and a `dispatcher worker` run
+    beat = processes.start("beat", ["dispatcher", "beat"])
+    worker = processes.start("worker", ["dispatcher", "worker", "-c", "1"])
+
+    # Then the worker runs the beat's tick and results tasks from the beat's queue
+    for task in (tasks.TICK, tasks.RESULTS):
+        processes.wait_log(worker, f"Task {task}[", timeout=180)
+    processes.wait_for("a tick to succeed", lambda: _succeeded(worker.output(), tasks.TICK), timeout=180)
+    assert (
+        "sqla+sqlite:///" in beat.output()
+        and str(processes.tmp / "dispatcher-broker.sqlite3") in beat.output()
+    )
+
+
+def _succeeded(log: str, task: str) -> bool:
+    return any(task in line and "succeeded" in line for line in log.splitlines())
