@@ -8,7 +8,7 @@ environment at import.
 Broker: ``DISPATCHER_BROKER_URL``, else the embedded default, kombu's SQLAlchemy transport on a
 SQLite file in the working directory (no server to install). Production uses Redis.
 
-Settings that go with the chunk state machine (DESIGN.md, "Exactly once"):
+Settings that go with the chunk state machine (README, "How sending stays exactly once"):
 
 - ``task_acks_late`` + ``task_reject_on_worker_lost``: a message is acknowledged only after its
   task finished, and redelivered if the worker process died; the chunk claim in the store
