@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -275,10 +276,23 @@ def _opt_str(data: Mapping[str, Any], key: str, where: str = "setting") -> str |
 
 def _sqlite_dir(database_url: str, cwd: Path) -> Path:
     """The directory of a SQLite database file, so the embedded broker sits next to it."""
+    return sqlite_file_dir(database_url, cwd) or cwd
+
+
+def sqlite_file_dir(database_url: str, cwd: Path | None = None) -> Path | None:
+    """The directory of a SQLite database file (relative paths from ``cwd``); None for any other store."""
     prefix, _, path = database_url.partition(":///")
     if prefix.startswith("sqlite") and path and not path.startswith(":memory:"):
-        return (cwd / path.split("?", 1)[0]).parent
-    return cwd
+        return ((Path.cwd() if cwd is None else cwd) / path.split("?", 1)[0]).parent
+    return None
+
+
+def beat_schedule_path(database_url: str, queue: str, cwd: Path | None = None) -> Path:
+    """Where ``dispatcher beat`` keeps its schedule state by default: beside a SQLite store (a
+    directory SQLite itself writes to), else in the temporary directory (``TMPDIR``); never a bare
+    working directory, which may be read-only. Named after the send queue: one file per deployment."""
+    directory = sqlite_file_dir(database_url, cwd) or Path(tempfile.gettempdir())
+    return directory / f"{queue}-beat-schedule"
 
 
 def _account(name: str, raw: Any, env: Mapping[str, str]) -> AccountConfig:

@@ -8,7 +8,7 @@ environment at import.
 Broker: ``DISPATCHER_BROKER_URL``, else the embedded default, kombu's SQLAlchemy transport on a
 SQLite file in the working directory (no server to install). Production uses Redis.
 
-Settings that go with the chunk state machine (DESIGN.md, "Exactly once"):
+Settings that go with the chunk state machine (README, "How sending stays exactly once"):
 
 - ``task_acks_late`` + ``task_reject_on_worker_lost``: a message is acknowledged only after its
   task finished, and redelivered if the worker process died; the chunk claim in the store
@@ -23,6 +23,11 @@ Settings that go with the chunk state machine (DESIGN.md, "Exactly once"):
 - ``visibility_timeout`` (Redis broker) longer than any countdown: a message with a countdown is
   held unacknowledged by a worker, and Redis redelivers it to another worker once the timeout
   passes: Celery's duplicate-delivery trap. Longer waits belong in the store (beat launches).
+
+Queues: sends go to the send queue, ``DISPATCHER_QUEUE`` (default ``dispatcher``); the beat's
+periodic tasks (every task named in ``beat_schedule``: launch/sweep/re-queue, results pulls) are
+routed to its beat queue, the same name plus ``.beat`` (``dispatcher.beat``), so that they never wait
+behind a backlog of sends. ``dispatcher worker`` consumes both unless told ``-Q``.
 """
 
 from __future__ import annotations
@@ -35,11 +40,15 @@ from typing import Any
 
 from celery import Celery, bootsteps
 
+from workers.broker import TRANSPORT as REDIS_TRANSPORT
+
 logger = logging.getLogger(__name__)
 
 BROKER_ENV = "DISPATCHER_BROKER_URL"
 REDIS_ENV = "DISPATCHER_REDIS_URL"
 QUEUE_ENV = "DISPATCHER_QUEUE"
+DEFAULT_QUEUE = "dispatcher"
+BEAT_QUEUE_SUFFIX = ".beat"
 EMBEDDED_BROKER_URL = "sqla+sqlite:///dispatcher-broker.sqlite3"
 
 # Seconds. No task may be scheduled further ahead than MAX_COUNTDOWN (see the module docstring).
@@ -78,10 +87,17 @@ def transport_options(broker_url: str) -> dict[str, Any]:
     return {}
 
 
+def broker_transport(broker_url: str) -> str | None:
+    """``broker_transport`` for a broker: kombu's Redis transport fixed to reconnect after a Redis
+    restart (see :mod:`workers.broker`) for ``redis://`` and ``rediss://``; else the URL's own."""
+    return REDIS_TRANSPORT if broker_url.split("://", 1)[0] in ("redis", "rediss") else None
+
+
 def celery_settings(broker_url: str, redis_url: str | None) -> dict[str, Any]:
     """The app's settings for a broker (pure)."""
     return {
         "broker_url": broker_url,
+        "broker_transport": broker_transport(broker_url),
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": transport_options(broker_url),
         "task_serializer": "json",
@@ -106,6 +122,16 @@ def celery_settings(broker_url: str, redis_url: str | None) -> dict[str, Any]:
         # Task modules written apart from this one, imported by the worker when they exist.
         "imports": [m for m in _OPTIONAL_TASK_MODULES if importlib.util.find_spec(m) is not None],
     }
+
+
+def beat_queue(send_queue: str) -> str:
+    """The queue of the beat's periodic tasks beside a send queue (``dispatcher`` → ``dispatcher.beat``)."""
+    return send_queue + BEAT_QUEUE_SUFFIX
+
+
+def worker_queues(send_queue: str) -> list[str]:
+    """What a worker consumes by default: the send queue and its beat queue."""
+    return [send_queue, beat_queue(send_queue)]
 
 
 def ping(marker: str | None = None, token: str = "pong") -> str:
@@ -134,8 +160,14 @@ def make_celery(broker_url: str | None = None, *, redis_url: str | None = None) 
         broker = broker_url or os.environ.get(BROKER_ENV) or EMBEDDED_BROKER_URL
         settings = celery_settings(broker, redis_url or os.environ.get(REDIS_ENV))
         # One queue name per deployment (or per test run sharing a Redis).
-        settings["task_default_queue"] = os.environ.get(QUEUE_ENV, "dispatcher")
+        settings["task_default_queue"] = os.environ.get(QUEUE_ENV) or DEFAULT_QUEUE
+        settings["task_routes"] = (route_periodic,)
         return settings
+
+    def route_periodic(name: str, *_args: Any, **_kwargs: Any) -> dict[str, str] | None:
+        # Read when a task is sent, so a default queue changed after the app was built still counts.
+        periodic = {entry["task"] for entry in app.conf.beat_schedule.values()}
+        return {"queue": beat_queue(app.conf.task_default_queue)} if name in periodic else None
 
     app = Celery("dispatcher", set_as_current=False)
     app.add_defaults(settings)

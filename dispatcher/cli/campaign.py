@@ -44,11 +44,23 @@ def _sessions(settings: Settings) -> sessionmaker[Session]:
 
 
 def celery_app(settings: Settings) -> Celery:
-    """The workers' app, pointed at the configured broker and Redis."""
-    from workers.app import app
+    """The workers' app with its tasks and beat schedule, pointed at the configured broker and Redis."""
+    import workers.tasks  # noqa: F401  (registers the tasks and the beat schedule on the app)
+    from workers.app import app, broker_transport
 
-    app.conf.update(broker_url=settings.broker_url, dispatcher_redis_url=settings.redis_url)
+    app.conf.update(
+        broker_url=settings.broker_url,
+        broker_transport=broker_transport(settings.broker_url),
+        dispatcher_redis_url=settings.redis_url,
+    )
     return app
+
+
+def _queue_list(value: str) -> list[str]:
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names:
+        raise _fail(ValueError(f"--queues {value!r} names no queue (give names separated by commas)"))
+    return names
 
 
 def _enqueue(settings: Settings, ids: list[int]) -> None:
@@ -243,18 +255,54 @@ def register(app: typer.Typer) -> None:
     def worker(
         concurrency: Annotated[int, typer.Option("--concurrency", "-c")] = 4,
         loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "INFO",
+        queues: Annotated[
+            str | None,
+            typer.Option(
+                "--queues",
+                "-Q",
+                help="Queues to consume, separated by commas. Default: the send queue and the beat's "
+                "queue ($DISPATCHER_QUEUE and $DISPATCHER_QUEUE.beat: dispatcher,dispatcher.beat).",
+            ),
+        ] = None,
     ) -> None:
         """Run a Celery worker that sends chunks (as many as you like, on any machines)."""
+        from workers.app import worker_queues
+
         settings = _settings()
         _sessions(settings)
-        celery_app(settings).worker_main(["worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}"])
+        celery = celery_app(settings)
+        names = _queue_list(queues) if queues is not None else worker_queues(celery.conf.task_default_queue)
+        celery.worker_main(
+            [
+                "worker",
+                f"--concurrency={concurrency}",
+                f"--loglevel={loglevel}",
+                f"--queues={','.join(names)}",
+            ]
+        )
 
     @app.command("beat")
-    def beat(loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "INFO") -> None:
-        """Run the one scheduler: launches due campaigns, sweeps dead workers, pulls reports."""
+    def beat(
+        loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "INFO",
+        schedule: Annotated[
+            Path | None,
+            typer.Option(
+                "--schedule",
+                "-s",
+                help="The beat's state file. Default: beside a SQLite store, else in the temporary "
+                "directory, named after the queue (dispatcher-beat-schedule).",
+            ),
+        ] = None,
+    ) -> None:
+        """Run the one scheduler: launches due campaigns, sweeps dead workers, pulls reports. Its tasks
+        go to the beat queue ($DISPATCHER_QUEUE.beat), which `dispatcher worker` consumes."""
+        from dispatcher.config import beat_schedule_path
+
         settings = _settings()
         _sessions(settings)
-        celery_app(settings).start(["celery", "beat", f"--loglevel={loglevel}"])
+        celery = celery_app(settings)
+        path = schedule or beat_schedule_path(settings.database_url, celery.conf.task_default_queue)
+        celery.Beat(loglevel=loglevel, schedule=str(path)).run()
 
     from dispatcher.cli.results import campaign_export
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +36,25 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys = ON")
         # WAL lets the web read while workers write; NORMAL sync is durable at checkpoint, safe in WAL.
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _journal_mode_wal(cursor)
         cursor.execute("PRAGMA synchronous = NORMAL")
     finally:
         cursor.close()
+
+
+def _journal_mode_wal(cursor: Any) -> None:
+    """Switch a new database file to WAL (once; the mode is stored in the file). The switch needs an
+    exclusive lock and SQLite answers "database is locked" at once, without its busy handler, while
+    another process creates the same file (web, worker and beat starting together): retry meanwhile."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

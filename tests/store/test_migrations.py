@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,6 +77,28 @@ def test_given_upgraded_db_when_upgrade_again_then_nothing_changes(empty_url: st
     try:
         with engine.connect() as conn:
             head = ScriptDirectory.from_config(alembic_config(empty_url)).get_current_head()
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head
+    finally:
+        engine.dispose()
+
+
+def test_given_an_empty_db_when_several_processes_upgrade_it_at_once_then_all_succeed(empty_url: str) -> None:
+    # Given an empty database and the processes docker compose starts together (web, worker, beat),
+    # each running `dispatcher db upgrade` first
+    env = {**os.environ, "DISPATCHER_DATABASE_URL": empty_url}
+    command_line = [sys.executable, "-m", "dispatcher", "db", "upgrade"]
+    # When they upgrade it at the same moment
+    processes = [
+        subprocess.Popen(command_line, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for _ in range(4)
+    ]
+    outputs = [p.communicate(timeout=120)[0].decode(errors="replace") for p in processes]
+    # Then every one succeeds (none fails creating a table another created), and the schema is at head
+    assert [p.returncode for p in processes] == [0] * 4, "\n".join(outputs)
+    head = ScriptDirectory.from_config(alembic_config(empty_url)).get_current_head()
+    engine = make_engine(empty_url)
+    try:
+        with engine.connect() as conn:
             assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head
     finally:
         engine.dispose()

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
+from sqlalchemy import Connection, Engine, event, text
 
 from dispatcher.store.engine import make_engine
 from dispatcher.store.models import Base
@@ -24,9 +25,35 @@ def render_item(kind: str, obj: Any, autogen_context: AutogenContext) -> str | L
     return False
 
 
+# Any constant: the key of the PostgreSQL advisory lock that serialises concurrent upgrades.
+MIGRATION_LOCK_KEY = 0x5D15_0A7C_4E55
+
+
+def serialise_sqlite(engine: Engine) -> None:
+    """Run the whole upgrade in one ``BEGIN IMMEDIATE`` transaction on SQLite (SQLAlchemy's recipe:
+    the driver's own transaction handling off, our BEGIN instead), so it holds the write lock from
+    reading the version to the last migration."""
+
+    @event.listens_for(engine, "connect")
+    def _driver_autocommit(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+# Web, worker and beat each upgrade the store as they start (docker compose starts them together):
+# two upgrades of one database at once would both create the tables and one would fail. So the
+# version check and every migration run in one transaction that holds a lock: the next upgrader
+# waits for it, then finds the schema at head and does nothing.
 engine = make_engine(url)
+if engine.dialect.name == "sqlite":
+    serialise_sqlite(engine)
 try:
-    with engine.connect() as connection:
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         context.configure(
             connection=connection,
             target_metadata=Base.metadata,
@@ -34,7 +61,7 @@ try:
             compare_type=True,
             render_item=render_item,
         )
-        with context.begin_transaction():
+        with context.begin_transaction():  # a no-op inside ours: Alembic sees it is in a transaction
             context.run_migrations()
 finally:
     engine.dispose()
