@@ -55,12 +55,16 @@ def rules_for(account: AccountConfig, stored_words: Iterable[str] = ()) -> TextR
     """What ``account``'s gateway refuses: its forbidden words (configured and stored), a ``&`` when it
     sends encrypted, and Entinfo's length limit."""
     words = tuple(dict.fromkeys((*account.keywords, *stored_words)))
-    limits = (
-        (entinfo.MAX_SINGLE_BYTE_CHARS, entinfo.MAX_DOUBLE_BYTE_CHARS)
-        if account.vendor == "entinfo"
-        else None
+    return TextRules(
+        keywords=words, encrypted=account.encrypted, max_chars=vendor_rules(account.vendor).max_chars
     )
-    return TextRules(keywords=words, encrypted=account.encrypted, max_chars=limits)
+
+
+def vendor_rules(vendor: str) -> TextRules:
+    """What ``vendor``'s gateway refuses in any account's text: Entinfo's length limit (-10)."""
+    if vendor == "entinfo":
+        return TextRules(max_chars=(entinfo.MAX_SINGLE_BYTE_CHARS, entinfo.MAX_DOUBLE_BYTE_CHARS))
+    return TextRules()
 
 
 def rules(session: Session, account: AccountConfig) -> TextRules:

@@ -164,8 +164,9 @@ def forbidden_keyword(text: str, keywords: Iterable[str]) -> str:
 
 
 def too_long(text: str, limits: tuple[int, int]) -> bool:
-    """Longer than ``limits[0]`` characters of single-byte text, or ``limits[1]`` with any double-byte one."""
-    return len(text) > (limits[0] if text.isascii() else limits[1])
+    """Longer than ``limits[0]`` characters of single-byte text, or ``limits[1]`` with any double-byte one,
+    counted as the gateways count (:func:`length`: an emoji is two)."""
+    return length(text) > (limits[0] if text.isascii() else limits[1])
 
 
 @dataclass(frozen=True)

@@ -141,6 +141,10 @@ def check(
             same_text_max = config.same_text_max if same_text_max is None else same_text_max
         if vendor is None:
             raise ValueError("give --vendor or --account")
+        if account is None:
+            from dispatcher import keywords
+
+            rules = keywords.vendor_rules(vendor)  # what the vendor refuses whatever the account
         chunker.limits_for(vendor)
         blocked = frozenset(n for n in (normalise(x) for x in _read_lines(opt_outs)) if n)
         blocked |= stored_opt_outs(settings.database_url)

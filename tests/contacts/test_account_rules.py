@@ -72,6 +72,13 @@ def test_given_an_entinfo_account_when_a_text_is_over_its_length_then_the_row_is
     assert [(r.row, r.reason) for r in plain.rejected] == [
         (3, "text longer than 1000 single-byte characters")
     ]
+    # Characters are counted as the gateways count them: an emoji is two.
+    emoji = csv(
+        tmp_path, ("13900000001", "好" * 493 + "🎉"), ("13900000002", "好" * 494 + "🎉"), name="e.csv"
+    )
+    counted = ingest(emoji, "{内容}您好【店】", marketing=False, rules=rules_for(account("entinfo")))
+    assert counted.messages.rows == [2]  # 493 + 2 + 5 = 500
+    assert [(r.row, r.reason) for r in counted.rejected] == [(3, "text longer than 500 characters")]
     # Other vendors have no such rule at upload.
     assert (
         len(ingest(path, "{内容}您好【店】", marketing=False, rules=rules_for(account("yunxin"))).messages)
