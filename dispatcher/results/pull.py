@@ -16,11 +16,13 @@ and never starves them. The first error answer ends the drain (the vendor module
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from redis.exceptions import LockError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher.config import AccountConfig
@@ -33,6 +35,8 @@ from dispatcher.vendors.transport import Transport
 from dispatcher.vendors.wire import CodeInfo, ErrorClass, Request, unwrap
 
 if TYPE_CHECKING:
+    from redis.lock import Lock
+
     from dispatcher.ratelimit import PullLimiter
     from dispatcher.runtime import Runtime
 
@@ -44,7 +48,7 @@ MAX_CALLS = 1000  # 500,000 records per drain at most; the next drain goes on
 NO_PULL_VENDORS = frozenset({"entinfo"})  # no report or reply method at all
 DEFER_SECONDS = 30.0  # no pull of an account for this long after it answered "too frequent"
 LIMITER_WAIT = 30.0  # seconds a pull waits for a token; then the drain ends, the next one goes on
-LOCK_SECONDS = 300  # one drain per account at a time; released early when done
+LOCK_SECONDS = 300  # one drain per account at a time; renewed at each call, released when done
 SYSTEM = "system"
 
 
@@ -56,6 +60,7 @@ class Drained:
     refused: CodeInfo | None = None  # the vendor's error answer
     unexpected: str = ""  # an answer that is neither records, nor empty, nor a code (an HTML page)
     paced_out: bool = False  # no rate-limit token in time
+    lost_lock: bool = False  # the account's drain lock expired: another drain may have started
 
 
 def pulls(account: AccountConfig) -> bool:
@@ -80,10 +85,12 @@ def drain(
     limiter: PullLimiter | None = None,
     max_calls: int = MAX_CALLS,
     limiter_wait: float = LIMITER_WAIT,
+    keep_lock: Callable[[], bool] | None = None,
 ) -> Drained:
     """Pull ``kind`` until an empty answer, committing each body; stops at the first error answer.
 
-    Transport errors propagate (the bodies already stored stay stored).
+    Transport errors propagate (the bodies already stored stay stored). ``keep_lock`` renews the
+    account's drain lock before each call (a paced drain can outlast it); False: it was lost, stop.
     """
     vendor = vendor_module(account.vendor)
     request = build(account, kind)
@@ -91,6 +98,8 @@ def drain(
     for _ in range(max_calls):
         if limiter is not None and not limiter.acquire(timeout=limiter_wait):
             return Drained(stored, paced_out=True)
+        if keep_lock is not None and not keep_lock():
+            return Drained(stored, lost_lock=True)
         body = transport.send(request).text
         info = vendor.pull_error(body)
         if info is not None:
@@ -135,7 +144,9 @@ def pull_account(runtime: Runtime, account: AccountConfig, kinds: Sequence[Kind]
         limiter = runtime.pull_limiter(account.name)
         for kind in kinds:
             try:
-                drained = drain(runtime.sessions, transport, account, kind, limiter=limiter)
+                drained = drain(
+                    runtime.sessions, transport, account, kind, limiter=limiter, keep_lock=_renewer(lock)
+                )
             except DispatcherError as exc:
                 out.failures[kind] = str(exc)
                 logger.warning("pull %s/%s failed: %s", account.name, kind, exc)
@@ -149,10 +160,29 @@ def pull_account(runtime: Runtime, account: AccountConfig, kinds: Sequence[Kind]
                 logger.warning("pull %s/%s: unexpected answer %.80r", account.name, kind, drained.unexpected)
             elif drained.paced_out:
                 out.failures[kind] = "no rate-limit token in time; the next drain goes on"
+            elif drained.lost_lock:
+                out.failures[kind] = "the drain lock expired; the next drain goes on"
+                break
     finally:
         if lock is not None:
-            lock.release()
+            with contextlib.suppress(LockError):  # expired during a stalled call: nothing to release
+                lock.release()
     return out
+
+
+def _renewer(lock: Lock | None) -> Callable[[], bool] | None:
+    """Renews ``lock`` for another :data:`LOCK_SECONDS`; False once it is no longer ours."""
+    if lock is None:
+        return None
+
+    def renew() -> bool:
+        try:
+            lock.reacquire()
+        except LockError:
+            return False
+        return True
+
+    return renew
 
 
 def _refused(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,9 +20,9 @@ from typer.testing import CliRunner
 from dispatcher import campaigns, runtime
 from dispatcher.cli import app
 from dispatcher.config import Settings
-from dispatcher.keys import pull_deferred_key, rate_key
+from dispatcher.keys import lock_key, pull_deferred_key, rate_key
 from dispatcher.ratelimit import AccountLimiter
-from dispatcher.results import cycle
+from dispatcher.results import cycle, pull
 from dispatcher.results.pull import DEFER_SECONDS, pull_account
 from dispatcher.runtime import DISPATCH_POLICY, Runtime
 from dispatcher.simulator import SimulatorConfig
@@ -197,3 +198,33 @@ def test_given_an_html_error_page_as_a_pull_answer_then_the_drain_stops_and_stor
         assert pulled.bodies == {"reports": 0, "replies": 0}
         with one.runtime.sessions() as session:
             assert session.execute(select(RawPull.id)).all() == []
+
+
+def test_given_a_paced_drain_longer_than_its_lock_then_the_lock_is_held_to_the_end_and_released(
+    live: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A paced drain of a backlog outlasts the lock (1,000 calls at a quarter of 10/s: 400 s); here a
+    # 1 s lock and six calls at 2.5/s.
+    monkeypatch.setattr(pull, "LOCK_SECONDS", 1)
+    records = "2314355899380234221,13900000000,2014/06/10 15:34:11,DELIVRD|"
+    with gateway(answer=f'<string xmlns="http://tempuri.org/">{records}</string>'.encode()) as gw:
+        one = live("webservice", gw.url)
+        key = lock_key(f"pull:{one.name}")
+        held: list[bool] = []
+
+        def watch() -> None:
+            deadline = time.monotonic() + 60
+            while len(gw.seen) < 6 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            held.append(bool(one.runtime.redis.exists(key)))  # no other drain could start now
+            gw.answer = b'<string xmlns="http://tempuri.org/" />'  # the backlog is drained
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            pulled = pull_account(one.runtime, one.account, ["reports"])
+        finally:
+            watcher.join(timeout=90)
+        assert held == [True]
+        assert pulled.bodies["reports"] >= 6 and not pulled.failures and not pulled.skipped
+        assert not one.runtime.redis.exists(key)  # released at the end
