@@ -7,7 +7,7 @@ Each call takes a token from the account's rate limiter (:class:`dispatcher.rate
 tokens its sends take, at most a quarter of them), so a drain never pushes the sends into "too frequent"
 and never starves them. The first error answer ends the drain (the vendor module classifies it):
 
-- "too frequent" (``rate_limited``): the account slows down and is not pulled again for
+- "too frequent" (``rate_limited``, or HTTP 429): the account slows down and is not pulled again for
   :data:`DEFER_SECONDS` (recorded in Redis, so every process holds off);
 - an account error (bad password, IP not allowed, expired, frozen): a warning in the log and an
   ``account.pull_refused`` audit entry, for a person to act on; ``reports pull`` prints it;
@@ -26,7 +26,7 @@ from redis.exceptions import LockError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher.config import AccountConfig
-from dispatcher.errors import DispatcherError
+from dispatcher.errors import DispatcherError, HTTPStatusError
 from dispatcher.keys import DEFAULT_KEYS
 from dispatcher.results.inbox import record_raw
 from dispatcher.store import audit
@@ -150,6 +150,9 @@ def pull_account(runtime: Runtime, account: AccountConfig, kinds: Sequence[Kind]
             except DispatcherError as exc:
                 out.failures[kind] = str(exc)
                 logger.warning("pull %s/%s failed: %s", account.name, kind, exc)
+                if isinstance(exc, HTTPStatusError) and exc.status_code == 429:
+                    _back_off(runtime, account, limiter, str(exc))  # HTTP's "too frequent"
+                    break
                 continue
             out.bodies[kind] = drained.bodies
             if drained.refused is not None:
@@ -197,10 +200,7 @@ def _refused(
     what = f"{kind} pull refused: {info.code} {info.meaning_en} ({info.meaning})"
     out.failures[kind] = what
     if info.error_class is ErrorClass.RATE_LIMITED:
-        runtime.defer_pulls(account.name, DEFER_SECONDS)
-        if limiter is not None:
-            limiter.penalise()
-        logger.warning("account %s: %s; no pull for %.0f s", account.name, what, DEFER_SECONDS)
+        _back_off(runtime, account, limiter, what)
         return True
     if info.error_class is ErrorClass.ACCOUNT:
         out.alert = f"account {account.name}: {what}: check its credentials, IP binding and status"
@@ -212,3 +212,11 @@ def _refused(
         return True
     logger.warning("account %s: %s", account.name, what)
     return False
+
+
+def _back_off(runtime: Runtime, account: AccountConfig, limiter: PullLimiter | None, what: str) -> None:
+    """The vendor said "too frequent": no pull of the account for a while, and the whole account slows."""
+    runtime.defer_pulls(account.name, DEFER_SECONDS)
+    if limiter is not None:
+        limiter.penalise()
+    logger.warning("account %s: %s; no pull for %.0f s", account.name, what, DEFER_SECONDS)

@@ -228,3 +228,19 @@ def test_given_a_paced_drain_longer_than_its_lock_then_the_lock_is_held_to_the_e
         assert held == [True]
         assert pulled.bodies["reports"] >= 6 and not pulled.failures and not pulled.skipped
         assert not one.runtime.redis.exists(key)  # released at the end
+
+
+def test_given_http_429_when_pulling_then_one_call_and_the_account_backs_off_as_for_too_frequent(
+    live: Any,
+) -> None:
+    # HTTP 429 is the gateway's (or its proxy's) "too frequent": same as -16.
+    with gateway("status", status=429, answer=b"Too Many Requests", content_type="text/plain") as gw:
+        one = live("trigger", gw.url)
+        first = pull_account(one.runtime, one.account)
+        assert len(gw.seen) == 1  # replies not tried either
+        assert set(first.failures) == {"reports"} and "429" in first.failures["reports"]
+        assert 0 < one.runtime.pulls_deferred(one.name) <= DEFER_SECONDS
+        shared = AccountLimiter(one.runtime.redis, one.name, 10, policy=DISPATCH_POLICY)  # type: ignore[arg-type]
+        assert shared.current_rate() < 10
+        assert "deferred" in pull_account(one.runtime, one.account).skipped
+        assert len(gw.seen) == 1
