@@ -29,6 +29,7 @@ from dispatcher.config import AccountConfig
 from dispatcher.errors import DispatcherError, HTTPStatusError
 from dispatcher.keys import DEFAULT_KEYS
 from dispatcher.results.inbox import record_raw
+from dispatcher.results.parsing import pulled_replies, pulled_reports
 from dispatcher.store import audit
 from dispatcher.vendors.registry import get as vendor_module
 from dispatcher.vendors.transport import Transport
@@ -112,6 +113,8 @@ def drain(
         with sessions() as session:
             record_raw(session, account.name, kind, "pull", body)
         stored += 1
+        if not (pulled_reports if kind == "reports" else pulled_replies)(vendor, body):
+            return Drained(stored, unexpected=value[:200])  # kept, but words are no list: pull no more
     return Drained(stored)
 
 

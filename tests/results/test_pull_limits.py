@@ -23,7 +23,7 @@ from dispatcher.config import Settings
 from dispatcher.keys import lock_key, pull_deferred_key, rate_key
 from dispatcher.ratelimit import AccountLimiter
 from dispatcher.results import cycle, pull
-from dispatcher.results.pull import DEFER_SECONDS, pull_account
+from dispatcher.results.pull import DEFER_SECONDS, drain, pull_account
 from dispatcher.runtime import DISPATCH_POLICY, Runtime
 from dispatcher.simulator import SimulatorConfig
 from dispatcher.simulator.state import SimState
@@ -244,3 +244,20 @@ def test_given_http_429_when_pulling_then_one_call_and_the_account_backs_off_as_
         assert shared.current_rate() < 10
         assert "deferred" in pull_account(one.runtime, one.account).skipped
         assert len(gw.seen) == 1
+
+
+@pytest.mark.parametrize("kind", ["reports", "replies"])
+def test_given_a_plain_text_answer_that_holds_no_records_then_the_drain_keeps_it_and_stops(
+    live: Any, kind: Any
+) -> None:
+    # A "busy" page in words, not a code: kept (the call may have consumed records), but not pulled again
+    # and again as if it were a list.
+    with gateway(answer="系统繁忙，请稍后再试".encode(), content_type="text/plain; charset=utf-8") as gw:
+        one = live("trigger", gw.url)
+        drained = drain(
+            one.runtime.sessions, one.runtime.account(one.name).transport, one.account, kind, max_calls=5
+        )
+        assert len(gw.seen) == 1
+        assert drained.bodies == 1 and drained.unexpected == "系统繁忙，请稍后再试"
+        with one.runtime.sessions() as session:
+            assert len(session.execute(select(RawPull.id)).all()) == 1
