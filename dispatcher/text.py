@@ -7,7 +7,6 @@ All pure functions of strings. A template names spreadsheet columns in braces, `
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -156,10 +155,18 @@ def gb2312_problem(text: str) -> str:
     return ""
 
 
+# Full-width forms of ASCII (U+FF01-FF5E) and the ideographic space, as their ASCII twins.
+_HALF_WIDTH = {**{c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}, 0x3000: 0x20}
+_FULL_WIDTH_ALNUM = re.compile("[０-９Ａ-Ｚａ-ｚ]")
+
+
 def fold(text: str) -> str:
-    """``text`` as a gateway's word filter compares it: full-width forms and letter case folded away
-    (``ＶＩＰ`` and ``Vip`` are ``vip``), so that such a spelling does not slip a forbidden word past."""
-    return unicodedata.normalize("NFKC", text).casefold()
+    """``text`` as a gateway's word filter compares it: letter case, and full-width letters and digits,
+    folded away (``ＶＩＰ`` and ``Vip`` are ``vip``), so that such a spelling does not slip a forbidden word
+    past. Fast for the common text, whose only full-width characters are Chinese punctuation."""
+    if _FULL_WIDTH_ALNUM.search(text):
+        text = text.translate(_HALF_WIDTH)
+    return text.casefold()
 
 
 def forbidden_keyword(text: str, keywords: Iterable[str]) -> str:
