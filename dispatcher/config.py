@@ -362,6 +362,13 @@ def _account(name: str, raw: Any, env: Mapping[str, str]) -> AccountConfig:
             raise ConfigError(f"{where} field {key} must be true or false")
     if flags["encrypted"] and vendor in UNENCRYPTED_VENDORS:
         raise ConfigError(f"{where} field encrypted: {vendor} has no encrypted method; remove the field")
+    if flags["encrypted"] and "&" in password:
+        # The encrypted plaintext is "userPass=<password>&DesNo=...", unescaped: the gateway would read
+        # the password up to its '&' and refuse everything as a wrong password.
+        raise ConfigError(
+            f"{where} field encrypted: the password contains '&', which the encrypted methods cannot carry; "
+            "change the password or remove the field"
+        )
 
     return AccountConfig(
         name=name,

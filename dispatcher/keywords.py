@@ -9,12 +9,13 @@ would answer ``-6:word`` for every recipient.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from dispatcher.config import AccountConfig
@@ -54,12 +55,16 @@ def rules_for(account: AccountConfig, stored_words: Iterable[str] = ()) -> TextR
     """What ``account``'s gateway refuses: its forbidden words (configured and stored), a ``&`` when it
     sends encrypted, and Entinfo's length limit."""
     words = tuple(dict.fromkeys((*account.keywords, *stored_words)))
-    limits = (
-        (entinfo.MAX_SINGLE_BYTE_CHARS, entinfo.MAX_DOUBLE_BYTE_CHARS)
-        if account.vendor == "entinfo"
-        else None
+    return TextRules(
+        keywords=words, encrypted=account.encrypted, max_chars=vendor_rules(account.vendor).max_chars
     )
-    return TextRules(keywords=words, encrypted=account.encrypted, max_chars=limits)
+
+
+def vendor_rules(vendor: str) -> TextRules:
+    """What ``vendor``'s gateway refuses in any account's text: Entinfo's length limit (-10)."""
+    if vendor == "entinfo":
+        return TextRules(max_chars=(entinfo.MAX_SINGLE_BYTE_CHARS, entinfo.MAX_DOUBLE_BYTE_CHARS))
+    return TextRules()
 
 
 def rules(session: Session, account: AccountConfig) -> TextRules:
@@ -78,7 +83,12 @@ def fetch(account: AccountConfig, transport: Transport) -> list[str]:
 
 
 def save(session: Session, account: str, words: Sequence[str], actor: str) -> Pulled:
-    """Replace ``account``'s stored words with ``words`` and audit it (in the caller's transaction)."""
+    """Replace ``account``'s stored words with ``words`` and audit it (in the caller's transaction).
+
+    Safe when two refreshes of one account run at once (``keywords pull`` during the beat's): they take
+    turns, and the account ends with the later one's list. PostgreSQL: a transaction-scoped advisory lock
+    of the account; SQLite: the ``DELETE`` comes first, and a SQLite database has one writer at a time.
+    """
     wanted: dict[str, None] = {}
     for word in words:
         if len(word) > MAX_WORD:
@@ -87,28 +97,28 @@ def save(session: Session, account: str, words: Sequence[str], actor: str) -> Pu
             )
             continue
         wanted[word] = None
-    before = set(stored(session, account))
-    added = [w for w in wanted if w not in before]
-    removed = [w for w in before if w not in wanted]
-    if removed:
+    if session.connection().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(_lock_id(account))))
+    before = set(
         session.execute(
-            delete(VendorKeyword).where(VendorKeyword.account == account, VendorKeyword.word.in_(removed))
-        )
-    if added:
-        now = utcnow()
-        session.execute(
-            insert(VendorKeyword), [{"account": account, "word": w, "pulled_at": now} for w in added]
-        )
-    audit(
-        session,
-        actor,
-        "keywords.pull",
-        account=account,
-        words=len(wanted),
-        added=len(added),
-        removed=len(removed),
+            delete(VendorKeyword).where(VendorKeyword.account == account).returning(VendorKeyword.word)
+        ).scalars()
     )
-    return Pulled(account, len(wanted), len(added), len(removed))
+    now = utcnow()
+    if wanted:
+        session.execute(
+            insert(VendorKeyword), [{"account": account, "word": w, "pulled_at": now} for w in wanted]
+        )
+    added = sum(1 for w in wanted if w not in before)
+    removed = sum(1 for w in before if w not in wanted)
+    audit(session, actor, "keywords.pull", account=account, words=len(wanted), added=added, removed=removed)
+    return Pulled(account, len(wanted), added, removed)
+
+
+def _lock_id(account: str) -> int:
+    """The PostgreSQL advisory lock of one account's keyword list (a signed 64-bit number)."""
+    digest = hashlib.blake2b(f"vendor_keywords:{account}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def pull(session: Session, account: AccountConfig, transport: Transport, actor: str) -> Pulled:

@@ -142,6 +142,10 @@ def check(
             same_text_max = config.same_text_max if same_text_max is None else same_text_max
         if vendor is None:
             raise ValueError("give --vendor or --account")
+        if account is None:
+            from dispatcher import keywords
+
+            rules = keywords.vendor_rules(vendor)  # what the vendor refuses whatever the account
         chunker.limits_for(vendor)
         read_first_if_unscanned(file, sheet, settings)  # xls, xlsb, ods: in a limited child first
         blocked = frozenset(n for n in (normalise(x) for x in _read_lines(opt_outs)) if n)

@@ -19,13 +19,14 @@ REASON_NOT_A_NUMBER = "not a phone number"
 REASON_LOST_DIGITS = "number in scientific notation has lost digits (format the column as text)"
 REASON_NOT_MOBILE = "not a mainland China mobile number"
 
-_MAINLAND = re.compile(r"1[3-9]\d{9}")
+_MAINLAND = re.compile(r"1[3-9][0-9]{9}")
 
 
 def _rules() -> re.Pattern[str]:
     metadata = PhoneMetadata.metadata_for_region("CN")
     pattern = metadata.mobile.national_number_pattern if metadata and metadata.mobile else None
-    return re.compile(f"(?:{pattern})" if pattern else _MAINLAND.pattern)
+    # ASCII: libphonenumber's ``\d`` would also take full-width digits, which the gateways refuse.
+    return re.compile(f"(?:{pattern})" if pattern else _MAINLAND.pattern, re.ASCII)
 
 
 _RULES = _rules()

@@ -7,7 +7,7 @@ Each call takes a token from the account's rate limiter (:class:`dispatcher.rate
 tokens its sends take, at most a quarter of them), so a drain never pushes the sends into "too frequent"
 and never starves them. The first error answer ends the drain (the vendor module classifies it):
 
-- "too frequent" (``rate_limited``): the account slows down and is not pulled again for
+- "too frequent" (``rate_limited``, or HTTP 429): the account slows down and is not pulled again for
   :data:`DEFER_SECONDS` (recorded in Redis, so every process holds off);
 - an account error (bad password, IP not allowed, expired, frozen): a warning in the log and an
   ``account.pull_refused`` audit entry, for a person to act on; ``reports pull`` prints it;
@@ -16,23 +16,28 @@ and never starves them. The first error answer ends the drain (the vendor module
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from redis.exceptions import LockError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher.config import AccountConfig
-from dispatcher.errors import DispatcherError
+from dispatcher.errors import DispatcherError, HTTPStatusError
 from dispatcher.keys import DEFAULT_KEYS
 from dispatcher.results.inbox import record_raw
+from dispatcher.results.parsing import pulled_replies, pulled_reports
 from dispatcher.store import audit
 from dispatcher.vendors.registry import get as vendor_module
 from dispatcher.vendors.transport import Transport
 from dispatcher.vendors.wire import CodeInfo, ErrorClass, Request, unwrap
 
 if TYPE_CHECKING:
+    from redis.lock import Lock
+
     from dispatcher.ratelimit import PullLimiter
     from dispatcher.runtime import Runtime
 
@@ -44,7 +49,7 @@ MAX_CALLS = 1000  # 500,000 records per drain at most; the next drain goes on
 NO_PULL_VENDORS = frozenset({"entinfo"})  # no report or reply method at all
 DEFER_SECONDS = 30.0  # no pull of an account for this long after it answered "too frequent"
 LIMITER_WAIT = 30.0  # seconds a pull waits for a token; then the drain ends, the next one goes on
-LOCK_SECONDS = 300  # one drain per account at a time; released early when done
+LOCK_SECONDS = 300  # one drain per account at a time; renewed at each call, released when done
 SYSTEM = "system"
 
 
@@ -56,6 +61,7 @@ class Drained:
     refused: CodeInfo | None = None  # the vendor's error answer
     unexpected: str = ""  # an answer that is neither records, nor empty, nor a code (an HTML page)
     paced_out: bool = False  # no rate-limit token in time
+    lost_lock: bool = False  # the account's drain lock expired: another drain may have started
 
 
 def pulls(account: AccountConfig) -> bool:
@@ -80,10 +86,12 @@ def drain(
     limiter: PullLimiter | None = None,
     max_calls: int = MAX_CALLS,
     limiter_wait: float = LIMITER_WAIT,
+    keep_lock: Callable[[], bool] | None = None,
 ) -> Drained:
     """Pull ``kind`` until an empty answer, committing each body; stops at the first error answer.
 
-    Transport errors propagate (the bodies already stored stay stored).
+    Transport errors propagate (the bodies already stored stay stored). ``keep_lock`` renews the
+    account's drain lock before each call (a paced drain can outlast it); False: it was lost, stop.
     """
     vendor = vendor_module(account.vendor)
     request = build(account, kind)
@@ -91,6 +99,8 @@ def drain(
     for _ in range(max_calls):
         if limiter is not None and not limiter.acquire(timeout=limiter_wait):
             return Drained(stored, paced_out=True)
+        if keep_lock is not None and not keep_lock():
+            return Drained(stored, lost_lock=True)
         body = transport.send(request).text
         info = vendor.pull_error(body)
         if info is not None:
@@ -103,6 +113,8 @@ def drain(
         with sessions() as session:
             record_raw(session, account.name, kind, "pull", body)
         stored += 1
+        if not (pulled_reports if kind == "reports" else pulled_replies)(vendor, body):
+            return Drained(stored, unexpected=value[:200])  # kept, but words are no list: pull no more
     return Drained(stored)
 
 
@@ -135,10 +147,15 @@ def pull_account(runtime: Runtime, account: AccountConfig, kinds: Sequence[Kind]
         limiter = runtime.pull_limiter(account.name)
         for kind in kinds:
             try:
-                drained = drain(runtime.sessions, transport, account, kind, limiter=limiter)
+                drained = drain(
+                    runtime.sessions, transport, account, kind, limiter=limiter, keep_lock=_renewer(lock)
+                )
             except DispatcherError as exc:
                 out.failures[kind] = str(exc)
                 logger.warning("pull %s/%s failed: %s", account.name, kind, exc)
+                if isinstance(exc, HTTPStatusError) and exc.status_code == 429:
+                    _back_off(runtime, account, limiter, str(exc))  # HTTP's "too frequent"
+                    break
                 continue
             out.bodies[kind] = drained.bodies
             if drained.refused is not None:
@@ -149,10 +166,29 @@ def pull_account(runtime: Runtime, account: AccountConfig, kinds: Sequence[Kind]
                 logger.warning("pull %s/%s: unexpected answer %.80r", account.name, kind, drained.unexpected)
             elif drained.paced_out:
                 out.failures[kind] = "no rate-limit token in time; the next drain goes on"
+            elif drained.lost_lock:
+                out.failures[kind] = "the drain lock expired; the next drain goes on"
+                break
     finally:
         if lock is not None:
-            lock.release()
+            with contextlib.suppress(LockError):  # expired during a stalled call: nothing to release
+                lock.release()
     return out
+
+
+def _renewer(lock: Lock | None) -> Callable[[], bool] | None:
+    """Renews ``lock`` for another :data:`LOCK_SECONDS`; False once it is no longer ours."""
+    if lock is None:
+        return None
+
+    def renew() -> bool:
+        try:
+            lock.reacquire()
+        except LockError:
+            return False
+        return True
+
+    return renew
 
 
 def _refused(
@@ -167,10 +203,7 @@ def _refused(
     what = f"{kind} pull refused: {info.code} {info.meaning_en} ({info.meaning})"
     out.failures[kind] = what
     if info.error_class is ErrorClass.RATE_LIMITED:
-        runtime.defer_pulls(account.name, DEFER_SECONDS)
-        if limiter is not None:
-            limiter.penalise()
-        logger.warning("account %s: %s; no pull for %.0f s", account.name, what, DEFER_SECONDS)
+        _back_off(runtime, account, limiter, what)
         return True
     if info.error_class is ErrorClass.ACCOUNT:
         out.alert = f"account {account.name}: {what}: check its credentials, IP binding and status"
@@ -182,3 +215,11 @@ def _refused(
         return True
     logger.warning("account %s: %s", account.name, what)
     return False
+
+
+def _back_off(runtime: Runtime, account: AccountConfig, limiter: PullLimiter | None, what: str) -> None:
+    """The vendor said "too frequent": no pull of the account for a while, and the whole account slows."""
+    runtime.defer_pulls(account.name, DEFER_SECONDS)
+    if limiter is not None:
+        limiter.penalise()
+    logger.warning("account %s: %s; no pull for %.0f s", account.name, what, DEFER_SECONDS)

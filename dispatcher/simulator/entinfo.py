@@ -47,7 +47,11 @@ _SEND_METHODS = frozenset({"mdsmssend", "mdgxsend"})
 
 
 def _too_long(text: str) -> bool:
-    return len(text) > (1000 if text.isascii() else 500)
+    """-10: "单字节不能超过1000个字符，双字节不能超过500个字符", characters as the gateway's strings count
+    them (UTF-16 units: an emoji is two)."""
+    if text.isascii():
+        return len(text) > 1000
+    return len(text.encode("utf-16-le")) // 2 > 500
 
 
 def _check_lists(field: list[str], count: int, mismatch: int) -> Answer | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
+import unicodedata
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -107,8 +108,11 @@ class SimState:
         return self.config.keywords + acct.account.keywords
 
     def forbidden_word(self, acct: AccountState, text: str) -> str | None:
+        """The first of the account's forbidden words in ``text``. A word filter is there against evasions:
+        full-width forms and letter case are folded (NFKC, casefold) before comparing."""
+        folded = unicodedata.normalize("NFKC", text).casefold()
         for word in self.keywords(acct):
-            if word and word in text:
+            if word and (word in text or unicodedata.normalize("NFKC", word).casefold() in folded):
                 return word
         return None
 

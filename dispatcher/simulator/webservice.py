@@ -27,7 +27,7 @@ VOICE_AMOUNT = -13
 VOICE_DIGITS = -14
 VOICE_LENGTH = -15
 INTERNATIONAL_CHANNEL = "999"  # 国际短信发送: SendMsg with "Channel 999", "短信内容(英文 140 字符)"
-_INTERNATIONAL_NUMBER = re.compile(r"\+?\d{7,15}")  # E.164: up to 15 digits with the country code
+_INTERNATIONAL_NUMBER = re.compile(r"\+?[0-9]{7,15}")  # E.164, ASCII digits: up to 15 with the country code
 
 CODES = Codes(
     bad_login=-3,

@@ -72,6 +72,13 @@ def test_given_an_entinfo_account_when_a_text_is_over_its_length_then_the_row_is
     assert [(r.row, r.reason) for r in plain.rejected] == [
         (3, "text longer than 1000 single-byte characters")
     ]
+    # Characters are counted as the gateways count them: an emoji is two.
+    emoji = csv(
+        tmp_path, ("13900000001", "好" * 493 + "🎉"), ("13900000002", "好" * 494 + "🎉"), name="e.csv"
+    )
+    counted = ingest(emoji, "{内容}您好【店】", marketing=False, rules=rules_for(account("entinfo")))
+    assert counted.messages.rows == [2]  # 493 + 2 + 5 = 500
+    assert [(r.row, r.reason) for r in counted.rejected] == [(3, "text longer than 500 characters")]
     # Other vendors have no such rule at upload.
     assert (
         len(ingest(path, "{内容}您好【店】", marketing=False, rules=rules_for(account("yunxin"))).messages)
@@ -105,3 +112,19 @@ def test_given_an_encrypted_trigger_account_when_planning_then_one_number_per_re
     assert (
         len(chunker.plan(mobiles, ["同一条短信【店】"] * 120, "yunxin", campaign_id=1, encrypted=True)) == 1
     )
+
+
+def test_given_a_keyword_written_full_width_or_in_another_case_then_it_is_still_refused_naming_the_word(
+    tmp_path: Path,
+) -> None:
+    # The gateways' word filters fold full-width forms and letter case: "ＶＩＰ" and "vip" are "VIP".
+    path = csv(tmp_path, ("13900000001", "张三"), ("13900000002", "ｖｉｐ会员"), ("13900000003", "Vip会员"))
+    rules = TextRules(keywords=("VIP",))
+    result = ingest(path, "{内容}您好，会员日8折【店】", marketing=False, rules=rules)
+    assert result.messages.rows == [2]
+    assert [(r.row, r.reason) for r in result.rejected] == [
+        (3, "forbidden keyword 'VIP'"),
+        (4, "forbidden keyword 'VIP'"),
+    ]
+    with pytest.raises(TemplateError, match="forbidden keyword 'VIP'"):
+        ingest(path, "{内容}，尊敬的ＶＩＰ客户【店】", rules=rules)

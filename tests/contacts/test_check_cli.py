@@ -71,3 +71,17 @@ def test_given_a_bad_file_or_template_then_clean_error_and_non_zero_exit(tmp_pat
         result = runner.invoke(app, ["check", *args, "--json"])
         assert result.exit_code == 2
         assert "error:" in result.output and "Traceback" not in result.output
+
+
+def test_given_entinfo_without_an_account_when_a_text_is_over_its_length_then_check_rejects_its_row(
+    tmp_path: Path,
+) -> None:
+    # Entinfo SDK API (2017) -10 holds for every account of the vendor: --vendor alone checks it.
+    rows: list[Row] = [["姓名", "手机号码"], ["张三", "13912345678"], ["长" * 500, "13912345679"]]
+    path = write_xlsx(tmp_path / "list.xlsx", {"名单": rows})
+    args = ["check", str(path), "--template", "{姓名}您好【店】", "--vendor", "entinfo", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["messages"] == 1
+    assert [(r["row"], r["reason"]) for r in data["rejected"]] == [(3, "text longer than 500 characters")]

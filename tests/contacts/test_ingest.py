@@ -135,3 +135,18 @@ def test_given_a_progress_callback_then_it_sees_the_rows(tmp_path: Path) -> None
 def test_given_a_numeric_header_cell_then_it_is_named_as_shown(tmp_path: Path) -> None:
     path = write_xlsx(tmp_path / "h.xlsx", {"S": [["手机", 2024.0], ["13912345678", 5]]})
     assert ingest(path, "{2024}【店】", marketing=False).messages.texts == ["5【店】"]
+
+
+def test_given_a_number_half_typed_in_full_width_digits_then_it_is_sent_in_ascii_and_matched_as_such(
+    tmp_path: Path,
+) -> None:
+    # The gateways refuse full-width digits; and an opt-out or a duplicate must match either spelling.
+    rows = [
+        ["姓名", "手机号"],
+        ["张三", "13９１２３４５６７８"],
+        ["李四", "13912345678"],
+        ["王五", "137００００００００"],
+    ]
+    result = ingest(_csv(tmp_path, rows), "{姓名}您好，回T退订【店】", opt_outs={"13700000000"})
+    assert result.messages.mobiles == ["13912345678"]
+    assert [(r.row, r.reason) for r in result.rejected] == [(3, "duplicate of row 2"), (4, "opted out")]

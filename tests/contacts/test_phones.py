@@ -30,6 +30,8 @@ from dispatcher.contacts.phones import (
         "86 13912345678",
         "１３９１２３４５６７８",
         "＋８６ １３９１２３４５６７８",
+        "13９１２３４５６７８",  # half typed full-width: the gateways take ASCII digits only
+        "139１２３４５６７８",
         "139-1234-5678",
         "(139) 1234 5678",
         '="13912345678"',

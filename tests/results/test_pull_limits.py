@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,10 +20,10 @@ from typer.testing import CliRunner
 from dispatcher import campaigns, runtime
 from dispatcher.cli import app
 from dispatcher.config import Settings
-from dispatcher.keys import pull_deferred_key, rate_key
+from dispatcher.keys import lock_key, pull_deferred_key, rate_key
 from dispatcher.ratelimit import AccountLimiter
-from dispatcher.results import cycle
-from dispatcher.results.pull import DEFER_SECONDS, pull_account
+from dispatcher.results import cycle, pull
+from dispatcher.results.pull import DEFER_SECONDS, drain, pull_account
 from dispatcher.runtime import DISPATCH_POLICY, Runtime
 from dispatcher.simulator import SimulatorConfig
 from dispatcher.simulator.state import SimState
@@ -197,3 +198,66 @@ def test_given_an_html_error_page_as_a_pull_answer_then_the_drain_stops_and_stor
         assert pulled.bodies == {"reports": 0, "replies": 0}
         with one.runtime.sessions() as session:
             assert session.execute(select(RawPull.id)).all() == []
+
+
+def test_given_a_paced_drain_longer_than_its_lock_then_the_lock_is_held_to_the_end_and_released(
+    live: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A paced drain of a backlog outlasts the lock (1,000 calls at a quarter of 10/s: 400 s); here a
+    # 1 s lock and six calls at 2.5/s.
+    monkeypatch.setattr(pull, "LOCK_SECONDS", 1)
+    records = "2314355899380234221,13900000000,2014/06/10 15:34:11,DELIVRD|"
+    with gateway(answer=f'<string xmlns="http://tempuri.org/">{records}</string>'.encode()) as gw:
+        one = live("webservice", gw.url)
+        key = lock_key(f"pull:{one.name}")
+        held: list[bool] = []
+
+        def watch() -> None:
+            deadline = time.monotonic() + 60
+            while len(gw.seen) < 6 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            held.append(bool(one.runtime.redis.exists(key)))  # no other drain could start now
+            gw.answer = b'<string xmlns="http://tempuri.org/" />'  # the backlog is drained
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            pulled = pull_account(one.runtime, one.account, ["reports"])
+        finally:
+            watcher.join(timeout=90)
+        assert held == [True]
+        assert pulled.bodies["reports"] >= 6 and not pulled.failures and not pulled.skipped
+        assert not one.runtime.redis.exists(key)  # released at the end
+
+
+def test_given_http_429_when_pulling_then_one_call_and_the_account_backs_off_as_for_too_frequent(
+    live: Any,
+) -> None:
+    # HTTP 429 is the gateway's (or its proxy's) "too frequent": same as -16.
+    with gateway("status", status=429, answer=b"Too Many Requests", content_type="text/plain") as gw:
+        one = live("trigger", gw.url)
+        first = pull_account(one.runtime, one.account)
+        assert len(gw.seen) == 1  # replies not tried either
+        assert set(first.failures) == {"reports"} and "429" in first.failures["reports"]
+        assert 0 < one.runtime.pulls_deferred(one.name) <= DEFER_SECONDS
+        shared = AccountLimiter(one.runtime.redis, one.name, 10, policy=DISPATCH_POLICY)  # type: ignore[arg-type]
+        assert shared.current_rate() < 10
+        assert "deferred" in pull_account(one.runtime, one.account).skipped
+        assert len(gw.seen) == 1
+
+
+@pytest.mark.parametrize("kind", ["reports", "replies"])
+def test_given_a_plain_text_answer_that_holds_no_records_then_the_drain_keeps_it_and_stops(
+    live: Any, kind: Any
+) -> None:
+    # A "busy" page in words, not a code: kept (the call may have consumed records), but not pulled again
+    # and again as if it were a list.
+    with gateway(answer="系统繁忙，请稍后再试".encode(), content_type="text/plain; charset=utf-8") as gw:
+        one = live("trigger", gw.url)
+        drained = drain(
+            one.runtime.sessions, one.runtime.account(one.name).transport, one.account, kind, max_calls=5
+        )
+        assert len(gw.seen) == 1
+        assert drained.bodies == 1 and drained.unexpected == "系统繁忙，请稍后再试"
+        with one.runtime.sessions() as session:
+            assert len(session.execute(select(RawPull.id)).all()) == 1

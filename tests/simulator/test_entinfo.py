@@ -63,6 +63,7 @@ def test_given_no_rrid_when_webservice_asmx_then_generated_18_digits_wrapped(cli
         ({"content": "没有签名"}, "-5"),
         ({"mobile": "12345"}, "-5"),
         ({"content": "长" * 501 + "【测试】"}, "-10"),
+        ({"content": "长" * 493 + "🎉🎉【测试】"}, "-10"),  # 499 code points, 501 UTF-16 characters
     ],
 )
 def test_given_a_bad_request_when_mdsmssend_then_documented_code(

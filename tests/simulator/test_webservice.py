@@ -159,3 +159,15 @@ def test_given_replies_queued_when_getmo_and_getmo2_then_seed_formats(
 
 def test_given_unknown_method_when_called_then_404(client: httpx.Client) -> None:
     assert client.post(ASPX + "NoSuchMethod", data=LOGIN).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("desno", "accepted_count"),
+    [("85291234567", 1), ("+85291234567", 1), ("８５２９１２３４５６７", 0)],  # full-width: refused, -9
+)
+def test_given_channel_999_when_sendmsg_then_an_international_number_in_ascii_digits_only(
+    client: httpx.Client, sim: RunningSimulator, desno: str, accepted_count: int
+) -> None:
+    answer = send(client, desno, "Your code is 1234", Channel="999")
+    assert (answer == "-9") == (accepted_count == 0)
+    assert len(accepted(sim)) == accepted_count

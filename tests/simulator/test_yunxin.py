@@ -7,8 +7,15 @@ import re
 import httpx
 import pytest
 
-from dispatcher.simulator import RunningSimulator
-from tests.simulator.conftest import SEED_SUBMIT_INFO, SIGNED, accepted, rejected_codes, unwrap
+from dispatcher.simulator import RunningSimulator, run_simulator
+from tests.simulator.conftest import (
+    SEED_SUBMIT_INFO,
+    SIGNED,
+    accepted,
+    base_config,
+    rejected_codes,
+    unwrap,
+)
 
 ASMX = "/api/MsgSend.asmx/"
 INDIVIDUAL = "/api/IndividualSm.aspx"
@@ -134,3 +141,13 @@ def test_given_reports_and_replies_when_pulled_then_seed_formats(
         r"13912345678\|,\|收到\|,\|[\d/ :]{19}\|,\|106900000001\|;\|",
         unwrap(client.post(ASMX + "GetMo2", data=LOGIN).text),
     )
+
+
+@pytest.mark.parametrize("msg", ["尊敬的ｖｉｐ客户，会员日8折【测试】", "尊敬的Vip客户，会员日8折【测试】"])
+def test_given_a_keyword_written_full_width_or_in_another_case_then_the_gateway_still_finds_it(
+    msg: str,
+) -> None:
+    # A word filter is there to stop evasions: full-width forms and letter case do not get past it.
+    with run_simulator(base_config(keywords=("VIP",))) as sim, httpx.Client(base_url=sim.base_url) as client:
+        assert send(client, "13912345678", msg) == "-6:VIP"
+        assert accepted(sim) == []

@@ -40,6 +40,19 @@ def test_given_an_encrypted_entinfo_account_when_loaded_then_a_configuration_err
     assert load(tmp_path, "entinfo", encrypted="false").account("acct").encrypted is False
 
 
+@pytest.mark.parametrize("vendor", ["webservice", "yunxin", "trigger"])
+def test_given_an_encrypted_account_whose_password_has_an_ampersand_when_loaded_then_a_configuration_error(
+    tmp_path: Path, vendor: str
+) -> None:
+    # The encrypted plaintext is "userPass=<password>&DesNo=...": the gateway reads the password up to its
+    # '&', and refuses every send, balance and pull of the account as a wrong password.
+    with pytest.raises(ConfigError, match=r"account 'acct'.*encrypted.*password.*'&'") as info:
+        load(tmp_path, vendor, password='"s3cr&t"', encrypted="true", channel='"37"')
+    assert "s3cr" not in str(info.value)
+    plain = load(tmp_path, vendor, password='"s3cr&t"', channel='"37"')  # the plain methods URL-encode it
+    assert plain.account("acct").password == "s3cr&t"
+
+
 @pytest.mark.parametrize("path", ['"MsgSend.aspx"', '"/Services/MsgSend.aspx?x=1"', '"/a b"', "3"])
 def test_given_a_bad_service_path_when_loaded_then_a_configuration_error_names_the_field(
     tmp_path: Path, path: str
