@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher.config import Settings
-from dispatcher.dispatch import LEASE_SECONDS, AccountRuntime, GroupRow, Next, Result, load_group, send_group
+from dispatcher.dispatch import LEASE_SECONDS, AccountRuntime, ChunkRow, Next, Result, load_group, send_group
 from dispatcher.ratelimit import AccountLimiter, LimiterPolicy, LocalLimiter, LocalRates
 from dispatcher.store import make_engine, session_factory
 from dispatcher.vendors.registry import get as vendor_module
@@ -104,7 +104,7 @@ class Runtime:
             return []
         rows = load_group(self.sessions, chunk_ids)
         results = [Result(i, Next.DONE, state="missing") for i in set(chunk_ids) - {r.id for r in rows}]
-        by_account: dict[str, list[GroupRow]] = {}
+        by_account: dict[str, list[ChunkRow]] = {}
         for row in rows:
             by_account.setdefault(row.account, []).append(row)
         me = worker_id()

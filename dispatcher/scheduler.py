@@ -103,7 +103,7 @@ def complete_finished(sessions: sessionmaker[Session]) -> list[int]:
     return completed
 
 
-def sweep(sessions: sessionmaker[Session], now: datetime | None = None) -> list[int]:
-    """Chunks left in ``sending`` by a dead worker → ``unknown``."""
+def sweep(sessions: sessionmaker[Session]) -> list[int]:
+    """Chunks left in ``sending`` by a dead worker (lease expired, by the database's clock) → ``unknown``."""
     with sessions() as session:
-        return sweep_expired_leases(session, now)
+        return sweep_expired_leases(session)

@@ -65,6 +65,24 @@ def transition(
     if target not in TRANSITIONS[source]:
         session.rollback()
         raise StateError(f"campaign {campaign_id} cannot go from {source} to {target}")
+    if not move(session, campaign_id, source, target, actor, **detail):
+        session.rollback()
+        raise StateError(f"campaign {campaign_id} changed state meanwhile; not moved to {target}")
+    session.commit()
+    return source
+
+
+def move(
+    session: Session,
+    campaign_id: int,
+    source: CampaignState,
+    target: CampaignState,
+    actor: str,
+    **detail: Any,
+) -> bool:
+    """``source → target`` if the campaign is still in ``source``, audited, in the caller's transaction
+    (no commit). Returns whether it moved. The dispatcher pauses a campaign this way in the transaction
+    that records the account error."""
     result = session.execute(
         update(Campaign)
         .where(Campaign.id == campaign_id, Campaign.state == source.value)
@@ -73,8 +91,6 @@ def transition(
     )
     assert isinstance(result, CursorResult)
     if result.rowcount != 1:
-        session.rollback()
-        raise StateError(f"campaign {campaign_id} changed state meanwhile; not moved to {target}")
+        return False
     audit(session, actor, f"campaign.{target.value}", campaign_id, from_state=source.value, **detail)
-    session.commit()
-    return source
+    return True

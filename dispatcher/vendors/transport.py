@@ -5,7 +5,9 @@ request may have reached the gateway:
 
     connect error, connect/pool timeout      -> NotSentError         (safe to send again)
     read/write timeout, reset, protocol error -> OutcomeUnknownError  (the gateway may have it)
-    HTTP status >= 400                        -> HTTPStatusError      (the worker maps 429 / 5xx)
+    HTTP status >= 400                        -> HTTPStatusError      (status and headers: the worker
+                                                 retries a 429 or a 503 with Retry-After, and calls
+                                                 any other 5xx unknown: the body was sent)
 
 Several base URLs (Entinfo's two addresses) are used one at a time: after a connect failure or a
 timeout the transport moves to the next address and stays there (sticky). Only a request that surely
@@ -129,7 +131,7 @@ def _check(request: Request) -> None:
 def _response(resp: httpx.Response, url: str, started: float) -> Response:
     elapsed = time.perf_counter() - started
     if resp.status_code >= 400:
-        raise HTTPStatusError(resp.status_code, resp.text)
+        raise HTTPStatusError(resp.status_code, resp.text, resp.headers)
     return Response(resp.status_code, resp.text, url, elapsed)
 
 

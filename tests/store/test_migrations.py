@@ -72,7 +72,7 @@ def test_given_upgraded_db_when_upgrade_again_then_nothing_changes(empty_url: st
     engine = make_engine(empty_url)
     try:
         with engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
     finally:
         engine.dispose()
 
