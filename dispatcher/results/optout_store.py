@@ -2,7 +2,9 @@
 
 Adding a number also withdraws it from every campaign that has not sent to it yet (recipients still
 ``planned`` or ``queued`` leave their chunk and become ``rejected``, reason ``opted out``), so no later
-send carries it; ``campaign create`` filters uploads against the list.
+send carries it; a number in flight then (or failed) is withdrawn when its chunk is next claimed;
+``campaign create`` filters uploads against the list. The web app, the API, the CLI and replies all
+add numbers here.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from sqlalchemy.orm import Session
 from dispatcher.contacts.phones import normalise
 from dispatcher.errors import InputError
 from dispatcher.store import Chunk, ChunkState, OptOut, Recipient, RecipientState, utcnow
+from dispatcher.store.chunks import OPTED_OUT
 
-REASON = "opted out"
+REASON = OPTED_OUT
 _PENDING = (RecipientState.PLANNED.value, RecipientState.QUEUED.value)
 _OPEN_CHUNKS = (ChunkState.PLANNED.value, ChunkState.QUEUED.value)
 _NO_SYNC = {"synchronize_session": False}

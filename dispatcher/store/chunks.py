@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from dispatcher.chunker import chunk_ref
 from dispatcher.store.campaigns import audit
-from dispatcher.store.models import Attempt, Campaign, Chunk, Recipient
+from dispatcher.store.models import Attempt, Campaign, Chunk, OptOut, Recipient
 from dispatcher.store.types import CampaignState, ChunkState, RecipientState, db_now, utcnow
 from dispatcher.vendors.wire import SECRET_FIELDS
 
@@ -34,6 +34,8 @@ _chunks: Table = Chunk.__table__  # type: ignore[assignment]
 _recipients: Table = Recipient.__table__  # type: ignore[assignment]
 _attempts: Table = Attempt.__table__  # type: ignore[assignment]
 _campaigns: Table = Campaign.__table__  # type: ignore[assignment]
+_optouts: Table = OptOut.__table__  # type: ignore[assignment]
+OPTED_OUT = "opted out"  # the reject reason of a withdrawn number
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,8 @@ def claim_chunks(
     passed) and of a running campaign, with ONE conditional UPDATE whose RETURNING names the winners
     (a duplicated message wins nothing); then ONE UPDATE moves their still-waiting recipients
     ``queued → sending`` and returns them: only those are sent, never a recipient already accepted,
-    delivered or withdrawn. Returns the winners by id. Commits."""
+    delivered or withdrawn (and one on the opt-out list is withdrawn there). Returns the winners by
+    id. Commits."""
     if not chunk_ids:
         return {}
     c, r = _chunks.c, _recipients.c
@@ -120,14 +123,22 @@ def claim_chunks(
     }
     moved: dict[int, list[tuple[int, int, str, str]]] = {chunk_id: [] for chunk_id in won}
     if won:
+        # A number that opted out since it was queued (in flight then, or failed, and queued again)
+        # leaves the chunk here, in the same statement, like any withdrawn number.
+        opted_out = r.mobile.in_(select(_optouts.c.mobile))
         rows = conn.execute(
             update(_recipients)
             .where(r.chunk_id.in_(list(won)), r.state == RecipientState.QUEUED.value)
-            .values(state=RecipientState.SENDING.value)
+            .values(
+                state=case((opted_out, RecipientState.REJECTED.value), else_=RecipientState.SENDING.value),
+                reject_reason=case((opted_out, OPTED_OUT), else_=r.reject_reason),
+                chunk_id=case((opted_out, None), else_=r.chunk_id),
+            )
             .returning(r.chunk_id, r.position, r.id, r.mobile, r.text)
         )
         for chunk_id, position, recipient_id, mobile, text in rows:
-            moved[chunk_id].append((position, recipient_id, mobile or "", text or ""))
+            if chunk_id is not None:
+                moved[chunk_id].append((position, recipient_id, mobile or "", text or ""))
     session.commit()
     return {
         i: Claimed(i, won[i], tuple(ClaimedRecipient(rid, m, t) for _, rid, m, t in sorted(moved[i])))

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, event, select, update
 from dispatcher import campaigns
 from dispatcher.dispatch import AccountRuntime, Next, Result, build_request, load_group, send_group
 from dispatcher.errors import StateError
-from dispatcher.results import reconcile
+from dispatcher.results import optout_store, reconcile
 from dispatcher.simulator import SimulatorConfig
 from dispatcher.store import (
     Attempt,
@@ -475,3 +475,56 @@ def test_given_a_worker_whose_clock_is_an_hour_behind_when_it_sends_then_the_swe
     assert chunks(stack, campaign_id)[0].state == "accepted"
     with stack.sessions() as session:
         assert session.execute(select(Attempt.outcome)).scalars().all() == ["accepted"]
+
+
+# ---- an opt-out while the number is in flight, or failed -------------------------------------------
+
+
+def test_given_a_number_opted_out_while_in_flight_when_its_chunk_is_sent_again_then_it_is_not(
+    make_stack: Any,
+) -> None:
+    stack = make_stack(worker=False)
+    mobiles = numbers(3)
+    campaign_id = create(stack, "trigger", mobiles, SAME)
+    ids = campaigns.start(stack.sessions, campaign_id, "t")
+    with gateway("stall", delay=1.0, answer=b"-1") as gw:  # "try again later"
+        sender = threading.Thread(target=send, args=(stack, runtime_for(stack, "trigger", gw.url), ids))
+        sender.start()
+        stack.wait_for(lambda: {c.state for c in chunks(stack, campaign_id)} == {"sending"})
+        # When a number opts out while the request is on the wire (too late to withdraw it there)
+        with stack.sessions() as session:
+            optout_store.add(session, [mobiles[1]], source="reply")
+            session.commit()
+        sender.join(timeout=30)
+    # Then, when the chunk goes again, that number is not in it
+    with stack.sessions() as session:
+        session.execute(update(Chunk).values(not_before=None))
+        session.commit()
+    send(stack, runtime_for(stack, "trigger"), ids)
+    assert ledger(stack) == Counter([mobiles[0], mobiles[2]])
+    assert recipients(stack, campaign_id)[mobiles[1]][0] == "rejected"
+
+
+def test_given_a_failed_number_that_opted_out_when_failed_chunks_are_retried_then_it_is_not_sent(
+    make_stack: Any,
+) -> None:
+    stack = make_stack(worker=False)
+    mobiles = numbers(2)
+    campaign_id = create(stack, "webservice", mobiles)
+    ids = campaigns.start(stack.sessions, campaign_id, "t")
+    with gateway("status", status=200, answer=b"-1") as gw:
+        runtime = runtime_for(stack, "webservice", gw.url)
+        for _ in range(6):  # until "retry later" gives up
+            send(stack, runtime, ids)
+            with stack.sessions() as session:
+                session.execute(update(Chunk).where(Chunk.state == "queued").values(not_before=None))
+                session.commit()
+    assert {s for s, _, _ in recipients(stack, campaign_id).values()} == {"failed"}
+    with stack.sessions() as session:
+        optout_store.add(session, [mobiles[0]], source="manual")
+        session.commit()
+
+    send(stack, runtime_for(stack, "webservice"), campaigns.retry(stack.sessions, campaign_id, "t"))
+
+    assert ledger(stack) == Counter([mobiles[1]])
+    assert recipients(stack, campaign_id)[mobiles[0]][0] == "rejected"
