@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import CursorResult, insert, select, update
+from sqlalchemy import ColumnElement, CursorResult, insert, select, true, update
 from sqlalchemy.orm import Session
 
 from dispatcher.errors import StateError, StoreError
@@ -78,14 +78,18 @@ def move(
     source: CampaignState,
     target: CampaignState,
     actor: str,
+    *,
+    only_if: ColumnElement[bool] | None = None,
     **detail: Any,
 ) -> bool:
-    """``source → target`` if the campaign is still in ``source``, audited, in the caller's transaction
-    (no commit). Returns whether it moved. The dispatcher pauses a campaign this way in the transaction
-    that records the account error."""
+    """``source → target`` if the campaign is still in ``source`` (and ``only_if`` holds, in the same
+    statement), audited, in the caller's transaction (no commit). Returns whether it moved. The
+    dispatcher pauses a campaign this way in the transaction that records the account error."""
     result = session.execute(
         update(Campaign)
-        .where(Campaign.id == campaign_id, Campaign.state == source.value)
+        .where(
+            Campaign.id == campaign_id, Campaign.state == source.value, true() if only_if is None else only_if
+        )
         .values(state=target.value, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )

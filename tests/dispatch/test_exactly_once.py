@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event, select, update
 
-from dispatcher import campaigns
+from dispatcher import campaigns, scheduler
 from dispatcher.dispatch import AccountRuntime, Next, Result, build_request, load_group, send_group
 from dispatcher.errors import StateError
 from dispatcher.results import optout_store, reconcile
@@ -528,3 +528,35 @@ def test_given_a_failed_number_that_opted_out_when_failed_chunks_are_retried_the
 
     assert ledger(stack) == Counter([mobiles[1]])
     assert recipients(stack, campaign_id)[mobiles[0]][0] == "rejected"
+
+
+def test_given_a_retry_while_the_beat_completes_the_campaign_then_no_chunk_is_left_queued_in_it(
+    make_stack: Any, engine_of: Callable[[], Engine]
+) -> None:
+    stack = make_stack(worker=False)
+    campaign_id = create(stack, "webservice", numbers(1))
+    ids = campaigns.start(stack.sessions, campaign_id, "t")
+    with stack.sessions() as session:  # its only chunk failed "try again later"
+        session.execute(update(Chunk).values(state="failed", error_class="retry_later"))
+        session.execute(update(Recipient).values(state="failed"))
+        session.commit()
+    engine = engine_of()
+    retry: list[threading.Thread] = []
+
+    def operator_retries(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        # Between the beat's look for finished campaigns and its UPDATE, a person retries
+        if retry or not statement.lstrip().upper().startswith("UPDATE CAMPAIGNS"):
+            return
+        retry.append(threading.Thread(target=campaigns.retry, args=(stack.sessions, campaign_id, "t")))
+        retry[0].start()
+        retry[0].join(timeout=1)  # PostgreSQL: the retry waits for the beat's lock, and goes after it
+
+    event.listen(engine, "before_cursor_execute", operator_retries)
+    scheduler.complete_finished(session_factory(engine))
+    retry[0].join(timeout=30)
+
+    # Then either the beat completed it first and the retry runs it again, or the beat saw the
+    # re-queued chunk: never a completed campaign with a chunk waiting
+    with stack.sessions() as session:
+        assert campaigns.status(session, campaign_id)["state"] == "running"
+    assert queued(stack, campaign_id) == ids
