@@ -21,7 +21,6 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -84,7 +83,7 @@ class Campaign(Base):
     stats: Mapped[dict[str, Any] | None]  # cache of counts(); the recipients table is the truth
     # The seq the next chunk of a split takes: bumped with UPDATE ... RETURNING, so two splits at once
     # never pick the same number (the campaign row is their lock).
-    next_seq: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    next_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Upload(Base):
@@ -137,7 +136,7 @@ class Chunk(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("chunks.id"), index=True)  # split from
     # An operator re-queued it from ``unknown`` (or it was split from such a chunk): a "duplicate"
     # answer then proves that the earlier, unknown attempt was accepted.
-    requeued_from_unknown: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    requeued_from_unknown: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     accepted_at: Mapped[datetime | None]

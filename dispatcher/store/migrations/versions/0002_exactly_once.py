@@ -21,13 +21,16 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# Plain ADD/DROP COLUMN, never a batch copy: on SQLite, copying a table means dropping the old one, which
+# with foreign keys on deletes its chunks and recipients (ON DELETE CASCADE). Constant string defaults
+# keep SQLite's ALTER TABLE ADD COLUMN possible; DROP COLUMN needs SQLite 3.35, as RETURNING does.
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("campaigns") as batch:
-        batch.add_column(sa.Column("next_seq", sa.Integer(), server_default=sa.text("0"), nullable=False))
-    with op.batch_alter_table("chunks") as batch:
-        batch.add_column(
-            sa.Column("requeued_from_unknown", sa.Boolean(), server_default=sa.false(), nullable=False)
-        )
+    op.add_column("campaigns", sa.Column("next_seq", sa.Integer(), server_default="0", nullable=False))
+    op.add_column(
+        "chunks", sa.Column("requeued_from_unknown", sa.Boolean(), server_default="0", nullable=False)
+    )
     op.execute(
         "UPDATE campaigns SET next_seq = "
         "(SELECT COALESCE(MAX(chunks.seq), -1) + 1 FROM chunks WHERE chunks.campaign_id = campaigns.id)"
@@ -35,7 +38,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("chunks") as batch:
-        batch.drop_column("requeued_from_unknown")
-    with op.batch_alter_table("campaigns") as batch:
-        batch.drop_column("next_seq")
+    op.drop_column("chunks", "requeued_from_unknown")
+    op.drop_column("campaigns", "next_seq")
