@@ -283,8 +283,8 @@ def record_attempts(
 ) -> list[Result]:
     """Record what ``attempts`` came to, in ONE transaction, and say what comes next for each.
 
-    The attempts' chunks still theirs (``sending`` by this worker, or ``unknown`` after a sweep:
-    the late answer settles it) are locked first; an outcome that leaves the chunk to be sent
+    The attempts' chunks still theirs (``sending`` by this worker; or, after a sweep, ``unknown``
+    or re-queued by a retry and not sent again: the late answer settles it) are locked first; an outcome that leaves the chunk to be sent
     again depends on its campaign, whose state is then read under a lock (a cancel waits, and
     then closes what was re-queued; an answer after the cancel ends the chunk). Splits create their
     children and account problems pause the campaign in the same transaction. A chunk no longer
@@ -308,10 +308,8 @@ def record_attempts(
                 results.append(Result(i, Next.DONE, state=f"late {decision.outcome.state.value}"))
                 continue
             decision = _act(session, by_id[i], decision, states)
-            if ours[i] == ChunkState.UNKNOWN:
-                note = "unknown outcome settled by a late answer"
-                outcome = decision.outcome
-                decision = replace(decision, outcome=replace(outcome, detail=f"{outcome.detail}; {note}"))
+            if ours[i] != ChunkState.SENDING:  # swept: unknown, or re-queued by a retry since
+                decision = _noted(decision, "unknown outcome settled by a late answer")
             outcomes[i] = decision.outcome
             results.append(decision.result)
         record_outcomes(session, worker_id, outcomes, ours)
@@ -333,12 +331,13 @@ def _act(session: Session, attempt: SendAttempt, decision: Decision, states: dic
     if not decision.split:
         return decision
     children = split_chunk(session, attempt.chunk.id, decision.split, SYSTEM)
-    outcome = decision.outcome
-    return replace(
-        decision,
-        outcome=replace(outcome, detail=f"{outcome.detail}; split into chunks {list(children)}"),
-        result=replace(decision.result, children=children),
-    )
+    decision = _noted(decision, f"split into chunks {list(children)}")
+    return replace(decision, result=replace(decision.result, children=children))
+
+
+def _noted(decision: Decision, note: str) -> Decision:
+    detail = "; ".join(part for part in (decision.outcome.detail, note) if part)
+    return replace(decision, outcome=replace(decision.outcome, detail=detail))
 
 
 def _adapt(

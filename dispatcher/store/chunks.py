@@ -26,9 +26,11 @@ from dispatcher.vendors.wire import SECRET_FIELDS
 # How a chunk may leave ``sending``. ``queued`` = not accepted and safe to send again later
 # (rate_limited / retry_later answers, an account problem, outside the vendor's hours).
 FINAL_STATES = frozenset({ChunkState.ACCEPTED, ChunkState.FAILED, ChunkState.UNKNOWN, ChunkState.QUEUED})
-# The states a chunk of an attempt in flight can be found in: still ``sending``, or ``unknown`` after
-# the sweep took its lease (the answer then arrives late, and settles it).
-_IN_FLIGHT = (ChunkState.SENDING.value, ChunkState.UNKNOWN.value)
+# The states a chunk of an attempt in flight can be found in: still ``sending``; ``unknown`` after the
+# sweep took its lease (the answer then arrives late, and settles it); or ``queued`` again by an
+# operator's retry of that unknown chunk, not yet claimed again (the late answer still settles it,
+# and an acceptance then spares it a second send). Its recipients are in the same states.
+_IN_FLIGHT = (ChunkState.SENDING.value, ChunkState.UNKNOWN.value, ChunkState.QUEUED.value)
 
 _chunks: Table = Chunk.__table__  # type: ignore[assignment]
 _recipients: Table = Recipient.__table__  # type: ignore[assignment]
@@ -153,16 +155,22 @@ def claim_chunk(session: Session, chunk_id: int, worker_id: str, lease_seconds: 
 
 def own_chunks(session: Session, worker_id: str, attempts: Mapping[int, int]) -> dict[int, str]:
     """Of the chunks whose attempts (``{chunk id: attempt number}``) this worker is recording, those
-    still this attempt's: ``sending`` by this worker, or ``unknown`` because the sweep took the lease
-    and nobody touched the chunk since. Locks them until the caller commits (PostgreSQL: row locks;
-    SQLite: the write lock), so the set cannot change before the outcomes are written. Returns
-    ``{chunk id: state found}``. Caller's transaction."""
+    still this attempt's: ``sending`` by this worker; or, its lease swept, ``unknown``, or ``queued``
+    again by an operator's retry and not claimed since (the claim would have counted an attempt).
+    Locks them until the caller commits (PostgreSQL: row locks; SQLite: the write lock), so the set
+    cannot change before the outcomes are written. Returns ``{chunk id: state found}``. Caller's
+    transaction."""
     if not attempts:
         return {}
     c = _chunks.c
     rows = session.connection().execute(
         update(_chunks)
-        .where(c.id.in_(list(attempts)), c.worker_id == worker_id, c.state.in_(_IN_FLIGHT))
+        .where(
+            c.id.in_(list(attempts)),
+            c.worker_id == worker_id,
+            c.state.in_(_IN_FLIGHT),
+            (c.state != ChunkState.QUEUED.value) | c.requeued_from_unknown,
+        )
         .values(lease_until=c.lease_until)
         .returning(c.id, c.state, c.attempts)
     )

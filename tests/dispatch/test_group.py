@@ -120,11 +120,13 @@ def test_given_a_lease_swept_mid_send_then_the_late_answers_settle_the_unknown_c
         recipients = session.execute(select(Recipient.mobile, Recipient.state, Recipient.batch_id)).all()
         attempts = session.execute(select(Attempt.outcome)).scalars().all()
         codes = session.execute(select(Chunk.code).where(Chunk.state == "failed")).scalars().all()
+        details = set(session.execute(select(Chunk.detail).where(Chunk.state == "accepted")).scalars())
     assert {m: s for m, s, _ in recipients} == {
         str(13900000000 + i): ("failed" if str(13900000000 + i) == bad else "accepted") for i in range(4)
     }
     assert all(b and b.isdigit() for _, s, b in recipients if s == "accepted")
     assert codes == ["-12"]  # webservice: number on the blacklist
+    assert details == {"unknown outcome settled by a late answer"}
     assert sorted(attempts) == ["late_accepted"] * 3 + ["late_failed"]
     # And retrying unknown chunks finds nothing to send again
     assert campaigns.retry(stack.sessions, campaign_of(stack, ids[0]), "t", include_unknown=True) == []

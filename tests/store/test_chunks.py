@@ -273,3 +273,22 @@ def test_given_a_swept_chunk_retried_by_an_operator_when_the_late_answer_comes_t
 def test_given_outcome_sending_when_finished_then_value_error(store: Store) -> None:
     with store.session() as s, pytest.raises(ValueError):
         finish_chunk(s, 1, "w1", Outcome(ChunkState.SENDING, T0, T0))
+
+
+def test_given_a_swept_chunk_retried_but_not_sent_again_when_the_late_answer_comes_then_it_settles_it(
+    store: Store,
+) -> None:
+    with store.session() as s:
+        chunk_id = make_chunk(s, make_campaign(s), 1, MOBILES)
+        claim_chunk(s, chunk_id, "w1", -1)
+        sweep_expired_leases(s)
+        # Given an operator re-queued the unknown chunk, and no worker has claimed it yet
+        s.execute(update(Chunk).values(state="queued", requeued_from_unknown=True))
+        s.execute(update(Recipient).values(state="queued"))
+        s.commit()
+        # When attempt 1's answer arrives: accepted
+        assert finish_chunk(s, chunk_id, "w1", accepted())
+        # Then the re-send is spared: nothing is left to claim
+        assert not claim_chunk(s, chunk_id, "w2", 60)
+    assert chunk_state(store, chunk_id).state == "accepted"
+    assert recipient_states(store, chunk_id) == [("accepted", "2314357620085030623")] * 2
