@@ -284,23 +284,28 @@ def record_attempts(
     """Record what ``attempts`` came to, in ONE transaction, and say what comes next for each.
 
     The attempts' chunks still theirs (``sending`` by this worker; or, after a sweep, ``unknown``
-    or re-queued by a retry and not sent again: the late answer settles it) are locked first; an outcome that leaves the chunk to be sent
-    again depends on its campaign, whose state is then read under a lock (a cancel waits, and
-    then closes what was re-queued; an answer after the cancel ends the chunk). Splits create their
-    children and account problems pause the campaign in the same transaction. A chunk no longer
-    the attempt's (re-queued by an operator, settled by a report) keeps the answer as evidence only.
+    or re-queued by a retry and not sent again: the late answer settles it) are locked; an outcome
+    that leaves the chunk to be sent again depends on its campaign, whose row is locked too (a cancel
+    waits, and then closes what was re-queued; an answer after the cancel ends the chunk). Splits
+    create their children and account problems pause the campaign in the same transaction. A chunk
+    no longer the attempt's (sent again, or settled by a report) keeps the answer as evidence only.
     """
     if not attempts:
         return []
     by_id = {a.chunk.id: a for a in attempts}
     results: list[Result] = []
+    decisions = {i: decide(a) for i, a in by_id.items()}
+    campaign_ids = {a.chunk.campaign_id for i, a in by_id.items() if decisions[i].waits}
     with sessions() as session:
+        # Campaign rows before chunk rows, the order a cancel or a retry takes them in (PostgreSQL
+        # would otherwise deadlock); read again once the chunks are locked (SQLite's write lock is
+        # taken only then).
+        campaign_states(session, campaign_ids)
         ours = own_chunks(session, worker_id, {i: a.claimed.attempts for i, a in by_id.items()})
-        decisions = {i: decide(a) for i, a in by_id.items()}
-        waiting = [i for i in ours if decisions[i].waits]
-        states = campaign_states(session, {by_id[i].chunk.campaign_id for i in waiting})
-        for i in waiting:
-            decisions[i] = decide(by_id[i].in_campaign(states[by_id[i].chunk.campaign_id]))
+        states = campaign_states(session, campaign_ids)
+        for i in ours:
+            if decisions[i].waits:
+                decisions[i] = decide(by_id[i].in_campaign(states[by_id[i].chunk.campaign_id]))
         outcomes = {}
         for i, decision in decisions.items():
             if i not in ours:

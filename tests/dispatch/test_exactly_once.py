@@ -19,7 +19,16 @@ import pytest
 from sqlalchemy import Engine, event, select, update
 
 from dispatcher import campaigns, scheduler
-from dispatcher.dispatch import AccountRuntime, Next, Result, build_request, load_group, send_group
+from dispatcher.decisions import SendAttempt, interpret
+from dispatcher.dispatch import (
+    AccountRuntime,
+    Next,
+    Result,
+    build_request,
+    load_group,
+    record_attempts,
+    send_group,
+)
 from dispatcher.errors import StateError
 from dispatcher.results import optout_store, reconcile
 from dispatcher.simulator import SimulatorConfig
@@ -560,3 +569,40 @@ def test_given_a_retry_while_the_beat_completes_the_campaign_then_no_chunk_is_le
     with stack.sessions() as session:
         assert campaigns.status(session, campaign_id)["state"] == "running"
     assert queued(stack, campaign_id) == ids
+
+
+def test_given_a_late_answer_while_an_operator_retries_the_unknown_chunk_then_both_go_through(
+    make_stack: Any, engine_of: Callable[[], Engine]
+) -> None:
+    # Given a chunk whose worker's lease was swept mid-send (unknown), its answer not recorded yet
+    stack = make_stack(worker=False)
+    campaign_id = create(stack, "webservice", numbers(1))
+    ids = campaigns.start(stack.sessions, campaign_id, "t")
+    with stack.sessions() as session:
+        claimed = claim_chunks(session, ids, "w1", -1)
+        assert sweep_expired_leases(session) == ids
+    (row,) = load_group(stack.sessions, ids)
+    now, runtime = utcnow(), runtime_for(stack, "webservice")
+    request = build_request(runtime, row, claimed[ids[0]].pairs)
+    verdict = interpret(runtime.vendor, body="-1")  # "try again later"
+    late = SendAttempt(row, claimed[ids[0]], verdict, now, now, request)
+    engine = engine_of()
+    answer = threading.Thread(target=record_attempts, args=(stack.sessions, "w1", [late]))
+
+    def answer_arrives(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        # The retry has read (PostgreSQL: locked) the campaign when the late answer is recorded
+        if not answer.is_alive() and statement.lstrip().upper().startswith("SELECT CAMPAIGNS.STATE"):
+            answer.start()
+            answer.join(timeout=1)
+
+    event.listen(engine, "after_cursor_execute", answer_arrives)
+    # When an operator retries unknown chunks at that moment
+    campaigns.retry(session_factory(engine), campaign_id, "t", include_unknown=True)
+    answer.join(timeout=30)
+
+    # Then neither waits for the other for ever (one order of locks for both): the answer ("try again
+    # later") is recorded, and the chunk is queued to go again, once
+    (chunk,) = chunks(stack, campaign_id)
+    assert chunk.state == "queued"
+    with stack.sessions() as session:
+        assert session.execute(select(Attempt.outcome)).scalars().all() == ["late_queued"]
