@@ -61,19 +61,26 @@ def add(session: Session, mobiles: Iterable[str], *, source: str, note: str | No
 
 def _withdraw(session: Session, mobiles: list[str]) -> None:
     """Take the numbers out of every chunk not yet claimed. A claim moves recipients to ``sending``
-    under a row lock, so each is either withdrawn before its request is built or sent."""
+    under a row lock, so each is either withdrawn before its request is built or sent (and a number
+    queued again later is withdrawn by the claim itself)."""
     pending = (Recipient.mobile.in_(mobiles), Recipient.state.in_(_PENDING))
     chunk_ids = sorted(
         {c for c in session.execute(select(Recipient.chunk_id).where(*pending)).scalars() if c is not None}
     )
+    if not chunk_ids:
+        return
+    # The chunks' rows first, then their recipients: the order a claim and a worker's record take
+    # them in (PostgreSQL would otherwise deadlock on a chunk whose answer is being recorded).
+    session.execute(
+        update(Chunk).where(Chunk.id.in_(chunk_ids)).values(recipient_count=Chunk.recipient_count),
+        execution_options=_NO_SYNC,
+    )
     session.execute(
         update(Recipient)
-        .where(*pending)
+        .where(*pending, Recipient.chunk_id.in_(chunk_ids))
         .values(state=RecipientState.REJECTED.value, reject_reason=REASON, chunk_id=None),
         execution_options=_NO_SYNC,
     )
-    if not chunk_ids:
-        return
     remaining = select(func.count()).where(Recipient.chunk_id == Chunk.id).scalar_subquery()
     session.execute(
         update(Chunk).where(Chunk.id.in_(chunk_ids)).values(recipient_count=remaining),

@@ -21,7 +21,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -69,6 +69,7 @@ TEXT = "会员日全场8折，回T退订【测试】"
 MOBILES = [f"139000000{i:02d}" for i in range(7)]
 CHUNKS = [MOBILES[0:3], MOBILES[3:5], MOBILES[5:6], MOBILES[6:7]]  # multi-number and single requests
 WAITING = ("planned", "queued", "sending")
+FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
 TAKEN_STATES = ("sending", "unknown", "accepted", "delivered", "undelivered", "expired")
 CREDS = Credentials("demo", "demo")
 
@@ -242,6 +243,14 @@ class ChunkMachine(RuleBasedStateMachine):
         for result in record_attempts(self.sessions, worker, attempts):
             when = " (late)" if late[result.chunk_id] else ""
             event(f"answer {kinds[result.chunk_id]}{when}: {result.next.value}, {result.state}")
+        self.hold_backoffs()
+
+    def hold_backoffs(self) -> None:
+        """Time passes only when a rule says so: a backoff lasts until ``backoffs run out`` (else a
+        short one would run out on the wall clock, and the same steps would not do the same)."""
+        with self.sessions() as session:
+            session.execute(update(Chunk).where(Chunk.not_before.is_not(None)).values(not_before=FAR_FUTURE))
+            session.commit()
 
     def _answered(self, flight: Flight, kind: str, took: bool) -> SendAttempt:
         """The attempt of ``flight`` with the answer ``kind``, and the vendor's truth updated."""
@@ -291,20 +300,24 @@ class ChunkMachine(RuleBasedStateMachine):
 
     @rule(action=st.sampled_from(["backoffs run out", "leases run out", "complete"]), data=st.data())
     def beat(self, action: str, data: st.DataObject) -> None:
-        if action == "backoffs run out":
-            self.backoffs_run_out()
-        elif action == "complete":
+        if action == "complete":
             scheduler.complete_finished(self.sessions)
-        else:  # time passes for some chunks in ``sending``; the sweep takes them
-            sending = sorted(i for i, s in self.chunk_states().items() if s == ChunkState.SENDING)
-            if not sending:
-                return
-            expired = data.draw(st.sets(st.sampled_from(sending), min_size=1))
-            with self.sessions() as session:
-                past = utcnow() - timedelta(minutes=5)
-                session.execute(update(Chunk).where(Chunk.id.in_(expired)).values(lease_until=past))
+            return
+        state, column = ("queued", Chunk.not_before) if action == "backoffs run out" else ("sending", None)
+        ids = sorted(i for i, s in self.chunk_states().items() if s == state)
+        if not ids:
+            return
+        some = data.draw(st.sets(st.sampled_from(ids), min_size=1), label="chunks")
+        with self.sessions() as session:
+            if column is not None:  # some backoffs (or waits for the hours) run out
+                session.execute(update(Chunk).where(Chunk.id.in_(some)).values(not_before=None))
                 session.commit()
-                assert set(sweep_expired_leases(session)) >= expired
+                return
+            # some leases run out; the sweep takes them
+            past = utcnow() - timedelta(minutes=5)
+            session.execute(update(Chunk).where(Chunk.id.in_(some)).values(lease_until=past))
+            session.commit()
+            assert set(sweep_expired_leases(session)) >= some
 
     def backoffs_run_out(self) -> None:
         with self.sessions() as session:
