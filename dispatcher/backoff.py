@@ -2,7 +2,7 @@
 
 :func:`compute_backoff` is exponential backoff with full jitter, bounded (dramatiq's is the model).
 :func:`retry_policy` turns an answer's :class:`ErrorClass` and the attempts so far into what the
-dispatcher does next, following the class table of VENDORS.md; :data:`POLICIES` is that table.
+dispatcher does next (docs/state-machine.md, "What each answer does"); :data:`POLICIES` is that table.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class ClassPolicy:
     note: str = ""
 
 
-# VENDORS.md, "What an error code means", as data.
+# What each error class leads to, as data.
 POLICIES: MappingProxyType[ErrorClass, ClassPolicy] = MappingProxyType(
     {
         # The limiter slows the whole account (penalise) and paces the resend; the delay only

@@ -1,4 +1,4 @@
-"""Campaign lifecycle (DESIGN.md): allowed transitions, each one conditional and audited."""
+"""Campaign lifecycle (docs/state-machine.md): allowed transitions, each one conditional and audited."""
 
 from __future__ import annotations
 

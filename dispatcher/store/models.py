@@ -106,7 +106,7 @@ class Upload(Base):
 
 
 class Chunk(Base):
-    """One vendor request: the unit of exactly-once (DESIGN.md)."""
+    """One vendor request: the unit of exactly-once (docs/state-machine.md)."""
 
     __tablename__ = "chunks"
     __table_args__ = (

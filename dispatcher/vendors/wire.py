@@ -21,7 +21,7 @@ SECRET_FIELDS = frozenset({"userPass", "pwd", "password", "submitInfo", "pass"})
 
 
 class ErrorClass(enum.StrEnum):
-    """What the dispatcher does about a vendor's answer (VENDORS.md, "What an error code means")."""
+    """What the dispatcher does about a vendor's answer; each vendor module's code table maps its codes here."""
 
     RATE_LIMITED = "rate_limited"
     RETRY_LATER = "retry_later"
