@@ -2,7 +2,7 @@
 
 :func:`compute_backoff` is exponential backoff with full jitter, bounded (dramatiq's is the model).
 :func:`retry_policy` turns an answer's :class:`ErrorClass` and the attempts so far into what the
-dispatcher does next, following the class table of VENDORS.md; :data:`POLICIES` is that table.
+dispatcher does next (docs/state-machine.md, "What each answer does"); :data:`POLICIES` is that table.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class Action(enum.StrEnum):
     SPLIT = "split"  # halve a multi-number request to isolate the bad numbers, send the halves
     FAIL = "fail"  # give up: the request's recipients fail with the code
     PAUSE_CAMPAIGN = "pause_campaign"  # an account problem: stop the campaign and tell a person
-    DONT_RESEND = "dont_resend"  # the vendor already has this submission: never send it again
+    DONT_RESEND = "dont_resend"  # the vendor already has this re-sent submission: it was accepted
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class ClassPolicy:
     note: str = ""
 
 
-# VENDORS.md, "What an error code means", as data.
+# What each error class leads to, as data.
 POLICIES: MappingProxyType[ErrorClass, ClassPolicy] = MappingProxyType(
     {
         # The limiter slows the whole account (penalise) and paces the resend; the delay only
@@ -83,7 +83,10 @@ POLICIES: MappingProxyType[ErrorClass, ClassPolicy] = MappingProxyType(
         ErrorClass.BAD_CONTENT: ClassPolicy(Action.FAIL, note="every recipient of the text fails"),
         ErrorClass.BAD_REQUEST: ClassPolicy(Action.FAIL, note="a packing bug: fail loudly"),
         ErrorClass.ACCOUNT: ClassPolicy(Action.PAUSE_CAMPAIGN),
-        ErrorClass.DUPLICATE: ClassPolicy(Action.DONT_RESEND),
+        # entinfo -20 refuses the whole request for one repeated number: split like a bad number.
+        ErrorClass.DUPLICATE: ClassPolicy(
+            Action.SPLIT, note="the vendor already has this text for this number"
+        ),
         ErrorClass.UNKNOWN: ClassPolicy(Action.RETRY, max_retries=2, factor=5.0, max_backoff=60.0),
     }
 )
@@ -95,6 +98,7 @@ def retry_policy(
     *,
     recipients: int = 1,
     outside_window: bool = False,
+    requeued_from_unknown: bool = False,
     rng: random.Random | None = None,
 ) -> RetryDecision:
     """What to do after the ``attempts``-th attempt (1 = the first send) was answered ``error_class``.
@@ -102,6 +106,8 @@ def retry_policy(
     ``recipients``: numbers in the request (a bad recipient among several splits the request).
     ``outside_window``: the vendor said "outside sending hours" (a ``retry_later`` code): wait for
     the window rather than burn retries.
+    ``requeued_from_unknown``: the request is an operator's re-send of an ``unknown`` one; a
+    ``duplicate`` answer for a single number then proves the first one was accepted.
     """
     if attempts < 1:
         raise ValueError("attempts counts the attempt just made: >= 1")
@@ -109,6 +115,8 @@ def retry_policy(
     if policy.action is Action.SPLIT:
         if recipients > 1:
             return RetryDecision(Action.SPLIT, reason=f"{error_class}: isolate the bad numbers")
+        if error_class is ErrorClass.DUPLICATE and requeued_from_unknown:
+            return RetryDecision(Action.DONT_RESEND, reason="the earlier, unknown attempt was accepted")
         return RetryDecision(Action.FAIL, reason=f"{error_class}: {policy.note}")
     if policy.action is not Action.RETRY:
         return RetryDecision(

@@ -20,8 +20,10 @@ from dispatcher import chunker, keywords
 from dispatcher.config import Settings, validate_window
 from dispatcher.contacts import IngestResult, ingest
 from dispatcher.contacts.ingest import RejectKind
+from dispatcher.decisions import CANCELLED
 from dispatcher.errors import StateError, StoreError
 from dispatcher.store import (
+    TRANSITIONS,
     Campaign,
     CampaignState,
     Chunk,
@@ -37,6 +39,7 @@ from dispatcher.store import (
     transition,
     utcnow,
 )
+from dispatcher.store.campaigns import move
 from dispatcher.vendors.wire import ErrorClass
 
 # Failed chunks that "retry failed" sends again: a transient cause, or an account since fixed.
@@ -129,6 +132,8 @@ def create(
             encrypted=account.encrypted,
         )
         chunk_of = _insert_chunks(session, campaign_id, chunks, len(messages))
+        # Split children are numbered after the planned chunks.
+        session.execute(update(Campaign).where(Campaign.id == campaign_id).values(next_seq=len(chunks)))
         rows = _recipient_rows(result, chunk_of)
         bulk_insert_recipients(session, campaign_id, rows)
         session.execute(
@@ -284,9 +289,15 @@ def resume(sessions: sessionmaker[Session], campaign_id: int, actor: str) -> lis
 
 
 def cancel(sessions: sessionmaker[Session], campaign_id: int, actor: str) -> int:
-    """Nothing more is sent; unsent chunks and their recipients fail as ``cancelled``. Returns how many."""
+    """Nothing more is sent; unsent chunks and their recipients fail as ``cancelled``, in the
+    transaction that cancels the campaign. A chunk in flight ends when its answer is recorded: accepted
+    or unknown as answered, anything that would send it again fails as ``cancelled``. Returns how many
+    chunks were closed here."""
     with sessions() as session:
-        transition(session, campaign_id, CampaignState.CANCELLED, actor)
+        source = _locked_state(session, campaign_id)
+        if CampaignState.CANCELLED not in TRANSITIONS[source]:
+            raise StateError(f"campaign {campaign_id} cannot go from {source} to cancelled")
+        move(session, campaign_id, source, CampaignState.CANCELLED, actor)
         ids = list(
             session.execute(
                 update(Chunk)
@@ -294,19 +305,19 @@ def cancel(sessions: sessionmaker[Session], campaign_id: int, actor: str) -> int
                     Chunk.campaign_id == campaign_id,
                     Chunk.state.in_((ChunkState.PLANNED.value, ChunkState.QUEUED.value)),
                 )
-                .values(state=ChunkState.FAILED.value, error_class="cancelled", updated_at=utcnow())
+                .values(state=ChunkState.FAILED.value, error_class=CANCELLED, updated_at=utcnow())
                 .returning(Chunk.id),
                 execution_options={"synchronize_session": False},
             ).scalars()
         )
-        if ids:
+        for start in range(0, len(ids), 1000):
             session.execute(
                 update(Recipient)
                 .where(
-                    Recipient.chunk_id.in_(ids),
+                    Recipient.chunk_id.in_(ids[start : start + 1000]),
                     Recipient.state.in_((RecipientState.PLANNED.value, RecipientState.QUEUED.value)),
                 )
-                .values(state=RecipientState.FAILED.value, error_class="cancelled"),
+                .values(state=RecipientState.FAILED.value, error_class=CANCELLED),
                 execution_options={"synchronize_session": False},
             )
         session.commit()
@@ -318,53 +329,74 @@ def retry(
 ) -> list[int]:
     """Re-queue failed chunks whose class allows it (and ``unknown`` ones only when asked).
 
-    Recipients already accepted or delivered are never touched: only the chunks' own failed (or
-    unknown) recipients go back to ``queued``.
+    One conditional UPDATE re-queues the chunks that are, at that moment, still failed with such a
+    class (or unknown), of a campaign not cancelled, with a recipient still failed (or unknown): a
+    chunk a report or a late answer settled a moment ago is left alone. Only those recipients go
+    back to ``queued``; recipients already accepted or delivered are never touched (and a claim sends
+    only recipients still waiting). A completed campaign runs again; a paused one stays paused, and
+    its re-queued chunks leave when a person resumes it.
     """
     classes = [c.value for c in RETRYABLE_CLASSES]
+    again = [RecipientState.FAILED.value, RecipientState.UNKNOWN.value]
     with sessions() as session:
-        campaign = get(session, campaign_id)
-        if campaign.state in (CampaignState.CANCELLED, CampaignState.DRAFT, CampaignState.SCHEDULED):
-            raise StateError(f"campaign {campaign_id} is {campaign.state}: nothing to retry")
-        failed = select(Chunk.id).where(
-            Chunk.campaign_id == campaign_id,
-            Chunk.state == ChunkState.FAILED.value,
-            Chunk.error_class.in_(classes),
-            # A split parent has no recipients left: its children carry them.
-            select(Recipient.id).where(Recipient.chunk_id == Chunk.id).exists(),
-        )
-        ids = list(session.execute(failed).scalars())
+        state = _locked_state(session, campaign_id)  # a cancel waits for this transaction
+        if state == CampaignState.CANCELLED:
+            raise StateError(
+                f"campaign {campaign_id} was cancelled: cancelled campaigns are final and cannot be retried"
+            )
+        if state in (CampaignState.DRAFT, CampaignState.SCHEDULED):
+            raise StateError(f"campaign {campaign_id} is {state}: it has not sent anything to retry")
+        retryable = (Chunk.state == ChunkState.FAILED.value) & Chunk.error_class.in_(classes)
         if include_unknown:
-            ids += list(
-                session.execute(
-                    select(Chunk.id).where(
-                        Chunk.campaign_id == campaign_id, Chunk.state == ChunkState.UNKNOWN.value
-                    )
-                ).scalars()
+            retryable = retryable | (Chunk.state == ChunkState.UNKNOWN.value)
+        not_cancelled = select(Campaign.id).where(
+            Campaign.id == campaign_id, Campaign.state != CampaignState.CANCELLED.value
+        )
+        # A split parent has no recipients left (its children carry them): nothing to re-queue.
+        has_waiting = select(Recipient.id).where(Recipient.chunk_id == Chunk.id, Recipient.state.in_(again))
+        ids = sorted(
+            session.execute(
+                update(Chunk)
+                .where(
+                    Chunk.campaign_id == campaign_id, retryable, has_waiting.exists(), not_cancelled.exists()
+                )
+                .values(
+                    state=ChunkState.QUEUED.value,
+                    not_before=None,
+                    error_class=None,
+                    requeued_from_unknown=Chunk.requeued_from_unknown
+                    | (Chunk.state == ChunkState.UNKNOWN.value),
+                    updated_at=utcnow(),
+                )
+                .returning(Chunk.id),
+                execution_options={"synchronize_session": False},
+            ).scalars()
+        )
+        for start in range(0, len(ids), 1000):
+            session.execute(
+                update(Recipient)
+                .where(Recipient.chunk_id.in_(ids[start : start + 1000]), Recipient.state.in_(again))
+                .values(state=RecipientState.QUEUED.value, error_class=None, vendor_code=None),
+                execution_options={"synchronize_session": False},
             )
         if not ids:
+            session.rollback()
             return []
-        now = utcnow()
-        session.execute(
-            update(Chunk)
-            .where(Chunk.id.in_(ids))
-            .values(state=ChunkState.QUEUED.value, not_before=None, error_class=None, updated_at=now),
-            execution_options={"synchronize_session": False},
-        )
-        session.execute(
-            update(Recipient)
-            .where(
-                Recipient.chunk_id.in_(ids),
-                Recipient.state.in_((RecipientState.FAILED.value, RecipientState.UNKNOWN.value)),
-            )
-            .values(state=RecipientState.QUEUED.value, error_class=None, vendor_code=None),
-            execution_options={"synchronize_session": False},
-        )
         audit(session, actor, "campaign.retry", campaign_id, chunks=len(ids), include_unknown=include_unknown)
+        if state == CampaignState.COMPLETED:
+            move(session, campaign_id, state, CampaignState.RUNNING, actor, reason="retry")
         session.commit()
-        if campaign.state in (CampaignState.COMPLETED, CampaignState.PAUSED):
-            transition(session, campaign_id, CampaignState.RUNNING, actor, reason="retry")
-        return sorted(ids)
+        return ids
+
+
+def _locked_state(session: Session, campaign_id: int) -> CampaignState:
+    """The campaign's state, its row locked until the caller commits (PostgreSQL ``FOR NO KEY
+    UPDATE``): a concurrent cancel or retry waits, then sees what this transaction did."""
+    query = select(Campaign.state).where(Campaign.id == campaign_id).with_for_update(key_share=True)
+    state = session.execute(query).scalar_one_or_none()
+    if state is None:
+        raise StoreError(f"no campaign {campaign_id}")
+    return CampaignState(state)
 
 
 def _touch(session: Session, ids: Sequence[int]) -> None:

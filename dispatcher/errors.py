@@ -22,6 +22,10 @@ calls them, into one of these. Nothing here ever carries a password in its messa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
 
 class DispatcherError(Exception):
     """Base of every error the dispatcher raises on purpose."""
@@ -80,10 +84,35 @@ class OutcomeUnknownError(TransportError):
 
 
 class HTTPStatusError(TransportError):
-    def __init__(self, status_code: int, body: str = "") -> None:
+    """The gateway (or a proxy before it) answered an HTTP error status, after the request was sent.
+
+    ``retry_after``: seconds from the ``Retry-After`` header (a 503 or 429 refusing the request), if
+    any: only then does a 5xx say the request was not taken.
+    """
+
+    def __init__(self, status_code: int, body: str = "", headers: Mapping[str, str] | None = None) -> None:
         self.status_code = status_code
         self.body = body[:200]
+        self.headers = dict(headers or {})
+        self.retry_after = _retry_after(self.headers)
         super().__init__(f"gateway answered HTTP {status_code}")
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date (RFC 9110); None if absent
+    or unreadable."""
+    value = next((v.strip() for k, v in headers.items() if k.lower() == "retry-after"), None)
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 class StoreError(DispatcherError):

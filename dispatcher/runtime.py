@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher.config import Settings
-from dispatcher.dispatch import LEASE_SECONDS, AccountRuntime, GroupRow, Next, Result, load_group, send_group
+from dispatcher.dispatch import LEASE_SECONDS, AccountRuntime, ChunkRow, Next, Result, load_group, send_group
 from dispatcher.keys import DEFAULT_KEYS
 from dispatcher.ratelimit import (
     PULL_SHARE,
@@ -146,7 +146,7 @@ class Runtime:
             return []
         rows = load_group(self.sessions, chunk_ids)
         results = [Result(i, Next.DONE, state="missing") for i in set(chunk_ids) - {r.id for r in rows}]
-        by_account: dict[str, list[GroupRow]] = {}
+        by_account: dict[str, list[ChunkRow]] = {}
         for row in rows:
             by_account.setdefault(row.account, []).append(row)
         me = worker_id()

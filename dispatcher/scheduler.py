@@ -17,9 +17,9 @@ from dispatcher.store import (
     Chunk,
     ChunkState,
     sweep_expired_leases,
-    transition,
     utcnow,
 )
+from dispatcher.store.campaigns import move
 
 SYSTEM = "scheduler"
 # A queued chunk nobody touched for this long has lost its broker message (Redis restart, a purged
@@ -83,27 +83,34 @@ def requeue_stale(
 
 
 def complete_finished(sessions: sessionmaker[Session]) -> list[int]:
-    """Running campaigns with no chunk left to send → completed."""
+    """Running campaigns with no chunk left to send → completed.
+
+    Per campaign, one transaction locks its row (a retry or a late answer that re-queues a chunk holds
+    that lock while it writes) and completes it only if, in that same UPDATE, it still has no open
+    chunk: a chunk re-queued a moment ago is never left in a completed campaign."""
+    open_chunk = select(Chunk.id).where(
+        Chunk.campaign_id == Campaign.id, Chunk.state.in_(campaigns.OPEN_CHUNKS)
+    )
     with sessions() as session:
-        open_chunk = select(Chunk.id).where(
-            Chunk.campaign_id == Campaign.id, Chunk.state.in_(campaigns.OPEN_CHUNKS)
-        )
         done = list(
             session.execute(
                 select(Campaign.id).where(Campaign.state == CampaignState.RUNNING.value, ~open_chunk.exists())
             ).scalars()
         )
-        completed = []
-        for campaign_id in done:
-            try:
-                transition(session, campaign_id, CampaignState.COMPLETED, SYSTEM)
-                completed.append(campaign_id)
-            except StateError:
+    completed = []
+    for campaign_id in done:
+        with sessions() as session:
+            locked = select(Campaign.state).where(Campaign.id == campaign_id).with_for_update(key_share=True)
+            if session.execute(locked).scalar_one_or_none() != CampaignState.RUNNING:
                 continue
+            running, finished = CampaignState.RUNNING, CampaignState.COMPLETED
+            if move(session, campaign_id, running, finished, SYSTEM, only_if=~open_chunk.exists()):
+                session.commit()
+                completed.append(campaign_id)
     return completed
 
 
-def sweep(sessions: sessionmaker[Session], now: datetime | None = None) -> list[int]:
-    """Chunks left in ``sending`` by a dead worker → ``unknown``."""
+def sweep(sessions: sessionmaker[Session]) -> list[int]:
+    """Chunks left in ``sending`` by a dead worker (lease expired, by the database's clock) → ``unknown``."""
     with sessions() as session:
-        return sweep_expired_leases(session, now)
+        return sweep_expired_leases(session)

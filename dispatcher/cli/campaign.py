@@ -192,7 +192,8 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--include-unknown", help="Also re-send unknown chunks.")
         ] = False,
     ) -> None:
-        """Re-send failed chunks whose error allows it (never recipients already accepted)."""
+        """Re-send failed chunks whose error allows it (never recipients already accepted or delivered).
+        A paused campaign stays paused: they go when it is resumed. A cancelled one cannot be retried."""
         _act("retry", campaign_id, include_unknown=include_unknown)
 
     @campaign.command("list")

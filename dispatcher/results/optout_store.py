@@ -2,7 +2,9 @@
 
 Adding a number also withdraws it from every campaign that has not sent to it yet (recipients still
 ``planned`` or ``queued`` leave their chunk and become ``rejected``, reason ``opted out``), so no later
-send carries it; ``campaign create`` filters uploads against the list.
+send carries it; a number in flight then (or failed) is withdrawn when its chunk is next claimed;
+``campaign create`` filters uploads against the list. The web app, the API, the CLI and replies all
+add numbers here.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from sqlalchemy.orm import Session
 from dispatcher.contacts.phones import normalise
 from dispatcher.errors import InputError
 from dispatcher.store import Chunk, ChunkState, OptOut, Recipient, RecipientState, utcnow
+from dispatcher.store.chunks import OPTED_OUT
 
-REASON = "opted out"
+REASON = OPTED_OUT
 _PENDING = (RecipientState.PLANNED.value, RecipientState.QUEUED.value)
 _OPEN_CHUNKS = (ChunkState.PLANNED.value, ChunkState.QUEUED.value)
 _NO_SYNC = {"synchronize_session": False}
@@ -58,19 +61,26 @@ def add(session: Session, mobiles: Iterable[str], *, source: str, note: str | No
 
 def _withdraw(session: Session, mobiles: list[str]) -> None:
     """Take the numbers out of every chunk not yet claimed. A claim moves recipients to ``sending``
-    under a row lock, so each is either withdrawn before its request is built or sent."""
+    under a row lock, so each is either withdrawn before its request is built or sent (and a number
+    queued again later is withdrawn by the claim itself)."""
     pending = (Recipient.mobile.in_(mobiles), Recipient.state.in_(_PENDING))
     chunk_ids = sorted(
         {c for c in session.execute(select(Recipient.chunk_id).where(*pending)).scalars() if c is not None}
     )
+    if not chunk_ids:
+        return
+    # The chunks' rows first, then their recipients: the order a claim and a worker's record take
+    # them in (PostgreSQL would otherwise deadlock on a chunk whose answer is being recorded).
+    session.execute(
+        update(Chunk).where(Chunk.id.in_(chunk_ids)).values(recipient_count=Chunk.recipient_count),
+        execution_options=_NO_SYNC,
+    )
     session.execute(
         update(Recipient)
-        .where(*pending)
+        .where(*pending, Recipient.chunk_id.in_(chunk_ids))
         .values(state=RecipientState.REJECTED.value, reject_reason=REASON, chunk_id=None),
         execution_options=_NO_SYNC,
     )
-    if not chunk_ids:
-        return
     remaining = select(func.count()).where(Recipient.chunk_id == Chunk.id).scalar_subquery()
     session.execute(
         update(Chunk).where(Chunk.id.in_(chunk_ids)).values(recipient_count=remaining),

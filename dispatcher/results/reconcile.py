@@ -47,6 +47,9 @@ REPORTABLE = (
 EXPIRE_AFTER = timedelta(hours=72)  # no report this long after acceptance: it will not come
 UNKNOWN_WINDOW = timedelta(hours=72)  # reports are kept 2-3 days at the vendors
 CLOCK_SKEW = timedelta(minutes=10)  # the vendor's clock against ours
+# A chunk swept with no attempt recorded (its worker died mid-send) was sent before the sweep, by at
+# most its lease: look back this far from the sweep.
+SWEPT_LOOKBACK = timedelta(hours=1)
 NO_REPORTS = ("entinfo",)  # vendors without reports: their recipients end at ``accepted``
 _NO_SYNC = {"synchronize_session": False}
 
@@ -225,13 +228,19 @@ class _Unknown:
 
 
 def _unknown_chunks(session: Session) -> list[_Unknown]:
+    """Unknown chunks, each with when its request went out: its last attempt's start, or, when its
+    worker died before recording one, shortly before the sweep (not when the chunk was planned,
+    which may be days earlier)."""
     last_attempt = select(func.max(Attempt.started_at)).where(Attempt.chunk_id == Chunk.id).scalar_subquery()
     rows = session.execute(
-        select(Chunk.id, Chunk.ref, Campaign.account, Chunk.created_at, last_attempt)
+        select(Chunk.id, Chunk.ref, Campaign.account, Chunk.updated_at, last_attempt)
         .join(Campaign, Campaign.id == Chunk.campaign_id)
         .where(Chunk.state == ChunkState.UNKNOWN.value)
     ).all()
-    return [_Unknown(cid, ref, account, attempt or created) for cid, ref, account, created, attempt in rows]
+    return [
+        _Unknown(cid, ref, account, attempt or swept - SWEPT_LOOKBACK)
+        for cid, ref, account, swept, attempt in rows
+    ]
 
 
 def settle_unknown(session: Session, which: ColumnElement[bool]) -> list[int]:

@@ -1,11 +1,11 @@
-"""Campaign lifecycle (DESIGN.md): allowed transitions, each one conditional and audited."""
+"""Campaign lifecycle (docs/state-machine.md): allowed transitions, each one conditional and audited."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from sqlalchemy import CursorResult, insert, select, update
+from sqlalchemy import ColumnElement, CursorResult, insert, select, true, update
 from sqlalchemy.orm import Session
 
 from dispatcher.errors import StateError, StoreError
@@ -65,16 +65,36 @@ def transition(
     if target not in TRANSITIONS[source]:
         session.rollback()
         raise StateError(f"campaign {campaign_id} cannot go from {source} to {target}")
+    if not move(session, campaign_id, source, target, actor, **detail):
+        session.rollback()
+        raise StateError(f"campaign {campaign_id} changed state meanwhile; not moved to {target}")
+    session.commit()
+    return source
+
+
+def move(
+    session: Session,
+    campaign_id: int,
+    source: CampaignState,
+    target: CampaignState,
+    actor: str,
+    *,
+    only_if: ColumnElement[bool] | None = None,
+    **detail: Any,
+) -> bool:
+    """``source → target`` if the campaign is still in ``source`` (and ``only_if`` holds, in the same
+    statement), audited, in the caller's transaction (no commit). Returns whether it moved. The
+    dispatcher pauses a campaign this way in the transaction that records the account error."""
     result = session.execute(
         update(Campaign)
-        .where(Campaign.id == campaign_id, Campaign.state == source.value)
+        .where(
+            Campaign.id == campaign_id, Campaign.state == source.value, true() if only_if is None else only_if
+        )
         .values(state=target.value, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     assert isinstance(result, CursorResult)
     if result.rowcount != 1:
-        session.rollback()
-        raise StateError(f"campaign {campaign_id} changed state meanwhile; not moved to {target}")
+        return False
     audit(session, actor, f"campaign.{target.value}", campaign_id, from_state=source.value, **detail)
-    session.commit()
-    return source
+    return True

@@ -1,33 +1,48 @@
-"""The chunk state machine (DESIGN.md, "Exactly once"): claim, finish, sweep.
+"""The chunk state machine on the store: claim, record, split, sweep (docs/state-machine.md).
 
-Each step is one transaction that it commits itself, and each decisive write is a conditional UPDATE
-whose row count says whether this caller won: the database, not Celery, guarantees at most one sender.
+Each decisive write is a conditional UPDATE whose row count (or RETURNING) says whether this caller
+won: the database, not Celery, guarantees at most one sender. Leases and backoffs are set and compared
+with the database's clock (:class:`db_now`), never a machine's own. The group functions take a task's
+chunks with a handful of Core statements; ``claim_chunk``/``finish_chunk`` are the one-chunk forms.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, Executable, Table, bindparam, insert, or_, select, update
+from sqlalchemy import CursorResult, Float, Table, bindparam, case, cast, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from dispatcher.store.models import Attempt, Campaign, Chunk, Recipient
-from dispatcher.store.types import CampaignState, ChunkState, RecipientState, utcnow
+from dispatcher.chunker import chunk_ref
+from dispatcher.store.campaigns import audit
+from dispatcher.store.models import Attempt, Campaign, Chunk, OptOut, Recipient
+from dispatcher.store.types import CampaignState, ChunkState, RecipientState, db_now, utcnow
 from dispatcher.vendors.wire import SECRET_FIELDS
 
 # How a chunk may leave ``sending``. ``queued`` = not accepted and safe to send again later
-# (rate_limited / retry_later answers, with ``not_before``).
+# (rate_limited / retry_later answers, an account problem, outside the vendor's hours).
 FINAL_STATES = frozenset({ChunkState.ACCEPTED, ChunkState.FAILED, ChunkState.UNKNOWN, ChunkState.QUEUED})
-_OPEN_RECIPIENTS = (RecipientState.QUEUED.value, RecipientState.SENDING.value)
+# The states a chunk of an attempt in flight can be found in: still ``sending``; ``unknown`` after the
+# sweep took its lease (the answer then arrives late, and settles it); or ``queued`` again by an
+# operator's retry of that unknown chunk, not yet claimed again (the late answer still settles it,
+# and an acceptance then spares it a second send). Its recipients are in the same states.
+_IN_FLIGHT = (ChunkState.SENDING.value, ChunkState.UNKNOWN.value, ChunkState.QUEUED.value)
+
+_chunks: Table = Chunk.__table__  # type: ignore[assignment]
+_recipients: Table = Recipient.__table__  # type: ignore[assignment]
+_attempts: Table = Attempt.__table__  # type: ignore[assignment]
+_campaigns: Table = Campaign.__table__  # type: ignore[assignment]
+_optouts: Table = OptOut.__table__  # type: ignore[assignment]
+OPTED_OUT = "opted out"  # the reject reason of a withdrawn number
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one send attempt of a chunk came to, as the worker saw it."""
+    """What one send attempt of a chunk came to: what the store records for it."""
 
     state: ChunkState
     started_at: datetime
@@ -36,94 +51,279 @@ class Outcome:
     error_class: str | None = None
     code: str | None = None
     detail: str | None = None
-    not_before: datetime | None = None  # for state=queued: backoff
+    not_before: datetime | None = None  # for state=queued: not before this instant (a window opening)
+    retry_in: float | None = None  # for state=queued: seconds from the database's now (a backoff)
+    counted: bool = True  # False: the attempt does not use up the retry budget (outside the hours)
     request: Mapping[str, str] | None = None  # the form; secrets are masked again here
     answer: str | None = None  # raw body
     url_used: str | None = None
 
 
-def _rowcount(session: Session, statement: Executable) -> int:
-    result = session.execute(statement, execution_options={"synchronize_session": False})
+@dataclass(frozen=True)
+class ClaimedRecipient:
+    id: int
+    mobile: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A chunk this worker won in :func:`claim_chunks`, with the recipients it moved to ``sending``."""
+
+    id: int
+    attempts: int  # counting the attempt just claimed
+    recipients: tuple[ClaimedRecipient, ...]  # in input order
+
+    @property
+    def pairs(self) -> list[tuple[str, str]]:
+        """``(mobile, text)`` of each recipient, what a request is built from."""
+        return [(r.mobile, r.text) for r in self.recipients]
+
+
+def _rowcount(result: Any) -> int:
     assert isinstance(result, CursorResult)
     return result.rowcount
 
 
-def claim_chunk(
-    session: Session, chunk_id: int, worker_id: str, lease_seconds: float, now: datetime | None = None
-) -> bool:
-    """``queued → sending`` for this worker if, and only if, nobody else has it and its campaign is
-    running. Returns whether this caller won. Commits. A duplicated Celery message loses here."""
-    now = now or utcnow()
-    running = select(Campaign.id).where(
-        Campaign.id == Chunk.campaign_id, Campaign.state == CampaignState.RUNNING.value
+def claim_chunks(
+    session: Session, chunk_ids: Sequence[int], worker_id: str, lease_seconds: float
+) -> dict[int, Claimed]:
+    """``queued → sending`` for every chunk of ``chunk_ids`` that is queued, due (``not_before``
+    passed) and of a running campaign, with ONE conditional UPDATE whose RETURNING names the winners
+    (a duplicated message wins nothing); then ONE UPDATE moves their still-waiting recipients
+    ``queued → sending`` and returns them: only those are sent, never a recipient already accepted,
+    delivered or withdrawn (and one on the opt-out list is withdrawn there). Returns the winners by
+    id. Commits."""
+    if not chunk_ids:
+        return {}
+    c, r = _chunks.c, _recipients.c
+    running = (
+        select(_campaigns.c.id)
+        .where(_campaigns.c.id == c.campaign_id, _campaigns.c.state == CampaignState.RUNNING.value)
+        .exists()
     )
-    won = _rowcount(
-        session,
-        update(Chunk)
-        .where(Chunk.id == chunk_id, Chunk.state == ChunkState.QUEUED.value, running.exists())
-        .values(
-            state=ChunkState.SENDING.value,
-            worker_id=worker_id,
-            lease_until=now + timedelta(seconds=lease_seconds),
-            attempts=Chunk.attempts + 1,
-            updated_at=now,
-        ),
-    )
-    if won:
-        # Only the winner touches the recipients, so this cannot race.
-        session.execute(
-            update(Recipient)
-            .where(Recipient.chunk_id == chunk_id, Recipient.state == RecipientState.QUEUED.value)
-            .values(state=RecipientState.SENDING.value),
-            execution_options={"synchronize_session": False},
+    conn = session.connection()
+    won: dict[int, int] = {
+        chunk_id: attempts
+        for chunk_id, attempts in conn.execute(
+            update(_chunks)
+            .where(
+                c.id.in_(list(chunk_ids)),
+                c.state == ChunkState.QUEUED.value,
+                or_(c.not_before.is_(None), c.not_before <= db_now()),
+                running,
+            )
+            .values(
+                state=ChunkState.SENDING.value,
+                worker_id=worker_id,
+                lease_until=db_now(lease_seconds),
+                attempts=c.attempts + 1,
+                updated_at=utcnow(),
+            )
+            .returning(c.id, c.attempts)
         )
+    }
+    moved: dict[int, list[tuple[int, int, str, str]]] = {chunk_id: [] for chunk_id in won}
+    if won:
+        # A number that opted out since it was queued (in flight then, or failed, and queued again)
+        # leaves the chunk here, in the same statement, like any withdrawn number.
+        opted_out = r.mobile.in_(select(_optouts.c.mobile))
+        rows = conn.execute(
+            update(_recipients)
+            .where(r.chunk_id.in_(list(won)), r.state == RecipientState.QUEUED.value)
+            .values(
+                state=case((opted_out, RecipientState.REJECTED.value), else_=RecipientState.SENDING.value),
+                reject_reason=case((opted_out, OPTED_OUT), else_=r.reject_reason),
+                chunk_id=case((opted_out, None), else_=r.chunk_id),
+            )
+            .returning(r.chunk_id, r.position, r.id, r.mobile, r.text)
+        )
+        for chunk_id, position, recipient_id, mobile, text in rows:
+            if chunk_id is not None:
+                moved[chunk_id].append((position, recipient_id, mobile or "", text or ""))
     session.commit()
-    return won == 1
+    return {
+        i: Claimed(i, won[i], tuple(ClaimedRecipient(rid, m, t) for _, rid, m, t in sorted(moved[i])))
+        for i in won
+    }
+
+
+def claim_chunk(session: Session, chunk_id: int, worker_id: str, lease_seconds: float) -> bool:
+    """:func:`claim_chunks` for one chunk: whether this caller won it. Commits."""
+    return chunk_id in claim_chunks(session, [chunk_id], worker_id, lease_seconds)
+
+
+def own_chunks(session: Session, worker_id: str, attempts: Mapping[int, int]) -> dict[int, str]:
+    """Of the chunks whose attempts (``{chunk id: attempt number}``) this worker is recording, those
+    still this attempt's: ``sending`` by this worker; or, its lease swept, ``unknown``, or ``queued``
+    again by an operator's retry and not claimed since (the claim would have counted an attempt).
+    Locks them until the caller commits (PostgreSQL: row locks; SQLite: the write lock), so the set
+    cannot change before the outcomes are written. Returns ``{chunk id: state found}``. Caller's
+    transaction."""
+    if not attempts:
+        return {}
+    c = _chunks.c
+    rows = session.connection().execute(
+        update(_chunks)
+        .where(
+            c.id.in_(list(attempts)),
+            c.worker_id == worker_id,
+            c.state.in_(_IN_FLIGHT),
+            (c.state != ChunkState.QUEUED.value) | c.requeued_from_unknown,
+        )
+        .values(lease_until=c.lease_until)
+        .returning(c.id, c.state, c.attempts)
+    )
+    return {chunk_id: state for chunk_id, state, n in rows if attempts[chunk_id] == n}
+
+
+def campaign_states(session: Session, campaign_ids: Collection[int]) -> dict[int, str]:
+    """The campaigns' states, locked until the caller commits (``FOR NO KEY UPDATE``; SQLite holds the
+    write lock already): a cancel or pause waits for the outcomes decided on these states, then sees
+    them. Caller's transaction."""
+    if not campaign_ids:
+        return {}
+    cc = _campaigns.c
+    query = select(cc.id, cc.state).where(cc.id.in_(list(campaign_ids))).with_for_update(key_share=True)
+    return {campaign_id: state for campaign_id, state in session.connection().execute(query)}
+
+
+def record_outcomes(
+    session: Session, worker_id: str, outcomes: Mapping[int, Outcome], ours: Mapping[int, str]
+) -> None:
+    """Write the outcomes of a worker's attempts, in the caller's transaction: the chunks in ``ours``
+    (from :func:`own_chunks`) take their outcome (one executemany) and their recipients in flight
+    follow; every outcome gets its attempt row, ``late_<state>`` when the chunk was no longer
+    ``sending`` (the sweep took it: the answer settles the ``unknown`` chunk if it is still ours, and
+    is kept as evidence if not)."""
+    if not outcomes:
+        return
+    _check(outcomes.values())
+    conn = session.connection()
+    applied = [i for i in outcomes if i in ours]
+    if applied:
+        conn.execute(_FINISH_CHUNK, [_chunk_params(i, worker_id, outcomes[i]) for i in applied])
+    conn.execute(
+        insert(_attempts),
+        [
+            _attempt_row(i, worker_id, o, late=ours.get(i) != ChunkState.SENDING.value)
+            for i, o in outcomes.items()
+        ],
+    )
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for chunk_id in applied:
+        outcome = outcomes[chunk_id]
+        params: dict[str, Any] = {"b_chunk": chunk_id, "b_state": _recipient_state(outcome.state)}
+        if outcome.state is ChunkState.ACCEPTED:
+            params.update(b_batch=outcome.batch_id, b_at=outcome.finished_at)
+            by_kind.setdefault("accepted", []).append(params)
+        elif outcome.state is ChunkState.FAILED:
+            params.update(b_class=outcome.error_class, b_code=outcome.code)
+            by_kind.setdefault("failed", []).append(params)
+        else:
+            by_kind.setdefault("other", []).append(params)
+    for kind, rows in by_kind.items():
+        conn.execute(_FINISH_RECIPIENTS[kind], rows)
 
 
 def finish_chunk(session: Session, chunk_id: int, worker_id: str, outcome: Outcome) -> bool:
-    """Leave ``sending`` with ``outcome``: chunk, attempt row and recipient states in one transaction.
+    """Record ``outcome`` for the attempt ``chunk_id`` is on, if it is still this worker's (sending,
+    or unknown after a sweep); the attempt row is written either way. Returns whether it applied.
+    Commits. (The dispatcher records a task's attempts together: ``dispatch.record_attempts``.)"""
+    _check([outcome])
+    attempts = session.execute(select(Chunk.attempts).where(Chunk.id == chunk_id)).scalar_one_or_none()
+    if attempts is None:
+        return False
+    ours = own_chunks(session, worker_id, {chunk_id: attempts})
+    record_outcomes(session, worker_id, {chunk_id: outcome}, ours)
+    session.commit()
+    return chunk_id in ours
 
-    Conditional on the chunk still being ``sending`` by this worker. If it is not (the lease expired
-    and a sweep made it ``unknown``), the chunk is left alone but the attempt is still recorded, as
-    ``late_<state>`` with its batch id, so reconciliation can settle the chunk from it. Returns whether
-    the outcome was applied. Commits.
-    """
-    if outcome.state not in FINAL_STATES:
-        raise ValueError(f"a chunk cannot leave sending for {outcome.state}")
-    now = outcome.finished_at
-    accepted = outcome.state is ChunkState.ACCEPTED
-    applied = _rowcount(
-        session,
-        update(Chunk)
-        .where(Chunk.id == chunk_id, Chunk.state == ChunkState.SENDING.value, Chunk.worker_id == worker_id)
-        .values(
-            state=outcome.state.value,
-            batch_id=outcome.batch_id,
-            error_class=outcome.error_class,
-            code=outcome.code,
-            detail=outcome.detail,
-            not_before=outcome.not_before,
-            lease_until=None,
-            accepted_at=now if accepted else None,
-            updated_at=now,
-        ),
+
+def split_chunk(
+    session: Session, chunk_id: int, parts: Sequence[Sequence[int]], actor: str
+) -> tuple[int, ...]:
+    """Give each of ``parts`` (recipient ids of ``chunk_id``'s attempt in flight) a new queued child
+    chunk; returns the children's ids. Their seqs come from the campaign's ``next_seq``, bumped by one
+    UPDATE ... RETURNING, so concurrent splits of one campaign never collide. The caller holds the
+    parent (it is its attempt in flight) and records the parent's outcome after. Caller's transaction."""
+    parts = [list(part) for part in parts if part]
+    if not parts:
+        return ()
+    c, r, cc = _chunks.c, _recipients.c, _campaigns.c
+    conn = session.connection()
+    campaign_id, method, text, from_unknown = conn.execute(
+        select(c.campaign_id, c.method, c.text, c.requeued_from_unknown).where(c.id == chunk_id)
+    ).one()
+    # Never below the seqs in use, even for chunks written without the counter.
+    in_use = select(func.coalesce(func.max(c.seq), -1) + 1).where(c.campaign_id == campaign_id)
+    floor = case((cc.next_seq > in_use.scalar_subquery(), cc.next_seq), else_=in_use.scalar_subquery())
+    top = conn.execute(
+        update(_campaigns)
+        .where(cc.id == campaign_id)
+        .values(next_seq=floor + len(parts))
+        .returning(cc.next_seq)
+    ).scalar_one()
+    now = utcnow()
+    children: list[int] = []
+    for seq, part in zip(range(top - len(parts), top), parts, strict=True):
+        child = conn.execute(
+            insert(_chunks)
+            .values(
+                campaign_id=campaign_id,
+                seq=seq,
+                ref=chunk_ref(campaign_id, seq),
+                method=method,
+                text=text,
+                recipient_count=len(part),
+                state=ChunkState.QUEUED.value,
+                parent_id=chunk_id,
+                requeued_from_unknown=from_unknown,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(c.id)
+        ).scalar_one()
+        conn.execute(
+            update(_recipients)
+            .where(r.id.in_(part), r.chunk_id == chunk_id, r.state.in_(_IN_FLIGHT))
+            .values(chunk_id=child, state=RecipientState.QUEUED.value)
+        )
+        children.append(child)
+    audit(session, actor, "chunk.split", campaign_id, chunk=chunk_id, children=children)
+    return tuple(children)
+
+
+def sweep_expired_leases(session: Session) -> list[int]:
+    """Chunks whose sender vanished (``sending`` past its lease, by the database's clock) become
+    ``unknown``, never re-sent automatically: the request may have reached the vendor. A late answer
+    or a report settles them. Returns their ids. Commits."""
+    ids = list(
+        session.execute(
+            update(Chunk)
+            .where(Chunk.state == ChunkState.SENDING.value, Chunk.lease_until < db_now())
+            .values(
+                state=ChunkState.UNKNOWN.value, detail="lease expired", lease_until=None, updated_at=utcnow()
+            )
+            .returning(Chunk.id),
+            execution_options={"synchronize_session": False},
+        ).scalars()
     )
-    session.execute(insert(Attempt).values(_attempt_row(chunk_id, worker_id, outcome, late=not applied)))
-    if applied:
-        values: dict[str, Any] = {"state": _recipient_state(outcome.state)}
-        if accepted:
-            values.update(batch_id=outcome.batch_id, submitted_at=now)
-        elif outcome.state is ChunkState.FAILED:
-            values.update(error_class=outcome.error_class, vendor_code=outcome.code)
+    if ids:
         session.execute(
             update(Recipient)
-            .where(Recipient.chunk_id == chunk_id, Recipient.state.in_(_OPEN_RECIPIENTS))
-            .values(**values),
+            .where(Recipient.chunk_id.in_(ids), Recipient.state == RecipientState.SENDING.value)
+            .values(state=RecipientState.UNKNOWN.value),
             execution_options={"synchronize_session": False},
         )
     session.commit()
-    return applied == 1
+    return sorted(ids)
+
+
+def _check(outcomes: Iterable[Outcome]) -> None:
+    for outcome in outcomes:
+        if outcome.state not in FINAL_STATES:
+            raise ValueError(f"a chunk cannot leave sending for {outcome.state}")
 
 
 def _recipient_state(state: ChunkState) -> str:
@@ -161,144 +361,6 @@ def redact_address(url: str) -> str:
     return _SECRET_QUERY_RE.sub(lambda m: f"{m.group(1)}=***", url)
 
 
-def sweep_expired_leases(session: Session, now: datetime | None = None) -> list[int]:
-    """Chunks whose sender vanished (``sending`` past its lease) become ``unknown``, never re-sent
-    automatically: the request may have reached the vendor. Returns their ids. Commits."""
-    now = now or utcnow()
-    ids = list(
-        session.execute(
-            update(Chunk)
-            .where(Chunk.state == ChunkState.SENDING.value, Chunk.lease_until < now)
-            .values(state=ChunkState.UNKNOWN.value, detail="lease expired", lease_until=None, updated_at=now)
-            .returning(Chunk.id),
-            execution_options={"synchronize_session": False},
-        ).scalars()
-    )
-    if ids:
-        session.execute(
-            update(Recipient)
-            .where(Recipient.chunk_id.in_(ids), Recipient.state.in_(_OPEN_RECIPIENTS))
-            .values(state=RecipientState.UNKNOWN.value),
-            execution_options={"synchronize_session": False},
-        )
-    session.commit()
-    return sorted(ids)
-
-
-# ---- groups: one task's chunks claimed and finished together (Core statements, compiled once) -------
-
-_chunks: Table = Chunk.__table__  # type: ignore[assignment]
-_recipients: Table = Recipient.__table__  # type: ignore[assignment]
-_attempts: Table = Attempt.__table__  # type: ignore[assignment]
-_campaigns: Table = Campaign.__table__  # type: ignore[assignment]
-
-
-@dataclass(frozen=True)
-class Claimed:
-    """A chunk this worker won in :func:`claim_chunks`, with what sending it needs."""
-
-    id: int
-    attempts: int  # counting the attempt just claimed
-    recipients: tuple[tuple[str, str], ...]  # (mobile, text) in input order
-
-
-def claim_chunks(
-    session: Session, chunk_ids: Sequence[int], worker_id: str, lease_seconds: float, now: datetime
-) -> dict[int, Claimed]:
-    """:func:`claim_chunk` for a group, in one transaction: ``queued → sending`` for every chunk of
-    ``chunk_ids`` that is queued, due (``not_before`` passed) and of a running campaign, with ONE
-    conditional UPDATE whose RETURNING names the winners (a duplicate message wins nothing), then
-    their recipients ``queued → sending``. Returns the winners by id, with their recipients. Commits."""
-    if not chunk_ids:
-        return {}
-    c, r = _chunks.c, _recipients.c
-    running = (
-        select(_campaigns.c.id)
-        .where(_campaigns.c.id == c.campaign_id, _campaigns.c.state == CampaignState.RUNNING.value)
-        .exists()
-    )
-    conn = session.connection()
-    result = conn.execute(
-        update(_chunks)
-        .where(
-            c.id.in_(list(chunk_ids)),
-            c.state == ChunkState.QUEUED.value,
-            or_(c.not_before.is_(None), c.not_before <= now),
-            running,
-        )
-        .values(
-            state=ChunkState.SENDING.value,
-            worker_id=worker_id,
-            lease_until=now + timedelta(seconds=lease_seconds),
-            attempts=c.attempts + 1,
-            updated_at=now,
-        )
-        .returning(c.id, c.attempts)
-    )
-    won: dict[int, int] = {chunk_id: attempts for chunk_id, attempts in result}
-    recipients: dict[int, list[tuple[str, str]]] = {chunk_id: [] for chunk_id in won}
-    if won:
-        ids = list(won)
-        conn.execute(
-            update(_recipients)
-            .where(r.chunk_id.in_(ids), r.state == RecipientState.QUEUED.value)
-            .values(state=RecipientState.SENDING.value)
-        )
-        rows = conn.execute(
-            select(r.chunk_id, r.mobile, r.text).where(r.chunk_id.in_(ids)).order_by(r.chunk_id, r.position)
-        )
-        for chunk_id, mobile, text in rows:
-            recipients[chunk_id].append((mobile or "", text or ""))
-    session.commit()
-    return {i: Claimed(i, won[i], tuple(recipients[i])) for i in won}
-
-
-def finish_chunks(session: Session, worker_id: str, outcomes: Mapping[int, Outcome]) -> set[int]:
-    """:func:`finish_chunk` for a group, in ONE transaction: the chunks still ``sending`` by this
-    worker take their outcome (one executemany), every outcome gets its attempt row (``late_<state>``
-    for a chunk whose lease was swept meanwhile, which is left alone), and the applied chunks' open
-    recipients follow. Returns the ids whose outcome was applied. Commits."""
-    if not outcomes:
-        return set()
-    for outcome in outcomes.values():
-        if outcome.state not in FINAL_STATES:
-            raise ValueError(f"a chunk cannot leave sending for {outcome.state}")
-    c = _chunks.c
-    conn = session.connection()
-    # Lock the rows still ours first (PostgreSQL: row locks; SQLite: the write lock), so the set
-    # cannot change before the commit: a concurrent sweep waits and then finds them no longer sending.
-    applied = set(
-        conn.execute(
-            update(_chunks)
-            .where(c.id.in_(list(outcomes)), c.state == ChunkState.SENDING.value, c.worker_id == worker_id)
-            .values(lease_until=c.lease_until)
-            .returning(c.id)
-        ).scalars()
-    )
-    if applied:
-        conn.execute(_FINISH_CHUNK, [_chunk_params(i, worker_id, outcomes[i]) for i in applied])
-    conn.execute(
-        insert(_attempts),
-        [_attempt_row(i, worker_id, o, late=i not in applied) for i, o in outcomes.items()],
-    )
-    by_kind: dict[str, list[dict[str, Any]]] = {}
-    for chunk_id in applied:
-        outcome = outcomes[chunk_id]
-        params: dict[str, Any] = {"b_chunk": chunk_id, "b_state": _recipient_state(outcome.state)}
-        if outcome.state is ChunkState.ACCEPTED:
-            params.update(b_batch=outcome.batch_id, b_at=outcome.finished_at)
-            by_kind.setdefault("accepted", []).append(params)
-        elif outcome.state is ChunkState.FAILED:
-            params.update(b_class=outcome.error_class, b_code=outcome.code)
-            by_kind.setdefault("failed", []).append(params)
-        else:
-            by_kind.setdefault("other", []).append(params)
-    for kind, rows in by_kind.items():
-        conn.execute(_FINISH_RECIPIENTS[kind], rows)
-    session.commit()
-    return applied
-
-
 def _chunk_params(chunk_id: int, worker_id: str, outcome: Outcome) -> dict[str, Any]:
     now = outcome.finished_at
     return {
@@ -310,17 +372,21 @@ def _chunk_params(chunk_id: int, worker_id: str, outcome: Outcome) -> dict[str, 
         "b_code": outcome.code,
         "b_detail": outcome.detail,
         "b_not_before": outcome.not_before,
+        "b_retry_in": outcome.retry_in,
+        "b_uncount": 0 if outcome.counted else 1,
         "b_accepted_at": now if outcome.state is ChunkState.ACCEPTED else None,
         "b_at": now,
     }
 
 
+_retry_in = cast(bindparam("b_retry_in", type_=Float()), Float())  # typed, also when NULL
 _FINISH_CHUNK = (
     update(_chunks)
     .where(
         _chunks.c.id == bindparam("b_id"),
-        _chunks.c.state == ChunkState.SENDING.value,
         _chunks.c.worker_id == bindparam("b_worker"),
+        # Not IN (...): an expanding parameter cannot be used with executemany.
+        or_(*(_chunks.c.state == state for state in _IN_FLIGHT)),
     )
     .values(
         state=bindparam("b_state"),
@@ -328,23 +394,23 @@ _FINISH_CHUNK = (
         error_class=bindparam("b_class"),
         code=bindparam("b_code"),
         detail=bindparam("b_detail"),
-        not_before=bindparam("b_not_before"),
+        not_before=case((_retry_in.is_(None), bindparam("b_not_before")), else_=db_now(_retry_in)),
+        attempts=_chunks.c.attempts - bindparam("b_uncount"),
         lease_until=None,
         accepted_at=bindparam("b_accepted_at"),
         updated_at=bindparam("b_at"),
     )
 )
-_OPEN_OF_CHUNK = (
+_IN_FLIGHT_OF_CHUNK = (
     _recipients.c.chunk_id == bindparam("b_chunk"),
-    # Not IN (...): an expanding parameter cannot be used with executemany.
-    or_(*(_recipients.c.state == state for state in _OPEN_RECIPIENTS)),
+    or_(*(_recipients.c.state == state for state in _IN_FLIGHT)),
 )
 _FINISH_RECIPIENTS = {
     "accepted": update(_recipients)
-    .where(*_OPEN_OF_CHUNK)
+    .where(*_IN_FLIGHT_OF_CHUNK)
     .values(state=bindparam("b_state"), batch_id=bindparam("b_batch"), submitted_at=bindparam("b_at")),
     "failed": update(_recipients)
-    .where(*_OPEN_OF_CHUNK)
+    .where(*_IN_FLIGHT_OF_CHUNK)
     .values(state=bindparam("b_state"), error_class=bindparam("b_class"), vendor_code=bindparam("b_code")),
-    "other": update(_recipients).where(*_OPEN_OF_CHUNK).values(state=bindparam("b_state")),
+    "other": update(_recipients).where(*_IN_FLIGHT_OF_CHUNK).values(state=bindparam("b_state")),
 }

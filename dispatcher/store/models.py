@@ -81,6 +81,9 @@ class Campaign(Base):
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     stats: Mapped[dict[str, Any] | None]  # cache of counts(); the recipients table is the truth
+    # The seq the next chunk of a split takes: bumped with UPDATE ... RETURNING, so two splits at once
+    # never pick the same number (the campaign row is their lock).
+    next_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Upload(Base):
@@ -103,7 +106,7 @@ class Upload(Base):
 
 
 class Chunk(Base):
-    """One vendor request: the unit of exactly-once (DESIGN.md)."""
+    """One vendor request: the unit of exactly-once (docs/state-machine.md)."""
 
     __tablename__ = "chunks"
     __table_args__ = (
@@ -131,6 +134,9 @@ class Chunk(Base):
     code: Mapped[str | None] = mapped_column(String(32))
     detail: Mapped[str | None] = mapped_column(Text)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("chunks.id"), index=True)  # split from
+    # An operator re-queued it from ``unknown`` (or it was split from such a chunk): a "duplicate"
+    # answer then proves that the earlier, unknown attempt was accepted.
+    requeued_from_unknown: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     accepted_at: Mapped[datetime | None]

@@ -6,7 +6,12 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Dialect, Integer
+from sqlalchemy import BigInteger, DateTime, Dialect, Float, Integer, literal
+from sqlalchemy.exc import CompileError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 # 64-bit ids on PostgreSQL; SQLite only auto-increments a column declared exactly INTEGER.
@@ -41,6 +46,46 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class db_now(FunctionElement[datetime]):
+    """The database's clock, plus ``seconds``: leases and backoffs are set and compared with it, so
+    that workers, the beat and the web on different machines agree on when a lease has expired.
+
+    SQLite renders the text form ``UTCDateTime`` stores (``YYYY-MM-DD HH:MM:SS.ffffff``, UTC), so
+    text comparisons with stored values stay correct; PostgreSQL uses ``statement_timestamp()``.
+    """
+
+    type = UTCDateTime()
+    inherit_cache = True
+    name = "db_now"
+
+    def __init__(self, seconds: float | ColumnElement[float] = 0.0) -> None:
+        offset = seconds if isinstance(seconds, ColumnElement) else literal(float(seconds), Float())
+        super().__init__(offset)
+
+
+def _offset(element: db_now, compiler: SQLCompiler, **kw: Any) -> str:
+    (offset,) = element.clauses
+    return compiler.process(offset, **kw)
+
+
+@compiles(db_now, "sqlite")
+def _db_now_sqlite(element: db_now, compiler: SQLCompiler, **kw: Any) -> str:
+    # %f is seconds with milliseconds; "000" pads to the microseconds the stored text has.
+    seconds = _offset(element, compiler, **kw)
+    return f"strftime('%Y-%m-%d %H:%M:%f000', 'now', printf('%+.6f seconds', {seconds}))"
+
+
+@compiles(db_now, "postgresql")
+def _db_now_postgresql(element: db_now, compiler: SQLCompiler, **kw: Any) -> str:
+    seconds = _offset(element, compiler, **kw)
+    return f"(statement_timestamp() + CAST({seconds} AS DOUBLE PRECISION) * INTERVAL '1 second')"
+
+
+@compiles(db_now)
+def _db_now_other(element: db_now, compiler: SQLCompiler, **kw: Any) -> str:
+    raise CompileError(f"db_now() is not written for {compiler.dialect.name}")
 
 
 class CampaignState(enum.StrEnum):

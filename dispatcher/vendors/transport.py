@@ -5,7 +5,9 @@ request may have reached the gateway:
 
     connect error, connect/pool timeout      -> NotSentError         (safe to send again)
     read/write timeout, reset, protocol error -> OutcomeUnknownError  (the gateway may have it)
-    HTTP status >= 400                        -> HTTPStatusError      (the worker maps 429 / 5xx)
+    HTTP status >= 400                        -> HTTPStatusError      (status and headers: the worker
+                                                 retries a 429 or a 503 with Retry-After, and calls
+                                                 any other 5xx unknown: the body was sent)
 
 An account may override the vendor's service path (``service_path``: e.g. ``/Services/MsgSend.aspx``
 where the vendor module posts to ``/Services/MsgSend.asmx``): requests under the vendor's path go under
@@ -148,7 +150,7 @@ class _Paths:
 def _response(resp: httpx.Response, url: str, started: float) -> Response:
     elapsed = time.perf_counter() - started
     if resp.status_code >= 400:
-        raise HTTPStatusError(resp.status_code, resp.text)
+        raise HTTPStatusError(resp.status_code, resp.text, resp.headers)
     return Response(resp.status_code, resp.text, url, elapsed)
 
 

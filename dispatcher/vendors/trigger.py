@@ -111,7 +111,8 @@ CODES: dict[int, CodeInfo] = code_table(
         (-48, _P, "号码超频拦截", "number blocked for receiving too often"),
         (-51, _A, "超过设置的每月短信条数的限制", "monthly message quota exceeded"),
         (-54, _C, "短信包含系统敏感信息", "text contains a system-forbidden word"),
-    ]
+    ],
+    outside_hours={-8},  # "no channel, or outside the sending hours": wait, do not use up retries
 )
 
 METHODS: list[tuple[str, str, str]] = [

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from html import unescape
@@ -39,10 +39,14 @@ class CodeInfo:
     error_class: ErrorClass
     meaning: str  # the document's Chinese wording
     meaning_en: str
+    # "Outside sending hours" (a retry_later code): wait for the hours rather than use up retries.
+    outside_hours: bool = False
 
 
-def code_table(rows: list[tuple[int, ErrorClass, str, str]]) -> dict[int, CodeInfo]:
-    return {code: CodeInfo(code, cls, zh, en) for code, cls, zh, en in rows}
+def code_table(
+    rows: list[tuple[int, ErrorClass, str, str]], *, outside_hours: Collection[int] = ()
+) -> dict[int, CodeInfo]:
+    return {code: CodeInfo(code, cls, zh, en, code in outside_hours) for code, cls, zh, en in rows}
 
 
 def classify_code(table: Mapping[int, CodeInfo], code: int) -> CodeInfo:

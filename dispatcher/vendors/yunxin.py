@@ -90,7 +90,8 @@ CODES: dict[int, CodeInfo] = code_table(
         (-21, _A, "没有找到对应的 SubmitID 设置", "no SubmitID configured for the account"),
         (-22, _A, "解密失败", "decryption failed (submitInfo / password)"),
         (-23, _R, "查询余额过频繁（至少间隔 10 秒）", "too frequent: balance at most once per 10 s"),
-    ]
+    ],
+    outside_hours={-8},  # "no channel, or outside the sending hours": wait, do not use up retries
 )
 
 METHODS: list[tuple[str, str, str]] = [

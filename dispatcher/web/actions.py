@@ -20,7 +20,8 @@ from dispatcher import campaigns
 from dispatcher.contacts import normalise
 from dispatcher.errors import DispatcherError, StateError, StoreError, UnsupportedMethodError
 from dispatcher.ratelimit import BalanceGate
-from dispatcher.store import Campaign, CampaignState, OptOut, Recipient, RecipientState, Role, audit
+from dispatcher.results import optout_store
+from dispatcher.store import Campaign, CampaignState, Recipient, RecipientState, Role, audit
 from dispatcher.vendors.registry import get as vendor_module
 from dispatcher.vendors.transport import for_account as transport_for
 from dispatcher.web.auth import CurrentUser
@@ -234,34 +235,23 @@ def balance(ctx: WebContext, account_name: str) -> dict[str, Any]:
 def add_optouts(
     ctx: WebContext, user: CurrentUser, values: list[str], note: str | None
 ) -> tuple[int, list[str]]:
-    """Add numbers (normalised) to the opt-out list; returns (added, entries that are not numbers)."""
+    """Add numbers (normalised) to the opt-out list through the store's one opt-out path, which also
+    withdraws them from every chunk not yet claimed; returns (added, entries that are not numbers)."""
     require(user, Role.ADMIN, "editing the opt-out list")
-    good: dict[str, None] = {}
-    invalid: list[str] = []
-    for value in values:
-        mobile = normalise(value)
-        if mobile is None:
-            invalid.append(value[:40])
-        else:
-            good[mobile] = None
+    good, invalid = optout_store.normalise_all(values)
     with ctx.sessions() as session:
-        known = set(session.execute(select(OptOut.mobile).where(OptOut.mobile.in_(list(good)))).scalars())
-        new = [m for m in good if m not in known]
-        for mobile in new:
-            session.add(OptOut(mobile=mobile, source="manual", note=note))
-        if new:
-            audit(session, user.name, "optout.add", count=len(new), note=note)
+        added = optout_store.add(session, good, source="manual", note=note)
+        if added:
+            audit(session, user.name, "optout.add", count=added, note=note)
         session.commit()
-    return len(new), invalid
+    return added, [value[:40] for value in invalid]
 
 
 def remove_optout(ctx: WebContext, user: CurrentUser, value: str) -> None:
     require(user, Role.ADMIN, "editing the opt-out list")
     mobile = normalise(value) or value
     with ctx.sessions() as session:
-        row = session.execute(select(OptOut).where(OptOut.mobile == mobile)).scalar_one_or_none()
-        if row is None:
+        if not optout_store.remove(session, [mobile]):
             raise StoreError(f"no opt-out for {mobile}")
-        session.delete(row)
         audit(session, user.name, "optout.remove", mobile=mobile)
         session.commit()

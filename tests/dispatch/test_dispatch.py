@@ -101,7 +101,7 @@ def test_given_a_lost_answer_when_sending_then_the_chunk_is_unknown_and_never_re
     stack = make_stack(SimulatorConfig(report_delay=0.0, seed=5, deliver_ratio=1.0, fault_rate=1.0))
     run_campaign(stack, "webservice", contacts(stack.tmp, 30))
 
-    # Every request meets a fault: 500s and resets are retried later, lost answers become unknown.
+    # Every request meets a fault: a 500, a reset or a lost answer after the request was sent: unknown.
     def settled() -> tuple[Counter[str], dict[str, str]]:
         ledger = Counter(e["mobile"] for e in accepted_in_ledger(stack, "webservice"))
         with stack.sessions() as session:

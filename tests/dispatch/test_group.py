@@ -7,7 +7,6 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 from typing import Any
 
 from redis import Redis
@@ -20,7 +19,6 @@ from dispatcher.simulator import SimulatorConfig
 from dispatcher.store import Attempt, Chunk, Recipient, sweep_expired_leases
 from dispatcher.vendors.registry import get as vendor_module
 from dispatcher.vendors.transport import Transport
-from dispatcher.vendors.wire import unwrap
 from tests.dispatch.conftest import REDIS_URL, Stack, write_contacts
 
 
@@ -30,6 +28,11 @@ def started_campaign(stack: Stack, count: int, *, first: int = 13900000000) -> l
         stack.sessions, stack.settings, path, "{姓名}您好【测试】", stack.accounts["webservice"], actor="t"
     )
     return campaigns.start(stack.sessions, created.campaign_id, "t")
+
+
+def campaign_of(stack: Stack, chunk_id: int) -> int:
+    with stack.sessions() as session:
+        return session.get_one(Chunk, chunk_id).campaign_id
 
 
 def account_runtime(stack: Stack, redis: Redis[Any], rate: float = 1000.0) -> AccountRuntime:
@@ -75,21 +78,30 @@ def test_given_two_workers_racing_the_same_group_then_each_chunk_is_sent_once(ma
         assert session.query(Attempt).count() == 16
 
 
-def test_given_a_lease_swept_mid_send_then_the_answer_is_kept_as_late_and_the_chunk_left_alone(
+def test_given_a_lease_swept_mid_send_then_the_late_answers_settle_the_unknown_chunks(
     make_stack: Any,
 ) -> None:
-    # Given a group of four chunks and a vendor slow to answer (300 ms), with a lease of 0.1 s
+    # Given a group of four chunks, one number blacklisted, and a vendor slow to answer (600 ms),
+    # with a lease of 0.1 s
+    bad = "13900000002"
     stack = make_stack(
-        SimulatorConfig(report_delay=0.0, seed=3, deliver_ratio=1.0, latency_ms=300), worker=False
+        SimulatorConfig(report_delay=0.0, seed=3, deliver_ratio=1.0, latency_ms=600, blacklist=(bad,)),
+        worker=False,
     )
     ids = started_campaign(stack, 4)
     redis: Redis[Any] = Redis.from_url(REDIS_URL)
     runtime = account_runtime(stack, redis)
     runtime.lease_seconds = 0.1
+    swept: list[int] = []
 
     def sweep_soon() -> None:  # the beat's sweep, while the requests are on the wire
-        threading.Event().wait(0.2)
-        sweep_expired_leases(stack.sessions(), now=runtime.clock() + timedelta(seconds=0.2))
+        def all_sending() -> bool:
+            with stack.sessions() as session:
+                return set(session.execute(select(Chunk.state)).scalars()) == {"sending"}
+
+        stack.wait_for(all_sending, timeout=30)
+        threading.Event().wait(0.2)  # the leases (0.1 s) are over by the database's clock
+        swept.extend(sweep_expired_leases(stack.sessions()))
 
     sweeper = threading.Thread(target=sweep_soon)
     try:
@@ -101,15 +113,24 @@ def test_given_a_lease_swept_mid_send_then_the_answer_is_kept_as_late_and_the_ch
         runtime.transport.close()
         redis.close()
 
-    # Then the sweep's "unknown" stands (a person or reconciliation settles it), and every answer is
-    # recorded as late evidence with its batch id
+    # Then the sweep made them unknown, and each answer, arriving late, settled its chunk: accepted
+    # with its batch id, or failed with the vendor's code (the answer proves it was not accepted)
+    assert sorted(swept) == sorted(ids)
     with stack.sessions() as session:
-        assert set(session.execute(select(Chunk.state)).scalars()) == {"unknown"}
-        assert set(session.execute(select(Recipient.state)).scalars()) == {"unknown"}
-        attempts = session.execute(select(Attempt.outcome, Attempt.answer)).all()
-    assert sorted(o for o, _ in attempts) == ["late_accepted"] * 4
-    assert all(answer and unwrap(answer).isdigit() for _, answer in attempts)  # the .asmx <string> answer
-    assert sum(accepted_by_vendor(stack).values()) == 4
+        recipients = session.execute(select(Recipient.mobile, Recipient.state, Recipient.batch_id)).all()
+        attempts = session.execute(select(Attempt.outcome)).scalars().all()
+        codes = session.execute(select(Chunk.code).where(Chunk.state == "failed")).scalars().all()
+        details = set(session.execute(select(Chunk.detail).where(Chunk.state == "accepted")).scalars())
+    assert {m: s for m, s, _ in recipients} == {
+        str(13900000000 + i): ("failed" if str(13900000000 + i) == bad else "accepted") for i in range(4)
+    }
+    assert all(b and b.isdigit() for _, s, b in recipients if s == "accepted")
+    assert codes == ["-12"]  # webservice: number on the blacklist
+    assert details == {"unknown outcome settled by a late answer"}
+    assert sorted(attempts) == ["late_accepted"] * 3 + ["late_failed"]
+    # And retrying unknown chunks finds nothing to send again
+    assert campaigns.retry(stack.sessions, campaign_of(stack, ids[0]), "t", include_unknown=True) == []
+    assert sum(accepted_by_vendor(stack).values()) == 3
 
 
 def test_given_mixed_answers_in_one_group_then_each_chunk_gets_its_own_outcome(make_stack: Any) -> None:

@@ -11,7 +11,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import select
 
 from dispatcher import campaigns
-from dispatcher.dispatch import AccountRuntime, Next, send_chunk
+from dispatcher.dispatch import AccountRuntime, Next, load_group, send_group
 from dispatcher.ratelimit import AccountLimiter
 from dispatcher.simulator import SimulatorConfig
 from dispatcher.store import Chunk
@@ -23,7 +23,7 @@ from tests.dispatch.conftest import REDIS_URL, Stack, write_contacts
 class RedisGoneAfterAcquire(AccountLimiter):
     """A limiter whose Redis disappears once the token was granted (a Redis restart mid-send)."""
 
-    def reward(self) -> float:
+    def reward(self, count: int = 1) -> float:
         raise RedisConnectionError("Connection refused")
 
     def penalise(self) -> float:
@@ -56,8 +56,12 @@ def test_given_redis_lost_after_the_send_when_settling_then_the_outcome_is_still
     redis: Redis[Any] = Redis.from_url(REDIS_URL)
     runtime = runtime_for(stack, "webservice", redis)
     try:
-        # When both are sent and Redis fails while the limiter adapts its rate after each answer
-        results = [send_chunk(stack.sessions, runtime, chunk_id, "w1") for chunk_id in ids]
+        # When both are sent, one after the other, and Redis fails while the limiter adapts its rate
+        results = [
+            result
+            for chunk_id in ids
+            for result in send_group(stack.sessions, runtime, load_group(stack.sessions, [chunk_id]), "w1")
+        ]
     finally:
         runtime.transport.close()
         redis.close()

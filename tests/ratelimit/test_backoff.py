@@ -77,8 +77,12 @@ def test_given_an_account_error_then_pause_the_campaign() -> None:
     assert retry_policy(ErrorClass.ACCOUNT, 1).action is Action.PAUSE_CAMPAIGN
 
 
-def test_given_duplicate_then_never_resend() -> None:
-    assert retry_policy(ErrorClass.DUPLICATE, 1).action is Action.DONT_RESEND
+def test_given_duplicate_then_split_a_batch_fail_one_number_unless_it_resends_an_unknown_one() -> None:
+    # entinfo -20 refuses a whole request for one repeated number: the others must still go
+    assert retry_policy(ErrorClass.DUPLICATE, 1, recipients=5).action is Action.SPLIT
+    assert retry_policy(ErrorClass.DUPLICATE, 1).action is Action.FAIL
+    # ... and proves an earlier acceptance only for an operator's re-send of its own unknown chunk
+    assert retry_policy(ErrorClass.DUPLICATE, 2, requeued_from_unknown=True).action is Action.DONT_RESEND
 
 
 def test_given_an_unknown_code_then_retry_a_little_then_fail() -> None:

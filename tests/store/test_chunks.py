@@ -6,7 +6,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from dispatcher.store import (
     Attempt,
@@ -18,7 +18,9 @@ from dispatcher.store import (
     claim_chunk,
     finish_chunk,
     sweep_expired_leases,
+    utcnow,
 )
+from dispatcher.store.chunks import claim_chunks
 from tests.store.conftest import T0, Store, make_campaign, make_chunk
 
 MOBILES = ["13900000001", "13900000002"]
@@ -50,13 +52,34 @@ def accepted(batch: str = "2314357620085030623") -> Outcome:
 def test_given_queued_chunk_of_running_campaign_when_claimed_then_sending_with_lease(store: Store) -> None:
     with store.session() as s:
         chunk_id = make_chunk(s, make_campaign(s), 1, MOBILES)
+        before = utcnow()
         # When
-        assert claim_chunk(s, chunk_id, "w1", lease_seconds=60, now=T0)
-    # Then
+        assert claim_chunk(s, chunk_id, "w1", lease_seconds=60)
+        after = utcnow()
+    # Then: the lease runs from the database's clock (the same machine's here, to the millisecond)
     chunk = chunk_state(store, chunk_id)
     assert (chunk.state, chunk.worker_id, chunk.attempts) == ("sending", "w1", 1)
-    assert chunk.lease_until == T0 + timedelta(seconds=60)
+    assert chunk.lease_until is not None
+    ms = timedelta(milliseconds=1)
+    assert before - ms <= chunk.lease_until - timedelta(seconds=60) <= after + ms
     assert recipient_states(store, chunk_id) == [("sending", None), ("sending", None)]
+
+
+def test_given_a_queued_chunk_with_settled_recipients_when_claimed_then_only_waiting_ones_are_taken(
+    store: Store,
+) -> None:
+    # Given a chunk re-queued while one of its numbers was already delivered
+    with store.session() as s:
+        chunk_id = make_chunk(s, make_campaign(s), 1, [*MOBILES, "13900000003"])
+        s.execute(
+            update(Recipient).where(Recipient.mobile == "13900000002").values(state="delivered", batch_id="9")
+        )
+        s.commit()
+        # When it is claimed
+        claimed = claim_chunks(s, [chunk_id], "w1", 60)
+    # Then only the recipients still waiting are moved to sending and handed to the sender
+    assert [r.mobile for r in claimed[chunk_id].recipients] == ["13900000001", "13900000003"]
+    assert recipient_states(store, chunk_id) == [("delivered", "9"), ("sending", None), ("sending", None)]
 
 
 def test_given_claimed_chunk_when_claimed_again_then_second_claim_loses(store: Store) -> None:
@@ -122,7 +145,7 @@ def test_given_sending_chunk_when_finished_accepted_then_chunk_attempt_and_recip
 ) -> None:
     with store.session() as s:
         chunk_id = make_chunk(s, make_campaign(s), 1, MOBILES)
-        claim_chunk(s, chunk_id, "w1", 60, now=T0)
+        claim_chunk(s, chunk_id, "w1", 60)
         # When
         assert finish_chunk(s, chunk_id, "w1", accepted())
     # Then
@@ -170,6 +193,31 @@ def test_given_rate_limited_when_finished_queued_then_claimable_again_after_back
     assert chunk_state(store, chunk_id).attempts == 2
 
 
+def test_given_a_backoff_in_seconds_when_finished_queued_then_due_by_the_database_clock(store: Store) -> None:
+    with store.session() as s:
+        chunk_id = make_chunk(s, make_campaign(s), 1, MOBILES)
+        claim_chunk(s, chunk_id, "w1", 60)
+        before = utcnow()
+        outcome = Outcome(ChunkState.QUEUED, T0, T0, error_class="retry_later", code="-1", retry_in=30.0)
+        assert finish_chunk(s, chunk_id, "w1", outcome)
+        # Then: not due for 30 s from the database's now (not from the worker's clock, T0 here)
+        not_before = chunk_state(store, chunk_id).not_before
+        assert not_before is not None and not_before >= before + timedelta(seconds=29)
+        assert not claim_chunk(s, chunk_id, "w2", 60)
+
+
+def test_given_an_outside_hours_answer_when_finished_uncounted_then_the_attempt_is_given_back(
+    store: Store,
+) -> None:
+    with store.session() as s:
+        chunk_id = make_chunk(s, make_campaign(s), 1, MOBILES)
+        claim_chunk(s, chunk_id, "w1", 60)
+        outcome = Outcome(ChunkState.QUEUED, T0, T0, code="-8", not_before=T0, counted=False)
+        assert finish_chunk(s, chunk_id, "w1", outcome)
+        assert claim_chunk(s, chunk_id, "w1", 60)
+    assert chunk_state(store, chunk_id).attempts == 1  # the first one did not count
+
+
 def test_given_chunk_owned_by_another_when_finished_then_refused_but_attempt_kept(store: Store) -> None:
     with store.session() as s:
         chunk_id = make_chunk(s, make_campaign(s), 1, MOBILES)
@@ -182,27 +230,65 @@ def test_given_chunk_owned_by_another_when_finished_then_refused_but_attempt_kep
     assert (attempt.outcome, attempt.worker_id) == ("late_accepted", "w2")
 
 
-def test_given_expired_lease_when_swept_then_unknown_and_late_finish_is_only_evidence(store: Store) -> None:
+def test_given_expired_lease_when_swept_then_unknown_and_the_late_answer_settles_it(store: Store) -> None:
     with store.session() as s:
         cid = make_campaign(s)
         expired = make_chunk(s, cid, 1, MOBILES)
         alive = make_chunk(s, cid, 2, ["13900000003"])
-        claim_chunk(s, expired, "w1", 30, now=T0)
-        claim_chunk(s, alive, "w2", 300, now=T0)
-        # When a minute later the sweeper runs
-        assert sweep_expired_leases(s, T0 + timedelta(seconds=60)) == [expired]
+        claim_chunk(s, expired, "w1", -1)  # a lease already over by the database's clock
+        claim_chunk(s, alive, "w2", 300)
+        # When the sweeper runs
+        assert sweep_expired_leases(s) == [expired]
         # Then: unknown (never retried automatically), the other lease untouched
         assert chunk_state(store, expired).state == "unknown"
         assert recipient_states(store, expired) == [("unknown", None)] * 2
         assert chunk_state(store, alive).state == "sending"
-        # And the worker coming back late cannot overwrite, nor re-claim
-        assert not finish_chunk(s, expired, "w1", accepted())
         assert not claim_chunk(s, expired, "w1", 30)
+        # And the worker's answer, coming back late, settles the unknown chunk with its batch id
+        assert finish_chunk(s, expired, "w1", accepted())
         late = s.scalars(select(Attempt).where(Attempt.chunk_id == expired)).one()
     assert (late.outcome, late.answer is not None) == ("late_accepted", True)
-    assert chunk_state(store, expired).state == "unknown"
+    assert chunk_state(store, expired).state == "accepted"
+    assert recipient_states(store, expired) == [("accepted", "2314357620085030623")] * 2
+
+
+def test_given_a_swept_chunk_retried_by_an_operator_when_the_late_answer_comes_then_it_is_only_evidence(
+    store: Store,
+) -> None:
+    with store.session() as s:
+        chunk_id = make_chunk(s, make_campaign(s), 1, MOBILES)
+        claim_chunk(s, chunk_id, "w1", -1)
+        sweep_expired_leases(s)
+        # Given an operator re-sent it meanwhile (attempt 2, by another worker, still in flight)
+        s.execute(update(Chunk).where(Chunk.id == chunk_id).values(state="queued"))
+        s.execute(update(Recipient).values(state="queued"))
+        s.commit()
+        assert claim_chunk(s, chunk_id, "w2", 60)
+        # When attempt 1's answer arrives
+        assert not finish_chunk(s, chunk_id, "w1", accepted())
+    # Then attempt 2 is left alone
+    assert (chunk_state(store, chunk_id).state, chunk_state(store, chunk_id).worker_id) == ("sending", "w2")
 
 
 def test_given_outcome_sending_when_finished_then_value_error(store: Store) -> None:
     with store.session() as s, pytest.raises(ValueError):
         finish_chunk(s, 1, "w1", Outcome(ChunkState.SENDING, T0, T0))
+
+
+def test_given_a_swept_chunk_retried_but_not_sent_again_when_the_late_answer_comes_then_it_settles_it(
+    store: Store,
+) -> None:
+    with store.session() as s:
+        chunk_id = make_chunk(s, make_campaign(s), 1, MOBILES)
+        claim_chunk(s, chunk_id, "w1", -1)
+        sweep_expired_leases(s)
+        # Given an operator re-queued the unknown chunk, and no worker has claimed it yet
+        s.execute(update(Chunk).values(state="queued", requeued_from_unknown=True))
+        s.execute(update(Recipient).values(state="queued"))
+        s.commit()
+        # When attempt 1's answer arrives: accepted
+        assert finish_chunk(s, chunk_id, "w1", accepted())
+        # Then the re-send is spared: nothing is left to claim
+        assert not claim_chunk(s, chunk_id, "w2", 60)
+    assert chunk_state(store, chunk_id).state == "accepted"
+    assert recipient_states(store, chunk_id) == [("accepted", "2314357620085030623")] * 2

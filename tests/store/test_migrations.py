@@ -126,3 +126,44 @@ def test_migrations_are_package_files_not_working_directory_files() -> None:
     assert (MIGRATIONS / "__init__.py").is_file()
     assert (MIGRATIONS / "versions" / "__init__.py").is_file()
     assert list((MIGRATIONS / "versions").glob("0001_*.py"))
+
+
+def test_given_chunks_before_0005_when_upgraded_then_split_numbers_start_after_the_planned_ones(
+    empty_url: str,
+) -> None:
+    # Given a store at 0001 with a campaign of five chunks (seq 0-4) and one without chunks
+    upgrade(empty_url, "0001")
+    engine = make_engine(empty_url)
+    try:
+        with engine.begin() as conn:
+            for name in ("planned", "empty"):
+                conn.execute(
+                    text(
+                        "INSERT INTO campaigns (name, account, vendor, template, state, window_start, window_end,"
+                        " timezone, created_by, created_at, updated_at) VALUES (:n, 'a', 'yunxin', 't', 'running',"
+                        " 0, 1440, 'Asia/Shanghai', 'ann', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                    ),
+                    {"n": name},
+                )
+            for seq in range(5):
+                conn.execute(
+                    text(
+                        "INSERT INTO chunks (campaign_id, seq, ref, method, recipient_count, state, attempts,"
+                        " created_at, updated_at) VALUES (1, :s, :r, 'same_text', 1, 'queued', 0,"
+                        " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                    ),
+                    {"s": seq, "r": f"1{seq:07d}"},
+                )
+        # When
+        upgrade(empty_url)
+        # Then (the chunks are still there: no table was copied, whose drop would cascade to them)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT COUNT(*) FROM chunks")).scalar_one() == 5
+            assert conn.execute(text("SELECT id, next_seq FROM campaigns ORDER BY id")).all() == [
+                (1, 5),
+                (2, 0),
+            ]
+            flags = conn.execute(text("SELECT DISTINCT requeued_from_unknown FROM chunks")).scalars().all()
+            assert [bool(f) for f in flags] == [False]
+    finally:
+        engine.dispose()

@@ -23,7 +23,8 @@ class Seen:
 
 
 class Gateway:
-    """``behaviour``: ``ok``, ``status`` (answer ``status``), ``reset`` or ``stall`` (sleep ``delay``)."""
+    """``behaviour``: ``ok``, ``status`` (answer ``status``), ``reset`` or ``stall`` (sleep ``delay``,
+    then answer ``status``). ``headers`` are added to every answer."""
 
     def __init__(
         self,
@@ -34,9 +35,10 @@ class Gateway:
         status: int = 200,
         delay: float = 1.0,
         port: int = 0,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.behaviour, self.answer, self.content_type = behaviour, answer, content_type
-        self.status, self.delay = status, delay
+        self.status, self.delay, self.headers = status, delay, dict(headers or {})
         self.seen: list[Seen] = []
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -94,9 +96,10 @@ class Gateway:
                 return
             if self.behaviour == "stall":
                 time.sleep(self.delay)
-            status = self.status if self.behaviour == "status" else 200
+            status = self.status if self.behaviour in ("status", "stall") else 200
+            extra = "".join(f"{k}: {v}\r\n" for k, v in self.headers.items())
             head = (
-                f"HTTP/1.1 {status} X\r\nContent-Type: {self.content_type}\r\n"
+                f"HTTP/1.1 {status} X\r\nContent-Type: {self.content_type}\r\n{extra}"
                 f"Content-Length: {len(self.answer)}\r\nConnection: close\r\n\r\n"
             )
             with contextlib.suppress(OSError):

@@ -91,6 +91,26 @@ def test_given_an_http_error_status_when_sending_then_http_status_error(status: 
     _assert_no_secret(info.value)
 
 
+@pytest.mark.parametrize(
+    ("retry_after", "expected"),
+    [(None, None), ("7", 7.0), ("soon", None), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)],
+)
+def test_given_a_503_when_sending_then_the_error_carries_the_headers_and_retry_after(
+    retry_after: str | None, expected: float | None
+) -> None:
+    headers = {"Retry-After": retry_after} if retry_after is not None else {}
+    with (
+        gateway("status", status=503, answer=b"busy", headers=headers) as gw,
+        Transport([gw.url]) as transport,
+        pytest.raises(HTTPStatusError) as info,
+    ):
+        transport.send(_send_request())
+    assert info.value.status_code == 503
+    assert info.value.retry_after == expected  # an HTTP date in the past: now
+    if retry_after is not None:
+        assert info.value.headers["retry-after"] == retry_after
+
+
 def test_given_a_dead_primary_when_sending_then_the_backup_answers_and_stays_in_use() -> None:
     port = closed_port()
     with gateway() as backup, Transport([f"http://127.0.0.1:{port}", backup.url]) as transport:

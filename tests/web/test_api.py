@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from celery.contrib.testing.worker import start_worker
+from sqlalchemy import select
+
+from dispatcher.store import Recipient
 from tests.web.conftest import Web, write_contacts
 from tests.web.test_auth import basic
 
@@ -91,3 +95,38 @@ def test_openapi_documents_the_api_and_the_push_receivers(make_web: Callable[...
     ):
         assert path in paths
     assert "/login" not in paths
+
+
+def test_given_an_opt_out_added_by_api_when_its_campaign_is_queued_then_the_number_is_not_sent(
+    make_web: Callable[..., Web],
+) -> None:
+    # Given a started campaign whose chunks wait in the queue (no worker yet)
+    web = make_web()
+    c = web.client()
+    mobiles = [f"1390000{i:04d}" for i in range(3)]
+    path = write_contacts(web.tmp / "c.xlsx", [(m, f"客户{i}") for i, m in enumerate(mobiles)])
+    form = {"template": "{姓名}您好，回T退订【测试】", "account": web.accounts["trigger"]}
+    r = c.post(
+        "/api/campaigns",
+        data=form,
+        files={"file": ("c.xlsx", path.read_bytes(), XLSX)},
+        headers=basic("sender"),
+    )
+    cid = r.json()["id"]
+    assert c.post(f"/api/campaigns/{cid}/start", headers=basic("sender")).status_code == 200
+
+    # When an admin opts one number out through the API
+    r = c.post("/api/optouts", json={"mobiles": [mobiles[1]]}, headers=basic("admin"))
+    assert r.json() == {"added": 1, "invalid": []}
+
+    # Then, once a worker sends the campaign, that number is not sent, and listed with the reason
+    with start_worker(
+        web.celery, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=20
+    ):
+        web.wait_for(lambda: c.get(f"/api/campaigns/{cid}", headers=basic("viewer")).json()["accepted"] == 2)
+    assert sorted(e["mobile"] for e in web.sim.ledger()["accepted"]) == [mobiles[0], mobiles[2]]
+    with web.sessions() as session:
+        row = session.execute(
+            select(Recipient.state, Recipient.reject_reason).where(Recipient.mobile == mobiles[1])
+        )
+        assert row.one() == ("rejected", "opted out")
