@@ -113,6 +113,9 @@ def write_files(n: int, directory: Path) -> tuple[Path, Path]:
     return xlsx, csv_path
 
 
+STEPS = ("create", "openpyxl", "check", "calamine", "csv")
+
+
 def _settings(database_url: str, vendor: str) -> Any:
     from types import MappingProxyType
 
@@ -198,38 +201,41 @@ def run_child(kind: str, path: Path, vendor: str, database_url: str = "") -> dic
     return result
 
 
-def measure(kind: str, path: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """``args.repeat`` runs of a step (a fresh store for each create); the best, and every time."""
-    runs = []
-    for _ in range(args.repeat if kind in ("create", "check") else 1):
-        if kind == "create":
-            with scratch_store(args.database_url, "bench_ingest") as url:
-                runs.append(run_child(kind, path, args.vendor, url))
-            if runs[-1]["stored"] != runs[-1]["rows"]:
-                sys.exit(f"create stored {runs[-1]['stored']} rows of {runs[-1]['rows']}")
-        else:
-            runs.append(run_child(kind, path, args.vendor))
-    best = min(runs, key=lambda r: r["seconds"])
-    return {**best, "times": [r["seconds"] for r in runs], "peak_mb": max(r["peak_mb"] for r in runs)}
+def run_step(kind: str, path: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """One run of a step in a child process (a create in a fresh store, checked afterwards)."""
+    if kind != "create":
+        return run_child(kind, path, args.vendor)
+    with scratch_store(args.database_url, "bench_ingest") as url:
+        run = run_child(kind, path, args.vendor, url)
+    if run["stored"] != run["rows"]:
+        sys.exit(f"create stored {run['stored']} rows of {run['rows']}")
+    return run
 
 
 def bench_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
     t = time.perf_counter()
     xlsx, csv_path = write_files(n, args.dir)
     print(f"\nfiles for {n:,} rows ready in {time.perf_counter() - t:.1f} s: {xlsx}, {csv_path}")
-    steps: dict[str, dict[str, Any]] = {}
-    # The baseline between our runs, so a change of load during the run shows in both.
-    steps["create"] = measure("create", xlsx, args)
-    steps["openpyxl"] = measure("openpyxl", xlsx, args)
-    steps["check"] = measure("check", xlsx, args)
-    steps["calamine"] = measure("calamine", xlsx, args)
-    steps["csv"] = measure("csv", csv_path, args)
+    # Rounds of every step, interleaved, so a change of load during the run weighs on all of them;
+    # the best run of each step is kept, and every time shown.
+    runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in STEPS}
+    for _ in range(args.repeat):
+        for kind in STEPS:
+            runs[kind].append(run_step(kind, csv_path if kind == "csv" else xlsx, args))
+    steps = {
+        kind: {
+            **min(done, key=lambda r: r["seconds"]),
+            "times": [r["seconds"] for r in done],
+            "peak_mb": max(r["peak_mb"] for r in done),
+        }
+        for kind, done in runs.items()
+    }
     base = steps["openpyxl"]["seconds"]
-    print(f"{'step':<10} {'best s':>8} {'runs (s)':>20} {'peak RSS':>9}  vs openpyxl")
+    print(f"{'step':<10} {'best s':>8} {'runs (s)':>22} {'peak RSS':>9}  vs openpyxl")
     for name, step in steps.items():
         times = " / ".join(f"{s:.2f}" for s in step["times"])
         ratio = base / step["seconds"]
-        print(f"{name:<10} {step['seconds']:8.2f} {times:>20} {step['peak_mb']:6.0f} MB  {ratio:5.1f}x")
+        print(f"{name:<10} {step['seconds']:8.2f} {times:>22} {step['peak_mb']:6.0f} MB  {ratio:5.1f}x")
     create, check = steps["create"], steps["check"]
     print(
         f"create: {create['rows']:,} rows stored ({create['messages']:,} messages, {create['rejected']:,} "
@@ -252,7 +258,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=None, help="default: a SQLite file per create run")
     parser.add_argument("--vendor", default="entinfo", help="the account's vendor (its chunk plan)")
     parser.add_argument("--dir", type=Path, default=Path("/tmp/dispatcher-bench"), help="contact lists")
-    parser.add_argument("--repeat", type=int, default=2, help="runs of create and check (best kept)")
+    parser.add_argument("--repeat", type=int, default=2, help="rounds of every step (best kept)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -10,10 +10,11 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import repeat
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher import chunker
@@ -32,11 +33,12 @@ from dispatcher.store import (
     RecipientState,
     Upload,
     audit,
-    bulk_insert_recipients,
     counts,
     transition,
     utcnow,
 )
+from dispatcher.store.bulk import bind_value, write_rows
+from dispatcher.store.recipients import AcceptedColumns, insert_upload
 from dispatcher.vendors.wire import ErrorClass
 
 # Failed chunks that "retry failed" sends again: a transient cause, or an account since fixed.
@@ -126,8 +128,7 @@ def create(
             same_text_max=account.same_text_max,
         )
         chunk_of = _insert_chunks(session, campaign_id, chunks, len(messages))
-        rows = _recipient_rows(result, chunk_of)
-        bulk_insert_recipients(session, campaign_id, rows)
+        _store_recipients(session, campaign_id, result, chunk_of)
         session.execute(
             insert(Upload).values(
                 campaign_id=campaign_id,
@@ -147,54 +148,54 @@ def create(
     return Created(campaign_id, state, result, chunks)
 
 
+_CHUNK_COLUMNS = (
+    "campaign_id",
+    "seq",
+    "ref",
+    "method",
+    "text",
+    "recipient_count",
+    "state",
+    "attempts",
+    "created_at",
+    "updated_at",
+)
+
+
 def _insert_chunks(
     session: Session, campaign_id: int, chunks: Sequence[chunker.PlannedChunk], messages: int
 ) -> list[int]:
-    """Insert the planned chunks; returns the chunk id of every message index."""
+    """Insert the planned chunks of a new campaign; returns the chunk id of every message index.
+
+    Written in bulk, then their ids read back in ``seq`` order (one SELECT, not a RETURNING per row).
+    """
+    table = cast(Table, Chunk.__table__)
+    now = bind_value(table.c.created_at, utcnow(), session.connection().dialect)
+    planned = ChunkState.PLANNED.value
+    rows = (
+        (campaign_id, c.seq, c.ref, c.method, c.text, len(c.mobiles), planned, 0, now, now) for c in chunks
+    )
+    write_rows(session, table, _CHUNK_COLUMNS, rows)
+    ids = session.execute(
+        select(Chunk.id).where(Chunk.campaign_id == campaign_id).order_by(Chunk.seq)
+    ).scalars()
     chunk_of = [0] * messages
-    now = utcnow()
-    batch = 5000
-    for start in range(0, len(chunks), batch):
-        part = chunks[start : start + batch]
-        rows = [
-            {
-                "campaign_id": campaign_id,
-                "seq": c.seq,
-                "ref": c.ref,
-                "method": c.method,
-                "text": c.text,
-                "recipient_count": len(c.mobiles),
-                "state": ChunkState.PLANNED.value,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for c in part
-        ]
-        ids = session.execute(insert(Chunk).returning(Chunk.id, sort_by_parameter_order=True), rows).scalars()
-        for chunk, chunk_id in zip(part, ids, strict=True):
-            for index in chunk.indexes:
+    for chunk, chunk_id in zip(chunks, ids, strict=True):
+        indexes = chunk.indexes
+        first, last = indexes[0], indexes[-1]
+        if last - first + 1 == len(indexes):  # a run of consecutive messages (the usual pool)
+            chunk_of[first : last + 1] = repeat(chunk_id, len(indexes))
+        else:
+            for index in indexes:
                 chunk_of[index] = chunk_id
     return chunk_of
 
 
-def _recipient_rows(result: IngestResult, chunk_of: list[int]) -> list[NewRecipient]:
+def _store_recipients(session: Session, campaign_id: int, result: IngestResult, chunk_of: list[int]) -> None:
     """Every input row, accepted or rejected, in spreadsheet order."""
     messages = result.messages
-    rows: list[NewRecipient] = [
-        NewRecipient(
-            row_number=row,
-            position=0,
-            mobile=mobile,
-            raw_value=None,
-            text=text,
-            segments=segments,
-            chunk_id=chunk_id,
-        )
-        for row, mobile, text, segments, chunk_id in zip(
-            messages.rows, messages.mobiles, messages.texts, messages.segments, chunk_of, strict=True
-        )
-    ]
-    rows.extend(
+    accepted = AcceptedColumns(messages.rows, messages.mobiles, messages.texts, messages.segments, chunk_of)
+    rejected = [
         NewRecipient(
             row_number=r.row,
             position=0,
@@ -203,9 +204,8 @@ def _recipient_rows(result: IngestResult, chunk_of: list[int]) -> list[NewRecipi
             reject_reason=r.reason[:64],
         )
         for r in result.rejected
-    )
-    rows.sort(key=lambda r: r.row_number)
-    return [r._replace(position=i) for i, r in enumerate(rows)]
+    ]
+    insert_upload(session, campaign_id, accepted, rejected)
 
 
 def get(session: Session, campaign_id: int) -> Campaign:

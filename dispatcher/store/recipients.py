@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from itertools import islice
-from typing import Any, NamedTuple
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import chain, pairwise, repeat
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
+from dispatcher.store.bulk import write_rows
 from dispatcher.store.models import Recipient
 from dispatcher.store.types import RecipientState
 
-BATCH = 10_000
-_COLUMNS = (
+_TABLE = cast(Table, Recipient.__table__)
+_PLANNED = RecipientState.PLANNED.value
+COLUMNS = (
     "campaign_id",
     "row_number",
     "position",
@@ -41,58 +45,71 @@ class NewRecipient(NamedTuple):
 
 
 def bulk_insert_recipients(session: Session, campaign_id: int, rows: Iterable[NewRecipient]) -> int:
-    """Insert ``rows`` for a campaign; returns how many. Does not commit (the caller's transaction).
+    """Insert ``rows`` for a campaign; returns how many. Does not commit (the caller's transaction)."""
+    return write_rows(session, _TABLE, COLUMNS, _tuples(campaign_id, rows))
 
-    PostgreSQL (psycopg) gets COPY; SQLite a driver-level executemany; others Core executemany in
-    batches. All skip the ORM, whose per-object bookkeeping would cost more than the insert itself.
+
+@dataclass(frozen=True)
+class AcceptedColumns:
+    """An upload's accepted rows as aligned columns, ``row_numbers`` ascending (input order)."""
+
+    row_numbers: Sequence[int]
+    mobiles: Sequence[str]
+    texts: Sequence[str | None]
+    segments: Sequence[int]
+    chunk_ids: Sequence[int]
+
+
+def insert_upload(
+    session: Session, campaign_id: int, accepted: AcceptedColumns, rejected: Sequence[NewRecipient]
+) -> int:
+    """Every input row of an upload, accepted or rejected, with ``position`` = its place in input order.
+
+    ``rejected`` rows (ascending row numbers) are slotted in between the accepted ones; the accepted
+    rows between two rejections go out as one C-level ``zip`` of their columns, not a Python object
+    per row. Returns how many rows were written. Does not commit.
     """
-    tuples = _tuples(campaign_id, rows)
-    connection = session.connection()
-    dialect = connection.dialect.name
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    if dialect == "postgresql" and connection.dialect.driver == "psycopg":
-        return _copy_postgres(driver, tuples)
-    if dialect == "sqlite":
-        # The driver streams the generator in C: no intermediate lists, no per-row SQLAlchemy work.
-        sql = f"INSERT INTO recipients ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
-        cursor = driver.cursor()
-        try:
-            cursor.executemany(sql, tuples)
-            return int(cursor.rowcount)
-        finally:
-            cursor.close()
-    total = 0
-    for batch in _batches(tuples):
-        session.execute(insert(Recipient), [dict(zip(_COLUMNS, row, strict=True)) for row in batch])
-        total += len(batch)
-    return total
+    if any(a.row_number >= b.row_number for a, b in pairwise(rejected)):
+        raise ValueError("rejected rows must come in input order")
+    return write_rows(
+        session, _TABLE, COLUMNS, chain.from_iterable(_in_input_order(campaign_id, accepted, rejected))
+    )
+
+
+def _in_input_order(
+    campaign_id: int, accepted: AcceptedColumns, rejected: Sequence[NewRecipient]
+) -> Iterator[Iterable[tuple[Any, ...]]]:
+    rows = accepted.row_numbers
+    start = position = 0
+    for reject in (*rejected, None):
+        end = len(rows) if reject is None else bisect_left(rows, reject.row_number, lo=start)
+        if end > start:
+            yield zip(
+                repeat(campaign_id),
+                rows[start:end],
+                range(position, position + end - start),
+                accepted.mobiles[start:end],
+                repeat(None),
+                accepted.texts[start:end],
+                accepted.segments[start:end],
+                repeat(None),
+                repeat(_PLANNED),
+                accepted.chunk_ids[start:end],
+            )
+            position += end - start
+            start = end
+        if reject is not None:
+            yield _tuples(campaign_id, [reject._replace(position=position)])
+            position += 1
 
 
 def _tuples(campaign_id: int, rows: Iterable[NewRecipient]) -> Iterator[tuple[Any, ...]]:
-    # Tuple unpacking rather than attribute access: this runs a million times per upload.
-    rejected, planned = RecipientState.REJECTED.value, RecipientState.PLANNED.value
+    # Tuple unpacking rather than attribute access: this may run a million times per upload.
+    rejected, planned = RecipientState.REJECTED.value, _PLANNED
     for row_number, position, mobile, raw_value, text, segments, reject_reason, chunk_id in rows:
         state = rejected if reject_reason else planned
         yield (campaign_id, row_number, position, mobile, raw_value, text, segments, reject_reason, state,
                chunk_id)  # fmt: skip
-
-
-def _batches(rows: Iterator[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
-    while batch := list(islice(rows, BATCH)):
-        yield batch
-
-
-def _copy_postgres(driver: Any, rows: Iterator[tuple[Any, ...]]) -> int:
-    total = 0
-    with (
-        driver.cursor() as cursor,
-        cursor.copy(f"COPY recipients ({', '.join(_COLUMNS)}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row(row)
-            total += 1
-    return total
 
 
 def counts(session: Session, campaign_id: int) -> dict[str, int]:
