@@ -127,8 +127,8 @@ def create(
             separators=account.separators(),
             same_text_max=account.same_text_max,
         )
-        chunk_of = _insert_chunks(session, campaign_id, chunks, len(messages))
-        _store_recipients(session, campaign_id, result, chunk_of)
+        chunk_of, text_in_chunk = _insert_chunks(session, campaign_id, chunks, len(messages))
+        _store_recipients(session, campaign_id, result, chunk_of, text_in_chunk)
         session.execute(
             insert(Upload).values(
                 campaign_id=campaign_id,
@@ -164,8 +164,9 @@ _CHUNK_COLUMNS = (
 
 def _insert_chunks(
     session: Session, campaign_id: int, chunks: Sequence[chunker.PlannedChunk], messages: int
-) -> list[int]:
-    """Insert the planned chunks of a new campaign; returns the chunk id of every message index.
+) -> tuple[list[int], list[bool]]:
+    """Insert the planned chunks of a new campaign. Returns, for every message index, its chunk id and
+    whether that chunk carries its text (a same-text or single request).
 
     Written in bulk, then their ids read back in ``seq`` order (one SELECT, not a RETURNING per row).
     """
@@ -176,25 +177,34 @@ def _insert_chunks(
         (campaign_id, c.seq, c.ref, c.method, c.text, len(c.mobiles), planned, 0, now, now) for c in chunks
     )
     write_rows(session, table, _CHUNK_COLUMNS, rows)
-    ids = session.execute(
-        select(Chunk.id).where(Chunk.campaign_id == campaign_id).order_by(Chunk.seq)
-    ).scalars()
+    query = select(table.c.id).where(table.c.campaign_id == campaign_id).order_by(table.c.seq)
+    ids = session.connection().execute(query).scalars()  # Core: no ORM work per row
     chunk_of = [0] * messages
+    text_in_chunk = [False] * messages
     for chunk, chunk_id in zip(chunks, ids, strict=True):
         indexes = chunk.indexes
         first, last = indexes[0], indexes[-1]
         if last - first + 1 == len(indexes):  # a run of consecutive messages (the usual pool)
             chunk_of[first : last + 1] = repeat(chunk_id, len(indexes))
-        else:
-            for index in indexes:
-                chunk_of[index] = chunk_id
-    return chunk_of
+            if chunk.text is not None:
+                text_in_chunk[first : last + 1] = repeat(True, len(indexes))
+            continue
+        for index in indexes:
+            chunk_of[index] = chunk_id
+            text_in_chunk[index] = chunk.text is not None
+    return chunk_of, text_in_chunk
 
 
-def _store_recipients(session: Session, campaign_id: int, result: IngestResult, chunk_of: list[int]) -> None:
+def _store_recipients(
+    session: Session,
+    campaign_id: int,
+    result: IngestResult,
+    chunk_of: list[int],
+    text_in_chunk: list[bool],
+) -> None:
     """Every input row, accepted or rejected, in spreadsheet order."""
-    messages = result.messages
-    accepted = AcceptedColumns(messages.rows, messages.mobiles, messages.texts, messages.segments, chunk_of)
+    m = result.messages
+    accepted = AcceptedColumns(m.rows, m.mobiles, m.texts, m.segments, chunk_of, text_in_chunk)
     rejected = [
         NewRecipient(
             row_number=r.row,

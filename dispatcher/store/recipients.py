@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import operator
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import chain, pairwise, repeat
+from itertools import chain, compress, pairwise, repeat
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import ColumnElement, Table, func, select
 from sqlalchemy.orm import Session
 
 from dispatcher.store.bulk import write_rows
-from dispatcher.store.models import Recipient
+from dispatcher.store.models import Chunk, Recipient
 from dispatcher.store.types import RecipientState
 
 _TABLE = cast(Table, Recipient.__table__)
@@ -51,13 +52,22 @@ def bulk_insert_recipients(session: Session, campaign_id: int, rows: Iterable[Ne
 
 @dataclass(frozen=True)
 class AcceptedColumns:
-    """An upload's accepted rows as aligned columns, ``row_numbers`` ascending (input order)."""
+    """An upload's accepted rows as aligned columns, ``row_numbers`` ascending (input order).
+
+    ``text_in_chunk[i]`` says the row's chunk carries its text (a same-text or single request, whose
+    ``chunks.text`` is what goes to each of its numbers): the row then stores no text of its own.
+    """
 
     row_numbers: Sequence[int]
     mobiles: Sequence[str]
-    texts: Sequence[str | None]
+    texts: Sequence[str]
     segments: Sequence[int]
     chunk_ids: Sequence[int]
+    text_in_chunk: Sequence[bool]
+
+
+_WITH_TEXT = ("campaign_id", "row_number", "position", "mobile", "text", "segments", "state", "chunk_id")
+_WITHOUT_TEXT = ("campaign_id", "row_number", "position", "mobile", "segments", "state", "chunk_id")
 
 
 def insert_upload(
@@ -65,42 +75,68 @@ def insert_upload(
 ) -> int:
     """Every input row of an upload, accepted or rejected, with ``position`` = its place in input order.
 
-    ``rejected`` rows (ascending row numbers) are slotted in between the accepted ones; the accepted
-    rows between two rejections go out as one C-level ``zip`` of their columns, not a Python object
-    per row. Returns how many rows were written. Does not commit.
+    Written in passes of one shape each, every one a C-level ``zip`` of the columns (no Python object
+    per row): the accepted rows that keep their text, those whose chunk carries it, then the rejected
+    ones. A pass names only the columns it has values for: a NULL parameter costs the SQLite driver
+    more than a text does. ``rejected`` must be in input order. Returns how many rows were written.
+    Does not commit.
     """
-    if any(a.row_number >= b.row_number for a, b in pairwise(rejected)):
+    a, rows = accepted, accepted.row_numbers
+    columns = (a.mobiles, a.texts, a.segments, a.chunk_ids, a.text_in_chunk)
+    if any(len(column) != len(rows) for column in columns):
+        raise ValueError("the accepted columns differ in length")
+    if any(r.row_number >= s.row_number for r, s in pairwise(rejected)):
         raise ValueError("rejected rows must come in input order")
-    return write_rows(
-        session, _TABLE, COLUMNS, chain.from_iterable(_in_input_order(campaign_id, accepted, rejected))
-    )
+    in_chunk = a.text_in_chunk
+    written = 0
+    if not all(in_chunk):
+        with_text = zip(
+            repeat(campaign_id),
+            rows,
+            _positions(rows, rejected),
+            a.mobiles,
+            a.texts,
+            a.segments,
+            repeat(_PLANNED),
+            a.chunk_ids,
+            strict=False,  # repeat() is endless; the columns were checked above
+        )
+        kept = compress(with_text, map(operator.not_, in_chunk)) if any(in_chunk) else with_text
+        written += write_rows(session, _TABLE, _WITH_TEXT, kept)
+    if any(in_chunk):
+        without_text = zip(
+            repeat(campaign_id),
+            rows,
+            _positions(rows, rejected),
+            a.mobiles,
+            a.segments,
+            repeat(_PLANNED),
+            a.chunk_ids,
+            strict=False,  # repeat() is endless; the columns were checked above
+        )
+        written += write_rows(session, _TABLE, _WITHOUT_TEXT, compress(without_text, in_chunk))
+    placed = (r._replace(position=i + bisect_left(rows, r.row_number)) for i, r in enumerate(rejected))
+    return written + write_rows(session, _TABLE, COLUMNS, _tuples(campaign_id, placed))
 
 
-def _in_input_order(
-    campaign_id: int, accepted: AcceptedColumns, rejected: Sequence[NewRecipient]
-) -> Iterator[Iterable[tuple[Any, ...]]]:
-    rows = accepted.row_numbers
+def _positions(rows: Sequence[int], rejected: Sequence[NewRecipient]) -> Iterator[int]:
+    """The position of each accepted row: the accepted rows between two rejected ones take a run of
+    consecutive positions (a ``range``), the rejected row the one in between."""
+    runs: list[range] = []
     start = position = 0
-    for reject in (*rejected, None):
-        end = len(rows) if reject is None else bisect_left(rows, reject.row_number, lo=start)
-        if end > start:
-            yield zip(
-                repeat(campaign_id),
-                rows[start:end],
-                range(position, position + end - start),
-                accepted.mobiles[start:end],
-                repeat(None),
-                accepted.texts[start:end],
-                accepted.segments[start:end],
-                repeat(None),
-                repeat(_PLANNED),
-                accepted.chunk_ids[start:end],
-            )
-            position += end - start
-            start = end
-        if reject is not None:
-            yield _tuples(campaign_id, [reject._replace(position=position)])
-            position += 1
+    for reject in rejected:
+        end = bisect_left(rows, reject.row_number, lo=start)
+        runs.append(range(position, position + end - start))
+        position += end - start + 1
+        start = end
+    runs.append(range(position, position + len(rows) - start))
+    return chain.from_iterable(runs)
+
+
+def recipient_text() -> ColumnElement[str | None]:
+    """The text a recipient is sent: its own, or (NULL there) its chunk's, for a chunk that carries one
+    text for all its numbers. Select it with an outer join of ``Chunk`` on ``Recipient.chunk_id``."""
+    return func.coalesce(Recipient.text, Chunk.text)
 
 
 def _tuples(campaign_id: int, rows: Iterable[NewRecipient]) -> Iterator[tuple[Any, ...]]:
