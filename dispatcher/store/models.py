@@ -148,7 +148,7 @@ class Recipient(Base):
         Index(None, "campaign_id", "state"),
         Index(None, "chunk_id"),
         # Partial: rows get a batch id only when accepted, so a million-row upload pays nothing here.
-        # (No index on position: ids follow input order within an upload; order exports by id.)
+        # (No index on position: exports sort by it. Ids do not follow it: rejected rows go in last.)
         Index(None, "batch_id", "mobile", sqlite_where=_HAS_BATCH, postgresql_where=_HAS_BATCH),
     )
 
@@ -158,6 +158,7 @@ class Recipient(Base):
     position: Mapped[int] = mapped_column(Integer)  # input order
     mobile: Mapped[str | None] = mapped_column(String(20))  # normalised; null when rejected
     raw_value: Mapped[str | None] = mapped_column(String(255))
+    # NULL where the chunk carries the text (same-text or single request): see recipients.recipient_text.
     text: Mapped[str | None] = mapped_column(Text)
     segments: Mapped[int] = mapped_column(SmallInteger, default=0)
     reject_reason: Mapped[str | None] = mapped_column(String(64))
