@@ -163,7 +163,9 @@ class Recipient(Base):
     segments: Mapped[int] = mapped_column(SmallInteger, default=0)
     reject_reason: Mapped[str | None] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16))
-    chunk_id: Mapped[int | None] = mapped_column(ForeignKey("chunks.id"))
+    # The planned chunk that carries it. No foreign key (migration 0006): on PostgreSQL each one is a
+    # per-row trigger that cost a bulk upload as much as the row itself; ids come from the same transaction.
+    chunk_id: Mapped[int | None] = mapped_column(BigId)
     batch_id: Mapped[str | None] = mapped_column(String(32))
     vendor_code: Mapped[str | None] = mapped_column(String(32))
     report_status: Mapped[str | None] = mapped_column(String(32))

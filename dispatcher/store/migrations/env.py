@@ -27,6 +27,12 @@ def render_item(kind: str, obj: Any, autogen_context: AutogenContext) -> str | L
 engine = make_engine(url)
 try:
     with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # A batch migration copies a table and drops the old one: with foreign keys enforced, that
+            # DROP would run the ON DELETE actions of the tables referencing it (reports.recipient_id
+            # SET NULL). Only effective outside a transaction, so before it begins.
+            connection.exec_driver_sql("PRAGMA foreign_keys = OFF")
+            connection.commit()  # ends SQLAlchemy's autobegun transaction: Alembic then runs its own
         context.configure(
             connection=connection,
             target_metadata=Base.metadata,
