@@ -10,10 +10,11 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import repeat
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher import chunker, keywords
@@ -34,12 +35,13 @@ from dispatcher.store import (
     RecipientState,
     Upload,
     audit,
-    bulk_insert_recipients,
     counts,
     transition,
     utcnow,
 )
+from dispatcher.store.bulk import bind_value, write_rows
 from dispatcher.store.campaigns import move
+from dispatcher.store.recipients import AcceptedColumns, insert_upload
 from dispatcher.vendors.wire import ErrorClass
 
 # Failed chunks that "retry failed" sends again: a transient cause, or an account since fixed.
@@ -131,11 +133,10 @@ def create(
             same_text_max=account.same_text_max,
             encrypted=account.encrypted,
         )
-        chunk_of = _insert_chunks(session, campaign_id, chunks, len(messages))
+        chunk_of, text_in_chunk = _insert_chunks(session, campaign_id, chunks, len(messages))
         # Split children are numbered after the planned chunks.
         session.execute(update(Campaign).where(Campaign.id == campaign_id).values(next_seq=len(chunks)))
-        rows = _recipient_rows(result, chunk_of)
-        bulk_insert_recipients(session, campaign_id, rows)
+        _store_recipients(session, campaign_id, result, chunk_of, text_in_chunk)
         session.execute(
             insert(Upload).values(
                 campaign_id=campaign_id,
@@ -155,54 +156,64 @@ def create(
     return Created(campaign_id, state, result, chunks)
 
 
+_CHUNK_COLUMNS = (
+    "campaign_id",
+    "seq",
+    "ref",
+    "method",
+    "text",
+    "recipient_count",
+    "state",
+    "attempts",
+    "created_at",
+    "updated_at",
+)
+
+
 def _insert_chunks(
     session: Session, campaign_id: int, chunks: Sequence[chunker.PlannedChunk], messages: int
-) -> list[int]:
-    """Insert the planned chunks; returns the chunk id of every message index."""
+) -> tuple[list[int], list[bool]]:
+    """Insert the planned chunks of a new campaign. Returns, for every message index, its chunk id and
+    whether that chunk carries its text (a same-text or single request).
+
+    Written in bulk, then their ids read back in ``seq`` order (one SELECT, not a RETURNING per row).
+    """
+    table = cast(Table, Chunk.__table__)
+    now = bind_value(table.c.created_at, utcnow(), session.connection().dialect)
+    planned = ChunkState.PLANNED.value
+    rows = (
+        (campaign_id, c.seq, c.ref, c.method, c.text, len(c.mobiles), planned, 0, now, now) for c in chunks
+    )
+    write_rows(session, table, _CHUNK_COLUMNS, rows)
+    query = select(table.c.id).where(table.c.campaign_id == campaign_id).order_by(table.c.seq)
+    ids = session.connection().execute(query).scalars()  # Core: no ORM work per row
     chunk_of = [0] * messages
-    now = utcnow()
-    batch = 5000
-    for start in range(0, len(chunks), batch):
-        part = chunks[start : start + batch]
-        rows = [
-            {
-                "campaign_id": campaign_id,
-                "seq": c.seq,
-                "ref": c.ref,
-                "method": c.method,
-                "text": c.text,
-                "recipient_count": len(c.mobiles),
-                "state": ChunkState.PLANNED.value,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for c in part
-        ]
-        ids = session.execute(insert(Chunk).returning(Chunk.id, sort_by_parameter_order=True), rows).scalars()
-        for chunk, chunk_id in zip(part, ids, strict=True):
-            for index in chunk.indexes:
-                chunk_of[index] = chunk_id
-    return chunk_of
+    text_in_chunk = [False] * messages
+    for chunk, chunk_id in zip(chunks, ids, strict=True):
+        indexes = chunk.indexes
+        first, last = indexes[0], indexes[-1]
+        if last - first + 1 == len(indexes):  # a run of consecutive messages (the usual pool)
+            chunk_of[first : last + 1] = repeat(chunk_id, len(indexes))
+            if chunk.text is not None:
+                text_in_chunk[first : last + 1] = repeat(True, len(indexes))
+            continue
+        for index in indexes:
+            chunk_of[index] = chunk_id
+            text_in_chunk[index] = chunk.text is not None
+    return chunk_of, text_in_chunk
 
 
-def _recipient_rows(result: IngestResult, chunk_of: list[int]) -> list[NewRecipient]:
+def _store_recipients(
+    session: Session,
+    campaign_id: int,
+    result: IngestResult,
+    chunk_of: list[int],
+    text_in_chunk: list[bool],
+) -> None:
     """Every input row, accepted or rejected, in spreadsheet order."""
-    messages = result.messages
-    rows: list[NewRecipient] = [
-        NewRecipient(
-            row_number=row,
-            position=0,
-            mobile=mobile,
-            raw_value=None,
-            text=text,
-            segments=segments,
-            chunk_id=chunk_id,
-        )
-        for row, mobile, text, segments, chunk_id in zip(
-            messages.rows, messages.mobiles, messages.texts, messages.segments, chunk_of, strict=True
-        )
-    ]
-    rows.extend(
+    m = result.messages
+    accepted = AcceptedColumns(m.rows, m.mobiles, m.texts, m.segments, chunk_of, text_in_chunk)
+    rejected = [
         NewRecipient(
             row_number=r.row,
             position=0,
@@ -211,9 +222,8 @@ def _recipient_rows(result: IngestResult, chunk_of: list[int]) -> list[NewRecipi
             reject_reason=r.reason[:64],
         )
         for r in result.rejected
-    )
-    rows.sort(key=lambda r: r.row_number)
-    return [r._replace(position=i) for i, r in enumerate(rows)]
+    ]
+    insert_upload(session, campaign_id, accepted, rejected)
 
 
 def get(session: Session, campaign_id: int) -> Campaign:

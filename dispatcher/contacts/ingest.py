@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import gc
 import itertools
+import operator
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -224,35 +225,33 @@ def _process(
     phone_header = layout.headers[phone_at]
     fields = template.fields
     field_at = [layout.headers.index(f) for f in fields]
-    render = template.format_string.format
+    pick = _picker(field_at)
+    width = max(field_at, default=-1) + 1
+    # Rendering joins the literals with the values (a slice assignment and a join, no format parsing).
+    parts = [""] * (2 * len(template.literals) - 1)
+    parts[::2] = template.literals
+    join = "".join
     check_signature = not template.literals[-1].strip()  # the text ends with a value: check each one
     is_csv = not source.sheet
     messages = result.messages
     rows_out, mobiles, texts, segs = messages.rows, messages.mobiles, messages.texts, messages.segments
-    value_columns: list[list[str]] = [[] for _ in fields]
-    messages.values = dict(zip(fields, value_columns, strict=True))
+    value_columns = _ValueColumns(len(fields))
+    messages.values = dict(zip(fields, value_columns.columns, strict=True))
+    keep_values = value_columns.pending.extend
     rejected = result.rejected
     not_gb2312 = result.not_gb2312
     seen: dict[str, int] = {}
     rules = _RULES.fullmatch
     display = textrules.display
     text_problem = text_rules.text_problem if text_rules.per_text else None
-    segments = textrules.segments
-    gb_ok: dict[str, bool] = {}
-    # One string object per distinct value (names, cities, amounts repeat): a million rows keep
-    # hundreds of MB less. Dropped per column when its values turn out mostly distinct (coupon codes).
-    caches: list[dict[str, str] | None] = [{} for _ in fields]
-    literal_gb_ok = not textrules.gb2312_problem(template.static_text)
     total = source.total
-    count = 0
+    count = blank = 0
     for number, cells in data:
         count += 1
         if count % PROGRESS_EVERY == 0:
             if progress is not None:
                 progress(number, total)
-            for i, cache in enumerate(caches):  # a column of mostly distinct values is not worth caching
-                if cache is not None and len(cache) * 2 > len(mobiles):
-                    caches[i] = None
+            value_columns.flush()
         raw = cells[phone_at] if phone_at < len(cells) else None
         if type(raw) is str and len(raw) == 11 and rules(raw):
             mobile = raw
@@ -260,32 +259,35 @@ def _process(
             mobile = digits  # a numeric cell: calamine gives 13912345678.0
         else:
             if (raw is None or raw == "") and _blank(cells):
+                blank += 1
                 continue
             parsed, reason = parse_mobile(raw)
             if parsed is None:
-                result.rows += 1
                 rejected.append(Rejection(number, phone_header, display(raw), reason))
                 continue
             mobile = parsed
-        result.rows += 1
-        values = []
-        missing = -1
-        for i, at in enumerate(field_at):
-            cell = cells[at] if at < len(cells) else None
-            if type(cell) is str:
-                value = cell.strip()
-                if is_csv and value[:2] == '="' and value[-1:] == '"':
-                    value = value[2:-1]  # Excel's ="…" idiom for keeping a CSV cell as text
-            else:
-                value = display(cell)
-            if not value:
-                missing = i
-                break
-            values.append(value)
-        if missing >= 0:
-            rejected.append(Rejection(number, fields[missing], "", f"no value for {{{fields[missing]}}}"))
+        picked = (
+            pick(cells)
+            if len(cells) >= width
+            else [cells[at] if at < len(cells) else None for at in field_at]
+        )
+        # Text cells, then the usual number (a whole float, as display() shows it), then display().
+        values = [
+            cell.strip()
+            if type(cell) is str
+            else str(int(cell))
+            if type(cell) is float and cell.is_integer() and -1e15 < cell < 1e15
+            else display(cell)
+            for cell in picked
+        ]
+        if is_csv:
+            values = [_csv_text(value) for value in values]
+        if not all(values):
+            missing = fields[values.index("")]
+            rejected.append(Rejection(number, missing, "", f"no value for {{{missing}}}"))
             continue
-        message = render(*values)
+        parts[1::2] = values
+        message = join(parts)
         if check_signature and not textrules.has_signature(message):
             rejected.append(
                 Rejection(number, fields[-1], values[-1], "the text does not end with a 【signature】")
@@ -304,33 +306,81 @@ def _process(
         if mobile in opt_outs:
             rejected.append(Rejection(number, phone_header, mobile, "opted out", RejectKind.OPTED_OUT))
             continue
-        gb_bad = not literal_gb_ok
-        for value in values:
-            if not gb_bad and not value.isascii():
-                ok = gb_ok.get(value)
-                gb_bad = not (_gb_ok(value, gb_ok) if ok is None else ok)
-        if gb_bad:
-            not_gb2312.append(len(mobiles))
         rows_out.append(number)
         mobiles.append(mobile)
         texts.append(message)
-        # Most texts are one segment: ≤ 70 UTF-16 units (2 bytes each) settles it without the general rule.
-        n = len(message)
-        segs.append(
-            1 if n <= 35 or (n <= 70 and len(message.encode("utf-16-le")) <= 140) else segments(message)
-        )
-        for column, cache, value in zip(value_columns, caches, values, strict=True):
-            column.append(value if cache is None else cache.setdefault(value, value))
+        keep_values(values)
+    result.rows = count - blank
+    value_columns.flush()
+    # Column by column over distinct values, not row by row: GB2312, then the segments it settles.
+    literal_gb_ok = not textrules.gb2312_problem(template.static_text)
+    not_gb2312.extend(_not_gb2312(value_columns.columns, len(texts), literal_gb_ok))
+    segs.extend(_segments(texts, not_gb2312))
     if progress is not None:
         progress(count, total)
 
 
-def _gb_ok(value: str, cache: dict[str, bool]) -> bool:
-    if value.isascii():
-        return True
-    ok = cache.get(value)
-    if ok is None:
-        if len(cache) > 100_000:  # unique values (coupon codes) would grow it without bound
-            cache.clear()
-        ok = cache[value] = not textrules.gb2312_problem(value)
-    return ok
+class _ValueColumns:
+    """The accepted rows' template values, one list per field.
+
+    Rows are buffered flat (one ``extend`` per row) and moved to their columns every PROGRESS_EVERY
+    rows, where repeated values (names, cities, amounts) come to share one string object: a million
+    rows keep hundreds of MB less. A column whose values turn out mostly distinct (coupon codes) is no
+    longer de-duplicated.
+    """
+
+    def __init__(self, width: int) -> None:
+        self.columns: list[list[str]] = [[] for _ in range(width)]
+        self.caches: list[dict[str, str] | None] = [{} for _ in range(width)]
+        self.pending: list[str] = []
+
+    def flush(self) -> None:
+        width = len(self.columns)
+        if not self.pending:
+            return
+        for i, (column, cache) in enumerate(zip(self.columns, self.caches, strict=True)):
+            part = self.pending[i::width]
+            if cache is None:
+                column.extend(part)
+                continue
+            column.extend(map(cache.setdefault, part, part))
+            if len(cache) * 2 > len(column):
+                self.caches[i] = None
+        self.pending.clear()
+
+
+def _picker(indexes: Sequence[int]) -> Callable[[Sequence[Cell]], Sequence[Cell]]:
+    """The cells at ``indexes`` of a row wide enough, at C speed (``itemgetter``), always as a sequence."""
+    if len(indexes) > 1:
+        return operator.itemgetter(*indexes)
+    return lambda cells: [cells[i] for i in indexes]
+
+
+def _csv_text(value: str) -> str:
+    """A CSV cell without Excel's ="…" idiom for keeping it text."""
+    return value[2:-1] if value[:2] == '="' and value[-1:] == '"' else value
+
+
+def _not_gb2312(columns: Sequence[list[str]], count: int, literal_ok: bool) -> list[int]:
+    """Indexes of the messages an encrypted (GB2312) method cannot carry: a template word GB2312 cannot
+    encode makes it every message; otherwise those holding a value it cannot encode."""
+    if not literal_ok:
+        return list(range(count))
+    bad: set[str] = set()
+    for column in columns:
+        if not all(map(str.isascii, column)):
+            bad.update(v for v in set(column) if not v.isascii() and textrules.gb2312_problem(v))
+    if not bad:
+        return []
+    return [i for i, values in enumerate(zip(*columns, strict=True)) if not bad.isdisjoint(values)]
+
+
+def _segments(texts: list[str], not_gb2312: list[int]) -> list[int]:
+    """Billing segments of each text. Texts of at most 70 characters, none outside the BMP (a text GB2312
+    can encode has none), are one segment each: the usual case costs no Python per text."""
+    if max(map(len, texts), default=0) > 70:
+        return list(map(textrules.segments, texts))
+    counts = [1] * len(texts)
+    for i in not_gb2312:
+        counts[i] = textrules.segments(texts[i])
+    return counts

@@ -11,7 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dispatcher.results.export import Cell, write_rows
-from dispatcher.store import Campaign, Recipient, RecipientState
+from dispatcher.store import Campaign, Chunk, Recipient, RecipientState
+from dispatcher.store.recipients import recipient_text
 from dispatcher.vendors.registry import get as vendor_module
 
 HEADER = (
@@ -61,7 +62,7 @@ def rows(session: Session, campaign_id: int) -> Iterator[list[Cell]]:
             Recipient.row_number,
             Recipient.mobile,
             Recipient.raw_value,
-            Recipient.text,
+            recipient_text(),  # a same-text chunk's recipients keep their text in the chunk
             Recipient.segments,
             Recipient.state,
             Recipient.report_status,
@@ -71,6 +72,7 @@ def rows(session: Session, campaign_id: int) -> Iterator[list[Cell]]:
             Recipient.delivered_at,
             Recipient.reject_reason,
         )
+        .outerjoin(Chunk, Chunk.id == Recipient.chunk_id)
         .where(Recipient.campaign_id == campaign_id)
         .order_by(Recipient.position, Recipient.id)
         .execution_options(yield_per=FETCH)

@@ -154,7 +154,7 @@ class Recipient(Base):
         Index(None, "campaign_id", "state"),
         Index(None, "chunk_id"),
         # Partial: rows get a batch id only when accepted, so a million-row upload pays nothing here.
-        # (No index on position: ids follow input order within an upload; order exports by id.)
+        # (No index on position: exports sort by it. Ids do not follow it: rejected rows go in last.)
         Index(None, "batch_id", "mobile", sqlite_where=_HAS_BATCH, postgresql_where=_HAS_BATCH),
     )
 
@@ -164,11 +164,14 @@ class Recipient(Base):
     position: Mapped[int] = mapped_column(Integer)  # input order
     mobile: Mapped[str | None] = mapped_column(String(20))  # normalised; null when rejected
     raw_value: Mapped[str | None] = mapped_column(String(255))
+    # NULL where the chunk carries the text (same-text or single request): see recipients.recipient_text.
     text: Mapped[str | None] = mapped_column(Text)
     segments: Mapped[int] = mapped_column(SmallInteger, default=0)
     reject_reason: Mapped[str | None] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16))
-    chunk_id: Mapped[int | None] = mapped_column(ForeignKey("chunks.id"))
+    # The planned chunk that carries it. No foreign key (migration 0006): on PostgreSQL each one is a
+    # per-row trigger that cost a bulk upload as much as the row itself; ids come from the same transaction.
+    chunk_id: Mapped[int | None] = mapped_column(BigId)
     batch_id: Mapped[str | None] = mapped_column(String(32))
     vendor_code: Mapped[str | None] = mapped_column(String(32))
     report_status: Mapped[str | None] = mapped_column(String(32))

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from itertools import islice
-from typing import Any, NamedTuple
+import operator
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import chain, compress, pairwise, repeat
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import ColumnElement, Table, func, select
 from sqlalchemy.orm import Session
 
-from dispatcher.store.models import Recipient
+from dispatcher.store.bulk import write_rows
+from dispatcher.store.models import Chunk, Recipient
 from dispatcher.store.types import RecipientState
 
-BATCH = 10_000
-_COLUMNS = (
+_TABLE = cast(Table, Recipient.__table__)
+_PLANNED = RecipientState.PLANNED.value
+COLUMNS = (
     "campaign_id",
     "row_number",
     "position",
@@ -41,58 +46,106 @@ class NewRecipient(NamedTuple):
 
 
 def bulk_insert_recipients(session: Session, campaign_id: int, rows: Iterable[NewRecipient]) -> int:
-    """Insert ``rows`` for a campaign; returns how many. Does not commit (the caller's transaction).
+    """Insert ``rows`` for a campaign; returns how many. Does not commit (the caller's transaction)."""
+    return write_rows(session, _TABLE, COLUMNS, _tuples(campaign_id, rows))
 
-    PostgreSQL (psycopg) gets COPY; SQLite a driver-level executemany; others Core executemany in
-    batches. All skip the ORM, whose per-object bookkeeping would cost more than the insert itself.
+
+@dataclass(frozen=True)
+class AcceptedColumns:
+    """An upload's accepted rows as aligned columns, ``row_numbers`` ascending (input order).
+
+    ``text_in_chunk[i]`` says the row's chunk carries its text (a same-text or single request, whose
+    ``chunks.text`` is what goes to each of its numbers): the row then stores no text of its own.
     """
-    tuples = _tuples(campaign_id, rows)
-    connection = session.connection()
-    dialect = connection.dialect.name
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    if dialect == "postgresql" and connection.dialect.driver == "psycopg":
-        return _copy_postgres(driver, tuples)
-    if dialect == "sqlite":
-        # The driver streams the generator in C: no intermediate lists, no per-row SQLAlchemy work.
-        sql = f"INSERT INTO recipients ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
-        cursor = driver.cursor()
-        try:
-            cursor.executemany(sql, tuples)
-            return int(cursor.rowcount)
-        finally:
-            cursor.close()
-    total = 0
-    for batch in _batches(tuples):
-        session.execute(insert(Recipient), [dict(zip(_COLUMNS, row, strict=True)) for row in batch])
-        total += len(batch)
-    return total
+
+    row_numbers: Sequence[int]
+    mobiles: Sequence[str]
+    texts: Sequence[str]
+    segments: Sequence[int]
+    chunk_ids: Sequence[int]
+    text_in_chunk: Sequence[bool]
+
+
+_WITH_TEXT = ("campaign_id", "row_number", "position", "mobile", "text", "segments", "state", "chunk_id")
+_WITHOUT_TEXT = ("campaign_id", "row_number", "position", "mobile", "segments", "state", "chunk_id")
+
+
+def insert_upload(
+    session: Session, campaign_id: int, accepted: AcceptedColumns, rejected: Sequence[NewRecipient]
+) -> int:
+    """Every input row of an upload, accepted or rejected, with ``position`` = its place in input order.
+
+    Written in passes of one shape each, every one a C-level ``zip`` of the columns (no Python object
+    per row): the accepted rows that keep their text, those whose chunk carries it, then the rejected
+    ones. A pass names only the columns it has values for: a NULL parameter costs the SQLite driver
+    more than a text does. ``rejected`` must be in input order. Returns how many rows were written.
+    Does not commit.
+    """
+    a, rows = accepted, accepted.row_numbers
+    columns = (a.mobiles, a.texts, a.segments, a.chunk_ids, a.text_in_chunk)
+    if any(len(column) != len(rows) for column in columns):
+        raise ValueError("the accepted columns differ in length")
+    if any(r.row_number >= s.row_number for r, s in pairwise(rejected)):
+        raise ValueError("rejected rows must come in input order")
+    in_chunk = a.text_in_chunk
+    written = 0
+    if not all(in_chunk):
+        with_text = zip(
+            repeat(campaign_id),
+            rows,
+            _positions(rows, rejected),
+            a.mobiles,
+            a.texts,
+            a.segments,
+            repeat(_PLANNED),
+            a.chunk_ids,
+            strict=False,  # repeat() is endless; the columns were checked above
+        )
+        kept = compress(with_text, map(operator.not_, in_chunk)) if any(in_chunk) else with_text
+        written += write_rows(session, _TABLE, _WITH_TEXT, kept)
+    if any(in_chunk):
+        without_text = zip(
+            repeat(campaign_id),
+            rows,
+            _positions(rows, rejected),
+            a.mobiles,
+            a.segments,
+            repeat(_PLANNED),
+            a.chunk_ids,
+            strict=False,  # repeat() is endless; the columns were checked above
+        )
+        written += write_rows(session, _TABLE, _WITHOUT_TEXT, compress(without_text, in_chunk))
+    placed = (r._replace(position=i + bisect_left(rows, r.row_number)) for i, r in enumerate(rejected))
+    return written + write_rows(session, _TABLE, COLUMNS, _tuples(campaign_id, placed))
+
+
+def _positions(rows: Sequence[int], rejected: Sequence[NewRecipient]) -> Iterator[int]:
+    """The position of each accepted row: the accepted rows between two rejected ones take a run of
+    consecutive positions (a ``range``), the rejected row the one in between."""
+    runs: list[range] = []
+    start = position = 0
+    for reject in rejected:
+        end = bisect_left(rows, reject.row_number, lo=start)
+        runs.append(range(position, position + end - start))
+        position += end - start + 1
+        start = end
+    runs.append(range(position, position + len(rows) - start))
+    return chain.from_iterable(runs)
+
+
+def recipient_text() -> ColumnElement[str | None]:
+    """The text a recipient is sent: its own, or (NULL there) its chunk's, for a chunk that carries one
+    text for all its numbers. Select it with an outer join of ``Chunk`` on ``Recipient.chunk_id``."""
+    return func.coalesce(Recipient.text, Chunk.text)
 
 
 def _tuples(campaign_id: int, rows: Iterable[NewRecipient]) -> Iterator[tuple[Any, ...]]:
-    # Tuple unpacking rather than attribute access: this runs a million times per upload.
-    rejected, planned = RecipientState.REJECTED.value, RecipientState.PLANNED.value
+    # Tuple unpacking rather than attribute access: this may run a million times per upload.
+    rejected, planned = RecipientState.REJECTED.value, _PLANNED
     for row_number, position, mobile, raw_value, text, segments, reject_reason, chunk_id in rows:
         state = rejected if reject_reason else planned
         yield (campaign_id, row_number, position, mobile, raw_value, text, segments, reject_reason, state,
                chunk_id)  # fmt: skip
-
-
-def _batches(rows: Iterator[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
-    while batch := list(islice(rows, BATCH)):
-        yield batch
-
-
-def _copy_postgres(driver: Any, rows: Iterator[tuple[Any, ...]]) -> int:
-    total = 0
-    with (
-        driver.cursor() as cursor,
-        cursor.copy(f"COPY recipients ({', '.join(_COLUMNS)}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row(row)
-            total += 1
-    return total
 
 
 def counts(session: Session, campaign_id: int) -> dict[str, int]:

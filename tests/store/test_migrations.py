@@ -167,3 +167,49 @@ def test_given_chunks_before_0005_when_upgraded_then_split_numbers_start_after_t
             assert [bool(f) for f in flags] == [False]
     finally:
         engine.dispose()
+
+
+def test_given_a_store_with_reports_when_the_recipients_table_is_copied_then_nothing_is_lost(
+    empty_url: str,
+) -> None:
+    # Given a store at 0001 with a reported recipient (SQLite copies a table to drop a constraint)
+    upgrade(empty_url, "0001")
+    engine = make_engine(empty_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO campaigns (id, name, account, vendor, template, state, window_start,"
+                    " window_end, timezone, created_by, created_at, updated_at) VALUES (1, 'c', 'a', 'yunxin',"
+                    " 't', 'running', 0, 1440, 'UTC', 'ann', '2026-01-01', '2026-01-01')"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO chunks (id, campaign_id, seq, ref, method, recipient_count, state, attempts,"
+                    " created_at, updated_at) VALUES (1, 1, 0, '1', 'SendMsg', 1, 'accepted', 1,"
+                    " '2026-01-01', '2026-01-01')"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO recipients (id, campaign_id, row_number, position, mobile, segments, state,"
+                    " chunk_id, batch_id) VALUES (1, 1, 2, 0, '13900000001', 1, 'delivered', 1, 'b1')"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO reports (id, account, batch_id, mobile, status, recipient_id)"
+                    " VALUES (1, 'a', 'b1', '13900000001', 'DELIVRD', 1)"
+                )
+            )
+        # When: upgraded to head (0006 drops the chunk_id foreign key)
+        upgrade(empty_url)
+        # Then: the recipient, its chunk and the report's link to it are all still there
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT id, chunk_id, batch_id FROM recipients")).all() == [(1, 1, "b1")]
+            assert conn.execute(text("SELECT id, recipient_id FROM reports")).all() == [(1, 1)]
+            foreign = {fk["referred_table"] for fk in inspect(conn).get_foreign_keys("recipients")}
+            assert foreign == {"campaigns"}
+    finally:
+        engine.dispose()

@@ -37,6 +37,11 @@ def serialise_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _driver_autocommit(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
+        # A batch migration copies a table and drops the old one: with foreign keys enforced, that
+        # DROP would run the ON DELETE actions of the tables referencing it (reports.recipient_id
+        # SET NULL, chunks of a copied campaigns table deleted). The pragma only takes effect outside a
+        # transaction, so it is set here, before ours begins (after the engine's own ``ON``).
+        dbapi_connection.execute("PRAGMA foreign_keys = OFF")
 
     @event.listens_for(engine, "begin")
     def _begin_immediate(connection: Connection) -> None:
