@@ -5,6 +5,7 @@ NAME``), HTTP Basic (throttled), or the browser's session cookie; anything else 
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, UploadFile
@@ -74,7 +75,7 @@ def _with_upload(ctx: Ctx, user: ApiUser, file: UploadFile) -> uploads.Upload:
 
 
 @router.post("/campaigns/preview", summary="Dry run of a contact list: samples, rejected rows, cost")
-def preview_campaign(
+async def preview_campaign(
     ctx: Ctx,
     user: ApiUser,
     file: UploadFile,
@@ -82,6 +83,12 @@ def preview_campaign(
     account: Annotated[str, Form()],
     sheet: Annotated[str, Form()] = "",
     phone_column: Annotated[str, Form()] = "",
+) -> dict[str, Any]:
+    return await ctx.reading(_preview, ctx, user, file, template, account, sheet, phone_column)
+
+
+def _preview(
+    ctx: Ctx, user: ApiUser, file: UploadFile, template: str, account: str, sheet: str, phone_column: str
 ) -> dict[str, Any]:
     saved = _with_upload(ctx, user, file)
     try:
@@ -91,7 +98,7 @@ def preview_campaign(
 
 
 @router.post("/campaigns", status_code=201, summary="Create a campaign from a contact list")
-def create_campaign(
+async def create_campaign(
     ctx: Ctx,
     user: ApiUser,
     file: UploadFile,
@@ -104,6 +111,23 @@ def create_campaign(
     name: Annotated[str, Form()] = "",
 ) -> dict[str, Any]:
     at = parse_start(start_at, ctx.settings.timezone)
+    return await ctx.reading(
+        _create, ctx, user, file, template, account, sheet, phone_column, at, window, name
+    )
+
+
+def _create(
+    ctx: Ctx,
+    user: ApiUser,
+    file: UploadFile,
+    template: str,
+    account: str,
+    sheet: str,
+    phone_column: str,
+    at: datetime | None,
+    window: str,
+    name: str,
+) -> dict[str, Any]:
     saved = _with_upload(ctx, user, file)
     try:
         uploads.ensure_read(ctx, saved, sheet or None)  # a crafted file fails in the sandbox, not here
@@ -144,9 +168,9 @@ def campaign_action(ctx: Ctx, user: ApiUser, campaign_id: int, action: Action) -
 
 
 @router.get("/campaigns/{campaign_id}/export", summary="Per-recipient results as xlsx or csv (sender)")
-def campaign_export(ctx: Ctx, user: ApiUser, campaign_id: int, format: str = "xlsx") -> Response:
+async def campaign_export(ctx: Ctx, user: ApiUser, campaign_id: int, format: str = "xlsx") -> Response:
     actions.require(user, Role.SENDER, "exporting phone numbers")
-    return export_response(ctx, campaign_id, format)
+    return await ctx.exporting(export_response, ctx, campaign_id, format)
 
 
 @router.get("/optouts", summary="The opt-out list (sender)")
