@@ -8,7 +8,7 @@ import enum
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, UploadFile
+from fastapi import APIRouter, Form, Query, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -21,6 +21,11 @@ from dispatcher.web.exports import export_response
 from dispatcher.web.pages import parse_start
 
 router = APIRouter(prefix="/api", tags=["api"])
+# A negative LIMIT is "no limit" to SQLite (the whole list in one answer); an OFFSET past 64 bits
+# cannot be bound at all. Larger limits are cut to MAX_LIMIT below.
+MAX_LIMIT = 10_000
+Limit = Annotated[int, Query(ge=0, description=f"rows, at most {MAX_LIMIT:,}")]
+Offset = Annotated[int, Query(ge=0, le=2**62)]
 
 
 class Action(enum.StrEnum):
@@ -174,11 +179,11 @@ async def campaign_export(ctx: Ctx, user: ApiUser, campaign_id: int, format: str
 
 
 @router.get("/optouts", summary="The opt-out list (sender)")
-def list_optouts(ctx: Ctx, user: ApiUser, limit: int = 1000, offset: int = 0) -> list[dict[str, Any]]:
+def list_optouts(ctx: Ctx, user: ApiUser, limit: Limit = 1000, offset: Offset = 0) -> list[dict[str, Any]]:
     actions.require(user, Role.SENDER, "seeing the opt-out list (phone numbers)")
     with ctx.sessions() as session:
         rows = session.execute(
-            select(OptOut).order_by(OptOut.id.desc()).offset(offset).limit(min(limit, 10_000))
+            select(OptOut).order_by(OptOut.id.desc()).offset(offset).limit(min(limit, MAX_LIMIT))
         ).scalars()
         return [
             {"mobile": o.mobile, "source": o.source, "added_at": o.added_at.isoformat(), "note": o.note}
@@ -199,11 +204,11 @@ def remove_optout(ctx: Ctx, user: ApiUser, mobile: str) -> dict[str, str]:
 
 
 @router.get("/replies", summary="Replies (MO), newest first (sender)")
-def list_replies(ctx: Ctx, user: ApiUser, limit: int = 200, offset: int = 0) -> list[dict[str, Any]]:
+def list_replies(ctx: Ctx, user: ApiUser, limit: Limit = 200, offset: Offset = 0) -> list[dict[str, Any]]:
     actions.require(user, Role.SENDER, "seeing replies (phone numbers)")
     with ctx.sessions() as session:
         rows = session.execute(
-            select(ReplyRow).order_by(ReplyRow.id.desc()).offset(offset).limit(min(limit, 10_000))
+            select(ReplyRow).order_by(ReplyRow.id.desc()).offset(offset).limit(min(limit, MAX_LIMIT))
         ).scalars()
         return [
             {
