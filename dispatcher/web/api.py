@@ -16,7 +16,7 @@ from sqlalchemy import select
 from dispatcher.cli.check import summary
 from dispatcher.store import Campaign, OptOut, ReplyRow, Role, User
 from dispatcher.web import actions, auth, uploads
-from dispatcher.web.deps import ApiUser, Ctx
+from dispatcher.web.deps import ApiUser, CampaignId, Ctx
 from dispatcher.web.exports import export_response
 from dispatcher.web.pages import parse_start
 
@@ -156,24 +156,24 @@ def _create(
 
 
 @router.get("/campaigns/{campaign_id}", summary="State and recipient counts")
-def campaign_status(ctx: Ctx, user: ApiUser, campaign_id: int) -> dict[str, Any]:
+def campaign_status(ctx: Ctx, user: ApiUser, campaign_id: CampaignId) -> dict[str, Any]:
     return actions.status(ctx, campaign_id)
 
 
 @router.get("/campaigns/{campaign_id}/progress", summary="Cumulative accepted/delivered over time")
-def campaign_progress(ctx: Ctx, user: ApiUser, campaign_id: int) -> dict[str, Any]:
+def campaign_progress(ctx: Ctx, user: ApiUser, campaign_id: CampaignId) -> dict[str, Any]:
     data = actions.status(ctx, campaign_id)
     return {"status": data, "series": actions.series(ctx, campaign_id)}
 
 
 @router.post("/campaigns/{campaign_id}/{action}", summary="start, pause, resume, cancel, retry, approve")
-def campaign_action(ctx: Ctx, user: ApiUser, campaign_id: int, action: Action) -> dict[str, Any]:
+def campaign_action(ctx: Ctx, user: ApiUser, campaign_id: CampaignId, action: Action) -> dict[str, Any]:
     queued = actions.act(ctx, user, campaign_id, action.value)
     return {"id": campaign_id, "action": action.value, "queued_requests": queued}
 
 
 @router.get("/campaigns/{campaign_id}/export", summary="Per-recipient results as xlsx or csv (sender)")
-async def campaign_export(ctx: Ctx, user: ApiUser, campaign_id: int, format: str = "xlsx") -> Response:
+async def campaign_export(ctx: Ctx, user: ApiUser, campaign_id: CampaignId, format: str = "xlsx") -> Response:
     actions.require(user, Role.SENDER, "exporting phone numbers")
     return await ctx.exporting(export_response, ctx, campaign_id, format)
 

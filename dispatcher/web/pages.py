@@ -15,7 +15,7 @@ from dispatcher.config import format_window
 from dispatcher.errors import DispatcherError, InputError
 from dispatcher.store import AuditEntry, Campaign, Role
 from dispatcher.web import actions, uploads
-from dispatcher.web.deps import Ctx, PageUser, check_csrf, flash, render
+from dispatcher.web.deps import CampaignId, Ctx, PageUser, check_csrf, flash, render
 from dispatcher.web.exports import export_response
 
 router = APIRouter(include_in_schema=False)
@@ -180,7 +180,7 @@ def _create(request: Request, ctx: Ctx, user: PageUser, token: str, values: dict
 
 
 @router.get("/campaigns/{campaign_id}")
-def campaign_page(request: Request, ctx: Ctx, user: PageUser, campaign_id: int) -> Response:
+def campaign_page(request: Request, ctx: Ctx, user: PageUser, campaign_id: CampaignId) -> Response:
     data = actions.status(ctx, campaign_id)
     with ctx.sessions() as session:
         campaign = campaigns.get(session, campaign_id)
@@ -210,7 +210,7 @@ def campaign_action(
     request: Request,
     ctx: Ctx,
     user: PageUser,
-    campaign_id: int,
+    campaign_id: CampaignId,
     action: str,
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
@@ -229,6 +229,6 @@ def campaign_action(
 
 
 @router.get("/campaigns/{campaign_id}/export")
-async def export(ctx: Ctx, user: PageUser, campaign_id: int, format: str = "xlsx") -> Response:
+async def export(ctx: Ctx, user: PageUser, campaign_id: CampaignId, format: str = "xlsx") -> Response:
     actions.require(user, Role.SENDER, "exporting phone numbers")
     return await ctx.exporting(export_response, ctx, campaign_id, format)
