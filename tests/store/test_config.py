@@ -127,6 +127,8 @@ def test_given_password_env_unset_when_loaded_then_error_names_account_field_and
         ({"price_per_segment": '"cheap"'}, r"field price_per_segment"),
         ({"keywords": '"促销"'}, r"field keywords"),
         ({"encrypted": '"yes"'}, r"field encrypted must be true or false"),
+        # The push receivers' only credential, open to the internet and not throttled: no short ones.
+        ({"push_token": '"123456"'}, r"account 'main': field push_token is too short \(6 characters"),
     ],
 )
 def test_given_bad_account_when_loaded_then_config_error_without_the_password(
