@@ -90,8 +90,11 @@ def test_given_a_required_secret_unset_or_empty_when_compose_interpolates_then_i
             environments(broken)
 
 
-def test_given_the_compose_file_then_flower_and_the_plain_http_web_port_are_only_on_loopback() -> None:
-    for name in ("flower", "web"):
+def test_given_the_compose_file_then_flower_the_plain_http_web_port_and_the_simulator_are_only_on_loopback() -> (
+    None
+):
+    # The simulator's /_sim/ledger serves every number and text a dry run sent to it, to anyone.
+    for name in ("flower", "web", "simulator"):
         ports = services()[name].get("ports", [])
         assert ports and all(str(port).startswith("127.0.0.1:") for port in ports), (name, ports)
 
