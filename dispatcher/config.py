@@ -46,6 +46,7 @@ SAME_TEXT_MAX = {"webservice": 1, "yunxin": 500, "trigger": 50, "entinfo": 10_00
 SAME_TEXT_DEFAULT = {"webservice": 1, "yunxin": 500, "trigger": 50, "entinfo": 5_000}
 
 UNENCRYPTED_VENDORS = frozenset({"entinfo"})  # the Entinfo SDK API (2017) has no encrypted method
+MIN_PUSH_TOKEN = 16
 _ACCOUNT_KEYS = frozenset(
     {
         "vendor",
@@ -370,6 +371,15 @@ def _account(name: str, raw: Any, env: Mapping[str, str]) -> AccountConfig:
             "change the password or remove the field"
         )
 
+    push_token = text("push_token")
+    if push_token is not None and len(push_token) < MIN_PUSH_TOKEN:
+        # The receivers' only credential, in reach of anyone on the internet: made-up replies could
+        # opt out any number. A vendor's push URL holds a long one as easily as a short one.
+        raise ConfigError(
+            f"{where} field push_token is too short ({len(push_token)} characters, at least "
+            f"{MIN_PUSH_TOKEN}); e.g. python -c 'import secrets; print(secrets.token_urlsafe(24))'"
+        )
+
     return AccountConfig(
         name=name,
         vendor=vendor,
@@ -380,7 +390,7 @@ def _account(name: str, raw: Any, env: Mapping[str, str]) -> AccountConfig:
         channel=text("channel") or "",
         rate_limit=float(rate),
         encrypted=flags["encrypted"],
-        push_token=text("push_token"),
+        push_token=push_token,
         pair_separator=pair,
         message_separator=message,
         price_per_segment=price,

@@ -56,8 +56,9 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 "--forwarded-allow-ips",
-                help="Proxies (comma-separated IPs, or *) whose X-Forwarded-For/-Proto are believed; "
-                "default $FORWARDED_ALLOW_IPS or 127.0.0.1,::1. Sign-in throttling counts per client address.",
+                help="Proxies (comma-separated IPs or networks) whose X-Forwarded-For/-Proto are believed; "
+                "default $FORWARDED_ALLOW_IPS or 127.0.0.1,::1. Sign-in throttling counts per client address: "
+                "never '*', with which a client picks its own address.",
             ),
         ] = None,
     ) -> None:

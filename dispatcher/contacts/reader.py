@@ -52,7 +52,7 @@ def open_rows(path: str | Path, sheet: str | int | None = None, limits: SheetLim
     if suffix in CSV_SUFFIXES:
         if sheet not in (None, 0, "0"):
             raise SpreadsheetError(f"{path.name}: a CSV file has no sheets (asked for {sheet!r})")
-        return read_csv(path)
+        return read_csv(path, limits)
     if suffix in SPREADSHEET_SUFFIXES:
         return read_spreadsheet(path, sheet, limits)
     raise SpreadsheetError(
@@ -179,23 +179,45 @@ def _sniff_delimiter(sample: str) -> str:
     return best if counts[best] else ","
 
 
-def read_csv(path: Path) -> Rows:
+def read_csv(path: Path, limits: SheetLimits = DEFAULT_LIMITS) -> Rows:
     encoding = detect_encoding(path)
     with path.open(encoding=encoding, newline="") as f:
         delimiter = _sniff_delimiter(f.read(64 * 1024))
     return Rows(
         path,
         "",
-        _csv_rows(path, encoding, delimiter),
+        _csv_rows(path, encoding, delimiter, limits),
         total=None,
     )
 
 
-def _csv_rows(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, Sequence[Cell]]]:
+def _csv_rows(
+    path: Path, encoding: str, delimiter: str, limits: SheetLimits
+) -> Iterator[tuple[int, Sequence[Cell]]]:
     # Cells stay text, exactly as written: nothing that looks like a formula is ever evaluated.
+    # A CSV is held to the sheet limits too: a row of millions of fields takes minutes to read.
     with open(path, encoding=encoding, newline="") as f:
         reader = csv.reader(f, delimiter=delimiter)
         try:
-            yield from enumerate(reader, start=1)
+            for number, row in enumerate(reader, start=1):
+                if number > limits.rows:
+                    raise SpreadsheetError(
+                        f"{path.name}: more than {limits.rows:,} rows; the limit is {limits.rows:,} "
+                        "(setting max_sheet_rows)"
+                    )
+                if len(row) > limits.columns and _width(row) > limits.columns:
+                    raise SpreadsheetError(
+                        f"{path.name}, row {number}: {_width(row):,} columns; the limit is "
+                        f"{limits.columns:,} (setting max_sheet_columns)"
+                    )
+                yield number, row
         except csv.Error as exc:
             raise SpreadsheetError(f"{path.name}, row {reader.line_num}: {exc}") from exc
+
+
+def _width(row: Sequence[str]) -> int:
+    """Up to the last non-empty field: trailing empty ones (Excel pads rows) hold nothing, as in a sheet."""
+    width = len(row)
+    while width and not row[width - 1].strip():
+        width -= 1
+    return width

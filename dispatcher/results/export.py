@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from dispatcher.errors import InputError
@@ -39,6 +40,9 @@ def _xlsx_cell(sheet: WriteOnlyWorksheet, value: Cell) -> Any:
     if isinstance(value, datetime):
         # Excel has no time zones: write the local wall time the value carries.
         return value.replace(tzinfo=None)
+    if isinstance(value, str):
+        # XML cannot hold most control characters (openpyxl refuses the whole file): shown as U+FFFD.
+        value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
     if isinstance(value, str) and is_formula_like(value):
         cell = WriteOnlyCell(sheet, value=value)
         cell.data_type = "s"  # stored as a string, never parsed as a formula

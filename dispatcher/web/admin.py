@@ -26,6 +26,7 @@ from dispatcher.web.deps import (
 
 router = APIRouter(include_in_schema=False)
 PAGE = 200
+MAX_PAGE = 10**9  # beyond it an offset would not fit a 64-bit integer (SQLite raises)
 
 
 def _redirect(url: str) -> RedirectResponse:
@@ -93,13 +94,14 @@ def logout(request: Request, ctx: Ctx, csrf: Annotated[str, Form()] = "") -> Res
 @router.get("/optouts")
 def optouts(request: Request, ctx: Ctx, user: PageUser, q: str = "", page: int = 0) -> Response:
     actions.require(user, Role.SENDER, "seeing the opt-out list (phone numbers)")
+    page = min(max(page, 0), MAX_PAGE)
     with ctx.sessions() as session:
         query = select(OptOut).order_by(OptOut.id.desc())
         total_q = select(func.count()).select_from(OptOut)
         if q.strip():
             query = query.where(OptOut.mobile.contains(q.strip()))
             total_q = total_q.where(OptOut.mobile.contains(q.strip()))
-        rows = session.execute(query.offset(max(page, 0) * PAGE).limit(PAGE)).scalars().all()
+        rows = session.execute(query.offset(page * PAGE).limit(PAGE)).scalars().all()
         total = session.execute(total_q).scalar_one()
     return render(request, "optouts.html", user, rows=rows, total=total, q=q, page=page, page_size=PAGE)
 
@@ -139,11 +141,10 @@ def optouts_remove(
 @router.get("/replies")
 def replies(request: Request, ctx: Ctx, user: PageUser, page: int = 0) -> Response:
     actions.require(user, Role.SENDER, "seeing replies (phone numbers)")
+    page = min(max(page, 0), MAX_PAGE)
     with ctx.sessions() as session:
         rows = (
-            session.execute(
-                select(ReplyRow).order_by(ReplyRow.id.desc()).offset(max(page, 0) * PAGE).limit(PAGE)
-            )
+            session.execute(select(ReplyRow).order_by(ReplyRow.id.desc()).offset(page * PAGE).limit(PAGE))
             .scalars()
             .all()
         )

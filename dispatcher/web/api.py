@@ -5,9 +5,10 @@ NAME``), HTTP Basic (throttled), or the browser's session cookie; anything else 
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, UploadFile
+from fastapi import APIRouter, Form, Query, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -15,11 +16,16 @@ from sqlalchemy import select
 from dispatcher.cli.check import summary
 from dispatcher.store import Campaign, OptOut, ReplyRow, Role, User
 from dispatcher.web import actions, auth, uploads
-from dispatcher.web.deps import ApiUser, Ctx
+from dispatcher.web.deps import ApiUser, CampaignId, Ctx
 from dispatcher.web.exports import export_response
 from dispatcher.web.pages import parse_start
 
 router = APIRouter(prefix="/api", tags=["api"])
+# A negative LIMIT is "no limit" to SQLite (the whole list in one answer); an OFFSET past 64 bits
+# cannot be bound at all. Larger limits are cut to MAX_LIMIT below.
+MAX_LIMIT = 10_000
+Limit = Annotated[int, Query(ge=0, description=f"rows, at most {MAX_LIMIT:,}")]
+Offset = Annotated[int, Query(ge=0, le=2**62)]
 
 
 class Action(enum.StrEnum):
@@ -74,7 +80,7 @@ def _with_upload(ctx: Ctx, user: ApiUser, file: UploadFile) -> uploads.Upload:
 
 
 @router.post("/campaigns/preview", summary="Dry run of a contact list: samples, rejected rows, cost")
-def preview_campaign(
+async def preview_campaign(
     ctx: Ctx,
     user: ApiUser,
     file: UploadFile,
@@ -82,6 +88,12 @@ def preview_campaign(
     account: Annotated[str, Form()],
     sheet: Annotated[str, Form()] = "",
     phone_column: Annotated[str, Form()] = "",
+) -> dict[str, Any]:
+    return await ctx.reading(_preview, ctx, user, file, template, account, sheet, phone_column)
+
+
+def _preview(
+    ctx: Ctx, user: ApiUser, file: UploadFile, template: str, account: str, sheet: str, phone_column: str
 ) -> dict[str, Any]:
     saved = _with_upload(ctx, user, file)
     try:
@@ -91,7 +103,7 @@ def preview_campaign(
 
 
 @router.post("/campaigns", status_code=201, summary="Create a campaign from a contact list")
-def create_campaign(
+async def create_campaign(
     ctx: Ctx,
     user: ApiUser,
     file: UploadFile,
@@ -104,6 +116,23 @@ def create_campaign(
     name: Annotated[str, Form()] = "",
 ) -> dict[str, Any]:
     at = parse_start(start_at, ctx.settings.timezone)
+    return await ctx.reading(
+        _create, ctx, user, file, template, account, sheet, phone_column, at, window, name
+    )
+
+
+def _create(
+    ctx: Ctx,
+    user: ApiUser,
+    file: UploadFile,
+    template: str,
+    account: str,
+    sheet: str,
+    phone_column: str,
+    at: datetime | None,
+    window: str,
+    name: str,
+) -> dict[str, Any]:
     saved = _with_upload(ctx, user, file)
     try:
         uploads.ensure_read(ctx, saved, sheet or None)  # a crafted file fails in the sandbox, not here
@@ -127,34 +156,34 @@ def create_campaign(
 
 
 @router.get("/campaigns/{campaign_id}", summary="State and recipient counts")
-def campaign_status(ctx: Ctx, user: ApiUser, campaign_id: int) -> dict[str, Any]:
+def campaign_status(ctx: Ctx, user: ApiUser, campaign_id: CampaignId) -> dict[str, Any]:
     return actions.status(ctx, campaign_id)
 
 
 @router.get("/campaigns/{campaign_id}/progress", summary="Cumulative accepted/delivered over time")
-def campaign_progress(ctx: Ctx, user: ApiUser, campaign_id: int) -> dict[str, Any]:
+def campaign_progress(ctx: Ctx, user: ApiUser, campaign_id: CampaignId) -> dict[str, Any]:
     data = actions.status(ctx, campaign_id)
     return {"status": data, "series": actions.series(ctx, campaign_id)}
 
 
 @router.post("/campaigns/{campaign_id}/{action}", summary="start, pause, resume, cancel, retry, approve")
-def campaign_action(ctx: Ctx, user: ApiUser, campaign_id: int, action: Action) -> dict[str, Any]:
+def campaign_action(ctx: Ctx, user: ApiUser, campaign_id: CampaignId, action: Action) -> dict[str, Any]:
     queued = actions.act(ctx, user, campaign_id, action.value)
     return {"id": campaign_id, "action": action.value, "queued_requests": queued}
 
 
 @router.get("/campaigns/{campaign_id}/export", summary="Per-recipient results as xlsx or csv (sender)")
-def campaign_export(ctx: Ctx, user: ApiUser, campaign_id: int, format: str = "xlsx") -> Response:
+async def campaign_export(ctx: Ctx, user: ApiUser, campaign_id: CampaignId, format: str = "xlsx") -> Response:
     actions.require(user, Role.SENDER, "exporting phone numbers")
-    return export_response(ctx, campaign_id, format)
+    return await ctx.exporting(export_response, ctx, campaign_id, format)
 
 
 @router.get("/optouts", summary="The opt-out list (sender)")
-def list_optouts(ctx: Ctx, user: ApiUser, limit: int = 1000, offset: int = 0) -> list[dict[str, Any]]:
+def list_optouts(ctx: Ctx, user: ApiUser, limit: Limit = 1000, offset: Offset = 0) -> list[dict[str, Any]]:
     actions.require(user, Role.SENDER, "seeing the opt-out list (phone numbers)")
     with ctx.sessions() as session:
         rows = session.execute(
-            select(OptOut).order_by(OptOut.id.desc()).offset(offset).limit(min(limit, 10_000))
+            select(OptOut).order_by(OptOut.id.desc()).offset(offset).limit(min(limit, MAX_LIMIT))
         ).scalars()
         return [
             {"mobile": o.mobile, "source": o.source, "added_at": o.added_at.isoformat(), "note": o.note}
@@ -175,11 +204,11 @@ def remove_optout(ctx: Ctx, user: ApiUser, mobile: str) -> dict[str, str]:
 
 
 @router.get("/replies", summary="Replies (MO), newest first (sender)")
-def list_replies(ctx: Ctx, user: ApiUser, limit: int = 200, offset: int = 0) -> list[dict[str, Any]]:
+def list_replies(ctx: Ctx, user: ApiUser, limit: Limit = 200, offset: Offset = 0) -> list[dict[str, Any]]:
     actions.require(user, Role.SENDER, "seeing replies (phone numbers)")
     with ctx.sessions() as session:
         rows = session.execute(
-            select(ReplyRow).order_by(ReplyRow.id.desc()).offset(offset).limit(min(limit, 10_000))
+            select(ReplyRow).order_by(ReplyRow.id.desc()).offset(offset).limit(min(limit, MAX_LIMIT))
         ).scalars()
         return [
             {

@@ -1,11 +1,12 @@
 """What every request handler needs: settings, the store, the Celery app, the upload directory, the
-sandbox that reads uploads, and the Redis key space (sign-in throttling)."""
+sandbox that reads uploads, the turns of long requests, and the Redis key space (sign-in throttling)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -13,12 +14,16 @@ from dispatcher.config import Settings
 from dispatcher.keys import DEFAULT_KEYS, KeySpace
 from dispatcher.web.sandbox import Sandbox
 from dispatcher.web.throttle import SignInThrottle
+from dispatcher.web.turns import Turns
 
 if TYPE_CHECKING:
     from celery import Celery
     from redis import Redis
 
 DEFAULT_MAX_UPLOAD = 50 * 1024 * 1024
+EXPORTS_AT_ONCE = 2
+EXPORT_WAIT_S = 30.0
+T = TypeVar("T")
 
 
 @dataclass
@@ -32,8 +37,24 @@ class WebContext:
     keys: KeySpace = DEFAULT_KEYS
     sandbox: Sandbox = field(default_factory=lambda: Sandbox(4096))
     series_cache: dict[int, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    readers: Turns = field(init=False)  # requests that read an upload: as many as the sandbox's slots
+    exports: Turns = field(init=False)
     _redis: Redis[Any] | None = field(default=None, repr=False)
     _throttle: SignInThrottle | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.readers = Turns(self.sandbox.workers)
+        self.exports = Turns(EXPORTS_AT_ONCE)
+
+    async def reading(self, func: Callable[..., T], *args: Any) -> T:
+        """A request's work that reads an upload (in the sandbox, or in this process once a child has
+        read it whole), off the shared thread pool: :mod:`dispatcher.web.turns`."""
+        busy = "the server is reading other files; try again in a minute"
+        return await self.readers.run(self.sandbox.busy_wait_s, busy, func, *args)
+
+    async def exporting(self, func: Callable[..., T], *args: Any) -> T:
+        busy = "the server is writing other exports; try again in a minute"
+        return await self.exports.run(EXPORT_WAIT_S, busy, func, *args)
 
     @property
     def redis(self) -> Redis[Any]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
+from fastapi import Path as PathParam
 from fastapi.templating import Jinja2Templates
 from redis.exceptions import RedisError
 from starlette.responses import Response
@@ -42,6 +43,8 @@ def get_ctx(request: Request) -> WebContext:
 
 
 Ctx = Annotated[WebContext, Depends(get_ctx)]
+# An id past 64 bits cannot even be bound to a query (SQLite raises): refused as a bad path (422).
+CampaignId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
 
 
 def csrf_token(request: Request) -> str:

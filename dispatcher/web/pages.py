@@ -15,7 +15,7 @@ from dispatcher.config import format_window
 from dispatcher.errors import DispatcherError, InputError
 from dispatcher.store import AuditEntry, Campaign, Role
 from dispatcher.web import actions, uploads
-from dispatcher.web.deps import Ctx, PageUser, check_csrf, flash, render
+from dispatcher.web.deps import CampaignId, Ctx, PageUser, check_csrf, flash, render
 from dispatcher.web.exports import export_response
 
 router = APIRouter(include_in_schema=False)
@@ -115,10 +115,10 @@ def _compose(
 
 
 @router.get("/uploads/{token}")
-def compose(request: Request, ctx: Ctx, user: PageUser, token: str, sheet: str = "") -> Response:
+async def compose(request: Request, ctx: Ctx, user: PageUser, token: str, sheet: str = "") -> Response:
     actions.require(user, Role.SENDER, "creating a campaign")
     first_account = next(iter(ctx.settings.accounts), "")
-    return _compose(request, ctx, user, token, {"sheet": sheet, "account": first_account})
+    return await ctx.reading(_compose, request, ctx, user, token, {"sheet": sheet, "account": first_account})
 
 
 def _form(request_form: Any) -> dict[str, str]:
@@ -132,7 +132,7 @@ async def preview(request: Request, ctx: Ctx, user: PageUser, token: str) -> Res
     check_csrf(request, str(form.get("csrf") or ""))
     actions.require(user, Role.SENDER, "creating a campaign")
     values = _form(form)
-    return await _run(_preview, request, ctx, user, token, values)
+    return await ctx.reading(_preview, request, ctx, user, token, values)
 
 
 def _preview(request: Request, ctx: Ctx, user: PageUser, token: str, values: dict[str, str]) -> Response:
@@ -151,7 +151,7 @@ async def create(request: Request, ctx: Ctx, user: PageUser, token: str) -> Resp
     form = await request.form()
     check_csrf(request, str(form.get("csrf") or ""))
     values = _form(form)
-    return await _run(_create, request, ctx, user, token, values)
+    return await ctx.reading(_create, request, ctx, user, token, values)
 
 
 def _create(request: Request, ctx: Ctx, user: PageUser, token: str, values: dict[str, str]) -> Response:
@@ -179,16 +179,8 @@ def _create(request: Request, ctx: Ctx, user: PageUser, token: str, values: dict
     return _redirect(f"/campaigns/{created.campaign_id}")
 
 
-async def _run(func: Any, *args: Any) -> Response:
-    # Reading a big sheet takes seconds: off the event loop.
-    from starlette.concurrency import run_in_threadpool
-
-    response: Response = await run_in_threadpool(func, *args)
-    return response
-
-
 @router.get("/campaigns/{campaign_id}")
-def campaign_page(request: Request, ctx: Ctx, user: PageUser, campaign_id: int) -> Response:
+def campaign_page(request: Request, ctx: Ctx, user: PageUser, campaign_id: CampaignId) -> Response:
     data = actions.status(ctx, campaign_id)
     with ctx.sessions() as session:
         campaign = campaigns.get(session, campaign_id)
@@ -218,7 +210,7 @@ def campaign_action(
     request: Request,
     ctx: Ctx,
     user: PageUser,
-    campaign_id: int,
+    campaign_id: CampaignId,
     action: str,
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
@@ -237,6 +229,6 @@ def campaign_action(
 
 
 @router.get("/campaigns/{campaign_id}/export")
-def export(ctx: Ctx, user: PageUser, campaign_id: int, format: str = "xlsx") -> Response:
+async def export(ctx: Ctx, user: PageUser, campaign_id: CampaignId, format: str = "xlsx") -> Response:
     actions.require(user, Role.SENDER, "exporting phone numbers")
-    return export_response(ctx, campaign_id, format)
+    return await ctx.exporting(export_response, ctx, campaign_id, format)

@@ -96,6 +96,7 @@ class Sandbox:
         busy_wait_s: float = BUSY_WAIT_S,
     ) -> None:
         self.memory_mb = memory_mb
+        self.workers = workers
         self.timeout_s = timeout_s
         self.busy_wait_s = busy_wait_s
         self._slots = threading.BoundedSemaphore(workers)

@@ -1,7 +1,8 @@
 """Uploaded contact lists: saved under a random token with a size limit, then listed, previewed, used.
 
 An upload lives in ``upload_dir/<token>/`` with the file and an ``owner`` file naming the user who sent
-it; only that user (or an admin) may use the token. Uploads older than a day are swept on each new one.
+it; only that user (or an admin) may use the token. Uploads older than a day are swept on each new one,
+and so are the sender's own beyond their latest :data:`KEPT_PER_USER` (else a script could fill the disk).
 The file is only ever read in a child process (:mod:`dispatcher.web.parsing` through the sandbox);
 ``.read-<sheet>`` markers remember the sheets a child has read whole, so creating the campaign may
 then read it in the web process.
@@ -29,6 +30,7 @@ from dispatcher.web.context import WebContext
 
 SUFFIXES = SPREADSHEET_SUFFIXES | CSV_SUFFIXES
 MAX_AGE_S = 24 * 3600
+KEPT_PER_USER = 20
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _UNSAFE = re.compile(r"[^\w.\-]+")
 
@@ -57,7 +59,7 @@ def save(upload_dir: Path, stream: BinaryIO, filename: str, owner: str, max_byte
     name = safe_name(filename or "")
     if Path(name).suffix.lower() not in SUFFIXES:
         raise InputError(f"{name}: unsupported file type; upload an xlsx, xlsm, xls, ods or csv file")
-    _sweep(upload_dir)
+    _sweep(upload_dir, owner)
     token = secrets.token_urlsafe(18)
     folder = upload_dir / token
     folder.mkdir(parents=True)
@@ -102,15 +104,24 @@ def discard(upload: Upload) -> None:
     shutil.rmtree(upload.path.parent, ignore_errors=True)
 
 
-def _sweep(upload_dir: Path) -> None:
+def _sweep(upload_dir: Path, owner: str) -> None:
+    """Drop uploads older than a day, and ``owner``'s beyond their latest ``KEPT_PER_USER - 1`` (a new
+    one is coming)."""
     upload_dir.mkdir(parents=True, exist_ok=True)
     cutoff = time.time() - MAX_AGE_S
+    mine: list[tuple[int, Path]] = []
     for folder in upload_dir.iterdir():
         try:
-            if folder.is_dir() and folder.stat().st_mtime < cutoff:
+            if not folder.is_dir():
+                continue
+            if folder.stat().st_mtime < cutoff:
                 shutil.rmtree(folder, ignore_errors=True)
-        except OSError:
+            elif (folder / ".owner").read_text(encoding="utf-8") == owner:
+                mine.append(((folder / ".owner").stat().st_mtime_ns, folder))
+        except OSError:  # gone meanwhile, or still being saved (no owner yet)
             continue
+    for _, folder in sorted(mine)[: max(0, len(mine) - KEPT_PER_USER + 1)]:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _marker(upload: Upload, sheet: str | None) -> Path:

@@ -65,7 +65,7 @@ def test_given_sqlite_database_elsewhere_when_no_broker_then_broker_sits_next_to
 def test_given_full_account_when_loaded_then_every_field_is_typed(tmp_path: Path) -> None:
     toml = account_toml(
         vendor='"entinfo"', backup_url='"http://sdk2.example:8061/"', channel="37", rate_limit="20",
-        encrypted="false", push_token='"tok"', pair_separator='"|~|"', message_separator='"|-|"',
+        encrypted="false", push_token='"tok-0123456789abcdef"', pair_separator='"|~|"', message_separator='"|-|"',
         price_per_segment="0.045", same_text_max="10000", keywords='["促销", "免费"]', push="true",
         service_path='"/webservice.asmx/"',
     )  # fmt: skip
@@ -127,6 +127,8 @@ def test_given_password_env_unset_when_loaded_then_error_names_account_field_and
         ({"price_per_segment": '"cheap"'}, r"field price_per_segment"),
         ({"keywords": '"促销"'}, r"field keywords"),
         ({"encrypted": '"yes"'}, r"field encrypted must be true or false"),
+        # The push receivers' only credential, open to the internet and not throttled: no short ones.
+        ({"push_token": '"123456"'}, r"account 'main': field push_token is too short \(6 characters"),
     ],
 )
 def test_given_bad_account_when_loaded_then_config_error_without_the_password(
@@ -138,7 +140,7 @@ def test_given_bad_account_when_loaded_then_config_error_without_the_password(
 
 
 def test_given_loaded_settings_when_printed_then_no_secret_appears(tmp_path: Path) -> None:
-    toml = account_toml(push_token=f'"{SECRET}-tok"') + "\n"
+    toml = account_toml(push_token=f'"{SECRET}-push-token"') + "\n"
     settings = load(tmp_path, 'secret_key = "k3y-S3CRET"\n' + toml,
                     DISPATCHER_DATABASE_URL=f"postgresql+psycopg://sms:{SECRET}@db/sms")  # fmt: skip
     for text in (repr(settings), str(settings), repr(settings.account("main")), repr(settings.accounts)):

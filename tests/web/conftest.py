@@ -35,7 +35,7 @@ from workers.app import make_celery
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 PASSWORD = "correct horse battery"
-PUSH_TOKEN = "push-secret-123"
+PUSH_TOKEN = "push-secret-0123456789"
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 

@@ -130,3 +130,73 @@ def test_given_an_opt_out_added_by_api_when_its_campaign_is_queued_then_the_numb
             select(Recipient.state, Recipient.reject_reason).where(Recipient.mobile == mobiles[1])
         )
         assert row.one() == ("rejected", "opted out")
+
+
+def test_given_a_negative_or_huge_page_when_listing_phone_numbers_then_422_not_the_whole_list(
+    make_web: Callable[..., Web],
+) -> None:
+    # limit=-1 was "no limit" to SQLite: the whole opt-out list (or every reply) in one answer.
+    web = make_web()
+    c = web.client()
+    body = {"mobiles": [f"1390000{i:04d}" for i in range(12)]}
+    assert c.post("/api/optouts", json=body, headers=basic("admin")).json()["added"] == 12
+    for url in ("/api/optouts", "/api/replies"):
+        for query in ("limit=-1", "limit=-100", "offset=-1", f"offset={10**30}"):
+            r = c.get(f"{url}?{query}", headers=basic("sender"))
+            assert r.status_code == 422, (url, query, r.text)
+    assert len(c.get("/api/optouts?limit=5&offset=5", headers=basic("sender")).json()) == 5
+    assert len(c.get(f"/api/optouts?limit={10**30}", headers=basic("sender")).json()) == 12  # capped
+
+
+def test_given_a_campaign_id_or_page_beyond_any_integer_when_asked_then_a_clear_answer_not_a_crash(
+    make_web: Callable[..., Web],
+) -> None:
+    web = make_web()
+    huge = 10**30
+    c = web.client()
+    for url in (f"/api/campaigns/{huge}", f"/api/campaigns/{huge}/progress", f"/api/campaigns/{huge}/export"):
+        r = c.get(url, headers=basic("sender"))
+        assert r.status_code in (404, 422) and r.json()["detail"], (url, r.text)
+    r = c.post(f"/api/campaigns/{huge}/cancel", headers=basic("sender"))
+    assert r.status_code in (404, 422), r.text
+    page = web.signed_in("sender")
+    for url in (f"/campaigns/{huge}", f"/campaigns/{huge}/export?format=csv"):
+        assert page.get(url).status_code in (404, 422), url
+    admin = web.signed_in("admin")
+    for url in (f"/optouts?page={huge}", f"/replies?page={huge}"):
+        assert admin.get(url).status_code == 200, url
+
+
+def test_given_a_control_character_in_a_contacts_field_when_exporting_xlsx_then_the_export_still_downloads(
+    make_web: Callable[..., Web],
+) -> None:
+    # XML cannot hold most control characters: openpyxl refused the whole file, so one cell in a list
+    # (a CSV can hold anything) made the campaign's xlsx export a 500 for good.
+    import io
+
+    import openpyxl
+
+    from dispatcher import campaigns
+
+    web = make_web()
+    path = web.tmp / "c.csv"
+    path.write_text("手机号,姓名\n13900000001,a\x01b\n13900000002,=1+1\n", encoding="utf-8")
+    created = campaigns.create(
+        web.sessions,
+        web.settings,
+        path,
+        "{姓名}您好，回T退订【测试】",
+        web.accounts["yunxin"],
+        actor="sender",
+    )
+    c = web.client()
+    url = f"/api/campaigns/{created.campaign_id}/export"
+    r = c.get(f"{url}?format=xlsx", headers=basic("sender"))
+    assert r.status_code == 200, r.text
+    sheet = openpyxl.load_workbook(io.BytesIO(r.content)).active
+    assert sheet is not None
+    texts = [row[2] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    assert texts == ["a\ufffdb您好，回T退订【测试】", "=1+1您好，回T退订【测试】"]  # a text, not a formula
+    assert sheet.cell(3, 3).data_type == "s"
+    csv = c.get(f"{url}?format=csv", headers=basic("sender"))
+    assert "a\x01b您好" in csv.text  # CSV keeps the character as it came

@@ -3,6 +3,7 @@ and interpolated as compose does) and ``dispatcher web`` as a real process."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -89,8 +90,11 @@ def test_given_a_required_secret_unset_or_empty_when_compose_interpolates_then_i
             environments(broken)
 
 
-def test_given_the_compose_file_then_flower_and_the_plain_http_web_port_are_only_on_loopback() -> None:
-    for name in ("flower", "web"):
+def test_given_the_compose_file_then_flower_the_plain_http_web_port_and_the_simulator_are_only_on_loopback() -> (
+    None
+):
+    # The simulator's /_sim/ledger serves every number and text a dry run sent to it, to anyone.
+    for name in ("flower", "web", "simulator"):
         ports = services()[name].get("ports", [])
         assert ports and all(str(port).startswith("127.0.0.1:") for port in ports), (name, ports)
 
@@ -153,3 +157,27 @@ def test_given_a_random_key_when_starting_dispatcher_web_then_it_serves(tmp_path
     finally:
         proc.terminate()
         proc.communicate(timeout=30)
+
+
+def test_given_the_compose_file_then_the_web_app_believes_the_proxys_x_forwarded_for_and_nobody_elses() -> (
+    None
+):
+    # Compose publishes the app on 127.0.0.1 for a TLS proxy on the host: every connection then reaches
+    # the container from its network's gateway. Unless the app believes the X-Forwarded-For the proxy
+    # sends from there, all clients are one address to sign-in throttling, and five wrong passwords by
+    # anyone on the internet block everyone's sign-in (for up to an hour, again and again).
+    data = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    env = {
+        "DISPATCHER_SECRET_KEY": secrets.token_urlsafe(32),
+        "DISPATCHER_PUBLIC_URL": "https://sms.example.com",
+        "FLOWER_BASIC_AUTH": "ops:" + secrets.token_urlsafe(16),
+    }
+    for chosen in ({}, {"DISPATCHER_SUBNET": "10.123.4.0/24"}):
+        trusted = environments({**env, **chosen})["web"].get("FORWARDED_ALLOW_IPS", "")
+        assert trusted and "*" not in trusted, trusted
+        (pool,) = data["networks"]["default"]["ipam"]["config"]
+        subnet = ipaddress.ip_network(interpolate(pool["subnet"], {**env, **chosen}))
+        assert subnet.is_private and ipaddress.ip_network(trusted) == subnet
+        if chosen:
+            assert str(subnet) == chosen["DISPATCHER_SUBNET"]
+    assert "forwarded-allow-ips" not in " ".join(services()["web"]["command"])  # the variable decides

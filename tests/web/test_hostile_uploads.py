@@ -138,3 +138,37 @@ def test_given_a_genuine_list_when_previewed_and_created_then_the_sandbox_reads_
     assert r.status_code == 303, r.text
     assert len(sandbox.peaks_kb) == runs  # the preview's full read vouched for the sheet
     assert campaigns(web) == 1
+
+
+def test_given_a_csv_beyond_the_sheet_limits_when_uploaded_then_refused_naming_its_size(
+    make_web: Callable[..., Web], tmp_path: Path
+) -> None:
+    # The limits held for workbooks only: a CSV header of millions of columns took minutes of CPU to
+    # read (in the child, then again in the web process when creating), and rows had no bound at all.
+    web = make_web(settings_toml="max_sheet_rows = 1000")
+    c = web.signed_in("sender")
+    wide = tmp_path / "wide.csv"
+    wide.write_text(
+        "手机号," + ",".join(f"列{i}" for i in range(100_000)) + "\n13900000001\n", encoding="utf-8"
+    )
+    padded = tmp_path / "padded.csv"  # empty fields after the last value do not count, as in a sheet
+    padded.write_text("手机号,姓名" + "," * 200 + "\n13900000001,张三" + "," * 200 + "\n", encoding="utf-8")
+    long = tmp_path / "long.csv"
+    long.write_text("手机号\n" + "".join(f"139{i:08d}\n" for i in range(1000)), encoding="utf-8")
+    r = c.get(upload(c, wide))
+    assert r.status_code == 400
+    assert "wide.csv, row 1: 100,001 columns; the limit is 50 (setting max_sheet_columns)" in r.text
+    assert c.get(upload(c, padded)).status_code == 200
+    page = upload(c, long)
+    form = {
+        "csrf": csrf_of(c.get(page).text),
+        "template": "您好，回T退订【测试】",
+        "account": web.accounts["yunxin"],
+    }
+    r = c.post(f"{page}/preview", data=form)
+    assert r.status_code == 400
+    assert "long.csv: more than 1,000 rows; the limit is 1,000 (setting max_sheet_rows)" in r.text
+    files = {"file": ("wide.csv", wide.read_bytes(), "text/csv")}
+    r = web.client().post("/api/campaigns", data=form, files=files, headers=basic("sender"))
+    assert r.status_code == 400 and "100,001 columns" in r.json()["detail"]
+    assert campaigns(web) == 0

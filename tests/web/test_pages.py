@@ -120,3 +120,22 @@ def test_given_a_viewer_when_opening_new_campaign_then_403(make_web: Callable[..
     c = web.signed_in("viewer")
     assert c.get("/campaigns/new").status_code == 403
     assert "New campaign" not in c.get("/campaigns").text
+
+
+def test_given_a_sender_uploading_over_and_over_then_only_their_latest_uploads_are_kept_on_disk(
+    make_web: Callable[..., Web],
+) -> None:
+    # Uploads are kept a day: without a cap per user, a sender's script could fill the disk the store
+    # and the broker live on (50 MB a request).
+    web = make_web()
+    admin = web.signed_in("admin")
+    kept_by_admin = upload(web, admin, [("13900000001", "张三")])
+    c = web.signed_in("sender")
+    pages = [upload(web, c, [("13900000001", "张三")]) for _ in range(25)]
+    folders = [p for p in (web.tmp / "uploads").iterdir() if p.is_dir()]
+    owners = [(p / ".owner").read_text(encoding="utf-8") for p in folders]
+    assert owners.count("sender") == 20 and owners.count("admin") == 1  # the 20 latest
+    r = c.get(pages[0])
+    assert r.status_code == 400 and "does not exist or has expired" in r.text
+    assert c.get(pages[-1]).status_code == 200
+    assert admin.get(kept_by_admin).status_code == 200  # another user's uploads are theirs to keep

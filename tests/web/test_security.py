@@ -4,8 +4,10 @@ stolen sessions, password guessing, cross-site requests, tokens, headers, and wh
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import re
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from dispatcher.cli import app as cli
 from dispatcher.keys import KeySpace
 from dispatcher.store import ApiToken, AuditEntry, WebSession
 from dispatcher.web import throttle
+from dispatcher.web.auth import issue_token
 from dispatcher.web.throttle import SignInThrottle
 from tests.web.conftest import PASSWORD, REDIS_URL, Web, csrf_of
 from tests.web.test_auth import basic, draft, state
@@ -165,6 +168,26 @@ def test_given_repeated_blocks_when_they_follow_each_other_then_each_lasts_twice
         for key in client.scan_iter(match=f"{keys.prefix}*"):
             client.delete(key)
         client.close()
+
+
+def test_given_redis_down_when_signing_in_then_503_not_unthrottled_and_api_tokens_go_on(
+    make_web: Callable[..., Web],
+) -> None:
+    web = make_web()
+    with socket.socket() as s:  # a port nobody listens on: Redis does not answer
+        s.bind(("127.0.0.1", 0))
+        dead = f"redis://127.0.0.1:{s.getsockname()[1]}/0"
+    ctx = web.app.state.ctx
+    ctx.settings = dataclasses.replace(ctx.settings, redis_url=dead)  # before anything asked Redis
+    r = sign_in(web.client(), "admin", PASSWORD)
+    assert r.status_code == 503 and "Redis does not answer" in r.text
+    r = web.client().get("/api/me", headers=basic("admin"))
+    assert r.status_code == 503 and "Redis does not answer" in r.json()["detail"]
+    assert ("admin", "login") not in audit_actions(web)
+    with web.sessions() as session:
+        token = issue_token(session, "sender", actor="test")
+    bearer = {"authorization": f"Bearer {token}"}  # tokens and sessions live in the store
+    assert web.client().get("/api/me", headers=bearer).json() == {"name": "sender", "role": "sender"}
 
 
 # --- item 4: server-side sessions -------------------------------------------------------------------
