@@ -17,12 +17,12 @@ from typing import Any, cast
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from dispatcher import chunker, keywords
+from dispatcher import chunker, keywords, waiting
 from dispatcher.config import Settings, validate_window
 from dispatcher.contacts import IngestResult, ingest
-from dispatcher.contacts.ingest import RejectKind
 from dispatcher.decisions import CANCELLED
 from dispatcher.errors import StateError, StoreError
+from dispatcher.i18n import N_
 from dispatcher.store import (
     TRANSITIONS,
     Campaign,
@@ -104,7 +104,7 @@ def create(
         limits=settings.sheet_limits,
     )
     if start_at is not None and start_at.tzinfo is None:
-        raise StoreError("the start time needs a time zone (e.g. 2026-11-22T09:00+08:00)")
+        raise StoreError.say(N_("the start time needs a time zone (e.g. 2026-11-22T09:00+08:00)"))
     state = CampaignState.SCHEDULED if start_at is not None else CampaignState.DRAFT
     with sessions() as session:
         campaign_id = session.execute(
@@ -133,7 +133,7 @@ def create(
             same_text_max=account.same_text_max,
             encrypted=account.encrypted,
         )
-        chunk_of, text_in_chunk = _insert_chunks(session, campaign_id, chunks, len(messages))
+        chunk_of, text_in_chunk = insert_chunks(session, campaign_id, chunks, len(messages))
         # Split children are numbered after the planned chunks.
         session.execute(update(Campaign).where(Campaign.id == campaign_id).values(next_seq=len(chunks)))
         _store_recipients(session, campaign_id, result, chunk_of, text_in_chunk)
@@ -170,7 +170,7 @@ _CHUNK_COLUMNS = (
 )
 
 
-def _insert_chunks(
+def insert_chunks(
     session: Session, campaign_id: int, chunks: Sequence[chunker.PlannedChunk], messages: int
 ) -> tuple[list[int], list[bool]]:
     """Insert the planned chunks of a new campaign. Returns, for every message index, its chunk id and
@@ -213,13 +213,18 @@ def _store_recipients(
     """Every input row, accepted or rejected, in spreadsheet order."""
     m = result.messages
     accepted = AcceptedColumns(m.rows, m.mobiles, m.texts, m.segments, chunk_of, text_in_chunk)
+    # A rejected row keeps its number whatever the reason (a missing value, a forbidden word ...): the
+    # normalised one when it is one, else the phone cell as written.
+    phone_column = result.phone_column
     rejected = [
         NewRecipient(
             row_number=r.row,
             position=0,
-            mobile=r.value if r.kind in (RejectKind.DUPLICATE, RejectKind.OPTED_OUT) else None,
-            raw_value=r.value[:255],
+            mobile=r.mobile,
+            raw_value=(r.value if r.column == phone_column else r.mobile or r.value)[:255],
             reject_reason=r.reason[:64],
+            reject_code=r.code,
+            reject_params={**r.params, "column": r.column} if r.column else dict(r.params),
         )
         for r in result.rejected
     ]
@@ -229,7 +234,7 @@ def _store_recipients(
 def get(session: Session, campaign_id: int) -> Campaign:
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
-        raise StoreError(f"no campaign {campaign_id}")
+        raise StoreError.say(N_("no campaign %(id)s"), id=campaign_id)
     return campaign
 
 
@@ -290,8 +295,20 @@ def pause(sessions: sessionmaker[Session], campaign_id: int, actor: str) -> None
 
 
 def resume(sessions: sessionmaker[Session], campaign_id: int, actor: str) -> list[int]:
+    """``paused`` → ``running``; its queued chunks go to the workers again. Only a paused campaign: a
+    scheduled one "resumed" would run without its planned chunks ever being queued (``start`` does that)."""
     with sessions() as session:
-        transition(session, campaign_id, CampaignState.RUNNING, actor)
+        source = _locked_state(session, campaign_id)
+        if source != CampaignState.PAUSED or not move(
+            session, campaign_id, source, CampaignState.RUNNING, actor
+        ):
+            session.rollback()
+            raise StateError.say(
+                N_("campaign %(id)s cannot go from %(source)s to %(target)s"),
+                id=campaign_id,
+                source=source,
+                target=CampaignState.RUNNING,
+            )
         ids = queued_chunk_ids(session, campaign_id)
         _touch(session, ids)
         session.commit()
@@ -299,14 +316,19 @@ def resume(sessions: sessionmaker[Session], campaign_id: int, actor: str) -> lis
 
 
 def cancel(sessions: sessionmaker[Session], campaign_id: int, actor: str) -> int:
-    """Nothing more is sent; unsent chunks and their recipients fail as ``cancelled``, in the
-    transaction that cancels the campaign. A chunk in flight ends when its answer is recorded: accepted
-    or unknown as answered, anything that would send it again fails as ``cancelled``. Returns how many
-    chunks were closed here."""
+    """Nothing more is sent: unsent chunks fail as ``cancelled`` and their recipients become
+    ``cancelled`` (never sent), in the transaction that cancels the campaign. A chunk in flight ends
+    when its answer is recorded: accepted or unknown as answered, anything that would send it again
+    fails as ``cancelled`` (its recipients ``cancelled``). Returns how many chunks were closed here."""
     with sessions() as session:
         source = _locked_state(session, campaign_id)
         if CampaignState.CANCELLED not in TRANSITIONS[source]:
-            raise StateError(f"campaign {campaign_id} cannot go from {source} to cancelled")
+            raise StateError.say(
+                N_("campaign %(id)s cannot go from %(source)s to %(target)s"),
+                id=campaign_id,
+                source=source,
+                target=CampaignState.CANCELLED,
+            )
         move(session, campaign_id, source, CampaignState.CANCELLED, actor)
         ids = list(
             session.execute(
@@ -327,7 +349,7 @@ def cancel(sessions: sessionmaker[Session], campaign_id: int, actor: str) -> int
                     Recipient.chunk_id.in_(ids[start : start + 1000]),
                     Recipient.state.in_((RecipientState.PLANNED.value, RecipientState.QUEUED.value)),
                 )
-                .values(state=RecipientState.FAILED.value, error_class=CANCELLED),
+                .values(state=RecipientState.CANCELLED.value, error_class=CANCELLED),
                 execution_options={"synchronize_session": False},
             )
         session.commit()
@@ -343,19 +365,24 @@ def retry(
     class (or unknown), of a campaign not cancelled, with a recipient still failed (or unknown): a
     chunk a report or a late answer settled a moment ago is left alone. Only those recipients go
     back to ``queued``; recipients already accepted or delivered are never touched (and a claim sends
-    only recipients still waiting). A completed campaign runs again; a paused one stays paused, and
-    its re-queued chunks leave when a person resumes it.
+    only recipients still waiting). A sent or completed campaign runs again; a paused one stays paused,
+    and its re-queued chunks leave when a person resumes it.
     """
     classes = [c.value for c in RETRYABLE_CLASSES]
     again = [RecipientState.FAILED.value, RecipientState.UNKNOWN.value]
     with sessions() as session:
         state = _locked_state(session, campaign_id)  # a cancel waits for this transaction
         if state == CampaignState.CANCELLED:
-            raise StateError(
-                f"campaign {campaign_id} was cancelled: cancelled campaigns are final and cannot be retried"
+            raise StateError.say(
+                N_("campaign %(id)s was cancelled: cancelled campaigns are final and cannot be retried"),
+                id=campaign_id,
             )
         if state in (CampaignState.DRAFT, CampaignState.SCHEDULED):
-            raise StateError(f"campaign {campaign_id} is {state}: it has not sent anything to retry")
+            raise StateError.say(
+                N_("campaign %(id)s is %(state)s: it has not sent anything to retry"),
+                id=campaign_id,
+                state=state,
+            )
         retryable = (Chunk.state == ChunkState.FAILED.value) & Chunk.error_class.in_(classes)
         if include_unknown:
             retryable = retryable | (Chunk.state == ChunkState.UNKNOWN.value)
@@ -393,7 +420,7 @@ def retry(
             session.rollback()
             return []
         audit(session, actor, "campaign.retry", campaign_id, chunks=len(ids), include_unknown=include_unknown)
-        if state == CampaignState.COMPLETED:
+        if state in (CampaignState.SENT, CampaignState.COMPLETED):
             move(session, campaign_id, state, CampaignState.RUNNING, actor, reason="retry")
         session.commit()
         return ids
@@ -405,7 +432,7 @@ def _locked_state(session: Session, campaign_id: int) -> CampaignState:
     query = select(Campaign.state).where(Campaign.id == campaign_id).with_for_update(key_share=True)
     state = session.execute(query).scalar_one_or_none()
     if state is None:
-        raise StoreError(f"no campaign {campaign_id}")
+        raise StoreError.say(N_("no campaign %(id)s"), id=campaign_id)
     return CampaignState(state)
 
 
@@ -419,7 +446,7 @@ def _touch(session: Session, ids: Sequence[int]) -> None:
 
 
 def status(session: Session, campaign_id: int) -> dict[str, Any]:
-    """The campaign's state and recipient counts (``campaign status --json``)."""
+    """The campaign's state, recipient counts and what it waits for (``campaign status --json``)."""
     campaign = get(session, campaign_id)
     by_state = counts(session, campaign_id)
     sendable = sum(v for k, v in by_state.items() if k != RecipientState.REJECTED.value)
@@ -443,6 +470,12 @@ def status(session: Session, campaign_id: int) -> dict[str, Any]:
         ).all()
     )
     data["chunks"] = {str(k): int(v) for k, v in chunk_states.items()}
+    now = utcnow()
+    data.update(
+        waiting.waiting(
+            campaign, waiting.pending(session, campaign, data["chunks"], data["accepted"], now), now
+        )
+    )
     from dispatcher.results.stats import extend_status  # delivery, failures, orphans, cost
 
     return extend_status(session, data)

@@ -25,10 +25,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any, Self
 
 
 class DispatcherError(Exception):
-    """Base of every error the dispatcher raises on purpose."""
+    """Base of every error the dispatcher raises on purpose.
+
+    ``str(exc)`` is English (the CLI, logs, ``--json``). One raised with :meth:`say` also carries its
+    message as data (an English msgid and its parameters), which the web app says in the reader's
+    language (``dispatcher.web.deps.describe``)."""
+
+    msgid: str | None = None
+    params: dict[str, Any] | None = None
+
+    @classmethod
+    def say(cls, msgid: str, **params: Any) -> Self:
+        """``cls(msgid % params)``, remembering ``msgid`` and ``params`` (mark ``msgid`` with ``N_``)."""
+        exc = cls(msgid % params if params else msgid)
+        exc.msgid, exc.params = msgid, params
+        return exc
 
 
 class ConfigError(DispatcherError):

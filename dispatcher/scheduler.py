@@ -1,5 +1,5 @@
 """The beat's periodic work on the store: launch due campaigns, sweep dead leases, re-queue what the
-broker lost, complete finished campaigns. The store is the truth; Redis may be wiped at any time."""
+broker lost, move finished campaigns to ``sent`` and ``completed``. The store is the truth; Redis may be wiped at any time."""
 
 from __future__ import annotations
 
@@ -11,11 +11,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher import campaigns
 from dispatcher.errors import StateError
+from dispatcher.results.reconcile import NO_REPORTS
 from dispatcher.store import (
     Campaign,
     CampaignState,
     Chunk,
     ChunkState,
+    Recipient,
+    RecipientState,
     sweep_expired_leases,
     utcnow,
 )
@@ -83,30 +86,56 @@ def requeue_stale(
 
 
 def complete_finished(sessions: sessionmaker[Session]) -> list[int]:
-    """Running campaigns with no chunk left to send → completed.
+    """Move campaigns to the state their chunks and recipients say; returns the ids now ``completed``.
+
+    A running campaign none of whose chunks is left to send is ``sent`` while some recipient still
+    awaits a delivery report (``accepted``, on a vendor that reports), else ``completed``; a sent one is
+    ``completed`` once every report has come or expired. Two repairs after a late answer (a swept
+    chunk's answer that came after all): a sent or completed campaign holding a chunk to send again runs
+    again, and a completed one whose chunk it accepted is ``sent`` again (reports are due).
 
     Per campaign, one transaction locks its row (a retry or a late answer that re-queues a chunk holds
-    that lock while it writes) and completes it only if, in that same UPDATE, it still has no open
-    chunk: a chunk re-queued a moment ago is never left in a completed campaign."""
-    open_chunk = select(Chunk.id).where(
-        Chunk.campaign_id == Campaign.id, Chunk.state.in_(campaigns.OPEN_CHUNKS)
+    that lock while it writes) and moves it only if, in that same UPDATE, the condition still holds: a
+    chunk re-queued a moment ago is never left in a finished campaign."""
+    open_chunk = (
+        select(Chunk.id)
+        .where(Chunk.campaign_id == Campaign.id, Chunk.state.in_(campaigns.OPEN_CHUNKS))
+        .exists()
     )
-    with sessions() as session:
-        done = list(
-            session.execute(
-                select(Campaign.id).where(Campaign.state == CampaignState.RUNNING.value, ~open_chunk.exists())
-            ).scalars()
-        )
+    awaiting = (
+        select(Recipient.id)
+        .where(Recipient.campaign_id == Campaign.id, Recipient.state == RecipientState.ACCEPTED.value)
+        .exists()
+    ) & Campaign.vendor.not_in(NO_REPORTS)
+    S = CampaignState
+    # (from, to, condition), in this order: one campaign may take two steps in one tick.
+    moves = (
+        (S.SENT, S.RUNNING, open_chunk),
+        (S.COMPLETED, S.RUNNING, open_chunk),
+        (S.RUNNING, S.SENT, ~open_chunk & awaiting),
+        (S.RUNNING, S.COMPLETED, ~open_chunk & ~awaiting),
+        (S.SENT, S.COMPLETED, ~open_chunk & ~awaiting),
+        (S.COMPLETED, S.SENT, ~open_chunk & awaiting),
+    )
     completed = []
-    for campaign_id in done:
+    for source, target, condition in moves:
         with sessions() as session:
-            locked = select(Campaign.state).where(Campaign.id == campaign_id).with_for_update(key_share=True)
-            if session.execute(locked).scalar_one_or_none() != CampaignState.RUNNING:
-                continue
-            running, finished = CampaignState.RUNNING, CampaignState.COMPLETED
-            if move(session, campaign_id, running, finished, SYSTEM, only_if=~open_chunk.exists()):
-                session.commit()
-                completed.append(campaign_id)
+            candidates = list(
+                session.execute(
+                    select(Campaign.id).where(Campaign.state == source.value, condition)
+                ).scalars()
+            )
+        for campaign_id in candidates:
+            with sessions() as session:
+                locked = (
+                    select(Campaign.state).where(Campaign.id == campaign_id).with_for_update(key_share=True)
+                )
+                if session.execute(locked).scalar_one_or_none() != source:
+                    continue
+                if move(session, campaign_id, source, target, SYSTEM, only_if=condition):
+                    session.commit()
+                    if target is S.COMPLETED:
+                        completed.append(campaign_id)
     return completed
 
 

@@ -10,8 +10,11 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
+from dispatcher import reasons
 from dispatcher.errors import TemplateError
+from dispatcher.i18n import N_
 from dispatcher.vendors.crypto import ENCRYPTED_CHARSET, unencodable_characters
 
 CellValue = str | int | float | bool | date | datetime | time | timedelta | None
@@ -60,7 +63,7 @@ class Template:
 def parse_template(source: str) -> Template:
     """Split ``source`` into literals and field names; raises :class:`TemplateError` on bad braces."""
     if not source.strip():
-        raise TemplateError("the template is empty")
+        raise TemplateError.say(N_("the template is empty"))
     literals: list[str] = []
     fields: list[str] = []
     current: list[str] = []
@@ -72,13 +75,18 @@ def parse_template(source: str) -> Template:
         if token in ("{{", "}}"):
             current.append(token[0])
         elif token in ("{", "}"):
-            raise TemplateError(
-                f"unmatched {token!r} at position {m.start()} in the template (use {token * 2})"
+            raise TemplateError.say(
+                N_("unmatched %(token)r at position %(position)s in the template (use %(double)s)"),
+                token=token,
+                position=m.start(),
+                double=token * 2,
             )
         else:
             name = (m.group(1) or "").strip()
             if not name:
-                raise TemplateError(f"empty placeholder {{}} at position {m.start()} in the template")
+                raise TemplateError.say(
+                    N_("empty placeholder {} at position %(position)s in the template"), position=m.start()
+                )
             literals.append("".join(current))
             current = []
             fields.append(name)
@@ -94,7 +102,12 @@ def check_fields(template: Template, headers: Sequence[str], *, where: str = "")
     if unknown:
         names = ", ".join("{" + f + "}" for f in unknown)
         columns = ", ".join(h for h in headers if h)
-        raise TemplateError(f"{where}unknown placeholder {names}; the columns are: {columns}")
+        raise TemplateError.say(
+            N_("%(where)sunknown placeholder %(names)s; the columns are: %(columns)s"),
+            where=where,
+            names=names,
+            columns=columns,
+        )
 
 
 def display(value: CellValue) -> str:
@@ -214,34 +227,48 @@ class TextRules:
 
     def template_problem(self, template: Template) -> str:
         """Why the template's own words can never be sent ('' if they can); a value is checked per text."""
+        reason = self.template_reason(template)
+        return reason[0] % reason[1] if reason is not None else ""
+
+    def template_reason(self, template: Template) -> tuple[str, dict[str, Any]] | None:
+        """:meth:`template_problem` as data: an English msgid and its parameters (None if it can be sent)."""
         for literal in template.literals:
             if keyword := _find_keyword(literal, self._folded):
-                return f"the template contains the forbidden keyword {keyword!r}"
+                return N_("the template contains the forbidden keyword '%(word)s'"), {"word": keyword}
             if self.encrypted and "&" in literal:
-                return (
+                return N_(
                     "the template contains '&', which an encrypted account cannot send "
                     "(the gateway would cut the text there)"
-                )
+                ), {}
         if self.max_chars is not None and too_long(template.static_text, self.max_chars):
-            return (
-                f"the template alone is longer than the gateway takes ({self._limit(template.static_text)})"
-            )
-        return ""
+            single, double = self.max_chars
+            if template.static_text.isascii():
+                return N_(
+                    "the template alone is longer than the gateway takes (%(limit)s single-byte characters)"
+                ), {"limit": single}
+            return N_("the template alone is longer than the gateway takes (%(limit)s characters)"), {
+                "limit": double
+            }
+        return None
 
     def text_problem(self, text: str) -> str:
-        """Why one rendered text cannot be sent, in a few words ('' if it can)."""
-        if keyword := _find_keyword(text, self._folded):
-            return f"forbidden keyword {keyword!r}"
-        if self.encrypted and "&" in text:
-            return "'&' cannot go through an encrypted method"
-        if self.max_chars is not None and too_long(text, self.max_chars):
-            return f"text longer than {self._limit(text)}"
-        return ""
+        """Why one rendered text cannot be sent, in a few words of English ('' if it can)."""
+        reason = self.text_reason(text)
+        return reasons.english(*reason) if reason is not None else ""
 
-    def _limit(self, text: str) -> str:
-        assert self.max_chars is not None
-        single, double = self.max_chars
-        return f"{single} single-byte characters" if text.isascii() else f"{double} characters"
+    def text_reason(self, text: str) -> tuple[str, dict[str, Any]] | None:
+        """Why one rendered text cannot be sent, as a reason code and its parameters (``dispatcher.reasons``);
+        None if it can."""
+        if keyword := _find_keyword(text, self._folded):
+            return "forbidden_keyword", {"word": keyword}
+        if self.encrypted and "&" in text:
+            return "ampersand", {}
+        if self.max_chars is not None and too_long(text, self.max_chars):
+            single, double = self.max_chars
+            if text.isascii():
+                return "too_long_single_byte", {"limit": single}
+            return "too_long", {"limit": double}
+        return None
 
 
 def has_opt_out_hint(text: str) -> bool:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
 ACTOR = "cli"
-FINAL_STATES = ("completed", "cancelled")
+FINAL_STATES = ("completed", "cancelled")  # a sent campaign is watched on: its reports are due
 
 
 def _fail(exc: Exception) -> typer.Exit:
@@ -248,9 +248,11 @@ def register(app: typer.Typer) -> None:
             return
         table = Table("state", "recipients", title=f"campaign {data['id']} · {data['state']}")
         for key in ("recipients", "queued", "sending", "accepted", "failed", "unknown", "delivered",
-                    "undelivered", "expired", "rejected"):  # fmt: skip
+                    "undelivered", "expired", "cancelled", "rejected"):  # fmt: skip
             table.add_row(key, str(data.get(key, 0)))
         Console().print(table)
+        if words := _waiting(data):
+            typer.echo(words)
 
     @app.command("worker")
     def worker(
@@ -312,24 +314,36 @@ def register(app: typer.Typer) -> None:
     app.add_typer(campaign, name="campaign")
 
 
+def _waiting(data: dict[str, Any]) -> str:
+    """What the campaign waits for, in words (English, times in China time), or ''."""
+    from dispatcher import i18n, labels
+
+    with i18n.use("en"):
+        return labels.waiting_text(data) or ""
+
+
 def _watch(read: Any, data: dict[str, Any]) -> None:
-    done_keys = ("accepted", "failed", "unknown", "delivered", "undelivered", "expired")
+    done_keys = ("accepted", "failed", "unknown", "delivered", "undelivered", "expired", "cancelled")
     with Progress(
         TextColumn("[bold]campaign {task.fields[cid]}[/] {task.fields[state]}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("delivered {task.fields[delivered]} · failed {task.fields[failed]}"),
+        TextColumn(
+            "delivered {task.fields[delivered]} · failed {task.fields[failed]} {task.fields[waiting]}"
+        ),
         TimeElapsedColumn(),
     ) as progress:
         task = progress.add_task("send", total=data["recipients"], cid=data["id"], state=data["state"],
-                                 delivered=0, failed=0)  # fmt: skip
+                                 delivered=0, failed=0, waiting="")  # fmt: skip
         while True:
+            words = _waiting(data)
             progress.update(
                 task,
                 completed=sum(data.get(k, 0) for k in done_keys),
                 state=data["state"],
                 delivered=data.get("delivered", 0),
                 failed=data.get("failed", 0),
+                waiting=f"· {words}" if words else "",
             )
             if data["state"] in FINAL_STATES:
                 break

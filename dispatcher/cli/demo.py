@@ -24,13 +24,40 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option("--broker", help="Use this broker (redis://...) instead of the embedded one."),
         ] = None,
-        workdir: Annotated[Path, typer.Option("--dir", help="Where the demo writes its files.")] = Path(
-            "dispatcher-demo"
-        ),
+        workdir: Annotated[
+            Path,
+            typer.Option(
+                "--dir",
+                help="Where the demo writes its files: a new or empty directory, or one an earlier demo made "
+                "(emptied first). Any other directory is refused.",
+            ),
+        ] = Path("dispatcher-demo"),
         timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for reports.")] = 150.0,
     ) -> None:
         """Run a real campaign for two vendors against the built-in simulator; no server needed."""
         run_demo(rows=rows, broker=broker, workdir=workdir.resolve(), timeout=timeout)
+
+
+MARKER = ".dispatcher-demo"  # a directory holding it was made by the demo: the demo may empty it
+
+
+def prepare_workdir(workdir: Path) -> None:
+    """An empty ``workdir`` for the demo. One the demo made before (its marker inside) is emptied; any
+    other directory that holds anything is refused, never deleted."""
+    if workdir.exists() and not workdir.is_dir():
+        typer.echo(f"error: --dir {workdir} is a file, not a directory", err=True)
+        raise typer.Exit(2)
+    if workdir.is_dir() and any(workdir.iterdir()):
+        if not (workdir / MARKER).is_file():
+            typer.echo(
+                f"error: --dir {workdir} is not empty and was not made by `dispatcher demo`: "
+                "choose a new or empty directory (nothing was deleted)",
+                err=True,
+            )
+            raise typer.Exit(2)
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / MARKER).write_text("made by `dispatcher demo`: it empties this directory on its next run\n")
 
 
 def run_demo(*, rows: int, broker: str | None, workdir: Path, timeout: float) -> None:
@@ -42,9 +69,7 @@ def run_demo(*, rows: int, broker: str | None, workdir: Path, timeout: float) ->
     from workers.app import make_celery
 
     console = Console()
-    if workdir.exists():
-        shutil.rmtree(workdir)
-    workdir.mkdir(parents=True)
+    prepare_workdir(workdir)
     sample = demo.write_sample(workdir / "contacts.xlsx", rows)
     console.print(f"[bold]Sample list[/]: {sample.path} ({sample.rows} rows, {sample.bad_rows} of them bad)")
 

@@ -69,14 +69,23 @@ def _drain_now(
     return summary
 
 
-def campaign_export(campaign_id: int, file: Path) -> None:
+def campaign_export(
+    campaign_id: int,
+    file: Path,
+    lang: Annotated[
+        str | None,
+        typer.Option(
+            "--lang", help="zh or en: headers, states and reasons. Default: zh for xlsx, en for csv."
+        ),
+    ] = None,
+) -> None:
     """Export every input row of a campaign, in input order (.xlsx or .csv by the file's suffix)."""
     from dispatcher.results.campaign_export import export
 
     sessions = _sessions(_settings())
     try:
         with sessions() as session:
-            count = export(session, campaign_id, file)
+            count = export(session, campaign_id, file, lang)
     except DispatcherError as exc:
         raise _fail(exc) from None
     typer.echo(f"campaign {campaign_id}: {count} rows written to {file}")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from dispatcher.contacts.phones import Cell, normalise
 from dispatcher.errors import SpreadsheetError
+from dispatcher.i18n import N_
 from dispatcher.text import display
 
 SAMPLE_ROWS = 50  # rows looked at to find the header and the phone column
@@ -114,8 +115,11 @@ def find_layout(
         letters = [column_letter(first_column + i) for i in range(width)]
         if wanted.upper() in letters:
             return Layout(0, tuple(letters), letters.index(wanted.upper()))
-        raise SpreadsheetError(
-            f"{where}: no column {phone_column!r}; the headers are: {_headers_shown(sample, width)}"
+        raise SpreadsheetError.say(
+            N_("%(where)s: no column %(column)r; the headers are: %(headers)s"),
+            where=where,
+            column=phone_column,
+            headers=_headers_shown(sample, width),
         )
     for position, (number, cells) in enumerate(sample):
         ranked = [
@@ -143,9 +147,13 @@ def _layout_by_content(
             if all(isinstance(c, str) for c in above):
                 return Layout(number, header_names(above, width, first_column), best)
         return Layout(0, tuple(column_letter(first_column + i) for i in range(width)), best)
-    raise SpreadsheetError(
-        f"{where}: no phone column found (no header like 手机/手机号码/mobile/phone and no column of "
-        f"mobile numbers); the headers are: {_headers_shown(sample, width)}. Use --phone-column"
+    raise SpreadsheetError.say(
+        N_(
+            "%(where)s: no phone column found (no header like 手机/手机号码/mobile/phone and no column of "
+            "mobile numbers); the headers are: %(headers)s. Use --phone-column"
+        ),
+        where=where,
+        headers=_headers_shown(sample, width),
     )
 
 

@@ -15,13 +15,16 @@ import operator
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
+from dispatcher import reasons
 from dispatcher import text as textrules
 from dispatcher.contacts.guard import DEFAULT_LIMITS, SheetLimits
 from dispatcher.contacts.headers import SAMPLE_ROWS, Layout, find_layout
-from dispatcher.contacts.phones import _RULES, Cell, parse_mobile
+from dispatcher.contacts.phones import _RULES, REASON_CODES, Cell, parse_mobile
 from dispatcher.contacts.reader import Rows, open_rows
 from dispatcher.errors import SpreadsheetError, TemplateError
+from dispatcher.i18n import N_
 
 Progress = Callable[[int, int | None], None]  # (rows read so far, rows in the sheet or None)
 PROGRESS_EVERY = 20_000
@@ -38,8 +41,14 @@ class Rejection:
     row: int  # as the spreadsheet shows it
     column: str  # header of the offending column
     value: str
-    reason: str
+    code: str  # the reason (``dispatcher.reasons``): said in English by ``reason``, localised by pages
+    params: dict[str, Any] = field(default_factory=dict)
     kind: RejectKind = RejectKind.INVALID
+    mobile: str | None = None  # the row's number, when it is one: kept whatever the reason
+
+    @property
+    def reason(self) -> str:
+        return reasons.english(self.code, self.params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +97,8 @@ class IngestResult:
     rows: int = 0  # non-blank data rows
     messages: Messages = field(default_factory=Messages)
     rejected: list[Rejection] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # in English
+    notices: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # the same as (msgid, params)
     not_gb2312: list[int] = field(default_factory=list)  # message indexes an encrypted method cannot carry
 
     def count(self, kind: RejectKind) -> int:
@@ -156,12 +166,12 @@ def ingest(
     """
     parsed = textrules.parse_template(template)  # template errors before the file is even opened
     rules = replace(rules, keywords=rules.keywords + tuple(k for k in keywords if k))
-    if problem := rules.template_problem(parsed):
-        raise TemplateError(problem)
+    if problem := rules.template_reason(parsed):
+        raise TemplateError.say(problem[0], **problem[1])
     source = open_rows(path, sheet, limits)
     read, sample = _sample(source.rows)
     if not sample:
-        raise SpreadsheetError(f"{source.where()}: the sheet is empty")
+        raise SpreadsheetError.say(N_("%(where)s: the sheet is empty"), where=source.where())
     layout = find_layout(
         sample, where=source.where(), phone_column=phone_column, first_column=source.first_column
     )
@@ -174,7 +184,7 @@ def ingest(
         layout.headers[layout.phone_index],
         parsed,
     )
-    _template_warnings(parsed, result.warnings, marketing)
+    _template_warnings(parsed, result, marketing)
     data = itertools.chain((r for r in read if r[0] > layout.header_row), source.rows)
     # The loop allocates millions of objects that all live on: the cyclic GC would traverse the
     # growing result again and again for nothing (nothing here forms cycles).
@@ -195,19 +205,28 @@ def ingest(
         if collecting:
             gc.enable()
     if result.not_gb2312:
-        result.warnings.append(
-            f"{len(result.not_gb2312)} messages contain characters GB2312 (code page 936, GBK) cannot encode: "
-            "they cannot go through an encrypted method; use the plain method"
+        _warn(
+            result,
+            N_(
+                "%(count)s messages contain characters GB2312 (code page 936, GBK) cannot encode: "
+                "they cannot go through an encrypted method; use the plain method"
+            ),
+            count=len(result.not_gb2312),
         )
     return result
 
 
-def _template_warnings(template: textrules.Template, warnings: list[str], marketing: bool) -> None:
+def _warn(result: IngestResult, msgid: str, **params: Any) -> None:
+    result.warnings.append(msgid % params if params else msgid)
+    result.notices.append((msgid, params))
+
+
+def _template_warnings(template: textrules.Template, result: IngestResult, marketing: bool) -> None:
     # A template ending in words must end with 【签名】 ("【{店名}】" counts); one ending in a value is checked per row.
     if template.literals[-1].strip() and not textrules.has_signature(template.source):
-        warnings.append("the template does not end with a 【signature】: gateways reject such texts")
+        _warn(result, N_("the template does not end with a 【signature】: gateways reject such texts"))
     if marketing and not textrules.has_opt_out_hint(template.static_text):
-        warnings.append("a marketing text should tell people how to opt out (e.g. 回T退订)")
+        _warn(result, N_("a marketing text should tell people how to opt out (e.g. 回T退订)"))
 
 
 def _process(
@@ -243,7 +262,7 @@ def _process(
     seen: dict[str, int] = {}
     rules = _RULES.fullmatch
     display = textrules.display
-    text_problem = text_rules.text_problem if text_rules.per_text else None
+    text_reason = text_rules.text_reason if text_rules.per_text else None
     total = source.total
     count = blank = 0
     for number, cells in data:
@@ -263,7 +282,9 @@ def _process(
                 continue
             parsed, reason = parse_mobile(raw)
             if parsed is None:
-                rejected.append(Rejection(number, phone_header, display(raw), reason))
+                rejected.append(
+                    Rejection(number, phone_header, display(raw), REASON_CODES.get(reason, "not_a_number"))
+                )
                 continue
             mobile = parsed
         picked = (
@@ -284,27 +305,31 @@ def _process(
             values = [_csv_text(value) for value in values]
         if not all(values):
             missing = fields[values.index("")]
-            rejected.append(Rejection(number, missing, "", f"no value for {{{missing}}}"))
+            rejected.append(
+                Rejection(number, missing, "", "missing_value", {"field": missing}, mobile=mobile)
+            )
             continue
         parts[1::2] = values
         message = join(parts)
         if check_signature and not textrules.has_signature(message):
-            rejected.append(
-                Rejection(number, fields[-1], values[-1], "the text does not end with a 【signature】")
-            )
+            rejected.append(Rejection(number, fields[-1], values[-1], "no_signature", mobile=mobile))
             continue
-        if text_problem is not None and (problem := text_problem(message)):
-            rejected.append(Rejection(number, "", "", problem))
+        if text_reason is not None and (problem := text_reason(message)):
+            rejected.append(Rejection(number, "", "", problem[0], problem[1], mobile=mobile))
             continue
         first = seen.get(mobile)
         if first is not None:
             rejected.append(
-                Rejection(number, phone_header, mobile, f"duplicate of row {first}", RejectKind.DUPLICATE)
+                Rejection(
+                    number, phone_header, mobile, "duplicate", {"row": first}, RejectKind.DUPLICATE, mobile
+                )
             )
             continue
         seen[mobile] = number
         if mobile in opt_outs:
-            rejected.append(Rejection(number, phone_header, mobile, "opted out", RejectKind.OPTED_OUT))
+            rejected.append(
+                Rejection(number, phone_header, mobile, "opted_out", {}, RejectKind.OPTED_OUT, mobile)
+            )
             continue
         rows_out.append(number)
         mobiles.append(mobile)

@@ -18,6 +18,13 @@ REASON_EMPTY = "no phone number"
 REASON_NOT_A_NUMBER = "not a phone number"
 REASON_LOST_DIGITS = "number in scientific notation has lost digits (format the column as text)"
 REASON_NOT_MOBILE = "not a mainland China mobile number"
+# The same reasons as codes (``dispatcher.reasons``), which pages and exports say in the reader's language.
+REASON_CODES = {
+    REASON_EMPTY: "no_phone",
+    REASON_NOT_A_NUMBER: "not_a_number",
+    REASON_LOST_DIGITS: "lost_digits",
+    REASON_NOT_MOBILE: "not_mobile",
+}
 
 _MAINLAND = re.compile(r"1[3-9][0-9]{9}")
 

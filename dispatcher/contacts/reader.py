@@ -19,6 +19,7 @@ import python_calamine
 from dispatcher.contacts.guard import DEFAULT_LIMITS, SheetLimits, WorkbookGuard
 from dispatcher.contacts.phones import Cell
 from dispatcher.errors import SpreadsheetError
+from dispatcher.i18n import N_
 
 SPREADSHEET_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"})
 CSV_SUFFIXES = frozenset({".csv", ".txt", ".tsv"})
@@ -117,19 +118,27 @@ def _choose_sheet(
             # any() stops at the first non-blank row: only the top of a big sheet is converted
             if candidate.height > 0 and any(not all(map(_blank, row)) for row in candidate.iter_rows()):
                 return candidate
-        raise SpreadsheetError(f"{path.name}: every sheet is empty (sheets: {', '.join(names) or 'none'})")
+        raise SpreadsheetError.say(
+            N_("%(file)s: every sheet is empty (sheets: %(sheets)s)"),
+            file=path.name,
+            sheets=", ".join(names) or "-",
+        )
     if isinstance(sheet, str) and sheet in names:
         chosen = _load(workbook, sheet, guard)
     else:
         index = _as_index(sheet)
         if index is None or not 0 <= index < len(names):
-            raise SpreadsheetError(
-                f"{path.name}: no sheet {sheet!r}; the sheets are "
-                + ", ".join(f"{i}: {n!r}" for i, n in enumerate(names))
+            raise SpreadsheetError.say(
+                N_("%(file)s: no sheet %(sheet)r; the sheets are %(sheets)s"),
+                file=path.name,
+                sheet=sheet,
+                sheets=", ".join(f"{i}: {n!r}" for i, n in enumerate(names)),
             )
         chosen = _load(workbook, names[index], guard)
     if chosen.height == 0:
-        raise SpreadsheetError(f"{path.name}: sheet {chosen.name!r} is empty")
+        raise SpreadsheetError.say(
+            N_("%(file)s: sheet %(sheet)r is empty"), file=path.name, sheet=chosen.name
+        )
     return chosen
 
 
@@ -166,9 +175,12 @@ def detect_encoding(path: Path) -> str:
         except UnicodeDecodeError:
             continue
         return encoding
-    raise SpreadsheetError(
-        f"{path.name}: cannot decode the CSV file; tried UTF-8 (with or without BOM), GBK and GB18030. "
-        "Save it again as 'CSV UTF-8' from Excel or WPS"
+    raise SpreadsheetError.say(
+        N_(
+            "%(file)s: cannot decode the CSV file; tried UTF-8 (with or without BOM), GBK and GB18030. "
+            "Save it again as 'CSV UTF-8' from Excel or WPS"
+        ),
+        file=path.name,
     )
 
 

@@ -1,61 +1,85 @@
-"""``campaign export``: one row per input row, in input order, streamed into xlsx (write-only) or CSV."""
+"""``campaign export``: one row per input row, in input order, streamed into xlsx (write-only) or CSV.
+
+Said in Chinese or English (``lang``): headers, states, what a vendor code means, why a row was not sent
+("第 12 行，手机号码列：不是大陆手机号"). Times are China time, the zone named in the header. Every row keeps
+its phone number, whatever the reason it was not sent.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dispatcher import i18n, reasons
+from dispatcher.errors import InputError, StoreError
+from dispatcher.i18n import N_
 from dispatcher.results.export import Cell, write_rows
+from dispatcher.results.reconcile import NO_REPORTS
 from dispatcher.store import Campaign, Chunk, Recipient, RecipientState
 from dispatcher.store.recipients import recipient_text
 from dispatcher.vendors.registry import get as vendor_module
 
-HEADER = (
-    "row",
-    "mobile",
-    "text",
-    "segments",
-    "state",
-    "vendor code",
-    "meaning",
-    "batch id",
-    "submitted at",
-    "delivered at",
-    "reject reason",
+# (header, column width in characters)
+COLUMNS = (
+    (N_("row"), 7),
+    (N_("mobile"), 14),
+    (N_("text"), 48),
+    (N_("segments"), 8),
+    (N_("state"), 10),
+    (N_("vendor code"), 12),
+    (N_("meaning"), 28),
+    (N_("batch id"), 22),
+    (N_("submitted at (China time)"), 20),
+    (N_("delivered at (China time)"), 20),
+    (N_("reject reason"), 40),
 )
+HEADER = tuple(name for name, _ in COLUMNS)  # the English header (csv's default)
 FETCH = 10_000
-_NO_REPORTS = "accepted by the vendor (entinfo has no delivery reports)"
+LANGS = {"zh": "zh_CN", "en": "en"}
+
+
+def language(lang: str | None, path: Path) -> str:
+    """The catalog locale of ``--lang`` (``zh`` or ``en``): by default Chinese for xlsx, English for csv."""
+    if lang is None:
+        return "en" if path.suffix.lower() == ".csv" else "zh_CN"
+    locale = LANGS.get(lang) or i18n.normalise(lang)
+    if locale is None:
+        raise InputError(f"--lang must be zh or en, not {lang!r}")
+    return locale
 
 
 def _meaning(vendor: str, state: str, code: str | None) -> str:
+    _ = i18n.gettext
     if state == RecipientState.DELIVERED:
-        return "delivered"
+        return _("delivered")
     if state == RecipientState.UNDELIVERED:
-        return f"not delivered ({code})" if code else "not delivered"
+        return _("not delivered (%(code)s)") % {"code": code} if code else _("not delivered")
     if state == RecipientState.EXPIRED:
-        return "no delivery report within 72 h"
-    if state == RecipientState.ACCEPTED and vendor == "entinfo":
-        return _NO_REPORTS
+        return _("no delivery report within 72 h")
+    if state == RecipientState.ACCEPTED and vendor in NO_REPORTS:
+        return _("accepted by the vendor (entinfo has no delivery reports)")
+    if state == RecipientState.CANCELLED:
+        return _("not sent: the campaign was cancelled")
     if code and code.lstrip("-").isdigit():
-        return vendor_module(vendor).classify(int(code)).meaning_en
+        info = vendor_module(vendor).classify(int(code))
+        return info.meaning if i18n.current() == "zh_CN" else info.meaning_en
     return ""
 
 
 def rows(session: Session, campaign_id: int) -> Iterator[list[Cell]]:
+    """The export's rows, said in the current language (``i18n.use``)."""
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
-        from dispatcher.errors import StoreError
-
         raise StoreError(f"no campaign {campaign_id}")
-    vendor, zone = campaign.vendor, ZoneInfo(campaign.timezone)
+    vendor = campaign.vendor
 
     def local(at: datetime | None) -> datetime | None:
-        return at.astimezone(zone) if at is not None else None
+        return at.astimezone(i18n.CHINA) if at is not None else None
 
     query = (
         select(
@@ -71,42 +95,43 @@ def rows(session: Session, campaign_id: int) -> Iterator[list[Cell]]:
             Recipient.submitted_at,
             Recipient.delivered_at,
             Recipient.reject_reason,
+            Recipient.reject_code,
+            Recipient.reject_params,
         )
         .outerjoin(Chunk, Chunk.id == Recipient.chunk_id)
         .where(Recipient.campaign_id == campaign_id)
         .order_by(Recipient.position, Recipient.id)
         .execution_options(yield_per=FETCH)
     )
-    for (
-        row,
-        mobile,
-        raw,
-        text,
-        segments,
-        state,
-        status,
-        code,
-        batch,
-        sent,
-        delivered,
-        reason,
-    ) in session.execute(query):
+    states: dict[str, str] = {}
+    for (row, mobile, raw, text, segments, state, status, code, batch, sent, delivered, reason, reason_code,
+         params) in session.execute(query):  # fmt: skip
         vendor_code = status or code
+        label = states.get(state) or states.setdefault(state, i18n.pgettext("recipient", state))
         yield [
             row,
             mobile or raw,
             text,
             segments,
-            state,
+            label,
             vendor_code,
             _meaning(vendor, state, vendor_code),
             batch,
             local(sent),
             local(delivered),
-            reason,
+            _reason(row, reason, reason_code, params),
         ]
 
 
-def export(session: Session, campaign_id: int, path: Path) -> int:
-    """Write the campaign's rows to ``path`` (.xlsx or .csv); returns how many."""
-    return write_rows(path, HEADER, rows(session, campaign_id))
+def _reason(row: int, english: str | None, code: str | None, params: dict[str, Any] | None) -> str | None:
+    if not english and not code:
+        return None
+    column = str((params or {}).get("column") or "")
+    return reasons.at_row(row, column, code, params, english)
+
+
+def export(session: Session, campaign_id: int, path: Path, lang: str | None = None) -> int:
+    """Write the campaign's rows to ``path`` (.xlsx or .csv) in ``lang``; returns how many."""
+    with i18n.use(language(lang, path)):
+        header = [i18n.gettext(name) for name, _ in COLUMNS]
+        return write_rows(path, header, rows(session, campaign_id), widths=[w for _, w in COLUMNS])

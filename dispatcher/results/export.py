@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from dispatcher.errors import InputError
@@ -50,8 +51,13 @@ def _xlsx_cell(sheet: WriteOnlyWorksheet, value: Cell) -> Any:
     return value
 
 
-def write_rows(path: Path, header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> int:
-    """Write ``rows`` to ``path`` (.xlsx or .csv by suffix); returns the number of data rows."""
+def write_rows(
+    path: Path, header: Sequence[str], rows: Iterable[Sequence[Cell]], widths: Sequence[float] = ()
+) -> int:
+    """Write ``rows`` to ``path`` (.xlsx or .csv by suffix); returns the number of data rows.
+
+    The xlsx is what a person filters and scrolls: the header row frozen, a filter on every column, and
+    ``widths`` (characters) for the columns."""
     suffix = path.suffix.lower()
     count = 0
     if suffix == ".csv":
@@ -67,16 +73,21 @@ def write_rows(path: Path, header: Sequence[str], rows: Iterable[Sequence[Cell]]
         raise InputError(f"{path}: export format must be .xlsx or .csv, not {suffix or 'none'!r}")
     book = Workbook(write_only=True)
     sheet = book.create_sheet("recipients")
+    sheet.freeze_panes = "A2"
+    for index, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = width
     sheet.append(list(header))
     for row in rows:
         sheet.append([_xlsx_cell(sheet, v) for v in row])
         count += 1
+    sheet.auto_filter.ref = f"A1:{get_column_letter(max(len(header), 1))}{count + 1}"
     book.save(path)
     return count
 
 
-def export_campaign(session: Session, campaign_id: int, path: Path) -> int:
-    """Every input row of a campaign, in input order, to ``path`` (see ``campaign_export``)."""
+def export_campaign(session: Session, campaign_id: int, path: Path, lang: str | None = None) -> int:
+    """Every input row of a campaign, in input order, to ``path`` (see ``campaign_export``). ``lang``:
+    ``zh`` or ``en`` for the headers, states and reasons (default: Chinese for xlsx, English for csv)."""
     from dispatcher.results.campaign_export import export  # it builds on this module
 
-    return export(session, campaign_id, path)
+    return export(session, campaign_id, path, lang)

@@ -9,19 +9,24 @@ from sqlalchemy import ColumnElement, CursorResult, insert, select, true, update
 from sqlalchemy.orm import Session
 
 from dispatcher.errors import StateError, StoreError
+from dispatcher.i18n import N_
 from dispatcher.store.models import AuditEntry, Campaign
 from dispatcher.store.types import CampaignState, utcnow
 from dispatcher.vendors.wire import SECRET_FIELDS
 
 S = CampaignState
-# draft → scheduled → running ⇄ paused → completed | cancelled. Two additions an operator needs:
-# scheduled → draft (unschedule to edit) and completed → running ("retry failed" re-queues chunks).
+# draft → scheduled → running ⇄ paused → sent → completed, or cancelled. ``sent``: every chunk is final
+# but delivery reports are still due; ``completed``: every accepted recipient has its report or has
+# expired (at once for a vendor without reports). Additions an operator or the beat needs: scheduled →
+# draft (unschedule to edit); sent/completed → running ("retry failed", or a late answer, re-queues a
+# chunk); completed → sent (a late answer accepted a chunk of a completed campaign: reports are due).
 TRANSITIONS: dict[CampaignState, frozenset[CampaignState]] = {
     S.DRAFT: frozenset({S.SCHEDULED, S.CANCELLED}),
     S.SCHEDULED: frozenset({S.DRAFT, S.RUNNING, S.CANCELLED}),
-    S.RUNNING: frozenset({S.PAUSED, S.COMPLETED, S.CANCELLED}),
-    S.PAUSED: frozenset({S.RUNNING, S.COMPLETED, S.CANCELLED}),
-    S.COMPLETED: frozenset({S.RUNNING}),
+    S.RUNNING: frozenset({S.PAUSED, S.SENT, S.COMPLETED, S.CANCELLED}),
+    S.PAUSED: frozenset({S.RUNNING, S.SENT, S.COMPLETED, S.CANCELLED}),
+    S.SENT: frozenset({S.RUNNING, S.COMPLETED}),
+    S.COMPLETED: frozenset({S.RUNNING, S.SENT}),
     S.CANCELLED: frozenset(),
 }
 _SECRET_WORDS = ("password", "secret", "token")
@@ -60,14 +65,23 @@ def transition(
     current = session.execute(select(Campaign.state).where(Campaign.id == campaign_id)).scalar_one_or_none()
     if current is None:
         session.rollback()
-        raise StoreError(f"no campaign {campaign_id}")
+        raise StoreError.say(N_("no campaign %(id)s"), id=campaign_id)
     source = CampaignState(current)
     if target not in TRANSITIONS[source]:
         session.rollback()
-        raise StateError(f"campaign {campaign_id} cannot go from {source} to {target}")
+        raise StateError.say(
+            N_("campaign %(id)s cannot go from %(source)s to %(target)s"),
+            id=campaign_id,
+            source=source,
+            target=target,
+        )
     if not move(session, campaign_id, source, target, actor, **detail):
         session.rollback()
-        raise StateError(f"campaign {campaign_id} changed state meanwhile; not moved to {target}")
+        raise StateError.say(
+            N_("campaign %(id)s changed state meanwhile; not moved to %(target)s"),
+            id=campaign_id,
+            target=target,
+        )
     session.commit()
     return source
 

@@ -401,6 +401,7 @@ _FINISH_CHUNK = (
         updated_at=bindparam("b_at"),
     )
 )
+_CANCELLED_CLASS = "cancelled"  # decisions.CANCELLED (which imports this module)
 _IN_FLIGHT_OF_CHUNK = (
     _recipients.c.chunk_id == bindparam("b_chunk"),
     or_(*(_recipients.c.state == state for state in _IN_FLIGHT)),
@@ -409,8 +410,16 @@ _FINISH_RECIPIENTS = {
     "accepted": update(_recipients)
     .where(*_IN_FLIGHT_OF_CHUNK)
     .values(state=bindparam("b_state"), batch_id=bindparam("b_batch"), submitted_at=bindparam("b_at")),
+    # A chunk a cancel ended before it was sent: its recipients were never sent, they are cancelled.
     "failed": update(_recipients)
     .where(*_IN_FLIGHT_OF_CHUNK)
-    .values(state=bindparam("b_state"), error_class=bindparam("b_class"), vendor_code=bindparam("b_code")),
+    .values(
+        state=case(
+            (bindparam("b_class") == _CANCELLED_CLASS, RecipientState.CANCELLED.value),
+            else_=bindparam("b_state"),
+        ),
+        error_class=bindparam("b_class"),
+        vendor_code=bindparam("b_code"),
+    ),
     "other": update(_recipients).where(*_IN_FLIGHT_OF_CHUNK).values(state=bindparam("b_state")),
 }

@@ -84,6 +84,9 @@ class Campaign(Base):
     # The seq the next chunk of a split takes: bumped with UPDATE ... RETURNING, so two splits at once
     # never pick the same number (the campaign row is their lock).
     next_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A proof: the first message sent to a few of the sender's own numbers before the real campaign
+    # starts. A campaign of its own, so that it never counts in the real one's figures.
+    proof: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class Upload(Base):
@@ -167,7 +170,10 @@ class Recipient(Base):
     # NULL where the chunk carries the text (same-text or single request): see recipients.recipient_text.
     text: Mapped[str | None] = mapped_column(Text)
     segments: Mapped[int] = mapped_column(SmallInteger, default=0)
-    reject_reason: Mapped[str | None] = mapped_column(String(64))
+    reject_reason: Mapped[str | None] = mapped_column(String(64))  # English, for the CLI and --json
+    # The reason as data (``dispatcher.reasons``): pages and exports say it in the reader's language.
+    reject_code: Mapped[str | None] = mapped_column(String(32))
+    reject_params: Mapped[dict[str, Any] | None]
     state: Mapped[str] = mapped_column(String(16))
     # The planned chunk that carries it. No foreign key (migration 0006): on PostgreSQL each one is a
     # per-row trigger that cost a bulk upload as much as the row itself; ids come from the same transaction.

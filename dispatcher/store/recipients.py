@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import operator
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
@@ -29,6 +30,8 @@ COLUMNS = (
     "reject_reason",
     "state",
     "chunk_id",
+    "reject_code",
+    "reject_params",
 )
 
 
@@ -43,6 +46,8 @@ class NewRecipient(NamedTuple):
     segments: int = 0
     reject_reason: str | None = None
     chunk_id: int | None = None  # the planned chunk that will carry it
+    reject_code: str | None = None  # the reason as data (``dispatcher.reasons``)
+    reject_params: dict[str, Any] | None = None
 
 
 def bulk_insert_recipients(session: Session, campaign_id: int, rows: Iterable[NewRecipient]) -> int:
@@ -142,10 +147,15 @@ def recipient_text() -> ColumnElement[str | None]:
 def _tuples(campaign_id: int, rows: Iterable[NewRecipient]) -> Iterator[tuple[Any, ...]]:
     # Tuple unpacking rather than attribute access: this may run a million times per upload.
     rejected, planned = RecipientState.REJECTED.value, _PLANNED
-    for row_number, position, mobile, raw_value, text, segments, reject_reason, chunk_id in rows:
-        state = rejected if reject_reason else planned
-        yield (campaign_id, row_number, position, mobile, raw_value, text, segments, reject_reason, state,
-               chunk_id)  # fmt: skip
+    for row_number, position, mobile, raw_value, text, segments, reason, chunk_id, code, details in rows:
+        state = rejected if reason else planned
+        yield (campaign_id, row_number, position, mobile, raw_value, text, segments, reason, state,
+               chunk_id, code, _json(details))  # fmt: skip
+
+
+def _json(params: dict[str, Any] | None) -> str | None:
+    # What SQLAlchemy's JSON type writes, for the driver-level paths (COPY, raw INSERT) that bypass it.
+    return None if params is None else json.dumps(params, ensure_ascii=False)
 
 
 def counts(session: Session, campaign_id: int) -> dict[str, int]:

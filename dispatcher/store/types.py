@@ -93,6 +93,7 @@ class CampaignState(enum.StrEnum):
     SCHEDULED = "scheduled"
     RUNNING = "running"
     PAUSED = "paused"
+    SENT = "sent"  # every chunk final; delivery reports still due
     COMPLETED = "completed"
     CANCELLED = "cancelled"
 
@@ -117,6 +118,7 @@ class RecipientState(enum.StrEnum):
     DELIVERED = "delivered"
     UNDELIVERED = "undelivered"
     EXPIRED = "expired"
+    CANCELLED = "cancelled"  # never sent: its campaign was cancelled first
 
 
 class Role(enum.StrEnum):

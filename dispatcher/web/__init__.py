@@ -12,8 +12,10 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import importlib.resources
 import re
 from collections.abc import AsyncIterator
+from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -26,6 +28,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from dispatcher.config import Settings
 from dispatcher.errors import DispatcherError, StateError, StoreError
+from dispatcher.i18n import gettext as _
 from dispatcher.keys import DEFAULT_KEYS, KeySpace
 from dispatcher.web.actions import Forbidden
 from dispatcher.web.auth import SESSION_MAX_AGE_S, check_secret_key
@@ -36,9 +39,11 @@ from dispatcher.web.deps import (
     LoginRequired,
     PageUser,
     Unavailable,
+    describe,
     render,
     session_user,
 )
+from dispatcher.web.language import LanguageMiddleware
 from dispatcher.web.sandbox import Busy, Sandbox
 from dispatcher.web.security import SecurityMiddleware
 
@@ -47,6 +52,8 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = ["create_app"]
+
+SWAGGER_FILES = Path(str(importlib.resources.files("fastapi_offline") / "static"))
 
 
 def create_app(
@@ -119,6 +126,10 @@ def create_app(
         https=https_only,
         max_upload_bytes=max_upload_bytes,
     )
+    app.add_middleware(LanguageMiddleware)  # outermost: every response, error pages too, in one language
+    # Swagger UI's own files (fastapi-offline ships them): /docs needs no internet. Mounted before
+    # /static, which would otherwise take the path.
+    app.mount("/static/docs", StaticFiles(directory=str(SWAGGER_FILES)), name="swagger")
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
     app.include_router(admin.router)
     app.include_router(pages.router)
@@ -138,18 +149,24 @@ def _docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     def docs(user: PageUser) -> Response:
-        page = get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - API")
+        page = get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} - API",
+            swagger_js_url="/static/docs/swagger-ui-bundle.js",
+            swagger_css_url="/static/docs/swagger-ui.css",
+            swagger_favicon_url="/static/docs/favicon.png",
+        )
         html = bytes(page.body).decode()
-        # Swagger UI starts with one inline script: allowed by its hash, nothing else inline.
+        # Swagger UI starts with one inline script: allowed by its hash, nothing else inline. Every file
+        # is this app's own: no CDN.
         inline = re.findall(r"<script>(.*?)</script>", html, re.S)
         hashes = " ".join(
             "'sha256-" + base64.b64encode(hashlib.sha256(code.encode()).digest()).decode() + "'"
             for code in inline
         )
-        cdn = "https://cdn.jsdelivr.net"
         csp = (
-            f"default-src 'self'; script-src 'self' {cdn} {hashes}; style-src 'self' {cdn} 'unsafe-inline'; "
-            "img-src 'self' data: https://fastapi.tiangolo.com; connect-src 'self'; frame-ancestors 'none'; "
+            f"default-src 'self'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
             "base-uri 'none'; object-src 'none'"
         )
         return HTMLResponse(html, headers={"Content-Security-Policy": csp})
@@ -169,10 +186,8 @@ def _handlers(app: FastAPI) -> None:
     async def csrf_failed(request: Request, exc: CsrfFailed) -> Response:
         if _is_api(request):
             return JSONResponse({"detail": "CSRF token missing or wrong"}, status_code=403)
-        return HTMLResponse(
-            "<h1>403 - the form has expired</h1><p>Go back, reload the page and try again.</p>",
-            status_code=403,
-        )
+        title, advice = _("403 - the form has expired"), _("Go back, reload the page and try again.")
+        return HTMLResponse(f"<h1>{escape(title)}</h1><p>{escape(advice)}</p>", status_code=403)
 
     @app.exception_handler(DispatcherError)
     async def dispatcher_error(request: Request, exc: DispatcherError) -> Response:
@@ -188,4 +203,4 @@ def _handlers(app: FastAPI) -> None:
         if _is_api(request):
             return JSONResponse({"detail": str(exc)}, status_code=status)
         user = session_user(request, app.state.ctx)
-        return render(request, "error.html", user, status_code=status, status=status, message=str(exc))
+        return render(request, "error.html", user, status_code=status, status=status, message=describe(exc))

@@ -8,7 +8,7 @@ for the chart, and the throttled balance query.
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +16,15 @@ from redis.exceptions import RedisError
 from sqlalchemy import BigInteger, cast, func, select, update
 from sqlalchemy.orm import Session
 
-from dispatcher import campaigns
+from dispatcher import campaigns, keywords, proofs
+from dispatcher.config import Settings, validate_window
 from dispatcher.contacts import normalise
+from dispatcher.decisions import in_window, next_window_open
 from dispatcher.errors import DispatcherError, StateError, StoreError, UnsupportedMethodError
+from dispatcher.i18n import N_
 from dispatcher.ratelimit import BalanceGate
 from dispatcher.results import optout_store
-from dispatcher.store import Campaign, CampaignState, Recipient, RecipientState, Role, audit
+from dispatcher.store import Campaign, CampaignState, Recipient, RecipientState, Role, audit, utcnow
 from dispatcher.vendors.registry import get as vendor_module
 from dispatcher.vendors.transport import for_account as transport_for
 from dispatcher.web.auth import CurrentUser
@@ -33,13 +36,28 @@ SERIES_POINTS = 120  # buckets in the progress chart
 SERIES_CACHE_S = 2.0
 
 
+ACTING = {
+    "start": N_("starting a campaign"),
+    "pause": N_("pausing a campaign"),
+    "resume": N_("resuming a campaign"),
+    "cancel": N_("cancelling a campaign"),
+    "retry": N_("retrying a campaign"),
+}
+
+
 class Forbidden(DispatcherError):
     """The user's role does not allow the action."""
 
 
 def require(user: CurrentUser, role: Role, what: str) -> None:
+    """``what`` (marked with ``N_``): what the user tried, said in the refusal."""
     if not user.can(role):
-        raise Forbidden(f"{what} needs the {role.value} role (you are {user.role.value})")
+        raise Forbidden.say(
+            N_("%(what)s needs the %(role)s role (you are %(yours)s)"),
+            what=what,
+            role=role.value,
+            yours=user.role.value,
+        )
 
 
 def sendable(session: Session, campaign_id: int) -> int:
@@ -73,7 +91,7 @@ def create(
     name: str | None,
 ) -> campaigns.Created:
     """Create (draft, or scheduled at ``start_at``). A large campaign stays a draft until approved."""
-    require(user, Role.SENDER, "creating a campaign")
+    require(user, Role.SENDER, N_("creating a campaign"))
     created = campaigns.create(
         ctx.sessions,
         ctx.settings,
@@ -101,13 +119,19 @@ def create(
 
 
 def approve(ctx: WebContext, user: CurrentUser, campaign_id: int) -> None:
-    require(user, Role.ADMIN, "approving a campaign")
+    require(user, Role.ADMIN, N_("approving a campaign"))
     with ctx.sessions() as session:
         campaign = campaigns.get(session, campaign_id)
         if campaign.state not in (CampaignState.DRAFT, CampaignState.SCHEDULED):
-            raise StateError(f"campaign {campaign_id} is {campaign.state}: nothing to approve")
+            raise StateError.say(
+                N_("campaign %(id)s is %(state)s: nothing to approve"), id=campaign_id, state=campaign.state
+            )
         if campaign.approved_by:
-            raise StateError(f"campaign {campaign_id} is already approved by {campaign.approved_by}")
+            raise StateError.say(
+                N_("campaign %(id)s is already approved by %(name)s"),
+                id=campaign_id,
+                name=campaign.approved_by,
+            )
         wished = campaign.start_at if campaign.state == CampaignState.DRAFT else None
         session.execute(update(Campaign).where(Campaign.id == campaign_id).values(approved_by=user.name))
         audit(session, user.name, "campaign.approve", campaign_id, recipients=sendable(session, campaign_id))
@@ -121,14 +145,17 @@ def act(ctx: WebContext, user: CurrentUser, campaign_id: int, action: str) -> in
     if action == "approve":
         approve(ctx, user, campaign_id)
         return 0
-    require(user, Role.SENDER, f"{action} of a campaign")
+    require(user, Role.SENDER, ACTING[action] if action in ACTING else N_("changing a campaign"))
     if action == "start":
         with ctx.sessions() as session:
             campaign = campaigns.get(session, campaign_id)
             if needs_approval(ctx, session, campaign):
-                raise Forbidden(
-                    f"campaign {campaign_id} has more than {ctx.settings.approval_threshold} recipients: "
-                    "an admin must approve it before it starts"
+                raise Forbidden.say(
+                    N_(
+                        "campaign %(id)s has more than %(count)s recipients: an admin must approve it before it starts"
+                    ),
+                    id=campaign_id,
+                    count=ctx.settings.approval_threshold,
                 )
         ids: list[int] = campaigns.start(ctx.sessions, campaign_id, user.name)
     elif action == "pause":
@@ -142,7 +169,7 @@ def act(ctx: WebContext, user: CurrentUser, campaign_id: int, action: str) -> in
     elif action == "retry":
         ids = campaigns.retry(ctx.sessions, campaign_id, user.name)
     else:
-        raise StateError(f"unknown action {action!r}")
+        raise StateError.say(N_("unknown action %(action)r"), action=action)
     ctx.enqueue(ids)
     return len(ids)
 
@@ -237,7 +264,7 @@ def add_optouts(
 ) -> tuple[int, list[str]]:
     """Add numbers (normalised) to the opt-out list through the store's one opt-out path, which also
     withdraws them from every chunk not yet claimed; returns (added, entries that are not numbers)."""
-    require(user, Role.ADMIN, "editing the opt-out list")
+    require(user, Role.ADMIN, N_("editing the opt-out list"))
     good, invalid = optout_store.normalise_all(values)
     with ctx.sessions() as session:
         added = optout_store.add(session, good, source="manual", note=note)
@@ -248,10 +275,51 @@ def add_optouts(
 
 
 def remove_optout(ctx: WebContext, user: CurrentUser, value: str) -> None:
-    require(user, Role.ADMIN, "editing the opt-out list")
+    require(user, Role.ADMIN, N_("editing the opt-out list"))
     mobile = normalise(value) or value
     with ctx.sessions() as session:
         if not optout_store.remove(session, [mobile]):
-            raise StoreError(f"no opt-out for {mobile}")
+            raise StoreError.say(N_("no opt-out for %(mobile)s"), mobile=mobile)
         audit(session, user.name, "optout.remove", mobile=mobile)
         session.commit()
+
+
+def counting_rules(ctx: WebContext) -> dict[str, dict[str, Any]]:
+    """Per account, what the compose page's counter needs: the vendor's length limits (``text``)."""
+    out = {}
+    for name, account in ctx.settings.accounts.items():
+        limits = keywords.vendor_rules(account.vendor).max_chars
+        out[name] = {
+            "vendor": account.vendor,
+            "max_single": limits[0] if limits else 0,
+            "max_double": limits[1] if limits else 0,
+        }
+    return out
+
+
+def start_window(settings: Settings, window: str | None, start_at: str | None) -> dict[str, Any]:
+    """Whether a campaign started now (or at ``start_at``, China time unless zoned) would wait for its
+    send window: ``{"waiting": "window", "window_opens_at": UTC ISO}``, else ``{"waiting": None}``."""
+    from dispatcher.web.pages import parse_start
+
+    minutes = validate_window(window) if window else settings.send_window
+    start = parse_start(start_at, settings.timezone) or utcnow()
+    if in_window(start, minutes, settings.timezone):
+        return {"waiting": None}
+    opens = next_window_open(start, minutes, settings.timezone).astimezone(UTC)
+    return {"waiting": "window", "window_opens_at": opens.isoformat(timespec="seconds")}
+
+
+def send_proof(
+    ctx: WebContext, user: CurrentUser, account: str, text: str, numbers: str, source: str
+) -> proofs.Proof:
+    """Send ``text`` to the typed ``numbers`` (at most five) as a proof campaign, queued for the workers."""
+    require(user, Role.SENDER, N_("sending a proof"))
+    with ctx.sessions() as session:
+        opted_out = campaigns.opt_out_set(session)
+    mobiles = proofs.parse_numbers(numbers, opted_out)
+    sent = proofs.send(
+        ctx.sessions, ctx.settings, account, text, mobiles, actor=user.name, name=f"proof: {source}"
+    )
+    ctx.enqueue(sent.chunk_ids)
+    return sent

@@ -8,7 +8,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func, select
 
+from dispatcher import labels
 from dispatcher.errors import DispatcherError
+from dispatcher.i18n import N_
+from dispatcher.i18n import gettext as _
 from dispatcher.store import OptOut, ReplyRow, Role, User, audit
 from dispatcher.web import actions, auth
 from dispatcher.web.deps import (
@@ -18,6 +21,7 @@ from dispatcher.web.deps import (
     check_csrf,
     check_password,
     client_address,
+    describe,
     flash,
     render,
     session_user,
@@ -65,12 +69,12 @@ def login(
             status_code=429,
             headers={"Retry-After": str(wait)},
             next=_local(next),
-            error=f"too many attempts, try again in {wait} s",
+            error=_("too many attempts, try again in %(seconds)s s") % {"seconds": wait},
         )
     user = check_password(ctx, name, password, address)
     if user is None:
         return render(
-            request, "login.html", None, status_code=401, next=_local(next), error="wrong name or password"
+            request, "login.html", None, status_code=401, next=_local(next), error=_("wrong name or password")
         )
     request.session.clear()  # a fresh session (and CSRF token) on sign-in: no fixation
     with ctx.sessions() as session:
@@ -93,7 +97,7 @@ def logout(request: Request, ctx: Ctx, csrf: Annotated[str, Form()] = "") -> Res
 
 @router.get("/optouts")
 def optouts(request: Request, ctx: Ctx, user: PageUser, q: str = "", page: int = 0) -> Response:
-    actions.require(user, Role.SENDER, "seeing the opt-out list (phone numbers)")
+    actions.require(user, Role.SENDER, N_("seeing the opt-out list (phone numbers)"))
     page = min(max(page, 0), MAX_PAGE)
     with ctx.sessions() as session:
         query = select(OptOut).order_by(OptOut.id.desc())
@@ -117,10 +121,15 @@ def optouts_add(
 ) -> Response:
     check_csrf(request, csrf)
     added, invalid = actions.add_optouts(ctx, user, mobiles.split(), note or None)
-    flash(request, f"{added} numbers added to the opt-out list")
+    flash(request, _("%(count)s numbers added to the opt-out list") % {"count": added})
     if invalid:
         shown = ", ".join(invalid[:10]) + (" …" if len(invalid) > 10 else "")
-        flash(request, f"{len(invalid)} entries are not mobile numbers: {shown}", "error")
+        flash(
+            request,
+            _("%(count)s entries are not mobile numbers: %(shown)s")
+            % {"count": len(invalid), "shown": shown},
+            "error",
+        )
     return _redirect("/optouts")
 
 
@@ -134,13 +143,13 @@ def optouts_remove(
 ) -> Response:
     check_csrf(request, csrf)
     actions.remove_optout(ctx, user, mobile)
-    flash(request, f"{mobile} removed from the opt-out list")
+    flash(request, _("%(mobile)s removed from the opt-out list") % {"mobile": mobile})
     return _redirect("/optouts")
 
 
 @router.get("/replies")
 def replies(request: Request, ctx: Ctx, user: PageUser, page: int = 0) -> Response:
-    actions.require(user, Role.SENDER, "seeing replies (phone numbers)")
+    actions.require(user, Role.SENDER, N_("seeing replies (phone numbers)"))
     page = min(max(page, 0), MAX_PAGE)
     with ctx.sessions() as session:
         rows = (
@@ -155,14 +164,14 @@ def replies(request: Request, ctx: Ctx, user: PageUser, page: int = 0) -> Respon
 def accounts(request: Request, ctx: Ctx, user: PageUser, balance: str = "") -> Response:
     shown = None
     if balance:
-        actions.require(user, Role.SENDER, "asking a vendor for the balance")
+        actions.require(user, Role.SENDER, N_("asking a vendor for the balance"))
         shown = actions.balance(ctx, balance)
     return render(request, "accounts.html", user, accounts=ctx.settings.accounts, balance=shown)
 
 
 @router.get("/users")
 def users(request: Request, ctx: Ctx, user: PageUser) -> Response:
-    actions.require(user, Role.ADMIN, "managing users")
+    actions.require(user, Role.ADMIN, N_("managing users"))
     with ctx.sessions() as session:
         rows = session.execute(select(User).order_by(User.name)).scalars().all()
     return render(request, "users.html", user, rows=rows, roles=list(Role))
@@ -179,13 +188,15 @@ def users_add(
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
     check_csrf(request, csrf)
-    actions.require(user, Role.ADMIN, "managing users")
+    actions.require(user, Role.ADMIN, N_("managing users"))
     try:
         with ctx.sessions() as session:
             auth.add_user(session, name.strip(), password, role, actor=user.name)
-        flash(request, f"user {name.strip()} added ({role})")
+        flash(
+            request, _("user %(name)s added (%(role)s)") % {"name": name.strip(), "role": labels.role(role)}
+        )
     except DispatcherError as exc:
-        flash(request, str(exc), "error")
+        flash(request, describe(exc), "error")
     return _redirect("/users")
 
 
@@ -199,13 +210,13 @@ def users_role(
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
     check_csrf(request, csrf)
-    actions.require(user, Role.ADMIN, "managing users")
+    actions.require(user, Role.ADMIN, N_("managing users"))
     try:
         with ctx.sessions() as session:
             auth.set_role(session, name, role, actor=user.name)
-        flash(request, f"user {name} is now {role}")
+        flash(request, _("user %(name)s is now %(role)s") % {"name": name, "role": labels.role(role)})
     except (DispatcherError, ValueError) as exc:
-        flash(request, str(exc), "error")
+        flash(request, describe(exc), "error")
     return _redirect("/users")
 
 
@@ -214,14 +225,14 @@ def users_remove(
     request: Request, ctx: Ctx, user: PageUser, name: str, csrf: Annotated[str, Form()] = ""
 ) -> Response:
     check_csrf(request, csrf)
-    actions.require(user, Role.ADMIN, "managing users")
+    actions.require(user, Role.ADMIN, N_("managing users"))
     if name == user.name:
-        flash(request, "you cannot remove yourself", "error")
+        flash(request, _("you cannot remove yourself"), "error")
         return _redirect("/users")
     try:
         with ctx.sessions() as session:
             auth.remove_user(session, name, actor=user.name)
-        flash(request, f"user {name} removed")
+        flash(request, _("user %(name)s removed") % {"name": name})
     except DispatcherError as exc:
-        flash(request, str(exc), "error")
+        flash(request, describe(exc), "error")
     return _redirect("/users")

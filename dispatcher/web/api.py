@@ -13,7 +13,9 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from dispatcher import proofs
 from dispatcher.cli.check import summary
+from dispatcher.i18n import N_
 from dispatcher.store import Campaign, OptOut, ReplyRow, Role, User
 from dispatcher.web import actions, auth, uploads
 from dispatcher.web.deps import ApiUser, CampaignId, Ctx
@@ -59,6 +61,7 @@ def _campaign_row(c: Campaign) -> dict[str, Any]:
         "created_by": c.created_by,
         "approved_by": c.approved_by,
         "created_at": c.created_at.isoformat(),
+        "proof": c.proof,
     }
 
 
@@ -75,7 +78,7 @@ def list_campaigns(ctx: Ctx, user: ApiUser) -> list[dict[str, Any]]:
 
 
 def _with_upload(ctx: Ctx, user: ApiUser, file: UploadFile) -> uploads.Upload:
-    actions.require(user, Role.SENDER, "creating a campaign")
+    actions.require(user, Role.SENDER, N_("creating a campaign"))
     return uploads.save(ctx.upload_dir, file.file, file.filename or "", user.name, ctx.max_upload_bytes)
 
 
@@ -88,8 +91,13 @@ async def preview_campaign(
     account: Annotated[str, Form()],
     sheet: Annotated[str, Form()] = "",
     phone_column: Annotated[str, Form()] = "",
+    start_at: Annotated[str, Form(description="ISO-8601; China time when no zone; empty: now")] = "",
+    window: Annotated[str, Form(description="HH:MM-HH:MM; empty: the configured window")] = "",
 ) -> dict[str, Any]:
-    return await ctx.reading(_preview, ctx, user, file, template, account, sheet, phone_column)
+    """With ``waiting``: ``"window"`` and ``window_opens_at`` (UTC) when it would start outside its window."""
+    waits = actions.start_window(ctx.settings, window or None, start_at or None)
+    found = await ctx.reading(_preview, ctx, user, file, template, account, sheet, phone_column)
+    return {**found, **waits}
 
 
 def _preview(
@@ -173,14 +181,26 @@ def campaign_action(ctx: Ctx, user: ApiUser, campaign_id: CampaignId, action: Ac
 
 
 @router.get("/campaigns/{campaign_id}/export", summary="Per-recipient results as xlsx or csv (sender)")
-async def campaign_export(ctx: Ctx, user: ApiUser, campaign_id: CampaignId, format: str = "xlsx") -> Response:
-    actions.require(user, Role.SENDER, "exporting phone numbers")
-    return await ctx.exporting(export_response, ctx, campaign_id, format)
+async def campaign_export(
+    ctx: Ctx, user: ApiUser, campaign_id: CampaignId, format: str = "xlsx", lang: str | None = None
+) -> Response:
+    """``lang``: ``zh`` or ``en`` (headers, states, reasons); by default Chinese for xlsx, English for csv."""
+    actions.require(user, Role.SENDER, N_("exporting phone numbers"))
+    return await ctx.exporting(export_response, ctx, campaign_id, format, lang)
+
+
+@router.get(
+    "/proofs/{campaign_id}", summary="A proof's outcome: per number, its state and the gateway's answer"
+)
+def proof_outcome(ctx: Ctx, user: ApiUser, campaign_id: CampaignId) -> dict[str, Any]:
+    actions.require(user, Role.SENDER, N_("seeing a proof (phone numbers)"))
+    with ctx.sessions() as session:
+        return proofs.outcome(session, campaign_id)
 
 
 @router.get("/optouts", summary="The opt-out list (sender)")
 def list_optouts(ctx: Ctx, user: ApiUser, limit: Limit = 1000, offset: Offset = 0) -> list[dict[str, Any]]:
-    actions.require(user, Role.SENDER, "seeing the opt-out list (phone numbers)")
+    actions.require(user, Role.SENDER, N_("seeing the opt-out list (phone numbers)"))
     with ctx.sessions() as session:
         rows = session.execute(
             select(OptOut).order_by(OptOut.id.desc()).offset(offset).limit(min(limit, MAX_LIMIT))
@@ -205,7 +225,7 @@ def remove_optout(ctx: Ctx, user: ApiUser, mobile: str) -> dict[str, str]:
 
 @router.get("/replies", summary="Replies (MO), newest first (sender)")
 def list_replies(ctx: Ctx, user: ApiUser, limit: Limit = 200, offset: Offset = 0) -> list[dict[str, Any]]:
-    actions.require(user, Role.SENDER, "seeing replies (phone numbers)")
+    actions.require(user, Role.SENDER, N_("seeing replies (phone numbers)"))
     with ctx.sessions() as session:
         rows = session.execute(
             select(ReplyRow).order_by(ReplyRow.id.desc()).offset(offset).limit(min(limit, MAX_LIMIT))
@@ -239,13 +259,13 @@ def list_accounts(ctx: Ctx, user: ApiUser) -> list[dict[str, Any]]:
 
 @router.get("/accounts/{name}/balance", summary="Balance (throttled per vendor; cached otherwise)")
 def account_balance(ctx: Ctx, user: ApiUser, name: str) -> dict[str, Any]:
-    actions.require(user, Role.SENDER, "asking a vendor for the balance")
+    actions.require(user, Role.SENDER, N_("asking a vendor for the balance"))
     return actions.balance(ctx, name)
 
 
 @router.get("/users", summary="Users and roles (admin)")
 def list_users(ctx: Ctx, user: ApiUser) -> list[dict[str, str]]:
-    actions.require(user, Role.ADMIN, "managing users")
+    actions.require(user, Role.ADMIN, N_("managing users"))
     with ctx.sessions() as session:
         return [
             {"name": u.name, "role": u.role}
@@ -255,7 +275,7 @@ def list_users(ctx: Ctx, user: ApiUser) -> list[dict[str, str]]:
 
 @router.post("/users", status_code=201, summary="Add a user (admin)")
 def add_user(ctx: Ctx, user: ApiUser, body: UserIn) -> dict[str, str]:
-    actions.require(user, Role.ADMIN, "managing users")
+    actions.require(user, Role.ADMIN, N_("managing users"))
     with ctx.sessions() as session:
         auth.add_user(session, body.name, body.password, body.role.value, actor=user.name)
     return {"name": body.name, "role": body.role.value}

@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 from redis.exceptions import RedisError
 from starlette.responses import Response
 
+from dispatcher import i18n, labels, reasons
 from dispatcher.errors import DispatcherError
 from dispatcher.store import Role, audit
 from dispatcher.web import auth
@@ -21,6 +22,22 @@ from dispatcher.web.auth import CurrentUser
 from dispatcher.web.context import WebContext
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+templates.env.add_extension("jinja2.ext.i18n")
+# Added by the extension: the request's language (dispatcher.web.language) is read when a page renders.
+templates.env.install_gettext_callables(  # type: ignore[attr-defined]
+    i18n.gettext, i18n.ngettext, newstyle=True, pgettext=i18n.pgettext, npgettext=i18n.npgettext
+)
+templates.env.filters.update(
+    china_time=i18n.china_time,
+    campaign_state=labels.campaign_state,
+    recipient_state=labels.recipient_state,
+    role=labels.role,
+    history=labels.history_action,
+    reject_reason=lambda r: reasons.at_row(
+        r["row"], r["column"], r.get("code"), r.get("params"), r["reason"]
+    ),
+    num=lambda n: f"{int(n or 0):,}",
+)
 CSRF_HEADER = "x-csrf-token"
 SESSION_ID = "sid"  # the cookie's key for the server-side session id
 
@@ -159,6 +176,40 @@ def api_user(request: Request, ctx: Ctx) -> CurrentUser:
 ApiUser = Annotated[CurrentUser, Depends(api_user)]
 
 
+# Parameters of a message-as-data that are themselves words to say: states, and what was attempted.
+_STATE_PARAMS = ("source", "target", "state")
+_WORD_PARAMS = ("what",)
+_ROLE_PARAMS = ("role", "yours")
+
+
+def describe(exc: Exception) -> str:
+    """The error in the reader's language: its message as data when it has one (``DispatcherError.say``),
+    else its English text."""
+    if not isinstance(exc, DispatcherError):
+        return str(exc)
+    return say(str(exc), exc.msgid, exc.params)
+
+
+def say(english: str, msgid: str | None, params: dict[str, Any] | None) -> str:
+    """A message as data (English msgid and parameters) in the reader's language; ``english`` without one."""
+    if msgid is None:
+        return english
+    shown = dict(params or {})
+    for key in _STATE_PARAMS:
+        if key in shown:
+            shown[key] = labels.campaign_state(str(shown[key]))
+    for key in _WORD_PARAMS:
+        if key in shown:
+            shown[key] = i18n.gettext(str(shown[key]))
+    for key in _ROLE_PARAMS:
+        if key in shown:
+            shown[key] = labels.role(str(shown[key]))
+    try:
+        return i18n.gettext(msgid) % shown if shown else i18n.gettext(msgid)
+    except (KeyError, TypeError, ValueError):  # a catalog entry that does not fit: the English
+        return english
+
+
 def flash(request: Request, message: str, kind: str = "info") -> None:
     request.session.setdefault("flash", []).append([kind, message])
 
@@ -172,6 +223,9 @@ def render(
     **context: Any,
 ) -> Response:
     messages = request.session.pop("flash", [])
+    locale = i18n.current()
+    other = ("en", "English") if locale == "zh_CN" else ("zh", "中文")
+    switch = request.url.include_query_params(lang=other[0])
     return templates.TemplateResponse(
         request,
         name,
@@ -180,6 +234,11 @@ def render(
             "csrf": csrf_token(request),
             "messages": messages,
             "Role": Role,
+            "locale": locale,
+            "html_lang": i18n.html_lang(locale),
+            "other_lang": other,
+            # The same page (its query kept: a sign-in's ``next``) in the other language.
+            "switch_url": f"{switch.path}?{switch.query}",
             **context,
         },
         status_code=status_code,

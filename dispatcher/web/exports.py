@@ -11,6 +11,7 @@ from starlette.background import BackgroundTask
 
 from dispatcher import campaigns
 from dispatcher.errors import InputError
+from dispatcher.i18n import N_
 from dispatcher.results import export as exporting
 from dispatcher.web.context import WebContext
 
@@ -20,15 +21,17 @@ MEDIA = {
 }
 
 
-def export_response(ctx: WebContext, campaign_id: int, fmt: str) -> Response:
+def export_response(ctx: WebContext, campaign_id: int, fmt: str, lang: str | None = None) -> Response:
+    """The export as a download; ``lang`` (zh or en), by default the page's language (Chinese for the API
+    with xlsx, English with csv: ``campaign_export.language``)."""
     if fmt not in MEDIA:
-        raise InputError(f"export format must be xlsx or csv, not {fmt!r}")
+        raise InputError.say(N_("export format must be xlsx or csv, not %(format)r"), format=fmt)
     folder = Path(tempfile.mkdtemp(prefix="dispatcher-export-"))
     try:
         with ctx.sessions() as session:
             campaigns.get(session, campaign_id)  # 404 for an unknown campaign
             path = folder / f"campaign-{campaign_id}.{fmt}"
-            exporting.export_campaign(session, campaign_id, path)
+            exporting.export_campaign(session, campaign_id, path, lang)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

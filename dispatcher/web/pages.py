@@ -10,16 +10,27 @@ from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
-from dispatcher import campaigns
+from dispatcher import campaigns, i18n, labels, proofs
 from dispatcher.config import format_window
 from dispatcher.errors import DispatcherError, InputError
+from dispatcher.i18n import N_, china_time, gettext
+from dispatcher.i18n import gettext as _
 from dispatcher.store import AuditEntry, Campaign, Role
 from dispatcher.web import actions, uploads
-from dispatcher.web.deps import CampaignId, Ctx, PageUser, check_csrf, flash, render
+from dispatcher.web.deps import CampaignId, Ctx, PageUser, check_csrf, describe, flash, render, say
 from dispatcher.web.exports import export_response
 
 router = APIRouter(include_in_schema=False)
+SENT_STATES = ("accepted", "delivered", "undelivered", "expired")  # the vendor took them
 ACTIONS = ("start", "pause", "resume", "cancel", "retry", "approve")
+ACTION_DONE = {
+    "start": N_("Started."),
+    "pause": N_("Paused."),
+    "resume": N_("Resumed."),
+    "cancel": N_("Cancelled: nothing more will be sent."),
+    "retry": N_("Failed messages queued again."),
+    "approve": N_("Approved."),
+}
 
 
 def _redirect(url: str) -> RedirectResponse:
@@ -33,7 +44,9 @@ def parse_start(value: str | None, timezone: str) -> datetime | None:
     try:
         at = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise InputError(f"start time {value!r} is not a date and time (e.g. 2026-11-22T09:00)") from None
+        raise InputError.say(
+            N_("start time %(value)r is not a date and time (e.g. 2026-11-22T09:00)"), value=value
+        ) from None
     return at if at.tzinfo is not None else at.replace(tzinfo=ZoneInfo(timezone))
 
 
@@ -45,13 +58,20 @@ def home() -> Response:
 @router.get("/campaigns")
 def campaign_list(request: Request, ctx: Ctx, user: PageUser) -> Response:
     with ctx.sessions() as session:
-        rows = session.execute(select(Campaign).order_by(Campaign.id.desc()).limit(500)).scalars().all()
+        rows = (
+            session.execute(
+                # Proofs are campaigns of their own, never mixed into the list of real ones.
+                select(Campaign).where(Campaign.proof.is_(False)).order_by(Campaign.id.desc()).limit(500)
+            )
+            .scalars()
+            .all()
+        )
     return render(request, "campaigns.html", user, campaigns=rows)
 
 
 @router.get("/campaigns/new")
 def new_campaign(request: Request, ctx: Ctx, user: PageUser) -> Response:
-    actions.require(user, Role.SENDER, "creating a campaign")
+    actions.require(user, Role.SENDER, N_("creating a campaign"))
     return render(request, "upload.html", user, max_mb=ctx.max_upload_bytes // (1024 * 1024))
 
 
@@ -64,7 +84,7 @@ def upload(
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
     check_csrf(request, csrf)
-    actions.require(user, Role.SENDER, "uploading a contact list")
+    actions.require(user, Role.SENDER, N_("uploading a contact list"))
     try:
         saved = uploads.save(ctx.upload_dir, file.file, file.filename or "", user.name, ctx.max_upload_bytes)
     except InputError as exc:
@@ -74,7 +94,7 @@ def upload(
             user,
             status_code=413 if isinstance(exc, uploads.UploadTooLarge) else 400,
             max_mb=ctx.max_upload_bytes // (1024 * 1024),
-            error=str(exc),
+            error=describe(exc),
         )
     return _redirect(f"/uploads/{saved.token}")
 
@@ -88,6 +108,7 @@ def _compose(
     preview: dict[str, Any] | None = None,
     error: str | None = None,
     status_code: int = 200,
+    proof: proofs.Proof | None = None,
 ) -> Response:
     saved = uploads.find(ctx.upload_dir, token, user)
     # In the sandbox: a crafted file gets its refusal page here, however often it is opened.
@@ -109,20 +130,45 @@ def _compose(
         accounts=ctx.settings.accounts,
         default_window=format_window(ctx.settings.send_window),
         preview=preview,
+        window_warning=_window_warning(ctx, form) if preview is not None else None,
+        notices=[
+            say(msgid % params if params else msgid, msgid, params) for msgid, params in preview["notices"]
+        ]
+        if preview is not None
+        else [],
+        counting=actions.counting_rules(ctx),
         balance=balance,
-        error=error or seen.error,
+        proof=proof,
+        max_proof_numbers=proofs.MAX_NUMBERS,
+        error=error or seen.describe(),
     )
+
+
+def _window_warning(ctx: Ctx, form: dict[str, str]) -> str | None:
+    """When the campaign would start (now, or its start time) outside its send window: when it sends."""
+    try:
+        waits = actions.start_window(ctx.settings, form.get("window") or None, form.get("start_at") or None)
+    except DispatcherError:
+        return None  # the form's own error says what is wrong
+    if waits["waiting"] is None:
+        return None
+    return _(
+        "Outside the send window (%(window)s, China time): once started, it waits and sends from %(time)s."
+    ) % {
+        "window": form.get("window") or format_window(ctx.settings.send_window),
+        "time": china_time(datetime.fromisoformat(waits["window_opens_at"])),
+    }
 
 
 @router.get("/uploads/{token}")
 async def compose(request: Request, ctx: Ctx, user: PageUser, token: str, sheet: str = "") -> Response:
-    actions.require(user, Role.SENDER, "creating a campaign")
+    actions.require(user, Role.SENDER, N_("creating a campaign"))
     first_account = next(iter(ctx.settings.accounts), "")
     return await ctx.reading(_compose, request, ctx, user, token, {"sheet": sheet, "account": first_account})
 
 
 def _form(request_form: Any) -> dict[str, str]:
-    keys = ("sheet", "phone_column", "template", "account", "start_at", "window", "name")
+    keys = ("sheet", "phone_column", "template", "account", "start_at", "window", "name", "proof_numbers")
     return {k: str(request_form.get(k) or "") for k in keys}
 
 
@@ -130,7 +176,7 @@ def _form(request_form: Any) -> dict[str, str]:
 async def preview(request: Request, ctx: Ctx, user: PageUser, token: str) -> Response:
     form = await request.form()
     check_csrf(request, str(form.get("csrf") or ""))
-    actions.require(user, Role.SENDER, "creating a campaign")
+    actions.require(user, Role.SENDER, N_("creating a campaign"))
     values = _form(form)
     return await ctx.reading(_preview, request, ctx, user, token, values)
 
@@ -142,8 +188,40 @@ def _preview(request: Request, ctx: Ctx, user: PageUser, token: str, values: dic
             ctx, saved, values["account"], values["template"], values["sheet"], values["phone_column"]
         )
     except DispatcherError as exc:
-        return _compose(request, ctx, user, token, values, error=str(exc), status_code=400)
+        return _compose(request, ctx, user, token, values, error=describe(exc), status_code=400)
     return _compose(request, ctx, user, token, values, preview=result)
+
+
+@router.post("/uploads/{token}/proof")
+async def proof(request: Request, ctx: Ctx, user: PageUser, token: str) -> Response:
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf") or ""))
+    actions.require(user, Role.SENDER, N_("sending a proof"))
+    return await ctx.reading(_proof, request, ctx, user, token, _form(form))
+
+
+def _proof(request: Request, ctx: Ctx, user: PageUser, token: str, values: dict[str, str]) -> Response:
+    """The first rendered message to the numbers typed, through the account, before the real start."""
+    saved = uploads.find(ctx.upload_dir, token, user)
+    try:
+        result = uploads.preview(
+            ctx, saved, values["account"], values["template"], values["sheet"], values["phone_column"]
+        )
+    except DispatcherError as exc:
+        return _compose(request, ctx, user, token, values, error=describe(exc), status_code=400)
+    try:
+        if not result["samples"]:
+            raise InputError.say(N_("no row of the list makes a message: nothing to send as a proof"))
+        sent = actions.send_proof(
+            ctx, user, values["account"], result["samples"][0]["text"], values["proof_numbers"], saved.name
+        )
+    except actions.Forbidden:
+        raise
+    except DispatcherError as exc:
+        return _compose(
+            request, ctx, user, token, values, preview=result, error=describe(exc), status_code=400
+        )
+    return _compose(request, ctx, user, token, values, preview=result, proof=sent)
 
 
 @router.post("/uploads/{token}/create")
@@ -173,9 +251,13 @@ def _create(request: Request, ctx: Ctx, user: PageUser, token: str, values: dict
     except actions.Forbidden:
         raise
     except DispatcherError as exc:
-        return _compose(request, ctx, user, token, values, error=str(exc), status_code=400)
+        return _compose(request, ctx, user, token, values, error=describe(exc), status_code=400)
     uploads.discard(saved)
-    flash(request, f"campaign {created.campaign_id} created ({len(created.result.messages)} messages)")
+    flash(
+        request,
+        _("campaign %(id)s created (%(count)s messages)")
+        % {"id": created.campaign_id, "count": f"{len(created.result.messages):,}"},
+    )
     return _redirect(f"/campaigns/{created.campaign_id}")
 
 
@@ -194,12 +276,16 @@ def campaign_page(request: Request, ctx: Ctx, user: PageUser, campaign_id: Campa
             .scalars()
             .all()
         )
+    sent = sum(int(data.get(k, 0)) for k in SENT_STATES)
     return render(
         request,
         "campaign.html",
         user,
         campaign=campaign,
         status=data,
+        sent=sent,
+        waiting_text=labels.waiting_text(data),
+        js_strings=labels.js_strings(),
         history=history,
         window=format_window((campaign.window_start, campaign.window_end)),
     )
@@ -216,19 +302,24 @@ def campaign_action(
 ) -> Response:
     check_csrf(request, csrf)
     if action not in ACTIONS:
-        raise InputError(f"unknown action {action!r}")
+        raise InputError.say(N_("unknown action %(action)r"), action=action)
     try:
         queued = actions.act(ctx, user, campaign_id, action)
     except actions.Forbidden:
         raise  # a 403 page: the role does not allow it
     except DispatcherError as exc:
-        flash(request, str(exc), "error")
+        flash(request, describe(exc), "error")
         return _redirect(f"/campaigns/{campaign_id}")
-    flash(request, f"{action}: done" + (f" ({queued} requests queued)" if queued else ""))
+    done = gettext(ACTION_DONE[action])
+    flash(request, done + (_(" (%(count)s requests queued)") % {"count": f"{queued:,}"} if queued else ""))
     return _redirect(f"/campaigns/{campaign_id}")
 
 
 @router.get("/campaigns/{campaign_id}/export")
-async def export(ctx: Ctx, user: PageUser, campaign_id: CampaignId, format: str = "xlsx") -> Response:
-    actions.require(user, Role.SENDER, "exporting phone numbers")
-    return await ctx.exporting(export_response, ctx, campaign_id, format)
+async def export(
+    ctx: Ctx, user: PageUser, campaign_id: CampaignId, format: str = "xlsx", lang: str | None = None
+) -> Response:
+    actions.require(user, Role.SENDER, N_("exporting phone numbers"))
+    # In the page's language unless asked otherwise.
+    lang = lang or ("zh" if i18n.current() == "zh_CN" else "en")
+    return await ctx.exporting(export_response, ctx, campaign_id, format, lang)

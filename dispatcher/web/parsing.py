@@ -19,6 +19,8 @@ from dispatcher.contacts.guard import SheetLimits
 from dispatcher.contacts.headers import SAMPLE_ROWS, find_layout
 from dispatcher.contacts.reader import sheet_names
 from dispatcher.errors import InputError, SpreadsheetError
+from dispatcher.i18n import N_
+from dispatcher.text import display
 
 SAMPLES = 10
 SHOWN_REJECTED = 50
@@ -30,6 +32,7 @@ class Columns:
     headers: tuple[str, ...]
     phone_column: str  # as detected (or as asked)
     header_row: int
+    first_row: dict[str, str] = dataclasses.field(default_factory=dict)  # the first data row, as shown
 
 
 @dataclass(frozen=True)
@@ -38,14 +41,30 @@ class Inspection:
 
     sheets: list[str]
     columns: Columns | None
-    error: str | None  # why the columns could not be found (wrong sheet or phone column)
+    error: str | None  # why the columns could not be found (wrong sheet or phone column), in English
+    error_msgid: str | None = None  # the same as data, for the page's language (DispatcherError.say)
+    error_params: dict[str, Any] | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Inspection:
         columns = data["columns"]
         if columns is not None:
             columns = Columns(**{**columns, "headers": tuple(columns["headers"])})
-        return cls([str(s) for s in data["sheets"]], columns, data["error"])
+        return cls(
+            [str(s) for s in data["sheets"]],
+            columns,
+            data["error"],
+            data.get("error_msgid"),
+            data.get("error_params"),
+        )
+
+    def describe(self) -> str | None:
+        """The error in the page's language."""
+        if self.error is None:
+            return None
+        from dispatcher.web.deps import say
+
+        return say(self.error, self.error_msgid, self.error_params)
 
 
 def columns(path: Path, sheet: str | None, phone_column: str | None, limits: SheetLimits) -> Columns:
@@ -58,11 +77,15 @@ def columns(path: Path, sheet: str | None, phone_column: str | None, limits: She
             if len(sample) >= SAMPLE_ROWS:
                 break
     if not sample:
-        raise SpreadsheetError(f"{source.where()}: the sheet is empty")
+        raise SpreadsheetError.say(N_("%(where)s: the sheet is empty"), where=source.where())
     layout = find_layout(
         sample, where=source.where(), phone_column=phone_column or None, first_column=source.first_column
     )
-    return Columns(source.sheet, layout.headers, layout.headers[layout.phone_index], layout.header_row)
+    first = next((cells for number, cells in sample if number > layout.header_row), ())
+    values = {h: display(first[i]) if i < len(first) else "" for i, h in enumerate(layout.headers) if h}
+    return Columns(
+        source.sheet, layout.headers, layout.headers[layout.phone_index], layout.header_row, values
+    )
 
 
 def inspect(path: Path, sheet: str | None, phone_column: str | None, limits: SheetLimits) -> dict[str, Any]:
@@ -78,7 +101,7 @@ def inspect(path: Path, sheet: str | None, phone_column: str | None, limits: She
                 cols = columns(path, sheet, None, limits)
             except InputError:
                 cols = None
-        found = Inspection(sheets, cols, str(exc))
+        found = Inspection(sheets, cols, str(exc), exc.msgid, exc.params)
     return dataclasses.asdict(found)
 
 
@@ -142,10 +165,20 @@ def summarise(result: IngestResult, chunks: list[chunker.PlannedChunk], price: A
         "requests": len(chunks),
         "by_method": chunker.by_method(chunks),
         "warnings": list(result.warnings),
+        "notices": [[msgid, params] for msgid, params in result.notices],
         "samples": samples,
         "rejected_total": len(result.rejected),
         "rejected": [
-            {"row": r.row, "column": r.column, "value": r.value, "reason": r.reason, "kind": str(r.kind)}
+            {
+                "row": r.row,
+                "column": r.column,
+                "value": r.value,
+                "mobile": r.mobile,
+                "reason": r.reason,
+                "code": r.code,
+                "params": r.params,
+                "kind": str(r.kind),
+            }
             for r in result.rejected[:SHOWN_REJECTED]
         ],
         "price_per_segment": str(price) if price is not None else None,

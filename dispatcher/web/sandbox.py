@@ -57,7 +57,13 @@ def _child(conn: Connection, memory_bytes: int, func: Callable[..., Any], args: 
     try:
         answer = {"status": "ok", "value": func(*args)}
     except DispatcherError as exc:
-        answer = {"status": "error", "type": type(exc).__name__, "message": str(exc)}
+        answer = {
+            "status": "error",
+            "type": type(exc).__name__,
+            "message": str(exc),
+            "msgid": exc.msgid,
+            "params": exc.params,
+        }
     except MemoryError:
         answer = {"status": "memory"}
     except Exception as exc:  # a reader bug: reported, never the web process's problem
@@ -75,14 +81,16 @@ def _child(conn: Connection, memory_bytes: int, func: Callable[..., Any], args: 
         conn.close()
 
 
-def _rebuild(name: str, message: str) -> DispatcherError:
+def _rebuild(name: str, message: str, msgid: Any = None, params: Any = None) -> DispatcherError:
     # Only a class of dispatcher.errors, chosen by name; without calling its own __init__ (some take
-    # other arguments): same type, same message.
+    # other arguments): same type, same message (and the same message as data, for the web's languages).
     cls = getattr(errors, name, None)
     if not (isinstance(cls, type) and issubclass(cls, DispatcherError)):
         cls = SpreadsheetError
     exc = cls.__new__(cls)
     exc.args = (message,)
+    if isinstance(msgid, str) and isinstance(params, dict | None):
+        exc.msgid, exc.params = msgid, params
     return exc
 
 
@@ -140,7 +148,9 @@ class Sandbox:
             value: T = answer["value"]
             return value
         if status == "error":
-            raise _rebuild(str(answer["type"]), str(answer["message"]))
+            raise _rebuild(
+                str(answer["type"]), str(answer["message"]), answer.get("msgid"), answer.get("params")
+            )
         if status == "memory":
             raise self._too_big(what)
         log.error("reading %s failed in its child process: %s", what, answer.get("message"))

@@ -24,6 +24,7 @@ from typing import Any, BinaryIO
 from dispatcher import campaigns, keywords
 from dispatcher.contacts.reader import CSV_SUFFIXES, SPREADSHEET_SUFFIXES
 from dispatcher.errors import InputError
+from dispatcher.i18n import N_
 from dispatcher.web import parsing
 from dispatcher.web.auth import CurrentUser
 from dispatcher.web.context import WebContext
@@ -58,7 +59,9 @@ def save(upload_dir: Path, stream: BinaryIO, filename: str, owner: str, max_byte
     """Copy ``stream`` into a fresh token directory; refuses a file over ``max_bytes`` or of a wrong type."""
     name = safe_name(filename or "")
     if Path(name).suffix.lower() not in SUFFIXES:
-        raise InputError(f"{name}: unsupported file type; upload an xlsx, xlsm, xls, ods or csv file")
+        raise InputError.say(
+            N_("%(name)s: unsupported file type; upload an xlsx, xlsm, xls, ods or csv file"), name=name
+        )
     _sweep(upload_dir, owner)
     token = secrets.token_urlsafe(18)
     folder = upload_dir / token
@@ -70,12 +73,14 @@ def save(upload_dir: Path, stream: BinaryIO, filename: str, owner: str, max_byte
             while block := stream.read(1 << 20):
                 size += len(block)
                 if size > max_bytes:
-                    raise UploadTooLarge(
-                        f"{name}: the file is larger than the limit of {max_bytes // (1024 * 1024)} MB"
+                    raise UploadTooLarge.say(
+                        N_("%(name)s: the file is larger than the limit of %(mb)s MB"),
+                        name=name,
+                        mb=max_bytes // (1024 * 1024),
                     )
                 out.write(block)
         if size == 0:
-            raise InputError(f"{name}: the file is empty")
+            raise InputError.say(N_("%(name)s: the file is empty"), name=name)
     except InputError:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -85,7 +90,7 @@ def save(upload_dir: Path, stream: BinaryIO, filename: str, owner: str, max_byte
 
 def find(upload_dir: Path, token: str, user: CurrentUser) -> Upload:
     """The upload of ``token`` if ``user`` may use it; ``InputError`` otherwise (same message either way)."""
-    missing = InputError("this upload does not exist or has expired: upload the file again")
+    missing = InputError.say(N_("this upload does not exist or has expired: upload the file again"))
     if not _TOKEN_RE.fullmatch(token):
         raise missing
     folder = upload_dir / token

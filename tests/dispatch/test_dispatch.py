@@ -36,7 +36,7 @@ def run_campaign(stack: Stack, vendor: str, path: Path, template: str = TEMPLATE
 def finished(stack: Stack, campaign_id: int) -> bool:
     scheduler.complete_finished(stack.sessions)
     with stack.sessions() as session:
-        return campaigns.status(session, campaign_id)["state"] == "completed"
+        return campaigns.status(session, campaign_id)["state"] in ("sent", "completed")
 
 
 def accepted_in_ledger(stack: Stack, vendor: str) -> list[dict[str, str]]:

@@ -302,6 +302,7 @@ class ChunkMachine(RuleBasedStateMachine):
     def beat(self, action: str, data: st.DataObject) -> None:
         if action == "complete":
             scheduler.complete_finished(self.sessions)
+            self.finished_campaign_states_hold()
             return
         state, column = ("queued", Chunk.not_before) if action == "backoffs run out" else ("sending", None)
         ids = sorted(i for i, s in self.chunk_states().items() if s == state)
@@ -398,9 +399,24 @@ class ChunkMachine(RuleBasedStateMachine):
                 assert chunk_id is not None and chunks[chunk_id] == state, f"{mobile} {state} stranded"
         # An ended campaign has nobody waiting, once nothing is in flight (a dead worker's chunk is
         # ``sending`` until the sweep)
-        ended = campaign in ("completed", "cancelled") and not self.flights
+        ended = campaign in ("sent", "completed", "cancelled") and not self.flights
         if ended and ChunkState.SENDING not in chunks.values():
             assert not [m for m, s, _ in rows if s in WAITING]
+        # A cancel marks as cancelled only what the vendor never took
+        for mobile, state, _ in rows:
+            if state == "cancelled":
+                assert campaign == "cancelled" and not self.vendor[mobile], f"{mobile} cancelled"
+
+    def finished_campaign_states_hold(self) -> None:
+        """Right after the beat's completion step: a ``sent`` campaign has nothing left to send and a
+        recipient awaiting a report; a ``completed`` one has neither (trigger reports deliveries)."""
+        with self.sessions() as session:
+            campaign = session.execute(select(Campaign.state)).scalar_one()
+            chunks = set(session.execute(select(Chunk.state)).scalars())
+            recipients = set(session.execute(select(Recipient.state)).scalars())
+        if campaign in ("sent", "completed"):
+            assert not chunks & {"planned", "queued", "sending"}, f"{campaign} with {chunks}"
+            assert ("accepted" in recipients) == (campaign == "sent"), f"{campaign} with {recipients}"
 
     def teardown(self) -> None:
         try:
@@ -439,14 +455,27 @@ class ChunkMachine(RuleBasedStateMachine):
                 )
             if self.campaign_state() == "paused":  # an account answer from before
                 campaigns.resume(self.sessions, self.campaign, "op")
+            scheduler.complete_finished(self.sessions)  # re-opens a sent campaign a late answer re-queued
         scheduler.complete_finished(self.sessions)
-        assert self.campaign_state() in ("completed", "cancelled")
+        self.finished_campaign_states_hold()
+        assert self.campaign_state() in ("sent", "completed", "cancelled")
         self.nothing_twice_nothing_lost_nobody_stranded()
         assert not [m for m, (s, _) in self.states().items() if s in WAITING]
         with self.sessions() as session:
             status = campaigns.status(session, self.campaign)
         assert status["recipients"] == sum(status[s] for s in ("accepted", "failed", "unknown", "delivered",
-                                                               "undelivered", "expired"))  # fmt: skip
+                                                               "undelivered", "expired", "cancelled"))  # fmt: skip
+        # Every report the vendor still owes arrives: the campaign is completed
+        if self.campaign_state() == "sent":
+            with self.sessions() as session:
+                for batch_id, mobile, _ in self.reports:
+                    session.add(ReportRow(account=ACCOUNT, batch_id=batch_id, mobile=mobile, status="DELIVRD",
+                                          reported_at=utcnow()))  # fmt: skip
+                session.flush()
+                reconcile.reconcile(session, ReportRow.account == ACCOUNT)
+                session.commit()
+            scheduler.complete_finished(self.sessions)
+            assert self.campaign_state() == "completed"
 
     def _answer_accepted(self, flight: Flight) -> None:
         record_attempts(self.sessions, flight.worker, [self._answered(flight, "accepted", True)])

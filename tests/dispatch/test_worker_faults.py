@@ -192,7 +192,7 @@ def test_given_two_workers_when_one_is_killed_mid_campaign_then_no_number_goes_t
     assert at_kill < MESSAGES
 
     # Then the other worker and the beat's tick finish the campaign
-    h.wait(lambda: h.state(campaign_id) == "completed", timeout=90, tick=True)
+    h.wait(lambda: h.state(campaign_id) in ("sent", "completed"), timeout=90, tick=True)
     assert survivor.poll() is None
     counts = assert_exactly_once(h, unknown_allowed=True)
     # Only what the dead worker held mid-send may be unknown; its queued work was sent by the other.
@@ -256,6 +256,6 @@ def test_given_a_campaign_when_redis_restarts_mid_campaign_then_the_store_requeu
     assert at_restart < MESSAGES
 
     # Then the beat re-queues from the store what the broker lost, and every number goes exactly once
-    h.wait(lambda: h.state(campaign_id) == "completed", timeout=90, tick=True)
+    h.wait(lambda: h.state(campaign_id) in ("sent", "completed"), timeout=90, tick=True)
     counts = assert_exactly_once(h, unknown_allowed=False)
     assert counts == {"accepted": MESSAGES}

@@ -42,7 +42,7 @@ def wait_sent(stack: Stack, campaign_id: int) -> None:
     def done() -> bool:
         scheduler.complete_finished(stack.sessions)
         with stack.sessions() as session:
-            return bool(campaigns.status(session, campaign_id)["state"] == "completed")
+            return campaigns.status(session, campaign_id)["state"] in ("sent", "completed")
 
     stack.wait_for(done, timeout=60)
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import yaml
 
 from dispatcher.config import Settings, format_window, redact_url, validate_window
 from dispatcher.errors import ConfigError
@@ -207,3 +208,16 @@ def test_given_broken_environment_when_module_imported_then_nothing_is_loaded(tm
     env = {**os.environ, "DISPATCHER_CONFIG": str(tmp_path / "missing.toml")}
     code = "import dispatcher.config, dispatcher.store, dispatcher.cli"
     subprocess.run([sys.executable, "-c", code], env=env, check=True)
+
+
+def test_the_sample_config_that_compose_mounts_loads(tmp_path: Path) -> None:
+    # docker-compose.yml mounts ./config at /config and points DISPATCHER_CONFIG at the file there
+    root = Path(__file__).resolve().parents[2]
+    compose = yaml.safe_load((root / "docker-compose.yml").read_text(encoding="utf-8"))
+    app = compose["x-app"]
+    assert "./config:/config:ro" in app["volumes"]
+    assert compose["x-env"]["DISPATCHER_CONFIG"] == "/config/dispatcher.toml"
+    settings = Settings.load({"DISPATCHER_CONFIG": str(root / "config" / "dispatcher.toml")}, cwd=tmp_path)
+    account = settings.account("dry-run")
+    assert (account.vendor, account.base_url, account.channel) == ("yunxin", "http://simulator:9000", "37")
+    assert settings.send_window == (8 * 60, 21 * 60) and settings.approval_threshold == 50000

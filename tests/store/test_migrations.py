@@ -8,6 +8,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
@@ -15,6 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from dispatcher.store.engine import MIGRATIONS, alembic_config, make_engine, upgrade
 from dispatcher.store.models import Base
@@ -211,5 +213,67 @@ def test_given_a_store_with_reports_when_the_recipients_table_is_copied_then_not
             assert conn.execute(text("SELECT id, recipient_id FROM reports")).all() == [(1, 1)]
             foreign = {fk["referred_table"] for fk in inspect(conn).get_foreign_keys("recipients")}
             assert foreign == {"campaigns"}
+    finally:
+        engine.dispose()
+
+
+def _row(conn: Any, table: str, values: dict[str, Any]) -> None:
+    names = ", ".join(values)
+    conn.execute(text(f"INSERT INTO {table} ({names}) VALUES ({', '.join(':' + k for k in values)})"), values)
+
+
+def test_given_a_store_at_0005_with_data_when_upgraded_to_0007_then_every_row_stays_and_the_new_states_hold(
+    empty_url: str,
+) -> None:
+    # Given a store at 0005: a cancelled campaign with its chunks, a sent row, a cancelled row (failed,
+    # class cancelled, as a cancel wrote it then), a reply and an audit entry pointing at it
+    upgrade(empty_url, "0005")
+    engine = make_engine(empty_url)
+    now = "2026-12-01 08:00:00"
+    try:
+        with engine.begin() as conn:
+            _row(conn, "campaigns", {"name": "c", "account": "a", "vendor": "yunxin", "template": "t",
+                                     "state": "cancelled", "window_start": 0, "window_end": 1440,
+                                     "timezone": "Asia/Shanghai", "created_by": "ann", "created_at": now,
+                                     "updated_at": now})  # fmt: skip
+            for seq, state in enumerate(("accepted", "failed")):
+                _row(conn, "chunks", {"campaign_id": 1, "seq": seq, "ref": f"1{seq:07d}", "method": "single",
+                                      "recipient_count": 1, "state": state, "attempts": 0, "created_at": now,
+                                      "updated_at": now})  # fmt: skip
+            for position, (state, error_class) in enumerate((("accepted", None), ("failed", "cancelled"))):
+                _row(conn, "recipients", {"campaign_id": 1, "row_number": position + 2, "position": position,
+                                          "mobile": f"1390000000{position}", "segments": 1, "state": state,
+                                          "error_class": error_class, "chunk_id": position + 1})  # fmt: skip
+            _row(
+                conn,
+                "audit_log",
+                {"at": now, "actor": "ann", "action": "campaign.cancelled", "campaign_id": 1},
+            )
+        # When
+        upgrade(empty_url)
+        # Then nothing was lost (no table was copied, whose drop would cascade to its children)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT COUNT(*) FROM chunks")).scalar_one() == 2
+            assert conn.execute(text("SELECT campaign_id FROM audit_log")).scalar_one() == 1
+            states = conn.execute(text("SELECT mobile, state FROM recipients ORDER BY id")).all()
+            assert states == [("13900000000", "accepted"), ("13900000001", "cancelled")]
+            assert conn.execute(text("SELECT proof FROM campaigns")).scalar_one() in (0, False)
+        # and the new states are allowed, an unknown one still refused
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE campaigns SET state = 'sent'"))
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.execute(text("UPDATE campaigns SET state = 'finished'"))
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.execute(text("UPDATE recipients SET state = 'gone'"))
+        # When downgraded again, the rows go back to the states 0005 knows
+        command.downgrade(alembic_config(empty_url), "0005")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT state FROM campaigns")).scalar_one() == "completed"
+            assert (
+                conn.execute(text("SELECT COUNT(*) FROM recipients WHERE state = 'failed'")).scalar_one() == 1
+            )
+            assert conn.execute(text("SELECT COUNT(*) FROM chunks")).scalar_one() == 2
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.execute(text("UPDATE campaigns SET state = 'sent'"))
     finally:
         engine.dispose()

@@ -51,13 +51,16 @@ class Web:
     base_url: str = ""
     clients: list[httpx.Client] = field(default_factory=list)
 
-    def client(self) -> httpx.Client:
-        c = httpx.Client(base_url=self.base_url, follow_redirects=False, timeout=30)
+    def client(self, language: str = "en") -> httpx.Client:
+        """A client whose browser asks for ``language`` (the pages' default is Chinese; most tests read
+        the English words, tests/web/test_language.py the Chinese ones)."""
+        headers = {"Accept-Language": language} if language else {}
+        c = httpx.Client(base_url=self.base_url, follow_redirects=False, timeout=30, headers=headers)
         self.clients.append(c)
         return c
 
-    def signed_in(self, name: str) -> httpx.Client:
-        c = self.client()
+    def signed_in(self, name: str, language: str = "en") -> httpx.Client:
+        c = self.client(language)
         login(c, name)
         return c
 

@@ -1,5 +1,6 @@
-// The campaign page: live counts, progress bar and chart, polled each second; a confirmation before
-// cancelling. A static file, not inline script: the pages' Content-Security-Policy allows no inline script.
+// The campaign page: live counts, the sent and delivered bars, the chart, what the campaign waits for,
+// and the action buttons the live state allows, polled each second from the JSON API; a confirmation
+// before cancelling. A static file, not inline script: the pages' Content-Security-Policy allows none.
 (function () {
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (event) {
@@ -9,8 +10,33 @@
   var root = document.getElementById("progress");
   if (!root) return;
   var id = Number(root.dataset.campaign), svg = document.getElementById("chart"), NS = "http://www.w3.org/2000/svg";
-  var done = ["accepted", "delivered", "undelivered", "expired", "failed", "unknown"];
-  function fmt(n) { return Number(n).toLocaleString("en-US"); }
+  var strings = JSON.parse(root.dataset.strings), lang = root.dataset.lang;
+  var SENT = ["accepted", "delivered", "undelivered", "expired"];
+  function fmt(n) { return Number(n || 0).toLocaleString("en-US"); }
+  // "08:00" today, "12-02 08:00" another day: China time, whatever the browser's zone.
+  function clock(iso) {
+    if (!iso) return "";
+    var parts = {}, at = new Date(iso), now = new Date();
+    var f = new Intl.DateTimeFormat("en-CA", {timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit",
+      day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23"});
+    f.formatToParts(at).forEach(function (p) { parts[p.type] = p.value; });
+    var today = f.format(now).slice(0, 10), day = parts.year + "-" + parts.month + "-" + parts.day;
+    return (day === today ? "" : parts.month + "-" + parts.day + " ") + parts.hour + ":" + parts.minute;
+  }
+  function say(template, values) {
+    return template.replace(/%\((\w+)\)s/g, function (_, key) { return values[key] == null ? "" : values[key]; });
+  }
+  function waitingText(s) {
+    var t = strings.waiting[s.waiting];
+    if (!t) return "";
+    var error = s.account_error || {};
+    return say(t, {
+      time: clock(s.window_opens_at || s.retry_at || s.start_at),
+      code: error.code || "?",
+      meaning: (lang === "zh-CN" ? error.meaning_zh : error.meaning) || "",
+      count: fmt(s.reports_due),
+    });
+  }
   function line(points, x, y, cls) {
     if (!points.length) return;
     var p = document.createElementNS(NS, "polyline");
@@ -35,21 +61,32 @@
     label.setAttribute("x", 44); label.setAttribute("y", 20); label.textContent = fmt(top);
     svg.appendChild(label);
   }
+  function bar(name, done, total) {
+    document.getElementById("bar-" + name).style.width = (total ? 100 * done / total : 0) + "%";
+    document.getElementById("bar-" + name + "-text").textContent = fmt(done) + " / " + fmt(total);
+  }
+  function update(s) {
+    Object.keys(s).forEach(function (k) {
+      var cell = document.getElementById("count-" + k);
+      if (cell) cell.textContent = fmt(s[k]);
+    });
+    var state = document.getElementById("state");
+    state.textContent = strings.campaign[s.state] || s.state; state.className = "state " + s.state;
+    bar("sent", SENT.reduce(function (a, k) { return a + (s[k] || 0); }, 0), s.recipients);
+    bar("delivered", s.delivered || 0, s.recipients);
+    var waiting = document.getElementById("waiting"), text = waitingText(s);
+    waiting.textContent = text; waiting.hidden = !text;
+    document.querySelectorAll("#actions form[data-states]").forEach(function (form) {
+      form.hidden = form.dataset.states.split(" ").indexOf(s.state) < 0;
+    });
+  }
   function tick() {
     fetch("/api/campaigns/" + id + "/progress", {credentials: "same-origin"})
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (data) {
         if (!data) return;
-        var s = data.status;
-        Object.keys(s).forEach(function (k) {
-          var cell = document.getElementById("count-" + k);
-          if (cell) cell.textContent = fmt(s[k]);
-        });
-        var state = document.getElementById("state");
-        state.textContent = s.state; state.className = "state " + s.state;
-        var finished = done.reduce(function (a, k) { return a + (s[k] || 0); }, 0);
-        document.getElementById("bar-done").style.width = (s.recipients ? 100 * finished / s.recipients : 0) + "%";
-        draw(data.series, s.recipients);
+        update(data.status);
+        draw(data.series, data.status.recipients);
       })
       .catch(function () {})
       .finally(function () { setTimeout(tick, 1000); });

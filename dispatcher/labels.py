@@ -1,0 +1,125 @@
+"""What people read for the store's words: state names, and what a campaign waits for in a sentence.
+
+The English msgids are the states themselves (``pgettext("campaign", "sent")``); the catalogs say them
+in Chinese. ``waiting_text`` turns ``status["waiting"]`` into the sentence the campaign page, the preview
+and ``campaign status --watch`` show ("等待发送时段，08:00 开始").
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from dispatcher.i18n import N_, NP_, china_clock, gettext, pgettext
+
+# Literal lists, so that extraction finds every one.
+CAMPAIGN_STATES = (
+    NP_("campaign", "draft"),
+    NP_("campaign", "scheduled"),
+    NP_("campaign", "running"),
+    NP_("campaign", "paused"),
+    NP_("campaign", "sent"),
+    NP_("campaign", "completed"),
+    NP_("campaign", "cancelled"),
+)
+RECIPIENT_STATES = (
+    NP_("recipient", "rejected"),
+    NP_("recipient", "planned"),
+    NP_("recipient", "queued"),
+    NP_("recipient", "sending"),
+    NP_("recipient", "accepted"),
+    NP_("recipient", "failed"),
+    NP_("recipient", "unknown"),
+    NP_("recipient", "delivered"),
+    NP_("recipient", "undelivered"),
+    NP_("recipient", "expired"),
+    NP_("recipient", "cancelled"),
+)
+ROLES = (NP_("role", "viewer"), NP_("role", "sender"), NP_("role", "admin"))
+OPTOUT_SOURCES = (N_("reply"), N_("manual"), N_("import"))
+# The history's entries (the audit log's actions); a campaign's move shows its new state.
+HISTORY = {
+    "campaign.create": N_("created"),
+    "campaign.retry": N_("failed messages queued again"),
+    "campaign.approve": N_("approved"),
+    "campaign.proof": N_("proof sent"),
+    "chunk.split": N_("a request split to find a refused number"),
+}
+
+
+def campaign_state(state: str) -> str:
+    return pgettext("campaign", state)
+
+
+def recipient_state(state: str) -> str:
+    return pgettext("recipient", state)
+
+
+def role(name: str) -> str:
+    return pgettext("role", name)
+
+
+def history_action(action: str) -> str:
+    """An audit entry's action as the campaign's history says it."""
+    if action in HISTORY:
+        return gettext(HISTORY[action])
+    kind, _dot, state = action.partition(".")
+    if kind == "campaign" and state in CAMPAIGN_STATES:
+        return "→ " + campaign_state(state)
+    return action
+
+
+def _when(value: Any) -> str:
+    if not value:
+        return ""
+    at = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return china_clock(at)
+
+
+def waiting_text(status: dict[str, Any]) -> str | None:
+    """The sentence for ``status["waiting"]`` in the current language (China time), or None."""
+    kind = status.get("waiting")
+    if kind == "window":
+        return gettext("Waiting for the send window: sending starts at %(time)s (China time)") % {
+            "time": _when(status.get("window_opens_at"))
+        }
+    if kind == "schedule":
+        return gettext("Scheduled: sending starts at %(time)s (China time)") % {
+            "time": _when(status.get("start_at"))
+        }
+    if kind == "rate_limit":
+        return gettext("The gateway asked us to slow down: sending again at %(time)s (China time)") % {
+            "time": _when(status.get("retry_at"))
+        }
+    if kind == "account":
+        error = status.get("account_error") or {}
+        from dispatcher.i18n import current
+
+        meaning = error.get("meaning_zh") if current() == "zh_CN" else error.get("meaning")
+        return gettext("Paused by an account error (%(code)s: %(meaning)s): fix the account, then resume") % {
+            "code": error.get("code") or "?",
+            "meaning": meaning or "",
+        }
+    if kind == "reports":
+        return gettext("Everything is sent; waiting for delivery reports (%(count)s still due)") % {
+            "count": f"{int(status.get('reports_due') or 0):,}"
+        }
+    return None
+
+
+def js_strings() -> dict[str, Any]:
+    """What the campaign page's script needs to say the same in the page's language."""
+    return {
+        "campaign": {state: campaign_state(state) for state in CAMPAIGN_STATES},
+        "waiting": {
+            "window": gettext("Waiting for the send window: sending starts at %(time)s (China time)"),
+            "schedule": gettext("Scheduled: sending starts at %(time)s (China time)"),
+            "rate_limit": gettext(
+                "The gateway asked us to slow down: sending again at %(time)s (China time)"
+            ),
+            "account": gettext(
+                "Paused by an account error (%(code)s: %(meaning)s): fix the account, then resume"
+            ),
+            "reports": gettext("Everything is sent; waiting for delivery reports (%(count)s still due)"),
+        },
+    }
