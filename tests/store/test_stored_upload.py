@@ -91,7 +91,7 @@ def test_given_a_sheet_of_every_kind_of_row_when_created_then_each_row_is_stored
     assert [r[:6] for r in stored] == [
         (0, 2, "planned", "13900000001", None, None),
         (1, 3, "rejected", None, "not a phone", parse_mobile("not a phone")[1]),
-        (2, 4, "rejected", None, "", "no value for {姓名}"),
+        (2, 4, "rejected", "13900000002", "13900000002", "no value for {姓名}"),
         (3, 6, "rejected", "13900000001", "13900000001", "duplicate of row 2"),
         (4, 7, "rejected", "13900000003", "13900000003", "opted out"),
         (5, 8, "planned", "13900000004", None, None),
