@@ -91,15 +91,17 @@ def test_given_another_worker_penalises_then_this_worker_pauses_and_slows_down(
     assert theirs.penalise() == pytest.approx(20.0)
     # ...this worker sees the halved rate, and sends nothing during the pause.
     assert mine.current_rate() == pytest.approx(20.0)
-    assert 0.25 < mine.try_acquire() <= 0.3
+    # (what is left of the pause: its 0.3 s less the time since the penalty, longer on a loaded machine)
+    assert 0.15 < mine.try_acquire() <= 0.3
     start = time.monotonic()
     stamps = []
     for _ in range(6):
         assert mine.acquire()
         stamps.append(time.monotonic() - start)
     assert stamps[0] >= 0.29
-    # Spaced at the new rate: 1 / (20 * 0.97) = 51.5 ms (client wake-ups jitter by a few ms).
-    assert 0.050 < (stamps[-1] - stamps[0]) / 5 < 0.06
+    # Spaced at the new rate: 1 / (20 * 0.97) = 51.5 ms, never closer; a loaded machine wakes the client late,
+    # so the upper bound only tells the halved rate (51.5 ms) from a quartered one (103 ms).
+    assert 0.050 < (stamps[-1] - stamps[0]) / 5 < 0.08
 
 
 def test_given_penalties_for_one_overload_then_the_rate_is_halved_once(make_limiter: MakeLimiter) -> None:
