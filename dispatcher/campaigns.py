@@ -48,6 +48,7 @@ from dispatcher.vendors.wire import ErrorClass
 RETRYABLE_CLASSES = frozenset(
     {ErrorClass.RATE_LIMITED, ErrorClass.RETRY_LATER, ErrorClass.ACCOUNT, ErrorClass.UNKNOWN}
 )
+_CANCELLED_UNKNOWN = "campaign cancelled; the first, unknown request of this chunk may have been accepted"
 OPEN_CHUNKS = (ChunkState.PLANNED.value, ChunkState.QUEUED.value, ChunkState.SENDING.value)
 
 
@@ -317,7 +318,8 @@ def resume(sessions: sessionmaker[Session], campaign_id: int, actor: str) -> lis
 
 def cancel(sessions: sessionmaker[Session], campaign_id: int, actor: str) -> int:
     """Nothing more is sent: unsent chunks fail as ``cancelled`` and their recipients become
-    ``cancelled`` (never sent), in the transaction that cancels the campaign. A chunk in flight ends
+    ``cancelled`` (never sent), in the transaction that cancels the campaign; a chunk an operator
+    re-queued from ``unknown`` is ``unknown`` again (its first request may have been taken). A chunk in flight ends
     when its answer is recorded: accepted or unknown as answered, anything that would send it again
     fails as ``cancelled`` (its recipients ``cancelled``). Returns how many chunks were closed here."""
     with sessions() as session:
@@ -330,13 +332,35 @@ def cancel(sessions: sessionmaker[Session], campaign_id: int, actor: str) -> int
                 target=CampaignState.CANCELLED,
             )
         move(session, campaign_id, source, CampaignState.CANCELLED, actor)
+        waiting = (
+            Chunk.campaign_id == campaign_id,
+            Chunk.state.in_((ChunkState.PLANNED.value, ChunkState.QUEUED.value)),
+        )
+        # Re-queued from unknown by an operator: its first request may have been taken. Unknown again,
+        # never "not sent".
+        again = list(
+            session.execute(
+                update(Chunk)
+                .where(*waiting, Chunk.requeued_from_unknown)
+                .values(state=ChunkState.UNKNOWN.value, detail=_CANCELLED_UNKNOWN, updated_at=utcnow())
+                .returning(Chunk.id),
+                execution_options={"synchronize_session": False},
+            ).scalars()
+        )
+        for start in range(0, len(again), 1000):
+            session.execute(
+                update(Recipient)
+                .where(
+                    Recipient.chunk_id.in_(again[start : start + 1000]),
+                    Recipient.state == RecipientState.QUEUED.value,
+                )
+                .values(state=RecipientState.UNKNOWN.value),
+                execution_options={"synchronize_session": False},
+            )
         ids = list(
             session.execute(
                 update(Chunk)
-                .where(
-                    Chunk.campaign_id == campaign_id,
-                    Chunk.state.in_((ChunkState.PLANNED.value, ChunkState.QUEUED.value)),
-                )
+                .where(*waiting)
                 .values(state=ChunkState.FAILED.value, error_class=CANCELLED, updated_at=utcnow())
                 .returning(Chunk.id),
                 execution_options={"synchronize_session": False},
@@ -353,7 +377,7 @@ def cancel(sessions: sessionmaker[Session], campaign_id: int, actor: str) -> int
                 execution_options={"synchronize_session": False},
             )
         session.commit()
-        return len(ids)
+        return len(ids) + len(again)
 
 
 def retry(

@@ -25,6 +25,9 @@ OUTSIDE_HOURS_WAIT = timedelta(minutes=15)
 MAX_RETRY_AFTER = 600.0  # seconds: a longer Retry-After is capped (the beat re-queues the chunk)
 CANCELLED = "cancelled"  # the error class of what a cancel ended
 NOTHING_TO_SEND = "nothing_to_send"  # a claimed chunk none of whose recipients was still waiting
+FIRST_REQUEST_UNKNOWN = "the first, unknown request of this chunk may have been accepted"
+# Classes whose giving up says only that this request was not taken (a busy or slow gateway).
+RESENDABLE = frozenset({ErrorClass.RATE_LIMITED, ErrorClass.RETRY_LATER, ErrorClass.UNKNOWN})
 DUPLICATE_DETAIL = "the vendor already has this text for this number (sent earlier): not sent again"
 
 
@@ -149,6 +152,9 @@ class SendAttempt:
     request: Request | None = None  # None: nothing was sent (failed to build, or nothing to send)
     body: str | None = None
     url: str | None = None
+    # Another request of the account carried (or may have carried) one of its numbers: a "duplicate"
+    # answer may be about that one, so it proves nothing of this chunk's earlier, unknown request.
+    sent_elsewhere: bool = False
 
     def in_campaign(self, state: str) -> SendAttempt:
         """This attempt as seen when its campaign is in ``state`` (read when the outcome is recorded)."""
@@ -213,8 +219,17 @@ def decide(a: SendAttempt) -> Decision:
         requeued_from_unknown=a.chunk.requeued_from_unknown,
     )
     action = policy.action
+    again = a.chunk.requeued_from_unknown  # an operator's re-send of a chunk that may have been taken
+    if again and (
+        (action is Action.DONT_RESEND and a.sent_elsewhere)
+        or (action is Action.FAIL and error_class in RESENDABLE)
+    ):
+        # Nothing here proves the first request was, or was not, taken: unknown it stays.
+        return done(ChunkState.UNKNOWN, detail=f"{v.detail}; {FIRST_REQUEST_UNKNOWN}")
     if a.chunk.campaign_state == CampaignState.CANCELLED and action not in (Action.FAIL, Action.DONT_RESEND):
         detail = f"campaign cancelled while the request was in flight; the vendor answered: {v.detail}"
+        if again:  # its first request may have been taken: never "not sent"
+            return done(ChunkState.UNKNOWN, detail=f"{detail}; {FIRST_REQUEST_UNKNOWN}")
         return done(ChunkState.FAILED, error_class=CANCELLED, detail=detail)
     if action is Action.RETRY:
         delay = max(policy.delay_s, v.retry_after or 0.0)

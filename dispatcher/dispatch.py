@@ -57,6 +57,7 @@ from dispatcher.store.chunks import (
     claim_chunks,
     own_chunks,
     record_outcomes,
+    sent_elsewhere,
     split_chunk,
 )
 from dispatcher.store.types import db_now
@@ -293,6 +294,15 @@ def record_attempts(
     if not attempts:
         return []
     by_id = {a.chunk.id: a for a in attempts}
+    proofs = {
+        i: a.claimed
+        for i, a in by_id.items()
+        if a.chunk.requeued_from_unknown and a.verdict.error_class is ErrorClass.DUPLICATE
+    }
+    if proofs:
+        with sessions() as session:
+            for i in sent_elsewhere(session, proofs):
+                by_id[i] = replace(by_id[i], sent_elsewhere=True)
     results: list[Result] = []
     decisions = {i: decide(a) for i, a in by_id.items()}
     campaign_ids = {a.chunk.campaign_id for i, a in by_id.items() if decisions[i].waits}

@@ -177,6 +177,46 @@ def own_chunks(session: Session, worker_id: str, attempts: Mapping[int, int]) ->
     return {chunk_id: state for chunk_id, state, n in rows if attempts[chunk_id] == n}
 
 
+# Recipient states of a number some request of the account carried, or may have.
+_TAKEN = (
+    RecipientState.SENDING.value,
+    RecipientState.UNKNOWN.value,
+    RecipientState.ACCEPTED.value,
+    RecipientState.DELIVERED.value,
+    RecipientState.UNDELIVERED.value,
+    RecipientState.EXPIRED.value,
+)
+
+
+def sent_elsewhere(session: Session, claims: Mapping[int, Claimed]) -> set[int]:
+    """Of the chunks in ``claims``, those one of whose claimed numbers another recipient of the same
+    account was, or may have been, sent: the vendor's "already sent this to this number" may be about
+    that other request, not this chunk's earlier one."""
+    found: set[int] = set()
+    cc, r = _campaigns.c, _recipients.c
+    for chunk_id, claimed in claims.items():
+        mobiles = [x.mobile for x in claimed.recipients]
+        if not mobiles:
+            continue
+        account = (
+            select(cc.account).join(_chunks, _chunks.c.campaign_id == cc.id).where(_chunks.c.id == chunk_id)
+        )
+        other = (
+            select(r.id)
+            .join(_campaigns, cc.id == r.campaign_id)
+            .where(
+                r.mobile.in_(mobiles),
+                r.id.not_in([x.id for x in claimed.recipients]),
+                r.state.in_(_TAKEN),
+                cc.account == account.scalar_subquery(),
+            )
+            .limit(1)
+        )
+        if session.connection().execute(other).first() is not None:
+            found.add(chunk_id)
+    return found
+
+
 def campaign_states(session: Session, campaign_ids: Collection[int]) -> dict[int, str]:
     """The campaigns' states, locked until the caller commits (``FOR NO KEY UPDATE``; SQLite holds the
     write lock already): a cancel or pause waits for the outcomes decided on these states, then sees
@@ -297,13 +337,16 @@ def split_chunk(
 def sweep_expired_leases(session: Session) -> list[int]:
     """Chunks whose sender vanished (``sending`` past its lease, by the database's clock) become
     ``unknown``, never re-sent automatically: the request may have reached the vendor. A late answer
-    or a report settles them. Returns their ids. Commits."""
+    or a report settles them (the lease kept says when it went out). Returns their ids. Commits."""
     ids = list(
         session.execute(
             update(Chunk)
             .where(Chunk.state == ChunkState.SENDING.value, Chunk.lease_until < db_now())
             .values(
-                state=ChunkState.UNKNOWN.value, detail="lease expired", lease_until=None, updated_at=utcnow()
+                # The lease is kept: when the request went out, for a report to settle it by.
+                state=ChunkState.UNKNOWN.value,
+                detail="lease expired",
+                updated_at=utcnow(),
             )
             .returning(Chunk.id),
             execution_options={"synchronize_session": False},
