@@ -40,7 +40,7 @@ from dispatcher.store import (
     utcnow,
 )
 from dispatcher.store.bulk import bind_value, write_rows
-from dispatcher.store.campaigns import move
+from dispatcher.store.campaigns import locked_state, move
 from dispatcher.store.recipients import AcceptedColumns, insert_upload
 from dispatcher.vendors.wire import ErrorClass
 
@@ -271,13 +271,25 @@ def queued_chunk_ids(session: Session, campaign_id: int) -> list[int]:
 
 
 def start(sessions: sessionmaker[Session], campaign_id: int, actor: str) -> list[int]:
-    """``draft``/``scheduled`` → ``running``: every planned chunk is queued. Returns the chunk ids."""
+    """``draft``/``scheduled`` → ``running``: every planned chunk is queued. Returns the chunk ids.
+    One transaction under the campaign lock: a cancel or a second start waits, then sees it."""
     with sessions() as session:
-        if get(session, campaign_id).state == CampaignState.DRAFT:
+        source = _locked_state(session, campaign_id)
+        if source == CampaignState.DRAFT:
             # "Start now" is a schedule for now: the lifecycle goes draft → scheduled → running.
             session.execute(update(Campaign).where(Campaign.id == campaign_id).values(start_at=utcnow()))
-            transition(session, campaign_id, CampaignState.SCHEDULED, actor, start="now")
-        transition(session, campaign_id, CampaignState.RUNNING, actor)
+            move(session, campaign_id, source, CampaignState.SCHEDULED, actor, start="now")
+            source = CampaignState.SCHEDULED
+        if CampaignState.RUNNING not in TRANSITIONS[source] or not move(
+            session, campaign_id, source, CampaignState.RUNNING, actor
+        ):
+            session.rollback()
+            raise StateError.say(
+                N_("campaign %(id)s cannot go from %(source)s to %(target)s"),
+                id=campaign_id,
+                source=source,
+                target=CampaignState.RUNNING,
+            )
         ids = queue_chunks(session, campaign_id, [ChunkState.PLANNED.value])
         session.commit()
         return ids
@@ -331,7 +343,13 @@ def cancel(sessions: sessionmaker[Session], campaign_id: int, actor: str) -> int
                 source=source,
                 target=CampaignState.CANCELLED,
             )
-        move(session, campaign_id, source, CampaignState.CANCELLED, actor)
+        if not move(session, campaign_id, source, CampaignState.CANCELLED, actor):
+            session.rollback()  # cannot happen under the lock; never close chunks of a live campaign
+            raise StateError.say(
+                N_("campaign %(id)s changed state meanwhile; not moved to %(target)s"),
+                id=campaign_id,
+                target=CampaignState.CANCELLED,
+            )
         waiting = (
             Chunk.campaign_id == campaign_id,
             Chunk.state.in_((ChunkState.PLANNED.value, ChunkState.QUEUED.value)),
@@ -451,13 +469,12 @@ def retry(
 
 
 def _locked_state(session: Session, campaign_id: int) -> CampaignState:
-    """The campaign's state, its row locked until the caller commits (PostgreSQL ``FOR NO KEY
-    UPDATE``): a concurrent cancel or retry waits, then sees what this transaction did."""
-    query = select(Campaign.state).where(Campaign.id == campaign_id).with_for_update(key_share=True)
-    state = session.execute(query).scalar_one_or_none()
+    """The campaign's state under the campaign lock (:func:`store.campaigns.locked_state`): a
+    concurrent cancel, retry or resume waits, then sees what this transaction did."""
+    state = locked_state(session, campaign_id)
     if state is None:
         raise StoreError.say(N_("no campaign %(id)s"), id=campaign_id)
-    return CampaignState(state)
+    return state
 
 
 def _touch(session: Session, ids: Sequence[int]) -> None:
