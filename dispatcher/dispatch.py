@@ -54,6 +54,7 @@ from dispatcher.store import Campaign, CampaignState, Chunk, ChunkState, utcnow
 from dispatcher.store.campaigns import move
 from dispatcher.store.chunks import (
     Claimed,
+    answered_since,
     campaign_states,
     claim_chunks,
     own_chunks,
@@ -308,6 +309,13 @@ def record_attempts(
         with sessions() as session:
             for i in sent_elsewhere(session, proofs):
                 by_id[i] = replace(by_id[i], sent_elsewhere=True)
+    hours = {i: a for i, a in by_id.items() if a.verdict.outside_hours and a.verdict.code}
+    if hours:
+        with sessions() as session:
+            for code in {a.verdict.code for a in hours.values()}:
+                ids = [i for i, a in hours.items() if a.verdict.code == code]
+                for i, since in answered_since(session, ids, code or "").items():
+                    by_id[i] = replace(by_id[i], outside_hours_since=since)
     decisions = {i: decide(a) for i, a in by_id.items()}
     waited, tries = 0.0, 0
     while True:

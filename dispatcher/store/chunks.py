@@ -217,6 +217,22 @@ def sent_elsewhere(session: Session, claims: Mapping[int, Claimed]) -> set[int]:
     return found
 
 
+def answered_since(session: Session, chunk_ids: Collection[int], code: str) -> dict[int, datetime]:
+    """For each chunk, when the run of its latest attempts answered ``code`` began (its attempts
+    from the last one back to the first answered otherwise). A chunk with no such run is left out."""
+    since: dict[int, datetime] = {}
+    a = _attempts.c
+    for chunk_id in chunk_ids:
+        rows = session.connection().execute(
+            select(a.code, a.started_at).where(a.chunk_id == chunk_id).order_by(a.id.desc()).limit(5000)
+        )
+        for answered, started in rows:
+            if answered != code:
+                break
+            since[chunk_id] = started
+    return since
+
+
 def campaign_states(session: Session, campaign_ids: Collection[int]) -> dict[int, str]:
     """The campaigns' states, locked until the caller commits (``FOR NO KEY UPDATE``; SQLite holds the
     write lock already): a cancel or pause waits for the outcomes decided on these states, then sees
