@@ -42,6 +42,7 @@ from dispatcher.store import (
 from dispatcher.store.bulk import bind_value, write_rows
 from dispatcher.store.campaigns import locked_state, move
 from dispatcher.store.recipients import AcceptedColumns, insert_upload
+from dispatcher.store.types import db_now
 from dispatcher.vendors.wire import ErrorClass
 
 # Failed chunks that "retry failed" sends again: a transient cause, or an account since fixed.
@@ -241,12 +242,11 @@ def get(session: Session, campaign_id: int) -> Campaign:
 
 def queue_chunks(session: Session, campaign_id: int, from_states: Sequence[str]) -> list[int]:
     """Chunks of the campaign in ``from_states`` → ``queued`` (and their recipients); returns their ids."""
-    now = utcnow()
     ids = list(
         session.execute(
             update(Chunk)
             .where(Chunk.campaign_id == campaign_id, Chunk.state.in_(from_states))
-            .values(state=ChunkState.QUEUED.value, not_before=None, updated_at=now)
+            .values(state=ChunkState.QUEUED.value, not_before=None, updated_at=db_now())
             .returning(Chunk.id),
             execution_options={"synchronize_session": False},
         ).scalars()
@@ -445,7 +445,7 @@ def retry(
                     error_class=None,
                     requeued_from_unknown=Chunk.requeued_from_unknown
                     | (Chunk.state == ChunkState.UNKNOWN.value),
-                    updated_at=utcnow(),
+                    updated_at=db_now(),
                 )
                 .returning(Chunk.id),
                 execution_options={"synchronize_session": False},
@@ -481,7 +481,7 @@ def _touch(session: Session, ids: Sequence[int]) -> None:
     """Mark chunks as just handed to the queue (the requeue sweep leaves them alone for a while)."""
     for start in range(0, len(ids), 1000):
         session.execute(
-            update(Chunk).where(Chunk.id.in_(ids[start : start + 1000])).values(updated_at=utcnow()),
+            update(Chunk).where(Chunk.id.in_(ids[start : start + 1000])).values(updated_at=db_now()),
             execution_options={"synchronize_session": False},
         )
 

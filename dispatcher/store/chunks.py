@@ -118,7 +118,7 @@ def claim_chunks(
                 worker_id=worker_id,
                 lease_until=db_now(lease_seconds),
                 attempts=c.attempts + 1,
-                updated_at=utcnow(),
+                updated_at=db_now(),  # the beat's staleness is judged by the database's clock too
             )
             .returning(c.id, c.attempts)
         )
@@ -434,7 +434,6 @@ def _chunk_params(chunk_id: int, worker_id: str, outcome: Outcome) -> dict[str, 
         "b_retry_in": outcome.retry_in,
         "b_uncount": 0 if outcome.counted else 1,
         "b_accepted_at": now if outcome.state is ChunkState.ACCEPTED else None,
-        "b_at": now,
     }
 
 
@@ -457,7 +456,7 @@ _FINISH_CHUNK = (
         attempts=_chunks.c.attempts - bindparam("b_uncount"),
         lease_until=None,
         accepted_at=bindparam("b_accepted_at"),
-        updated_at=bindparam("b_at"),
+        updated_at=db_now(),
     )
 )
 _CANCELLED_CLASS = "cancelled"  # decisions.CANCELLED (which imports this module)

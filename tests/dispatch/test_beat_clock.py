@@ -7,6 +7,7 @@ down) is dropped, not run one after another. Real store, real Redis, a real Cele
 
 from __future__ import annotations
 
+import sys
 import time
 from datetime import timedelta
 from typing import Any
@@ -14,19 +15,25 @@ from typing import Any
 import pytest
 from celery.beat import Scheduler
 from celery.contrib.testing.worker import start_worker
+from redis import Redis
 from sqlalchemy import select, update
 
 from dispatcher import campaigns, scheduler
 from dispatcher.store import Campaign, Chunk, utcnow
+from tests.dispatch.conftest import REDIS_URL
 from tests.dispatch.test_exactly_once import create, numbers
+from workers.app import worker_queues
 
 HOUR = timedelta(hours=1)
 
 
 def machine_clock_off(monkeypatch: pytest.MonkeyPatch, by: timedelta) -> None:
-    """The beat's machine clock is ``by`` off (the database's is right)."""
+    """This machine's clock is ``by`` off (the database's is right): every ``utcnow`` the beat's
+    code can reach says so."""
     real = utcnow
-    monkeypatch.setattr(scheduler, "utcnow", lambda: real() + by)
+    for name, module in list(sys.modules.items()):
+        if name.startswith("dispatcher") and getattr(module, "utcnow", None) is real:
+            monkeypatch.setattr(module, "utcnow", lambda: real() + by)
 
 
 def state(stack: Any, campaign_id: int) -> str:
@@ -78,10 +85,12 @@ def test_given_ticks_queued_while_no_worker_ran_when_a_worker_comes_back_then_th
     time.sleep(float(expires) + 1)
 
     # When a worker comes back
-    with start_worker(stack.app, pool="threads", concurrency=2, perform_ping_check=False):
+    queues = worker_queues(stack.app.conf.task_default_queue)
+    with start_worker(stack.app, pool="threads", concurrency=2, perform_ping_check=False, queues=queues):
         time.sleep(3)
         # Then it ran none of them: the campaign was not launched by a stale tick
         assert state(stack, campaign_id) == "scheduled"
         # ... while a fresh tick does run
         beat.apply_async(entry, advance=False)
         stack.wait_for(lambda: state(stack, campaign_id) != "scheduled", timeout=20)
+    Redis.from_url(REDIS_URL).delete(queues[1])
