@@ -178,7 +178,7 @@ def send_group(
                 session.execute(
                     update(Chunk)
                     .where(Chunk.id.in_(ids), Chunk.state == ChunkState.QUEUED.value)
-                    .values(not_before=opening, updated_at=utcnow()),
+                    .values(not_before=opening, updated_at=db_now()),
                     execution_options={"synchronize_session": False},
                 )
             session.commit()

@@ -261,8 +261,9 @@ def _unknown_chunks(session: Session) -> list[_Unknown]:
 def settle_unknown(session: Session, which: ColumnElement[bool]) -> list[int]:
     """Unsettled chunks proven accepted by an unmatched report among ``which``: by the trigger ref, or
     by one of their numbers reported on their account within their time window, when no other request
-    of the account could have carried that number then (another unsettled chunk of it, or one in
-    flight): a report that two requests may explain settles neither. Returns their ids."""
+    of the account could have carried that number then (another unsettled chunk of it, one in
+    flight, or one an operator re-sent from unknown): a report that two requests may explain settles
+    neither. Returns their ids."""
     unknown = _unknown_chunks(session)
     if not unknown:
         return []
@@ -284,7 +285,7 @@ def settle_unknown(session: Session, which: ColumnElement[bool]) -> list[int]:
         .where(ReportRow.recipient_id.is_(None), which)
         .order_by(ReportRow.id)
     ).all()
-    in_flight = _in_flight(session, {(a, m) for a, _, m, _, _ in reports if (a, m) in by_mobile})
+    others = _other_requests(session, {(a, m) for a, _, m, _, _ in reports if (a, m) in by_mobile})
     proofs: dict[int, tuple[_Unknown, str | None]] = {}
     for account, batch_id, mobile, ref, at in reports:
         owner = by_ref.get(ref) if ref else None
@@ -296,31 +297,43 @@ def settle_unknown(session: Session, which: ColumnElement[bool]) -> list[int]:
             for c in by_mobile.get((account, mobile), ())
             if at is None or c.sent_at - CLOCK_SKEW <= at <= c.last_sent_at + UNKNOWN_WINDOW
         ]
-        if len(candidates) == 1 and (account, mobile) not in in_flight:
+        if len(candidates) == 1 and not others.get((account, mobile), set()) - {candidates[0].chunk_id}:
             proofs.setdefault(candidates[0].chunk_id, (candidates[0], batch_id))
     for u, batch_id in proofs.values():
         _accept(session, u, batch_id)
     return sorted(proofs)
 
 
-def _in_flight(session: Session, numbers: set[tuple[str, str]]) -> set[tuple[str, str]]:
-    """Of ``(account, mobile)`` pairs, those with a request on the wire now (a recipient ``sending``):
-    its report may come before its answer is recorded."""
-    busy: set[tuple[str, str]] = set()
+def _other_requests(session: Session, numbers: set[tuple[str, str]]) -> dict[tuple[str, str], set[int]]:
+    """Of ``(account, mobile)`` pairs, the chunks whose requests may explain a report of that number
+    though no answer recorded it: one on the wire now (a recipient ``sending``: its report may come
+    before its answer is recorded), or one an operator re-sent from ``unknown`` (its first request
+    may have been taken, whatever the second's answer was)."""
+    found: dict[tuple[str, str], set[int]] = {}
+    maybe = (
+        RecipientState.SENDING.value,
+        RecipientState.QUEUED.value,
+        RecipientState.UNKNOWN.value,
+        *REPORTABLE,
+    )
     pairs = sorted(numbers)
     for start in range(0, len(pairs), 500):
         part = pairs[start : start + 500]
         rows = session.execute(
-            select(Campaign.account, Recipient.mobile)
+            select(Campaign.account, Recipient.mobile, Recipient.chunk_id)
             .join(Campaign, Campaign.id == Recipient.campaign_id)
+            .join(Chunk, Chunk.id == Recipient.chunk_id)
             .where(
-                Recipient.state == RecipientState.SENDING.value,
                 Recipient.mobile.in_({m for _, m in part}),
                 Campaign.account.in_({a for a, _ in part}),
+                (Recipient.state == RecipientState.SENDING.value)
+                | (Chunk.requeued_from_unknown & Recipient.state.in_(maybe)),
             )
         )
-        busy |= {(a, m or "") for a, m in rows}
-    return busy & numbers
+        for account, mobile, chunk_id in rows:
+            if (account, mobile or "") in numbers:
+                found.setdefault((account, mobile or ""), set()).add(chunk_id or 0)
+    return found
 
 
 def _accept(session: Session, u: _Unknown, batch_id: str | None) -> None:

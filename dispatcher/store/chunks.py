@@ -336,7 +336,7 @@ def split_chunk(
                 parent_id=chunk_id,
                 requeued_from_unknown=from_unknown,
                 created_at=now,
-                updated_at=now,
+                updated_at=db_now(),  # the beat's staleness clock
             )
             .returning(c.id)
         ).scalar_one()
