@@ -40,14 +40,16 @@ from dispatcher.store import (
     utcnow,
 )
 from dispatcher.store.bulk import bind_value, write_rows
-from dispatcher.store.campaigns import move
+from dispatcher.store.campaigns import locked_state, move
 from dispatcher.store.recipients import AcceptedColumns, insert_upload
+from dispatcher.store.types import db_now
 from dispatcher.vendors.wire import ErrorClass
 
 # Failed chunks that "retry failed" sends again: a transient cause, or an account since fixed.
 RETRYABLE_CLASSES = frozenset(
     {ErrorClass.RATE_LIMITED, ErrorClass.RETRY_LATER, ErrorClass.ACCOUNT, ErrorClass.UNKNOWN}
 )
+_CANCELLED_UNKNOWN = "campaign cancelled; the first, unknown request of this chunk may have been accepted"
 OPEN_CHUNKS = (ChunkState.PLANNED.value, ChunkState.QUEUED.value, ChunkState.SENDING.value)
 
 
@@ -240,12 +242,11 @@ def get(session: Session, campaign_id: int) -> Campaign:
 
 def queue_chunks(session: Session, campaign_id: int, from_states: Sequence[str]) -> list[int]:
     """Chunks of the campaign in ``from_states`` → ``queued`` (and their recipients); returns their ids."""
-    now = utcnow()
     ids = list(
         session.execute(
             update(Chunk)
             .where(Chunk.campaign_id == campaign_id, Chunk.state.in_(from_states))
-            .values(state=ChunkState.QUEUED.value, not_before=None, updated_at=now)
+            .values(state=ChunkState.QUEUED.value, not_before=None, updated_at=db_now())
             .returning(Chunk.id),
             execution_options={"synchronize_session": False},
         ).scalars()
@@ -270,13 +271,25 @@ def queued_chunk_ids(session: Session, campaign_id: int) -> list[int]:
 
 
 def start(sessions: sessionmaker[Session], campaign_id: int, actor: str) -> list[int]:
-    """``draft``/``scheduled`` → ``running``: every planned chunk is queued. Returns the chunk ids."""
+    """``draft``/``scheduled`` → ``running``: every planned chunk is queued. Returns the chunk ids.
+    One transaction under the campaign lock: a cancel or a second start waits, then sees it."""
     with sessions() as session:
-        if get(session, campaign_id).state == CampaignState.DRAFT:
+        source = _locked_state(session, campaign_id)
+        if source == CampaignState.DRAFT:
             # "Start now" is a schedule for now: the lifecycle goes draft → scheduled → running.
             session.execute(update(Campaign).where(Campaign.id == campaign_id).values(start_at=utcnow()))
-            transition(session, campaign_id, CampaignState.SCHEDULED, actor, start="now")
-        transition(session, campaign_id, CampaignState.RUNNING, actor)
+            move(session, campaign_id, source, CampaignState.SCHEDULED, actor, start="now")
+            source = CampaignState.SCHEDULED
+        if CampaignState.RUNNING not in TRANSITIONS[source] or not move(
+            session, campaign_id, source, CampaignState.RUNNING, actor
+        ):
+            session.rollback()
+            raise StateError.say(
+                N_("campaign %(id)s cannot go from %(source)s to %(target)s"),
+                id=campaign_id,
+                source=source,
+                target=CampaignState.RUNNING,
+            )
         ids = queue_chunks(session, campaign_id, [ChunkState.PLANNED.value])
         session.commit()
         return ids
@@ -317,7 +330,8 @@ def resume(sessions: sessionmaker[Session], campaign_id: int, actor: str) -> lis
 
 def cancel(sessions: sessionmaker[Session], campaign_id: int, actor: str) -> int:
     """Nothing more is sent: unsent chunks fail as ``cancelled`` and their recipients become
-    ``cancelled`` (never sent), in the transaction that cancels the campaign. A chunk in flight ends
+    ``cancelled`` (never sent), in the transaction that cancels the campaign; a chunk an operator
+    re-queued from ``unknown`` is ``unknown`` again (its first request may have been taken). A chunk in flight ends
     when its answer is recorded: accepted or unknown as answered, anything that would send it again
     fails as ``cancelled`` (its recipients ``cancelled``). Returns how many chunks were closed here."""
     with sessions() as session:
@@ -329,14 +343,42 @@ def cancel(sessions: sessionmaker[Session], campaign_id: int, actor: str) -> int
                 source=source,
                 target=CampaignState.CANCELLED,
             )
-        move(session, campaign_id, source, CampaignState.CANCELLED, actor)
+        if not move(session, campaign_id, source, CampaignState.CANCELLED, actor):
+            session.rollback()  # cannot happen under the lock; never close chunks of a live campaign
+            raise StateError.say(
+                N_("campaign %(id)s changed state meanwhile; not moved to %(target)s"),
+                id=campaign_id,
+                target=CampaignState.CANCELLED,
+            )
+        waiting = (
+            Chunk.campaign_id == campaign_id,
+            Chunk.state.in_((ChunkState.PLANNED.value, ChunkState.QUEUED.value)),
+        )
+        # Re-queued from unknown by an operator: its first request may have been taken. Unknown again,
+        # never "not sent".
+        again = list(
+            session.execute(
+                update(Chunk)
+                .where(*waiting, Chunk.requeued_from_unknown)
+                .values(state=ChunkState.UNKNOWN.value, detail=_CANCELLED_UNKNOWN, updated_at=utcnow())
+                .returning(Chunk.id),
+                execution_options={"synchronize_session": False},
+            ).scalars()
+        )
+        for start in range(0, len(again), 1000):
+            session.execute(
+                update(Recipient)
+                .where(
+                    Recipient.chunk_id.in_(again[start : start + 1000]),
+                    Recipient.state == RecipientState.QUEUED.value,
+                )
+                .values(state=RecipientState.UNKNOWN.value),
+                execution_options={"synchronize_session": False},
+            )
         ids = list(
             session.execute(
                 update(Chunk)
-                .where(
-                    Chunk.campaign_id == campaign_id,
-                    Chunk.state.in_((ChunkState.PLANNED.value, ChunkState.QUEUED.value)),
-                )
+                .where(*waiting)
                 .values(state=ChunkState.FAILED.value, error_class=CANCELLED, updated_at=utcnow())
                 .returning(Chunk.id),
                 execution_options={"synchronize_session": False},
@@ -353,7 +395,7 @@ def cancel(sessions: sessionmaker[Session], campaign_id: int, actor: str) -> int
                 execution_options={"synchronize_session": False},
             )
         session.commit()
-        return len(ids)
+        return len(ids) + len(again)
 
 
 def retry(
@@ -403,7 +445,7 @@ def retry(
                     error_class=None,
                     requeued_from_unknown=Chunk.requeued_from_unknown
                     | (Chunk.state == ChunkState.UNKNOWN.value),
-                    updated_at=utcnow(),
+                    updated_at=db_now(),
                 )
                 .returning(Chunk.id),
                 execution_options={"synchronize_session": False},
@@ -427,20 +469,19 @@ def retry(
 
 
 def _locked_state(session: Session, campaign_id: int) -> CampaignState:
-    """The campaign's state, its row locked until the caller commits (PostgreSQL ``FOR NO KEY
-    UPDATE``): a concurrent cancel or retry waits, then sees what this transaction did."""
-    query = select(Campaign.state).where(Campaign.id == campaign_id).with_for_update(key_share=True)
-    state = session.execute(query).scalar_one_or_none()
+    """The campaign's state under the campaign lock (:func:`store.campaigns.locked_state`): a
+    concurrent cancel, retry or resume waits, then sees what this transaction did."""
+    state = locked_state(session, campaign_id)
     if state is None:
         raise StoreError.say(N_("no campaign %(id)s"), id=campaign_id)
-    return CampaignState(state)
+    return state
 
 
 def _touch(session: Session, ids: Sequence[int]) -> None:
     """Mark chunks as just handed to the queue (the requeue sweep leaves them alone for a while)."""
     for start in range(0, len(ids), 1000):
         session.execute(
-            update(Chunk).where(Chunk.id.in_(ids[start : start + 1000])).values(updated_at=utcnow()),
+            update(Chunk).where(Chunk.id.in_(ids[start : start + 1000])).values(updated_at=db_now()),
             execution_options={"synchronize_session": False},
         )
 

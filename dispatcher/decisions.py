@@ -22,9 +22,15 @@ from dispatcher.vendors.wire import AnswerKind, ErrorClass, Request
 
 # A vendor's "outside sending hours" inside the campaign's own window: ask again this much later.
 OUTSIDE_HOURS_WAIT = timedelta(minutes=15)
+# ... but not for ever: answered so this long without a break, the chunk fails with the vendor's reason
+# (a gateway whose channel is closed for good says the same words).
+OUTSIDE_HOURS_LIMIT = timedelta(hours=72)
 MAX_RETRY_AFTER = 600.0  # seconds: a longer Retry-After is capped (the beat re-queues the chunk)
 CANCELLED = "cancelled"  # the error class of what a cancel ended
 NOTHING_TO_SEND = "nothing_to_send"  # a claimed chunk none of whose recipients was still waiting
+FIRST_REQUEST_UNKNOWN = "the first, unknown request of this chunk may have been accepted"
+# Classes whose giving up says only that this request was not taken (a busy or slow gateway).
+RESENDABLE = frozenset({ErrorClass.RATE_LIMITED, ErrorClass.RETRY_LATER, ErrorClass.UNKNOWN})
 DUPLICATE_DETAIL = "the vendor already has this text for this number (sent earlier): not sent again"
 
 
@@ -149,6 +155,12 @@ class SendAttempt:
     request: Request | None = None  # None: nothing was sent (failed to build, or nothing to send)
     body: str | None = None
     url: str | None = None
+    # Another request of the account carried (or may have carried) one of its numbers: a "duplicate"
+    # answer may be about that one, so it proves nothing of this chunk's earlier, unknown request.
+    sent_elsewhere: bool = False
+    # When the vendor began to answer "outside sending hours" for this chunk, every attempt since
+    # (this one included); None: this is the first.
+    outside_hours_since: datetime | None = None
 
     def in_campaign(self, state: str) -> SendAttempt:
         """This attempt as seen when its campaign is in ``state`` (read when the outcome is recorded)."""
@@ -213,8 +225,17 @@ def decide(a: SendAttempt) -> Decision:
         requeued_from_unknown=a.chunk.requeued_from_unknown,
     )
     action = policy.action
+    again = a.chunk.requeued_from_unknown  # an operator's re-send of a chunk that may have been taken
+    if again and (
+        (action is Action.DONT_RESEND and a.sent_elsewhere)
+        or (action is Action.FAIL and error_class in RESENDABLE)
+    ):
+        # Nothing here proves the first request was, or was not, taken: unknown it stays.
+        return done(ChunkState.UNKNOWN, detail=f"{v.detail}; {FIRST_REQUEST_UNKNOWN}")
     if a.chunk.campaign_state == CampaignState.CANCELLED and action not in (Action.FAIL, Action.DONT_RESEND):
         detail = f"campaign cancelled while the request was in flight; the vendor answered: {v.detail}"
+        if again:  # its first request may have been taken: never "not sent"
+            return done(ChunkState.UNKNOWN, detail=f"{detail}; {FIRST_REQUEST_UNKNOWN}")
         return done(ChunkState.FAILED, error_class=CANCELLED, detail=detail)
     if action is Action.RETRY:
         delay = max(policy.delay_s, v.retry_after or 0.0)
@@ -222,6 +243,13 @@ def decide(a: SendAttempt) -> Decision:
             outcome(ChunkState.QUEUED, retry_in=delay),
             Result(chunk_id, Next.LATER, delay=delay, state="queued"),
         )
+    since = a.outside_hours_since or a.started
+    if action is Action.WAIT_FOR_WINDOW and a.finished - since >= OUTSIDE_HOURS_LIMIT:
+        hours = round(OUTSIDE_HOURS_LIMIT.total_seconds() / 3600)
+        detail = f"{v.detail}; answered so for {hours} h since {since.isoformat(timespec='minutes')}: gave up"
+        if again:
+            return done(ChunkState.UNKNOWN, detail=f"{detail}; {FIRST_REQUEST_UNKNOWN}")
+        return done(ChunkState.FAILED, detail=detail)
     if action is Action.WAIT_FOR_WINDOW:
         opening = next_window_open(a.finished, a.chunk.window, a.chunk.timezone)
         until = max(opening, a.finished + OUTSIDE_HOURS_WAIT)

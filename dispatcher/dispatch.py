@@ -26,6 +26,7 @@ from typing import Literal
 
 from redis.exceptions import RedisError
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher.config import AccountConfig
@@ -53,10 +54,12 @@ from dispatcher.store import Campaign, CampaignState, Chunk, ChunkState, utcnow
 from dispatcher.store.campaigns import move
 from dispatcher.store.chunks import (
     Claimed,
+    answered_since,
     campaign_states,
     claim_chunks,
     own_chunks,
     record_outcomes,
+    sent_elsewhere,
     split_chunk,
 )
 from dispatcher.store.types import db_now
@@ -82,6 +85,9 @@ logger = logging.getLogger(__name__)
 
 SYSTEM = "system"
 LEASE_SECONDS = 120.0  # longer than the transport's timeout: a live sender never loses its lease
+# Seconds a worker keeps trying to record answers in a busy store before it gives up (the chunks are
+# then swept ``unknown``): longer than any lock a sane writer holds.
+RECORD_PATIENCE = 300.0
 LIMITER_WAIT = 30.0  # seconds a task waits for a token before handing the chunk back to the queue
 
 
@@ -172,7 +178,7 @@ def send_group(
                 session.execute(
                     update(Chunk)
                     .where(Chunk.id.in_(ids), Chunk.state == ChunkState.QUEUED.value)
-                    .values(not_before=opening, updated_at=utcnow()),
+                    .values(not_before=opening, updated_at=db_now()),
                     execution_options={"synchronize_session": False},
                 )
             session.commit()
@@ -289,12 +295,52 @@ def record_attempts(
     waits, and then closes what was re-queued; an answer after the cancel ends the chunk). Splits
     create their children and account problems pause the campaign in the same transaction. A chunk
     no longer the attempt's (sent again, or settled by a report) keeps the answer as evidence only.
+    A busy store is waited for (up to :data:`RECORD_PATIENCE`), never a reason to drop the answers.
     """
     if not attempts:
         return []
     by_id = {a.chunk.id: a for a in attempts}
-    results: list[Result] = []
+    proofs = {
+        i: a.claimed
+        for i, a in by_id.items()
+        if a.chunk.requeued_from_unknown and a.verdict.error_class is ErrorClass.DUPLICATE
+    }
+    if proofs:
+        with sessions() as session:
+            for i in sent_elsewhere(session, proofs):
+                by_id[i] = replace(by_id[i], sent_elsewhere=True)
+    hours = {i: a for i, a in by_id.items() if a.verdict.outside_hours and a.verdict.code}
+    if hours:
+        with sessions() as session:
+            for code in {a.verdict.code for a in hours.values()}:
+                ids = [i for i, a in hours.items() if a.verdict.code == code]
+                for i, since in answered_since(session, ids, code or "").items():
+                    by_id[i] = replace(by_id[i], outside_hours_since=since)
     decisions = {i: decide(a) for i, a in by_id.items()}
+    waited, tries = 0.0, 0
+    while True:
+        try:
+            return _record(sessions, worker_id, by_id, dict(decisions))
+        except OperationalError as exc:
+            # A busy store (SQLite's "database is locked" past its busy timeout, a PostgreSQL lock
+            # timeout, deadlock or restart): the transaction was rolled back whole, so it is tried
+            # again. Giving up would lose the vendor's answer: the chunk would be swept ``unknown``.
+            if waited >= RECORD_PATIENCE:
+                raise
+            pause, tries = min(2.0, 0.05 * 2**tries), tries + 1
+            logger.warning("store busy recording %d attempts (%s); again in %.2f s", len(by_id), exc, pause)
+            time.sleep(pause)
+            waited += pause
+
+
+def _record(
+    sessions: sessionmaker[Session],
+    worker_id: str,
+    by_id: dict[int, SendAttempt],
+    decisions: dict[int, Decision],
+) -> list[Result]:
+    """:func:`record_attempts`' one transaction."""
+    results: list[Result] = []
     campaign_ids = {a.chunk.campaign_id for i, a in by_id.items() if decisions[i].waits}
     with sessions() as session:
         # Campaign rows before chunk rows, the order a cancel or a retry takes them in (PostgreSQL
@@ -324,13 +370,15 @@ def record_attempts(
 
 def _act(session: Session, attempt: SendAttempt, decision: Decision, states: dict[int, str]) -> Decision:
     """Carry out what ``decision`` asks beyond recording the outcome: create a split's children, pause
-    the campaign, re-open a campaign completed meanwhile (a late answer re-queued a chunk of it).
+    the campaign, re-open a campaign sent or completed meanwhile (a late answer re-queued a chunk of it).
     Returns the decision with what was created. Caller's transaction."""
     campaign_id = attempt.chunk.campaign_id
-    if decision.waits and states.get(campaign_id) == CampaignState.COMPLETED:
+    finished = states.get(campaign_id)
+    if decision.waits and finished in (CampaignState.SENT, CampaignState.COMPLETED):
         move(
-            session, campaign_id, CampaignState.COMPLETED, CampaignState.RUNNING, SYSTEM, reason="late answer"
+            session, campaign_id, CampaignState(finished), CampaignState.RUNNING, SYSTEM, reason="late answer"
         )
+        states[campaign_id] = CampaignState.RUNNING
     if decision.pause is not None:
         move(session, campaign_id, CampaignState.RUNNING, CampaignState.PAUSED, SYSTEM, reason=decision.pause)
     if not decision.split:

@@ -4,7 +4,7 @@ broker lost, move finished campaigns to ``sent`` and ``completed``. The store is
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,9 +20,9 @@ from dispatcher.store import (
     Recipient,
     RecipientState,
     sweep_expired_leases,
-    utcnow,
 )
 from dispatcher.store.campaigns import move
+from dispatcher.store.types import db_now
 
 SYSTEM = "scheduler"
 # A queued chunk nobody touched for this long has lost its broker message (Redis restart, a purged
@@ -37,14 +37,14 @@ def stale_queued() -> timedelta:
     return timedelta(seconds=float(value)) if value else STALE_QUEUED
 
 
-def launch_due(sessions: sessionmaker[Session], now: datetime | None = None) -> dict[int, list[int]]:
-    """Scheduled campaigns whose start time has come → running. Returns their queued chunk ids."""
-    now = now or utcnow()
+def launch_due(sessions: sessionmaker[Session]) -> dict[int, list[int]]:
+    """Scheduled campaigns whose start time has come, by the database's clock (a beat whose machine
+    clock is ahead would launch early) → running. Returns their queued chunk ids."""
     with sessions() as session:
         due = list(
             session.execute(
                 select(Campaign.id).where(
-                    Campaign.state == CampaignState.SCHEDULED.value, Campaign.start_at <= now
+                    Campaign.state == CampaignState.SCHEDULED.value, Campaign.start_at <= db_now()
                 )
             ).scalars()
         )
@@ -58,11 +58,13 @@ def launch_due(sessions: sessionmaker[Session], now: datetime | None = None) -> 
 
 
 def requeue_stale(
-    sessions: sessionmaker[Session], now: datetime | None = None, *, older_than: timedelta | None = None
+    sessions: sessionmaker[Session], *, older_than: timedelta | None = None, ahead: timedelta = timedelta(0)
 ) -> list[int]:
-    """Queued chunks of running campaigns that are due and were not handed out lately."""
-    now = now or utcnow()
+    """Queued chunks of running campaigns that are due and were not handed out lately, by the
+    database's clock (``ahead``: as if that much later; tests). Claims and records stamp
+    ``updated_at`` with the same clock."""
     older_than = stale_queued() if older_than is None else older_than
+    now = db_now(ahead.total_seconds())
     with sessions() as session:
         running = select(Campaign.id).where(
             Campaign.id == Chunk.campaign_id, Campaign.state == CampaignState.RUNNING.value
@@ -72,11 +74,11 @@ def requeue_stale(
                 update(Chunk)
                 .where(
                     Chunk.state == ChunkState.QUEUED.value,
-                    Chunk.updated_at < now - older_than,
+                    Chunk.updated_at < db_now((ahead - older_than).total_seconds()),
                     (Chunk.not_before.is_(None)) | (Chunk.not_before <= now),
                     running.exists(),
                 )
-                .values(updated_at=now)
+                .values(updated_at=db_now())
                 .returning(Chunk.id),
                 execution_options={"synchronize_session": False},
             ).scalars()

@@ -24,6 +24,14 @@ KEYWORDS = "dispatcher.keywords"
 KEYWORDS_SECONDS = 24 * 3600.0  # the vendors' forbidden-word lists are refreshed daily
 
 
+def stale_after(every: float) -> float:
+    """Seconds after which a periodic task still in the queue is dropped (Celery's ``expires``): a
+    backlog published while no worker consumed (workers down, a broker outage) is not run tick after
+    tick; a newer one is queued by then. At least 10 s, so that machines' clocks a few seconds apart
+    (the beat stamps the expiry, the worker reads it) drop nothing fresh; at most an hour."""
+    return min(max(5 * every, 10.0), 3600.0)
+
+
 def submit_chunks(app: Celery, chunk_ids: list[int]) -> None:
     for result in runtime.current().send_many(chunk_ids):
         if result.next is Next.LATER and result.delay <= MAX_COUNTDOWN:
@@ -58,9 +66,12 @@ def register(target: Celery) -> None:
     target.add_defaults(
         lambda: {
             "beat_schedule": {
-                "tick": {"task": TICK, "schedule": TICK_SECONDS},
-                "results": {"task": RESULTS, "schedule": RESULTS_SECONDS},
-                "keywords": {"task": KEYWORDS, "schedule": KEYWORDS_SECONDS},
+                name: {"task": task, "schedule": every, "options": {"expires": stale_after(every)}}
+                for name, task, every in (
+                    ("tick", TICK, TICK_SECONDS),
+                    ("results", RESULTS, RESULTS_SECONDS),
+                    ("keywords", KEYWORDS, KEYWORDS_SECONDS),
+                )
             }
         }
     )

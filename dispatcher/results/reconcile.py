@@ -225,27 +225,45 @@ class _Unknown:
     ref: str
     account: str
     sent_at: datetime  # when its request may have reached the vendor, at the earliest
+    last_sent_at: datetime  # ... and at the latest
+
+
+def _unsettled() -> ColumnElement[bool]:
+    """Chunks whose request may have been taken and that evidence may settle: ``unknown``, or queued
+    again by an operator's retry of an unknown chunk and not claimed since (settled, it is spared the
+    second send)."""
+    return (Chunk.state == ChunkState.UNKNOWN.value) | (
+        (Chunk.state == ChunkState.QUEUED.value) & Chunk.requeued_from_unknown
+    )
 
 
 def _unknown_chunks(session: Session) -> list[_Unknown]:
-    """Unknown chunks, each with when its request went out: its last attempt's start, or, when its
-    worker died before recording one, shortly before the sweep (not when the chunk was planned,
-    which may be days earlier)."""
-    last_attempt = select(func.max(Attempt.started_at)).where(Attempt.chunk_id == Chunk.id).scalar_subquery()
+    """Unsettled chunks, each with when its requests went out: from its first attempt's start (or,
+    when its worker died before recording one, its lease less :data:`SWEPT_LOOKBACK`) to its last
+    attempt's or its lease's (not when the chunk was planned, which may be days earlier; the sweep
+    keeps the lease it found)."""
+    first = select(func.min(Attempt.started_at)).where(Attempt.chunk_id == Chunk.id).scalar_subquery()
+    last = select(func.max(Attempt.started_at)).where(Attempt.chunk_id == Chunk.id).scalar_subquery()
     rows = session.execute(
-        select(Chunk.id, Chunk.ref, Campaign.account, Chunk.updated_at, last_attempt)
+        select(Chunk.id, Chunk.ref, Campaign.account, Chunk.updated_at, Chunk.lease_until, first, last)
         .join(Campaign, Campaign.id == Chunk.campaign_id)
-        .where(Chunk.state == ChunkState.UNKNOWN.value)
+        .where(_unsettled())
     ).all()
-    return [
-        _Unknown(cid, ref, account, attempt or swept - SWEPT_LOOKBACK)
-        for cid, ref, account, swept, attempt in rows
-    ]
+    found = []
+    for cid, ref, account, updated, lease, first_at, last_at in rows:
+        died = lease or (None if first_at else updated)  # a claim whose worker recorded nothing
+        starts = [t for t in (first_at, died and died - SWEPT_LOOKBACK) if t is not None]
+        ends = [t for t in (last_at, died) if t is not None]
+        found.append(_Unknown(cid, ref, account, min(starts), max(ends)))
+    return found
 
 
 def settle_unknown(session: Session, which: ColumnElement[bool]) -> list[int]:
-    """Unknown chunks proven accepted by an unmatched report among ``which``: by the trigger ref, or
-    by one of their numbers reported on their account within their time window. Returns their ids."""
+    """Unsettled chunks proven accepted by an unmatched report among ``which``: by the trigger ref, or
+    by one of their numbers reported on their account within their time window, when no other request
+    of the account could have carried that number then (another unsettled chunk of it, one in
+    flight, or one an operator re-sent from unknown): a report that two requests may explain settles
+    neither. Returns their ids."""
     unknown = _unknown_chunks(session)
     if not unknown:
         return []
@@ -257,34 +275,71 @@ def settle_unknown(session: Session, which: ColumnElement[bool]) -> list[int]:
         for chunk_id, mobile in session.execute(
             select(Recipient.chunk_id, Recipient.mobile).where(
                 Recipient.chunk_id.in_(ids[start : start + 500]),
-                Recipient.state == RecipientState.UNKNOWN.value,
+                Recipient.state.in_((RecipientState.UNKNOWN.value, RecipientState.QUEUED.value)),
             )
         ):
             chunk = by_id[chunk_id or 0]
             by_mobile.setdefault((chunk.account, mobile or ""), []).append(chunk)
-    proofs: dict[int, tuple[_Unknown, str | None]] = {}
     reports = session.execute(
         select(ReportRow.account, ReportRow.batch_id, ReportRow.mobile, ReportRow.ref, ReportRow.reported_at)
         .where(ReportRow.recipient_id.is_(None), which)
         .order_by(ReportRow.id)
-    )
+    ).all()
+    others = _other_requests(session, {(a, m) for a, _, m, _, _ in reports if (a, m) in by_mobile})
+    proofs: dict[int, tuple[_Unknown, str | None]] = {}
     for account, batch_id, mobile, ref, at in reports:
         owner = by_ref.get(ref) if ref else None
         if owner is not None and owner.account == account:
             proofs.setdefault(owner.chunk_id, (owner, batch_id))
             continue
-        for candidate in by_mobile.get((account, mobile), ()):
-            if at is None or candidate.sent_at - CLOCK_SKEW <= at <= candidate.sent_at + UNKNOWN_WINDOW:
-                proofs.setdefault(candidate.chunk_id, (candidate, batch_id))
+        candidates = [
+            c
+            for c in by_mobile.get((account, mobile), ())
+            if at is None or c.sent_at - CLOCK_SKEW <= at <= c.last_sent_at + UNKNOWN_WINDOW
+        ]
+        if len(candidates) == 1 and not others.get((account, mobile), set()) - {candidates[0].chunk_id}:
+            proofs.setdefault(candidates[0].chunk_id, (candidates[0], batch_id))
     for u, batch_id in proofs.values():
         _accept(session, u, batch_id)
     return sorted(proofs)
 
 
+def _other_requests(session: Session, numbers: set[tuple[str, str]]) -> dict[tuple[str, str], set[int]]:
+    """Of ``(account, mobile)`` pairs, the chunks whose requests may explain a report of that number
+    though no answer recorded it: one on the wire now (a recipient ``sending``: its report may come
+    before its answer is recorded), or one an operator re-sent from ``unknown`` (its first request
+    may have been taken, whatever the second's answer was)."""
+    found: dict[tuple[str, str], set[int]] = {}
+    maybe = (
+        RecipientState.SENDING.value,
+        RecipientState.QUEUED.value,
+        RecipientState.UNKNOWN.value,
+        *REPORTABLE,
+    )
+    pairs = sorted(numbers)
+    for start in range(0, len(pairs), 500):
+        part = pairs[start : start + 500]
+        rows = session.execute(
+            select(Campaign.account, Recipient.mobile, Recipient.chunk_id)
+            .join(Campaign, Campaign.id == Recipient.campaign_id)
+            .join(Chunk, Chunk.id == Recipient.chunk_id)
+            .where(
+                Recipient.mobile.in_({m for _, m in part}),
+                Campaign.account.in_({a for a, _ in part}),
+                (Recipient.state == RecipientState.SENDING.value)
+                | (Chunk.requeued_from_unknown & Recipient.state.in_(maybe)),
+            )
+        )
+        for account, mobile, chunk_id in rows:
+            if (account, mobile or "") in numbers:
+                found.setdefault((account, mobile or ""), set()).add(chunk_id or 0)
+    return found
+
+
 def _accept(session: Session, u: _Unknown, batch_id: str | None) -> None:
     won = session.execute(
         update(Chunk)
-        .where(Chunk.id == u.chunk_id, Chunk.state == ChunkState.UNKNOWN.value)
+        .where(Chunk.id == u.chunk_id, _unsettled())
         .values(
             state=ChunkState.ACCEPTED.value,
             batch_id=batch_id,
@@ -297,7 +352,10 @@ def _accept(session: Session, u: _Unknown, batch_id: str | None) -> None:
     if _rowcount(won):
         session.execute(
             update(Recipient)
-            .where(Recipient.chunk_id == u.chunk_id, Recipient.state == RecipientState.UNKNOWN.value)
+            .where(
+                Recipient.chunk_id == u.chunk_id,
+                Recipient.state.in_((RecipientState.UNKNOWN.value, RecipientState.QUEUED.value)),
+            )
             .values(state=RecipientState.ACCEPTED.value, batch_id=batch_id, submitted_at=u.sent_at),
             execution_options=_NO_SYNC,
         )

@@ -86,6 +86,22 @@ def transition(
     return source
 
 
+def locked_state(session: Session, campaign_id: int) -> CampaignState | None:
+    """The campaign's state, its row locked until the caller commits: the campaign lock that a cancel,
+    a retry, a resume and a worker re-opening work take first. PostgreSQL: ``FOR NO KEY UPDATE``.
+    SQLite ignores that and reads outside any transaction, so another writer could change the state
+    between this read and the caller's writes: a no-op write of the row first takes SQLite's one write
+    lock, held to the commit. None: no such campaign. Caller's transaction."""
+    if session.connection().dialect.name == "sqlite":
+        session.execute(
+            update(Campaign).where(Campaign.id == campaign_id).values(state=Campaign.state),
+            execution_options={"synchronize_session": False},
+        )
+    query = select(Campaign.state).where(Campaign.id == campaign_id).with_for_update(key_share=True)
+    state = session.execute(query).scalar_one_or_none()
+    return None if state is None else CampaignState(state)
+
+
 def move(
     session: Session,
     campaign_id: int,

@@ -118,7 +118,7 @@ def claim_chunks(
                 worker_id=worker_id,
                 lease_until=db_now(lease_seconds),
                 attempts=c.attempts + 1,
-                updated_at=utcnow(),
+                updated_at=db_now(),  # the beat's staleness is judged by the database's clock too
             )
             .returning(c.id, c.attempts)
         )
@@ -175,6 +175,62 @@ def own_chunks(session: Session, worker_id: str, attempts: Mapping[int, int]) ->
         .returning(c.id, c.state, c.attempts)
     )
     return {chunk_id: state for chunk_id, state, n in rows if attempts[chunk_id] == n}
+
+
+# Recipient states of a number some request of the account carried, or may have.
+_TAKEN = (
+    RecipientState.SENDING.value,
+    RecipientState.UNKNOWN.value,
+    RecipientState.ACCEPTED.value,
+    RecipientState.DELIVERED.value,
+    RecipientState.UNDELIVERED.value,
+    RecipientState.EXPIRED.value,
+)
+
+
+def sent_elsewhere(session: Session, claims: Mapping[int, Claimed]) -> set[int]:
+    """Of the chunks in ``claims``, those one of whose claimed numbers another recipient of the same
+    account was, or may have been, sent: the vendor's "already sent this to this number" may be about
+    that other request, not this chunk's earlier one."""
+    found: set[int] = set()
+    cc, r = _campaigns.c, _recipients.c
+    for chunk_id, claimed in claims.items():
+        mobiles = [x.mobile for x in claimed.recipients]
+        if not mobiles:
+            continue
+        account = (
+            select(cc.account).join(_chunks, _chunks.c.campaign_id == cc.id).where(_chunks.c.id == chunk_id)
+        )
+        other = (
+            select(r.id)
+            .join(_campaigns, cc.id == r.campaign_id)
+            .where(
+                r.mobile.in_(mobiles),
+                r.id.not_in([x.id for x in claimed.recipients]),
+                r.state.in_(_TAKEN),
+                cc.account == account.scalar_subquery(),
+            )
+            .limit(1)
+        )
+        if session.connection().execute(other).first() is not None:
+            found.add(chunk_id)
+    return found
+
+
+def answered_since(session: Session, chunk_ids: Collection[int], code: str) -> dict[int, datetime]:
+    """For each chunk, when the run of its latest attempts answered ``code`` began (its attempts
+    from the last one back to the first answered otherwise). A chunk with no such run is left out."""
+    since: dict[int, datetime] = {}
+    a = _attempts.c
+    for chunk_id in chunk_ids:
+        rows = session.connection().execute(
+            select(a.code, a.started_at).where(a.chunk_id == chunk_id).order_by(a.id.desc()).limit(5000)
+        )
+        for answered, started in rows:
+            if answered != code:
+                break
+            since[chunk_id] = started
+    return since
 
 
 def campaign_states(session: Session, campaign_ids: Collection[int]) -> dict[int, str]:
@@ -280,7 +336,7 @@ def split_chunk(
                 parent_id=chunk_id,
                 requeued_from_unknown=from_unknown,
                 created_at=now,
-                updated_at=now,
+                updated_at=db_now(),  # the beat's staleness clock
             )
             .returning(c.id)
         ).scalar_one()
@@ -297,13 +353,16 @@ def split_chunk(
 def sweep_expired_leases(session: Session) -> list[int]:
     """Chunks whose sender vanished (``sending`` past its lease, by the database's clock) become
     ``unknown``, never re-sent automatically: the request may have reached the vendor. A late answer
-    or a report settles them. Returns their ids. Commits."""
+    or a report settles them (the lease kept says when it went out). Returns their ids. Commits."""
     ids = list(
         session.execute(
             update(Chunk)
             .where(Chunk.state == ChunkState.SENDING.value, Chunk.lease_until < db_now())
             .values(
-                state=ChunkState.UNKNOWN.value, detail="lease expired", lease_until=None, updated_at=utcnow()
+                # The lease is kept: when the request went out, for a report to settle it by.
+                state=ChunkState.UNKNOWN.value,
+                detail="lease expired",
+                updated_at=utcnow(),
             )
             .returning(Chunk.id),
             execution_options={"synchronize_session": False},
@@ -375,7 +434,6 @@ def _chunk_params(chunk_id: int, worker_id: str, outcome: Outcome) -> dict[str, 
         "b_retry_in": outcome.retry_in,
         "b_uncount": 0 if outcome.counted else 1,
         "b_accepted_at": now if outcome.state is ChunkState.ACCEPTED else None,
-        "b_at": now,
     }
 
 
@@ -398,7 +456,7 @@ _FINISH_CHUNK = (
         attempts=_chunks.c.attempts - bindparam("b_uncount"),
         lease_until=None,
         accepted_at=bindparam("b_accepted_at"),
-        updated_at=bindparam("b_at"),
+        updated_at=db_now(),
     )
 )
 _CANCELLED_CLASS = "cancelled"  # decisions.CANCELLED (which imports this module)

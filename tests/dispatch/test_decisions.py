@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -116,3 +117,18 @@ def test_a_final_refusal_keeps_its_class_in_a_cancelled_campaign() -> None:
 def test_a_claim_with_nobody_left_waiting_sends_nothing_and_closes_the_chunk() -> None:
     decision = decide(attempt(Verdict(ChunkState.FAILED, sent=False), numbers=0))
     assert (decision.outcome.state, decision.outcome.error_class) == (ChunkState.FAILED, "nothing_to_send")
+
+
+@pytest.mark.parametrize("body", ["-1", "-16"])
+def test_a_resend_of_an_unknown_chunk_that_gives_up_is_unknown_again_not_failed(body: str) -> None:
+    # Giving up on "try later" says only that the re-send was not taken; the first request may have
+    # been: failed (and so "retry failed" without --include-unknown) would send it again
+    plain = decide(attempt(interpret(trigger, body=body), attempts=40))
+    assert plain.outcome.state is ChunkState.FAILED
+    resent = decide(attempt(interpret(trigger, body=body), attempts=40, requeued_from_unknown=True))
+    assert (resent.outcome.state, resent.result.next) == (ChunkState.UNKNOWN, Next.DONE)
+
+
+def test_a_duplicate_for_a_resend_proves_nothing_when_another_request_carried_the_number() -> None:
+    resent = attempt(interpret(entinfo, body="-20"), requeued_from_unknown=True)
+    assert decide(replace(resent, sent_elsewhere=True)).outcome.state is ChunkState.UNKNOWN

@@ -172,5 +172,7 @@ def test_given_a_window_that_excludes_now_when_started_then_chunks_wait_for_the_
     assert {(s, nb) for s, nb in held()} == {("queued", opening.replace(second=0, microsecond=0))}
     assert ledger_numbers(stack) == Counter()
     # ... the beat does not hand them out again before the opening, and does once it has come
-    assert scheduler.requeue_stale(stack.sessions, utcnow() + timedelta(minutes=5)) == []
-    assert scheduler.requeue_stale(stack.sessions, opening + timedelta(minutes=1)) == sorted(ids)
+    assert scheduler.requeue_stale(stack.sessions, ahead=timedelta(minutes=5)) == []
+    assert scheduler.requeue_stale(stack.sessions, ahead=opening - utcnow() + timedelta(minutes=1)) == sorted(
+        ids
+    )
