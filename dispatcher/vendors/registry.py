@@ -11,7 +11,17 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, cast
 
 from dispatcher.vendors import VENDORS, check_vendor
-from dispatcher.vendors.wire import Answer, CodeInfo, Credentials, Limits, Reply, Report, Request, Separators
+from dispatcher.vendors.wire import (
+    Answer,
+    CodeInfo,
+    Credentials,
+    Limits,
+    Reply,
+    Report,
+    Request,
+    Separators,
+    VendorMethods,
+)
 
 
 class VendorModule(Protocol):
@@ -21,7 +31,9 @@ class VendorModule(Protocol):
     SERVICE_PATH: str  # where the vendor's methods are POSTed; an account may override it
     LIMITS: Limits
     CODES: dict[int, CodeInfo]
-    METHODS: list[tuple[str, str, str]]
+    METHODS: list[tuple[str, str, str]]  # (method, what it does, its limit): ``dispatcher vendors``
+    SEND_METHODS: VendorMethods  # what the chunker plans with
+    ENCRYPTED_SEND_METHODS: VendorMethods | None  # for an encrypted account, when not SEND_METHODS
 
     def classify(self, code: int) -> CodeInfo: ...
 

@@ -19,17 +19,18 @@ from collections.abc import Sequence
 from urllib.parse import parse_qsl
 
 from dispatcher.errors import UnsupportedMethodError
+from dispatcher.vendors.classes import A, C, P, Q, R, T
 from dispatcher.vendors.crypto import des_encrypt
 from dispatcher.vendors.wire import (
     Answer,
     CodeInfo,
     Credentials,
-    ErrorClass,
     Limits,
     Reply,
     Report,
     Request,
     Separators,
+    VendorMethods,
     check_encryptable,
     classify_code,
     code_table,
@@ -42,6 +43,8 @@ from dispatcher.vendors.wire import (
 
 NAME = "webservice"
 LIMITS = Limits(same_text_numbers=1, personalised_messages=1)
+SEND_METHODS = VendorMethods(same_text=None, personalised=None, single="SendMsg")
+ENCRYPTED_SEND_METHODS: VendorMethods | None = None  # the same one number per request
 
 SERVICE_PATH = "/Services/MsgSend.asmx"
 
@@ -52,44 +55,35 @@ INTERNATIONAL_MAX_CHARS = 140
 
 _DIGITS_RE = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also accepts "１２" and "²"
 
-_R, _T, _P, _C, _Q, _A = (
-    ErrorClass.RATE_LIMITED,
-    ErrorClass.RETRY_LATER,
-    ErrorClass.BAD_RECIPIENT,
-    ErrorClass.BAD_CONTENT,
-    ErrorClass.BAD_REQUEST,
-    ErrorClass.ACCOUNT,
-)
-
 # Every code WebService API v9.9.6 lists (union of its method tables), each with the class of what the
 # dispatcher does about it.
 CODES: dict[int, CodeInfo] = code_table(
     [
-        (-1, _T, "提交接口错误 / 应用程序异常", "interface error / application exception"),
+        (-1, T, "提交接口错误 / 应用程序异常", "interface error / application exception"),
         (
             -3,
-            _A,
+            A,
             "用户名或密码错误 / 用户名密码错误或者用户无效",
             "wrong user name or password, or user disabled",
         ),
-        (-4, _C, "短信内容和备案的模板不一样", "text does not match the registered template"),
-        (-5, _C, "签名不正确（签名一定要放在短信最后）", "bad signature (must end the text as 【签名】)"),
-        (-7, _A, "余额不足", "insufficient balance"),
-        (-8, _A, "通道错误", "channel error"),
-        (-9, _P, "无效号码", "invalid number"),
-        (-10, _C, "签名内容不符合长度", "signature length not allowed"),
-        (-11, _A, "用户有效期过期", "account expired"),
-        (-12, _P, "黑名单", "blacklisted number"),
-        (-13, _Q, "语音验证码的 Amount 参数必须是整形字符串", "voice code Amount must be an integer string"),
-        (-14, _Q, "语音验证码的内容只能为数字", "voice code must be digits only"),
-        (-15, _Q, "语音验证码的内容最长为 6 位", "voice code is at most 6 digits"),
-        (-16, _R, "余额请求过于频繁，5 秒才能取余额一次", "too frequent: balance at most once per 5 s"),
-        (-17, _A, "非法 IP", "IP address not allowed"),
-        (-18, _C, "Msg 格式错误", "Msg format error"),
-        (-19, _Q, "短信数量错误,小于 1 或者大于 50", "message count below 1 or above 50"),
-        (-20, _P, "号码错误或者黑名单", "bad or blacklisted number"),
-        (-21, _A, "没有找到对应的 SubmitID 设置", "no SubmitID configured for the account"),
-        (-23, _A, "解密失败", "decryption failed (submitInfo / password)"),
+        (-4, C, "短信内容和备案的模板不一样", "text does not match the registered template"),
+        (-5, C, "签名不正确（签名一定要放在短信最后）", "bad signature (must end the text as 【签名】)"),
+        (-7, A, "余额不足", "insufficient balance"),
+        (-8, A, "通道错误", "channel error"),
+        (-9, P, "无效号码", "invalid number"),
+        (-10, C, "签名内容不符合长度", "signature length not allowed"),
+        (-11, A, "用户有效期过期", "account expired"),
+        (-12, P, "黑名单", "blacklisted number"),
+        (-13, Q, "语音验证码的 Amount 参数必须是整形字符串", "voice code Amount must be an integer string"),
+        (-14, Q, "语音验证码的内容只能为数字", "voice code must be digits only"),
+        (-15, Q, "语音验证码的内容最长为 6 位", "voice code is at most 6 digits"),
+        (-16, R, "余额请求过于频繁，5 秒才能取余额一次", "too frequent: balance at most once per 5 s"),
+        (-17, A, "非法 IP", "IP address not allowed"),
+        (-18, C, "Msg 格式错误", "Msg format error"),
+        (-19, Q, "短信数量错误,小于 1 或者大于 50", "message count below 1 or above 50"),
+        (-20, P, "号码错误或者黑名单", "bad or blacklisted number"),
+        (-21, A, "没有找到对应的 SubmitID 设置", "no SubmitID configured for the account"),
+        (-23, A, "解密失败", "decryption failed (submitInfo / password)"),
     ]
 )
 

@@ -237,9 +237,20 @@ def split_records(body: str, record_sep: str) -> list[str]:
 
 
 @dataclass(frozen=True)
+class VendorMethods:
+    """A vendor's send methods: ``None`` where it has no such method."""
+
+    same_text: str | None  # many numbers, one text
+    personalised: str | None  # number/text pairs
+    single: str  # one number, one text
+    separated: bool = True  # personalised messages joined by Separators (entinfo URL-encodes instead)
+
+
+@dataclass(frozen=True)
 class Limits:
     """What one request of a vendor may carry (the vendors' documents)."""
 
     same_text_numbers: int  # numbers per same-text request (1 = no batch method)
     personalised_messages: int  # messages per personalised request (1 = no personalised method)
     reports_per_pull: int = 500
+    same_text_advised: int | None = None  # an account's default when the vendor advises less than the most
