@@ -42,6 +42,7 @@ from dispatcher.vendors.wire import (
 )
 
 NAME = "entinfo"
+DOCUMENT = "Entinfo SDK API (2017)"  # the vendor's document this module implements
 LIMITS = Limits(
     same_text_numbers=10_000, personalised_messages=1000, reports_per_pull=500, same_text_advised=5_000
 )
@@ -49,6 +50,10 @@ SEND_METHODS = VendorMethods(
     same_text="mdsmssend", personalised="mdgxsend", single="mdsmssend", separated=False
 )
 ENCRYPTED_SEND_METHODS: VendorMethods | None = None  # the Entinfo SDK API (2017) has no encrypted method
+ENCODING = (
+    "Form fields in UTF-8; `pwd` is MD5(sn + password), never the password. No encrypted method. "
+    "`mdgxsend` URL-encodes each content (UTF-8) before joining them with `,`."
+)
 SERVICE_PATH = "/webservice.asmx"
 ASMX = SERVICE_PATH + "/"
 # Text length the gateway refuses with -10: single-byte text / text with any double-byte character.

@@ -28,6 +28,8 @@ class VendorModule(Protocol):
     """The contract every ``dispatcher/vendors/<name>.py`` fulfils (workers stay vendor-generic)."""
 
     NAME: str
+    DOCUMENT: str  # the title and version of the vendor's document
+    ENCODING: str  # how texts and secrets travel, in a sentence or two (docs/vendors.md)
     SERVICE_PATH: str  # where the vendor's methods are POSTed; an account may override it
     LIMITS: Limits
     CODES: dict[int, CodeInfo]

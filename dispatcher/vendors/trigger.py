@@ -55,12 +55,18 @@ from dispatcher.vendors.wire import (
 )
 
 NAME = "trigger"
+DOCUMENT = "Trigger API v1.8 (2020)"  # the vendor's document this module implements
 LIMITS = Limits(same_text_numbers=50, personalised_messages=50, reports_per_pull=500)
 SEND_METHODS = VendorMethods(same_text="SendBatchMsg", personalised="SendIndividualMsg", single="SendMsg")
 # The encrypted send takes one number and no personalised list (Trigger API v1.8, 2.8: sendMsgByEncrypt
 # "每次只能提交 1 个号码"): every message of an encrypted account is a request of its own.
 ENCRYPTED_SEND_METHODS: VendorMethods | None = VendorMethods(
     same_text=None, personalised=None, single="sendMsgByEncrypt"
+)
+ENCODING = (
+    "Form fields in UTF-8. Encrypted accounts send one number per request (`sendMsgByEncrypt`): "
+    "`submitInfo` is DES, its text in GBK (code page 936); a character outside GBK is refused before "
+    "sending. Pushes come as JSON or as a form."
 )
 SERVICE_PATH = "/winnerrxd/api/trigger"
 PREFIX = SERVICE_PATH + "/"
