@@ -30,7 +30,7 @@ from dispatcher.vendors.transport import for_account as transport_for
 from dispatcher.web.auth import CurrentUser
 from dispatcher.web.context import WebContext
 
-# Seconds between balance queries the vendors tolerate (VENDORS.md): -16 / -23 "too frequent".
+# Seconds between balance queries each vendor's document allows (see METHODS): -16 / -23 "too frequent".
 BALANCE_INTERVAL = {"webservice": 5.0, "yunxin": 10.0, "trigger": 5.0, "entinfo": 5.0}
 SERIES_POINTS = 120  # buckets in the progress chart
 SERIES_CACHE_S = 2.0
