@@ -21,7 +21,7 @@ from dispatcher import chunker, keywords, waiting
 from dispatcher.config import Settings, validate_window
 from dispatcher.contacts import IngestResult, ingest
 from dispatcher.decisions import CANCELLED
-from dispatcher.errors import StateError, StoreError
+from dispatcher.errors import NotFoundError, StateError, StoreError
 from dispatcher.i18n import N_
 from dispatcher.store import (
     TRANSITIONS,
@@ -42,6 +42,7 @@ from dispatcher.store import (
 from dispatcher.store.bulk import bind_value, write_rows
 from dispatcher.store.campaigns import move
 from dispatcher.store.recipients import AcceptedColumns, insert_upload
+from dispatcher.store.stats import extend_status
 from dispatcher.vendors.wire import ErrorClass
 
 # Failed chunks that "retry failed" sends again: a transient cause, or an account since fixed.
@@ -234,7 +235,7 @@ def _store_recipients(
 def get(session: Session, campaign_id: int) -> Campaign:
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
-        raise StoreError.say(N_("no campaign %(id)s"), id=campaign_id)
+        raise NotFoundError.say(N_("no campaign %(id)s"), id=campaign_id)
     return campaign
 
 
@@ -432,7 +433,7 @@ def _locked_state(session: Session, campaign_id: int) -> CampaignState:
     query = select(Campaign.state).where(Campaign.id == campaign_id).with_for_update(key_share=True)
     state = session.execute(query).scalar_one_or_none()
     if state is None:
-        raise StoreError.say(N_("no campaign %(id)s"), id=campaign_id)
+        raise NotFoundError.say(N_("no campaign %(id)s"), id=campaign_id)
     return CampaignState(state)
 
 
@@ -476,6 +477,4 @@ def status(session: Session, campaign_id: int) -> dict[str, Any]:
             campaign, waiting.pending(session, campaign, data["chunks"], data["accepted"], now), now
         )
     )
-    from dispatcher.results.stats import extend_status  # delivery, failures, orphans, cost
-
-    return extend_status(session, data)
+    return extend_status(session, data)  # delivery, failures, orphans, cost

@@ -171,7 +171,7 @@ def _watch(console: Console, sessions: Any, created: dict[str, int], app: Any, t
 
 
 def _report(console: Console, sessions: Any, created: dict[str, int], workdir: Path) -> None:
-    from dispatcher.results import export as exporting
+    from dispatcher.results import campaign_export
 
     table = Table("vendor", "campaign", "rows", "delivered", "undelivered", "failed", "unknown", "rejected")
     written: list[Path] = []
@@ -179,7 +179,7 @@ def _report(console: Console, sessions: Any, created: dict[str, int], workdir: P
         s = _status(sessions, cid)
         path = workdir / f"campaign-{cid}-{vendor}.xlsx"
         with sessions() as session:
-            exporting.export_campaign(session, cid, path)
+            campaign_export.export(session, cid, path)
         written.append(path)
         table.add_row(
             vendor, str(cid), str(s["rows"]), str(s["delivered"]), str(s["undelivered"]), str(s["failed"]),

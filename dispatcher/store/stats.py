@@ -1,4 +1,7 @@
-"""Campaign statistics on top of the recipient counts: delivery, failures by code, orphans, cost."""
+"""Campaign statistics on top of the recipient counts: delivery, failures by code, orphans, cost.
+
+Read-only queries on the store's recipients, chunks and reports (``campaigns.status`` adds them).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from dispatcher.config import Settings
 from dispatcher.errors import ConfigError
-from dispatcher.store import Campaign, Chunk, Recipient, RecipientState, ReportRow
+from dispatcher.store.models import Campaign, Chunk, Recipient, ReportRow
+from dispatcher.store.types import RecipientState
 
 NO_REPORTS_NOTE = "entinfo has no delivery reports: accepted by the vendor is the final state"
 _SENT = (
