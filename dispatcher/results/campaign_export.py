@@ -19,9 +19,9 @@ from dispatcher import i18n, reasons
 from dispatcher.errors import InputError, NotFoundError
 from dispatcher.i18n import N_
 from dispatcher.results.export import Cell, write_rows
-from dispatcher.results.reconcile import NO_REPORTS
 from dispatcher.store import Campaign, Chunk, Recipient, RecipientState
 from dispatcher.store.recipients import recipient_text
+from dispatcher.vendors import NO_REPORTS
 from dispatcher.vendors.registry import get as vendor_module
 
 # (header, column width in characters)
