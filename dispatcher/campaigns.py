@@ -72,7 +72,7 @@ def opt_out_set(session: Session) -> frozenset[str]:
     return frozenset(session.execute(select(OptOut.mobile)).scalars())
 
 
-def create(
+def create(  # noqa: PLR0913 (the campaign's settings, keyword-only: a form's fields)
     sessions: sessionmaker[Session],
     settings: Settings,
     path: str | Path,

@@ -296,7 +296,9 @@ def beat_schedule_path(database_url: str, queue: str, cwd: Path | None = None) -
     return directory / f"{queue}-beat-schedule"
 
 
-def _account(name: str, raw: Any, env: Mapping[str, str]) -> AccountConfig:
+def _account(  # noqa: C901 (one check per field of an account, each with its own message)
+    name: str, raw: Any, env: Mapping[str, str]
+) -> AccountConfig:
     where = f"account {name!r}:"
     if not isinstance(raw, dict):
         raise ConfigError(f"{where} [accounts.{name}] must be a table")

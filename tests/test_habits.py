@@ -1,0 +1,32 @@
+"""The habits the repository keeps: pre-commit runs what CI runs."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def ci_checks() -> list[str]:
+    """The lint and type checks of ``.ci/run``: its ``log "..."; COMMAND`` lines before the tests."""
+    text = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    return [m.group(1).strip() for m in re.finditer(r'^log "[^"]*";\s*(.+)$', text, re.M)]
+
+
+def hook_commands() -> list[str]:
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    return [
+        shlex.join([*shlex.split(hook["entry"]), *hook.get("args", [])])
+        for repo in config["repos"]
+        for hook in repo["hooks"]
+    ]
+
+
+def test_given_the_ci_script_then_pre_commit_runs_each_of_its_checks() -> None:
+    checks = ci_checks()
+    assert {"ruff check .", "ruff format --check .", "mypy dispatcher workers"} <= set(checks)
+    assert [c for c in checks if c not in hook_commands()] == []
