@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher.config import Settings
@@ -155,7 +155,3 @@ def _fail(session: Session, raw_id: int, exc: Exception) -> None:
         update(RawPull).where(RawPull.id == raw_id).values(error=f"{type(exc).__name__}: {exc}"[:2000]),
         execution_options={"synchronize_session": False},
     )
-
-
-def pending_count(session: Session) -> int:
-    return int(session.execute(select(func.count()).where(RawPull.parsed_at.is_(None))).scalar_one())

@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, cast
 
-from dispatcher.vendors import VENDORS, check_vendor
+from dispatcher.vendors import check_vendor
 from dispatcher.vendors.wire import (
     Answer,
     CodeInfo,
@@ -90,10 +90,6 @@ def get(vendor: str) -> VendorModule:
     """The module of ``vendor``; ``UnknownVendorError`` naming the four for anything else."""
     name = check_vendor(vendor.strip().lower())
     return cast(VendorModule, importlib.import_module(f"dispatcher.vendors.{name}"))
-
-
-def all_modules() -> list[VendorModule]:
-    return [get(name) for name in VENDORS]
 
 
 _CODE_TEXT_RE = re.compile(r"\s*([+-]?[0-9]+)\s*(?::(.*))?", re.S)
