@@ -53,7 +53,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("workers", ("workers",)),
     (
         "web and cli",
-        ("dispatcher.web", "dispatcher.cli", "dispatcher.demo", "dispatcher.__main__", "dispatcher"),
+        ("dispatcher.web", "dispatcher.cli", "dispatcher.__main__", "dispatcher"),
     ),
 )
 # The simulator is a second, independent reading of the vendors' documents: it imports nothing of the

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dispatcher.config import Settings
 from dispatcher.errors import ConfigError, UnsupportedMethodError
 from dispatcher.results import optout_store, parsing, replies
-from dispatcher.results.optout import is_optout, optout_matcher
+from dispatcher.results.optout_words import is_optout, optout_matcher
 from dispatcher.results.reconcile import reconcile, reconcile_staged, unmatched_ids
 from dispatcher.results.rows import insert_replies, open_stage, stage_reports
 from dispatcher.store import RawPull, ReportRow, utcnow
