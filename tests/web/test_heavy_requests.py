@@ -22,8 +22,8 @@ import httpx
 import pytest
 
 from dispatcher.results import campaign_export
+from tests.helpers import basic, draft
 from tests.web.conftest import Web, csrf_of, write_contacts
-from tests.web.test_auth import basic, draft
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 TEMPLATE = "{姓名}您好，回T退订【测试】"
