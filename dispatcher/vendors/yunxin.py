@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from dispatcher.errors import ConfigError, VendorError
 from dispatcher.vendors import DEFAULT_SEPARATORS
 from dispatcher.vendors import webservice as _family
-from dispatcher.vendors.classes import A, C, P, Q, R, T
 from dispatcher.vendors.crypto import des_encrypt
 from dispatcher.vendors.wire import (
     Answer,
@@ -33,7 +32,7 @@ from dispatcher.vendors.wire import (
     VendorMethods,
     check_encryptable,
     classify_code,
-    code_table,
+    load_tables,
     parse_send_answer,
     parse_value_answer,
     pull_error_code,
@@ -53,61 +52,7 @@ SEPARATORS = DEFAULT_SEPARATORS[NAME]  # |!| and |^|, as the document states
 SERVICE_PATH = "/api/MsgSend.asmx"
 PERSONALISED_PATH = "/api/IndividualSm.aspx"
 
-# Every code 云信 API v8.3 lists (union of its method tables), each with the class of what the
-# dispatcher does about it.
-# -6 comes as "-6:keyword"; the keyword is Answer.detail.
-CODES: dict[int, CodeInfo] = code_table(
-    [
-        (-1, T, "应用程序异常", "application exception"),
-        (-3, A, "用户名密码错误或者用户无效", "wrong user name or password, or user disabled"),
-        (-5, C, "签名不正确（短信内容最后一个字符必须是】）", "bad signature (the text must end with 】)"),
-        (-6, C, "含有关键字 keyWords（如：-6:促销）", "text contains a forbidden keyword (after the ':')"),
-        (-7, A, "余额不足", "insufficient balance"),
-        (-8, T, "没有可用通道，或不在时间范围内", "no channel available, or outside sending hours"),
-        (-9, Q, "发送号码一次不能超过 1000 个", "more than 1000 numbers in one request"),
-        (
-            -10,
-            Q,
-            "号码数量大于允许上限（不设置上限时，不可超过 1000）",
-            "more numbers than the account's maximum",
-        ),
-        (-11, Q, "号码数量小于允许下限", "fewer numbers than the account's minimum"),
-        (-12, C, "模板不匹配", "text does not match a template"),
-        (-13, A, "Invalid Ip ip 绑定用户，未绑定该 ip", "IP address not bound to the account"),
-        (-14, P, "用户黑名单", "number on the user's blacklist"),
-        (-15, P, "系统黑名单", "number on the system blacklist"),
-        (-16, P, "号码格式错误", "bad number format"),
-        (-17, P, "无效号码（格式正常，可不是正确的电话号码）", "invalid number (well-formed but not real)"),
-        (
-            -18,
-            A,
-            "没有设置用户的固定下发扩展号，不能自定义扩展",
-            "no fixed extension set: custom extension refused",
-        ),
-        (-19, A, "强制模板通道，不能使用个性化接口", "template-only channel: personalised method refused"),
-        (-20, C, "包含非法字符", "text contains illegal characters"),
-        (-21, A, "没有找到对应的 SubmitID 设置", "no SubmitID configured for the account"),
-        (-22, A, "解密失败", "decryption failed (submitInfo / password)"),
-        (-23, R, "查询余额过频繁（至少间隔 10 秒）", "too frequent: balance at most once per 10 s"),
-    ],
-    outside_hours={-8},  # "no channel, or outside the sending hours": wait, do not use up retries
-)
-
-METHODS: list[tuple[str, str, str]] = [
-    ("SendMsg", "same text to many numbers (DesNo joined by ',')", "500 numbers"),
-    ("sendMsgByEncrypt", "SendMsg with DES submitInfo (GBK text only)", "500 numbers"),
-    ("sendMesExt", "SendMsg with an extension number (ExeNo)", "500 numbers"),
-    ("IndividualSm.aspx", "personalised: msg = phone|!|text|^|phone|!|text", "1000 messages (-9 above)"),
-    ("GetBalance", "account balance", "once per 10 s (-23)"),
-    ("GetBalanceByEncrypt", "balance with DES submitInfo", "once per 10 s (-23)"),
-    ("GetReport", "delivery reports batch,mobile,status|", "500 per call, consumed"),
-    ("GetReport2", "delivery reports with time", "500 per call, consumed"),
-    ("GetReport2ByEncrypt", "GetReport2 with DES submitInfo", "500 per call, consumed"),
-    ("GetMo", "replies phone|,|text|,|time|;|", "consumed"),
-    ("GetMo2", "replies with channel number", "consumed"),
-    ("GetMo2ByEncrypt", "GetMo2 with DES submitInfo", "consumed"),
-    ("GetKeyWords", "the channel's forbidden words |kw1|kw2|", "per channel"),
-]
+CODES, METHODS = load_tables(NAME)  # yunxin.toml: every answer code with its class, and the methods
 
 
 def classify(code: int) -> CodeInfo:
