@@ -21,7 +21,7 @@ from dispatcher import chunker, keywords, waiting
 from dispatcher.config import Settings, validate_window
 from dispatcher.contacts import IngestResult, ingest
 from dispatcher.decisions import CANCELLED
-from dispatcher.errors import StateError, StoreError
+from dispatcher.errors import NotFoundError, StateError, StoreError
 from dispatcher.i18n import N_
 from dispatcher.store import (
     TRANSITIONS,
@@ -42,6 +42,7 @@ from dispatcher.store import (
 from dispatcher.store.bulk import bind_value, write_rows
 from dispatcher.store.campaigns import locked_state, move
 from dispatcher.store.recipients import AcceptedColumns, insert_upload
+from dispatcher.store.stats import extend_status
 from dispatcher.store.types import db_now
 from dispatcher.vendors.wire import ErrorClass
 
@@ -73,7 +74,7 @@ def opt_out_set(session: Session) -> frozenset[str]:
     return frozenset(session.execute(select(OptOut.mobile)).scalars())
 
 
-def create(
+def create(  # noqa: PLR0913 (the campaign's settings, keyword-only: a form's fields)
     sessions: sessionmaker[Session],
     settings: Settings,
     path: str | Path,
@@ -236,7 +237,7 @@ def _store_recipients(
 def get(session: Session, campaign_id: int) -> Campaign:
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
-        raise StoreError.say(N_("no campaign %(id)s"), id=campaign_id)
+        raise NotFoundError.say(N_("no campaign %(id)s"), id=campaign_id)
     return campaign
 
 
@@ -473,7 +474,7 @@ def _locked_state(session: Session, campaign_id: int) -> CampaignState:
     concurrent cancel, retry or resume waits, then sees what this transaction did."""
     state = locked_state(session, campaign_id)
     if state is None:
-        raise StoreError.say(N_("no campaign %(id)s"), id=campaign_id)
+        raise NotFoundError.say(N_("no campaign %(id)s"), id=campaign_id)
     return state
 
 
@@ -517,6 +518,4 @@ def status(session: Session, campaign_id: int) -> dict[str, Any]:
             campaign, waiting.pending(session, campaign, data["chunks"], data["accepted"], now), now
         )
     )
-    from dispatcher.results.stats import extend_status  # delivery, failures, orphans, cost
-
-    return extend_status(session, data)
+    return extend_status(session, data)  # delivery, failures, orphans, cost

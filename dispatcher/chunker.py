@@ -16,44 +16,8 @@ import operator
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from dispatcher.errors import UnknownVendorError
-from dispatcher.vendors import default_separators
-from dispatcher.vendors.wire import Limits, Separators
-
-ENTINFO_SAME_TEXT_ADVISED = 5_000  # the vendor's advice; 10,000 is the hard limit
-
-
-@dataclass(frozen=True)
-class VendorMethods:
-    """A vendor's send methods: ``None`` where it has no such method."""
-
-    same_text: str | None  # many numbers, one text
-    personalised: str | None  # number/text pairs
-    single: str  # one number, one text
-    separated: bool = True  # personalised messages joined by Separators (entinfo URL-encodes instead)
-
-
-LIMITS: dict[str, Limits] = {
-    "webservice": Limits(same_text_numbers=1, personalised_messages=1),
-    "yunxin": Limits(same_text_numbers=500, personalised_messages=1000),
-    "trigger": Limits(same_text_numbers=50, personalised_messages=50),
-    "entinfo": Limits(same_text_numbers=10_000, personalised_messages=1000),
-}
-
-METHODS: dict[str, VendorMethods] = {
-    "webservice": VendorMethods(same_text=None, personalised=None, single="SendMsg"),
-    "yunxin": VendorMethods(same_text="SendMsg", personalised="IndividualSm", single="SendMsg"),
-    "trigger": VendorMethods(same_text="SendBatchMsg", personalised="SendIndividualMsg", single="SendMsg"),
-    "entinfo": VendorMethods(
-        same_text="mdsmssend", personalised="mdgxsend", single="mdsmssend", separated=False
-    ),
-}
-
-# Encrypted accounts whose vendor's encrypted send takes one number and no personalised list (Trigger
-# API v1.8, 2.8: sendMsgByEncrypt "每次只能提交 1 个号码"): every message is a request of its own.
-ENCRYPTED_SINGLE: dict[str, VendorMethods] = {
-    "trigger": VendorMethods(same_text=None, personalised=None, single="sendMsgByEncrypt"),
-}
+from dispatcher.vendors import default_separators, registry
+from dispatcher.vendors.wire import Limits, Separators, VendorMethods
 
 REF_DIGITS = 18  # entinfo rrid: 1-18 digits; trigger customerUuid takes up to 60 characters
 _SEQ_DIGITS = 7  # up to 10,000,000 chunks per campaign (one per message for webservice)
@@ -92,12 +56,10 @@ def chunk_ref(campaign_id: int | str, seq: int) -> str:
 def limits_for(
     vendor: str, same_text_max: int | None = None, *, encrypted: bool = False
 ) -> tuple[Limits, VendorMethods]:
-    try:
-        limits, methods = LIMITS[vendor], METHODS[vendor]
-    except KeyError:
-        raise UnknownVendorError(f"unknown vendor {vendor!r}; one of: {', '.join(LIMITS)}") from None
-    if encrypted and vendor in ENCRYPTED_SINGLE:
-        return Limits(1, 1, limits.reports_per_pull), ENCRYPTED_SINGLE[vendor]
+    module = registry.get(vendor)  # UnknownVendorError naming the four
+    limits, methods = module.LIMITS, module.SEND_METHODS
+    if encrypted and module.ENCRYPTED_SEND_METHODS is not None:
+        return Limits(1, 1, limits.reports_per_pull), module.ENCRYPTED_SEND_METHODS
     if same_text_max is not None:
         if not 1 <= same_text_max <= limits.same_text_numbers:
             raise ValueError(f"{vendor}: same-text maximum must be 1..{limits.same_text_numbers}")

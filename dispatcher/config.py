@@ -32,18 +32,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dispatcher.contacts.guard import SheetLimits
 from dispatcher.errors import ConfigError
-from dispatcher.vendors import VENDORS, default_separators
+from dispatcher.vendors import VENDORS, default_separators, registry
 from dispatcher.vendors.wire import Credentials, Separators
 
 DEFAULT_OPTOUT_WORDS = ("T", "TD", "退订", "N", "取消")
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DB_FILE = "dispatcher.sqlite3"
 BROKER_FILE = "dispatcher-broker.sqlite3"
-
-# The most numbers one "same text" request may carry (the vendors' documents),
-# and the default when an account does not say: entinfo allows 10,000 but advises 5,000.
-SAME_TEXT_MAX = {"webservice": 1, "yunxin": 500, "trigger": 50, "entinfo": 10_000}
-SAME_TEXT_DEFAULT = {"webservice": 1, "yunxin": 500, "trigger": 50, "entinfo": 5_000}
 
 UNENCRYPTED_VENDORS = frozenset({"entinfo"})  # the Entinfo SDK API (2017) has no encrypted method
 MIN_PUSH_TOKEN = 16
@@ -140,6 +135,11 @@ class AccountConfig:
     push: bool = False
     # The vendor's service path when this account's gateway differs (e.g. "/Services/MsgSend.aspx").
     service_path: str | None = None
+
+    @property
+    def base_urls(self) -> list[str]:
+        """The addresses to try, in order: the main one, then the backup (entinfo only)."""
+        return [self.base_url] + ([self.backup_url] if self.backup_url else [])
 
     def credentials(self) -> Credentials:
         return Credentials(user=self.user, password=self.password, channel=self.channel)
@@ -296,7 +296,9 @@ def beat_schedule_path(database_url: str, queue: str, cwd: Path | None = None) -
     return directory / f"{queue}-beat-schedule"
 
 
-def _account(name: str, raw: Any, env: Mapping[str, str]) -> AccountConfig:
+def _account(  # noqa: C901 (one check per field of an account, each with its own message)
+    name: str, raw: Any, env: Mapping[str, str]
+) -> AccountConfig:
     where = f"account {name!r}:"
     if not isinstance(raw, dict):
         raise ConfigError(f"{where} [accounts.{name}] must be a table")
@@ -330,9 +332,10 @@ def _account(name: str, raw: Any, env: Mapping[str, str]) -> AccountConfig:
     if isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0:
         raise ConfigError(f"{where} field rate_limit must be a positive number of requests per second")
 
-    limit = raw.get("same_text_max", SAME_TEXT_DEFAULT[vendor])
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= SAME_TEXT_MAX[vendor]:
-        raise ConfigError(f"{where} field same_text_max must be an integer 1..{SAME_TEXT_MAX[vendor]}")
+    limits = registry.get(vendor).LIMITS  # the most one same-text request may carry, and the advised
+    limit = raw.get("same_text_max", limits.same_text_advised or limits.same_text_numbers)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= limits.same_text_numbers:
+        raise ConfigError(f"{where} field same_text_max must be an integer 1..{limits.same_text_numbers}")
 
     pair, message = text("pair_separator"), text("message_separator")
     resolved = (pair or default_separators(vendor).pair, message or default_separators(vendor).message)

@@ -33,7 +33,7 @@ class DispatcherError(Exception):
 
     ``str(exc)`` is English (the CLI, logs, ``--json``). One raised with :meth:`say` also carries its
     message as data (an English msgid and its parameters), which the web app says in the reader's
-    language (``dispatcher.web.deps.describe``)."""
+    language (``dispatcher.labels.describe``)."""
 
     msgid: str | None = None
     params: dict[str, Any] | None = None
@@ -132,6 +132,10 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
 
 class StoreError(DispatcherError):
     pass
+
+
+class NotFoundError(StoreError):
+    """What was asked for is not in the store (a campaign, an opt-out): the web answers 404."""
 
 
 class StateError(StoreError):

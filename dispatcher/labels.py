@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from dispatcher.errors import DispatcherError
 from dispatcher.i18n import N_, NP_, china_clock, gettext, pgettext
 
 # Literal lists, so that extraction finds every one.
@@ -123,3 +124,37 @@ def js_strings() -> dict[str, Any]:
             "reports": gettext("Everything is sent; waiting for delivery reports (%(count)s still due)"),
         },
     }
+
+
+# Parameters of a message-as-data that are themselves words to say: states, and what was attempted.
+_STATE_PARAMS = ("source", "target", "state")
+_WORD_PARAMS = ("what",)
+_ROLE_PARAMS = ("role", "yours")
+
+
+def describe(exc: Exception) -> str:
+    """The error in the reader's language: its message as data when it has one (``DispatcherError.say``),
+    else its English text."""
+    if not isinstance(exc, DispatcherError):
+        return str(exc)
+    return say(str(exc), exc.msgid, exc.params)
+
+
+def say(english: str, msgid: str | None, params: dict[str, Any] | None) -> str:
+    """A message as data (English msgid and parameters) in the reader's language; ``english`` without one."""
+    if msgid is None:
+        return english
+    shown = dict(params or {})
+    for key in _STATE_PARAMS:
+        if key in shown:
+            shown[key] = campaign_state(str(shown[key]))
+    for key in _WORD_PARAMS:
+        if key in shown:
+            shown[key] = gettext(str(shown[key]))
+    for key in _ROLE_PARAMS:
+        if key in shown:
+            shown[key] = role(str(shown[key]))
+    try:
+        return gettext(msgid) % shown if shown else gettext(msgid)
+    except (KeyError, TypeError, ValueError):  # a catalog entry that does not fit: the English
+        return english

@@ -21,7 +21,6 @@ from dispatcher.config import Settings
 from dispatcher.contacts import parse_mobile
 from dispatcher.errors import InputError
 from dispatcher.i18n import N_
-from dispatcher.results.reconcile import NO_REPORTS
 from dispatcher.store import (
     Campaign,
     CampaignState,
@@ -32,6 +31,7 @@ from dispatcher.store import (
     bulk_insert_recipients,
 )
 from dispatcher.text import segments
+from dispatcher.vendors import NO_REPORTS
 from dispatcher.vendors.registry import get as vendor_module
 
 MAX_NUMBERS = 5

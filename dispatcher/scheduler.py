@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher import campaigns
 from dispatcher.errors import StateError
-from dispatcher.results.reconcile import NO_REPORTS
 from dispatcher.store import (
     Campaign,
     CampaignState,
@@ -23,6 +22,7 @@ from dispatcher.store import (
 )
 from dispatcher.store.campaigns import move
 from dispatcher.store.types import db_now
+from dispatcher.vendors import NO_REPORTS
 
 SYSTEM = "scheduler"
 # A queued chunk nobody touched for this long has lost its broker message (Redis restart, a purged

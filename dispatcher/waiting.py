@@ -21,8 +21,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from dispatcher.decisions import in_window, next_window_open
-from dispatcher.results.reconcile import NO_REPORTS
 from dispatcher.store import Campaign, CampaignState, Chunk, ChunkState
+from dispatcher.vendors import NO_REPORTS
 from dispatcher.vendors.registry import get as vendor_module
 from dispatcher.vendors.wire import ErrorClass
 

@@ -24,7 +24,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 TRANSPORT = f"{__name__}:Transport"
 
 
-class Channel(kombu_redis.Channel):  # type: ignore[misc]
+class Channel(kombu_redis.Channel):
     def _connparams(self, asynchronous: bool = False) -> Any:
         transport = self.connection
         if transport is None or transport.client is None:
@@ -32,5 +32,5 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
         return super()._connparams(asynchronous=asynchronous)  # type: ignore[no-untyped-call]
 
 
-class Transport(kombu_redis.Transport):  # type: ignore[misc]
+class Transport(kombu_redis.Transport):
     Channel = Channel

@@ -6,13 +6,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import Celery
 
 from dispatcher import runtime, scheduler
 from dispatcher.dispatch import Next
-from workers.app import MAX_COUNTDOWN, app, clamp_countdown
+from workers.app import MAX_COUNTDOWN, app, broker_transport, clamp_countdown
+
+if TYPE_CHECKING:
+    from dispatcher.config import Settings
 
 SUBMIT = "dispatcher.submit"
 TICK = "dispatcher.tick"
@@ -30,6 +33,16 @@ def stale_after(every: float) -> float:
     tick; a newer one is queued by then. At least 10 s, so that machines' clocks a few seconds apart
     (the beat stamps the expiry, the worker reads it) drop nothing fresh; at most an hour."""
     return min(max(5 * every, 10.0), 3600.0)
+
+
+def celery_app(settings: Settings) -> Celery:
+    """The module's app, with its tasks and beat schedule, pointed at ``settings``' broker and Redis."""
+    app.conf.update(
+        broker_url=settings.broker_url,
+        broker_transport=broker_transport(settings.broker_url),
+        dispatcher_redis_url=settings.redis_url,
+    )
+    return app
 
 
 def submit_chunks(app: Celery, chunk_ids: list[int]) -> None:

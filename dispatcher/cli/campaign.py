@@ -13,53 +13,20 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from dispatcher.cli.common import ACTOR, celery_app, fail, load_sessions, load_settings
 from dispatcher.config import Settings, redact_url
-from dispatcher.errors import ConfigError, DispatcherError
+from dispatcher.errors import DispatcherError
 
 if TYPE_CHECKING:
-    from celery import Celery
-    from sqlalchemy.orm import Session, sessionmaker
+    pass
 
-ACTOR = "cli"
 FINAL_STATES = ("completed", "cancelled")  # a sent campaign is watched on: its reports are due
-
-
-def _fail(exc: Exception) -> typer.Exit:
-    typer.echo(f"error: {exc}", err=True)
-    return typer.Exit(2)
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.load()
-    except ConfigError as exc:
-        raise _fail(exc) from None
-
-
-def _sessions(settings: Settings) -> sessionmaker[Session]:
-    from dispatcher.store import make_engine, session_factory, upgrade
-
-    upgrade(settings.database_url)  # idempotent: a newcomer need not run `db upgrade` first
-    return session_factory(make_engine(settings.database_url))
-
-
-def celery_app(settings: Settings) -> Celery:
-    """The workers' app with its tasks and beat schedule, pointed at the configured broker and Redis."""
-    import workers.tasks  # noqa: F401  (registers the tasks and the beat schedule on the app)
-    from workers.app import app, broker_transport
-
-    app.conf.update(
-        broker_url=settings.broker_url,
-        broker_transport=broker_transport(settings.broker_url),
-        dispatcher_redis_url=settings.redis_url,
-    )
-    return app
 
 
 def _queue_list(value: str) -> list[str]:
     names = [name.strip() for name in value.split(",") if name.strip()]
     if not names:
-        raise _fail(ValueError(f"--queues {value!r} names no queue (give names separated by commas)"))
+        raise fail(ValueError(f"--queues {value!r} names no queue (give names separated by commas)"))
     return names
 
 
@@ -75,7 +42,7 @@ def _parse_at(value: str | None) -> datetime | None:
     try:
         at = datetime.fromisoformat(value)
     except ValueError:
-        raise _fail(
+        raise fail(
             ValueError(f"--at {value!r} is not an ISO-8601 time (e.g. 2026-11-22T09:00+08:00)")
         ) from None
     if at.tzinfo is None:
@@ -95,7 +62,7 @@ def register(app: typer.Typer) -> None:
         # Imported here so `dispatcher --help` does not load SQLAlchemy and Alembic.
         from dispatcher.store import upgrade
 
-        settings = _settings()
+        settings = load_settings()
         upgrade(settings.database_url)
         typer.echo(f"database is at the latest schema: {redact_url(settings.database_url)}")
 
@@ -117,15 +84,15 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Read, validate and plan a campaign (draft, or scheduled with --at)."""
         from dispatcher import campaigns
-        from dispatcher.cli.check import summary
+        from dispatcher.contacts.summary import summary
         from dispatcher.web.sandbox import read_first_if_unscanned
 
-        settings = _settings()
+        settings = load_settings()
         sheet_arg: str | int | None = int(sheet) if sheet is not None and sheet.isdigit() else sheet
         try:
             read_first_if_unscanned(file, sheet_arg, settings)  # xls, xlsb, ods: in a limited child first
             created = campaigns.create(
-                _sessions(settings),
+                load_sessions(settings),
                 settings,
                 file,
                 template,
@@ -138,7 +105,7 @@ def register(app: typer.Typer) -> None:
                 name=name,
             )
         except DispatcherError as exc:
-            raise _fail(exc) from None
+            raise fail(exc) from None
         data = {
             "id": created.campaign_id,
             "state": created.state.value,
@@ -155,12 +122,12 @@ def register(app: typer.Typer) -> None:
     def _act(action: str, campaign_id: int, **kwargs: Any) -> None:
         from dispatcher import campaigns
 
-        settings = _settings()
-        sessions = _sessions(settings)
+        settings = load_settings()
+        sessions = load_sessions(settings)
         try:
             result = getattr(campaigns, action)(sessions, campaign_id, ACTOR, **kwargs)
         except DispatcherError as exc:
-            raise _fail(exc) from None
+            raise fail(exc) from None
         if isinstance(result, list) and result:
             _enqueue(settings, result)
         count = len(result) if isinstance(result, list) else result
@@ -202,7 +169,7 @@ def register(app: typer.Typer) -> None:
 
         from dispatcher.store import Campaign
 
-        sessions = _sessions(_settings())
+        sessions = load_sessions(load_settings())
         with sessions() as session:
             rows = session.execute(select(Campaign).order_by(Campaign.id)).scalars().all()
             data = [
@@ -230,14 +197,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         from dispatcher import campaigns
 
-        sessions = _sessions(_settings())
+        sessions = load_sessions(load_settings())
 
         def read() -> dict[str, Any]:
             with sessions() as session:
                 try:
                     return campaigns.status(session, campaign_id)
                 except DispatcherError as exc:
-                    raise _fail(exc) from None
+                    raise fail(exc) from None
 
         data = read()
         if watch:
@@ -271,8 +238,8 @@ def register(app: typer.Typer) -> None:
         """Run a Celery worker that sends chunks (as many as you like, on any machines)."""
         from workers.app import worker_queues
 
-        settings = _settings()
-        _sessions(settings)
+        settings = load_settings()
+        load_sessions(settings)
         celery = celery_app(settings)
         names = _queue_list(queues) if queues is not None else worker_queues(celery.conf.task_default_queue)
         celery.worker_main(
@@ -301,8 +268,8 @@ def register(app: typer.Typer) -> None:
         go to the beat queue ($DISPATCHER_QUEUE.beat), which `dispatcher worker` consumes."""
         from dispatcher.config import beat_schedule_path
 
-        settings = _settings()
-        _sessions(settings)
+        settings = load_settings()
+        load_sessions(settings)
         celery = celery_app(settings)
         path = schedule or beat_schedule_path(settings.database_url, celery.conf.task_default_queue)
         celery.Beat(loglevel=loglevel, schedule=str(path)).run()

@@ -14,7 +14,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dispatcher import chunker
 from dispatcher.config import Settings
-from dispatcher.contacts import IngestResult, ingest, normalise
+from dispatcher.contacts import ingest, normalise
+from dispatcher.contacts.summary import summary
 from dispatcher.errors import DispatcherError, StoreError
 from dispatcher.text import TextRules
 from dispatcher.vendors.wire import Separators
@@ -26,31 +27,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 SHOWN_REJECTIONS = 20
-
-
-def summary(result: IngestResult, chunks: list[chunker.PlannedChunk]) -> dict[str, Any]:
-    """The JSON object of ``check --json``."""
-    return {
-        "file": str(result.path),
-        "sheet": result.sheet,
-        "header_row": result.header_row,
-        "phone_column": result.phone_column,
-        "rows": result.rows,
-        "valid": result.valid,
-        "invalid": result.invalid,
-        "duplicates": result.duplicates,
-        "opted_out": result.opted_out,
-        "messages": len(result.messages),
-        "segments": result.segments,
-        "requests": len(chunks),
-        "by_method": chunker.by_method(chunks),
-        "not_gb2312": len(result.not_gb2312),
-        "warnings": result.warnings,
-        "rejected": [
-            {"row": r.row, "column": r.column, "value": r.value, "reason": r.reason, "kind": str(r.kind)}
-            for r in result.rejected
-        ],
-    }
 
 
 def _read_lines(path: Path | None) -> list[str]:

@@ -1,4 +1,4 @@
-"""``dispatcher demo``: the newcomer's first command (see ``dispatcher.demo``)."""
+"""``dispatcher demo``: the newcomer's first command (its parts: ``dispatcher.cli.demo_setup``)."""
 
 from __future__ import annotations
 
@@ -61,7 +61,8 @@ def prepare_workdir(workdir: Path) -> None:
 
 
 def run_demo(*, rows: int, broker: str | None, workdir: Path, timeout: float) -> None:
-    from dispatcher import campaigns, demo, runtime
+    from dispatcher import campaigns, runtime
+    from dispatcher.cli import demo_setup as demo
     from dispatcher.config import Settings
     from dispatcher.simulator import SimulatorConfig, run_simulator
     from dispatcher.store import upgrade
@@ -124,7 +125,8 @@ def _status(sessions: Any, campaign_id: int) -> dict[str, Any]:
 
 
 def _watch(console: Console, sessions: Any, created: dict[str, int], app: Any, timeout: float) -> bool:
-    from dispatcher import demo, runtime
+    from dispatcher import runtime
+    from dispatcher.cli import demo_setup as demo
     from dispatcher.results import cycle
     from workers.tasks import run_tick
 
@@ -171,7 +173,7 @@ def _watch(console: Console, sessions: Any, created: dict[str, int], app: Any, t
 
 
 def _report(console: Console, sessions: Any, created: dict[str, int], workdir: Path) -> None:
-    from dispatcher.results import export as exporting
+    from dispatcher.results import campaign_export
 
     table = Table("vendor", "campaign", "rows", "delivered", "undelivered", "failed", "unknown", "rejected")
     written: list[Path] = []
@@ -179,7 +181,7 @@ def _report(console: Console, sessions: Any, created: dict[str, int], workdir: P
         s = _status(sessions, cid)
         path = workdir / f"campaign-{cid}-{vendor}.xlsx"
         with sessions() as session:
-            exporting.export_campaign(session, cid, path)
+            campaign_export.export(session, cid, path)
         written.append(path)
         table.add_row(
             vendor, str(cid), str(s["rows"]), str(s["delivered"]), str(s["undelivered"]), str(s["failed"]),

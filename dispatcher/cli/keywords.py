@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from dispatcher.cli.campaign import ACTOR, _fail, _sessions, _settings
+from dispatcher.cli.common import ACTOR, fail, load_sessions, load_settings
 from dispatcher.errors import DispatcherError
 
 AccountArg = Annotated[str, typer.Argument(help="Account name from the config.")]
@@ -23,8 +23,8 @@ def pull(account: AccountArg) -> None:
     from dispatcher import keywords
     from dispatcher.runtime import Runtime
 
-    settings = _settings()
-    sessions = _sessions(settings)
+    settings = load_settings()
+    sessions = load_sessions(settings)
     runtime = Runtime.from_settings(settings)
     try:
         config = settings.account(account)
@@ -36,7 +36,7 @@ def pull(account: AccountArg) -> None:
         with sessions() as session:
             pulled = keywords.pull(session, config, sender.transport, ACTOR)
     except DispatcherError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     finally:
         runtime.close()
     typer.echo(
@@ -52,12 +52,12 @@ def list_(
     """The account's forbidden words: configured, and pulled from its vendor."""
     from dispatcher import keywords
 
-    settings = _settings()
+    settings = load_settings()
     try:
         config = settings.account(account)
     except DispatcherError as exc:
-        raise _fail(exc) from None
-    with _sessions(settings)() as session:
+        raise fail(exc) from None
+    with load_sessions(settings)() as session:
         stored = keywords.stored(session, config.name)
     if as_json:
         typer.echo(

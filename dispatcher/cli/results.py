@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from dispatcher.cli.campaign import _fail, _sessions, _settings
+from dispatcher.cli.common import fail, load_sessions, load_settings
 from dispatcher.errors import DispatcherError
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ def _drain_now(
     from dispatcher.results.pull import pull_account, pulls
     from dispatcher.runtime import Runtime
 
-    sessions = _sessions(settings)
+    sessions = load_sessions(settings)
     runtime = Runtime.from_settings(settings)
     alerts: list[str] = []
     refused: dict[str, str] = {}
@@ -49,7 +49,7 @@ def _drain_now(
                 alerts.append(result.alert)
         stats = process_pending(sessions, settings)
     except DispatcherError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     finally:
         runtime.close()
     summary: dict[str, Any] = {
@@ -82,12 +82,12 @@ def campaign_export(
     """Export every input row of a campaign, in input order (.xlsx or .csv by the file's suffix)."""
     from dispatcher.results.campaign_export import export
 
-    sessions = _sessions(_settings())
+    sessions = load_sessions(load_settings())
     try:
         with sessions() as session:
             count = export(session, campaign_id, file, lang)
     except DispatcherError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     typer.echo(f"campaign {campaign_id}: {count} rows written to {file}")
 
 
@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
     @reports.command("pull")
     def reports_pull(account: AccountOpt = None) -> None:
         """Drain every account's reports now and reconcile them."""
-        typer.echo(json.dumps(_drain_now(_settings(), "reports", account), ensure_ascii=False))
+        typer.echo(json.dumps(_drain_now(load_settings(), "reports", account), ensure_ascii=False))
 
     @reports.command("orphans")
     def reports_orphans(
@@ -109,7 +109,7 @@ def register(app: typer.Typer) -> None:
         """Reports that match no recipient (yet)."""
         from dispatcher.results.orphans import list_orphans
 
-        with _sessions(_settings())() as session:
+        with load_sessions(load_settings())() as session:
             rows = list_orphans(session, limit)
         if as_json:
             typer.echo(json.dumps(rows, ensure_ascii=False))
@@ -122,7 +122,7 @@ def register(app: typer.Typer) -> None:
     @replies.command("pull")
     def replies_pull(account: AccountOpt = None) -> None:
         """Drain every account's replies now; opt-out words add the number to the opt-out list."""
-        typer.echo(json.dumps(_drain_now(_settings(), "replies", account), ensure_ascii=False))
+        typer.echo(json.dumps(_drain_now(load_settings(), "replies", account), ensure_ascii=False))
 
     def _change(numbers: list[str], adding: bool, source: str = "manual") -> None:
         from dispatcher.results import optout_store
@@ -130,7 +130,7 @@ def register(app: typer.Typer) -> None:
         good, bad = optout_store.normalise_all(numbers)
         for value in bad:
             typer.echo(f"not a mobile number: {value}", err=True)
-        with _sessions(_settings())() as session:
+        with load_sessions(load_settings())() as session:
             if adding:
                 count = optout_store.add(session, good, source=source)
             else:
@@ -158,14 +158,14 @@ def register(app: typer.Typer) -> None:
         try:
             numbers = optout_store.read_file(file)
         except DispatcherError as exc:
-            raise _fail(exc) from None
+            raise fail(exc) from None
         _change(numbers, True, source="import")
 
     @optout.command("list")
     def optout_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         from dispatcher.results import optout_store
 
-        with _sessions(_settings())() as session:
+        with load_sessions(load_settings())() as session:
             entries = optout_store.entries(session)
         if as_json:
             data = [{"mobile": e.mobile, "source": e.source, "added_at": e.added_at.isoformat(), "note": e.note}

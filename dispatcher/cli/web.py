@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dispatcher.cli.campaign import _fail, _sessions, _settings
+from dispatcher.cli.common import fail, load_sessions, load_settings
 from dispatcher.errors import DispatcherError
 
 _TOKEN_RE = re.compile(r"(?i)\b(token)=[^&\s]*")
@@ -68,7 +68,7 @@ def register(app: typer.Typer) -> None:
         from dispatcher.web import create_app
         from dispatcher.web.auth import check_secret_key
 
-        settings = _settings()
+        settings = load_settings()
         if not settings.secret_key:
             # Unguessable, but sessions then die with the process and cannot be shared by several
             # web processes: production sets DISPATCHER_SECRET_KEY (compose refuses to start without).
@@ -80,8 +80,8 @@ def register(app: typer.Typer) -> None:
         try:
             check_secret_key(settings.secret_key)
         except DispatcherError as exc:
-            raise _fail(exc) from None
-        sessions = _sessions(settings)
+            raise fail(exc) from None
+        sessions = load_sessions(settings)
         app_ = create_app(
             settings, sessions=sessions, max_upload_bytes=max_upload_mb * 1024 * 1024, https_only=https_only
         )
@@ -111,10 +111,10 @@ def register(app: typer.Typer) -> None:
             password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
         try:
             check_new_user(name, password, role)
-            with _sessions(_settings())() as session:
+            with load_sessions(load_settings())() as session:
                 add_user(session, name, password, role, actor="cli")
         except DispatcherError as exc:
-            raise _fail(exc) from None
+            raise fail(exc) from None
         typer.echo(f"user {name} added ({role})")
 
     @user.command("list")
@@ -123,7 +123,7 @@ def register(app: typer.Typer) -> None:
 
         from dispatcher.store import User
 
-        with _sessions(_settings())() as session:
+        with load_sessions(load_settings())() as session:
             for u in session.execute(select(User).order_by(User.name)).scalars():
                 typer.echo(f"{u.name}\t{u.role}")
 
@@ -139,13 +139,13 @@ def register(app: typer.Typer) -> None:
         from dispatcher.web.auth import issue_token, revoke_tokens
 
         try:
-            with _sessions(_settings())() as session:
+            with load_sessions(load_settings())() as session:
                 if revoke:
                     revoked = revoke_tokens(session, name, actor="cli")
                     typer.echo(f"{revoked} token(s) of {name} revoked", err=True)
                     return
                 typer.echo(issue_token(session, name, actor="cli"))
         except DispatcherError as exc:
-            raise _fail(exc) from None
+            raise fail(exc) from None
 
     app.add_typer(user, name="user")

@@ -16,12 +16,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dispatcher import i18n, reasons
-from dispatcher.errors import InputError, StoreError
+from dispatcher.errors import InputError, NotFoundError
 from dispatcher.i18n import N_
 from dispatcher.results.export import Cell, write_rows
-from dispatcher.results.reconcile import NO_REPORTS
 from dispatcher.store import Campaign, Chunk, Recipient, RecipientState
 from dispatcher.store.recipients import recipient_text
+from dispatcher.vendors import NO_REPORTS
 from dispatcher.vendors.registry import get as vendor_module
 
 # (header, column width in characters)
@@ -75,7 +75,7 @@ def rows(session: Session, campaign_id: int) -> Iterator[list[Cell]]:
     """The export's rows, said in the current language (``i18n.use``)."""
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
-        raise StoreError(f"no campaign {campaign_id}")
+        raise NotFoundError(f"no campaign {campaign_id}")
     vendor = campaign.vendor
 
     def local(at: datetime | None) -> datetime | None:

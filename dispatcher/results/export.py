@@ -6,7 +6,7 @@ import csv
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -15,9 +15,6 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from dispatcher.errors import InputError
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -83,11 +80,3 @@ def write_rows(
     sheet.auto_filter.ref = f"A1:{get_column_letter(max(len(header), 1))}{count + 1}"
     book.save(path)
     return count
-
-
-def export_campaign(session: Session, campaign_id: int, path: Path, lang: str | None = None) -> int:
-    """Every input row of a campaign, in input order, to ``path`` (see ``campaign_export``). ``lang``:
-    ``zh`` or ``en`` for the headers, states and reasons (default: Chinese for xlsx, English for csv)."""
-    from dispatcher.results.campaign_export import export  # it builds on this module
-
-    return export(session, campaign_id, path, lang)

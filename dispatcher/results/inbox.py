@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher.config import Settings
 from dispatcher.errors import ConfigError, UnsupportedMethodError
 from dispatcher.results import optout_store, parsing, replies
-from dispatcher.results.optout import is_optout, optout_matcher
+from dispatcher.results.optout_words import is_optout, optout_matcher
 from dispatcher.results.reconcile import reconcile, reconcile_staged, unmatched_ids
 from dispatcher.results.rows import insert_replies, open_stage, stage_reports
 from dispatcher.store import RawPull, ReportRow, utcnow
@@ -155,7 +155,3 @@ def _fail(session: Session, raw_id: int, exc: Exception) -> None:
         update(RawPull).where(RawPull.id == raw_id).values(error=f"{type(exc).__name__}: {exc}"[:2000]),
         execution_options={"synchronize_session": False},
     )
-
-
-def pending_count(session: Session) -> int:
-    return int(session.execute(select(func.count()).where(RawPull.parsed_at.is_(None))).scalar_one())

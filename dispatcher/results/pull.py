@@ -31,6 +31,7 @@ from dispatcher.keys import DEFAULT_KEYS
 from dispatcher.results.inbox import record_raw
 from dispatcher.results.parsing import pulled_replies, pulled_reports
 from dispatcher.store import audit
+from dispatcher.vendors import NO_REPORTS
 from dispatcher.vendors.registry import get as vendor_module
 from dispatcher.vendors.transport import Transport
 from dispatcher.vendors.wire import CodeInfo, ErrorClass, Request, unwrap
@@ -46,7 +47,7 @@ logger = logging.getLogger(__name__)
 Kind = Literal["reports", "replies"]
 KINDS: tuple[Kind, ...] = ("reports", "replies")
 MAX_CALLS = 1000  # 500,000 records per drain at most; the next drain goes on
-NO_PULL_VENDORS = frozenset({"entinfo"})  # no report or reply method at all
+NO_PULL_VENDORS = frozenset(NO_REPORTS)  # no report or reply method at all
 DEFER_SECONDS = 30.0  # no pull of an account for this long after it answered "too frequent"
 LIMITER_WAIT = 30.0  # seconds a pull waits for a token; then the drain ends, the next one goes on
 LOCK_SECONDS = 300  # one drain per account at a time; renewed at each call, released when done

@@ -35,6 +35,7 @@ from dispatcher.store import (
     ReportRow,
     utcnow,
 )
+from dispatcher.vendors import NO_REPORTS
 
 DELIVERED = "DELIVRD"
 # Recipients a report may settle: their submission is known.
@@ -50,7 +51,6 @@ CLOCK_SKEW = timedelta(minutes=10)  # the vendor's clock against ours
 # A chunk swept with no attempt recorded (its worker died mid-send) was sent before the sweep, by at
 # most its lease: look back this far from the sweep.
 SWEPT_LOOKBACK = timedelta(hours=1)
-NO_REPORTS = ("entinfo",)  # vendors without reports: their recipients end at ``accepted``
 _NO_SYNC = {"synchronize_session": False}
 
 

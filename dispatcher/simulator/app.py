@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from dispatcher.simulator import entinfo, trigger, webservice, yunxin
+from dispatcher.simulator.gateway import Answer, Form, parse_form, wrap_asmx
 from dispatcher.simulator.state import SimState
-from dispatcher.simulator.wire import Answer, Form, parse_form, wrap_asmx
 
 Action = Literal["answer", "reset", "drop"]
 FAULT_KINDS = ("http500", "reset", "lost")

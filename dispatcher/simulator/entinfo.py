@@ -10,8 +10,7 @@ from datetime import datetime
 from urllib.parse import unquote_plus
 
 from dispatcher.simulator.crypto import entinfo_pwd
-from dispatcher.simulator.state import AccountState, SimState
-from dispatcher.simulator.wire import (
+from dispatcher.simulator.gateway import (
     Answer,
     Form,
     ends_with_signature,
@@ -21,6 +20,7 @@ from dispatcher.simulator.wire import (
     segments,
     split_numbers,
 )
+from dispatcher.simulator.state import AccountState, SimState
 
 NAME = "entinfo"
 BAD_LOGIN = -2

@@ -10,8 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from random import Random
 
-from dispatcher.simulator.state import AccountState, PendingReport, SimState
-from dispatcher.simulator.wire import (
+from dispatcher.simulator.gateway import (
     Answer,
     Form,
     china_time,
@@ -21,6 +20,7 @@ from dispatcher.simulator.wire import (
     is_mobile,
     segments,
 )
+from dispatcher.simulator.state import AccountState, PendingReport, SimState
 
 
 @dataclass(frozen=True)

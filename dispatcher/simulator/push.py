@@ -17,8 +17,8 @@ from urllib.parse import quote, urlencode
 import httpx
 
 from dispatcher.simulator.family import report_record
+from dispatcher.simulator.gateway import china_time
 from dispatcher.simulator.state import PULL_LIMIT, AccountState, PendingReply, PendingReport, SimState
-from dispatcher.simulator.wire import china_time
 
 _FORM = "application/x-www-form-urlencoded"
 _JSON = "application/json"

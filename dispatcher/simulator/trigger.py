@@ -15,7 +15,7 @@ from dispatcher.simulator.family import (
     single_number,
     submit,
 )
-from dispatcher.simulator.wire import Answer, ends_with_signature, error, is_digits, split_numbers
+from dispatcher.simulator.gateway import Answer, ends_with_signature, error, is_digits, split_numbers
 
 NAME = "trigger"
 MSG_FORMAT = -18  # "Msg 内容格式错误": an unparsable personalised Msg

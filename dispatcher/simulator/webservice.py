@@ -19,7 +19,7 @@ from dispatcher.simulator.family import (
     single_number,
     submit,
 )
-from dispatcher.simulator.wire import Answer, ends_with_signature, error, is_digits
+from dispatcher.simulator.gateway import Answer, ends_with_signature, error, is_digits
 
 NAME = "webservice"
 CHANNEL_ERROR = -8  # SendMsgExt_Sub with a Channel other than its fixed 543296

@@ -16,7 +16,7 @@ from dispatcher.simulator.family import (
     reports,
     submit,
 )
-from dispatcher.simulator.wire import Answer, error, split_numbers
+from dispatcher.simulator.gateway import Answer, error, split_numbers
 
 NAME = "yunxin"
 INDIVIDUAL_PAGE = "/individualsm"  # /api/IndividualSm.aspx: a page of its own, not a MsgSend method

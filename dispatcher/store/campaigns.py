@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, CursorResult, insert, select, true, update
 from sqlalchemy.orm import Session
 
-from dispatcher.errors import StateError, StoreError
+from dispatcher.errors import NotFoundError, StateError
 from dispatcher.i18n import N_
 from dispatcher.store.models import AuditEntry, Campaign
 from dispatcher.store.types import CampaignState, utcnow
@@ -65,7 +65,7 @@ def transition(
     current = session.execute(select(Campaign.state).where(Campaign.id == campaign_id)).scalar_one_or_none()
     if current is None:
         session.rollback()
-        raise StoreError.say(N_("no campaign %(id)s"), id=campaign_id)
+        raise NotFoundError.say(N_("no campaign %(id)s"), id=campaign_id)
     source = CampaignState(current)
     if target not in TRANSITIONS[source]:
         session.rollback()

@@ -27,83 +27,39 @@ from dispatcher.vendors.wire import (
     Answer,
     CodeInfo,
     Credentials,
-    ErrorClass,
     Limits,
     Reply,
     Report,
     Request,
     Separators,
+    VendorMethods,
     classify_code,
-    code_table,
+    load_tables,
     parse_amount_answer,
     parse_send_answer,
     parse_value_answer,
 )
 
 NAME = "entinfo"
-LIMITS = Limits(same_text_numbers=10_000, personalised_messages=1000, reports_per_pull=500)
+DOCUMENT = "Entinfo SDK API (2017)"  # the vendor's document this module implements
+LIMITS = Limits(
+    same_text_numbers=10_000, personalised_messages=1000, reports_per_pull=500, same_text_advised=5_000
+)
+SEND_METHODS = VendorMethods(
+    same_text="mdsmssend", personalised="mdgxsend", single="mdsmssend", separated=False
+)
+ENCRYPTED_SEND_METHODS: VendorMethods | None = None  # the Entinfo SDK API (2017) has no encrypted method
+ENCODING = (
+    "Form fields in UTF-8; `pwd` is MD5(sn + password), never the password. No encrypted method. "
+    "`mdgxsend` URL-encodes each content (UTF-8) before joining them with `,`."
+)
 SERVICE_PATH = "/webservice.asmx"
 ASMX = SERVICE_PATH + "/"
 # Text length the gateway refuses with -10: single-byte text / text with any double-byte character.
 MAX_SINGLE_BYTE_CHARS = 1000
 MAX_DOUBLE_BYTE_CHARS = 500
 
-_R, _T, _C, _Q, _A, _D = (
-    ErrorClass.RATE_LIMITED,
-    ErrorClass.RETRY_LATER,
-    ErrorClass.BAD_CONTENT,
-    ErrorClass.BAD_REQUEST,
-    ErrorClass.ACCOUNT,
-    ErrorClass.DUPLICATE,
-)
-
-# Section 2.1 of the document, every code (-21/-22 share one row there), each with its class.
-CODES: dict[int, CodeInfo] = code_table(
-    [
-        (-2, _A, "帐号/密码不正确", "wrong serial number or password (or not registered)"),
-        (-4, _A, "余额不足支持本次发送", "insufficient balance for this submission"),
-        (-5, _Q, "数据格式错误", "bad data format"),
-        (-6, _Q, "参数有误", "bad parameters"),
-        (-7, _A, "权限受限", "method not enabled for this serial number"),
-        (-8, _R, "流量控制错误", "flow control: too fast"),
-        (-9, _A, "扩展码权限错误", "extension numbers not enabled (leave ext empty)"),
-        (-10, _C, "内容长度长", "text too long (1000 single-byte / 500 double-byte characters)"),
-        (-11, _T, "内部数据库错误", "gateway database error"),
-        (-12, _A, "序列号状态错误", "serial number disabled"),
-        (-14, _T, "服务器写文件失败", "gateway failed to write a file"),
-        (-17, _A, "没有权限", "no permission (e.g. MMS only on SDK3)"),
-        (-19, _Q, "禁止同时使用多个接口地址", "several gateway addresses used at once"),
-        (-20, _D, "相同手机号，相同内容重复提交", "same text to the same number submitted again"),
-        (-21, _A, "Ip鉴权失败", "IP address not allowed"),
-        (-22, _A, "Ip鉴权失败", "IP address not allowed"),
-        (-23, _A, "缓存无此序列号信息", "serial number unknown to the gateway's cache"),
-        (-601, _Q, "序列号为空，参数错误", "empty serial number"),
-        (-602, _Q, "序列号格式错误，参数错误", "bad serial number format"),
-        (-603, _Q, "密码为空，参数错误", "empty password"),
-        (-604, _Q, "手机号码为空，参数错误", "empty mobile list"),
-        (-605, _Q, "内容为空，参数错误", "empty content"),
-        (-606, _Q, "ext长度大于9，参数错误", "ext longer than 9"),
-        (-607, _Q, "参数错误 扩展码非数字", "ext is not numeric"),
-        (-608, _Q, "参数错误 定时时间非日期格式", "stime is not a date"),
-        (-609, _Q, "rrid长度大于18,参数错误", "rrid longer than 18"),
-        (-610, _Q, "参数错误 rrid非数字", "rrid is not numeric"),
-        (-611, _C, "参数错误 内容编码不符合规范", "content encoding not acceptable"),
-        (-623, _Q, "手机个数与内容个数不匹配", "number of mobiles and contents differ"),
-        (-624, _Q, "扩展个数与手机个数不匹配", "number of exts and mobiles differ"),
-        (-625, _Q, "定时时间个数与手机个数不匹配", "number of stimes and mobiles differ"),
-        (-626, _Q, "rrid个数与手机个数不匹配", "number of rrids and mobiles differ"),
-    ]
-)
-
-METHODS: list[tuple[str, str, str]] = [
-    ("mdsmssend", "send the same text to many numbers (rrid = chunk id)", "10,000 numbers (advised 5,000)"),
-    ("mdgxsend", "different text per number, contents URL-encoded and joined by ','", "1,000 messages"),
-    ("mdsmssend.ashx", "plain-http twin of mdsmssend", "10,000 numbers"),
-    ("mdgxsend.ashx", "plain-http twin of mdgxsend", "1,000 messages"),
-    ("balance", "account balance (not in the document; public clients)", "-"),
-    ("Register", "register the serial number once", "10 Register/UnRegister a day"),
-    ("UnRegister", "unregister the serial number", "10 Register/UnRegister a day"),
-]
+CODES, METHODS = load_tables(NAME)  # entinfo.toml: every answer code with its class, and the methods
 
 # ASCII digits: the gateway refuses full-width ones (-607, -610).
 _EXT_RE = re.compile(r"[0-9]{1,9}")
@@ -198,9 +154,8 @@ def build_personalised(
     return Request("/mdgxsend.ashx" if plain_http else ASMX + "mdgxsend", form, ref=ref)
 
 
-def parse_send(body: str) -> Answer:
-    """Success is the rrid (1-18 digits, or the gateway's own long number); failure a negative code."""
-    return parse_send_answer(body)
+# Success is the rrid (1-18 digits, or the gateway's own long number); failure a negative code.
+parse_send = parse_send_answer
 
 
 def build_balance(creds: Credentials, *, encrypted: bool = False) -> Request:
@@ -209,12 +164,10 @@ def build_balance(creds: Credentials, *, encrypted: bool = False) -> Request:
     return Request(ASMX + "balance", _login(creds))
 
 
-def parse_balance(body: str) -> Answer:
-    """A plain number; an HTML error page or words are unexpected, never a balance."""
-    return parse_amount_answer(body)
+parse_balance = parse_amount_answer  # a plain number; an HTML error page or words are unexpected
 
 
-def build_register(
+def build_register(  # noqa: PLR0913 (the document's registration form, a keyword per field)
     creds: Credentials,
     *,
     province: str,

@@ -10,18 +10,32 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, cast
 
-from dispatcher.vendors import VENDORS, check_vendor
-from dispatcher.vendors.wire import Answer, CodeInfo, Credentials, Limits, Reply, Report, Request, Separators
+from dispatcher.vendors import check_vendor
+from dispatcher.vendors.wire import (
+    Answer,
+    CodeInfo,
+    Credentials,
+    Limits,
+    Reply,
+    Report,
+    Request,
+    Separators,
+    VendorMethods,
+)
 
 
 class VendorModule(Protocol):
     """The contract every ``dispatcher/vendors/<name>.py`` fulfils (workers stay vendor-generic)."""
 
     NAME: str
+    DOCUMENT: str  # the title and version of the vendor's document
+    ENCODING: str  # how texts and secrets travel, in a sentence or two (docs/vendors.md)
     SERVICE_PATH: str  # where the vendor's methods are POSTed; an account may override it
     LIMITS: Limits
     CODES: dict[int, CodeInfo]
-    METHODS: list[tuple[str, str, str]]
+    METHODS: list[tuple[str, str, str]]  # (method, what it does, its limit): ``dispatcher vendors``
+    SEND_METHODS: VendorMethods  # what the chunker plans with
+    ENCRYPTED_SEND_METHODS: VendorMethods | None  # for an encrypted account, when not SEND_METHODS
 
     def classify(self, code: int) -> CodeInfo: ...
 
@@ -76,10 +90,6 @@ def get(vendor: str) -> VendorModule:
     """The module of ``vendor``; ``UnknownVendorError`` naming the four for anything else."""
     name = check_vendor(vendor.strip().lower())
     return cast(VendorModule, importlib.import_module(f"dispatcher.vendors.{name}"))
-
-
-def all_modules() -> list[VendorModule]:
-    return [get(name) for name in VENDORS]
 
 
 _CODE_TEXT_RE = re.compile(r"\s*([+-]?[0-9]+)\s*(?::(.*))?", re.S)

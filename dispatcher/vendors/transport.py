@@ -271,7 +271,7 @@ def for_account(account: AccountConfig, *, timeout: float = 10.0) -> Transport:
     """The transport of a configured account: its address (and backup), and its own service path."""
     from dispatcher.vendors.registry import get as vendor_module
 
-    urls = [account.base_url] + ([account.backup_url] if account.backup_url else [])
+    urls = account.base_urls
     paths = (
         (vendor_module(account.vendor).SERVICE_PATH, account.service_path) if account.service_path else None
     )

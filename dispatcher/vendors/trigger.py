@@ -32,19 +32,18 @@ from urllib.parse import parse_qs
 from dispatcher.errors import UnsupportedMethodError
 from dispatcher.vendors import DEFAULT_SEPARATORS, crypto
 from dispatcher.vendors.wire import (
-    Answer,
     CodeInfo,
     Credentials,
-    ErrorClass,
     Limits,
     Reply,
     Report,
     Request,
     Separators,
+    VendorMethods,
     check_encryptable,
     classify_code,
-    code_table,
     is_digits,
+    load_tables,
     parse_amount_answer,
     parse_china_time,
     parse_send_answer,
@@ -54,88 +53,26 @@ from dispatcher.vendors.wire import (
 )
 
 NAME = "trigger"
+DOCUMENT = "Trigger API v1.8 (2020)"  # the vendor's document this module implements
 LIMITS = Limits(same_text_numbers=50, personalised_messages=50, reports_per_pull=500)
+SEND_METHODS = VendorMethods(same_text="SendBatchMsg", personalised="SendIndividualMsg", single="SendMsg")
+# The encrypted send takes one number and no personalised list (Trigger API v1.8, 2.8: sendMsgByEncrypt
+# "每次只能提交 1 个号码"): every message of an encrypted account is a request of its own.
+ENCRYPTED_SEND_METHODS: VendorMethods | None = VendorMethods(
+    same_text=None, personalised=None, single="sendMsgByEncrypt"
+)
+ENCODING = (
+    "Form fields in UTF-8. Encrypted accounts send one number per request (`sendMsgByEncrypt`): "
+    "`submitInfo` is DES, its text in GBK (code page 936); a character outside GBK is refused before "
+    "sending. Pushes come as JSON or as a form."
+)
 SERVICE_PATH = "/winnerrxd/api/trigger"
 PREFIX = SERVICE_PATH + "/"
 DEFAULT_SMS_TYPE = 101  # the document: "未指定类型可填写 101"
 MAX_CUSTOMER_UUID = 60
 SEPARATORS = DEFAULT_SEPARATORS[NAME]  # |~| and |-|: see the module's notes; confirm with the vendor
 
-_R, _T, _P, _C, _Q, _A = (
-    ErrorClass.RATE_LIMITED,
-    ErrorClass.RETRY_LATER,
-    ErrorClass.BAD_RECIPIENT,
-    ErrorClass.BAD_CONTENT,
-    ErrorClass.BAD_REQUEST,
-    ErrorClass.ACCOUNT,
-)
-
-# Section 3 of the document, every code, each with the class of what the dispatcher does about it.
-CODES: dict[int, CodeInfo] = code_table(
-    [
-        (-1, _T, "应用程序错误", "application error at the gateway"),
-        (-3, _A, "用户名或密码错误", "wrong user name or password"),
-        (-4, _C, "短信内容和备案的模板不一样", "text does not match the registered template"),
-        (-5, _C, "签名不正确", "wrong signature"),
-        (-7, _A, "余额不足", "insufficient balance"),
-        (-8, _T, "无可用通道或不在通道时间范围", "no channel available or outside the channel's hours"),
-        (-9, _P, "无效号码", "invalid number"),
-        (-10, _C, "签名内容不符合长度", "signature length not allowed"),
-        (-11, _A, "用户有效期过期", "account expired"),
-        (-12, _P, "黑名单", "blacklisted number"),
-        (
-            -16,
-            _R,
-            "接口请求过于频繁，余额接口 5s 秒一次，其他接口适当调整",
-            "requests too frequent (balance: once per 5 s)",
-        ),
-        (-17, _A, "非法 IP", "IP address not allowed"),
-        (-18, _C, "Msg 内容格式错误", "bad Msg format"),
-        (
-            -19,
-            _Q,
-            "短信数量错误,小于 1 /大于 500(个性化)/大于 1000 (群发)",
-            "wrong number of messages in the request",
-        ),
-        (-20, _P, "号码错误或者黑名单", "wrong or blacklisted number"),
-        (-23, _A, "解密失败", "decryption failed (submitInfo)"),
-        (-24, _C, "短信包含用户敏感信息", "text contains a word the account forbids"),
-        (-25, _A, "用户被冻结", "account frozen"),
-        (-26, _Q, "无效数据", "invalid data"),
-        (-27, _Q, "请求参数错误", "bad request parameters"),
-        (-28, _Q, "无效数据", "invalid data"),
-        (-41, _C, "指定短信模板类型错误或短信类型参数错误", "wrong template type or smsType"),
-        (-44, _Q, "自定义扩展号不符合规则 (1-16 位数字)", "extension number must be 1-16 digits"),
-        (-46, _P, "用户黑名单", "number on the account's blacklist"),
-        (-47, _P, "系统黑名单", "number on the system blacklist"),
-        (-48, _P, "号码超频拦截", "number blocked for receiving too often"),
-        (-51, _A, "超过设置的每月短信条数的限制", "monthly message quota exceeded"),
-        (-54, _C, "短信包含系统敏感信息", "text contains a system-forbidden word"),
-    ],
-    outside_hours={-8},  # "no channel, or outside the sending hours": wait, do not use up retries
-)
-
-METHODS: list[tuple[str, str, str]] = [
-    ("SendMsg", "send one text to one number (customerUuid)", "1 number"),
-    ("SendBatchMsg", "send the same text to many numbers", "50 numbers"),
-    (
-        "SendIndividualMsg",
-        "different text per number (phone|~|text|-|...; separators per account, "
-        "CONFIRM WITH THE VENDOR: the document lost them)",
-        "50 messages",
-    ),
-    ("sendMsgByEncrypt", "send one text, DES-encrypted submitInfo", "1 number, GBK text"),
-    ("sendMsgExt", "send one text with an extension number (ExeNo)", "1 number, ExeNo 1-16 digits"),
-    ("GetBalanceConnect", "account balance", "once per 5 s"),
-    ("GetReportConnect", "pull delivery reports (with customerUuid)", "500 per call, consumed"),
-    ("GetReport2Connect", "pull delivery reports with time (with customerUuid)", "500 per call, consumed"),
-    ("GetReport2ByEncrypt", "pull delivery reports with time, encrypted login", "500 per call, consumed"),
-    ("GetMoConnect", "pull replies (with customer id)", "consumed"),
-    ("GetMo2Connect", "pull replies with the sending number", "consumed"),
-    ("GetMo2ByEncrypt", "pull replies, encrypted login", "consumed"),
-    ("push reports", "JSON POST, type 1 trigger / 2 bulk", "-"),
-    ("push replies", "JSON POST, type 3 trigger / 4 bulk", "-"),
-]
+CODES, METHODS = load_tables(NAME)  # trigger.toml: every answer code with its class, and the methods
 
 _EXT_RE = re.compile(r"[0-9]{1,16}")  # ASCII digits: the gateway refuses full-width ones (-44)
 
@@ -224,8 +161,7 @@ def build_personalised(
     return Request(PREFIX + "SendIndividualMsg", form, ref=ref)
 
 
-def parse_send(body: str) -> Answer:
-    return parse_send_answer(body)
+parse_send = parse_send_answer
 
 
 def build_balance(creds: Credentials, *, encrypted: bool = False) -> Request:
@@ -234,9 +170,7 @@ def build_balance(creds: Credentials, *, encrypted: bool = False) -> Request:
     return Request(PREFIX + "GetBalanceConnect", _login(creds))
 
 
-def parse_balance(body: str) -> Answer:
-    """A plain number; an HTML error page or words are unexpected, never a balance."""
-    return parse_amount_answer(body)
+parse_balance = parse_amount_answer  # a plain number; an HTML error page or words are unexpected
 
 
 def build_pull_reports(creds: Credentials, *, encrypted: bool = False) -> Request:

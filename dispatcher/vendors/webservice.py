@@ -21,18 +21,17 @@ from urllib.parse import parse_qsl
 from dispatcher.errors import UnsupportedMethodError
 from dispatcher.vendors.crypto import des_encrypt
 from dispatcher.vendors.wire import (
-    Answer,
     CodeInfo,
     Credentials,
-    ErrorClass,
     Limits,
     Reply,
     Report,
     Request,
     Separators,
+    VendorMethods,
     check_encryptable,
     classify_code,
-    code_table,
+    load_tables,
     parse_amount_answer,
     parse_china_time,
     parse_send_answer,
@@ -41,7 +40,14 @@ from dispatcher.vendors.wire import (
 )
 
 NAME = "webservice"
+DOCUMENT = "WebService API v9.9.6"  # the vendor's document this module implements
 LIMITS = Limits(same_text_numbers=1, personalised_messages=1)
+SEND_METHODS = VendorMethods(same_text=None, personalised=None, single="SendMsg")
+ENCRYPTED_SEND_METHODS: VendorMethods | None = None  # the same one number per request
+ENCODING = (
+    "Form fields in UTF-8. Encrypted accounts: `submitInfo` is DES over the whole query, its text in GBK "
+    "(code page 936, what the document calls GB2312); a character outside GBK is refused before sending."
+)
 
 SERVICE_PATH = "/Services/MsgSend.asmx"
 
@@ -52,67 +58,7 @@ INTERNATIONAL_MAX_CHARS = 140
 
 _DIGITS_RE = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also accepts "１２" and "²"
 
-_R, _T, _P, _C, _Q, _A = (
-    ErrorClass.RATE_LIMITED,
-    ErrorClass.RETRY_LATER,
-    ErrorClass.BAD_RECIPIENT,
-    ErrorClass.BAD_CONTENT,
-    ErrorClass.BAD_REQUEST,
-    ErrorClass.ACCOUNT,
-)
-
-# Every code WebService API v9.9.6 lists (union of its method tables), each with the class of what the
-# dispatcher does about it.
-CODES: dict[int, CodeInfo] = code_table(
-    [
-        (-1, _T, "提交接口错误 / 应用程序异常", "interface error / application exception"),
-        (
-            -3,
-            _A,
-            "用户名或密码错误 / 用户名密码错误或者用户无效",
-            "wrong user name or password, or user disabled",
-        ),
-        (-4, _C, "短信内容和备案的模板不一样", "text does not match the registered template"),
-        (-5, _C, "签名不正确（签名一定要放在短信最后）", "bad signature (must end the text as 【签名】)"),
-        (-7, _A, "余额不足", "insufficient balance"),
-        (-8, _A, "通道错误", "channel error"),
-        (-9, _P, "无效号码", "invalid number"),
-        (-10, _C, "签名内容不符合长度", "signature length not allowed"),
-        (-11, _A, "用户有效期过期", "account expired"),
-        (-12, _P, "黑名单", "blacklisted number"),
-        (-13, _Q, "语音验证码的 Amount 参数必须是整形字符串", "voice code Amount must be an integer string"),
-        (-14, _Q, "语音验证码的内容只能为数字", "voice code must be digits only"),
-        (-15, _Q, "语音验证码的内容最长为 6 位", "voice code is at most 6 digits"),
-        (-16, _R, "余额请求过于频繁，5 秒才能取余额一次", "too frequent: balance at most once per 5 s"),
-        (-17, _A, "非法 IP", "IP address not allowed"),
-        (-18, _C, "Msg 格式错误", "Msg format error"),
-        (-19, _Q, "短信数量错误,小于 1 或者大于 50", "message count below 1 or above 50"),
-        (-20, _P, "号码错误或者黑名单", "bad or blacklisted number"),
-        (-21, _A, "没有找到对应的 SubmitID 设置", "no SubmitID configured for the account"),
-        (-23, _A, "解密失败", "decryption failed (submitInfo / password)"),
-    ]
-)
-
-METHODS: list[tuple[str, str, str]] = [
-    ("SendMsg", "same text to one number (Channel empty or 0)", "1 number"),
-    ("sendMsgByEncrypt", "SendMsg with DES submitInfo (GBK text only)", "1 number"),
-    ("SendMsgExt_Sub", "SendMsg with a custom extension number (Channel 543296, ExeNo)", "1 number"),
-    ("SendMsg (Channel 999)", "international SMS, English text", "1 number, 140 characters"),
-    ("SendVoiceCode", "voice verification code (Channel 999)", "1 number, 1-6 digits, played 1-3 times"),
-    (
-        "SendVoiceCodeWithTemplate",
-        "voice code read with template 1-6",
-        "1 number, 1-6 digits, played 1-3 times",
-    ),
-    ("GetBalance", "account balance", "once per 5 s (-16)"),
-    ("GetBalanceByEncrypt", "balance with DES submitInfo", "once per 5 s (-16)"),
-    ("GetReport", "delivery reports batch,mobile,status|", "500 per call, consumed, kept 2 days"),
-    ("GetReport2", "delivery reports with time", "500 per call, consumed, kept 2 days"),
-    ("GetReport2ByEncrypt", "GetReport2 with DES submitInfo", "500 per call, consumed"),
-    ("GetMo", "replies phone|,|text|,|time|;|", "consumed"),
-    ("GetMo2", "replies with channel number", "consumed"),
-    ("GetMo2ByEncrypt", "GetMo2 with DES submitInfo", "consumed"),
-]
+CODES, METHODS = load_tables(NAME)  # webservice.toml: every answer code with its class, and the methods
 
 # Voice report hangup types (WebService API v9.9.6, 语音验证码状态).
 VOICE_HANGUP_TYPES: dict[str, str] = {
@@ -249,8 +195,7 @@ def build_voice_template(
     return Request(f"{SERVICE_PATH}/SendVoiceCodeWithTemplate", form, ref=ref)
 
 
-def parse_send(body: str) -> Answer:
-    return parse_send_answer(body)
+parse_send = parse_send_answer
 
 
 # ------------------------------------------------------------------------------------- balance, pulls
@@ -262,9 +207,7 @@ def build_balance(creds: Credentials, *, encrypted: bool = False) -> Request:
     return Request(f"{SERVICE_PATH}/GetBalance", _login(creds))
 
 
-def parse_balance(body: str) -> Answer:
-    """A balance is a plain number; anything else (an HTML page, words) is unexpected."""
-    return parse_amount_answer(body)
+parse_balance = parse_amount_answer  # a plain number; an HTML error page or words are unexpected
 
 
 def build_pull_reports(creds: Credentials, *, encrypted: bool = False) -> Request:

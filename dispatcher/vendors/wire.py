@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import enum
 import re
+import tomllib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from html import unescape
+from importlib.resources import files
 
 CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 
@@ -47,6 +49,15 @@ def code_table(
     rows: list[tuple[int, ErrorClass, str, str]], *, outside_hours: Collection[int] = ()
 ) -> dict[int, CodeInfo]:
     return {code: CodeInfo(code, cls, zh, en, code in outside_hours) for code, cls, zh, en in rows}
+
+
+def load_tables(vendor: str) -> tuple[dict[int, CodeInfo], list[tuple[str, str, str]]]:
+    """``vendor``'s answer codes with their classes, and its methods, from ``<vendor>.toml`` beside this
+    module (data kept as data: each table is the vendor document's list, row for row)."""
+    data = tomllib.loads(files("dispatcher.vendors").joinpath(f"{vendor}.toml").read_text(encoding="utf-8"))
+    rows = [(int(code), ErrorClass(cls), zh, en) for code, (cls, zh, en) in data["codes"].items()]
+    methods = [(m["name"], m["what"], m["limit"]) for m in data["methods"]]
+    return code_table(rows, outside_hours=data.get("outside_hours", ())), methods
 
 
 def classify_code(table: Mapping[int, CodeInfo], code: int) -> CodeInfo:
@@ -237,9 +248,20 @@ def split_records(body: str, record_sep: str) -> list[str]:
 
 
 @dataclass(frozen=True)
+class VendorMethods:
+    """A vendor's send methods: ``None`` where it has no such method."""
+
+    same_text: str | None  # many numbers, one text
+    personalised: str | None  # number/text pairs
+    single: str  # one number, one text
+    separated: bool = True  # personalised messages joined by Separators (entinfo URL-encodes instead)
+
+
+@dataclass(frozen=True)
 class Limits:
     """What one request of a vendor may carry (the vendors' documents)."""
 
     same_text_numbers: int  # numbers per same-text request (1 = no batch method)
     personalised_messages: int  # messages per personalised request (1 = no personalised method)
     reports_per_pull: int = 500
+    same_text_advised: int | None = None  # an account's default when the vendor advises less than the most

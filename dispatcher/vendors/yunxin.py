@@ -24,91 +24,35 @@ from dispatcher.vendors.wire import (
     AnswerKind,
     CodeInfo,
     Credentials,
-    ErrorClass,
     Limits,
     Reply,
     Report,
     Request,
     Separators,
+    VendorMethods,
     check_encryptable,
     classify_code,
-    code_table,
+    load_tables,
     parse_send_answer,
     parse_value_answer,
     pull_error_code,
 )
 
 NAME = "yunxin"
+DOCUMENT = "云信 API v8.3"  # the vendor's document this module implements
 LIMITS = Limits(same_text_numbers=500, personalised_messages=1000)
+SEND_METHODS = VendorMethods(same_text="SendMsg", personalised="IndividualSm", single="SendMsg")
+ENCRYPTED_SEND_METHODS: VendorMethods | None = None  # sendMsgByEncrypt takes the same numbers as SendMsg
+ENCODING = (
+    "Form fields in UTF-8. Encrypted accounts: `submitInfo` is DES over the whole query, its text in GBK "
+    "(code page 936, what the document calls GB2312); a character outside GBK is refused before sending."
+)
 SEPARATORS = DEFAULT_SEPARATORS[NAME]  # |!| and |^|, as the document states
 
 SERVICE_PATH = "/api/MsgSend.asmx"
 PERSONALISED_PATH = "/api/IndividualSm.aspx"
 
-_R, _T, _P, _C, _Q, _A = (
-    ErrorClass.RATE_LIMITED,
-    ErrorClass.RETRY_LATER,
-    ErrorClass.BAD_RECIPIENT,
-    ErrorClass.BAD_CONTENT,
-    ErrorClass.BAD_REQUEST,
-    ErrorClass.ACCOUNT,
-)
-
-# Every code 云信 API v8.3 lists (union of its method tables), each with the class of what the
-# dispatcher does about it.
-# -6 comes as "-6:keyword"; the keyword is Answer.detail.
-CODES: dict[int, CodeInfo] = code_table(
-    [
-        (-1, _T, "应用程序异常", "application exception"),
-        (-3, _A, "用户名密码错误或者用户无效", "wrong user name or password, or user disabled"),
-        (-5, _C, "签名不正确（短信内容最后一个字符必须是】）", "bad signature (the text must end with 】)"),
-        (-6, _C, "含有关键字 keyWords（如：-6:促销）", "text contains a forbidden keyword (after the ':')"),
-        (-7, _A, "余额不足", "insufficient balance"),
-        (-8, _T, "没有可用通道，或不在时间范围内", "no channel available, or outside sending hours"),
-        (-9, _Q, "发送号码一次不能超过 1000 个", "more than 1000 numbers in one request"),
-        (
-            -10,
-            _Q,
-            "号码数量大于允许上限（不设置上限时，不可超过 1000）",
-            "more numbers than the account's maximum",
-        ),
-        (-11, _Q, "号码数量小于允许下限", "fewer numbers than the account's minimum"),
-        (-12, _C, "模板不匹配", "text does not match a template"),
-        (-13, _A, "Invalid Ip ip 绑定用户，未绑定该 ip", "IP address not bound to the account"),
-        (-14, _P, "用户黑名单", "number on the user's blacklist"),
-        (-15, _P, "系统黑名单", "number on the system blacklist"),
-        (-16, _P, "号码格式错误", "bad number format"),
-        (-17, _P, "无效号码（格式正常，可不是正确的电话号码）", "invalid number (well-formed but not real)"),
-        (
-            -18,
-            _A,
-            "没有设置用户的固定下发扩展号，不能自定义扩展",
-            "no fixed extension set: custom extension refused",
-        ),
-        (-19, _A, "强制模板通道，不能使用个性化接口", "template-only channel: personalised method refused"),
-        (-20, _C, "包含非法字符", "text contains illegal characters"),
-        (-21, _A, "没有找到对应的 SubmitID 设置", "no SubmitID configured for the account"),
-        (-22, _A, "解密失败", "decryption failed (submitInfo / password)"),
-        (-23, _R, "查询余额过频繁（至少间隔 10 秒）", "too frequent: balance at most once per 10 s"),
-    ],
-    outside_hours={-8},  # "no channel, or outside the sending hours": wait, do not use up retries
-)
-
-METHODS: list[tuple[str, str, str]] = [
-    ("SendMsg", "same text to many numbers (DesNo joined by ',')", "500 numbers"),
-    ("sendMsgByEncrypt", "SendMsg with DES submitInfo (GBK text only)", "500 numbers"),
-    ("sendMesExt", "SendMsg with an extension number (ExeNo)", "500 numbers"),
-    ("IndividualSm.aspx", "personalised: msg = phone|!|text|^|phone|!|text", "1000 messages (-9 above)"),
-    ("GetBalance", "account balance", "once per 10 s (-23)"),
-    ("GetBalanceByEncrypt", "balance with DES submitInfo", "once per 10 s (-23)"),
-    ("GetReport", "delivery reports batch,mobile,status|", "500 per call, consumed"),
-    ("GetReport2", "delivery reports with time", "500 per call, consumed"),
-    ("GetReport2ByEncrypt", "GetReport2 with DES submitInfo", "500 per call, consumed"),
-    ("GetMo", "replies phone|,|text|,|time|;|", "consumed"),
-    ("GetMo2", "replies with channel number", "consumed"),
-    ("GetMo2ByEncrypt", "GetMo2 with DES submitInfo", "consumed"),
-    ("GetKeyWords", "the channel's forbidden words |kw1|kw2|", "per channel"),
-]
+CODES, METHODS = load_tables(NAME)  # yunxin.toml: every answer code with its class, and the methods
 
 
 def classify(code: int) -> CodeInfo:

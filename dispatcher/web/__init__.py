@@ -27,9 +27,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from dispatcher.config import Settings
-from dispatcher.errors import DispatcherError, StateError, StoreError
+from dispatcher.errors import DispatcherError, NotFoundError, StateError
 from dispatcher.i18n import gettext as _
 from dispatcher.keys import DEFAULT_KEYS, KeySpace
+from dispatcher.labels import describe
 from dispatcher.web.actions import Forbidden
 from dispatcher.web.auth import SESSION_MAX_AGE_S, check_secret_key
 from dispatcher.web.context import DEFAULT_MAX_UPLOAD, WebContext
@@ -39,7 +40,6 @@ from dispatcher.web.deps import (
     LoginRequired,
     PageUser,
     Unavailable,
-    describe,
     render,
     session_user,
 )
@@ -77,7 +77,7 @@ def create_app(
 
         sessions = session_factory(make_engine(settings.database_url))
     if celery is None:
-        from dispatcher.cli.campaign import celery_app
+        from workers.tasks import celery_app
 
         celery = celery_app(settings)
     if upload_dir is None:
@@ -198,7 +198,7 @@ def _handlers(app: FastAPI) -> None:
             status = 503
         elif isinstance(exc, StateError):
             status = 409
-        elif isinstance(exc, StoreError) and str(exc).startswith("no "):
+        elif isinstance(exc, NotFoundError):
             status = 404
         if _is_api(request):
             return JSONResponse({"detail": str(exc)}, status_code=status)

@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from redis.exceptions import RedisError
 from sqlalchemy import BigInteger, cast, func, select, update
@@ -20,7 +21,7 @@ from dispatcher import campaigns, keywords, proofs
 from dispatcher.config import Settings, validate_window
 from dispatcher.contacts import normalise
 from dispatcher.decisions import in_window, next_window_open
-from dispatcher.errors import DispatcherError, StateError, StoreError, UnsupportedMethodError
+from dispatcher.errors import DispatcherError, InputError, NotFoundError, StateError, UnsupportedMethodError
 from dispatcher.i18n import N_
 from dispatcher.ratelimit import BalanceGate
 from dispatcher.results import optout_store
@@ -30,7 +31,7 @@ from dispatcher.vendors.transport import for_account as transport_for
 from dispatcher.web.auth import CurrentUser
 from dispatcher.web.context import WebContext
 
-# Seconds between balance queries the vendors tolerate (VENDORS.md): -16 / -23 "too frequent".
+# Seconds between balance queries each vendor's document allows (see METHODS): -16 / -23 "too frequent".
 BALANCE_INTERVAL = {"webservice": 5.0, "yunxin": 10.0, "trigger": 5.0, "entinfo": 5.0}
 SERIES_POINTS = 120  # buckets in the progress chart
 SERIES_CACHE_S = 2.0
@@ -279,7 +280,7 @@ def remove_optout(ctx: WebContext, user: CurrentUser, value: str) -> None:
     mobile = normalise(value) or value
     with ctx.sessions() as session:
         if not optout_store.remove(session, [mobile]):
-            raise StoreError.say(N_("no opt-out for %(mobile)s"), mobile=mobile)
+            raise NotFoundError.say(N_("no opt-out for %(mobile)s"), mobile=mobile)
         audit(session, user.name, "optout.remove", mobile=mobile)
         session.commit()
 
@@ -297,11 +298,22 @@ def counting_rules(ctx: WebContext) -> dict[str, dict[str, Any]]:
     return out
 
 
+def parse_start(value: str | None, timezone: str) -> datetime | None:
+    """``2026-11-22T09:00`` from a datetime-local input, read in the campaign's time zone (China time)."""
+    if not value or not value.strip():
+        return None
+    try:
+        at = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise InputError.say(
+            N_("start time %(value)r is not a date and time (e.g. 2026-11-22T09:00)"), value=value
+        ) from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=ZoneInfo(timezone))
+
+
 def start_window(settings: Settings, window: str | None, start_at: str | None) -> dict[str, Any]:
     """Whether a campaign started now (or at ``start_at``, China time unless zoned) would wait for its
     send window: ``{"waiting": "window", "window_opens_at": UTC ISO}``, else ``{"waiting": None}``."""
-    from dispatcher.web.pages import parse_start
-
     minutes = validate_window(window) if window else settings.send_window
     start = parse_start(start_at, settings.timezone) or utcnow()
     if in_window(start, minutes, settings.timezone):

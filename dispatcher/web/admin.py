@@ -12,6 +12,7 @@ from dispatcher import labels
 from dispatcher.errors import DispatcherError
 from dispatcher.i18n import N_
 from dispatcher.i18n import gettext as _
+from dispatcher.labels import describe
 from dispatcher.store import OptOut, ReplyRow, Role, User, audit
 from dispatcher.web import actions, auth
 from dispatcher.web.deps import (
@@ -21,7 +22,6 @@ from dispatcher.web.deps import (
     check_csrf,
     check_password,
     client_address,
-    describe,
     flash,
     render,
     session_user,

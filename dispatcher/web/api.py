@@ -14,13 +14,12 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from dispatcher import proofs
-from dispatcher.cli.check import summary
+from dispatcher.contacts.summary import summary
 from dispatcher.i18n import N_
 from dispatcher.store import Campaign, OptOut, ReplyRow, Role, User
 from dispatcher.web import actions, auth, uploads
 from dispatcher.web.deps import ApiUser, CampaignId, Ctx
 from dispatcher.web.exports import export_response
-from dispatcher.web.pages import parse_start
 
 router = APIRouter(prefix="/api", tags=["api"])
 # A negative LIMIT is "no limit" to SQLite (the whole list in one answer); an OFFSET past 64 bits
@@ -123,7 +122,7 @@ async def create_campaign(
     window: Annotated[str, Form(description="HH:MM-HH:MM")] = "",
     name: Annotated[str, Form()] = "",
 ) -> dict[str, Any]:
-    at = parse_start(start_at, ctx.settings.timezone)
+    at = actions.parse_start(start_at, ctx.settings.timezone)
     return await ctx.reading(
         _create, ctx, user, file, template, account, sheet, phone_column, at, window, name
     )

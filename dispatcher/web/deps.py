@@ -176,40 +176,6 @@ def api_user(request: Request, ctx: Ctx) -> CurrentUser:
 ApiUser = Annotated[CurrentUser, Depends(api_user)]
 
 
-# Parameters of a message-as-data that are themselves words to say: states, and what was attempted.
-_STATE_PARAMS = ("source", "target", "state")
-_WORD_PARAMS = ("what",)
-_ROLE_PARAMS = ("role", "yours")
-
-
-def describe(exc: Exception) -> str:
-    """The error in the reader's language: its message as data when it has one (``DispatcherError.say``),
-    else its English text."""
-    if not isinstance(exc, DispatcherError):
-        return str(exc)
-    return say(str(exc), exc.msgid, exc.params)
-
-
-def say(english: str, msgid: str | None, params: dict[str, Any] | None) -> str:
-    """A message as data (English msgid and parameters) in the reader's language; ``english`` without one."""
-    if msgid is None:
-        return english
-    shown = dict(params or {})
-    for key in _STATE_PARAMS:
-        if key in shown:
-            shown[key] = labels.campaign_state(str(shown[key]))
-    for key in _WORD_PARAMS:
-        if key in shown:
-            shown[key] = i18n.gettext(str(shown[key]))
-    for key in _ROLE_PARAMS:
-        if key in shown:
-            shown[key] = labels.role(str(shown[key]))
-    try:
-        return i18n.gettext(msgid) % shown if shown else i18n.gettext(msgid)
-    except (KeyError, TypeError, ValueError):  # a catalog entry that does not fit: the English
-        return english
-
-
 def flash(request: Request, message: str, kind: str = "info") -> None:
     request.session.setdefault("flash", []).append([kind, message])
 

@@ -12,7 +12,7 @@ from starlette.background import BackgroundTask
 from dispatcher import campaigns
 from dispatcher.errors import InputError
 from dispatcher.i18n import N_
-from dispatcher.results import export as exporting
+from dispatcher.results import campaign_export
 from dispatcher.web.context import WebContext
 
 MEDIA = {
@@ -31,7 +31,7 @@ def export_response(ctx: WebContext, campaign_id: int, fmt: str, lang: str | Non
         with ctx.sessions() as session:
             campaigns.get(session, campaign_id)  # 404 for an unknown campaign
             path = folder / f"campaign-{campaign_id}.{fmt}"
-            exporting.export_campaign(session, campaign_id, path, lang)
+            campaign_export.export(session, campaign_id, path, lang)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
@@ -15,9 +14,10 @@ from dispatcher.config import format_window
 from dispatcher.errors import DispatcherError, InputError
 from dispatcher.i18n import N_, china_time, gettext
 from dispatcher.i18n import gettext as _
+from dispatcher.labels import describe, say
 from dispatcher.store import AuditEntry, Campaign, Role
 from dispatcher.web import actions, uploads
-from dispatcher.web.deps import CampaignId, Ctx, PageUser, check_csrf, describe, flash, render, say
+from dispatcher.web.deps import CampaignId, Ctx, PageUser, check_csrf, flash, render
 from dispatcher.web.exports import export_response
 
 router = APIRouter(include_in_schema=False)
@@ -35,19 +35,6 @@ ACTION_DONE = {
 
 def _redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
-
-
-def parse_start(value: str | None, timezone: str) -> datetime | None:
-    """``2026-11-22T09:00`` from a datetime-local input, read in the campaign's time zone (China time)."""
-    if not value or not value.strip():
-        return None
-    try:
-        at = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise InputError.say(
-            N_("start time %(value)r is not a date and time (e.g. 2026-11-22T09:00)"), value=value
-        ) from None
-    return at if at.tzinfo is not None else at.replace(tzinfo=ZoneInfo(timezone))
 
 
 @router.get("/")
@@ -244,7 +231,7 @@ def _create(request: Request, ctx: Ctx, user: PageUser, token: str, values: dict
             values["account"],
             sheet=values["sheet"],
             phone_column=values["phone_column"],
-            start_at=parse_start(values["start_at"], ctx.settings.timezone),
+            start_at=actions.parse_start(values["start_at"], ctx.settings.timezone),
             window=values["window"] or None,
             name=values["name"] or saved.path.stem,
         )

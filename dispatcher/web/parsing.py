@@ -20,6 +20,7 @@ from dispatcher.contacts.headers import SAMPLE_ROWS, find_layout
 from dispatcher.contacts.reader import sheet_names
 from dispatcher.errors import InputError, SpreadsheetError
 from dispatcher.i18n import N_
+from dispatcher.labels import say
 from dispatcher.text import display
 
 SAMPLES = 10
@@ -62,8 +63,6 @@ class Inspection:
         """The error in the page's language."""
         if self.error is None:
             return None
-        from dispatcher.web.deps import say
-
         return say(self.error, self.error_msgid, self.error_params)
 
 

@@ -5,8 +5,9 @@ import random
 
 import pytest
 
-from dispatcher.chunker import LIMITS, METHODS, by_method, chunk_ref, fewest_requests, limits_for, plan
+from dispatcher.chunker import by_method, chunk_ref, fewest_requests, limits_for, plan
 from dispatcher.errors import UnknownVendorError
+from dispatcher.vendors import VENDORS, registry
 from dispatcher.vendors.wire import Separators
 
 
@@ -44,21 +45,21 @@ def _check_valid(chunks, mobiles, texts, vendor, separators=Separators()) -> Non
                 assert not any(separators.pair in t or separators.message in t for t in c.texts)
 
 
-@pytest.mark.parametrize("vendor", list(LIMITS))
+@pytest.mark.parametrize("vendor", VENDORS)
 @pytest.mark.parametrize("seed", range(6))
 def test_given_mixed_groups_when_planned_then_valid_and_within_the_lower_bound(
     vendor: str, seed: int
 ) -> None:
     rng = random.Random(seed)
-    limits = LIMITS[vendor]
+    limits = registry.get(vendor).LIMITS
     scale = max(limits.same_text_numbers, limits.personalised_messages, 2)
     sizes = [rng.choice([1, 2, rng.randint(1, scale), rng.randint(scale, 3 * scale)]) for _ in range(5)]
     sizes += [1] * rng.randint(0, 2 * limits.personalised_messages)
     mobiles, texts = _messages(sizes)
     chunks = plan(mobiles, texts, vendor, campaign_id=42)
     _check_valid(chunks, mobiles, texts, vendor)
-    same = limits.same_text_numbers if METHODS[vendor].same_text else 1
-    pers = limits.personalised_messages if METHODS[vendor].personalised else 1
+    same = limits.same_text_numbers if registry.get(vendor).SEND_METHODS.same_text else 1
+    pers = limits.personalised_messages if registry.get(vendor).SEND_METHODS.personalised else 1
     # Lower bounds: no request carries more than the larger limit, and none mixes two texts same-text,
     # so with S >= P every group's full batches are needed: sum(g // S) + ceil(rest / P).
     assert len(chunks) >= -(-len(texts) // max(same, pers))
@@ -68,10 +69,13 @@ def test_given_mixed_groups_when_planned_then_valid_and_within_the_lower_bound(
     assert len(chunks) == fewest_requests(sizes, [True] * len(sizes), same, pers)
 
 
-@pytest.mark.parametrize("vendor", list(LIMITS))
+@pytest.mark.parametrize("vendor", VENDORS)
 def test_given_small_mixed_inputs_then_plan_equals_brute_force_optimum(vendor: str) -> None:
     rng = random.Random(vendor)
-    same, pers = LIMITS[vendor].same_text_numbers, LIMITS[vendor].personalised_messages
+    same, pers = (
+        registry.get(vendor).LIMITS.same_text_numbers,
+        registry.get(vendor).LIMITS.personalised_messages,
+    )
     for _ in range(20):
         sizes = [rng.randint(1, max(same, pers) + 3) for _ in range(rng.randint(1, 3))]
         sizes += [1] * rng.randint(0, pers + 2)

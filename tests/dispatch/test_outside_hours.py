@@ -12,8 +12,8 @@ from sqlalchemy import select, update
 from dispatcher import campaigns
 from dispatcher.dispatch import Next
 from dispatcher.store import Attempt, Chunk
-from tests.dispatch.test_exactly_once import FIRST, chunks, create, recipients, runtime_for, send
-from tests.vendors_tg_en.loopback import gateway
+from tests.dispatch.scenario import FIRST, chunks, create, recipients, runtime_for, send
+from tests.vendors.loopback import gateway
 
 
 def time_passes(stack: Any, hours: float) -> None:

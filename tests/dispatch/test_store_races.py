@@ -19,7 +19,7 @@ from dispatcher.dispatch import build_request, load_group, record_attempts
 from dispatcher.errors import StateError
 from dispatcher.store import Chunk, make_engine, session_factory, sweep_expired_leases, utcnow
 from dispatcher.store.chunks import claim_chunks
-from tests.dispatch.test_exactly_once import (
+from tests.dispatch.scenario import (
     FIRST,
     chunks,
     create,

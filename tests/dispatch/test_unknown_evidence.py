@@ -20,7 +20,7 @@ from dispatcher.results.pull import drain
 from dispatcher.store import Chunk, sweep_expired_leases
 from dispatcher.store.chunks import claim_chunks
 from tests.dispatch.conftest import Stack
-from tests.dispatch.test_exactly_once import (
+from tests.dispatch.scenario import (
     FIRST,
     SAME,
     chunks,
@@ -33,7 +33,7 @@ from tests.dispatch.test_exactly_once import (
     send,
     sent_then_worker_died,
 )
-from tests.vendors_tg_en.loopback import gateway
+from tests.vendors.loopback import gateway
 
 
 def claimed_then_worker_died(stack: Stack, ids: list[int]) -> None:

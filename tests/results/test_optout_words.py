@@ -1,6 +1,6 @@
 import pytest
 
-from dispatcher.results.optout import DEFAULT_OPTOUT_WORDS, is_optout, optout_matcher
+from dispatcher.results.optout_words import DEFAULT_OPTOUT_WORDS, is_optout, optout_matcher
 
 WORDS = optout_matcher(DEFAULT_OPTOUT_WORDS)
 

@@ -29,7 +29,7 @@ from dispatcher.simulator import SimulatorConfig
 from dispatcher.simulator.state import SimState
 from dispatcher.store import AuditEntry, RawPull, upgrade
 from tests.dispatch.conftest import REDIS_URL, write_contacts
-from tests.vendors_tg_en.loopback import Gateway, gateway
+from tests.vendors.loopback import Gateway, gateway
 from workers.tasks import enqueue
 
 VENDOR_RATE = 5.0  # requests the simulator admits per account in any one second

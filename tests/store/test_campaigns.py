@@ -96,3 +96,17 @@ def test_given_audit_without_commit_when_rolled_back_then_not_kept(store: Store)
         audit(s, "ann", "upload")
         s.rollback()
         assert s.scalars(select(AuditEntry)).all() == []
+
+
+def test_given_no_such_campaign_when_asked_for_or_moved_then_not_found_a_store_error(store: Store) -> None:
+    from dispatcher import campaigns
+    from dispatcher.errors import NotFoundError
+
+    with store.session() as s:
+        with pytest.raises(NotFoundError, match="no campaign 424242") as got:
+            campaigns.get(s, 424242)
+        assert isinstance(got.value, StoreError)
+        with pytest.raises(NotFoundError):
+            transition(s, 424242, S.SCHEDULED, "ann")
+    # A store error that is not "not found" stays one (the web answers 400/409, not 404).
+    assert not issubclass(StateError, NotFoundError)

@@ -73,6 +73,7 @@ def test_given_full_account_when_loaded_then_every_field_is_typed(tmp_path: Path
     account = load(tmp_path, toml).account("main")
     assert (account.name, account.vendor, account.base_url) == ("main", "entinfo", "http://yes.example/api")
     assert account.backup_url == "http://sdk2.example:8061"
+    assert account.base_urls == ["http://yes.example/api", "http://sdk2.example:8061"]  # tried in this order
     assert account.credentials() == Credentials(user="u1", password=SECRET, channel="37")
     assert account.separators() == Separators(pair="|~|", message="|-|")
     assert (account.rate_limit, account.encrypted, account.push) == (20.0, False, True)  # entinfo: never

@@ -8,8 +8,8 @@ from celery.contrib.testing.worker import start_worker
 from sqlalchemy import select
 
 from dispatcher.store import Recipient
+from tests.helpers import basic
 from tests.web.conftest import Web, write_contacts
-from tests.web.test_auth import basic
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

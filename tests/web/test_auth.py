@@ -2,38 +2,15 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import select
 
-from dispatcher import campaigns
 from dispatcher.store import AuditEntry, Campaign
 from dispatcher.web.auth import hash_password, verify_password
-from tests.web.conftest import PASSWORD, Web, csrf_of, write_contacts
-
-
-def basic(name: str, password: str = PASSWORD) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{name}:{password}".encode()).decode()}
-
-
-def draft(web: Web, rows: int = 3) -> int:
-    path = write_contacts(web.tmp / "c.xlsx", [(f"139{i:08d}", f"客户{i}") for i in range(rows)])
-    created = campaigns.create(
-        web.sessions,
-        web.settings,
-        path,
-        "{姓名}您好，回T退订【测试】",
-        web.accounts["yunxin"],
-        actor="sender",
-    )
-    return created.campaign_id
-
-
-def state(web: Web, campaign_id: int) -> str:
-    with web.sessions() as session:
-        return campaigns.get(session, campaign_id).state
+from tests.helpers import basic, draft, state
+from tests.web.conftest import PASSWORD, Web, csrf_of
 
 
 def test_given_a_password_when_hashed_then_salted_scrypt_verifies_only_it() -> None:

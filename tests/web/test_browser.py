@@ -22,20 +22,10 @@ import pytest
 
 from dispatcher import runtime
 from dispatcher.results import cycle
+from tests.helpers import ARGS, CHROMIUM
 from tests.web.conftest import PASSWORD, Web, write_contacts
 from workers.tasks import run_tick
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ROWS = 40
 TEMPLATE_END = "您好，会员日全场8折，回T退订【测试】"
 WORDS = {

@@ -21,9 +21,9 @@ from typing import Any
 import httpx
 import pytest
 
-from dispatcher.results import export as exporting
+from dispatcher.results import campaign_export
+from tests.helpers import basic, draft
 from tests.web.conftest import Web, csrf_of, write_contacts
-from tests.web.test_auth import basic, draft
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 TEMPLATE = "{姓名}您好，回T退订【测试】"
@@ -160,14 +160,14 @@ def test_given_exports_that_take_long_when_a_sender_starts_dozens_then_other_pag
     cid = draft(web)
     release = threading.Event()
     held = threading.Semaphore(0)
-    real = exporting.export_campaign
+    real = campaign_export.export
 
     def slow_export(*args: Any) -> int:
         held.release()
         assert release.wait(120)
         return real(*args)
 
-    monkeypatch.setattr(exporting, "export_campaign", slow_export)
+    monkeypatch.setattr(campaign_export, "export", slow_export)
     c = web.signed_in("sender")
     url = f"/campaigns/{cid}/export?format=csv"
     futures = flood(web, c, url, FLOOD)

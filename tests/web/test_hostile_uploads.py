@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 
 from dispatcher.store import Campaign
 from tests.contacts import crafted
+from tests.helpers import basic
 from tests.web.conftest import Web, csrf_of, write_contacts
-from tests.web.test_auth import basic
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ONE_GB_KB = 1 << 20

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from dispatcher.store import AuditEntry, Campaign
+from tests.helpers import upload
 from tests.web.conftest import Web, csrf_of
-from tests.web.test_pages import upload
 
 TEMPLATE = "{姓名}您好，会员日全场8折，回T退订【测试】"
 SHANGHAI = ZoneInfo("Asia/Shanghai")

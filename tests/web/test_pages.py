@@ -5,22 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-import httpx
 from sqlalchemy import select
 
 from dispatcher.store import Campaign
-from tests.web.conftest import Web, csrf_of, write_contacts
+from tests.helpers import upload
+from tests.web.conftest import Web, csrf_of
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 TEMPLATE = "{姓名}您好，会员日全场8折【测试】"
-
-
-def upload(web: Web, c: httpx.Client, rows: list[tuple[object, ...]]) -> str:
-    path = write_contacts(web.tmp / "名单.xlsx", rows)
-    token = csrf_of(c.get("/campaigns/new").text)
-    r = c.post("/uploads", data={"csrf": token}, files={"file": ("名单.xlsx", path.read_bytes(), XLSX)})
-    assert r.status_code == 303, r.text
-    return str(r.headers["location"])
 
 
 def test_given_an_upload_when_composing_then_sheets_and_columns_are_offered(

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from dispatcher import keywords
+from tests.helpers import XLSX, basic, upload
 from tests.web.conftest import Web, csrf_of, write_contacts
-from tests.web.test_auth import basic
-from tests.web.test_pages import XLSX, upload
 
 TEMPLATE = "{姓名}您好，六合彩今晚开奖，回T退订【测试】"
 

@@ -23,8 +23,8 @@ from dispatcher.store import ApiToken, AuditEntry, WebSession
 from dispatcher.web import throttle
 from dispatcher.web.auth import issue_token
 from dispatcher.web.throttle import SignInThrottle
+from tests.helpers import basic, draft, state
 from tests.web.conftest import PASSWORD, REDIS_URL, Web, csrf_of
-from tests.web.test_auth import basic, draft, state
 
 EVIL = "https://evil.example"
 

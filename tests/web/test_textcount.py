@@ -10,7 +10,7 @@ import pytest
 
 from dispatcher import text
 from dispatcher.vendors import entinfo
-from tests.web.test_browser import ARGS, CHROMIUM
+from tests.helpers import ARGS, CHROMIUM
 
 SCRIPT = Path(__file__).resolve().parents[2] / "dispatcher" / "web" / "static" / "textcount.js"
 SAMPLES = [

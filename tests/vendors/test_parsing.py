@@ -11,11 +11,10 @@ import pytest
 from dispatcher.vendors import webservice as ws
 from dispatcher.vendors import yunxin as yx
 from dispatcher.vendors.wire import CHINA_TZ, AnswerKind, ErrorClass, Report
-
-from . import seeds
+from tests.vendors import examples
 
 BOTH = pytest.mark.parametrize("vendor", [ws, yx], ids=["webservice", "yunxin"])
-SEED_TIME = datetime(2014, 6, 10, 15, 34, 11, tzinfo=CHINA_TZ)
+DOC_TIME = datetime(2014, 6, 10, 15, 34, 11, tzinfo=CHINA_TZ)
 FORM = "application/x-www-form-urlencoded"
 
 
@@ -30,17 +29,17 @@ def triples(reports: list[Report]) -> list[tuple[str, str, str]]:
 @pytest.mark.parametrize(
     "body",
     [
-        seeds.SEED_BATCH,
-        f'<?xml version="1.0" encoding="utf-8"?>\n<string xmlns="http://tempuri.org/">{seeds.SEED_BATCH}</string>',
+        examples.DOC_BATCH,
+        f'<?xml version="1.0" encoding="utf-8"?>\n<string xmlns="http://tempuri.org/">{examples.DOC_BATCH}</string>',
         '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><SendMsgResponse '
-        f'xmlns="http://tempuri.org/"><SendMsgResult>{seeds.SEED_BATCH}</SendMsgResult></SendMsgResponse>'
+        f'xmlns="http://tempuri.org/"><SendMsgResult>{examples.DOC_BATCH}</SendMsgResult></SendMsgResponse>'
         "</soap:Body></soap:Envelope>",
     ],
     ids=["plain", "asmx", "soap"],
 )
 def test_given_a_batch_id_in_any_format_when_parsing_a_send_then_ok(vendor: ModuleType, body: str) -> None:
     answer = vendor.parse_send(body)
-    assert answer.kind is AnswerKind.OK and answer.value == seeds.SEED_BATCH
+    assert answer.kind is AnswerKind.OK and answer.value == examples.DOC_BATCH
 
 
 @BOTH
@@ -78,7 +77,7 @@ def test_given_a_balance_answer_when_parsed_then_a_number_or_code(
 
 
 def test_given_the_webservice_getreport_example_when_parsed_then_six_reports() -> None:
-    reports = ws.parse_reports(seeds.WS_GET_REPORT)
+    reports = ws.parse_reports(examples.WS_GET_REPORT)
     assert triples(reports) == [
         ("2314357620085030624", "13900000000", "DELIVRD"),
         ("2314357620085030653", "13900000001", "DELIVRD"),
@@ -93,7 +92,7 @@ def test_given_the_webservice_getreport_example_when_parsed_then_six_reports() -
 
 def test_given_the_yunxin_getreport_example_with_an_empty_field_when_parsed_then_six_reports() -> None:
     # The document's last record "batch,,mobile,status": a stray empty field, still 13900000005 delivered.
-    reports = yx.parse_reports(seeds.YX_GET_REPORT)
+    reports = yx.parse_reports(examples.YX_GET_REPORT)
     assert [r.mobile for r in reports] == [f"1390000000{i}" for i in range(6)]
     assert reports[-1] == Report("13900000005", "DELIVRD", "2114355899380234221")
     assert [r.status for r in reports].count("UNDELIVRD") == 1
@@ -102,8 +101,8 @@ def test_given_the_yunxin_getreport_example_with_an_empty_field_when_parsed_then
 @pytest.mark.parametrize(
     ("vendor", "body", "batches"),
     [
-        (ws, seeds.WS_GET_REPORT2, ["2314355899380234221", "2314355899380234222", "2314355899380234223"]),
-        (yx, seeds.YX_GET_REPORT2, ["2114355899380234221"] * 3),
+        (ws, examples.WS_GET_REPORT2, ["2314355899380234221", "2314355899380234222", "2314355899380234223"]),
+        (yx, examples.YX_GET_REPORT2, ["2114355899380234221"] * 3),
     ],
     ids=["webservice", "yunxin"],
 )
@@ -113,13 +112,13 @@ def test_given_the_getreport2_example_with_padding_when_parsed_then_aware_times(
     reports = vendor.parse_reports(body)
     assert [r.batch_id for r in reports] == batches
     assert [r.status for r in reports] == ["DELIVRD", "DELIVRD", "UNDELIVRD"]  # " UNDELIVRD " stripped
-    assert all(r.at == SEED_TIME and r.at.utcoffset() is not None for r in reports)
+    assert all(r.at == DOC_TIME and r.at.utcoffset() is not None for r in reports)
     # The webservice document's 12-digit numbers are kept as given (the reconciler decides).
     assert reports[1].mobile == ("139000000001" if vendor is ws else "13900000001")
 
 
 def test_given_the_webservice_voice_report_when_parsed_then_talk_ring_hangup_in_extra() -> None:
-    (report,) = ws.parse_reports(seeds.WS_VOICE_REPORT)
+    (report,) = ws.parse_reports(examples.WS_VOICE_REPORT)
     assert (report.batch_id, report.mobile) == ("2314357620085030623", "13900000000")
     assert report.extra == {"talk_s": "0", "ring_s": "30", "hangup_type": "2"}
     # Nobody talked (0 s, hangup 2 = call timed out): not delivered, raw hangup type kept.
@@ -177,7 +176,7 @@ def test_given_half_records_when_parsing_reports_then_only_whole_ones_kept_and_r
 
 def test_given_a_dash_time_and_crlf_when_parsing_reports_then_read() -> None:
     (report,) = yx.parse_reports("\r\n2114355899380234221, 13900000000 ,2014-06-10 15:34:11,REJECTD|\r\n")
-    assert (report.status, report.at, report.delivered) == ("REJECTD", SEED_TIME, False)
+    assert (report.status, report.at, report.delivered) == ("REJECTD", DOC_TIME, False)
 
 
 @BOTH
@@ -187,7 +186,7 @@ def test_given_a_pull_error_code_then_pull_error_names_it_and_empty_is_not_an_er
     info = vendor.pull_error('<string xmlns="http://tempuri.org/">-3</string>')
     assert info is not None and info.code == -3 and info.error_class is ErrorClass.ACCOUNT
     assert vendor.pull_error("") is None
-    assert vendor.pull_error(seeds.WS_GET_REPORT) is None
+    assert vendor.pull_error(examples.WS_GET_REPORT) is None
 
 
 def test_given_minus_22_on_a_yunxin_pull_then_classified_by_yunxins_table() -> None:
@@ -200,12 +199,12 @@ def test_given_minus_22_on_a_yunxin_pull_then_classified_by_yunxins_table() -> N
 
 @BOTH
 def test_given_getmo_records_when_parsed_then_phone_text_aware_time(vendor: ModuleType) -> None:
-    replies = vendor.parse_replies(seeds.GET_MO)
+    replies = vendor.parse_replies(examples.GET_MO)
     assert [(r.mobile, r.text, r.channel) for r in replies] == [
         ("13900000000", "收到，谢谢", ""),
         ("13900000001", "TD", ""),
     ]
-    assert replies[0].at == SEED_TIME
+    assert replies[0].at == DOC_TIME
     assert replies[1].at == datetime(2014, 6, 10, 15, 35, 2, tzinfo=CHINA_TZ)
 
 
@@ -213,17 +212,17 @@ def test_given_getmo_records_when_parsed_then_phone_text_aware_time(vendor: Modu
 def test_given_getmo2_records_ending_with_bar_semicolon_when_parsed_then_channel_kept(
     vendor: ModuleType,
 ) -> None:
-    replies = vendor.parse_replies(seeds.GET_MO2)
+    replies = vendor.parse_replies(examples.GET_MO2)
     assert [(r.mobile, r.text, r.channel) for r in replies] == [
         ("13900000000", "收到，谢谢", "106900001234"),
         ("13900000001", "TD", "106900001235"),
     ]
-    assert replies[0].at == SEED_TIME
+    assert replies[0].at == DOC_TIME
 
 
 def test_given_a_reply_text_with_the_field_separator_when_parsed_then_text_kept_whole() -> None:
     (reply,) = ws.parse_replies("13900000000|,|a|,|b|,|2014/06/10 15:34:11|,|1069|;|")
-    assert (reply.text, reply.channel, reply.at) == ("a|,|b", "1069", SEED_TIME)
+    assert (reply.text, reply.channel, reply.at) == ("a|,|b", "1069", DOC_TIME)
 
 
 def test_given_a_reply_with_an_unreadable_time_when_parsed_then_kept_without_time() -> None:
@@ -248,7 +247,7 @@ def test_given_nothing_or_garbage_when_parsing_replies_then_empty(vendor: Module
 
 
 def test_given_a_soap_getmo_answer_when_parsed_then_unwrapped() -> None:
-    body = f"<soap:Envelope><soap:Body><GetMoResponse><GetMoResult>{seeds.GET_MO}</GetMoResult></GetMoResponse></soap:Body></soap:Envelope>"
+    body = f"<soap:Envelope><soap:Body><GetMoResponse><GetMoResult>{examples.GET_MO}</GetMoResult></GetMoResponse></soap:Body></soap:Envelope>"
     assert len(yx.parse_replies(body)) == 2
 
 
@@ -258,43 +257,43 @@ def test_given_a_soap_getmo_answer_when_parsed_then_unwrapped() -> None:
 @pytest.mark.parametrize(
     ("vendor", "body", "expected"),
     [
-        (ws, seeds.WS_PUSH_DEFAULT, ("2314364418256720085", "18000000000", "DELIVRD")),
-        (ws, seeds.WS_PUSH_WITH_TIME, ("2314355899380234221", "13900000000", "DELIVRD")),
-        (yx, seeds.YX_PUSH, ("2114364418256720085", "18000000000", "DELIVRD")),
+        (ws, examples.WS_PUSH_DEFAULT, ("2314364418256720085", "18000000000", "DELIVRD")),
+        (ws, examples.WS_PUSH_WITH_TIME, ("2314355899380234221", "13900000000", "DELIVRD")),
+        (yx, examples.YX_PUSH, ("2114364418256720085", "18000000000", "DELIVRD")),
     ],
     ids=["ws-default", "ws-with-time", "yunxin"],
 )
-def test_given_the_seeds_push_examples_raw_when_parsed_then_account_and_report(
+def test_given_the_documents_push_examples_raw_when_parsed_then_account_and_report(
     vendor: ModuleType, body: str, expected: tuple[str, str, str]
 ) -> None:
     account, reports = vendor.parse_push_reports(body.encode(), FORM)
     assert account == "XXX" and triples(reports) == [expected]
     if "2014" in body:  # the document wraps the time over two lines: still read
-        assert reports[0].at == SEED_TIME
+        assert reports[0].at == DOC_TIME
 
 
 @BOTH
 def test_given_a_url_encoded_push_with_time_when_parsed_then_reports(vendor: ModuleType) -> None:
-    body = urlencode({"account": "acme", "GetReport": seeds.YX_GET_REPORT2}).encode()
+    body = urlencode({"account": "acme", "GetReport": examples.YX_GET_REPORT2}).encode()
     account, reports = vendor.parse_push_reports(body, FORM + "; charset=utf-8")
     assert account == "acme" and len(reports) == 3 and reports[2].status == "UNDELIVRD"
 
 
 @BOTH
 def test_given_a_reply_push_when_parsed_then_account_and_replies(vendor: ModuleType) -> None:
-    body = urlencode({"account": "acme", "GetMo": seeds.GET_MO}).encode()
+    body = urlencode({"account": "acme", "GetMo": examples.GET_MO}).encode()
     account, replies = vendor.parse_push_replies(body, FORM)
     assert account == "acme" and [r.text for r in replies] == ["收到，谢谢", "TD"]
 
 
 def test_given_a_gbk_encoded_reply_push_when_parsed_then_chinese_text_read() -> None:
-    body = urlencode({"account": "acme", "GetMo2": seeds.GET_MO2}, encoding="gbk").encode()
+    body = urlencode({"account": "acme", "GetMo2": examples.GET_MO2}, encoding="gbk").encode()
     _, replies = yx.parse_push_replies(body, FORM + "; charset=gbk")
     assert replies[0].text == "收到，谢谢" and replies[0].channel == "106900001234"
 
 
 def test_given_raw_gb18030_bytes_without_charset_when_parsed_then_fallback_reads_them() -> None:
-    body = ("account=acme&GetMo=" + seeds.GET_MO).encode("gb18030")
+    body = ("account=acme&GetMo=" + examples.GET_MO).encode("gb18030")
     _, replies = ws.parse_push_replies(body, FORM)
     assert replies[0].text == "收到，谢谢"
 

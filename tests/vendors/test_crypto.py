@@ -22,14 +22,16 @@ TRIGGER_CIPHER = (
 )
 
 
-def test_given_password_123_then_the_key_is_the_seeds_sha1_prefix() -> None:
+def test_given_password_123_then_the_key_is_the_documents_sha1_prefix() -> None:
     assert crypto.des_key("123") == b"40BD0015"
 
 
 @pytest.mark.parametrize(
     ("plain", "cipher"), [(WEBSERVICE_PLAIN, WEBSERVICE_CIPHER), (TRIGGER_PLAIN, TRIGGER_CIPHER)]
 )
-def test_given_a_seed_plaintext_when_encrypting_then_the_seed_ciphertext(plain: str, cipher: str) -> None:
+def test_given_a_document_plaintext_when_encrypting_then_the_document_ciphertext(
+    plain: str, cipher: str
+) -> None:
     assert crypto.des_encrypt(plain, "123") == cipher
 
 

@@ -1,4 +1,5 @@
-"""``dispatcher demo``: a whole campaign on one machine with no server installed.
+"""The parts of ``dispatcher demo`` (``cli/demo.py`` runs them): a whole campaign on one machine with no
+server installed.
 
 The simulator on a free loopback port plays two vendors; a generated contact list (with bad rows) goes
 through the real pipeline: SQLite store, a real Celery worker process on the embedded SQLite broker (or

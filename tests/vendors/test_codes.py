@@ -26,8 +26,29 @@ YUNXIN = {
     -9: Q, -10: Q, -11: Q, -3: A, -7: A, -13: A, -18: A, -19: A, -21: A, -22: A,
 }  # fmt: skip
 # Codes listed in the documents' tables (000: union of all method tables; 001 likewise).
-SEED_000_CODES = {-1, -3, -4, -5, -7, -8, -9, -10, -11, -12, -13, -14, -15, -16, -17, -18, -19, -20, -21, -23}
-SEED_001_CODES = {
+WEBSERVICE_DOCUMENT_CODES = {
+    -1,
+    -3,
+    -4,
+    -5,
+    -7,
+    -8,
+    -9,
+    -10,
+    -11,
+    -12,
+    -13,
+    -14,
+    -15,
+    -16,
+    -17,
+    -18,
+    -19,
+    -20,
+    -21,
+    -23,
+}
+YUNXIN_DOCUMENT_CODES = {
     -1,
     -3,
     -5,
@@ -70,9 +91,9 @@ def test_given_a_yunxin_code_when_classified_then_it_has_the_documented_class(
     assert info.code == code and info.meaning and info.meaning_en
 
 
-def test_given_the_seeds_code_lists_then_the_tables_hold_exactly_those_codes() -> None:
-    assert set(webservice.CODES) == SEED_000_CODES == set(WEBSERVICE)
-    assert set(yunxin.CODES) == SEED_001_CODES == set(YUNXIN)
+def test_given_the_documents_code_lists_then_the_tables_hold_exactly_those_codes() -> None:
+    assert set(webservice.CODES) == WEBSERVICE_DOCUMENT_CODES == set(WEBSERVICE)
+    assert set(yunxin.CODES) == YUNXIN_DOCUMENT_CODES == set(YUNXIN)
 
 
 def test_given_minus_16_and_minus_23_then_their_meaning_depends_on_the_vendor() -> None:

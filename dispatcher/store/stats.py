@@ -1,4 +1,7 @@
-"""Campaign statistics on top of the recipient counts: delivery, failures by code, orphans, cost."""
+"""Campaign statistics on top of the recipient counts: delivery, failures by code, orphans, cost.
+
+Read-only queries on the store's recipients, chunks and reports (``campaigns.status`` adds them).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,9 @@ from sqlalchemy.orm import Session
 
 from dispatcher.config import Settings
 from dispatcher.errors import ConfigError
-from dispatcher.store import Campaign, Chunk, Recipient, RecipientState, ReportRow
+from dispatcher.store.models import Campaign, Chunk, Recipient, ReportRow
+from dispatcher.store.types import RecipientState
+from dispatcher.vendors import NO_REPORTS
 
 NO_REPORTS_NOTE = "entinfo has no delivery reports: accepted by the vendor is the final state"
 _SENT = (
@@ -59,7 +64,7 @@ def extend_status(session: Session, data: dict[str, Any], settings: Settings | N
     data["orphans"] = orphans(session, campaign_id)
     data["delivery_rate"] = round(delivered / reported, 4) if reported else None
     data["failure_codes"] = failure_codes(session, campaign_id)
-    data["has_reports"] = campaign.vendor != "entinfo"
+    data["has_reports"] = campaign.vendor not in NO_REPORTS
     if not data["has_reports"]:
         data["note"] = NO_REPORTS_NOTE
     segments = int(

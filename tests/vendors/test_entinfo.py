@@ -86,7 +86,7 @@ def test_given_texts_with_commas_when_building_personalised_then_each_is_url_enc
         entinfo.build_personalised(CREDS, [("13712341021", "x")] * 1001)
 
 
-def test_given_seed_answers_when_parsing_a_send_then_rrid_or_negative_code() -> None:
+def test_given_document_answers_when_parsing_a_send_then_rrid_or_negative_code() -> None:
     ok = entinfo.parse_send(
         '<?xml version="1.0"?>\n<string xmlns="http://entinfo.cn/">210936472831121439</string>'
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable
 
-DEFAULT_OPTOUT_WORDS = ("T", "TD", "退订", "N", "取消")
+from dispatcher.config import DEFAULT_OPTOUT_WORDS
 
 # Punctuation people type around the word: "退订。", "T!", "【TD】".
 _STRIP = " \t\r\n.。,，!！?？~～、'\"“”‘’()（）【】[]"

@@ -11,14 +11,13 @@ from dispatcher.errors import TextEncodingError, UnsupportedMethodError
 from dispatcher.vendors import webservice as ws
 from dispatcher.vendors.crypto import des_decrypt
 from dispatcher.vendors.wire import Credentials, Request
-
-from .seeds import SEED_DES_PLAINTEXT, SEED_SUBMIT_INFO
+from tests.vendors.examples import DOC_DES_PLAINTEXT, DOC_SUBMIT_INFO
 
 CREDS = Credentials("acme", "s3cret-pw")
 TEXT = "您的验证码是 1234【测试】"
 
 
-def test_given_one_number_when_building_a_send_then_it_is_sendmsg_with_the_seed_fields() -> None:
+def test_given_one_number_when_building_a_send_then_it_is_sendmsg_with_the_document_fields() -> None:
     req = ws.build_send(CREDS, ["13912345678"], TEXT, ref="chunk-7")
     assert req.method == "POST"
     assert req.path == "/Services/MsgSend.asmx/SendMsg"
@@ -62,15 +61,17 @@ def test_given_a_non_digit_extension_when_building_then_value_error(ext: str) ->
         ws.build_send(CREDS, ["13912345678"], TEXT, ext=ext)
 
 
-def test_given_the_seed_example_when_sending_encrypted_then_submitinfo_is_the_seeds_exact_hex() -> None:
+def test_given_the_document_example_when_sending_encrypted_then_submitinfo_is_the_documents_exact_hex() -> (
+    None
+):
     # Given password 123, channel 67 and the document's number and text
     creds = Credentials("acme", "123", channel="67")
     # When
     req = ws.build_send(creds, ["18616300000"], "你的验证码是:2345【饿了么】", encrypted=True)
     # Then
     assert req.path == "/Services/MsgSend.asmx/sendMsgByEncrypt"
-    assert req.form == {"userCode": "acme", "submitInfo": SEED_SUBMIT_INFO}
-    assert des_decrypt(req.form["submitInfo"], "123") == SEED_DES_PLAINTEXT
+    assert req.form == {"userCode": "acme", "submitInfo": DOC_SUBMIT_INFO}
+    assert des_decrypt(req.form["submitInfo"], "123") == DOC_DES_PLAINTEXT
 
 
 def test_given_no_channel_when_sending_encrypted_then_channel_0_is_encrypted() -> None:
@@ -126,7 +127,7 @@ def test_given_140_chars_when_building_international_then_accepted() -> None:
     assert len(ws.build_international(CREDS, "85291234567", "x" * 140).form["Msg"]) == 140
 
 
-def test_given_a_code_when_building_a_voice_code_then_all_six_seed_fields() -> None:
+def test_given_a_code_when_building_a_voice_code_then_all_six_document_fields() -> None:
     req = ws.build_voice_code(CREDS, "13912345678", "123456", amount=3)
     assert req.path == "/Services/MsgSend.asmx/SendVoiceCode"
     assert req.form == {
@@ -139,7 +140,7 @@ def test_given_a_code_when_building_a_voice_code_then_all_six_seed_fields() -> N
     }
 
 
-def test_given_a_template_when_building_a_voice_template_then_the_seed_fields() -> None:
+def test_given_a_template_when_building_a_voice_template_then_the_document_fields() -> None:
     req = ws.build_voice_template(CREDS, "13912345678", "42", template_id=4)
     assert req.path == "/Services/MsgSend.asmx/SendVoiceCodeWithTemplate"
     assert req.form == {

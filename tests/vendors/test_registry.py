@@ -31,7 +31,12 @@ def test_given_each_vendor_when_getting_it_then_the_module_fulfils_the_contract(
 
 @pytest.mark.parametrize(("name", "same", "personalised"), [("trigger", 50, 50), ("entinfo", 10_000, 1000)])
 def test_given_my_vendors_then_limits_match_documented(name: str, same: int, personalised: int) -> None:
-    assert Limits(same, personalised, 500) == registry.get(name).LIMITS
+    limits = registry.get(name).LIMITS
+    assert (limits.same_text_numbers, limits.personalised_messages, limits.reports_per_pull) == (
+        same,
+        personalised,
+        500,
+    )
     assert isinstance(registry.get(name).build_balance(Credentials("u", "p")), Request)
 
 

@@ -8,8 +8,7 @@ from dispatcher.errors import ConfigError, TextEncodingError, VendorError
 from dispatcher.vendors import yunxin as yx
 from dispatcher.vendors.crypto import des_decrypt
 from dispatcher.vendors.wire import AnswerKind, Credentials, Request, Separators
-
-from .seeds import SEED_DES_PLAINTEXT, SEED_SUBMIT_INFO
+from tests.vendors.examples import DOC_DES_PLAINTEXT, DOC_SUBMIT_INFO
 
 CREDS = Credentials("admin1", "s3cret-pw", channel="37")
 TEXT = "王某某, 明天记得要开会【123】"
@@ -54,12 +53,14 @@ def test_given_an_extension_when_building_then_sendmesext_with_exeno() -> None:
         yx.build_send(CREDS, ["13900000000"], TEXT, ext="８８")
 
 
-def test_given_the_seed_example_when_sending_encrypted_then_submitinfo_is_the_seeds_exact_hex() -> None:
+def test_given_the_document_example_when_sending_encrypted_then_submitinfo_is_the_documents_exact_hex() -> (
+    None
+):
     creds = Credentials("admin1", "123", channel="67")
     req = yx.build_send(creds, ["18616300000"], "你的验证码是:2345【饿了么】", encrypted=True)
     assert req.path == "/api/MsgSend.asmx/sendMsgByEncrypt"
-    assert req.form == {"userCode": "admin1", "submitInfo": SEED_SUBMIT_INFO}
-    assert des_decrypt(req.form["submitInfo"], "123") == SEED_DES_PLAINTEXT
+    assert req.form == {"userCode": "admin1", "submitInfo": DOC_SUBMIT_INFO}
+    assert des_decrypt(req.form["submitInfo"], "123") == DOC_DES_PLAINTEXT
 
 
 def test_given_several_numbers_when_sending_encrypted_then_desno_list_is_inside_submitinfo() -> None:
@@ -79,7 +80,7 @@ def test_given_bad_encrypted_combinations_then_refused() -> None:
         yx.build_send(CREDS, ["13900000000"], TEXT, ext="1", encrypted=True)
 
 
-def test_given_the_seeds_three_messages_when_building_personalised_then_individualsm_form() -> None:
+def test_given_the_documents_three_messages_when_building_personalised_then_individualsm_form() -> None:
     # Given the document's example (its garbled "13900000000!|" read as the stated "|!|" separator)
     messages = [
         ("13800000000", "王某某, 明天记得要开会【123】"),
@@ -127,7 +128,7 @@ def test_given_no_messages_or_empty_number_then_value_error() -> None:
         yx.build_personalised(CREDS, [(" ", "t")])
 
 
-def test_given_credentials_when_building_balance_and_pulls_then_seed_methods() -> None:
+def test_given_credentials_when_building_balance_and_pulls_then_document_methods() -> None:
     assert (yx.build_balance(CREDS).path, yx.build_balance(CREDS).form) == (
         "/api/MsgSend.asmx/GetBalance",
         LOGIN,
@@ -184,7 +185,7 @@ def test_given_a_keyword_error_when_parsed_then_vendor_error_not_an_empty_list(b
         yx.parse_keywords(body)
 
 
-def test_given_seed_send_answers_when_parsed_then_batch_or_code_with_keyword() -> None:
+def test_given_document_send_answers_when_parsed_then_batch_or_code_with_keyword() -> None:
     ok = yx.parse_send("2114355899380234221")
     assert ok.kind is AnswerKind.OK and ok.value == "2114355899380234221"
     kw = yx.parse_send('<string xmlns="http://tempuri.org/">-6:促销</string>')

@@ -12,8 +12,7 @@ from dispatcher.errors import ConfigError, HTTPStatusError, NotSentError, Outcom
 from dispatcher.vendors import crypto, entinfo, trigger
 from dispatcher.vendors.transport import AsyncTransport, Transport, translate_error
 from dispatcher.vendors.wire import Credentials, Request
-
-from .loopback import Gateway, closed_port, gateway
+from tests.vendors.loopback import Gateway, closed_port, gateway
 
 PASSWORD = "pa55-SECRET-word"
 TG = Credentials("acct", PASSWORD)

@@ -13,9 +13,9 @@ from dispatcher.vendors import crypto, trigger
 from dispatcher.vendors.wire import CHINA_TZ, AnswerKind, Credentials, ErrorClass, Separators
 
 CREDS = Credentials("zhangsan", "123")
-SEED_TEXT = "你的验证码是:2345【饿了么】"
+DOC_TEXT = "你的验证码是:2345【饿了么】"
 # Trigger API v1.8 section 2.8: submitInfo for userPass=123&DesNo=18616300000&Msg=...&smsType=101&Channel=0
-SEED_SUBMIT_INFO = (
+DOC_SUBMIT_INFO = (
     "9ECD998D9F60F7963E137DBC61734970FEE419418FBD2E1622286696AD70D909BF58BB270916073B0464030"
     "D4FC52D4AF06BF97B34D7CCB4D06AD49E87576B30CF629652BD44258CDA49DB959914CE4F951879939D6586AE"
 )
@@ -64,10 +64,10 @@ def test_given_a_61_character_ref_when_building_then_value_error() -> None:
         trigger.build_send(CREDS, ["13900000000"], "hi", ref="x" * 61)
 
 
-def test_given_the_seed_example_when_building_an_encrypted_send_then_the_seed_submit_info() -> None:
-    request = trigger.build_send(CREDS, ["18616300000"], SEED_TEXT, encrypted=True, ref="r")
+def test_given_the_document_example_when_building_an_encrypted_send_then_the_document_submit_info() -> None:
+    request = trigger.build_send(CREDS, ["18616300000"], DOC_TEXT, encrypted=True, ref="r")
     assert request.path == "/winnerrxd/api/trigger/sendMsgByEncrypt"
-    assert request.form == {"userCode": "zhangsan", "submitInfo": SEED_SUBMIT_INFO, "autograph": ""}
+    assert request.form == {"userCode": "zhangsan", "submitInfo": DOC_SUBMIT_INFO, "autograph": ""}
     assert request.ref == "r"
 
 
@@ -118,7 +118,7 @@ def test_given_a_text_with_the_separator_or_too_many_when_building_personalised_
         trigger.build_personalised(CREDS, [("13900000000", "a")] * 51)
 
 
-def test_given_seed_answers_when_parsing_a_send_then_batch_id_or_code() -> None:
+def test_given_document_answers_when_parsing_a_send_then_batch_id_or_code() -> None:
     ok = trigger.parse_send(_wrap("2200001476358475197"))
     assert ok.kind is AnswerKind.OK and ok.value == "2200001476358475197"
     err = trigger.parse_send(_wrap("-16"))
@@ -136,7 +136,7 @@ def test_given_balance_when_building_and_parsing_then_get_balance_connect_and_va
         trigger.build_balance(CREDS, encrypted=True)
 
 
-def test_given_pull_builders_then_the_seed_commands_and_fields() -> None:
+def test_given_pull_builders_then_the_document_commands_and_fields() -> None:
     assert trigger.build_pull_reports(CREDS).path == "/winnerrxd/api/trigger/GetReport2Connect"
     legacy = trigger.build_report_legacy(CREDS)
     assert legacy.path == "/winnerrxd/api/trigger/GetReportConnect"
@@ -152,15 +152,15 @@ def test_given_pull_builders_then_the_seed_commands_and_fields() -> None:
     assert crypto.des_decrypt(mo_enc.form["submitInfo"], "123") == "userPass=123"
 
 
-SEED_REPORT2 = (
+DOC_REPORT2 = (
     "2314357620085030624,13900000000, 2014/06/10 15:34:11, DELIVRD,yj001 | "
     "2314357620085030665, 13900000004, 2014/06/10 15:34:11, UNDELIVRD,yj005 | "
     "2314357620085030629, 13900000005, 2014/06/10 15:34:11, DELIVRD,yj006 | "
 )
 
 
-def test_given_the_seed_report2_list_when_parsing_then_time_status_and_customer_uuid() -> None:
-    reports = trigger.parse_reports(_wrap(SEED_REPORT2))
+def test_given_the_document_report2_list_when_parsing_then_time_status_and_customer_uuid() -> None:
+    reports = trigger.parse_reports(_wrap(DOC_REPORT2))
     assert [(r.batch_id, r.mobile, r.status, r.ref) for r in reports] == [
         ("2314357620085030624", "13900000000", "DELIVRD", "yj001"),
         ("2314357620085030665", "13900000004", "UNDELIVRD", "yj005"),
@@ -170,7 +170,7 @@ def test_given_the_seed_report2_list_when_parsing_then_time_status_and_customer_
     assert reports[0].delivered and not reports[1].delivered
 
 
-def test_given_the_seed_report_list_and_odd_records_when_parsing_then_lenient() -> None:
+def test_given_the_document_report_list_and_odd_records_when_parsing_then_lenient() -> None:
     body = (
         "2314357620085030624, 139000000000,DELIVRD,yj001  |2314357620085030665,,13900000004, UNDELIVRD ,|"
         "2314357620085030666,13900000006,MK:0001|"
@@ -185,7 +185,7 @@ def test_given_the_seed_report_list_and_odd_records_when_parsing_then_lenient() 
     assert trigger.parse_reports('<string xmlns="http://tempuri.org/" />') == []
 
 
-def test_given_the_seed_mo2_example_when_parsing_replies_then_show_number_and_customer_id() -> None:
+def test_given_the_document_mo2_example_when_parsing_replies_then_show_number_and_customer_id() -> None:
     body = "13816025285 , 宋超测试的 MO 信息! 12345 , 2016/10/13 13:51:08 , 106911378882931 , yj001"
     (reply,) = trigger.parse_replies(_wrap(body))
     assert reply.mobile == "13816025285"
@@ -206,7 +206,7 @@ def test_given_pipe_separated_replies_with_commas_in_text_when_parsing_then_text
     assert trigger.parse_replies(_wrap("")) == []
 
 
-def test_given_the_seed_report_push_when_parsing_then_account_and_epoch_ms_time() -> None:
+def test_given_the_document_report_push_when_parsing_then_account_and_epoch_ms_time() -> None:
     body = {
         "list": [
             {

@@ -1,0 +1,33 @@
+"""The JSON summary of a dry run: ``dispatcher check --json``, and the API's preview and create."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dispatcher import chunker
+from dispatcher.contacts.ingest import IngestResult
+
+
+def summary(result: IngestResult, chunks: list[chunker.PlannedChunk]) -> dict[str, Any]:
+    """The JSON object of ``check --json``."""
+    return {
+        "file": str(result.path),
+        "sheet": result.sheet,
+        "header_row": result.header_row,
+        "phone_column": result.phone_column,
+        "rows": result.rows,
+        "valid": result.valid,
+        "invalid": result.invalid,
+        "duplicates": result.duplicates,
+        "opted_out": result.opted_out,
+        "messages": len(result.messages),
+        "segments": result.segments,
+        "requests": len(chunks),
+        "by_method": chunker.by_method(chunks),
+        "not_gb2312": len(result.not_gb2312),
+        "warnings": result.warnings,
+        "rejected": [
+            {"row": r.row, "column": r.column, "value": r.value, "reason": r.reason, "kind": str(r.kind)}
+            for r in result.rejected
+        ],
+    }
