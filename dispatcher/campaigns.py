@@ -17,7 +17,7 @@ from typing import Any, cast
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from dispatcher import chunker, keywords, waiting
+from dispatcher import chunker, keywords, routing, waiting
 from dispatcher.config import Settings, validate_window
 from dispatcher.contacts import IngestResult, ingest
 from dispatcher.decisions import CANCELLED
@@ -85,9 +85,12 @@ def create(
     phone_column: str | None = None,
     name: str | None = None,
     progress: Callable[[int, int | None], None] | None = None,
+    fallbacks: Sequence[str] = (),
 ) -> Created:
-    """Read, validate, render and plan a campaign; store every input row. ``start_at`` schedules it."""
+    """Read, validate, render and plan a campaign; store every input row. ``start_at`` schedules it.
+    ``fallbacks``: accounts to fail over to, in order (:mod:`dispatcher.failover`)."""
     account = settings.account(account_name)
+    fallback_list = routing.check_fallbacks(settings, account_name, fallbacks)  # issue 14
     path = Path(path)
     window_minutes = validate_window(window) if window else settings.send_window
     with sessions() as session:
@@ -120,6 +123,7 @@ def create(
                 window_end=window_minutes[1],
                 timezone=settings.timezone,
                 created_by=actor,
+                fallbacks=fallback_list,
             )
             .returning(Campaign.id)
         ).scalar_one()
@@ -478,4 +482,5 @@ def status(session: Session, campaign_id: int) -> dict[str, Any]:
     )
     from dispatcher.results.stats import extend_status  # delivery, failures, orphans, cost
 
+    routing.extend_status(session, campaign, data)  # issue 14: balance hold, accounts, variants
     return extend_status(session, data)

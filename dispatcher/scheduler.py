@@ -4,6 +4,7 @@ broker lost, move finished campaigns to ``sent`` and ``completed``. The store is
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -37,8 +38,13 @@ def stale_queued() -> timedelta:
     return timedelta(seconds=float(value)) if value else STALE_QUEUED
 
 
-def launch_due(sessions: sessionmaker[Session], now: datetime | None = None) -> dict[int, list[int]]:
-    """Scheduled campaigns whose start time has come → running. Returns their queued chunk ids."""
+def launch_due(
+    sessions: sessionmaker[Session],
+    now: datetime | None = None,
+    guard: Callable[[int], bool] | None = None,
+) -> dict[int, list[int]]:
+    """Scheduled campaigns whose start time has come → running. Returns their queued chunk ids.
+    ``guard`` (the balance guard) may hold one back: it stays scheduled, to be asked again next tick."""
     now = now or utcnow()
     with sessions() as session:
         due = list(
@@ -50,6 +56,8 @@ def launch_due(sessions: sessionmaker[Session], now: datetime | None = None) -> 
         )
     launched: dict[int, list[int]] = {}
     for campaign_id in due:
+        if guard is not None and not guard(campaign_id):  # issue 14: balance guard
+            continue
         try:
             launched[campaign_id] = campaigns.start(sessions, campaign_id, SYSTEM)
         except StateError:

@@ -106,6 +106,14 @@ def register(app: typer.Typer) -> None:
             str, typer.Option("--template", help="Message template with {column} placeholders.")
         ],
         account: Annotated[str, typer.Option("--account", help="Vendor account name from the config.")],
+        fallback: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--fallback",
+                help="Account to move to when the current one fails (no balance, bad password, "
+                "blocked, or 'try later' past failover_after); repeatable, in order.",
+            ),
+        ] = None,
         at: Annotated[
             str | None, typer.Option("--at", help="Start time, ISO-8601 (China time if no zone).")
         ] = None,
@@ -136,6 +144,7 @@ def register(app: typer.Typer) -> None:
                 sheet=sheet_arg,
                 phone_column=phone_column,
                 name=name,
+                fallbacks=fallback or (),
             )
         except DispatcherError as exc:
             raise _fail(exc) from None
@@ -168,7 +177,10 @@ def register(app: typer.Typer) -> None:
 
     @campaign.command("start")
     def start(campaign_id: int) -> None:
-        """Start sending now."""
+        """Start sending now; refused when its accounts' balance cannot pay for it (price_per_segment)."""
+        from dispatcher.cli.routing import balance_guard  # issue 14: the balance guard
+
+        balance_guard(_settings(), _sessions, campaign_id, _fail)
         _act("start", campaign_id)
 
     @campaign.command("pause")

@@ -124,7 +124,8 @@ def _recipient_of(
             Recipient.batch_id == batch_id,
             Recipient.mobile == mobile,
             Recipient.state.in_(REPORTABLE),
-            Campaign.account == account,
+            # The account it was sent on: the campaign's, unless it failed over since (issue 14).
+            func.coalesce(Recipient.account, Campaign.account) == account,
         )
         .limit(1)
         .scalar_subquery()
