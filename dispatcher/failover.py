@@ -162,6 +162,7 @@ def switch(sessions: sessionmaker[Session], settings: Settings, campaign_id: int
         if not campaign.fallbacks or session.execute(busy.limit(1)).first():
             return []
         old, new_name, rest = campaign.account, campaign.fallbacks[0], list(campaign.fallbacks[1:])
+        old_vendor = campaign.vendor
         new = settings.account(new_name)
         code = session.execute(
             select(Chunk.code)
@@ -214,6 +215,7 @@ def switch(sessions: sessionmaker[Session], settings: Settings, campaign_id: int
         routing = {k: v for k, v in (campaign.routing or {}).items() if k != "failing_over"}
         entry = {
             "from": old,
+            "from_vendor": old_vendor,
             "to": new_name,
             "reason": reason,
             "code": code,

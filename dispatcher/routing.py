@@ -50,7 +50,9 @@ def account_figures(session: Session, campaign: Campaign) -> dict[str, dict[str,
         .group_by(name, Recipient.state)
     ).all()
     out: dict[str, dict[str, int]] = {}
-    for account in [campaign.account, *(campaign.fallbacks or [])]:
+    # Every account of the route, in order: those left behind, the current one, the fallbacks.
+    left = [m.get("from") for m in (campaign.routing or {}).get("moves", [])]
+    for account in [*left, campaign.account, *(campaign.fallbacks or [])]:
         out.setdefault(account, {k: 0 for k in ("recipients", *ACCOUNT_STATES, "cancelled")})
     for account, state, count in rows:
         figures = out.setdefault(account, {k: 0 for k in ("recipients", *ACCOUNT_STATES, "cancelled")})

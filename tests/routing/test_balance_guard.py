@@ -4,7 +4,6 @@ so ``price_per_segment = 1``), over real HTTP, with the real Redis gate."""
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime, timedelta
 from decimal import Decimal
