@@ -103,9 +103,18 @@ def register(app: typer.Typer) -> None:
     def create(
         file: Annotated[Path, typer.Argument(help="Contact list: xlsx, xlsm, xls, ods or csv.")],
         template: Annotated[
-            str, typer.Option("--template", help="Message template with {column} placeholders.")
+            list[str],
+            typer.Option(
+                "--template",
+                help="Message template with {column} placeholders; give it again for an A/B test "
+                "(variants A, B, ...).",
+            ),
         ],
         account: Annotated[str, typer.Option("--account", help="Vendor account name from the config.")],
+        split: Annotated[
+            str | None,
+            typer.Option("--split", help="A/B shares, one per --template, e.g. 70,30 (default: even)."),
+        ] = None,
         fallback: Annotated[
             list[str] | None,
             typer.Option(
@@ -136,7 +145,7 @@ def register(app: typer.Typer) -> None:
                 _sessions(settings),
                 settings,
                 file,
-                template,
+                template[0],
                 account,
                 actor=ACTOR,
                 start_at=_parse_at(at),
@@ -145,6 +154,8 @@ def register(app: typer.Typer) -> None:
                 phone_column=phone_column,
                 name=name,
                 fallbacks=fallback or (),
+                variant_templates=template[1:],
+                split=split,
             )
         except DispatcherError as exc:
             raise _fail(exc) from None
