@@ -85,6 +85,9 @@ def create(
     start_at: datetime | None,
     window: str | None,
     name: str | None,
+    fallbacks: list[str] | None = None,
+    variant_templates: list[str] | None = None,
+    split: str | None = None,
 ) -> campaigns.Created:
     """Create (draft, or scheduled at ``start_at``). A large campaign stays a draft until approved."""
     require(user, Role.SENDER, N_("creating a campaign"))
@@ -99,6 +102,9 @@ def create(
         sheet=sheet or None,
         phone_column=phone_column or None,
         name=name or None,
+        fallbacks=fallbacks or (),  # issue 14
+        variant_templates=variant_templates or (),
+        split=split,
     )
     if start_at is not None:
         with ctx.sessions() as session:

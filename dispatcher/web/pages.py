@@ -17,6 +17,7 @@ from dispatcher.i18n import N_, china_time, gettext
 from dispatcher.i18n import gettext as _
 from dispatcher.store import AuditEntry, Campaign, Role
 from dispatcher.web import actions, uploads
+from dispatcher.web import routing as webrouting
 from dispatcher.web.deps import CampaignId, Ctx, PageUser, check_csrf, describe, flash, render, say
 from dispatcher.web.exports import export_response
 
@@ -118,6 +119,7 @@ def _compose(
     balance = None
     if preview is not None and form.get("account") in ctx.settings.accounts:
         balance = actions.balance(ctx, form["account"])
+    guard = webrouting.preview_plan(ctx, form, preview, balance) if preview is not None else None  # issue 14
     return render(
         request,
         "compose.html",
@@ -138,6 +140,7 @@ def _compose(
         else [],
         counting=actions.counting_rules(ctx),
         balance=balance,
+        guard=guard,
         proof=proof,
         max_proof_numbers=proofs.MAX_NUMBERS,
         error=error or seen.describe(),
@@ -169,7 +172,9 @@ async def compose(request: Request, ctx: Ctx, user: PageUser, token: str, sheet:
 
 def _form(request_form: Any) -> dict[str, str]:
     keys = ("sheet", "phone_column", "template", "account", "start_at", "window", "name", "proof_numbers")
-    return {k: str(request_form.get(k) or "") for k in keys}
+    values = {k: str(request_form.get(k) or "") for k in keys}
+    values.update(webrouting.form_values(request_form))  # issue 14: template B, split, fallbacks
+    return values
 
 
 @router.post("/uploads/{token}/preview")
@@ -247,6 +252,9 @@ def _create(request: Request, ctx: Ctx, user: PageUser, token: str, values: dict
             start_at=parse_start(values["start_at"], ctx.settings.timezone),
             window=values["window"] or None,
             name=values["name"] or saved.path.stem,
+            fallbacks=webrouting.fallbacks(values),  # issue 14
+            variant_templates=webrouting.variant_templates(values),
+            split=values.get("split") or None,
         )
     except actions.Forbidden:
         raise
