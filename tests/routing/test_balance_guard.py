@@ -157,3 +157,17 @@ def test_given_a_scheduled_campaign_without_the_money_then_the_beat_leaves_it_sc
     data = status(stack, created.campaign_id)
     assert data["state"] != "scheduled" and "balance_hold" not in data
     assert utcnow() > at
+
+
+def test_waiting_for_the_balance_is_said_in_words_in_chinese_and_english() -> None:
+    from dispatcher import i18n, labels
+
+    status = {"waiting": "balance", "balance_hold": {"cost": "120", "balance": "50", "short_segments": 70}}
+    with i18n.use("en"):
+        assert labels.waiting_text(status) == (
+            "Not started: it costs 120 but the account holds 50 (70 segments not covered); top up the account"
+        )
+    with i18n.use("zh_CN"):
+        assert (
+            labels.waiting_text(status) == "未启动：预计费用 120，账户余额仅 50（尚差 70 条）；请为账户充值"
+        )
