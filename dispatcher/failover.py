@@ -30,6 +30,7 @@ from dispatcher.config import Settings
 from dispatcher.errors import ConfigError
 from dispatcher.store import (
     Attempt,
+    AuditEntry,
     Campaign,
     CampaignState,
     Chunk,
@@ -45,6 +46,7 @@ from dispatcher.vendors.wire import ErrorClass
 logger = logging.getLogger(__name__)
 
 SYSTEM = "failover"
+WORKER = "system"  # the actor of a worker's pause (dispatch.SYSTEM)
 MOVED = "moved"  # the error class of a chunk whose recipients went to another account
 # Failed chunks whose recipients were never taken and would be sent again by a retry: they move too.
 MOVABLE_CLASSES = (ErrorClass.RETRY_LATER.value, ErrorClass.RATE_LIMITED.value, ErrorClass.ACCOUNT.value)
@@ -78,7 +80,7 @@ def trigger(session: Session, campaign: Campaign, now: datetime, after: timedelt
             )
             .limit(1)
         ).first()
-        return "account" if account_error else None
+        return "account" if account_error and _paused_by_system(session, campaign.id) else None
     if campaign.state != CampaignState.RUNNING:
         return None
     # The first "try later" of a chunk still waiting because of it (closed chunks of an earlier
@@ -90,6 +92,18 @@ def trigger(session: Session, campaign: Campaign, now: datetime, after: timedelt
         .where(stuck, Attempt.error_class == ErrorClass.RETRY_LATER.value)
     ).scalar_one_or_none()
     return "retry_later" if first is not None and first <= now - after else None
+
+
+def _paused_by_system(session: Session, campaign_id: int) -> bool:
+    """The campaign's last pause was the worker's (an account error), not a person's: a person's pause
+    is theirs to lift."""
+    actor = session.execute(
+        select(AuditEntry.actor)
+        .where(AuditEntry.campaign_id == campaign_id, AuditEntry.action == "campaign.paused")
+        .order_by(AuditEntry.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return actor == WORKER
 
 
 def run(sessions: sessionmaker[Session], settings: Settings, now: datetime | None = None) -> list[int]:

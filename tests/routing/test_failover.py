@@ -196,7 +196,12 @@ def test_given_accepted_and_unknown_chunks_when_failing_over_then_only_the_unsen
                 update(Recipient).where(Recipient.chunk_id == chunk_id).values(state=recipient_state)
             )
         session.commit()
-    campaigns.pause(stack.sessions, created.campaign_id, "system")
+    # A person's pause is theirs to lift: no failover then
+    campaigns.pause(stack.sessions, created.campaign_id, "alice")
+    assert failover.run(stack.sessions, stack.settings) == []
+    assert status(stack, created.campaign_id)["state"] == "paused"
+    campaigns.resume(stack.sessions, created.campaign_id, "alice")
+    campaigns.pause(stack.sessions, created.campaign_id, "system")  # as the worker pauses on an account error
 
     # When the beat's failover pass runs
     new = failover.run(stack.sessions, stack.settings)
