@@ -73,7 +73,12 @@ def extend_status(session: Session, campaign: Campaign, data: dict[str, Any]) ->
         data["balance_hold"] = hold
     data["fallbacks"] = list(campaign.fallbacks or [])
     data["failovers"] = list(routing.get("moves", []))
-    data["accounts"] = account_figures(session, campaign)
+    if campaign.fallbacks or routing.get("moves"):
+        data["accounts"] = account_figures(session, campaign)
+    else:  # one account: its figures are the campaign's (no second pass over the recipients)
+        figures = {k: int(data.get(k, 0)) for k in ("recipients", *ACCOUNT_STATES, "cancelled")}
+        figures["accepted"] = sum(int(data.get(k, 0)) for k in TAKEN)
+        data["accounts"] = {campaign.account: figures}
     if campaign.variants:
         from dispatcher.variants import figures
 

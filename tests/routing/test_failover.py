@@ -255,3 +255,15 @@ def test_given_fallbacks_on_the_command_line_then_status_json_lists_them_in_orde
         assert refused.exit_code == 2 and bad in refused.output
     with stack.sessions() as session:
         assert session.execute(select(func.count()).select_from(Campaign)).scalar_one() == 1
+
+
+def test_given_a_campaign_without_fallbacks_then_its_one_account_has_the_campaigns_figures(
+    routing_stack: Any,
+) -> None:
+    stack = routing_stack([Acct("yx", "yunxin", "yx")], worker=False)
+    path = write_contacts(stack.tmp / "c.xlsx", [(m, "张三") for m in numbers(7)] + [("bad", "x")])
+    created = campaigns.create(stack.sessions, stack.settings, path, TEMPLATE, stack.names["yx"], actor="t")
+    data = status(stack, created.campaign_id)
+    figures = data["accounts"][stack.names["yx"]]
+    assert (figures["recipients"], figures["planned"], figures["accepted"]) == (7, 7, 0)
+    assert list(data["accounts"]) == [stack.names["yx"]] and data["fallbacks"] == []

@@ -81,3 +81,31 @@ def test_given_the_forms_ab_and_fallback_fields_then_the_campaign_has_them_and_t
         ]  # fmt: skip
     shown = c.get(f"/campaigns/{campaign_id}").text
     assert 'id="variant-table"' in shown and 'id="account-table"' in shown
+
+
+def test_given_the_api_when_creating_with_two_templates_and_fallbacks_then_the_campaign_has_them(
+    make_web: Callable[..., Web],
+) -> None:
+    from tests.web.conftest import write_contacts
+    from tests.web.test_api import XLSX
+    from tests.web.test_auth import basic
+
+    web = make_web()
+    c = web.client()
+    path = write_contacts(web.tmp / "c.xlsx", [(f"1390000{i:04d}", f"客户{i}") for i in range(20)])
+    form = {
+        "template": [A, B],
+        "split": "60,40",
+        "account": web.accounts["yunxin"],
+        "fallback": [web.accounts["trigger"], web.accounts["entinfo"]],
+    }
+    files = {"file": ("c.xlsx", path.read_bytes(), XLSX)}
+    r = c.post("/api/campaigns", data=form, files=files, headers=basic("sender"))
+    assert r.status_code == 201, r.text
+    shown = c.get(f"/api/campaigns/{r.json()['id']}", headers=basic("viewer")).json()
+    assert shown["fallbacks"] == [web.accounts["trigger"], web.accounts["entinfo"]]
+    assert set(shown["variants"]) == {"A", "B"}
+    assert sum(v["recipients"] for v in shown["variants"].values()) == 20
+    # A bad split is a clear refusal, not a campaign
+    bad = c.post("/api/campaigns", data={**form, "split": "60"}, files=files, headers=basic("sender"))
+    assert bad.status_code == 400 and "split" in bad.text
