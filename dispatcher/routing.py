@@ -76,10 +76,10 @@ def extend_status(session: Session, campaign: Campaign, data: dict[str, Any]) ->
     if campaign.fallbacks or routing.get("moves"):
         data["accounts"] = account_figures(session, campaign)
     else:  # one account: its figures are the campaign's (no second pass over the recipients)
-        figures = {k: int(data.get(k, 0)) for k in ("recipients", *ACCOUNT_STATES, "cancelled")}
-        figures["accepted"] = sum(int(data.get(k, 0)) for k in TAKEN)
-        data["accounts"] = {campaign.account: figures}
+        one = {k: int(data.get(k, 0)) for k in ("recipients", *ACCOUNT_STATES, "cancelled")}
+        one["accepted"] = sum(int(data.get(k, 0)) for k in TAKEN)
+        data["accounts"] = {campaign.account: one}
     if campaign.variants:
-        from dispatcher.variants import figures
+        from dispatcher import variants
 
-        data.update(figures(session, campaign))
+        data.update(variants.figures(session, campaign))
