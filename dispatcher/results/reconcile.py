@@ -233,8 +233,11 @@ def _unknown_chunks(session: Session) -> list[_Unknown]:
     worker died before recording one, shortly before the sweep (not when the chunk was planned,
     which may be days earlier)."""
     last_attempt = select(func.max(Attempt.started_at)).where(Attempt.chunk_id == Chunk.id).scalar_subquery()
+    # The account it went out on: its campaign's, unless the campaign failed over since (issue 14).
+    left_on = select(Recipient.account).where(Recipient.chunk_id == Chunk.id).limit(1).scalar_subquery()
+    account = func.coalesce(left_on, Campaign.account)
     rows = session.execute(
-        select(Chunk.id, Chunk.ref, Campaign.account, Chunk.updated_at, last_attempt)
+        select(Chunk.id, Chunk.ref, account, Chunk.updated_at, last_attempt)
         .join(Campaign, Campaign.id == Chunk.campaign_id)
         .where(Chunk.state == ChunkState.UNKNOWN.value)
     ).all()

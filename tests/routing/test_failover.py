@@ -5,6 +5,7 @@ once, on the account that took it."""
 
 from __future__ import annotations
 
+import csv
 import json
 import time
 from collections import Counter
@@ -15,7 +16,18 @@ from typer.testing import CliRunner
 
 from dispatcher import campaigns, failover
 from dispatcher.cli import app as cli_app
-from dispatcher.store import AuditEntry, Campaign, CampaignState, Chunk, ChunkState, Recipient, RecipientState
+from dispatcher.results import campaign_export, cycle, reconcile
+from dispatcher.runtime import Runtime
+from dispatcher.store import (
+    AuditEntry,
+    Campaign,
+    CampaignState,
+    Chunk,
+    ChunkState,
+    Recipient,
+    RecipientState,
+    ReportRow,
+)
 from tests.dispatch.conftest import write_contacts
 from tests.routing.conftest import Acct, RoutingStack, dead_url
 from workers import tasks
@@ -130,11 +142,23 @@ def test_given_an_exhausted_balance_mid_campaign_then_the_rest_goes_to_the_fallb
     assert data["accounts"][stack.names["yx"]]["accepted"] == 100
     assert data["accounts"][stack.names["tg"]]["accepted"] == 50
     (move,) = failovers(stack, campaign_id)
-    assert (move["code"], move["recipients"], move["chunks"]) == (
-        "-7",
-        50,
-        1,
-    )  # 余额不足; one 50-number request
+    assert (move["code"], move["recipients"], move["chunks"]) == ("-7", 50, 1)  # 余额不足; one request
+    # ... and the export names, for every number, the account that took it
+    path = stack.tmp / "out.csv"
+    with stack.sessions() as session:
+        campaign_export.export(session, campaign_id, path)
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        exported = {r["mobile"]: r["account"] for r in csv.DictReader(f)}
+    expected = {m: stack.names["yx"] for m in ledger["webservice:wspoor"]}
+    assert exported == expected | {m: stack.names["tg"] for m in ledger["trigger:tguser"]}
+    # ... and each account's delivery reports find their recipients (matched on the account that sent)
+    runtime = Runtime.from_settings(stack.settings)
+    try:
+        cycle.run(runtime)
+    finally:
+        runtime.close()
+    reported = status(stack, campaign_id)["accounts"]
+    assert (reported[stack.names["yx"]]["delivered"], reported[stack.names["tg"]]["delivered"]) == (100, 50)
 
 
 def test_given_an_address_that_refuses_connections_then_after_failover_after_the_campaign_moves_on(
@@ -228,6 +252,16 @@ def test_given_accepted_and_unknown_chunks_when_failing_over_then_only_the_unsen
     assert data["state"] == CampaignState.RUNNING
     assert data["accounts"][stack.names["tg"]]["unknown"] == 50
     assert data["accounts"][stack.names["yx"]]["queued"] == 50
+    # A report from the first account naming an unknown chunk's number still settles that chunk: it is
+    # matched on the account the chunk went out on, not the campaign's new one
+    with stack.sessions() as session:
+        report = ReportRow(
+            account=stack.names["tg"], batch_id="77", mobile=numbers(150)[60], status="DELIVRD"
+        )
+        session.add(report)
+        session.flush()
+        assert reconcile.settle_unknown(session, ReportRow.id == report.id) == [ids[1]]
+        session.commit()
 
 
 def test_given_fallbacks_on_the_command_line_then_status_json_lists_them_in_order_with_each_accounts_figures(
