@@ -192,6 +192,7 @@ def _preview(request: Request, ctx: Ctx, user: PageUser, token: str, values: dic
         result = uploads.preview(
             ctx, saved, values["account"], values["template"], values["sheet"], values["phone_column"]
         )
+        webrouting.preview_variant(ctx, saved, values, result)  # issue 14: template B's samples
     except DispatcherError as exc:
         return _compose(request, ctx, user, token, values, error=describe(exc), status_code=400)
     return _compose(request, ctx, user, token, values, preview=result)

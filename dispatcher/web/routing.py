@@ -33,6 +33,38 @@ def variant_templates(values: dict[str, str]) -> list[str]:
     return [second] if second else []
 
 
+def preview_variant(ctx: WebContext, upload: Any, values: dict[str, str], result: dict[str, Any]) -> None:
+    """With a template B: its preview's samples and segments go into ``result["variant_b"]`` (an error in
+    it, or in the split, is raised like template A's)."""
+    second = variant_templates(values)
+    if not second:
+        return
+    from dispatcher import variants
+    from dispatcher.web import uploads
+
+    weights = variants.parse_split(values.get("split") or None, 2)
+    other = uploads.preview(
+        ctx, upload, values["account"], second[0], values["sheet"], values["phone_column"]
+    )
+    result["variant_b"] = {
+        "samples": other["samples"],
+        "segments": other["segments"],
+        "messages": other["messages"],
+        "weights": weights,
+    }
+
+
+def _segments(preview: dict[str, Any]) -> int:
+    """What the campaign will bill: with a template B, each wording's segments in its share."""
+    a = int(preview.get("segments") or 0)
+    b = preview.get("variant_b")
+    if not b:
+        return a
+    wa, wb = (int(w) for w in b["weights"])
+    total: int = round((a * wa + int(b["segments"]) * wb) / (wa + wb))
+    return total
+
+
 def _amount(value: Any) -> Decimal | None:
     try:
         return Decimal(str(value)) if value is not None else None
@@ -64,4 +96,4 @@ def preview_plan(
             balance_guard.read_balance(ctx.settings, ctx.redis, name) if config.price_per_segment else None
         )
         rows.append((name, config.price_per_segment, reading.amount if reading else None, None))
-    return balance_guard.plan(int(preview.get("segments") or 0), rows).as_dict()
+    return balance_guard.plan(_segments(preview), rows).as_dict()

@@ -70,6 +70,10 @@ def test_given_the_forms_ab_and_fallback_fields_then_the_campaign_has_them_and_t
     # 30 segments: yunxin pays for 20, trigger for the other 10 (the balance guard's plan)
     assert f"{web.accounts['yunxin']} takes 20 segments." in html
     assert f"{fallbacks[0]} takes 10 segments." in html
+    # ... and template B's own samples, in its share
+    assert 'id="samples-b"' in html and "张三您好，今天到店有礼" in html and "(30% of the list)" in html
+    bad = c.post(page + "/preview", data={**form, "split": "70"})
+    assert bad.status_code == 400 and "split" in bad.text
     r = c.post(page + "/create", data=form)
     assert r.status_code == 303, r.text
     campaign_id = int(r.headers["location"].rsplit("/", 1)[1])
