@@ -51,6 +51,7 @@ MOVED = "moved"  # the error class of a chunk whose recipients went to another a
 # Failed chunks whose recipients were never taken and would be sent again by a retry: they move too.
 MOVABLE_CLASSES = (ErrorClass.RETRY_LATER.value, ErrorClass.RATE_LIMITED.value, ErrorClass.ACCOUNT.value)
 WAITING = (RecipientState.PLANNED.value, RecipientState.QUEUED.value)
+ENDED_OR_RUNNING = (CampaignState.RUNNING, CampaignState.SENT, CampaignState.COMPLETED)
 
 
 def _to_move(campaign_id: int) -> Any:
@@ -81,6 +82,21 @@ def trigger(session: Session, campaign: Campaign, now: datetime, after: timedelt
             .limit(1)
         ).first()
         return "account" if account_error and _paused_by_system(session, campaign.id) else None
+    if campaign.state not in ENDED_OR_RUNNING:
+        return None
+    # The retries gave up on "try later" (the backoff can run out before ``failover_after``): the
+    # campaign may even have finished with those recipients failed.
+    gave_up = session.execute(
+        select(Chunk.id)
+        .where(
+            Chunk.campaign_id == campaign.id,
+            Chunk.state == ChunkState.FAILED.value,
+            Chunk.error_class == ErrorClass.RETRY_LATER.value,
+        )
+        .limit(1)
+    ).first()
+    if gave_up:
+        return "retry_later"
     if campaign.state != CampaignState.RUNNING:
         return None
     # The first "try later" of a chunk still waiting because of it (closed chunks of an earlier
@@ -116,7 +132,7 @@ def run(sessions: sessionmaker[Session], settings: Settings, now: datetime | Non
             for c in session.execute(
                 select(Campaign).where(
                     Campaign.fallbacks.is_not(None),
-                    Campaign.state.in_((CampaignState.RUNNING.value, CampaignState.PAUSED.value)),
+                    Campaign.state.in_([CampaignState.PAUSED.value, *(c.value for c in ENDED_OR_RUNNING)]),
                 )
             ).scalars()
             if c.fallbacks
@@ -140,11 +156,18 @@ def _one(
         reason = trigger(session, campaign, now, after)
         if reason is None:
             return []
-        if campaign.state == CampaignState.RUNNING:
-            # Stop the claims first; the move happens once nothing is in flight.
+        if campaign.state in ENDED_OR_RUNNING:
+            # Stop the claims first; the move happens once nothing is in flight. A campaign that
+            # finished with recipients the retries gave up on runs again, on the next account.
+            source = CampaignState(campaign.state)
+            if source != CampaignState.RUNNING and not move(
+                session, campaign_id, source, CampaignState.RUNNING, SYSTEM, reason=reason
+            ):
+                return []
             if not move(
                 session, campaign_id, CampaignState.RUNNING, CampaignState.PAUSED, SYSTEM, reason=reason
             ):
+                session.rollback()
                 return []
             campaign.routing = {**(campaign.routing or {}), "failing_over": reason}
             session.commit()

@@ -301,3 +301,53 @@ def test_given_a_campaign_without_fallbacks_then_its_one_account_has_the_campaig
     figures = data["accounts"][stack.names["yx"]]
     assert (figures["recipients"], figures["planned"], figures["accepted"]) == (7, 7, 0)
     assert list(data["accounts"]) == [stack.names["yx"]] and data["fallbacks"] == []
+
+
+def test_given_retries_that_gave_up_on_try_later_then_even_a_finished_campaign_moves_them_to_the_fallback(
+    routing_stack: Any,
+) -> None:
+    # Given (no worker) a trigger campaign whose second request failed for good on "try later" (the
+    # backoff ran out before failover_after), and which the beat already called completed
+    stack = routing_stack([Acct("tg", "trigger", "tg"), Acct("yx", "yunxin", "yx")], worker=False)
+    path = write_contacts(stack.tmp / "c.xlsx", [(m, "张三") for m in numbers(100)])
+    created = campaigns.create(
+        stack.sessions,
+        stack.settings,
+        path,
+        TEMPLATE,
+        stack.names["tg"],
+        actor="t",
+        fallbacks=[stack.names["yx"]],
+    )
+    campaigns.start(stack.sessions, created.campaign_id, "t")
+    with stack.sessions() as session:
+        ids = list(
+            session.execute(
+                select(Chunk.id).where(Chunk.campaign_id == created.campaign_id).order_by(Chunk.seq)
+            ).scalars()
+        )
+        session.execute(update(Chunk).where(Chunk.id == ids[0]).values(state="accepted"))
+        session.execute(update(Recipient).where(Recipient.chunk_id == ids[0]).values(state="accepted"))
+        session.execute(
+            update(Chunk)
+            .where(Chunk.id == ids[1])
+            .values(state="failed", error_class="retry_later", code="-1")
+        )
+        session.execute(
+            update(Recipient)
+            .where(Recipient.chunk_id == ids[1])
+            .values(state="failed", error_class="retry_later")
+        )
+        session.execute(update(Campaign).where(Campaign.id == created.campaign_id).values(state="completed"))
+        session.commit()
+
+    # When the beat's failover pass runs
+    new = failover.run(stack.sessions, stack.settings)
+
+    # Then the 50 failed recipients are queued again on the fallback, and the campaign runs again
+    assert len(new) == 1
+    data = status(stack, created.campaign_id)
+    assert data["state"] == "running" and data["account"] == stack.names["yx"]
+    assert data["accounts"][stack.names["yx"]]["queued"] == 50
+    assert data["accounts"][stack.names["tg"]]["accepted"] == 50
+    assert failovers(stack, created.campaign_id)[0]["reason"] == "retry_later"
