@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from dispatcher import chunker
 from dispatcher.config import AccountConfig
 from dispatcher.contacts import IngestResult
-from dispatcher.contacts.ingest import Messages
+from dispatcher.contacts.ingest import Messages, Rejection, RejectKind
 from dispatcher.errors import InputError
 from dispatcher.i18n import N_
 from dispatcher.store import Campaign, Recipient, RecipientState, ReplyRow
@@ -70,48 +70,48 @@ def merge(
 ) -> tuple[IngestResult, list[int]]:
     """One result from each template's rendering: a row's message or rejection from its own variant's.
     Returns the result and each message's variant index."""
-    messages = Messages(values={})
-    variant_of: list[int] = []
+    first = results[0]
+    picked: list[tuple[int, str, str, int, int]] = []  # row, mobile, text, segments, variant
     for index, result in enumerate(results):
         m = result.messages
         for i, row in enumerate(m.rows):
             if draw(campaign_id, row, weights) == index:
-                variant_of.append(index)
-                messages.rows.append(row)
-                messages.mobiles.append(m.mobiles[i])
-                messages.texts.append(m.texts[i])
-                messages.segments.append(m.segments[i])
-    order = sorted(range(len(messages.rows)), key=messages.rows.__getitem__)  # input order
-    merged = Messages(
-        rows=[messages.rows[i] for i in order],
-        mobiles=[messages.mobiles[i] for i in order],
-        texts=[messages.texts[i] for i in order],
-        segments=[messages.segments[i] for i in order],
-        values={},
-    )
-    rejected = sorted(
-        (
-            r
-            for index, result in enumerate(results)
-            for r in result.rejected
-            if draw(campaign_id, r.row, weights) == index
-        ),
-        key=lambda r: r.row,
-    )
-    first = results[0]
+                picked.append((row, m.mobiles[i], m.texts[i], m.segments[i], index))
+    rejected = [
+        r
+        for index, result in enumerate(results)
+        for r in result.rejected
+        if draw(campaign_id, r.row, weights) == index
+    ]
+    # Each rendering de-duplicates numbers after its own text checks, so a number whose first row one
+    # wording rejects (a value only it uses) could be kept twice, once per variant: the later row goes.
+    merged = Messages(values={})
+    variant_of: list[int] = []
+    seen: dict[str, int] = {}
+    for row, mobile, text, segments, index in sorted(picked):  # input order
+        if mobile in seen:
+            params = {"row": seen[mobile]}
+            rejected.append(
+                Rejection(row, first.phone_column, mobile, "duplicate", params, RejectKind.DUPLICATE, mobile)
+            )
+            continue
+        seen[mobile] = row
+        merged.rows.append(row)
+        merged.mobiles.append(mobile)
+        merged.texts.append(text)
+        merged.segments.append(segments)
+        variant_of.append(index)
+    rejected.sort(key=lambda r: r.row)
     warnings = list(dict.fromkeys(w for r in results for w in r.warnings))
-    notices = list(
-        dict.fromkeys((msgid, tuple(sorted(p.items()))) for r in results for msgid, p in r.notices)
-    )
+    notices: list[tuple[str, dict[str, Any]]] = []
+    for r in results:
+        for notice in r.notices:
+            if notice not in notices:
+                notices.append(notice)
     out = replace(
-        first,
-        messages=merged,
-        rejected=rejected,
-        warnings=warnings,
-        notices=[(msgid, dict(p)) for msgid, p in notices],
-        not_gb2312=[],
+        first, messages=merged, rejected=rejected, warnings=warnings, notices=notices, not_gb2312=[]
     )
-    return out, [variant_of[i] for i in order]
+    return out, variant_of
 
 
 def plan(

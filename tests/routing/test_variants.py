@@ -173,3 +173,27 @@ def test_given_a_split_that_does_not_fit_the_templates_then_create_refuses_it_an
         assert result.exit_code == 2 and "split" in result.output
     with stack.sessions() as session:
         assert session.execute(select(Chunk.id)).first() is None
+
+
+def test_given_a_number_twice_whose_first_row_only_one_wording_rejects_then_it_is_sent_once(
+    tmp_path: Any,
+) -> None:
+    from dispatcher.contacts import ingest
+
+    # Row 2 has no 城市 (only template B uses it); row 3 is the same number with one
+    path = write_contacts(
+        tmp_path / "c.xlsx",
+        [("13900000001", "张三", None), ("13900000001", "张三", "上海"), ("13900000002", "李四", "北京")],
+        header=("手机号", "姓名", "城市"),
+    )
+    results = [ingest(path, t) for t in (A, "{姓名}您好，{城市}门店有礼，回T退订【测试】")]
+    # A campaign whose draw gives row 2 to A and row 3 to B: each rendering alone keeps the number
+    campaign_id = next(c for c in range(1, 1000) if [variants.draw(c, r, [1, 1]) for r in (2, 3)] == [0, 1])
+
+    merged, variant_of = variants.merge(results, campaign_id, [1, 1])
+
+    assert merged.messages.mobiles.count("13900000001") == 1
+    assert merged.messages.rows[0] == 2 and variant_of[0] == 0
+    (dup,) = [r for r in merged.rejected if r.row == 3]
+    assert (dup.code, dup.params) == ("duplicate", {"row": 2})
+    assert sorted([*merged.messages.rows, *(r.row for r in merged.rejected)]) == [2, 3, 4]  # every row once
