@@ -218,7 +218,12 @@ def switch(sessions: sessionmaker[Session], settings: Settings, campaign_id: int
             ids = [cid for cid, _ in closing[start : start + 1000]]
             rows += session.execute(
                 select(
-                    Recipient.id, Recipient.mobile, Recipient.text, Recipient.chunk_id, Recipient.position
+                    Recipient.id,
+                    Recipient.mobile,
+                    Recipient.text,
+                    Recipient.chunk_id,
+                    Recipient.position,
+                    Recipient.variant,
                 ).where(Recipient.chunk_id.in_(ids), movable)
             ).all()
         rows.sort(key=lambda r: r.position)
@@ -283,15 +288,21 @@ def _replan(
     account = settings.account(account_name)
     mobiles = [r.mobile or "" for r in rows]
     texts = [r.text if r.text is not None else (chunk_text.get(r.chunk_id) or "") for r in rows]
-    planned = chunker.plan(
-        mobiles,
-        texts,
-        account.vendor,
-        campaign_id=campaign.id,
-        separators=account.separators(),
-        same_text_max=account.same_text_max,
-        encrypted=account.encrypted,
-    )
+    # One A/B variant per request, as when the campaign was planned (no variants: one group).
+    planned: list[chunker.PlannedChunk] = []
+    for variant in sorted({r.variant or "" for r in rows}):
+        members = [i for i, r in enumerate(rows) if (r.variant or "") == variant]
+        for p in chunker.plan(
+            [mobiles[i] for i in members],
+            [texts[i] for i in members],
+            account.vendor,
+            campaign_id=campaign.id,
+            separators=account.separators(),
+            same_text_max=account.same_text_max,
+            encrypted=account.encrypted,
+        ):
+            p.seq, p.indexes = len(planned), tuple(members[i] for i in p.indexes)
+            planned.append(p)
     in_use = session.execute(
         select(func.coalesce(func.max(Chunk.seq), -1) + 1).where(Chunk.campaign_id == campaign.id)
     ).scalar_one()

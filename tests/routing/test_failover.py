@@ -351,3 +351,37 @@ def test_given_retries_that_gave_up_on_try_later_then_even_a_finished_campaign_m
     assert data["accounts"][stack.names["yx"]]["queued"] == 50
     assert data["accounts"][stack.names["tg"]]["accepted"] == 50
     assert failovers(stack, created.campaign_id)[0]["reason"] == "retry_later"
+
+
+def test_given_an_ab_campaign_when_it_fails_over_then_each_new_request_still_carries_one_variant(
+    routing_stack: Any,
+) -> None:
+    stack = routing_stack([Acct("tg", "trigger", "tg"), Acct("yx", "yunxin", "yx")], worker=False)
+    path = write_contacts(stack.tmp / "c.xlsx", [(m, f"客户{i}") for i, m in enumerate(numbers(100))])
+    created = campaigns.create(
+        stack.sessions, stack.settings, path, "{姓名}您好，周末有礼，回T退订【测试】", stack.names["tg"],
+        actor="t", fallbacks=[stack.names["yx"]], variant_templates=["{姓名}您好，到店有礼，回T退订【测试】"],
+    )  # fmt: skip
+    campaigns.start(stack.sessions, created.campaign_id, "t")
+    with stack.sessions() as session:
+        session.execute(
+            update(Chunk)
+            .where(Chunk.campaign_id == created.campaign_id)
+            .values(error_class="account", code="-1")
+        )
+        session.commit()
+    campaigns.pause(stack.sessions, created.campaign_id, "system")
+
+    new = failover.run(stack.sessions, stack.settings)
+
+    # 100 personalised messages would fit one yunxin request; one per variant instead
+    with stack.sessions() as session:
+        per_chunk = session.execute(
+            select(Recipient.chunk_id, Recipient.variant).where(Recipient.chunk_id.in_(new))
+        ).all()
+    by_chunk: dict[int, set[str | None]] = {}
+    for chunk_id, variant in per_chunk:
+        by_chunk.setdefault(chunk_id, set()).add(variant)
+    assert len(new) == 2 and all(len(v) == 1 for v in by_chunk.values())
+    assert sorted(next(iter(by_chunk[c])) or "" for c in new) == ["A", "B"]
+    assert len(per_chunk) == 100
