@@ -17,7 +17,7 @@ from typing import Any, cast
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from dispatcher import chunker, keywords, waiting
+from dispatcher import chunker, keywords, routing, variants, waiting
 from dispatcher.config import Settings, validate_window
 from dispatcher.contacts import IngestResult, ingest
 from dispatcher.decisions import CANCELLED
@@ -88,9 +88,15 @@ def create(  # noqa: PLR0913 (the campaign's settings, keyword-only: a form's fi
     phone_column: str | None = None,
     name: str | None = None,
     progress: Callable[[int, int | None], None] | None = None,
+    fallbacks: Sequence[str] = (),
+    variant_templates: Sequence[str] = (),
+    split: str | None = None,
 ) -> Created:
-    """Read, validate, render and plan a campaign; store every input row. ``start_at`` schedules it."""
+    """Read, validate, render and plan a campaign; store every input row. ``start_at`` schedules it.
+    ``fallbacks``: accounts to fail over to, in order (:mod:`dispatcher.failover`); ``variant_templates``:
+    more templates for an A/B test, shared by ``split`` (:mod:`dispatcher.variants`)."""
     account = settings.account(account_name)
+    fallback_list = routing.check_fallbacks(settings, account_name, fallbacks)  # issue 14
     path = Path(path)
     window_minutes = validate_window(window) if window else settings.send_window
     with sessions() as session:
@@ -106,6 +112,20 @@ def create(  # noqa: PLR0913 (the campaign's settings, keyword-only: a form's fi
         progress=progress,
         limits=settings.sheet_limits,
     )
+    # issue 14: A/B variants, every template rendered for the whole list (a row takes its own variant's)
+    weights = variants.parse_split(split, 1 + len(variant_templates)) if variant_templates or split else []
+    extra = [
+        ingest(
+            path,
+            other,
+            sheet=sheet,
+            phone_column=phone_column,
+            opt_outs=opted_out,
+            rules=text_rules,
+            limits=settings.sheet_limits,
+        )
+        for other in variant_templates
+    ]
     if start_at is not None and start_at.tzinfo is None:
         raise StoreError.say(N_("the start time needs a time zone (e.g. 2026-11-22T09:00+08:00)"))
     state = CampaignState.SCHEDULED if start_at is not None else CampaignState.DRAFT
@@ -123,23 +143,33 @@ def create(  # noqa: PLR0913 (the campaign's settings, keyword-only: a form's fi
                 window_end=window_minutes[1],
                 timezone=settings.timezone,
                 created_by=actor,
+                fallbacks=fallback_list,
             )
             .returning(Campaign.id)
         ).scalar_one()
+        variant_of: list[int] = []
+        if extra:  # issue 14: one variant per chunk
+            result, variant_of = variants.merge([result, *extra], campaign_id, weights)
+            chunks, _ = variants.plan(result, variant_of, account, campaign_id)
+        else:
+            chunks = chunker.plan(
+                result.messages.mobiles,
+                result.messages.texts,
+                account.vendor,
+                campaign_id=campaign_id,
+                separators=account.separators(),
+                same_text_max=account.same_text_max,
+                encrypted=account.encrypted,
+            )
         messages = result.messages
-        chunks = chunker.plan(
-            messages.mobiles,
-            messages.texts,
-            account.vendor,
-            campaign_id=campaign_id,
-            separators=account.separators(),
-            same_text_max=account.same_text_max,
-            encrypted=account.encrypted,
-        )
         chunk_of, text_in_chunk = insert_chunks(session, campaign_id, chunks, len(messages))
         # Split children are numbered after the planned chunks.
         session.execute(update(Campaign).where(Campaign.id == campaign_id).values(next_seq=len(chunks)))
         _store_recipients(session, campaign_id, result, chunk_of, text_in_chunk)
+        if extra:  # issue 14
+            variants.tag(session, campaign_id, chunk_of, variant_of)
+            described = variants.describe([template, *variant_templates], weights)
+            session.execute(update(Campaign).where(Campaign.id == campaign_id).values(variants=described))
         session.execute(
             insert(Upload).values(
                 campaign_id=campaign_id,
@@ -518,4 +548,5 @@ def status(session: Session, campaign_id: int) -> dict[str, Any]:
             campaign, waiting.pending(session, campaign, data["chunks"], data["accepted"], now), now
         )
     )
+    routing.extend_status(session, campaign, data)  # balance hold, accounts, variants
     return extend_status(session, data)  # delivery, failures, orphans, cost

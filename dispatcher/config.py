@@ -77,6 +77,7 @@ _TOP_KEYS = frozenset(
         "max_sheet_rows",
         "max_sheet_columns",
         "parse_memory_mb",
+        "failover_after",
         "accounts",
     }
 )
@@ -168,6 +169,8 @@ class Settings:
     max_sheet_columns: int = SheetLimits.columns
     parse_memory_mb: int = 4096  # the web app reads uploads in a child process limited to this
     accounts: Mapping[str, AccountConfig] = field(default_factory=lambda: MappingProxyType({}))
+    # Seconds an account may keep answering "try later" before a campaign with fallbacks leaves it.
+    failover_after: float = 300.0
 
     @property
     def sheet_limits(self) -> SheetLimits:
@@ -228,6 +231,14 @@ class Settings:
         if threshold is not None and (not isinstance(threshold, int) or threshold < 0):
             raise ConfigError("setting approval_threshold must be a non-negative integer")
 
+        failover_after = data.get("failover_after", 300)
+        if (
+            isinstance(failover_after, bool)
+            or not isinstance(failover_after, int | float)
+            or failover_after < 0
+        ):
+            raise ConfigError("setting failover_after must be a non-negative number of seconds")
+
         raw_accounts = data.get("accounts", {})
         if not isinstance(raw_accounts, dict):
             raise ConfigError("setting accounts must be a table of [accounts.NAME] tables")
@@ -244,6 +255,7 @@ class Settings:
             secret_key=secret_key,
             public_url=public_url.rstrip("/") if public_url else None,
             accounts=MappingProxyType(accounts),
+            failover_after=float(failover_after),
             **sizes,
         )
 

@@ -45,7 +45,13 @@ HISTORY = {
     "campaign.approve": N_("approved"),
     "campaign.proof": N_("proof sent"),
     "chunk.split": N_("a request split to find a refused number"),
+    "campaign.failover": N_("moved to the next account"),  # issue 14
+    "campaign.balance_hold": N_("not started: the balance does not cover the cost"),
 }
+BALANCE_WAIT = N_(
+    "Not started: it costs %(cost)s but the account holds %(balance)s (%(short)s segments not covered); "
+    "top up the account"
+)
 
 
 def campaign_state(state: str) -> str:
@@ -105,6 +111,13 @@ def waiting_text(status: dict[str, Any]) -> str | None:
         return gettext("Everything is sent; waiting for delivery reports (%(count)s still due)") % {
             "count": f"{int(status.get('reports_due') or 0):,}"
         }
+    if kind == "balance":  # issue 14: the balance guard held a scheduled start
+        hold = status.get("balance_hold") or {}
+        return gettext(BALANCE_WAIT) % {
+            "cost": hold.get("cost"),
+            "balance": hold.get("balance"),
+            "short": f"{int(hold.get('short_segments') or 0):,}",
+        }
     return None
 
 
@@ -122,6 +135,7 @@ def js_strings() -> dict[str, Any]:
                 "Paused by an account error (%(code)s: %(meaning)s): fix the account, then resume"
             ),
             "reports": gettext("Everything is sent; waiting for delivery reports (%(count)s still due)"),
+            "balance": gettext(BALANCE_WAIT),
         },
     }
 

@@ -4,6 +4,7 @@ broker lost, move finished campaigns to ``sent`` and ``completed``. The store is
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -37,9 +38,12 @@ def stale_queued() -> timedelta:
     return timedelta(seconds=float(value)) if value else STALE_QUEUED
 
 
-def launch_due(sessions: sessionmaker[Session]) -> dict[int, list[int]]:
+def launch_due(
+    sessions: sessionmaker[Session], guard: Callable[[int], bool] | None = None
+) -> dict[int, list[int]]:
     """Scheduled campaigns whose start time has come, by the database's clock (a beat whose machine
-    clock is ahead would launch early) → running. Returns their queued chunk ids."""
+    clock is ahead would launch early) → running. Returns their queued chunk ids. ``guard`` (the
+    balance guard) may hold one back: it stays scheduled, to be asked again next tick."""
     with sessions() as session:
         due = list(
             session.execute(
@@ -50,6 +54,8 @@ def launch_due(sessions: sessionmaker[Session]) -> dict[int, list[int]]:
         )
     launched: dict[int, list[int]] = {}
     for campaign_id in due:
+        if guard is not None and not guard(campaign_id):  # issue 14: balance guard
+            continue
         try:
             launched[campaign_id] = campaigns.start(sessions, campaign_id, SYSTEM)
         except StateError:

@@ -6,11 +6,18 @@ The web tests' helpers: HTTP Basic headers, a draft campaign, an upload through 
 from __future__ import annotations
 
 import base64
+import os
+import threading
+from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 
-from dispatcher import campaigns
+from dispatcher import campaigns, runtime
+from dispatcher.results import cycle
 from tests.web.conftest import PASSWORD, Web, csrf_of, write_contacts
+from workers.tasks import run_tick
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -54,3 +61,38 @@ def upload(web: Web, c: httpx.Client, rows: list[tuple[object, ...]]) -> str:
     r = c.post("/uploads", data={"csrf": token}, files={"file": ("名单.xlsx", path.read_bytes(), XLSX)})
     assert r.status_code == 303, r.text
     return str(r.headers["location"])
+
+
+def playwright() -> Any:
+    if os.environ.get("CI"):
+        # CI installs both (.ci/extra-setup): there a missing browser is a failure, not a skip.
+        import playwright.sync_api as sync_api
+
+        assert Path(CHROMIUM).exists(), "Debian's chromium is missing: .ci/extra-setup installs it"
+        return sync_api
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (.ci/extra-setup installs it)")
+    return sync_api
+
+
+class Beat:
+    """The beat's work for the test's store, in a thread: launch, complete (sent, completed), and pull
+    and reconcile reports, as `dispatcher beat` would."""
+
+    def __init__(self, web: Web) -> None:
+        self.web, self.stop = web, threading.Event()
+        self.thread = threading.Thread(target=self.run, name="beat", daemon=True)
+
+    def run(self) -> None:
+        while not self.stop.wait(0.5):
+            run_tick(self.web.celery)
+            cycle.run(runtime.current())
+
+    def __enter__(self) -> Beat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join(30)

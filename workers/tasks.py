@@ -57,10 +57,16 @@ def submit_chunks(app: Celery, chunk_ids: list[int]) -> None:
 
 def run_tick(app: Celery) -> None:
     """The beat's heartbeat: sweep dead leases, launch due campaigns, re-queue lost work, complete."""
-    sessions = runtime.current().sessions
+    current = runtime.current()
+    sessions = current.sessions
     scheduler.sweep(sessions)
-    for ids in scheduler.launch_due(sessions).values():
+    # issue 14: routing (balance guard before a launch; failover between accounts)
+    from dispatcher import balance_guard, failover
+
+    guard = balance_guard.beat_guard(sessions, current.settings, current.redis)
+    for ids in scheduler.launch_due(sessions, guard=guard).values():
         enqueue(ids, app=app)
+    enqueue(failover.run(sessions, current.settings), app=app)
     enqueue(scheduler.requeue_stale(sessions), app=app)
     scheduler.complete_finished(sessions)
 

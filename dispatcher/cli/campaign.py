@@ -70,9 +70,26 @@ def register(app: typer.Typer) -> None:
     def create(
         file: Annotated[Path, typer.Argument(help="Contact list: xlsx, xlsm, xls, ods or csv.")],
         template: Annotated[
-            str, typer.Option("--template", help="Message template with {column} placeholders.")
+            list[str],
+            typer.Option(
+                "--template",
+                help="Message template with {column} placeholders; give it again for an A/B test "
+                "(variants A, B, ...).",
+            ),
         ],
         account: Annotated[str, typer.Option("--account", help="Vendor account name from the config.")],
+        split: Annotated[
+            str | None,
+            typer.Option("--split", help="A/B shares, one per --template, e.g. 70,30 (default: even)."),
+        ] = None,
+        fallback: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--fallback",
+                help="Account to move to when the current one fails (no balance, bad password, "
+                "blocked, or 'try later' past failover_after); repeatable, in order.",
+            ),
+        ] = None,
         at: Annotated[
             str | None, typer.Option("--at", help="Start time, ISO-8601 (China time if no zone).")
         ] = None,
@@ -95,7 +112,7 @@ def register(app: typer.Typer) -> None:
                 load_sessions(settings),
                 settings,
                 file,
-                template,
+                template[0],
                 account,
                 actor=ACTOR,
                 start_at=_parse_at(at),
@@ -103,6 +120,9 @@ def register(app: typer.Typer) -> None:
                 sheet=sheet_arg,
                 phone_column=phone_column,
                 name=name,
+                fallbacks=fallback or (),
+                variant_templates=template[1:],
+                split=split,
             )
         except DispatcherError as exc:
             raise fail(exc) from None
@@ -135,7 +155,10 @@ def register(app: typer.Typer) -> None:
 
     @campaign.command("start")
     def start(campaign_id: int) -> None:
-        """Start sending now."""
+        """Start sending now; refused when its accounts' balance cannot pay for it (price_per_segment)."""
+        from dispatcher.cli.routing import balance_guard  # issue 14: the balance guard
+
+        balance_guard(load_settings(), load_sessions, campaign_id, fail)
         _act("start", campaign_id)
 
     @campaign.command("pause")

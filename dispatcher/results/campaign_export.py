@@ -37,6 +37,8 @@ COLUMNS = (
     (N_("submitted at (China time)"), 20),
     (N_("delivered at (China time)"), 20),
     (N_("reject reason"), 40),
+    (N_("account"), 16),  # the account that sent it (issue 14: failover)
+    (N_("variant"), 8),  # its A/B template (issue 14)
 )
 HEADER = tuple(name for name, _ in COLUMNS)  # the English header (csv's default)
 FETCH = 10_000
@@ -77,6 +79,9 @@ def rows(session: Session, campaign_id: int) -> Iterator[list[Cell]]:
     if campaign is None:
         raise NotFoundError(f"no campaign {campaign_id}")
     vendor = campaign.vendor
+    # After a failover, a recipient settled on an earlier account is said in that account's vendor codes.
+    moves = (campaign.routing or {}).get("moves", [])
+    vendor_of = {m.get("from"): m.get("from_vendor") or vendor for m in moves}
 
     def local(at: datetime | None) -> datetime | None:
         return at.astimezone(i18n.CHINA) if at is not None else None
@@ -97,6 +102,8 @@ def rows(session: Session, campaign_id: int) -> Iterator[list[Cell]]:
             Recipient.reject_reason,
             Recipient.reject_code,
             Recipient.reject_params,
+            Recipient.account,
+            Recipient.variant,
         )
         .outerjoin(Chunk, Chunk.id == Recipient.chunk_id)
         .where(Recipient.campaign_id == campaign_id)
@@ -105,8 +112,9 @@ def rows(session: Session, campaign_id: int) -> Iterator[list[Cell]]:
     )
     states: dict[str, str] = {}
     for (row, mobile, raw, text, segments, state, status, code, batch, sent, delivered, reason, reason_code,
-         params) in session.execute(query):  # fmt: skip
+         params, account, variant) in session.execute(query):  # fmt: skip
         vendor_code = status or code
+        sent_by = None if state == RecipientState.REJECTED else (account or campaign.account)
         label = states.get(state) or states.setdefault(state, i18n.pgettext("recipient", state))
         yield [
             row,
@@ -115,11 +123,13 @@ def rows(session: Session, campaign_id: int) -> Iterator[list[Cell]]:
             segments,
             label,
             vendor_code,
-            _meaning(vendor, state, vendor_code),
+            _meaning(vendor_of.get(account, vendor) if account else vendor, state, vendor_code),
             batch,
             local(sent),
             local(delivered),
             _reason(row, reason, reason_code, params),
+            sent_by,
+            variant,
         ]
 
 

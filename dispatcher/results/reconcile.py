@@ -124,7 +124,8 @@ def _recipient_of(
             Recipient.batch_id == batch_id,
             Recipient.mobile == mobile,
             Recipient.state.in_(REPORTABLE),
-            Campaign.account == account,
+            # The account it was sent on: the campaign's, unless it failed over since (issue 14).
+            func.coalesce(Recipient.account, Campaign.account) == account,
         )
         .limit(1)
         .scalar_subquery()
@@ -244,8 +245,11 @@ def _unknown_chunks(session: Session) -> list[_Unknown]:
     keeps the lease it found)."""
     first = select(func.min(Attempt.started_at)).where(Attempt.chunk_id == Chunk.id).scalar_subquery()
     last = select(func.max(Attempt.started_at)).where(Attempt.chunk_id == Chunk.id).scalar_subquery()
+    # The account it went out on: its campaign's, unless the campaign failed over since.
+    left_on = select(Recipient.account).where(Recipient.chunk_id == Chunk.id).limit(1).scalar_subquery()
+    account = func.coalesce(left_on, Campaign.account)
     rows = session.execute(
-        select(Chunk.id, Chunk.ref, Campaign.account, Chunk.updated_at, Chunk.lease_until, first, last)
+        select(Chunk.id, Chunk.ref, account, Chunk.updated_at, Chunk.lease_until, first, last)
         .join(Campaign, Campaign.id == Chunk.campaign_id)
         .where(_unsettled())
     ).all()

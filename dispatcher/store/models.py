@@ -87,6 +87,11 @@ class Campaign(Base):
     # A proof: the first message sent to a few of the sender's own numbers before the real campaign
     # starts. A campaign of its own, so that it never counts in the real one's figures.
     proof: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # Routing (migration 0008, dispatcher/failover.py, variants.py, balance_guard.py): the accounts still
+    # to fail over to, in order; the A/B templates and shares; the failovers done and the guard's hold.
+    fallbacks: Mapped[list[str] | None] = mapped_column(JSON)
+    variants: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    routing: Mapped[dict[str, Any] | None]
 
 
 class Upload(Base):
@@ -184,6 +189,9 @@ class Recipient(Base):
     error_class: Mapped[str | None] = mapped_column(String(16))
     submitted_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]  # the report's time
+    # The account it was settled on before its campaign failed over (null: the campaign's account).
+    account: Mapped[str | None] = mapped_column(String(64))
+    variant: Mapped[str | None] = mapped_column(String(8))  # A/B: its template's name
 
 
 class Attempt(Base):

@@ -13,26 +13,22 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from redis.exceptions import RedisError
 from sqlalchemy import BigInteger, cast, func, select, update
 from sqlalchemy.orm import Session
 
-from dispatcher import campaigns, keywords, proofs
+from dispatcher import balance_guard, campaigns, keywords, proofs
 from dispatcher.config import Settings, validate_window
 from dispatcher.contacts import normalise
 from dispatcher.decisions import in_window, next_window_open
-from dispatcher.errors import DispatcherError, InputError, NotFoundError, StateError, UnsupportedMethodError
+from dispatcher.errors import DispatcherError, InputError, NotFoundError, StateError
 from dispatcher.i18n import N_
-from dispatcher.ratelimit import BalanceGate
 from dispatcher.results import optout_store
 from dispatcher.store import Campaign, CampaignState, Recipient, RecipientState, Role, audit, utcnow
-from dispatcher.vendors.registry import get as vendor_module
-from dispatcher.vendors.transport import for_account as transport_for
 from dispatcher.web.auth import CurrentUser
 from dispatcher.web.context import WebContext
 
-# Seconds between balance queries each vendor's document allows (see METHODS): -16 / -23 "too frequent".
-BALANCE_INTERVAL = {"webservice": 5.0, "yunxin": 10.0, "trigger": 5.0, "entinfo": 5.0}
+BALANCE_INTERVAL = balance_guard.BALANCE_INTERVAL  # seconds between balance queries (the vendors' rule)
+WEB_BALANCE_WAIT = 3.0  # seconds a start may wait for the balance gate when no answer is remembered
 SERIES_POINTS = 120  # buckets in the progress chart
 SERIES_CACHE_S = 2.0
 
@@ -78,7 +74,7 @@ def needs_approval(ctx: WebContext, session: Session, campaign: Campaign) -> boo
     return sendable(session, campaign.id) > threshold
 
 
-def create(
+def create(  # noqa: PLR0913 - one parameter per field of the compose form
     ctx: WebContext,
     user: CurrentUser,
     path: Path,
@@ -90,6 +86,9 @@ def create(
     start_at: datetime | None,
     window: str | None,
     name: str | None,
+    fallbacks: list[str] | None = None,
+    variant_templates: list[str] | None = None,
+    split: str | None = None,
 ) -> campaigns.Created:
     """Create (draft, or scheduled at ``start_at``). A large campaign stays a draft until approved."""
     require(user, Role.SENDER, N_("creating a campaign"))
@@ -104,6 +103,9 @@ def create(
         sheet=sheet or None,
         phone_column=phone_column or None,
         name=name or None,
+        fallbacks=fallbacks or (),  # issue 14
+        variant_templates=variant_templates or (),
+        split=split,
     )
     if start_at is not None:
         with ctx.sessions() as session:
@@ -158,6 +160,8 @@ def act(ctx: WebContext, user: CurrentUser, campaign_id: int, action: str) -> in
                     id=campaign_id,
                     count=ctx.settings.approval_threshold,
                 )
+        # issue 14: the balance guard (refused with the figures, flashed by the page)
+        balance_guard.ensure(ctx.sessions, ctx.settings, ctx.redis, campaign_id, wait=WEB_BALANCE_WAIT)
         ids: list[int] = campaigns.start(ctx.sessions, campaign_id, user.name)
     elif action == "pause":
         campaigns.pause(ctx.sessions, campaign_id, user.name)
@@ -228,36 +232,7 @@ def series(ctx: WebContext, campaign_id: int) -> dict[str, Any]:
 def balance(ctx: WebContext, account_name: str) -> dict[str, Any]:
     """The account's balance: asked of the vendor at most once per its interval (all processes share
     the gate in Redis), otherwise the last answer. Never raises: the page shows what it can."""
-    account = ctx.settings.account(account_name)
-    out: dict[str, Any] = {"account": account.name, "value": None, "cached": False, "error": None}
-    try:
-        gate = BalanceGate(ctx.redis, account.name, BALANCE_INTERVAL.get(account.vendor, 5.0))
-        if not gate.may_query():
-            out.update(value=gate.last(), cached=True)
-            return out
-    except RedisError:
-        out["error"] = "balance unavailable (Redis does not answer)"
-        return out
-    module = vendor_module(account.vendor)
-    try:
-        try:
-            request = module.build_balance(account.credentials(), encrypted=account.encrypted)
-        except UnsupportedMethodError:
-            request = module.build_balance(account.credentials())
-        with transport_for(account, timeout=5.0) as transport:
-            answer = module.parse_balance(transport.send(request).text)
-    except DispatcherError as exc:  # transport errors name the URL, never the password (POSTed form)
-        out.update(error=str(exc), value=gate.last(), cached=True)
-        return out
-    if answer.ok:
-        gate.remember(answer.value)
-        out["value"] = answer.value
-    elif answer.code is not None:
-        info = module.classify(answer.code)
-        out.update(error=f"{answer.code}: {info.meaning_en}", value=gate.last(), cached=True)
-    else:
-        out.update(error="unexpected answer from the gateway", value=gate.last(), cached=True)
-    return out
+    return balance_guard.read_balance(ctx.settings, ctx.redis, account_name).as_dict()
 
 
 def add_optouts(

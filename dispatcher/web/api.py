@@ -114,17 +114,20 @@ async def create_campaign(
     ctx: Ctx,
     user: ApiUser,
     file: UploadFile,
-    template: Annotated[str, Form()],
+    template: Annotated[list[str], Form(description="repeat it for an A/B test (variants A, B, ...)")],
     account: Annotated[str, Form()],
     sheet: Annotated[str, Form()] = "",
     phone_column: Annotated[str, Form()] = "",
     start_at: Annotated[str, Form(description="ISO-8601; China time when no zone")] = "",
     window: Annotated[str, Form(description="HH:MM-HH:MM")] = "",
     name: Annotated[str, Form()] = "",
+    fallback: Annotated[list[str] | None, Form(description="accounts to fail over to, in order")] = None,
+    split: Annotated[str, Form(description="A/B shares, e.g. 70,30 (default: even)")] = "",
 ) -> dict[str, Any]:
     at = actions.parse_start(start_at, ctx.settings.timezone)
+    routing = {"fallbacks": fallback or [], "variant_templates": template[1:], "split": split or None}
     return await ctx.reading(
-        _create, ctx, user, file, template, account, sheet, phone_column, at, window, name
+        _create, ctx, user, file, template[0], account, sheet, phone_column, at, window, name, routing
     )
 
 
@@ -139,6 +142,7 @@ def _create(
     at: datetime | None,
     window: str,
     name: str,
+    routing: dict[str, Any],
 ) -> dict[str, Any]:
     saved = _with_upload(ctx, user, file)
     try:
@@ -154,6 +158,7 @@ def _create(
             start_at=at,
             window=window or None,
             name=name or saved.path.stem,
+            **routing,  # issue 14: fallbacks, A/B templates and split
         )
     finally:
         uploads.discard(saved)

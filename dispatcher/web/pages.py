@@ -17,6 +17,7 @@ from dispatcher.i18n import gettext as _
 from dispatcher.labels import describe, say
 from dispatcher.store import AuditEntry, Campaign, Role
 from dispatcher.web import actions, uploads
+from dispatcher.web import routing as webrouting
 from dispatcher.web.deps import CampaignId, Ctx, PageUser, check_csrf, flash, render
 from dispatcher.web.exports import export_response
 
@@ -105,6 +106,7 @@ def _compose(
     balance = None
     if preview is not None and form.get("account") in ctx.settings.accounts:
         balance = actions.balance(ctx, form["account"])
+    guard = webrouting.preview_plan(ctx, form, preview, balance) if preview is not None else None  # issue 14
     return render(
         request,
         "compose.html",
@@ -125,6 +127,7 @@ def _compose(
         else [],
         counting=actions.counting_rules(ctx),
         balance=balance,
+        guard=guard,
         proof=proof,
         max_proof_numbers=proofs.MAX_NUMBERS,
         error=error or seen.describe(),
@@ -156,7 +159,9 @@ async def compose(request: Request, ctx: Ctx, user: PageUser, token: str, sheet:
 
 def _form(request_form: Any) -> dict[str, str]:
     keys = ("sheet", "phone_column", "template", "account", "start_at", "window", "name", "proof_numbers")
-    return {k: str(request_form.get(k) or "") for k in keys}
+    values = {k: str(request_form.get(k) or "") for k in keys}
+    values.update(webrouting.form_values(request_form))  # issue 14: template B, split, fallbacks
+    return values
 
 
 @router.post("/uploads/{token}/preview")
@@ -174,6 +179,7 @@ def _preview(request: Request, ctx: Ctx, user: PageUser, token: str, values: dic
         result = uploads.preview(
             ctx, saved, values["account"], values["template"], values["sheet"], values["phone_column"]
         )
+        webrouting.preview_variant(ctx, saved, values, result)  # issue 14: template B's samples
     except DispatcherError as exc:
         return _compose(request, ctx, user, token, values, error=describe(exc), status_code=400)
     return _compose(request, ctx, user, token, values, preview=result)
@@ -234,6 +240,9 @@ def _create(request: Request, ctx: Ctx, user: PageUser, token: str, values: dict
             start_at=actions.parse_start(values["start_at"], ctx.settings.timezone),
             window=values["window"] or None,
             name=values["name"] or saved.path.stem,
+            fallbacks=webrouting.fallbacks(values),  # issue 14
+            variant_templates=webrouting.variant_templates(values),
+            split=values.get("split") or None,
         )
     except actions.Forbidden:
         raise

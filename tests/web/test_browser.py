@@ -10,7 +10,6 @@ fill and the state go to 已完成 with the buttons following it → export, eve
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -20,11 +19,8 @@ from zoneinfo import ZoneInfo
 import openpyxl
 import pytest
 
-from dispatcher import runtime
-from dispatcher.results import cycle
-from tests.helpers import ARGS, CHROMIUM
+from tests.helpers import ARGS, CHROMIUM, Beat, playwright
 from tests.web.conftest import PASSWORD, Web, write_contacts
-from workers.tasks import run_tick
 
 ROWS = 40
 TEMPLATE_END = "您好，会员日全场8折，回T退订【测试】"
@@ -35,41 +31,6 @@ WORDS = {
            "delivered_header": "mobile", "states": {"delivered", "rejected"},
            "reason": "row 42, column 手机号: not a mainland China mobile number"},
 }  # fmt: skip
-
-
-def playwright() -> Any:
-    if os.environ.get("CI"):
-        # CI installs both (.ci/extra-setup): there a missing browser is a failure, not a skip.
-        import playwright.sync_api as sync_api
-
-        assert Path(CHROMIUM).exists(), "Debian's chromium is missing: .ci/extra-setup installs it"
-        return sync_api
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (.ci/extra-setup installs it)")
-    return sync_api
-
-
-class Beat:
-    """The beat's work for the test's store, in a thread: launch, complete (sent, completed), and pull
-    and reconcile reports, as `dispatcher beat` would."""
-
-    def __init__(self, web: Web) -> None:
-        self.web, self.stop = web, threading.Event()
-        self.thread = threading.Thread(target=self.run, name="beat", daemon=True)
-
-    def run(self) -> None:
-        while not self.stop.wait(0.5):
-            run_tick(self.web.celery)
-            cycle.run(runtime.current())
-
-    def __enter__(self) -> Beat:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop.set()
-        self.thread.join(30)
 
 
 def closed_window() -> str:

@@ -29,8 +29,9 @@
   function waitingText(s) {
     var t = strings.waiting[s.waiting];
     if (!t) return "";
-    var error = s.account_error || {};
+    var error = s.account_error || {}, hold = s.balance_hold || {};
     return say(t, {
+      cost: hold.cost, balance: hold.balance, short: fmt(hold.short_segments),
       time: clock(s.window_opens_at || s.retry_at || s.start_at),
       code: error.code || "?",
       meaning: (lang === "zh-CN" ? error.meaning_zh : error.meaning) || "",
@@ -74,6 +75,11 @@
     state.textContent = strings.campaign[s.state] || s.state; state.className = "state " + s.state;
     bar("sent", SENT.reduce(function (a, k) { return a + (s[k] || 0); }, 0), s.recipients);
     bar("delivered", s.delivered || 0, s.recipients);
+    // Issue 14: per-variant and per-account figures ("variants|A|reply_rate").
+    document.querySelectorAll("[data-figure]").forEach(function (cell) {
+      var p = cell.dataset.figure.split("|"), v = ((s[p[0]] || {})[p[1]] || {})[p[2]];
+      cell.textContent = /_rate$/.test(p[2]) ? (v == null ? "–" : (100 * v).toFixed(1) + "%") : fmt(v);
+    });
     var waiting = document.getElementById("waiting"), text = waitingText(s);
     waiting.textContent = text; waiting.hidden = !text;
     document.querySelectorAll("#actions form[data-states]").forEach(function (form) {

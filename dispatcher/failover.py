@@ -1,0 +1,354 @@
+"""Failover: a campaign whose account fails moves what it has not sent to its next fallback account.
+
+A campaign created with ``--fallback B [--fallback C]`` leaves its current account when
+
+- an account-class error (no balance, bad password, IP not bound, blocked) paused it: the worker's
+  ordinary pause, with a chunk sent back to the queue with class ``account``; or
+- the account kept answering "try later" (or refusing connections) for longer than ``failover_after``
+  seconds (config): the beat pauses the campaign first.
+
+The beat (:func:`run`, every tick) then waits until nothing of the campaign is ``sending`` (a request in
+flight is answered and recorded first), and in ONE transaction under the campaign's row lock: closes the
+chunks still to send (and those failed with a class that would be retried) as ``failed``/``moved``,
+re-plans their recipients to the new account's vendor and limits (a 500-number yunxin chunk becomes
+50-number trigger chunks), points the campaign at the new account, runs it again and audits the move.
+Recipients that were accepted, are ``unknown`` (may have been taken), or failed for good never move: none
+is ever sent twice. What was settled on the old account keeps its name in ``recipients.account``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from dispatcher import chunker
+from dispatcher.config import Settings
+from dispatcher.errors import ConfigError
+from dispatcher.store import (
+    Attempt,
+    AuditEntry,
+    Campaign,
+    CampaignState,
+    Chunk,
+    ChunkState,
+    Recipient,
+    RecipientState,
+    audit,
+    utcnow,
+)
+from dispatcher.store.campaigns import move
+from dispatcher.vendors.wire import ErrorClass
+
+logger = logging.getLogger(__name__)
+
+SYSTEM = "failover"
+WORKER = "system"  # the actor of a worker's pause (dispatch.SYSTEM)
+MOVED = "moved"  # the error class of a chunk whose recipients went to another account
+# Failed chunks whose recipients were never taken and would be sent again by a retry: they move too.
+MOVABLE_CLASSES = (ErrorClass.RETRY_LATER.value, ErrorClass.RATE_LIMITED.value, ErrorClass.ACCOUNT.value)
+WAITING = (RecipientState.PLANNED.value, RecipientState.QUEUED.value)
+ENDED_OR_RUNNING = (CampaignState.RUNNING, CampaignState.SENT, CampaignState.COMPLETED)
+
+
+def _to_move(campaign_id: int) -> Any:
+    """The campaign's chunks whose recipients go to the next account."""
+    return and_(
+        Chunk.campaign_id == campaign_id,
+        or_(
+            Chunk.state.in_((ChunkState.PLANNED.value, ChunkState.QUEUED.value)),
+            and_(Chunk.state == ChunkState.FAILED.value, Chunk.error_class.in_(MOVABLE_CLASSES)),
+        ),
+    )
+
+
+def trigger(session: Session, campaign: Campaign, now: datetime, after: timedelta) -> str | None:
+    """Why ``campaign`` should leave its account now (``"account"`` / ``"retry_later"``), or None."""
+    if not campaign.fallbacks:
+        return None
+    if campaign.routing and campaign.routing.get("failing_over"):
+        return str(campaign.routing["failing_over"])
+    if campaign.state == CampaignState.PAUSED:
+        account_error = session.execute(
+            select(Chunk.id)
+            .where(
+                Chunk.campaign_id == campaign.id,
+                Chunk.state == ChunkState.QUEUED.value,
+                Chunk.error_class == ErrorClass.ACCOUNT.value,
+            )
+            .limit(1)
+        ).first()
+        return "account" if account_error and _paused_by_system(session, campaign.id) else None
+    if campaign.state not in ENDED_OR_RUNNING:
+        return None
+    # The retries gave up on "try later" (the backoff can run out before ``failover_after``): the
+    # campaign may even have finished with those recipients failed.
+    gave_up = session.execute(
+        select(Chunk.id)
+        .where(
+            Chunk.campaign_id == campaign.id,
+            Chunk.state == ChunkState.FAILED.value,
+            Chunk.error_class == ErrorClass.RETRY_LATER.value,
+        )
+        .limit(1)
+    ).first()
+    if gave_up:
+        return "retry_later"
+    if campaign.state != CampaignState.RUNNING:
+        return None
+    # The first "try later" of a chunk still waiting because of it (closed chunks of an earlier
+    # account are ``moved``: they do not count against this one).
+    stuck = _to_move(campaign.id) & (Chunk.error_class == ErrorClass.RETRY_LATER.value)
+    first = session.execute(
+        select(func.min(Attempt.started_at))
+        .join(Chunk, Chunk.id == Attempt.chunk_id)
+        .where(stuck, Attempt.error_class == ErrorClass.RETRY_LATER.value)
+    ).scalar_one_or_none()
+    return "retry_later" if first is not None and first <= now - after else None
+
+
+def _paused_by_system(session: Session, campaign_id: int) -> bool:
+    """The campaign's last pause was the worker's (an account error), not a person's: a person's pause
+    is theirs to lift."""
+    actor = session.execute(
+        select(AuditEntry.actor)
+        .where(AuditEntry.campaign_id == campaign_id, AuditEntry.action == "campaign.paused")
+        .order_by(AuditEntry.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return actor == WORKER
+
+
+def run(sessions: sessionmaker[Session], settings: Settings, now: datetime | None = None) -> list[int]:
+    """The beat's failover pass; returns the new chunks to hand to the workers."""
+    now = now or utcnow()
+    after = timedelta(seconds=settings.failover_after)
+    with sessions() as session:
+        candidates = [
+            c.id
+            for c in session.execute(
+                select(Campaign).where(
+                    Campaign.fallbacks.is_not(None),
+                    Campaign.state.in_([CampaignState.PAUSED.value, *(c.value for c in ENDED_OR_RUNNING)]),
+                )
+            ).scalars()
+            if c.fallbacks
+        ]
+    queued: list[int] = []
+    for campaign_id in candidates:
+        try:
+            queued += _one(sessions, settings, campaign_id, now, after)
+        except ConfigError as exc:  # a fallback gone from the config: stays paused, said in the log
+            logger.error("campaign %s cannot fail over: %s", campaign_id, exc)
+    return queued
+
+
+def _one(
+    sessions: sessionmaker[Session], settings: Settings, campaign_id: int, now: datetime, after: timedelta
+) -> list[int]:
+    with sessions() as session:
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None:
+            return []
+        reason = trigger(session, campaign, now, after)
+        if reason is None:
+            return []
+        if campaign.state in ENDED_OR_RUNNING:
+            # Stop the claims first; the move happens once nothing is in flight. A campaign that
+            # finished with recipients the retries gave up on runs again, on the next account.
+            source = CampaignState(campaign.state)
+            if source != CampaignState.RUNNING and not move(
+                session, campaign_id, source, CampaignState.RUNNING, SYSTEM, reason=reason
+            ):
+                return []
+            if not move(
+                session, campaign_id, CampaignState.RUNNING, CampaignState.PAUSED, SYSTEM, reason=reason
+            ):
+                session.rollback()
+                return []
+            campaign.routing = {**(campaign.routing or {}), "failing_over": reason}
+            session.commit()
+            session.refresh(campaign)
+        in_flight = session.execute(
+            select(func.count()).where(
+                Chunk.campaign_id == campaign_id, Chunk.state == ChunkState.SENDING.value
+            )
+        ).scalar_one()
+        if in_flight:
+            campaign.routing = {**(campaign.routing or {}), "failing_over": reason}
+            session.commit()
+            return []
+    return switch(sessions, settings, campaign_id, reason)
+
+
+def switch(sessions: sessionmaker[Session], settings: Settings, campaign_id: int, reason: str) -> list[int]:
+    """Move the campaign's unsent recipients to its next account (see the module docstring); returns
+    the new chunks' ids. Does nothing unless the campaign is paused with nothing in flight."""
+    with sessions() as session:
+        locked = select(Campaign.state).where(Campaign.id == campaign_id).with_for_update(key_share=True)
+        if session.execute(locked).scalar_one_or_none() != CampaignState.PAUSED:
+            return []
+        campaign = session.get(Campaign, campaign_id)
+        assert campaign is not None
+        busy = select(Chunk.id).where(
+            Chunk.campaign_id == campaign_id, Chunk.state == ChunkState.SENDING.value
+        )
+        if not campaign.fallbacks or session.execute(busy.limit(1)).first():
+            return []
+        old, new_name, rest = campaign.account, campaign.fallbacks[0], list(campaign.fallbacks[1:])
+        old_vendor = campaign.vendor
+        new = settings.account(new_name)
+        code = session.execute(
+            select(Chunk.code)
+            .where(_to_move(campaign_id), Chunk.error_class.in_(MOVABLE_CLASSES))
+            .order_by(Chunk.updated_at.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        closing = list(session.execute(select(Chunk.id, Chunk.text).where(_to_move(campaign_id))).tuples())
+        chunk_text = dict(closing)
+        movable = or_(
+            Recipient.state.in_(WAITING),
+            and_(Recipient.state == RecipientState.FAILED.value, Recipient.error_class.in_(MOVABLE_CLASSES)),
+        )
+        rows: list[Any] = []
+        for start in range(0, len(closing), 1000):
+            ids = [cid for cid, _ in closing[start : start + 1000]]
+            rows += session.execute(
+                select(
+                    Recipient.id,
+                    Recipient.mobile,
+                    Recipient.text,
+                    Recipient.chunk_id,
+                    Recipient.position,
+                    Recipient.variant,
+                ).where(Recipient.chunk_id.in_(ids), movable)
+            ).all()
+        rows.sort(key=lambda r: r.position)
+        # What was settled so far stays on the old account's name (reports, figures, the export).
+        session.execute(
+            update(Recipient)
+            .where(
+                Recipient.campaign_id == campaign_id,
+                Recipient.account.is_(None),
+                Recipient.state != RecipientState.REJECTED.value,
+            )
+            .values(account=old),
+            execution_options={"synchronize_session": False},
+        )
+        now = utcnow()
+        for start in range(0, len(closing), 1000):
+            session.execute(
+                update(Chunk)
+                .where(Chunk.id.in_([cid for cid, _ in closing[start : start + 1000]]))
+                .values(
+                    state=ChunkState.FAILED.value,
+                    error_class=MOVED,
+                    not_before=None,
+                    detail=f"moved to account {new_name}",
+                    updated_at=now,
+                ),
+                execution_options={"synchronize_session": False},
+            )
+        new_ids = _replan(session, campaign, new_name, rows, chunk_text, settings)
+        campaign.account, campaign.vendor, campaign.fallbacks = new_name, new.vendor, rest or None
+        routing = {k: v for k, v in (campaign.routing or {}).items() if k != "failing_over"}
+        entry = {
+            "from": old,
+            "from_vendor": old_vendor,
+            "to": new_name,
+            "reason": reason,
+            "code": code,
+            "recipients": len(rows),
+            "chunks": len(new_ids),
+            "at": now.isoformat(timespec="seconds"),
+        }
+        routing["moves"] = [*routing.get("moves", []), entry]
+        campaign.routing = routing
+        audit(session, SYSTEM, "campaign.failover", campaign_id, **entry)
+        move(session, campaign_id, CampaignState.PAUSED, CampaignState.RUNNING, SYSTEM, reason="failover")
+        session.commit()
+        logger.warning("campaign %s failed over from %s to %s (%s)", campaign_id, old, new_name, reason)
+        return new_ids
+
+
+def _replan(
+    session: Session,
+    campaign: Campaign,
+    account_name: str,
+    rows: list[Any],
+    chunk_text: dict[int, str | None],
+    settings: Settings,
+) -> list[int]:
+    """Plan ``rows`` (recipients) as new queued chunks of ``account_name``; point the recipients at them."""
+    if not rows:
+        return []
+    account = settings.account(account_name)
+    mobiles = [r.mobile or "" for r in rows]
+    texts = [r.text if r.text is not None else (chunk_text.get(r.chunk_id) or "") for r in rows]
+    # One A/B variant per request, as when the campaign was planned (no variants: one group).
+    planned: list[chunker.PlannedChunk] = []
+    for variant in sorted({r.variant or "" for r in rows}):
+        members = [i for i, r in enumerate(rows) if (r.variant or "") == variant]
+        for p in chunker.plan(
+            [mobiles[i] for i in members],
+            [texts[i] for i in members],
+            account.vendor,
+            campaign_id=campaign.id,
+            separators=account.separators(),
+            same_text_max=account.same_text_max,
+            encrypted=account.encrypted,
+        ):
+            p.seq, p.indexes = len(planned), tuple(members[i] for i in p.indexes)
+            planned.append(p)
+    in_use = session.execute(
+        select(func.coalesce(func.max(Chunk.seq), -1) + 1).where(Chunk.campaign_id == campaign.id)
+    ).scalar_one()
+    base = max(int(in_use), campaign.next_seq or 0)
+    now = utcnow()
+    table = cast(Table, Chunk.__table__)
+    ids = []
+    for p in planned:
+        seq = base + p.seq
+        ids.append(
+            session.execute(
+                insert(table)
+                .values(
+                    campaign_id=campaign.id,
+                    seq=seq,
+                    ref=chunker.chunk_ref(campaign.id, seq),
+                    method=p.method,
+                    text=p.text,
+                    recipient_count=len(p.mobiles),
+                    state=ChunkState.QUEUED.value,
+                    attempts=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(table.c.id)
+            ).scalar_one()
+        )
+    campaign.next_seq = base + len(planned)
+    params = []
+    for chunk_id, p in zip(ids, planned, strict=True):
+        for index in p.indexes:
+            params.append(
+                {"rid": rows[index].id, "cid": chunk_id, "txt": None if p.text is not None else texts[index]}
+            )
+    recipients = cast(Table, Recipient.__table__)
+    session.connection().execute(
+        update(recipients)
+        .where(recipients.c.id == bindparam("rid"))
+        .values(
+            chunk_id=bindparam("cid"),
+            text=bindparam("txt"),
+            state=RecipientState.QUEUED.value,
+            error_class=None,
+            vendor_code=None,
+            account=None,
+        ),
+        params,
+    )
+    return ids
