@@ -74,8 +74,7 @@ def runtime_for(
 
 
 def send(stack: Stack, runtime: AccountRuntime, ids: list[int], worker: str = "w1") -> list[Result]:
-    with ThreadPoolExecutor(8) as pool:
-        return send_group(stack.sessions, runtime, load_group(stack.sessions, ids), worker, pool)
+    return send_group(stack.sessions, runtime, load_group(stack.sessions, ids), worker)
 
 
 def queued(stack: Stack, campaign_id: int) -> list[int]:

@@ -56,8 +56,7 @@ def test_given_two_workers_racing_the_same_group_then_each_chunk_is_sent_once(ma
     def worker(name: str) -> list[Any]:
         rows = load_group(stack.sessions, ids)
         barrier.wait()
-        with ThreadPoolExecutor(8) as pool:
-            return send_group(stack.sessions, runtime, rows, name, pool)
+        return send_group(stack.sessions, runtime, rows, name)
 
     try:
         # When two workers send it at the same moment
@@ -106,8 +105,7 @@ def test_given_a_lease_swept_mid_send_then_the_late_answers_settle_the_unknown_c
     sweeper = threading.Thread(target=sweep_soon)
     try:
         sweeper.start()
-        with ThreadPoolExecutor(4) as pool:
-            send_group(stack.sessions, runtime, load_group(stack.sessions, ids), "w1", pool)
+        send_group(stack.sessions, runtime, load_group(stack.sessions, ids), "w1")
         sweeper.join()
     finally:
         runtime.transport.close()
@@ -145,8 +143,7 @@ def test_given_mixed_answers_in_one_group_then_each_chunk_gets_its_own_outcome(m
     runtime = account_runtime(stack, redis)
     try:
         # When the group is sent at once
-        with ThreadPoolExecutor(6) as pool:
-            results = send_group(stack.sessions, runtime, load_group(stack.sessions, ids), "w1", pool)
+        results = send_group(stack.sessions, runtime, load_group(stack.sessions, ids), "w1")
     finally:
         runtime.transport.close()
         redis.close()
