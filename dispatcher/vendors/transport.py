@@ -223,9 +223,11 @@ class Transport:
         """``service_path``: ``(the vendor's, the account's)`` when the account overrides it."""
         self._addresses = _Addresses(base_urls)
         self._path = _Paths(service_path)
-        options = _client_options(timeout, connect_timeout, limits)
-        self._client = httpx.Client(transport=transport, **options)
-        self._timeout: httpx.Timeout = options["timeout"]
+        self._options = _client_options(timeout, connect_timeout, limits)
+        self._transport = transport
+        self._sync: httpx.Client | None = None  # made on first send(): a worker never needs one
+        self._sync_lock = threading.Lock()
+        self._timeout: httpx.Timeout = self._options["timeout"]
         self._limits = limits
         self._form_headers = {"Content-Type": _FORM}
         self._aio: aiohttp.ClientSession | None = None
@@ -243,7 +245,7 @@ class Transport:
             url = self._addresses.urls[index] + self._path(request)
             started = time.perf_counter()
             try:
-                resp = self._client.post(url, data=request.form)
+                resp = self._client().post(url, data=request.form)
             except httpx.HTTPError as exc:
                 not_sent = self._addresses.failover(index, exc, url)
                 continue
@@ -297,8 +299,16 @@ class Transport:
             await self._aio.close()
         self._aio = None  # a session of another loop (closed since) goes with it
 
+    def _client(self) -> httpx.Client:
+        # Its TLS context alone costs a worker ~0.1 s of CPU at start (py-spy, BENCHMARKS.md).
+        with self._sync_lock:
+            if self._sync is None:
+                self._sync = httpx.Client(transport=self._transport, **self._options)
+            return self._sync
+
     def close(self) -> None:
-        self._client.close()
+        if self._sync is not None:
+            self._sync.close()
 
     def __enter__(self) -> Self:
         return self
