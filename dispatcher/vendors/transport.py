@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlencode
 
-import aiohttp
 import httpx
 
 from dispatcher.errors import (
@@ -46,6 +45,8 @@ from dispatcher.errors import (
 from dispatcher.vendors.wire import Request
 
 if TYPE_CHECKING:
+    import aiohttp
+
     from dispatcher.config import AccountConfig
 
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
@@ -99,6 +100,8 @@ def translate_aiohttp_error(exc: Exception, url: str) -> DispatcherError:
     ``ConnectionTimeoutError`` (the ``connect`` timeout: connecting, or waiting for a free connection of
     the pool) before a byte of the request is written; everything after (reset, server disconnected,
     ``SocketTimeoutError`` reading the answer, a broken answer) may come after the gateway read it."""
+    import aiohttp  # here, not at the top: only a worker sends async (the CLI starts faster)
+
     reason = _reason(exc)
     if isinstance(exc, aiohttp.InvalidURL):
         return ConfigError(f"bad gateway address {url}: {reason}")
@@ -160,6 +163,8 @@ class _Addresses:
                 isinstance(exc, _NOT_SENT_FAILOVER),
             )
         else:
+            import aiohttp
+
             error = translate_aiohttp_error(exc, url)
             again = isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
             switch = again or isinstance(exc, TimeoutError)
@@ -255,6 +260,8 @@ class Transport:
 
     async def asend(self, request: Request) -> Response:
         """:meth:`send` on the running event loop (aiohttp): the same addresses, paths and errors."""
+        import aiohttp
+
         _check(request)
         session = self._session()
         body = urlencode(request.form).encode("ascii")
@@ -276,6 +283,8 @@ class Transport:
     def _session(self) -> aiohttp.ClientSession:
         """The aiohttp session of the running loop (made on first use there: a session is bound to
         its loop)."""
+        import aiohttp
+
         loop = asyncio.get_running_loop()
         if self._aio is None or self._aio_loop is not loop:
             self._aio = aiohttp.ClientSession(
