@@ -142,10 +142,8 @@ class Runtime:
         return results
 
     def close(self) -> None:
-        loop = sendloop.default()
         for account in self.accounts.values():
-            loop.run(account.transport.aclose)  # its aiohttp session lives on the sending loop
-            account.transport.close()
+            account.transport.close()  # its aiohttp session too, on the sending loop
         self.engine.dispose()
         if self.redis is not None:
             self.redis.close()

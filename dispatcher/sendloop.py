@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Coroutine, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -35,14 +35,6 @@ class SendLoop:
             return list(await asyncio.gather(*coroutines))
 
         return asyncio.run_coroutine_threadsafe(together(), self._loop)
-
-    def run(self, factory: Callable[[], Awaitable[T]]) -> T:
-        """Run one coroutine made by ``factory`` on the loop and wait for it (closing, tests)."""
-
-        async def one() -> T:
-            return await factory()
-
-        return asyncio.run_coroutine_threadsafe(one(), self._loop).result()
 
     def close(self) -> None:
         if self._loop.is_closed():

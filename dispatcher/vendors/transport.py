@@ -175,6 +175,13 @@ class _Addresses:
         raise error from exc
 
 
+def _on(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
 def _check(request: Request) -> None:
     if request.method.upper() != "POST":
         raise ValueError(f"gateways are always POSTed a form, not {request.method}")
@@ -318,6 +325,10 @@ class Transport:
     def close(self) -> None:
         if self._sync is not None:
             self._sync.close()
+        aio, loop = self._aio, self._aio_loop
+        if aio is not None and loop is not None and loop.is_running() and not _on(loop):
+            # Its session lives on another thread's loop (a worker's sending loop): closed there.
+            asyncio.run_coroutine_threadsafe(self.aclose(), loop).result(timeout=10)
 
     def __enter__(self) -> Self:
         return self

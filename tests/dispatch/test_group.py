@@ -4,11 +4,13 @@ without Celery: two workers racing the same group, a lease swept mid-send, mixed
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 from redis import Redis
 from sqlalchemy import select
 
@@ -161,3 +163,46 @@ def test_given_mixed_answers_in_one_group_then_each_chunk_gets_its_own_outcome(m
     assert all(r.next is Next.LATER for r in results if r.state == "queued")
     accepted = [m for m, s in recipients.items() if s == "accepted"]
     assert accepted and accepted_by_vendor(stack) == Counter(accepted)
+
+
+def test_given_a_termination_while_the_round_is_on_the_wire_then_its_answers_are_recorded_first(
+    make_stack: Any,
+) -> None:
+    # Given a group of four chunks and a vendor taking 0.5 s to answer
+    stack = make_stack(
+        SimulatorConfig(report_delay=0.0, seed=5, deliver_ratio=1.0, latency_ms=500), worker=False
+    )
+    ids = started_campaign(stack, 4)
+    redis: Redis[Any] = Redis.from_url(REDIS_URL)
+    runtime = account_runtime(stack, redis)
+
+    def terminate(_signum: int, _frame: Any) -> None:
+        raise SystemExit(143)  # what Celery's pool child does on the SIGTERM of a cancel
+
+    send = runtime.transport.asend
+    armed: list[bool] = []
+
+    async def send_then_terminate(request: Any) -> Any:
+        if not armed:  # one termination, 0.1 s after the first request went out
+            armed.append(True)
+            signal.setitimer(signal.ITIMER_REAL, 0.1)
+        return await send(request)
+
+    runtime.transport.asend = send_then_terminate  # type: ignore[method-assign]
+    previous = signal.signal(signal.SIGALRM, terminate)
+    try:
+        # When the task's thread is terminated while it waits for the round
+        with pytest.raises(SystemExit):
+            send_group(stack.sessions, runtime, load_group(stack.sessions, ids), "w1")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        runtime.transport.close()
+        redis.close()
+
+    # Then the termination went on only once every answer on the wire was recorded: nothing is left
+    # ``sending`` for the sweep to call unknown
+    with stack.sessions() as session:
+        chunks = Counter(session.execute(select(Chunk.state)).scalars())
+    assert chunks == Counter({"accepted": 4})
+    assert sum(accepted_by_vendor(stack).values()) == 4
