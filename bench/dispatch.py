@@ -8,18 +8,27 @@ Two measurements in one run (these machines are noisy, so each figure is a ratio
    Figure: sustained accepted requests/s as a share of R (target >= 95 %), and the share of requests
    answered "too frequent" (-16; target < 1 %).
 2. Unlimited, ``--latency-ms`` (20) per request: messages/s of the dispatcher (webservice, one number per
-   request) against a sequential ``httpx.Client`` loop over the same recipients (target >= 30x).
+   request) against a sequential ``httpx.Client`` loop over the same recipients (target >= 30x), and
+   against the client-side ceiling: bare async clients with 64 requests in flight against the same
+   simulator (aiohttp; httpx.AsyncClient on the httpx-aiohttp transport; plain httpx.AsyncClient), the
+   ceiling being the best of them before the dispatcher runs averaged with aiohttp again after it
+   (the load of a shared machine moves within seconds; target >= 80 %).
 
 Sustained rate = accepted requests between the first and the last acceptance in the simulator's ledger
 (its own clock); wall time from hand-off to the last acceptance is printed too.
 
     python bench/dispatch.py [--quick] [--rate R] [--seconds S] [--messages N] [--concurrency C]
-                             [--threads T] [--group G] [--workers W] [--only limited|unlimited]
+                             [--group G] [--workers W] [--only limited|unlimited] [--database-url URL]
+
+The store is a fresh SQLite file per run, or a fresh schema of ``--database-url`` (PostgreSQL) per run.
+Peak RSS: the largest ``VmHWM`` among the worker processes (Celery's parent and its pool children).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import csv
 import json
 import os
@@ -30,20 +39,24 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 from redis import Redis
 
 from dispatcher import campaigns
 from dispatcher.config import Settings
 from dispatcher.keys import rate_key
-from dispatcher.runtime import SEND_THREADS
 from dispatcher.simulator import SimulatorConfig, SimulatorProcess, start_simulator_process
-from dispatcher.store import make_engine, session_factory, upgrade
+from dispatcher.store import make_engine, session_factory
 from workers import tasks
 from workers.app import make_celery
+
+sys.path.insert(0, str(Path(__file__).parent))
+from scratch_store import backend_name, scratch_store
 
 TEMPLATE = "{姓名}您好，会员日全场8折，回T退订【测试】"
 SEND_PATH = "/Services/MsgSend.aspx/SendMsg"
@@ -75,8 +88,8 @@ class Run:
             f'user = "demo"\npassword = "demo"\nrate_limit = {rate_limit}\n',
             encoding="utf-8",
         )
-        database_url = args.database_url or f"sqlite:///{work / (suffix + '.sqlite3')}"
-        upgrade(database_url)
+        self._stores = ExitStack()
+        database_url = self._stores.enter_context(scratch_store(args.database_url, "bench_dispatch"))
         self.env = {
             **os.environ,
             "DISPATCHER_CONFIG": str(config),
@@ -84,7 +97,6 @@ class Run:
             "DISPATCHER_REDIS_URL": args.redis_url,
             "DISPATCHER_BROKER_URL": args.redis_url,
             "DISPATCHER_QUEUE": self.queue,
-            "DISPATCHER_SEND_THREADS": str(args.threads),
         }
         self.settings = Settings.load(self.env)
         self.engine = make_engine(database_url)
@@ -105,8 +117,7 @@ class Run:
                         "-m",
                         "dispatcher",
                         "worker",
-                        "-c",
-                        str(self.args.concurrency),
+                        *(["-c", str(self.args.concurrency)] if self.args.concurrency else []),
                         "-l",
                         "INFO",
                     ],
@@ -143,6 +154,7 @@ class Run:
             if done >= messages or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
+        peak = self.peak_rss_mb()
         ledger = self.sim.ledger()
         wanted = set(mobiles)
         accepted = sorted(e["at"] for e in ledger["accepted"] if e["mobile"] in wanted)
@@ -159,7 +171,21 @@ class Run:
             "too_frequent": sum(1 for r in refused if r["code"] == -16),
             "sustained_per_s": (len(accepted) - 1) / span if span else 0.0,
             "wall_s": (accepted[-1] - started) if accepted else 0.0,
+            "worker_peak_rss_mb": round(peak, 1),
         }
+
+    def peak_rss_mb(self) -> float:
+        """The largest VmHWM among the workers and their pool children (read before they stop)."""
+        pids = [p.pid for p in self.processes]
+        for pid in list(pids):
+            with contextlib.suppress(OSError):
+                pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        peaks = [0]
+        for pid in pids:
+            with contextlib.suppress(OSError, StopIteration):
+                status = Path(f"/proc/{pid}/status").read_text().splitlines()
+                peaks.append(int(next(line for line in status if line.startswith("VmHWM")).split()[1]))
+        return max(peaks) / 1024
 
     def close(self) -> None:
         for p in self.processes:
@@ -175,6 +201,7 @@ class Run:
         client: Redis[Any] = Redis.from_url(self.args.redis_url)
         client.delete(rate_key(self.account), self.queue)
         client.close()
+        self._stores.close()
 
 
 def sequential_httpx(base_url: str, mobiles: list[str]) -> float:
@@ -191,6 +218,65 @@ def sequential_httpx(base_url: str, mobiles: list[str]) -> float:
             answer = client.post(SEND_PATH, data=form).text
             assert answer.isdigit(), answer
         return len(mobiles) / (time.perf_counter() - started)
+
+
+def _form(i: int, mobile: str) -> dict[str, str]:
+    return {"userCode": "demo", "userPass": "demo", "DesNo": mobile, "Msg": f"客户{i % 97}您好【测试】"}
+
+
+async def _ceiling(post: Any, mobiles: list[str], in_flight: int) -> float:
+    """Messages/s of ``in_flight`` concurrent loops of ``post(form) -> answer`` over ``mobiles``."""
+    queue = list(enumerate(mobiles))
+    queue.reverse()
+
+    async def loop() -> None:
+        while queue:
+            i, mobile = queue.pop()
+            answer = await post(_form(i, mobile))
+            assert answer.isdigit(), answer
+
+    started = time.perf_counter()
+    await asyncio.gather(*(loop() for _ in range(in_flight)))
+    return len(mobiles) / (time.perf_counter() - started)
+
+
+def ceilings(
+    base_url: str, mobiles: list[str], in_flight: int = 64, *, httpx_too: bool = True
+) -> dict[str, float]:
+    """The client-side ceiling: bare async clients, ``in_flight`` requests at once, nothing else."""
+
+    async def with_aiohttp() -> float:
+        async with aiohttp.ClientSession(base_url) as session:
+
+            async def post(form: dict[str, str]) -> str:
+                async with session.post(SEND_PATH, data=form) as resp:
+                    return await resp.text()
+
+            return await _ceiling(post, mobiles, in_flight)
+
+    async def with_httpx(transport: httpx.AsyncBaseTransport | None, mobiles: list[str]) -> float:
+        limits = httpx.Limits(max_connections=100)
+        async with httpx.AsyncClient(
+            base_url=base_url, transport=transport, limits=limits, timeout=30
+        ) as client:
+
+            async def post(form: dict[str, str]) -> str:
+                return (await client.post(SEND_PATH, data=form)).text
+
+            return await _ceiling(post, mobiles, in_flight)
+
+    figures = {"aiohttp": asyncio.run(with_aiohttp())}
+    if not httpx_too:
+        return figures
+    try:
+        from httpx_aiohttp import AiohttpTransport
+    except ImportError:  # an optional (dev) dependency
+        pass
+    else:
+        figures["httpx_on_aiohttp"] = asyncio.run(with_httpx(AiohttpTransport(), mobiles))
+    # Plain httpx.AsyncClient stalls with this many in flight (encode/httpx#3215): a short sample.
+    figures["httpx_async"] = asyncio.run(with_httpx(None, mobiles[: max(100, len(mobiles) // 10)]))
+    return figures
 
 
 def rate_limited(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
@@ -229,27 +315,45 @@ def unlimited(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         baseline = sequential_httpx(sim.base_url, mobiles[:baseline_n])
         print(f"  sequential httpx loop: {baseline:.1f} msg/s over {baseline_n} messages", flush=True)
         sim.reset()
+        ceiling_n = min(len(mobiles), args.ceiling_messages)
+        ceiling = ceilings(sim.base_url, [str(16000000000 + i) for i in range(ceiling_n)])
+        print(
+            f"  client-side ceiling, 64 in flight, {ceiling_n} messages each: "
+            + ", ".join(f"{name} {rate:.0f} msg/s" for name, rate in ceiling.items()),
+            flush=True,
+        )
+        sim.reset()
         run = Run(sim, args, work, rate_limit=1e6)  # "no limit": the limiter still runs, never binding
         try:
             run.start_workers(args.workers)
             result = run.send(args.messages, first=15000000000)
         finally:
             run.close()
+        # The load of a shared machine moves within seconds: the ceiling again, after the dispatcher.
+        sim.reset()
+        again = ceilings(sim.base_url, [str(17000000000 + i) for i in range(ceiling_n)], httpx_too=False)
+        print(f"  client-side ceiling again, after: aiohttp {again['aiohttp']:.0f} msg/s", flush=True)
+    best = (max(ceiling.values()) + again["aiohttp"]) / 2
     result.update(
+        ceilings=ceiling,
+        ceiling_after=again,
+        ceiling_mean=best,
+        share_of_ceiling=result["sustained_per_s"] / best,
         baseline_per_s=baseline,
         baseline_messages=baseline_n,
         ratio=result["sustained_per_s"] / baseline,
         wall_ratio=(result["accepted"] / result["wall_s"]) / baseline if result["wall_s"] else 0.0,
         workers=args.workers,
         concurrency=args.concurrency,
-        threads=args.threads,
         group=args.group,
     )
     print(
-        f"  dispatcher, {args.workers} worker process(es) x -c {args.concurrency}, {args.threads} sending threads "
-        f"per process, {args.group} chunks per task: {result['sustained_per_s']:.0f} msg/s sustained = {result['ratio']:.1f}x the loop "
+        f"  dispatcher, {args.workers} worker process(es) x -c {args.concurrency or 'default'}, {args.group} chunks per task: "
+        f"{result['sustained_per_s']:.0f} msg/s sustained = {result['ratio']:.1f}x the loop, "
+        f"{result['share_of_ceiling']:.0%} of the ceiling ({best:.0f}: mean of before and after) "
         f"(hand-off to last acceptance: {result['wall_ratio']:.1f}x); accepted {result['accepted']}/"
-        f"{result['messages']}, duplicates {result['duplicates']}, unknown {result['unknown']}",
+        f"{result['messages']}, duplicates {result['duplicates']}, unknown {result['unknown']}; "
+        f"worker peak RSS {result['worker_peak_rss_mb']:.0f} MB",
         flush=True,
     )
     return result
@@ -271,16 +375,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="R=50 for 6 s per worker count, 1,500 messages")
+    parser.add_argument("--quick", action="store_true", help="R=50 for 5 s per worker count, 1,000 messages")
     parser.add_argument("--rate", type=float, default=100.0, help="the vendor's requests/s (part 1)")
     parser.add_argument("--seconds", type=float, default=15.0, help="campaign length at R (part 1)")
     parser.add_argument("--messages", type=int, default=5000, help="campaign size (part 2)")
     parser.add_argument("--baseline-messages", type=int, default=400, help="sequential loop size (part 2)")
+    parser.add_argument("--ceiling-messages", type=int, default=5000, help="each ceiling client's size")
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--workers", type=int, default=2, help="worker processes (part 2)")
-    parser.add_argument("--concurrency", type=int, default=2, help="tasks per worker process (-c)")
     parser.add_argument(
-        "--threads", type=int, default=SEND_THREADS, help="sending threads per worker process"
+        "--concurrency", type=int, default=None, help="tasks per worker process (-c; default: as shipped)"
     )
     parser.add_argument("--group", type=int, default=tasks.GROUP, help="chunks per task")
     parser.add_argument("--only", choices=["limited", "unlimited"], default=None, help="run one part only")
@@ -289,7 +393,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
     if args.quick:
-        args.rate, args.seconds, args.messages, args.baseline_messages = 50.0, 6.0, 1500, 200
+        args.rate, args.seconds, args.messages, args.baseline_messages = 50.0, 5.0, 1000, 100
+        args.ceiling_messages = 1000
+    print(f"command: python {' '.join(sys.argv)}\nstore: {backend_name(args.database_url)}", flush=True)
     print(json.dumps(machine()), flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as tmp:
         part1: list[dict[str, Any]] = []

@@ -28,6 +28,7 @@ from types import MappingProxyType
 
 from scratch_store import backend_name, scratch_store
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from dispatcher.config import AccountConfig, Settings
 from dispatcher.results.inbox import process_pending
@@ -57,6 +58,11 @@ def build_store(url: str, n: int) -> None:
             )
         )
         session.commit()
+    if make_url(url).get_backend_name() == "postgresql":
+        # What autovacuum does within a minute of such a load; without it the planner thinks the
+        # recipients table empty.
+        with make_engine(url).connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
 
 
 def bodies(n: int) -> list[str]:

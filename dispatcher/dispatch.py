@@ -7,7 +7,8 @@ and schedules what the returned :class:`Result` values say comes next. One pipel
 2. the account's limiter reserves a slot per request (one Redis call for the round);
 3. :func:`claim_chunks`: ONE conditional UPDATE ... RETURNING claims them (a duplicate wins nothing),
    one more moves their still-waiting recipients to ``sending``;
-4. the won chunks are sent concurrently on the pool, each at its slot, each answer interpreted;
+4. the won chunks are sent concurrently on the process's event loop (:mod:`dispatcher.sendloop`),
+   each at its slot, each answer interpreted;
 5. :func:`record_attempts`: ONE transaction records every outcome that :func:`decide` gives, splits
    and pauses included, then the limiter adapts.
 
@@ -16,10 +17,10 @@ What answers mean is decided apart from the I/O, in :mod:`dispatcher.decisions`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
@@ -29,6 +30,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from dispatcher import sendloop
 from dispatcher.config import AccountConfig
 from dispatcher.decisions import (
     ChunkRow,
@@ -50,6 +52,7 @@ from dispatcher.errors import (
     UnsupportedMethodError,
 )
 from dispatcher.ratelimit import AccountLimiter, LocalLimiter
+from dispatcher.sendloop import SendLoop
 from dispatcher.store import Campaign, CampaignState, Chunk, ChunkState, utcnow
 from dispatcher.store.campaigns import move
 from dispatcher.store.chunks import (
@@ -147,10 +150,11 @@ def send_group(
     runtime: AccountRuntime,
     rows: Sequence[ChunkRow],
     worker_id: str,
-    pool: Executor | None = None,
+    loop: SendLoop | None = None,
 ) -> list[Result]:
     """Send a task's chunks of one account if they are still queued, their campaign running and
-    inside its window; returns what comes next for each.
+    inside its window; returns what comes next for each. The requests go out on ``loop`` (default:
+    the process's).
 
     Window and due checks use the database's clock read with the rows. Tokens come first, then the
     claim: a chunk is ``sending`` only once its slot is near, so a worker killed while waiting for the
@@ -201,7 +205,7 @@ def send_group(
         reserved_at = time.monotonic()
         batch, pending = pending[: len(waits)], pending[len(waits) :]
         slots = {row.id: reserved_at + wait for row, wait in zip(batch, waits, strict=True)}
-        results += _send_round(sessions, runtime, batch, slots, worker_id, pool)
+        results += _send_round(sessions, runtime, batch, slots, worker_id, loop or sendloop.default())
     return results
 
 
@@ -211,7 +215,7 @@ def _send_round(
     batch: Sequence[ChunkRow],
     slots: dict[int, float],
     worker_id: str,
-    pool: Executor | None,
+    loop: SendLoop,
 ) -> list[Result]:
     """Claim ``batch``, send the won chunks at their slots, record them all, then adapt the account's
     rate (after the record, so a Redis outage cannot undo it)."""
@@ -222,22 +226,16 @@ def _send_round(
     if not won:
         return results
 
-    def one(item: tuple[ChunkRow, Claimed]) -> SendAttempt:
-        return _send_claimed(runtime, item[0], item[1], slots[item[0].id])
-
+    future = loop.submit([_send_claimed(runtime, row, claim, slots[row.id]) for row, claim in won])
     interrupted: BaseException | None = None
-    if pool is None:
-        attempts = [one(item) for item in won]
-    else:
-        futures = [pool.submit(one, item) for item in won]
-        try:
-            attempts = [f.result() for f in futures]
-        except BaseException as exc:
-            # Terminated mid-round (Celery cancels a task with SIGTERM, which the pool's child turns
-            # into SystemExit here): the requests on the wire are answered and recorded first, rather
-            # than left ``sending`` for the sweep to call unknown. Then the termination goes on.
-            interrupted = exc
-            attempts = [f.result() for f in futures]
+    try:
+        attempts = future.result()
+    except BaseException as exc:
+        # Terminated mid-round (Celery cancels a task with SIGTERM, which the pool's child turns
+        # into SystemExit here): the requests on the wire are answered and recorded first, rather
+        # than left ``sending`` for the sweep to call unknown. Then the termination goes on.
+        interrupted = exc
+        attempts = future.result()
 
     results += record_attempts(sessions, worker_id, attempts)
     verdicts = [a.verdict for a in attempts]
@@ -251,9 +249,9 @@ def _send_round(
     return results
 
 
-def _send_claimed(runtime: AccountRuntime, row: ChunkRow, claimed: Claimed, slot: float) -> SendAttempt:
+async def _send_claimed(runtime: AccountRuntime, row: ChunkRow, claimed: Claimed, slot: float) -> SendAttempt:
     """Build, wait for the request's limiter slot (``time.monotonic()`` value), send, interpret; runs
-    on a sending thread. Never raises: what cannot be explained becomes ``unknown`` at once."""
+    on the sending loop. Never raises: what cannot be explained becomes ``unknown`` at once."""
     started = runtime.clock()
     if not claimed.recipients:  # withdrawn or settled since it was queued: nothing to send
         return SendAttempt(row, claimed, Verdict(ChunkState.FAILED, sent=False), started, started)
@@ -265,14 +263,14 @@ def _send_claimed(runtime: AccountRuntime, row: ChunkRow, claimed: Claimed, slot
         verdict = Verdict(ChunkState.FAILED, cls, detail=str(exc), sent=False)
         return SendAttempt(row, claimed, verdict, started, runtime.clock())
     if (wait := slot - time.monotonic()) > 0:
-        time.sleep(wait)
+        await asyncio.sleep(wait)
     started = runtime.clock()
     t0 = time.monotonic()
     body: str | None = None
     url: str | None = None
     try:
         try:
-            response = runtime.transport.send(request)
+            response = await runtime.transport.asend(request)
             body, url = response.text, response.url_used
             verdict = interpret(runtime.vendor, body=body)
         except (NotSentError, OutcomeUnknownError, HTTPStatusError) as exc:

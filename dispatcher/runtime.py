@@ -11,7 +11,6 @@ import socket
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +18,7 @@ from redis import Redis
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from dispatcher import sendloop
 from dispatcher.config import Settings
 from dispatcher.dispatch import LEASE_SECONDS, AccountRuntime, ChunkRow, Next, Result, load_group, send_group
 from dispatcher.keys import DEFAULT_KEYS
@@ -35,10 +35,6 @@ from dispatcher.vendors.registry import get as vendor_module
 from dispatcher.vendors.transport import for_account as transport_for
 
 IN_MEMORY = "memory://"
-# Requests one worker process may have in flight at once (one-number-per-request vendors): the
-# threads its tasks' groups are sent on, shared by the tasks of a thread-pool worker.
-SEND_THREADS = 32
-SEND_THREADS_ENV = "DISPATCHER_SEND_THREADS"
 # How the workers' limiters react to a "too frequent" answer. A single one at the configured rate
 # comes from requests bunched by send jitter, not from a rate that is wrong: slow down by 15 % and
 # pause a quarter second (the default halving and 1 s pause cost a third of the throughput, measured
@@ -56,14 +52,6 @@ def lease_seconds() -> float:
     return value
 
 
-def send_threads() -> int:
-    """``DISPATCHER_SEND_THREADS`` if set, read when called, else :data:`SEND_THREADS`."""
-    value = int(os.environ.get(SEND_THREADS_ENV) or SEND_THREADS)
-    if value <= 0:
-        raise ValueError(f"{SEND_THREADS_ENV} must be positive")
-    return value
-
-
 @dataclass
 class Runtime:
     settings: Settings
@@ -75,7 +63,6 @@ class Runtime:
     local_rates: LocalRates = field(default_factory=LocalRates)
     local_deferrals: dict[str, float] = field(default_factory=dict)  # without Redis: account -> monotonic
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _pool: ThreadPoolExecutor | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, use_redis: bool = True) -> Runtime:
@@ -141,7 +128,7 @@ class Runtime:
 
     def send_many(self, chunk_ids: Sequence[int]) -> list[Result]:
         """Send a task's group of chunks (:func:`dispatch.send_group`), concurrently on this process's
-        sending threads; chunks of several accounts (a re-queued mix) go account by account."""
+        event loop (:mod:`dispatcher.sendloop`); chunks of several accounts (a re-queued mix) go account by account."""
         if not chunk_ids:
             return []
         rows = load_group(self.sessions, chunk_ids)
@@ -151,22 +138,12 @@ class Runtime:
             by_account.setdefault(row.account, []).append(row)
         me = worker_id()
         for account, part in by_account.items():
-            results += send_group(self.sessions, self.account(account), part, me, self.pool())
+            results += send_group(self.sessions, self.account(account), part, me, sendloop.default())
         return results
 
-    def pool(self) -> ThreadPoolExecutor:
-        """The sending threads, started on first use and kept for the process's life."""
-        with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=send_threads(), thread_name_prefix="send")
-            return self._pool
-
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
         for account in self.accounts.values():
-            account.transport.close()
+            account.transport.close()  # its aiohttp session too, on the sending loop
         self.engine.dispose()
         if self.redis is not None:
             self.redis.close()

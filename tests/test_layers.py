@@ -42,6 +42,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "dispatcher.decisions",
             "dispatcher.dispatch",
             "dispatcher.runtime",
+            "dispatcher.sendloop",
             "dispatcher.campaigns",
             "dispatcher.scheduler",
             "dispatcher.waiting",

@@ -32,6 +32,7 @@ from sqlalchemy.schema import CreateTable
 
 from dispatcher.results.parsing import ReplyRecord, ReportRecord
 from dispatcher.store import ReplyRow, ReportRow
+from dispatcher.store.bulk import write_rows
 from dispatcher.store.types import BigId, UTCDateTime
 
 _REPORT_COLUMNS = ("account", "batch_id", "mobile", "status", "reported_at", "ref", "raw_pull_id")
@@ -83,6 +84,16 @@ def stage_reports(session: Session, account: str, raw_pull_id: int, records: Seq
         )
         _driver_executemany(connection, "report_stage", _REPORT_COLUMNS, rows)
         return len(records)
+    if connection.dialect.name == "postgresql":
+        # COPY (psycopg), each time as the column binds it (aware: a naive one is refused there).
+        bind = stage.c.reported_at.type.dialect_impl(connection.dialect).bind_processor(connection.dialect)
+        assert bind is not None
+        return write_rows(
+            session,
+            stage,
+            _REPORT_COLUMNS,
+            ((account, b, m, s, bind(at), ref, raw_pull_id) for b, m, s, at, ref in records),
+        )
     connection.execute(
         insert(stage),
         [

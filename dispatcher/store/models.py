@@ -256,9 +256,10 @@ class ReportRow(Base):
     status: Mapped[str] = mapped_column(String(32))
     reported_at: Mapped[datetime | None]
     ref: Mapped[str | None] = mapped_column(String(60))
-    recipient_id: Mapped[int | None] = mapped_column(ForeignKey("recipients.id", ondelete="SET NULL"))
+    # No foreign keys (migration 0008): a per-row trigger each, for ids read in the same transaction.
+    recipient_id: Mapped[int | None] = mapped_column(BigId)  # recipients.id
     matched_at: Mapped[datetime | None]
-    raw_pull_id: Mapped[int | None] = mapped_column(ForeignKey("raw_pulls.id"), index=True)
+    raw_pull_id: Mapped[int | None] = mapped_column(BigId, index=True)  # raw_pulls.id
 
 
 class ReplyRow(Base):

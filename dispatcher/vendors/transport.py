@@ -1,7 +1,10 @@
 """The one place that talks HTTP to a gateway: POST form, UTF-8, never a query string.
 
-httpx failures are translated here, once, into ``dispatcher.errors``; what matters is whether the
-request may have reached the gateway:
+Two ways to send, one meaning: :meth:`Transport.send` (blocking, httpx: pulls, keywords, the web
+app's balance) and :meth:`Transport.asend` (asyncio, aiohttp: the workers' sending core, many requests
+in flight on one event loop; httpx's async pool stalls with tens of requests in flight, measured in
+BENCHMARKS.md). Their failures are translated here, once, into ``dispatcher.errors``; what matters is
+whether the request may have reached the gateway:
 
     connect error, connect/pool timeout      -> NotSentError         (safe to send again)
     read/write timeout, reset, protocol error -> OutcomeUnknownError  (the gateway may have it)
@@ -22,12 +25,13 @@ password.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import urlencode
 
 import httpx
 
@@ -41,10 +45,13 @@ from dispatcher.errors import (
 from dispatcher.vendors.wire import Request
 
 if TYPE_CHECKING:
+    import aiohttp
+
     from dispatcher.config import AccountConfig
 
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 _USER_AGENT = "sms-dispatcher"
+_FORM = "application/x-www-form-urlencoded"  # what httpx sends for ``data=``: the two paths post alike
 
 # The request surely did not reach the gateway: safe to try the next address right away.
 _NOT_SENT_FAILOVER = (httpx.ConnectError, httpx.ConnectTimeout)
@@ -73,7 +80,7 @@ def _guess_encoding(content: bytes) -> str:
 
 def translate_error(exc: httpx.HTTPError, url: str) -> DispatcherError:
     """The dispatcher error for an httpx failure while POSTing to ``url``."""
-    reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    reason = _reason(exc)
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
         return ConfigError(f"bad gateway address {url}: {reason}")
     if isinstance(
@@ -83,6 +90,31 @@ def translate_error(exc: httpx.HTTPError, url: str) -> DispatcherError:
     if isinstance(exc, httpx.ProxyError):
         return NotSentError(f"request to {url} not sent: proxy failed ({reason})")
     # Read/write timeouts, resets, remote protocol errors and anything else: it may have arrived.
+    return _unknown(url, reason)
+
+
+def translate_aiohttp_error(exc: Exception, url: str) -> DispatcherError:
+    """The dispatcher error for an aiohttp failure (or timeout) while POSTing to ``url``.
+
+    aiohttp raises ``ClientConnectorError`` (refused, unreachable, DNS, TLS handshake, proxy) and
+    ``ConnectionTimeoutError`` (the ``connect`` timeout: connecting, or waiting for a free connection of
+    the pool) before a byte of the request is written; everything after (reset, server disconnected,
+    ``SocketTimeoutError`` reading the answer, a broken answer) may come after the gateway read it."""
+    import aiohttp  # here, not at the top: only a worker sends async (the CLI starts faster)
+
+    reason = _reason(exc)
+    if isinstance(exc, aiohttp.InvalidURL):
+        return ConfigError(f"bad gateway address {url}: {reason}")
+    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
+        return NotSentError(f"request to {url} not sent ({reason})")
+    return _unknown(url, reason)
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _unknown(url: str, reason: str) -> OutcomeUnknownError:
     return OutcomeUnknownError(
         f"request to {url} sent but no answer ({reason}); the gateway may have accepted it"
     )
@@ -120,14 +152,34 @@ class _Addresses:
             if self._current == index:
                 self._current = (index + 1) % len(self.urls)
 
-    def failover(self, index: int, exc: httpx.HTTPError, url: str) -> DispatcherError:
-        """After ``exc`` on address ``index``: move on if the address looks unhealthy; return the error
-        when the request surely never left (try the next address), raise it when it may have."""
-        if isinstance(exc, _SWITCH):
+    def failover(self, index: int, exc: Exception, url: str) -> DispatcherError:
+        """After ``exc`` (httpx's or aiohttp's) on address ``index``: move on if the address looks
+        unhealthy; return the error when the request surely never left (try the next address), raise it
+        when it may have."""
+        if isinstance(exc, httpx.HTTPError):
+            error, switch, again = (
+                translate_error(exc, url),
+                isinstance(exc, _SWITCH),
+                isinstance(exc, _NOT_SENT_FAILOVER),
+            )
+        else:
+            import aiohttp
+
+            error = translate_aiohttp_error(exc, url)
+            again = isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
+            switch = again or isinstance(exc, TimeoutError)
+        if switch:
             self.failed(index)
-        if isinstance(exc, _NOT_SENT_FAILOVER):
-            return translate_error(exc, url)
-        raise translate_error(exc, url) from exc
+        if again:
+            return error
+        raise error from exc
+
+
+def _on(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
 
 
 def _check(request: Request) -> None:
@@ -147,15 +199,15 @@ class _Paths:
         return request.path
 
 
-def _response(resp: httpx.Response, url: str, started: float) -> Response:
+def _response(status: int, text: str, headers: Any, url: str, started: float) -> Response:
     elapsed = time.perf_counter() - started
-    if resp.status_code >= 400:
-        raise HTTPStatusError(resp.status_code, resp.text, resp.headers)
-    return Response(resp.status_code, resp.text, url, elapsed)
+    if status >= 400:
+        raise HTTPStatusError(status, text, headers)
+    return Response(status, text, url, elapsed)
 
 
 def _client_options(timeout: float, connect_timeout: float | None, limits: httpx.Limits) -> dict[str, Any]:
-    """What the sync and async clients share."""
+    """The httpx client's options (the aiohttp session takes the same timeouts and limits)."""
     return {
         "timeout": httpx.Timeout(
             timeout, connect=connect_timeout if connect_timeout is not None else timeout
@@ -168,7 +220,7 @@ def _client_options(timeout: float, connect_timeout: float | None, limits: httpx
 
 
 class Transport:
-    """Blocking transport for one account's gateway (one or several base URLs)."""
+    """One account's gateway (one or several base URLs): :meth:`send` blocks, :meth:`asend` awaits."""
 
     def __init__(
         self,
@@ -183,7 +235,15 @@ class Transport:
         """``service_path``: ``(the vendor's, the account's)`` when the account overrides it."""
         self._addresses = _Addresses(base_urls)
         self._path = _Paths(service_path)
-        self._client = httpx.Client(transport=transport, **_client_options(timeout, connect_timeout, limits))
+        self._options = _client_options(timeout, connect_timeout, limits)
+        self._transport = transport
+        self._sync: httpx.Client | None = None  # made on first send(): a worker never needs one
+        self._sync_lock = threading.Lock()
+        self._timeout: httpx.Timeout = self._options["timeout"]
+        self._limits = limits
+        self._form_headers = {"Content-Type": _FORM}
+        self._aio: aiohttp.ClientSession | None = None
+        self._aio_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def base_url(self) -> str:
@@ -197,74 +257,84 @@ class Transport:
             url = self._addresses.urls[index] + self._path(request)
             started = time.perf_counter()
             try:
-                resp = self._client.post(url, data=request.form)
+                resp = self._client().post(url, data=request.form)
             except httpx.HTTPError as exc:
                 not_sent = self._addresses.failover(index, exc, url)
                 continue
-            return _response(resp, url, started)
+            return _response(resp.status_code, resp.text, resp.headers, url, started)
         assert not_sent is not None
         raise not_sent
 
+    async def asend(self, request: Request) -> Response:
+        """:meth:`send` on the running event loop (aiohttp): the same addresses, paths and errors."""
+        import aiohttp
+
+        _check(request)
+        session = self._session()
+        body = urlencode(request.form).encode("ascii")
+        not_sent: DispatcherError | None = None
+        for index in self._addresses.order():
+            url = self._addresses.urls[index] + self._path(request)
+            started = time.perf_counter()
+            try:
+                async with session.post(url, data=body, headers=self._form_headers) as resp:
+                    status, headers = resp.status, resp.headers
+                    text = await resp.text(errors="replace")
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                not_sent = self._addresses.failover(index, exc, url)
+                continue
+            return _response(status, text, headers, url, started)
+        assert not_sent is not None
+        raise not_sent
+
+    def _session(self) -> aiohttp.ClientSession:
+        """The aiohttp session of the running loop (made on first use there: a session is bound to
+        its loop)."""
+        import aiohttp
+
+        loop = asyncio.get_running_loop()
+        if self._aio is None or self._aio_loop is not loop:
+            self._aio = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(
+                    limit=self._limits.max_connections or 0,
+                    keepalive_timeout=self._limits.keepalive_expiry or 5.0,
+                ),
+                # connect: connecting, or waiting for a pooled connection (both: nothing sent yet).
+                timeout=aiohttp.ClientTimeout(
+                    total=None, connect=self._timeout.connect, sock_read=self._timeout.read
+                ),
+                headers={"User-Agent": _USER_AGENT},
+                fallback_charset_resolver=lambda _resp, content: _guess_encoding(content),
+            )
+            self._aio_loop = loop
+        return self._aio
+
+    async def aclose(self) -> None:
+        """Close the aiohttp session (on the loop it was made on)."""
+        if self._aio is not None and self._aio_loop is asyncio.get_running_loop():
+            await self._aio.close()
+        self._aio = None  # a session of another loop (closed since) goes with it
+
+    def _client(self) -> httpx.Client:
+        # Its TLS context alone costs a worker ~0.1 s of CPU at start (py-spy, BENCHMARKS.md).
+        with self._sync_lock:
+            if self._sync is None:
+                self._sync = httpx.Client(transport=self._transport, **self._options)
+            return self._sync
+
     def close(self) -> None:
-        self._client.close()
+        if self._sync is not None:
+            self._sync.close()
+        aio, loop = self._aio, self._aio_loop
+        if aio is not None and loop is not None and loop.is_running() and not _on(loop):
+            # Its session lives on another thread's loop (a worker's sending loop): closed there.
+            asyncio.run_coroutine_threadsafe(self.aclose(), loop).result(timeout=10)
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class AsyncTransport:
-    """The asyncio twin: many one-number requests in flight at once on one connection pool."""
-
-    def __init__(
-        self,
-        base_urls: Sequence[str],
-        *,
-        timeout: float = 10.0,
-        connect_timeout: float | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        limits: httpx.Limits = DEFAULT_LIMITS,
-        service_path: tuple[str, str] | None = None,
-    ) -> None:
-        self._addresses = _Addresses(base_urls)
-        self._path = _Paths(service_path)
-        self._client = httpx.AsyncClient(
-            transport=transport, **_client_options(timeout, connect_timeout, limits)
-        )
-
-    @property
-    def base_url(self) -> str:
-        return self._addresses.current
-
-    async def send(self, request: Request) -> Response:
-        _check(request)
-        not_sent: DispatcherError | None = None
-        for index in self._addresses.order():
-            url = self._addresses.urls[index] + self._path(request)
-            started = time.perf_counter()
-            try:
-                resp = await self._client.post(url, data=request.form)
-            except httpx.HTTPError as exc:
-                not_sent = self._addresses.failover(index, exc, url)
-                continue
-            return _response(resp, url, started)
-        assert not_sent is not None
-        raise not_sent
-
-    async def close(self) -> None:
-        await self._client.aclose()
-
-    aclose = close
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
 
 
 def for_account(account: AccountConfig, *, timeout: float = 10.0) -> Transport:

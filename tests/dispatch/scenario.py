@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from sqlalchemy import select
@@ -45,8 +44,7 @@ def runtime_for(
 
 
 def send(stack: Stack, runtime: AccountRuntime, ids: list[int], worker: str = "w1") -> list[Result]:
-    with ThreadPoolExecutor(8) as pool:
-        return send_group(stack.sessions, runtime, load_group(stack.sessions, ids), worker, pool)
+    return send_group(stack.sessions, runtime, load_group(stack.sessions, ids), worker)
 
 
 def queued(stack: Stack, campaign_id: int) -> list[int]:

@@ -4,11 +4,13 @@ without Celery: two workers racing the same group, a lease swept mid-send, mixed
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 from redis import Redis
 from sqlalchemy import select
 
@@ -56,8 +58,7 @@ def test_given_two_workers_racing_the_same_group_then_each_chunk_is_sent_once(ma
     def worker(name: str) -> list[Any]:
         rows = load_group(stack.sessions, ids)
         barrier.wait()
-        with ThreadPoolExecutor(8) as pool:
-            return send_group(stack.sessions, runtime, rows, name, pool)
+        return send_group(stack.sessions, runtime, rows, name)
 
     try:
         # When two workers send it at the same moment
@@ -106,8 +107,7 @@ def test_given_a_lease_swept_mid_send_then_the_late_answers_settle_the_unknown_c
     sweeper = threading.Thread(target=sweep_soon)
     try:
         sweeper.start()
-        with ThreadPoolExecutor(4) as pool:
-            send_group(stack.sessions, runtime, load_group(stack.sessions, ids), "w1", pool)
+        send_group(stack.sessions, runtime, load_group(stack.sessions, ids), "w1")
         sweeper.join()
     finally:
         runtime.transport.close()
@@ -145,8 +145,7 @@ def test_given_mixed_answers_in_one_group_then_each_chunk_gets_its_own_outcome(m
     runtime = account_runtime(stack, redis)
     try:
         # When the group is sent at once
-        with ThreadPoolExecutor(6) as pool:
-            results = send_group(stack.sessions, runtime, load_group(stack.sessions, ids), "w1", pool)
+        results = send_group(stack.sessions, runtime, load_group(stack.sessions, ids), "w1")
     finally:
         runtime.transport.close()
         redis.close()
@@ -164,3 +163,46 @@ def test_given_mixed_answers_in_one_group_then_each_chunk_gets_its_own_outcome(m
     assert all(r.next is Next.LATER for r in results if r.state == "queued")
     accepted = [m for m, s in recipients.items() if s == "accepted"]
     assert accepted and accepted_by_vendor(stack) == Counter(accepted)
+
+
+def test_given_a_termination_while_the_round_is_on_the_wire_then_its_answers_are_recorded_first(
+    make_stack: Any,
+) -> None:
+    # Given a group of four chunks and a vendor taking 0.5 s to answer
+    stack = make_stack(
+        SimulatorConfig(report_delay=0.0, seed=5, deliver_ratio=1.0, latency_ms=500), worker=False
+    )
+    ids = started_campaign(stack, 4)
+    redis: Redis[Any] = Redis.from_url(REDIS_URL)
+    runtime = account_runtime(stack, redis)
+
+    def terminate(_signum: int, _frame: Any) -> None:
+        raise SystemExit(143)  # what Celery's pool child does on the SIGTERM of a cancel
+
+    send = runtime.transport.asend
+    armed: list[bool] = []
+
+    async def send_then_terminate(request: Any) -> Any:
+        if not armed:  # one termination, 0.1 s after the first request went out
+            armed.append(True)
+            signal.setitimer(signal.ITIMER_REAL, 0.1)
+        return await send(request)
+
+    runtime.transport.asend = send_then_terminate  # type: ignore[method-assign]
+    previous = signal.signal(signal.SIGALRM, terminate)
+    try:
+        # When the task's thread is terminated while it waits for the round
+        with pytest.raises(SystemExit):
+            send_group(stack.sessions, runtime, load_group(stack.sessions, ids), "w1")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        runtime.transport.close()
+        redis.close()
+
+    # Then the termination went on only once every answer on the wire was recorded: nothing is left
+    # ``sending`` for the sweep to call unknown
+    with stack.sessions() as session:
+        chunks = Counter(session.execute(select(Chunk.state)).scalars())
+    assert chunks == Counter({"accepted": 4})
+    assert sum(accepted_by_vendor(stack).values()) == 4

@@ -1,18 +1,20 @@
-"""The httpx transport against real loopback servers: answers, failures, failover, no leaked secrets."""
+"""The transport (httpx blocking, aiohttp on an event loop) against real loopback servers: answers, failures, failover, no leaked secrets."""
 
 from __future__ import annotations
 
 import asyncio
 from urllib.parse import parse_qs
 
+import aiohttp
 import httpx
 import pytest
+from aiohttp.client_reqrep import ConnectionKey
 
 from dispatcher.errors import ConfigError, HTTPStatusError, NotSentError, OutcomeUnknownError, TransportError
 from dispatcher.vendors import crypto, entinfo, trigger
-from dispatcher.vendors.transport import AsyncTransport, Transport, translate_error
+from dispatcher.vendors.transport import Response, Transport, translate_aiohttp_error, translate_error
 from dispatcher.vendors.wire import Credentials, Request
-from tests.vendors.loopback import Gateway, closed_port, gateway
+from tests.vendors.loopback import closed_port, gateway
 
 PASSWORD = "pa55-SECRET-word"
 TG = Credentials("acct", PASSWORD)
@@ -200,37 +202,152 @@ def test_given_a_bad_base_url_when_building_then_config_error(url: str) -> None:
         Transport([url])
 
 
-def test_given_many_concurrent_requests_when_sending_async_then_all_answered() -> None:
-    async def run(url: str) -> list[str]:
-        async with AsyncTransport([url]) as transport:
-            requests = [trigger.build_send(TG, [f"139123456{i:02d}"], "hi【签】") for i in range(20)]
-            responses = await asyncio.gather(*(transport.send(r) for r in requests))
-        return [r.text for r in responses]
+def _asend(transport: Transport, *requests: Request) -> list[Response | Exception]:
+    """``Transport.asend`` of ``requests`` at once on a fresh event loop: each answer, or its error."""
 
-    with gateway() as gw:
-        texts = asyncio.run(run(gw.url))
-    assert len(texts) == 20
-    assert len(gw.seen) == 20
+    async def run() -> list[Response | Exception]:
+        try:
+            return list(await asyncio.gather(*(transport.asend(r) for r in requests), return_exceptions=True))
+        finally:
+            await transport.aclose()
+
+    return [r if isinstance(r, Response) else _error(r) for r in asyncio.run(run())]
 
 
-def test_given_async_failures_when_sending_then_the_same_translation_and_failover() -> None:
-    async def run(primary: Gateway, backup: Gateway, dead: str) -> None:
-        async with AsyncTransport([dead, backup.url]) as transport:
-            assert (await transport.send(_send_request())).url_used.startswith(backup.url)
-            assert transport.base_url == backup.url
-        async with AsyncTransport([primary.url], timeout=0.3) as transport:
-            with pytest.raises(OutcomeUnknownError) as info:
-                await transport.send(_send_request())
-            _assert_no_secret(info.value)
-        async with AsyncTransport([dead]) as transport:
-            with pytest.raises(NotSentError):
-                await transport.send(_send_request())
-        async with AsyncTransport([backup.url]) as transport:
-            backup.behaviour, backup.status = "status", 429
-            with pytest.raises(HTTPStatusError) as status_info:
-                await transport.send(_send_request())
-            assert status_info.value.status_code == 429
+def _error(exc: BaseException) -> Exception:
+    assert isinstance(exc, Exception), exc
+    return exc
 
-    with gateway("reset") as primary, gateway() as backup:
-        asyncio.run(run(primary, backup, f"http://127.0.0.1:{closed_port()}"))
+
+def test_given_many_concurrent_requests_when_sending_async_then_all_answered_as_sync_sends() -> None:
+    requests = [trigger.build_send(TG, [f"139123456{i:02d}"], "您好【签】") for i in range(20)]
+    with gateway() as gw, Transport([gw.url]) as transport:
+        answers = _asend(transport, *requests)
+        transport.send(requests[0])
+    assert all(isinstance(a, Response) and a.status_code == 200 for a in answers)
+    assert len(gw.seen) == 21
+    # The same request, posted alike by both paths: form, content type, no query string.
+    by_async, by_sync = gw.seen[0], gw.seen[-1]
+    assert by_async.target == by_sync.target == "/winnerrxd/api/trigger/SendMsg"
+    assert by_async.headers["content-type"] == by_sync.headers["content-type"]
+    forms = [parse_qs(seen.body.decode("ascii"), keep_blank_values=True) for seen in gw.seen]
+    sent = {tuple(sorted((k, v) for k, (v,) in form.items())) for form in forms[:20]}
+    assert sent == {tuple(sorted(r.form.items())) for r in requests}  # every form, whole, in UTF-8
+    assert forms[0]["Msg"] == ["您好【签】"]
+
+
+def test_given_an_answer_without_charset_in_gbk_when_sending_async_then_the_text_is_decoded() -> None:
+    answer = "13912345678|,|退订|,|2016/10/13 13:51:08".encode("gbk")
+    with gateway(answer=answer, content_type="text/plain") as gw, Transport([gw.url]) as transport:
+        (response,) = _asend(transport, _send_request())
+    assert isinstance(response, Response) and "退订" in response.text
+
+
+def test_given_a_closed_port_when_sending_async_then_not_sent() -> None:
+    with Transport([f"http://127.0.0.1:{closed_port()}"]) as transport:
+        (error,) = _asend(transport, _send_request())
+    assert isinstance(error, NotSentError)
+    _assert_no_secret(error)
+
+
+def test_given_a_gateway_that_resets_after_reading_when_sending_async_then_outcome_unknown() -> None:
+    with gateway("reset") as gw, Transport([gw.url]) as transport:
+        (error,) = _asend(transport, entinfo.build_send(EN, ["13912345678"], "您好【测试】", ref="42"))
+    assert isinstance(error, OutcomeUnknownError)
+    assert len(gw.seen) == 1  # the gateway read it: that is why the outcome is unknown
+    _assert_no_secret(error)
+
+
+def test_given_a_gateway_that_stalls_when_sending_async_then_outcome_unknown_after_the_timeout() -> None:
+    with gateway("stall", delay=1.0) as gw, Transport([gw.url], timeout=0.3) as transport:
+        (error,) = _asend(transport, _send_request())
+    assert isinstance(error, OutcomeUnknownError)
+    assert "Timeout" in str(error)
+    assert len(gw.seen) == 1
+    _assert_no_secret(error)
+
+
+def test_given_a_full_pool_when_a_request_waits_past_the_connect_timeout_async_then_not_sent() -> None:
+    # One connection allowed, held by a stalling request: the second waits for it, never written.
+    limits = httpx.Limits(max_connections=1)
+    with (
+        gateway("stall", delay=1.0) as gw,
+        Transport([gw.url], timeout=3.0, connect_timeout=0.3, limits=limits) as transport,
+    ):
+        first, second = _asend(transport, _send_request(), _send_request())
+    assert isinstance(first, Response)  # answered after the stall
+    assert isinstance(second, NotSentError)
+    assert len(gw.seen) == 1  # the gateway never saw the second one
+
+
+@pytest.mark.parametrize("status", [500, 503, 429, 404])
+def test_given_an_http_error_status_when_sending_async_then_http_status_error(status: int) -> None:
+    headers = {"Retry-After": "7"}
+    with (
+        gateway("status", status=status, answer=b"busy", headers=headers) as gw,
+        Transport([gw.url]) as transport,
+    ):
+        (error,) = _asend(transport, _send_request())
+    assert isinstance(error, HTTPStatusError)
+    assert (error.status_code, error.body, error.retry_after) == (status, "busy", 7.0)
+    assert len(gw.seen) == 1  # sent: a 5xx without Retry-After is unknown, decided by the worker
+    _assert_no_secret(error)
+
+
+def test_given_a_dead_primary_when_sending_async_then_the_backup_answers_and_stays_in_use() -> None:
+    port = closed_port()
+    with gateway() as backup, Transport([f"http://127.0.0.1:{port}", backup.url]) as transport:
+        (first,) = _asend(transport, entinfo.build_send(EN, ["13912345678"], "a【签】", ref="1"))
+        assert isinstance(first, Response) and first.url_used.startswith(backup.url)
+        with gateway(port=port) as primary:
+            (second,) = _asend(transport, entinfo.build_send(EN, ["13912345678"], "b【签】", ref="2"))
+            assert isinstance(second, Response) and second.url_used.startswith(backup.url)
+            assert primary.seen == []
+        assert transport.base_url == backup.url
+    assert len(backup.seen) == 2
+
+
+def test_given_a_stalling_primary_when_sending_async_then_unknown_is_not_resent_but_next_goes_to_backup() -> (
+    None
+):
+    with gateway("stall", delay=1.0) as primary, gateway() as backup:
+        with Transport([primary.url, backup.url], timeout=0.3) as transport:
+            (error,) = _asend(transport, entinfo.build_send(EN, ["13912345678"], "a【签】", ref="1"))
+            assert isinstance(error, OutcomeUnknownError)
+            assert backup.seen == []  # never one request to both addresses
+            (answer,) = _asend(transport, entinfo.build_send(EN, ["13912345678"], "b【签】", ref="2"))
+            assert isinstance(answer, Response)
+        assert len(primary.seen) == 1
+        assert len(backup.seen) == 1
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected"),
+    [
+        (
+            aiohttp.ClientConnectorError(
+                ConnectionKey("h", 1, False, None, None, None, None), OSError(111, "refused")
+            ),
+            NotSentError,
+        ),
+        (aiohttp.ConnectionTimeoutError("pool or connect"), NotSentError),
+        (aiohttp.SocketTimeoutError("read"), OutcomeUnknownError),
+        (aiohttp.ServerDisconnectedError(), OutcomeUnknownError),
+        (aiohttp.ClientOSError(104, "reset"), OutcomeUnknownError),
+        (aiohttp.ClientPayloadError("broken"), OutcomeUnknownError),
+        (TimeoutError(), OutcomeUnknownError),
+        (aiohttp.InvalidURL("x"), ConfigError),
+    ],
+)
+def test_given_each_aiohttp_failure_when_translated_then_the_dispatcher_error_says_if_it_was_sent(
+    raised: Exception, expected: type[Exception]
+) -> None:
+    assert isinstance(translate_aiohttp_error(raised, "http://gw.test/x"), expected)
+
+
+def test_given_both_addresses_dead_when_sending_async_then_not_sent() -> None:
+    urls = [f"http://127.0.0.1:{closed_port()}", f"http://127.0.0.1:{closed_port()}"]
+    with Transport(urls) as transport:
+        (error,) = _asend(transport, _send_request())
+    assert isinstance(error, NotSentError)
     assert issubclass(NotSentError, TransportError)
