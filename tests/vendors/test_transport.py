@@ -351,3 +351,21 @@ def test_given_both_addresses_dead_when_sending_async_then_not_sent() -> None:
         (error,) = _asend(transport, _send_request())
     assert isinstance(error, NotSentError)
     assert issubclass(NotSentError, TransportError)
+
+
+@pytest.mark.parametrize("status", [307, 308, 302])
+def test_given_a_redirect_when_sending_async_then_it_is_not_followed_as_the_sync_path_does(status: int) -> None:
+    # A 307/308 would post the form (the password with it) again to wherever Location says; a 302
+    # would turn it into a GET without the form. Neither path follows: the answer is the 3xx itself.
+    with gateway() as elsewhere:
+        location = {"Location": elsewhere.url + "/winnerrxd/api/trigger/SendMsg"}
+        with (
+            gateway("status", status=status, answer=b"moved", headers=location) as gw,
+            Transport([gw.url]) as transport,
+        ):
+            (answer,) = _asend(transport, _send_request())
+            synced = transport.send(_send_request())
+        assert elsewhere.seen == []
+    assert isinstance(answer, Response)
+    assert (answer.status_code, answer.text) == (synced.status_code, synced.text) == (status, "moved")
+    assert len(gw.seen) == 2
