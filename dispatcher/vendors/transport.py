@@ -277,7 +277,11 @@ class Transport:
             url = self._addresses.urls[index] + self._path(request)
             started = time.perf_counter()
             try:
-                async with session.post(url, data=body, headers=self._form_headers) as resp:
+                # No redirect, as the sync path: a 307/308 would post the form (and its password)
+                # again wherever Location says, a 302 would turn it into a GET without the form.
+                async with session.post(
+                    url, data=body, headers=self._form_headers, allow_redirects=False
+                ) as resp:
                     status, headers = resp.status, resp.headers
                     text = await resp.text(errors="replace")
             except (aiohttp.ClientError, TimeoutError) as exc:
