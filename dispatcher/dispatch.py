@@ -257,8 +257,11 @@ async def _send_claimed(runtime: AccountRuntime, row: ChunkRow, claimed: Claimed
         return SendAttempt(row, claimed, Verdict(ChunkState.FAILED, sent=False), started, started)
     try:
         request = build_request(runtime, row, claimed.pairs)
-    except (ValueError, InputError, UnsupportedMethodError) as exc:
-        # A packing or content problem found before sending: nothing left the machine.
+    except Exception as exc:
+        # A packing or content problem found before sending: nothing left the machine. Anything
+        # unforeseen too: raised, it would lose the whole round's answers (gather gives up on them).
+        if not isinstance(exc, ValueError | InputError | UnsupportedMethodError):
+            logger.exception("could not build the request of chunk %s", row.id)
         cls = ErrorClass.BAD_CONTENT if isinstance(exc, InputError) else ErrorClass.BAD_REQUEST
         verdict = Verdict(ChunkState.FAILED, cls, detail=str(exc), sent=False)
         return SendAttempt(row, claimed, verdict, started, runtime.clock())
