@@ -354,7 +354,9 @@ def test_given_both_addresses_dead_when_sending_async_then_not_sent() -> None:
 
 
 @pytest.mark.parametrize("status", [307, 308, 302])
-def test_given_a_redirect_when_sending_async_then_it_is_not_followed_as_the_sync_path_does(status: int) -> None:
+def test_given_a_redirect_when_sending_async_then_it_is_not_followed_as_the_sync_path_does(
+    status: int,
+) -> None:
     # A 307/308 would post the form (the password with it) again to wherever Location says; a 302
     # would turn it into a GET without the form. Neither path follows: the answer is the 3xx itself.
     with gateway() as elsewhere:
