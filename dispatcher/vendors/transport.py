@@ -11,6 +11,7 @@ whether the request may have reached the gateway:
     HTTP status >= 400                        -> HTTPStatusError      (status and headers: the worker
                                                  retries a 429 or a 503 with Retry-After, and calls
                                                  any other 5xx unknown: the body was sent)
+    a redirect (3xx)                          -> not followed: the 3xx is the answer
 
 An account may override the vendor's service path (``service_path``: e.g. ``/Services/MsgSend.aspx``
 where the vendor module posts to ``/Services/MsgSend.asmx``): requests under the vendor's path go under
