@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from urllib.parse import parse_qs
 
 import aiohttp
@@ -371,3 +372,15 @@ def test_given_a_redirect_when_sending_async_then_it_is_not_followed_as_the_sync
     assert isinstance(answer, Response)
     assert (answer.status_code, answer.text) == (synced.status_code, synced.text) == (status, "moved")
     assert len(gw.seen) == 2
+
+
+def test_given_a_gateway_trickling_its_answer_when_sending_async_then_unknown_within_the_timeouts() -> None:
+    # One byte every 0.2 s never trips the per-read timeout (0.5 s): without a bound on the whole
+    # exchange the request outlives any timeout, and a live sender its lease (dispatch.LEASE_SECONDS).
+    with gateway("trickle", delay=0.2) as gw, Transport([gw.url], timeout=0.5) as transport:
+        started = time.monotonic()
+        (error,) = _asend(transport, _send_request())
+        took = time.monotonic() - started
+    assert isinstance(error, OutcomeUnknownError)  # the gateway read it
+    assert took < 2.5, took  # connect + read timeouts (1 s), not the 13 s the answer would take
+    assert len(gw.seen) == 1
