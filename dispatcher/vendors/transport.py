@@ -207,6 +207,13 @@ def _response(status: int, text: str, headers: Any, url: str, started: float) ->
     return Response(status, text, url, elapsed)
 
 
+def _total(timeout: httpx.Timeout) -> float | None:
+    """aiohttp's bound on a whole request: its connect and read timeouts, and a second."""
+    if timeout.connect is None or timeout.read is None:
+        return None
+    return timeout.connect + timeout.read + 1.0
+
+
 def _client_options(timeout: float, connect_timeout: float | None, limits: httpx.Limits) -> dict[str, Any]:
     """The httpx client's options (the aiohttp session takes the same timeouts and limits)."""
     return {
@@ -305,8 +312,14 @@ class Transport:
                     keepalive_timeout=self._limits.keepalive_expiry or 5.0,
                 ),
                 # connect: connecting, or waiting for a pooled connection (both: nothing sent yet).
+                # sock_read bounds each read only: an answer trickling in would outlive every timeout
+                # and the sender's lease. total bounds the whole request, and always fires after
+                # connect would (a second beyond it, as aiohttp rounds timeouts of 5 s and more up to
+                # a whole second): a request it ends was written, and is unknown.
                 timeout=aiohttp.ClientTimeout(
-                    total=None, connect=self._timeout.connect, sock_read=self._timeout.read
+                    total=_total(self._timeout),
+                    connect=self._timeout.connect,
+                    sock_read=self._timeout.read,
                 ),
                 headers={"User-Agent": _USER_AGENT},
                 fallback_charset_resolver=lambda _resp, content: _guess_encoding(content),

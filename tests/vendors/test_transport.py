@@ -382,5 +382,5 @@ def test_given_a_gateway_trickling_its_answer_when_sending_async_then_unknown_wi
         (error,) = _asend(transport, _send_request())
         took = time.monotonic() - started
     assert isinstance(error, OutcomeUnknownError)  # the gateway read it
-    assert took < 2.5, took  # connect + read timeouts (1 s), not the 13 s the answer would take
+    assert took < 4.0, took  # connect + read timeouts and a second (2 s), not the 13 s of the answer
     assert len(gw.seen) == 1
