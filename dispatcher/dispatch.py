@@ -219,6 +219,8 @@ def _send_round(
 ) -> list[Result]:
     """Claim ``batch``, send the won chunks at their slots, record them all, then adapt the account's
     rate (after the record, so a Redis outage cannot undo it)."""
+    if not loop.alive:  # nothing claimed: the chunks wait in the queue for a live process
+        raise RuntimeError("the sending loop is not running")
     with sessions() as session:
         claimed = claim_chunks(session, [row.id for row in batch], worker_id, runtime.lease_seconds)
     results = [Result(r.id, Next.DONE, state="claimed elsewhere") for r in batch if r.id not in claimed]
@@ -229,13 +231,13 @@ def _send_round(
     future = loop.submit([_send_claimed(runtime, row, claim, slots[row.id]) for row, claim in won])
     interrupted: BaseException | None = None
     try:
-        attempts = future.result()
+        attempts = loop.wait(future)
     except BaseException as exc:
         # Terminated mid-round (Celery cancels a task with SIGTERM, which the pool's child turns
         # into SystemExit here): the requests on the wire are answered and recorded first, rather
         # than left ``sending`` for the sweep to call unknown. Then the termination goes on.
         interrupted = exc
-        attempts = future.result()
+        attempts = loop.wait(future)
 
     results += record_attempts(sessions, worker_id, attempts)
     verdicts = [a.verdict for a in attempts]
@@ -257,8 +259,11 @@ async def _send_claimed(runtime: AccountRuntime, row: ChunkRow, claimed: Claimed
         return SendAttempt(row, claimed, Verdict(ChunkState.FAILED, sent=False), started, started)
     try:
         request = build_request(runtime, row, claimed.pairs)
-    except (ValueError, InputError, UnsupportedMethodError) as exc:
-        # A packing or content problem found before sending: nothing left the machine.
+    except Exception as exc:
+        # A packing or content problem found before sending: nothing left the machine. Anything
+        # unforeseen too: raised, it would lose the whole round's answers (gather gives up on them).
+        if not isinstance(exc, ValueError | InputError | UnsupportedMethodError):
+            logger.exception("could not build the request of chunk %s", row.id)
         cls = ErrorClass.BAD_CONTENT if isinstance(exc, InputError) else ErrorClass.BAD_REQUEST
         verdict = Verdict(ChunkState.FAILED, cls, detail=str(exc), sent=False)
         return SendAttempt(row, claimed, verdict, started, runtime.clock())

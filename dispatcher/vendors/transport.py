@@ -11,6 +11,7 @@ whether the request may have reached the gateway:
     HTTP status >= 400                        -> HTTPStatusError      (status and headers: the worker
                                                  retries a 429 or a 503 with Retry-After, and calls
                                                  any other 5xx unknown: the body was sent)
+    a redirect (3xx)                          -> not followed: the 3xx is the answer
 
 An account may override the vendor's service path (``service_path``: e.g. ``/Services/MsgSend.aspx``
 where the vendor module posts to ``/Services/MsgSend.asmx``): requests under the vendor's path go under
@@ -206,6 +207,13 @@ def _response(status: int, text: str, headers: Any, url: str, started: float) ->
     return Response(status, text, url, elapsed)
 
 
+def _total(timeout: httpx.Timeout) -> float | None:
+    """aiohttp's bound on a whole request: its connect and read timeouts, and a second."""
+    if timeout.connect is None or timeout.read is None:
+        return None
+    return timeout.connect + timeout.read + 1.0
+
+
 def _client_options(timeout: float, connect_timeout: float | None, limits: httpx.Limits) -> dict[str, Any]:
     """The httpx client's options (the aiohttp session takes the same timeouts and limits)."""
     return {
@@ -277,7 +285,11 @@ class Transport:
             url = self._addresses.urls[index] + self._path(request)
             started = time.perf_counter()
             try:
-                async with session.post(url, data=body, headers=self._form_headers) as resp:
+                # No redirect, as the sync path: a 307/308 would post the form (and its password)
+                # again wherever Location says, a 302 would turn it into a GET without the form.
+                async with session.post(
+                    url, data=body, headers=self._form_headers, allow_redirects=False
+                ) as resp:
                     status, headers = resp.status, resp.headers
                     text = await resp.text(errors="replace")
             except (aiohttp.ClientError, TimeoutError) as exc:
@@ -300,8 +312,14 @@ class Transport:
                     keepalive_timeout=self._limits.keepalive_expiry or 5.0,
                 ),
                 # connect: connecting, or waiting for a pooled connection (both: nothing sent yet).
+                # sock_read bounds each read only: an answer trickling in would outlive every timeout
+                # and the sender's lease. total bounds the whole request, and always fires after
+                # connect would (a second beyond it, as aiohttp rounds timeouts of 5 s and more up to
+                # a whole second): a request it ends was written, and is unknown.
                 timeout=aiohttp.ClientTimeout(
-                    total=None, connect=self._timeout.connect, sock_read=self._timeout.read
+                    total=_total(self._timeout),
+                    connect=self._timeout.connect,
+                    sock_read=self._timeout.read,
                 ),
                 headers={"User-Agent": _USER_AGENT},
                 fallback_charset_resolver=lambda _resp, content: _guess_encoding(content),

@@ -206,3 +206,52 @@ def test_given_a_termination_while_the_round_is_on_the_wire_then_its_answers_are
         chunks = Counter(session.execute(select(Chunk.state)).scalars())
     assert chunks == Counter({"accepted": 4})
     assert sum(accepted_by_vendor(stack).values()) == 4
+
+
+class _FailingBuild:
+    """A vendor module whose request for one number cannot be built (an unforeseen bug)."""
+
+    def __init__(self, module: Any, mobile: str) -> None:
+        self._module, self._mobile = module, mobile
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
+
+    def build_send(self, credentials: Any, mobiles: list[str], *args: Any, **kwargs: Any) -> Any:
+        if self._mobile in mobiles:
+            raise TypeError("cannot build")
+        return self._module.build_send(credentials, mobiles, *args, **kwargs)
+
+    def build_personalised(self, credentials: Any, recipients: list[tuple[str, str]], **kwargs: Any) -> Any:
+        if any(mobile == self._mobile for mobile, _ in recipients):
+            raise TypeError("cannot build")
+        return self._module.build_personalised(credentials, recipients, **kwargs)
+
+
+def test_given_one_request_that_cannot_be_built_then_the_rest_of_the_round_is_still_recorded(
+    make_stack: Any,
+) -> None:
+    # Given a group of four chunks, one of which fails to build with an unforeseen error
+    stack = make_stack(SimulatorConfig(report_delay=0.0, seed=7, deliver_ratio=1.0), worker=False)
+    ids = started_campaign(stack, 4)
+    redis: Redis[Any] = Redis.from_url(REDIS_URL)
+    runtime = account_runtime(stack, redis)
+    runtime.vendor = _FailingBuild(runtime.vendor, "13900000002")  # type: ignore[assignment]
+    try:
+        # When the group is sent
+        send_group(stack.sessions, runtime, load_group(stack.sessions, ids), "w1")
+    finally:
+        runtime.transport.close()
+        redis.close()
+
+    # Then the three answers are recorded (not left ``sending`` for the sweep to call unknown) and the
+    # one that never left is failed, not sent
+    with stack.sessions() as session:
+        recipients = dict(session.execute(select(Recipient.mobile, Recipient.state)).tuples().all())
+    assert sum(accepted_by_vendor(stack).values()) == 3
+    assert recipients == {
+        "13900000000": "accepted",
+        "13900000001": "accepted",
+        "13900000002": "failed",
+        "13900000003": "accepted",
+    }

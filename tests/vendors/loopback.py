@@ -23,8 +23,9 @@ class Seen:
 
 
 class Gateway:
-    """``behaviour``: ``ok``, ``status`` (answer ``status``), ``reset`` or ``stall`` (sleep ``delay``,
-    then answer ``status``). ``headers`` are added to every answer."""
+    """``behaviour``: ``ok``, ``status`` (answer ``status``), ``reset``, ``stall`` (sleep ``delay``,
+    then answer ``status``) or ``trickle`` (the answer one byte every ``delay``). ``headers`` are added
+    to every answer."""
 
     def __init__(
         self,
@@ -103,6 +104,12 @@ class Gateway:
                 f"Content-Length: {len(self.answer)}\r\nConnection: close\r\n\r\n"
             )
             with contextlib.suppress(OSError):
+                if self.behaviour == "trickle":
+                    conn.sendall(head.encode("latin-1"))
+                    for byte in self.answer:
+                        time.sleep(self.delay)
+                        conn.sendall(bytes([byte]))
+                    return
                 conn.sendall(head.encode("latin-1") + self.answer)
 
     def close(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from urllib.parse import parse_qs
 
 import aiohttp
@@ -351,3 +352,35 @@ def test_given_both_addresses_dead_when_sending_async_then_not_sent() -> None:
         (error,) = _asend(transport, _send_request())
     assert isinstance(error, NotSentError)
     assert issubclass(NotSentError, TransportError)
+
+
+@pytest.mark.parametrize("status", [307, 308, 302])
+def test_given_a_redirect_when_sending_async_then_it_is_not_followed_as_the_sync_path_does(
+    status: int,
+) -> None:
+    # A 307/308 would post the form (the password with it) again to wherever Location says; a 302
+    # would turn it into a GET without the form. Neither path follows: the answer is the 3xx itself.
+    with gateway() as elsewhere:
+        location = {"Location": elsewhere.url + "/winnerrxd/api/trigger/SendMsg"}
+        with (
+            gateway("status", status=status, answer=b"moved", headers=location) as gw,
+            Transport([gw.url]) as transport,
+        ):
+            (answer,) = _asend(transport, _send_request())
+            synced = transport.send(_send_request())
+        assert elsewhere.seen == []
+    assert isinstance(answer, Response)
+    assert (answer.status_code, answer.text) == (synced.status_code, synced.text) == (status, "moved")
+    assert len(gw.seen) == 2
+
+
+def test_given_a_gateway_trickling_its_answer_when_sending_async_then_unknown_within_the_timeouts() -> None:
+    # One byte every 0.2 s never trips the per-read timeout (0.5 s): without a bound on the whole
+    # exchange the request outlives any timeout, and a live sender its lease (dispatch.LEASE_SECONDS).
+    with gateway("trickle", delay=0.2) as gw, Transport([gw.url], timeout=0.5) as transport:
+        started = time.monotonic()
+        (error,) = _asend(transport, _send_request())
+        took = time.monotonic() - started
+    assert isinstance(error, OutcomeUnknownError)  # the gateway read it
+    assert took < 4.0, took  # connect + read timeouts and a second (2 s), not the 13 s of the answer
+    assert len(gw.seen) == 1
