@@ -36,7 +36,7 @@ from dispatcher.keys import DEFAULT_KEYS, KeySpace
 
 @cache
 def _script_source() -> str:
-    return files("dispatcher").joinpath("ratelimit.lua").read_text(encoding="utf-8")
+    return files("dispatcher.ratelimit.backends").joinpath("redis.lua").read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True)
