@@ -32,17 +32,11 @@ def test_given_the_ci_script_then_pre_commit_runs_each_of_its_checks() -> None:
     assert [c for c in checks if c not in hook_commands()] == []
 
 
-# Test modules still imported by others, in areas other work was rewriting when this rule came in
-# (the exactly-once and transport issues): their helpers move to tests/helpers.py next.
-PENDING = {"tests.dispatch.test_dispatch", "tests.results.test_reconcile"}
-
-
 def test_given_the_tests_then_none_imports_another_test_module() -> None:
     imported = {}
     for path in sorted((ROOT / "tests").rglob("*.py")):
         for m in re.finditer(
             r"^\s*from (tests(?:\.\w+)*\.test_\w+) import", path.read_text(encoding="utf-8"), re.M
         ):
-            if m.group(1) not in PENDING:
-                imported[str(path.relative_to(ROOT))] = m.group(1)
+            imported[str(path.relative_to(ROOT))] = m.group(1)
     assert imported == {}

@@ -1,5 +1,5 @@
-"""The exactly-once tests' shared steps: a campaign of given numbers, a worker's send, the vendor's ledger,
-the store's view of recipients and chunks."""
+"""The dispatch tests' shared steps: a campaign of given numbers, a worker's send, the vendor's ledger,
+the store's view of recipients and chunks, whether a campaign has finished sending."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from dispatcher import campaigns
+from dispatcher import campaigns, scheduler
 from dispatcher.dispatch import AccountRuntime, Next, Result, build_request, load_group, send_group
 from dispatcher.store import Chunk, Recipient, sweep_expired_leases, utcnow
 from dispatcher.store.chunks import claim_chunks
@@ -33,6 +33,12 @@ def create(stack: Stack, vendor: str, mobiles: list[str], template: str = TEMPLA
         stack.sessions, stack.settings, path, template, stack.accounts[vendor], actor="t"
     )
     return created.campaign_id
+
+
+def finished(stack: Stack, campaign_id: int) -> bool:
+    scheduler.complete_finished(stack.sessions)
+    with stack.sessions() as session:
+        return campaigns.status(session, campaign_id)["state"] in ("sent", "completed")
 
 
 def runtime_for(

@@ -23,7 +23,7 @@ from dispatcher.config import validate_window
 from dispatcher.dispatch import in_window, next_window_open
 from dispatcher.store import Chunk, utcnow
 from tests.dispatch.conftest import Stack, write_contacts
-from tests.dispatch.test_dispatch import finished
+from tests.dispatch.scenario import finished
 from workers import tasks
 
 CST = ZoneInfo("Asia/Shanghai")

@@ -17,7 +17,7 @@ from dispatcher.runtime import DISPATCH_POLICY
 from dispatcher.simulator import SimulatorConfig
 from dispatcher.store import Attempt
 from tests.dispatch.conftest import REDIS_URL, write_contacts
-from tests.dispatch.test_dispatch import finished
+from tests.dispatch.scenario import finished
 from workers.tasks import enqueue
 
 VENDOR_RATE = 8.0  # requests/s the simulator admits per account
