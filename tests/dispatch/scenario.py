@@ -16,7 +16,7 @@ from dispatcher.store import Chunk, Recipient, sweep_expired_leases, utcnow
 from dispatcher.store.chunks import claim_chunks
 from dispatcher.vendors.registry import get as vendor_module
 from dispatcher.vendors.transport import Transport
-from tests.dispatch.conftest import Stack, write_contacts
+from tests.stack import Stack, write_contacts
 
 TEMPLATE = "{姓名}您好，会员日全场8折，回T退订【测试】"
 SAME = "会员日全场8折，回T退订【测试】"  # one text for every number: one same-text request

@@ -12,8 +12,8 @@ from dispatcher import campaigns
 from dispatcher.simulator import SimulatorConfig
 from dispatcher.store import Chunk, Recipient
 from dispatcher.store.recipients import recipient_text
-from tests.dispatch.conftest import Stack, write_contacts
 from tests.dispatch.scenario import finished
+from tests.stack import Stack, write_contacts
 from workers.tasks import enqueue
 
 TEMPLATE = "{姓名}您好，本周会员日全场8折，回T退订【测试】"

@@ -8,7 +8,7 @@ from pathlib import Path
 from dispatcher import campaigns, scheduler
 from dispatcher.results.pull import drain
 from dispatcher.vendors.transport import Transport
-from tests.dispatch.conftest import Stack, write_contacts
+from tests.stack import Stack, write_contacts
 from workers.tasks import enqueue
 
 TEMPLATE = "{姓名}您好，会员日全场8折，回T退订【测试】"

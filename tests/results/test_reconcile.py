@@ -15,9 +15,9 @@ from dispatcher.results.pull import pulls
 from dispatcher.runtime import Runtime
 from dispatcher.simulator import SimulatorConfig
 from dispatcher.store import Chunk, OptOut, RawPull, Recipient, ReplyRow, ReportRow, utcnow
-from tests.dispatch.conftest import Stack
 from tests.results.conftest import PushReceiver
 from tests.results.scenario import FIRST, TEMPLATE, contacts, drain_account, send, wait_sent
+from tests.stack import Stack
 from workers.tasks import enqueue
 
 

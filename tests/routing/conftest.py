@@ -21,11 +21,11 @@ from dispatcher.config import Settings
 from dispatcher.keys import DEFAULT_KEYS
 from dispatcher.simulator import Account, RunningSimulator, SimulatorConfig, run_simulator
 from dispatcher.store import make_engine, session_factory
-from tests.dispatch.conftest import REDIS_URL, _Disposing, cleanup_redis, database_url
+from tests.stack import REDIS_URL, Disposing, cleanup_redis
 from workers import tasks
 from workers.app import make_celery
 
-__all__ = ["Acct", "RoutingStack", "database_url", "dead_url"]
+__all__ = ["Acct", "RoutingStack", "dead_url"]
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ def routing_stack(
             worker_cm.__enter__()
             contexts.append(worker_cm)
         engine = make_engine(database_url)
-        contexts.append(_Disposing(engine))
+        contexts.append(Disposing(engine))
         return RoutingStack(running, settings, session_factory(engine), app, tmp_path, names, redis)
 
     yield build

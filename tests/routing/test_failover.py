@@ -28,8 +28,8 @@ from dispatcher.store import (
     RecipientState,
     ReportRow,
 )
-from tests.dispatch.conftest import write_contacts
 from tests.routing.conftest import Acct, RoutingStack, dead_url
+from tests.stack import write_contacts
 from workers import tasks
 from workers.tasks import enqueue
 
