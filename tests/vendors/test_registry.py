@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from dispatcher.cli import app
 from dispatcher.errors import UnknownVendorError
-from dispatcher.vendors import VENDORS, registry
+from dispatcher.vendors import NO_ENCRYPTION, VENDORS, registry
 from dispatcher.vendors.wire import Credentials, Limits, Request
 
 runner = CliRunner()
@@ -47,6 +47,23 @@ def test_given_each_vendor_then_its_balance_interval_is_at_least_what_its_too_fr
     interval = module.BALANCE_INTERVAL_S
     assert interval >= max(stated, default=5.0)
     assert interval == {"yunxin": 10.0}.get(name, 5.0)
+
+
+@pytest.mark.parametrize("name", VENDORS)
+def test_given_each_vendor_then_it_builds_an_encrypted_send_unless_it_is_one_of_no_encryption(
+    name: str,
+) -> None:
+    # config refuses an encrypted account of a NO_ENCRYPTION vendor: the module must agree.
+    def build() -> Request:
+        creds = Credentials("u", "p", channel="37")
+        return registry.get(name).build_send(creds, ["13900000000"], "hi", encrypted=True)
+
+    if name in NO_ENCRYPTION:
+        with pytest.raises(ValueError, match="no encrypted"):
+            build()
+    else:
+        form = build().form
+        assert "submitInfo" in form and "userPass" not in form  # the password travels only encrypted
 
 
 @pytest.mark.parametrize(("name", "same", "personalised"), [("trigger", 50, 50), ("entinfo", 10_000, 1000)])
