@@ -32,8 +32,6 @@ from dispatcher.store import Campaign, Recipient, RecipientState
 from dispatcher.vendors.registry import get as vendor_module
 from dispatcher.vendors.transport import for_account as transport_for
 
-# Seconds between balance queries the vendors tolerate: -16 / -23 "too frequent" (their documents).
-BALANCE_INTERVAL = {"webservice": 5.0, "yunxin": 10.0, "trigger": 5.0, "entinfo": 5.0}
 # Recipients a start would send: still waiting (a scheduled campaign's are planned).
 TO_SEND = (RecipientState.PLANNED.value, RecipientState.QUEUED.value)
 
@@ -67,7 +65,7 @@ def read_balance(
     if redis is None:
         return Reading(account.name, None, False, "balance unavailable (no Redis)")
     try:
-        gate = BalanceGate(redis, account.name, BALANCE_INTERVAL.get(account.vendor, 5.0))
+        gate = BalanceGate(redis, account.name, vendor_module(account.vendor).BALANCE_INTERVAL_S)
         deadline = time.monotonic() + wait
         while not gate.may_query():
             last = gate.last()

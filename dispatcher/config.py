@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dispatcher.contacts.guard import SheetLimits
 from dispatcher.errors import ConfigError
-from dispatcher.vendors import VENDORS, default_separators, registry
+from dispatcher.vendors import NO_ENCRYPTION, VENDORS, default_separators, registry
 from dispatcher.vendors.wire import Credentials, Separators
 
 DEFAULT_OPTOUT_WORDS = ("T", "TD", "退订", "N", "取消")
@@ -40,7 +40,6 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DB_FILE = "dispatcher.sqlite3"
 BROKER_FILE = "dispatcher-broker.sqlite3"
 
-UNENCRYPTED_VENDORS = frozenset({"entinfo"})  # the Entinfo SDK API (2017) has no encrypted method
 MIN_PUSH_TOKEN = 16
 _ACCOUNT_KEYS = frozenset(
     {
@@ -376,7 +375,7 @@ def _account(  # noqa: C901 (one check per field of an account, each with its ow
         flags[key] = raw.get(key, False)
         if not isinstance(flags[key], bool):
             raise ConfigError(f"{where} field {key} must be true or false")
-    if flags["encrypted"] and vendor in UNENCRYPTED_VENDORS:
+    if flags["encrypted"] and vendor in NO_ENCRYPTION:
         raise ConfigError(f"{where} field encrypted: {vendor} has no encrypted method; remove the field")
     if flags["encrypted"] and "&" in password:
         # The encrypted plaintext is "userPass=<password>&DesNo=...", unescaped: the gateway would read

@@ -32,17 +32,24 @@ def test_given_the_ci_script_then_pre_commit_runs_each_of_its_checks() -> None:
     assert [c for c in checks if c not in hook_commands()] == []
 
 
-# Test modules still imported by others, in areas other work was rewriting when this rule came in
-# (the exactly-once and transport issues): their helpers move to tests/helpers.py next.
-PENDING = {"tests.dispatch.test_dispatch", "tests.results.test_reconcile"}
-
-
 def test_given_the_tests_then_none_imports_another_test_module() -> None:
     imported = {}
     for path in sorted((ROOT / "tests").rglob("*.py")):
         for m in re.finditer(
             r"^\s*from (tests(?:\.\w+)*\.test_\w+) import", path.read_text(encoding="utf-8"), re.M
         ):
-            if m.group(1) not in PENDING:
-                imported[str(path.relative_to(ROOT))] = m.group(1)
+            imported[str(path.relative_to(ROOT))] = m.group(1)
     assert imported == {}
+
+
+def test_given_a_test_package_then_none_of_its_files_imports_another_packages_conftest() -> None:
+    # The shared stack is in the root tests/conftest.py and tests/stack.py; a package's conftest.py is its own.
+    reaching = []
+    for path in sorted((ROOT / "tests").glob("*/**/*.py")):
+        package = path.relative_to(ROOT / "tests").parts[0]
+        for m in re.finditer(
+            r"^\s*from tests\.(\w+)\.conftest import", path.read_text(encoding="utf-8"), re.M
+        ):
+            if m.group(1) != package:
+                reaching.append(f"{path.relative_to(ROOT)}: tests.{m.group(1)}.conftest")
+    assert reaching == []

@@ -104,6 +104,7 @@ def vendors_markdown() -> str:
                 else ""
             ),
             f"- Reports: up to {limits.reports_per_pull} per pull",
+            f"- Balance: at most one query per {module.BALANCE_INTERVAL_S:g} s, across all workers",
             f"- Encoding: {module.ENCODING}",
             "",
             "| method | what it does | limit |",

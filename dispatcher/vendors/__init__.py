@@ -8,6 +8,8 @@ from dispatcher.vendors.wire import Separators
 VENDORS = ("webservice", "yunxin", "trigger", "entinfo")
 # Vendors whose document has no report (or reply) method: their recipients end at ``accepted``.
 NO_REPORTS = ("entinfo",)
+# Vendors whose document has no encrypted method (the Entinfo SDK API, 2017): no account may be encrypted.
+NO_ENCRYPTION = ("entinfo",)
 
 # The personalised separators an account uses unless it sets ``pair_separator``/``message_separator``.
 # yunxin: its document states them (``|!|`` and ``|^|``, with an example). trigger: its document lost

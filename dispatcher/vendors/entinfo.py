@@ -49,6 +49,7 @@ SEND_METHODS = VendorMethods(
     same_text="mdsmssend", personalised="mdgxsend", single="mdsmssend", separated=False
 )
 ENCRYPTED_SEND_METHODS: VendorMethods | None = None  # the Entinfo SDK API (2017) has no encrypted method
+BALANCE_INTERVAL_S = 5.0  # the document states none: as the others
 ENCODING = (
     "Form fields in UTF-8; `pwd` is MD5(sn + password), never the password. No encrypted method. "
     "`mdgxsend` URL-encodes each content (UTF-8) before joining them with `,`."

@@ -32,6 +32,7 @@ class VendorModule(Protocol):
     ENCODING: str  # how texts and secrets travel, in a sentence or two (docs/vendors.md)
     SERVICE_PATH: str  # where the vendor's methods are POSTed; an account may override it
     LIMITS: Limits
+    BALANCE_INTERVAL_S: float  # seconds between balance queries the vendor tolerates
     CODES: dict[int, CodeInfo]
     METHODS: list[tuple[str, str, str]]  # (method, what it does, its limit): ``dispatcher vendors``
     SEND_METHODS: VendorMethods  # what the chunker plans with

@@ -61,6 +61,7 @@ SEND_METHODS = VendorMethods(same_text="SendBatchMsg", personalised="SendIndivid
 ENCRYPTED_SEND_METHODS: VendorMethods | None = VendorMethods(
     same_text=None, personalised=None, single="sendMsgByEncrypt"
 )
+BALANCE_INTERVAL_S = 5.0  # the balance method at most once per 5 s, else -16
 ENCODING = (
     "Form fields in UTF-8. Encrypted accounts send one number per request (`sendMsgByEncrypt`): "
     "`submitInfo` is DES, its text in GBK (code page 936); a character outside GBK is refused before "

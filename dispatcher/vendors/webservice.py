@@ -44,6 +44,7 @@ DOCUMENT = "WebService API v9.9.6"  # the vendor's document this module implemen
 LIMITS = Limits(same_text_numbers=1, personalised_messages=1)
 SEND_METHODS = VendorMethods(same_text=None, personalised=None, single="SendMsg")
 ENCRYPTED_SEND_METHODS: VendorMethods | None = None  # the same one number per request
+BALANCE_INTERVAL_S = 5.0  # GetBalance at most once per 5 s, else -16
 ENCODING = (
     "Form fields in UTF-8. Encrypted accounts: `submitInfo` is DES over the whole query, its text in GBK "
     "(code page 936, what the document calls GB2312); a character outside GBK is refused before sending."

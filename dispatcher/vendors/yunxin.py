@@ -43,6 +43,7 @@ DOCUMENT = "云信 API v8.3"  # the vendor's document this module implements
 LIMITS = Limits(same_text_numbers=500, personalised_messages=1000)
 SEND_METHODS = VendorMethods(same_text="SendMsg", personalised="IndividualSm", single="SendMsg")
 ENCRYPTED_SEND_METHODS: VendorMethods | None = None  # sendMsgByEncrypt takes the same numbers as SendMsg
+BALANCE_INTERVAL_S = 10.0  # GetBalance at most once per 10 s, else -23
 ENCODING = (
     "Form fields in UTF-8. Encrypted accounts: `submitInfo` is DES over the whole query, its text in GBK "
     "(code page 936, what the document calls GB2312); a character outside GBK is refused before sending."

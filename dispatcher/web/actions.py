@@ -27,7 +27,6 @@ from dispatcher.store import Campaign, CampaignState, Recipient, RecipientState,
 from dispatcher.web.auth import CurrentUser
 from dispatcher.web.context import WebContext
 
-BALANCE_INTERVAL = balance_guard.BALANCE_INTERVAL  # seconds between balance queries (the vendors' rule)
 WEB_BALANCE_WAIT = 3.0  # seconds a start may wait for the balance gate when no answer is remembered
 SERIES_POINTS = 120  # buckets in the progress chart
 SERIES_CACHE_S = 2.0

@@ -11,9 +11,6 @@ from sqlalchemy import event
 
 from dispatcher import keywords
 from dispatcher.store import make_engine, session_factory
-from tests.dispatch.conftest import database_url
-
-__all__ = ["database_url"]
 
 ACCOUNT = "yx-race"
 MANUAL = ("代开发票", "六合彩", "赌博")

@@ -1,5 +1,5 @@
-"""The exactly-once tests' shared steps: a campaign of given numbers, a worker's send, the vendor's ledger,
-the store's view of recipients and chunks."""
+"""The dispatch tests' shared steps: a campaign of given numbers, a worker's send, the vendor's ledger,
+the store's view of recipients and chunks, whether a campaign has finished sending."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from dispatcher import campaigns
+from dispatcher import campaigns, scheduler
 from dispatcher.dispatch import AccountRuntime, Next, Result, build_request, load_group, send_group
 from dispatcher.store import Chunk, Recipient, sweep_expired_leases, utcnow
 from dispatcher.store.chunks import claim_chunks
 from dispatcher.vendors.registry import get as vendor_module
 from dispatcher.vendors.transport import Transport
-from tests.dispatch.conftest import Stack, write_contacts
+from tests.stack import Stack, write_contacts
 
 TEMPLATE = "{姓名}您好，会员日全场8折，回T退订【测试】"
 SAME = "会员日全场8折，回T退订【测试】"  # one text for every number: one same-text request
@@ -33,6 +33,12 @@ def create(stack: Stack, vendor: str, mobiles: list[str], template: str = TEMPLA
         stack.sessions, stack.settings, path, template, stack.accounts[vendor], actor="t"
     )
     return created.campaign_id
+
+
+def finished(stack: Stack, campaign_id: int) -> bool:
+    scheduler.complete_finished(stack.sessions)
+    with stack.sessions() as session:
+        return campaigns.status(session, campaign_id)["state"] in ("sent", "completed")
 
 
 def runtime_for(

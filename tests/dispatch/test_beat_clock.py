@@ -20,8 +20,8 @@ from sqlalchemy import select, update
 
 from dispatcher import campaigns, scheduler
 from dispatcher.store import Campaign, Chunk, utcnow
-from tests.dispatch.conftest import REDIS_URL
 from tests.dispatch.scenario import create, numbers
+from tests.stack import REDIS_URL
 from workers.app import worker_queues
 
 HOUR = timedelta(hours=1)

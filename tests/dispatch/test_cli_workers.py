@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from dispatcher.simulator import SimulatorConfig, run_simulator
-from tests.dispatch.conftest import cleanup_redis, config_toml, write_contacts
+from tests.stack import cleanup_redis, config_toml, write_contacts
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 RATE = 20.0

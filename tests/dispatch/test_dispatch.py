@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from dispatcher import campaigns, scheduler
+from dispatcher import campaigns
 from dispatcher.simulator import SimulatorConfig
 from dispatcher.store import Chunk, Recipient
 from dispatcher.store.recipients import recipient_text
-from tests.dispatch.conftest import Stack, write_contacts
+from tests.dispatch.scenario import finished
+from tests.stack import Stack, write_contacts
 from workers.tasks import enqueue
 
 TEMPLATE = "{姓名}您好，本周会员日全场8折，回T退订【测试】"
@@ -31,12 +32,6 @@ def run_campaign(stack: Stack, vendor: str, path: Path, template: str = TEMPLATE
     ids = campaigns.start(stack.sessions, created.campaign_id, "t")
     enqueue(ids, app=stack.app)
     return created.campaign_id
-
-
-def finished(stack: Stack, campaign_id: int) -> bool:
-    scheduler.complete_finished(stack.sessions)
-    with stack.sessions() as session:
-        return campaigns.status(session, campaign_id)["state"] in ("sent", "completed")
 
 
 def accepted_in_ledger(stack: Stack, vendor: str) -> list[dict[str, str]]:

@@ -21,7 +21,7 @@ from dispatcher.simulator import SimulatorConfig
 from dispatcher.store import Attempt, Chunk, Recipient, sweep_expired_leases
 from dispatcher.vendors.registry import get as vendor_module
 from dispatcher.vendors.transport import Transport
-from tests.dispatch.conftest import REDIS_URL, Stack, write_contacts
+from tests.stack import REDIS_URL, Stack, write_contacts
 
 
 def started_campaign(stack: Stack, count: int, *, first: int = 13900000000) -> list[int]:

@@ -22,8 +22,8 @@ from dispatcher.cli import app as cli_app
 from dispatcher.config import validate_window
 from dispatcher.dispatch import in_window, next_window_open
 from dispatcher.store import Chunk, utcnow
-from tests.dispatch.conftest import Stack, write_contacts
-from tests.dispatch.test_dispatch import finished
+from tests.dispatch.scenario import finished
+from tests.stack import Stack, write_contacts
 from workers import tasks
 
 CST = ZoneInfo("Asia/Shanghai")

@@ -17,7 +17,7 @@ from dispatcher.simulator import SimulatorConfig
 from dispatcher.store import Chunk
 from dispatcher.vendors.registry import get as vendor_module
 from dispatcher.vendors.transport import Transport
-from tests.dispatch.conftest import REDIS_URL, Stack, write_contacts
+from tests.stack import REDIS_URL, Stack, write_contacts
 
 
 class RedisGoneAfterAcquire(AccountLimiter):

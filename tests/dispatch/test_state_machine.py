@@ -64,7 +64,7 @@ from dispatcher.store.chunks import Claimed, claim_chunks
 from dispatcher.store.models import Base
 from dispatcher.vendors import entinfo, trigger
 from dispatcher.vendors.wire import Credentials
-from tests.dispatch.conftest import PG_URL
+from tests.stack import PG_URL
 
 ACCOUNT = "acct"
 TEXT = "会员日全场8折，回T退订【测试】"

@@ -16,8 +16,8 @@ from dispatcher.ratelimit import AccountLimiter
 from dispatcher.runtime import DISPATCH_POLICY
 from dispatcher.simulator import SimulatorConfig
 from dispatcher.store import Attempt
-from tests.dispatch.conftest import REDIS_URL, write_contacts
-from tests.dispatch.test_dispatch import finished
+from tests.dispatch.scenario import finished
+from tests.stack import REDIS_URL, write_contacts
 from workers.tasks import enqueue
 
 VENDOR_RATE = 8.0  # requests/s the simulator admits per account

@@ -19,7 +19,6 @@ from dispatcher.results.inbox import process_pending
 from dispatcher.results.pull import drain
 from dispatcher.store import Chunk, sweep_expired_leases
 from dispatcher.store.chunks import claim_chunks
-from tests.dispatch.conftest import Stack
 from tests.dispatch.scenario import (
     FIRST,
     SAME,
@@ -33,6 +32,7 @@ from tests.dispatch.scenario import (
     send,
     sent_then_worker_died,
 )
+from tests.stack import Stack
 from tests.vendors.loopback import gateway
 
 

@@ -10,7 +10,7 @@ import pytest
 from dispatcher import campaigns, scheduler
 from dispatcher.store import Campaign
 from dispatcher.waiting import Pending, waiting
-from tests.dispatch.conftest import Stack, write_contacts
+from tests.stack import Stack, write_contacts
 from workers.tasks import enqueue
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -31,7 +31,7 @@ from dispatcher import campaigns, runtime
 from dispatcher.config import Settings
 from dispatcher.simulator import RunningSimulator, SimulatorConfig, run_simulator
 from dispatcher.store import Recipient, make_engine, session_factory
-from tests.dispatch.conftest import REDIS_URL, cleanup_redis, config_toml, write_contacts
+from tests.stack import REDIS_URL, cleanup_redis, config_toml, write_contacts
 from workers import tasks
 from workers.app import make_celery
 

@@ -9,10 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.dispatch.conftest import database_url
 from tests.processes.harness import Processes, environment
-
-__all__ = ["database_url"]
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -17,8 +17,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher.store import Attempt, AuditEntry, Campaign, Chunk, Recipient, make_engine, session_factory
-from tests.dispatch.conftest import write_contacts
 from tests.processes.harness import Processes
+from tests.stack import write_contacts
 
 CST = ZoneInfo("Asia/Shanghai")
 # Recipient states that end a recipient's story ("accepted" still waits for its delivery report).

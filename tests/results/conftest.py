@@ -10,9 +10,6 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher.results.inbox import record_raw
-from tests.dispatch.conftest import database_url, make_stack
-
-__all__ = ["database_url", "make_stack"]
 
 
 class PushReceiver:

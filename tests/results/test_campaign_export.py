@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from dispatcher.cli import app
 from dispatcher.results.inbox import process_pending
-from tests.dispatch.conftest import write_contacts
-from tests.results.test_reconcile import drain_account, send, wait_sent
+from tests.results.scenario import drain_account, send, wait_sent
+from tests.stack import write_contacts
 
 TEMPLATE = "={姓名}，会员日8折【测试】"  # a text a spreadsheet would take for a formula
 

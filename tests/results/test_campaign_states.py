@@ -13,8 +13,8 @@ from dispatcher.errors import StateError
 from dispatcher.results.inbox import process_pending
 from dispatcher.simulator import SimulatorConfig
 from dispatcher.store import AuditEntry, Recipient
-from tests.dispatch.conftest import Stack
-from tests.results.test_reconcile import contacts, drain_account, send, wait_sent
+from tests.results.scenario import contacts, drain_account, send, wait_sent
+from tests.stack import Stack
 
 
 def status(stack: Stack, campaign_id: int) -> dict[str, object]:

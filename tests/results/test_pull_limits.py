@@ -28,7 +28,7 @@ from dispatcher.runtime import DISPATCH_POLICY, Runtime
 from dispatcher.simulator import SimulatorConfig
 from dispatcher.simulator.state import SimState
 from dispatcher.store import AuditEntry, RawPull, upgrade
-from tests.dispatch.conftest import REDIS_URL, write_contacts
+from tests.stack import REDIS_URL, write_contacts
 from tests.vendors.loopback import Gateway, gateway
 from workers.tasks import enqueue
 

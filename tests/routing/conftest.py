@@ -4,7 +4,6 @@ and a real Celery worker."""
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,11 +20,11 @@ from dispatcher.config import Settings
 from dispatcher.keys import DEFAULT_KEYS
 from dispatcher.simulator import Account, RunningSimulator, SimulatorConfig, run_simulator
 from dispatcher.store import make_engine, session_factory
-from tests.dispatch.conftest import REDIS_URL, _Disposing, cleanup_redis, database_url
+from tests.stack import REDIS_URL, Disposing, cleanup_redis
 from workers import tasks
 from workers.app import make_celery
 
-__all__ = ["Acct", "RoutingStack", "database_url", "dead_url"]
+__all__ = ["Acct", "RoutingStack"]
 
 
 @dataclass(frozen=True)
@@ -42,14 +41,6 @@ class Acct:
     price: str | None = "1"
     base_url: str | None = None  # default: the simulator's; dead_url(): refuses connections
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def dead_url() -> str:
-    """An address on loopback nobody listens on: connections are refused."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
 
 
 @dataclass
@@ -126,7 +117,7 @@ def routing_stack(
             worker_cm.__enter__()
             contexts.append(worker_cm)
         engine = make_engine(database_url)
-        contexts.append(_Disposing(engine))
+        contexts.append(Disposing(engine))
         return RoutingStack(running, settings, session_factory(engine), app, tmp_path, names, redis)
 
     yield build

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from dispatcher import balance_guard, campaigns
 from dispatcher.cli import app as cli_app
 from dispatcher.store import AuditEntry, utcnow
-from tests.dispatch.conftest import write_contacts
 from tests.routing.conftest import Acct, RoutingStack
+from tests.stack import write_contacts
 from workers import tasks
 
 TEMPLATE = "{姓名}您好，会员日全场8折，回T退订【测试】"  # one segment

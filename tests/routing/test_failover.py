@@ -28,8 +28,9 @@ from dispatcher.store import (
     RecipientState,
     ReportRow,
 )
-from tests.dispatch.conftest import write_contacts
-from tests.routing.conftest import Acct, RoutingStack, dead_url
+from tests.routing.conftest import Acct, RoutingStack
+from tests.stack import write_contacts
+from tests.vendors.loopback import dead_url
 from workers import tasks
 from workers.tasks import enqueue
 

@@ -21,8 +21,8 @@ from dispatcher.errors import InputError
 from dispatcher.results import campaign_export, cycle
 from dispatcher.runtime import Runtime
 from dispatcher.store import Chunk, Recipient
-from tests.dispatch.conftest import write_contacts
 from tests.routing.conftest import Acct, RoutingStack
+from tests.stack import write_contacts
 from workers import tasks
 from workers.tasks import enqueue
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import openpyxl
 import pytest
 from sqlalchemy import select, text
 
@@ -23,18 +22,12 @@ from dispatcher.contacts.phones import parse_mobile
 from dispatcher.results import campaign_export
 from dispatcher.store import Chunk, OptOut, Recipient
 from dispatcher.store.recipients import AcceptedColumns, NewRecipient, insert_upload, recipient_text
+from tests.stack import write_contacts
 from tests.store.conftest import Store, make_campaign
 
 
-def _sheet(path: Path, rows: list[tuple[Any, ...]], header: tuple[str, ...] = ("手机号码", "姓名")) -> Path:
-    book = openpyxl.Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.append(list(header))
-    for row in rows:
-        sheet.append(list(row))
-    book.save(path)
-    return path
+def _sheet(path: Path, rows: list[tuple[Any, ...]]) -> Path:
+    return write_contacts(path, rows, header=("手机号码", "姓名"))  # the other common name of the column
 
 
 def _settings(store: Store, vendor: str, same_text_max: int = 1) -> Settings:

@@ -132,3 +132,8 @@ def closed_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def dead_url() -> str:
+    """An address on loopback nobody listens on: connections are refused."""
+    return f"http://127.0.0.1:{closed_port()}"

@@ -15,10 +15,8 @@ from sqlalchemy import select
 from dispatcher import campaigns
 from dispatcher.config import Settings
 from dispatcher.store import Attempt, Chunk
-from tests.dispatch.conftest import Stack, database_url, make_stack, write_contacts
+from tests.stack import Stack, write_contacts
 from workers.tasks import enqueue
-
-__all__ = ["database_url", "make_stack"]
 
 NAMES = ("喆", "镕", "珺", "昇")
 

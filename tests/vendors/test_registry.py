@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from typer.testing import CliRunner
 
 from dispatcher.cli import app
 from dispatcher.errors import UnknownVendorError
-from dispatcher.vendors import VENDORS, registry
+from dispatcher.vendors import NO_ENCRYPTION, VENDORS, registry
 from dispatcher.vendors.wire import Credentials, Limits, Request
 
 runner = CliRunner()
@@ -27,6 +28,42 @@ def test_given_each_vendor_when_getting_it_then_the_module_fulfils_the_contract(
     assert module.METHODS and all(len(row) == 3 for row in module.METHODS)
     for function in ("build_send", "build_personalised", "parse_send", "build_balance", "parse_balance"):
         assert callable(getattr(module, function))
+
+
+@pytest.mark.parametrize("name", VENDORS)
+def test_given_each_vendor_then_its_balance_interval_is_at_least_what_its_too_frequent_code_states(
+    name: str,
+) -> None:
+    # The balance gate spaces queries by the module's BALANCE_INTERVAL_S; its "too frequent" code says
+    # how far apart the vendor wants them (webservice, trigger -16: 5 s; yunxin -23: 10 s).
+    module = registry.get(name)
+    stated = [
+        float(m.group(1))
+        for info in module.CODES.values()
+        if info.error_class == "rate_limited"
+        for m in [re.search(r"balance.*?(\d+) ?s\b", info.meaning_en)]
+        if m
+    ]
+    interval = module.BALANCE_INTERVAL_S
+    assert interval >= max(stated, default=5.0)
+    assert interval == {"yunxin": 10.0}.get(name, 5.0)
+
+
+@pytest.mark.parametrize("name", VENDORS)
+def test_given_each_vendor_then_it_builds_an_encrypted_send_unless_it_is_one_of_no_encryption(
+    name: str,
+) -> None:
+    # config refuses an encrypted account of a NO_ENCRYPTION vendor: the module must agree.
+    def build() -> Request:
+        creds = Credentials("u", "p", channel="37")
+        return registry.get(name).build_send(creds, ["13900000000"], "hi", encrypted=True)
+
+    if name in NO_ENCRYPTION:
+        with pytest.raises(ValueError, match="no encrypted"):
+            build()
+    else:
+        form = build().form
+        assert "submitInfo" in form and "userPass" not in form  # the password travels only encrypted
 
 
 @pytest.mark.parametrize(("name", "same", "personalised"), [("trigger", 50, 50), ("entinfo", 10_000, 1000)])

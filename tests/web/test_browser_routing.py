@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from dispatcher.store import Recipient
 from tests.helpers import ARGS, CHROMIUM, Beat, playwright
-from tests.routing.conftest import dead_url
+from tests.vendors.loopback import dead_url
 from tests.web.conftest import PASSWORD, Web, write_contacts
 
 ROWS = 60

@@ -1,0 +1,43 @@
+"""The results tests' shared steps: a contacts file, a campaign sent through the worker, waiting until it
+is sent, and draining an account's reports or replies from the simulator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dispatcher import campaigns, scheduler
+from dispatcher.results.pull import drain
+from dispatcher.vendors.transport import Transport
+from tests.stack import Stack, write_contacts
+from workers.tasks import enqueue
+
+TEMPLATE = "{姓名}您好，会员日全场8折，回T退订【测试】"
+FIRST = 13900000000
+
+
+def contacts(tmp: Path, count: int, name: str = "c.xlsx", first: int = FIRST) -> Path:
+    rows = [(str(first + i), ["张三", "李四", "王五"][i % 3]) for i in range(count)]
+    return write_contacts(tmp / name, rows)
+
+
+def send(stack: Stack, vendor: str, path: Path) -> int:
+    created = campaigns.create(
+        stack.sessions, stack.settings, path, TEMPLATE, stack.accounts[vendor], actor="t"
+    )
+    enqueue(campaigns.start(stack.sessions, created.campaign_id, "t"), app=stack.app)
+    return created.campaign_id
+
+
+def wait_sent(stack: Stack, campaign_id: int) -> None:
+    def done() -> bool:
+        scheduler.complete_finished(stack.sessions)
+        with stack.sessions() as session:
+            return campaigns.status(session, campaign_id)["state"] in ("sent", "completed")
+
+    stack.wait_for(done, timeout=60)
+
+
+def drain_account(stack: Stack, vendor: str, kind: str = "reports") -> int:
+    account = stack.settings.account(stack.accounts[vendor])
+    with Transport([account.base_url]) as transport:
+        return drain(stack.sessions, transport, account, kind).bodies  # type: ignore[arg-type]
