@@ -1,0 +1,165 @@
+"""Failover racing the other writers of a campaign: a person's resume between the beat's reads and its
+writes, and a worker's claim that read the campaign running just before the beat paused it. Either way
+a recipient the worker sends on the old account must never be re-planned onto the new one."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Any
+
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session
+
+from dispatcher import campaigns, failover
+from dispatcher.errors import StateError
+from dispatcher.store import Campaign, Chunk, Recipient
+from dispatcher.store.chunks import claim_chunks
+from tests.dispatch.conftest import write_contacts
+from tests.routing.conftest import Acct, RoutingStack
+
+TEMPLATE = "会员日全场8折，回T退订【测试】"
+
+
+def _campaign(stack: RoutingStack, count: int) -> tuple[int, list[int]]:
+    """A started trigger campaign (50 numbers a request) with a yunxin fallback; its chunk ids."""
+    rows = [(str(13900000000 + i), "张三") for i in range(count)]
+    path = write_contacts(stack.tmp / "c.xlsx", rows)
+    created = campaigns.create(
+        stack.sessions, stack.settings, path, TEMPLATE, stack.names["tg"], actor="t",
+        fallbacks=[stack.names["yx"]],
+    )  # fmt: skip
+    campaigns.start(stack.sessions, created.campaign_id, "t")
+    with stack.sessions() as session:
+        ids = list(
+            session.execute(
+                select(Chunk.id).where(Chunk.campaign_id == created.campaign_id).order_by(Chunk.seq)
+            ).scalars()
+        )
+    return created.campaign_id, ids
+
+
+def _sent_twice(stack: RoutingStack, claimed: dict[int, Any]) -> list[int]:
+    """Recipients a worker holds in ``claimed`` that the store now has waiting on another chunk."""
+    held = {r.id: chunk_id for chunk_id, c in claimed.items() for r in c.recipients}
+    with stack.sessions() as session:
+        now = dict(
+            session.execute(
+                select(Recipient.id, Recipient.chunk_id).where(Recipient.id.in_(list(held)))
+            ).all()
+        )
+    return sorted(rid for rid, chunk_id in held.items() if now[rid] != chunk_id)
+
+
+def test_given_a_failover_between_its_reads_and_writes_when_a_person_resumes_and_a_worker_claims_then_nothing_is_sent_twice(
+    routing_stack: Any,
+) -> None:
+    # Given a campaign paused by the worker on an account error, with a fallback
+    stack = routing_stack([Acct("tg", "trigger", "tg"), Acct("yx", "yunxin", "yx")], worker=False)
+    campaign_id, ids = _campaign(stack, 100)
+    with stack.sessions() as session:
+        session.execute(update(Chunk).where(Chunk.id == ids[0]).values(error_class="account", code="-2"))
+        session.commit()
+    campaigns.pause(stack.sessions, campaign_id, "system")
+    # ... and the beat's failover held up just before its first write
+    engine = stack.sessions.kw["bind"]
+    reached, go = threading.Event(), threading.Event()
+
+    def hold(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        ours = threading.current_thread().name == "failover"
+        if ours and statement.lstrip().upper().startswith("UPDATE") and not reached.is_set():
+            reached.set()
+            go.wait(20)
+
+    event.listen(engine, "before_cursor_execute", hold)
+    moved: list[int] = []
+    beat = threading.Thread(
+        target=lambda: moved.extend(failover.run(stack.sessions, stack.settings)), name="failover"
+    )
+    beat.start()
+    try:
+        assert reached.wait(20)
+        # When a person resumes the campaign meanwhile (it waits if the beat holds the campaign lock)
+        resumed: list[int] = []
+
+        def person() -> None:
+            # StateError: the failover ran first, the campaign is running already
+            with contextlib.suppress(StateError):
+                resumed.extend(campaigns.resume(stack.sessions, campaign_id, "alice"))
+
+        alice = threading.Thread(target=person)
+        alice.start()
+        alice.join(3)
+        # ... and a worker claims what the resume queued (only if the resume got through)
+        claimed: dict[int, Any] = {}
+        if resumed:
+            with stack.sessions() as session:
+                claimed = claim_chunks(session, resumed, "w1", 120)
+    finally:
+        go.set()
+        beat.join(30)
+        event.remove(engine, "before_cursor_execute", hold)
+    alice.join(30)
+
+    # Then no recipient the worker is sending on the old account was re-planned onto the fallback
+    assert _sent_twice(stack, claimed) == []
+    with stack.sessions() as session:
+        states = dict(session.execute(select(Chunk.id, Chunk.state).where(Chunk.id.in_(list(claimed)))).all())
+    assert set(states.values()) <= {"sending"}
+
+
+def test_given_a_claim_not_yet_committed_when_the_beat_fails_over_then_the_claimed_chunks_are_not_moved(
+    routing_stack: Any,
+) -> None:
+    # Given a running campaign whose first request gave up on "try later" (failover is due), two queued
+    stack = routing_stack([Acct("tg", "trigger", "tg"), Acct("yx", "yunxin", "yx")], worker=False)
+    campaign_id, ids = _campaign(stack, 150)
+    with stack.sessions() as session:
+        session.execute(
+            update(Chunk)
+            .where(Chunk.id == ids[0])
+            .values(state="failed", error_class="retry_later", code="-1")
+        )
+        session.execute(
+            update(Recipient)
+            .where(Recipient.chunk_id == ids[0])
+            .values(state="failed", error_class="retry_later")
+        )
+        session.commit()
+    # ... and a worker whose claim of the other two is written but not yet committed
+    reached, go = threading.Event(), threading.Event()
+    claimed: dict[int, Any] = {}
+
+    def worker() -> None:
+        with stack.sessions() as session:
+
+            def before_commit(_session: Session) -> None:
+                reached.set()
+                go.wait(20)
+
+            event.listen(session, "before_commit", before_commit)
+            claimed.update(claim_chunks(session, ids[1:], "w1", 120))
+
+    claimer = threading.Thread(target=worker)
+    claimer.start()
+    moved: list[int] = []
+    try:
+        assert reached.wait(20)
+        # When the beat's failover pass runs meanwhile (PostgreSQL: it does not wait for the claim's rows
+        # until it writes; SQLite: it waits for the claim's write lock)
+        beat = threading.Thread(target=lambda: moved.extend(failover.run(stack.sessions, stack.settings)))
+        beat.start()
+        beat.join(2)
+    finally:
+        go.set()
+    claimer.join(30)
+    beat.join(30)
+
+    # Then the claimed chunks are still the worker's, their recipients not re-planned onto the fallback
+    assert len(claimed) == 2
+    assert _sent_twice(stack, claimed) == []
+    with stack.sessions() as session:
+        states = dict(session.execute(select(Chunk.id, Chunk.state).where(Chunk.id.in_(ids[1:]))).all())
+        account = session.execute(select(Campaign.account).where(Campaign.id == campaign_id)).scalar_one()
+    assert set(states.values()) == {"sending"}
+    assert account == stack.names["tg"] and moved == []
