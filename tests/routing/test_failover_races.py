@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
+from collections import Counter
 from typing import Any
 
 from sqlalchemy import event, select, update
@@ -13,10 +15,13 @@ from sqlalchemy.orm import Session
 
 from dispatcher import campaigns, failover
 from dispatcher.errors import StateError
+from dispatcher.results import cycle
+from dispatcher.runtime import Runtime
 from dispatcher.store import Campaign, Chunk, Recipient
 from dispatcher.store.chunks import claim_chunks
 from tests.dispatch.conftest import write_contacts
 from tests.routing.conftest import Acct, RoutingStack
+from workers.tasks import enqueue
 
 TEMPLATE = "会员日全场8折，回T退订【测试】"
 
@@ -163,3 +168,48 @@ def test_given_a_claim_not_yet_committed_when_the_beat_fails_over_then_the_claim
         account = session.execute(select(Campaign.account).where(Campaign.id == campaign_id)).scalar_one()
     assert set(states.values()) == {"sending"}
     assert account == stack.names["tg"] and moved == []
+
+
+def test_given_an_unknown_chunk_left_on_the_old_account_when_retried_with_include_unknown_then_the_new_account_owns_it(
+    routing_stack: Any,
+) -> None:
+    # Given a trigger campaign with a yunxin fallback: its first request unknown, its second sent back
+    # by an account error; the beat fails it over and the fallback sends the second
+    stack = routing_stack([Acct("tg", "trigger", "tg"), Acct("yx", "yunxin", "yx")])
+    campaign_id, ids = _campaign(stack, 100)
+    with stack.sessions() as session:
+        session.execute(update(Chunk).where(Chunk.id == ids[0]).values(state="unknown"))
+        session.execute(update(Recipient).where(Recipient.chunk_id == ids[0]).values(state="unknown"))
+        session.execute(update(Chunk).where(Chunk.id == ids[1]).values(error_class="account", code="-2"))
+        session.commit()
+    campaigns.pause(stack.sessions, campaign_id, "system")
+    enqueue(failover.run(stack.sessions, stack.settings), app=stack.app)
+    _until(stack, campaign_id, lambda d: d["accepted"] == 50)
+
+    # When a person re-sends the unknown one, knowingly; it goes out on the campaign's account now
+    enqueue(campaigns.retry(stack.sessions, campaign_id, "alice", include_unknown=True), app=stack.app)
+    _until(stack, campaign_id, lambda d: d["accepted"] == 100)
+
+    # Then the fallback account, which took all 100, owns them: its figures, and its delivery reports
+    # find every one of them
+    assert sorted(Counter(e["account"] for e in stack.ledger()).items()) == [("yx", 100)]
+    runtime = Runtime.from_settings(stack.settings)
+    try:
+        cycle.run(runtime)
+    finally:
+        runtime.close()
+    with stack.sessions() as session:
+        accounts = campaigns.status(session, campaign_id)["accounts"]
+    assert accounts[stack.names["yx"]]["delivered"] == 100
+    assert accounts[stack.names["tg"]]["recipients"] == 0
+
+
+def _until(stack: RoutingStack, campaign_id: int, done: Any, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with stack.sessions() as session:
+            data = campaigns.status(session, campaign_id)
+        if done(data):
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"campaign did not get there: {data}")
