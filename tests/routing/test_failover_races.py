@@ -8,18 +8,19 @@ import contextlib
 import threading
 import time
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import event, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
 from dispatcher import campaigns, failover
 from dispatcher.errors import StateError
-from dispatcher.results import cycle
+from dispatcher.results import cycle, reconcile
 from dispatcher.runtime import Runtime
-from dispatcher.store import Campaign, Chunk, Recipient
+from dispatcher.store import Campaign, Chunk, Recipient, utcnow
 from dispatcher.store.chunks import claim_chunks
-from tests.dispatch.conftest import write_contacts
+from tests.dispatch.conftest import ENTINFO_SN, write_contacts
 from tests.routing.conftest import Acct, RoutingStack
 from workers.tasks import enqueue
 
@@ -213,3 +214,54 @@ def _until(stack: RoutingStack, campaign_id: int, done: Any, timeout: float = 60
             return
         time.sleep(0.3)
     raise AssertionError(f"campaign did not get there: {data}")
+
+
+def test_given_a_campaign_moved_from_entinfo_to_a_reporting_vendor_then_its_entinfo_acceptances_never_expire(
+    routing_stack: Any,
+) -> None:
+    # Given an entinfo campaign (no delivery reports: accepted is final) with a yunxin fallback; its
+    # first request was accepted 73 hours ago, its second sent back by an account error
+    stack = routing_stack(
+        [Acct("en", "entinfo", ENTINFO_SN, extra={"same_text_max": 2}), Acct("yx", "yunxin", "yx")],
+        worker=False,
+    )
+    rows = [(str(13900000000 + i), "张三") for i in range(1001)]  # two requests
+    path = write_contacts(stack.tmp / "c.xlsx", rows)
+    created = campaigns.create(
+        stack.sessions, stack.settings, path, TEMPLATE, stack.names["en"], actor="t",
+        fallbacks=[stack.names["yx"]],
+    )  # fmt: skip
+    campaign_id = created.campaign_id
+    campaigns.start(stack.sessions, campaign_id, "t")
+    long_ago = utcnow() - timedelta(hours=73)
+    with stack.sessions() as session:
+        ids = list(
+            session.execute(
+                select(Chunk.id).where(Chunk.campaign_id == campaign_id).order_by(Chunk.seq)
+            ).scalars()
+        )
+        session.execute(update(Chunk).where(Chunk.id == ids[0]).values(state="accepted"))
+        session.execute(
+            update(Recipient)
+            .where(Recipient.chunk_id == ids[0])
+            .values(state="accepted", batch_id="1", submitted_at=long_ago)
+        )
+        session.execute(update(Chunk).where(Chunk.id.in_(ids[1:])).values(error_class="account", code="-2"))
+        session.commit()
+    campaigns.pause(stack.sessions, campaign_id, "system")
+    assert failover.run(stack.sessions, stack.settings)
+    with stack.sessions() as session:
+        first = session.execute(
+            select(func.count()).where(Recipient.chunk_id == ids[0], Recipient.state == "accepted")
+        ).scalar_one()
+
+    # When the results' expiry runs (the campaign's vendor is yunxin now)
+    with stack.sessions() as session:
+        session_count = reconcile.expire(session)
+        session.commit()
+
+    # Then the recipients entinfo accepted stay accepted: no report was ever due for them
+    assert first > 0 and session_count == 0
+    with stack.sessions() as session:
+        states = set(session.execute(select(Recipient.state).where(Recipient.chunk_id == ids[0])).scalars())
+    assert states == {"accepted"}
