@@ -265,3 +265,48 @@ def test_given_a_campaign_moved_from_entinfo_to_a_reporting_vendor_then_its_enti
     with stack.sessions() as session:
         states = set(session.execute(select(Recipient.state).where(Recipient.chunk_id == ids[0])).scalars())
     assert states == {"accepted"}
+
+
+def test_given_a_campaign_moved_from_yunxin_to_entinfo_then_its_yunxin_acceptances_still_expire(
+    routing_stack: Any,
+) -> None:
+    # Given a yunxin campaign whose first request was accepted 73 hours ago with no report since, moved
+    # to entinfo (no reports) after an account error on the second
+    stack = routing_stack(
+        [Acct("yx", "yunxin", "yx", extra={"same_text_max": 2}), Acct("en", "entinfo", ENTINFO_SN)],
+        worker=False,
+    )
+    rows = [(str(13900000000 + i), "张三") for i in range(1001)]
+    path = write_contacts(stack.tmp / "c.xlsx", rows)
+    created = campaigns.create(
+        stack.sessions, stack.settings, path, TEMPLATE, stack.names["yx"], actor="t",
+        fallbacks=[stack.names["en"]],
+    )  # fmt: skip
+    campaign_id = created.campaign_id
+    campaigns.start(stack.sessions, campaign_id, "t")
+    with stack.sessions() as session:
+        ids = list(
+            session.execute(
+                select(Chunk.id).where(Chunk.campaign_id == campaign_id).order_by(Chunk.seq)
+            ).scalars()
+        )
+        session.execute(update(Chunk).where(Chunk.id == ids[0]).values(state="accepted"))
+        session.execute(
+            update(Recipient)
+            .where(Recipient.chunk_id == ids[0])
+            .values(state="accepted", batch_id="1", submitted_at=utcnow() - timedelta(hours=73))
+        )
+        session.execute(update(Chunk).where(Chunk.id.in_(ids[1:])).values(error_class="account", code="-2"))
+        session.commit()
+    campaigns.pause(stack.sessions, campaign_id, "system")
+    assert failover.run(stack.sessions, stack.settings)
+
+    # When the results' expiry runs (the campaign's vendor is entinfo now)
+    with stack.sessions() as session:
+        expired = reconcile.expire(session)
+        session.commit()
+
+    # Then yunxin's report for them will not come any more: they expire, as on any yunxin campaign
+    with stack.sessions() as session:
+        states = set(session.execute(select(Recipient.state).where(Recipient.chunk_id == ids[0])).scalars())
+    assert expired > 0 and states == {"expired"}
