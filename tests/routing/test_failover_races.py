@@ -310,3 +310,49 @@ def test_given_a_campaign_moved_from_yunxin_to_entinfo_then_its_yunxin_acceptanc
     with stack.sessions() as session:
         states = set(session.execute(select(Recipient.state).where(Recipient.chunk_id == ids[0])).scalars())
     assert expired > 0 and states == {"expired"}
+
+
+def test_given_a_failover_between_its_reads_and_writes_when_a_person_cancels_then_no_recipient_is_left_waiting(
+    routing_stack: Any,
+) -> None:
+    # Given a campaign paused by the worker on an account error, with a fallback, and the beat's
+    # failover held up just before its first write
+    stack = routing_stack([Acct("tg", "trigger", "tg"), Acct("yx", "yunxin", "yx")], worker=False)
+    campaign_id, ids = _campaign(stack, 100)
+    with stack.sessions() as session:
+        session.execute(update(Chunk).where(Chunk.id == ids[0]).values(error_class="account", code="-2"))
+        session.commit()
+    campaigns.pause(stack.sessions, campaign_id, "system")
+    engine = stack.sessions.kw["bind"]
+    reached, go = threading.Event(), threading.Event()
+
+    def hold(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        ours = threading.current_thread().name == "failover"
+        if ours and statement.lstrip().upper().startswith("UPDATE") and not reached.is_set():
+            reached.set()
+            go.wait(20)
+
+    event.listen(engine, "before_cursor_execute", hold)
+    beat = threading.Thread(target=lambda: failover.run(stack.sessions, stack.settings), name="failover")
+    beat.start()
+    try:
+        assert reached.wait(20)
+        # When a person cancels the campaign meanwhile (it waits if the beat holds the campaign lock)
+        alice = threading.Thread(target=lambda: campaigns.cancel(stack.sessions, campaign_id, "alice"))
+        alice.start()
+        alice.join(3)
+    finally:
+        go.set()
+        beat.join(30)
+        event.remove(engine, "before_cursor_execute", hold)
+    alice.join(30)
+
+    # Then the campaign is cancelled and none of its recipients waits to be sent in it
+    with stack.sessions() as session:
+        state = session.execute(select(Campaign.state).where(Campaign.id == campaign_id)).scalar_one()
+        waiting = session.execute(
+            select(func.count()).where(
+                Recipient.campaign_id == campaign_id, Recipient.state.in_(("planned", "queued"))
+            )
+        ).scalar_one()
+    assert (state, waiting) == ("cancelled", 0)
