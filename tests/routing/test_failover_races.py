@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
-from dispatcher import campaigns, failover
+from dispatcher import campaigns, failover, scheduler
 from dispatcher.errors import StateError
 from dispatcher.results import cycle, reconcile
 from dispatcher.runtime import Runtime
@@ -356,3 +356,51 @@ def test_given_a_failover_between_its_reads_and_writes_when_a_person_cancels_the
             )
         ).scalar_one()
     assert (state, waiting) == ("cancelled", 0)
+
+
+def test_given_a_campaign_moved_from_entinfo_when_the_fallback_delivered_the_rest_then_it_completes(
+    routing_stack: Any,
+) -> None:
+    # Given an entinfo campaign whose first request entinfo accepted (final: no report will come),
+    # moved to yunxin after an account error on the second
+    stack = routing_stack(
+        [Acct("en", "entinfo", ENTINFO_SN, extra={"same_text_max": 2}), Acct("yx", "yunxin", "yx")],
+        worker=False,
+    )
+    path = write_contacts(stack.tmp / "c.xlsx", [(str(13900000000 + i), "张三") for i in range(1001)])
+    created = campaigns.create(
+        stack.sessions, stack.settings, path, TEMPLATE, stack.names["en"], actor="t",
+        fallbacks=[stack.names["yx"]],
+    )  # fmt: skip
+    campaign_id = created.campaign_id
+    campaigns.start(stack.sessions, campaign_id, "t")
+    with stack.sessions() as session:
+        first = session.execute(
+            select(Chunk.id).where(Chunk.campaign_id == campaign_id).order_by(Chunk.seq).limit(1)
+        ).scalar_one()
+        session.execute(update(Chunk).where(Chunk.id == first).values(state="accepted"))
+        session.execute(
+            update(Recipient)
+            .where(Recipient.chunk_id == first)
+            .values(state="accepted", batch_id="1", submitted_at=utcnow())
+        )
+        session.execute(
+            update(Chunk)
+            .where(Chunk.campaign_id == campaign_id, Chunk.id != first)
+            .values(error_class="account", code="-2")
+        )
+        session.commit()
+    campaigns.pause(stack.sessions, campaign_id, "system")
+    new = failover.run(stack.sessions, stack.settings)
+    # ... where yunxin then took and delivered every other number
+    with stack.sessions() as session:
+        session.execute(update(Chunk).where(Chunk.id.in_(new)).values(state="accepted"))
+        session.execute(update(Recipient).where(Recipient.chunk_id.in_(new)).values(state="delivered"))
+        session.commit()
+
+    # When the beat looks for finished campaigns
+    scheduler.complete_finished(stack.sessions)
+
+    # Then it is completed: nothing is sending and no report is due (entinfo sends none)
+    with stack.sessions() as session:
+        assert campaigns.status(session, campaign_id)["state"] == "completed"
