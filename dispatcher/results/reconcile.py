@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, case, func, select, tuple_, update
+from sqlalchemy import ColumnElement, SQLColumnExpression, case, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from dispatcher.results.rows import close_stage, stage, store_staged
@@ -35,7 +35,7 @@ from dispatcher.store import (
     ReportRow,
     utcnow,
 )
-from dispatcher.vendors import NO_REPORTS
+from dispatcher.store.stats import reports_due
 
 DELIVERED = "DELIVRD"
 # Recipients a report may settle: their submission is known.
@@ -410,7 +410,7 @@ def expire(session: Session, now: datetime | None = None, after: timedelta = EXP
     result = session.execute(
         update(Recipient)
         .where(
-            _reports_due(session),
+            reports_due(session),
             Recipient.state == RecipientState.ACCEPTED.value,
             Recipient.submitted_at < now - after,
         )
@@ -418,21 +418,6 @@ def expire(session: Session, now: datetime | None = None, after: timedelta = EXP
         execution_options=_NO_SYNC,
     )
     return _rowcount(result)
-
-
-def _reports_due(session: Session) -> ColumnElement[bool]:
-    """Recipients sent on a vendor that reports: their campaign's, unless a failover left them on an
-    earlier account (``recipients.account``), whose vendor the move recorded."""
-    reporting = select(Campaign.id).where(Campaign.vendor.not_in(NO_REPORTS))
-    due: ColumnElement[bool] = Recipient.account.is_(None) & Recipient.campaign_id.in_(reporting)
-    moved = session.execute(select(Campaign.id, Campaign.routing).where(Campaign.routing.is_not(None)))
-    left = [
-        (campaign_id, step.get("from"))
-        for campaign_id, routing in moved
-        for step in (routing or {}).get("moves", [])
-        if step.get("from_vendor") not in NO_REPORTS
-    ]
-    return due | tuple_(Recipient.campaign_id, Recipient.account).in_(left) if left else due
 
 
 def unmatched_ids(session: Session) -> Sequence[int]:
