@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 
 from dispatcher import campaigns, failover, scheduler
 from dispatcher.errors import StateError
-from dispatcher.results import cycle, reconcile
+from dispatcher.results import cycle, reconcile, rows
+from dispatcher.results.parsing import ReportRecord
 from dispatcher.runtime import Runtime
-from dispatcher.store import Campaign, Chunk, Recipient, utcnow
+from dispatcher.store import Campaign, Chunk, Recipient, ReportRow, utcnow
 from dispatcher.store.chunks import claim_chunks
 from tests.dispatch.conftest import ENTINFO_SN, write_contacts
 from tests.routing.conftest import Acct, RoutingStack
@@ -404,3 +405,57 @@ def test_given_a_campaign_moved_from_entinfo_when_the_fallback_delivered_the_res
     # Then it is completed: nothing is sending and no report is due (entinfo sends none)
     with stack.sessions() as session:
         assert campaigns.status(session, campaign_id)["state"] == "completed"
+
+
+def test_given_a_failover_when_the_old_accounts_report_is_staged_then_it_matches_in_the_first_round(
+    routing_stack: Any,
+) -> None:
+    # Given a yunxin campaign whose first request was accepted (batch 42), moved to trigger
+    stack = routing_stack(
+        [Acct("yx", "yunxin", "yx", extra={"same_text_max": 2}), Acct("tg", "trigger", "tg")], worker=False
+    )
+    path = write_contacts(stack.tmp / "c.xlsx", [(str(13900000000 + i), "张三") for i in range(1001)])
+    created = campaigns.create(
+        stack.sessions, stack.settings, path, TEMPLATE, stack.names["yx"], actor="t",
+        fallbacks=[stack.names["tg"]],
+    )  # fmt: skip
+    campaign_id = created.campaign_id
+    campaigns.start(stack.sessions, campaign_id, "t")
+    with stack.sessions() as session:
+        first = session.execute(
+            select(Chunk.id).where(Chunk.campaign_id == campaign_id).order_by(Chunk.seq).limit(1)
+        ).scalar_one()
+        session.execute(update(Chunk).where(Chunk.id == first).values(state="accepted", batch_id="42"))
+        session.execute(
+            update(Recipient)
+            .where(Recipient.chunk_id == first)
+            .values(state="accepted", batch_id="42", submitted_at=utcnow())
+        )
+        session.execute(
+            update(Chunk)
+            .where(Chunk.campaign_id == campaign_id, Chunk.id != first)
+            .values(error_class="account", code="-2")
+        )
+        mobile = session.execute(
+            select(Recipient.mobile).where(Recipient.chunk_id == first).limit(1)
+        ).scalar_one()
+        session.commit()
+    campaigns.pause(stack.sessions, campaign_id, "system")
+    assert failover.run(stack.sessions, stack.settings)
+
+    # When yunxin's report for one of them arrives (staged, as the results cycle stages new reports)
+    with stack.sessions() as session:
+        rows.open_stage(session)
+        rows.stage_reports(
+            session, stack.names["yx"], 999, [ReportRecord("42", mobile or "", "DELIVRD", None, None)]
+        )
+        done = reconcile.reconcile_staged(session, ReportRow.raw_pull_id == 999)
+        session.commit()
+
+    # Then it finds its recipient at once, on the account that sent it (SQLite and PostgreSQL alike)
+    assert done.matched == 1
+    with stack.sessions() as session:
+        state = session.execute(
+            select(Recipient.state).where(Recipient.campaign_id == campaign_id, Recipient.mobile == mobile)
+        ).scalar_one()
+    assert state == "delivered"
