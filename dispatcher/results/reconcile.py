@@ -159,7 +159,8 @@ def _match_stage_postgresql(session: Session) -> None:
             Recipient.mobile == stage.c.mobile,
             Recipient.state.in_(REPORTABLE),
             Campaign.id == Recipient.campaign_id,
-            Campaign.account == stage.c.account,
+            # The account it was sent on, as in _recipient_of (a failover may have moved the campaign).
+            func.coalesce(Recipient.account, Campaign.account) == stage.c.account,
         )
     )
     connection.execute(
