@@ -40,7 +40,7 @@ from dispatcher.store import (
     audit,
     utcnow,
 )
-from dispatcher.store.campaigns import move
+from dispatcher.store.campaigns import locked_state, move
 from dispatcher.vendors.wire import ErrorClass
 
 logger = logging.getLogger(__name__)
@@ -188,9 +188,19 @@ def switch(sessions: sessionmaker[Session], settings: Settings, campaign_id: int
     """Move the campaign's unsent recipients to its next account (see the module docstring); returns
     the new chunks' ids. Does nothing unless the campaign is paused with nothing in flight."""
     with sessions() as session:
-        locked = select(Campaign.state).where(Campaign.id == campaign_id).with_for_update(key_share=True)
-        if session.execute(locked).scalar_one_or_none() != CampaignState.PAUSED:
+        # The campaign lock (SQLite: the write lock, taken before anything is read: a resume between
+        # these reads and the writes below let a worker claim what is then re-planned).
+        if locked_state(session, campaign_id) != CampaignState.PAUSED:
             return []
+        # PostgreSQL: a claim that read the campaign running just before it paused may not have
+        # committed yet; locking the waiting chunks waits for it, and the check below then sees it.
+        # (Not the ``sending`` ones: a worker recording an answer holds those and waits for the
+        # campaign's lock, which this transaction holds.)
+        session.execute(
+            select(Chunk.id)
+            .where(Chunk.campaign_id == campaign_id, Chunk.state.in_(WAITING))
+            .with_for_update()
+        ).all()
         campaign = session.get(Campaign, campaign_id)
         assert campaign is not None
         busy = select(Chunk.id).where(
@@ -242,7 +252,7 @@ def switch(sessions: sessionmaker[Session], settings: Settings, campaign_id: int
         for start in range(0, len(closing), 1000):
             session.execute(
                 update(Chunk)
-                .where(Chunk.id.in_([cid for cid, _ in closing[start : start + 1000]]))
+                .where(Chunk.id.in_([cid for cid, _ in closing[start : start + 1000]]), _to_move(campaign_id))
                 .values(
                     state=ChunkState.FAILED.value,
                     error_class=MOVED,

@@ -22,8 +22,8 @@ from dispatcher.store import (
     sweep_expired_leases,
 )
 from dispatcher.store.campaigns import move
+from dispatcher.store.stats import reports_due
 from dispatcher.store.types import db_now
-from dispatcher.vendors import NO_REPORTS
 
 SYSTEM = "scheduler"
 # A queued chunk nobody touched for this long has lost its broker message (Redis restart, a purged
@@ -110,11 +110,13 @@ def complete_finished(sessions: sessionmaker[Session]) -> list[int]:
         .where(Chunk.campaign_id == Campaign.id, Chunk.state.in_(campaigns.OPEN_CHUNKS))
         .exists()
     )
+    with sessions() as session:
+        due = reports_due(session)  # by the vendor that took each (a failover may have changed it)
     awaiting = (
         select(Recipient.id)
-        .where(Recipient.campaign_id == Campaign.id, Recipient.state == RecipientState.ACCEPTED.value)
+        .where(Recipient.campaign_id == Campaign.id, Recipient.state == RecipientState.ACCEPTED.value, due)
         .exists()
-    ) & Campaign.vendor.not_in(NO_REPORTS)
+    )
     S = CampaignState
     # (from, to, condition), in this order: one campaign may take two steps in one tick.
     moves = (

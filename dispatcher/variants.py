@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -28,6 +29,7 @@ from dispatcher.errors import InputError
 from dispatcher.i18n import N_
 from dispatcher.store import Campaign, Recipient, RecipientState, ReplyRow
 
+_WEIGHT = re.compile(r"[0-9]{1,6}")
 NAMES = "ABCDEFGH"  # variant names, in the order the templates were given
 SIGNIFICANCE = 0.05  # two-sided
 TAKEN = (
@@ -45,7 +47,8 @@ def parse_split(text: str | None, count: int) -> list[int]:
     if not text:
         return [1] * count
     parts = [p.strip() for p in text.split(",")]
-    if len(parts) != count or not all(p.isdigit() and int(p) > 0 for p in parts):
+    # ASCII digits, at most six: str.isdigit() passes "²" and int() refuses 4,301 digits (a 500).
+    if len(parts) != count or not all(_WEIGHT.fullmatch(p) and int(p) > 0 for p in parts):
         raise InputError.say(
             N_("split %(split)r must give one positive whole number per template (%(count)s), e.g. 70,30"),
             split=text,

@@ -35,7 +35,7 @@ from dispatcher.store import (
     ReportRow,
     utcnow,
 )
-from dispatcher.vendors import NO_REPORTS
+from dispatcher.store.stats import reports_due
 
 DELIVERED = "DELIVRD"
 # Recipients a report may settle: their submission is known.
@@ -159,7 +159,8 @@ def _match_stage_postgresql(session: Session) -> None:
             Recipient.mobile == stage.c.mobile,
             Recipient.state.in_(REPORTABLE),
             Campaign.id == Recipient.campaign_id,
-            Campaign.account == stage.c.account,
+            # The account it was sent on, as in _recipient_of (a failover may have moved the campaign).
+            func.coalesce(Recipient.account, Campaign.account) == stage.c.account,
         )
     )
     connection.execute(
@@ -407,11 +408,10 @@ def expire(session: Session, now: datetime | None = None, after: timedelta = EXP
     """Accepted recipients with no report ``after`` their acceptance → ``expired`` (not for vendors
     without reports, whose recipients end at ``accepted``). Caller's transaction; returns how many."""
     now = now or utcnow()
-    reporting = select(Campaign.id).where(Campaign.vendor.not_in(NO_REPORTS))
     result = session.execute(
         update(Recipient)
         .where(
-            Recipient.campaign_id.in_(reporting),
+            reports_due(session),
             Recipient.state == RecipientState.ACCEPTED.value,
             Recipient.submitted_at < now - after,
         )

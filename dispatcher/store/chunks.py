@@ -135,6 +135,9 @@ def claim_chunks(
                 state=case((opted_out, RecipientState.REJECTED.value), else_=RecipientState.SENDING.value),
                 reject_reason=case((opted_out, OPTED_OUT), else_=r.reject_reason),
                 chunk_id=case((opted_out, None), else_=r.chunk_id),
+                # Sent on the campaign's account now, even a recipient an earlier account left
+                # unknown (failover; re-sent by "retry --include-unknown"): its reports come from this one.
+                account=None,
             )
             .returning(r.chunk_id, r.position, r.id, r.mobile, r.text)
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from dispatcher.config import Settings
@@ -24,6 +24,22 @@ _SENT = (
     RecipientState.UNDELIVERED.value,
     RecipientState.EXPIRED.value,
 )
+
+
+def reports_due(session: Session) -> ColumnElement[bool]:
+    """Recipients sent on a vendor that reports: their campaign's, unless a failover left them on an
+    earlier account (``recipients.account``), whose vendor the move recorded (entinfo's acceptances
+    are final wherever the campaign went; another vendor's still await a report)."""
+    reporting = select(Campaign.id).where(Campaign.vendor.not_in(NO_REPORTS))
+    due: ColumnElement[bool] = Recipient.account.is_(None) & Recipient.campaign_id.in_(reporting)
+    moved = session.execute(select(Campaign.id, Campaign.routing).where(Campaign.routing.is_not(None)))
+    left = [
+        (campaign_id, step.get("from"))
+        for campaign_id, routing in moved
+        for step in (routing or {}).get("moves", [])
+        if step.get("from_vendor") not in NO_REPORTS
+    ]
+    return due | tuple_(Recipient.campaign_id, Recipient.account).in_(left) if left else due
 
 
 def failure_codes(session: Session, campaign_id: int) -> dict[str, int]:

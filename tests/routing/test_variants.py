@@ -43,7 +43,7 @@ def test_given_a_split_when_drawn_then_shares_follow_it_and_the_same_campaign_dr
     assert variants.parse_split(None, 3) == [1, 1, 1]
 
 
-@pytest.mark.parametrize("bad", ["70", "70,30,0", "a,b", "70,-30", "0,100"])
+@pytest.mark.parametrize("bad", ["70", "70,30,0", "a,b", "70,-30", "0,100", "70,²", "1," + "9" * 5000])
 def test_given_a_bad_split_then_it_is_refused_naming_it(bad: str) -> None:
     with pytest.raises(InputError, match="split"):
         variants.parse_split(bad, 2)

@@ -112,3 +112,26 @@ def test_given_the_api_when_creating_with_two_templates_and_fallbacks_then_the_c
     # A bad split is a clear refusal, not a campaign
     bad = c.post("/api/campaigns", data={**form, "split": "60"}, files=files, headers=basic("sender"))
     assert bad.status_code == 400 and "split" in bad.text
+
+
+def test_given_a_split_of_odd_digits_or_thousands_of_them_then_the_form_says_so_and_stores_nothing(
+    make_web: Callable[..., Web],
+) -> None:
+    web = make_web()
+    c = web.signed_in("sender")
+    page = upload(web, c, [(f"139{i:08d}", "张三") for i in range(10)])
+    form = {
+        "csrf": csrf_of(c.get(page).text),
+        "sheet": "客户",
+        "phone_column": "手机号",
+        "template": A,
+        "template_b": B,
+        "account": web.accounts["yunxin"],
+    }
+    # A superscript two passes str.isdigit but is no number; 5,000 digits exceed int()'s limit
+    for split in ("70,²", "1," + "9" * 5000):
+        for step in ("/preview", "/create"):
+            r = c.post(page + step, data={**form, "split": split})
+            assert r.status_code == 400 and "split" in r.text, (step, r.status_code)
+    with web.sessions() as session:
+        assert session.execute(select(Campaign.id)).first() is None
