@@ -21,8 +21,8 @@ from dispatcher.results.parsing import ReportRecord
 from dispatcher.runtime import Runtime
 from dispatcher.store import Campaign, Chunk, Recipient, ReportRow, utcnow
 from dispatcher.store.chunks import claim_chunks
-from tests.dispatch.conftest import ENTINFO_SN, write_contacts
 from tests.routing.conftest import Acct, RoutingStack
+from tests.stack import ENTINFO_SN, write_contacts
 from workers.tasks import enqueue
 
 TEMPLATE = "会员日全场8折，回T退订【测试】"
