@@ -40,7 +40,7 @@ from dispatcher.store import (
     utcnow,
 )
 from dispatcher.store.bulk import bind_value, write_rows
-from dispatcher.store.campaigns import locked_state, move
+from dispatcher.store.campaigns import locked_state, move, refuse
 from dispatcher.store.recipients import AcceptedColumns, insert_upload
 from dispatcher.store.stats import extend_status
 from dispatcher.store.types import db_now
@@ -314,13 +314,7 @@ def start(sessions: sessionmaker[Session], campaign_id: int, actor: str) -> list
         if CampaignState.RUNNING not in TRANSITIONS[source] or not move(
             session, campaign_id, source, CampaignState.RUNNING, actor
         ):
-            session.rollback()
-            raise StateError.say(
-                N_("campaign %(id)s cannot go from %(source)s to %(target)s"),
-                id=campaign_id,
-                source=source,
-                target=CampaignState.RUNNING,
-            )
+            refuse(session, campaign_id, source, CampaignState.RUNNING)
         ids = queue_chunks(session, campaign_id, [ChunkState.PLANNED.value])
         session.commit()
         return ids
@@ -346,13 +340,7 @@ def resume(sessions: sessionmaker[Session], campaign_id: int, actor: str) -> lis
         if source != CampaignState.PAUSED or not move(
             session, campaign_id, source, CampaignState.RUNNING, actor
         ):
-            session.rollback()
-            raise StateError.say(
-                N_("campaign %(id)s cannot go from %(source)s to %(target)s"),
-                id=campaign_id,
-                source=source,
-                target=CampaignState.RUNNING,
-            )
+            refuse(session, campaign_id, source, CampaignState.RUNNING)
         ids = queued_chunk_ids(session, campaign_id)
         _touch(session, ids)
         session.commit()
@@ -368,12 +356,7 @@ def cancel(sessions: sessionmaker[Session], campaign_id: int, actor: str) -> int
     with sessions() as session:
         source = _locked_state(session, campaign_id)
         if CampaignState.CANCELLED not in TRANSITIONS[source]:
-            raise StateError.say(
-                N_("campaign %(id)s cannot go from %(source)s to %(target)s"),
-                id=campaign_id,
-                source=source,
-                target=CampaignState.CANCELLED,
-            )
+            refuse(session, campaign_id, source, CampaignState.CANCELLED)
         if not move(session, campaign_id, source, CampaignState.CANCELLED, actor):
             session.rollback()  # cannot happen under the lock; never close chunks of a live campaign
             raise StateError.say(

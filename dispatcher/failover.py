@@ -65,6 +65,14 @@ def _to_move(campaign_id: int) -> Any:
     )
 
 
+def _any_chunk(session: Session, campaign_id: int, state: ChunkState, error_class: ErrorClass) -> bool:
+    """Whether some chunk of the campaign is in ``state`` with ``error_class``."""
+    query = select(Chunk.id).where(
+        Chunk.campaign_id == campaign_id, Chunk.state == state.value, Chunk.error_class == error_class.value
+    )
+    return session.execute(query.limit(1)).first() is not None
+
+
 def trigger(session: Session, campaign: Campaign, now: datetime, after: timedelta) -> str | None:
     """Why ``campaign`` should leave its account now (``"account"`` / ``"retry_later"``), or None."""
     if not campaign.fallbacks:
@@ -72,30 +80,13 @@ def trigger(session: Session, campaign: Campaign, now: datetime, after: timedelt
     if campaign.routing and campaign.routing.get("failing_over"):
         return str(campaign.routing["failing_over"])
     if campaign.state == CampaignState.PAUSED:
-        account_error = session.execute(
-            select(Chunk.id)
-            .where(
-                Chunk.campaign_id == campaign.id,
-                Chunk.state == ChunkState.QUEUED.value,
-                Chunk.error_class == ErrorClass.ACCOUNT.value,
-            )
-            .limit(1)
-        ).first()
+        account_error = _any_chunk(session, campaign.id, ChunkState.QUEUED, ErrorClass.ACCOUNT)
         return "account" if account_error and _paused_by_system(session, campaign.id) else None
     if campaign.state not in ENDED_OR_RUNNING:
         return None
     # The retries gave up on "try later" (the backoff can run out before ``failover_after``): the
     # campaign may even have finished with those recipients failed.
-    gave_up = session.execute(
-        select(Chunk.id)
-        .where(
-            Chunk.campaign_id == campaign.id,
-            Chunk.state == ChunkState.FAILED.value,
-            Chunk.error_class == ErrorClass.RETRY_LATER.value,
-        )
-        .limit(1)
-    ).first()
-    if gave_up:
+    if _any_chunk(session, campaign.id, ChunkState.FAILED, ErrorClass.RETRY_LATER):
         return "retry_later"
     if campaign.state != CampaignState.RUNNING:
         return None

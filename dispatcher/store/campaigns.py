@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import ColumnElement, CursorResult, insert, select, true, update
 from sqlalchemy.orm import Session
@@ -53,6 +53,17 @@ def _safe_detail(detail: dict[str, Any]) -> dict[str, Any] | None:
     return result
 
 
+def refuse(session: Session, campaign_id: int, source: CampaignState, target: CampaignState) -> NoReturn:
+    """Roll back and say that the campaign cannot go from ``source`` to ``target``."""
+    session.rollback()
+    raise StateError.say(
+        N_("campaign %(id)s cannot go from %(source)s to %(target)s"),
+        id=campaign_id,
+        source=source,
+        target=target,
+    )
+
+
 def transition(
     session: Session, campaign_id: int, to_state: CampaignState | str, actor: str, **detail: Any
 ) -> CampaignState:
@@ -68,13 +79,7 @@ def transition(
         raise NotFoundError.say(N_("no campaign %(id)s"), id=campaign_id)
     source = CampaignState(current)
     if target not in TRANSITIONS[source]:
-        session.rollback()
-        raise StateError.say(
-            N_("campaign %(id)s cannot go from %(source)s to %(target)s"),
-            id=campaign_id,
-            source=source,
-            target=target,
-        )
+        refuse(session, campaign_id, source, target)
     if not move(session, campaign_id, source, target, actor, **detail):
         session.rollback()
         raise StateError.say(
