@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Literal
 
 from redis.exceptions import RedisError
@@ -187,6 +188,8 @@ def send_group(
                 )
             session.commit()
 
+    # Before any slot is reserved: a process's first round starts its loop (a thread, an event loop).
+    loop = loop or sendloop.default()
     limiter = runtime.limiter
     deadline = time.monotonic() + LIMITER_WAIT
     pending = list(due)
@@ -205,7 +208,7 @@ def send_group(
         reserved_at = time.monotonic()
         batch, pending = pending[: len(waits)], pending[len(waits) :]
         slots = {row.id: reserved_at + wait for row, wait in zip(batch, waits, strict=True)}
-        results += _send_round(sessions, runtime, batch, slots, worker_id, loop or sendloop.default())
+        results += _send_round(sessions, runtime, batch, slots, worker_id, loop)
     return results
 
 
@@ -267,8 +270,16 @@ async def _send_claimed(runtime: AccountRuntime, row: ChunkRow, claimed: Claimed
         cls = ErrorClass.BAD_CONTENT if isinstance(exc, InputError) else ErrorClass.BAD_REQUEST
         verdict = Verdict(ChunkState.FAILED, cls, detail=str(exc), sent=False)
         return SendAttempt(row, claimed, verdict, started, runtime.clock())
-    if (wait := slot - time.monotonic()) > 0:
-        await asyncio.sleep(wait)
+    try:
+        on_time = await _on_time(runtime.limiter, slot)
+    except RedisError as exc:  # no new slot to be had: nothing left, the chunk waits in the queue
+        on_time = None
+        logger.warning("rate limiter of account %s unavailable: %s", runtime.account.name, exc)
+    if on_time is None:  # nothing left: the chunk goes back to the queue
+        verdict = interpret(
+            runtime.vendor, error=NotSentError("its rate limiter slot passed; no new one came")
+        )
+        return SendAttempt(row, claimed, verdict, started, runtime.clock(), request)
     started = runtime.clock()
     t0 = time.monotonic()
     body: str | None = None
@@ -285,6 +296,34 @@ async def _send_claimed(runtime: AccountRuntime, row: ChunkRow, claimed: Claimed
         verdict = Verdict(ChunkState.UNKNOWN, detail=f"unexpected error: {exc!r}")
     finished = started + timedelta(seconds=time.monotonic() - t0)
     return SendAttempt(row, claimed, verdict, started, finished, request, body, url)
+
+
+async def _on_time(limiter: AccountLimiter | LocalLimiter | None, slot: float) -> float | None:
+    """Sleep until ``slot`` (a ``time.monotonic()`` value) and return when the request may go: at its
+    slot, or at a new one when this process woke more than the policy's ``max_late_s`` after it (the
+    claim waited on a busy store, the CPU was shared). Sent late, the request would land among the
+    next ones, sent on time, and fill the vendor's one-second window past its limit; the missed slot
+    is left unused instead. None when no new slot comes within :data:`LIMITER_WAIT`."""
+    deadline = time.monotonic() + LIMITER_WAIT
+    while True:
+        if (wait := slot - time.monotonic()) > 0:
+            await asyncio.sleep(wait)
+        if limiter is None or time.monotonic() - slot <= limiter.policy.max_late_s:
+            return slot
+        if (remaining := deadline - time.monotonic()) <= 0:
+            return None
+        # acquire_many may sleep until the account's next slot: off the loop, which keeps sending.
+        new = await asyncio.get_running_loop().run_in_executor(None, partial(_next_slot, limiter, remaining))
+        if new is None:
+            return None
+        slot = new
+
+
+def _next_slot(limiter: AccountLimiter | LocalLimiter, timeout: float) -> float | None:
+    """One new slot, as a ``time.monotonic()`` value read as soon as it is given (the caller's loop
+    may resume later), or None if none comes within ``timeout``."""
+    waits = limiter.acquire_many(1, timeout)
+    return time.monotonic() + waits[0] if waits else None
 
 
 def record_attempts(

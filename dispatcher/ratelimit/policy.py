@@ -20,6 +20,11 @@ class LimiterPolicy:
     floor_fraction: float = 0.05
     # Nobody sends for this long after a penalty: the vendor's one-second window resets.
     pause_s: float = 1.0
+    # A request that wakes more than this after its slot (its process was busy: a store that kept the
+    # claim waiting, a CPU shared with others) is not sent on it: sent late, it would land among the
+    # next requests, sent on time, and fill a one-second window past R. It takes a new slot instead.
+    # Half the margin's second, so a vendor's own clock and the network keep the other half.
+    max_late_s: float = 0.015
     # Seconds of steady success to climb from 0 to the ceiling (from half: half of this).
     recovery_s: float = 10.0
     # acquire() reserves a slot at most this far ahead; farther waiters sleep and ask again, so
@@ -37,5 +42,7 @@ class LimiterPolicy:
             raise ValueError("decrease_factor must be in (0, 1)")
         if not 0 < self.floor_fraction <= 1:
             raise ValueError("floor_fraction must be in (0, 1]")
+        if self.max_late_s < 0:
+            raise ValueError("max_late_s must be >= 0")
         if self.pause_s < 0 or self.recovery_s <= 0 or self.lookahead_s < 0 or self.idle_ttl_s <= 0:
             raise ValueError("durations must be positive")

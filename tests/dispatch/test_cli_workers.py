@@ -99,3 +99,35 @@ def test_given_two_worker_processes_and_a_vendor_limit_then_the_limit_holds_and_
     assert accepted == Counter(r[0] for r in rows)
     assert [r for r in ledger["rejected"] if r["code"] == "-16"] == []
     assert elapsed >= 60 / RATE * 0.8
+
+
+def test_given_a_worker_started_then_its_pool_children_hold_the_sending_library_before_any_task(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    # Given `dispatcher worker` started as shipped, with no task sent to it yet
+    (tmp_path / "d.toml").write_text('send_window = "00:00-24:00"\n', encoding="utf-8")
+    env.update(DISPATCHER_CONFIG=str(tmp_path / "d.toml"), DISPATCHER_QUEUE=f"cli-{uuid.uuid4().hex[:8]}")
+    log = tmp_path / "worker.log"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "dispatcher", "worker", "-c", "2", "-l", "INFO"],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while " ready." not in log.read_text(errors="replace"):
+            assert worker.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
+            time.sleep(0.2)
+        children = [
+            int(c) for c in Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
+        ]
+        # When its pool children's memory is read
+        mapped = [Path(f"/proc/{child}/maps").read_text() for child in children]
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    # Then aiohttp was imported before the fork: a child's first round does not import it (~0.1 s)
+    # after its rate limiter slots were given, which sent those requests late and bunched
+    assert len(children) == 2
+    assert all("/aiohttp/" in maps for maps in mapped)

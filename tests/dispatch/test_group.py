@@ -6,22 +6,27 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 from typing import Any
 
 import pytest
 from redis import Redis
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from dispatcher import campaigns
-from dispatcher.dispatch import AccountRuntime, Next, load_group, send_group
+from dispatcher.dispatch import AccountRuntime, Next, Result, load_group, send_group
+from dispatcher.keys import rate_key
 from dispatcher.ratelimit import AccountLimiter
 from dispatcher.simulator import SimulatorConfig
 from dispatcher.store import Attempt, Chunk, Recipient, sweep_expired_leases
 from dispatcher.vendors.registry import get as vendor_module
 from dispatcher.vendors.transport import Transport
 from tests.stack import REDIS_URL, Stack, write_contacts
+from workers.tasks import load_sending_library
 
 
 def started_campaign(stack: Stack, count: int, *, first: int = 13900000000) -> list[int]:
@@ -255,3 +260,87 @@ def test_given_one_request_that_cannot_be_built_then_the_rest_of_the_round_is_st
         "13900000002": "failed",
         "13900000003": "accepted",
     }
+
+
+def send_with_claim_held_up(
+    stack: Stack, ids: list[int], redis: Redis[Any], meanwhile: Callable[[], None] = lambda: None
+) -> list[Result]:
+    """Send the group at 20 requests/s while another writer holds its chunks for 0.4 s, so that the
+    claim waits after the first slots were given; ``meanwhile`` runs while they are held."""
+    load_sending_library()  # this process prepared as a worker's is at its start
+    runtime = account_runtime(stack, redis, rate=20.0)
+    rows = load_group(stack.sessions, ids)
+    holding = threading.Event()
+
+    def hold() -> None:
+        with stack.sessions() as session:
+            session.execute(
+                update(Chunk).where(Chunk.id.in_(ids)).values(state=Chunk.state),
+                execution_options={"synchronize_session": False},
+            )
+            holding.set()
+            time.sleep(0.2)
+            meanwhile()
+            time.sleep(0.2)
+            session.commit()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holding.wait()
+    try:
+        return send_group(stack.sessions, runtime, rows, "w1")
+    finally:
+        holder.join()
+        runtime.transport.close()
+        redis.delete(rate_key(runtime.account.name))
+
+
+def test_given_a_claim_held_up_past_its_slots_then_its_requests_take_new_slots_rather_than_go_bunched(
+    make_stack: Any,
+) -> None:
+    # Given an account limited to 20 requests/s and a group of 6 one-number chunks
+    stack = make_stack(worker=False)
+    ids = started_campaign(stack, 6)
+    redis: Redis[Any] = Redis.from_url(REDIS_URL)
+    try:
+        # When the group is sent while another writer holds its chunks past the first slots
+        results = send_with_claim_held_up(stack, ids, redis)
+    finally:
+        redis.close()
+
+    # Then every chunk is accepted once, and the requests whose slots passed while the claim waited
+    # reached the vendor spaced as the limit says (each on a new slot), not back to back
+    assert sorted(r.chunk_id for r in results if r.state == "accepted") == sorted(ids)
+    arrivals = sorted(e["at"] for e in stack.sim.ledger()["accepted"])
+    assert len(arrivals) == 6
+    spacing = 1 / 20.0
+    assert min(b - a for a, b in pairwise(arrivals)) >= 0.6 * spacing
+
+
+def test_given_no_new_slot_for_a_late_request_then_it_is_not_sent_and_its_chunk_waits_in_the_queue(
+    make_stack: Any,
+) -> None:
+    # Given a group whose claim is held up past its slots, and the limiter's state broken meanwhile
+    # (a Redis error for whoever asks it for a new slot)
+    stack = make_stack(worker=False)
+    ids = started_campaign(stack, 6)
+    redis: Redis[Any] = Redis.from_url(REDIS_URL)
+    key = rate_key(stack.accounts["webservice"])
+    try:
+        # When the group is sent
+        results = send_with_claim_held_up(stack, ids, redis, meanwhile=lambda: redis.set(key, "not a hash"))
+    finally:
+        redis.close()
+
+    # Then the requests whose slots passed were not sent: their chunks are queued again, for later
+    late = [r for r in results if r.state != "accepted"]
+    assert late and all(r.next is Next.LATER for r in late)
+    late_ids = [r.chunk_id for r in late]
+    with stack.sessions() as session:
+        states = set(session.execute(select(Chunk.state).where(Chunk.id.in_(late_ids))).scalars())
+        numbers = set(
+            session.execute(select(Recipient.mobile).where(Recipient.chunk_id.in_(late_ids))).scalars()
+        )
+    assert states == {"queued"}
+    assert len(accepted_by_vendor(stack)) == 6 - len(late)
+    assert not numbers & set(accepted_by_vendor(stack))
