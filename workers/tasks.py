@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 
 SUBMIT = "dispatcher.submit"
 TICK = "dispatcher.tick"
-GROUP = 32  # chunks per task for one-number-per-request vendors: sent concurrently (BENCHMARKS.md)
+# Chunks per task: sent concurrently, their store work done in a few statements per round. 64 halves
+# that work per message against 32 (BENCHMARKS.md, "Fourth round"), most on PostgreSQL.
+GROUP = 64
 TICK_SECONDS = 2.0
 RESULTS = "dispatcher.results"
 RESULTS_SECONDS = 5.0  # each account's reports and replies are pulled this often
