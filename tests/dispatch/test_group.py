@@ -4,6 +4,8 @@ without Celery: two workers racing the same group, a lease swept mid-send, mixed
 
 from __future__ import annotations
 
+import asyncio
+import os
 import signal
 import threading
 import time
@@ -17,7 +19,7 @@ import pytest
 from redis import Redis
 from sqlalchemy import select, update
 
-from dispatcher import campaigns
+from dispatcher import campaigns, sendloop
 from dispatcher.dispatch import AccountRuntime, Next, Result, load_group, send_group
 from dispatcher.keys import rate_key
 from dispatcher.ratelimit import AccountLimiter
@@ -263,12 +265,16 @@ def test_given_one_request_that_cannot_be_built_then_the_rest_of_the_round_is_st
 
 
 def send_with_claim_held_up(
-    stack: Stack, ids: list[int], redis: Redis[Any], meanwhile: Callable[[], None] = lambda: None
+    stack: Stack,
+    ids: list[int],
+    redis: Redis[Any],
+    meanwhile: Callable[[], object] = lambda: None,
+    rate: float = 20.0,
 ) -> list[Result]:
-    """Send the group at 20 requests/s while another writer holds its chunks for 0.4 s, so that the
-    claim waits after the first slots were given; ``meanwhile`` runs while they are held."""
+    """Send the group at ``rate`` requests/s while another writer holds its chunks for 0.4 s, so that
+    the claim waits after the first slots were given; ``meanwhile`` runs while they are held."""
     load_sending_library()  # this process prepared as a worker's is at its start
-    runtime = account_runtime(stack, redis, rate=20.0)
+    runtime = account_runtime(stack, redis, rate=rate)
     rows = load_group(stack.sessions, ids)
     holding = threading.Event()
 
@@ -344,3 +350,77 @@ def test_given_no_new_slot_for_a_late_request_then_it_is_not_sent_and_its_chunk_
     assert states == {"queued"}
     assert len(accepted_by_vendor(stack)) == 6 - len(late)
     assert not numbers & set(accepted_by_vendor(stack))
+
+
+def test_given_a_termination_while_a_late_request_waits_for_a_new_slot_then_it_is_not_sent_and_waits_queued(
+    make_stack: Any,
+) -> None:
+    # Given an account limited to 0.5 requests/s (a new slot is 2 s away) and a group whose claim is
+    # held up past its first slot
+    stack = make_stack(worker=False)
+    ids = started_campaign(stack, 6)
+    redis: Redis[Any] = Redis.from_url(REDIS_URL)
+
+    def terminate(_signum: int, _frame: Any) -> None:
+        raise SystemExit(143)  # what Celery's pool child does on the SIGTERM of a cancel
+
+    previous = signal.signal(signal.SIGALRM, terminate)
+    started = time.monotonic()
+    try:
+        # When the task is terminated while that request waits for its new slot
+        signal.setitimer(signal.ITIMER_REAL, 0.8)
+        with pytest.raises(SystemExit):
+            send_with_claim_held_up(stack, ids, redis, rate=0.5)
+        elapsed = time.monotonic() - started
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        redis.close()
+
+    # Then the termination goes on at once, and the request that had not left is not sent after it:
+    # its chunk waits in the queue (not ``sending``, which the sweep would call unknown)
+    assert elapsed < 1.5
+    time.sleep(2.0)  # past the new slot: a request still waiting for it would have gone by now
+    with stack.sessions() as session:
+        chunks = Counter(session.execute(select(Chunk.state)).scalars())
+    assert chunks == Counter({"queued": 6})
+    assert accepted_by_vendor(stack) == Counter()
+
+
+def test_given_many_late_requests_waiting_for_new_slots_then_the_loop_s_executor_stays_free(
+    make_stack: Any,
+) -> None:
+    # Given a group of more late requests than the sending loop's default executor has threads
+    # (aiohttp resolves host names on it), whose new slots are a second away (a penalty meanwhile)
+    threads = min(32, (os.cpu_count() or 1) + 4)
+    count = threads + 2
+    rate = count * 12.0  # every request of the group in one round (the limiter's 0.1 s lookahead)
+    stack = make_stack(worker=False)
+    ids = started_campaign(stack, count)
+    redis: Redis[Any] = Redis.from_url(REDIS_URL)
+    limiter = AccountLimiter(redis, stack.accounts["webservice"], rate)
+    delays: list[float] = []
+
+    def probe() -> None:
+        loop = sendloop.default()
+
+        async def executor_job() -> float:
+            asked = time.monotonic()
+            return await asyncio.get_running_loop().run_in_executor(None, lambda: time.monotonic() - asked)
+
+        delays.extend(loop.wait(loop.submit([executor_job()])))
+
+    timer = threading.Timer(0.7, probe)  # while the late requests wait for their new slots
+    timer.start()
+    try:
+        # When the group is sent
+        results = send_with_claim_held_up(stack, ids, redis, meanwhile=limiter.penalise, rate=rate)
+    finally:
+        timer.join()
+        redis.close()
+
+    # Then a job handed to the executor meanwhile (a host name to resolve) ran at once, and every
+    # chunk was still sent once
+    assert delays and delays[0] < 0.2
+    assert Counter(r.state for r in results) == Counter({"accepted": count})
+    assert sum(accepted_by_vendor(stack).values()) == count
