@@ -93,6 +93,10 @@ LEASE_SECONDS = 120.0  # longer than the transport's timeout: a live sender neve
 # then swept ``unknown``): longer than any lock a sane writer holds.
 RECORD_PATIENCE = 300.0
 LIMITER_WAIT = 30.0  # seconds a task waits for a token before handing the chunk back to the queue
+# Seconds a claimed request whose slot passed waits for a new one (a penalty's pause and a slot's
+# spacing at 1 request/s fit). Longer, its chunk would sit ``sending`` but unsent, which a worker
+# killed meanwhile leaves for the sweep to call unknown; it goes back to the queue instead.
+LATE_SLOT_WAIT = 2.0
 
 
 @dataclass
@@ -311,9 +315,10 @@ async def _send_claimed(
     except RedisError as exc:  # no new slot to be had: nothing left, the chunk waits in the queue
         on_time = None
         logger.warning("rate limiter of account %s unavailable: %s", runtime.account.name, exc)
-    if on_time is None:  # nothing left: the chunk goes back to the queue
-        why = "the task was stopped" if waiting and waiting.stopped else "no new one came"
-        verdict = interpret(runtime.vendor, error=NotSentError(f"its rate limiter slot passed; {why}"))
+    if on_time is None:  # nothing left: the chunk goes back to the queue, its retry budget unspent
+        why = "the task was stopped" if waiting and waiting.stopped else "no new one came soon"
+        error = NotSentError(f"its rate limiter slot passed; {why}")
+        verdict = replace(interpret(runtime.vendor, error=error), counted=False)
         return SendAttempt(row, claimed, verdict, started, runtime.clock(), request)
     started = runtime.clock()
     t0 = time.monotonic()
@@ -338,8 +343,8 @@ async def _on_time(limiter: AccountLimiter | LocalLimiter | None, slot: float) -
     slot, or at a new one when this process woke more than the policy's ``max_late_s`` after it (the
     claim waited on a busy store, the CPU was shared). Sent late, the request would land among the
     next ones, sent on time, and fill the vendor's one-second window past its limit; the missed slot
-    is left unused instead. None when no new slot comes within :data:`LIMITER_WAIT`."""
-    deadline = time.monotonic() + LIMITER_WAIT
+    is left unused instead. None when no new slot comes within :data:`LATE_SLOT_WAIT`."""
+    deadline = time.monotonic() + LATE_SLOT_WAIT
     while True:
         if (wait := slot - time.monotonic()) > 0:
             await asyncio.sleep(wait)

@@ -355,7 +355,7 @@ def test_given_no_new_slot_for_a_late_request_then_it_is_not_sent_and_its_chunk_
 def test_given_a_termination_while_a_late_request_waits_for_a_new_slot_then_it_is_not_sent_and_waits_queued(
     make_stack: Any,
 ) -> None:
-    # Given an account limited to 0.5 requests/s (a new slot is 2 s away) and a group whose claim is
+    # Given an account limited to 1 request/s (a new slot is ~0.6 s away) and a group whose claim is
     # held up past its first slot
     stack = make_stack(worker=False)
     ids = started_campaign(stack, 6)
@@ -368,9 +368,9 @@ def test_given_a_termination_while_a_late_request_waits_for_a_new_slot_then_it_i
     started = time.monotonic()
     try:
         # When the task is terminated while that request waits for its new slot
-        signal.setitimer(signal.ITIMER_REAL, 0.8)
+        signal.setitimer(signal.ITIMER_REAL, 0.6)
         with pytest.raises(SystemExit):
-            send_with_claim_held_up(stack, ids, redis, rate=0.5)
+            send_with_claim_held_up(stack, ids, redis, rate=1.0)
         elapsed = time.monotonic() - started
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
@@ -424,3 +424,28 @@ def test_given_many_late_requests_waiting_for_new_slots_then_the_loop_s_executor
     assert delays and delays[0] < 0.2
     assert Counter(r.state for r in results) == Counter({"accepted": count})
     assert sum(accepted_by_vendor(stack).values()) == count
+
+
+def test_given_a_late_request_whose_new_slot_is_far_then_its_chunk_goes_back_to_the_queue_unspent(
+    make_stack: Any,
+) -> None:
+    # Given an account limited to 0.2 requests/s (a new slot is 5 s away) and a chunk whose claim is
+    # held up past its slot
+    stack = make_stack(worker=False)
+    ids = started_campaign(stack, 1)
+    redis: Redis[Any] = Redis.from_url(REDIS_URL)
+    started = time.monotonic()
+    try:
+        # When it is sent
+        results = send_with_claim_held_up(stack, ids, redis, rate=0.2)
+    finally:
+        redis.close()
+
+    # Then it is not held ``sending`` (unsent) for 5 s, which a worker killed meanwhile would leave
+    # for the sweep to call unknown: it goes back to the queue at once, its retry budget unspent
+    assert time.monotonic() - started < 2.0
+    assert [(r.next, r.state) for r in results] == [(Next.LATER, "queued")]
+    with stack.sessions() as session:
+        state, attempts = session.execute(select(Chunk.state, Chunk.attempts).where(Chunk.id == ids[0])).one()
+    assert (state, attempts) == ("queued", 0)
+    assert accepted_by_vendor(stack) == Counter()
