@@ -368,9 +368,14 @@ async def _next_slot(limiter: AccountLimiter | LocalLimiter, deadline: float) ->
     loop = asyncio.get_running_loop()
     lookahead = limiter.policy.lookahead_s
     while (remaining := deadline - time.monotonic()) >= 0:
-        given_at, waits, wait = await loop.run_in_executor(
-            None, partial(_reserve_one, limiter, min(remaining, lookahead))
-        )
+        call = loop.run_in_executor(None, partial(_reserve_one, limiter, min(remaining, lookahead)))
+        try:
+            # A Redis that stops answering (no socket timeout) would hold the claimed chunk
+            # ``sending`` unsent for as long; the thread is left to finish, its slot unused.
+            given_at, waits, wait = await asyncio.wait_for(call, max(remaining, lookahead))
+        except TimeoutError:
+            logger.warning("rate limiter of account %s did not answer in time", limiter.account)
+            return None
         if waits:
             return given_at + waits[0]
         if wait > remaining:

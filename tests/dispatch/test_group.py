@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import threading
 import time
 from collections import Counter
@@ -448,4 +449,82 @@ def test_given_a_late_request_whose_new_slot_is_far_then_its_chunk_goes_back_to_
     with stack.sessions() as session:
         state, attempts = session.execute(select(Chunk.state, Chunk.attempts).where(Chunk.id == ids[0])).one()
     assert (state, attempts) == ("queued", 0)
+    assert accepted_by_vendor(stack) == Counter()
+
+
+class SilentRedis:
+    """A TCP relay to the test Redis that, once silenced, holds every byte: a Redis that stops
+    answering (a network partition, a stalled server) without closing the connection."""
+
+    def __init__(self) -> None:
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"redis://127.0.0.1:{self._server.getsockname()[1]}/0"
+        self._silent = threading.Event()
+        self._closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", 6379))
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._relay, args=(src, dst), daemon=True).start()
+
+    def _relay(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                while self._silent.is_set() and not self._closed.is_set():
+                    time.sleep(0.02)
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            src.close()
+            dst.close()
+
+    def silence(self) -> None:
+        self._silent.set()
+
+    def speak(self) -> None:
+        self._silent.clear()
+
+    def close(self) -> None:
+        self._closed.set()
+        self._server.close()
+
+
+def test_given_redis_silent_while_late_requests_ask_for_new_slots_then_their_chunks_go_back_to_the_queue(
+    make_stack: Any,
+) -> None:
+    # Given a group whose claim is held up past its slots, and the limiter's Redis gone silent
+    # meanwhile (it holds the connection open and answers nothing)
+    stack = make_stack(worker=False)
+    ids = started_campaign(stack, 2)
+    relay = SilentRedis()
+    redis: Redis[Any] = Redis.from_url(relay.url)
+    sender = threading.Thread(target=send_with_claim_held_up, args=(stack, ids, redis, relay.silence))
+    started = time.monotonic()
+    try:
+        # When the group is sent
+        sender.start()
+        claimed, states = False, Counter[str]()
+        while time.monotonic() - started < 4.0:  # the claim (0.4 s), the wait for a new slot (2 s)
+            time.sleep(0.1)
+            with stack.sessions() as session:
+                states = Counter(session.execute(select(Chunk.state).where(Chunk.id.in_(ids))).scalars())
+            claimed = claimed or "sending" in states
+            if claimed and states == Counter({"queued": 2}):
+                break
+    finally:
+        relay.speak()
+        sender.join(timeout=30)
+        redis.close()
+        relay.close()
+
+    # Then the requests whose slots passed are not sent and their chunks do not stay ``sending``
+    # (the sweep would call them unknown): they wait in the queue, within the wait for a new slot
+    assert claimed and states == Counter({"queued": 2})
     assert accepted_by_vendor(stack) == Counter()
