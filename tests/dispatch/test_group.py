@@ -5,6 +5,8 @@ without Celery: two workers racing the same group, a lease swept mid-send, mixed
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import os
 import signal
 import socket
@@ -20,7 +22,7 @@ import pytest
 from redis import Redis
 from sqlalchemy import select, update
 
-from dispatcher import campaigns, sendloop
+from dispatcher import campaigns, dispatch, sendloop
 from dispatcher.dispatch import AccountRuntime, Next, Result, load_group, send_group
 from dispatcher.keys import rate_key
 from dispatcher.ratelimit import AccountLimiter
@@ -29,6 +31,7 @@ from dispatcher.store import Attempt, Chunk, Recipient, sweep_expired_leases
 from dispatcher.vendors.registry import get as vendor_module
 from dispatcher.vendors.transport import Transport
 from tests.stack import REDIS_URL, Stack, write_contacts
+from workers import tasks
 from workers.tasks import load_sending_library
 
 
@@ -53,6 +56,11 @@ def account_runtime(stack: Stack, redis: Redis[Any], rate: float = 1000.0) -> Ac
 
 def accepted_by_vendor(stack: Stack) -> Counter[str]:
     return Counter(e["mobile"] for e in stack.sim.ledger()["accepted"])
+
+
+def accepted_ids(stack: Stack) -> set[int]:
+    with stack.sessions() as session:
+        return set(session.execute(select(Chunk.id).where(Chunk.state == "accepted")).scalars())
 
 
 def test_given_two_workers_racing_the_same_group_then_each_chunk_is_sent_once(make_stack: Any) -> None:
@@ -528,3 +536,29 @@ def test_given_redis_silent_while_late_requests_ask_for_new_slots_then_their_chu
     # (the sweep would call them unknown): they wait in the queue, within the wait for a new slot
     assert claimed and states == Counter({"queued": 2})
     assert accepted_by_vendor(stack) == Counter()
+
+
+def test_given_a_group_the_limiter_cannot_serve_in_time_then_the_rest_goes_back_as_one_task_not_one_each(
+    make_stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an account at 5 requests/s, a task's wait for slots cut to 1 s, and a group of 20 chunks
+    # (more than one worker's share of the account sends within the wait)
+    monkeypatch.setattr(dispatch, "LIMITER_WAIT", 1.0)
+    stack = make_stack(worker=False, rate_limit=5.0)
+    ids = started_campaign(stack, 20)
+    queue = stack.app.conf.task_default_queue
+    redis: Redis[Any] = Redis.from_url(REDIS_URL)
+    try:
+        redis.delete(queue)
+        # When the task runs
+        tasks.submit_chunks(stack.app, ids)
+        bodies = [json.loads(raw)["body"] for raw in redis.lrange(queue, 0, -1)]
+    finally:
+        redis.close()
+
+    # Then the chunks the limiter had no slot for are handed back together, in one task (a task
+    # each would cost each chunk a round of store work of its own)
+    handed_back = [json.loads(base64.b64decode(body))[0][0] for body in bodies]
+    sent = sum(accepted_by_vendor(stack).values())
+    assert 0 < sent < 20
+    assert len(handed_back) == 1 and sorted(handed_back[0]) == sorted(set(ids) - accepted_ids(stack))
