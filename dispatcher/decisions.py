@@ -64,6 +64,9 @@ class Verdict:
     sent: bool = True  # the request may have reached the vendor
     retry_after: float | None = None  # seconds the vendor asked us to wait (HTTP Retry-After)
     outside_hours: bool = False  # the vendor's "outside sending hours"
+    # False: nothing left, for a reason of the worker's own (no rate limiter slot in time, the task
+    # stopped): the attempt does not use up the retry budget.
+    counted: bool = True
 
 
 def interpret(vendor: VendorModule, *, body: str | None = None, error: Exception | None = None) -> Verdict:
@@ -219,7 +222,7 @@ def decide(a: SendAttempt) -> Decision:
     recipients = a.claimed.recipients
     policy = retry_policy(
         error_class,
-        a.claimed.attempts,
+        a.claimed.attempts if v.counted else max(1, a.claimed.attempts - 1),
         recipients=len(recipients),
         outside_window=v.outside_hours,
         requeued_from_unknown=a.chunk.requeued_from_unknown,
@@ -240,7 +243,7 @@ def decide(a: SendAttempt) -> Decision:
     if action is Action.RETRY:
         delay = max(policy.delay_s, v.retry_after or 0.0)
         return Decision(
-            outcome(ChunkState.QUEUED, retry_in=delay),
+            outcome(ChunkState.QUEUED, retry_in=delay, counted=v.counted),
             Result(chunk_id, Next.LATER, delay=delay, state="queued"),
         )
     since = a.outside_hours_since or a.started

@@ -93,6 +93,10 @@ LEASE_SECONDS = 120.0  # longer than the transport's timeout: a live sender neve
 # then swept ``unknown``): longer than any lock a sane writer holds.
 RECORD_PATIENCE = 300.0
 LIMITER_WAIT = 30.0  # seconds a task waits for a token before handing the chunk back to the queue
+# Seconds a claimed request whose slot passed waits for a new one (a penalty's pause and a slot's
+# spacing at 1 request/s fit). Longer, its chunk would sit ``sending`` but unsent, which a worker
+# killed meanwhile leaves for the sweep to call unknown; it goes back to the queue instead.
+LATE_SLOT_WAIT = 2.0
 
 
 @dataclass
@@ -231,15 +235,19 @@ def _send_round(
     if not won:
         return results
 
-    future = loop.submit([_send_claimed(runtime, row, claim, slots[row.id]) for row, claim in won])
+    waiting = _Waiting()
+    future = loop.submit([_send_claimed(runtime, row, claim, slots[row.id], waiting) for row, claim in won])
     interrupted: BaseException | None = None
     try:
         attempts = loop.wait(future)
     except BaseException as exc:
         # Terminated mid-round (Celery cancels a task with SIGTERM, which the pool's child turns
         # into SystemExit here): the requests on the wire are answered and recorded first, rather
-        # than left ``sending`` for the sweep to call unknown. Then the termination goes on.
+        # than left ``sending`` for the sweep to call unknown. Those still waiting for a slot (a new
+        # one may be seconds away) are not sent after the termination: they go back to the queue.
+        # Then the termination goes on.
         interrupted = exc
+        loop.call(waiting.stop)
         attempts = loop.wait(future)
 
     results += record_attempts(sessions, worker_id, attempts)
@@ -254,9 +262,41 @@ def _send_round(
     return results
 
 
-async def _send_claimed(runtime: AccountRuntime, row: ChunkRow, claimed: Claimed, slot: float) -> SendAttempt:
+class _Waiting:
+    """A round's requests still waiting for their slot, to be given up when the task is terminated.
+    Used on the sending loop only."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+        self._tasks: set[asyncio.Task[float | None]] = set()
+
+    async def until(self, limiter: AccountLimiter | LocalLimiter | None, slot: float) -> float | None:
+        """:func:`_on_time`, or None at once if the round is stopped meanwhile."""
+        if self.stopped:
+            return None
+        task = asyncio.ensure_future(_on_time(limiter, slot))
+        self._tasks.add(task)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if self.stopped and task.cancelled():
+                return None
+            raise
+        finally:
+            self._tasks.discard(task)
+
+    def stop(self) -> None:
+        self.stopped = True
+        for task in self._tasks:
+            task.cancel()
+
+
+async def _send_claimed(
+    runtime: AccountRuntime, row: ChunkRow, claimed: Claimed, slot: float, waiting: _Waiting | None = None
+) -> SendAttempt:
     """Build, wait for the request's limiter slot (``time.monotonic()`` value), send, interpret; runs
-    on the sending loop. Never raises: what cannot be explained becomes ``unknown`` at once."""
+    on the sending loop. Never raises: what cannot be explained becomes ``unknown`` at once. A
+    request still waiting when ``waiting`` is stopped is not sent (its chunk goes back to the queue)."""
     started = runtime.clock()
     if not claimed.recipients:  # withdrawn or settled since it was queued: nothing to send
         return SendAttempt(row, claimed, Verdict(ChunkState.FAILED, sent=False), started, started)
@@ -271,14 +311,14 @@ async def _send_claimed(runtime: AccountRuntime, row: ChunkRow, claimed: Claimed
         verdict = Verdict(ChunkState.FAILED, cls, detail=str(exc), sent=False)
         return SendAttempt(row, claimed, verdict, started, runtime.clock())
     try:
-        on_time = await _on_time(runtime.limiter, slot)
+        on_time = await (waiting or _Waiting()).until(runtime.limiter, slot)
     except RedisError as exc:  # no new slot to be had: nothing left, the chunk waits in the queue
         on_time = None
         logger.warning("rate limiter of account %s unavailable: %s", runtime.account.name, exc)
-    if on_time is None:  # nothing left: the chunk goes back to the queue
-        verdict = interpret(
-            runtime.vendor, error=NotSentError("its rate limiter slot passed; no new one came")
-        )
+    if on_time is None:  # nothing left: the chunk goes back to the queue, its retry budget unspent
+        why = "the task was stopped" if waiting and waiting.stopped else "no new one came soon"
+        error = NotSentError(f"its rate limiter slot passed; {why}")
+        verdict = replace(interpret(runtime.vendor, error=error), counted=False)
         return SendAttempt(row, claimed, verdict, started, runtime.clock(), request)
     started = runtime.clock()
     t0 = time.monotonic()
@@ -303,27 +343,52 @@ async def _on_time(limiter: AccountLimiter | LocalLimiter | None, slot: float) -
     slot, or at a new one when this process woke more than the policy's ``max_late_s`` after it (the
     claim waited on a busy store, the CPU was shared). Sent late, the request would land among the
     next ones, sent on time, and fill the vendor's one-second window past its limit; the missed slot
-    is left unused instead. None when no new slot comes within :data:`LIMITER_WAIT`."""
-    deadline = time.monotonic() + LIMITER_WAIT
+    is left unused instead. None when no new slot comes within :data:`LATE_SLOT_WAIT`."""
+    deadline = time.monotonic() + LATE_SLOT_WAIT
     while True:
         if (wait := slot - time.monotonic()) > 0:
             await asyncio.sleep(wait)
         if limiter is None or time.monotonic() - slot <= limiter.policy.max_late_s:
             return slot
-        if (remaining := deadline - time.monotonic()) <= 0:
+        if deadline - time.monotonic() <= 0:
             return None
-        # acquire_many may sleep until the account's next slot: off the loop, which keeps sending.
-        new = await asyncio.get_running_loop().run_in_executor(None, partial(_next_slot, limiter, remaining))
+        new = await _next_slot(limiter, deadline)
         if new is None:
             return None
         slot = new
 
 
-def _next_slot(limiter: AccountLimiter | LocalLimiter, timeout: float) -> float | None:
-    """One new slot, as a ``time.monotonic()`` value read as soon as it is given (the caller's loop
-    may resume later), or None if none comes within ``timeout``."""
-    waits = limiter.acquire_many(1, timeout)
-    return time.monotonic() + waits[0] if waits else None
+async def _next_slot(limiter: AccountLimiter | LocalLimiter, deadline: float) -> float | None:
+    """One new slot, as a ``time.monotonic()`` value, or None if none comes before ``deadline``.
+
+    Like ``acquire_many(1)``, but the waiting for a far slot is done on the loop: a thread of the
+    loop's default executor is held only for one limiter call (a Redis round trip). Blocked there
+    until their slots, many late requests would take every thread, and aiohttp resolves host names
+    on them: requests due now would leave late. Cancellable while it waits (a stopped round)."""
+    loop = asyncio.get_running_loop()
+    lookahead = limiter.policy.lookahead_s
+    while (remaining := deadline - time.monotonic()) >= 0:
+        call = loop.run_in_executor(None, partial(_reserve_one, limiter, min(remaining, lookahead)))
+        try:
+            # A Redis that stops answering (no socket timeout) would hold the claimed chunk
+            # ``sending`` unsent for as long; the thread is left to finish, its slot unused.
+            given_at, waits, wait = await asyncio.wait_for(call, max(remaining, lookahead))
+        except TimeoutError:
+            logger.warning("rate limiter of account %s did not answer in time", limiter.account)
+            return None
+        if waits:
+            return given_at + waits[0]
+        if wait > remaining:
+            return None
+        await asyncio.sleep(max(wait - lookahead, 0.0))
+    return None
+
+
+def _reserve_one(limiter: AccountLimiter | LocalLimiter, max_wait: float) -> tuple[float, list[float], float]:
+    """``limiter.reserve_many(1, max_wait)`` and when it answered, read at once (the caller's loop
+    may resume later)."""
+    waits, wait = limiter.reserve_many(1, max_wait)
+    return time.monotonic(), waits, wait
 
 
 def record_attempts(

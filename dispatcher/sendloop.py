@@ -15,7 +15,7 @@ import concurrent.futures
 import logging
 import os
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -52,6 +52,10 @@ class SendLoop:
             return list(await asyncio.gather(*coroutines))
 
         return asyncio.run_coroutine_threadsafe(together(), self._loop)
+
+    def call(self, callback: Callable[[], object]) -> None:
+        """Run ``callback`` on the loop's thread, soon (from any thread)."""
+        self._loop.call_soon_threadsafe(callback)
 
     def wait(self, future: Future[T]) -> T:
         """``future``'s result; a ``RuntimeError`` if the loop died under it, rather than waiting forever

@@ -48,13 +48,20 @@ def celery_app(settings: Settings) -> Celery:
 
 
 def submit_chunks(app: Celery, chunk_ids: list[int]) -> None:
+    later: dict[float, list[int]] = {}
     for result in runtime.current().send_many(chunk_ids):
         if result.next is Next.LATER and result.delay <= MAX_COUNTDOWN:
-            app.send_task(SUBMIT, args=([result.chunk_id],), countdown=clamp_countdown(result.delay))
+            later.setdefault(clamp_countdown(result.delay), []).append(result.chunk_id)
         elif result.next is Next.SPLIT:
             for child in result.children:
                 app.send_task(SUBMIT, args=([child],))
         # Longer waits (send window, long backoff) stay in the store: the tick re-queues them.
+    # Chunks due again together (those the rate limiter had no slot for within the task's wait, a
+    # window opening) go back together, GROUP a task: a task each would cost each a round of store
+    # work of its own. A backoff's jitter gives each retry its own countdown, and its own task.
+    for countdown, ids in later.items():
+        for start in range(0, len(ids), GROUP):
+            app.send_task(SUBMIT, args=(ids[start : start + GROUP],), countdown=countdown)
 
 
 def run_tick(app: Celery) -> None:

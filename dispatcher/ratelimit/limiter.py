@@ -83,6 +83,12 @@ class Limiter(abc.ABC):
                 return False
             self._sleep(max(wait - self.policy.lookahead_s, 0.0))
 
+    def reserve_many(self, n: int, max_wait_s: float) -> tuple[list[float], float]:
+        """One try, never sleeping: reserve up to ``n`` slots each within ``max_wait_s`` (their waits,
+        in seconds from now), else ``([], seconds until the earliest slot)``. For a caller that waits
+        elsewhere (an event loop) rather than on a thread."""
+        return self._reserve_many(n, max_wait_s)
+
     def acquire_many(self, n: int, timeout: float | None = None) -> list[float]:
         """Reserve slots for up to ``n`` requests, as many as come within ``policy.lookahead_s`` of
         the first free one; waits for that first one like :meth:`acquire`, but does not sleep until

@@ -4,7 +4,12 @@ without Celery: two workers racing the same group, a lease swept mid-send, mixed
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
+import os
 import signal
+import socket
 import threading
 import time
 from collections import Counter
@@ -17,7 +22,7 @@ import pytest
 from redis import Redis
 from sqlalchemy import select, update
 
-from dispatcher import campaigns
+from dispatcher import campaigns, dispatch, sendloop
 from dispatcher.dispatch import AccountRuntime, Next, Result, load_group, send_group
 from dispatcher.keys import rate_key
 from dispatcher.ratelimit import AccountLimiter
@@ -26,6 +31,7 @@ from dispatcher.store import Attempt, Chunk, Recipient, sweep_expired_leases
 from dispatcher.vendors.registry import get as vendor_module
 from dispatcher.vendors.transport import Transport
 from tests.stack import REDIS_URL, Stack, write_contacts
+from workers import tasks
 from workers.tasks import load_sending_library
 
 
@@ -50,6 +56,11 @@ def account_runtime(stack: Stack, redis: Redis[Any], rate: float = 1000.0) -> Ac
 
 def accepted_by_vendor(stack: Stack) -> Counter[str]:
     return Counter(e["mobile"] for e in stack.sim.ledger()["accepted"])
+
+
+def accepted_ids(stack: Stack) -> set[int]:
+    with stack.sessions() as session:
+        return set(session.execute(select(Chunk.id).where(Chunk.state == "accepted")).scalars())
 
 
 def test_given_two_workers_racing_the_same_group_then_each_chunk_is_sent_once(make_stack: Any) -> None:
@@ -263,12 +274,16 @@ def test_given_one_request_that_cannot_be_built_then_the_rest_of_the_round_is_st
 
 
 def send_with_claim_held_up(
-    stack: Stack, ids: list[int], redis: Redis[Any], meanwhile: Callable[[], None] = lambda: None
+    stack: Stack,
+    ids: list[int],
+    redis: Redis[Any],
+    meanwhile: Callable[[], object] = lambda: None,
+    rate: float = 20.0,
 ) -> list[Result]:
-    """Send the group at 20 requests/s while another writer holds its chunks for 0.4 s, so that the
-    claim waits after the first slots were given; ``meanwhile`` runs while they are held."""
+    """Send the group at ``rate`` requests/s while another writer holds its chunks for 0.4 s, so that
+    the claim waits after the first slots were given; ``meanwhile`` runs while they are held."""
     load_sending_library()  # this process prepared as a worker's is at its start
-    runtime = account_runtime(stack, redis, rate=20.0)
+    runtime = account_runtime(stack, redis, rate=rate)
     rows = load_group(stack.sessions, ids)
     holding = threading.Event()
 
@@ -344,3 +359,206 @@ def test_given_no_new_slot_for_a_late_request_then_it_is_not_sent_and_its_chunk_
     assert states == {"queued"}
     assert len(accepted_by_vendor(stack)) == 6 - len(late)
     assert not numbers & set(accepted_by_vendor(stack))
+
+
+def test_given_a_termination_while_a_late_request_waits_for_a_new_slot_then_it_is_not_sent_and_waits_queued(
+    make_stack: Any,
+) -> None:
+    # Given an account limited to 1 request/s (a new slot is ~0.6 s away) and a group whose claim is
+    # held up past its first slot
+    stack = make_stack(worker=False)
+    ids = started_campaign(stack, 6)
+    redis: Redis[Any] = Redis.from_url(REDIS_URL)
+
+    def terminate(_signum: int, _frame: Any) -> None:
+        raise SystemExit(143)  # what Celery's pool child does on the SIGTERM of a cancel
+
+    previous = signal.signal(signal.SIGALRM, terminate)
+    started = time.monotonic()
+    try:
+        # When the task is terminated while that request waits for its new slot
+        signal.setitimer(signal.ITIMER_REAL, 0.6)
+        with pytest.raises(SystemExit):
+            send_with_claim_held_up(stack, ids, redis, rate=1.0)
+        elapsed = time.monotonic() - started
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        redis.close()
+
+    # Then the termination goes on at once, and the request that had not left is not sent after it:
+    # its chunk waits in the queue (not ``sending``, which the sweep would call unknown)
+    assert elapsed < 1.5
+    time.sleep(2.0)  # past the new slot: a request still waiting for it would have gone by now
+    with stack.sessions() as session:
+        chunks = Counter(session.execute(select(Chunk.state)).scalars())
+    assert chunks == Counter({"queued": 6})
+    assert accepted_by_vendor(stack) == Counter()
+
+
+def test_given_many_late_requests_waiting_for_new_slots_then_the_loop_s_executor_stays_free(
+    make_stack: Any,
+) -> None:
+    # Given a group of more late requests than the sending loop's default executor has threads
+    # (aiohttp resolves host names on it), whose new slots are a second away (a penalty meanwhile)
+    threads = min(32, (os.cpu_count() or 1) + 4)
+    count = threads + 2
+    rate = count * 12.0  # every request of the group in one round (the limiter's 0.1 s lookahead)
+    stack = make_stack(worker=False)
+    ids = started_campaign(stack, count)
+    redis: Redis[Any] = Redis.from_url(REDIS_URL)
+    limiter = AccountLimiter(redis, stack.accounts["webservice"], rate)
+    delays: list[float] = []
+
+    def probe() -> None:
+        loop = sendloop.default()
+
+        async def executor_job() -> float:
+            asked = time.monotonic()
+            return await asyncio.get_running_loop().run_in_executor(None, lambda: time.monotonic() - asked)
+
+        delays.extend(loop.wait(loop.submit([executor_job()])))
+
+    timer = threading.Timer(0.7, probe)  # while the late requests wait for their new slots
+    timer.start()
+    try:
+        # When the group is sent
+        results = send_with_claim_held_up(stack, ids, redis, meanwhile=limiter.penalise, rate=rate)
+    finally:
+        timer.join()
+        redis.close()
+
+    # Then a job handed to the executor meanwhile (a host name to resolve) ran at once, and every
+    # chunk was still sent once
+    assert delays and delays[0] < 0.2
+    assert Counter(r.state for r in results) == Counter({"accepted": count})
+    assert sum(accepted_by_vendor(stack).values()) == count
+
+
+def test_given_a_late_request_whose_new_slot_is_far_then_its_chunk_goes_back_to_the_queue_unspent(
+    make_stack: Any,
+) -> None:
+    # Given an account limited to 0.2 requests/s (a new slot is 5 s away) and a chunk whose claim is
+    # held up past its slot
+    stack = make_stack(worker=False)
+    ids = started_campaign(stack, 1)
+    redis: Redis[Any] = Redis.from_url(REDIS_URL)
+    started = time.monotonic()
+    try:
+        # When it is sent
+        results = send_with_claim_held_up(stack, ids, redis, rate=0.2)
+    finally:
+        redis.close()
+
+    # Then it is not held ``sending`` (unsent) for 5 s, which a worker killed meanwhile would leave
+    # for the sweep to call unknown: it goes back to the queue at once, its retry budget unspent
+    assert time.monotonic() - started < 2.0
+    assert [(r.next, r.state) for r in results] == [(Next.LATER, "queued")]
+    with stack.sessions() as session:
+        state, attempts = session.execute(select(Chunk.state, Chunk.attempts).where(Chunk.id == ids[0])).one()
+    assert (state, attempts) == ("queued", 0)
+    assert accepted_by_vendor(stack) == Counter()
+
+
+class SilentRedis:
+    """A TCP relay to the test Redis that, once silenced, holds every byte: a Redis that stops
+    answering (a network partition, a stalled server) without closing the connection."""
+
+    def __init__(self) -> None:
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"redis://127.0.0.1:{self._server.getsockname()[1]}/0"
+        self._silent = threading.Event()
+        self._closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", 6379))
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._relay, args=(src, dst), daemon=True).start()
+
+    def _relay(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                while self._silent.is_set() and not self._closed.is_set():
+                    time.sleep(0.02)
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            src.close()
+            dst.close()
+
+    def silence(self) -> None:
+        self._silent.set()
+
+    def speak(self) -> None:
+        self._silent.clear()
+
+    def close(self) -> None:
+        self._closed.set()
+        self._server.close()
+
+
+def test_given_redis_silent_while_late_requests_ask_for_new_slots_then_their_chunks_go_back_to_the_queue(
+    make_stack: Any,
+) -> None:
+    # Given a group whose claim is held up past its slots, and the limiter's Redis gone silent
+    # meanwhile (it holds the connection open and answers nothing)
+    stack = make_stack(worker=False)
+    ids = started_campaign(stack, 2)
+    relay = SilentRedis()
+    redis: Redis[Any] = Redis.from_url(relay.url)
+    sender = threading.Thread(target=send_with_claim_held_up, args=(stack, ids, redis, relay.silence))
+    started = time.monotonic()
+    try:
+        # When the group is sent
+        sender.start()
+        claimed, states = False, Counter[str]()
+        while time.monotonic() - started < 4.0:  # the claim (0.4 s), the wait for a new slot (2 s)
+            time.sleep(0.1)
+            with stack.sessions() as session:
+                states = Counter(session.execute(select(Chunk.state).where(Chunk.id.in_(ids))).scalars())
+            claimed = claimed or "sending" in states
+            if claimed and states == Counter({"queued": 2}):
+                break
+    finally:
+        relay.speak()
+        sender.join(timeout=30)
+        redis.close()
+        relay.close()
+
+    # Then the requests whose slots passed are not sent and their chunks do not stay ``sending``
+    # (the sweep would call them unknown): they wait in the queue, within the wait for a new slot
+    assert claimed and states == Counter({"queued": 2})
+    assert accepted_by_vendor(stack) == Counter()
+
+
+def test_given_a_group_the_limiter_cannot_serve_in_time_then_the_rest_goes_back_as_one_task_not_one_each(
+    make_stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an account at 5 requests/s, a task's wait for slots cut to 1 s, and a group of 20 chunks
+    # (more than one worker's share of the account sends within the wait)
+    monkeypatch.setattr(dispatch, "LIMITER_WAIT", 1.0)
+    stack = make_stack(worker=False, rate_limit=5.0)
+    ids = started_campaign(stack, 20)
+    queue = stack.app.conf.task_default_queue
+    redis: Redis[Any] = Redis.from_url(REDIS_URL)
+    try:
+        redis.delete(queue)
+        # When the task runs
+        tasks.submit_chunks(stack.app, ids)
+        bodies = [json.loads(raw)["body"] for raw in redis.lrange(queue, 0, -1)]
+    finally:
+        redis.close()
+
+    # Then the chunks the limiter had no slot for are handed back together, in one task (a task
+    # each would cost each chunk a round of store work of its own)
+    handed_back = [json.loads(base64.b64decode(body))[0][0] for body in bodies]
+    sent = sum(accepted_by_vendor(stack).values())
+    assert 0 < sent < 20
+    assert len(handed_back) == 1 and sorted(handed_back[0]) == sorted(set(ids) - accepted_ids(stack))

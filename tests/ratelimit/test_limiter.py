@@ -81,6 +81,22 @@ def test_given_no_slot_within_timeout_when_acquire_then_false_without_sleeping_t
     assert 0.9 < limiter.try_acquire() <= 1.04
 
 
+def test_given_no_slot_within_max_wait_when_reserve_many_then_it_says_when_without_sleeping(
+    make_limiter: MakeLimiter,
+) -> None:
+    # Given an account at 2 requests/s whose first slot was just taken
+    limiter = make_limiter(2)
+    assert limiter.reserve_many(1, 0.1) == ([0.0], 0.0)
+    # When the next slot (~0.5 s away) is asked for within 0.1 s
+    start = time.monotonic()
+    waits, wait = limiter.reserve_many(1, 0.1)
+    # Then nothing is reserved, at once, and it says when the next slot comes; within that, it is given
+    assert time.monotonic() - start < 0.05
+    assert waits == [] and 0.45 < wait <= 1 / (2 * 0.97) + 0.01
+    given, _ = limiter.reserve_many(1, wait + 0.01)
+    assert len(given) == 1 and abs(given[0] - wait) < 0.05
+
+
 def test_given_another_worker_penalises_then_this_worker_pauses_and_slows_down(
     make_limiter: MakeLimiter,
 ) -> None:
