@@ -22,12 +22,14 @@ INSERT ... SELECT into ``reports`` (with its 4 indexes) ~2.2 s; parsing, staging
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
+from collections import defaultdict
 from types import MappingProxyType
 
 from scratch_store import backend_name, scratch_store
-from sqlalchemy import text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import make_url
 
 from dispatcher.config import AccountConfig, Settings
@@ -48,7 +50,28 @@ def build_store(url: str, n: int) -> None:
                 " 'completed', 0, 1440, 'Asia/Shanghai', 'bench', '2026-01-01', '2026-01-01')"
             )
         )
-        rows = (NewRecipient(i + 2, i, str(FIRST + i), None, "text【测试】", 1) for i in range(n))
+        # One accepted chunk per 500 numbers, as a sent campaign has (each recipient carries its chunk).
+        session.execute(
+            text(
+                "INSERT INTO chunks (id, campaign_id, seq, ref, method, recipient_count, state, attempts,"
+                " batch_id, requeued_from_unknown, created_at, updated_at, accepted_at) VALUES (:id, 1, :id,"
+                " :ref, 'same_text', :count, 'accepted', 1, :batch, false, '2026-01-01', '2026-01-01',"
+                " '2026-01-01')"
+            ),
+            [
+                {
+                    "id": c + 1,
+                    "ref": str(900000000000 + c),
+                    "count": min(PER_BODY, n - c * PER_BODY),
+                    "batch": str(7000000000000000000 + c),
+                }
+                for c in range((n + PER_BODY - 1) // PER_BODY)
+            ],
+        )
+        rows = (
+            NewRecipient(i + 2, i, str(FIRST + i), None, "text【测试】", 1, chunk_id=i // PER_BODY + 1)
+            for i in range(n)
+        )
         bulk_insert_recipients(session, 1, rows)
         # Accepted, 500 numbers per batch id, as yunxin SendMsg batches them.
         session.execute(
@@ -77,6 +100,60 @@ def bodies(n: int) -> list[str]:
     return out
 
 
+def profile(engine: Engine) -> dict[str, list[float]]:
+    """Per statement shape, its count and total time (SQLAlchemy cursor events: the server's work plus
+    the round trip; a COPY and the commits are not statements here and fall into the rest)."""
+    times: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+    each: list[tuple[float, str]] = []
+    times["__each__"] = each  # type: ignore[assignment]
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        conn.info["t0"] = time.perf_counter()
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _after(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        shape = re.sub(r"\s+", " ", statement).strip()[:110]
+        entry = times[shape]
+        entry[0] += 1
+        took = time.perf_counter() - conn.info.pop("t0")
+        entry[1] += took
+        each.append((took, shape[:30]))
+
+    return times
+
+
+def explain(engine: Engine, plans: dict[str, str]) -> None:
+    """PostgreSQL's auto_explain on every connection (superuser), its plans sent back as notices: the
+    latest plan of each statement shape is kept."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, record):  # type: ignore[no-untyped-def]
+        def keep(diag):  # type: ignore[no-untyped-def]
+            message = diag.message_primary or ""
+            if "Query Text:" in message:
+                query = message.split("Query Text:", 1)[1].strip()
+                plans[re.sub(r"\s+", " ", query)[:110]] = message
+                if query.startswith("UPDATE recipients"):
+                    top = [line for line in message.splitlines()[:5] if "Buffers" in line or "WAL" in line or "duration" in line]
+                    plans.setdefault("__recipients__", "")
+                    plans["__recipients__"] += " | ".join(top) + "\n"
+
+        dbapi_connection.add_notice_handler(keep)
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("LOAD 'auto_explain'")
+            for setting in (
+                "auto_explain.log_min_duration = 5",
+                "auto_explain.log_analyze = on",
+                "auto_explain.log_buffers = on",
+                "auto_explain.log_wal = on",
+                "auto_explain.log_nested_statements = on",
+                "client_min_messages = log",
+            ):
+                cursor.execute(f"SET {setting}")
+        dbapi_connection.commit()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="100,000 records instead of 1,000,000")
@@ -84,6 +161,8 @@ def main() -> int:
     parser.add_argument(
         "--database-url", default=None, help="default: a SQLite file in a temporary directory"
     )
+    parser.add_argument("--profile", action="store_true", help="print the statements' times (cursor events)")
+    parser.add_argument("--explain", action="store_true", help="PostgreSQL: print the latest plans (auto_explain)")
     args = parser.parse_args()
     n = args.n or (100_000 if args.quick else 1_000_000)
     with scratch_store(args.database_url, "bench_reconcile") as url:
@@ -92,6 +171,10 @@ def main() -> int:
         settings = Settings(url, "memory://", accounts=MappingProxyType({"bench": account}))
         engine = make_engine(url)
         sessions = session_factory(engine)
+        times = profile(engine) if args.profile else {}
+        plans: dict[str, str] = {}
+        if args.explain:
+            explain(engine, plans)
         payload = bodies(n)
         t0 = time.perf_counter()
         with engine.begin() as conn:  # what the pullers do, one committed body at a time in production
@@ -116,6 +199,19 @@ def main() -> int:
     print(f"parse + store + reconcile: {t2 - t1:.2f} s  ->  {rate:,.0f} records/s (target >= 50,000)")
     print(f"CPU time of this process meanwhile: {cpu:.2f} s (the wall time above includes other load)")
     print(f"recipients by state: {by_state}")
+    for plan in plans.values():
+        print(plan)
+    each = times.pop("__each__", None)
+    if each:
+        for head in ("UPDATE recipients", "UPDATE report_stage SET recipient_id=recipients.id FROM recipients", "INSERT INTO reports"):
+            ups = [round(t * 1000) for t, s in each if s.startswith(head[:30])]
+            print(head[:30], "ms per batch:", ups)
+    if times:
+        ranked = sorted(times.items(), key=lambda kv: -kv[1][1])
+        spent = sum(t for _, t in times.values())
+        print(f"statements: {spent:.2f} s of {t2 - t1:.2f} s (the rest: parsing, COPY, commits)")
+        for shape, (count, total) in ranked[:12]:
+            print(f"  {total:7.2f} s  {count:6d}x  {shape}")
     return 0 if rate >= 50_000 else 1
 
 
