@@ -150,7 +150,8 @@ def _match_stage_postgresql(session: Session) -> None:
     statement) stalled at a million reports: analyse the stage, no JIT for this transaction."""
     connection = session.connection()
     connection.exec_driver_sql("SET LOCAL jit = off")
-    connection.exec_driver_sql("ANALYZE report_stage")
+    connection.exec_driver_sql("SET LOCAL enable_hashjoin = off")
+    connection.exec_driver_sql("SET LOCAL enable_mergejoin = off")
     connection.execute(
         update(stage)
         .values(recipient_id=Recipient.id)
@@ -174,9 +175,6 @@ def _match_stage_postgresql(session: Session) -> None:
             Recipient.state.in_(REPORTABLE),
         )
     )
-    # Again, with the matches: the recipients' update then probes their primary key per staged row
-    # instead of hashing the whole table each batch.
-    connection.exec_driver_sql("ANALYZE report_stage")
 
 
 def _match(session: Session, which: ColumnElement[bool], now: datetime) -> int:
