@@ -420,6 +420,6 @@ def expire(session: Session, now: datetime | None = None, after: timedelta = EXP
 
 
 def unmatched_ids(session: Session) -> Sequence[int]:
-    """Ids of every report still unmatched (the index on ``recipient_id`` finds them)."""
+    """Ids of every report still unmatched (the partial index ``ix_reports_unmatched`` holds them)."""
     query = select(ReportRow.id).where(ReportRow.recipient_id.is_(None)).order_by(ReportRow.id)
     return list(session.execute(query).scalars())
