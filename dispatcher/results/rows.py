@@ -18,6 +18,8 @@ from typing import Any
 from sqlalchemy import (
     Column,
     Connection,
+    FromClause,
+    Insert,
     MetaData,
     String,
     Table,
@@ -107,13 +109,18 @@ def stage_reports(session: Session, account: str, raw_pull_id: int, records: Seq
 def store_staged(session: Session, now: datetime) -> None:
     """Write every staged report to ``reports`` in arrival order, with its match (if any) and
     ``matched_at = now`` for the matched ones."""
-    columns = [stage.c[name] for name in _REPORT_COLUMNS]
-    matched_at = case((stage.c.recipient_id.is_not(None), literal(now, UTCDateTime)), else_=None)
-    session.connection().execute(
-        insert(ReportRow).from_select(
-            [*_REPORT_COLUMNS, "recipient_id", "matched_at"],
-            select(*columns, stage.c.recipient_id, matched_at).order_by(stage.c.seq),
-        )
+    session.connection().execute(insert_staged(stage, now))
+
+
+def insert_staged(source: FromClause, now: datetime) -> Insert:
+    """The INSERT of :func:`store_staged`, from the stage or from a selection with its columns
+    (PostgreSQL's reconcile takes it as a part of one statement)."""
+    columns = [source.c[name] for name in _REPORT_COLUMNS]
+    recipient_id = source.c.recipient_id
+    matched_at = case((recipient_id.is_not(None), literal(now, UTCDateTime)), else_=None)
+    return insert(ReportRow).from_select(
+        [*_REPORT_COLUMNS, "recipient_id", "matched_at"],
+        select(*columns, recipient_id, matched_at).order_by(source.c.seq),
     )
 
 
