@@ -75,17 +75,29 @@ def open_stage(session: Session) -> None:
 
 def stage_reports(session: Session, account: str, raw_pull_id: int, records: Sequence[ReportRecord]) -> int:
     """Add ``records`` to the open stage, in order; returns how many."""
-    if not records:
+    return stage_bodies(session, [(account, raw_pull_id, records)])
+
+
+# A parsed body: its account, its raw body's id, its report records.
+Body = tuple[str, int, Sequence[ReportRecord]]
+
+
+def stage_bodies(session: Session, bodies: Sequence[Body]) -> int:
+    """Add the records of ``bodies`` to the open stage, in order, in one write (one ``COPY`` on
+    PostgreSQL: one per body cost ~30 % more at 500 records a body); returns how many."""
+    total = sum(len(records) for _, _, records in bodies)
+    if not total:
         return 0
     connection = session.connection()
     if connection.dialect.name == "sqlite":
         st = _sqlite_time
         rows: Iterable[tuple[Any, ...]] = (
             (account, b, m, s, st(at) if at is not None else None, ref, raw_pull_id)
+            for account, raw_pull_id, records in bodies
             for b, m, s, at, ref in records
         )
         _driver_executemany(connection, "report_stage", _REPORT_COLUMNS, rows)
-        return len(records)
+        return total
     if connection.dialect.name == "postgresql":
         # COPY (psycopg), each time as the column binds it (aware: a naive one is refused there).
         bind = stage.c.reported_at.type.dialect_impl(connection.dialect).bind_processor(connection.dialect)
@@ -94,16 +106,21 @@ def stage_reports(session: Session, account: str, raw_pull_id: int, records: Seq
             session,
             stage,
             _REPORT_COLUMNS,
-            ((account, b, m, s, bind(at), ref, raw_pull_id) for b, m, s, at, ref in records),
+            (
+                (account, b, m, s, bind(at), ref, raw_pull_id)
+                for account, raw_pull_id, records in bodies
+                for b, m, s, at, ref in records
+            ),
         )
     connection.execute(
         insert(stage),
         [
             dict(zip(_REPORT_COLUMNS, (account, b, m, s, at, ref, raw_pull_id), strict=True))
+            for account, raw_pull_id, records in bodies
             for b, m, s, at, ref in records
         ],
     )
-    return len(records)
+    return total
 
 
 def store_staged(session: Session, now: datetime) -> None:
