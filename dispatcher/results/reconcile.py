@@ -10,7 +10,8 @@ that chunk's request could have been accepted, proves the vendor took it: the ch
 ``undelivered`` with the raw code; the latest report of a recipient wins.
 
 New reports take :func:`reconcile_staged`: matched on the temporary stage they arrive in
-(``rows.stage_reports``), written to ``reports`` once with their match, and applied from the stage.
+(``rows.stage_bodies``), written to ``reports`` once with their match, and applied from the stage (on
+PostgreSQL the three in one statement, the stage never updated).
 :func:`reconcile` does the same for reports already stored (those that matched nothing before).
 """
 

@@ -1,11 +1,11 @@
 """Bulk inserts of report and reply rows, below the ORM: a million reports must not pay per-row work.
 
 Reports go through a per-connection temporary table, ``report_stage``: a batch of bodies is staged
-there (no indexes, no constraints: the cheapest insert there is), matched to recipients in one
-statement on the stage (``reconcile.reconcile_staged``), and then written to ``reports`` once, with
-``recipient_id`` and ``matched_at`` already set, by ``INSERT ... SELECT``. Writing a report row and
-then updating it to record its match would cost twice: both the row and its ``recipient_id`` index
-entry would be written again.
+there in one write (no constraints, no index but its arrival order: the cheapest insert there is),
+matched to recipients (``reconcile.reconcile_staged``), and then written to ``reports`` once, with
+``recipient_id`` and ``matched_at`` already set, by ``INSERT ... SELECT`` (on PostgreSQL a part of the
+one statement that matches and applies them). Writing a report row and then updating it to record
+its match would cost twice: the row would be written again.
 """
 
 from __future__ import annotations
