@@ -2,45 +2,47 @@
 inbox and reconciled against a stored campaign of N accepted recipients, on SQLite (a temporary file)
 or on the PostgreSQL of ``--database-url`` (a fresh schema, dropped afterwards).
 
-    python bench/reconcile.py            # 1,000,000 records (target >= 50,000 records/s)
+    python bench/reconcile.py            # 1,000,000 records (target >= 100,000 records/s)
     python bench/reconcile.py --quick    # 100,000 records, well under a minute
     python bench/reconcile.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
+    python bench/reconcile.py --profile [--explain]   # where the time goes (BENCHMARKS.md, "Reconcile")
 
-Figures on the 2-core machine, with other engineers' tests running (load average about 2), 1,000,000
-records, ``/work/venv/bin/python bench/reconcile.py``:
-- before (commit 137d517: reports inserted, then matched by an UPDATE of ``reports``, applied by a
-  group-by over ``reports``): 43,110 records/s (23.20 s), run between the two runs below; 49,333
-  records/s in an earlier run; ~36,000 records/s as first measured by the author.
-- after (reports staged in a temporary table, matched there, written once with their match by
-  INSERT ... SELECT, applied from the stage; a body of fast-shape records read by one findall):
-  69,701 records/s (14.35 s wall, 13.13 s CPU) and 63,111 records/s (15.85 s wall, 14.92 s CPU).
-  Under a heavier load (load average ~5) one run gave 57,038 records/s.
-Where the time goes now (CPU, 1M): updating the recipients ~5.4 s, matching on the stage ~2.3 s,
-INSERT ... SELECT into ``reports`` (with its 4 indexes) ~2.2 s; parsing, staging and commits the rest.
+The figures, before and after each change, are in BENCHMARKS.md ("Reconcile" and its rounds).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from types import MappingProxyType
+from typing import Any
 
 from scratch_store import backend_name, scratch_store
-from sqlalchemy import text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from dispatcher.config import AccountConfig, Settings
+from dispatcher.results import parsing, rows
 from dispatcher.results.inbox import process_pending
 from dispatcher.store import NewRecipient, bulk_insert_recipients, make_engine, session_factory
 
 PER_BODY = 500
+TARGET = 100_000  # records/s (issue 16)
 FIRST = 13000000000
 
 
-def build_store(url: str, n: int) -> None:
+def build_store(url: str, n: int, before: Sequence[str] = (), after: Sequence[str] = ()) -> None:
+    """A completed campaign of ``n`` accepted recipients; ``before`` and ``after`` are SQL statements
+    run before loading it and after (a schema variant to measure, a VACUUM)."""
     sessions = session_factory(make_engine(url))
     with sessions() as session:
+        for sql in before:
+            session.execute(text(sql))
         session.execute(
             text(
                 "INSERT INTO campaigns (id, name, account, vendor, template, state, window_start, window_end,"
@@ -48,7 +50,28 @@ def build_store(url: str, n: int) -> None:
                 " 'completed', 0, 1440, 'Asia/Shanghai', 'bench', '2026-01-01', '2026-01-01')"
             )
         )
-        rows = (NewRecipient(i + 2, i, str(FIRST + i), None, "text【测试】", 1) for i in range(n))
+        # One accepted chunk per 500 numbers, as a sent campaign has (each recipient carries its chunk).
+        session.execute(
+            text(
+                "INSERT INTO chunks (id, campaign_id, seq, ref, method, recipient_count, state, attempts,"
+                " batch_id, requeued_from_unknown, created_at, updated_at, accepted_at) VALUES (:id, 1, :id,"
+                " :ref, 'same_text', :count, 'accepted', 1, :batch, false, '2026-01-01', '2026-01-01',"
+                " '2026-01-01')"
+            ),
+            [
+                {
+                    "id": c + 1,
+                    "ref": str(900000000000 + c),
+                    "count": min(PER_BODY, n - c * PER_BODY),
+                    "batch": str(7000000000000000000 + c),
+                }
+                for c in range((n + PER_BODY - 1) // PER_BODY)
+            ],
+        )
+        rows = (
+            NewRecipient(i + 2, i, str(FIRST + i), None, "text【测试】", 1, chunk_id=i // PER_BODY + 1)
+            for i in range(n)
+        )
         bulk_insert_recipients(session, 1, rows)
         # Accepted, 500 numbers per batch id, as yunxin SendMsg batches them.
         session.execute(
@@ -62,7 +85,10 @@ def build_store(url: str, n: int) -> None:
         # What autovacuum does within a minute of such a load; without it the planner thinks the
         # recipients table empty.
         with make_engine(url).connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
+            auto = conn.execution_options(isolation_level="AUTOCOMMIT")
+            auto.exec_driver_sql("ANALYZE")
+            for sql in after:
+                auto.exec_driver_sql(sql)
 
 
 def bodies(n: int) -> list[str]:
@@ -77,6 +103,86 @@ def bodies(n: int) -> list[str]:
     return out
 
 
+class Profile:
+    """Where the time goes: each statement shape's count and total time (SQLAlchemy cursor events: the
+    server's work plus the round trip), and the steps that are no statement here: parsing, the
+    stage's COPY, the commits. Per batch, the times of the costliest statement."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.spent: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+        self.each: dict[str, list[float]] = defaultdict(list)
+        event.listen(engine, "before_cursor_execute", self._before)
+        event.listen(engine, "after_cursor_execute", self._after)
+        event.listen(Session, "before_commit", self._before_commit)
+        event.listen(Session, "after_commit", self._after_commit)
+        parsing.pulled_reports = self.timed("(parse the bodies)", parsing.pulled_reports)  # type: ignore[method-assign]
+        rows.write_rows = self.timed("(COPY into the stage)", rows.write_rows)  # type: ignore[attr-defined]
+
+    def add(self, shape: str, took: float) -> None:
+        entry = self.spent[shape]
+        entry[0] += 1
+        entry[1] += took
+        self.each[shape].append(took)
+
+    def timed(self, name: str, call: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                self.add(name, time.perf_counter() - t0)
+
+        return run
+
+    def _before(self, conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        conn.info["t0"] = time.perf_counter()
+
+    def _after(self, conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        self.add(re.sub(r"\s+", " ", statement).strip()[:110], time.perf_counter() - conn.info.pop("t0"))
+
+    def _before_commit(self, session: Session) -> None:
+        session.info["commit_t0"] = time.perf_counter()
+
+    def _after_commit(self, session: Session) -> None:
+        if "commit_t0" in session.info:
+            self.add("(commit)", time.perf_counter() - session.info.pop("commit_t0"))
+
+    def report(self, wall: float) -> None:
+        ranked = sorted(self.spent.items(), key=lambda kv: -kv[1][1])
+        print(f"profile ({wall:.2f} s in all; the rest is the loop's own Python):")
+        for shape, (count, total) in ranked[:12]:
+            print(f"  {total:7.2f} s  {int(count):6d}x  {shape}")
+        top = next(shape for shape, _ in ranked if not shape.startswith("("))
+        print(f"  per batch, ms, {top[:40]}...: {[round(t * 1000) for t in self.each[top]]}")
+
+
+def explain(engine: Engine, plans: dict[str, str]) -> None:
+    """PostgreSQL's auto_explain on every connection (superuser), its plans sent back as notices: the
+    latest plan of each statement shape is kept."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, record):  # type: ignore[no-untyped-def]
+        def keep(diag):  # type: ignore[no-untyped-def]
+            message = diag.message_primary or ""
+            if "Query Text:" in message:
+                query = message.split("Query Text:", 1)[1].strip()
+                plans[re.sub(r"\s+", " ", query)[:110]] = message
+
+        dbapi_connection.add_notice_handler(keep)
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("LOAD 'auto_explain'")
+            for setting in (
+                "auto_explain.log_min_duration = 5",
+                "auto_explain.log_analyze = on",
+                "auto_explain.log_buffers = on",
+                "auto_explain.log_wal = on",
+                "auto_explain.log_nested_statements = on",
+                "client_min_messages = log",
+            ):
+                cursor.execute(f"SET {setting}")
+        dbapi_connection.commit()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="100,000 records instead of 1,000,000")
@@ -84,14 +190,24 @@ def main() -> int:
     parser.add_argument(
         "--database-url", default=None, help="default: a SQLite file in a temporary directory"
     )
+    parser.add_argument("--profile", action="store_true", help="print the statements' times (cursor events)")
+    parser.add_argument(
+        "--explain", action="store_true", help="PostgreSQL: print the latest plans (auto_explain)"
+    )
+    parser.add_argument("--before-sql", action="append", default=[], help="SQL run before loading the store")
+    parser.add_argument("--after-sql", action="append", default=[], help="SQL run after loading it")
     args = parser.parse_args()
     n = args.n or (100_000 if args.quick else 1_000_000)
     with scratch_store(args.database_url, "bench_reconcile") as url:
-        build_store(url, n)
+        build_store(url, n, args.before_sql, args.after_sql)
         account = AccountConfig("bench", "yunxin", "http://127.0.0.1:9", "u", "p")
         settings = Settings(url, "memory://", accounts=MappingProxyType({"bench": account}))
         engine = make_engine(url)
         sessions = session_factory(engine)
+        profiled = Profile(engine) if args.profile else None
+        plans: dict[str, str] = {}
+        if args.explain:
+            explain(engine, plans)
         payload = bodies(n)
         t0 = time.perf_counter()
         with engine.begin() as conn:  # what the pullers do, one committed body at a time in production
@@ -113,10 +229,14 @@ def main() -> int:
     rate = n / (t2 - t1)
     print(f"command: python {' '.join(sys.argv)}\nstore: {backend_name(args.database_url)}")
     print(f"records: {n:,}  bodies: {len(payload):,}  store raw bodies: {t1 - t0:.2f} s")
-    print(f"parse + store + reconcile: {t2 - t1:.2f} s  ->  {rate:,.0f} records/s (target >= 50,000)")
+    print(f"parse + store + reconcile: {t2 - t1:.2f} s  ->  {rate:,.0f} records/s (target >= {TARGET:,})")
     print(f"CPU time of this process meanwhile: {cpu:.2f} s (the wall time above includes other load)")
     print(f"recipients by state: {by_state}")
-    return 0 if rate >= 50_000 else 1
+    for plan in plans.values():
+        print(plan)
+    if profiled:
+        profiled.report(t2 - t1)
+    return 0 if rate >= TARGET else 1
 
 
 if __name__ == "__main__":

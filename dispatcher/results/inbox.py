@@ -22,7 +22,7 @@ from dispatcher.errors import ConfigError, UnsupportedMethodError
 from dispatcher.results import optout_store, parsing, replies
 from dispatcher.results.optout_words import is_optout, optout_matcher
 from dispatcher.results.reconcile import reconcile, reconcile_staged, unmatched_ids
-from dispatcher.results.rows import insert_replies, open_stage, stage_reports
+from dispatcher.results.rows import Body, insert_replies, open_stage, stage_bodies
 from dispatcher.store import RawPull, ReportRow, utcnow
 from dispatcher.vendors.registry import get as vendor_module
 
@@ -67,9 +67,11 @@ def process_pending(
             if claimed is None:
                 break
             open_stage(session)
+            parsed: list[Body] = []
             for raw in claimed:
                 newest = max(newest, raw.id)
-                _process_one(session, settings, raw, words, stats)
+                _process_one(session, settings, raw, words, stats, parsed)
+            stats.reports += stage_bodies(session, parsed)
             done = reconcile_staged(session, ReportRow.raw_pull_id.in_([r.id for r in claimed]), now)
             stats.matched += done.matched
             stats.settled_chunks += done.settled_chunks
@@ -116,8 +118,14 @@ def _claim(session: Session, batch: int, now: datetime | None) -> list[_Raw] | N
 
 
 def _process_one(
-    session: Session, settings: Settings, raw: _Raw, words: frozenset[str], stats: ProcessStats
+    session: Session,
+    settings: Settings,
+    raw: _Raw,
+    words: frozenset[str],
+    stats: ProcessStats,
+    parsed: list[Body],
 ) -> None:
+    """Replies are stored now; reports are added to ``parsed``, for the batch's one write to the stage."""
     stats.bodies += 1
     try:
         vendor = vendor_module(settings.account(raw.account).vendor)
@@ -127,7 +135,7 @@ def _process_one(
                 if raw.source == "pull"
                 else parsing.pushed_reports(vendor, raw.body)[1]
             )
-            stats.reports += stage_reports(session, raw.account, raw.id, records)
+            parsed.append((raw.account, raw.id, records))
             return
         found = (
             parsing.pulled_replies(vendor, raw.body)

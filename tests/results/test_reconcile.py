@@ -135,6 +135,62 @@ def test_given_a_report_before_the_batch_id_is_recorded_then_it_is_matched_when_
     assert states(stack, created.campaign_id)[str(FIRST)] == ("delivered", "DELIVRD")
 
 
+def test_given_several_reports_of_a_number_in_one_batch_then_each_is_stored_and_the_last_one_wins(
+    make_stack,
+) -> None:
+    stack = make_stack(worker=False)
+    created = campaigns.create(
+        stack.sessions,
+        stack.settings,
+        contacts(stack.tmp, 2),
+        TEMPLATE,
+        stack.accounts["webservice"],
+        actor="t",
+    )
+    campaigns.start(stack.sessions, created.campaign_id, "t")
+    from dispatcher.store import ChunkState, Outcome, claim_chunk, finish_chunk
+
+    with stack.sessions() as session:
+        for n, chunk_id in enumerate(session.execute(select(Chunk.id).order_by(Chunk.id)).scalars().all()):
+            assert claim_chunk(session, chunk_id, "w", 60)
+            now = utcnow()
+            finish_chunk(
+                session, chunk_id, "w", Outcome(ChunkState.ACCEPTED, now, now, batch_id=f"77700022{n}")
+            )
+        batch = dict(session.execute(select(Recipient.mobile, Recipient.batch_id)).tuples().all())
+    account = stack.accounts["webservice"]
+    first, second = str(FIRST), str(FIRST + 1)
+    # Given: the first number reported twice in one body, the second once in each of two bodies
+    with stack.sessions() as session:
+        for body in (
+            f"{batch[first]},{first},2026/01/02 10:00:00,UNDELIVRD|{batch[first]},{first},2026/01/02 10:00:05,DELIVRD|",
+            f"{batch[second]},{second},2026/01/02 10:00:00,DELIVRD|",
+            f"{batch[second]},{second},2026/01/02 10:01:00,REJECTD|",
+        ):
+            record_raw(session, account, "reports", "pull", body)
+
+    # When: they are processed in one batch
+    stats = process_pending(stack.sessions, stack.settings)
+
+    # Then: every report is stored with its match, in arrival order; each recipient has its last one
+    assert (stats.bodies, stats.reports, stats.matched) == (3, 4, 4)
+    with stack.sessions() as session:
+        stored = session.execute(
+            select(ReportRow.mobile, ReportRow.status, ReportRow.recipient_id.is_not(None)).order_by(
+                ReportRow.id
+            )
+        ).all()
+    assert [tuple(r) for r in stored] == [
+        (str(FIRST), "UNDELIVRD", True),
+        (str(FIRST), "DELIVRD", True),
+        (str(FIRST + 1), "DELIVRD", True),
+        (str(FIRST + 1), "REJECTD", True),
+    ]
+    outcome = states(stack, created.campaign_id)
+    assert outcome[str(FIRST)] == ("delivered", "DELIVRD")
+    assert outcome[str(FIRST + 1)] == ("undelivered", "REJECTD")
+
+
 def test_given_a_report_that_matches_nothing_then_it_is_kept_and_listed_as_an_orphan(make_stack) -> None:
     stack = make_stack(worker=False)
     with stack.sessions() as session:
