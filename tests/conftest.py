@@ -13,6 +13,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+# Imported here, before any test starts a thread: hypothesis's pytest plugin would otherwise import it
+# at the end of a session that ran no property test, for its summary, and CPython 3.11 compiles it
+# with an AST recursion counter shared by all threads: a thread compiling meanwhile (a test's leftover
+# worker or loop importing lazily) made the run end in "SystemError: AST constructor recursion depth
+# mismatch", exit status 1, after every test had passed.
+import hypothesis  # noqa: F401
 import pytest
 from celery.contrib.testing.worker import start_worker
 from sqlalchemy import create_engine, text
