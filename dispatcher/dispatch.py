@@ -178,9 +178,7 @@ def send_group(
     results: list[Result] = []
     due: list[ChunkRow] = []
     closed: dict[datetime, list[int]] = {}
-    capacity = chunker.capacity(
-        runtime.account.vendor, runtime.account.same_text_max, encrypted=runtime.account.encrypted
-    )
+    capacity = chunker.capacity(runtime.account.vendor, encrypted=runtime.account.encrypted)
     for row in rows:
         if row.state != ChunkState.QUEUED or row.campaign_state != CampaignState.RUNNING:
             results.append(Result(row.id, Next.DONE, state=row.state))

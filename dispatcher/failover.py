@@ -323,7 +323,7 @@ def replan_misfits(sessions: sessionmaker[Session], settings: Settings) -> list[
 def _misfit(settings: Settings, account_name: str) -> Any:
     """The chunks that do not fit ``account_name`` (``chunker.capacity``), as a WHERE clause."""
     account = settings.account(account_name)
-    same, personalised = chunker.capacity(account.vendor, account.same_text_max, encrypted=account.encrypted)
+    same, personalised = chunker.capacity(account.vendor, encrypted=account.encrypted)
     fits = or_(
         and_(Chunk.text.is_not(None), Chunk.recipient_count <= same),
         and_(Chunk.text.is_(None), Chunk.recipient_count <= personalised) if personalised else false(),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -145,3 +146,22 @@ def test_given_an_unknown_yunxin_chunk_queued_again_after_failing_over_to_trigge
             ).scalars()
         )
     assert sizes == Counter({50: 20, 1: 1})  # the 501 moved at the failover, then the 500
+
+
+def test_given_an_accounts_same_text_max_lowered_after_planning_then_its_queued_chunks_are_still_sent(
+    routing_stack: Any,
+) -> None:
+    # Given a yunxin campaign planned as one 500-number request, never failed over
+    stack = routing_stack([Acct("yx", "yunxin", "yx")], worker=False)
+    path = write_contacts(stack.tmp / "c.xlsx", [(m, "张三") for m in NUMBERS[:500]])
+    created = campaigns.create(stack.sessions, stack.settings, path, TEMPLATE, stack.names["yx"], actor="t")
+    (chunk_id,) = campaigns.start(stack.sessions, created.campaign_id, "t")
+
+    # When a worker whose configuration now advises 100 numbers a request sends it
+    runtime = _runtime(stack, "yx")
+    runtime = replace(runtime, account=replace(runtime.account, same_text_max=100))
+    (result,) = send_group(stack.sessions, runtime, load_group(stack.sessions, [chunk_id]), "w1")
+
+    # Then it goes out as planned: the advice is not the vendor's limit, nothing waits for a re-plan
+    assert result.state == "accepted"
+    assert Counter(e["mobile"] for e in stack.ledger()) == Counter(NUMBERS[:500])
