@@ -67,6 +67,26 @@ def limits_for(
     return limits, methods
 
 
+def capacity(vendor: str, *, encrypted: bool = False) -> tuple[int, int]:
+    """(numbers a same-text request may carry, messages a personalised request may carry; 0: no such
+    method) on an account of ``vendor``: what a chunk must fit to be sent there at all.
+
+    A chunk is sent by its kind, not its planned method's name (``dispatch.build_request``: a text:
+    the vendor's same-text or single method; none: its personalised one), so a chunk planned for
+    another vendor fits when its kind exists here and its numbers are within this limit. The vendor's
+    limits, not an account's ``same_text_max``: that one is advice the vendor does not enforce, and a
+    chunk planned before it was lowered is still sent as planned."""
+    limits, methods = limits_for(vendor, encrypted=encrypted)
+    same = limits.same_text_numbers if methods.same_text is not None else 1  # the single method
+    personalised = limits.personalised_messages if methods.personalised is not None else 0
+    return same, personalised
+
+
+def fits(capacity: tuple[int, int], *, personalised: bool, count: int) -> bool:
+    """Whether a chunk of ``count`` messages (``personalised``: no common text) fits ``capacity``."""
+    return count <= capacity[1 if personalised else 0]
+
+
 def _optimum(pieces: Sequence[int], ones: int, pers: int) -> tuple[int, int]:
     """(requests, pieces sent same-text) for pooled messages.
 

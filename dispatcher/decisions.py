@@ -144,6 +144,7 @@ class ChunkRow:
     timezone: str
     requeued_from_unknown: bool = False
     seen_at: datetime | None = None  # the database's clock when loaded
+    recipient_count: int | None = None  # None: not loaded (fits any account)
 
 
 @dataclass(frozen=True)

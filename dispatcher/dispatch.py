@@ -31,7 +31,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from dispatcher import sendloop
+from dispatcher import chunker, sendloop
 from dispatcher.config import AccountConfig
 from dispatcher.decisions import (
     ChunkRow,
@@ -97,6 +97,7 @@ LIMITER_WAIT = 30.0  # seconds a task waits for a token before handing the chunk
 # spacing at 1 request/s fit). Longer, its chunk would sit ``sending`` but unsent, which a worker
 # killed meanwhile leaves for the sweep to call unknown; it goes back to the queue instead.
 LATE_SLOT_WAIT = 2.0
+AWAITS_REPLAN = "awaits re-planning"  # a chunk packed for another account: the beat re-plans it
 
 
 @dataclass
@@ -125,6 +126,7 @@ _GROUP_SELECT = select(
     Campaign.timezone,
     Chunk.requeued_from_unknown,
     db_now(),
+    Chunk.recipient_count,
 ).join(Campaign, Campaign.id == Chunk.campaign_id)
 
 
@@ -133,9 +135,16 @@ def load_group(sessions: sessionmaker[Session], chunk_ids: Sequence[int]) -> lis
     with sessions() as session:
         rows = session.execute(_GROUP_SELECT.where(Chunk.id.in_(list(chunk_ids)))).tuples()
         return [
-            ChunkRow(i, state, nb, ref, text, cid, acct, cstate, (ws, we), tz, bool(rq), seen)
-            for i, state, nb, ref, text, cid, acct, cstate, ws, we, tz, rq, seen in rows
+            ChunkRow(i, state, nb, ref, text, cid, acct, cstate, (ws, we), tz, bool(rq), seen, count)
+            for i, state, nb, ref, text, cid, acct, cstate, ws, we, tz, rq, seen, count in rows
         ]
+
+
+def fits_account(capacity: tuple[int, int], row: ChunkRow) -> bool:
+    """Whether ``row``'s packing can be sent on an account of ``capacity`` (``chunker.capacity``)."""
+    if row.recipient_count is None:
+        return True
+    return chunker.fits(capacity, personalised=row.text is None, count=row.recipient_count)
 
 
 def build_request(runtime: AccountRuntime, chunk: ChunkRow, recipients: list[tuple[str, str]]) -> Request:
@@ -169,9 +178,16 @@ def send_group(
     results: list[Result] = []
     due: list[ChunkRow] = []
     closed: dict[datetime, list[int]] = {}
+    capacity = chunker.capacity(runtime.account.vendor, encrypted=runtime.account.encrypted)
     for row in rows:
         if row.state != ChunkState.QUEUED or row.campaign_state != CampaignState.RUNNING:
             results.append(Result(row.id, Next.DONE, state=row.state))
+            continue
+        if not fits_account(capacity, row):
+            # Packed for the account the campaign failed over from (re-queued since by a late "try
+            # later" or an operator's retry): sent here it would fail unsent, again and again. It
+            # stays queued; the beat re-plans it onto this account (``failover.replan_misfits``).
+            results.append(Result(row.id, Next.DONE, state=AWAITS_REPLAN))
             continue
         opening = next_window_open(now, row.window, row.timezone)
         if opening > now:
@@ -229,7 +245,9 @@ def _send_round(
     if not loop.alive:  # nothing claimed: the chunks wait in the queue for a live process
         raise RuntimeError("the sending loop is not running")
     with sessions() as session:
-        claimed = claim_chunks(session, [row.id for row in batch], worker_id, runtime.lease_seconds)
+        claimed = claim_chunks(
+            session, [row.id for row in batch], worker_id, runtime.lease_seconds, account=runtime.account.name
+        )
     results = [Result(r.id, Next.DONE, state="claimed elsewhere") for r in batch if r.id not in claimed]
     won = [(row, claimed[row.id]) for row in batch if row.id in claimed]
     if not won:

@@ -14,6 +14,10 @@ re-plans their recipients to the new account's vendor and limits (a 500-number y
 50-number trigger chunks), points the campaign at the new account, runs it again and audits the move.
 Recipients that were accepted, are ``unknown`` (may have been taken), or failed for good never move: none
 is ever sent twice. What was settled on the old account keeps its name in ``recipients.account``.
+
+A chunk still packed for an old account can be queued again later (a late "try later" from that
+account for a chunk swept ``unknown``, an operator's retry): workers never send one that does not fit
+the account they send on, and the beat re-plans it (:func:`replan_misfits`).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, false, func, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher import chunker
@@ -128,7 +132,7 @@ def run(sessions: sessionmaker[Session], settings: Settings, now: datetime | Non
             ).scalars()
             if c.fallbacks
         ]
-    queued: list[int] = []
+    queued = replan_misfits(sessions, settings)
     for campaign_id in candidates:
         try:
             queued += _one(sessions, settings, campaign_id, now, after)
@@ -272,6 +276,131 @@ def switch(sessions: sessionmaker[Session], settings: Settings, campaign_id: int
         move(session, campaign_id, CampaignState.PAUSED, CampaignState.RUNNING, SYSTEM, reason="failover")
         session.commit()
         logger.warning("campaign %s failed over from %s to %s (%s)", campaign_id, old, new_name, reason)
+        return new_ids
+
+
+def replan_misfits(sessions: sessionmaker[Session], settings: Settings) -> list[int]:
+    """Re-plan, onto its campaign's account, every queued chunk of a running campaign that is packed
+    for an account it failed over from and does not fit the one it is on now (the workers leave such
+    a chunk queued: ``dispatch.AWAITS_REPLAN``). Returns the new chunks' ids. Runs first in :func:`run`,
+    so such a chunk's "try later" answers from the old account never count against the new one.
+
+    Only queued chunks move, and only their queued recipients: a chunk is queued again after a move
+    only by a path that already decided to send it again, and the re-plan changes its packing, never
+    whether it is sent:
+
+    - a late "try later" from the old account for a chunk swept ``unknown`` (``dispatch._record``):
+      that answer settles the one attempt in flight, and says the old account did not take it.
+      Genuinely safe: nothing of it is in flight any more.
+    - an operator's ``campaign retry --include-unknown``: the operator chose to send again what the
+      old account may have taken. The re-plan sends it once, on the new account, as the retry would
+      have. Not quite as safe: the new chunks are not "re-queued from unknown", so a late acceptance
+      or a report of the old request arriving after the re-plan no longer spares the second send
+      (it finds the chunk ``moved``: evidence only), as it could while the chunk waited for a claim
+      (at most a tick here), and a cancel before they are sent calls them ``cancelled``, not
+      ``unknown``. Carrying the flag over would not help: its proofs (a "duplicate" answer, the
+      account's reports) are about the account that sent the first request, not the new one.
+    - a retry of failed chunks with a class that allows it (``campaign retry``): never taken.
+
+    A chunk left ``unknown`` is never queued, so never re-planned here."""
+    with sessions() as session:
+        running = session.execute(
+            select(Campaign.id, Campaign.routing).where(
+                Campaign.state == CampaignState.RUNNING.value, Campaign.routing.is_not(None)
+            )
+        ).all()
+    new: list[int] = []
+    for campaign_id, routing in running:
+        if not (routing or {}).get("moves"):  # never failed over: everything was packed for its account
+            continue
+        try:
+            new += _replan_misfits(sessions, settings, campaign_id)
+        except ConfigError as exc:  # its account gone from the config: nothing can be sent anyway
+            logger.error("campaign %s cannot be re-planned: %s", campaign_id, exc)
+    return new
+
+
+def _misfit(settings: Settings, account_name: str) -> Any:
+    """The chunks that do not fit ``account_name`` (``chunker.capacity``), as a WHERE clause."""
+    account = settings.account(account_name)
+    same, personalised = chunker.capacity(account.vendor, encrypted=account.encrypted)
+    fits = or_(
+        and_(Chunk.text.is_not(None), Chunk.recipient_count <= same),
+        and_(Chunk.text.is_(None), Chunk.recipient_count <= personalised) if personalised else false(),
+    )
+    return ~fits
+
+
+def _replan_misfits(sessions: sessionmaker[Session], settings: Settings, campaign_id: int) -> list[int]:
+    """:func:`replan_misfits` for one campaign, in one transaction, locking as :func:`switch` does."""
+    with sessions() as session:  # a plain read first: most ticks find nothing, and lock nothing
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None or campaign.state != CampaignState.RUNNING:
+            return []
+        waiting = (Chunk.campaign_id == campaign_id) & (Chunk.state == ChunkState.QUEUED.value)
+        if not session.execute(
+            select(Chunk.id).where(waiting, _misfit(settings, campaign.account)).limit(1)
+        ).first():
+            return []
+    with sessions() as session:
+        # The campaign lock first (a cancel, pause, retry or failover waits, then sees the move), then
+        # the chunks: a claim not yet committed is waited for, and its chunks are then not queued.
+        if locked_state(session, campaign_id) != CampaignState.RUNNING:
+            return []
+        campaign = session.get(Campaign, campaign_id)
+        assert campaign is not None
+        closing = list(
+            session.execute(
+                select(Chunk.id, Chunk.text)
+                .where(waiting, _misfit(settings, campaign.account))
+                .order_by(Chunk.id)
+                .with_for_update()
+            ).tuples()
+        )
+        if not closing:
+            session.rollback()
+            return []
+        ids = [cid for cid, _ in closing]
+        rows: list[Any] = []
+        for start in range(0, len(ids), 1000):
+            rows += session.execute(
+                select(
+                    Recipient.id,
+                    Recipient.mobile,
+                    Recipient.text,
+                    Recipient.chunk_id,
+                    Recipient.position,
+                    Recipient.variant,
+                ).where(
+                    Recipient.chunk_id.in_(ids[start : start + 1000]),
+                    Recipient.state == RecipientState.QUEUED.value,
+                )
+            ).all()
+        rows.sort(key=lambda r: r.position)
+        now = utcnow()
+        for start in range(0, len(ids), 1000):
+            session.execute(
+                update(Chunk)
+                .where(Chunk.id.in_(ids[start : start + 1000]), Chunk.state == ChunkState.QUEUED.value)
+                .values(
+                    state=ChunkState.FAILED.value,
+                    error_class=MOVED,
+                    not_before=None,
+                    detail=f"re-planned for account {campaign.account}",
+                    updated_at=now,
+                ),
+                execution_options={"synchronize_session": False},
+            )
+        new_ids = _replan(session, campaign, campaign.account, rows, dict(closing), settings)
+        audit(
+            session, SYSTEM, "campaign.replanned", campaign_id,
+            account=campaign.account, chunks=len(ids), recipients=len(rows), new_chunks=len(new_ids),
+        )  # fmt: skip
+        session.commit()
+        logger.warning(
+            "campaign %s: %d chunks packed for an earlier account re-planned for %s",
+            campaign_id, len(ids), campaign.account,
+        )  # fmt: skip
         return new_ids
 
 

@@ -86,22 +86,27 @@ def _rowcount(result: Any) -> int:
 
 
 def claim_chunks(
-    session: Session, chunk_ids: Sequence[int], worker_id: str, lease_seconds: float
+    session: Session,
+    chunk_ids: Sequence[int],
+    worker_id: str,
+    lease_seconds: float,
+    *,
+    account: str | None = None,
 ) -> dict[int, Claimed]:
     """``queued → sending`` for every chunk of ``chunk_ids`` that is queued, due (``not_before``
     passed) and of a running campaign, with ONE conditional UPDATE whose RETURNING names the winners
     (a duplicated message wins nothing); then ONE UPDATE moves their still-waiting recipients
     ``queued → sending`` and returns them: only those are sent, never a recipient already accepted,
-    delivered or withdrawn (and one on the opt-out list is withdrawn there). Returns the winners by
-    id. Commits."""
+    delivered or withdrawn (and one on the opt-out list is withdrawn there). With ``account``, only
+    chunks of campaigns on that account are won: the worker checked their packing against it, and a
+    failover meanwhile must not have them sent on the old one. Returns the winners by id. Commits."""
     if not chunk_ids:
         return {}
     c, r = _chunks.c, _recipients.c
-    running = (
-        select(_campaigns.c.id)
-        .where(_campaigns.c.id == c.campaign_id, _campaigns.c.state == CampaignState.RUNNING.value)
-        .exists()
-    )
+    on = [_campaigns.c.id == c.campaign_id, _campaigns.c.state == CampaignState.RUNNING.value]
+    if account is not None:
+        on.append(_campaigns.c.account == account)
+    running = select(_campaigns.c.id).where(*on).exists()
     conn = session.connection()
     won: dict[int, int] = {
         chunk_id: attempts

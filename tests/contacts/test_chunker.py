@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from dispatcher.chunker import by_method, chunk_ref, fewest_requests, limits_for, plan
+from dispatcher.chunker import by_method, capacity, chunk_ref, fewest_requests, fits, limits_for, plan
 from dispatcher.errors import UnknownVendorError
 from dispatcher.vendors import VENDORS, registry
 from dispatcher.vendors.wire import Separators
@@ -156,3 +156,26 @@ def test_chunk_refs_are_stable_digits_of_at_most_18() -> None:
 def test_given_an_unknown_vendor_then_error() -> None:
     with pytest.raises(UnknownVendorError):
         plan([], [], "nope", campaign_id=1)
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+@pytest.mark.parametrize("encrypted", [False, True])
+def test_every_chunk_planned_for_an_account_fits_its_capacity_and_one_too_many_does_not(
+    vendor: str, encrypted: bool
+) -> None:
+    mobiles, texts = _messages([700, 1, 1, 3, 1200])
+    room = capacity(vendor, encrypted=encrypted)
+    for c in plan(mobiles, texts, vendor, campaign_id=1, encrypted=encrypted):
+        assert fits(room, personalised=c.texts is not None, count=len(c.mobiles))
+    assert not fits(room, personalised=False, count=room[0] + 1)
+    assert not fits(room, personalised=True, count=room[1] + 1)
+
+
+def test_a_yunxin_request_does_not_fit_a_trigger_account_but_a_trigger_one_fits_yunxin() -> None:
+    assert not fits(capacity("trigger"), personalised=False, count=500)
+    assert not fits(capacity("webservice"), personalised=True, count=1)  # no personalised method
+    assert fits(capacity("yunxin"), personalised=False, count=50)
+    # An account's same_text_max is advice: a chunk planned before it was lowered still fits
+    assert fits(capacity("yunxin"), personalised=False, count=500)
+    assert not fits(capacity("yunxin"), personalised=False, count=501)
+    assert not fits(capacity("trigger", encrypted=True), personalised=False, count=2)

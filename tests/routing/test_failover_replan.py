@@ -1,0 +1,167 @@
+"""A chunk packed for the account a campaign failed over from, queued again afterwards (a late "try
+later" from the old account for a chunk swept ``unknown``, or an operator's ``retry --include-unknown``):
+the workers never send it with the old packing on the new account (a 500-number yunxin request on a
+trigger account, 50 a request, fails unsent, again and again); the beat re-plans it onto the new
+account. A chunk left ``unknown`` is never re-planned: nothing is sent twice."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from dispatcher import campaigns, failover
+from dispatcher.decisions import SendAttempt, interpret
+from dispatcher.dispatch import (
+    AWAITS_REPLAN,
+    AccountRuntime,
+    build_request,
+    load_group,
+    record_attempts,
+    send_group,
+)
+from dispatcher.errors import HTTPStatusError
+from dispatcher.store import Chunk, Recipient, sweep_expired_leases, utcnow
+from dispatcher.store.chunks import claim_chunks
+from dispatcher.vendors.registry import get as vendor_module
+from dispatcher.vendors.transport import Transport
+from tests.routing.conftest import Acct, RoutingStack
+from tests.stack import write_contacts
+from workers import tasks
+from workers.tasks import enqueue
+
+TEMPLATE = "会员日全场8折，回T退订【测试】"  # one text: same-text requests
+NUMBERS = [str(13900000000 + i) for i in range(1001)]  # yunxin: 500 same-text + 501 personalised
+
+
+def _runtime(stack: RoutingStack, name: str) -> AccountRuntime:
+    account = stack.settings.account(stack.names[name])
+    return AccountRuntime(account, vendor_module(account.vendor), Transport([account.base_url]), None)
+
+
+def _status(stack: RoutingStack, campaign_id: int) -> dict[str, Any]:
+    with stack.sessions() as session:
+        return campaigns.status(session, campaign_id)
+
+
+def _tick_until(stack: RoutingStack, campaign_id: int, accepted: int, timeout: float = 30.0) -> None:
+    """Tick like the beat until ``accepted`` recipients were taken (or the time is up)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        tasks.run_tick(stack.app)
+        if _status(stack, campaign_id)["accepted"] >= accepted:
+            return
+        time.sleep(0.3)
+    with stack.sessions() as session:
+        chunks = session.execute(
+            select(Chunk.id, Chunk.state, Chunk.error_class, Chunk.recipient_count, Chunk.detail).where(
+                Chunk.campaign_id == campaign_id
+            )
+        ).all()
+    raise AssertionError(f"not all taken: {_status(stack, campaign_id)['accepted']}; chunks {chunks}")
+
+
+@pytest.mark.parametrize("requeued_by", ["late try later", "retry --include-unknown"])
+def test_given_an_unknown_yunxin_chunk_queued_again_after_failing_over_to_trigger_then_it_is_re_planned_and_sent_once(
+    routing_stack: Any, requeued_by: str
+) -> None:
+    # Given a yunxin campaign (two requests: 500 numbers one text, 501 personalised) with a trigger
+    # fallback (50 a request): its 500-number request went out and its worker vanished (swept
+    # unknown), the other was sent back by an account error; the beat fails it over and trigger
+    # takes the other's 501 numbers
+    stack = routing_stack([Acct("yx", "yunxin", "yx"), Acct("tg", "trigger", "tg")])
+    path = write_contacts(stack.tmp / "c.xlsx", [(m, "张三") for m in NUMBERS])
+    created = campaigns.create(
+        stack.sessions, stack.settings, path, TEMPLATE, stack.names["yx"], actor="t",
+        fallbacks=[stack.names["tg"]],
+    )  # fmt: skip
+    campaign_id = created.campaign_id
+    campaigns.start(stack.sessions, campaign_id, "t")
+    with stack.sessions() as session:
+        (first, count), (second, _) = session.execute(
+            select(Chunk.id, Chunk.recipient_count)
+            .where(Chunk.campaign_id == campaign_id)
+            .order_by(Chunk.text.is_(None))  # the same-text one first
+        ).tuples()
+    assert count == 500
+    (row,) = load_group(stack.sessions, [first])
+    with stack.sessions() as session:
+        claimed = claim_chunks(session, [first], "old-worker", -1)[first]  # its lease over at once
+    with stack.sessions() as session:
+        assert sweep_expired_leases(session) == [first]
+        session.execute(update(Chunk).where(Chunk.id == second).values(error_class="account", code="-2"))
+        session.commit()
+    campaigns.pause(stack.sessions, campaign_id, "system")
+    enqueue(failover.run(stack.sessions, stack.settings), app=stack.app)
+    _tick_until(stack, campaign_id, 501)
+    # ... the unknown chunk, never queued again, is left alone: it may have been taken
+    for _ in range(3):
+        tasks.run_tick(stack.app)
+    with stack.sessions() as session:
+        assert session.get_one(Chunk, first).state == "unknown"
+        assert set(session.execute(select(Recipient.state).where(Recipient.chunk_id == first)).scalars()) == {
+            "unknown"
+        }
+
+    # When it is queued again with its yunxin packing: by yunxin's late "try later" (HTTP 503 with
+    # Retry-After: it did not take it), or by an operator's knowing re-send
+    if requeued_by == "late try later":
+        now = utcnow()
+        request = build_request(_runtime(stack, "yx"), row, claimed.pairs)
+        verdict = interpret(vendor_module("yunxin"), error=HTTPStatusError(503, headers={"Retry-After": "1"}))
+        attempt = SendAttempt(row, claimed, verdict, now - timedelta(seconds=130), now, request)
+        record_attempts(stack.sessions, "old-worker", [attempt])
+        with stack.sessions() as session:  # its backoff over
+            session.execute(update(Chunk).where(Chunk.id == first).values(not_before=None))
+            session.commit()
+    else:
+        assert campaigns.retry(stack.sessions, campaign_id, "alice", include_unknown=True) == [first]
+    assert _status(stack, campaign_id)["state"] == "running"
+
+    # Then a worker of the trigger account does not send it as it is: it stays queued for the beat
+    (result,) = send_group(stack.sessions, _runtime(stack, "tg"), load_group(stack.sessions, [first]), "w1")
+    assert result.state == AWAITS_REPLAN
+    with stack.sessions() as session:
+        assert session.get_one(Chunk, first).state == "queued"
+        # ... nor does a worker that checked it against the old account (it fits there) win it
+        assert claim_chunks(session, [first], "w2", 120, account=stack.names["yx"]) == {}
+        assert session.get_one(Chunk, first).state == "queued"
+    # ... and the beat re-plans it into trigger's requests (50 numbers), which trigger takes
+    _tick_until(stack, campaign_id, 1001)
+    assert Counter(e["mobile"] for e in stack.ledger()) == Counter(NUMBERS)
+    assert {e["account"] for e in stack.ledger()} == {"tg"}
+    with stack.sessions() as session:
+        closed = session.get_one(Chunk, first)
+        assert (closed.state, closed.error_class) == ("failed", "moved")
+        sizes = Counter(
+            session.execute(
+                select(Chunk.recipient_count).where(
+                    Chunk.campaign_id == campaign_id, Chunk.state == "accepted"
+                )
+            ).scalars()
+        )
+    assert sizes == Counter({50: 20, 1: 1})  # the 501 moved at the failover, then the 500
+
+
+def test_given_an_accounts_same_text_max_lowered_after_planning_then_its_queued_chunks_are_still_sent(
+    routing_stack: Any,
+) -> None:
+    # Given a yunxin campaign planned as one 500-number request, never failed over
+    stack = routing_stack([Acct("yx", "yunxin", "yx")], worker=False)
+    path = write_contacts(stack.tmp / "c.xlsx", [(m, "张三") for m in NUMBERS[:500]])
+    created = campaigns.create(stack.sessions, stack.settings, path, TEMPLATE, stack.names["yx"], actor="t")
+    (chunk_id,) = campaigns.start(stack.sessions, created.campaign_id, "t")
+
+    # When a worker whose configuration now advises 100 numbers a request sends it
+    runtime = _runtime(stack, "yx")
+    runtime = replace(runtime, account=replace(runtime.account, same_text_max=100))
+    (result,) = send_group(stack.sessions, runtime, load_group(stack.sessions, [chunk_id]), "w1")
+
+    # Then it goes out as planned: the advice is not the vendor's limit, nothing waits for a re-plan
+    assert result.state == "accepted"
+    assert Counter(e["mobile"] for e in stack.ledger()) == Counter(NUMBERS[:500])
