@@ -281,7 +281,8 @@ def switch(sessions: sessionmaker[Session], settings: Settings, campaign_id: int
 
 def replan_misfits(sessions: sessionmaker[Session], settings: Settings) -> list[int]:
     """Re-plan, onto its campaign's account, every queued chunk of a running campaign that is packed
-    for an account it failed over from and does not fit the one it is on now (the workers leave such
+    for an account it failed over from (or for its account as configured before: see below) and does
+    not fit the one it is on now (the workers leave such
     a chunk queued: ``dispatch.AWAITS_REPLAN``). Returns the new chunks' ids. Runs first in :func:`run`,
     so such a chunk's "try later" answers from the old account never count against the new one.
 
@@ -302,20 +303,42 @@ def replan_misfits(sessions: sessionmaker[Session], settings: Settings) -> list[
       account's reports) are about the account that sent the first request, not the new one.
     - a retry of failed chunks with a class that allows it (``campaign retry``): never taken.
 
-    A chunk left ``unknown`` is never queued, so never re-planned here."""
+    A chunk left ``unknown`` is never queued, so never re-planned here.
+
+    Not only campaigns that failed over: an account's configuration changed while its campaign ran
+    (made encrypted: one number a request; pointed at another vendor) leaves chunks packed for the
+    account as it was, which nothing else would ever re-plan (they would wait, re-queued every
+    :data:`scheduler.STALE_QUEUED`, and the campaign would never end). One query per account in use
+    finds the campaigns holding such chunks; most ticks find none and lock nothing."""
     with sessions() as session:
-        running = session.execute(
-            select(Campaign.id, Campaign.routing).where(
-                Campaign.state == CampaignState.RUNNING.value, Campaign.routing.is_not(None)
+        accounts = session.execute(
+            select(Campaign.account).where(Campaign.state == CampaignState.RUNNING.value).distinct()
+        ).scalars()
+        holding: set[int] = set()
+        for account in sorted(accounts):
+            try:
+                misfit = _misfit(settings, account)
+            except ConfigError as exc:  # gone from the config: nothing can be sent on it anyway
+                logger.error("campaigns on account %s cannot be re-planned: %s", account, exc)
+                continue
+            holding.update(
+                session.execute(
+                    select(Chunk.campaign_id)
+                    .join(Campaign, Campaign.id == Chunk.campaign_id)
+                    .where(
+                        Campaign.state == CampaignState.RUNNING.value,
+                        Campaign.account == account,
+                        Chunk.state == ChunkState.QUEUED.value,
+                        misfit,
+                    )
+                    .distinct()
+                ).scalars()
             )
-        ).all()
     new: list[int] = []
-    for campaign_id, routing in running:
-        if not (routing or {}).get("moves"):  # never failed over: everything was packed for its account
-            continue
+    for campaign_id in sorted(holding):
         try:
             new += _replan_misfits(sessions, settings, campaign_id)
-        except ConfigError as exc:  # its account gone from the config: nothing can be sent anyway
+        except ConfigError as exc:  # its account changed meanwhile, to one gone from the config
             logger.error("campaign %s cannot be re-planned: %s", campaign_id, exc)
     return new
 
@@ -333,15 +356,7 @@ def _misfit(settings: Settings, account_name: str) -> Any:
 
 def _replan_misfits(sessions: sessionmaker[Session], settings: Settings, campaign_id: int) -> list[int]:
     """:func:`replan_misfits` for one campaign, in one transaction, locking as :func:`switch` does."""
-    with sessions() as session:  # a plain read first: most ticks find nothing, and lock nothing
-        campaign = session.get(Campaign, campaign_id)
-        if campaign is None or campaign.state != CampaignState.RUNNING:
-            return []
-        waiting = (Chunk.campaign_id == campaign_id) & (Chunk.state == ChunkState.QUEUED.value)
-        if not session.execute(
-            select(Chunk.id).where(waiting, _misfit(settings, campaign.account)).limit(1)
-        ).first():
-            return []
+    waiting = (Chunk.campaign_id == campaign_id) & (Chunk.state == ChunkState.QUEUED.value)
     with sessions() as session:
         # The campaign lock first (a cancel, pause, retry or failover waits, then sees the move), then
         # the chunks: a claim not yet committed is waited for, and its chunks are then not queued.

@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -165,3 +166,39 @@ def test_given_an_accounts_same_text_max_lowered_after_planning_then_its_queued_
     # Then it goes out as planned: the advice is not the vendor's limit, nothing waits for a re-plan
     assert result.state == "accepted"
     assert Counter(e["mobile"] for e in stack.ledger()) == Counter(NUMBERS[:500])
+
+
+def test_given_an_account_made_encrypted_while_its_campaign_runs_then_its_queued_chunks_are_re_planned_and_sent_once(
+    routing_stack: Any,
+) -> None:
+    # Given a trigger campaign planned as two 50-number requests, never failed over (no fallback)
+    stack = routing_stack([Acct("tg", "trigger", "tg")], worker=False)
+    numbers = NUMBERS[:100]
+    path = write_contacts(stack.tmp / "c.xlsx", [(m, "张三") for m in numbers])
+    created = campaigns.create(stack.sessions, stack.settings, path, TEMPLATE, stack.names["tg"], actor="t")
+    campaign_id = created.campaign_id
+    queued = campaigns.start(stack.sessions, campaign_id, "t")
+    assert len(queued) == 2
+
+    # When its account is made encrypted (one number a request) before they are sent
+    name = stack.names["tg"]
+    encrypted = replace(stack.settings.account(name), encrypted=True)
+    settings = replace(stack.settings, accounts=MappingProxyType({name: encrypted}))
+    runtime = replace(_runtime(stack, "tg"), account=encrypted)
+    results = send_group(stack.sessions, runtime, load_group(stack.sessions, queued), "w1")
+    assert {r.state for r in results} == {AWAITS_REPLAN}
+
+    # Then the beat re-plans them onto the account as it is now (it never failed over: nothing else
+    # would; they would wait forever, re-queued every 30 s, the campaign never done) ...
+    new = failover.run(stack.sessions, settings)
+    assert len(new) == 100
+    # ... and each number is sent once, one request each
+    for start in range(0, len(new), 50):
+        results = send_group(
+            stack.sessions, runtime, load_group(stack.sessions, new[start : start + 50]), "w1"
+        )
+        assert {r.state for r in results} == {"accepted"}
+    assert Counter(e["mobile"] for e in stack.ledger()) == Counter(numbers)
+    with stack.sessions() as session:
+        assert {session.get_one(Chunk, i).error_class for i in queued} == {"moved"}
+    assert _status(stack, campaign_id)["accepted"] == 100
