@@ -282,9 +282,9 @@ def switch(sessions: sessionmaker[Session], settings: Settings, campaign_id: int
 def replan_misfits(sessions: sessionmaker[Session], settings: Settings) -> list[int]:
     """Re-plan, onto its campaign's account, every queued chunk of a running campaign that is packed
     for an account it failed over from (or for its account as configured before: see below) and does
-    not fit the one it is on now (the workers leave such
-    a chunk queued: ``dispatch.AWAITS_REPLAN``). Returns the new chunks' ids. Runs first in :func:`run`,
-    so such a chunk's "try later" answers from the old account never count against the new one.
+    not fit the one it is on now (the workers leave such a chunk queued: ``dispatch.AWAITS_REPLAN``).
+    Returns the new chunks' ids. Runs first in :func:`run`, so such a chunk's "try later" answers from
+    the old account never count against the new one.
 
     Only queued chunks move, and only their queued recipients: a chunk is queued again after a move
     only by a path that already decided to send it again, and the re-plan changes its packing, never
@@ -309,7 +309,9 @@ def replan_misfits(sessions: sessionmaker[Session], settings: Settings) -> list[
     (made encrypted: one number a request; pointed at another vendor) leaves chunks packed for the
     account as it was, which nothing else would ever re-plan (they would wait, re-queued every
     :data:`scheduler.STALE_QUEUED`, and the campaign would never end). One query per account in use
-    finds the campaigns holding such chunks; most ticks find none and lock nothing."""
+    finds the campaigns holding such chunks; most ticks find none and lock nothing. (A chunk of such a
+    campaign re-queued by ``retry --include-unknown`` loses its flag here too, though its first request
+    went to this very account: a rare pair, a configuration change during an operator's re-send.)"""
     with sessions() as session:
         accounts = session.execute(
             select(Campaign.account).where(Campaign.state == CampaignState.RUNNING.value).distinct()
