@@ -23,7 +23,7 @@ the account they send on, and the beat re-plans it (:func:`replan_misfits`).
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, false, func, insert, or_, select, update
@@ -95,14 +95,23 @@ def trigger(session: Session, campaign: Campaign, now: datetime, after: timedelt
     if campaign.state != CampaignState.RUNNING:
         return None
     # The first "try later" of a chunk still waiting because of it (closed chunks of an earlier
-    # account are ``moved``: they do not count against this one).
+    # account are ``moved``: they do not count against this one), to a request sent since the last
+    # move: an earlier account's late answer for a chunk swept ``unknown`` re-queues it with that
+    # account's "try later", which says nothing of this one.
     stuck = _to_move(campaign.id) & (Chunk.error_class == ErrorClass.RETRY_LATER.value)
+    since = [Attempt.started_at >= _moved_at(campaign)] if (campaign.routing or {}).get("moves") else []
     first = session.execute(
         select(func.min(Attempt.started_at))
         .join(Chunk, Chunk.id == Attempt.chunk_id)
-        .where(stuck, Attempt.error_class == ErrorClass.RETRY_LATER.value)
+        .where(stuck, Attempt.error_class == ErrorClass.RETRY_LATER.value, *since)
     ).scalar_one_or_none()
     return "retry_later" if first is not None and first <= now - after else None
+
+
+def _moved_at(campaign: Campaign) -> datetime:
+    """When the campaign last moved to its account (``routing.moves``, to the second: its floor)."""
+    at = datetime.fromisoformat((campaign.routing or {})["moves"][-1]["at"])
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def _paused_by_system(session: Session, campaign_id: int) -> bool:
