@@ -185,8 +185,9 @@ def send_group(
             continue
         if not fits_account(capacity, row):
             # Packed for the account the campaign failed over from (re-queued since by a late "try
-            # later" or an operator's retry): sent here it would fail unsent, again and again. It
-            # stays queued; the beat re-plans it onto this account (``failover.replan_misfits``).
+            # later" or an operator's retry), or for this one as configured before (made encrypted):
+            # sent here it would fail unsent, again and again. It stays queued; the beat re-plans it
+            # onto this account (``failover.replan_misfits``).
             results.append(Result(row.id, Next.DONE, state=AWAITS_REPLAN))
             continue
         opening = next_window_open(now, row.window, row.timezone)

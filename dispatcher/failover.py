@@ -23,7 +23,7 @@ the account they send on, and the beat re-plans it (:func:`replan_misfits`).
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, false, func, insert, or_, select, update
@@ -95,14 +95,23 @@ def trigger(session: Session, campaign: Campaign, now: datetime, after: timedelt
     if campaign.state != CampaignState.RUNNING:
         return None
     # The first "try later" of a chunk still waiting because of it (closed chunks of an earlier
-    # account are ``moved``: they do not count against this one).
+    # account are ``moved``: they do not count against this one), to a request sent since the last
+    # move: an earlier account's late answer for a chunk swept ``unknown`` re-queues it with that
+    # account's "try later", which says nothing of this one.
     stuck = _to_move(campaign.id) & (Chunk.error_class == ErrorClass.RETRY_LATER.value)
+    since = [Attempt.started_at >= _moved_at(campaign)] if (campaign.routing or {}).get("moves") else []
     first = session.execute(
         select(func.min(Attempt.started_at))
         .join(Chunk, Chunk.id == Attempt.chunk_id)
-        .where(stuck, Attempt.error_class == ErrorClass.RETRY_LATER.value)
+        .where(stuck, Attempt.error_class == ErrorClass.RETRY_LATER.value, *since)
     ).scalar_one_or_none()
     return "retry_later" if first is not None and first <= now - after else None
+
+
+def _moved_at(campaign: Campaign) -> datetime:
+    """When the campaign last moved to its account (``routing.moves``, to the second: its floor)."""
+    at = datetime.fromisoformat((campaign.routing or {})["moves"][-1]["at"])
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def _paused_by_system(session: Session, campaign_id: int) -> bool:
@@ -281,9 +290,10 @@ def switch(sessions: sessionmaker[Session], settings: Settings, campaign_id: int
 
 def replan_misfits(sessions: sessionmaker[Session], settings: Settings) -> list[int]:
     """Re-plan, onto its campaign's account, every queued chunk of a running campaign that is packed
-    for an account it failed over from and does not fit the one it is on now (the workers leave such
-    a chunk queued: ``dispatch.AWAITS_REPLAN``). Returns the new chunks' ids. Runs first in :func:`run`,
-    so such a chunk's "try later" answers from the old account never count against the new one.
+    for an account it failed over from (or for its account as configured before: see below) and does
+    not fit the one it is on now (the workers leave such a chunk queued: ``dispatch.AWAITS_REPLAN``).
+    Returns the new chunks' ids. Runs first in :func:`run`, so such a chunk's "try later" answers from
+    the old account never count against the new one.
 
     Only queued chunks move, and only their queued recipients: a chunk is queued again after a move
     only by a path that already decided to send it again, and the re-plan changes its packing, never
@@ -302,20 +312,44 @@ def replan_misfits(sessions: sessionmaker[Session], settings: Settings) -> list[
       account's reports) are about the account that sent the first request, not the new one.
     - a retry of failed chunks with a class that allows it (``campaign retry``): never taken.
 
-    A chunk left ``unknown`` is never queued, so never re-planned here."""
+    A chunk left ``unknown`` is never queued, so never re-planned here.
+
+    Not only campaigns that failed over: an account's configuration changed while its campaign ran
+    (made encrypted: one number a request; pointed at another vendor) leaves chunks packed for the
+    account as it was, which nothing else would ever re-plan (they would wait, re-queued every
+    :data:`scheduler.STALE_QUEUED`, and the campaign would never end). One query per account in use
+    finds the campaigns holding such chunks; most ticks find none and lock nothing. (A chunk of such a
+    campaign re-queued by ``retry --include-unknown`` loses its flag here too, though its first request
+    went to this very account: a rare pair, a configuration change during an operator's re-send.)"""
     with sessions() as session:
-        running = session.execute(
-            select(Campaign.id, Campaign.routing).where(
-                Campaign.state == CampaignState.RUNNING.value, Campaign.routing.is_not(None)
+        accounts = session.execute(
+            select(Campaign.account).where(Campaign.state == CampaignState.RUNNING.value).distinct()
+        ).scalars()
+        holding: set[int] = set()
+        for account in sorted(accounts):
+            try:
+                misfit = _misfit(settings, account)
+            except ConfigError as exc:  # gone from the config: nothing can be sent on it anyway
+                logger.error("campaigns on account %s cannot be re-planned: %s", account, exc)
+                continue
+            holding.update(
+                session.execute(
+                    select(Chunk.campaign_id)
+                    .join(Campaign, Campaign.id == Chunk.campaign_id)
+                    .where(
+                        Campaign.state == CampaignState.RUNNING.value,
+                        Campaign.account == account,
+                        Chunk.state == ChunkState.QUEUED.value,
+                        misfit,
+                    )
+                    .distinct()
+                ).scalars()
             )
-        ).all()
     new: list[int] = []
-    for campaign_id, routing in running:
-        if not (routing or {}).get("moves"):  # never failed over: everything was packed for its account
-            continue
+    for campaign_id in sorted(holding):
         try:
             new += _replan_misfits(sessions, settings, campaign_id)
-        except ConfigError as exc:  # its account gone from the config: nothing can be sent anyway
+        except ConfigError as exc:  # its account changed meanwhile, to one gone from the config
             logger.error("campaign %s cannot be re-planned: %s", campaign_id, exc)
     return new
 
@@ -333,15 +367,7 @@ def _misfit(settings: Settings, account_name: str) -> Any:
 
 def _replan_misfits(sessions: sessionmaker[Session], settings: Settings, campaign_id: int) -> list[int]:
     """:func:`replan_misfits` for one campaign, in one transaction, locking as :func:`switch` does."""
-    with sessions() as session:  # a plain read first: most ticks find nothing, and lock nothing
-        campaign = session.get(Campaign, campaign_id)
-        if campaign is None or campaign.state != CampaignState.RUNNING:
-            return []
-        waiting = (Chunk.campaign_id == campaign_id) & (Chunk.state == ChunkState.QUEUED.value)
-        if not session.execute(
-            select(Chunk.id).where(waiting, _misfit(settings, campaign.account)).limit(1)
-        ).first():
-            return []
+    waiting = (Chunk.campaign_id == campaign_id) & (Chunk.state == ChunkState.QUEUED.value)
     with sessions() as session:
         # The campaign lock first (a cancel, pause, retry or failover waits, then sees the move), then
         # the chunks: a claim not yet committed is waited for, and its chunks are then not queued.

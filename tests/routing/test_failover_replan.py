@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -165,3 +166,123 @@ def test_given_an_accounts_same_text_max_lowered_after_planning_then_its_queued_
     # Then it goes out as planned: the advice is not the vendor's limit, nothing waits for a re-plan
     assert result.state == "accepted"
     assert Counter(e["mobile"] for e in stack.ledger()) == Counter(NUMBERS[:500])
+
+
+def test_given_an_account_made_encrypted_while_its_campaign_runs_then_its_queued_chunks_are_re_planned_and_sent_once(
+    routing_stack: Any,
+) -> None:
+    # Given a trigger campaign planned as two 50-number requests, never failed over (no fallback)
+    stack = routing_stack([Acct("tg", "trigger", "tg")], worker=False)
+    numbers = NUMBERS[:100]
+    path = write_contacts(stack.tmp / "c.xlsx", [(m, "张三") for m in numbers])
+    created = campaigns.create(stack.sessions, stack.settings, path, TEMPLATE, stack.names["tg"], actor="t")
+    campaign_id = created.campaign_id
+    queued = campaigns.start(stack.sessions, campaign_id, "t")
+    assert len(queued) == 2
+
+    # When its account is made encrypted (one number a request) before they are sent
+    name = stack.names["tg"]
+    encrypted = replace(stack.settings.account(name), encrypted=True)
+    settings = replace(stack.settings, accounts=MappingProxyType({name: encrypted}))
+    runtime = replace(_runtime(stack, "tg"), account=encrypted)
+    results = send_group(stack.sessions, runtime, load_group(stack.sessions, queued), "w1")
+    assert {r.state for r in results} == {AWAITS_REPLAN}
+
+    # Then the beat re-plans them onto the account as it is now (it never failed over: nothing else
+    # would; they would wait forever, re-queued every 30 s, the campaign never done) ...
+    new = failover.run(stack.sessions, settings)
+    assert len(new) == 100
+    # ... and each number is sent once, one request each
+    for start in range(0, len(new), 50):
+        results = send_group(
+            stack.sessions, runtime, load_group(stack.sessions, new[start : start + 50]), "w1"
+        )
+        assert {r.state for r in results} == {"accepted"}
+    assert Counter(e["mobile"] for e in stack.ledger()) == Counter(numbers)
+    with stack.sessions() as session:
+        assert {session.get_one(Chunk, i).error_class for i in queued} == {"moved"}
+    assert _status(stack, campaign_id)["accepted"] == 100
+
+
+def _swept_then_failed_over(stack: RoutingStack) -> tuple[int, int, Any, Any]:
+    """A yunxin campaign of one 30-number request (it fits trigger's 50) with two trigger fallbacks:
+    its request went out and its worker vanished (swept unknown); the campaign then failed over to the
+    first trigger account. Returns (campaign, chunk, its row, its claim)."""
+    numbers = NUMBERS[:30]
+    path = write_contacts(stack.tmp / "c.xlsx", [(m, "张三") for m in numbers])
+    created = campaigns.create(
+        stack.sessions, stack.settings, path, TEMPLATE, stack.names["yx"], actor="t",
+        fallbacks=[stack.names["tg"], stack.names["tg2"]],
+    )  # fmt: skip
+    campaign_id = created.campaign_id
+    (chunk_id,) = campaigns.start(stack.sessions, campaign_id, "t")
+    (row,) = load_group(stack.sessions, [chunk_id])
+    with stack.sessions() as session:
+        claimed = claim_chunks(session, [chunk_id], "old-worker", -1)[chunk_id]
+    with stack.sessions() as session:
+        assert sweep_expired_leases(session) == [chunk_id]
+    campaigns.pause(stack.sessions, campaign_id, "system")
+    failover.switch(stack.sessions, stack.settings, campaign_id, "account")
+    assert _status(stack, campaign_id)["account"] == stack.names["tg"]
+    return campaign_id, chunk_id, row, claimed
+
+
+def _try_later(stack: RoutingStack, name: str, row: Any, claimed: Any, worker: str, started: Any) -> None:
+    """Record account ``name``'s "try later" (HTTP 503 with Retry-After) for ``claimed``."""
+    request = build_request(_runtime(stack, name), row, claimed.pairs)
+    vendor = stack.settings.account(stack.names[name]).vendor
+    verdict = interpret(vendor_module(vendor), error=HTTPStatusError(503, headers={"Retry-After": "1"}))
+    record_attempts(stack.sessions, worker, [SendAttempt(row, claimed, verdict, started, utcnow(), request)])
+
+
+def test_given_a_late_try_later_from_the_old_account_for_a_chunk_that_fits_the_new_one_then_the_new_account_is_kept(
+    routing_stack: Any,
+) -> None:
+    # Given a campaign failed over from yunxin to trigger, its one chunk swept unknown on yunxin
+    accounts = [Acct("yx", "yunxin", "yx"), Acct("tg", "trigger", "tg"), Acct("tg2", "trigger", "tg2")]
+    stack = routing_stack(accounts, worker=False)
+    campaign_id, chunk_id, row, claimed = _swept_then_failed_over(stack)
+
+    # When yunxin's "try later" for that request comes, long after it went out (past failover_after)
+    started = utcnow() - timedelta(seconds=stack.settings.failover_after + 60)
+    _try_later(stack, "yx", row, claimed, "old-worker", started)
+    failover.run(stack.sessions, stack.settings)
+
+    # Then the campaign stays on the trigger account, which never said "try later" ...
+    status = _status(stack, campaign_id)
+    assert (status["state"], status["account"]) == ("running", stack.names["tg"])
+    # ... which sends the chunk once
+    with stack.sessions() as session:
+        session.execute(update(Chunk).where(Chunk.id == chunk_id).values(not_before=None))
+        session.commit()
+    (result,) = send_group(
+        stack.sessions, _runtime(stack, "tg"), load_group(stack.sessions, [chunk_id]), "w1"
+    )
+    assert result.state == "accepted"
+    assert Counter(e["mobile"] for e in stack.ledger()) == Counter(NUMBERS[:30])
+
+
+def test_given_the_new_account_says_try_later_past_failover_after_then_the_campaign_moves_on_again(
+    routing_stack: Any,
+) -> None:
+    # Given a campaign failed over from yunxin to trigger, its one chunk swept unknown on yunxin and
+    # queued again by yunxin's late "try later"
+    accounts = [Acct("yx", "yunxin", "yx"), Acct("tg", "trigger", "tg"), Acct("tg2", "trigger", "tg2")]
+    stack = routing_stack(accounts, worker=False)
+    campaign_id, chunk_id, row, claimed = _swept_then_failed_over(stack)
+    _try_later(stack, "yx", row, claimed, "old-worker", utcnow() - timedelta(seconds=130))
+
+    # When trigger answers "try later" too, and keeps doing so past failover_after
+    with stack.sessions() as session:
+        session.execute(update(Chunk).where(Chunk.id == chunk_id).values(not_before=None))
+        session.commit()
+    (row,) = load_group(stack.sessions, [chunk_id])
+    with stack.sessions() as session:
+        claimed = claim_chunks(session, [chunk_id], "w1", 120, account=stack.names["tg"])[chunk_id]
+    _try_later(stack, "tg", row, claimed, "w1", utcnow())
+    later = utcnow() + timedelta(seconds=stack.settings.failover_after + 60)
+    failover.run(stack.sessions, stack.settings, now=later)
+    failover.run(stack.sessions, stack.settings, now=later)
+
+    # Then the campaign leaves trigger for its next fallback
+    assert _status(stack, campaign_id)["account"] == stack.names["tg2"]
