@@ -311,7 +311,7 @@ class _Waiting:
 
 
 async def _send_claimed(
-    runtime: AccountRuntime, row: ChunkRow, claimed: Claimed, slot: float, waiting: _Waiting | None = None
+    runtime: AccountRuntime, row: ChunkRow, claimed: Claimed, slot: float, waiting: _Waiting
 ) -> SendAttempt:
     """Build, wait for the request's limiter slot (``time.monotonic()`` value), send, interpret; runs
     on the sending loop. Never raises: what cannot be explained becomes ``unknown`` at once. A
@@ -330,12 +330,12 @@ async def _send_claimed(
         verdict = Verdict(ChunkState.FAILED, cls, detail=str(exc), sent=False)
         return SendAttempt(row, claimed, verdict, started, runtime.clock())
     try:
-        on_time = await (waiting or _Waiting()).until(runtime.limiter, slot)
+        on_time = await waiting.until(runtime.limiter, slot)
     except RedisError as exc:  # no new slot to be had: nothing left, the chunk waits in the queue
         on_time = None
         logger.warning("rate limiter of account %s unavailable: %s", runtime.account.name, exc)
     if on_time is None:  # nothing left: the chunk goes back to the queue, its retry budget unspent
-        why = "the task was stopped" if waiting and waiting.stopped else "no new one came soon"
+        why = "the task was stopped" if waiting.stopped else "no new one came soon"
         error = NotSentError(f"its rate limiter slot passed; {why}")
         verdict = replace(interpret(runtime.vendor, error=error), counted=False)
         return SendAttempt(row, claimed, verdict, started, runtime.clock(), request)
