@@ -227,20 +227,7 @@ def switch(sessions: sessionmaker[Session], settings: Settings, campaign_id: int
             Recipient.state.in_(WAITING),
             and_(Recipient.state == RecipientState.FAILED.value, Recipient.error_class.in_(MOVABLE_CLASSES)),
         )
-        rows: list[Any] = []
-        for start in range(0, len(closing), 1000):
-            ids = [cid for cid, _ in closing[start : start + 1000]]
-            rows += session.execute(
-                select(
-                    Recipient.id,
-                    Recipient.mobile,
-                    Recipient.text,
-                    Recipient.chunk_id,
-                    Recipient.position,
-                    Recipient.variant,
-                ).where(Recipient.chunk_id.in_(ids), movable)
-            ).all()
-        rows.sort(key=lambda r: r.position)
+        rows = _recipients_of(session, [cid for cid, _ in closing], movable)
         # What was settled so far stays on the old account's name (reports, figures, the export).
         session.execute(
             update(Recipient)
@@ -253,19 +240,9 @@ def switch(sessions: sessionmaker[Session], settings: Settings, campaign_id: int
             execution_options={"synchronize_session": False},
         )
         now = utcnow()
-        for start in range(0, len(closing), 1000):
-            session.execute(
-                update(Chunk)
-                .where(Chunk.id.in_([cid for cid, _ in closing[start : start + 1000]]), _to_move(campaign_id))
-                .values(
-                    state=ChunkState.FAILED.value,
-                    error_class=MOVED,
-                    not_before=None,
-                    detail=f"moved to account {new_name}",
-                    updated_at=now,
-                ),
-                execution_options={"synchronize_session": False},
-            )
+        _close_moved(
+            session, [cid for cid, _ in closing], _to_move(campaign_id), f"moved to account {new_name}", now
+        )
         new_ids = _replan(session, campaign, new_name, rows, chunk_text, settings)
         campaign.account, campaign.vendor, campaign.fallbacks = new_name, new.vendor, rest or None
         routing = {k: v for k, v in (campaign.routing or {}).items() if k != "failing_over"}
@@ -387,36 +364,9 @@ def _replan_misfits(sessions: sessionmaker[Session], settings: Settings, campaig
             session.rollback()
             return []
         ids = [cid for cid, _ in closing]
-        rows: list[Any] = []
-        for start in range(0, len(ids), 1000):
-            rows += session.execute(
-                select(
-                    Recipient.id,
-                    Recipient.mobile,
-                    Recipient.text,
-                    Recipient.chunk_id,
-                    Recipient.position,
-                    Recipient.variant,
-                ).where(
-                    Recipient.chunk_id.in_(ids[start : start + 1000]),
-                    Recipient.state == RecipientState.QUEUED.value,
-                )
-            ).all()
-        rows.sort(key=lambda r: r.position)
-        now = utcnow()
-        for start in range(0, len(ids), 1000):
-            session.execute(
-                update(Chunk)
-                .where(Chunk.id.in_(ids[start : start + 1000]), Chunk.state == ChunkState.QUEUED.value)
-                .values(
-                    state=ChunkState.FAILED.value,
-                    error_class=MOVED,
-                    not_before=None,
-                    detail=f"re-planned for account {campaign.account}",
-                    updated_at=now,
-                ),
-                execution_options={"synchronize_session": False},
-            )
+        rows = _recipients_of(session, ids, Recipient.state == RecipientState.QUEUED.value)
+        still_queued = Chunk.state == ChunkState.QUEUED.value
+        _close_moved(session, ids, still_queued, f"re-planned for account {campaign.account}", utcnow())
         new_ids = _replan(session, campaign, campaign.account, rows, dict(closing), settings)
         audit(
             session, SYSTEM, "campaign.replanned", campaign_id,
@@ -428,6 +378,42 @@ def _replan_misfits(sessions: sessionmaker[Session], settings: Settings, campaig
             campaign_id, len(ids), campaign.account,
         )  # fmt: skip
         return new_ids
+
+
+def _recipients_of(session: Session, chunk_ids: list[int], which: Any) -> list[Any]:
+    """The recipients of ``chunk_ids`` that ``which`` selects, in input order, with what
+    :func:`_replan` plans them by."""
+    rows: list[Any] = []
+    for start in range(0, len(chunk_ids), 1000):
+        rows += session.execute(
+            select(
+                Recipient.id,
+                Recipient.mobile,
+                Recipient.text,
+                Recipient.chunk_id,
+                Recipient.position,
+                Recipient.variant,
+            ).where(Recipient.chunk_id.in_(chunk_ids[start : start + 1000]), which)
+        ).all()
+    rows.sort(key=lambda r: r.position)
+    return rows
+
+
+def _close_moved(session: Session, chunk_ids: list[int], still: Any, detail: str, now: datetime) -> None:
+    """``chunk_ids`` (those ``still`` selects) → ``failed``/``moved``: their recipients are re-planned."""
+    for start in range(0, len(chunk_ids), 1000):
+        session.execute(
+            update(Chunk)
+            .where(Chunk.id.in_(chunk_ids[start : start + 1000]), still)
+            .values(
+                state=ChunkState.FAILED.value,
+                error_class=MOVED,
+                not_before=None,
+                detail=detail,
+                updated_at=now,
+            ),
+            execution_options={"synchronize_session": False},
+        )
 
 
 def _replan(
