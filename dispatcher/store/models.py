@@ -167,7 +167,9 @@ class Recipient(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    # campaigns.id. No foreign key (migration 0011), as chunk_id below: written only with the id of the
+    # campaign of the same transaction, and a per-row trigger that cost a bulk upload as much as the row.
+    campaign_id: Mapped[int] = mapped_column(BigId)
     row_number: Mapped[int] = mapped_column(Integer)  # as the spreadsheet shows it
     position: Mapped[int] = mapped_column(Integer)  # input order
     mobile: Mapped[str | None] = mapped_column(String(20))  # normalised; null when rejected
