@@ -6,11 +6,19 @@ turns pending bodies into report and reply rows, reconciles the reports and appl
 batch of bodies is claimed by a conditional ``UPDATE ... WHERE parsed_at IS NULL`` inside the very
 transaction that stores its rows: concurrent processors never take the same body, and a crash
 mid-batch rolls the claim back, leaving the bodies pending for the next run.
+
+On PostgreSQL :data:`CONNECTIONS` threads drain the inbox at once, each a batch at a time on its own
+connection: the server's work on one batch (matching, writing, updating recipients: most of the time)
+runs beside another's, and the batches still pending are claimed ``FOR UPDATE SKIP LOCKED``, so no
+claim waits for another transaction. Which of two batches commits first does not matter: a
+recipient keeps the report of the latest body (``reconcile._not_older``). SQLite has one writer.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Literal
 
@@ -29,6 +37,9 @@ from dispatcher.vendors.registry import get as vendor_module
 Kind = Literal["reports", "replies"]
 Source = Literal["pull", "push"]
 BATCH = 20  # bodies per transaction: up to 10,000 pulled reports
+# Connections processing the inbox at once on PostgreSQL: 2 measured 1.6x one on a 2-core machine, 3
+# slower than 2 (BENCHMARKS.md, "Reconcile, fourth round"); a server with more cores takes more.
+CONNECTIONS = 2
 
 
 @dataclass
@@ -40,6 +51,11 @@ class ProcessStats:
     matched: int = 0
     settled_chunks: int = 0
     optouts: int = 0
+
+    def __iadd__(self, other: ProcessStats) -> ProcessStats:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        return self
 
 
 def record_raw(session: Session, account: str, kind: Kind, source: Source, body: str) -> int:
@@ -54,28 +70,32 @@ def record_raw(session: Session, account: str, kind: Kind, source: Source, body:
 
 
 def process_pending(
-    sessions: sessionmaker[Session], settings: Settings, *, batch: int = BATCH, now: datetime | None = None
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    *,
+    batch: int = BATCH,
+    now: datetime | None = None,
+    connections: int | None = None,
 ) -> ProcessStats:
-    """Parse, store and reconcile every pending body, batch by batch; then retry earlier unmatched
+    """Parse, store and reconcile every pending body, batch by batch, on ``connections`` connections
+    at once (default: :data:`CONNECTIONS` on PostgreSQL, one on SQLite); then retry earlier unmatched
     reports (a report may arrive before its batch id is recorded). Idempotent; safe concurrently."""
     stats = ProcessStats()
     words = optout_matcher(settings.optout_words)
-    newest = 0
-    while True:
+    if connections is None:
         with sessions() as session:
-            claimed = _claim(session, batch, now)
-            if claimed is None:
-                break
-            open_stage(session)
-            parsed: list[Body] = []
-            for raw in claimed:
-                newest = max(newest, raw.id)
-                _process_one(session, settings, raw, words, stats, parsed)
-            stats.reports += stage_bodies(session, parsed)
-            done = reconcile_staged(session, ReportRow.raw_pull_id.in_([r.id for r in claimed]), now)
-            stats.matched += done.matched
-            stats.settled_chunks += done.settled_chunks
-            session.commit()
+            connections = CONNECTIONS if session.get_bind().dialect.name == "postgresql" else 1
+    if connections <= 1:
+        _drain(sessions, settings, batch, now, words, stats, threading.Event())
+    else:
+        failed = threading.Event()  # one thread's error stops the others after their batch
+        with ThreadPoolExecutor(connections, thread_name_prefix="inbox") as pool:
+            runs = [
+                pool.submit(_drain, sessions, settings, batch, now, words, ProcessStats(), failed)
+                for _ in range(connections)
+            ]
+        for run in runs:
+            stats += run.result()  # re-raises a thread's error
     with sessions() as session:
         earlier = [i for i in unmatched_ids(session) if i]
         for start in range(0, len(earlier), 500):
@@ -83,6 +103,37 @@ def process_pending(
             stats.matched += done.matched
             stats.settled_chunks += done.settled_chunks
         session.commit()
+    return stats
+
+
+def _drain(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    batch: int,
+    now: datetime | None,
+    words: frozenset[str],
+    stats: ProcessStats,
+    failed: threading.Event,
+) -> ProcessStats:
+    """Claim, parse, store and reconcile batches until none is pending (or another thread failed)."""
+    try:
+        while not failed.is_set():
+            with sessions() as session:
+                claimed = _claim(session, batch, now)
+                if claimed is None:
+                    break
+                open_stage(session)
+                parsed: list[Body] = []
+                for raw in claimed:
+                    _process_one(session, settings, raw, words, stats, parsed)
+                stats.reports += stage_bodies(session, parsed)
+                done = reconcile_staged(session, ReportRow.raw_pull_id.in_([r.id for r in claimed]), now)
+                stats.matched += done.matched
+                stats.settled_chunks += done.settled_chunks
+                session.commit()
+    except BaseException:
+        failed.set()
+        raise
     return stats
 
 
@@ -96,11 +147,16 @@ class _Raw:
 
 
 def _claim(session: Session, batch: int, now: datetime | None) -> list[_Raw] | None:
-    """Up to ``batch`` pending bodies claimed in this transaction; None when nothing is pending."""
+    """Up to ``batch`` pending bodies claimed in this transaction; None when nothing is pending.
+    PostgreSQL skips the bodies another transaction holds (SQLite, one writer, renders no lock)."""
     while True:
         ids = list(
             session.execute(
-                select(RawPull.id).where(RawPull.parsed_at.is_(None)).order_by(RawPull.id).limit(batch)
+                select(RawPull.id)
+                .where(RawPull.parsed_at.is_(None))
+                .order_by(RawPull.id)
+                .limit(batch)
+                .with_for_update(skip_locked=True)
             ).scalars()
         )
         if not ids:

@@ -7,7 +7,9 @@ arrives before its chunk's batch id is recorded stays unmatched and is tried aga
 one that never matches is an orphan. A report for a number of an ``unknown`` chunk, inside the time
 that chunk's request could have been accepted, proves the vendor took it: the chunk becomes
 ``accepted`` with the report's batch id. ``DELIVRD`` → ``delivered``, any other status →
-``undelivered`` with the raw code; the latest report of a recipient wins.
+``undelivered`` with the raw code; the latest report of a recipient wins: the last of its inbox body,
+and one of an earlier body never replaces it (``recipients.report_raw_pull_id``), whichever of two
+connections processing bodies at once commits first.
 
 New reports take :func:`reconcile_staged`: matched on the temporary stage they arrive in
 (``rows.stage_bodies``), written to ``reports`` once with their match, and applied from the stage (on
@@ -196,7 +198,7 @@ def _reconcile_stage_postgresql(session: Session, now: datetime) -> int:
     )
     stored = insert_staged(matched, now).cte("stored")
     latest = (
-        select(matched.c.recipient_id, matched.c.status, matched.c.reported_at)
+        select(matched.c.recipient_id, matched.c.status, matched.c.reported_at, matched.c.raw_pull_id)
         .where(matched.c.recipient_id.is_not(None))
         .distinct(matched.c.recipient_id)
         .order_by(matched.c.recipient_id, matched.c.seq.desc())
@@ -204,8 +206,8 @@ def _reconcile_stage_postgresql(session: Session, now: datetime) -> int:
     )
     applied = (
         update(Recipient)
-        .where(Recipient.id == latest.c.recipient_id)
-        .values(_outcome(latest.c.status, latest.c.reported_at, now))
+        .where(Recipient.id == latest.c.recipient_id, _not_older(latest.c.raw_pull_id))
+        .values(_outcome(latest.c.status, latest.c.reported_at, latest.c.raw_pull_id, now))
         .cte("applied")
     )
     count = select(func.count(matched.c.recipient_id)).add_cte(stored, applied)
@@ -236,7 +238,10 @@ def _match(session: Session, which: ColumnElement[bool], now: datetime) -> int:
 
 
 def _outcome(
-    status: SQLColumnExpression[str], reported_at: SQLColumnExpression[datetime | None], now: datetime
+    status: SQLColumnExpression[str],
+    reported_at: SQLColumnExpression[datetime | None],
+    raw_pull_id: SQLColumnExpression[int | None],
+    now: datetime,
 ) -> Any:
     """A recipient's columns after its latest report."""
     delivered = func.upper(status) == DELIVERED
@@ -245,21 +250,43 @@ def _outcome(
         "report_status": status,
         # Pushes of webservice/yunxin carry no time: then it is when we heard of it.
         "delivered_at": case((delivered, func.coalesce(reported_at, now)), else_=None),
+        "report_raw_pull_id": raw_pull_id,
     }
 
 
+def _not_older(raw_pull_id: SQLColumnExpression[int | None]) -> ColumnElement[bool]:
+    """The report (of inbox body ``raw_pull_id``) is not older than the one the recipient shows: bodies
+    are numbered as they arrive, and two connections may apply two bodies' reports in either order."""
+    return func.coalesce(Recipient.report_raw_pull_id, 0) <= func.coalesce(raw_pull_id, 0)
+
+
 def _apply(session: Session, which: ColumnElement[bool], now: datetime) -> int:
-    latest = (
-        select(ReportRow.recipient_id.label("recipient_id"), func.max(ReportRow.id).label("report_id"))
+    # Each recipient's latest report: of the newest body, the last in it (ids follow arrival within a
+    # body, not across bodies that two connections stored at once).
+    ranked = (
+        select(
+            ReportRow.recipient_id.label("recipient_id"),
+            ReportRow.id.label("report_id"),
+            func.row_number()
+            .over(
+                partition_by=ReportRow.recipient_id,
+                order_by=(func.coalesce(ReportRow.raw_pull_id, 0).desc(), ReportRow.id.desc()),
+            )
+            .label("rank"),
+        )
         .where(ReportRow.matched_at == now, ReportRow.recipient_id.is_not(None), which)
-        .group_by(ReportRow.recipient_id)
         .subquery()
     )
+    latest = select(ranked.c.recipient_id, ranked.c.report_id).where(ranked.c.rank == 1).subquery()
     report = aliased(ReportRow)
     result = session.execute(
         update(Recipient)
-        .where(Recipient.id == latest.c.recipient_id, report.id == latest.c.report_id)
-        .values(_outcome(report.status, report.reported_at, now)),
+        .where(
+            Recipient.id == latest.c.recipient_id,
+            report.id == latest.c.report_id,
+            _not_older(report.raw_pull_id),
+        )
+        .values(_outcome(report.status, report.reported_at, report.raw_pull_id, now)),
         execution_options=_NO_SYNC,
     )
     return _rowcount(result)
@@ -271,8 +298,8 @@ def _apply_staged(session: Session, now: datetime, *, repeated: bool) -> int:
     if not repeated:
         result = session.execute(
             update(Recipient)
-            .where(Recipient.id == stage.c.recipient_id)
-            .values(_outcome(stage.c.status, stage.c.reported_at, now)),
+            .where(Recipient.id == stage.c.recipient_id, _not_older(stage.c.raw_pull_id))
+            .values(_outcome(stage.c.status, stage.c.reported_at, stage.c.raw_pull_id, now)),
             execution_options=_NO_SYNC,
         )
         return _rowcount(result)
@@ -285,8 +312,12 @@ def _apply_staged(session: Session, now: datetime, *, repeated: bool) -> int:
     report = stage.alias("report")
     result = session.execute(
         update(Recipient)
-        .where(Recipient.id == latest.c.recipient_id, report.c.seq == latest.c.seq)
-        .values(_outcome(report.c.status, report.c.reported_at, now)),
+        .where(
+            Recipient.id == latest.c.recipient_id,
+            report.c.seq == latest.c.seq,
+            _not_older(report.c.raw_pull_id),
+        )
+        .values(_outcome(report.c.status, report.c.reported_at, report.c.raw_pull_id, now)),
         execution_options=_NO_SYNC,
     )
     return _rowcount(result)

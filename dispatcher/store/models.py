@@ -188,6 +188,8 @@ class Recipient(Base):
     batch_id: Mapped[str | None] = mapped_column(String(32))
     vendor_code: Mapped[str | None] = mapped_column(String(32))
     report_status: Mapped[str | None] = mapped_column(String(32))
+    # raw_pulls.id of the body whose report it shows: one from an earlier body never replaces it (0012).
+    report_raw_pull_id: Mapped[int | None] = mapped_column(BigId)
     error_class: Mapped[str | None] = mapped_column(String(16))
     submitted_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]  # the report's time
