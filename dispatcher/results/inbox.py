@@ -16,6 +16,7 @@ recipient keeps the report of the latest body (``reconcile._not_older``). SQLite
 
 from __future__ import annotations
 
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
@@ -23,6 +24,7 @@ from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher.config import Settings
@@ -33,6 +35,12 @@ from dispatcher.results.reconcile import reconcile, reconcile_staged, unmatched_
 from dispatcher.results.rows import Body, insert_replies, open_stage, stage_bodies
 from dispatcher.store import RawPull, ReportRow, utcnow
 from dispatcher.vendors.registry import get as vendor_module
+
+logger = logging.getLogger(__name__)
+# PostgreSQL's deadlock and serialization failures: the transaction was rolled back, claim included,
+# and the same bodies are pending again. Two batches that opt out the same numbers in crossed order
+# (two connections here, or two processes) can deadlock; one of them simply goes again.
+_TRY_AGAIN = frozenset({"40P01", "40001"})
 
 Kind = Literal["reports", "replies"]
 Source = Literal["pull", "push"]
@@ -86,16 +94,25 @@ def process_pending(
         with sessions() as session:
             connections = CONNECTIONS if session.get_bind().dialect.name == "postgresql" else 1
     if connections <= 1:
-        _drain(sessions, settings, batch, now, words, stats, threading.Event())
+        stats += _drain(sessions, settings, batch, now, words, threading.Event())
     else:
-        failed = threading.Event()  # one thread's error stops the others after their batch
+        stop = threading.Event()  # an error anywhere stops the other threads after their batch
         with ThreadPoolExecutor(connections, thread_name_prefix="inbox") as pool:
             runs = [
-                pool.submit(_drain, sessions, settings, batch, now, words, ProcessStats(), failed)
-                for _ in range(connections)
+                pool.submit(_drain, sessions, settings, batch, now, words, stop) for _ in range(connections)
             ]
+            try:
+                errors = [run.exception() for run in runs]
+            except BaseException:  # interrupted here (a time limit): the threads stop too
+                stop.set()
+                raise
+        failures = [error for error in errors if error is not None]
+        for error in failures[1:]:
+            logger.error("inbox: another connection failed too: %r", error)
+        if failures:
+            raise failures[0]
         for run in runs:
-            stats += run.result()  # re-raises a thread's error
+            stats += run.result()
     with sessions() as session:
         earlier = [i for i in unmatched_ids(session) if i]
         for start in range(0, len(earlier), 500):
@@ -112,27 +129,38 @@ def _drain(
     batch: int,
     now: datetime | None,
     words: frozenset[str],
-    stats: ProcessStats,
-    failed: threading.Event,
+    stop: threading.Event,
 ) -> ProcessStats:
-    """Claim, parse, store and reconcile batches until none is pending (or another thread failed)."""
+    """Claim, parse, store and reconcile batches until none is pending (or another thread failed).
+    A batch counts in the returned stats once committed."""
+    stats = ProcessStats()
     try:
-        while not failed.is_set():
+        while not stop.is_set():
             with sessions() as session:
-                claimed = _claim(session, batch, now)
-                if claimed is None:
-                    break
-                open_stage(session)
-                parsed: list[Body] = []
-                for raw in claimed:
-                    _process_one(session, settings, raw, words, stats, parsed)
-                stats.reports += stage_bodies(session, parsed)
-                done = reconcile_staged(session, ReportRow.raw_pull_id.in_([r.id for r in claimed]), now)
-                stats.matched += done.matched
-                stats.settled_chunks += done.settled_chunks
-                session.commit()
+                one = ProcessStats()
+                try:
+                    claimed = _claim(session, batch, now)
+                    if claimed is None:
+                        break
+                    open_stage(session)
+                    parsed: list[Body] = []
+                    for raw in claimed:
+                        _process_one(session, settings, raw, words, one, parsed)
+                    one.reports += stage_bodies(session, parsed)
+                    which = ReportRow.raw_pull_id.in_([r.id for r in claimed])
+                    done = reconcile_staged(session, which, now)
+                    one.matched += done.matched
+                    one.settled_chunks += done.settled_chunks
+                    session.commit()
+                except OperationalError as exc:
+                    if getattr(exc.orig, "sqlstate", None) not in _TRY_AGAIN:
+                        raise
+                    session.rollback()
+                    logger.info("inbox: batch rolled back (%s), trying again", type(exc.orig).__name__)
+                    continue
+                stats += one
     except BaseException:
-        failed.set()
+        stop.set()
         raise
     return stats
 

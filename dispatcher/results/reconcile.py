@@ -370,7 +370,7 @@ def settle_unknown(session: Session, which: ColumnElement[bool]) -> list[int]:
     by one of their numbers reported on their account within their time window, when no other request
     of the account could have carried that number then (another unsettled chunk of it, one in
     flight, or one an operator re-sent from unknown): a report that two requests may explain settles
-    neither. Returns their ids."""
+    neither. Returns the ids of those settled here (not those another transaction settled first)."""
     unknown = _unknown_chunks(session)
     if not unknown:
         return []
@@ -406,9 +406,7 @@ def settle_unknown(session: Session, which: ColumnElement[bool]) -> list[int]:
         ]
         if len(candidates) == 1 and not others.get((account, mobile), set()) - {candidates[0].chunk_id}:
             proofs.setdefault(candidates[0].chunk_id, (candidates[0], batch_id))
-    for u, batch_id in proofs.values():
-        _accept(session, u, batch_id)
-    return sorted(proofs)
+    return sorted(u.chunk_id for u, batch_id in proofs.values() if _accept(session, u, batch_id))
 
 
 def _other_requests(session: Session, numbers: set[tuple[str, str]]) -> dict[tuple[str, str], set[int]]:
@@ -443,7 +441,8 @@ def _other_requests(session: Session, numbers: set[tuple[str, str]]) -> dict[tup
     return found
 
 
-def _accept(session: Session, u: _Unknown, batch_id: str | None) -> None:
+def _accept(session: Session, u: _Unknown, batch_id: str | None) -> bool:
+    """Settle ``u`` as accepted; False when it was no longer unsettled (another transaction did it)."""
     won = session.execute(
         update(Chunk)
         .where(Chunk.id == u.chunk_id, _unsettled())
@@ -466,6 +465,8 @@ def _accept(session: Session, u: _Unknown, batch_id: str | None) -> None:
             .values(state=RecipientState.ACCEPTED.value, batch_id=batch_id, submitted_at=u.sent_at),
             execution_options=_NO_SYNC,
         )
+        return True
+    return False
 
 
 def expire(session: Session, now: datetime | None = None, after: timedelta = EXPIRE_AFTER) -> int:

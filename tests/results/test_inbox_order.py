@@ -4,14 +4,29 @@ recipient keeps the report of the latest body whichever batch commits first."""
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from dispatcher import campaigns
 from dispatcher.results import inbox
 from dispatcher.results.inbox import process_pending, record_raw
-from dispatcher.store import Chunk, ChunkState, Outcome, RawPull, ReportRow, claim_chunk, finish_chunk, utcnow
+from dispatcher.results.optout_words import optout_matcher
+from dispatcher.results.reconcile import reconcile_staged
+from dispatcher.results.rows import Body, open_stage, stage_bodies
+from dispatcher.store import (
+    Chunk,
+    ChunkState,
+    OptOut,
+    Outcome,
+    RawPull,
+    ReportRow,
+    claim_chunk,
+    finish_chunk,
+    utcnow,
+)
 from tests.results.scenario import FIRST, TEMPLATE, contacts
 from tests.results.test_reconcile import states
 from tests.stack import PG_URL, Stack
@@ -132,3 +147,120 @@ def test_given_a_batch_held_by_another_connection_when_processing_then_the_rest_
     # and the held body, handed back, is processed by the next run
     assert process_pending(stack.sessions, stack.settings).matched == 1
     assert states(stack, campaign_id)[str(FIRST)] == ("delivered", "DELIVRD")
+
+
+_ON_POSTGRESQL = (
+    pytest.mark.skipif(not PG_URL, reason="DISPATCHER_TEST_POSTGRES_URL is not set (SQLite has one writer)"),
+    pytest.mark.parametrize("database_url", ["postgresql"], indirect=True),
+)
+
+
+@_ON_POSTGRESQL[0]
+@_ON_POSTGRESQL[1]
+def test_given_batches_reporting_numbers_in_crossed_orders_when_two_connections_process_them_then_the_last_wins(
+    make_stack,
+) -> None:
+    stack = make_stack(worker=False)
+    campaign_id = _sent(stack, 10)
+    account = stack.accounts["webservice"]
+    # Given: 80 bodies reporting the same ten numbers, in ascending and descending order by turns;
+    # only the last body says "delivered"
+    with stack.sessions() as session:
+        for turn in range(80):
+            order = range(10) if turn % 2 == 0 else range(9, -1, -1)
+            status = "DELIVRD" if turn == 79 else "UNDELIVRD"
+            body = "".join(f"7770003{n},{FIRST + n},2026/01/02 10:00:00,{status}|" for n in order)
+            record_raw(session, account, "reports", "pull", body)
+
+    # When: two connections process them a body a batch
+    stats = process_pending(stack.sessions, stack.settings, batch=1, connections=2)
+
+    # Then: every report is counted once and every number shows the last body's
+    assert (stats.bodies, stats.reports, stats.matched) == (80, 800, 800)
+    assert set(states(stack, campaign_id).values()) == {("delivered", "DELIVRD")}
+
+
+@_ON_POSTGRESQL[0]
+@_ON_POSTGRESQL[1]
+def test_given_opt_out_replies_in_crossed_orders_when_two_connections_process_them_then_a_deadlock_is_retried(
+    make_stack,
+) -> None:
+    stack = make_stack(worker=False)
+    account = stack.accounts["webservice"]
+    numbers = [13900000000 + i for i in range(40)]
+    # Given: six rounds of 40 "TD" replies, the numbers ascending then descending: two batches of 40
+    # opt out the same numbers in opposite orders (a deadlock on the opt-outs' index)
+    with stack.sessions() as session:
+        for turn in range(6):
+            for n in numbers if turn % 2 == 0 else reversed(numbers):
+                record_raw(session, account, "replies", "pull", f"{n}|,|TD|,|2026-01-02 10:00:00")
+
+    # When
+    stats = process_pending(stack.sessions, stack.settings, batch=40, connections=2)
+
+    # Then: the losing batch went again; every body is processed and counted once
+    assert stats.bodies == 240
+    with stack.sessions() as session:
+        assert len(session.execute(select(OptOut.mobile)).all()) == 40
+        assert session.execute(select(RawPull.id).where(RawPull.parsed_at.is_(None))).first() is None
+
+
+@_ON_POSTGRESQL[0]
+@_ON_POSTGRESQL[1]
+def test_given_one_unknown_chunk_proven_in_two_batches_at_once_then_it_is_settled_and_counted_once(
+    make_stack,
+) -> None:
+    stack = make_stack(worker=False)
+    account = stack.accounts["webservice"]
+    created = campaigns.create(
+        stack.sessions, stack.settings, contacts(stack.tmp, 1), TEMPLATE, account, actor="t"
+    )
+    campaigns.start(stack.sessions, created.campaign_id, "t")
+    with stack.sessions() as session:
+        chunk_id = session.execute(select(Chunk.id)).scalar_one()
+        assert claim_chunk(session, chunk_id, "w", 60)
+        now = utcnow()
+        finish_chunk(session, chunk_id, "w", Outcome(ChunkState.UNKNOWN, now, now))
+    # Given: two bodies, each with a report proving the unknown chunk's request was taken
+    at = (utcnow() + timedelta(hours=8)).strftime("%Y/%m/%d %H:%M:%S")
+    with stack.sessions() as session:
+        for status in ("UNDELIVRD", "DELIVRD"):
+            record_raw(session, account, "reports", "pull", f"5550001,{FIRST},{at},{status}|")
+    words = optout_matcher(stack.settings.optout_words)
+    first, second = stack.sessions(), stack.sessions()
+    counted: list[int] = []
+
+    def process(session: Session, claimed: list[inbox._Raw]) -> None:
+        open_stage(session)
+        parsed: list[Body] = []
+        for raw in claimed:
+            inbox._process_one(session, stack.settings, raw, words, inbox.ProcessStats(), parsed)
+        stage_bodies(session, parsed)
+        counted.append(
+            reconcile_staged(session, ReportRow.raw_pull_id.in_([r.id for r in claimed])).settled_chunks
+        )
+        session.commit()
+
+    try:
+        # When: one connection settles the chunk and, before it commits, the other tries too
+        one, other = inbox._claim(first, 1, None), inbox._claim(second, 1, None)
+        assert one and other
+        open_stage(first)
+        parsed: list[Body] = []
+        inbox._process_one(first, stack.settings, one[0], words, inbox.ProcessStats(), parsed)
+        stage_bodies(first, parsed)
+        counted.append(reconcile_staged(first, ReportRow.raw_pull_id.in_([one[0].id])).settled_chunks)
+        waiting = threading.Thread(target=process, args=(second, other))
+        waiting.start()
+        waiting.join(2)
+        assert waiting.is_alive()  # waits for the chunk's row
+        first.commit()
+        waiting.join(30)
+    finally:
+        first.close()
+        second.close()
+
+    # Then: settled once, counted once
+    assert sorted(counted) == [0, 1]
+    with stack.sessions() as session:
+        assert session.execute(select(Chunk.state)).scalar_one() == "accepted"
