@@ -96,3 +96,15 @@ class Beat:
     def __exit__(self, *_: object) -> None:
         self.stop.set()
         self.thread.join(30)
+
+
+def table_rows(output: str, title: str) -> list[list[str]]:
+    """The body rows of the rich table titled ``title`` in ``output``, as lists of cell texts."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == title)
+    rows = []
+    for line in lines[start + 4 :]:  # the title, the top rule, the header, the rule under it
+        if not line.startswith("│"):
+            break
+        rows.append([cell.strip() for cell in line.strip("│").split("│")])
+    return rows

@@ -240,7 +240,14 @@ def register(app: typer.Typer) -> None:
         for key in ("recipients", "queued", "sending", "accepted", "failed", "unknown", "delivered",
                     "undelivered", "expired", "cancelled", "rejected"):  # fmt: skip
             table.add_row(key, str(data.get(key, 0)))
-        Console().print(table)
+        console = Console()
+        console.print(table)
+        if data.get("fallbacks") or data.get("failovers"):  # the route: each account's share
+            console.print(_accounts_table(data["accounts"]))
+        if data.get("variants"):
+            console.print(_variants_table(data["variants"]))
+            if "variant_test" in data:
+                typer.echo(_variant_test_words(data["variant_test"]))
         if words := _waiting(data):
             typer.echo(words)
 
@@ -302,6 +309,45 @@ def register(app: typer.Typer) -> None:
     campaign.command("export")(campaign_export)
     app.add_typer(db, name="db")
     app.add_typer(campaign, name="campaign")
+
+
+_ACCOUNT_COLUMNS = ("recipients", "accepted", "delivered", "undelivered", "failed", "unknown", "queued")
+_VARIANT_COLUMNS = (
+    "recipients",
+    "accepted",
+    "delivered",
+    "delivery_rate",
+    "replies",
+    "reply_rate",
+    "opt_outs",
+)
+
+
+def _accounts_table(accounts: dict[str, dict[str, int]]) -> Table:
+    """The accounts of a campaign's route, in order (those it left, its own, its fallbacks)."""
+    table = Table("account", *_ACCOUNT_COLUMNS, title="by account")
+    for name, figures in accounts.items():
+        table.add_row(name, *(str(figures.get(key, 0)) for key in _ACCOUNT_COLUMNS))
+    return table
+
+
+def _variants_table(variants: dict[str, dict[str, Any]]) -> Table:
+    table = Table("variant", *_VARIANT_COLUMNS, title="by variant")
+    for name, figures in variants.items():
+        cells = (figures.get(key) for key in _VARIANT_COLUMNS)
+        table.add_row(name, *("-" if value is None else str(value) for value in cells))
+    return table
+
+
+def _variant_test_words(test: dict[str, Any]) -> str:
+    first, second = test["compared"]
+    if test["p_value"] is None:
+        return f"{first} vs {second}: no {test['metric']} to compare yet"
+    verdict = "a significant difference" if test["significant"] else "no significant difference"
+    return (
+        f"{first} vs {second}, {test['metric']}: z = {test['z']}, p = {test['p_value']}: "
+        f"{verdict} at {test['alpha']}"
+    )
 
 
 def _waiting(data: dict[str, Any]) -> str:

@@ -1,12 +1,15 @@
 """The results tests' shared steps: a contacts file, a campaign sent through the worker, waiting until it
-is sent, and draining an account's reports or replies from the simulator."""
+is sent, draining an account's reports or replies from the simulator, each recipient's state."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy import select
+
 from dispatcher import campaigns, scheduler
 from dispatcher.results.pull import drain
+from dispatcher.store import Recipient
 from dispatcher.vendors.transport import Transport
 from tests.stack import Stack, write_contacts
 from workers.tasks import enqueue
@@ -41,3 +44,13 @@ def drain_account(stack: Stack, vendor: str, kind: str = "reports") -> int:
     account = stack.settings.account(stack.accounts[vendor])
     with Transport([account.base_url]) as transport:
         return drain(stack.sessions, transport, account, kind).bodies  # type: ignore[arg-type]
+
+
+def states(stack: Stack, campaign_id: int) -> dict[str, tuple[str, str | None]]:
+    with stack.sessions() as session:
+        rows = session.execute(
+            select(Recipient.mobile, Recipient.state, Recipient.report_status).where(
+                Recipient.campaign_id == campaign_id
+            )
+        ).all()
+    return {m: (s, r) for m, s, r in rows}

@@ -27,8 +27,7 @@ from dispatcher.store import (
     finish_chunk,
     utcnow,
 )
-from tests.results.scenario import FIRST, TEMPLATE, contacts
-from tests.results.test_reconcile import states
+from tests.results.scenario import FIRST, TEMPLATE, contacts, states
 from tests.stack import PG_URL, Stack
 
 

@@ -16,19 +16,9 @@ from dispatcher.runtime import Runtime
 from dispatcher.simulator import SimulatorConfig
 from dispatcher.store import Chunk, OptOut, RawPull, Recipient, ReplyRow, ReportRow, utcnow
 from tests.results.conftest import PushReceiver
-from tests.results.scenario import FIRST, TEMPLATE, contacts, drain_account, send, wait_sent
+from tests.results.scenario import FIRST, TEMPLATE, contacts, drain_account, send, states, wait_sent
 from tests.stack import Stack
 from workers.tasks import enqueue
-
-
-def states(stack: Stack, campaign_id: int) -> dict[str, tuple[str, str | None]]:
-    with stack.sessions() as session:
-        rows = session.execute(
-            select(Recipient.mobile, Recipient.state, Recipient.report_status).where(
-                Recipient.campaign_id == campaign_id
-            )
-        ).all()
-    return {m: (s, r) for m, s, r in rows}
 
 
 def expected(stack: Stack, vendor: str) -> dict[str, tuple[str, str | None]]:

@@ -28,6 +28,7 @@ from dispatcher.store import (
     RecipientState,
     ReportRow,
 )
+from tests.helpers import table_rows
 from tests.routing.conftest import Acct, RoutingStack
 from tests.stack import write_contacts
 from tests.vendors.loopback import dead_url
@@ -283,6 +284,10 @@ def test_given_fallbacks_on_the_command_line_then_status_json_lists_them_in_orde
     assert shown["fallbacks"] == [stack.names["b"], stack.names["c"]]
     assert list(shown["accounts"]) == [stack.names["a"], stack.names["b"], stack.names["c"]]
     assert shown["accounts"][stack.names["a"]]["recipients"] == 5
+    # and the plain status lists the route too, each account with its figures
+    plain = runner.invoke(cli_app, ["campaign", "status", str(campaign_id)], env={"COLUMNS": "200"}).output
+    by_account = {row[0]: row[1] for row in table_rows(plain, "by account")}
+    assert by_account == {stack.names["a"]: "5", stack.names["b"]: "0", stack.names["c"]: "0"}
 
     # An unknown fallback, or the campaign's own account again, is refused before anything is stored
     for bad in ("nosuch", stack.names["a"]):

@@ -21,6 +21,7 @@ from dispatcher.errors import InputError
 from dispatcher.results import campaign_export, cycle
 from dispatcher.runtime import Runtime
 from dispatcher.store import Chunk, Recipient
+from tests.helpers import table_rows
 from tests.routing.conftest import Acct, RoutingStack
 from tests.stack import write_contacts
 from workers import tasks
@@ -153,6 +154,13 @@ def test_given_an_ab_campaign_when_sent_and_replied_then_each_variant_has_its_fi
     }
     test = shown["variant_test"]
     assert test["significant"] is True and test["p_value"] < 0.05 and test["compared"] == ["A", "B"]
+
+    # ... and the plain status shows the same: a row per variant, and the test's verdict
+    plain = runner.invoke(cli_app, ["campaign", "status", str(campaign_id)], env={"COLUMNS": "200"}).output
+    cells = {row[0]: row[1:] for row in table_rows(plain, "by variant")}
+    assert cells["A"][:2] == [str(count["A"])] * 2 and cells["A"][4] == "60"
+    assert cells["B"][0] == str(count["B"]) and cells["B"][4:] == ["3", str(vb["reply_rate"]), "1"]
+    assert f"A vs B, reply_rate: z = {test['z']}, p = {test['p_value']}: a significant difference" in plain
 
     # ... and the export names each row's variant
     out = stack.tmp / "out.csv"
