@@ -19,11 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
+from types import FrameType
 from typing import Literal
 
 from redis.exceptions import RedisError
@@ -266,10 +270,11 @@ def _send_round(
         # one may be seconds away) are not sent after the termination: they go back to the queue.
         # Then the termination goes on.
         interrupted = exc
-        loop.call(waiting.stop)
-        attempts = loop.wait(future)
-
-    results += record_attempts(sessions, worker_id, attempts)
+    with _terminations_held():
+        if interrupted is not None:
+            loop.call(waiting.stop)
+            attempts = loop.wait(future)
+        results += record_attempts(sessions, worker_id, attempts)
     verdicts = [a.verdict for a in attempts]
     accepted = sum(1 for v in verdicts if v.state is ChunkState.ACCEPTED)
     if any(v.error_class is ErrorClass.RATE_LIMITED for v in verdicts):
@@ -279,6 +284,27 @@ def _send_round(
     if interrupted is not None:
         raise interrupted
     return results
+
+
+@contextmanager
+def _terminations_held() -> Iterator[None]:
+    """A SIGTERM while a round's answers are awaited after a termination, or recorded, waits until they
+    are recorded; then it goes on as it would have (the handler it came for runs). Without this, a
+    second SIGTERM (systemd signals every process of a service, and Celery's main process signals its
+    children too) or one during the record left the round ``sending``: its numbers swept unknown, the
+    unsent ones never sent. Signal handlers are the main thread's: in another thread nothing is held."""
+    previous = signal.getsignal(signal.SIGTERM)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        yield
+        return
+    held: list[tuple[int, FrameType | None]] = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: held.append((signum, frame)))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if held:
+            previous(*held[0])
 
 
 class _Waiting:

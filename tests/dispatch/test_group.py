@@ -224,6 +224,82 @@ def test_given_a_termination_while_the_round_is_on_the_wire_then_its_answers_are
     assert sum(accepted_by_vendor(stack).values()) == 4
 
 
+def _terminate(_signum: int, _frame: Any) -> None:
+    raise SystemExit(143)  # what Celery's pool child does on a SIGTERM
+
+
+def test_given_a_second_sigterm_while_a_terminated_round_awaits_its_answers_then_they_are_recorded_first(
+    make_stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a group of four chunks, a vendor taking 0.5 s to answer, and this process's SIGTERM
+    # handled as a Celery pool child handles it
+    stack = make_stack(
+        SimulatorConfig(report_delay=0.0, seed=5, deliver_ratio=1.0, latency_ms=500), worker=False
+    )
+    ids = started_campaign(stack, 4)
+    redis: Redis[Any] = Redis.from_url(REDIS_URL)
+    runtime = account_runtime(stack, redis)
+    send = runtime.transport.asend
+    timers: list[threading.Timer] = []
+
+    async def send_then_terminate_twice(request: Any) -> Any:
+        if not timers:  # SIGTERM 0.1 s after the first request went out, and again 0.15 s later
+            for delay in (0.1, 0.25):
+                timers.append(threading.Timer(delay, os.kill, (os.getpid(), signal.SIGTERM)))
+                timers[-1].start()
+        return await send(request)
+
+    monkeypatch.setattr(runtime.transport, "asend", send_then_terminate_twice)
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        # When the task is terminated, and terminated again while the answers are awaited
+        with pytest.raises(SystemExit):
+            send_group(stack.sessions, runtime, load_group(stack.sessions, ids), "w1")
+        for timer in timers:
+            timer.join()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        runtime.transport.close()
+        redis.close()
+
+    # Then every answer was recorded before the termination went on: nothing left ``sending``
+    with stack.sessions() as session:
+        chunks = Counter(session.execute(select(Chunk.state)).scalars())
+    assert chunks == Counter({"accepted": 4})
+    assert sum(accepted_by_vendor(stack).values()) == 4
+
+
+def test_given_a_sigterm_while_a_round_is_recorded_then_the_record_is_finished_and_the_termination_follows(
+    make_stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = make_stack(worker=False)
+    ids = started_campaign(stack, 4)
+    redis: Redis[Any] = Redis.from_url(REDIS_URL)
+    runtime = account_runtime(stack, redis)
+    record = dispatch.record_attempts
+
+    def signalled_record(*args: Any) -> Any:
+        os.kill(os.getpid(), signal.SIGTERM)  # Given: a SIGTERM just as the round's record begins
+        return record(*args)
+
+    monkeypatch.setattr(dispatch, "record_attempts", signalled_record)
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        # When the group is sent, the task is terminated
+        with pytest.raises(SystemExit):
+            send_group(stack.sessions, runtime, load_group(stack.sessions, ids), "w1")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        runtime.transport.close()
+        redis.close()
+
+    # Then only after the round's answers were recorded
+    with stack.sessions() as session:
+        chunks = Counter(session.execute(select(Chunk.state)).scalars())
+    assert chunks == Counter({"accepted": 4})
+    assert sum(accepted_by_vendor(stack).values()) == 4
+
+
 class _FailingBuild:
     """A vendor module whose request for one number cannot be built (an unforeseen bug)."""
 
