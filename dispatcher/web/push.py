@@ -46,7 +46,9 @@ def _decode(body: bytes) -> str:
 
 def _process(ctx: WebContext) -> None:
     try:
-        process_pending(ctx.sessions, ctx.settings)
+        # One connection: a push is a few hundred records, and a burst of pushes must not take two of
+        # the web app's pooled connections each (the beat's results run drains the bulk with more).
+        process_pending(ctx.sessions, ctx.settings, connections=1)
     except Exception:  # the body is stored: the beat's next run parses it; never lose the worker
         log.exception("processing pushed bodies failed; the beat will try again")
 
