@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlencode
 
+import pytest
 from sqlalchemy import func, select
 
 from dispatcher import campaigns
+from dispatcher.results import inbox
 from dispatcher.simulator import SimulatorConfig
 from dispatcher.store import OptOut, RawPull, Recipient, ReplyRow, ReportRow
+from dispatcher.web import push
 from tests.web.conftest import PUSH_TOKEN, Web, write_contacts
 from workers.tasks import enqueue
 
@@ -42,10 +46,18 @@ def test_given_a_wrong_or_missing_token_when_pushing_then_403_and_nothing_stored
 
 
 def test_given_the_right_token_when_a_form_report_is_pushed_then_stored_acknowledged_and_parsed(
-    make_web: Callable[..., Web],
+    make_web: Callable[..., Web], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     web = make_web()
     c = web.client()
+    # (each push's processing runs on one connection: a burst of pushes must not take two each)
+    connections: list[int | None] = []
+
+    def process_pending(*args: Any, **kwargs: Any) -> Any:
+        connections.append(kwargs.get("connections"))
+        return inbox.process_pending(*args, **kwargs)
+
+    monkeypatch.setattr(push, "process_pending", process_pending)
     body = urlencode({"account": "demo", "GetReport": "2314357620085030623,13900000001,DELIVRD|"})
     r = c.post(f"/push/{web.accounts['yunxin']}/reports?token={PUSH_TOKEN}", content=body, headers=FORM)
     assert r.status_code == 200 and r.text == "ok"
@@ -58,6 +70,7 @@ def test_given_the_right_token_when_a_form_report_is_pushed_then_stored_acknowle
             return session.execute(select(ReportRow.status)).scalars().all() == ["DELIVRD"]
 
     web.wait_for(parsed, 10)
+    assert connections == [1]
 
 
 def test_given_trigger_json_replies_when_pushed_then_reply_stored_and_opt_out_applied(
