@@ -292,9 +292,11 @@ def _terminations_held() -> Iterator[None]:
     are recorded; then it goes on as it would have (the handler it came for runs). Without this, a
     second SIGTERM (systemd signals every process of a service, and Celery's main process signals its
     children too) or one during the record left the round ``sending``: its numbers swept unknown, the
-    unsent ones never sent. Signal handlers are the main thread's: in another thread nothing is held."""
+    unsent ones never sent. A Celery pool child's handler (billiard's) puts the default action back
+    when it first runs, so the second SIGTERM would kill the process outright: the default is held
+    too, and then taken. Signal handlers are the main thread's: in another thread nothing is held."""
     previous = signal.getsignal(signal.SIGTERM)
-    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+    if threading.current_thread() is not threading.main_thread() or previous in (signal.SIG_IGN, None):
         yield
         return
     held: list[tuple[int, FrameType | None]] = []
@@ -304,7 +306,10 @@ def _terminations_held() -> Iterator[None]:
     finally:
         signal.signal(signal.SIGTERM, previous)
         if held:
-            previous(*held[0])
+            if callable(previous):
+                previous(*held[0])
+            else:  # the default action: the process ends now, as it would have
+                signal.raise_signal(signal.SIGTERM)
 
 
 class _Waiting:

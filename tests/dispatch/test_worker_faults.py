@@ -1,5 +1,6 @@
 """Exactly once under faults, with real `dispatcher worker` processes on a Redis broker: a worker killed
-with SIGKILL mid-campaign, and the Redis restarted (its queues wiped) mid-campaign.
+with SIGKILL mid-campaign, one stopped with SIGTERM twice (as a service manager stops it), and the Redis
+restarted (its queues wiped) mid-campaign.
 
 The store is the truth: the beat's tick (``workers.tasks.run_tick``) turns chunks a dead worker held
 in ``sending`` into ``unknown`` once their lease expires, and hands queued chunks whose broker message
@@ -136,13 +137,16 @@ class Harness:
 @pytest.fixture
 def harness(
     tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Callable[[str], Harness]]:
+) -> Iterator[Callable[..., Harness]]:
     made: list[Harness] = []
-    sim_cm = run_simulator(SimulatorConfig(report_delay=0.0, seed=11, deliver_ratio=1.0, latency_ms=100))
-    sim = sim_cm.__enter__()
+    simulators: dict[float, tuple[Any, RunningSimulator]] = {}  # by latency: its context, the simulator
 
-    def make(broker_url: str) -> Harness:
-        h = Harness(tmp_path, database_url, broker_url, sim)
+    def make(broker_url: str, latency_ms: float = 100.0) -> Harness:
+        if latency_ms not in simulators:
+            config = SimulatorConfig(report_delay=0.0, seed=11, deliver_ratio=1.0, latency_ms=latency_ms)
+            context = run_simulator(config)
+            simulators[latency_ms] = (context, context.__enter__())
+        h = Harness(tmp_path, database_url, broker_url, simulators[latency_ms][1])
         for key, value in h.env.items():
             if key.startswith("DISPATCHER_"):
                 monkeypatch.setenv(key, value)  # run_tick in this process reads the same settings
@@ -156,7 +160,8 @@ def harness(
         for h in made:
             h.close()
         runtime.reset()
-        sim_cm.__exit__(None, None, None)
+        for context, _ in simulators.values():
+            context.__exit__(None, None, None)
         for h in made:
             with contextlib.suppress(RedisError):
                 cleanup_redis(h.broker_url, h.accounts, [h.queue])
@@ -197,6 +202,31 @@ def test_given_two_workers_when_one_is_killed_mid_campaign_then_no_number_goes_t
     counts = assert_exactly_once(h, unknown_allowed=True)
     # Only what the dead worker held mid-send may be unknown; its queued work was sent by the other.
     assert counts.get("unknown", 0) <= 32 and counts["accepted"] >= MESSAGES - 32
+
+
+def test_given_a_worker_stopped_as_a_service_manager_does_then_its_rounds_are_recorded_and_nothing_is_unknown(
+    harness: Callable[..., Harness],
+) -> None:
+    # Given two worker processes sending a 300-message campaign, the vendor answering in 1 s (some 60
+    # requests on the wire at any time)
+    h = harness(REDIS_URL, latency_ms=1000.0)
+    stopped, survivor = h.start_worker(), h.start_worker()
+    campaign_id = h.start_campaign()
+    h.wait(lambda: sum(h.accepted_by_vendor().values()) >= 60, timeout=60)
+
+    # When one is stopped as systemd stops a service: SIGTERM to every process of it (the pool's
+    # children too), and again 50 ms later, while the terminated rounds await their answers
+    os.killpg(stopped.pid, signal.SIGTERM)
+    time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(stopped.pid, signal.SIGTERM)
+    assert stopped.wait(timeout=30) is not None
+
+    # Then every answer on the wire was recorded before the children ended: the other worker and the
+    # beat finish the campaign with every number accepted once, none unknown
+    h.wait(lambda: h.state(campaign_id) in ("sent", "completed"), timeout=90, tick=True)
+    assert survivor.poll() is None
+    assert assert_exactly_once(h, unknown_allowed=False) == {"accepted": MESSAGES}
 
 
 @pytest.fixture
