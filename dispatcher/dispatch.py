@@ -537,7 +537,23 @@ def _act(session: Session, attempt: SendAttempt, decision: Decision, states: dic
         )
         states[campaign_id] = CampaignState.RUNNING
     if decision.pause is not None:
-        move(session, campaign_id, CampaignState.RUNNING, CampaignState.PAUSED, SYSTEM, reason=decision.pause)
+        # An account problem pauses the campaign only if it is still on that account: a late answer
+        # from one it failed over from (its request swept unknown there) must not stop the new one.
+        now_on = session.execute(select(Campaign.account).where(Campaign.id == campaign_id)).scalar_one()
+        if now_on == attempt.chunk.account:
+            move(
+                session,
+                campaign_id,
+                CampaignState.RUNNING,
+                CampaignState.PAUSED,
+                SYSTEM,
+                reason=decision.pause,
+            )
+        else:
+            logger.warning(
+                "campaign %s: account %s answered %r for chunk %s, but the campaign is on %s now: not paused",
+                campaign_id, attempt.chunk.account, decision.pause, attempt.chunk.id, now_on,
+            )  # fmt: skip
     if not decision.split:
         return decision
     children = split_chunk(session, attempt.chunk.id, decision.split, SYSTEM)

@@ -262,6 +262,36 @@ def test_given_a_late_try_later_from_the_old_account_for_a_chunk_that_fits_the_n
     assert Counter(e["mobile"] for e in stack.ledger()) == Counter(NUMBERS[:30])
 
 
+def test_given_a_late_no_balance_from_the_old_account_then_the_campaign_is_not_paused_on_the_new_one(
+    routing_stack: Any,
+) -> None:
+    # Given a campaign failed over from yunxin to trigger, its one chunk swept unknown on yunxin
+    accounts = [Acct("yx", "yunxin", "yx"), Acct("tg", "trigger", "tg"), Acct("tg2", "trigger", "tg2")]
+    stack = routing_stack(accounts, worker=False)
+    campaign_id, chunk_id, row, claimed = _swept_then_failed_over(stack)
+
+    # When yunxin's late answer to that request is "insufficient balance" (-7: an account problem)
+    request = build_request(_runtime(stack, "yx"), row, claimed.pairs)
+    verdict = interpret(vendor_module("yunxin"), body="-7")
+    record_attempts(
+        stack.sessions, "old-worker", [SendAttempt(row, claimed, verdict, utcnow(), utcnow(), request)]
+    )
+    failover.run(stack.sessions, stack.settings)
+
+    # Then the campaign runs on, on trigger (not paused, not moved on to the next fallback) ...
+    status = _status(stack, campaign_id)
+    assert (status["state"], status["account"]) == ("running", stack.names["tg"])
+    # ... which sends the chunk yunxin did not take, once
+    with stack.sessions() as session:
+        session.execute(update(Chunk).where(Chunk.id == chunk_id).values(not_before=None))
+        session.commit()
+    (result,) = send_group(
+        stack.sessions, _runtime(stack, "tg"), load_group(stack.sessions, [chunk_id]), "w1"
+    )
+    assert result.state == "accepted"
+    assert Counter(e["mobile"] for e in stack.ledger()) == Counter(NUMBERS[:30])
+
+
 def test_given_the_new_account_says_try_later_past_failover_after_then_the_campaign_moves_on_again(
     routing_stack: Any,
 ) -> None:
