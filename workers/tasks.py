@@ -5,7 +5,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from celery import Celery, signals
@@ -17,6 +18,7 @@ from workers.app import MAX_COUNTDOWN, app, broker_transport, clamp_countdown
 if TYPE_CHECKING:
     from dispatcher.config import Settings
 
+logger = logging.getLogger(__name__)
 SUBMIT = "dispatcher.submit"
 TICK = "dispatcher.tick"
 # Chunks per task: sent concurrently, their store work done in a few statements per round. 64 halves
@@ -65,19 +67,36 @@ def submit_chunks(app: Celery, chunk_ids: list[int]) -> None:
 
 
 def run_tick(app: Celery) -> None:
-    """The beat's heartbeat: sweep dead leases, launch due campaigns, re-queue lost work, complete."""
+    """The beat's heartbeat: sweep dead leases, launch due campaigns, fail over, re-queue lost work,
+    complete. The steps do not depend on each other: one that fails (a store error, a campaign a step
+    cannot handle) is logged and the others still run, then the tick fails with the first error; one
+    step's lasting failure must not stop campaigns from launching or completing."""
     current = runtime.current()
     sessions = current.sessions
-    scheduler.sweep(sessions)
     # issue 14: routing (balance guard before a launch; failover between accounts)
     from dispatcher import balance_guard, failover
 
-    guard = balance_guard.beat_guard(sessions, current.settings, current.redis)
-    for ids in scheduler.launch_due(sessions, guard=guard).values():
-        enqueue(ids, app=app)
-    enqueue(failover.run(sessions, current.settings), app=app)
-    enqueue(scheduler.requeue_stale(sessions), app=app)
-    scheduler.complete_finished(sessions)
+    def launch() -> None:
+        guard = balance_guard.beat_guard(sessions, current.settings, current.redis)
+        for ids in scheduler.launch_due(sessions, guard=guard).values():
+            enqueue(ids, app=app)
+
+    steps: tuple[tuple[str, Callable[[], object]], ...] = (
+        ("sweep", lambda: scheduler.sweep(sessions)),
+        ("launch", launch),
+        ("failover", lambda: enqueue(failover.run(sessions, current.settings), app=app)),
+        ("requeue", lambda: enqueue(scheduler.requeue_stale(sessions), app=app)),
+        ("complete", lambda: scheduler.complete_finished(sessions)),
+    )
+    errors: list[Exception] = []
+    for name, step in steps:
+        try:
+            step()
+        except Exception as exc:
+            logger.exception("beat tick: %s failed; the other steps go on", name)
+            errors.append(exc)
+    if errors:
+        raise errors[0]
 
 
 def enqueue(chunk_ids: Sequence[int], *, app: Celery = app, group: int = GROUP) -> int:

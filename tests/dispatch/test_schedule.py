@@ -14,14 +14,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from dispatcher import campaigns, scheduler
 from dispatcher.cli import app as cli_app
 from dispatcher.config import validate_window
 from dispatcher.dispatch import in_window, next_window_open
-from dispatcher.store import Chunk, utcnow
+from dispatcher.store import Chunk, Recipient, utcnow
 from tests.dispatch.scenario import finished
 from tests.stack import Stack, write_contacts
 from workers import tasks
@@ -176,3 +176,34 @@ def test_given_a_window_that_excludes_now_when_started_then_chunks_wait_for_the_
     assert scheduler.requeue_stale(stack.sessions, ahead=opening - utcnow() + timedelta(minutes=1)) == sorted(
         ids
     )
+
+
+def test_given_a_beat_step_that_fails_when_the_tick_runs_then_the_other_steps_still_run(
+    make_stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a running campaign whose every chunk has its final answer (the tick's last step completes it)
+    stack = make_stack(worker=False)
+    path = write_contacts(stack.tmp / "c.xlsx", [(str(13500000000 + i), "王五") for i in range(3)])
+    created = campaigns.create(
+        stack.sessions, stack.settings, path, "{姓名}您好【测试】", stack.accounts["entinfo"], actor="t"
+    )
+    campaigns.start(stack.sessions, created.campaign_id, "t")
+    with stack.sessions() as session:
+        session.execute(update(Chunk).values(state="failed", error_class="bad_request"))
+        session.execute(update(Recipient).values(state="failed", error_class="bad_request"))
+        session.commit()
+    # ... and a step before it, the failover, failing (a store error, a campaign it cannot handle)
+    from dispatcher import failover
+
+    def broken(*_args: Any, **_kwargs: Any) -> list[int]:
+        raise RuntimeError("the failover step failed")
+
+    monkeypatch.setattr(failover, "run", broken)
+
+    # When the beat ticks
+    with pytest.raises(RuntimeError, match="failover step failed"):
+        tasks.run_tick(stack.app)
+
+    # Then the steps after it ran all the same: the campaign is complete
+    with stack.sessions() as session:
+        assert campaigns.status(session, created.campaign_id)["state"] == "completed"
