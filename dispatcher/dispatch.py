@@ -554,6 +554,10 @@ def _act(session: Session, attempt: SendAttempt, decision: Decision, states: dic
                 "campaign %s: account %s answered %r for chunk %s, but the campaign is on %s now: not paused",
                 campaign_id, attempt.chunk.account, decision.pause, attempt.chunk.id, now_on,
             )  # fmt: skip
+            # Queued, not held for a resume: the task hands it back, to go out on the new account.
+            decision = replace(
+                decision, pause=None, result=Result(attempt.chunk.id, Next.LATER, delay=1.0, state="queued")
+            )
     if not decision.split:
         return decision
     children = split_chunk(session, attempt.chunk.id, decision.split, SYSTEM)

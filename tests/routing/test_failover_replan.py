@@ -21,6 +21,7 @@ from dispatcher.decisions import SendAttempt, interpret
 from dispatcher.dispatch import (
     AWAITS_REPLAN,
     AccountRuntime,
+    Next,
     build_request,
     load_group,
     record_attempts,
@@ -273,14 +274,16 @@ def test_given_a_late_no_balance_from_the_old_account_then_the_campaign_is_not_p
     # When yunxin's late answer to that request is "insufficient balance" (-7: an account problem)
     request = build_request(_runtime(stack, "yx"), row, claimed.pairs)
     verdict = interpret(vendor_module("yunxin"), body="-7")
-    record_attempts(
+    (late,) = record_attempts(
         stack.sessions, "old-worker", [SendAttempt(row, claimed, verdict, utcnow(), utcnow(), request)]
     )
     failover.run(stack.sessions, stack.settings)
 
-    # Then the campaign runs on, on trigger (not paused, not moved on to the next fallback) ...
+    # Then the campaign runs on, on trigger (not paused, not moved on to the next fallback), the chunk
+    # handed back to be sent, not held for a resume ...
     status = _status(stack, campaign_id)
     assert (status["state"], status["account"]) == ("running", stack.names["tg"])
+    assert (late.next, late.state) == (Next.LATER, "queued")
     # ... which sends the chunk yunxin did not take, once
     with stack.sessions() as session:
         session.execute(update(Chunk).where(Chunk.id == chunk_id).values(not_before=None))
@@ -290,6 +293,29 @@ def test_given_a_late_no_balance_from_the_old_account_then_the_campaign_is_not_p
     )
     assert result.state == "accepted"
     assert Counter(e["mobile"] for e in stack.ledger()) == Counter(NUMBERS[:30])
+
+
+def test_given_no_balance_from_the_account_a_campaign_is_on_then_it_is_still_paused(
+    routing_stack: Any,
+) -> None:
+    # Given a campaign on yunxin without fallbacks, its one chunk sent
+    stack = routing_stack([Acct("yx", "yunxin", "yx")], worker=False)
+    path = write_contacts(stack.tmp / "c.xlsx", [(m, "张三") for m in NUMBERS[:30]])
+    created = campaigns.create(stack.sessions, stack.settings, path, TEMPLATE, stack.names["yx"], actor="t")
+    (chunk_id,) = campaigns.start(stack.sessions, created.campaign_id, "t")
+    (row,) = load_group(stack.sessions, [chunk_id])
+    with stack.sessions() as session:
+        claimed = claim_chunks(session, [chunk_id], "w1", 120)[chunk_id]
+
+    # When yunxin answers "insufficient balance"
+    request = build_request(_runtime(stack, "yx"), row, claimed.pairs)
+    verdict = interpret(vendor_module("yunxin"), body="-7")
+    (result,) = record_attempts(
+        stack.sessions, "w1", [SendAttempt(row, claimed, verdict, utcnow(), utcnow(), request)]
+    )
+
+    # Then the campaign is paused for a person, its chunk queued for the resume
+    assert (result.next, _status(stack, created.campaign_id)["state"]) == (Next.PAUSED, "paused")
 
 
 def test_given_the_new_account_says_try_later_past_failover_after_then_the_campaign_moves_on_again(
