@@ -13,8 +13,9 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from itertools import pairwise
 from typing import Any
 
@@ -181,6 +182,29 @@ def test_given_mixed_answers_in_one_group_then_each_chunk_gets_its_own_outcome(m
     assert accepted and accepted_by_vendor(stack) == Counter(accepted)
 
 
+def _terminate(_signum: int, _frame: Any) -> None:
+    raise SystemExit(143)  # what Celery's pool child does on a SIGTERM
+
+
+@contextmanager
+def _sigterm_as_pool_child() -> Iterator[None]:
+    """This process's SIGTERM handled meanwhile as a Celery pool child handles a cancel's."""
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def assert_all_accepted_once(stack: Stack, count: int) -> None:
+    """Every chunk (``count`` of one number each) recorded accepted, and the vendor took each once:
+    nothing left ``sending`` for the sweep to call unknown."""
+    with stack.sessions() as session:
+        chunks = Counter(session.execute(select(Chunk.state)).scalars())
+    assert chunks == Counter({"accepted": count})
+    assert sum(accepted_by_vendor(stack).values()) == count
+
+
 def test_given_a_termination_while_the_round_is_on_the_wire_then_its_answers_are_recorded_first(
     make_stack: Any,
 ) -> None:
@@ -218,14 +242,7 @@ def test_given_a_termination_while_the_round_is_on_the_wire_then_its_answers_are
 
     # Then the termination went on only once every answer on the wire was recorded: nothing is left
     # ``sending`` for the sweep to call unknown
-    with stack.sessions() as session:
-        chunks = Counter(session.execute(select(Chunk.state)).scalars())
-    assert chunks == Counter({"accepted": 4})
-    assert sum(accepted_by_vendor(stack).values()) == 4
-
-
-def _terminate(_signum: int, _frame: Any) -> None:
-    raise SystemExit(143)  # what Celery's pool child does on a SIGTERM
+    assert_all_accepted_once(stack, 4)
 
 
 def test_given_a_second_sigterm_while_a_terminated_round_awaits_its_answers_then_they_are_recorded_first(
@@ -250,23 +267,19 @@ def test_given_a_second_sigterm_while_a_terminated_round_awaits_its_answers_then
         return await send(request)
 
     monkeypatch.setattr(runtime.transport, "asend", send_then_terminate_twice)
-    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         # When the task is terminated, and terminated again while the answers are awaited
-        with pytest.raises(SystemExit):
-            send_group(stack.sessions, runtime, load_group(stack.sessions, ids), "w1")
-        for timer in timers:
-            timer.join()
+        with _sigterm_as_pool_child():
+            with pytest.raises(SystemExit):
+                send_group(stack.sessions, runtime, load_group(stack.sessions, ids), "w1")
+            for timer in timers:  # both delivered before the handler goes back
+                timer.join()
     finally:
-        signal.signal(signal.SIGTERM, previous)
         runtime.transport.close()
         redis.close()
 
     # Then every answer was recorded before the termination went on: nothing left ``sending``
-    with stack.sessions() as session:
-        chunks = Counter(session.execute(select(Chunk.state)).scalars())
-    assert chunks == Counter({"accepted": 4})
-    assert sum(accepted_by_vendor(stack).values()) == 4
+    assert_all_accepted_once(stack, 4)
 
 
 def test_given_a_sigterm_while_a_round_is_recorded_then_the_record_is_finished_and_the_termination_follows(
@@ -283,21 +296,16 @@ def test_given_a_sigterm_while_a_round_is_recorded_then_the_record_is_finished_a
         return record(*args)
 
     monkeypatch.setattr(dispatch, "record_attempts", signalled_record)
-    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         # When the group is sent, the task is terminated
-        with pytest.raises(SystemExit):
+        with _sigterm_as_pool_child(), pytest.raises(SystemExit):
             send_group(stack.sessions, runtime, load_group(stack.sessions, ids), "w1")
     finally:
-        signal.signal(signal.SIGTERM, previous)
         runtime.transport.close()
         redis.close()
 
     # Then only after the round's answers were recorded
-    with stack.sessions() as session:
-        chunks = Counter(session.execute(select(Chunk.state)).scalars())
-    assert chunks == Counter({"accepted": 4})
-    assert sum(accepted_by_vendor(stack).values()) == 4
+    assert_all_accepted_once(stack, 4)
 
 
 class _FailingBuild:

@@ -1,5 +1,6 @@
 """The results tests' shared steps: a contacts file, a campaign sent through the worker, waiting until it
-is sent, draining an account's reports or replies from the simulator, each recipient's state."""
+is sent, draining an account's reports or replies from the simulator, a campaign already accepted by the
+vendor, each recipient's state."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sqlalchemy import select
 
 from dispatcher import campaigns, scheduler
 from dispatcher.results.pull import drain
-from dispatcher.store import Recipient
+from dispatcher.store import Chunk, ChunkState, Outcome, Recipient, claim_chunk, finish_chunk, utcnow
 from dispatcher.vendors.transport import Transport
 from tests.stack import Stack, write_contacts
 from workers.tasks import enqueue
@@ -54,3 +55,21 @@ def states(stack: Stack, campaign_id: int) -> dict[str, tuple[str, str | None]]:
             )
         ).all()
     return {m: (s, r) for m, s, r in rows}
+
+
+def accepted_campaign(stack: Stack, numbers: int, batch_prefix: str = "7770003") -> int:
+    """A started campaign of ``numbers`` recipients on webservice, one chunk each, every chunk
+    accepted with batch id ``<batch_prefix><n>`` (n in chunk order); returns its id."""
+    created = campaigns.create(
+        stack.sessions, stack.settings, contacts(stack.tmp, numbers), TEMPLATE, stack.accounts["webservice"],
+        actor="t",
+    )  # fmt: skip
+    campaigns.start(stack.sessions, created.campaign_id, "t")
+    with stack.sessions() as session:
+        for n, chunk_id in enumerate(session.execute(select(Chunk.id).order_by(Chunk.id)).scalars().all()):
+            assert claim_chunk(session, chunk_id, "w", 60)
+            now = utcnow()
+            finish_chunk(
+                session, chunk_id, "w", Outcome(ChunkState.ACCEPTED, now, now, batch_id=f"{batch_prefix}{n}")
+            )
+    return created.campaign_id

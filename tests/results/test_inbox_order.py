@@ -27,33 +27,15 @@ from dispatcher.store import (
     finish_chunk,
     utcnow,
 )
-from tests.results.scenario import FIRST, TEMPLATE, contacts, states
-from tests.stack import PG_URL, Stack
-
-
-def _sent(stack: Stack, numbers: int) -> int:
-    """A campaign of ``numbers`` recipients on webservice, one chunk each, accepted with batch ids
-    7770003<n>; returns its id."""
-    created = campaigns.create(
-        stack.sessions, stack.settings, contacts(stack.tmp, numbers), TEMPLATE, stack.accounts["webservice"],
-        actor="t",
-    )  # fmt: skip
-    campaigns.start(stack.sessions, created.campaign_id, "t")
-    with stack.sessions() as session:
-        for n, chunk_id in enumerate(session.execute(select(Chunk.id).order_by(Chunk.id)).scalars().all()):
-            assert claim_chunk(session, chunk_id, "w", 60)
-            now = utcnow()
-            finish_chunk(
-                session, chunk_id, "w", Outcome(ChunkState.ACCEPTED, now, now, batch_id=f"7770003{n}")
-            )
-    return created.campaign_id
+from tests.results.scenario import FIRST, TEMPLATE, accepted_campaign, contacts, states
+from tests.stack import PG_URL
 
 
 def test_given_two_bodies_reporting_a_number_when_the_earlier_is_applied_last_then_the_later_one_stays(
     make_stack,
 ) -> None:
     stack = make_stack(worker=False)
-    campaign_id = _sent(stack, 1)
+    campaign_id = accepted_campaign(stack, 1)
     account, number = stack.accounts["webservice"], str(FIRST)
     # Given: an "undelivered" report, then a later body saying "delivered"
     with stack.sessions() as session:
@@ -83,7 +65,7 @@ def test_given_earlier_unmatched_reports_of_two_bodies_when_matched_together_the
     make_stack,
 ) -> None:
     stack = make_stack(worker=False)
-    campaign_id = _sent(stack, 1)
+    campaign_id = accepted_campaign(stack, 1)
     account, number = stack.accounts["webservice"], str(FIRST)
     # Given: two bodies' reports stored unmatched (their batch id was not known yet), the later body's
     # report stored first (ids follow the order rows are written, not the order bodies came in)
@@ -111,7 +93,7 @@ def test_given_a_batch_held_by_another_connection_when_processing_then_the_rest_
     make_stack,
 ) -> None:
     stack = make_stack(worker=False)
-    campaign_id = _sent(stack, 2)
+    campaign_id = accepted_campaign(stack, 2)
     account = stack.accounts["webservice"]
     with stack.sessions() as session:
         for n in range(2):
@@ -160,7 +142,7 @@ def test_given_batches_reporting_numbers_in_crossed_orders_when_two_connections_
     make_stack,
 ) -> None:
     stack = make_stack(worker=False)
-    campaign_id = _sent(stack, 10)
+    campaign_id = accepted_campaign(stack, 10)
     account = stack.accounts["webservice"]
     # Given: 80 bodies reporting the same ten numbers, in ascending and descending order by turns;
     # only the last body says "delivered"

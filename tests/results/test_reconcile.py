@@ -16,7 +16,16 @@ from dispatcher.runtime import Runtime
 from dispatcher.simulator import SimulatorConfig
 from dispatcher.store import Chunk, OptOut, RawPull, Recipient, ReplyRow, ReportRow, utcnow
 from tests.results.conftest import PushReceiver
-from tests.results.scenario import FIRST, TEMPLATE, contacts, drain_account, send, states, wait_sent
+from tests.results.scenario import (
+    FIRST,
+    TEMPLATE,
+    accepted_campaign,
+    contacts,
+    drain_account,
+    send,
+    states,
+    wait_sent,
+)
 from tests.stack import Stack
 from workers.tasks import enqueue
 
@@ -129,24 +138,8 @@ def test_given_several_reports_of_a_number_in_one_batch_then_each_is_stored_and_
     make_stack,
 ) -> None:
     stack = make_stack(worker=False)
-    created = campaigns.create(
-        stack.sessions,
-        stack.settings,
-        contacts(stack.tmp, 2),
-        TEMPLATE,
-        stack.accounts["webservice"],
-        actor="t",
-    )
-    campaigns.start(stack.sessions, created.campaign_id, "t")
-    from dispatcher.store import ChunkState, Outcome, claim_chunk, finish_chunk
-
+    campaign_id = accepted_campaign(stack, 2, batch_prefix="77700022")
     with stack.sessions() as session:
-        for n, chunk_id in enumerate(session.execute(select(Chunk.id).order_by(Chunk.id)).scalars().all()):
-            assert claim_chunk(session, chunk_id, "w", 60)
-            now = utcnow()
-            finish_chunk(
-                session, chunk_id, "w", Outcome(ChunkState.ACCEPTED, now, now, batch_id=f"77700022{n}")
-            )
         batch = dict(session.execute(select(Recipient.mobile, Recipient.batch_id)).tuples().all())
     account = stack.accounts["webservice"]
     first, second = str(FIRST), str(FIRST + 1)
@@ -176,7 +169,7 @@ def test_given_several_reports_of_a_number_in_one_batch_then_each_is_stored_and_
         (str(FIRST + 1), "DELIVRD", True),
         (str(FIRST + 1), "REJECTD", True),
     ]
-    outcome = states(stack, created.campaign_id)
+    outcome = states(stack, campaign_id)
     assert outcome[str(FIRST)] == ("delivered", "DELIVRD")
     assert outcome[str(FIRST + 1)] == ("undelivered", "REJECTD")
 

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select, update
 
 from dispatcher import campaigns, failover
-from dispatcher.decisions import SendAttempt, interpret
+from dispatcher.decisions import Result, SendAttempt, Verdict, interpret
 from dispatcher.dispatch import (
     AWAITS_REPLAN,
     AccountRuntime,
@@ -205,6 +205,10 @@ def test_given_an_account_made_encrypted_while_its_campaign_runs_then_its_queued
     assert _status(stack, campaign_id)["accepted"] == 100
 
 
+# yunxin with two trigger fallbacks: the route of :func:`_swept_then_failed_over`.
+FAILED_OVER = [Acct("yx", "yunxin", "yx"), Acct("tg", "trigger", "tg"), Acct("tg2", "trigger", "tg2")]
+
+
 def _swept_then_failed_over(stack: RoutingStack) -> tuple[int, int, Any, Any]:
     """A yunxin campaign of one 30-number request (it fits trigger's 50) with two trigger fallbacks:
     its request went out and its worker vanished (swept unknown); the campaign then failed over to the
@@ -228,20 +232,44 @@ def _swept_then_failed_over(stack: RoutingStack) -> tuple[int, int, Any, Any]:
     return campaign_id, chunk_id, row, claimed
 
 
+def _answer(
+    stack: RoutingStack, name: str, row: Any, claimed: Any, worker: str, started: Any, verdict: Verdict
+) -> Result:
+    """Record account ``name``'s answer ``verdict`` to ``claimed``'s request, sent at ``started``."""
+    request = build_request(_runtime(stack, name), row, claimed.pairs)
+    (result,) = record_attempts(
+        stack.sessions, worker, [SendAttempt(row, claimed, verdict, started, utcnow(), request)]
+    )
+    return result
+
+
 def _try_later(stack: RoutingStack, name: str, row: Any, claimed: Any, worker: str, started: Any) -> None:
     """Record account ``name``'s "try later" (HTTP 503 with Retry-After) for ``claimed``."""
-    request = build_request(_runtime(stack, name), row, claimed.pairs)
     vendor = stack.settings.account(stack.names[name]).vendor
     verdict = interpret(vendor_module(vendor), error=HTTPStatusError(503, headers={"Retry-After": "1"}))
-    record_attempts(stack.sessions, worker, [SendAttempt(row, claimed, verdict, started, utcnow(), request)])
+    _answer(stack, name, row, claimed, worker, started, verdict)
+
+
+def _sent_once_on(stack: RoutingStack, name: str, chunk_id: int) -> None:
+    """Send the queued chunk now, on account ``name``: accepted, each of its 30 numbers once."""
+    with stack.sessions() as session:
+        session.execute(update(Chunk).where(Chunk.id == chunk_id).values(not_before=None))
+        session.commit()
+    (result,) = send_group(
+        stack.sessions, _runtime(stack, name), load_group(stack.sessions, [chunk_id]), "w1"
+    )
+    assert result.state == "accepted"
+    assert Counter(e["mobile"] for e in stack.ledger()) == Counter(NUMBERS[:30])
+
+
+NO_BALANCE = "-7"  # yunxin: insufficient balance, an account problem
 
 
 def test_given_a_late_try_later_from_the_old_account_for_a_chunk_that_fits_the_new_one_then_the_new_account_is_kept(
     routing_stack: Any,
 ) -> None:
     # Given a campaign failed over from yunxin to trigger, its one chunk swept unknown on yunxin
-    accounts = [Acct("yx", "yunxin", "yx"), Acct("tg", "trigger", "tg"), Acct("tg2", "trigger", "tg2")]
-    stack = routing_stack(accounts, worker=False)
+    stack = routing_stack(FAILED_OVER, worker=False)
     campaign_id, chunk_id, row, claimed = _swept_then_failed_over(stack)
 
     # When yunxin's "try later" for that request comes, long after it went out (past failover_after)
@@ -253,30 +281,19 @@ def test_given_a_late_try_later_from_the_old_account_for_a_chunk_that_fits_the_n
     status = _status(stack, campaign_id)
     assert (status["state"], status["account"]) == ("running", stack.names["tg"])
     # ... which sends the chunk once
-    with stack.sessions() as session:
-        session.execute(update(Chunk).where(Chunk.id == chunk_id).values(not_before=None))
-        session.commit()
-    (result,) = send_group(
-        stack.sessions, _runtime(stack, "tg"), load_group(stack.sessions, [chunk_id]), "w1"
-    )
-    assert result.state == "accepted"
-    assert Counter(e["mobile"] for e in stack.ledger()) == Counter(NUMBERS[:30])
+    _sent_once_on(stack, "tg", chunk_id)
 
 
 def test_given_a_late_no_balance_from_the_old_account_then_the_campaign_is_not_paused_on_the_new_one(
     routing_stack: Any,
 ) -> None:
     # Given a campaign failed over from yunxin to trigger, its one chunk swept unknown on yunxin
-    accounts = [Acct("yx", "yunxin", "yx"), Acct("tg", "trigger", "tg"), Acct("tg2", "trigger", "tg2")]
-    stack = routing_stack(accounts, worker=False)
+    stack = routing_stack(FAILED_OVER, worker=False)
     campaign_id, chunk_id, row, claimed = _swept_then_failed_over(stack)
 
-    # When yunxin's late answer to that request is "insufficient balance" (-7: an account problem)
-    request = build_request(_runtime(stack, "yx"), row, claimed.pairs)
-    verdict = interpret(vendor_module("yunxin"), body="-7")
-    (late,) = record_attempts(
-        stack.sessions, "old-worker", [SendAttempt(row, claimed, verdict, utcnow(), utcnow(), request)]
-    )
+    # When yunxin's late answer to that request is "insufficient balance" (an account problem)
+    verdict = interpret(vendor_module("yunxin"), body=NO_BALANCE)
+    late = _answer(stack, "yx", row, claimed, "old-worker", utcnow(), verdict)
     failover.run(stack.sessions, stack.settings)
 
     # Then the campaign runs on, on trigger (not paused, not moved on to the next fallback), the chunk
@@ -285,14 +302,7 @@ def test_given_a_late_no_balance_from_the_old_account_then_the_campaign_is_not_p
     assert (status["state"], status["account"]) == ("running", stack.names["tg"])
     assert (late.next, late.state) == (Next.LATER, "queued")
     # ... which sends the chunk yunxin did not take, once
-    with stack.sessions() as session:
-        session.execute(update(Chunk).where(Chunk.id == chunk_id).values(not_before=None))
-        session.commit()
-    (result,) = send_group(
-        stack.sessions, _runtime(stack, "tg"), load_group(stack.sessions, [chunk_id]), "w1"
-    )
-    assert result.state == "accepted"
-    assert Counter(e["mobile"] for e in stack.ledger()) == Counter(NUMBERS[:30])
+    _sent_once_on(stack, "tg", chunk_id)
 
 
 def test_given_no_balance_from_the_account_a_campaign_is_on_then_it_is_still_paused(
@@ -308,10 +318,8 @@ def test_given_no_balance_from_the_account_a_campaign_is_on_then_it_is_still_pau
         claimed = claim_chunks(session, [chunk_id], "w1", 120)[chunk_id]
 
     # When yunxin answers "insufficient balance"
-    request = build_request(_runtime(stack, "yx"), row, claimed.pairs)
-    verdict = interpret(vendor_module("yunxin"), body="-7")
-    (result,) = record_attempts(
-        stack.sessions, "w1", [SendAttempt(row, claimed, verdict, utcnow(), utcnow(), request)]
+    result = _answer(
+        stack, "yx", row, claimed, "w1", utcnow(), interpret(vendor_module("yunxin"), body=NO_BALANCE)
     )
 
     # Then the campaign is paused for a person, its chunk queued for the resume
@@ -323,8 +331,7 @@ def test_given_the_new_account_says_try_later_past_failover_after_then_the_campa
 ) -> None:
     # Given a campaign failed over from yunxin to trigger, its one chunk swept unknown on yunxin and
     # queued again by yunxin's late "try later"
-    accounts = [Acct("yx", "yunxin", "yx"), Acct("tg", "trigger", "tg"), Acct("tg2", "trigger", "tg2")]
-    stack = routing_stack(accounts, worker=False)
+    stack = routing_stack(FAILED_OVER, worker=False)
     campaign_id, chunk_id, row, claimed = _swept_then_failed_over(stack)
     _try_later(stack, "yx", row, claimed, "old-worker", utcnow() - timedelta(seconds=130))
 
