@@ -31,7 +31,6 @@ from dispatcher.ratelimit import (
     PullLimiter,
 )
 from dispatcher.store import make_engine, session_factory
-from dispatcher.vendors.registry import get as vendor_module
 from dispatcher.vendors.transport import for_account as transport_for
 
 IN_MEMORY = "memory://"
@@ -86,7 +85,7 @@ class Runtime:
                     )
                 runtime = AccountRuntime(
                     config,
-                    vendor_module(config.vendor),
+                    config.vendor_module(),
                     transport_for(config),
                     limiter,
                     lease_seconds=lease_seconds(),
