@@ -466,7 +466,7 @@ def _extra_codes(raw: Any, where: str) -> dict[int, CodeInfo]:
     for key, value in raw.items():
         row = [value] if isinstance(value, str) else value
         if not _CODE_KEY_RE.fullmatch(str(key)):
-            raise ConfigError(f"{where} field extra_codes: {key!r} is not a negative code such as \"-30\"")
+            raise ConfigError(f'{where} field extra_codes: {key!r} is not a negative code such as "-30"')
         if not isinstance(row, list) or not 1 <= len(row) <= 3 or not all(isinstance(v, str) for v in row):
             raise ConfigError(
                 f'{where} field extra_codes, code {key}: give a class, or ["class", "中文", "English"]'
@@ -474,7 +474,11 @@ def _extra_codes(raw: Any, where: str) -> dict[int, CodeInfo]:
         if row[0] not in classes.split(", "):
             raise ConfigError(f"{where} field extra_codes, code {key}: class must be one of: {classes}")
         zh = row[1] if len(row) > 1 else "账户配置的代码"
-        en = row[2] if len(row) > 2 else (row[1] if len(row) > 1 else "a code from the account's configuration")
+        en = (
+            row[2]
+            if len(row) > 2
+            else (row[1] if len(row) > 1 else "a code from the account's configuration")
+        )
         codes[int(key)] = CodeInfo(int(key), ErrorClass(row[0]), zh, en)
     return codes
 

@@ -8,9 +8,10 @@ was lost.
 Notes on the document, resolved here:
 - ``balance(sn, pwd)`` is not in the document, but the contract needs a balance and every public client of
   this gateway calls ``webservice.asmx/balance`` with exactly those two fields.
-- ``Register`` / ``UnRegister`` are named in section 4.2 without fields; the fields are the ones public
-  clients send. The document gives them port 8060 (base URL is configuration); ``pwd`` is the MD5 form here
-  too, so the plain password never leaves the machine.
+- ``Register`` / ``UnRegister`` are named in section 4.2 without fields; the fields are the ones the
+  vendor's own demo client sends, and like it they carry the password itself in ``pwd`` (every other
+  method: the MD5 form). The document gives them port 8060 (base URL is configuration). ``pwd`` is a
+  secret field: never logged or stored.
 """
 
 from __future__ import annotations
@@ -184,15 +185,21 @@ def build_register(  # noqa: PLR0913 (the document's registration form, a keywor
     postcode: str,
     sign: str,
 ) -> Request:
-    """Register: once per serial number, with the company's real details."""
+    """Register: once per serial number, with the company's real details; the plain password, as the
+    vendor's demo client sends it."""
     details = {"province": province, "city": city, "trade": trade, "entname": entname, "linkman": linkman}
     details |= {"phone": phone, "mobile": mobile, "email": email, "fax": fax, "address": address}
     details |= {"postcode": postcode, "sign": sign}
-    return Request(ASMX + "Register", _login(creds) | details)
+    return Request(ASMX + "Register", _plain_login(creds) | details)
 
 
 def build_unregister(creds: Credentials) -> Request:
-    return Request(ASMX + "UnRegister", _login(creds))
+    """UnRegister: the plain password, as the vendor's demo client sends it."""
+    return Request(ASMX + "UnRegister", _plain_login(creds))
+
+
+def _plain_login(creds: Credentials) -> dict[str, str]:
+    return {"sn": creds.user, "pwd": creds.password}
 
 
 def parse_value(body: str) -> Answer:

@@ -119,7 +119,10 @@ class _AccountVendor:
 
 
 def for_account(
-    vendor: str, *, extra_codes: Mapping[int, CodeInfo] = MappingProxyType({}), content_encoding: str = "plain"
+    vendor: str,
+    *,
+    extra_codes: Mapping[int, CodeInfo] = MappingProxyType({}),
+    content_encoding: str = "plain",
 ) -> VendorModule:
     """``vendor``'s module as an account with these settings uses it (the module itself when they are
     the defaults)."""

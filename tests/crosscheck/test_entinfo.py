@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from dispatcher.errors import HTTPStatusError, UnsupportedMethodError
+from dispatcher.errors import UnsupportedMethodError
 from dispatcher.simulator import RunningSimulator
 from dispatcher.vendors import entinfo as en
 from dispatcher.vendors.transport import Transport
@@ -87,26 +87,23 @@ def test_given_no_report_method_in_the_seed_then_the_client_refuses_pulls() -> N
             build(EN)
 
 
-@pytest.mark.parametrize(
-    "request_",
-    [
-        en.build_balance(EN),
-        en.build_unregister(EN),
-        en.build_register(
-            EN,
-            **dict.fromkeys(("province", "city", "trade", "entname", "linkman", "phone", "fax"), "x"),
-            **dict.fromkeys(("mobile", "email", "address", "postcode", "sign"), "x"),
-        ),
-    ],
-    ids=["balance", "UnRegister", "Register"],
-)
-def test_known_gap_the_simulator_has_no_balance_register_or_unregister(
-    transport: Transport, request_: Request
+def test_given_the_balance_when_asked_as_the_vendors_client_does_then_the_accounts_balance(
+    transport: Transport,
 ) -> None:
-    # KNOWN GAP, on purpose. Entinfo SDK API (2017) has no balance method at all (the client calls the `balance` of
-    # public clients), and names Register / UnRegister (4.2: "需要调用Register方法注册一次",
-    # "UnRegister与Register配合使用，连续使用不得超过10次/天") without their fields or answers. A simulated
-    # method could only copy the client's guess, checking the client against itself; so the simulator
-    # answers 404 and these client builders stay unchecked. This test fails once someone adds them.
-    with pytest.raises(HTTPStatusError, match="404"):
-        transport.send(request_)
+    # Not in the Entinfo SDK API (2017); the simulator reads the vendor's own demo client: `balance(sn, pwd)`
+    # with the MD5 pwd of the sends.
+    answer = exchange(transport, en.build_balance(EN), en.parse_balance)
+    assert answer.ok and answer.value == "100000000"
+
+
+def test_given_register_and_unregister_when_sent_then_the_gateway_takes_them_with_the_plain_password(
+    transport: Transport,
+) -> None:
+    # Section 4.2 names Register / UnRegister without their fields; the vendor's demo client sends them
+    # with the password itself in `pwd` (and the MD5 form everywhere else): so does the module.
+    details = dict.fromkeys(("province", "city", "trade", "entname", "linkman", "phone", "fax"), "x")
+    details |= dict.fromkeys(("mobile", "email", "address", "postcode", "sign"), "x")
+    register = en.build_register(EN, **details)
+    assert register.form["pwd"] == EN.password and "***" in repr(register)
+    assert exchange(transport, register, en.parse_value).value == "0"
+    assert exchange(transport, en.build_unregister(EN), en.parse_value).value == "0"

@@ -97,7 +97,7 @@ def test_given_document_answers_when_parsing_a_send_then_rrid_or_negative_code()
     assert entinfo.classify(-20).error_class is ErrorClass.DUPLICATE
 
 
-def test_given_balance_register_unregister_when_building_then_asmx_methods_with_md5() -> None:
+def test_given_balance_register_unregister_when_building_then_md5_for_balance_and_the_password_to_register() -> None:
     balance = entinfo.build_balance(CREDS)
     assert (balance.path, balance.form) == ("/webservice.asmx/balance", {"sn": SN, "pwd": PWD})
     assert entinfo.parse_balance('<string xmlns="http://entinfo.cn/">1000</string>').value == "1000"
@@ -107,8 +107,14 @@ def test_given_balance_register_unregister_when_building_then_asmx_methods_with_
     )
     register = entinfo.build_register(CREDS, postcode="100001", sign="【签名】", **fields)
     assert register.path == "/webservice.asmx/Register"
-    assert register.form["pwd"] == PWD and register.form["sign"] == "【签名】"
-    assert entinfo.build_unregister(CREDS).path == "/webservice.asmx/UnRegister"
+    # The vendor's demo client: the password itself for Register / UnRegister, MD5 everywhere else.
+    assert register.form["pwd"] == CREDS.password and register.form["sign"] == "【签名】"
+    assert register.redacted()["pwd"] == "***"
+    unregister = entinfo.build_unregister(CREDS)
+    assert (unregister.path, unregister.form) == (
+        "/webservice.asmx/UnRegister",
+        {"sn": SN, "pwd": CREDS.password},
+    )
     assert entinfo.parse_value("<string>0</string>").ok
 
 
