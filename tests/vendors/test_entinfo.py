@@ -97,7 +97,9 @@ def test_given_document_answers_when_parsing_a_send_then_rrid_or_negative_code()
     assert entinfo.classify(-20).error_class is ErrorClass.DUPLICATE
 
 
-def test_given_balance_register_unregister_when_building_then_md5_for_balance_and_the_password_to_register() -> None:
+def test_given_balance_register_unregister_when_building_then_md5_for_balance_and_the_password_to_register() -> (
+    None
+):
     balance = entinfo.build_balance(CREDS)
     assert (balance.path, balance.form) == ("/webservice.asmx/balance", {"sn": SN, "pwd": PWD})
     assert entinfo.parse_balance('<string xmlns="http://entinfo.cn/">1000</string>').value == "1000"
