@@ -7,12 +7,12 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from dispatcher.errors import UnsupportedMethodError
-from dispatcher.simulator import RunningSimulator
+from dispatcher.errors import TextEncodingError, UnsupportedMethodError
+from dispatcher.simulator import Account, RunningSimulator, run_simulator
 from dispatcher.vendors import entinfo as en
 from dispatcher.vendors.transport import Transport
 from dispatcher.vendors.wire import CHINA_TZ, AnswerKind, ErrorClass, Request
-from tests.crosscheck.conftest import EN, SIGNED, accepted, exchange, sent
+from tests.crosscheck.conftest import EN, SIGNED, accepted, crosscheck_config, exchange, sent
 
 MOBILES = ["13900000001", "13900000002", "13900000003"]
 # Texts with the characters a URL-encoded, comma-joined list could mangle.
@@ -107,3 +107,25 @@ def test_given_register_and_unregister_when_sent_then_the_gateway_takes_them_wit
     assert register.form["pwd"] == EN.password and "***" in repr(register)
     assert exchange(transport, register, en.parse_value).value == "0"
     assert exchange(transport, en.build_unregister(EN), en.parse_value).value == "0"
+
+
+TRICKY = "满100+送50%，张喆 回T退订【测试】"
+
+
+@pytest.mark.parametrize("reading", ["plain", "url", "gb2312"])
+def test_given_an_accounts_content_encoding_when_mdsmssend_to_a_gateway_reading_it_so_then_the_text_arrives_whole(
+    reading: str,
+) -> None:
+    # The document (URLUTF8编码), its GET examples (as is), the vendor's Java SDK (URL-encoded) and PHP demo
+    # (GB2312) disagree: each reading, sent by the module as an account asks, arrives intact at a
+    # gateway that reads it so.
+    config = crosscheck_config(accounts=(Account("entinfo", EN.user, EN.password, content_encoding=reading),))
+    with run_simulator(config) as sim, Transport([sim.base_url]) as transport:
+        request = en.build_send(EN, MOBILES[:1], TRICKY, ref="42", content_encoding=reading)
+        assert send_ok(transport, request) == "42"
+        assert [e["content"] for e in sim.ledger()["accepted"]] == [TRICKY]
+
+
+def test_given_gb2312_and_a_text_gbk_cannot_carry_when_building_then_refused_before_sending() -> None:
+    with pytest.raises(TextEncodingError, match="🎉"):
+        en.build_send(EN, MOBILES[:1], "好消息🎉【测试】", content_encoding="gb2312")
