@@ -60,7 +60,7 @@ ENCODING = (
     "more, as the vendor's Java SDK does: for a gateway that URL-decodes the field, as the document's "
     '"URLUTF8编码" says), or `gb2312` (the form in GBK, as the vendor\'s PHP demo converts it). If '
     "`plain` is wrong, only texts holding `+` or `%xx` change; a wrong `url` would garble every text. "
-    "A proof on entinfo offers a text holding `+`, `%` and 喆 to find out."
+    "To find out, send a proof whose text holds `+`, `%` and 喆 and compare what arrives."
 )
 SERVICE_PATH = "/webservice.asmx"
 ASMX = SERVICE_PATH + "/"
