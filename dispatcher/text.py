@@ -21,6 +21,7 @@ CellValue = str | int | float | bool | date | datetime | time | timedelta | None
 
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 _SIGNATURE = re.compile(r"【[^【】]+】\s*$")
+_LEADING_SIGNATURE = re.compile(r"【[^【】]+】")
 # How marketing texts tell people to opt out: 回T退订, 退订回T, 拒收请回复R, 回复TD退订, ...
 _OPT_OUT_HINT = re.compile(r"退订|拒收|unsubscribe|reply\s+stop", re.I)
 
@@ -153,8 +154,12 @@ def segments(text: str) -> int:
     return -(-n // MULTI_SEGMENT)
 
 
-def has_signature(text: str) -> bool:
-    """The text ends with a ``【签名】`` (yunxin: the last character must be ``】``)."""
+def has_signature(text: str, *, leading: bool = False) -> bool:
+    """The text ends with a ``【签名】`` (yunxin: the last character must be ``】``); with ``leading``, or
+    starts with one (trigger's and entinfo's documents do not say where it goes; their public clients
+    put ``【品牌】`` first)."""
+    if leading and _LEADING_SIGNATURE.match(text):
+        return True
     return _SIGNATURE.search(text) is not None and text.rstrip() == text
 
 
@@ -215,6 +220,8 @@ class TextRules:
     keywords: tuple[str, ...] = ()
     encrypted: bool = False
     max_chars: tuple[int, int] | None = None  # (single-byte text, text with double-byte characters)
+    # The gateway takes a leading 【signature】 too (trigger, entinfo); else it must come last.
+    signature_first: bool = False
     _folded: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False, default=())
 
     def __post_init__(self) -> None:

@@ -184,7 +184,7 @@ def ingest(
         layout.headers[layout.phone_index],
         parsed,
     )
-    _template_warnings(parsed, result, marketing)
+    _template_warnings(parsed, result, marketing, rules.signature_first)
     data = itertools.chain((r for r in read if r[0] > layout.header_row), source.rows)
     # The loop allocates millions of objects that all live on: the cyclic GC would traverse the
     # growing result again and again for nothing (nothing here forms cycles).
@@ -221,10 +221,26 @@ def _warn(result: IngestResult, msgid: str, **params: Any) -> None:
     result.notices.append((msgid, params))
 
 
-def _template_warnings(template: textrules.Template, result: IngestResult, marketing: bool) -> None:
-    # A template ending in words must end with 【签名】 ("【{店名}】" counts); one ending in a value is checked per row.
-    if template.literals[-1].strip() and not textrules.has_signature(template.source):
-        _warn(result, N_("the template does not end with a 【signature】: gateways reject such texts"))
+def _signature_rule(template: textrules.Template, leading: bool) -> tuple[bool, bool]:
+    """(the template's own words lack a 【signature】, each rendered text's is to be checked).
+
+    A template ending in words must end with 【签名】 ("【{店名}】" counts); one ending in a value is checked
+    per row. Where the gateway takes a leading signature (``leading``: trigger, entinfo), one starting
+    with 【品牌】 is as good, and a row's text may start with one."""
+    first, last = template.literals[0], template.literals[-1]
+    if leading and first.strip() and textrules.has_signature(template.source, leading=True):
+        return False, False
+    if last.strip():
+        return not textrules.has_signature(template.source), False
+    return False, True
+
+
+def _template_warnings(
+    template: textrules.Template, result: IngestResult, marketing: bool, leading: bool
+) -> None:
+    if _signature_rule(template, leading)[0]:
+        where = N_("the template does not end with a 【signature】: gateways reject such texts")
+        _warn(result, where)
     if marketing and not textrules.has_opt_out_hint(template.static_text):
         _warn(result, N_("a marketing text should tell people how to opt out (e.g. 回T退订)"))
 
@@ -250,7 +266,8 @@ def _process(
     parts = [""] * (2 * len(template.literals) - 1)
     parts[::2] = template.literals
     join = "".join
-    check_signature = not template.literals[-1].strip()  # the text ends with a value: check each one
+    leading = text_rules.signature_first  # the gateway takes 【签名】 first, too
+    check_signature = _signature_rule(template, leading)[1]  # it may come from a value: check each text
     is_csv = not source.sheet
     messages = result.messages
     rows_out, mobiles, texts, segs = messages.rows, messages.mobiles, messages.texts, messages.segments
@@ -311,7 +328,7 @@ def _process(
             continue
         parts[1::2] = values
         message = join(parts)
-        if check_signature and not textrules.has_signature(message):
+        if check_signature and not textrules.has_signature(message, leading=leading):
             rejected.append(Rejection(number, fields[-1], values[-1], "no_signature", mobile=mobile))
             continue
         if text_reason is not None and (problem := text_reason(message)):

@@ -94,7 +94,7 @@ def drain(
     Transport errors propagate (the bodies already stored stay stored). ``keep_lock`` renews the
     account's drain lock before each call (a paced drain can outlast it); False: it was lost, stop.
     """
-    vendor = vendor_module(account.vendor)
+    vendor = account.vendor_module()
     request = build(account, kind)
     stored = 0
     for _ in range(max_calls):
