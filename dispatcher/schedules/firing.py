@@ -79,6 +79,9 @@ def fire_due(
         plan = timing.plan(schedule.cron, cursor, now, grace)
         for moment in plan.missed:
             more = plan.more_missed if moment == plan.missed[0] else 0
+            if off := _day_off(sessions, schedule, moment):  # would not have fired anyway: say why
+                fired.extend([off] if isinstance(off, Fired) else [])
+                continue
             fired.extend(_record_missed(sessions, schedule, moment, grace.total_seconds(), more))
         for moment in plan.due:
             result = fire(sessions, settings, schedule, moment)
@@ -111,22 +114,8 @@ def fire(
     manual: bool = False,
 ) -> Fired | None:
     """One firing, if this process claims it (None: another beat or tick has it)."""
-    if schedule.workdays and not manual:
-        try:
-            workday = timing.is_workday(fire_at.astimezone(timing.CHINA).date())
-        except DispatcherError as exc:
-            return _record(sessions, schedule, fire_at, RunOutcome.FAILED, error=exc)
-        if not workday:
-            day = fire_at.astimezone(timing.CHINA).date()
-            holiday = timing.holiday_name(day)
-            msgid = N_("%(day)s is not a working day in China (%(why)s)")
-            return _record(
-                sessions,
-                schedule,
-                fire_at,
-                RunOutcome.NOT_WORKDAY,
-                said=(msgid, {"day": day.isoformat(), "why": holiday or "weekend"}),
-            )
+    if not manual and (off := _day_off(sessions, schedule, fire_at)):
+        return off if isinstance(off, Fired) else None
     try:
         found = sources.newest(schedule.source)
     except (DispatcherError, OSError) as exc:
@@ -139,6 +128,23 @@ def fire(
         params = {"file": found.path.name, "then": timing.local_label(earlier)}
         return _settle(sessions, schedule, run_id, fire_at, RunOutcome.UNCHANGED, said=(msgid, params))
     return _create(sessions, settings, schedule, run_id, fire_at, found)
+
+
+def _day_off(sessions: sessionmaker[Session], schedule: _Snapshot, fire_at: datetime) -> Fired | bool:
+    """For a working-days schedule, a firing on a day off (or past the calendar) recorded as such: the
+    record, or True when another look recorded it first; False when the firing goes ahead."""
+    if not schedule.workdays:
+        return False
+    day = fire_at.astimezone(timing.CHINA).date()
+    try:
+        workday = timing.is_workday(day)
+    except DispatcherError as exc:
+        return _record(sessions, schedule, fire_at, RunOutcome.FAILED, error=exc) or True
+    if workday:
+        return False
+    msgid = N_("%(day)s is not a working day in China (%(why)s)")
+    params = {"day": day.isoformat(), "why": timing.holiday_name(day) or "weekend"}
+    return _record(sessions, schedule, fire_at, RunOutcome.NOT_WORKDAY, said=(msgid, params)) or True
 
 
 def _create(

@@ -117,6 +117,20 @@ def is_workday(day: date) -> bool:
         ) from None
 
 
+# The calendar's holiday names, marked so that a firing's reason is said in the reader's language.
+HOLIDAY_NAMES = (
+    N_("New Year's Day"),
+    N_("Spring Festival"),
+    N_("Tomb-sweeping Day"),
+    N_("Labour Day"),
+    N_("Dragon Boat Festival"),
+    N_("National Day"),
+    N_("Mid-autumn Festival"),
+    N_("Anti-Fascist 70th Day"),
+    N_("weekend"),
+)
+
+
 def holiday_name(day: date) -> str | None:
     """The holiday ``day`` belongs to, in English (``National Day``), or None."""
     import chinese_calendar

@@ -74,7 +74,12 @@ def stack(make_stack: Callable[..., Stack]) -> Stack:
 
 def _add(stack: Stack, source: Path | str, *, cron: str = "0 10 * * *", **kwargs: object) -> None:
     new = records.NewSchedule(
-        "会员日", cron, str(source), str(kwargs.pop("template", TEMPLATE)), stack.accounts["yunxin"], **kwargs  # type: ignore[arg-type]
+        "会员日",
+        cron,
+        str(source),
+        str(kwargs.pop("template", TEMPLATE)),
+        stack.accounts["yunxin"],
+        **kwargs,  # type: ignore[arg-type]
     )
     records.add(stack.sessions, stack.settings, new, "test")
 
@@ -248,3 +253,18 @@ def test_given_a_paused_schedule_then_resuming_does_not_send_the_firings_it_slep
     with stack.sessions() as session:
         cursor = session.execute(select(Schedule.cursor)).scalar_one()
     assert datetime.now(UTC) - cursor < timedelta(minutes=1)
+
+
+def test_given_a_workdays_schedule_and_a_beat_down_over_a_holiday_then_days_off_are_not_called_missed(
+    stack: Stack, tmp_path: Path
+) -> None:
+    source = _drop(tmp_path, "list.xlsx", [("13900000002", "王")])
+    _add(stack, source, workdays=True)
+    # Given: last looked at on 2026-09-30 (Wednesday) after its firing; the beat comes back on 10-09 12:00
+    _look_from(stack, china(2026, 9, 30, 11, 0))
+    fired = firing.fire_due(stack.sessions, stack.settings, now=china(2026, 10, 9, 12, 0))
+    # Then: the National Day holiday (10-01..10-07) is days off; 10-08 and 10-09 (working days) were missed
+    outcomes = [(f.fire_at.astimezone(CHINA).day, f.outcome) for f in fired]
+    days_off = [(d, RunOutcome.NOT_WORKDAY) for d in range(1, 8)]
+    assert outcomes == [*days_off, (8, RunOutcome.MISSED), (9, RunOutcome.MISSED)]
+    assert _campaigns(stack) == []
