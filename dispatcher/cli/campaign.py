@@ -125,7 +125,7 @@ def register(app: typer.Typer) -> None:
                 split=split,
             )
         except DispatcherError as exc:
-            raise fail(exc) from None
+            raise fail(exc, as_json=as_json) from None
         data = {
             "id": created.campaign_id,
             "state": created.state.value,
@@ -239,7 +239,7 @@ def register(app: typer.Typer) -> None:
                 try:
                     return campaigns.status(session, campaign_id)
                 except DispatcherError as exc:
-                    raise fail(exc) from None
+                    raise fail(exc, as_json=as_json) from None
 
         data = read()
         if watch:

@@ -79,7 +79,7 @@ def register(app: typer.Typer) -> None:
         try:
             added = records.add(load_sessions(settings), settings, new, ACTOR)
         except DispatcherError as exc:
-            raise fail(exc) from None
+            raise fail(exc, as_json=as_json) from None
         if as_json:
             typer.echo(json.dumps(added, ensure_ascii=False))
             return
@@ -153,7 +153,7 @@ def register(app: typer.Typer) -> None:
         try:
             fired = firing.run_now(load_sessions(settings), settings, name)
         except DispatcherError as exc:
-            raise fail(exc) from None
+            raise fail(exc, as_json=as_json) from None
         data = {
             "schedule": fired.schedule,
             "fire_at": fired.fire_at.isoformat(),

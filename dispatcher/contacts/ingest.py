@@ -204,6 +204,12 @@ def ingest(
     finally:
         if collecting:
             gc.enable()
+    if result.rows == 0:  # an import template, or a list whose rows are all blank
+        raise SpreadsheetError.say(
+            N_("%(where)s: no data rows below the header row %(header)s: there is no one to send to"),
+            where=source.where(),
+            header=layout.header_row,
+        )
     if result.not_gb2312:
         _warn(
             result,

@@ -47,3 +47,20 @@ def test_given_a_campaign_and_a_proof_then_the_list_shows_the_campaign_and_proof
     with_proofs = _dispatcher("campaign", "list", "--proofs", "--json")
     assert [c["proof"] for c in json.loads(with_proofs.stdout)] == [False, True]
     assert "(proof)" in _dispatcher("campaign", "list", "--proofs").stdout
+
+
+def test_given_a_list_with_no_one_to_send_to_when_create_json_then_refused_with_a_json_error(
+    make_stack: Callable[..., Stack],
+) -> None:
+    stack = make_stack(worker=False)
+    header_only = write_contacts(stack.tmp / "template.xlsx", [])
+    all_bad = write_contacts(stack.tmp / "bad.xlsx", [("12345", "王"), ("not a number", "李")])
+    for path, said in ((header_only, "no data rows below the header"), (all_bad, "no recipient left")):
+        done = _dispatcher(
+            "campaign", "create", str(path), "--template", "{姓名}您好，回T退订【测试】",
+            "--account", stack.accounts["yunxin"], "--json",
+        )  # fmt: skip
+        assert done.returncode == 2
+        error = json.loads(done.stdout)["error"]
+        assert said in error["message"] and path.name in error["message"]
+    assert json.loads(_dispatcher("campaign", "list", "--json").stdout) == []
