@@ -231,6 +231,12 @@ def _template_warnings(template: textrules.Template, result: IngestResult, marke
     # A template ending in words must end with 【签名】 ("【{店名}】" counts); one ending in a value is checked per row.
     if template.literals[-1].strip() and not textrules.has_signature(template.source):
         _warn(result, N_("the template does not end with a 【signature】: gateways reject such texts"))
+    if named := textrules.full_width_placeholders(template):
+        _warn(
+            result,
+            N_("%(names)s: full-width braces are sent as they are; a placeholder is written {column}"),
+            names="、".join("｛" + n + "｝" for n in named),
+        )
     if marketing and not textrules.has_opt_out_hint(template.static_text):
         _warn(result, N_("a marketing text should tell people how to opt out (e.g. 回T退订)"))
 

@@ -126,3 +126,26 @@ def test_given_an_error_when_check_json_then_stdout_holds_a_json_error(tmp_path:
     assert result.exit_code == 2
     error = json.loads(result.stdout)["error"]
     assert error["code"] == "template" and "{会员号}" in error["message"]
+
+
+def test_given_full_width_braces_naming_a_column_when_check_then_refused_with_the_half_width_form(
+    tmp_path: Path,
+) -> None:
+    args = ["check", str(_file(tmp_path)), "--template", "｛姓名｝您好，回T退订【店】", "--vendor", "trigger"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert "full-width" in result.output and "{姓名}" in result.output
+
+
+def test_given_full_width_braces_naming_no_column_when_check_then_a_warning(tmp_path: Path) -> None:
+    args = [
+        "check",
+        str(_file(tmp_path)),
+        "--template",
+        "{姓名}您好，｛优惠码｝回T退订【店】",
+        "--vendor",
+        "trigger",
+    ]
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0
+    assert any("｛优惠码｝" in w and "full-width" in w for w in json.loads(result.stdout)["warnings"])
