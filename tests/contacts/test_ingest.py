@@ -35,7 +35,7 @@ def test_given_mixed_rows_then_every_row_is_accepted_or_rejected_with_its_reason
             5,
             "手机号",
             "13912345678",
-            "duplicate of row 2, with a different text (only that row's is sent)",
+            "duplicate of row 2 with a different text",
             RejectKind.DUPLICATE,
         ),
         (6, "手机号", "13700000000", "opted out", RejectKind.OPTED_OUT),
