@@ -96,9 +96,28 @@ def parse_template(source: str) -> Template:
     return Template(source, tuple(literals), tuple(fields))
 
 
+# What a Chinese input method types for braces: sent as they are, never a placeholder.
+_FULL_WIDTH = re.compile(r"｛([^｛｝{}]*)｝")
+
+
+def full_width_placeholders(template: Template) -> list[str]:
+    """The names written in full-width braces (``｛姓名｝``) in the template's own words."""
+    return [m.group(1).strip() for m in _FULL_WIDTH.finditer(template.static_text) if m.group(1).strip()]
+
+
 def check_fields(template: Template, headers: Sequence[str], *, where: str = "") -> None:
-    """Raise :class:`TemplateError` if a placeholder names no column (listing the columns there are)."""
+    """Raise :class:`TemplateError` if a placeholder names no column (listing the columns there are), or
+    if a column is named in full-width braces ``｛姓名｝`` (it would be sent as it is, unfilled)."""
     known = set(headers)
+    for name in full_width_placeholders(template):
+        if name in known:
+            raise TemplateError.say(
+                N_(
+                    "%(where)s｛%(name)s｝ is written with full-width braces and would be sent as it is: write {%(name)s}"
+                ),
+                where=where,
+                name=name,
+            )
     unknown = [f for f in dict.fromkeys(template.fields) if f not in known]
     if unknown:
         names = ", ".join("{" + f + "}" for f in unknown)
