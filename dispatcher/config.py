@@ -30,6 +30,7 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dispatcher.caps import Cap, parse_caps
 from dispatcher.contacts.guard import SheetLimits
 from dispatcher.errors import ConfigError
 from dispatcher.vendors import (
@@ -70,6 +71,7 @@ _ACCOUNT_KEYS = frozenset(
         "max_in_flight",
         "extra_codes",
         "content_encoding",
+        "frequency_caps",
     }
 )
 _TOP_KEYS = frozenset(
@@ -87,6 +89,7 @@ _TOP_KEYS = frozenset(
         "max_sheet_columns",
         "parse_memory_mb",
         "failover_after",
+        "frequency_caps",
         "accounts",
     }
 )
@@ -152,6 +155,8 @@ class AccountConfig:
     extra_codes: Mapping[int, CodeInfo] = field(default_factory=lambda: MappingProxyType({}))
     # entinfo: how the text travels in mdsmssend's ``content`` (docs/vendors.md has the evidence).
     content_encoding: str = "plain"
+    # Caps of this account's campaigns, beside the global ones; counted over every account.
+    frequency_caps: tuple[Cap, ...] = ()
 
     @property
     def base_urls(self) -> list[str]:
@@ -193,6 +198,17 @@ class Settings:
     accounts: Mapping[str, AccountConfig] = field(default_factory=lambda: MappingProxyType({}))
     # Seconds an account may keep answering "try later" before a campaign with fallbacks leaves it.
     failover_after: float = 300.0
+    # At most N messages to one number in K China calendar days, over every campaign and account.
+    frequency_caps: tuple[Cap, ...] = ()
+
+    def caps_for(self, account: str) -> tuple[Cap, ...]:
+        """The caps a campaign on ``account`` keeps: the global ones and the account's own."""
+        return tuple(sorted(set(self.frequency_caps) | set(self.account(account).frequency_caps)))
+
+    @property
+    def counting(self) -> bool:
+        """Some cap is configured (globally or on an account): every send is then counted."""
+        return bool(self.frequency_caps) or any(a.frequency_caps for a in self.accounts.values())
 
     @property
     def sheet_limits(self) -> SheetLimits:
@@ -278,6 +294,7 @@ class Settings:
             public_url=public_url.rstrip("/") if public_url else None,
             accounts=MappingProxyType(accounts),
             failover_after=float(failover_after),
+            frequency_caps=parse_caps(data.get("frequency_caps", []), "setting frequency_caps"),
             **sizes,
         )
 
@@ -450,6 +467,7 @@ def _account(  # noqa: C901 (one check per field of an account, each with its ow
         max_in_flight=max_in_flight or None,
         extra_codes=MappingProxyType(_extra_codes(raw.get("extra_codes", {}), where)),
         content_encoding=content_encoding,
+        frequency_caps=parse_caps(raw.get("frequency_caps", []), f"{where} field frequency_caps"),
     )
 
 
