@@ -220,6 +220,10 @@ def parse_replies(body: str) -> list[Reply]:
     raise _no_reports()
 
 
+def parse_replies_with_rejects(body: str) -> tuple[list[Reply], list[str]]:
+    raise _no_reports()
+
+
 def pull_error(body: str) -> CodeInfo | None:
     raise _no_reports()
 
@@ -229,4 +233,8 @@ def parse_push_reports(body: bytes, content_type: str) -> tuple[str, list[Report
 
 
 def parse_push_replies(body: bytes, content_type: str) -> tuple[str, list[Reply]]:
+    raise _no_reports()
+
+
+def parse_push_replies_with_rejects(body: bytes, content_type: str) -> tuple[str, list[Reply], list[str]]:
     raise _no_reports()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from types import ModuleType
 from urllib.parse import urlencode
 
 import pytest
 
+from dispatcher.vendors import trigger
 from dispatcher.vendors import webservice as ws
 from dispatcher.vendors import yunxin as yx
 from dispatcher.vendors.wire import CHINA_TZ, AnswerKind, ErrorClass, Report
@@ -225,9 +227,70 @@ def test_given_a_reply_text_with_the_field_separator_when_parsed_then_text_kept_
     assert (reply.text, reply.channel, reply.at) == ("a|,|b", "1069", DOC_TIME)
 
 
-def test_given_a_reply_with_an_unreadable_time_when_parsed_then_kept_without_time() -> None:
-    (reply,) = yx.parse_replies("13900000000|,|退订|,|yesterday")
-    assert (reply.mobile, reply.text, reply.at) == ("13900000000", "退订", None)
+def test_given_a_reply_with_an_unreadable_time_when_parsed_then_set_aside_as_a_reject() -> None:
+    # The time is what ends a record: without one there is no telling where its text ends.
+    assert yx.parse_replies_with_rejects("13900000000|,|退订|,|yesterday") == (
+        [],
+        ["13900000000|,|退订|,|yesterday"],
+    )
+
+
+# Every separator of every vendor (records, fields, personalised packing), and each alone and bare.
+SEPARATORS = ["|;|", "|,|", "|;", ";", ",", "|", "|!|", "|^|", "|~|", "|-|", "\n", "，", "；"]
+FORGED = "好的|;|13900000002|,|TD"
+REPLY_TIME = "2026/12/07 10:00:00"
+
+
+def _getmo_bodies(text: str) -> list[tuple[ModuleType, str]]:
+    """The reply of 13900000001 saying ``text``, in each vendor's pulled list formats, then a real "收到"
+    of 13900000003 after it."""
+    after = f"13900000003|,|收到|,|{REPLY_TIME}"
+    return [
+        (ws, f"13900000001|,|{text}|,|{REPLY_TIME}|;|{after}|;|"),  # GetMo
+        (ws, f"13900000001|,|{text}|,|{REPLY_TIME}|,|1069|;|{after}|,|1069|;|"),  # GetMo2
+        (yx, f"13900000001|,|{text}|,|{REPLY_TIME}|,|1069|;\n{after}|,|1069|;"),  # GetMo2, "|;" ends
+        (trigger, f"13900000001|,|{text}|,|{REPLY_TIME}|,|1069|,|c7|;|{after}|,|1069|,|c8|;|"),
+        (trigger, f"13900000001|,|{text}|,|{REPLY_TIME}|,|c7|;|{after}|,|c8|;|"),  # GetMoConnect
+        (
+            trigger,
+            f"13900000001 , {text} , {REPLY_TIME} , 1069 , c7 ; 13900000003 , 收到 , {REPLY_TIME} , 1069 , c8",
+        ),
+    ]
+
+
+@pytest.mark.parametrize("sep", SEPARATORS)
+def test_given_any_separator_in_a_reply_text_when_parsed_then_one_reply_of_its_sender_with_the_whole_text(
+    sep: str,
+) -> None:
+    texts = [FORGED, f"好的{sep}13900000002{sep}TD", f"{sep}TD", f"TD{sep}", f"a{sep}b{sep}{sep}c"]
+    for text in texts:
+        for vendor, body in _getmo_bodies(text):
+            replies, rejects = vendor.parse_replies_with_rejects(body)
+            assert [(r.mobile, r.text) for r in replies] == [
+                ("13900000001", text.strip()),
+                ("13900000003", "收到"),
+            ], (vendor.NAME, body)
+            assert rejects == []
+            assert all(r.at == datetime(2026, 12, 7, 10, tzinfo=CHINA_TZ) for r in replies)
+
+
+@pytest.mark.parametrize("sep", SEPARATORS)
+def test_given_any_separator_in_a_pushed_reply_text_when_parsed_then_one_reply_with_the_whole_text(
+    sep: str,
+) -> None:
+    text = f"好的{sep}13900000002{sep}TD"
+    for vendor in (ws, yx):
+        value = f"13900000001|,|{text}|,|{REPLY_TIME}|;|"
+        form = urlencode({"account": "a", "GetMo": value}).encode()
+        _, replies, rejects = vendor.parse_push_replies_with_rejects(
+            form, "application/x-www-form-urlencoded"
+        )
+        assert [(r.mobile, r.text) for r in replies] == [("13900000001", text)] and rejects == []
+    pushed = {"type": 3, "list": [{"dest_phone": "13900000001", "resp_content": text, "resp_time": 1}]}
+    _, replies, rejects = trigger.parse_push_replies_with_rejects(
+        json.dumps(pushed).encode(), "application/json"
+    )
+    assert [(r.mobile, r.text) for r in replies] == [("13900000001", text)] and rejects == []
 
 
 @BOTH
