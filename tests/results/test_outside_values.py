@@ -15,7 +15,7 @@ from dispatcher import campaigns
 from dispatcher.cli import app
 from dispatcher.results import parsing
 from dispatcher.results.inbox import process_pending, record_raw
-from dispatcher.store import OptOut, RawPull, ReplyRow
+from dispatcher.store import Chunk, OptOut, RawPull, ReplyRow
 from tests.results.scenario import accepted_campaign, drain_account, states
 from tests.stack import PG_URL
 
@@ -137,3 +137,26 @@ def test_given_a_value_the_checks_miss_when_the_store_refuses_it_then_only_its_b
         )
         assert LONG_NUMBER in body and "DataError" in error
         assert session.execute(select(RawPull.id).where(RawPull.parsed_at.is_(None))).all() == []
+
+
+def test_given_a_reply_naming_another_campaigns_chunk_then_it_is_tied_only_to_a_campaign_that_sent_to_it(
+    make_stack,
+) -> None:
+    stack = make_stack(worker=False)
+    # Given: campaign X sent to 13900000000, campaign Y to 13800000000, both on trigger
+    x = accepted_campaign(stack, 1, "7770001", vendor="trigger", first=13900000000)
+    y = accepted_campaign(stack, 1, "7770002", vendor="trigger", first=13800000000)
+    with stack.sessions() as session:
+        y_ref = session.execute(select(Chunk.ref).where(Chunk.campaign_id == y)).scalar_one()
+    # When X's recipient, and a number neither campaign sent to, push replies naming Y's chunk
+    items = [
+        {"dest_phone": "13900000000", "resp_content": "好", "customer_uuid": y_ref},
+        {"dest_phone": "13700000000", "resp_content": "好", "customer_uuid": y_ref},
+        {"dest_phone": "13800000000", "resp_content": "好", "customer_uuid": y_ref},
+    ]
+    _inbox(stack, ("trigger", "replies", "push", json.dumps({"type": 3, "list": items})))
+    process_pending(stack.sessions, stack.settings)
+    # Then each reply is tied to the campaign that sent to its number, or to none
+    with stack.sessions() as session:
+        tied = {m: c for m, c in session.execute(select(ReplyRow.mobile, ReplyRow.campaign_id))}
+    assert tied == {"13900000000": x, "13700000000": None, "13800000000": y}
