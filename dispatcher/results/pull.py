@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from redis.exceptions import LockError
+from redis.exceptions import LockError, RedisError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher.config import AccountConfig
@@ -50,7 +51,11 @@ MAX_CALLS = 1000  # 500,000 records per drain at most; the next drain goes on
 NO_PULL_VENDORS = frozenset(NO_REPORTS)  # no report or reply method at all
 DEFER_SECONDS = 30.0  # no pull of an account for this long after it answered "too frequent"
 LIMITER_WAIT = 30.0  # seconds a pull waits for a token; then the drain ends, the next one goes on
-LOCK_SECONDS = 300  # one drain per account at a time; renewed at each call, released when done
+# One drain per account at a time. The lock lives as long as its drain: a thread renews it every
+# LOCK_RENEW_SECONDS while the drain runs (however long a paced drain or a stalled call takes), and a
+# drain whose process was killed leaves it for LOCK_SECONDS at most.
+LOCK_SECONDS = 20
+LOCK_RENEW_SECONDS = 5.0
 SYSTEM = "system"
 
 
@@ -91,8 +96,8 @@ def drain(
 ) -> Drained:
     """Pull ``kind`` until an empty answer, committing each body; stops at the first error answer.
 
-    Transport errors propagate (the bodies already stored stay stored). ``keep_lock`` renews the
-    account's drain lock before each call (a paced drain can outlast it); False: it was lost, stop.
+    Transport errors propagate (the bodies already stored stay stored). ``keep_lock`` says, before each
+    call, whether the account's drain lock is still held; False: it was lost, stop.
     """
     vendor = vendor_module(account.vendor)
     request = build(account, kind)
@@ -139,57 +144,86 @@ def pull_account(runtime: Runtime, account: AccountConfig, kinds: Sequence[Kind]
         return out
     lock = None
     if runtime.redis is not None:
-        lock = runtime.redis.lock(DEFAULT_KEYS.lock_key(f"pull:{account.name}"), timeout=LOCK_SECONDS)
+        # Not thread-local: the renewing thread holds the same token.
+        key = DEFAULT_KEYS.lock_key(f"pull:{account.name}")
+        lock = runtime.redis.lock(key, timeout=LOCK_SECONDS, thread_local=False)
         if not lock.acquire(blocking=False):
             out.skipped = "another drain of this account is running"
             return out
-    try:
-        transport = runtime.account(account.name).transport
-        limiter = runtime.pull_limiter(account.name)
-        for kind in kinds:
-            try:
-                drained = drain(
-                    runtime.sessions, transport, account, kind, limiter=limiter, keep_lock=_renewer(lock)
-                )
-            except DispatcherError as exc:
-                out.failures[kind] = str(exc)
-                logger.warning("pull %s/%s failed: %s", account.name, kind, exc)
-                if isinstance(exc, HTTPStatusError) and exc.status_code == 429:
-                    _back_off(runtime, account, limiter, str(exc))  # HTTP's "too frequent"
-                    break
-                continue
-            out.bodies[kind] = drained.bodies
-            if drained.refused is not None:
-                if _refused(runtime, account, kind, drained.refused, limiter, out):
-                    break  # the other kind would be refused alike
-            elif drained.unexpected:
-                out.failures[kind] = f"unexpected answer: {drained.unexpected[:80]!r}"
-                logger.warning("pull %s/%s: unexpected answer %.80r", account.name, kind, drained.unexpected)
-            elif drained.paced_out:
-                out.failures[kind] = "no rate-limit token in time; the next drain goes on"
-            elif drained.lost_lock:
-                out.failures[kind] = "the drain lock expired; the next drain goes on"
-                break
-    finally:
-        if lock is not None:
-            with contextlib.suppress(LockError):  # expired during a stalled call: nothing to release
-                lock.release()
+    with _Renewing(lock) as renewing:
+        _pull_kinds(runtime, account, kinds, renewing.held, out)
     return out
 
 
-def _renewer(lock: Lock | None) -> Callable[[], bool] | None:
-    """Renews ``lock`` for another :data:`LOCK_SECONDS`; False once it is no longer ours."""
-    if lock is None:
-        return None
-
-    def renew() -> bool:
+def _pull_kinds(
+    runtime: Runtime,
+    account: AccountConfig,
+    kinds: Sequence[Kind],
+    held: Callable[[], bool] | None,
+    out: AccountPull,
+) -> None:
+    transport = runtime.account(account.name).transport
+    limiter = runtime.pull_limiter(account.name)
+    for kind in kinds:
         try:
-            lock.reacquire()
-        except LockError:
-            return False
-        return True
+            drained = drain(runtime.sessions, transport, account, kind, limiter=limiter, keep_lock=held)
+        except DispatcherError as exc:
+            out.failures[kind] = str(exc)
+            logger.warning("pull %s/%s failed: %s", account.name, kind, exc)
+            if isinstance(exc, HTTPStatusError) and exc.status_code == 429:
+                _back_off(runtime, account, limiter, str(exc))  # HTTP's "too frequent"
+                break
+            continue
+        out.bodies[kind] = drained.bodies
+        if drained.refused is not None:
+            if _refused(runtime, account, kind, drained.refused, limiter, out):
+                break  # the other kind would be refused alike
+        elif drained.unexpected:
+            out.failures[kind] = f"unexpected answer: {drained.unexpected[:80]!r}"
+            logger.warning("pull %s/%s: unexpected answer %.80r", account.name, kind, drained.unexpected)
+        elif drained.paced_out:
+            out.failures[kind] = "no rate-limit token in time; the next drain goes on"
+        elif drained.lost_lock:
+            out.failures[kind] = "the drain lock expired; the next drain goes on"
+            break
 
-    return renew
+
+class _Renewing:
+    """Renews ``lock`` every :data:`LOCK_RENEW_SECONDS` on a thread of its own until the block ends, then
+    releases it. ``held`` says whether it is still ours (False once a renewal found it gone)."""
+
+    def __init__(self, lock: Lock | None) -> None:
+        self.lock = lock
+        self.stop = threading.Event()
+        self.lost = threading.Event()
+        self.thread = threading.Thread(target=self._renew, name="pull-lock", daemon=True)
+
+    def __enter__(self) -> _Renewing:
+        if self.lock is not None:
+            self.thread.start()
+        return self
+
+    def held(self) -> bool:
+        return not self.lost.is_set()
+
+    def _renew(self) -> None:
+        assert self.lock is not None
+        while not self.stop.wait(LOCK_RENEW_SECONDS):
+            try:
+                self.lock.reacquire()
+            except LockError:
+                self.lost.set()
+                return
+            except RedisError as exc:  # Redis away for a moment: the next renewal tries again
+                logger.warning("pull lock: renewal failed: %r", exc)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.lock is None:
+            return
+        self.stop.set()
+        self.thread.join()
+        with contextlib.suppress(LockError):  # expired while Redis was away: nothing to release
+            self.lock.release()
 
 
 def _refused(

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -206,6 +209,7 @@ def test_given_a_paced_drain_longer_than_its_lock_then_the_lock_is_held_to_the_e
     # A paced drain of a backlog outlasts the lock (1,000 calls at a quarter of 10/s: 400 s); here a
     # 1 s lock and six calls at 2.5/s.
     monkeypatch.setattr(pull, "LOCK_SECONDS", 1)
+    monkeypatch.setattr(pull, "LOCK_RENEW_SECONDS", 0.25)
     records = "2314355899380234221,13900000000,2014/06/10 15:34:11,DELIVRD|"
     with gateway(answer=f'<string xmlns="http://tempuri.org/">{records}</string>'.encode()) as gw:
         one = live("webservice", gw.url)
@@ -261,3 +265,38 @@ def test_given_a_plain_text_answer_that_holds_no_records_then_the_drain_keeps_it
         assert drained.bodies == 1 and drained.unexpected == "系统繁忙，请稍后再试"
         with one.runtime.sessions() as session:
             assert len(session.execute(select(RawPull.id)).all()) == 1
+
+
+_PULLER = """
+import sys
+from dispatcher.config import Settings
+from dispatcher.results.pull import pull_account
+from dispatcher.runtime import Runtime
+runtime = Runtime.from_settings(Settings.load())
+pull_account(runtime, runtime.settings.account(sys.argv[1]), ["reports"])
+"""
+
+
+def test_given_a_puller_killed_mid_call_then_its_account_is_pulled_again_within_a_minute(live: Any) -> None:
+    with gateway("stall", delay=300, answer=b'<string xmlns="http://tempuri.org/" />') as gw:
+        one = live("webservice", gw.url)
+        # Given a process pulling the account's reports, stuck in a call to the gateway ...
+        puller = subprocess.Popen([sys.executable, "-c", _PULLER, one.name], env=dict(os.environ))
+        try:
+            deadline = time.monotonic() + 30
+            while not gw.seen and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert gw.seen, "the puller never called the gateway"
+            assert "another drain" in pull_account(one.runtime, one.account, ["reports"]).skipped
+            # ... when it is killed (no chance to release its lock)
+            puller.kill()
+            killed_at = time.monotonic()
+        finally:
+            puller.kill()
+            puller.wait()
+        gw.behaviour = "ok"
+        # Then the account is pulled again within a minute
+        while "another drain" in pull_account(one.runtime, one.account, ["reports"]).skipped:
+            assert time.monotonic() - killed_at < 60, "the killed puller's lock outlived a minute"
+            time.sleep(0.5)
+        assert time.monotonic() - killed_at <= pull.LOCK_SECONDS + 1
