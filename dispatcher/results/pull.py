@@ -9,8 +9,11 @@ and never starves them. The first error answer ends the drain (the vendor module
 
 - "too frequent" (``rate_limited``, or HTTP 429): the account slows down and is not pulled again for
   :data:`DEFER_SECONDS` (recorded in Redis, so every process holds off);
-- an account error (bad password, IP not allowed, expired, frozen): a warning in the log and an
-  ``account.pull_refused`` audit entry, for a person to act on; ``reports pull`` prints it;
+- an account error (bad password, IP not allowed, expired, frozen): a warning in the log, an
+  ``account.pull_refused`` audit entry and the account's current error in the store
+  (``store.account_errors``: every page shows it, ``reports pull`` prints it), for a person to act on;
+  the account is not pulled again for a minute, doubling at each refusal up to half an hour, until a
+  pull succeeds or its configuration changes (gateways lock an account after repeated wrong passwords);
 - anything else: a warning; the next drain tries again.
 """
 
@@ -31,7 +34,7 @@ from dispatcher.errors import DispatcherError, HTTPStatusError
 from dispatcher.keys import DEFAULT_KEYS
 from dispatcher.results.inbox import record_raw
 from dispatcher.results.parsing import pulled_replies, pulled_reports
-from dispatcher.store import audit
+from dispatcher.store import AccountError, account_errors, audit, utcnow
 from dispatcher.vendors import NO_REPORTS
 from dispatcher.vendors.registry import get as vendor_module
 from dispatcher.vendors.transport import Transport
@@ -142,6 +145,15 @@ def pull_account(runtime: Runtime, account: AccountConfig, kinds: Sequence[Kind]
     if wait > 0:
         out.skipped = f"deferred {wait:.0f} s more after a 'too frequent' answer"
         return out
+    with runtime.sessions() as session:
+        in_error = session.get(AccountError, account.name) is not None
+        error = account_errors.current(session, account) if in_error else None
+    if error is not None and (wait := (error.retry_at - utcnow()).total_seconds()) > 0:
+        # Gateways lock an account after repeated wrong passwords: wait, growing, for a fix.
+        what = f"{error.kind} pull refused: {error.code} {error.meaning_en} ({error.meaning})"
+        out.skipped = f"{what}; next pull in {wait:.0f} s (or once its configuration changes)"
+        out.alert = _alert(account, what)
+        return out
     lock = None
     if runtime.redis is not None:
         # Not thread-local: the renewing thread holds the same token.
@@ -152,7 +164,16 @@ def pull_account(runtime: Runtime, account: AccountConfig, kinds: Sequence[Kind]
             return out
     with _Renewing(lock) as renewing:
         _pull_kinds(runtime, account, kinds, renewing.held, out)
+    if in_error and not out.alert and any(kind not in out.failures for kind in out.bodies):
+        with runtime.sessions() as session:  # a pull went through: the account's error is over
+            account_errors.clear(session, account.name)
+            session.commit()
+        logger.info("account %s: pulls work again", account.name)
     return out
+
+
+def _alert(account: AccountConfig, what: str) -> str:
+    return f"account {account.name}: {what}: check its credentials, IP binding and status"
 
 
 def _pull_kinds(
@@ -241,12 +262,14 @@ def _refused(
         _back_off(runtime, account, limiter, what)
         return True
     if info.error_class is ErrorClass.ACCOUNT:
-        out.alert = f"account {account.name}: {what}: check its credentials, IP binding and status"
-        logger.warning("%s", out.alert)
+        out.alert = _alert(account, what)
         with runtime.sessions() as session:
+            error = account_errors.record(session, account, kind, info.code, info.meaning, info.meaning_en)
             audit(session, SYSTEM, "account.pull_refused", account=account.name, kind=kind,
                   code=info.code, meaning=info.meaning_en)  # fmt: skip
             session.commit()
+        logger.warning("%s; refused %d time(s) in a row: no pull for %.0f s", out.alert, error.failures,
+                       account_errors.delay(error.failures))  # fmt: skip
         return True
     logger.warning("account %s: %s", account.name, what)
     return False
