@@ -376,7 +376,13 @@ def parse_push_form(body: bytes, content_type: str, keys: Sequence[str]) -> tupl
     except (UnicodeDecodeError, LookupError):
         text = body.decode("gb18030", errors="replace")
         charset = "gb18030"
-    fields = {k.lower(): v for k, v in parse_qsl(text, keep_blank_values=True, encoding=charset)}
+    pairs = [(k.lower(), v) for k, v in parse_qsl(text, keep_blank_values=True, encoding=charset)]
+    named = [k for k, _ in pairs if k in keys or k == "account"]
+    if len(named) != len(set(named)):
+        # A gateway that does not encode the form lets a reply's "&GetMo=..." become a second list
+        # (the last would win): such a body is set aside, never read.
+        raise ValueError(f"push form repeats a field ({', '.join(sorted(named))}): a text was not encoded")
+    fields = dict(pairs)
     for key in keys:
         if key in fields:
             return fields.get("account", "").strip(), fields[key]

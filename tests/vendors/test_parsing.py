@@ -383,3 +383,15 @@ def test_given_a_push_that_is_not_the_form_when_parsed_then_value_error(
 @BOTH
 def test_given_an_empty_push_list_when_parsed_then_no_reports(vendor: ModuleType) -> None:
     assert vendor.parse_push_reports(b"account=acme&GetReport=", FORM) == ("acme", [])
+
+
+@BOTH
+def test_given_an_unencoded_push_whose_reply_text_starts_a_second_list_then_refused_not_read(
+    vendor: ModuleType,
+) -> None:
+    # A gateway that posts the form without encoding it: the text "好的|,|<time>|;|&GetMo=..." of
+    # 13900000001 would make a second GetMo field, read instead of the real one.
+    text = f"好的|,|{REPLY_TIME}|;|&GetMo=13900000002|,|TD"
+    body = f"account=a&GetMo=13900000001|,|{text}|,|{REPLY_TIME}|;|".encode()
+    with pytest.raises(ValueError, match="not encoded"):
+        vendor.parse_push_replies_with_rejects(body, FORM)
