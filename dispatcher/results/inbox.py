@@ -23,8 +23,9 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Literal
 
+from redis.exceptions import RedisError
 from sqlalchemy import insert, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher.config import Settings
@@ -162,7 +163,7 @@ def _drain(
                     continue
                 except Exception as exc:
                     session.rollback()
-                    if not claimed:
+                    if not claimed or not _bodys_fault(exc):
                         raise
                     if len(claimed) > 1:
                         logger.warning(
@@ -178,6 +179,14 @@ def _drain(
         stop.set()
         raise
     return stats
+
+
+def _bodys_fault(exc: Exception) -> bool:
+    """Whether ``exc`` can come from what a body holds (a value the store refuses, a record the code
+    cannot take): then the body is set aside. A lost or broken connection is no body's fault."""
+    if isinstance(exc, DBAPIError):
+        return isinstance(exc, DataError | IntegrityError)
+    return not isinstance(exc, OSError | RedisError)
 
 
 def _process_batch(
@@ -201,7 +210,7 @@ def _process_batch(
 
 def set_aside(sessions: sessionmaker[Session], raw_id: int, error: str, now: datetime | None = None) -> None:
     """Mark a body processed with ``error`` (its own transaction): it is listed for a person
-    (``reports quarantined``) and never taken again by itself."""
+    (``reports set-aside``) and never taken again by itself."""
     with sessions() as session:
         session.execute(
             update(RawPull)

@@ -11,8 +11,8 @@ between: it takes the rest, separators included. A record boundary is the first 
 holds; a text can only fake one by spelling out a whole record's tail (a time in the gateway's format,
 the trailing fields, the separator, a number), and it then still keeps the real record's own tail.
 
-A part of a body that is no record (no number first, no time at its end) is returned as a reject, for
-the inbox to set aside with the body: never silently dropped, and never guessed at.
+A part of a body that is no record (no number first, no time at its end) is returned, with everything
+after it, as a reject for the inbox to set aside with the body: never silently dropped, never guessed at.
 """
 
 from __future__ import annotations
@@ -22,10 +22,13 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dispatcher.vendors.wire import is_digits, parse_china_time
+from dispatcher.vendors.wire import parse_china_time
 
 # A number as the gateways write it (+86 allowed), then the field separator: where a record starts.
 _NUMBER = r"\s*(\+?[0-9]{5,20})\s*"
+_BLANK_TO_END = re.compile(r"\s*\Z")
+_TIME_SHAPE = re.compile(r"[0-9]{4}[-/][0-9]{1,2}[-/][0-9]{1,2}[ T][0-9]{1,2}:[0-9]{1,2}(?::[0-9]{1,2})?")
+_MAX_FIELD = 80  # a time, a channel or a customer id is far shorter
 # Trailing fields: a channel / show number is digits; a customer id is the client's own reference.
 CHANNEL = re.compile(r"[0-9]{0,32}")
 CUSTOMER_ID = re.compile(r"[0-9A-Za-z_.:\-]{0,60}")
@@ -56,53 +59,60 @@ def _norm(value: str) -> str:
 
 def is_time(value: str) -> bool:
     """A time as the gateways write one (bare digits are numbers and ids, never a time here)."""
-    return not is_digits(value) and parse_china_time(value) is not None
+    # The shapes parse_china_time reads (epoch digits aside), checked first: strptime is slow.
+    return _TIME_SHAPE.fullmatch(value) is not None and parse_china_time(value) is not None
 
 
-def _tail_of(segment: str, fmt: MoFormat) -> tuple[str, str, tuple[str, ...]] | None:
-    """``(text, time, trailing fields)`` when ``segment`` (a record after its number) ends with a time
-    and one of the format's tails; the text is what is left, whatever it holds."""
+def _tail_at(value: str, start: int, end: int, fmt: MoFormat) -> tuple[str, str, tuple[str, ...]] | None:
+    """``(text, time, trailing fields)`` when ``value[start:end]`` (a record after its number) ends with a
+    time and one of the format's tails; the text is what is left, whatever it holds. Only the short
+    fields at the end are looked at, so a long body costs no more than its length."""
+    sep = fmt.field_sep
     for shapes in fmt.tails:
-        parts = segment.rsplit(fmt.field_sep, len(shapes) + 1)
-        if len(parts) != len(shapes) + 2:
+        cuts: list[int] = []
+        right = end
+        for _ in range(len(shapes) + 1):
+            cut = value.rfind(sep, max(start, right - _MAX_FIELD - len(sep)), right)
+            if cut < 0:
+                break
+            cuts.append(cut)
+            right = cut
+        if len(cuts) != len(shapes) + 1:
             continue
-        text, when, *rest = parts
-        tail = tuple(_norm(p) for p in rest)
-        if is_time(_norm(when)) and all(s.fullmatch(v) for s, v in zip(shapes, tail, strict=True)):
-            return text.strip(), _norm(when), tail
+        bounds = [end, *cuts]
+        fields = [_norm(value[cuts[j] + len(sep) : bounds[j]]) for j in range(len(cuts))][::-1]
+        when, tail = fields[0], tuple(fields[1:])
+        if is_time(when) and all(s.fullmatch(v) for s, v in zip(shapes, tail, strict=True)):
+            return value[start : cuts[-1]].strip(), when, tail
     return None
 
 
 def split(value: str, fmt: MoFormat) -> tuple[list[MoRecord], list[str]]:
-    """The records of a reply list, and the parts of it that are none (see the module's notes)."""
+    """The records of a reply list, and what follows the first part that is none (see the module's
+    notes). Nothing after such a part is read: where the next record starts could only be guessed, and a
+    guess could land inside a text and read it as records."""
     start_re = re.compile(_NUMBER + re.escape(fmt.field_sep))
     ends = [(m.start(), m.end()) for m in fmt.record_sep.finditer(value)] + [(len(value), len(value))]
     starts = [end for end, _ in ends]
     records: list[MoRecord] = []
-    rejects: list[str] = []
     pos = 0
 
     def starts_record(at: int) -> bool:
-        return not value[at:].strip() or start_re.match(value, at) is not None
+        return _BLANK_TO_END.match(value, at) is not None or start_re.match(value, at) is not None
 
-    while value[pos:].strip():
+    while _BLANK_TO_END.match(value, pos) is None:
         head = start_re.match(value, pos)
         found = None
         if head is not None:
             for end, after in ends[bisect_left(starts, head.end()) :]:
                 if not starts_record(after):
                     continue
-                read = _tail_of(value[head.end() : end], fmt)
+                read = _tail_at(value, head.end(), end, fmt)
                 if read is not None:
                     found = (MoRecord(head.group(1), *read), after)
                     break
         if found is None:
-            # No record here: set aside up to the next place a record starts, and go on from there.
-            later = ends[bisect_left(starts, pos + 1) :]
-            nxt = next((a for _, a in later if a < len(value) and starts_record(a)), len(value))
-            rejects.append(value[pos:nxt].strip())
-            pos = nxt
-            continue
+            return records, [value[pos:].strip()]
         records.append(found[0])
         pos = found[1]
-    return records, rejects
+    return records, []

@@ -233,6 +233,11 @@ def test_given_a_reply_with_an_unreadable_time_when_parsed_then_set_aside_as_a_r
         [],
         ["13900000000|,|退订|,|yesterday"],
     )
+    # A record without an end after good ones: the good ones are read, the rest set aside
+    body = f"13900000000|,|好|,|{REPLY_TIME}|;|13900000001|,|a|,|yesterday|;|"
+    replies, rejects = yx.parse_replies_with_rejects(body)
+    assert [r.mobile for r in replies] == ["13900000000"]
+    assert rejects == ["13900000001|,|a|,|yesterday|;|"]
 
 
 # Every separator of every vendor (records, fields, personalised packing), and each alone and bare.
