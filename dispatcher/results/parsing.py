@@ -180,7 +180,8 @@ def read(vendor: VendorModule, kind: str, source: str, body: str) -> Parsed:
         if source == "pull":
             found, rejects = _pulled_reports(vendor, body)
         else:
-            found = [_from_report(r) for r in vendor.parse_push_reports(data, push_content_type(body))[1]]
+            _, pushed, rejects = vendor.parse_push_reports_with_rejects(data, push_content_type(body))
+            found = [_from_report(r) for r in pushed]
         good = [r for r in found if _report_problem(r) is None]
         rejects += [_describe(p, r) for r in found if (p := _report_problem(r)) is not None]
         return Parsed(good, [], [_cut(r) for r in rejects])

@@ -243,7 +243,8 @@ class _Renewing:
             return
         self.stop.set()
         self.thread.join()
-        with contextlib.suppress(LockError):  # expired while Redis was away: nothing to release
+        # Expired while Redis was away, or Redis away now: it expires by itself within LOCK_SECONDS.
+        with contextlib.suppress(LockError, RedisError):
             self.lock.release()
 
 

@@ -236,5 +236,9 @@ def parse_push_replies(body: bytes, content_type: str) -> tuple[str, list[Reply]
     raise _no_reports()
 
 
+def parse_push_reports_with_rejects(body: bytes, content_type: str) -> tuple[str, list[Report], list[str]]:
+    raise _no_reports()
+
+
 def parse_push_replies_with_rejects(body: bytes, content_type: str) -> tuple[str, list[Reply], list[str]]:
     raise _no_reports()

@@ -82,6 +82,10 @@ class VendorModule(Protocol):
 
     def parse_push_replies(self, body: bytes, content_type: str) -> tuple[str, list[Reply]]: ...
 
+    def parse_push_reports_with_rejects(
+        self, body: bytes, content_type: str
+    ) -> tuple[str, list[Report], list[str]]: ...
+
     def parse_push_replies_with_rejects(
         self, body: bytes, content_type: str
     ) -> tuple[str, list[Reply], list[str]]: ...

@@ -292,21 +292,31 @@ def _text(item: Mapping[str, Any], key: str) -> str:
     return "" if value is None else str(value).strip()
 
 
+def parse_push_reports_with_rejects(body: bytes, content_type: str) -> tuple[str, list[Report], list[str]]:
+    """Report push (types 1 and 2): ``(account, reports, items that are no report)``."""
+    data = _push_json(body, content_type)
+    reports: list[Report] = []
+    rejects: list[str] = []
+    for item in data.get("list", []):
+        if not isinstance(item, dict) or not _text(item, "phone") or not _text(item, "receive_status"):
+            rejects.append(json.dumps(item, ensure_ascii=False)[:200])
+            continue
+        reports.append(
+            Report(
+                mobile=_text(item, "phone"),
+                status=_text(item, "receive_status"),
+                batch_id=_text(item, "sub_no"),
+                at=_push_time(item.get("receive_time")),
+                ref=_text(item, "customer_uuid"),
+            )
+        )
+    return _text(data, "account"), reports, rejects
+
+
 def parse_push_reports(body: bytes, content_type: str) -> tuple[str, list[Report]]:
     """Report push (types 1 and 2): ``(account, reports)``."""
-    data = _push_json(body, content_type)
-    reports = [
-        Report(
-            mobile=_text(item, "phone"),
-            status=_text(item, "receive_status"),
-            batch_id=_text(item, "sub_no"),
-            at=_push_time(item.get("receive_time")),
-            ref=_text(item, "customer_uuid"),
-        )
-        for item in data.get("list", [])
-        if isinstance(item, dict) and _text(item, "phone")
-    ]
-    return _text(data, "account"), reports
+    account, reports, _ = parse_push_reports_with_rejects(body, content_type)
+    return account, reports
 
 
 def parse_push_replies_with_rejects(body: bytes, content_type: str) -> tuple[str, list[Reply], list[str]]:

@@ -389,10 +389,16 @@ def parse_push_form(body: bytes, content_type: str, keys: Sequence[str]) -> tupl
     raise ValueError(f"push form has none of the fields {', '.join(keys)}")
 
 
+def parse_push_reports_with_rejects(body: bytes, content_type: str) -> tuple[str, list[Report], list[str]]:
+    """Pushed reports, and the records of the list that could not be read."""
+    account, records = parse_push_form(body, content_type, _REPORT_KEYS)
+    return account, *parse_reports_with_rejects(records)
+
+
 def parse_push_reports(body: bytes, content_type: str) -> tuple[str, list[Report]]:
     """Pushed reports: POST form ``account=XXX&GetReport=<GetReport or GetReport2 format>``."""
-    account, records = parse_push_form(body, content_type, _REPORT_KEYS)
-    return account, parse_reports(records)
+    account, reports, _ = parse_push_reports_with_rejects(body, content_type)
+    return account, reports
 
 
 def parse_push_replies_with_rejects(body: bytes, content_type: str) -> tuple[str, list[Reply], list[str]]:
