@@ -66,9 +66,11 @@ def pulled_reports(vendor: VendorModule, body: str) -> list[ReportRecord]:
 
 
 def _pulled_reports(vendor: VendorModule, body: str) -> tuple[list[ReportRecord], list[str]]:
+    """The records (each checked against the store's columns unless the fast path's shapes already are
+    within them), in the body's order, and what was set aside."""
     value = unwrap(body)
     if value.startswith("<"):
-        return [_from_report(r) for r in vendor.parse_reports(body)], []
+        return _checked_reports([_from_report(r) for r in vendor.parse_reports(body)], [])
     with_ref = vendor.NAME in _REF_VENDORS
     body_re, record_re = _BODY_PATTERNS[with_ref]
     if body_re.fullmatch(value):
@@ -92,15 +94,22 @@ def _pulled_reports(vendor: VendorModule, body: str) -> tuple[list[ReportRecord]
             append(ReportRecord(batch, mobile, status, _time(at) if at else None, ref or None))
         elif record.strip():
             read = [_from_report(r) for r in vendor.parse_reports(record)]
-            out.extend(read)
+            out.extend(_checked_reports(read, rejects)[0])
             if not read:
                 rejects.append(record.strip())
     return out, rejects
 
 
-def pushed_reports(vendor: VendorModule, body: str) -> tuple[str, list[ReportRecord]]:
-    account, reports = vendor.parse_push_reports(body.encode("utf-8"), push_content_type(body))
-    return account, [_from_report(r) for r in reports]
+def _checked_reports(found: list[ReportRecord], rejects: list[str]) -> tuple[list[ReportRecord], list[str]]:
+    """``found`` less what the store cannot hold, which is added to ``rejects``."""
+    good = []
+    for record in found:
+        problem = _report_problem(record)
+        if problem is None:
+            good.append(record)
+        else:
+            rejects.append(_describe(problem, record))
+    return good, rejects
 
 
 class ReplyRecord(NamedTuple):
@@ -119,11 +128,6 @@ def _from_reply(reply: Reply) -> ReplyRecord:
 
 def pulled_replies(vendor: VendorModule, body: str) -> list[ReplyRecord]:
     return [_from_reply(r) for r in vendor.parse_replies(body)]
-
-
-def pushed_replies(vendor: VendorModule, body: str) -> tuple[str, list[ReplyRecord]]:
-    account, replies = vendor.parse_push_replies(body.encode("utf-8"), push_content_type(body))
-    return account, [_from_reply(r) for r in replies]
 
 
 # What the store's columns hold (dispatcher.store.models: reports and replies). A record outside them
@@ -178,12 +182,10 @@ def read(vendor: VendorModule, kind: str, source: str, body: str) -> Parsed:
     data = body.encode("utf-8")
     if kind == "reports":
         if source == "pull":
-            found, rejects = _pulled_reports(vendor, body)
+            good, rejects = _pulled_reports(vendor, body)
         else:
             _, pushed, rejects = vendor.parse_push_reports_with_rejects(data, push_content_type(body))
-            found = [_from_report(r) for r in pushed]
-        good = [r for r in found if _report_problem(r) is None]
-        rejects += [_describe(p, r) for r in found if (p := _report_problem(r)) is not None]
+            good, rejects = _checked_reports([_from_report(r) for r in pushed], rejects)
         return Parsed(good, [], [_cut(r) for r in rejects])
     if source == "pull":
         replies, rejects = vendor.parse_replies_with_rejects(body)

@@ -405,7 +405,7 @@ def test_given_an_unencoded_push_whose_reply_text_starts_a_second_list_then_refu
 def test_given_a_pushed_report_item_without_number_or_status_then_listed_as_a_reject_not_dropped() -> None:
     items = [{"phone": "13900000001", "receive_status": "DELIVRD"}, {"receive_status": "DELIVRD"}, 7,
              {"phone": "13900000002"}]  # fmt: skip
-    account, reports, rejects = trigger.parse_push_reports_with_rejects(
+    _, reports, rejects = trigger.parse_push_reports_with_rejects(
         json.dumps({"account": "a", "type": 1, "list": items}).encode(), "application/json"
     )
     assert [r.mobile for r in reports] == ["13900000001"] and len(rejects) == 3
