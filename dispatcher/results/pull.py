@@ -102,7 +102,7 @@ def drain(
     Transport errors propagate (the bodies already stored stay stored). ``keep_lock`` says, before each
     call, whether the account's drain lock is still held; False: it was lost, stop.
     """
-    vendor = vendor_module(account.vendor)
+    vendor = account.vendor_module()
     request = build(account, kind)
     stored = 0
     for _ in range(max_calls):
