@@ -16,7 +16,7 @@ zipped workbook (xlsx, xlsm, xlsb, ods) this module checks, streaming and in bou
   formatted empty cells, so a genuine list may declare more than it holds.
 
 The sheets of xls, xlsb and ods are not scanned: those are read in a child process with a memory limit
-(:mod:`dispatcher.web.sandbox`) first, as the web app reads every upload, whatever its format.
+(:mod:`dispatcher.contacts.sandbox`) first, as the web app reads every upload, whatever its format.
 
     with WorkbookGuard.open(path, limits) as guard:   # None for a file that is not a zip
         guard.check_sheet("名单")                      # SpreadsheetError naming file, sheet and size

@@ -97,6 +97,12 @@ def read_spreadsheet(
     )
 
 
+def read_through(path: Path, sheet: str | int | None, limits: SheetLimits = DEFAULT_LIMITS) -> int:
+    """Read every row of ``sheet`` (what creating a campaign will do); the number of rows. Run in a
+    memory-limited child (:mod:`dispatcher.contacts.sandbox`) before a process reads the sheet itself."""
+    return sum(1 for _ in open_rows(path, None if sheet == "" else sheet, limits).rows)
+
+
 def _load(
     workbook: python_calamine.CalamineWorkbook, name: str, guard: WorkbookGuard | None
 ) -> python_calamine.CalamineSheet:

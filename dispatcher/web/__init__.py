@@ -27,6 +27,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from dispatcher.config import Settings
+from dispatcher.contacts.sandbox import Busy, Sandbox, preload
 from dispatcher.errors import DispatcherError, NotFoundError, StateError
 from dispatcher.i18n import gettext as _
 from dispatcher.keys import DEFAULT_KEYS, KeySpace
@@ -44,7 +45,6 @@ from dispatcher.web.deps import (
     session_user,
 )
 from dispatcher.web.language import LanguageMiddleware
-from dispatcher.web.sandbox import Busy, Sandbox
 from dispatcher.web.security import SecurityMiddleware
 
 if TYPE_CHECKING:
@@ -84,6 +84,7 @@ def create_app(
         import tempfile
 
         upload_dir = Path(tempfile.gettempdir()) / "dispatcher-uploads"
+    preload("dispatcher.web.parsing")  # what the sandbox's children run, imported once
     ctx = WebContext(
         settings,
         sessions,

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher.config import Settings
+from dispatcher.contacts.sandbox import Sandbox
 from dispatcher.keys import DEFAULT_KEYS, KeySpace
-from dispatcher.web.sandbox import Sandbox
 from dispatcher.web.throttle import SignInThrottle
 from dispatcher.web.turns import Turns
 

@@ -1,4 +1,4 @@
-"""Reading an upload, as the web app does it: run in a sandboxed child (:mod:`dispatcher.web.sandbox`).
+"""Reading an upload, as the web app does it: run in a sandboxed child (:mod:`dispatcher.contacts.sandbox`).
 
 Everything here takes plain values (never the store or the settings: the child has no business with
 either) and returns JSON-able ones, the only kind the sandbox carries back.
@@ -102,11 +102,6 @@ def inspect(path: Path, sheet: str | None, phone_column: str | None, limits: She
                 cols = None
         found = Inspection(sheets, cols, str(exc), exc.msgid, exc.params)
     return dataclasses.asdict(found)
-
-
-def read_through(path: Path, sheet: str | int | None, limits: SheetLimits) -> int:
-    """Read every row of ``sheet`` (what creating a campaign will do); the number of rows."""
-    return sum(1 for _ in open_rows(path, None if sheet == "" else sheet, limits).rows)
 
 
 def preview(

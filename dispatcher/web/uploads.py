@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from dispatcher import campaigns, keywords
-from dispatcher.contacts.reader import CSV_SUFFIXES, SPREADSHEET_SUFFIXES
+from dispatcher.contacts.reader import CSV_SUFFIXES, SPREADSHEET_SUFFIXES, read_through
 from dispatcher.errors import InputError
 from dispatcher.i18n import N_
 from dispatcher.web import parsing
@@ -183,5 +183,5 @@ def ensure_read(ctx: WebContext, upload: Upload, sheet: str | None) -> None:
     """Before the web process reads the upload itself (creating the campaign): a sandboxed child
     must have read that sheet to the end, so whatever it holds cannot exhaust this process."""
     if not was_read(upload, sheet):
-        ctx.sandbox.run(upload.name, parsing.read_through, upload.path, sheet, ctx.settings.sheet_limits)
+        ctx.sandbox.run(upload.name, read_through, upload.path, sheet, ctx.settings.sheet_limits)
         mark_read(upload, sheet)

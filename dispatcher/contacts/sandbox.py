@@ -9,7 +9,7 @@ The child answers in JSON, never pickle: a child that a crafted file managed to 
 hand the web process code to run. (It is a fence against exhaustion and crashes, not a jail.)
 
     sandbox = Sandbox(memory_mb=4096)
-    result = sandbox.run("list.xlsx", parsing.preview, path, account, ...)   # its JSON-able return value
+    result = sandbox.run("list.xlsx", read_through, path, sheet, limits)   # its JSON-able return value
     # a DispatcherError raised in the child is raised here (its class by name, from dispatcher.errors);
     # a child that dies or overruns gives SpreadsheetError naming the file
 """
@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dispatcher import errors
+from dispatcher.contacts.reader import read_through
 from dispatcher.errors import DispatcherError, SpreadsheetError
 
 if TYPE_CHECKING:
@@ -46,7 +47,14 @@ class Busy(DispatcherError):
 
 
 _CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["dispatcher.web.parsing"])
+# The readers, imported once in the forkserver rather than in every child.
+_CONTEXT.set_forkserver_preload(["dispatcher.contacts"])
+
+
+def preload(*modules: str) -> None:
+    """Modules the forkserver imports once for every child (the caller's reading functions); only
+    before the first child starts."""
+    _CONTEXT.set_forkserver_preload(["dispatcher.contacts", *modules])
 
 
 def _child(conn: Connection, memory_bytes: int, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
@@ -169,7 +177,5 @@ def read_first_if_unscanned(path: Path, sheet: str | int | None, settings: Setti
     with a message, instead of aborting the command."""
     if path.suffix.lower() not in UNSCANNED_SUFFIXES or not path.is_file():
         return
-    from dispatcher.web import parsing
-
     sandbox = Sandbox(settings.parse_memory_mb, workers=1)
-    sandbox.run(path.name, parsing.read_through, path, sheet, settings.sheet_limits)
+    sandbox.run(path.name, read_through, path, sheet, settings.sheet_limits)
