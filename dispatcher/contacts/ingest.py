@@ -250,6 +250,10 @@ def _process(
     parts = [""] * (2 * len(template.literals) - 1)
     parts[::2] = template.literals
     join = "".join
+    # A rendered text is measured before it is built: a long value repeated by the template must
+    # cost a rejection, not the memory of a text no gateway would take.
+    room = textrules.MAX_TEXT_CHARS - len(template.static_text)
+    too_long = {"limit": textrules.MAX_TEXT_CHARS}
     check_signature = not template.literals[-1].strip()  # the text ends with a value: check each one
     is_csv = not source.sheet
     messages = result.messages
@@ -308,6 +312,9 @@ def _process(
             rejected.append(
                 Rejection(number, missing, "", "missing_value", {"field": missing}, mobile=mobile)
             )
+            continue
+        if sum(map(len, values)) > room:
+            rejected.append(Rejection(number, "", "", "too_long", dict(too_long), mobile=mobile))
             continue
         parts[1::2] = values
         message = join(parts)

@@ -223,9 +223,13 @@ def _csv_rows(
                         f"{path.name}: more than {limits.rows:,} rows; the limit is {limits.rows:,} "
                         "(setting max_sheet_rows)"
                     )
-                if len(row) > limits.columns and _width(row) > limits.columns:
+                if row and not row[-1].strip():
+                    # Trailing empty fields (Excel pads rows; a crafted file sends millions) hold
+                    # nothing: dropped here, so no page or column count ever sees them.
+                    del row[_width(row) :]
+                if len(row) > limits.columns:
                     raise SpreadsheetError(
-                        f"{path.name}, row {number}: {_width(row):,} columns; the limit is "
+                        f"{path.name}, row {number}: {len(row):,} columns; the limit is "
                         f"{limits.columns:,} (setting max_sheet_columns)"
                     )
                 yield number, row

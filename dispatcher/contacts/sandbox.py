@@ -118,25 +118,26 @@ class Sandbox:
         self._slots = threading.BoundedSemaphore(workers)
         self.peaks_kb: collections.deque[int] = collections.deque(maxlen=100)  # children's max RSS
 
-    def run(self, what: str, func: Callable[..., T], *args: Any) -> T:
-        """``func(*args)`` in a limited child; ``what`` (the file's name) starts every error message."""
+    def run(self, what: str, func: Callable[..., T], *args: Any, timeout_s: float | None = None) -> T:
+        """``func(*args)`` in a limited child; ``what`` (the file's name) starts every error message.
+        ``timeout_s``: a shorter limit than the sandbox's (a page should not wait minutes)."""
         if not self._slots.acquire(timeout=self.busy_wait_s):
             raise Busy(f"{what}: the server is reading other files; try again in a minute")
         try:
-            return self._run(what, func, args)
+            return self._run(what, func, args, min(timeout_s or self.timeout_s, self.timeout_s))
         finally:
             self._slots.release()
 
-    def _run(self, what: str, func: Callable[..., T], args: tuple[Any, ...]) -> T:
+    def _run(self, what: str, func: Callable[..., T], args: tuple[Any, ...], timeout_s: float) -> T:
         receiver, sender = _CONTEXT.Pipe(duplex=False)
         child = _CONTEXT.Process(target=_child, args=(sender, self.memory_mb << 20, func, args), daemon=True)
         child.start()
         sender.close()
         try:
-            if not receiver.poll(self.timeout_s):
+            if not receiver.poll(timeout_s):
                 child.kill()
                 raise SpreadsheetError(
-                    f"{what}: reading the file took longer than {self.timeout_s:.0f} s and was stopped"
+                    f"{what}: reading the file took longer than {timeout_s:.0f} s and was stopped"
                 )
             try:
                 answer = json.loads(receiver.recv_bytes())

@@ -178,15 +178,23 @@ def act(ctx: WebContext, user: CurrentUser, campaign_id: int, action: str) -> in
     return len(ids)
 
 
-def status(ctx: WebContext, campaign_id: int) -> dict[str, Any]:
+def status(ctx: WebContext, user: CurrentUser, campaign_id: int) -> dict[str, Any]:
     with ctx.sessions() as session:
         data = campaigns.status(session, campaign_id)
         campaign = campaigns.get(session, campaign_id)
         data["approved_by"] = campaign.approved_by
         data["created_by"] = campaign.created_by
         data["needs_approval"] = needs_approval(ctx, session, campaign)
-        data["template"] = campaign.template
+        data["template"] = shown_template(user, campaign)
     return data
+
+
+def shown_template(user: CurrentUser, campaign: Campaign) -> str | None:
+    """A proof's text is a rendered row of the list (a name, a coupon code): for senders and admins
+    only, like the numbers it went to. A campaign's template holds placeholders, not people."""
+    if campaign.proof and not user.can(Role.SENDER):
+        return None
+    return campaign.template
 
 
 def _epoch(column: Any, dialect: str) -> Any:

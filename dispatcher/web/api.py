@@ -95,7 +95,7 @@ async def preview_campaign(
 ) -> dict[str, Any]:
     """With ``waiting``: ``"window"`` and ``window_opens_at`` (UTC) when it would start outside its window."""
     waits = actions.start_window(ctx.settings, window or None, start_at or None)
-    found = await ctx.reading(_preview, ctx, user, file, template, account, sheet, phone_column)
+    found = await ctx.reading(user.name, _preview, ctx, user, file, template, account, sheet, phone_column)
     return {**found, **waits}
 
 
@@ -127,7 +127,19 @@ async def create_campaign(
     at = actions.parse_start(start_at, ctx.settings.timezone)
     routing = {"fallbacks": fallback or [], "variant_templates": template[1:], "split": split or None}
     return await ctx.reading(
-        _create, ctx, user, file, template[0], account, sheet, phone_column, at, window, name, routing
+        user.name,
+        _create,
+        ctx,
+        user,
+        file,
+        template[0],
+        account,
+        sheet,
+        phone_column,
+        at,
+        window,
+        name,
+        routing,
     )
 
 
@@ -146,7 +158,10 @@ def _create(
 ) -> dict[str, Any]:
     saved = _with_upload(ctx, user, file)
     try:
-        uploads.ensure_read(ctx, saved, sheet or None)  # a crafted file fails in the sandbox, not here
+        # Read and rendered in the sandbox first: a crafted file or template fails there, not here.
+        uploads.ensure_rendered(
+            ctx, saved, account, [template, *routing["variant_templates"]], sheet, phone_column
+        )
         created = actions.create(
             ctx,
             user,
@@ -169,12 +184,12 @@ def _create(
 
 @router.get("/campaigns/{campaign_id}", summary="State and recipient counts")
 def campaign_status(ctx: Ctx, user: ApiUser, campaign_id: CampaignId) -> dict[str, Any]:
-    return actions.status(ctx, campaign_id)
+    return actions.status(ctx, user, campaign_id)
 
 
 @router.get("/campaigns/{campaign_id}/progress", summary="Cumulative accepted/delivered over time")
 def campaign_progress(ctx: Ctx, user: ApiUser, campaign_id: CampaignId) -> dict[str, Any]:
-    data = actions.status(ctx, campaign_id)
+    data = actions.status(ctx, user, campaign_id)
     return {"status": data, "series": actions.series(ctx, campaign_id)}
 
 

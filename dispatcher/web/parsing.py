@@ -25,6 +25,10 @@ from dispatcher.text import display
 
 SAMPLES = 10
 SHOWN_REJECTED = 50
+# A page shows a bounded part of whatever a file holds: a workbook of thousands of sheets or a cell of
+# 32,767 characters is cut to what a person reads (the whole is still what a campaign is made of).
+SHOWN_SHEETS = 200
+SHOWN_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,11 @@ def columns(path: Path, sheet: str | None, phone_column: str | None, limits: She
         sample, where=source.where(), phone_column=phone_column or None, first_column=source.first_column
     )
     first = next((cells for number, cells in sample if number > layout.header_row), ())
-    values = {h: display(first[i]) if i < len(first) else "" for i, h in enumerate(layout.headers) if h}
+    values = {
+        h: display(first[i])[:SHOWN_CHARS] if i < len(first) else ""
+        for i, h in enumerate(layout.headers)
+        if h
+    }
     return Columns(
         source.sheet, layout.headers, layout.headers[layout.phone_index], layout.header_row, values
     )
@@ -90,7 +98,7 @@ def columns(path: Path, sheet: str | None, phone_column: str | None, limits: She
 def inspect(path: Path, sheet: str | None, phone_column: str | None, limits: SheetLimits) -> dict[str, Any]:
     """The sheets, and the columns of ``sheet``; a wrong phone column still offers the sheet's columns.
     An :class:`Inspection` as JSON-able data (:meth:`Inspection.from_json`)."""
-    sheets = sheet_names(path, limits)
+    sheets = sheet_names(path, limits)[:SHOWN_SHEETS]
     try:
         found = Inspection(sheets, columns(path, sheet, phone_column, limits), None)
     except InputError as exc:
@@ -166,7 +174,7 @@ def summarise(result: IngestResult, chunks: list[chunker.PlannedChunk], price: A
             {
                 "row": r.row,
                 "column": r.column,
-                "value": r.value,
+                "value": r.value[:SHOWN_CHARS],
                 "mobile": r.mobile,
                 "reason": r.reason,
                 "code": r.code,

@@ -11,6 +11,7 @@ then read it in the web process.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import functools
 import hashlib
 import re
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from dispatcher import campaigns, keywords
-from dispatcher.contacts.reader import CSV_SUFFIXES, SPREADSHEET_SUFFIXES, read_through
+from dispatcher.contacts.reader import CSV_SUFFIXES, SPREADSHEET_SUFFIXES
 from dispatcher.errors import InputError
 from dispatcher.i18n import N_
 from dispatcher.web import parsing
@@ -62,10 +63,9 @@ def save(upload_dir: Path, stream: BinaryIO, filename: str, owner: str, max_byte
         raise InputError.say(
             N_("%(name)s: unsupported file type; upload an xlsx, xlsm, xls, ods or csv file"), name=name
         )
-    _sweep(upload_dir, owner)
     token = secrets.token_urlsafe(18)
     folder = upload_dir / token
-    folder.mkdir(parents=True)
+    _reserve(upload_dir, folder, owner)
     path = folder / name
     size = 0
     try:
@@ -81,11 +81,28 @@ def save(upload_dir: Path, stream: BinaryIO, filename: str, owner: str, max_byte
                 out.write(block)
         if size == 0:
             raise InputError.say(N_("%(name)s: the file is empty"), name=name)
+        if not (folder / ".owner").exists():  # swept meanwhile: the owner's newer uploads took its place
+            raise InputError.say(
+                N_("%(name)s: more than %(count)s uploads at once; upload it again"),
+                name=name,
+                count=KEPT_PER_USER,
+            )
     except InputError:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    (folder / ".owner").write_text(owner, encoding="utf-8")
     return Upload(token, path, name, size)
+
+
+def _reserve(upload_dir: Path, folder: Path, owner: str) -> None:
+    """Make ``folder`` ``owner``'s newest upload, sweeping the old ones, under a lock that every request
+    (and every web process) shares: each upload counts against the quota from its first byte, so that
+    many sent at once cannot each find room for themselves."""
+    upload_dir.mkdir(parents=True, exist_ok=True)
+    with (upload_dir / ".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _sweep(upload_dir, owner)
+        folder.mkdir()
+        (folder / ".owner").write_text(owner, encoding="utf-8")
 
 
 def find(upload_dir: Path, token: str, user: CurrentUser) -> Upload:
@@ -111,8 +128,7 @@ def discard(upload: Upload) -> None:
 
 def _sweep(upload_dir: Path, owner: str) -> None:
     """Drop uploads older than a day, and ``owner``'s beyond their latest ``KEPT_PER_USER - 1`` (a new
-    one is coming)."""
-    upload_dir.mkdir(parents=True, exist_ok=True)
+    one is coming), those still being received included."""
     cutoff = time.time() - MAX_AGE_S
     mine: list[tuple[int, Path]] = []
     for folder in upload_dir.iterdir():
@@ -123,7 +139,7 @@ def _sweep(upload_dir: Path, owner: str) -> None:
                 shutil.rmtree(folder, ignore_errors=True)
             elif (folder / ".owner").read_text(encoding="utf-8") == owner:
                 mine.append(((folder / ".owner").stat().st_mtime_ns, folder))
-        except OSError:  # gone meanwhile, or still being saved (no owner yet)
+        except OSError:  # gone meanwhile
             continue
     for _, folder in sorted(mine)[: max(0, len(mine) - KEPT_PER_USER + 1)]:
         shutil.rmtree(folder, ignore_errors=True)
@@ -147,14 +163,30 @@ def inspect(
 ) -> parsing.Inspection:
     """The upload's sheets and columns, read in the sandbox."""
     limits = ctx.settings.sheet_limits
-    found = ctx.sandbox.run(upload.name, parsing.inspect, upload.path, sheet, phone_column, limits)
+    found = ctx.sandbox.run(
+        upload.name,
+        parsing.inspect,
+        upload.path,
+        sheet,
+        phone_column,
+        limits,
+        timeout_s=ctx.settings.preview_timeout_s,
+    )
     return parsing.Inspection.from_json(found)
 
 
 def preview(
-    ctx: WebContext, upload: Upload, account_name: str, template: str, sheet: str, phone_column: str
+    ctx: WebContext,
+    upload: Upload,
+    account_name: str,
+    template: str,
+    sheet: str,
+    phone_column: str,
+    *,
+    for_page: bool = True,
 ) -> dict[str, Any]:
-    """The campaign the upload would make (:func:`parsing.preview`), read in the sandbox."""
+    """The campaign the upload would make (:func:`parsing.preview`), read in the sandbox: within
+    ``preview_timeout_s`` for a page, ``parse_timeout_s`` before creating the campaign."""
     account = dataclasses.replace(
         ctx.settings.account(account_name), password="", push_token=None
     )  # no secrets to the child
@@ -174,14 +206,28 @@ def preview(
         upload.path,
         account,
         template,
+        timeout_s=ctx.settings.preview_timeout_s if for_page else ctx.settings.parse_timeout_s,
     )
     mark_read(upload, sheet)
+    mark_read(upload, _rendering(sheet, phone_column, account_name, template))
     return result
 
 
-def ensure_read(ctx: WebContext, upload: Upload, sheet: str | None) -> None:
-    """Before the web process reads the upload itself (creating the campaign): a sandboxed child
-    must have read that sheet to the end, so whatever it holds cannot exhaust this process."""
-    if not was_read(upload, sheet):
-        ctx.sandbox.run(upload.name, read_through, upload.path, sheet, ctx.settings.sheet_limits)
-        mark_read(upload, sheet)
+def _rendering(sheet: str | None, phone_column: str | None, account: str, template: str) -> str:
+    return "\0".join((sheet or "", phone_column or "", account, template))
+
+
+def ensure_rendered(
+    ctx: WebContext,
+    upload: Upload,
+    account: str,
+    templates: list[str],
+    sheet: str | None,
+    phone_column: str | None,
+) -> None:
+    """Before the web process makes a campaign of the upload (reading and rendering it itself): a
+    sandboxed child must have done the same, every template on every row, without exhausting its
+    memory. A preview of the same choices counts; otherwise it is done here, in the child."""
+    for template in templates:
+        if not was_read(upload, _rendering(sheet, phone_column, account, template)):
+            preview(ctx, upload, account, template, sheet or "", phone_column or "", for_page=False)
