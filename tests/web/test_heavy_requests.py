@@ -197,3 +197,51 @@ def test_given_exports_that_take_long_when_a_sender_starts_dozens_then_other_pag
         assert r.status_code in (200, 503), r.text
         assert r.status_code != 503 or "the server is writing other exports; try again" in r.text
     assert sum(f.result().status_code == 200 for f in futures) >= 2
+
+
+def test_given_a_sender_reading_a_file_when_they_fire_more_then_refused_at_once_and_others_still_read(
+    make_web: Callable[..., Web], tmp_path: Path
+) -> None:
+    # Two slow previews by one sender held both turns: everyone else got 503 for minutes.
+    web = make_web()
+    c = web.signed_in("sender")
+    admin = web.signed_in("admin")
+    normal = upload(admin, write_contacts(tmp_path / "名单.xlsx", [("13900000001", "张三")]))
+    with stuck_readings(web, [c], tmp_path):
+        started = time.monotonic()
+        second = flood(web, c, upload(c, tmp_path / "名单.xlsx"), 3)
+        for future in second:
+            r = future.result()
+            assert r.status_code == 503 and "you are already reading a file" in r.text
+        assert time.monotonic() - started < 10
+        started = time.monotonic()
+        assert admin.get(normal).status_code == 200  # the other turn is the admin's
+        assert time.monotonic() - started < 5
+
+
+def test_given_a_page_reading_that_hangs_then_it_is_stopped_at_the_page_limit_and_the_turn_comes_back(
+    make_web: Callable[..., Web], tmp_path: Path
+) -> None:
+    web = make_web(settings_toml="preview_timeout_s = 2")
+    c = web.signed_in("sender")
+    with stuck_readings(web, [c], tmp_path) as futures:
+        r = futures[0].result(timeout=30)  # stopped after 2 s, not the 300 s a campaign's reading has
+        assert r.status_code == 400 and "took longer than 2 s and was stopped" in r.text
+        assert not sandbox_children()  # the child is gone, and its turn with it
+    page = upload(c, write_contacts(tmp_path / "名单.xlsx", [("13900000001", "张三")]))
+    assert c.get(page).status_code == 200
+
+
+def test_given_a_reading_child_killed_then_its_turn_is_free_at_once(
+    make_web: Callable[..., Web], tmp_path: Path
+) -> None:
+    web = make_web()
+    c = web.signed_in("sender")
+    with stuck_readings(web, [c], tmp_path) as futures:
+        for pid in sandbox_children():
+            os.kill(pid, signal.SIGKILL)  # the kernel's OOM killer, or an operator
+        r = futures[0].result(timeout=15)
+        assert r.status_code == 400 and "reading the file was stopped" in r.text
+    page = upload(c, write_contacts(tmp_path / "名单.xlsx", [("13900000001", "张三")]))
+    started = time.monotonic()
+    assert c.get(page).status_code == 200 and time.monotonic() - started < 10
