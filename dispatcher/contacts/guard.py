@@ -15,7 +15,11 @@ zipped workbook (xlsx, xlsm, xlsb, ods) this module checks, streaming and in bou
   does not decide on its own: calamine allocates from the cells, and Excel widens the dimension over
   formatted empty cells, so a genuine list may declare more than it holds.
 
-The sheets of xls, xlsb and ods are not scanned: those are read in a child process with a memory limit
+- ods and xlsb: each sheet's real extent too (:mod:`dispatcher.contacts.extent`: ods's repeated rows
+  and cells counted as calamine expands them).
+
+The sheets of xls are not scanned (its format bounds them to 65,536 rows × 256 columns, but calamine
+trusts a cell's column as written): those are read in a child process with a memory limit
 (:mod:`dispatcher.contacts.sandbox`) first, as the web app reads every upload, whatever its format.
 
     with WorkbookGuard.open(path, limits) as guard:   # None for a file that is not a zip
@@ -36,6 +40,7 @@ from pathlib import Path
 from typing import Any
 from xml.parsers import expat
 
+from dispatcher.contacts.extent import Extent, OdsScan, xlsb_extent
 from dispatcher.errors import SpreadsheetError
 
 XLSX_SUFFIXES = frozenset({".xlsx", ".xlsm"})
@@ -90,8 +95,8 @@ def _forbid_dtd(*_: Any) -> int:
     raise _Dtd
 
 
-def _parser() -> Any:
-    parser = expat.ParserCreate()
+def _parser(namespaces: bool = False) -> Any:
+    parser = expat.ParserCreate(namespace_separator=" " if namespaces else None)
     # As defusedxml does: a DTD is refused before any entity in it could be declared or expanded.
     parser.StartDoctypeDeclHandler = _forbid_dtd
     parser.EntityDeclHandler = _forbid_dtd
@@ -115,6 +120,7 @@ class WorkbookGuard:
                 raise self.refuse(f"part {info.filename} is in the zip twice")
             self.parts[info.filename.lower()] = info.filename
         self.sheet_parts: dict[str, list[str]] = {}  # sheet name -> its parts, filled by _check_xlsx
+        self.extents: dict[str, Extent] = {}  # an ods's tables by name, with their real extent
 
     def part(self, name: str) -> str | None:
         """The zip's name of a part, found as calamine finds it (normalised, any case)."""
@@ -143,8 +149,12 @@ class WorkbookGuard:
                         pass
             if guard.xlsx:
                 guard._check_xlsx()
-            elif content := guard.part("content.xml"):  # OpenDocument: calamine caps it at 100 M cells
-                guard._parse(content, lambda p: setattr(p, "StartElementHandler", _stop))
+            elif content := guard.part("content.xml"):  # OpenDocument: every table's real extent
+                scan = OdsScan()
+                guard._parse(content, scan.setup, namespaces=True)
+                guard.extents = scan.tables
+            elif path.suffix.lower() == ".xlsb":
+                guard._check_xlsb()
             yield guard
 
     def refuse(self, what: str) -> SpreadsheetError:
@@ -205,9 +215,9 @@ class WorkbookGuard:
         if produced != info.file_size or crc != info.CRC:
             raise damaged
 
-    def _parse(self, part: str, setup: Callable[[Any], None]) -> None:
+    def _parse(self, part: str, setup: Callable[[Any], None], *, namespaces: bool = False) -> None:
         """Stream ``part`` through a DTD-refusing expat parser set up by ``setup``."""
-        parser = _parser()
+        parser = _parser(namespaces)
         setup(parser)
         try:
             for block in self._blocks(part):
@@ -289,10 +299,34 @@ class WorkbookGuard:
 
         self._parse(part, setup)
 
+    def _check_xlsb(self) -> None:
+        """Every worksheet of an xlsb (found through the workbook's relationships, as calamine finds
+        them, or by folder without them) against the limits: its rows and columns from its records."""
+        rels = self.part("xl/_rels/workbook.bin.rels")
+        if rels:
+            parts = [part for _, kind, part in self._relationships(rels, "xl") if kind.endswith("/worksheet")]
+        else:
+            parts = [name for key, name in self.parts.items() if key.startswith("xl/worksheets/")]
+        for part in parts:
+            self._refuse_beyond(xlsb_extent(self._blocks(part)), part)
+
+    def _refuse_beyond(self, extent: Extent, sheet: str) -> None:
+        if extent.rows > self.limits.rows or extent.columns > self.limits.columns:
+            first = f"{column_letters(extent.left)}{extent.top}"
+            last = f"{column_letters(extent.right)}{extent.bottom}"
+            raise self.refuse(
+                f"sheet {sheet!r} spans {extent.rows:,} rows × {extent.columns:,} columns (cells from "
+                f"{first} to {last}); the limit is {self.limits.rows:,} rows × {self.limits.columns:,} "
+                "columns (settings max_sheet_rows, max_sheet_columns)"
+            )
+
     def check_sheet(self, sheet: str) -> None:
-        """Refuse ``sheet`` if its cells span more than the limits (xlsx/xlsm sheets; the sheets of
-        ods and xlsb are not scanned). A sheet whose part cannot be found is refused: calamine might
-        find one this check did not see."""
+        """Refuse ``sheet`` if its cells span more than the limits (xlsx/xlsm and ods sheets here; every
+        xlsb sheet when the workbook was opened). A sheet whose part cannot be found is refused:
+        calamine might find one this check did not see."""
+        if self.extents:
+            self._refuse_beyond(self.extents.get(sheet, Extent()), sheet)
+            return
         if not self.xlsx:
             return
         parts = self.sheet_parts.get(sheet)

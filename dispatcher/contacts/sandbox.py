@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from dispatcher.config import Settings
 
 T = TypeVar("T")
-UNSCANNED_SUFFIXES = frozenset({".xls", ".xlsb", ".ods"})  # formats whose sheets the guard cannot scan
+UNSCANNED_SUFFIXES = frozenset({".xls", ".xlsb", ".ods"})  # sheets the guard judges least surely
 log = logging.getLogger(__name__)
 TIMEOUT_S = 300.0
 BUSY_WAIT_S = 30.0  # a request waits this long for a free slot, then gets 503 (never ties up the app)

@@ -6,13 +6,16 @@ proof shows to a viewer. The app stays up, refuses naming the limit, and shows o
 from __future__ import annotations
 
 import concurrent.futures
+import html
 import re
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from dispatcher.store import Campaign, Recipient
+from tests.contacts import crafted
 from tests.helpers import basic
 from tests.web.conftest import Web, csrf_of
 from tests.web.test_hostile_uploads import campaigns, still_up, upload
@@ -175,3 +178,65 @@ def test_given_a_proof_when_a_viewer_reads_its_campaign_then_no_rendered_text_an
     assert viewer.get(f"/api/campaigns/{proof.id}").json()["template"] is None
     assert "COUPON-7Q4Z" in c.get(f"/api/campaigns/{proof.id}").json()["template"]
     assert "COUPON-7Q4Z" in c.get(f"/campaigns/{proof.id}").text
+
+
+@pytest.mark.parametrize(
+    ("name", "build", "expected"),
+    [
+        (
+            "rows.ods",
+            lambda p: crafted.ods(
+                p,
+                crafted.ods_row(crafted.ods_cell("手机号"))
+                + crafted.ods_row(crafted.ods_cell("1"), 2_500_000),
+            ),
+            "sheet '名单' spans 2,500,001 rows × 1 columns",
+        ),
+        (
+            "columns.ods",
+            lambda p: crafted.ods(
+                p, crafted.ods_row(crafted.ods_cell("手机号") + crafted.ods_cell("1", 16_000))
+            ),
+            "sheet '名单' spans 1 rows × 16,001 columns",
+        ),
+        (
+            "rows.xlsb",
+            lambda p: crafted.xlsb_records(p, [(0, [0]), (2_499_999, [0])]),
+            "spans 2,500,000 rows × 1 columns",
+        ),
+        (
+            "columns.xlsb",
+            lambda p: crafted.xlsb_records(p, [(0, [0, 15_999])]),
+            "spans 1 rows × 16,000 columns",
+        ),
+    ],
+)
+def test_given_an_ods_or_xlsb_claiming_millions_of_rows_or_columns_then_refused_before_loading(
+    make_web: Callable[..., Web], tmp_path: Path, name: str, build: Callable[[Path], Path], expected: str
+) -> None:
+    web = make_web()
+    c = web.signed_in("sender")
+    path = build(tmp_path / name)
+    assert path.stat().st_size < 5000
+    sandbox = web.app.state.ctx.sandbox
+    r = c.get(upload(c, path))
+    assert r.status_code == 400
+    text = html.unescape(r.text)
+    assert expected in text and "refused before reading it" in text, text[-3000:]
+    assert "(settings max_sheet_rows, max_sheet_columns)" in text
+    assert max(sandbox.peaks_kb) < 200 * 1024  # the child never loaded it
+    still_up(web)
+
+
+def test_given_a_genuine_ods_padded_to_its_last_row_then_it_reads(
+    make_web: Callable[..., Web], tmp_path: Path
+) -> None:
+    # LibreOffice pads a sheet with a repeat of empty rows and cells to its last row: not cells
+    padding = crafted.ods_row('<table:table-cell table:number-columns-repeated="1024"/>', 1_048_570)
+    rows = crafted.ods_row(crafted.ods_cell("手机号") + crafted.ods_cell("姓名"))
+    rows += crafted.ods_row(crafted.ods_cell("13900000001") + crafted.ods_cell("张三"))
+    path = crafted.ods(tmp_path / "名单.ods", rows + padding)
+    r = _api_create(web := make_web(), path, TEMPLATE)
+    assert r.status_code == 201, r.text
+    assert r.json()["messages"] == 1
+    assert campaigns(web) == 1
