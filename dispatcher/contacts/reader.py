@@ -27,6 +27,7 @@ CSV_SUFFIXES = frozenset({".csv", ".txt", ".tsv"})
 # because valid UTF-8 Chinese text is almost never valid GBK and vice versa.
 CSV_ENCODINGS = ("utf-8-sig", "gb18030")
 _CHUNK = 1 << 20
+MAX_FIELDS_PER_LINE = 20_000  # above any genuine width (Excel's is 16,384), far below what memory minds
 
 
 @dataclass
@@ -215,7 +216,7 @@ def _csv_rows(
     # Cells stay text, exactly as written: nothing that looks like a formula is ever evaluated.
     # A CSV is held to the sheet limits too: a row of millions of fields takes minutes to read.
     with open(path, encoding=encoding, newline="") as f:
-        reader = csv.reader(f, delimiter=delimiter)
+        reader = csv.reader(_bounded_lines(f, delimiter, path, limits), delimiter=delimiter)
         try:
             for number, row in enumerate(reader, start=1):
                 if number > limits.rows:
@@ -235,6 +236,22 @@ def _csv_rows(
                 yield number, row
         except csv.Error as exc:
             raise SpreadsheetError(f"{path.name}, row {reader.line_num}: {exc}") from exc
+
+
+def _bounded_lines(lines: Iterator[str], delimiter: str, path: Path, limits: SheetLimits) -> Iterator[str]:
+    """The file's lines, each with at most :data:`MAX_FIELDS_PER_LINE` fields before the csv module
+    makes a list of them: a trailing run of empty ones is dropped (as every row's are), a line with
+    more is refused. A 50 MB line of commas would otherwise be a list of 50 million fields."""
+    for number, line in enumerate(lines, start=1):
+        if line.count(delimiter) > MAX_FIELDS_PER_LINE:
+            line = line.rstrip("\r\n").rstrip(delimiter + " \t") + "\n"
+            fields = line.count(delimiter) + 1
+            if fields > MAX_FIELDS_PER_LINE:
+                raise SpreadsheetError(
+                    f"{path.name}, line {number}: {fields:,} columns; the limit is {limits.columns:,} "
+                    "(setting max_sheet_columns)"
+                )
+        yield line
 
 
 def _width(row: Sequence[str]) -> int:

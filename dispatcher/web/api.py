@@ -4,6 +4,7 @@ NAME``), HTTP Basic (throttled), or the browser's session cookie; anything else 
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from datetime import datetime
 from typing import Annotated, Any
@@ -25,6 +26,7 @@ router = APIRouter(prefix="/api", tags=["api"])
 # A negative LIMIT is "no limit" to SQLite (the whole list in one answer); an OFFSET past 64 bits
 # cannot be bound at all. Larger limits are cut to MAX_LIMIT below.
 MAX_LIMIT = 10_000
+MAX_REJECTED = 1000  # rejected rows listed in a creation's answer (``rejected_total`` counts them all)
 Limit = Annotated[int, Query(ge=0, description=f"rows, at most {MAX_LIMIT:,}")]
 Offset = Annotated[int, Query(ge=0, le=2**62)]
 
@@ -177,7 +179,17 @@ def _create(
         )
     finally:
         uploads.discard(saved)
-    data = summary(created.result, created.chunks)
+    # Every row is in the store (and in the export); the answer lists the first rejected ones only,
+    # so that its size does not grow with a list of two million bad rows.
+    full = created.result
+    data = summary(dataclasses.replace(full, rejected=full.rejected[:MAX_REJECTED]), created.chunks)
+    data.update(
+        valid=full.valid,
+        invalid=full.invalid,
+        duplicates=full.duplicates,
+        opted_out=full.opted_out,
+        rejected_total=len(full.rejected),
+    )
     data.pop("file")
     return {"id": created.campaign_id, "state": created.state.value, **data}
 

@@ -36,6 +36,7 @@ CSP = (
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 HSTS = "max-age=31536000"
 MAX_BODY = 16 << 20  # forms, JSON, pushed reports (a push carries at most 5 MB)
+SMALL_BODY = 64 << 10  # the sign-in form: the only body a stranger may send but a vendor's push
 UPLOAD_PATHS = frozenset({"/uploads", "/api/campaigns", "/api/campaigns/preview"})
 MULTIPART_SLACK = 1 << 20  # the form's other fields and the multipart framing around the file
 
@@ -84,7 +85,9 @@ class SecurityMiddleware:
             if not path.startswith("/push/") and self.cross_site(headers):
                 await self._refuse(path, send, 403, "cross-site request refused")
                 return
-            limit = self.upload_limit if path in UPLOAD_PATHS else MAX_BODY
+            limit = (
+                self.upload_limit if path in UPLOAD_PATHS else SMALL_BODY if path == "/login" else MAX_BODY
+            )
             length = headers.get(b"content-length")
             if length is not None and (not length.isdigit() or int(length) > limit):
                 await self._refuse(path, send, 413, f"request body larger than {limit:,} bytes")

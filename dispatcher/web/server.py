@@ -46,6 +46,17 @@ def _trusted(host: str, networks: list[_Network]) -> bool:
     return any(address in network for network in networks)
 
 
+def _client_key(host: str) -> str:
+    """The address an IPv6 client is counted by: its /64 (one subscriber holds a whole /64)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return host
+
+
 def protocol(settings: Settings, trusted: str | None) -> type[H11Protocol]:
     """An h11 protocol class with the settings' ``header_timeout_s`` and ``max_connections_per_client``."""
     header_timeout_s = float(settings.header_timeout_s)
@@ -61,11 +72,12 @@ def protocol(settings: Settings, trusted: str | None) -> type[H11Protocol]:
             super().connection_made(transport)
             host = self.client[0] if self.client else ""
             if host and not _trusted(host, networks):
-                if open_by_client[host] >= max_per_client:
+                client = _client_key(host)
+                if open_by_client[client] >= max_per_client:
                     transport.abort()
                     return
-                open_by_client[host] += 1
-                self._counted = host
+                open_by_client[client] += 1
+                self._counted = client
             self._arm()
 
         def connection_lost(self, exc: Exception | None) -> None:

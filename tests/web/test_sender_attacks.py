@@ -125,6 +125,12 @@ def test_given_a_csv_of_millions_of_trailing_commas_when_its_page_opens_then_onl
     )
     assert preview.status_code == 200 and "张三您好" in preview.text
     assert len(preview.content) < 300_000
+    # A line of more fields than any sheet has is refused before it becomes a list of them
+    wide = tmp_path / "wide.csv"
+    wide.write_text("手机号,姓名\n13900000001," + "x," * 30_000 + "x\n", encoding="utf-8")
+    r = c.get(upload(c, wide))
+    assert r.status_code == 400
+    assert "wide.csv, line 2: 30,002 columns; the limit is 50 (setting max_sheet_columns)" in r.text
 
 
 def test_given_sixty_uploads_at_once_when_the_quota_is_twenty_then_twenty_are_kept(
@@ -240,3 +246,20 @@ def test_given_a_genuine_ods_padded_to_its_last_row_then_it_reads(
     assert r.status_code == 201, r.text
     assert r.json()["messages"] == 1
     assert campaigns(web) == 1
+
+
+def test_given_a_list_of_bad_rows_when_created_through_the_api_then_the_answer_lists_a_bounded_few(
+    make_web: Callable[..., Web], tmp_path: Path
+) -> None:
+    web = make_web()
+    path = tmp_path / "bad.csv"
+    path.write_text(
+        "手机号,姓名\n13900000001,张三\n" + "".join(f"{i},x\n" for i in range(1500)), encoding="utf-8"
+    )
+    r = _api_create(web, path, TEMPLATE)
+    assert r.status_code == 201, r.text
+    found = r.json()
+    assert (found["messages"], found["invalid"], found["rejected_total"]) == (1, 1500, 1500)
+    assert len(found["rejected"]) == 1000 and found["rejected"][0]["row"] == 3
+    with web.sessions() as session:  # every row is still kept
+        assert session.query(Recipient).count() == 1501
