@@ -156,3 +156,120 @@ def _records(blocks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
                 break
             at = start + size
         buffer = buffer[at:]
+
+
+# xls: an OLE2 compound file holding a BIFF8 "Workbook" stream (MS-CFB, MS-XLS).
+OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_END_OF_CHAIN = 0xFFFFFFFE
+_BOUNDSHEET, _EOF, _MULRK, _MULBLANK = 0x0085, 0x000A, 0x00BD, 0x00BE
+# NUMBER, RK, LABELSST, LABEL, BOOLERR, FORMULA, BLANK, RSTRING: each starts with its row and column.
+_XLS_CELLS = frozenset({0x0203, 0x027E, 0x00FD, 0x0204, 0x0205, 0x0006, 0x0201, 0x00D6})
+
+
+class XlsDamaged(Exception):
+    """The compound file or its workbook stream is not what an xls holds."""
+
+
+def xls_extents(data: bytes) -> dict[str, Extent]:
+    """Every sheet's extent, by name, from the bytes of an xls file."""
+    stream = _workbook_stream(data)
+    sheets: list[tuple[str, int]] = []
+    for kind, body in _biff_records(stream, 0):
+        if kind == _BOUNDSHEET and len(body) >= 8:
+            count, wide = body[6], body[7] & 1
+            raw = body[8 : 8 + count * (2 if wide else 1)]
+            sheets.append(
+                (
+                    raw.decode("utf-16-le" if wide else "latin-1", "replace"),
+                    int.from_bytes(body[:4], "little"),
+                )
+            )
+    found: dict[str, Extent] = {}
+    for name, offset in sheets:
+        extent = found.setdefault(name, Extent())
+        for kind, body in _biff_records(stream, offset):
+            if kind in _XLS_CELLS and len(body) >= 4:
+                extent.add(
+                    int.from_bytes(body[:2], "little") + 1, 1, int.from_bytes(body[2:4], "little") + 1, 1
+                )
+            elif kind in (_MULRK, _MULBLANK) and len(body) >= 6:
+                first, last = int.from_bytes(body[2:4], "little"), int.from_bytes(body[-2:], "little")
+                extent.add(int.from_bytes(body[:2], "little") + 1, 1, first + 1, max(1, last - first + 1))
+    return found
+
+
+def _biff_records(stream: bytes, at: int) -> Iterator[tuple[int, bytes]]:
+    """(type, body) of each record from ``at`` to the substream's EOF record."""
+    while at + 4 <= len(stream):
+        kind = int.from_bytes(stream[at : at + 2], "little")
+        size = int.from_bytes(stream[at + 2 : at + 4], "little")
+        yield kind, stream[at + 4 : at + 4 + size]
+        at += 4 + size
+        if kind == _EOF:
+            return
+
+
+def _workbook_stream(data: bytes) -> bytes:
+    if len(data) < 512 or data[:8] != OLE_SIGNATURE:
+        raise XlsDamaged("not a compound file")
+    shift = int.from_bytes(data[0x1E:0x20], "little")
+    mini_shift = int.from_bytes(data[0x20:0x22], "little")
+    if shift not in (9, 12) or mini_shift != 6:
+        raise XlsDamaged("unexpected sector sizes")
+    size = 1 << shift
+    sectors = (len(data) - 512) // size + 1
+
+    def sector(number: int) -> bytes:
+        if number >= sectors:
+            raise XlsDamaged("a sector past the end of the file")
+        return data[(number + 1) * size : (number + 2) * size]
+
+    difat = [int.from_bytes(data[0x4C + 4 * i : 0x50 + 4 * i], "little") for i in range(109)]
+    next_difat, difat_count = (
+        int.from_bytes(data[0x44:0x48], "little"),
+        int.from_bytes(data[0x48:0x4C], "little"),
+    )
+    for _ in range(min(difat_count, sectors)):
+        if next_difat >= sectors:
+            break
+        block = sector(next_difat)
+        entries = [int.from_bytes(block[i : i + 4], "little") for i in range(0, size, 4)]
+        difat += entries[:-1]
+        next_difat = entries[-1]
+    fat: list[int] = []
+    for number in difat[: int.from_bytes(data[0x2C:0x30], "little")]:
+        if number < sectors:
+            block = sector(number)
+            fat += [int.from_bytes(block[i : i + 4], "little") for i in range(0, size, 4)]
+
+    def chain(start: int, table: list[int], limit: int) -> Iterator[int]:
+        seen = 0
+        while start != _END_OF_CHAIN and start < len(table) and seen < limit:
+            yield start
+            start = table[start]
+            seen += 1
+
+    directory = b"".join(sector(n) for n in chain(int.from_bytes(data[0x30:0x34], "little"), fat, sectors))
+    records = [directory[i : i + 128] for i in range(0, len(directory) - 127, 128)]
+    if not records:
+        raise XlsDamaged("no directory")
+    names: dict[str, tuple[int, int]] = {}
+    for entry in records:
+        length = int.from_bytes(entry[64:66], "little")
+        name = entry[: max(0, length - 2)].decode("utf-16-le", "replace")
+        if entry[66] == 2:  # a stream
+            names[name] = (int.from_bytes(entry[116:120], "little"), int.from_bytes(entry[120:124], "little"))
+    found = names.get("Workbook") or names.get("Book")
+    if found is None:
+        raise XlsDamaged("no workbook stream")
+    start, length = found
+    if length >= int.from_bytes(data[0x38:0x3C], "little"):
+        return b"".join(sector(n) for n in chain(start, fat, sectors))[:length]
+    # A small stream lives in the mini stream (the root entry's), in 64-byte sectors.
+    root = int.from_bytes(records[0][116:120], "little")
+    mini_stream = b"".join(sector(n) for n in chain(root, fat, sectors))
+    mini_fat_bytes = b"".join(
+        sector(n) for n in chain(int.from_bytes(data[0x3C:0x40], "little"), fat, sectors)
+    )
+    mini_fat = [int.from_bytes(mini_fat_bytes[i : i + 4], "little") for i in range(0, len(mini_fat_bytes), 4)]
+    return b"".join(mini_stream[n * 64 : n * 64 + 64] for n in chain(start, mini_fat, len(mini_fat)))[:length]

@@ -18,9 +18,12 @@ zipped workbook (xlsx, xlsm, xlsb, ods) this module checks, streaming and in bou
 - ods and xlsb: each sheet's real extent too (:mod:`dispatcher.contacts.extent`: ods's repeated rows
   and cells counted as calamine expands them).
 
-The sheets of xls are not scanned (its format bounds them to 65,536 rows × 256 columns, but calamine
-trusts a cell's column as written): those are read in a child process with a memory limit
-(:mod:`dispatcher.contacts.sandbox`) first, as the web app reads every upload, whatever its format.
+- xls (not a zip): each sheet's extent from its cell records (calamine trusts a cell's column as
+  written, past the 256 the format allows); a file whose records cannot be read here is left to
+  calamine.
+
+Whatever the guard passes, the web app reads in a child process with a memory limit
+(:mod:`dispatcher.contacts.sandbox`) first, and so do the CLI's checks for xls, xlsb and ods.
 
     with WorkbookGuard.open(path, limits) as guard:   # None for a file that is not a zip
         guard.check_sheet("名单")                      # SpreadsheetError naming file, sheet and size
@@ -40,7 +43,7 @@ from pathlib import Path
 from typing import Any
 from xml.parsers import expat
 
-from dispatcher.contacts.extent import Extent, OdsScan, xlsb_extent
+from dispatcher.contacts.extent import OLE_SIGNATURE, Extent, OdsScan, XlsDamaged, xls_extents, xlsb_extent
 from dispatcher.errors import SpreadsheetError
 
 XLSX_SUFFIXES = frozenset({".xlsx", ".xlsm"})
@@ -128,11 +131,16 @@ class WorkbookGuard:
 
     @classmethod
     @contextlib.contextmanager
-    def open(cls, path: Path, limits: SheetLimits = DEFAULT_LIMITS) -> Iterator[WorkbookGuard | None]:
+    def open(
+        cls, path: Path, limits: SheetLimits = DEFAULT_LIMITS
+    ) -> Iterator[WorkbookGuard | XlsGuard | None]:
         """The guard of a zipped workbook after its workbook-level checks; None when not a zip."""
         with path.open("rb") as f:
-            zipped = f.read(4) == b"PK\x03\x04"
-        if not zipped:
+            head = f.read(8)
+        if head == OLE_SIGNATURE and path.suffix.lower() == ".xls":
+            yield XlsGuard(path, limits)
+            return
+        if head[:4] != b"PK\x03\x04":
             yield None
             return
         _check_central_directory(path)
@@ -311,14 +319,7 @@ class WorkbookGuard:
             self._refuse_beyond(xlsb_extent(self._blocks(part)), part)
 
     def _refuse_beyond(self, extent: Extent, sheet: str) -> None:
-        if extent.rows > self.limits.rows or extent.columns > self.limits.columns:
-            first = f"{column_letters(extent.left)}{extent.top}"
-            last = f"{column_letters(extent.right)}{extent.bottom}"
-            raise self.refuse(
-                f"sheet {sheet!r} spans {extent.rows:,} rows × {extent.columns:,} columns (cells from "
-                f"{first} to {last}); the limit is {self.limits.rows:,} rows × {self.limits.columns:,} "
-                "columns (settings max_sheet_rows, max_sheet_columns)"
-            )
+        refuse_beyond(self.path, extent, sheet, self.limits)
 
     def check_sheet(self, sheet: str) -> None:
         """Refuse ``sheet`` if its cells span more than the limits (xlsx/xlsm and ods sheets here; every
@@ -377,6 +378,33 @@ class WorkbookGuard:
         cells += len(_CELL.findall(carry))
         plain += carry.count(b'<c r="')
         return cells == plain and rows <= limits.rows and columns <= limits.columns
+
+
+def refuse_beyond(path: Path, extent: Extent, sheet: str, limits: SheetLimits) -> None:
+    if extent.rows > limits.rows or extent.columns > limits.columns:
+        first = f"{column_letters(extent.left)}{extent.top}"
+        last = f"{column_letters(extent.right)}{extent.bottom}"
+        raise SpreadsheetError(
+            f"{path.name}: sheet {sheet!r} spans {extent.rows:,} rows × {extent.columns:,} columns (cells "
+            f"from {first} to {last}); the limit is {limits.rows:,} rows × {limits.columns:,} columns "
+            "(settings max_sheet_rows, max_sheet_columns); refused before reading it"
+        )
+
+
+class XlsGuard:
+    """An xls workbook's sheets against the limits: their cells read from the file's records (the
+    compound file and its workbook stream; a file this cannot read is left to calamine, in a child)."""
+
+    def __init__(self, path: Path, limits: SheetLimits) -> None:
+        self.path = path
+        self.limits = limits
+        try:
+            self.extents = xls_extents(path.read_bytes())
+        except XlsDamaged:
+            self.extents = {}
+
+    def check_sheet(self, sheet: str) -> None:
+        refuse_beyond(self.path, self.extents.get(sheet, Extent()), sheet, self.limits)
 
 
 def _stop(*_: Any) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import python_calamine
 
-from dispatcher.contacts.guard import DEFAULT_LIMITS, SheetLimits, WorkbookGuard
+from dispatcher.contacts.guard import DEFAULT_LIMITS, SheetLimits, WorkbookGuard, XlsGuard
 from dispatcher.contacts.phones import Cell
 from dispatcher.errors import SpreadsheetError
 from dispatcher.i18n import N_
@@ -105,7 +105,7 @@ def read_through(path: Path, sheet: str | int | None, limits: SheetLimits = DEFA
 
 
 def _load(
-    workbook: python_calamine.CalamineWorkbook, name: str, guard: WorkbookGuard | None
+    workbook: python_calamine.CalamineWorkbook, name: str, guard: WorkbookGuard | XlsGuard | None
 ) -> python_calamine.CalamineSheet:
     if guard is not None:
         guard.check_sheet(name)  # before calamine allocates the sheet
@@ -117,7 +117,7 @@ def _choose_sheet(
     names: list[str],
     sheet: str | int | None,
     path: Path,
-    guard: WorkbookGuard | None,
+    guard: WorkbookGuard | XlsGuard | None,
 ) -> python_calamine.CalamineSheet:
     if sheet is None:
         for name in names:

@@ -14,6 +14,7 @@ import dataclasses
 import fcntl
 import functools
 import hashlib
+import os
 import re
 import secrets
 import shutil
@@ -98,11 +99,14 @@ def _reserve(upload_dir: Path, folder: Path, owner: str) -> None:
     (and every web process) shares: each upload counts against the quota from its first byte, so that
     many sent at once cannot each find room for themselves."""
     upload_dir.mkdir(parents=True, exist_ok=True)
-    with (upload_dir / ".lock").open("a") as lock:
+    lock = os.open(upload_dir, os.O_RDONLY)  # the directory itself is the lock: nothing left in it
+    try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         _sweep(upload_dir, owner)
         folder.mkdir()
         (folder / ".owner").write_text(owner, encoding="utf-8")
+    finally:
+        os.close(lock)  # and the lock with it
 
 
 def find(upload_dir: Path, token: str, user: CurrentUser) -> Upload:

@@ -74,7 +74,7 @@ def test_given_the_far_corner_file_when_uploaded_then_its_page_refuses_it_every_
         (crafted.billion_laughs, "declares a DTD"),
         (crafted.zip_bomb, "zip bomb"),
         (crafted.lying_size, "more than the 100 bytes it declares"),
-        (crafted.far_corner_xls, "reading the file was stopped"),
+        (crafted.far_corner_xls, "spans 60,001 rows × 65,536 columns"),
     ],
     ids=["far-corner", "shared-strings", "billion-laughs", "zip-bomb", "lying-size", "far-corner-xls"],
 )
