@@ -402,6 +402,8 @@ class XlsGuard:
             self.extents = xls_extents(path.read_bytes())
         except XlsDamaged:
             self.extents = {}
+        for sheet, extent in self.extents.items():  # calamine loads every sheet of an xls as it opens it
+            refuse_beyond(self.path, extent, sheet, self.limits)
 
     def check_sheet(self, sheet: str) -> None:
         refuse_beyond(self.path, self.extents.get(sheet, Extent()), sheet, self.limits)

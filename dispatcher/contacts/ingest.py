@@ -253,7 +253,8 @@ def _process(
     # A rendered text is measured before it is built: a long value repeated by the template must
     # cost a rejection, not the memory of a text no gateway would take.
     room = textrules.MAX_TEXT_CHARS - len(template.static_text)
-    too_long = {"limit": textrules.MAX_TEXT_CHARS}
+    static_ascii = template.static_text.isascii()
+    single, double = text_rules.max_chars or (textrules.MAX_TEXT_CHARS, textrules.MAX_TEXT_CHARS)
     check_signature = not template.literals[-1].strip()  # the text ends with a value: check each one
     is_csv = not source.sheet
     messages = result.messages
@@ -313,8 +314,12 @@ def _process(
                 Rejection(number, missing, "", "missing_value", {"field": missing}, mobile=mobile)
             )
             continue
-        if sum(map(len, values)) > room:
-            rejected.append(Rejection(number, "", "", "too_long", dict(too_long), mobile=mobile))
+        if sum(map(len, values)) > room:  # said as the account's own length rule says it
+            if static_ascii and all(map(str.isascii, values)):
+                reason, params = "too_long_single_byte", {"limit": single}
+            else:
+                reason, params = "too_long", {"limit": double}
+            rejected.append(Rejection(number, "", "", reason, params, mobile=mobile))
             continue
         parts[1::2] = values
         message = join(parts)

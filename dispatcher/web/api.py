@@ -4,7 +4,6 @@ NAME``), HTTP Basic (throttled), or the browser's session cookie; anything else 
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 from datetime import datetime
 from typing import Annotated, Any
@@ -15,7 +14,6 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from dispatcher import proofs
-from dispatcher.contacts.summary import summary
 from dispatcher.i18n import N_
 from dispatcher.store import Campaign, OptOut, ReplyRow, Role, User
 from dispatcher.web import actions, auth, uploads
@@ -26,7 +24,6 @@ router = APIRouter(prefix="/api", tags=["api"])
 # A negative LIMIT is "no limit" to SQLite (the whole list in one answer); an OFFSET past 64 bits
 # cannot be bound at all. Larger limits are cut to MAX_LIMIT below.
 MAX_LIMIT = 10_000
-MAX_REJECTED = 1000  # rejected rows listed in a creation's answer (``rejected_total`` counts them all)
 Limit = Annotated[int, Query(ge=0, description=f"rows, at most {MAX_LIMIT:,}")]
 Offset = Annotated[int, Query(ge=0, le=2**62)]
 
@@ -160,13 +157,10 @@ def _create(
 ) -> dict[str, Any]:
     saved = _with_upload(ctx, user, file)
     try:
-        # Read and rendered in the sandbox first: a crafted file or template fails there, not here.
-        uploads.ensure_rendered(
-            ctx, saved, account, [template, *routing["variant_templates"]], sheet, phone_column
-        )
         created = actions.create(
             ctx,
             user,
+            saved.name,
             saved.path,
             template,
             account,
@@ -175,23 +169,11 @@ def _create(
             start_at=at,
             window=window or None,
             name=name or saved.path.stem,
-            **routing,  # issue 14: fallbacks, A/B templates and split
+            **routing,  # fallbacks, A/B templates and split
         )
     finally:
         uploads.discard(saved)
-    # Every row is in the store (and in the export); the answer lists the first rejected ones only,
-    # so that its size does not grow with a list of two million bad rows.
-    full = created.result
-    data = summary(dataclasses.replace(full, rejected=full.rejected[:MAX_REJECTED]), created.chunks)
-    data.update(
-        valid=full.valid,
-        invalid=full.invalid,
-        duplicates=full.duplicates,
-        opted_out=full.opted_out,
-        rejected_total=len(full.rejected),
-    )
-    data.pop("file")
-    return {"id": created.campaign_id, "state": created.state.value, **data}
+    return {"id": created.campaign_id, "state": created.state.value, **created.summary}
 
 
 @router.get("/campaigns/{campaign_id}", summary="State and recipient counts")

@@ -230,18 +230,10 @@ async def create(request: Request, ctx: Ctx, user: PageUser, token: str) -> Resp
 def _create(request: Request, ctx: Ctx, user: PageUser, token: str, values: dict[str, str]) -> Response:
     saved = uploads.find(ctx.upload_dir, token, user)
     try:
-        # Read and rendered in the sandbox first: a crafted file or template fails there, not here.
-        uploads.ensure_rendered(
-            ctx,
-            saved,
-            values["account"],
-            [values["template"], *webrouting.variant_templates(values)],
-            values["sheet"],
-            values["phone_column"],
-        )
-        created = actions.create(
+        created = actions.create(  # read, rendered and stored in the sandbox
             ctx,
             user,
+            saved.name,
             saved.path,
             values["template"],
             values["account"],
@@ -262,7 +254,7 @@ def _create(request: Request, ctx: Ctx, user: PageUser, token: str, values: dict
     flash(
         request,
         _("campaign %(id)s created (%(count)s messages)")
-        % {"id": created.campaign_id, "count": f"{len(created.result.messages):,}"},
+        % {"id": created.campaign_id, "count": f"{created.summary['messages']:,}"},
     )
     return _redirect(f"/campaigns/{created.campaign_id}")
 

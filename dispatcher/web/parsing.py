@@ -1,7 +1,9 @@
 """Reading an upload, as the web app does it: run in a sandboxed child (:mod:`dispatcher.contacts.sandbox`).
 
-Everything here takes plain values (never the store or the settings: the child has no business with
-either) and returns JSON-able ones, the only kind the sandbox carries back.
+Everything here takes plain values and returns JSON-able ones, the only kind the sandbox carries back.
+Only :func:`create` touches the store: making a campaign reads and renders the whole list and writes
+every row, and it is done in the child so that no list, however crafted, is ever held by the web
+process. (The settings it gets hold no secret but the store's address.)
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dispatcher import chunker, keywords
-from dispatcher.config import AccountConfig
+from dispatcher.config import AccountConfig, Settings
 from dispatcher.contacts import IngestResult, ingest, open_rows
 from dispatcher.contacts.guard import SheetLimits
 from dispatcher.contacts.headers import SAMPLE_ROWS, find_layout
@@ -186,3 +188,43 @@ def summarise(result: IngestResult, chunks: list[chunker.PlannedChunk], price: A
         "price_per_segment": str(price) if price is not None else None,
         "cost": str(price * segments) if price is not None else None,
     }
+
+
+SHOWN_CREATED_REJECTED = 1000  # rejected rows listed in a creation's answer (``rejected_total``: all)
+
+
+def create(
+    settings: Settings, path: Path, template: str, account: str, options: dict[str, Any]
+) -> dict[str, Any]:
+    """Make the campaign (:func:`dispatcher.campaigns.create`, in its own store connection): its id,
+    state, message count and :func:`dispatcher.contacts.summary.summary`, the rejected rows cut to the
+    first :data:`SHOWN_CREATED_REJECTED` (every row is in the store and the export)."""
+    from dispatcher import campaigns
+    from dispatcher.contacts.summary import summary
+    from dispatcher.store import make_engine, session_factory
+
+    engine = make_engine(settings.database_url)
+    try:
+        created = campaigns.create(session_factory(engine), settings, path, template, account, **options)
+    finally:
+        engine.dispose()
+    full = created.result
+    data = summary(dataclasses.replace(full, rejected=full.rejected[:SHOWN_CREATED_REJECTED]), created.chunks)
+    data.update(
+        valid=full.valid,
+        invalid=full.invalid,
+        duplicates=full.duplicates,
+        opted_out=full.opted_out,
+        rejected_total=len(full.rejected),
+    )
+    data.pop("file")
+    return {"id": created.campaign_id, "state": created.state.value, "summary": data}
+
+
+def for_child(settings: Settings) -> Settings:
+    """``settings`` as a child gets them: no password, push token or signing key, and plain dicts
+    (what a process can be handed)."""
+    accounts = {
+        name: dataclasses.replace(a, password="", push_token=None) for name, a in settings.accounts.items()
+    }
+    return dataclasses.replace(settings, accounts=accounts, secret_key=None)

@@ -3,9 +3,8 @@
 An upload lives in ``upload_dir/<token>/`` with the file and an ``owner`` file naming the user who sent
 it; only that user (or an admin) may use the token. Uploads older than a day are swept on each new one,
 and so are the sender's own beyond their latest :data:`KEPT_PER_USER` (else a script could fill the disk).
-The file is only ever read in a child process (:mod:`dispatcher.web.parsing` through the sandbox);
-``.read-<sheet>`` markers remember the sheets a child has read whole, so creating the campaign may
-then read it in the web process.
+The file is only ever read in a child process (:mod:`dispatcher.web.parsing` through the sandbox),
+making the campaign included.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import functools
-import hashlib
 import os
 import re
 import secrets
@@ -149,19 +147,6 @@ def _sweep(upload_dir: Path, owner: str) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _marker(upload: Upload, sheet: str | None) -> Path:
-    return upload.path.parent / f".read-{hashlib.sha256((sheet or '').encode()).hexdigest()[:16]}"
-
-
-def mark_read(upload: Upload, sheet: str | None) -> None:
-    """A sandboxed child read ``sheet`` of the upload to the end without exhausting its memory."""
-    _marker(upload, sheet).touch()
-
-
-def was_read(upload: Upload, sheet: str | None) -> bool:
-    return _marker(upload, sheet).exists()
-
-
 def inspect(
     ctx: WebContext, upload: Upload, sheet: str | None, phone_column: str | None
 ) -> parsing.Inspection:
@@ -212,26 +197,4 @@ def preview(
         template,
         timeout_s=ctx.settings.preview_timeout_s if for_page else ctx.settings.parse_timeout_s,
     )
-    mark_read(upload, sheet)
-    mark_read(upload, _rendering(sheet, phone_column, account_name, template))
     return result
-
-
-def _rendering(sheet: str | None, phone_column: str | None, account: str, template: str) -> str:
-    return "\0".join((sheet or "", phone_column or "", account, template))
-
-
-def ensure_rendered(
-    ctx: WebContext,
-    upload: Upload,
-    account: str,
-    templates: list[str],
-    sheet: str | None,
-    phone_column: str | None,
-) -> None:
-    """Before the web process makes a campaign of the upload (reading and rendering it itself): a
-    sandboxed child must have done the same, every template on every row, without exhausting its
-    memory. A preview of the same choices counts; otherwise it is done here, in the child."""
-    for template in templates:
-        if not was_read(upload, _rendering(sheet, phone_column, account, template)):
-            preview(ctx, upload, account, template, sheet or "", phone_column or "", for_page=False)
