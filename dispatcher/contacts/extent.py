@@ -11,7 +11,9 @@ record its column.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import array
+import sys
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +62,7 @@ class OdsScan:
         self.column = 0  # the last column the current row reached
         self.cell: tuple[int, int] | None = None  # (first column, repeat) of the cell being read
         self.counted = False
+        self.depth = 0  # tables inside tables
 
     def setup(self, parser: Any) -> None:
         parser.StartElementHandler = self.start
@@ -69,8 +72,10 @@ class OdsScan:
         namespace, _, local = name.rpartition(" ")
         if namespace == _NS_TABLE:
             if local == "table":
-                self.current = self.tables.setdefault(attrs.get(f"{_NS_TABLE} name", ""), Extent())
-                self.row, self.rows = 0, 1
+                self.depth += 1
+                if self.depth == 1:  # a table inside a cell only adds rows to its sheet's count
+                    self.current = self.tables.setdefault(attrs.get(f"{_NS_TABLE} name", ""), Extent())
+                    self.row, self.rows = 0, 1
             elif local == "table-row":
                 self.row += self.rows
                 self.rows = _repeat(attrs, "number-rows-repeated")
@@ -86,9 +91,13 @@ class OdsScan:
             self._count()
 
     def end(self, name: str) -> None:
-        local = name.rpartition(" ")[2]
+        namespace, _, local = name.rpartition(" ")
+        if namespace != _NS_TABLE:
+            return
         if local in ("table-cell", "covered-table-cell"):
             self.cell = None
+        elif local == "table":
+            self.depth -= 1
 
     def _count(self) -> None:
         if self.counted or self.cell is None or self.current is None:
@@ -236,13 +245,16 @@ def _workbook_stream(data: bytes) -> bytes:
         entries = [int.from_bytes(block[i : i + 4], "little") for i in range(0, size, 4)]
         difat += entries[:-1]
         next_difat = entries[-1]
-    fat: list[int] = []
-    for number in difat[: int.from_bytes(data[0x2C:0x30], "little")]:
+    # No more FAT sectors than the file's sectors need: a crafted header cannot make a huge table.
+    needed = sectors // (size // 4) + 1
+    fat = array.array("I")
+    for number in difat[: min(int.from_bytes(data[0x2C:0x30], "little"), needed)]:
         if number < sectors:
-            block = sector(number)
-            fat += [int.from_bytes(block[i : i + 4], "little") for i in range(0, size, 4)]
+            fat.frombytes(sector(number).ljust(size, b"\0"))
+    if sys.byteorder == "big":
+        fat.byteswap()
 
-    def chain(start: int, table: list[int], limit: int) -> Iterator[int]:
+    def chain(start: int, table: Sequence[int], limit: int) -> Iterator[int]:
         seen = 0
         while start != _END_OF_CHAIN and start < len(table) and seen < limit:
             yield start

@@ -161,6 +161,8 @@ class WorkbookGuard:
                 scan = OdsScan()
                 guard._parse(content, scan.setup, namespaces=True)
                 guard.extents = scan.tables
+                for sheet, extent in scan.tables.items():  # every one: a name calamine spells otherwise
+                    guard._refuse_beyond(extent, sheet)  # must not slip through
             elif path.suffix.lower() == ".xlsb":
                 guard._check_xlsb()
             yield guard

@@ -205,6 +205,19 @@ def test_given_a_proof_when_a_viewer_reads_its_campaign_then_no_rendered_text_an
             ),
             "sheet '名单' spans 1 rows × 16,001 columns",
         ),
+        (  # a table inside a cell must not reset the count of its sheet's rows
+            "nested.ods",
+            lambda p: crafted.ods(
+                p,
+                crafted.ods_row(
+                    '<table:table-cell><table:table table:name="x">'
+                    + crafted.ods_row(crafted.ods_cell("a"))
+                    + "</table:table></table:table-cell>"
+                )
+                + crafted.ods_row(crafted.ods_cell("1"), 2_500_000),
+            ),
+            "sheet '名单' spans 2,500,0",
+        ),
         (
             "rows.xlsb",
             lambda p: crafted.xlsb_records(p, [(0, [0]), (2_499_999, [0])]),
