@@ -248,7 +248,7 @@ def _bounded_lines(lines: Iterator[str], delimiter: str, path: Path, limits: She
             fields = line.count(delimiter) + 1
             if fields > MAX_FIELDS_PER_LINE:
                 raise SpreadsheetError(
-                    f"{path.name}, line {number}: {fields:,} columns; the limit is {limits.columns:,} "
+                    f"{path.name}, row {number}: {fields:,} columns; the limit is {limits.columns:,} "
                     "(setting max_sheet_columns)"
                 )
         yield line

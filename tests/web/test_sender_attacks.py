@@ -130,7 +130,7 @@ def test_given_a_csv_of_millions_of_trailing_commas_when_its_page_opens_then_onl
     wide.write_text("手机号,姓名\n13900000001," + "x," * 30_000 + "x\n", encoding="utf-8")
     r = c.get(upload(c, wide))
     assert r.status_code == 400
-    assert "wide.csv, line 2: 30,002 columns; the limit is 50 (setting max_sheet_columns)" in r.text
+    assert "wide.csv, row 2: 30,002 columns; the limit is 50 (setting max_sheet_columns)" in r.text
 
 
 def test_given_sixty_uploads_at_once_when_the_quota_is_twenty_then_twenty_are_kept(
