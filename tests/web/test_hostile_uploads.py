@@ -9,34 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
-from sqlalchemy import func, select
 
-from dispatcher.store import Campaign
 from tests.contacts import crafted
 from tests.helpers import basic
-from tests.web.conftest import Web, csrf_of, write_contacts
+from tests.web.conftest import Web, campaigns, csrf_of, still_up, upload, write_contacts
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ONE_GB_KB = 1 << 20
 SIZE = "1,048,576 rows × 16,384 columns"
-
-
-def upload(c: httpx.Client, path: Path) -> str:
-    token = csrf_of(c.get("/campaigns/new").text)
-    r = c.post("/uploads", data={"csrf": token}, files={"file": (path.name, path.read_bytes(), XLSX)})
-    assert r.status_code == 303, r.text
-    return str(r.headers["location"])
-
-
-def still_up(web: Web) -> None:
-    assert web.client().get("/login").status_code == 200
-
-
-def campaigns(web: Web) -> int:
-    with web.sessions() as session:
-        return int(session.execute(select(func.count()).select_from(Campaign)).scalar_one())
 
 
 def test_given_the_far_corner_file_when_uploaded_then_its_page_refuses_it_every_time_and_the_server_lives(

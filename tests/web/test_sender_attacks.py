@@ -17,8 +17,7 @@ import pytest
 from dispatcher.store import Campaign, Recipient
 from tests.contacts import crafted
 from tests.helpers import basic
-from tests.web.conftest import Web, csrf_of
-from tests.web.test_hostile_uploads import campaigns, still_up, upload
+from tests.web.conftest import Web, campaigns, csrf_of, still_up, upload
 
 CSV = "text/csv"
 TEMPLATE = "{姓名}您好，回T退订【测试】"
