@@ -179,6 +179,11 @@ class XlsDamaged(Exception):
     """The compound file or its workbook stream is not what an xls holds."""
 
 
+class XlsOverlap(Exception):
+    """Sheets that point into each other: read from each one's start, as calamine reads them, they
+    would cost time without end. No spreadsheet program writes such a file."""
+
+
 def xls_extents(data: bytes) -> dict[str, Extent]:
     """Every sheet's extent, by name, from the bytes of an xls file."""
     stream = _workbook_stream(data)
@@ -194,9 +199,13 @@ def xls_extents(data: bytes) -> dict[str, Extent]:
                 )
             )
     found: dict[str, Extent] = {}
+    budget = len(stream) + (1 << 16)  # each sheet is its own part of the stream: read once in all
     for name, offset in sheets:
         extent = found.setdefault(name, Extent())
         for kind, body in _biff_records(stream, offset):
+            budget -= 4 + len(body)
+            if budget < 0:
+                raise XlsOverlap
             if kind in _XLS_CELLS and len(body) >= 4:
                 extent.add(
                     int.from_bytes(body[:2], "little") + 1, 1, int.from_bytes(body[2:4], "little") + 1, 1

@@ -43,7 +43,15 @@ from pathlib import Path
 from typing import Any
 from xml.parsers import expat
 
-from dispatcher.contacts.extent import OLE_SIGNATURE, Extent, OdsScan, XlsDamaged, xls_extents, xlsb_extent
+from dispatcher.contacts.extent import (
+    OLE_SIGNATURE,
+    Extent,
+    OdsScan,
+    XlsDamaged,
+    XlsOverlap,
+    xls_extents,
+    xlsb_extent,
+)
 from dispatcher.errors import SpreadsheetError
 
 XLSX_SUFFIXES = frozenset({".xlsx", ".xlsm"})
@@ -402,8 +410,12 @@ class XlsGuard:
         self.limits = limits
         try:
             self.extents = xls_extents(path.read_bytes())
-        except XlsDamaged:
+        except XlsDamaged:  # not read here: calamine says what it makes of it (in a child first)
             self.extents = {}
+        except XlsOverlap:
+            raise SpreadsheetError(
+                f"{path.name}: its sheets overlap one another (crafted); refused before reading it"
+            ) from None
         for sheet, extent in self.extents.items():  # calamine loads every sheet of an xls as it opens it
             refuse_beyond(self.path, extent, sheet, self.limits)
 
