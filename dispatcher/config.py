@@ -202,7 +202,7 @@ class Settings:
     preview_timeout_s: int = 60  # ... or one reading it for a page (compose, preview) after this
     header_timeout_s: int = 10  # the web server closes a connection whose request headers take longer
     body_timeout_s: int = 30  # ... or whose request body pauses longer than this
-    max_connections_per_client: int = 64  # ... and refuses more connections at once from one address
+    max_connections_per_client: int = 128  # ... and refuses more connections at once from one address
     accounts: Mapping[str, AccountConfig] = field(default_factory=lambda: MappingProxyType({}))
     # Seconds an account may keep answering "try later" before a campaign with fallbacks leaves it.
     failover_after: float = 300.0
@@ -250,7 +250,7 @@ class Settings:
             ("preview_timeout_s", 60),
             ("header_timeout_s", 10),
             ("body_timeout_s", 30),
-            ("max_connections_per_client", 64),
+            ("max_connections_per_client", 128),
         ):
             value = data.get(key, default)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
