@@ -6,6 +6,13 @@
     "rate_limit"    the gateway said "too frequent" / "try later": ``retry_at``
     "account"       paused by an account error (password, balance ...): ``account_error`` {code, meaning}
     "reports"       every message is sent; delivery reports are due: ``reports_due``
+    "workers"       it has requests to send but no live worker of its store consumes their queue (no
+                    heartbeat for 3 intervals, 15 s by default): ``workers_seen_at`` (null: never seen)
+    "beat"          it needs the beat (a due launch, a re-queue, reports, its completion) and the beat of
+                    its store has not been seen for 6 intervals (30 s by default): ``beat_seen_at``
+
+The last two need the processes' heartbeats (``operations.heartbeat.Liveness``): without them (no Redis
+to read) they are not said.
 
 Times are UTC ISO-8601 (the API's); pages and the CLI say them in China time. :func:`waiting` is pure;
 :func:`pending` reads what it needs from the store.
@@ -21,6 +28,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from dispatcher.decisions import in_window, next_window_open
+from dispatcher.operations.heartbeat import Liveness
 from dispatcher.store import Campaign, CampaignState, Chunk, ChunkState
 from dispatcher.vendors import NO_REPORTS
 from dispatcher.vendors.registry import get as vendor_module
@@ -56,8 +64,36 @@ def account_error(vendor: str, code: str) -> dict[str, str]:
     return out
 
 
-def waiting(campaign: Campaign, pending: Pending, now: datetime) -> dict[str, Any]:
+def waiting(
+    campaign: Campaign, pending: Pending, now: datetime, liveness: Liveness | None = None
+) -> dict[str, Any]:
     """``{"waiting": ...}`` and the details that go with it (see the module's docstring)."""
+    found = _waiting(campaign, pending, now)
+    if liveness is None:
+        return found
+    state = campaign.state
+    # A worker is needed now when requests wait to go (a window or "try later" wait is the store's).
+    if (
+        state == CampaignState.RUNNING
+        and (pending.to_send or pending.sending)
+        and found["waiting"] in (None, "rate_limit")
+        and not liveness.workers_alive
+    ):
+        return {"waiting": "workers", "workers_seen_at": _seen(liveness.workers_seen_at)}
+    due = campaign.start_at is None or campaign.start_at <= now
+    needs_beat = state in (CampaignState.RUNNING, CampaignState.SENT) or (
+        state == CampaignState.SCHEDULED and due
+    )
+    if needs_beat and not liveness.beat_alive:
+        return {"waiting": "beat", "beat_seen_at": _seen(liveness.beat_seen_at)}
+    return found
+
+
+def _seen(at: datetime | None) -> str | None:
+    return _iso(at) if at is not None else None
+
+
+def _waiting(campaign: Campaign, pending: Pending, now: datetime) -> dict[str, Any]:
     state = campaign.state
     if state == CampaignState.SCHEDULED:
         return {"waiting": "schedule"}

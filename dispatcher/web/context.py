@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from celery import Celery
     from redis import Redis
 
+    from dispatcher.operations.heartbeat import Liveness
+
 DEFAULT_MAX_UPLOAD = 50 * 1024 * 1024
 EXPORTS_AT_ONCE = 2
 EXPORT_WAIT_S = 30.0
@@ -69,6 +71,14 @@ class WebContext:
         if self._throttle is None:
             self._throttle = SignInThrottle(self.redis, self.keys)
         return self._throttle
+
+    def liveness(self) -> Liveness | None:
+        """The heartbeats of this store's workers (on the send queue) and beat; None without a Redis."""
+        from dispatcher.operations.heartbeat import liveness_for
+
+        if self.settings.redis_url.startswith("memory://"):
+            return None
+        return liveness_for(self.redis, self.settings.database_url, self.celery.conf.task_default_queue)
 
     def enqueue(self, chunk_ids: list[int]) -> None:
         if chunk_ids:
