@@ -50,6 +50,11 @@ class KeySpace:
         """Hash of the workers' and the beat's heartbeats: process id -> JSON (``operations.heartbeat``)."""
         return f"{self.prefix}heartbeats"
 
+    def metrics_key(self, name: str) -> str:
+        """A hash of request counters every worker adds to (``operations.counters``): ``requests``,
+        ``latency``, ``limiter``; read by ``GET /metrics``."""
+        return f"{self.prefix}metrics:{name}"
+
     def login_key(self, kind: str, subject: str) -> str:
         """Sign-in throttling of one subject (``name:<sha256>`` or ``addr:<sha256>``): ``tries`` in the
         current window, ``strikes`` (blocks of the last day), ``block`` (present while blocked)."""

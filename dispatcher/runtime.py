@@ -20,10 +20,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher import sendloop
-from dispatcher.config import Settings, redact_url
+from dispatcher.config import AccountConfig, Settings, redact_url
+from dispatcher.decisions import SendAttempt
 from dispatcher.dispatch import LEASE_SECONDS, AccountRuntime, ChunkRow, Next, Result, load_group, send_group
 from dispatcher.keys import DEFAULT_KEYS
 from dispatcher.operations import logs
+from dispatcher.operations.counters import Request, RequestCounters
 from dispatcher.operations.identity import process_token
 from dispatcher.ratelimit import (
     PULL_SHARE,
@@ -95,6 +97,7 @@ class Runtime:
                     transport_for(config),
                     limiter,
                     lease_seconds=lease_seconds(),
+                    observer=Counting(RequestCounters(self.redis)) if self.redis is not None else None,
                 )
                 self.accounts[name] = runtime
             return runtime
@@ -166,6 +169,32 @@ class Runtime:
         self.engine.dispose()
         if self.redis is not None:
             self.redis.close()
+
+
+@dataclass
+class Counting:
+    """Counts every request and limiter wait in Redis, where ``GET /metrics`` of any web process reads
+    them (``operations.counters``)."""
+
+    counters: RequestCounters
+
+    def attempts(self, account: AccountConfig, attempts: Sequence[SendAttempt]) -> None:
+        self.counters.add(
+            account.name,
+            account.vendor,
+            [
+                Request(
+                    a.verdict.state.value,
+                    a.verdict.error_class.value if a.verdict.error_class is not None else "",
+                    max(0.0, (a.finished - a.started).total_seconds()),
+                )
+                for a in attempts
+                if a.request is not None
+            ],
+        )
+
+    def waited(self, account: AccountConfig, waits: Sequence[float]) -> None:
+        self.counters.waited(account.name, waits)
 
 
 def worker_id() -> str:
