@@ -183,7 +183,8 @@ class Settings:
     metrics_token: str | None = field(default=None, repr=False)  # GET /metrics from other than loopback
     upload_dir: str | None = None  # uploads shared by every web process (default: the temporary directory)
     flower_url: str | None = field(default=None, repr=False)  # `dispatcher doctor` checks it answers
-    # The URL settings that were not given (their defaults are for one machine): database_url ...
+    # The URL settings left to their one-machine defaults (database_url, broker_url, redis_url; not a
+    # redis_url that followed a Redis broker).
     defaulted: frozenset[str] = frozenset()
 
     @property
@@ -220,10 +221,11 @@ class Settings:
         if not redis_url:
             # A Redis broker is the Redis every host shares: the limiter follows it. A loopback default
             # beside a shared broker gave each host a limiter of its own (both sent at the full rate).
-            redis_url = (
-                broker_url if broker_url.split("://", 1)[0] in ("redis", "rediss") else DEFAULT_REDIS_URL
-            )
-            defaulted.add("redis_url")
+            if broker_url.split("://", 1)[0] in ("redis", "rediss"):
+                redis_url = broker_url
+            else:
+                redis_url = DEFAULT_REDIS_URL
+                defaulted.add("redis_url")
         secret_key = env.get("DISPATCHER_SECRET_KEY") or _opt_str(data, "secret_key")
         public_url = env.get("DISPATCHER_PUBLIC_URL") or _opt_str(data, "public_url")
         if public_url is not None and not re.match(r"https?://[^/\s]+", public_url):

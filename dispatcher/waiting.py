@@ -7,7 +7,8 @@
     "account"       paused by an account error (password, balance ...): ``account_error`` {code, meaning}
     "reports"       every message is sent; delivery reports are due: ``reports_due``
     "workers"       it has requests to send but no live worker of its store consumes their queue (no
-                    heartbeat for 3 intervals, 15 s by default): ``workers_seen_at`` (null: never seen)
+                    heartbeat for 3 intervals, 15 s by default), or it needs the beat's tasks and no
+                    live worker consumes the beat's queue: ``workers_seen_at`` (null: never seen)
     "beat"          it needs the beat (a due launch, a re-queue, reports, its completion) and the beat of
                     its store has not been seen for 6 intervals (30 s by default): ``beat_seen_at``
 
@@ -72,18 +73,19 @@ def waiting(
     if liveness is None:
         return found
     state = campaign.state
-    # A worker is needed now when requests wait to go (a window or "try later" wait is the store's).
-    if (
-        state == CampaignState.RUNNING
-        and (pending.to_send or pending.sending)
-        and found["waiting"] in (None, "rate_limit")
-        and not liveness.workers_alive
-    ):
-        return {"waiting": "workers", "workers_seen_at": _seen(liveness.workers_seen_at)}
     due = campaign.start_at is None or campaign.start_at <= now
     needs_beat = state in (CampaignState.RUNNING, CampaignState.SENT) or (
         state == CampaignState.SCHEDULED and due
     )
+    # A worker is needed now when requests wait to go (a window or "try later" wait is the store's),
+    # and a worker on the beat's queue whenever the beat is: the beat only schedules its tasks.
+    sends_now = (
+        state == CampaignState.RUNNING
+        and bool(pending.to_send or pending.sending)
+        and found["waiting"] in (None, "rate_limit")
+    )
+    if (sends_now and not liveness.workers_alive) or (needs_beat and not liveness.beat_tasks_consumed):
+        return {"waiting": "workers", "workers_seen_at": _seen(liveness.workers_seen_at)}
     if needs_beat and not liveness.beat_alive:
         return {"waiting": "beat", "beat_seen_at": _seen(liveness.beat_seen_at)}
     return found

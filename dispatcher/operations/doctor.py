@@ -302,3 +302,27 @@ class Doctor:
 
 def _when(at: datetime | None) -> str:
     return at.isoformat(timespec="seconds") if at is not None else "never"
+
+
+def diagnose(settings: Settings, queue: str, *, balance_wait: bool = True) -> list[Check]:
+    """Every check, as this host sees them. ``balance_wait``: wait for each account's balance gate to
+    open (the vendor's interval, 5-10 s) when no recent answer stands, rather than say "not read"."""
+    from dispatcher.balance_guard import read_balance
+    from dispatcher.vendors.registry import get as vendor_module
+
+    redis: Redis[Any] | None = None
+    if not settings.redis_url.startswith("memory://"):
+        redis = Redis.from_url(settings.redis_url, socket_timeout=3, socket_connect_timeout=3)
+
+    def balance(name: str) -> tuple[str | None, str | None]:
+        wait = vendor_module(settings.account(name).vendor).BALANCE_INTERVAL_S + 1 if balance_wait else 0.0
+        reading = read_balance(settings, redis, name, wait=wait)
+        if reading.value is None and reading.error is None:
+            return None, "no answer yet"
+        return reading.value, reading.error
+
+    try:
+        return Doctor(settings, queue, redis, balance).run()
+    finally:
+        if redis is not None:
+            redis.close()

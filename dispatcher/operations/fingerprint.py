@@ -12,13 +12,20 @@ from pathlib import Path
 
 from dispatcher.config import Settings, sqlite_file_dir
 
-_USERINFO_PASSWORD = re.compile(r"(?<=://)([^/@:]*):[^/@]*@")
 _LOOPBACK_HOSTS = ("127.", "localhost", "[::1]", "::1")
 
 
 def without_password(url: str) -> str:
-    """``url`` with the password of its user part removed (``u:pw@h`` → ``u@h``)."""
-    return _USERINFO_PASSWORD.sub(r"\1@", url)
+    """``url`` with the password of its user part removed (``u:pw@h`` → ``u@h``, ``:pw@h`` → ``h``)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    netloc, slash, path = rest.partition("/")
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)  # the last @: a password may hold one
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}@{host}" if user else host
+    return f"{scheme}{sep}{netloc}{slash}{path}"
 
 
 def canonical(url: str, cwd: Path | None = None) -> str:

@@ -32,7 +32,8 @@ logger = logging.getLogger(__name__)
 WORKER = "worker"
 BEAT = "beat"
 MISSES = {WORKER: 3, BEAT: 6}  # intervals without a heartbeat after which a process counts as gone
-KEEP_SECONDS = 24 * 3600.0  # a record older than this is removed by the next writer
+KEEP_SECONDS = 24 * 3600.0
+BEAT_QUEUE_SUFFIX = ".beat"  # the beat's tasks go to the send queue's name plus this (workers.app)  # a record older than this is removed by the next writer
 
 
 def version() -> str:
@@ -99,6 +100,7 @@ class Liveness:
     workers_seen_at: datetime | None  # the last heartbeat of any worker of the store and queue
     beat_alive: bool
     beat_seen_at: datetime | None
+    beat_tasks_consumed: bool = True  # a live worker of the store consumes the beat's queue
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,7 @@ class Snapshot:
             workers_seen_at=max((b.seen_at() for b in workers), default=None),
             beat_alive=any(b.alive(self.now) for b in beats),
             beat_seen_at=max((b.seen_at() for b in beats), default=None),
+            beat_tasks_consumed=bool(self.alive(WORKER, store, queue + BEAT_QUEUE_SUFFIX)),
         )
 
 

@@ -80,6 +80,8 @@ def create_app(
         from workers.tasks import celery_app
 
         celery = celery_app(settings)
+    if upload_dir is None and settings.upload_dir:
+        upload_dir = Path(settings.upload_dir)  # shared by every web process (several behind a balancer)
     if upload_dir is None:
         import tempfile
 
@@ -95,7 +97,7 @@ def create_app(
         sandbox=Sandbox(settings.parse_memory_mb),
     )
 
-    from dispatcher.web import admin, api, pages, push
+    from dispatcher.web import admin, api, operations, pages, push
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -135,6 +137,7 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(api.router)
     app.include_router(push.router)
+    app.include_router(operations.router)
     _docs(app)
     _handlers(app)
     return app
