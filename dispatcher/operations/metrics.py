@@ -200,7 +200,9 @@ class StoreCollector(Collector):
                 .join(Campaign, Campaign.id == Chunk.campaign_id)
                 .where(Chunk.state == ChunkState.UNKNOWN)
                 .group_by(Campaign.account)
-            ).tuples()
+            )
+            .tuples()
+            .all()
         )
         yield _gauge(
             "dispatcher_unknown_chunks", "Requests whose answer never came (all campaigns)", ["account"],
