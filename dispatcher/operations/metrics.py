@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher.config import Settings
+from dispatcher.keys import DEFAULT_KEYS, KeySpace
 from dispatcher.operations import heartbeat
 from dispatcher.operations.counters import LATENCY_BUCKETS, Counts, RequestCounters
 from dispatcher.operations.fingerprint import fingerprint
@@ -64,6 +65,7 @@ class Sources:
     redis: Redis[Any] | None  # the limiter's Redis: counters and heartbeats
     queue: str  # the send queue
     broker: Redis[Any] | None = None  # a Redis broker, for the queue's length
+    keys: KeySpace = DEFAULT_KEYS
 
 
 def _histogram(buckets: tuple[float, ...], counts: list[int], total: float) -> list[tuple[str, float]]:
@@ -92,7 +94,7 @@ class StoreCollector(Collector):
         if self.sources.redis is None:
             return Counts()
         try:
-            return RequestCounters(self.sources.redis).read()
+            return RequestCounters(self.sources.redis, self.sources.keys).read()
         except RedisError:
             return Counts()
 
@@ -267,7 +269,7 @@ class StoreCollector(Collector):
         snapshot = None
         if self.sources.redis is not None:
             try:
-                snapshot = heartbeat.read(self.sources.redis)
+                snapshot = heartbeat.read(self.sources.redis, self.sources.keys)
             except RedisError:
                 snapshot = None
         yield _gauge(

@@ -67,7 +67,7 @@ def test_given_no_worker_then_the_words_say_so_in_chinese_and_english() -> None:
     status = {"waiting": "workers", "workers_seen_at": SEEN.isoformat()}
     with i18n.use("zh"):
         words = labels.waiting_text(status) or ""
-        assert words.startswith("没有发送进程在运行（最近一次：") and "10:" in words or "09:55" in words
+        assert (words.startswith("没有发送进程在运行（最近一次：") and "10:" in words) or "09:55" in words
         assert (
             labels.waiting_text({"waiting": "workers", "workers_seen_at": None})
             == "没有发送进程在运行（从未见到）"
