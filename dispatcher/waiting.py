@@ -36,6 +36,8 @@ from dispatcher.vendors.registry import get as vendor_module
 from dispatcher.vendors.wire import ErrorClass
 
 SLOWED = (ErrorClass.RATE_LIMITED.value, ErrorClass.RETRY_LATER.value)
+# Waits for a time: said as they are; the processes are looked at once the time has come.
+TIMED = ("schedule", "window", "rate_limit")
 
 
 @dataclass(frozen=True)
@@ -70,20 +72,16 @@ def waiting(
 ) -> dict[str, Any]:
     """``{"waiting": ...}`` and the details that go with it (see the module's docstring)."""
     found = _waiting(campaign, pending, now)
-    if liveness is None:
+    due = campaign.start_at is None or campaign.start_at <= now
+    if liveness is None or (found["waiting"] in TIMED and not (found["waiting"] == "schedule" and due)):
         return found
     state = campaign.state
-    due = campaign.start_at is None or campaign.start_at <= now
     needs_beat = state in (CampaignState.RUNNING, CampaignState.SENT) or (
         state == CampaignState.SCHEDULED and due
     )
-    # A worker is needed now when requests wait to go (a window or "try later" wait is the store's),
-    # and a worker on the beat's queue whenever the beat is: the beat only schedules its tasks.
-    sends_now = (
-        state == CampaignState.RUNNING
-        and bool(pending.to_send or pending.sending)
-        and found["waiting"] in (None, "rate_limit")
-    )
+    # A worker is needed now when requests wait to go, and a worker on the beat's queue whenever the
+    # beat is needed: the beat only schedules its tasks.
+    sends_now = state == CampaignState.RUNNING and bool(pending.to_send or pending.sending)
     if (sends_now and not liveness.workers_alive) or (needs_beat and not liveness.beat_tasks_consumed):
         return {"waiting": "workers", "workers_seen_at": _seen(liveness.workers_seen_at)}
     if needs_beat and not liveness.beat_alive:

@@ -43,6 +43,9 @@ def campaign(state: str, start_at: datetime | None = None) -> Campaign:
         # the beat's tasks (pulling reports) need a worker on its queue
         ("sent", NOTHING, NO_WORKERS, {"waiting": "workers", "workers_seen_at": SEEN.isoformat(timespec="seconds")}),
         ("paused", TO_SEND, NOBODY_EVER, {"waiting": None}),  # a person paused it: nothing is needed
+        # a wait for a time is said as it is; the processes are looked at when the time comes
+        ("running", Pending(4, 0, 0, NOW + timedelta(minutes=1), True, False, None, 0), NOBODY_EVER,
+         {"waiting": "rate_limit", "retry_at": (NOW + timedelta(minutes=1)).isoformat(timespec="seconds")}),
         ("completed", NOTHING, NOBODY_EVER, {"waiting": None}),
     ],
 )  # fmt: skip
