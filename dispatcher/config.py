@@ -114,9 +114,26 @@ def format_window(window: tuple[int, int]) -> str:
     return f"{h1:02d}:{m1:02d}-{h2:02d}:{m2:02d}"
 
 
+_QUERY_SECRET = re.compile(r"(?i)([?&;](?:password|passwd|pwd|pass)=)[^&;#]*")
+
+
 def redact_url(url: str) -> str:
-    """A database/broker/redis URL with its password replaced by ``***``, safe to print."""
-    return re.sub(r"(?<=://)([^/@:]*):[^/@]*@", r"\1:***@", url)
+    """A database/broker/redis URL with its password replaced by ``***``, safe to print: the user part's
+    (up to the last ``@`` before the path: a password may hold one) and a ``password=`` query parameter.
+    Several URLs joined by ``;`` (kombu's failover brokers) are each redacted."""
+    return ";".join(_redact_one(part) for part in url.split(";"))
+
+
+def _redact_one(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        netloc, slash, path = rest.partition("/")
+        if "@" in netloc:
+            userinfo, host = netloc.rsplit("@", 1)
+            user, colon, _password = userinfo.partition(":")
+            netloc = f"{user}:***@{host}" if colon else f"{user}@{host}"
+        url = f"{scheme}{sep}{netloc}{slash}{path}"
+    return _QUERY_SECRET.sub(r"\1***", url)
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ NO_BEAT = N_(
 NO_BEAT_EVER = N_(
     "The scheduler (beat) is not running (none has been seen): nothing is launched, re-queued or completed"
 )
+NO_REDIS = N_("Redis does not answer: nothing can be sent until it does (ask your operator)")
 BALANCE_WAIT = N_(
     "Not started: it costs %(cost)s but the account holds %(balance)s (%(short)s segments not covered); "
     "top up the account"
@@ -125,6 +126,8 @@ def waiting_text(status: dict[str, Any]) -> str | None:
     if kind == "beat":
         seen = status.get("beat_seen_at")
         return gettext(NO_BEAT) % {"time": _when(seen)} if seen else gettext(NO_BEAT_EVER)
+    if kind == "redis":
+        return gettext(NO_REDIS)
     if kind == "balance":  # the balance guard held a scheduled start
         hold = status.get("balance_hold") or {}
         return gettext(BALANCE_WAIT) % {
@@ -154,6 +157,7 @@ def js_strings() -> dict[str, Any]:
             "workers_never": gettext(NO_WORKERS_EVER),
             "beat": gettext(NO_BEAT),
             "beat_never": gettext(NO_BEAT_EVER),
+            "redis": gettext(NO_REDIS),
         },
     }
 

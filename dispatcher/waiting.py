@@ -12,7 +12,10 @@
     "beat"          it needs the beat (a due launch, a re-queue, reports, its completion) and the beat of
                     its store has not been seen for 6 intervals (30 s by default): ``beat_seen_at``
 
-The last two need the processes' heartbeats (``operations.heartbeat.Liveness``): without them (no Redis
+    "redis"         it needs the workers or the beat, and Redis (the limiter's, where their heartbeats
+                    are) does not answer: nothing can be sent meanwhile
+
+The last three need the processes' heartbeats (``operations.heartbeat.Liveness``): without them (no Redis
 to read) they are not said.
 
 Times are UTC ISO-8601 (the API's); pages and the CLI say them in China time. :func:`waiting` is pure;
@@ -82,6 +85,8 @@ def waiting(
     # A worker is needed now when requests wait to go, and a worker on the beat's queue whenever the
     # beat is needed: the beat only schedules its tasks.
     sends_now = state == CampaignState.RUNNING and bool(pending.to_send or pending.sending)
+    if not liveness.readable and (sends_now or needs_beat):
+        return {"waiting": "redis"}
     if (sends_now and not liveness.workers_alive) or (needs_beat and not liveness.beat_tasks_consumed):
         return {"waiting": "workers", "workers_seen_at": _seen(liveness.workers_seen_at)}
     if needs_beat and not liveness.beat_alive:

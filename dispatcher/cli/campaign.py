@@ -41,7 +41,7 @@ def _liveness_reader(settings: Settings) -> Any:
     if settings.redis_url.startswith("memory://"):
         return lambda: None
     redis: Redis[Any] = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
-    return lambda: liveness_for(redis, settings.database_url, queue)
+    return lambda: liveness_for(redis, settings, queue)
 
 
 def _refuse_lone_defaults(settings: Settings, standalone: bool) -> None:

@@ -12,11 +12,17 @@ from pathlib import Path
 
 from dispatcher.config import Settings, sqlite_file_dir
 
+_QUERY_SECRET = re.compile(r"(?i)([?&;](?:password|passwd|pwd|pass)=)[^&;#]*")
 _LOOPBACK_HOSTS = ("127.", "localhost", "[::1]", "::1")
 
 
 def without_password(url: str) -> str:
-    """``url`` with the password of its user part removed (``u:pw@h`` → ``u@h``, ``:pw@h`` → ``h``)."""
+    """``url`` with the password of its user part removed (``u:pw@h`` → ``u@h``, ``:pw@h`` → ``h``) and
+    of a ``password=`` query parameter; each of several URLs joined by ``;`` (kombu's failover)."""
+    return ";".join(_without_password(part) for part in url.split(";"))
+
+
+def _without_password(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if not sep:
         return url
@@ -25,7 +31,7 @@ def without_password(url: str) -> str:
         userinfo, host = netloc.rsplit("@", 1)  # the last @: a password may hold one
         user = userinfo.split(":", 1)[0]
         netloc = f"{user}@{host}" if user else host
-    return f"{scheme}{sep}{netloc}{slash}{path}"
+    return _QUERY_SECRET.sub(r"\1", f"{scheme}{sep}{netloc}{slash}{path}")
 
 
 def canonical(url: str, cwd: Path | None = None) -> str:

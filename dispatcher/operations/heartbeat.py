@@ -23,6 +23,7 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import RedisError
 
+from dispatcher.config import Settings
 from dispatcher.keys import DEFAULT_KEYS, KeySpace
 from dispatcher.operations.fingerprint import Fingerprints
 from dispatcher.operations.identity import process_id
@@ -101,6 +102,7 @@ class Liveness:
     beat_alive: bool
     beat_seen_at: datetime | None
     beat_tasks_consumed: bool = True  # a live worker of the store consumes the beat's queue
+    readable: bool = True  # False: Redis did not answer, so nobody's heartbeat could be read
 
 
 @dataclass(frozen=True)
@@ -120,14 +122,25 @@ class Snapshot:
     def alive(self, kind: str, store: str | None = None, queue: str | None = None) -> list[Heartbeat]:
         return [b for b in self.of(kind, store, queue) if b.alive(self.now)]
 
-    def liveness(self, store: str, queue: str) -> Liveness:
-        workers, beats = self.of(WORKER, store, queue), self.of(BEAT, store)
+    def liveness(self, store: str, queue: str, broker: str | None = None) -> Liveness:
+        """Who serves a campaign of ``store`` sent on ``queue`` through ``broker`` (fingerprints): a
+        worker with another broker never receives its tasks, a beat with another queue schedules
+        elsewhere; neither counts."""
+        beat_queue = queue + BEAT_QUEUE_SUFFIX
+
+        def same(b: Heartbeat) -> bool:
+            return broker is None or b.broker == broker
+
+        workers = [b for b in self.of(WORKER, store, queue) if same(b)]
+        beats = [b for b in self.of(BEAT, store, beat_queue) if same(b)]
         return Liveness(
             workers_alive=any(b.alive(self.now) for b in workers),
             workers_seen_at=max((b.seen_at() for b in workers), default=None),
             beat_alive=any(b.alive(self.now) for b in beats),
             beat_seen_at=max((b.seen_at() for b in beats), default=None),
-            beat_tasks_consumed=bool(self.alive(WORKER, store, queue + BEAT_QUEUE_SUFFIX)),
+            beat_tasks_consumed=any(
+                b.alive(self.now) and same(b) for b in self.of(WORKER, store, beat_queue)
+            ),
         )
 
 
@@ -216,14 +229,17 @@ class Heartbeater:
             redis.close()
 
 
-def liveness_for(redis: Redis[Any] | None, database_url: str, queue: str) -> Liveness | None:
-    """The liveness of the workers and beat of ``database_url``'s store on ``queue``; None when the
-    heartbeats cannot be read (no Redis, or it does not answer: then nothing is claimed either way)."""
-    from dispatcher.operations.fingerprint import fingerprint
+UNREADABLE = Liveness(False, None, False, None, beat_tasks_consumed=False, readable=False)
 
+
+def liveness_for(redis: Redis[Any] | None, settings: Settings, queue: str) -> Liveness | None:
+    """The liveness of the workers and beat serving ``settings``' store, broker and ``queue``; None
+    without a Redis (one process, the demo); :data:`UNREADABLE` when Redis does not answer (then
+    nothing can be sent either: the limiter lives there)."""
     if redis is None:
         return None
+    mine = Fingerprints.of(settings)
     try:
-        return read(redis).liveness(fingerprint(database_url), queue)
+        return read(redis).liveness(mine.store, queue, mine.broker)
     except RedisError:
-        return None
+        return UNREADABLE

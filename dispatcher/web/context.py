@@ -80,7 +80,7 @@ class WebContext:
 
         if self.settings.redis_url.startswith("memory://"):
             return None
-        return liveness_for(self.redis, self.settings.database_url, self.celery.conf.task_default_queue)
+        return liveness_for(self.redis, self.settings, self.celery.conf.task_default_queue)
 
     def metrics(self) -> bytes:
         """``GET /metrics``' body (``operations.metrics``), read now from the store and Redis."""

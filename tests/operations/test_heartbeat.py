@@ -16,6 +16,7 @@ import pytest
 from redis import Redis
 
 from dispatcher import runtime
+from dispatcher.config import redact_url
 from dispatcher.keys import KeySpace
 from dispatcher.operations import heartbeat
 from dispatcher.operations.fingerprint import Fingerprints, canonical, fingerprint, without_password
@@ -53,6 +54,14 @@ def test_given_urls_with_passwords_then_fingerprints_ignore_the_password_and_nev
     assert fingerprint(a) != fingerprint("postgresql+psycopg://app@db.internal:5432/other")
     assert fingerprint(f"redis://:{SECRET}@r:6379/0") == fingerprint("redis://r:6379/0")
     assert SECRET not in canonical(a) and len(fingerprint(a)) == 12
+    # A password in the query, one holding an "@", failover URLs: none is hashed, none is printed
+    for url in (
+        f"redis://r/0?password={SECRET}&db=1",
+        f"postgresql://u:{SECRET}@x@h/db",
+        f"sentinel://:a@h1;sentinel://:{SECRET}@h2",
+    ):
+        assert SECRET not in without_password(url) and SECRET not in redact_url(url), url
+    assert fingerprint(f"redis://r/0?password={SECRET}") == fingerprint("redis://r/0?password=other")
 
 
 def test_given_two_directories_then_their_default_sqlite_stores_differ(tmp_path: Path) -> None:
@@ -111,6 +120,42 @@ def test_given_a_heartbeater_then_it_renews_until_stopped_and_carries_no_secret(
     stored = json.dumps({k.decode(): v.decode() for k, v in raw.items()})
     assert SECRET not in stored
     assert json.loads(next(iter(raw.values())))["store"] == fingerprint(settings.database_url)  # a hash only
+
+
+def test_given_a_worker_on_another_broker_or_a_beat_on_another_queue_then_neither_serves_the_campaign(
+    redis: tuple[Redis[Any], KeySpace],
+) -> None:
+    client, keys = redis
+    heartbeat.write(client, record(every=5), keys)  # broker "b"
+    heartbeat.write(client, record(heartbeat.BEAT, every=5, queues=("other.beat",)), keys)
+    snapshot = heartbeat.read(client, keys)
+    assert snapshot.liveness("s1", "q", broker="b").workers_alive
+    elsewhere = snapshot.liveness("s1", "q", broker="another")
+    assert not elsewhere.workers_alive and not elsewhere.beat_tasks_consumed
+    assert not snapshot.liveness("s1", "q").beat_alive  # it schedules other.beat's tasks
+
+
+def test_given_redis_down_then_liveness_is_unreadable_and_a_running_campaign_says_redis() -> None:
+    from datetime import UTC, datetime
+
+    from dispatcher.config import Settings
+    from dispatcher.store import Campaign
+    from dispatcher.waiting import Pending, waiting
+
+    down: Redis[Any] = Redis(port=1, socket_connect_timeout=0.5)
+    settings = Settings(
+        database_url="sqlite:///x.sqlite3",
+        broker_url="redis://127.0.0.1:1/0",
+        redis_url="redis://127.0.0.1:1/0",
+    )
+    found = heartbeat.liveness_for(down, settings, "q")
+    assert found is heartbeat.UNREADABLE
+    running = Campaign(
+        id=1, state="running", vendor="yunxin", window_start=0, window_end=1440, timezone="Asia/Shanghai"
+    )
+    now = datetime(2026, 12, 1, 2, tzinfo=UTC)
+    assert waiting(running, Pending(4, 0, 4, None, False, False, None, 0), now, found) == {"waiting": "redis"}
+    assert heartbeat.liveness_for(None, settings, "q") is None  # no Redis at all (the demo): nothing said
 
 
 def test_given_damaged_or_old_records_then_reading_skips_them_and_pruning_removes_them(
