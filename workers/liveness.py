@@ -4,6 +4,7 @@ started once the worker knows its queues, stopped when it shuts down. Also the J
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from celery import Celery, bootsteps, signals
@@ -17,14 +18,23 @@ logger = logging.getLogger(__name__)
 IN_MEMORY = "memory://"
 
 
-def start_heartbeat(settings: Settings, kind: str, queues: list[str]) -> heartbeat.Heartbeater | None:
-    """Write ``kind``'s heartbeat to the limiter's Redis from now on (none without a Redis: the demo)."""
+def start_heartbeat(
+    settings: Settings, kind: str, queues: list[str], ready: Callable[[], bool] = lambda: True
+) -> heartbeat.Heartbeater | None:
+    """Write ``kind``'s heartbeat to the limiter's Redis from now on, while ``ready()`` (none without a
+    Redis: the demo)."""
     if settings.redis_url.startswith(IN_MEMORY):
         return None
     record = heartbeat.record_for(kind, Fingerprints.of(settings), queues, settings.heartbeat_seconds)
-    beater = heartbeat.Heartbeater(settings.redis_url, record)
+    beater = heartbeat.Heartbeater(settings.redis_url, record, ready=ready)
     beater.start()
     return beater
+
+
+def connected(worker: Any) -> bool:
+    """The worker's consumer holds a live broker connection (it can receive tasks)."""
+    connection = getattr(getattr(worker, "consumer", None), "connection", None)
+    return bool(connection is not None and connection.connected)
 
 
 class Heartbeat(bootsteps.StartStopStep):
@@ -42,7 +52,7 @@ class Heartbeat(bootsteps.StartStopStep):
             logger.error("no heartbeat: %s", exc)
             return
         queues = sorted(parent.app.amqp.queues.consume_from or parent.app.amqp.queues)
-        self.beater = start_heartbeat(settings, heartbeat.WORKER, queues)
+        self.beater = start_heartbeat(settings, heartbeat.WORKER, queues, ready=lambda: connected(parent))
 
     def stop(self, parent: Any) -> None:
         if self.beater is not None:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import socket
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +35,7 @@ WORKER = "worker"
 BEAT = "beat"
 MISSES = {WORKER: 3, BEAT: 6}  # intervals without a heartbeat after which a process counts as gone
 KEEP_SECONDS = 24 * 3600.0
+NOT_READY_POLL = 0.2  # seconds between two looks at a process not ready yet
 BEAT_QUEUE_SUFFIX = ".beat"  # the beat's tasks go to the send queue's name plus this (workers.app)  # a record older than this is removed by the next writer
 
 
@@ -174,7 +176,7 @@ def prune(redis: Redis[Any], keys: KeySpace = DEFAULT_KEYS) -> int:
 def record_for(kind: str, fingerprints: Fingerprints, queues: Iterable[str], every: float) -> Heartbeat:
     return Heartbeat(
         kind=kind,
-        id=f"{kind}:{process_id()}",
+        id=f"{kind}:{process_id()}:{secrets.token_hex(3)}",  # two workers in one process (tests) apart
         host=socket.gethostname(),
         pid=os.getpid(),
         version=version(),
@@ -194,6 +196,9 @@ class Heartbeater:
     redis_url: str
     record: Heartbeat
     keys: KeySpace = DEFAULT_KEYS
+    # False: the process cannot do its work (a worker without its broker connection): no heartbeat, so
+    # it shows as gone rather than alive and idle.
+    ready: Callable[[], bool] = field(default=lambda: True)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -206,13 +211,23 @@ class Heartbeater:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
+    def _ready(self) -> bool:
+        try:
+            return bool(self.ready())
+        except Exception:  # a process half shut down: not ready
+            return False
+
     def _run(self) -> None:
         redis: Redis[Any] = Redis.from_url(self.redis_url, socket_timeout=5, socket_connect_timeout=5)
         failing, beats = False, 0
         try:
             while True:
+                wait = self.record.every
                 try:
-                    self.record = write(redis, self.record, self.keys)
+                    if self._ready():
+                        self.record = write(redis, self.record, self.keys)
+                    else:
+                        wait = min(wait, NOT_READY_POLL)  # say so as soon as it is ready
                     if beats % 100 == 0:
                         prune(redis, self.keys)
                     beats += 1
@@ -223,7 +238,7 @@ class Heartbeater:
                     if not failing:
                         logger.warning("heartbeat: cannot write to Redis (%s); retrying", type(exc).__name__)
                     failing = True
-                if self._stop.wait(self.record.every):
+                if self._stop.wait(wait):
                     return
         finally:
             redis.close()

@@ -158,6 +158,23 @@ def test_given_redis_down_then_liveness_is_unreadable_and_a_running_campaign_say
     assert heartbeat.liveness_for(None, settings, "q") is None  # no Redis at all (the demo): nothing said
 
 
+def test_given_a_process_not_ready_then_its_heartbeat_is_not_written(
+    redis: tuple[Redis[Any], KeySpace],
+) -> None:
+    client, keys = redis
+    ready = [False]
+    beater = heartbeat.Heartbeater(REDIS_URL, record(every=0.05), keys, ready=lambda: ready[0])
+    beater.start()
+    try:
+        time.sleep(0.3)
+        assert heartbeat.read(client, keys).beats == ()  # e.g. a worker that lost its broker
+        ready[0] = True
+        time.sleep(0.3)
+        assert len(heartbeat.read(client, keys).beats) == 1
+    finally:
+        beater.stop()
+
+
 def test_given_damaged_or_old_records_then_reading_skips_them_and_pruning_removes_them(
     redis: tuple[Redis[Any], KeySpace],
 ) -> None:
