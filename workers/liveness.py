@@ -64,6 +64,7 @@ def install(app: Celery) -> None:
 
 
 @signals.after_setup_logger.connect
+@signals.after_setup_task_logger.connect
 def json_logs(logger: logging.Logger, **_: Any) -> None:
     """Celery sets up the worker's and the beat's logging itself: switch its handlers to JSON if asked."""
     try:

@@ -278,10 +278,18 @@ class StoreCollector(Collector):
             [],
             {(): int(snapshot is not None)},
         )
-        workers = len(snapshot.alive(heartbeat.WORKER, store, self.sources.queue)) if snapshot else 0
+        broker = fingerprint(self.sources.settings.broker_url)
+        workers = (
+            sum(b.broker == broker for b in snapshot.alive(heartbeat.WORKER, store, self.sources.queue))
+            if snapshot
+            else 0
+        )
         beats = len(snapshot.alive(heartbeat.BEAT, store)) if snapshot else 0
         yield _gauge(
-            "dispatcher_workers_alive", "Workers of this store consuming the send queue", [], {(): workers}
+            "dispatcher_workers_alive",
+            "Workers of this store and broker consuming the send queue",
+            [],
+            {(): workers},
         )
         yield _gauge(
             "dispatcher_beat_alive", "Beats of this store alive (exactly one is right)", [], {(): beats}
