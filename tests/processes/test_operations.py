@@ -80,8 +80,11 @@ def test_given_no_worker_when_a_campaign_starts_then_it_says_workers_and_sends_o
     # When a worker starts, exactly as the Procfile says
     lines = procfile()
     worker = processes.shell("worker", lines["worker"])
+    # (read from the store while waiting: each `campaign status` is a process start of its own)
     processes.wait_for(
-        "every recipient accepted", lambda: status(processes, campaign_id)["accepted"] == 40, timeout=240
+        "every recipient accepted",
+        lambda: deployment.state_counts(campaign_id)["accepted"] == 40,
+        timeout=240,
     )
     # Then it sent everything; with no beat, the campaign now says it waits for the beat
     assert status(processes, campaign_id)["waiting"] == "beat"
