@@ -23,6 +23,7 @@ from dispatcher.contacts import IngestResult, ingest
 from dispatcher.decisions import CANCELLED
 from dispatcher.errors import InputError, NotFoundError, StateError, StoreError
 from dispatcher.i18n import N_
+from dispatcher.operations.heartbeat import Liveness
 from dispatcher.store import (
     TRANSITIONS,
     Campaign,
@@ -506,8 +507,9 @@ def _touch(session: Session, ids: Sequence[int]) -> None:
         )
 
 
-def status(session: Session, campaign_id: int) -> dict[str, Any]:
-    """The campaign's state, recipient counts and what it waits for (``campaign status --json``)."""
+def status(session: Session, campaign_id: int, liveness: Liveness | None = None) -> dict[str, Any]:
+    """The campaign's state, recipient counts and what it waits for (``campaign status --json``);
+    ``liveness``: the processes of its store, from their heartbeats (``"workers"`` and ``"beat"``)."""
     campaign = get(session, campaign_id)
     by_state = counts(session, campaign_id)
     sendable = sum(v for k, v in by_state.items() if k != RecipientState.REJECTED.value)
@@ -534,7 +536,10 @@ def status(session: Session, campaign_id: int) -> dict[str, Any]:
     now = utcnow()
     data.update(
         waiting.waiting(
-            campaign, waiting.pending(session, campaign, data["chunks"], data["accepted"], now), now
+            campaign,
+            waiting.pending(session, campaign, data["chunks"], data["accepted"], now),
+            now,
+            liveness,
         )
     )
     routing.extend_status(session, campaign, data)  # balance hold, accounts, variants

@@ -100,9 +100,16 @@ _TOP_KEYS = frozenset(
         "body_timeout_s",
         "max_connections_per_client",
         "failover_after",
+        "heartbeat_seconds",
+        "log_format",
+        "metrics_token",
+        "upload_dir",
+        "flower_url",
         "accounts",
     }
 )
+LOG_FORMATS = ("text", "json")
+MIN_METRICS_TOKEN = 16
 _SERVICE_PATH_RE = re.compile(r"(?:/[A-Za-z0-9._~-]+)+/?")
 _WINDOW_RE = re.compile(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*")
 
@@ -130,9 +137,26 @@ def format_window(window: tuple[int, int]) -> str:
     return f"{h1:02d}:{m1:02d}-{h2:02d}:{m2:02d}"
 
 
+_QUERY_SECRET = re.compile(r"(?i)([?&;](?:password|passwd|pwd|pass)=)[^&;#]*")
+
+
 def redact_url(url: str) -> str:
-    """A database/broker/redis URL with its password replaced by ``***``, safe to print."""
-    return re.sub(r"(?<=://)([^/@:]*):[^/@]*@", r"\1:***@", url)
+    """A database/broker/redis URL with its password replaced by ``***``, safe to print: the user part's
+    (up to the last ``@`` before the path: a password may hold one) and a ``password=`` query parameter.
+    Several URLs joined by ``;`` (kombu's failover brokers) are each redacted."""
+    return ";".join(_redact_one(part) for part in url.split(";"))
+
+
+def _redact_one(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        netloc, slash, path = rest.partition("/")
+        if "@" in netloc:
+            userinfo, host = netloc.rsplit("@", 1)
+            user, colon, _password = userinfo.partition(":")
+            netloc = f"{user}:***@{host}" if colon else f"{user}@{host}"
+        url = f"{scheme}{sep}{netloc}{slash}{path}"
+    return _QUERY_SECRET.sub(r"\1***", url)
 
 
 def secret_bits(value: str) -> float:
@@ -230,6 +254,15 @@ class Settings:
     accounts: Mapping[str, AccountConfig] = field(default_factory=lambda: MappingProxyType({}))
     # Seconds an account may keep answering "try later" before a campaign with fallbacks leaves it.
     failover_after: float = 300.0
+    # Workers and the beat write a heartbeat this often; a worker is dead after 3 missed, the beat after 6.
+    heartbeat_seconds: float = 5.0
+    log_format: str = "text"  # or "json": one object a line, with campaign, chunk and account ids
+    metrics_token: str | None = field(default=None, repr=False)  # GET /metrics from other than loopback
+    upload_dir: str | None = None  # uploads shared by every web process (default: the temporary directory)
+    flower_url: str | None = field(default=None, repr=False)  # `dispatcher doctor` checks it answers
+    # The URL settings left to their one-machine defaults (database_url, broker_url, redis_url; not a
+    # redis_url that followed a Redis broker).
+    defaulted: frozenset[str] = frozenset()
 
     @property
     def sheet_limits(self) -> SheetLimits:
@@ -252,20 +285,31 @@ class Settings:
         if unknown:
             raise ConfigError(f"unknown setting(s) in the config file: {', '.join(unknown)}")
 
+        defaulted = set()
         database_url = env.get("DISPATCHER_DATABASE_URL") or _opt_str(data, "database_url")
         if not database_url:
             database_url = f"sqlite:///{cwd / DB_FILE}"
+            defaulted.add("database_url")
         broker_url = env.get("DISPATCHER_BROKER_URL") or _opt_str(data, "broker_url")
         if not broker_url:
             broker_url = f"sqla+sqlite:///{_sqlite_dir(database_url, cwd) / BROKER_FILE}"
-        redis_url = env.get("DISPATCHER_REDIS_URL") or _opt_str(data, "redis_url") or DEFAULT_REDIS_URL
+            defaulted.add("broker_url")
+        redis_url = env.get("DISPATCHER_REDIS_URL") or _opt_str(data, "redis_url")
+        if not redis_url:
+            # A Redis broker is the Redis every host shares: the limiter follows it. A loopback default
+            # beside a shared broker gave each host a limiter of its own (both sent at the full rate).
+            if broker_url.split("://", 1)[0] in ("redis", "rediss"):
+                redis_url = broker_url
+            else:
+                redis_url = DEFAULT_REDIS_URL
+                defaulted.add("redis_url")
         secret_key = env.get("DISPATCHER_SECRET_KEY") or _opt_str(data, "secret_key")
         public_url = env.get("DISPATCHER_PUBLIC_URL") or _opt_str(data, "public_url")
         if public_url is not None and not re.match(r"https?://[^/\s]+", public_url):
             raise ConfigError(
                 "setting public_url (DISPATCHER_PUBLIC_URL) must start with https:// or http://"
             )
-        sizes = {}
+        sizes: dict[str, Any] = {}
         for key, default in (
             ("max_sheet_rows", SheetLimits.rows),
             ("max_sheet_columns", SheetLimits.columns),
@@ -303,6 +347,8 @@ class Settings:
         ):
             raise ConfigError("setting failover_after must be a non-negative number of seconds")
 
+        operations = _operations(data, env)
+
         raw_accounts = data.get("accounts", {})
         if not isinstance(raw_accounts, dict):
             raise ConfigError("setting accounts must be a table of [accounts.NAME] tables")
@@ -320,6 +366,8 @@ class Settings:
             public_url=public_url.rstrip("/") if public_url else None,
             accounts=MappingProxyType(accounts),
             failover_after=float(failover_after),
+            defaulted=frozenset(defaulted),
+            **operations,
             **sizes,
         )
 
@@ -329,6 +377,33 @@ class Settings:
         except KeyError:
             known = ", ".join(sorted(self.accounts)) or "none configured"
             raise ConfigError(f"unknown account {name!r} (known: {known})") from None
+
+
+def _operations(data: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """The settings of heartbeats, logs, metrics, uploads and Flower (``DISPATCHER_*`` win)."""
+    raw_every = env.get("DISPATCHER_HEARTBEAT_SECONDS") or data.get("heartbeat_seconds", 5.0)
+    try:
+        every = float(raw_every)
+    except (TypeError, ValueError):
+        every = -1.0
+    if isinstance(raw_every, bool) or not 0.05 <= every <= 60:
+        raise ConfigError("setting heartbeat_seconds must be a number of seconds from 0.05 to 60")
+    log_format = env.get("DISPATCHER_LOG_FORMAT") or _opt_str(data, "log_format") or "text"
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(f"setting log_format must be one of {', '.join(LOG_FORMATS)}")
+    token = env.get("DISPATCHER_METRICS_TOKEN") or _opt_str(data, "metrics_token")
+    if token is not None and len(token) < MIN_METRICS_TOKEN:
+        raise ConfigError(f"setting metrics_token is too short (at least {MIN_METRICS_TOKEN} characters)")
+    flower = env.get("DISPATCHER_FLOWER_URL") or _opt_str(data, "flower_url")
+    if flower is not None and not re.match(r"https?://[^/\s]+", flower):
+        raise ConfigError("setting flower_url must start with https:// or http://")
+    return {
+        "heartbeat_seconds": every,
+        "log_format": log_format,
+        "metrics_token": token,
+        "upload_dir": env.get("DISPATCHER_UPLOAD_DIR") or _opt_str(data, "upload_dir"),
+        "flower_url": flower,
+    }
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 from types import FrameType
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from redis.exceptions import RedisError
 from sqlalchemy import select, update
@@ -116,6 +116,25 @@ class AccountRuntime:
     lease_seconds: float = LEASE_SECONDS
     # The account's requests unanswered at once (``max_in_flight``), across every worker; None: no limit.
     in_flight: InFlight | None = None
+    observer: Observer | None = None  # counts requests and limiter waits for the metrics
+
+
+class Observer(Protocol):
+    """What the metrics are told: each round's attempts, and the limiter's waits."""
+
+    def attempts(self, account: AccountConfig, attempts: Sequence[SendAttempt]) -> None: ...
+
+    def waited(self, account: AccountConfig, waits: Sequence[float]) -> None: ...
+
+
+def _observe(runtime: AccountRuntime, what: str, value: Any) -> None:
+    """Tell the observer; a failure of the metrics (Redis restarting) never stops a send."""
+    if runtime.observer is None:
+        return
+    try:
+        getattr(runtime.observer, what)(runtime.account, value)
+    except Exception as exc:
+        logger.warning("metrics of account %s not counted: %s", runtime.account.name, type(exc).__name__)
 
 
 _GROUP_SELECT = select(
@@ -241,6 +260,7 @@ def send_group(
             results += [Result(r.id, Next.LATER, delay=1.0, state="limiter") for r in pending]
             break
         reserved_at = time.monotonic()
+        _observe(runtime, "waited", waits)
         batch, pending = pending[: len(waits)], pending[len(waits) :]
         slots = {row.id: reserved_at + wait for row, wait in zip(batch, waits, strict=True)}
         held = dict(zip((row.id for row in batch), leases or [], strict=False))
@@ -330,6 +350,7 @@ def _send_round(
             loop.call(waiting.stop)
             attempts = loop.wait(future)
         results += record_attempts(sessions, worker_id, attempts)
+    _observe(runtime, "attempts", attempts)
     verdicts = [a.verdict for a in attempts]
     accepted = sum(1 for v in verdicts if v.state is ChunkState.ACCEPTED)
     if any(v.error_class is ErrorClass.RATE_LIMITED for v in verdicts):

@@ -35,7 +35,19 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "dispatcher.labels",
         ),
     ),
-    ("store", ("dispatcher.store", "dispatcher.ratelimit")),
+    (
+        "store",
+        (
+            "dispatcher.store",
+            "dispatcher.ratelimit",
+            "dispatcher.operations.identity",
+            "dispatcher.operations.fingerprint",
+            "dispatcher.operations.heartbeat",
+            "dispatcher.operations.counters",
+            "dispatcher.operations.deployment",
+            "dispatcher.operations.logs",
+        ),
+    ),
     (
         "dispatch",
         (
@@ -56,6 +68,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("results", ("dispatcher.results",)),
+    ("operations", ("dispatcher.operations",)),
     ("workers", ("workers",)),
     (
         "web and cli",

@@ -119,6 +119,9 @@ def enqueue(chunk_ids: Sequence[int], *, app: Celery = app, group: int = GROUP) 
 
 
 def register(target: Celery) -> None:
+    from workers.liveness import install
+
+    install(target)  # the workers' heartbeat
     # A callable default: read when the beat starts, not at import.
     target.add_defaults(
         lambda: {

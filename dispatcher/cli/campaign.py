@@ -20,7 +20,38 @@ from dispatcher.errors import DispatcherError
 if TYPE_CHECKING:
     pass
 
-FINAL_STATES = ("completed", "cancelled")  # a sent campaign is watched on: its reports are due
+FINAL_STATES = ("completed", "cancelled")
+STANDALONE = typer.Option(
+    "--standalone",
+    help="This is the only machine: start even though the store is shared (PostgreSQL) while the broker "
+    "or the limiter's Redis is a one-machine default (embedded, loopback).",
+)
+
+
+def _liveness_reader(settings: Settings) -> Any:
+    """A function reading the heartbeats of this store's workers and beat (None without a Redis)."""
+    import os
+
+    from redis import Redis
+
+    from dispatcher.operations.heartbeat import liveness_for
+    from workers.app import DEFAULT_QUEUE, QUEUE_ENV
+
+    queue = os.environ.get(QUEUE_ENV) or DEFAULT_QUEUE
+    if settings.redis_url.startswith("memory://"):
+        return lambda: None
+    redis: Redis[Any] = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+    return lambda: liveness_for(redis, settings, queue)
+
+
+def _refuse_lone_defaults(settings: Settings, standalone: bool) -> None:
+    """A worker or beat on a shared store with a one-machine broker or limiter does not start."""
+    from dispatcher.operations.deployment import refusal
+
+    if not standalone and (reason := refusal(settings)):
+        raise fail(
+            ValueError(f"refusing to start: {reason}")
+        )  # a sent campaign is watched on: its reports are due
 
 
 def _queue_list(value: str) -> list[str]:
@@ -63,8 +94,14 @@ def register(app: typer.Typer) -> None:
         from dispatcher.store import upgrade
 
         settings = load_settings()
-        upgrade(settings.database_url)
-        typer.echo(f"database is at the latest schema: {redact_url(settings.database_url)}")
+        before, after = upgrade(settings.database_url)
+        where = redact_url(settings.database_url)
+        if before is None:
+            typer.echo(f"created the schema (revision {after}) in the empty database {where}")
+        elif before != after:
+            typer.echo(f"migrated the database from revision {before} to {after}: {where}")
+        else:
+            typer.echo(f"database is at the latest schema ({after}): {where}")
 
     @campaign.command("create")
     def create(
@@ -232,12 +269,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         from dispatcher import campaigns
 
-        sessions = load_sessions(load_settings())
+        settings = load_settings()
+        sessions = load_sessions(settings)
+        liveness = _liveness_reader(settings)
 
         def read() -> dict[str, Any]:
             with sessions() as session:
                 try:
-                    return campaigns.status(session, campaign_id)
+                    return campaigns.status(session, campaign_id, liveness())
                 except DispatcherError as exc:
                     raise fail(exc, as_json=as_json) from None
 
@@ -278,11 +317,13 @@ def register(app: typer.Typer) -> None:
                 "queue ($DISPATCHER_QUEUE and $DISPATCHER_QUEUE.beat: dispatcher,dispatcher.beat).",
             ),
         ] = None,
+        standalone: Annotated[bool, STANDALONE] = False,
     ) -> None:
         """Run a Celery worker that sends chunks (as many as you like, on any machines)."""
         from workers.app import worker_queues
 
         settings = load_settings()
+        _refuse_lone_defaults(settings, standalone)
         load_sessions(settings)
         celery = celery_app(settings)
         names = _queue_list(queues) if queues is not None else worker_queues(celery.conf.task_default_queue)
@@ -307,16 +348,26 @@ def register(app: typer.Typer) -> None:
                 "directory, named after the queue (dispatcher-beat-schedule).",
             ),
         ] = None,
+        standalone: Annotated[bool, STANDALONE] = False,
     ) -> None:
         """Run the one scheduler: launches due campaigns, sweeps dead workers, pulls reports. Its tasks
         go to the beat queue ($DISPATCHER_QUEUE.beat), which `dispatcher worker` consumes."""
         from dispatcher.config import beat_schedule_path
+        from dispatcher.operations.heartbeat import BEAT
+        from workers.app import beat_queue
+        from workers.liveness import start_heartbeat
 
         settings = load_settings()
+        _refuse_lone_defaults(settings, standalone)
         load_sessions(settings)
         celery = celery_app(settings)
         path = schedule or beat_schedule_path(settings.database_url, celery.conf.task_default_queue)
-        celery.Beat(loglevel=loglevel, schedule=str(path)).run()
+        beater = start_heartbeat(settings, BEAT, [beat_queue(celery.conf.task_default_queue)])
+        try:
+            celery.Beat(loglevel=loglevel, schedule=str(path)).run()
+        finally:
+            if beater is not None:
+                beater.stop()
 
     from dispatcher.cli.results import campaign_export
 

@@ -91,6 +91,16 @@ def register(app: typer.Typer) -> None:
                 err=True,
             )
             settings = dataclasses.replace(settings, secret_key=secrets.token_urlsafe(32))
+        from dispatcher.operations.deployment import is_shared_store
+
+        if is_shared_store(settings.database_url) and not settings.upload_dir:
+            # Several web processes behind one balancer each keep their own temporary directory: a
+            # preview's upload is not found by the next request if another process answers it.
+            typer.echo(
+                "warning: uploads are kept in this machine's temporary directory; with several web "
+                "processes set upload_dir (DISPATCHER_UPLOAD_DIR) to a directory they all read",
+                err=True,
+            )
         try:
             check_secret_key(settings.secret_key)
         except DispatcherError as exc:

@@ -7,7 +7,14 @@ Operations are plain functions taking a ``Session``. The state-machine steps (``
 
 from dispatcher.store.campaigns import TRANSITIONS, audit, transition
 from dispatcher.store.chunks import Outcome, claim_chunk, finish_chunk, redact_form, sweep_expired_leases
-from dispatcher.store.engine import alembic_config, make_engine, session_factory, upgrade
+from dispatcher.store.engine import (
+    alembic_config,
+    current_revision,
+    head_revision,
+    make_engine,
+    session_factory,
+    upgrade,
+)
 from dispatcher.store.models import (
     AccountError,
     ApiToken,
@@ -59,7 +66,9 @@ __all__ = [
     "bulk_insert_recipients",
     "claim_chunk",
     "counts",
+    "current_revision",
     "finish_chunk",
+    "head_revision",
     "make_engine",
     "redact_form",
     "session_factory",

@@ -81,6 +81,8 @@ def create_app(
         from workers.tasks import celery_app
 
         celery = celery_app(settings)
+    if upload_dir is None and settings.upload_dir:
+        upload_dir = Path(settings.upload_dir)  # shared by every web process (several behind a balancer)
     if upload_dir is None:
         import tempfile
 
@@ -97,7 +99,7 @@ def create_app(
         sandbox=Sandbox(settings.parse_memory_mb, timeout_s=settings.parse_timeout_s),
     )
 
-    from dispatcher.web import admin, api, pages, push, schedules
+    from dispatcher.web import admin, api, operations, pages, push, schedules
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -140,6 +142,7 @@ def create_app(
     app.include_router(schedules.router)
     app.include_router(api.router)
     app.include_router(push.router)
+    app.include_router(operations.router)
     _docs(app)
     _handlers(app)
     return app

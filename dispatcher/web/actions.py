@@ -201,7 +201,7 @@ def act(ctx: WebContext, user: CurrentUser, campaign_id: int, action: str) -> in
 
 def status(ctx: WebContext, user: CurrentUser, campaign_id: int) -> dict[str, Any]:
     with ctx.sessions() as session:
-        data = campaigns.status(session, campaign_id)
+        data = campaigns.status(session, campaign_id, ctx.liveness())
         campaign = campaigns.get(session, campaign_id)
         data["approved_by"] = campaign.approved_by
         data["created_by"] = campaign.created_by
