@@ -104,6 +104,10 @@ def interpret(vendor: VendorModule, *, body: str | None = None, error: Exception
     assert answer.code is not None
     info = vendor.classify(answer.code)
     detail = f"{info.meaning_en}{': ' + answer.detail if answer.detail else ''}"
+    if info.error_class is ErrorClass.UNKNOWN:
+        # A code missing from the vendor's table may mean "taken, with a remark" (a gateway's new
+        # code): sent again, every number could go twice. It may have been accepted.
+        return Verdict(ChunkState.UNKNOWN, code=str(answer.code), detail=f"unclassified answer: {detail}")
     return Verdict(
         ChunkState.FAILED, info.error_class, str(answer.code), detail, outside_hours=info.outside_hours
     )
@@ -214,12 +218,13 @@ def decide(a: SendAttempt) -> Decision:
         return done(ChunkState.FAILED, error_class=NOTHING_TO_SEND, detail="no recipient was still waiting")
     if v.state is ChunkState.ACCEPTED:
         return done(ChunkState.ACCEPTED)
-    if v.state is ChunkState.UNKNOWN:
-        return done(ChunkState.UNKNOWN)
+    if v.state is ChunkState.UNKNOWN or v.error_class is ErrorClass.UNKNOWN:
+        # Nothing tells whether it was taken (``Action.LEAVE_UNKNOWN``): never re-sent by itself.
+        return done(ChunkState.UNKNOWN, error_class=None)
     if a.request is None:  # nothing left the machine: failed to build, or nothing left to send
         return done(ChunkState.FAILED)
 
-    error_class = v.error_class or ErrorClass.UNKNOWN
+    error_class = v.error_class or ErrorClass.BAD_REQUEST  # refused for no reason given: not sent again
     recipients = a.claimed.recipients
     policy = retry_policy(
         error_class,
@@ -227,6 +232,7 @@ def decide(a: SendAttempt) -> Decision:
         recipients=len(recipients),
         outside_window=v.outside_hours,
         requeued_from_unknown=a.chunk.requeued_from_unknown,
+        personalised=a.chunk.text is None,
     )
     action = policy.action
     again = a.chunk.requeued_from_unknown  # an operator's re-send of a chunk that may have been taken

@@ -385,7 +385,23 @@ async def _send_claimed(
         logger.exception("unexpected failure sending chunk %s", row.id)
         verdict = Verdict(ChunkState.UNKNOWN, detail=f"unexpected error: {exc!r}")
     finished = started + timedelta(seconds=time.monotonic() - t0)
+    if verdict.state is ChunkState.UNKNOWN and body is not None:
+        _log_unclassified(runtime, row, request, body)
     return SendAttempt(row, claimed, verdict, started, finished, request, body, url)
+
+
+UNCLASSIFIED_LOG_CHARS = 2000  # of an answer body nobody could classify
+
+
+def _log_unclassified(runtime: AccountRuntime, row: ChunkRow, request: Request, body: str) -> None:
+    """An answer the client cannot classify (a code missing from the vendor's table, a page that is
+    neither a batch id nor a code) leaves its chunk unknown: logged with its body, secrets masked, so
+    that a person can settle the chunk and the vendor's table can be extended."""
+    shown = request.redact(body, runtime.account.credentials().password)[:UNCLASSIFIED_LOG_CHARS]
+    logger.warning(
+        "account %s (%s), chunk %s: an answer the client cannot classify, left unknown: %r",
+        runtime.account.name, request.path, row.id, shown,
+    )  # fmt: skip
 
 
 async def _on_time(limiter: AccountLimiter | LocalLimiter | None, slot: float) -> float | None:

@@ -99,6 +99,14 @@ class Request:
         """The form without secrets, safe for logs and the store."""
         return {k: ("***" if k in SECRET_FIELDS else v) for k, v in self.form.items()}
 
+    def redact(self, text: str, *secrets: str) -> str:
+        """``text`` (an answer body, for a log) with this request's secret values, and ``secrets``
+        (the account's password, which an encrypted request carries only inside its cipher), masked."""
+        values = {v for k, v in self.form.items() if k in SECRET_FIELDS} | set(secrets)
+        for value in sorted((v for v in values if v), key=len, reverse=True):
+            text = text.replace(value, "***")
+        return text
+
     def __repr__(self) -> str:
         return f"Request({self.method} {self.path} {self.redacted()!r})"
 

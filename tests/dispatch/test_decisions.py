@@ -35,8 +35,10 @@ def attempt(
     window: tuple[int, int] = DAY,
     requeued_from_unknown: bool = False,
     attempts: int = 1,
+    personalised: bool = False,
 ) -> SendAttempt:
-    row = ChunkRow(7, "sending", None, "123", "hi【店】", 1, "acct", campaign, window, "Asia/Shanghai",
+    text = None if personalised else "hi【店】"
+    row = ChunkRow(7, "sending", None, "123", text, 1, "acct", campaign, window, "Asia/Shanghai",
                    requeued_from_unknown)  # fmt: skip
     recipients = tuple(ClaimedRecipient(100 + i, f"1390000000{i}", "hi【店】") for i in range(numbers))
     request = Request("/SendMsg", {"DesNo": ",".join(r.mobile for r in recipients)}) if numbers else None
@@ -132,3 +134,34 @@ def test_a_resend_of_an_unknown_chunk_that_gives_up_is_unknown_again_not_failed(
 def test_a_duplicate_for_a_resend_proves_nothing_when_another_request_carried_the_number() -> None:
     resent = attempt(interpret(entinfo, body="-20"), requeued_from_unknown=True)
     assert decide(replace(resent, sent_elsewhere=True)).outcome.state is ChunkState.UNKNOWN
+
+
+@pytest.mark.parametrize(("module", "body"), [(trigger, "-54"), (trigger, "-4"), (entinfo, "-5")])
+def test_a_content_refusal_of_a_personalised_batch_splits_it_until_the_refused_message_is_alone(
+    module: object, body: str
+) -> None:
+    # entinfo's -5 "数据格式错误" is what gateways answer for content (a signature): refused content too
+    verdict = interpret(module, body=body)  # type: ignore[arg-type]
+    assert verdict.error_class == "bad_content"
+    split = decide(attempt(verdict, numbers=5, personalised=True))
+    assert (split.result.next, split.split) == (Next.SPLIT, ((100, 101, 102), (103, 104)))
+    alone = decide(attempt(verdict, numbers=1, personalised=True))
+    assert (alone.outcome.state, alone.outcome.error_class) == (ChunkState.FAILED, "bad_content")
+    same_text = decide(attempt(verdict, numbers=5))  # one text for all: every recipient fails
+    assert (same_text.outcome.state, same_text.result.next) == (ChunkState.FAILED, Next.DONE)
+
+
+@pytest.mark.parametrize("requeued_from_unknown", [False, True])
+@pytest.mark.parametrize("campaign", ["running", "cancelled"])
+def test_a_code_missing_from_the_vendors_table_is_unknown_never_sent_again(
+    campaign: str, requeued_from_unknown: bool
+) -> None:
+    verdict = interpret(trigger, body="-987:ok")
+    decision = decide(
+        attempt(verdict, numbers=3, campaign=campaign, requeued_from_unknown=requeued_from_unknown)
+    )
+    assert (decision.outcome.state, decision.outcome.code, decision.result.next) == (
+        ChunkState.UNKNOWN,
+        "-987",
+        Next.DONE,
+    )
