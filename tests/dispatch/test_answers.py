@@ -81,3 +81,34 @@ def test_given_an_answer_code_missing_from_the_vendors_table_then_it_is_unknown_
     assert {s for s, _, _ in recipients(stack, campaign_id).values()} == {"unknown"}
     (logged,) = [r.getMessage() for r in caplog.records if "cannot classify" in r.getMessage()]
     assert "-987:taken for ***" in logged and password not in logged.replace("-987:taken for ***", "")
+
+
+@pytest.mark.parametrize(("vendor", "name"), [("trigger", "-|王"), ("trigger", "~|王"), ("yunxin", "^|王")])
+def test_given_a_name_that_forms_a_separator_as_packed_then_no_message_of_its_request_is_lost(
+    make_stack, vendor: str, name: str
+) -> None:
+    # Given a personalised campaign one of whose names, after the number-text separator ("|~|"),
+    # completes a separator ("|~|-|" holds trigger's "|-|"; "|!|^|" yunxin's "|^|")
+    stack = make_stack(worker=False)
+    names = [f"顾客{i}" for i in range(8)]
+    names[3] = name
+    rows = [(str(13900000000 + i), n) for i, n in enumerate(names)]
+    created = campaigns.create(
+        stack.sessions, stack.settings, write_contacts(stack.tmp / "c.xlsx", rows), TEMPLATE,
+        stack.accounts[vendor], actor="t",
+    )  # fmt: skip
+    campaigns.start(stack.sessions, created.campaign_id, "t")
+
+    # When it is sent
+    runtime = runtime_for(stack, vendor)
+    try:
+        drive(stack, runtime, created.campaign_id)
+    finally:
+        runtime.transport.close()
+
+    # Then every message went once, as written: that name alone, the others packed together
+    assert {s for s, _, _ in recipients(stack, created.campaign_id).values()} == {"accepted"}
+    sent = {e["mobile"]: e["content"] for e in stack.sim.ledger()["accepted"]}
+    assert ledger(stack) == Counter(m for m, _ in rows)
+    assert sent == {m: TEMPLATE.replace("{姓名}", n) for m, n in rows}
+    assert len(created.chunks) == 2
