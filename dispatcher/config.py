@@ -32,8 +32,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dispatcher.contacts.guard import SheetLimits
 from dispatcher.errors import ConfigError
-from dispatcher.vendors import NO_ENCRYPTION, VENDORS, default_separators, registry
-from dispatcher.vendors.wire import Credentials, Separators
+from dispatcher.vendors import (
+    CONTENT_ENCODINGS,
+    NO_ENCRYPTION,
+    VENDORS,
+    default_max_in_flight,
+    default_separators,
+    registry,
+)
+from dispatcher.vendors.wire import CodeInfo, Credentials, ErrorClass, Separators
 
 DEFAULT_OPTOUT_WORDS = ("T", "TD", "退订", "N", "取消")
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -60,6 +67,9 @@ _ACCOUNT_KEYS = frozenset(
         "keywords",
         "push",
         "service_path",
+        "max_in_flight",
+        "extra_codes",
+        "content_encoding",
     }
 )
 _TOP_KEYS = frozenset(
@@ -135,6 +145,14 @@ class AccountConfig:
     push: bool = False
     # The vendor's service path when this account's gateway differs (e.g. "/Services/MsgSend.aspx").
     service_path: str | None = None
+    # Requests of this account unanswered at once, across every worker (None: no limit). entinfo's
+    # default is 1: its gateway answers -18 to a request sent while another is unanswered.
+    max_in_flight: int | None = None
+    # Answer codes this account's gateway gives that its vendor's table lacks (or classes otherwise).
+    # A plain dict (never changed after loading): an account is pickled to the web's reading child.
+    extra_codes: Mapping[int, CodeInfo] = field(default_factory=dict)
+    # entinfo: how the text travels in mdsmssend's ``content`` (docs/vendors.md has the evidence).
+    content_encoding: str = "plain"
 
     @property
     def base_urls(self) -> list[str]:
@@ -143,6 +161,12 @@ class AccountConfig:
 
     def credentials(self) -> Credentials:
         return Credentials(user=self.user, password=self.password, channel=self.channel)
+
+    def vendor_module(self) -> registry.VendorModule:
+        """The vendor module as this account uses it: its ``extra_codes`` and its ``content_encoding``."""
+        return registry.for_account(
+            self.vendor, extra_codes=self.extra_codes, content_encoding=self.content_encoding
+        )
 
     def separators(self) -> Separators:
         default = default_separators(self.vendor)
@@ -387,6 +411,18 @@ def _account(  # noqa: C901 (one check per field of an account, each with its ow
             "change the password or remove the field"
         )
 
+    max_in_flight = raw.get("max_in_flight", default_max_in_flight(vendor))
+    if max_in_flight is not None and (
+        isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or max_in_flight < 0
+    ):
+        raise ConfigError(f"{where} field max_in_flight must be a whole number (0: no limit)")
+
+    content_encoding = text("content_encoding") or "plain"
+    if "content_encoding" in raw and vendor != "entinfo":
+        raise ConfigError(f"{where} field content_encoding: only entinfo has it; remove the field")
+    if content_encoding not in CONTENT_ENCODINGS:
+        raise ConfigError(f"{where} field content_encoding must be one of: {', '.join(CONTENT_ENCODINGS)}")
+
     push_token = text("push_token")
     if push_token is not None and len(push_token) < MIN_PUSH_TOKEN:
         # The receivers' only credential, in reach of anyone on the internet: made-up replies could
@@ -414,7 +450,40 @@ def _account(  # noqa: C901 (one check per field of an account, each with its ow
         keywords=tuple(keywords),
         push=flags["push"],
         service_path=service_path.rstrip("/") if service_path else None,
+        max_in_flight=max_in_flight or None,
+        extra_codes=_extra_codes(raw.get("extra_codes", {}), where),
+        content_encoding=content_encoding,
     )
+
+
+_CODE_KEY_RE = re.compile(r"-[0-9]{1,9}")
+
+
+def _extra_codes(raw: Any, where: str) -> dict[int, CodeInfo]:
+    """``[accounts.NAME.extra_codes]``: ``"-30" = "bad_content"`` or ``"-30" = ["bad_content", "中文",
+    "English"]``; a code the vendor's table has is classed as the account says."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f'{where} field extra_codes must be a table such as {{"-30" = "bad_content"}}')
+    classes = ", ".join(c.value for c in ErrorClass if c is not ErrorClass.UNKNOWN)
+    codes: dict[int, CodeInfo] = {}
+    for key, value in raw.items():
+        row = [value] if isinstance(value, str) else value
+        if not _CODE_KEY_RE.fullmatch(str(key)):
+            raise ConfigError(f'{where} field extra_codes: {key!r} is not a negative code such as "-30"')
+        if not isinstance(row, list) or not 1 <= len(row) <= 3 or not all(isinstance(v, str) for v in row):
+            raise ConfigError(
+                f'{where} field extra_codes, code {key}: give a class, or ["class", "中文", "English"]'
+            )
+        if row[0] not in classes.split(", "):
+            raise ConfigError(f"{where} field extra_codes, code {key}: class must be one of: {classes}")
+        zh = row[1] if len(row) > 1 else "账户配置的代码"
+        en = (
+            row[2]
+            if len(row) > 2
+            else (row[1] if len(row) > 1 else "a code from the account's configuration")
+        )
+        codes[int(key)] = CodeInfo(int(key), ErrorClass(row[0]), zh, en)
+    return codes
 
 
 def _password(raw: Mapping[str, Any], env: Mapping[str, str], where: str) -> str:

@@ -21,7 +21,8 @@ from dispatcher.contacts.phones import Cell
 from dispatcher.errors import SpreadsheetError
 from dispatcher.i18n import N_
 
-SPREADSHEET_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"})
+# .et: WPS's own spreadsheets, BIFF workbooks as .xls is (calamine reads them by their content).
+SPREADSHEET_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xlsb", ".xls", ".et", ".ods"})
 CSV_SUFFIXES = frozenset({".csv", ".txt", ".tsv"})
 # Tried in this order. GB18030 is a superset of GBK (what Chinese Excel and WPS write); UTF-8 first
 # because valid UTF-8 Chinese text is almost never valid GBK and vice versa.
@@ -57,7 +58,7 @@ def open_rows(path: str | Path, sheet: str | int | None = None, limits: SheetLim
     if suffix in SPREADSHEET_SUFFIXES:
         return read_spreadsheet(path, sheet, limits)
     raise SpreadsheetError(
-        f"{path.name}: unsupported file type {suffix or '(none)'!r}; use xlsx, xlsm, xls, ods or csv"
+        f"{path.name}: unsupported file type {suffix or '(none)'!r}; use xlsx, xlsm, xls, et, ods or csv"
     )
 
 
@@ -65,7 +66,10 @@ def _workbook(path: Path) -> python_calamine.CalamineWorkbook:
     try:
         return python_calamine.CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine raises its own errors, zip errors, and ValueError on junk
-        raise SpreadsheetError(f"{path.name}: cannot read the file as a spreadsheet ({exc})") from exc
+        hint = ""
+        if path.suffix.lower() == ".et":  # a WPS format calamine does not know (a newer or encrypted one)
+            hint = "; WPS 表格 (.et): 在 WPS 中另存为 xlsx (save it as xlsx in WPS) and upload that"
+        raise SpreadsheetError(f"{path.name}: cannot read the file as a spreadsheet ({exc}){hint}") from exc
 
 
 def sheet_names(path: Path, limits: SheetLimits = DEFAULT_LIMITS) -> list[str]:

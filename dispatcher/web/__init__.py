@@ -95,7 +95,7 @@ def create_app(
         sandbox=Sandbox(settings.parse_memory_mb),
     )
 
-    from dispatcher.web import admin, api, pages, push
+    from dispatcher.web import admin, api, pages, push, schedules
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -133,6 +133,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
     app.include_router(admin.router)
     app.include_router(pages.router)
+    app.include_router(schedules.router)
     app.include_router(api.router)
     app.include_router(push.router)
     _docs(app)

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from dispatcher.config import Settings
 
 T = TypeVar("T")
-UNSCANNED_SUFFIXES = frozenset({".xls", ".xlsb", ".ods"})  # formats whose sheets the guard cannot scan
+UNSCANNED_SUFFIXES = frozenset({".xls", ".et", ".xlsb", ".ods"})  # formats whose sheets the guard cannot scan
 log = logging.getLogger(__name__)
 TIMEOUT_S = 300.0
 BUSY_WAIT_S = 30.0  # a request waits this long for a free slot, then gets 503 (never ties up the app)
