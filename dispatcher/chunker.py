@@ -189,8 +189,8 @@ def _plan(
     # Texts that would form a separator as packed (holding one, or completing one across their ends:
     # ``-|王`` after ``|~|``) go on their own; the join finds out cheaply that no text holds any of
     # the separators' characters, so none can (one scan for the usual '|').
-    maybe = any(mark in blob for mark in set("".join(seps)))
-    alone = {t for t in distinct if breaks_packing(t, separators)} if maybe else set()
+    marks = set("".join(seps))
+    alone = _breaking(distinct, separators, marks, blob) if any(m in blob for m in marks) else set()
     del blob
 
     same_text: list[tuple[int, int, list[int]]] = []  # (first index, start, indexes): requests of one text
@@ -248,6 +248,25 @@ def _plan(
                 PlannedChunk(seq, ref, personalised, chunk_mobiles, tuple(batch), texts=chunk_texts)
             )
     return chunks
+
+
+def _breaking(texts: Collection[str], separators: Separators, marks: set[str], blob: str) -> set[str]:
+    """The texts that would form a separator as packed (``wire.breaks_packing``). A text can only if
+    it holds a whole separator, or one of the separators' characters lies at one of its ends (within a
+    separator's length of it): a cheap test picks those out before the exact one."""
+    pair, message = separators.pair, separators.message
+    whole = pair in blob or message in blob
+    reach = max(len(pair), len(message)) - 1
+    return {
+        t
+        for t in texts
+        if (
+            not marks.isdisjoint(t[:reach])
+            or not marks.isdisjoint(t[-reach:])
+            or (whole and (pair in t or message in t))
+        )
+        and breaks_packing(t, separators)
+    }
 
 
 def _pick(values: Sequence[str], indexes: list[int]) -> tuple[str, ...]:

@@ -94,16 +94,22 @@ def breaks_packing(text: str, separators: Separators) -> bool:
     pair, message = separators.pair, separators.message
     if pair in text or message in text:
         return True
+    reach = max(len(pair), len(message)) - 1  # an occurrence crossing an end lies this far into the text
+    if len(text) > 2 * reach:  # the usual text: only its two ends can complete a separator
+        head, tail = pair + text[:reach], text[-reach:] + message
+        return (
+            message in head
+            or head.find(pair, 1) != -1
+            or pair in tail
+            or tail.find(message) != len(tail) - len(message)
+        )
     packed = pair + text + message
-    reach = max(len(pair), len(message)) - 1  # an occurrence crossing an end starts within this of it
-    windows = ((0, len(pair) + reach), (max(0, len(packed) - len(message) - reach), len(packed)))
     for sep, at in ((pair, 0), (message, len(packed) - len(message))):
-        for start, end in windows:
-            found = packed.find(sep, start, end)
-            while found != -1:
-                if found != at:
-                    return True
-                found = packed.find(sep, found + 1, end)
+        found = packed.find(sep)
+        while found != -1:
+            if found != at:
+                return True
+            found = packed.find(sep, found + 1)
     return False
 
 
