@@ -19,7 +19,7 @@ from dispatcher.decisions import (
 from dispatcher.errors import HTTPStatusError, NotSentError, OutcomeUnknownError
 from dispatcher.store import ChunkState
 from dispatcher.store.chunks import Claimed, ClaimedRecipient
-from dispatcher.vendors import entinfo, trigger
+from dispatcher.vendors import entinfo, trigger, yunxin
 from dispatcher.vendors.wire import Request
 
 NOON_CST = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
@@ -36,11 +36,13 @@ def attempt(
     requeued_from_unknown: bool = False,
     attempts: int = 1,
     personalised: bool = False,
+    texts: tuple[str, ...] = (),
 ) -> SendAttempt:
-    text = None if personalised else "hi【店】"
+    text = None if personalised or texts else "hi【店】"
     row = ChunkRow(7, "sending", None, "123", text, 1, "acct", campaign, window, "Asia/Shanghai",
                    requeued_from_unknown)  # fmt: skip
-    recipients = tuple(ClaimedRecipient(100 + i, f"1390000000{i}", "hi【店】") for i in range(numbers))
+    texts = texts or ("hi【店】",) * numbers
+    recipients = tuple(ClaimedRecipient(100 + i, f"1390000000{i}", texts[i]) for i in range(len(texts)))
     request = Request("/SendMsg", {"DesNo": ",".join(r.mobile for r in recipients)}) if numbers else None
     return SendAttempt(row, Claimed(7, attempts, recipients), verdict, at, at, request)
 
@@ -165,3 +167,20 @@ def test_a_code_missing_from_the_vendors_table_is_unknown_never_sent_again(
         "-987",
         Next.DONE,
     )
+
+
+def test_a_content_refusal_naming_its_word_parts_the_texts_holding_it_from_the_rest() -> None:
+    refused = interpret(yunxin, body="-6:六合彩")
+    texts = ("张三您好【店】", "六合彩李四【店】", "王五您好【店】", "赵六六合彩【店】", "钱七您好【店】")
+    decision = decide(attempt(refused, texts=texts))
+    assert (decision.result.next, decision.split) == (Next.SPLIT, ((101, 103), (100, 102, 104)))
+    # ... and the part where every text holds it fails at once, without halving it further
+    held = decide(attempt(refused, texts=(texts[1], texts[3])))
+    assert (held.outcome.state, held.outcome.error_class, held.split) == (
+        ChunkState.FAILED,
+        "bad_content",
+        (),
+    )
+    # a word no text holds as written (the vendor's own spelling): halves, as without one
+    other = decide(attempt(interpret(yunxin, body="-6:赌博"), texts=texts))
+    assert other.split == ((100, 101, 102), (103, 104))
