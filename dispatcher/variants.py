@@ -91,22 +91,24 @@ def merge(
     merged = Messages(values={})
     variant_of: list[int] = []
     rejected: list[Rejection] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, tuple[int, str | None]] = {}  # number: the row that took it, and its text sent
     for row, index, i, rejection in sorted(rows, key=lambda item: item[0]):  # input order
         if rejection is not None:
             claimed = rejection.mobile if rejection.kind is RejectKind.OPTED_OUT else None
             if claimed is not None and claimed in seen:
-                rejection = _duplicate(first, row, claimed, seen)
+                rejection = _duplicate(first, row, claimed, seen[claimed][0], "duplicate")
             elif claimed is not None:
-                seen[claimed] = row
+                seen[claimed] = (row, None)
             rejected.append(rejection)
             continue
         m = results[index].messages
         mobile = m.mobiles[i]
         if mobile in seen:
-            rejected.append(_duplicate(first, row, mobile, seen))
+            kept_row, kept_text = seen[mobile]
+            code = "duplicate" if kept_text in (None, m.texts[i]) else "duplicate_other_text"
+            rejected.append(_duplicate(first, row, mobile, kept_row, code))
             continue
-        seen[mobile] = row
+        seen[mobile] = (row, m.texts[i])
         merged.rows.append(row)
         merged.mobiles.append(mobile)
         merged.texts.append(m.texts[i])
@@ -125,10 +127,10 @@ def merge(
     return out, variant_of
 
 
-def _duplicate(first: IngestResult, row: int, mobile: str, seen: dict[str, int]) -> Rejection:
-    return Rejection(
-        row, first.phone_column, mobile, "duplicate", {"row": seen[mobile]}, RejectKind.DUPLICATE, mobile
-    )
+def _duplicate(first: IngestResult, row: int, mobile: str, kept_row: int, code: str) -> Rejection:
+    """Row ``row`` rejected as a repeat of ``kept_row``'s number (``duplicate_other_text``: its text differed
+    from the one sent)."""
+    return Rejection(row, first.phone_column, mobile, code, {"row": kept_row}, RejectKind.DUPLICATE, mobile)
 
 
 def plan(

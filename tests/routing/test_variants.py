@@ -203,7 +203,7 @@ def test_given_a_number_twice_whose_first_row_only_one_wording_rejects_then_it_i
     assert merged.messages.mobiles.count("13900000001") == 1
     assert merged.messages.rows[0] == 2 and variant_of[0] == 0
     (dup,) = [r for r in merged.rejected if r.row == 3]
-    assert (dup.code, dup.params) == ("duplicate", {"row": 2})
+    assert (dup.code, dup.params) == ("duplicate_other_text", {"row": 2})  # row 2 sends A's wording
     assert sorted([*merged.messages.rows, *(r.row for r in merged.rejected)]) == [2, 3, 4]  # every row once
 
 
@@ -252,3 +252,17 @@ def test_given_an_opted_out_number_twice_in_an_ab_test_then_its_first_row_is_opt
     merged, _ = variants.merge(results, 1, [1, 1])
     assert not merged.messages.mobiles
     assert [(r.row, r.code) for r in merged.rejected] == [(2, "opted_out"), (3, "duplicate")]
+
+
+def test_given_a_repeated_number_in_an_ab_test_then_its_duplicate_says_whether_its_text_differed(
+    tmp_path: Any,
+) -> None:
+    from dispatcher.contacts import ingest
+
+    path = write_contacts(
+        tmp_path / "c.xlsx", [("13900000001", "张三"), ("13900000001", "张三"), ("13900000001", "李四")]
+    )
+    results = [ingest(path, t, dedupe=False) for t in (A, A)]  # one wording twice: the draw cannot matter
+    merged, _ = variants.merge(results, 1, [1, 1])
+    assert merged.messages.rows == [2]
+    assert [(r.row, r.code) for r in merged.rejected] == [(3, "duplicate"), (4, "duplicate_other_text")]
