@@ -18,6 +18,7 @@ use :func:`redact_url` before printing a URL.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tempfile
@@ -48,6 +49,13 @@ DB_FILE = "dispatcher.sqlite3"
 BROKER_FILE = "dispatcher-broker.sqlite3"
 
 MIN_PUSH_TOKEN = 16
+MIN_PUSH_TOKEN_BITS = 64  # secret_bits(): a guesser's work, not the length
+_ALPHABETS = (
+    (str.isdigit, 10),
+    (str.islower, 26),
+    (str.isupper, 26),
+    (lambda c: c.isascii() and not c.isalnum(), 33),
+)
 _ACCOUNT_KEYS = frozenset(
     {
         "vendor",
@@ -86,6 +94,11 @@ _TOP_KEYS = frozenset(
         "max_sheet_rows",
         "max_sheet_columns",
         "parse_memory_mb",
+        "parse_timeout_s",
+        "preview_timeout_s",
+        "header_timeout_s",
+        "body_timeout_s",
+        "max_connections_per_client",
         "failover_after",
         "accounts",
     }
@@ -120,6 +133,24 @@ def format_window(window: tuple[int, int]) -> str:
 def redact_url(url: str) -> str:
     """A database/broker/redis URL with its password replaced by ``***``, safe to print."""
     return re.sub(r"(?<=://)([^/@:]*):[^/@]*@", r"\1:***@", url)
+
+
+def secret_bits(value: str) -> float:
+    """A cautious estimate of how many bits a guesser must find to hit ``value``: each character costs
+    what its alphabet costs, except one that continues a run of the two before (``aaa``, ``123``,
+    ``975``) or repeats a piece seen before (``abcdabcd``): ``1234…9012`` and sixteen ``a`` are worth
+    a few bits whatever their length, a random token about its length times six."""
+    alphabet = sum(size for belongs, size in _ALPHABETS if any(map(belongs, value)))
+    alphabet += 100 if not value.isascii() else 0
+    each = math.log2(max(alphabet, 2))
+    bits = 0.0
+    for i, ch in enumerate(value):
+        if i >= 2 and ord(ch) - ord(value[i - 1]) == ord(value[i - 1]) - ord(value[i - 2]):
+            continue
+        if i >= 3 and value[i - 3 : i + 1] in value[:i]:
+            continue
+        bits += each
+    return bits
 
 
 @dataclass(frozen=True)
@@ -191,6 +222,11 @@ class Settings:
     max_sheet_rows: int = SheetLimits.rows
     max_sheet_columns: int = SheetLimits.columns
     parse_memory_mb: int = 4096  # the web app reads uploads in a child process limited to this
+    parse_timeout_s: int = 300  # ... and stops a child reading a list to make a campaign after this
+    preview_timeout_s: int = 60  # ... or one reading it for a page (compose, preview) after this
+    header_timeout_s: int = 10  # the web server closes a connection whose request headers take longer
+    body_timeout_s: int = 30  # ... or whose request body pauses longer than this
+    max_connections_per_client: int = 128  # ... and refuses more connections at once from one address
     accounts: Mapping[str, AccountConfig] = field(default_factory=lambda: MappingProxyType({}))
     # Seconds an account may keep answering "try later" before a campaign with fallbacks leaves it.
     failover_after: float = 300.0
@@ -234,6 +270,11 @@ class Settings:
             ("max_sheet_rows", SheetLimits.rows),
             ("max_sheet_columns", SheetLimits.columns),
             ("parse_memory_mb", 4096),
+            ("parse_timeout_s", 300),
+            ("preview_timeout_s", 60),
+            ("header_timeout_s", 10),
+            ("body_timeout_s", 30),
+            ("max_connections_per_client", 128),
         ):
             value = data.get(key, default)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -424,6 +465,15 @@ def _account(  # noqa: C901 (one check per field of an account, each with its ow
         raise ConfigError(f"{where} field content_encoding must be one of: {', '.join(CONTENT_ENCODINGS)}")
 
     push_token = text("push_token")
+    if (
+        push_token is not None
+        and len(push_token) >= MIN_PUSH_TOKEN
+        and secret_bits(push_token) < MIN_PUSH_TOKEN_BITS
+    ):
+        raise ConfigError(
+            f"{where} field push_token is guessable (runs or repeats of characters); use a random one, "
+            "e.g. python -c 'import secrets; print(secrets.token_urlsafe(24))'"
+        )
     if push_token is not None and len(push_token) < MIN_PUSH_TOKEN:
         # The receivers' only credential, in reach of anyone on the internet: made-up replies could
         # opt out any number. A vendor's push URL holds a long one as easily as a short one.

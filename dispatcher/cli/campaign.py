@@ -101,8 +101,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Read, validate and plan a campaign (draft, or scheduled with --at)."""
         from dispatcher import campaigns
+        from dispatcher.contacts.sandbox import read_first_if_unscanned
         from dispatcher.contacts.summary import summary
-        from dispatcher.web.sandbox import read_first_if_unscanned
 
         settings = load_settings()
         sheet_arg: str | int | None = int(sheet) if sheet is not None and sheet.isdigit() else sheet

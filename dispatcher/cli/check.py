@@ -16,11 +16,11 @@ from dispatcher import chunker
 from dispatcher.cli.common import fail
 from dispatcher.config import Settings
 from dispatcher.contacts import ingest, normalise
+from dispatcher.contacts.sandbox import read_first_if_unscanned
 from dispatcher.contacts.summary import summary
 from dispatcher.errors import DispatcherError, StoreError
 from dispatcher.text import TextRules
 from dispatcher.vendors.wire import Separators
-from dispatcher.web.sandbox import read_first_if_unscanned
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

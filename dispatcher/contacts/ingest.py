@@ -287,6 +287,11 @@ def _process(
     join = "".join
     leading = text_rules.signature_first  # the gateway takes 【签名】 first, too
     check_signature = _signature_rule(template, leading)[1]  # it may come from a value: check each text
+    # A rendered text is measured before it is built: a long value repeated by the template must
+    # cost a rejection, not the memory of a text no gateway would take.
+    room = textrules.MAX_TEXT_CHARS - len(template.static_text)
+    static_ascii = template.static_text.isascii()
+    single, double = text_rules.max_chars or (textrules.MAX_TEXT_CHARS, textrules.MAX_TEXT_CHARS)
     is_csv = not source.sheet
     messages = result.messages
     rows_out, mobiles, texts, segs = messages.rows, messages.mobiles, messages.texts, messages.segments
@@ -345,6 +350,13 @@ def _process(
             rejected.append(
                 Rejection(number, missing, "", "missing_value", {"field": missing}, mobile=mobile)
             )
+            continue
+        if sum(map(len, values)) > room:  # said as the account's own length rule says it
+            if static_ascii and all(map(str.isascii, values)):
+                reason, params = "too_long_single_byte", {"limit": single}
+            else:
+                reason, params = "too_long", {"limit": double}
+            rejected.append(Rejection(number, "", "", reason, params, mobile=mobile))
             continue
         parts[1::2] = values
         message = join(parts)
