@@ -112,6 +112,7 @@ def create(  # noqa: PLR0913 (the campaign's settings, keyword-only: a form's fi
         rules=text_rules,
         progress=progress,
         limits=settings.sheet_limits,
+        dedupe=not variant_templates,  # an A/B test de-duplicates once each row has its variant
     )
     # issue 14: A/B variants, every template rendered for the whole list (a row takes its own variant's)
     weights = variants.parse_split(split, 1 + len(variant_templates)) if variant_templates or split else []
@@ -124,6 +125,7 @@ def create(  # noqa: PLR0913 (the campaign's settings, keyword-only: a form's fi
             opt_outs=opted_out,
             rules=text_rules,
             limits=settings.sheet_limits,
+            dedupe=False,
         )
         for other in variant_templates
     ]

@@ -492,6 +492,8 @@ def _account(  # noqa: C901 (one check per field of an account, each with its ow
     resolved = (pair or default_separators(vendor).pair, message or default_separators(vendor).message)
     if resolved[0] == resolved[1] or resolved[0] in resolved[1] or resolved[1] in resolved[0]:
         raise ConfigError(f"{where} fields pair_separator and message_separator must differ")
+    if any(c in "0123456789" for c in "".join(resolved)):  # the numbers beside them would form one
+        raise ConfigError(f"{where} fields pair_separator and message_separator must hold no digit")
 
     price: Decimal | None = None
     if (raw_price := raw.get("price_per_segment")) is not None:

@@ -157,8 +157,12 @@ def ingest(
     marketing: bool = True,
     progress: Progress | None = None,
     limits: SheetLimits = DEFAULT_LIMITS,
+    dedupe: bool = True,
 ) -> IngestResult:
     """Read ``path``, validate numbers, render ``template`` per row, de-duplicate and drop opt-outs.
+
+    ``dedupe=False`` keeps a repeated number's later rows (an A/B test renders every template for the
+    whole list and de-duplicates once each row has its variant: ``variants.merge``).
 
     ``rules`` (plus ``keywords``) say what the account's gateway refuses: a template that breaks them is a
     ``TemplateError`` naming why (a forbidden word, ``&`` on an encrypted account); a rendered text that
@@ -201,6 +205,7 @@ def ingest(
             frozenset(opt_outs),
             rules,
             progress,
+            dedupe,
         )
     finally:
         if collecting:
@@ -267,6 +272,7 @@ def _process(
     opt_outs: frozenset[str],
     text_rules: textrules.TextRules,
     progress: Progress | None,
+    dedupe: bool = True,
 ) -> None:
     # The hot loop: one pass, local names, str fast paths; the slow general code only for odd cells.
     phone_at = layout.phone_index
@@ -360,7 +366,8 @@ def _process(
         if text_reason is not None and (problem := text_reason(message)):
             rejected.append(Rejection(number, "", "", problem[0], problem[1], mobile=mobile))
             continue
-        first = seen.get(mobile)
+        # After the text checks: a row rejected for its text does not take its number from a later row.
+        first = seen.get(mobile) if dedupe else None
         if first is not None:
             code = "duplicate" if _same_text(rows_out, texts, first, message) else "duplicate_other_text"
             rejected.append(

@@ -45,6 +45,7 @@ from dispatcher.vendors.wire import (
     classify_code,
     is_digits,
     load_tables,
+    packed_conflict,
     parse_amount_answer,
     parse_china_time,
     parse_send_answer,
@@ -154,10 +155,8 @@ def build_personalised(
         raise ValueError("no message to send")
     if len(messages) > LIMITS.personalised_messages:
         raise ValueError(f"trigger takes at most {LIMITS.personalised_messages} personalised messages")
-    for mobile, text in messages:
-        for sep in (separators.pair, separators.message):
-            if sep in text or sep in mobile:
-                raise ValueError(f"message for {mobile} contains the separator {sep!r}: send it on its own")
+    if (number := packed_conflict(list(messages), separators)) is not None:
+        raise ValueError(f"message for {number} forms a separator as packed: send it on its own")
     msg = separators.message.join(f"{mobile}{separators.pair}{text}" for mobile, text in messages)
     form = _login(creds) | {"Msg": msg, "smsType": str(sms_type), "customerUuid": _check_ref(ref)}
     return Request(PREFIX + "SendIndividualMsg", form, ref=ref)

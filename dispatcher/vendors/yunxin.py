@@ -33,6 +33,7 @@ from dispatcher.vendors.wire import (
     check_encryptable,
     classify_code,
     load_tables,
+    packed_conflict,
     parse_send_answer,
     parse_value_answer,
     pull_error_code,
@@ -138,15 +139,12 @@ def build_personalised(
         raise ValueError(
             f"{NAME} takes at most {LIMITS.personalised_messages} personalised messages (-9 above)"
         )
-    packed: list[str] = []
-    for mobile, text in messages:
-        number = mobile.strip()
-        if not number:
-            raise ValueError("empty mobile number in a personalised message")
-        for sep in (separators.pair, separators.message):
-            if sep in text or sep in number:
-                raise ValueError(f"message for {number} contains the separator {sep!r}: send it on its own")
-        packed.append(f"{number}{separators.pair}{text}")
+    pairs = [(mobile.strip(), text) for mobile, text in messages]
+    if any(not number for number, _ in pairs):
+        raise ValueError("empty mobile number in a personalised message")
+    if (number := packed_conflict(pairs, separators)) is not None:
+        raise ValueError(f"message for {number} forms a separator as packed: send it on its own")
+    packed = [f"{number}{separators.pair}{text}" for number, text in pairs]
     form = {
         "account": creds.user,
         "pwd": creds.password,

@@ -126,6 +126,7 @@ def test_given_password_env_unset_when_loaded_then_error_names_account_field_and
         ),
         ({"backup_url": '"http://b"'}, r"account 'main': field backup_url: only entinfo"),
         ({"pair_separator": '"|^|"'}, r"pair_separator and message_separator must differ"),
+        ({"pair_separator": '"|1|"'}, r"pair_separator and message_separator must hold no digit"),
         ({"price_per_segment": '"cheap"'}, r"field price_per_segment"),
         ({"keywords": '"促销"'}, r"field keywords"),
         ({"encrypted": '"yes"'}, r"field encrypted must be true or false"),
