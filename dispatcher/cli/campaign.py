@@ -10,15 +10,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from dispatcher.cli.common import ACTOR, celery_app, fail, load_sessions, load_settings
-from dispatcher.config import Settings, redact_url
 from dispatcher.errors import DispatcherError
 
 if TYPE_CHECKING:
-    pass
+    from dispatcher.config import Settings
 
 FINAL_STATES = ("completed", "cancelled")  # a sent campaign is watched on: its reports are due
 
@@ -58,6 +56,8 @@ def register(app: typer.Typer) -> None:
 
     @db.command("upgrade")
     def db_upgrade() -> None:
+        from dispatcher.config import redact_url
+
         """Create or migrate the configured database to the latest schema."""
         # Imported here so `dispatcher --help` does not load SQLAlchemy and Alembic.
         from dispatcher.store import upgrade
@@ -359,6 +359,8 @@ def _waiting(data: dict[str, Any]) -> str:
 
 
 def _watch(read: Any, data: dict[str, Any]) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     done_keys = ("accepted", "failed", "unknown", "delivered", "undelivered", "expired", "cancelled")
     with Progress(
         TextColumn("[bold]campaign {task.fields[cid]}[/] {task.fields[state]}"),

@@ -6,12 +6,13 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from dispatcher.config import Settings
 from dispatcher.errors import ConfigError
 
 if TYPE_CHECKING:
     from celery import Celery
     from sqlalchemy.orm import Session, sessionmaker
+
+    from dispatcher.config import Settings
 
 ACTOR = "cli"  # who the audit log says acted, for every command
 
@@ -23,6 +24,8 @@ def fail(exc: Exception) -> typer.Exit:
 
 
 def load_settings() -> Settings:
+    from dispatcher.config import Settings  # the config reads the contacts layer: not for --help
+
     try:
         return Settings.load()
     except ConfigError as exc:
