@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from dispatcher.config import Settings
 
 FINAL_STATES = ("completed", "cancelled")  # a sent campaign is watched on: its reports are due
+# `create --json` shows the first rejected rows and their count: a million-row list may reject a quarter
+# of its rows, tens of megabytes of JSON; the export lists every row with its reason.
+SHOWN_REJECTIONS = 20
 
 
 def _queue_list(value: str) -> list[str]:
@@ -129,14 +132,16 @@ def register(app: typer.Typer) -> None:
         data = {
             "id": created.campaign_id,
             "state": created.state.value,
-            **summary(created.result, created.chunks),
+            **summary(created.result, created.chunks, shown=SHOWN_REJECTIONS),
         }
+        if data["rejected_count"] > len(data["rejected"]):
+            data["rejected_export"] = f"dispatcher campaign export {created.campaign_id} FILE.xlsx"
         if as_json:
             typer.echo(json.dumps(data, ensure_ascii=False))
         else:
             typer.echo(
                 f"campaign {data['id']} ({data['state']}): {data['messages']} messages in {data['requests']} "
-                f"requests, {len(data['rejected'])} rows rejected"
+                f"requests, {data['rejected_count']} rows rejected"
             )
 
     def _act(action: str, campaign_id: int, **kwargs: Any) -> None:
