@@ -59,10 +59,9 @@ def register(app: typer.Typer) -> None:
 
     @db.command("upgrade")
     def db_upgrade() -> None:
-        from dispatcher.config import redact_url
-
         """Create or migrate the configured database to the latest schema."""
         # Imported here so `dispatcher --help` does not load SQLAlchemy and Alembic.
+        from dispatcher.config import redact_url
         from dispatcher.store import upgrade
 
         settings = load_settings()
