@@ -5,6 +5,7 @@ stopwatch: the machines that run the tests are too noisy to time."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,7 @@ LOOK_UPS = [
     ["explain", "entinfo", "-6", "--json"],
     ["campaign", "--help"],
     ["check", "--help"],
+    ["db", "--help"],
 ]
 
 
@@ -43,6 +45,7 @@ def imported_by(
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "dispatcher", *args],
         cwd=cwd,
+        env={**os.environ, "COLUMNS": "200"},  # help lines unwrapped
         capture_output=True,
         text=True,
         timeout=120,
@@ -83,3 +86,11 @@ def test_given_the_check_command_when_run_then_it_imports_what_it_needs_inside(t
     assert done.returncode == 0, done.stderr[-2000:]
     assert '"valid": 1' in done.stdout and '"invalid": 1' in done.stdout
     assert {"phonenumbers", "dispatcher.contacts"} <= modules
+
+
+def test_given_commands_that_import_inside_when_listed_then_each_keeps_its_help_line() -> None:
+    # An import placed above a command's docstring makes it no docstring: the command loses its help.
+    done, _ = imported_by(["db", "--help"])
+    assert "Create or migrate the configured database" in done.stdout
+    done, _ = imported_by(["--help"])
+    assert "Dry run: read, validate and render a contact list" in done.stdout
