@@ -10,17 +10,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from dispatcher.cli.common import ACTOR, celery_app, fail, load_sessions, load_settings
-from dispatcher.config import Settings, redact_url
 from dispatcher.errors import DispatcherError
 
 if TYPE_CHECKING:
-    pass
+    from dispatcher.config import Settings
 
-FINAL_STATES = ("completed", "cancelled")
+FINAL_STATES = ("completed", "cancelled")  # a sent campaign is watched on: its reports are due
+# `create --json` shows the first rejected rows and their count: a million-row list may reject a quarter
+# of its rows, tens of megabytes of JSON; the export lists every row with its reason.
+SHOWN_REJECTIONS = 20
 STANDALONE = typer.Option(
     "--standalone",
     help="This is the only machine: start even though the store is shared (PostgreSQL) while the broker "
@@ -49,9 +50,7 @@ def _refuse_lone_defaults(settings: Settings, standalone: bool) -> None:
     from dispatcher.operations.deployment import refusal
 
     if not standalone and (reason := refusal(settings)):
-        raise fail(
-            ValueError(f"refusing to start: {reason}")
-        )  # a sent campaign is watched on: its reports are due
+        raise fail(ValueError(f"refusing to start: {reason}"))
 
 
 def _queue_list(value: str) -> list[str]:
@@ -91,6 +90,7 @@ def register(app: typer.Typer) -> None:
     def db_upgrade() -> None:
         """Create or migrate the configured database to the latest schema."""
         # Imported here so `dispatcher --help` does not load SQLAlchemy and Alembic.
+        from dispatcher.config import redact_url
         from dispatcher.store import upgrade
 
         settings = load_settings()
@@ -166,14 +166,16 @@ def register(app: typer.Typer) -> None:
         data = {
             "id": created.campaign_id,
             "state": created.state.value,
-            **summary(created.result, created.chunks),
+            **summary(created.result, created.chunks, shown=SHOWN_REJECTIONS),
         }
+        if data["rejected_count"] > len(data["rejected"]):
+            data["rejected_export"] = f"dispatcher campaign export {created.campaign_id} FILE.xlsx"
         if as_json:
             typer.echo(json.dumps(data, ensure_ascii=False))
         else:
             typer.echo(
                 f"campaign {data['id']} ({data['state']}): {data['messages']} messages in {data['requests']} "
-                f"requests, {len(data['rejected'])} rows rejected"
+                f"requests, {data['rejected_count']} rows rejected"
             )
 
     def _act(action: str, campaign_id: int, **kwargs: Any) -> None:
@@ -424,6 +426,8 @@ def _waiting(data: dict[str, Any]) -> str:
 
 
 def _watch(read: Any, data: dict[str, Any]) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     done_keys = ("accepted", "failed", "unknown", "delivered", "undelivered", "expired", "cancelled")
     with Progress(
         TextColumn("[bold]campaign {task.fields[cid]}[/] {task.fields[state]}"),
