@@ -48,6 +48,7 @@ class Action(enum.StrEnum):
     FAIL = "fail"  # give up: the request's recipients fail with the code
     PAUSE_CAMPAIGN = "pause_campaign"  # an account problem: stop the campaign and tell a person
     DONT_RESEND = "dont_resend"  # the vendor already has this re-sent submission: it was accepted
+    LEAVE_UNKNOWN = "leave_unknown"  # the answer does not say whether it was taken: a person decides
 
 
 @dataclass(frozen=True)
@@ -80,14 +81,19 @@ POLICIES: MappingProxyType[ErrorClass, ClassPolicy] = MappingProxyType(
         ErrorClass.RATE_LIMITED: ClassPolicy(Action.RETRY, max_retries=30, factor=0.5, max_backoff=10.0),
         ErrorClass.RETRY_LATER: ClassPolicy(Action.RETRY, max_retries=5, factor=2.0, max_backoff=300.0),
         ErrorClass.BAD_RECIPIENT: ClassPolicy(Action.SPLIT, note="a single number fails"),
-        ErrorClass.BAD_CONTENT: ClassPolicy(Action.FAIL, note="every recipient of the text fails"),
+        # A personalised request splits instead (``retry_policy``): one message may refuse it whole.
+        ErrorClass.BAD_CONTENT: ClassPolicy(
+            Action.FAIL, note="every recipient of the text fails; a personalised request splits"
+        ),
         ErrorClass.BAD_REQUEST: ClassPolicy(Action.FAIL, note="a packing bug: fail loudly"),
         ErrorClass.ACCOUNT: ClassPolicy(Action.PAUSE_CAMPAIGN),
         # entinfo -20 refuses the whole request for one repeated number: split like a bad number.
         ErrorClass.DUPLICATE: ClassPolicy(
             Action.SPLIT, note="the vendor already has this text for this number"
         ),
-        ErrorClass.UNKNOWN: ClassPolicy(Action.RETRY, max_retries=2, factor=5.0, max_backoff=60.0),
+        # A code the client cannot classify may mean "taken, with a remark": sent again, it could go
+        # twice. Never re-sent by itself; logged with the body so that the table can be extended.
+        ErrorClass.UNKNOWN: ClassPolicy(Action.LEAVE_UNKNOWN, note="an answer the client cannot classify"),
     }
 )
 
@@ -99,6 +105,7 @@ def retry_policy(
     recipients: int = 1,
     outside_window: bool = False,
     requeued_from_unknown: bool = False,
+    personalised: bool = False,
     rng: random.Random | None = None,
 ) -> RetryDecision:
     """What to do after the ``attempts``-th attempt (1 = the first send) was answered ``error_class``.
@@ -108,10 +115,14 @@ def retry_policy(
     the window rather than burn retries.
     ``requeued_from_unknown``: the request is an operator's re-send of an ``unknown`` one; a
     ``duplicate`` answer for a single number then proves the first one was accepted.
+    ``personalised``: each number has its own text. A content refusal then may be one message's words
+    (a forbidden word in one name) refusing the whole request: it splits like a bad number.
     """
     if attempts < 1:
         raise ValueError("attempts counts the attempt just made: >= 1")
     policy = POLICIES[error_class]
+    if error_class is ErrorClass.BAD_CONTENT and personalised and recipients > 1:
+        return RetryDecision(Action.SPLIT, reason=f"{error_class}: isolate the refused message")
     if policy.action is Action.SPLIT:
         if recipients > 1:
             return RetryDecision(Action.SPLIT, reason=f"{error_class}: isolate the bad numbers")

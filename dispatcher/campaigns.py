@@ -23,6 +23,7 @@ from dispatcher.contacts import IngestResult, ingest
 from dispatcher.decisions import CANCELLED
 from dispatcher.errors import InputError, NotFoundError, StateError, StoreError
 from dispatcher.i18n import N_
+from dispatcher.operations.heartbeat import Liveness
 from dispatcher.store import (
     TRANSITIONS,
     Campaign,
@@ -111,6 +112,7 @@ def create(  # noqa: PLR0913 (the campaign's settings, keyword-only: a form's fi
         rules=text_rules,
         progress=progress,
         limits=settings.sheet_limits,
+        dedupe=not variant_templates,  # an A/B test de-duplicates once each row has its variant
     )
     # issue 14: A/B variants, every template rendered for the whole list (a row takes its own variant's)
     weights = variants.parse_split(split, 1 + len(variant_templates)) if variant_templates or split else []
@@ -123,6 +125,7 @@ def create(  # noqa: PLR0913 (the campaign's settings, keyword-only: a form's fi
             opt_outs=opted_out,
             rules=text_rules,
             limits=settings.sheet_limits,
+            dedupe=False,
         )
         for other in variant_templates
     ]
@@ -506,8 +509,9 @@ def _touch(session: Session, ids: Sequence[int]) -> None:
         )
 
 
-def status(session: Session, campaign_id: int) -> dict[str, Any]:
-    """The campaign's state, recipient counts and what it waits for (``campaign status --json``)."""
+def status(session: Session, campaign_id: int, liveness: Liveness | None = None) -> dict[str, Any]:
+    """The campaign's state, recipient counts and what it waits for (``campaign status --json``);
+    ``liveness``: the processes of its store, from their heartbeats (``"workers"`` and ``"beat"``)."""
     campaign = get(session, campaign_id)
     by_state = counts(session, campaign_id)
     sendable = sum(v for k, v in by_state.items() if k != RecipientState.REJECTED.value)
@@ -534,7 +538,10 @@ def status(session: Session, campaign_id: int) -> dict[str, Any]:
     now = utcnow()
     data.update(
         waiting.waiting(
-            campaign, waiting.pending(session, campaign, data["chunks"], data["accepted"], now), now
+            campaign,
+            waiting.pending(session, campaign, data["chunks"], data["accepted"], now),
+            now,
+            liveness,
         )
     )
     routing.extend_status(session, campaign, data)  # balance hold, accounts, variants

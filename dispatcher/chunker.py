@@ -5,7 +5,7 @@ personalised requests (up to ``personalised_messages``, any mix of texts). Each 
 identical texts offers same-text requests that take ``S, S, ..., g mod S`` messages off the
 personalised pool; with ``K`` same-text requests the best is to take the ``K`` largest pieces, so the
 minimum over ``K`` of ``K + ceil(rest / P)`` is the fewest requests possible. Ties go to the larger
-``K`` (more numbers per request body). Texts containing the personalised separator must go alone.
+``K`` (more numbers per request body). Texts that would form a personalised separator as packed go alone.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from dispatcher.vendors import default_separators, registry
-from dispatcher.vendors.wire import Limits, Separators, VendorMethods
+from dispatcher.vendors.wire import Limits, Separators, VendorMethods, breaks_packing
 
 REF_DIGITS = 18  # entinfo rrid: 1-18 digits; trigger customerUuid takes up to 60 characters
 _SEQ_DIGITS = 7  # up to 10,000,000 chunks per campaign (one per message for webservice)
@@ -186,9 +186,11 @@ def _plan(
         distinct = first.keys()
     seps = (separators.pair, separators.message) if methods.separated else ()
     blob = "\x00".join(distinct) if seps else ""
-    # Texts holding a separator in use go on their own; the join finds out cheaply that there are none.
-    maybe = any(mark in blob for mark in {sep[0] for sep in seps if sep})  # one scan for the usual '|'
-    alone = {t for t in distinct if any(sep and sep in t for sep in seps)} if maybe else set()
+    # Texts that would form a separator as packed (holding one, or completing one across their ends:
+    # ``-|王`` after ``|~|``) go on their own; the join finds out cheaply that no text holds any of
+    # the separators' characters, so none can (one scan for the usual '|').
+    marks = set("".join(seps))
+    alone = _breaking(distinct, separators, marks, blob) if any(m in blob for m in marks) else set()
     del blob
 
     same_text: list[tuple[int, int, list[int]]] = []  # (first index, start, indexes): requests of one text
@@ -246,6 +248,25 @@ def _plan(
                 PlannedChunk(seq, ref, personalised, chunk_mobiles, tuple(batch), texts=chunk_texts)
             )
     return chunks
+
+
+def _breaking(texts: Collection[str], separators: Separators, marks: set[str], blob: str) -> set[str]:
+    """The texts that would form a separator as packed (``wire.breaks_packing``). A text can only if
+    it holds a whole separator, or one of the separators' characters lies at one of its ends (within a
+    separator's length of it): a cheap test picks those out before the exact one."""
+    pair, message = separators.pair, separators.message
+    whole = pair in blob or message in blob
+    reach = max(len(pair), len(message)) - 1
+    return {
+        t
+        for t in texts
+        if (
+            not marks.isdisjoint(t[:reach])
+            or not marks.isdisjoint(t[-reach:])
+            or (whole and (pair in t or message in t))
+        )
+        and breaks_packing(t, separators)
+    }
 
 
 def _pick(values: Sequence[str], indexes: list[int]) -> tuple[str, ...]:

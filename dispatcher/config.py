@@ -18,6 +18,7 @@ use :func:`redact_url` before printing a URL.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tempfile
@@ -49,6 +50,13 @@ DB_FILE = "dispatcher.sqlite3"
 BROKER_FILE = "dispatcher-broker.sqlite3"
 
 MIN_PUSH_TOKEN = 16
+MIN_PUSH_TOKEN_BITS = 64  # secret_bits(): a guesser's work, not the length
+_ALPHABETS = (
+    (str.isdigit, 10),
+    (str.islower, 26),
+    (str.isupper, 26),
+    (lambda c: c.isascii() and not c.isalnum(), 33),
+)
 _ACCOUNT_KEYS = frozenset(
     {
         "vendor",
@@ -88,11 +96,23 @@ _TOP_KEYS = frozenset(
         "max_sheet_rows",
         "max_sheet_columns",
         "parse_memory_mb",
+        "parse_timeout_s",
+        "preview_timeout_s",
+        "header_timeout_s",
+        "body_timeout_s",
+        "max_connections_per_client",
         "failover_after",
         "frequency_caps",
+        "heartbeat_seconds",
+        "log_format",
+        "metrics_token",
+        "upload_dir",
+        "flower_url",
         "accounts",
     }
 )
+LOG_FORMATS = ("text", "json")
+MIN_METRICS_TOKEN = 16
 _SERVICE_PATH_RE = re.compile(r"(?:/[A-Za-z0-9._~-]+)+/?")
 _WINDOW_RE = re.compile(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*")
 
@@ -120,9 +140,44 @@ def format_window(window: tuple[int, int]) -> str:
     return f"{h1:02d}:{m1:02d}-{h2:02d}:{m2:02d}"
 
 
+_QUERY_SECRET = re.compile(r"(?i)([?&;](?:password|passwd|pwd|pass)=)[^&;#]*")
+
+
 def redact_url(url: str) -> str:
-    """A database/broker/redis URL with its password replaced by ``***``, safe to print."""
-    return re.sub(r"(?<=://)([^/@:]*):[^/@]*@", r"\1:***@", url)
+    """A database/broker/redis URL with its password replaced by ``***``, safe to print: the user part's
+    (up to the last ``@`` before the path: a password may hold one) and a ``password=`` query parameter.
+    Several URLs joined by ``;`` (kombu's failover brokers) are each redacted."""
+    return ";".join(_redact_one(part) for part in url.split(";"))
+
+
+def _redact_one(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        netloc, slash, path = rest.partition("/")
+        if "@" in netloc:
+            userinfo, host = netloc.rsplit("@", 1)
+            user, colon, _password = userinfo.partition(":")
+            netloc = f"{user}:***@{host}" if colon else f"{user}@{host}"
+        url = f"{scheme}{sep}{netloc}{slash}{path}"
+    return _QUERY_SECRET.sub(r"\1***", url)
+
+
+def secret_bits(value: str) -> float:
+    """A cautious estimate of how many bits a guesser must find to hit ``value``: each character costs
+    what its alphabet costs, except one that continues a run of the two before (``aaa``, ``123``,
+    ``975``) or repeats a piece seen before (``abcdabcd``): ``1234…9012`` and sixteen ``a`` are worth
+    a few bits whatever their length, a random token about its length times six."""
+    alphabet = sum(size for belongs, size in _ALPHABETS if any(map(belongs, value)))
+    alphabet += 100 if not value.isascii() else 0
+    each = math.log2(max(alphabet, 2))
+    bits = 0.0
+    for i, ch in enumerate(value):
+        if i >= 2 and ord(ch) - ord(value[i - 1]) == ord(value[i - 1]) - ord(value[i - 2]):
+            continue
+        if i >= 3 and value[i - 3 : i + 1] in value[:i]:
+            continue
+        bits += each
+    return bits
 
 
 @dataclass(frozen=True)
@@ -152,7 +207,8 @@ class AccountConfig:
     # default is 1: its gateway answers -18 to a request sent while another is unanswered.
     max_in_flight: int | None = None
     # Answer codes this account's gateway gives that its vendor's table lacks (or classes otherwise).
-    extra_codes: Mapping[int, CodeInfo] = field(default_factory=lambda: MappingProxyType({}))
+    # A plain dict (never changed after loading): an account is pickled to the web's reading child.
+    extra_codes: Mapping[int, CodeInfo] = field(default_factory=dict)
     # entinfo: how the text travels in mdsmssend's ``content`` (docs/vendors.md has the evidence).
     content_encoding: str = "plain"
     # Caps of this account's campaigns, beside the global ones; counted over every account.
@@ -195,9 +251,23 @@ class Settings:
     max_sheet_rows: int = SheetLimits.rows
     max_sheet_columns: int = SheetLimits.columns
     parse_memory_mb: int = 4096  # the web app reads uploads in a child process limited to this
+    parse_timeout_s: int = 300  # ... and stops a child reading a list to make a campaign after this
+    preview_timeout_s: int = 60  # ... or one reading it for a page (compose, preview) after this
+    header_timeout_s: int = 10  # the web server closes a connection whose request headers take longer
+    body_timeout_s: int = 30  # ... or whose request body pauses longer than this
+    max_connections_per_client: int = 128  # ... and refuses more connections at once from one address
     accounts: Mapping[str, AccountConfig] = field(default_factory=lambda: MappingProxyType({}))
     # Seconds an account may keep answering "try later" before a campaign with fallbacks leaves it.
     failover_after: float = 300.0
+    # Workers and the beat write a heartbeat this often; a worker is dead after 3 missed, the beat after 6.
+    heartbeat_seconds: float = 5.0
+    log_format: str = "text"  # or "json": one object a line, with campaign, chunk and account ids
+    metrics_token: str | None = field(default=None, repr=False)  # GET /metrics from other than loopback
+    upload_dir: str | None = None  # uploads shared by every web process (default: the temporary directory)
+    flower_url: str | None = field(default=None, repr=False)  # `dispatcher doctor` checks it answers
+    # The URL settings left to their one-machine defaults (database_url, broker_url, redis_url; not a
+    # redis_url that followed a Redis broker).
+    defaulted: frozenset[str] = frozenset()
     # At most N messages to one number in K China calendar days, over every campaign and account.
     frequency_caps: tuple[Cap, ...] = ()
 
@@ -231,24 +301,40 @@ class Settings:
         if unknown:
             raise ConfigError(f"unknown setting(s) in the config file: {', '.join(unknown)}")
 
+        defaulted = set()
         database_url = env.get("DISPATCHER_DATABASE_URL") or _opt_str(data, "database_url")
         if not database_url:
             database_url = f"sqlite:///{cwd / DB_FILE}"
+            defaulted.add("database_url")
         broker_url = env.get("DISPATCHER_BROKER_URL") or _opt_str(data, "broker_url")
         if not broker_url:
             broker_url = f"sqla+sqlite:///{_sqlite_dir(database_url, cwd) / BROKER_FILE}"
-        redis_url = env.get("DISPATCHER_REDIS_URL") or _opt_str(data, "redis_url") or DEFAULT_REDIS_URL
+            defaulted.add("broker_url")
+        redis_url = env.get("DISPATCHER_REDIS_URL") or _opt_str(data, "redis_url")
+        if not redis_url:
+            # A Redis broker is the Redis every host shares: the limiter follows it. A loopback default
+            # beside a shared broker gave each host a limiter of its own (both sent at the full rate).
+            if broker_url.split("://", 1)[0] in ("redis", "rediss"):
+                redis_url = broker_url
+            else:
+                redis_url = DEFAULT_REDIS_URL
+                defaulted.add("redis_url")
         secret_key = env.get("DISPATCHER_SECRET_KEY") or _opt_str(data, "secret_key")
         public_url = env.get("DISPATCHER_PUBLIC_URL") or _opt_str(data, "public_url")
         if public_url is not None and not re.match(r"https?://[^/\s]+", public_url):
             raise ConfigError(
                 "setting public_url (DISPATCHER_PUBLIC_URL) must start with https:// or http://"
             )
-        sizes = {}
+        sizes: dict[str, Any] = {}
         for key, default in (
             ("max_sheet_rows", SheetLimits.rows),
             ("max_sheet_columns", SheetLimits.columns),
             ("parse_memory_mb", 4096),
+            ("parse_timeout_s", 300),
+            ("preview_timeout_s", 60),
+            ("header_timeout_s", 10),
+            ("body_timeout_s", 30),
+            ("max_connections_per_client", 128),
         ):
             value = data.get(key, default)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -277,6 +363,8 @@ class Settings:
         ):
             raise ConfigError("setting failover_after must be a non-negative number of seconds")
 
+        operations = _operations(data, env)
+
         raw_accounts = data.get("accounts", {})
         if not isinstance(raw_accounts, dict):
             raise ConfigError("setting accounts must be a table of [accounts.NAME] tables")
@@ -295,6 +383,8 @@ class Settings:
             accounts=MappingProxyType(accounts),
             failover_after=float(failover_after),
             frequency_caps=parse_caps(data.get("frequency_caps", []), "setting frequency_caps"),
+            defaulted=frozenset(defaulted),
+            **operations,
             **sizes,
         )
 
@@ -304,6 +394,33 @@ class Settings:
         except KeyError:
             known = ", ".join(sorted(self.accounts)) or "none configured"
             raise ConfigError(f"unknown account {name!r} (known: {known})") from None
+
+
+def _operations(data: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """The settings of heartbeats, logs, metrics, uploads and Flower (``DISPATCHER_*`` win)."""
+    raw_every = env.get("DISPATCHER_HEARTBEAT_SECONDS") or data.get("heartbeat_seconds", 5.0)
+    try:
+        every = float(raw_every)
+    except (TypeError, ValueError):
+        every = -1.0
+    if isinstance(raw_every, bool) or not 0.05 <= every <= 60:
+        raise ConfigError("setting heartbeat_seconds must be a number of seconds from 0.05 to 60")
+    log_format = env.get("DISPATCHER_LOG_FORMAT") or _opt_str(data, "log_format") or "text"
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(f"setting log_format must be one of {', '.join(LOG_FORMATS)}")
+    token = env.get("DISPATCHER_METRICS_TOKEN") or _opt_str(data, "metrics_token")
+    if token is not None and len(token) < MIN_METRICS_TOKEN:
+        raise ConfigError(f"setting metrics_token is too short (at least {MIN_METRICS_TOKEN} characters)")
+    flower = env.get("DISPATCHER_FLOWER_URL") or _opt_str(data, "flower_url")
+    if flower is not None and not re.match(r"https?://[^/\s]+", flower):
+        raise ConfigError("setting flower_url must start with https:// or http://")
+    return {
+        "heartbeat_seconds": every,
+        "log_format": log_format,
+        "metrics_token": token,
+        "upload_dir": env.get("DISPATCHER_UPLOAD_DIR") or _opt_str(data, "upload_dir"),
+        "flower_url": flower,
+    }
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -392,6 +509,8 @@ def _account(  # noqa: C901 (one check per field of an account, each with its ow
     resolved = (pair or default_separators(vendor).pair, message or default_separators(vendor).message)
     if resolved[0] == resolved[1] or resolved[0] in resolved[1] or resolved[1] in resolved[0]:
         raise ConfigError(f"{where} fields pair_separator and message_separator must differ")
+    if any(c in "0123456789" for c in "".join(resolved)):  # the numbers beside them would form one
+        raise ConfigError(f"{where} fields pair_separator and message_separator must hold no digit")
 
     price: Decimal | None = None
     if (raw_price := raw.get("price_per_segment")) is not None:
@@ -438,6 +557,15 @@ def _account(  # noqa: C901 (one check per field of an account, each with its ow
         raise ConfigError(f"{where} field content_encoding must be one of: {', '.join(CONTENT_ENCODINGS)}")
 
     push_token = text("push_token")
+    if (
+        push_token is not None
+        and len(push_token) >= MIN_PUSH_TOKEN
+        and secret_bits(push_token) < MIN_PUSH_TOKEN_BITS
+    ):
+        raise ConfigError(
+            f"{where} field push_token is guessable (runs or repeats of characters); use a random one, "
+            "e.g. python -c 'import secrets; print(secrets.token_urlsafe(24))'"
+        )
     if push_token is not None and len(push_token) < MIN_PUSH_TOKEN:
         # The receivers' only credential, in reach of anyone on the internet: made-up replies could
         # opt out any number. A vendor's push URL holds a long one as easily as a short one.
@@ -465,7 +593,7 @@ def _account(  # noqa: C901 (one check per field of an account, each with its ow
         push=flags["push"],
         service_path=service_path.rstrip("/") if service_path else None,
         max_in_flight=max_in_flight or None,
-        extra_codes=MappingProxyType(_extra_codes(raw.get("extra_codes", {}), where)),
+        extra_codes=_extra_codes(raw.get("extra_codes", {}), where),
         content_encoding=content_encoding,
         frequency_caps=parse_caps(raw.get("frequency_caps", []), f"{where} field frequency_caps"),
     )

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from dispatcher.backoff import Action, retry_policy
 from dispatcher.errors import HTTPStatusError, NotSentError, OutcomeUnknownError
 from dispatcher.store import CampaignState, ChunkState, Outcome
-from dispatcher.store.chunks import Claimed
+from dispatcher.store.chunks import Claimed, ClaimedRecipient
 from dispatcher.vendors.registry import VendorModule
 from dispatcher.vendors.wire import AnswerKind, ErrorClass, Request
 
@@ -67,6 +67,7 @@ class Verdict:
     # False: nothing left, for a reason of the worker's own (no rate limiter slot in time, the task
     # stopped): the attempt does not use up the retry budget.
     counted: bool = True
+    remark: str = ""  # the answer's words after its code (yunxin names the forbidden word: ``-6:促销``)
 
 
 def interpret(vendor: VendorModule, *, body: str | None = None, error: Exception | None = None) -> Verdict:
@@ -104,8 +105,17 @@ def interpret(vendor: VendorModule, *, body: str | None = None, error: Exception
     assert answer.code is not None
     info = vendor.classify(answer.code)
     detail = f"{info.meaning_en}{': ' + answer.detail if answer.detail else ''}"
+    if info.error_class is ErrorClass.UNKNOWN:
+        # A code missing from the vendor's table may mean "taken, with a remark" (a gateway's new
+        # code): sent again, every number could go twice. It may have been accepted.
+        return Verdict(ChunkState.UNKNOWN, code=str(answer.code), detail=f"unclassified answer: {detail}")
     return Verdict(
-        ChunkState.FAILED, info.error_class, str(answer.code), detail, outside_hours=info.outside_hours
+        ChunkState.FAILED,
+        info.error_class,
+        str(answer.code),
+        detail,
+        outside_hours=info.outside_hours,
+        remark=answer.detail,
     )
 
 
@@ -184,6 +194,19 @@ class Decision:
         return self.outcome.state is ChunkState.QUEUED or bool(self.split)
 
 
+def _split(recipients: tuple[ClaimedRecipient, ...], v: Verdict) -> tuple[tuple[int, ...], ...]:
+    """The parts a refused request's recipients are re-sent in: halves, until the refused one is alone.
+    A content refusal naming its word (yunxin's ``-6:促销``) parts the texts holding it from the rest at
+    once (one part only: every text holds it); a word no text holds as written halves as usual."""
+    ids = tuple(r.id for r in recipients)
+    if v.error_class is ErrorClass.BAD_CONTENT and v.remark:
+        holding = tuple(r.id for r in recipients if v.remark in r.text)
+        if holding:
+            return tuple(part for part in (holding, tuple(i for i in ids if i not in holding)) if part)
+    half = (len(ids) + 1) // 2
+    return (ids[:half], ids[half:])
+
+
 def decide(a: SendAttempt) -> Decision:
     """What the store records for ``a`` and what comes next, for every answer class.
 
@@ -214,12 +237,13 @@ def decide(a: SendAttempt) -> Decision:
         return done(ChunkState.FAILED, error_class=NOTHING_TO_SEND, detail="no recipient was still waiting")
     if v.state is ChunkState.ACCEPTED:
         return done(ChunkState.ACCEPTED)
-    if v.state is ChunkState.UNKNOWN:
-        return done(ChunkState.UNKNOWN)
+    if v.state is ChunkState.UNKNOWN or v.error_class is ErrorClass.UNKNOWN:
+        # Nothing tells whether it was taken (``Action.LEAVE_UNKNOWN``): never re-sent by itself.
+        return done(ChunkState.UNKNOWN, error_class=None)
     if a.request is None:  # nothing left the machine: failed to build, or nothing left to send
         return done(ChunkState.FAILED)
 
-    error_class = v.error_class or ErrorClass.UNKNOWN
+    error_class = v.error_class or ErrorClass.BAD_REQUEST  # refused for no reason given: not sent again
     recipients = a.claimed.recipients
     policy = retry_policy(
         error_class,
@@ -227,6 +251,7 @@ def decide(a: SendAttempt) -> Decision:
         recipients=len(recipients),
         outside_window=v.outside_hours,
         requeued_from_unknown=a.chunk.requeued_from_unknown,
+        personalised=a.chunk.text is None,
     )
     action = policy.action
     again = a.chunk.requeued_from_unknown  # an operator's re-send of a chunk that may have been taken
@@ -264,12 +289,13 @@ def decide(a: SendAttempt) -> Decision:
             Result(chunk_id, Next.LATER, delay=delay, state="queued"),
         )
     if action is Action.SPLIT:
-        ids = tuple(r.id for r in recipients)
-        half = (len(ids) + 1) // 2
+        parts = _split(recipients, v)
+        if len(parts) == 1:  # the word the vendor named is in every text: none of them can go
+            return done(ChunkState.FAILED, detail=f"{v.detail} (every text holds it)")
         return Decision(
             outcome(ChunkState.FAILED, detail=f"{v.detail}; {policy.reason}"),
             Result(chunk_id, Next.SPLIT, state="split"),
-            split=(ids[:half], ids[half:]),
+            split=parts,
         )
     if action is Action.PAUSE_CAMPAIGN:
         # Not accepted: the chunk goes back to the queue and leaves when a person resumes.
@@ -278,6 +304,8 @@ def decide(a: SendAttempt) -> Decision:
         )
     if action is Action.DONT_RESEND:
         return done(ChunkState.ACCEPTED, detail=f"{v.detail}: {policy.reason}")
-    if error_class is ErrorClass.DUPLICATE:
-        return done(ChunkState.FAILED, detail=f"{DUPLICATE_DETAIL} ({v.code})")
-    return done(ChunkState.FAILED, detail=f"{v.detail} ({policy.reason})")
+    duplicate = error_class is ErrorClass.DUPLICATE
+    return done(
+        ChunkState.FAILED,
+        detail=f"{DUPLICATE_DETAIL} ({v.code})" if duplicate else f"{v.detail} ({policy.reason})",
+    )

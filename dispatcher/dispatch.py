@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 from types import FrameType
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from redis.exceptions import RedisError
 from sqlalchemy import select, update
@@ -116,6 +116,25 @@ class AccountRuntime:
     lease_seconds: float = LEASE_SECONDS
     # The account's requests unanswered at once (``max_in_flight``), across every worker; None: no limit.
     in_flight: InFlight | None = None
+    observer: Observer | None = None  # counts requests and limiter waits for the metrics
+
+
+class Observer(Protocol):
+    """What the metrics are told: each round's attempts, and the limiter's waits."""
+
+    def attempts(self, account: AccountConfig, attempts: Sequence[SendAttempt]) -> None: ...
+
+    def waited(self, account: AccountConfig, waits: Sequence[float]) -> None: ...
+
+
+def _observe(runtime: AccountRuntime, what: str, value: Any) -> None:
+    """Tell the observer; a failure of the metrics (Redis restarting) never stops a send."""
+    if runtime.observer is None:
+        return
+    try:
+        getattr(runtime.observer, what)(runtime.account, value)
+    except Exception as exc:
+        logger.warning("metrics of account %s not counted: %s", runtime.account.name, type(exc).__name__)
 
 
 _GROUP_SELECT = select(
@@ -241,6 +260,7 @@ def send_group(
             results += [Result(r.id, Next.LATER, delay=1.0, state="limiter") for r in pending]
             break
         reserved_at = time.monotonic()
+        _observe(runtime, "waited", waits)
         batch, pending = pending[: len(waits)], pending[len(waits) :]
         slots = {row.id: reserved_at + wait for row, wait in zip(batch, waits, strict=True)}
         held = dict(zip((row.id for row in batch), leases or [], strict=False))
@@ -294,75 +314,102 @@ def _send_round(
 ) -> list[Result]:
     """Claim ``batch``, send the won chunks at their slots (each giving back its in-flight lease in
     ``leases`` once answered), record them all, then adapt the account's rate (after the record, so a
-    Redis outage cannot undo it)."""
+    Redis outage cannot undo it).
+
+    A SIGTERM (Celery cancels a task so, ``docker stop`` and systemd stop a worker so) from just before
+    the claim until the round is recorded is held, and goes on after the record: as the claim commits,
+    the chunks would be left ``sending`` unsent, and once the round is handed to the loop, its requests
+    would go out unrecorded (either way swept ``unknown``). Meanwhile it stops the round's requests
+    still waiting for their slot (not sent: back to the queue); those on the wire are answered and
+    recorded first."""
     if not loop.alive:  # nothing claimed: the chunks wait in the queue for a live process
         raise RuntimeError("the sending loop is not running")
-    with sessions() as session:
-        claimed = claim_chunks(
-            session, [row.id for row in batch], worker_id, runtime.lease_seconds, account=runtime.account.name
-        )
-    results = [Result(r.id, Next.DONE, state="claimed elsewhere") for r in batch if r.id not in claimed]
-    won = [(row, claimed[row.id]) for row in batch if row.id in claimed]
-    if not won:
-        return results
-
-    waiting = _Waiting()
-    future = loop.submit(
-        [
-            _answered_then_released(
-                runtime, _send_claimed(runtime, row, claim, slots[row.id], waiting), leases.get(row.id)
+    with _terminations_held() as hold:
+        with sessions() as session:
+            claimed = claim_chunks(
+                session,
+                [row.id for row in batch],
+                worker_id,
+                runtime.lease_seconds,
+                account=runtime.account.name,
             )
-            for row, claim in won
-        ]
-    )
-    interrupted: BaseException | None = None
-    try:
-        attempts = loop.wait(future)
-    except BaseException as exc:
-        # Terminated mid-round (Celery cancels a task with SIGTERM, which the pool's child turns
-        # into SystemExit here): the requests on the wire are answered and recorded first, rather
-        # than left ``sending`` for the sweep to call unknown. Those still waiting for a slot (a new
-        # one may be seconds away) are not sent after the termination: they go back to the queue.
-        # Then the termination goes on.
-        interrupted = exc
-    with _terminations_held():
-        if interrupted is not None:
+        results = [Result(r.id, Next.DONE, state="claimed elsewhere") for r in batch if r.id not in claimed]
+        won = [(row, claimed[row.id]) for row in batch if row.id in claimed]
+        if not won:
+            return results
+        waiting = _Waiting()
+        # Before the round is handed over: a termination already held stops it before anything waits.
+        hold.when_signalled(partial(loop.call, waiting.stop))
+        future = loop.submit(
+            [
+                _answered_then_released(
+                    runtime, _send_claimed(runtime, row, claim, slots[row.id], waiting), leases.get(row.id)
+                )
+                for row, claim in won
+            ]
+        )
+        interrupted: BaseException | None = None
+        try:
+            attempts = loop.wait(future)
+        except BaseException as exc:
+            # Interrupted otherwise (a SIGINT; a signal handled by raising, as a Celery pool child does
+            # with SIGTERM when nothing holds it): the same, then the interruption goes on.
+            interrupted = exc
             loop.call(waiting.stop)
             attempts = loop.wait(future)
         results += record_attempts(sessions, worker_id, attempts)
-    verdicts = [a.verdict for a in attempts]
-    accepted = sum(1 for v in verdicts if v.state is ChunkState.ACCEPTED)
-    if any(v.error_class is ErrorClass.RATE_LIMITED for v in verdicts):
-        _adapt(runtime.limiter, "penalise")
-    elif accepted:
-        _adapt(runtime.limiter, "reward", accepted)
+        _observe(runtime, "attempts", attempts)
+        verdicts = [a.verdict for a in attempts]
+        accepted = sum(1 for v in verdicts if v.state is ChunkState.ACCEPTED)
+        if any(v.error_class is ErrorClass.RATE_LIMITED for v in verdicts):
+            _adapt(runtime.limiter, "penalise")
+        elif accepted:
+            _adapt(runtime.limiter, "reward", accepted)
     if interrupted is not None:
         raise interrupted
     return results
 
 
+class _Hold:
+    """The SIGTERMs :func:`_terminations_held` holds, and what to do at once when one comes."""
+
+    def __init__(self) -> None:
+        self.signals: list[tuple[int, FrameType | None]] = []
+        self._react: Callable[[], object] | None = None
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        self.signals.append((signum, frame))
+        if self._react is not None:
+            self._react()
+
+    def when_signalled(self, react: Callable[[], object]) -> None:
+        """Call ``react`` when a SIGTERM comes, and now if one came already."""
+        self._react = react
+        if self.signals:
+            react()
+
+
 @contextmanager
-def _terminations_held() -> Iterator[None]:
-    """A SIGTERM while a round's answers are awaited after a termination, or recorded, waits until they
-    are recorded; then it goes on as it would have (the handler it came for runs). Without this, a
-    second SIGTERM (systemd signals every process of a service, and Celery's main process signals its
-    children too) or one during the record left the round ``sending``: its numbers swept unknown, the
-    unsent ones never sent. A Celery pool child's handler (billiard's) puts the default action back
-    when it first runs, so the second SIGTERM would kill the process outright: the default is held
-    too, and then taken. Signal handlers are the main thread's: in another thread nothing is held."""
+def _terminations_held() -> Iterator[_Hold]:
+    """A SIGTERM meanwhile waits until the block is done; then it goes on as it would have (the handler
+    it came for runs). A second SIGTERM (systemd signals every process of a service, and Celery's main
+    process signals its children too) is held the same. A Celery pool child's handler (billiard's) puts
+    the default action back when it first runs, so the second SIGTERM would kill the process outright:
+    the default is held too, and then taken. Signal handlers are the main thread's: in another thread
+    nothing is held (nor needed: the signal interrupts only the main thread)."""
+    hold = _Hold()
     previous = signal.getsignal(signal.SIGTERM)
     if threading.current_thread() is not threading.main_thread() or previous in (signal.SIG_IGN, None):
-        yield
+        yield hold
         return
-    held: list[tuple[int, FrameType | None]] = []
-    signal.signal(signal.SIGTERM, lambda signum, frame: held.append((signum, frame)))
+    signal.signal(signal.SIGTERM, hold.handle)
     try:
-        yield
+        yield hold
     finally:
         signal.signal(signal.SIGTERM, previous)
-        if held:
+        if hold.signals:
             if callable(previous):
-                previous(*held[0])
+                previous(*hold.signals[0])
             else:  # the default action: the process ends now, as it would have
                 signal.raise_signal(signal.SIGTERM)
 
@@ -440,7 +487,23 @@ async def _send_claimed(
         logger.exception("unexpected failure sending chunk %s", row.id)
         verdict = Verdict(ChunkState.UNKNOWN, detail=f"unexpected error: {exc!r}")
     finished = started + timedelta(seconds=time.monotonic() - t0)
+    if verdict.state is ChunkState.UNKNOWN and body is not None:
+        _log_unclassified(runtime, row, request, body)
     return SendAttempt(row, claimed, verdict, started, finished, request, body, url)
+
+
+UNCLASSIFIED_LOG_CHARS = 2000  # of an answer body nobody could classify
+
+
+def _log_unclassified(runtime: AccountRuntime, row: ChunkRow, request: Request, body: str) -> None:
+    """An answer the client cannot classify (a code missing from the vendor's table, a page that is
+    neither a batch id nor a code) leaves its chunk unknown: logged with its body, secrets masked, so
+    that a person can settle the chunk and the vendor's table can be extended."""
+    shown = request.redact(body, runtime.account.credentials().password)[:UNCLASSIFIED_LOG_CHARS]
+    logger.warning(
+        "account %s (%s), chunk %s: an answer the client cannot classify, left unknown: %r",
+        runtime.account.name, request.path, row.id, shown,
+    )  # fmt: skip
 
 
 async def _on_time(limiter: AccountLimiter | LocalLimiter | None, slot: float) -> float | None:

@@ -50,6 +50,15 @@ class KeySpace:
         """Written by the ``dispatcher.ping`` task: proof that a worker ran it."""
         return f"{self.prefix}ping:{token}"
 
+    def heartbeats_key(self) -> str:
+        """Hash of the workers' and the beat's heartbeats: process id -> JSON (``operations.heartbeat``)."""
+        return f"{self.prefix}heartbeats"
+
+    def metrics_key(self, name: str) -> str:
+        """A hash of request counters every worker adds to (``operations.counters``): ``requests``,
+        ``latency``, ``limiter``; read by ``GET /metrics``."""
+        return f"{self.prefix}metrics:{name}"
+
     def login_key(self, kind: str, subject: str) -> str:
         """Sign-in throttling of one subject (``name:<sha256>`` or ``addr:<sha256>``): ``tries`` in the
         current window, ``strikes`` (blocks of the last day), ``block`` (present while blocked)."""
@@ -67,3 +76,4 @@ pull_deferred_key = DEFAULT_KEYS.pull_deferred_key
 lock_key = DEFAULT_KEYS.lock_key
 ping_key = DEFAULT_KEYS.ping_key
 login_key = DEFAULT_KEYS.login_key
+heartbeats_key = DEFAULT_KEYS.heartbeats_key

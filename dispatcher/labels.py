@@ -48,6 +48,15 @@ HISTORY = {
     "campaign.failover": N_("moved to the next account"),  # issue 14
     "campaign.balance_hold": N_("not started: the balance does not cover the cost"),
 }
+NO_WORKERS = N_("No sending process is running (last seen: %(time)s)")
+NO_WORKERS_EVER = N_("No sending process is running (none has been seen)")
+NO_BEAT = N_(
+    "The scheduler (beat) is not running (last seen: %(time)s): nothing is launched, re-queued or completed"
+)
+NO_BEAT_EVER = N_(
+    "The scheduler (beat) is not running (none has been seen): nothing is launched, re-queued or completed"
+)
+NO_REDIS = N_("Redis does not answer: nothing can be sent until it does (ask your operator)")
 BALANCE_WAIT = N_(
     "Not started: it costs %(cost)s but the account holds %(balance)s (%(short)s segments not covered); "
     "top up the account"
@@ -111,7 +120,15 @@ def waiting_text(status: dict[str, Any]) -> str | None:
         return gettext("Everything is sent; waiting for delivery reports (%(count)s still due)") % {
             "count": f"{int(status.get('reports_due') or 0):,}"
         }
-    if kind == "balance":  # issue 14: the balance guard held a scheduled start
+    if kind == "workers":
+        seen = status.get("workers_seen_at")
+        return gettext(NO_WORKERS) % {"time": _when(seen)} if seen else gettext(NO_WORKERS_EVER)
+    if kind == "beat":
+        seen = status.get("beat_seen_at")
+        return gettext(NO_BEAT) % {"time": _when(seen)} if seen else gettext(NO_BEAT_EVER)
+    if kind == "redis":
+        return gettext(NO_REDIS)
+    if kind == "balance":  # the balance guard held a scheduled start
         hold = status.get("balance_hold") or {}
         return gettext(BALANCE_WAIT) % {
             "cost": hold.get("cost"),
@@ -136,6 +153,11 @@ def js_strings() -> dict[str, Any]:
             ),
             "reports": gettext("Everything is sent; waiting for delivery reports (%(count)s still due)"),
             "balance": gettext(BALANCE_WAIT),
+            "workers": gettext(NO_WORKERS),
+            "workers_never": gettext(NO_WORKERS_EVER),
+            "beat": gettext(NO_BEAT),
+            "beat_never": gettext(NO_BEAT_EVER),
+            "redis": gettext(NO_REDIS),
         },
     }
 

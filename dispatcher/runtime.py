@@ -6,6 +6,7 @@ modules without a configuration, and a forked worker child builds its own connec
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -19,9 +20,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher import sendloop
-from dispatcher.config import Settings
+from dispatcher.config import AccountConfig, Settings, redact_url
+from dispatcher.decisions import SendAttempt
 from dispatcher.dispatch import LEASE_SECONDS, AccountRuntime, ChunkRow, Next, Result, load_group, send_group
 from dispatcher.keys import DEFAULT_KEYS
+from dispatcher.operations import logs
+from dispatcher.operations.counters import Request, RequestCounters
+from dispatcher.operations.identity import process_token
 from dispatcher.ratelimit import (
     PULL_SHARE,
     AccountInFlight,
@@ -35,6 +40,8 @@ from dispatcher.ratelimit import (
 )
 from dispatcher.store import make_engine, session_factory
 from dispatcher.vendors.transport import for_account as transport_for
+
+logger = logging.getLogger(__name__)
 
 IN_MEMORY = "memory://"
 # How the workers' limiters react to a "too frequent" answer. A single one at the configured rate
@@ -98,6 +105,7 @@ class Runtime:
                     limiter,
                     lease_seconds=lease_seconds(),
                     in_flight=self._in_flight(name, config.max_in_flight),
+                    observer=Counting(RequestCounters(self.redis)) if self.redis is not None else None,
                 )
                 self.accounts[name] = runtime
             return runtime
@@ -147,13 +155,27 @@ class Runtime:
         if not chunk_ids:
             return []
         rows = load_group(self.sessions, chunk_ids)
-        results = [Result(i, Next.DONE, state="missing") for i in set(chunk_ids) - {r.id for r in rows}]
+        missing = sorted(set(chunk_ids) - {r.id for r in rows})
+        if missing:
+            # Chunk ids come only from a store: this worker's is not the one that queued them (another
+            # directory's SQLite file, another database). Said loudly: otherwise it "succeeds" silently.
+            logger.error(
+                "chunks %s are not in this worker's store %s: the worker and whoever queued them use "
+                "different stores (check DISPATCHER_DATABASE_URL on every host)",
+                ",".join(map(str, missing)),
+                redact_url(self.settings.database_url),
+                extra={"chunk_ids": missing},
+            )
+        results = [Result(i, Next.DONE, state="missing") for i in missing]
         by_account: dict[str, list[ChunkRow]] = {}
         for row in rows:
             by_account.setdefault(row.account, []).append(row)
         me = worker_id()
         for account, part in by_account.items():
-            results += send_group(self.sessions, self.account(account), part, me, sendloop.default())
+            ids = {"account": account, "chunk_ids": [r.id for r in part]}
+            campaign_ids = sorted({r.campaign_id for r in part})
+            with logs.context(campaign_id=campaign_ids[0] if len(campaign_ids) == 1 else campaign_ids, **ids):
+                results += send_group(self.sessions, self.account(account), part, me, sendloop.default())
         return results
 
     def close(self) -> None:
@@ -164,8 +186,35 @@ class Runtime:
             self.redis.close()
 
 
+@dataclass
+class Counting:
+    """Counts every request and limiter wait in Redis, where ``GET /metrics`` of any web process reads
+    them (``operations.counters``)."""
+
+    counters: RequestCounters
+
+    def attempts(self, account: AccountConfig, attempts: Sequence[SendAttempt]) -> None:
+        self.counters.add(
+            account.name,
+            account.vendor,
+            [
+                Request(
+                    a.verdict.state.value,
+                    a.verdict.error_class.value if a.verdict.error_class is not None else "",
+                    max(0.0, (a.finished - a.started).total_seconds()),
+                )
+                for a in attempts
+                if a.request is not None
+            ],
+        )
+
+    def waited(self, account: AccountConfig, waits: Sequence[float]) -> None:
+        self.counters.waited(account.name, waits)
+
+
 def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+    """A claim's owner: host, pid, this process's random part (containers may share host and pid), thread."""
+    return f"{socket.gethostname()}:{os.getpid()}:{process_token()}:{threading.get_ident()}"
 
 
 _runtime: Runtime | None = None

@@ -28,6 +28,12 @@ _OPT_OUT_HINT = re.compile(r"退订|拒收|unsubscribe|reply\s+stop", re.I)
 SINGLE_SEGMENT = 70  # characters in one segment (Entinfo's rule, used for every vendor)
 SINGLE_SEGMENT_ASCII = 140
 MULTI_SEGMENT = 67  # characters per segment once a text needs several
+# No gateway takes a longer text (Entinfo's 1,000 single-byte characters is the most any allows): a
+# template or a rendered text beyond these is refused before it costs memory. A template that repeats a
+# long value thousands of times would otherwise render gigabytes from a small upload.
+MAX_TEXT_CHARS = 1000
+MAX_TEMPLATE_CHARS = 2000  # the template as typed, placeholders' names included
+MAX_TEMPLATE_FIELDS = 50  # placeholders in one template (a sheet has at most max_sheet_columns columns)
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,12 @@ def parse_template(source: str) -> Template:
     """Split ``source`` into literals and field names; raises :class:`TemplateError` on bad braces."""
     if not source.strip():
         raise TemplateError.say(N_("the template is empty"))
+    if len(source) > MAX_TEMPLATE_CHARS:
+        raise TemplateError.say(
+            N_("the template has %(count)s characters; the limit is %(limit)s"),
+            count=f"{len(source):,}",
+            limit=f"{MAX_TEMPLATE_CHARS:,}",
+        )
     literals: list[str] = []
     fields: list[str] = []
     current: list[str] = []
@@ -93,6 +105,12 @@ def parse_template(source: str) -> Template:
             fields.append(name)
     current.append(source[pos:])
     literals.append("".join(current))
+    if len(fields) > MAX_TEMPLATE_FIELDS:
+        raise TemplateError.say(
+            N_("the template has %(count)s placeholders; the limit is %(limit)s"),
+            count=f"{len(fields):,}",
+            limit=MAX_TEMPLATE_FIELDS,
+        )
     return Template(source, tuple(literals), tuple(fields))
 
 

@@ -72,37 +72,47 @@ def merge(
     results: Sequence[IngestResult], campaign_id: int, weights: Sequence[int]
 ) -> tuple[IngestResult, list[int]]:
     """One result from each template's rendering: a row's message or rejection from its own variant's.
-    Returns the result and each message's variant index."""
+    Returns the result and each message's variant index.
+
+    The renderings should not de-duplicate (``ingest(..., dedupe=False)``): a number is de-duplicated
+    here, in input order, once each row has its variant, so that only a row its own variant sends (or
+    an opted-out one, as ``ingest`` counts it) takes the number. Had a rendering de-duplicated, a row
+    its variant rejects for its text (a value only that wording uses) could take the number there,
+    and its later rows, drawn the other variant, be rejected as duplicates of a row never sent."""
     first = results[0]
-    picked: list[tuple[int, str, str, int, int]] = []  # row, mobile, text, segments, variant
+    rows: list[tuple[int, int, int, Rejection | None]] = []  # row, variant, message index, or rejection
     for index, result in enumerate(results):
-        m = result.messages
-        for i, row in enumerate(m.rows):
+        for i, row in enumerate(result.messages.rows):
             if draw(campaign_id, row, weights) == index:
-                picked.append((row, m.mobiles[i], m.texts[i], m.segments[i], index))
-    rejected = [
-        r
-        for index, result in enumerate(results)
-        for r in result.rejected
-        if draw(campaign_id, r.row, weights) == index
-    ]
-    # Each rendering de-duplicates numbers after its own text checks, so a number whose first row one
-    # wording rejects (a value only it uses) could be kept twice, once per variant: the later row goes.
+                rows.append((row, index, i, None))
+        rows.extend(
+            (r.row, index, -1, r) for r in result.rejected if draw(campaign_id, r.row, weights) == index
+        )
     merged = Messages(values={})
     variant_of: list[int] = []
-    seen: dict[str, int] = {}
-    for row, mobile, text, segments, index in sorted(picked):  # input order
-        if mobile in seen:
-            params = {"row": seen[mobile]}
-            rejected.append(
-                Rejection(row, first.phone_column, mobile, "duplicate", params, RejectKind.DUPLICATE, mobile)
-            )
+    rejected: list[Rejection] = []
+    seen: dict[str, tuple[int, str | None]] = {}  # number: the row that took it, and its text sent
+    for row, index, i, rejection in sorted(rows, key=lambda item: item[0]):  # input order
+        if rejection is not None:
+            claimed = rejection.mobile if rejection.kind is RejectKind.OPTED_OUT else None
+            if claimed is not None and claimed in seen:
+                rejection = _duplicate(first, row, claimed, seen[claimed][0], "duplicate")
+            elif claimed is not None:
+                seen[claimed] = (row, None)
+            rejected.append(rejection)
             continue
-        seen[mobile] = row
+        m = results[index].messages
+        mobile = m.mobiles[i]
+        if mobile in seen:
+            kept_row, kept_text = seen[mobile]
+            code = "duplicate" if kept_text in (None, m.texts[i]) else "duplicate_other_text"
+            rejected.append(_duplicate(first, row, mobile, kept_row, code))
+            continue
+        seen[mobile] = (row, m.texts[i])
         merged.rows.append(row)
         merged.mobiles.append(mobile)
-        merged.texts.append(text)
-        merged.segments.append(segments)
+        merged.texts.append(m.texts[i])
+        merged.segments.append(m.segments[i])
         variant_of.append(index)
     rejected.sort(key=lambda r: r.row)
     warnings = list(dict.fromkeys(w for r in results for w in r.warnings))
@@ -115,6 +125,12 @@ def merge(
         first, messages=merged, rejected=rejected, warnings=warnings, notices=notices, not_gb2312=[]
     )
     return out, variant_of
+
+
+def _duplicate(first: IngestResult, row: int, mobile: str, kept_row: int, code: str) -> Rejection:
+    """Row ``row`` rejected as a repeat of ``kept_row``'s number (``duplicate_other_text``: its text differed
+    from the one sent)."""
+    return Rejection(row, first.phone_column, mobile, code, {"row": kept_row}, RejectKind.DUPLICATE, mobile)
 
 
 def plan(

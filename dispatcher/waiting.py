@@ -6,6 +6,17 @@
     "rate_limit"    the gateway said "too frequent" / "try later": ``retry_at``
     "account"       paused by an account error (password, balance ...): ``account_error`` {code, meaning}
     "reports"       every message is sent; delivery reports are due: ``reports_due``
+    "workers"       it has requests to send but no live worker of its store consumes their queue (no
+                    heartbeat for 3 intervals, 15 s by default), or it needs the beat's tasks and no
+                    live worker consumes the beat's queue: ``workers_seen_at`` (null: never seen)
+    "beat"          it needs the beat (a due launch, a re-queue, reports, its completion) and the beat of
+                    its store has not been seen for 6 intervals (30 s by default): ``beat_seen_at``
+
+    "redis"         it needs the workers or the beat, and Redis (the limiter's, where their heartbeats
+                    are) does not answer: nothing can be sent meanwhile
+
+The last three need the processes' heartbeats (``operations.heartbeat.Liveness``): without them (no Redis
+to read) they are not said.
 
 Times are UTC ISO-8601 (the API's); pages and the CLI say them in China time. :func:`waiting` is pure;
 :func:`pending` reads what it needs from the store.
@@ -21,12 +32,15 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from dispatcher.decisions import in_window, next_window_open
+from dispatcher.operations.heartbeat import Liveness
 from dispatcher.store import Campaign, CampaignState, Chunk, ChunkState
 from dispatcher.vendors import NO_REPORTS
 from dispatcher.vendors.registry import get as vendor_module
 from dispatcher.vendors.wire import ErrorClass
 
 SLOWED = (ErrorClass.RATE_LIMITED.value, ErrorClass.RETRY_LATER.value)
+# Waits for a time: said as they are; the processes are looked at once the time has come.
+TIMED = ("schedule", "window", "rate_limit")
 
 
 @dataclass(frozen=True)
@@ -56,8 +70,35 @@ def account_error(vendor: str, code: str) -> dict[str, str]:
     return out
 
 
-def waiting(campaign: Campaign, pending: Pending, now: datetime) -> dict[str, Any]:
+def waiting(
+    campaign: Campaign, pending: Pending, now: datetime, liveness: Liveness | None = None
+) -> dict[str, Any]:
     """``{"waiting": ...}`` and the details that go with it (see the module's docstring)."""
+    found = _waiting(campaign, pending, now)
+    due = campaign.start_at is None or campaign.start_at <= now
+    if liveness is None or (found["waiting"] in TIMED and not (found["waiting"] == "schedule" and due)):
+        return found
+    state = campaign.state
+    needs_beat = state in (CampaignState.RUNNING, CampaignState.SENT) or (
+        state == CampaignState.SCHEDULED and due
+    )
+    # A worker is needed now when requests wait to go, and a worker on the beat's queue whenever the
+    # beat is needed: the beat only schedules its tasks.
+    sends_now = state == CampaignState.RUNNING and bool(pending.to_send or pending.sending)
+    if not liveness.readable and (sends_now or needs_beat):
+        return {"waiting": "redis"}
+    if (sends_now and not liveness.workers_alive) or (needs_beat and not liveness.beat_tasks_consumed):
+        return {"waiting": "workers", "workers_seen_at": _seen(liveness.workers_seen_at)}
+    if needs_beat and not liveness.beat_alive:
+        return {"waiting": "beat", "beat_seen_at": _seen(liveness.beat_seen_at)}
+    return found
+
+
+def _seen(at: datetime | None) -> str | None:
+    return _iso(at) if at is not None else None
+
+
+def _waiting(campaign: Campaign, pending: Pending, now: datetime) -> dict[str, Any]:
     state = campaign.state
     if state == CampaignState.SCHEDULED:
         return {"waiting": "schedule"}

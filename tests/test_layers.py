@@ -36,7 +36,19 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "dispatcher.caps",
         ),
     ),
-    ("store", ("dispatcher.store", "dispatcher.ratelimit")),
+    (
+        "store",
+        (
+            "dispatcher.store",
+            "dispatcher.ratelimit",
+            "dispatcher.operations.identity",
+            "dispatcher.operations.fingerprint",
+            "dispatcher.operations.heartbeat",
+            "dispatcher.operations.counters",
+            "dispatcher.operations.deployment",
+            "dispatcher.operations.logs",
+        ),
+    ),
     (
         "dispatch",
         (
@@ -57,6 +69,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("results", ("dispatcher.results",)),
+    ("operations", ("dispatcher.operations",)),
     ("workers", ("workers",)),
     (
         "web and cli",

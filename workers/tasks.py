@@ -119,6 +119,9 @@ def enqueue(chunk_ids: Sequence[int], *, app: Celery = app, group: int = GROUP) 
 
 
 def register(target: Celery) -> None:
+    from workers.liveness import install
+
+    install(target)  # the workers' heartbeat
     # A callable default: read when the beat starts, not at import.
     target.add_defaults(
         lambda: {
@@ -170,8 +173,11 @@ def register(target: Celery) -> None:
 def load_sending_library(**_: Any) -> None:
     """Import aiohttp in the worker's parent, before the pool forks: in each child it would cost its
     first round ~0.1 s, after the rate limiter had given that round its slots, so those requests would
-    reach the vendor late, bunched with the next ones sent on time."""
+    reach the vendor late, bunched with the next ones sent on time. Likewise the DES cipher of encrypted
+    accounts, which the vendor modules import when first used (the CLI starts faster without it)."""
     import aiohttp  # noqa: F401
+    import Crypto.Cipher.DES
+    import Crypto.Util.Padding  # noqa: F401
 
 
 register(app)

@@ -10,17 +10,47 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from dispatcher.cli.common import ACTOR, celery_app, fail, load_sessions, load_settings
-from dispatcher.config import Settings, redact_url
 from dispatcher.errors import DispatcherError
 
 if TYPE_CHECKING:
-    pass
+    from dispatcher.config import Settings
 
 FINAL_STATES = ("completed", "cancelled")  # a sent campaign is watched on: its reports are due
+# `create --json` shows the first rejected rows and their count: a million-row list may reject a quarter
+# of its rows, tens of megabytes of JSON; the export lists every row with its reason.
+SHOWN_REJECTIONS = 20
+STANDALONE = typer.Option(
+    "--standalone",
+    help="This is the only machine: start even though the store is shared (PostgreSQL) while the broker "
+    "or the limiter's Redis is a one-machine default (embedded, loopback).",
+)
+
+
+def _liveness_reader(settings: Settings) -> Any:
+    """A function reading the heartbeats of this store's workers and beat (None without a Redis)."""
+    import os
+
+    from redis import Redis
+
+    from dispatcher.operations.heartbeat import liveness_for
+    from workers.app import DEFAULT_QUEUE, QUEUE_ENV
+
+    queue = os.environ.get(QUEUE_ENV) or DEFAULT_QUEUE
+    if settings.redis_url.startswith("memory://"):
+        return lambda: None
+    redis: Redis[Any] = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+    return lambda: liveness_for(redis, settings, queue)
+
+
+def _refuse_lone_defaults(settings: Settings, standalone: bool) -> None:
+    """A worker or beat on a shared store with a one-machine broker or limiter does not start."""
+    from dispatcher.operations.deployment import refusal
+
+    if not standalone and (reason := refusal(settings)):
+        raise fail(ValueError(f"refusing to start: {reason}"))
 
 
 def _queue_list(value: str) -> list[str]:
@@ -60,11 +90,18 @@ def register(app: typer.Typer) -> None:
     def db_upgrade() -> None:
         """Create or migrate the configured database to the latest schema."""
         # Imported here so `dispatcher --help` does not load SQLAlchemy and Alembic.
+        from dispatcher.config import redact_url
         from dispatcher.store import upgrade
 
         settings = load_settings()
-        upgrade(settings.database_url)
-        typer.echo(f"database is at the latest schema: {redact_url(settings.database_url)}")
+        before, after = upgrade(settings.database_url)
+        where = redact_url(settings.database_url)
+        if before is None:
+            typer.echo(f"created the schema (revision {after}) in the empty database {where}")
+        elif before != after:
+            typer.echo(f"migrated the database from revision {before} to {after}: {where}")
+        else:
+            typer.echo(f"database is at the latest schema ({after}): {where}")
 
     @campaign.command("create")
     def create(
@@ -101,8 +138,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Read, validate and plan a campaign (draft, or scheduled with --at)."""
         from dispatcher import campaigns
+        from dispatcher.contacts.sandbox import read_first_if_unscanned
         from dispatcher.contacts.summary import summary
-        from dispatcher.web.sandbox import read_first_if_unscanned
 
         settings = load_settings()
         sheet_arg: str | int | None = int(sheet) if sheet is not None and sheet.isdigit() else sheet
@@ -129,14 +166,16 @@ def register(app: typer.Typer) -> None:
         data = {
             "id": created.campaign_id,
             "state": created.state.value,
-            **summary(created.result, created.chunks),
+            **summary(created.result, created.chunks, shown=SHOWN_REJECTIONS),
         }
+        if data["rejected_count"] > len(data["rejected"]):
+            data["rejected_export"] = f"dispatcher campaign export {created.campaign_id} FILE.xlsx"
         if as_json:
             typer.echo(json.dumps(data, ensure_ascii=False))
         else:
             typer.echo(
                 f"campaign {data['id']} ({data['state']}): {data['messages']} messages in {data['requests']} "
-                f"requests, {len(data['rejected'])} rows rejected"
+                f"requests, {data['rejected_count']} rows rejected"
             )
 
     def _act(action: str, campaign_id: int, **kwargs: Any) -> None:
@@ -232,12 +271,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         from dispatcher import campaigns
 
-        sessions = load_sessions(load_settings())
+        settings = load_settings()
+        sessions = load_sessions(settings)
+        liveness = _liveness_reader(settings)
 
         def read() -> dict[str, Any]:
             with sessions() as session:
                 try:
-                    return campaigns.status(session, campaign_id)
+                    return campaigns.status(session, campaign_id, liveness())
                 except DispatcherError as exc:
                     raise fail(exc, as_json=as_json) from None
 
@@ -262,6 +303,8 @@ def register(app: typer.Typer) -> None:
                 typer.echo(_variant_test_words(data["variant_test"]))
         if words := _waiting(data):
             typer.echo(words)
+        if data.get("set_aside"):
+            typer.echo(f"{data['set_aside']} report/reply bodies set aside (dispatcher reports set-aside)")
 
     @app.command("worker")
     def worker(
@@ -276,11 +319,13 @@ def register(app: typer.Typer) -> None:
                 "queue ($DISPATCHER_QUEUE and $DISPATCHER_QUEUE.beat: dispatcher,dispatcher.beat).",
             ),
         ] = None,
+        standalone: Annotated[bool, STANDALONE] = False,
     ) -> None:
         """Run a Celery worker that sends chunks (as many as you like, on any machines)."""
         from workers.app import worker_queues
 
         settings = load_settings()
+        _refuse_lone_defaults(settings, standalone)
         load_sessions(settings)
         celery = celery_app(settings)
         names = _queue_list(queues) if queues is not None else worker_queues(celery.conf.task_default_queue)
@@ -305,16 +350,26 @@ def register(app: typer.Typer) -> None:
                 "directory, named after the queue (dispatcher-beat-schedule).",
             ),
         ] = None,
+        standalone: Annotated[bool, STANDALONE] = False,
     ) -> None:
         """Run the one scheduler: launches due campaigns, sweeps dead workers, pulls reports. Its tasks
         go to the beat queue ($DISPATCHER_QUEUE.beat), which `dispatcher worker` consumes."""
         from dispatcher.config import beat_schedule_path
+        from dispatcher.operations.heartbeat import BEAT
+        from workers.app import beat_queue
+        from workers.liveness import start_heartbeat
 
         settings = load_settings()
+        _refuse_lone_defaults(settings, standalone)
         load_sessions(settings)
         celery = celery_app(settings)
         path = schedule or beat_schedule_path(settings.database_url, celery.conf.task_default_queue)
-        celery.Beat(loglevel=loglevel, schedule=str(path)).run()
+        beater = start_heartbeat(settings, BEAT, [beat_queue(celery.conf.task_default_queue)])
+        try:
+            celery.Beat(loglevel=loglevel, schedule=str(path)).run()
+        finally:
+            if beater is not None:
+                beater.stop()
 
     from dispatcher.cli.results import campaign_export
 
@@ -371,6 +426,8 @@ def _waiting(data: dict[str, Any]) -> str:
 
 
 def _watch(read: Any, data: dict[str, Any]) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     done_keys = ("accepted", "failed", "unknown", "delivered", "undelivered", "expired", "cancelled")
     with Progress(
         TextColumn("[bold]campaign {task.fields[cid]}[/] {task.fields[state]}"),

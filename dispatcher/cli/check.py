@@ -9,21 +9,16 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy.exc import SQLAlchemyError
 
-from dispatcher import chunker
 from dispatcher.cli.common import fail
-from dispatcher.config import Settings
-from dispatcher.contacts import ingest, normalise
-from dispatcher.contacts.summary import summary
 from dispatcher.errors import DispatcherError, StoreError
-from dispatcher.text import TextRules
-from dispatcher.vendors.wire import Separators
-from dispatcher.web.sandbox import read_first_if_unscanned
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
+
+    from dispatcher.config import Settings
+    from dispatcher.text import TextRules
+    from dispatcher.vendors.wire import Separators
 
 T = TypeVar("T")
 
@@ -39,6 +34,7 @@ def _read_lines(path: Path | None) -> list[str]:
 def _read_store(url: str, what: str, read: Callable[[Session], T], empty: T) -> T:
     """``read`` on the configured store; ``empty`` when there is no store yet (a new SQLite file)."""
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
 
     from dispatcher.store import make_engine, session_factory
 
@@ -104,6 +100,17 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """Dry run: read, validate and render a contact list, and plan the vendor requests."""
+    # Here, not at the top: reading contacts brings calamine, phonenumbers and the store, which
+    # `dispatcher --help` and the other commands must not pay for at start-up.
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from dispatcher import chunker
+    from dispatcher.config import Settings
+    from dispatcher.contacts import ingest, normalise
+    from dispatcher.contacts.summary import summary
+    from dispatcher.text import TextRules
+    from dispatcher.contacts.sandbox import read_first_if_unscanned
+
     err = Console(stderr=True)
     try:
         settings = Settings.load()

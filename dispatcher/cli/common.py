@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from dispatcher.config import Settings
 from dispatcher.errors import ConfigError, DispatcherError
 
 if TYPE_CHECKING:
     from celery import Celery
     from sqlalchemy.orm import Session, sessionmaker
+
+    from dispatcher.config import Settings
 
 ACTOR = "cli"  # who the audit log says acted, for every command
 
@@ -39,6 +40,8 @@ def fail(exc: Exception, *, as_json: bool = False, status: int = 2) -> typer.Exi
 
 
 def load_settings() -> Settings:
+    from dispatcher.config import Settings  # the config reads the contacts layer: not for --help
+
     try:
         return Settings.load()
     except ConfigError as exc:

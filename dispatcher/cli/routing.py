@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from dispatcher.config import Settings
 from dispatcher.errors import DispatcherError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
+
+    from dispatcher.config import Settings
 
 # A person at the terminal may wait for the vendor's balance interval (yunxin: 10 s) to pass.
 CLI_BALANCE_WAIT = 12.0

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import signal
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dispatcher.simulator.config import SimulatorConfig, load_accounts, parse_account
-from dispatcher.simulator.server import SimulatorServer, new_event_loop, serve_forever
+if TYPE_CHECKING:
+    from dispatcher.simulator.config import SimulatorConfig
+    from dispatcher.simulator.server import SimulatorServer
 
 _PATHS = {
     "webservice": "/Services/MsgSend.aspx/<Method>, /Services/MsgSend.asmx/<Method>",
@@ -56,6 +54,9 @@ def simulate(
 ) -> None:
     """Run the vendor simulator. Default accounts: demo/demo on webservice, yunxin and trigger;
     entinfo sn SDK-DEMO-010-00001 with password demo."""
+    # Here, not at the top: the simulator brings httpx and its server, which other commands never need.
+    from dispatcher.simulator.config import SimulatorConfig, load_accounts, parse_account
+
     config = SimulatorConfig(
         host=host,
         port=port,
@@ -94,6 +95,12 @@ def _announce(server: SimulatorServer) -> None:
 
 
 def _run(config: SimulatorConfig) -> None:
+    import asyncio
+    import contextlib
+    import signal
+
+    from dispatcher.simulator.server import new_event_loop, serve_forever
+
     loop = new_event_loop()
     task = loop.create_task(serve_forever(config, _announce))
     for sig in (signal.SIGINT, signal.SIGTERM):

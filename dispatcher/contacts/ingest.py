@@ -157,8 +157,12 @@ def ingest(
     marketing: bool = True,
     progress: Progress | None = None,
     limits: SheetLimits = DEFAULT_LIMITS,
+    dedupe: bool = True,
 ) -> IngestResult:
     """Read ``path``, validate numbers, render ``template`` per row, de-duplicate and drop opt-outs.
+
+    ``dedupe=False`` keeps a repeated number's later rows (an A/B test renders every template for the
+    whole list and de-duplicates once each row has its variant: ``variants.merge``).
 
     ``rules`` (plus ``keywords``) say what the account's gateway refuses: a template that breaks them is a
     ``TemplateError`` naming why (a forbidden word, ``&`` on an encrypted account); a rendered text that
@@ -201,6 +205,7 @@ def ingest(
             frozenset(opt_outs),
             rules,
             progress,
+            dedupe,
         )
     finally:
         if collecting:
@@ -267,6 +272,7 @@ def _process(
     opt_outs: frozenset[str],
     text_rules: textrules.TextRules,
     progress: Progress | None,
+    dedupe: bool = True,
 ) -> None:
     # The hot loop: one pass, local names, str fast paths; the slow general code only for odd cells.
     phone_at = layout.phone_index
@@ -281,6 +287,11 @@ def _process(
     join = "".join
     leading = text_rules.signature_first  # the gateway takes 【签名】 first, too
     check_signature = _signature_rule(template, leading)[1]  # it may come from a value: check each text
+    # A rendered text is measured before it is built: a long value repeated by the template must
+    # cost a rejection, not the memory of a text no gateway would take.
+    room = textrules.MAX_TEXT_CHARS - len(template.static_text)
+    static_ascii = template.static_text.isascii()
+    single, double = text_rules.max_chars or (textrules.MAX_TEXT_CHARS, textrules.MAX_TEXT_CHARS)
     is_csv = not source.sheet
     messages = result.messages
     rows_out, mobiles, texts, segs = messages.rows, messages.mobiles, messages.texts, messages.segments
@@ -340,6 +351,13 @@ def _process(
                 Rejection(number, missing, "", "missing_value", {"field": missing}, mobile=mobile)
             )
             continue
+        if sum(map(len, values)) > room:  # said as the account's own length rule says it
+            if static_ascii and all(map(str.isascii, values)):
+                reason, params = "too_long_single_byte", {"limit": single}
+            else:
+                reason, params = "too_long", {"limit": double}
+            rejected.append(Rejection(number, "", "", reason, params, mobile=mobile))
+            continue
         parts[1::2] = values
         message = join(parts)
         if check_signature and not textrules.has_signature(message, leading=leading):
@@ -348,7 +366,8 @@ def _process(
         if text_reason is not None and (problem := text_reason(message)):
             rejected.append(Rejection(number, "", "", problem[0], problem[1], mobile=mobile))
             continue
-        first = seen.get(mobile)
+        # After the text checks: a row rejected for its text does not take its number from a later row.
+        first = seen.get(mobile) if dedupe else None
         if first is not None:
             code = "duplicate" if _same_text(rows_out, texts, first, message) else "duplicate_other_text"
             rejected.append(

@@ -8,8 +8,12 @@ from dispatcher import chunker
 from dispatcher.contacts.ingest import IngestResult
 
 
-def summary(result: IngestResult, chunks: list[chunker.PlannedChunk]) -> dict[str, Any]:
-    """The JSON object of ``check --json``."""
+def summary(
+    result: IngestResult, chunks: list[chunker.PlannedChunk], shown: int | None = None
+) -> dict[str, Any]:
+    """The JSON object of ``check --json``: ``rejected`` lists every rejected row, or the first
+    ``shown`` of them (``rejected_count`` says how many there are)."""
+    rejected = result.rejected if shown is None else result.rejected[:shown]
     return {
         "file": str(result.path),
         "sheet": result.sheet,
@@ -26,8 +30,9 @@ def summary(result: IngestResult, chunks: list[chunker.PlannedChunk]) -> dict[st
         "by_method": chunker.by_method(chunks),
         "not_gb2312": len(result.not_gb2312),
         "warnings": result.warnings,
+        "rejected_count": len(result.rejected),
         "rejected": [
             {"row": r.row, "column": r.column, "value": r.value, "reason": r.reason, "kind": str(r.kind)}
-            for r in result.rejected
+            for r in rejected
         ],
     }

@@ -7,8 +7,16 @@ Operations are plain functions taking a ``Session``. The state-machine steps (``
 
 from dispatcher.store.campaigns import TRANSITIONS, audit, transition
 from dispatcher.store.chunks import Outcome, claim_chunk, finish_chunk, redact_form, sweep_expired_leases
-from dispatcher.store.engine import alembic_config, make_engine, session_factory, upgrade
+from dispatcher.store.engine import (
+    alembic_config,
+    current_revision,
+    head_revision,
+    make_engine,
+    session_factory,
+    upgrade,
+)
 from dispatcher.store.models import (
+    AccountError,
     ApiToken,
     Attempt,
     AuditEntry,
@@ -30,6 +38,7 @@ from dispatcher.store.types import CampaignState, ChunkState, RecipientState, Ro
 
 __all__ = [
     "TRANSITIONS",
+    "AccountError",
     "ApiToken",
     "Attempt",
     "AuditEntry",
@@ -57,7 +66,9 @@ __all__ = [
     "bulk_insert_recipients",
     "claim_chunk",
     "counts",
+    "current_revision",
     "finish_chunk",
+    "head_revision",
     "make_engine",
     "redact_form",
     "session_factory",

@@ -78,6 +78,28 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Apply the migrations to the database at ``url`` (creating a SQLite file if needed)."""
+def upgrade(url: str, revision: str = "head") -> tuple[str | None, str | None]:
+    """Apply the migrations to the database at ``url`` (creating a SQLite file if needed); the schema
+    revision before and after (``None`` before: the database was empty, and its schema was created)."""
+    before = current_revision(url)
     command.upgrade(alembic_config(url), revision)
+    return before, current_revision(url)
+
+
+def current_revision(url: str) -> str | None:
+    """The schema revision of the database at ``url``; None when it has none yet (empty)."""
+    from alembic.runtime.migration import MigrationContext
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def head_revision() -> str | None:
+    """The newest revision of the packaged migrations."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import hashlib
 
-from Crypto.Cipher import DES
-from Crypto.Util.Padding import pad, unpad
-
 from dispatcher.errors import TextEncodingError
 
 # What the gateways call "GB2312": .NET's code page 936.
@@ -44,6 +41,11 @@ def encode_encrypted_charset(text: str) -> bytes:
 
 
 def des_encrypt(plaintext: str, password: str) -> str:
+    # Imported here: pycryptodome loads cffi and a C parser (tens of ms), which every command that merely
+    # lists the vendors would pay for at start-up.
+    from Crypto.Cipher import DES
+    from Crypto.Util.Padding import pad
+
     key = des_key(password)
     cipher = DES.new(key, DES.MODE_CBC, iv=key)
     return cipher.encrypt(pad(encode_encrypted_charset(plaintext), DES.block_size)).hex().upper()
@@ -51,6 +53,9 @@ def des_encrypt(plaintext: str, password: str) -> str:
 
 def des_decrypt(ciphertext_hex: str, password: str) -> str:
     """Inverse of :func:`des_encrypt`; raises ``ValueError`` on anything undecryptable."""
+    from Crypto.Cipher import DES
+    from Crypto.Util.Padding import unpad
+
     key = des_key(password)
     cipher = DES.new(key, DES.MODE_CBC, iv=key)
     data = bytes.fromhex(ciphertext_hex)

@@ -85,6 +85,59 @@ class Separators:
     message: str = "|^|"
 
 
+def breaks_packing(text: str, separators: Separators) -> bool:
+    """Whether ``text``, packed as ``<mobile><pair><text><message><mobile>``, forms a separator anywhere
+    but where the packing puts one: holding one, or completing one across its ends (``-|王`` after
+    ``|~|`` makes ``|~|-|``, which holds ``|-|``; ``王|-`` before ``|-|`` makes ``|-|-|``). Such a text
+    breaks the whole request it is packed in: it must go alone. Separators are taken to hold no digit
+    (the numbers around them); :func:`packed_conflict` checks a whole packed body exactly."""
+    pair, message = separators.pair, separators.message
+    if pair in text or message in text:
+        return True
+    reach = max(len(pair), len(message)) - 1  # an occurrence crossing an end lies this far into the text
+    if len(text) > 2 * reach:  # the usual text: only its two ends can complete a separator
+        head, tail = pair + text[:reach], text[-reach:] + message
+        return (
+            message in head
+            or head.find(pair, 1) != -1
+            or pair in tail
+            or tail.find(message) != len(tail) - len(message)
+        )
+    packed = pair + text + message
+    for sep, at in ((pair, 0), (message, len(packed) - len(message))):
+        found = packed.find(sep)
+        while found != -1:
+            if found != at:
+                return True
+            found = packed.find(sep, found + 1)
+    return False
+
+
+def packed_conflict(messages: list[tuple[str, str]], separators: Separators) -> str | None:
+    """The number of the first message whose packing forms a separator where none belongs, in the body
+    ``mobile<pair>text<message>mobile<pair>text...`` exactly as sent (None: the body parses back into
+    ``messages``, whichever separator a gateway splits on first, and at every occurrence)."""
+    pair, message = separators.pair, separators.message
+    intended: dict[str, set[int]] = {pair: set(), message: set()}
+    starts: list[tuple[int, str]] = []  # where each message begins, with its number
+    at = 0
+    for i, (mobile, text) in enumerate(messages):
+        if i:
+            intended[message].add(at)
+            at += len(message)
+        starts.append((at, mobile))
+        intended[pair].add(at + len(mobile))
+        at += len(mobile) + len(pair) + len(text)
+    body = message.join(f"{mobile}{pair}{text}" for mobile, text in messages)
+    for sep, places in intended.items():
+        found = body.find(sep)
+        while found != -1:
+            if found not in places:
+                return next(mobile for begin, mobile in reversed(starts) if begin <= found)
+            found = body.find(sep, found + 1)
+    return None
+
+
 @dataclass(frozen=True)
 class Request:
     """One HTTP request to a gateway, relative to the account's base URL. Always POSTed as a form."""
@@ -100,6 +153,14 @@ class Request:
     def redacted(self) -> dict[str, str]:
         """The form without secrets, safe for logs and the store."""
         return {k: ("***" if k in SECRET_FIELDS else v) for k, v in self.form.items()}
+
+    def redact(self, text: str, *secrets: str) -> str:
+        """``text`` (an answer body, for a log) with this request's secret values, and ``secrets``
+        (the account's password, which an encrypted request carries only inside its cipher), masked."""
+        values = {v for k, v in self.form.items() if k in SECRET_FIELDS} | set(secrets)
+        for value in sorted((v for v in values if v), key=len, reverse=True):
+            text = text.replace(value, "***")
+        return text
 
     def __repr__(self) -> str:
         return f"Request({self.method} {self.path} {self.redacted()!r})"

@@ -33,6 +33,7 @@ from dispatcher.vendors.wire import (
     check_encryptable,
     classify_code,
     load_tables,
+    packed_conflict,
     parse_send_answer,
     parse_value_answer,
     pull_error_code,
@@ -138,15 +139,12 @@ def build_personalised(
         raise ValueError(
             f"{NAME} takes at most {LIMITS.personalised_messages} personalised messages (-9 above)"
         )
-    packed: list[str] = []
-    for mobile, text in messages:
-        number = mobile.strip()
-        if not number:
-            raise ValueError("empty mobile number in a personalised message")
-        for sep in (separators.pair, separators.message):
-            if sep in text or sep in number:
-                raise ValueError(f"message for {number} contains the separator {sep!r}: send it on its own")
-        packed.append(f"{number}{separators.pair}{text}")
+    pairs = [(mobile.strip(), text) for mobile, text in messages]
+    if any(not number for number, _ in pairs):
+        raise ValueError("empty mobile number in a personalised message")
+    if (number := packed_conflict(pairs, separators)) is not None:
+        raise ValueError(f"message for {number} forms a separator as packed: send it on its own")
+    packed = [f"{number}{separators.pair}{text}" for number, text in pairs]
     form = {
         "account": creds.user,
         "pwd": creds.password,
@@ -220,15 +218,27 @@ def parse_replies(body: str) -> list[Reply]:
     return _family.parse_replies(body)
 
 
+def parse_replies_with_rejects(body: str) -> tuple[list[Reply], list[str]]:
+    return _family.parse_replies_with_rejects(body)
+
+
 def parse_push_reports(body: bytes, content_type: str) -> tuple[str, list[Report]]:
     """Pushed reports: POST form ``account=XXX&GetReport=<GetReport format>``."""
     return _family.parse_push_reports(body, content_type)
+
+
+def parse_push_reports_with_rejects(body: bytes, content_type: str) -> tuple[str, list[Report], list[str]]:
+    return _family.parse_push_reports_with_rejects(body, content_type)
 
 
 def parse_push_replies(body: bytes, content_type: str) -> tuple[str, list[Reply]]:
     """Pushed replies: the document says "推送的内容格式和本方法的返回值相同" without naming the form field;
     read as the report push with the MO list, ``account=XXX&GetMo=<GetMo format>``."""
     return _family.parse_push_replies(body, content_type)
+
+
+def parse_push_replies_with_rejects(body: bytes, content_type: str) -> tuple[str, list[Reply], list[str]]:
+    return _family.parse_push_replies_with_rejects(body, content_type)
 
 
 def build_keywords(creds: Credentials) -> Request:

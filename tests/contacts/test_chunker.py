@@ -7,8 +7,8 @@ import pytest
 
 from dispatcher.chunker import by_method, capacity, chunk_ref, fewest_requests, fits, limits_for, plan
 from dispatcher.errors import UnknownVendorError
-from dispatcher.vendors import VENDORS, registry
-from dispatcher.vendors.wire import Separators
+from dispatcher.vendors import VENDORS, default_separators, registry, trigger, yunxin
+from dispatcher.vendors.wire import Credentials, Separators, breaks_packing, packed_conflict
 
 
 def _messages(groups: list[int]) -> tuple[list[str], list[str]]:
@@ -41,8 +41,8 @@ def _check_valid(chunks, mobiles, texts, vendor, separators=Separators()) -> Non
             assert c.texts == tuple(texts[i] for i in c.indexes)
             assert len(c.indexes) <= limits.personalised_messages
             assert c.method == methods.personalised
-            if methods.separated:
-                assert not any(separators.pair in t or separators.message in t for t in c.texts)
+            if methods.separated:  # the body, as packed, parses back into its messages
+                assert packed_conflict(list(zip(c.mobiles, c.texts, strict=True)), separators) is None
 
 
 @pytest.mark.parametrize("vendor", VENDORS)
@@ -134,6 +134,54 @@ def test_given_a_text_holding_the_separator_then_it_is_never_packed_personalised
     assert by_method(chunks) == {"SendMsg": 2, "SendIndividualMsg": 1}
     # entinfo URL-encodes each content, so separators do not matter there
     assert by_method(plan(mobiles, texts, "entinfo", campaign_id=1)) == {"mdgxsend": 1}
+
+
+@pytest.mark.parametrize("vendor", ["trigger", "yunxin"])
+def test_given_texts_that_form_a_separator_only_as_packed_then_each_goes_alone(vendor: str) -> None:
+    pair, message = default_separators(vendor).pair, default_separators(vendor).message
+    # Each holds no separator, but completes one with the separator before or after it as packed:
+    # "-|王" after "|~|" makes "|~|-|", which holds "|-|"
+    forming = [f"{message[1:]}王【店】", f"{pair[1:]}王【店】", f"王{message[:-1]}", f"王{pair[:-1]}"]
+    forming += [f"{message[2:]}王【店】", f"王{message[:1]}"]
+    plain = [f"顾客{i}您好【店】" for i in range(6)]
+    texts = plain[:3] + forming + plain[3:]
+    mobiles = [f"1391234{i:04d}" for i in range(len(texts))]
+    separators = Separators(pair, message)
+
+    chunks = plan(mobiles, texts, vendor, campaign_id=1, separators=separators)
+
+    _check_valid(chunks, mobiles, texts, vendor, separators)
+    alone = sorted(texts[i] for c in chunks if c.texts is None for i in c.indexes)
+    assert alone == sorted(t for t in texts if breaks_packing(t, separators))
+    assert set(alone) >= set(forming[:4])
+    # ... and a request packed with one anyway is never built: it would break every message of it
+    module = trigger if vendor == "trigger" else yunxin
+    for text in forming[:4]:
+        with pytest.raises(ValueError, match="forms a separator"):
+            module.build_personalised(Credentials("u", "p"), [(mobiles[0], text), (mobiles[1], "好【店】")])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_given_random_texts_of_separator_characters_then_every_personalised_body_parses_back(
+    seed: int,
+) -> None:
+    rng = random.Random(seed)
+    for separators in (Separators(), Separators(pair="|~|", message="|-|")):
+        alphabet = [*sorted(set(separators.pair + separators.message)), "王"]
+        texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 6))) for _ in range(300)]
+        mobiles = [f"1391{i:07d}" for i in range(len(texts))]
+        chunks = plan(mobiles, texts, "trigger", campaign_id=1, separators=separators)
+        _check_valid(chunks, mobiles, texts, "trigger", separators)
+        for c in chunks:
+            if c.texts is None:
+                continue
+            body = trigger.build_personalised(
+                Credentials("u", "p"), list(zip(c.mobiles, c.texts, strict=True)), separators=separators
+            ).form["Msg"]
+            # As a gateway reads it: messages first, then number and text (and the other way round)
+            read = [m.partition(separators.pair) for m in body.split(separators.message)]
+            assert [(n, t) for n, _, t in read] == list(zip(c.mobiles, c.texts, strict=True))
+            assert body.count(separators.pair) == len(c.texts)
 
 
 def test_chunk_refs_are_stable_digits_of_at_most_18() -> None:

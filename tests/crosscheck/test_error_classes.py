@@ -82,16 +82,16 @@ CASES: dict[str, Case] = {
     "yx-no-signature-individual": Case(yx, yx.build_personalised(YX, [(MOBILE[0], UNSIGNED)]), -5, C),
     "tg-no-signature": Case(tg, tg.build_send(TG, MOBILE, UNSIGNED), -5, C),
     "tg-no-signature-individual": Case(tg, tg.build_personalised(TG, [(MOBILE[0], UNSIGNED)]), -5, C),
-    # Entinfo has no signature code; the simulator answers the document's -5 "数据格式错误", which the
-    # client classes bad_request: the chunker must never pack an unsigned text.
-    "en-no-signature": Case(en, en.build_send(EN, MOBILE, UNSIGNED), -5, Q),
+    # Entinfo has no signature code; the simulator answers the document's -5 "数据格式错误", which
+    # gateways use for content problems such as the signature: the client classes it bad_content.
+    "en-no-signature": Case(en, en.build_send(EN, MOBILE, UNSIGNED), -5, C),
     # -- invalid number -----------------------------------------------------------------------------
     "ws-invalid-number": Case(ws, ws.build_send(WS, ["12345"], SIGNED), -9, P),
     "yx-invalid-number": Case(yx, yx.build_send(YX, ["13900000001", "12345456765"], SIGNED), -17, P),
     "yx-bad-number-format": Case(yx, yx.build_send(YX, ["1390000000a"], SIGNED), -16, P),
     "tg-invalid-number": Case(tg, tg.build_send(TG, ["12345"], SIGNED), -9, P),
     "tg-invalid-number-batch": Case(tg, tg.build_send(TG, ["13900000001", "12345"], SIGNED), -9, P),
-    "en-invalid-number": Case(en, en.build_send(EN, ["12345"], SIGNED), -5, Q),
+    "en-invalid-number": Case(en, en.build_send(EN, ["12345"], SIGNED), -5, C),
     # -- blacklisted number --------------------------------------------------------------------------
     "ws-blacklisted": Case(ws, ws.build_send(WS, [BLACKLISTED], SIGNED), -12, P),
     "yx-blacklisted": Case(yx, yx.build_send(YX, [BLACKLISTED], SIGNED), -15, P),

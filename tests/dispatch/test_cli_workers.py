@@ -131,3 +131,5 @@ def test_given_a_worker_started_then_its_pool_children_hold_the_sending_library_
     # after its rate limiter slots were given, which sent those requests late and bunched
     assert len(children) == 2
     assert all("/aiohttp/" in maps for maps in mapped)
+    # ... and so was the DES cipher of encrypted accounts (the vendor modules import it when first used)
+    assert all("/Crypto/Cipher/_raw_des" in maps for maps in mapped)

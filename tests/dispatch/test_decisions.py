@@ -19,7 +19,7 @@ from dispatcher.decisions import (
 from dispatcher.errors import HTTPStatusError, NotSentError, OutcomeUnknownError
 from dispatcher.store import ChunkState
 from dispatcher.store.chunks import Claimed, ClaimedRecipient
-from dispatcher.vendors import entinfo, trigger
+from dispatcher.vendors import entinfo, trigger, yunxin
 from dispatcher.vendors.wire import Request
 
 NOON_CST = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
@@ -35,10 +35,14 @@ def attempt(
     window: tuple[int, int] = DAY,
     requeued_from_unknown: bool = False,
     attempts: int = 1,
+    personalised: bool = False,
+    texts: tuple[str, ...] = (),
 ) -> SendAttempt:
-    row = ChunkRow(7, "sending", None, "123", "hi【店】", 1, "acct", campaign, window, "Asia/Shanghai",
+    text = None if personalised or texts else "hi【店】"
+    row = ChunkRow(7, "sending", None, "123", text, 1, "acct", campaign, window, "Asia/Shanghai",
                    requeued_from_unknown)  # fmt: skip
-    recipients = tuple(ClaimedRecipient(100 + i, f"1390000000{i}", "hi【店】") for i in range(numbers))
+    texts = texts or ("hi【店】",) * numbers
+    recipients = tuple(ClaimedRecipient(100 + i, f"1390000000{i}", texts[i]) for i in range(len(texts)))
     request = Request("/SendMsg", {"DesNo": ",".join(r.mobile for r in recipients)}) if numbers else None
     return SendAttempt(row, Claimed(7, attempts, recipients), verdict, at, at, request)
 
@@ -132,3 +136,51 @@ def test_a_resend_of_an_unknown_chunk_that_gives_up_is_unknown_again_not_failed(
 def test_a_duplicate_for_a_resend_proves_nothing_when_another_request_carried_the_number() -> None:
     resent = attempt(interpret(entinfo, body="-20"), requeued_from_unknown=True)
     assert decide(replace(resent, sent_elsewhere=True)).outcome.state is ChunkState.UNKNOWN
+
+
+@pytest.mark.parametrize(("module", "body"), [(trigger, "-54"), (trigger, "-4"), (entinfo, "-5")])
+def test_a_content_refusal_of_a_personalised_batch_splits_it_until_the_refused_message_is_alone(
+    module: object, body: str
+) -> None:
+    # entinfo's -5 "数据格式错误" is what gateways answer for content (a signature): refused content too
+    verdict = interpret(module, body=body)  # type: ignore[arg-type]
+    assert verdict.error_class == "bad_content"
+    split = decide(attempt(verdict, numbers=5, personalised=True))
+    assert (split.result.next, split.split) == (Next.SPLIT, ((100, 101, 102), (103, 104)))
+    alone = decide(attempt(verdict, numbers=1, personalised=True))
+    assert (alone.outcome.state, alone.outcome.error_class) == (ChunkState.FAILED, "bad_content")
+    same_text = decide(attempt(verdict, numbers=5))  # one text for all: every recipient fails
+    assert (same_text.outcome.state, same_text.result.next) == (ChunkState.FAILED, Next.DONE)
+
+
+@pytest.mark.parametrize("requeued_from_unknown", [False, True])
+@pytest.mark.parametrize("campaign", ["running", "cancelled"])
+def test_a_code_missing_from_the_vendors_table_is_unknown_never_sent_again(
+    campaign: str, requeued_from_unknown: bool
+) -> None:
+    verdict = interpret(trigger, body="-987:ok")
+    decision = decide(
+        attempt(verdict, numbers=3, campaign=campaign, requeued_from_unknown=requeued_from_unknown)
+    )
+    assert (decision.outcome.state, decision.outcome.code, decision.result.next) == (
+        ChunkState.UNKNOWN,
+        "-987",
+        Next.DONE,
+    )
+
+
+def test_a_content_refusal_naming_its_word_parts_the_texts_holding_it_from_the_rest() -> None:
+    refused = interpret(yunxin, body="-6:六合彩")
+    texts = ("张三您好【店】", "六合彩李四【店】", "王五您好【店】", "赵六六合彩【店】", "钱七您好【店】")
+    decision = decide(attempt(refused, texts=texts))
+    assert (decision.result.next, decision.split) == (Next.SPLIT, ((101, 103), (100, 102, 104)))
+    # ... and the part where every text holds it fails at once, without halving it further
+    held = decide(attempt(refused, texts=(texts[1], texts[3])))
+    assert (held.outcome.state, held.outcome.error_class, held.split) == (
+        ChunkState.FAILED,
+        "bad_content",
+        (),
+    )
+    # a word no text holds as written (the vendor's own spelling): halves, as without one
+    other = decide(attempt(interpret(yunxin, body="-6:赌博"), texts=texts))
+    assert other.split == ((100, 101, 102), (103, 104))

@@ -308,6 +308,116 @@ def test_given_a_sigterm_while_a_round_is_recorded_then_the_record_is_finished_a
     assert_all_accepted_once(stack, 4)
 
 
+def assert_nothing_lost(stack: Stack, count: int) -> None:
+    """Nothing left ``sending`` (the sweep would call it unknown): every chunk is accepted, recorded as
+    the vendor took it, once, or queued and never sent."""
+    with stack.sessions() as session:
+        states = dict(session.execute(select(Recipient.mobile, Recipient.state)).tuples().all())
+    assert len(states) == count and set(states.values()) <= {"accepted", "queued"}
+    assert accepted_by_vendor(stack) == Counter(m for m, s in states.items() if s == "accepted")
+
+
+def test_given_a_sigterm_as_the_claim_commits_then_the_claimed_chunks_go_back_to_the_queue_unsent(
+    make_stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = make_stack(worker=False)
+    ids = started_campaign(stack, 4)
+    redis: Redis[Any] = Redis.from_url(REDIS_URL)
+    runtime = account_runtime(stack, redis)
+    claim = dispatch.claim_chunks
+
+    def signalled_claim(*args: Any, **kwargs: Any) -> Any:
+        won = claim(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)  # Given: a SIGTERM just as the claim has committed
+        return won
+
+    monkeypatch.setattr(dispatch, "claim_chunks", signalled_claim)
+    try:
+        # When the group is sent, the task is terminated
+        with _sigterm_as_pool_child(), pytest.raises(SystemExit):
+            send_group(stack.sessions, runtime, load_group(stack.sessions, ids), "w1")
+    finally:
+        runtime.transport.close()
+        redis.close()
+
+    # Then the termination went on once the claimed chunks were handed back, none sent after it
+    assert_nothing_lost(stack, 4)
+    with stack.sessions() as session:
+        assert set(session.execute(select(Chunk.state)).scalars()) == {"queued"}
+
+
+class _SignalledLoop(sendloop.SendLoop):
+    """A sending loop that gets this process a SIGTERM just after a round is handed to it."""
+
+    def submit(self, coroutines: Any) -> Any:
+        future = super().submit(coroutines)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return future
+
+
+@pytest.mark.parametrize("latency_ms", [0, 300])
+def test_given_a_sigterm_just_after_the_round_is_handed_to_the_loop_then_what_went_out_is_recorded(
+    make_stack: Any, latency_ms: int
+) -> None:
+    stack = make_stack(
+        SimulatorConfig(report_delay=0.0, seed=5, deliver_ratio=1.0, latency_ms=latency_ms), worker=False
+    )
+    ids = started_campaign(stack, 4)
+    redis: Redis[Any] = Redis.from_url(REDIS_URL)
+    runtime = account_runtime(stack, redis)
+    loop = _SignalledLoop()
+    try:
+        # When the group is sent, the task is terminated as its round goes to the loop
+        with _sigterm_as_pool_child(), pytest.raises(SystemExit):
+            send_group(stack.sessions, runtime, load_group(stack.sessions, ids), "w1", loop=loop)
+    finally:
+        loop.close()
+        runtime.transport.close()
+        redis.close()
+
+    # Then every request that went out was recorded before the termination went on, the rest queued
+    assert_nothing_lost(stack, 4)
+
+
+def test_given_a_sigterm_while_requests_wait_for_their_slots_then_those_on_the_wire_are_recorded_the_rest_queued(
+    make_stack: Any,
+) -> None:
+    # Given an account limited to 4 requests/s (the group's slots a quarter of a second apart), a
+    # vendor taking 0.3 s to answer, and a SIGTERM 0.1 s after the first request went out
+    stack = make_stack(
+        SimulatorConfig(report_delay=0.0, seed=5, deliver_ratio=1.0, latency_ms=300), worker=False
+    )
+    ids = started_campaign(stack, 6)
+    redis: Redis[Any] = Redis.from_url(REDIS_URL)
+    runtime = account_runtime(stack, redis, rate=4.0)
+    send = runtime.transport.asend
+    timers: list[threading.Timer] = []
+
+    async def send_then_terminate(request: Any) -> Any:
+        if not timers:
+            timers.append(threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGTERM)))
+            timers[-1].start()
+        return await send(request)
+
+    runtime.transport.asend = send_then_terminate  # type: ignore[method-assign]
+    started = time.monotonic()
+    try:
+        # When the task is terminated while most requests wait for their slots
+        with _sigterm_as_pool_child(), pytest.raises(SystemExit):
+            send_group(stack.sessions, runtime, load_group(stack.sessions, ids), "w1")
+        elapsed = time.monotonic() - started
+        timers[0].join()
+    finally:
+        runtime.transport.close()
+        redis.close()
+
+    # Then the first request's answer was recorded, the waiting ones were not sent, and the termination
+    # went on without waiting for their slots
+    time.sleep(1.0)  # past their slots: a request still waiting would have gone by now
+    assert_nothing_lost(stack, 6)
+    assert 1 <= sum(accepted_by_vendor(stack).values()) < 6 and elapsed < 1.0
+
+
 class _FailingBuild:
     """A vendor module whose request for one number cannot be built (an unforeseen bug)."""
 

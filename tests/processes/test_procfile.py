@@ -48,10 +48,12 @@ def test_given_the_procfile_processes_when_a_campaign_is_scheduled_then_it_runs_
     processes.wait_for("the web app to answer", lambda: _answers(api, "/login"), timeout=240)
     processes.run("user", "add", "watcher", "--role", "viewer", "--password-stdin", input=PASSWORD + "\n")
 
-    # When a campaign is created to start a few seconds from now (and nobody runs `campaign start`)
+    # When a campaign is created to start a few seconds from now (and nobody runs `campaign start`);
+    # far enough ahead that the web app is asked before it starts, however busy the machine (the time
+    # is taken before the `campaign create` process starts, which took over 8 s on a loaded machine)
     numbers = mobiles(13700000000, RECIPIENTS)
     created, start_at = deployment.create_campaign(
-        "yx", numbers, "{姓名}您好，会员日全场8折，回T退订【测试】", start_in=8
+        "yx", numbers, "{姓名}您好，会员日全场8折，回T退订【测试】", start_in=15
     )
     campaign_id = created["id"]
     assert created["state"] == "scheduled"

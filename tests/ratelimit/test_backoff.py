@@ -85,12 +85,18 @@ def test_given_duplicate_then_split_a_batch_fail_one_number_unless_it_resends_an
     assert retry_policy(ErrorClass.DUPLICATE, 2, requeued_from_unknown=True).action is Action.DONT_RESEND
 
 
-def test_given_an_unknown_code_then_retry_a_little_then_fail() -> None:
-    assert [retry_policy(ErrorClass.UNKNOWN, n).action for n in (1, 2, 3)] == [
-        Action.RETRY,
-        Action.RETRY,
-        Action.FAIL,
-    ]
+def test_given_an_unknown_code_then_it_is_never_sent_again_by_itself() -> None:
+    # A code missing from the table may mean "taken, with a remark": sent again, it could go twice
+    assert {retry_policy(ErrorClass.UNKNOWN, n, recipients=5).action for n in (1, 2, 3)} == {
+        Action.LEAVE_UNKNOWN
+    }
+
+
+def test_given_a_content_refusal_then_a_personalised_batch_splits_and_a_same_text_one_fails() -> None:
+    # One message's words refuse a whole personalised request: halve it until that message is alone
+    assert retry_policy(ErrorClass.BAD_CONTENT, 1, recipients=5, personalised=True).action is Action.SPLIT
+    assert retry_policy(ErrorClass.BAD_CONTENT, 1, recipients=1, personalised=True).action is Action.FAIL
+    assert retry_policy(ErrorClass.BAD_CONTENT, 1, recipients=5).action is Action.FAIL  # one text for all
 
 
 def test_given_attempts_zero_then_refused() -> None:

@@ -203,5 +203,66 @@ def test_given_a_number_twice_whose_first_row_only_one_wording_rejects_then_it_i
     assert merged.messages.mobiles.count("13900000001") == 1
     assert merged.messages.rows[0] == 2 and variant_of[0] == 0
     (dup,) = [r for r in merged.rejected if r.row == 3]
-    assert (dup.code, dup.params) == ("duplicate", {"row": 2})
+    assert (dup.code, dup.params) == ("duplicate_other_text", {"row": 2})  # row 2 sends A's wording
     assert sorted([*merged.messages.rows, *(r.row for r in merged.rejected)]) == [2, 3, 4]  # every row once
+
+
+def test_given_a_row_only_its_own_wording_rejects_then_a_later_row_of_its_number_is_still_sent(
+    routing_stack: Any,
+) -> None:
+    stack: RoutingStack = routing_stack([Acct("yx", "yunxin", "yx")], worker=False)
+    # Given sixteen numbers, each on two rows: the first without a 城市 (only template B uses it),
+    # the second with one
+    rows: list[tuple[str, str, str | None]] = []
+    for i in range(16):
+        rows += [(str(13900000000 + i), "张三", None), (str(13900000000 + i), "张三", "上海")]
+    path = write_contacts(stack.tmp / "c.xlsx", rows, header=("手机号", "姓名", "城市"))
+    b = "{姓名}您好，{城市}门店有礼，回T退订【测试】"
+
+    # When an A/B campaign is created from it
+    created = campaigns.create(
+        stack.sessions, stack.settings, path, A, stack.names["yx"], actor="t", variant_templates=[b]
+    )
+
+    # Then a number is sent once when a row of it is drawn a wording that takes it: a first row rejected
+    # by its own wording (B) does not take its number from the second row (drawn A)
+    with stack.sessions() as session:
+        kept = Counter(
+            session.execute(
+                select(Recipient.mobile).where(
+                    Recipient.campaign_id == created.campaign_id, Recipient.state != "rejected"
+                )
+            ).scalars()
+        )
+    draws = [variants.draw(created.campaign_id, row, [1, 1]) for row in range(2, 2 + len(rows))]
+    sendable = {
+        rows[i][0] for i, d in enumerate(draws) if d == 0 or rows[i][2] is not None
+    }  # A always renders; B only with a 城市
+    assert kept == Counter(sendable)
+    assert any(draws[2 * i : 2 * i + 2] == [1, 0] for i in range(16))  # the case in point occurred
+
+
+def test_given_an_opted_out_number_twice_in_an_ab_test_then_its_first_row_is_opted_out_the_next_a_duplicate(
+    tmp_path: Any,
+) -> None:
+    from dispatcher.contacts import ingest
+
+    path = write_contacts(tmp_path / "c.xlsx", [("13900000001", "张三"), ("13900000001", "张三")])
+    results = [ingest(path, t, opt_outs={"13900000001"}, dedupe=False) for t in (A, B)]
+    merged, _ = variants.merge(results, 1, [1, 1])
+    assert not merged.messages.mobiles
+    assert [(r.row, r.code) for r in merged.rejected] == [(2, "opted_out"), (3, "duplicate")]
+
+
+def test_given_a_repeated_number_in_an_ab_test_then_its_duplicate_says_whether_its_text_differed(
+    tmp_path: Any,
+) -> None:
+    from dispatcher.contacts import ingest
+
+    path = write_contacts(
+        tmp_path / "c.xlsx", [("13900000001", "张三"), ("13900000001", "张三"), ("13900000001", "李四")]
+    )
+    results = [ingest(path, t, dedupe=False) for t in (A, A)]  # one wording twice: the draw cannot matter
+    merged, _ = variants.merge(results, 1, [1, 1])
+    assert merged.messages.rows == [2]
+    assert [(r.row, r.code) for r in merged.rejected] == [(3, "duplicate"), (4, "duplicate_other_text")]

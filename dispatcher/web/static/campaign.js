@@ -27,12 +27,15 @@
     return template.replace(/%\((\w+)\)s/g, function (_, key) { return values[key] == null ? "" : values[key]; });
   }
   function waitingText(s) {
-    var t = strings.waiting[s.waiting];
+    var key = s.waiting;
+    // Workers or beat never seen: a sentence without "last seen".
+    if ((key === "workers" && !s.workers_seen_at) || (key === "beat" && !s.beat_seen_at)) key += "_never";
+    var t = strings.waiting[key];
     if (!t) return "";
     var error = s.account_error || {}, hold = s.balance_hold || {};
     return say(t, {
       cost: hold.cost, balance: hold.balance, short: fmt(hold.short_segments),
-      time: clock(s.window_opens_at || s.retry_at || s.start_at),
+      time: clock(s.window_opens_at || s.retry_at || s.workers_seen_at || s.beat_seen_at || s.start_at),
       code: error.code || "?",
       meaning: (lang === "zh-CN" ? error.meaning_zh : error.meaning) || "",
       count: fmt(s.reports_due),
