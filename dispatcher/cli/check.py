@@ -107,9 +107,9 @@ def check(
     from dispatcher import chunker
     from dispatcher.config import Settings
     from dispatcher.contacts import ingest, normalise
+    from dispatcher.contacts.sandbox import read_first_if_unscanned
     from dispatcher.contacts.summary import summary
     from dispatcher.text import TextRules
-    from dispatcher.contacts.sandbox import read_first_if_unscanned
 
     err = Console(stderr=True)
     try:
