@@ -42,9 +42,9 @@ from dispatcher.store import (
     Recipient,
     RecipientState,
     audit,
-    utcnow,
 )
 from dispatcher.store.campaigns import locked_state, move
+from dispatcher.store.types import db_now
 from dispatcher.vendors.wire import ErrorClass
 
 logger = logging.getLogger(__name__)
@@ -81,11 +81,17 @@ def trigger(session: Session, campaign: Campaign, now: datetime, after: timedelt
     """Why ``campaign`` should leave its account now (``"account"`` / ``"retry_later"``), or None."""
     if not campaign.fallbacks:
         return None
-    if campaign.routing and campaign.routing.get("failing_over"):
-        return str(campaign.routing["failing_over"])
     if campaign.state == CampaignState.PAUSED:
+        # Who paused comes first: a person's pause wins, also over a failover decided before it (a
+        # person who resumed the failover's pause and paused again): theirs to lift.
+        paused_by = _paused_by(session, campaign.id)
+        if paused_by not in (WORKER, SYSTEM):
+            return None
+        failing = (campaign.routing or {}).get("failing_over")
+        if failing:
+            return str(failing)
         account_error = _any_chunk(session, campaign.id, ChunkState.QUEUED, ErrorClass.ACCOUNT)
-        return "account" if account_error and _paused_by_system(session, campaign.id) else None
+        return "account" if account_error and paused_by == WORKER else None
     if campaign.state not in ENDED_OR_RUNNING:
         return None
     # The retries gave up on "try later" (the backoff can run out before ``failover_after``): the
@@ -114,21 +120,26 @@ def _moved_at(campaign: Campaign) -> datetime:
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
-def _paused_by_system(session: Session, campaign_id: int) -> bool:
-    """The campaign's last pause was the worker's (an account error), not a person's: a person's pause
-    is theirs to lift."""
-    actor = session.execute(
+def _paused_by(session: Session, campaign_id: int) -> str | None:
+    """Who paused the campaign last: the worker (an account error), the failover, or a person."""
+    return session.execute(
         select(AuditEntry.actor)
         .where(AuditEntry.campaign_id == campaign_id, AuditEntry.action == "campaign.paused")
         .order_by(AuditEntry.id.desc())
         .limit(1)
     ).scalar_one_or_none()
-    return actor == WORKER
+
+
+def db_clock(sessions: sessionmaker[Session]) -> datetime:
+    """The database's clock: what the beat compares the store's times with (never its machine's)."""
+    with sessions() as session:
+        at = session.execute(select(db_now())).scalar_one()
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def run(sessions: sessionmaker[Session], settings: Settings, now: datetime | None = None) -> list[int]:
     """The beat's failover pass; returns the new chunks to hand to the workers."""
-    now = now or utcnow()
+    now = now or db_clock(sessions)
     after = timedelta(seconds=settings.failover_after)
     with sessions() as session:
         candidates = [
@@ -153,12 +164,24 @@ def run(sessions: sessionmaker[Session], settings: Settings, now: datetime | Non
 def _one(
     sessions: sessionmaker[Session], settings: Settings, campaign_id: int, now: datetime, after: timedelta
 ) -> list[int]:
-    with sessions() as session:
+    with sessions() as session:  # most ticks find nothing: a read, no lock
         campaign = session.get(Campaign, campaign_id)
-        if campaign is None:
+        if campaign is None or (trigger(session, campaign, now, after) is None and not _stale(campaign)):
             return []
+    with sessions() as session:
+        # Decided again under the campaign lock, and ``routing`` written from what was read under it:
+        # an overlapping tick's move (or a person's resume) between a read and this write was lost,
+        # its record overwritten, and the campaign failed over a second time off a healthy account.
+        if locked_state(session, campaign_id) is None:
+            return []
+        campaign = session.get_one(Campaign, campaign_id)
+        routing = dict(campaign.routing or {})
+        if _stale(campaign):  # a person ran it again since the failover paused it: decided afresh
+            routing.pop("failing_over")
         reason = trigger(session, campaign, now, after)
         if reason is None:
+            campaign.routing = routing
+            session.commit()
             return []
         if campaign.state in ENDED_OR_RUNNING:
             # Stop the claims first; the move happens once nothing is in flight. A campaign that
@@ -173,19 +196,21 @@ def _one(
             ):
                 session.rollback()
                 return []
-            campaign.routing = {**(campaign.routing or {}), "failing_over": reason}
-            session.commit()
-            session.refresh(campaign)
         in_flight = session.execute(
             select(func.count()).where(
                 Chunk.campaign_id == campaign_id, Chunk.state == ChunkState.SENDING.value
             )
         ).scalar_one()
+        campaign.routing = {**routing, "failing_over": reason}
+        session.commit()
         if in_flight:
-            campaign.routing = {**(campaign.routing or {}), "failing_over": reason}
-            session.commit()
             return []
     return switch(sessions, settings, campaign_id, reason)
+
+
+def _stale(campaign: Campaign) -> bool:
+    """A failover decided (``failing_over``) for a campaign no longer paused for it."""
+    return bool((campaign.routing or {}).get("failing_over")) and campaign.state != CampaignState.PAUSED
 
 
 def switch(sessions: sessionmaker[Session], settings: Settings, campaign_id: int, reason: str) -> list[int]:
@@ -239,9 +264,11 @@ def switch(sessions: sessionmaker[Session], settings: Settings, campaign_id: int
             .values(account=old),
             execution_options={"synchronize_session": False},
         )
-        now = utcnow()
+        # The database's clock, as every time the beat compares (a beat an hour ahead stamped the new
+        # chunks an hour late: the re-queue of a lost enqueue waited that long).
+        now = session.execute(select(db_now())).scalar_one()
         _close_moved(
-            session, [cid for cid, _ in closing], _to_move(campaign_id), f"moved to account {new_name}", now
+            session, [cid for cid, _ in closing], _to_move(campaign_id), f"moved to account {new_name}"
         )
         new_ids = _replan(session, campaign, new_name, rows, chunk_text, settings)
         campaign.account, campaign.vendor, campaign.fallbacks = new_name, new.vendor, rest or None
@@ -366,7 +393,7 @@ def _replan_misfits(sessions: sessionmaker[Session], settings: Settings, campaig
         ids = [cid for cid, _ in closing]
         rows = _recipients_of(session, ids, Recipient.state == RecipientState.QUEUED.value)
         still_queued = Chunk.state == ChunkState.QUEUED.value
-        _close_moved(session, ids, still_queued, f"re-planned for account {campaign.account}", utcnow())
+        _close_moved(session, ids, still_queued, f"re-planned for account {campaign.account}")
         new_ids = _replan(session, campaign, campaign.account, rows, dict(closing), settings)
         audit(
             session, SYSTEM, "campaign.replanned", campaign_id,
@@ -399,7 +426,7 @@ def _recipients_of(session: Session, chunk_ids: list[int], which: Any) -> list[A
     return rows
 
 
-def _close_moved(session: Session, chunk_ids: list[int], still: Any, detail: str, now: datetime) -> None:
+def _close_moved(session: Session, chunk_ids: list[int], still: Any, detail: str) -> None:
     """``chunk_ids`` (those ``still`` selects) → ``failed``/``moved``: their recipients are re-planned."""
     for start in range(0, len(chunk_ids), 1000):
         session.execute(
@@ -410,7 +437,7 @@ def _close_moved(session: Session, chunk_ids: list[int], still: Any, detail: str
                 error_class=MOVED,
                 not_before=None,
                 detail=detail,
-                updated_at=now,
+                updated_at=db_now(),
             ),
             execution_options={"synchronize_session": False},
         )
@@ -449,7 +476,6 @@ def _replan(
         select(func.coalesce(func.max(Chunk.seq), -1) + 1).where(Chunk.campaign_id == campaign.id)
     ).scalar_one()
     base = max(int(in_use), campaign.next_seq or 0)
-    now = utcnow()
     table = cast(Table, Chunk.__table__)
     ids = []
     for p in planned:
@@ -466,8 +492,8 @@ def _replan(
                     recipient_count=len(p.mobiles),
                     state=ChunkState.QUEUED.value,
                     attempts=0,
-                    created_at=now,
-                    updated_at=now,
+                    created_at=db_now(),
+                    updated_at=db_now(),  # the requeue sweep's clock
                 )
                 .returning(table.c.id)
             ).scalar_one()
