@@ -308,12 +308,9 @@ def replan_misfits(sessions: sessionmaker[Session], settings: Settings) -> list[
       Genuinely safe: nothing of it is in flight any more.
     - an operator's ``campaign retry --include-unknown``: the operator chose to send again what the
       old account may have taken. The re-plan sends it once, on the new account, as the retry would
-      have. Not quite as safe: the new chunks are not "re-queued from unknown", so a late acceptance
-      or a report of the old request arriving after the re-plan no longer spares the second send
-      (it finds the chunk ``moved``: evidence only), as it could while the chunk waited for a claim
-      (at most a tick here), and a cancel before they are sent calls them ``cancelled``, not
-      ``unknown``. Carrying the flag over would not help: its proofs (a "duplicate" answer, the
-      account's reports) are about the account that sent the first request, not the new one.
+      have. The new chunks stay "re-queued from unknown", and the first request is kept with the
+      account it went out on (``unknown_requests``): a late acceptance or a report of it arriving
+      after the re-plan still spares the second send, a cancel still calls them ``unknown``.
     - a retry of failed chunks with a class that allows it (``campaign retry``): never taken.
 
     A chunk left ``unknown`` is never queued, so never re-planned here.
@@ -322,9 +319,7 @@ def replan_misfits(sessions: sessionmaker[Session], settings: Settings) -> list[
     (made encrypted: one number a request; pointed at another vendor) leaves chunks packed for the
     account as it was, which nothing else would ever re-plan (they would wait, re-queued every
     :data:`scheduler.STALE_QUEUED`, and the campaign would never end). One query per account in use
-    finds the campaigns holding such chunks; most ticks find none and lock nothing. (A chunk of such a
-    campaign re-queued by ``retry --include-unknown`` loses its flag here too, though its first request
-    went to this very account: a rare pair, a configuration change during an operator's re-send.)"""
+    finds the campaigns holding such chunks; most ticks find none and lock nothing."""
     with sessions() as session:
         accounts = session.execute(
             select(Campaign.account).where(Campaign.state == CampaignState.RUNNING.value).distinct()
@@ -359,12 +354,16 @@ def replan_misfits(sessions: sessionmaker[Session], settings: Settings) -> list[
 
 
 def _misfit(settings: Settings, account_name: str) -> Any:
-    """The chunks that do not fit ``account_name`` (``chunker.capacity``), as a WHERE clause."""
+    """The chunks that do not fit ``account_name`` (``chunker.capacity``; a personalised one packed
+    for another account, whose separators its texts were checked against), as a WHERE clause."""
     account = settings.account(account_name)
     same, personalised = chunker.capacity(account.vendor, encrypted=account.encrypted)
+    packed_here = Chunk.account.is_(None) | (Chunk.account == account_name)
     fits = or_(
         and_(Chunk.text.is_not(None), Chunk.recipient_count <= same),
-        and_(Chunk.text.is_(None), Chunk.recipient_count <= personalised) if personalised else false(),
+        and_(Chunk.text.is_(None), Chunk.recipient_count <= personalised, packed_here)
+        if personalised
+        else false(),
     )
     return ~fits
 
@@ -420,7 +419,10 @@ def _recipients_of(session: Session, chunk_ids: list[int], which: Any) -> list[A
                 Recipient.chunk_id,
                 Recipient.position,
                 Recipient.variant,
-            ).where(Recipient.chunk_id.in_(chunk_ids[start : start + 1000]), which)
+                Chunk.requeued_from_unknown.label("again"),
+            )
+            .join(Chunk, Chunk.id == Recipient.chunk_id)
+            .where(Recipient.chunk_id.in_(chunk_ids[start : start + 1000]), which)
         ).all()
     rows.sort(key=lambda r: r.position)
     return rows
@@ -457,10 +459,14 @@ def _replan(
     account = settings.account(account_name)
     mobiles = [r.mobile or "" for r in rows]
     texts = [r.text if r.text is not None else (chunk_text.get(r.chunk_id) or "") for r in rows]
-    # One A/B variant per request, as when the campaign was planned (no variants: one group).
+    # One A/B variant per request, as when the campaign was planned (no variants: one group); and an
+    # operator's re-send of an unknown request apart, still marked so (``requeued_from_unknown``): the
+    # evidence of its first request (a report, a late answer) still spares it, a cancel still calls
+    # it unknown, never "not sent".
     planned: list[chunker.PlannedChunk] = []
-    for variant in sorted({r.variant or "" for r in rows}):
-        members = [i for i, r in enumerate(rows) if (r.variant or "") == variant]
+    again: list[bool] = []
+    for variant, resent in sorted({(r.variant or "", bool(r.again)) for r in rows}):
+        members = [i for i, r in enumerate(rows) if ((r.variant or ""), bool(r.again)) == (variant, resent)]
         for p in chunker.plan(
             [mobiles[i] for i in members],
             [texts[i] for i in members],
@@ -472,13 +478,14 @@ def _replan(
         ):
             p.seq, p.indexes = len(planned), tuple(members[i] for i in p.indexes)
             planned.append(p)
+            again.append(resent)
     in_use = session.execute(
         select(func.coalesce(func.max(Chunk.seq), -1) + 1).where(Chunk.campaign_id == campaign.id)
     ).scalar_one()
     base = max(int(in_use), campaign.next_seq or 0)
     table = cast(Table, Chunk.__table__)
     ids = []
-    for p in planned:
+    for p, resent in zip(planned, again, strict=True):
         seq = base + p.seq
         ids.append(
             session.execute(
@@ -492,6 +499,8 @@ def _replan(
                     recipient_count=len(p.mobiles),
                     state=ChunkState.QUEUED.value,
                     attempts=0,
+                    account=account_name,
+                    requeued_from_unknown=resent,
                     created_at=db_now(),
                     updated_at=db_now(),  # the requeue sweep's clock
                 )
