@@ -39,7 +39,7 @@ from dispatcher.store import (
     UnknownRequest,
     utcnow,
 )
-from dispatcher.store.chunks import accept_request, request_window
+from dispatcher.store.chunks import accept_request, request_window, sent_on
 from dispatcher.store.stats import reports_due
 
 DELIVERED = "DELIVRD"
@@ -500,7 +500,7 @@ def _accept(session: Session, u: _Unknown, batch_id: str | None) -> bool:
                     state=RecipientState.ACCEPTED.value,
                     batch_id=batch_id,
                     submitted_at=u.sent_at,
-                    account=u.account,
+                    account=sent_on(u.account),
                 ),
                 execution_options=_NO_SYNC,
             )

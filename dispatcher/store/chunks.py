@@ -14,7 +14,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, Float, Table, bindparam, case, cast, func, insert, or_, select, update
+from sqlalchemy import (
+    CursorResult,
+    Float,
+    Table,
+    bindparam,
+    case,
+    cast,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from dispatcher.chunker import chunk_ref
@@ -270,13 +283,18 @@ def remember_unknown_requests(session: Session, chunk_ids: Collection[int]) -> i
         windows = {
             chunk_id: (ref, request_window(f, la, lease, updated))
             for chunk_id, ref, f, la, lease, updated in conn.execute(
-                select(c.id, c.ref, first, last, c.lease_until, c.updated_at).where(c.id.in_(part))
+                # Never claimed, never sent (an operator's re-send a cancel made unknown): no request.
+                select(c.id, c.ref, first, last, c.lease_until, c.updated_at).where(
+                    c.id.in_(part), (c.attempts > 0) | c.lease_until.is_not(None)
+                )
             )
         }
         for rid, campaign_id, chunk_id, mobile, account in conn.execute(
             select(r.id, r.campaign_id, r.chunk_id, r.mobile, func.coalesce(r.account, cc.account))
             .join(_campaigns, cc.id == r.campaign_id)
-            .where(r.chunk_id.in_(part), r.state == RecipientState.UNKNOWN.value, r.mobile.is_not(None))
+            .where(
+                r.chunk_id.in_(list(windows)), r.state == RecipientState.UNKNOWN.value, r.mobile.is_not(None)
+            )
         ):
             ref, (sent_from, sent_until) = windows[chunk_id]
             rows.append(
@@ -296,6 +314,13 @@ def remember_unknown_requests(session: Session, chunk_ids: Collection[int]) -> i
     return len(rows)
 
 
+def sent_on(account: str) -> Any:
+    """``recipients.account`` for a recipient sent on ``account``: null when that is its campaign's
+    account now (null means "the campaign's": the reports due, the figures), else the account."""
+    current = select(_campaigns.c.account).where(_campaigns.c.id == _recipients.c.campaign_id)
+    return func.nullif(literal(account), current.scalar_subquery())
+
+
 def accept_request(
     session: Session, chunk_id: int, batch_id: str | None, account: str, at: datetime, detail: str
 ) -> int:
@@ -307,11 +332,20 @@ def accept_request(
     conn = session.connection()
     waiting = (RecipientState.QUEUED.value, RecipientState.UNKNOWN.value)
     mine = select(u.recipient_id).where(u.chunk_id == chunk_id)
+    # Chunk rows before recipient rows, the order every writer takes them in (PostgreSQL deadlocks
+    # otherwise, with a claim of the chunks that now carry them).
+    holding = select(r.chunk_id).where(r.id.in_(mine), r.state.in_(waiting))
+    conn.execute(select(c.id).where(c.id.in_(holding)).order_by(c.id).with_for_update()).all()
     held_by = list(
         conn.execute(
             update(_recipients)
             .where(r.id.in_(mine), r.state.in_(waiting))
-            .values(state=RecipientState.ACCEPTED.value, batch_id=batch_id, submitted_at=at, account=account)
+            .values(
+                state=RecipientState.ACCEPTED.value,
+                batch_id=batch_id,
+                submitted_at=at,
+                account=sent_on(account),
+            )
             .returning(r.chunk_id)
         ).scalars()
     )
