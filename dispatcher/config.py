@@ -60,6 +60,7 @@ _ACCOUNT_KEYS = frozenset(
         "keywords",
         "push",
         "service_path",
+        "settle_unknown_after",
     }
 )
 _TOP_KEYS = frozenset(
@@ -133,6 +134,9 @@ class AccountConfig:
     same_text_max: int = 1
     keywords: tuple[str, ...] = ()
     push: bool = False
+    # Opt-in: seconds after which an unknown request nothing proves taken is sent again once
+    # (``dispatcher.unknowns``); None: never by itself.
+    settle_unknown_after: float | None = None
     # The vendor's service path when this account's gateway differs (e.g. "/Services/MsgSend.aspx").
     service_path: str | None = None
 
@@ -385,6 +389,8 @@ def _account(  # noqa: C901 (one check per field of an account, each with its ow
             "change the password or remove the field"
         )
 
+    settle_after = _duration(raw.get("settle_unknown_after"), f"{where} field settle_unknown_after")
+
     push_token = text("push_token")
     if push_token is not None and len(push_token) < MIN_PUSH_TOKEN:
         # The receivers' only credential, in reach of anyone on the internet: made-up replies could
@@ -412,7 +418,24 @@ def _account(  # noqa: C901 (one check per field of an account, each with its ow
         keywords=tuple(keywords),
         push=flags["push"],
         service_path=service_path.rstrip("/") if service_path else None,
+        settle_unknown_after=settle_after,
     )
+
+
+_DURATION_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(value: Any, what: str) -> float | None:
+    """A duration: ``"30m"``, ``"2h"``, ``"90s"``, ``"1d"`` or a number of seconds; None when unset."""
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    match = _DURATION_RE.fullmatch(value) if isinstance(value, str) else None
+    if match is None or float(match.group(1)) <= 0:
+        raise ConfigError(f'{what} must be a positive duration such as "30m", "2h" or "90s"')
+    return float(match.group(1)) * _UNITS[match.group(2)]
 
 
 def _password(raw: Mapping[str, Any], env: Mapping[str, str], where: str) -> str:

@@ -267,11 +267,14 @@ def request_window(
     return min(starts), max(ends)
 
 
-def remember_unknown_requests(session: Session, chunk_ids: Collection[int]) -> int:
+def remember_unknown_requests(
+    session: Session, chunk_ids: Collection[int], *, automatic: bool = False
+) -> int:
     """Before an operator's retry re-queues the ``unknown`` chunks ``chunk_ids``: keep, for each of
     their recipients still ``unknown``, the request that may have reached it (``unknown_requests``):
     the account it went out on (the recipient's, left there by a failover, else the campaign's), its
-    chunk and when. Returns how many. Caller's transaction."""
+    chunk and when (``automatic``: the beat re-sends it, not a person). Returns how many. Caller's
+    transaction."""
     c, r, a, cc = _chunks.c, _recipients.c, _attempts.c, _campaigns.c
     conn = session.connection()
     rows = []
@@ -307,6 +310,7 @@ def remember_unknown_requests(session: Session, chunk_ids: Collection[int]) -> i
                     "account": account,
                     "sent_from": sent_from,
                     "sent_until": sent_until,
+                    "automatic": automatic,
                 }
             )
     if rows:

@@ -239,6 +239,8 @@ class UnknownRequest(Base):
     account: Mapped[str] = mapped_column(String(64))
     sent_from: Mapped[datetime]  # the request went out between these two instants
     sent_until: Mapped[datetime]
+    # Sent again by the beat (the account's ``settle_unknown_after``), not by a person: the export says so.
+    automatic: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class OptOut(Base):

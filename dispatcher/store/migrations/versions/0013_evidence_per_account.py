@@ -9,7 +9,8 @@ failover a worker never sends a personalised chunk packed for another account, t
 Back-filled for campaigns that never moved (their account is the one); left null for those that did.
 
 ``unknown_requests``: for a recipient an operator sends again from ``unknown``, the request whose outcome
-nobody knows: the account it went out on, its chunk and when. A report of the number on that account,
+nobody knows: the account it went out on, its chunk and when, and whether the beat sent it again by
+itself (the account's ``settle_unknown_after``) rather than a person. A report of the number on that account,
 or entinfo's "already sent", is weighed against that account, not the campaign's current one. Back-filled
 for the chunks re-queued from unknown before this, on the account their recipients were left on.
 """
@@ -46,6 +47,7 @@ def upgrade() -> None:
         sa.Column("account", sa.String(length=64), nullable=False),
         sa.Column("sent_from", sa.DateTime(timezone=True), nullable=False),
         sa.Column("sent_until", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("automatic", sa.Boolean(), server_default="0", nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_unknown_requests")),
     )
     op.create_index(
