@@ -7,7 +7,8 @@ says so), when nothing says it was taken and the account's reports would have sa
 
 - it went out at least ``settle_unknown_after`` ago, on the account its campaign is still on;
 - reports have arrived since for requests of that account sent after it: its report path works;
-- no report names any of its numbers on that account since it went out (nor is one unmatched);
+- no report names any of its numbers on that account since it went out (nor is one unmatched), and no
+  body of the account's reports waits in the inbox unparsed;
 - it is not itself a re-send of an unknown request: once only, a re-send left unknown waits for a person.
 
 A vendor without reports (entinfo) cannot show that; its duplicate refusal makes the re-send safe by
@@ -32,6 +33,7 @@ from dispatcher.store import (
     CampaignState,
     Chunk,
     ChunkState,
+    RawPull,
     Recipient,
     RecipientState,
     ReportRow,
@@ -115,6 +117,12 @@ def _settled(session: Session, chunk_id: int, account: str, before: datetime, se
         return False
     if vendor in NO_REPORTS:
         return True  # its "already sent" makes the re-send safe
+    # A report of it may wait in the inbox, not parsed yet (bodies are not always parsed in order)
+    unparsed = select(RawPull.id).where(
+        RawPull.account == account, RawPull.kind == "reports", RawPull.parsed_at.is_(None)
+    )
+    if session.execute(unparsed.limit(1)).first() is not None:
+        return False
     # Reports of requests sent after it arrived: its report would have too.
     later = (
         select(ReportRow.id)
