@@ -16,7 +16,7 @@ from dispatcher import campaigns, i18n, unknowns
 from dispatcher.dispatch import AccountRuntime, build_request, load_group, send_group
 from dispatcher.results import campaign_export, cycle
 from dispatcher.runtime import Runtime
-from dispatcher.store import AuditEntry, Chunk, Recipient, sweep_expired_leases, utcnow
+from dispatcher.store import AuditEntry, Chunk, RawPull, Recipient, sweep_expired_leases, utcnow
 from dispatcher.store.chunks import claim_chunks
 from dispatcher.vendors.registry import get as vendor_module
 from dispatcher.vendors.transport import Transport
@@ -174,3 +174,24 @@ def test_given_an_entinfo_request_it_took_then_the_re_send_is_refused_as_already
     # Then entinfo refuses it ("already sent"), which proves the first was taken: accepted, sent once
     assert Counter(e["mobile"] for e in stack.ledger()) == Counter([N])
     assert (result.state, _state(stack, campaign_id)) == ("accepted", "accepted")
+
+
+def test_given_a_body_of_the_accounts_reports_not_parsed_yet_then_an_old_unknown_request_waits(
+    routing_stack: Any,
+) -> None:
+    # Given an old unknown request of an account whose report path works, and a body of its reports
+    # in the inbox not parsed yet (it may hold the request's report)
+    stack = routing_stack([Acct("yx", "yunxin", "yx", extra=AFTER)], worker=False)
+    _, chunk_id = _unknown(stack, "yx", [N], sent=False)
+    _report_path_works(stack, "yx")
+    _two_hours_ago(stack, chunk_id)
+    with stack.sessions() as session:
+        session.add(RawPull(account=stack.names["yx"], kind="reports", source="pull", body="0"))
+        session.commit()
+
+    # Then it is not sent again by itself, until the body is parsed
+    assert unknowns.resend_settled(stack.sessions, stack.settings) == []
+    with stack.sessions() as session:
+        session.execute(update(RawPull).values(parsed_at=utcnow()))
+        session.commit()
+    assert unknowns.resend_settled(stack.sessions, stack.settings) == [chunk_id]
