@@ -39,7 +39,7 @@ from dispatcher.store import (
     UnknownRequest,
     utcnow,
 )
-from dispatcher.store.chunks import accept_request, request_window, sent_on
+from dispatcher.store.chunks import accept_request, may_have_sent, request_window, sent_on
 from dispatcher.store.stats import reports_due
 
 DELIVERED = "DELIVRD"
@@ -358,7 +358,7 @@ def _unknown_chunks(session: Session) -> list[_Unknown]:
     rows = session.execute(
         select(Chunk.id, Chunk.ref, sent_on, Chunk.updated_at, Chunk.lease_until, first, last)
         .join(Campaign, Campaign.id == Chunk.campaign_id)
-        .where(_unsettled(), (Chunk.attempts > 0) | Chunk.lease_until.is_not(None))
+        .where(_unsettled(), may_have_sent())
     ).all()
     found = [
         _Unknown(cid, ref, account, *request_window(first_at, last_at, lease, updated), current=True)

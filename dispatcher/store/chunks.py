@@ -254,6 +254,14 @@ def sent_elsewhere(session: Session, claims: Mapping[int, Claimed]) -> set[int]:
     return found
 
 
+def may_have_sent() -> Any:
+    """Chunks whose own request may have gone out: all but an operator's re-send of an unknown request
+    that a failover re-planned and no worker claimed since (a cancel may have made it ``unknown``; its
+    recipients' earlier requests are in ``unknown_requests``)."""
+    c = _chunks.c
+    return ~(c.requeued_from_unknown & (c.attempts == 0) & c.lease_until.is_(None))
+
+
 def request_window(
     first: datetime | None, last: datetime | None, lease: datetime | None, updated: datetime
 ) -> tuple[datetime, datetime]:
@@ -286,9 +294,8 @@ def remember_unknown_requests(
         windows = {
             chunk_id: (ref, request_window(f, la, lease, updated))
             for chunk_id, ref, f, la, lease, updated in conn.execute(
-                # Never claimed, never sent (an operator's re-send a cancel made unknown): no request.
                 select(c.id, c.ref, first, last, c.lease_until, c.updated_at).where(
-                    c.id.in_(part), (c.attempts > 0) | c.lease_until.is_not(None)
+                    c.id.in_(part), may_have_sent()
                 )
             )
         }

@@ -32,6 +32,7 @@ class AccountSpec:
     name: str
     vendor: str
     rate_limit: float
+    settle_unknown_after: str | None = None  # the account's setting, e.g. "15s"
 
 
 @dataclass
@@ -73,6 +74,7 @@ class Deployment:
                 'password = "demo"',
                 f'channel = "{37 if a.vendor == "yunxin" else ""}"',
                 f"rate_limit = {a.rate_limit}",
+                *([f'settle_unknown_after = "{a.settle_unknown_after}"'] if a.settle_unknown_after else []),
                 "",
             ]
         return "\n".join(lines)
