@@ -8,7 +8,7 @@ says so), when nothing says it was taken and the account's reports would have sa
 - it went out at least ``settle_unknown_after`` ago, on the account its campaign is still on;
 - reports have arrived since for requests of that account sent after it: its report path works;
 - no report names any of its numbers on that account since it went out (nor is one unmatched), and no
-  body of the account's reports waits in the inbox unparsed;
+  body of the account's reports waits in the inbox unparsed, or was set aside unparsed since;
 - it is not itself a re-send of an unknown request: once only, a re-send left unknown waits for a person.
 
 A vendor without reports (entinfo) cannot show that; its duplicate refusal makes the re-send safe by
@@ -117,9 +117,12 @@ def _settled(session: Session, chunk_id: int, account: str, before: datetime, se
         return False
     if vendor in NO_REPORTS:
         return True  # its "already sent" makes the re-send safe
-    # A report of it may wait in the inbox, not parsed yet (bodies are not always parsed in order)
+    # A report of it may wait in the inbox, not parsed yet (bodies are not always parsed in order), or
+    # be in a body set aside for a person (one the store could not take)
     unparsed = select(RawPull.id).where(
-        RawPull.account == account, RawPull.kind == "reports", RawPull.parsed_at.is_(None)
+        RawPull.account == account,
+        RawPull.kind == "reports",
+        or_(RawPull.parsed_at.is_(None), RawPull.error.is_not(None) & (RawPull.received_at >= since)),
     )
     if session.execute(unparsed.limit(1)).first() is not None:
         return False
