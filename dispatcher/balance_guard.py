@@ -74,7 +74,7 @@ def read_balance(
             time.sleep(0.25)
     except RedisError:
         return Reading(account.name, None, False, "balance unavailable (Redis does not answer)")
-    module = vendor_module(account.vendor)
+    module = account.vendor_module()
     try:
         try:
             request = module.build_balance(account.credentials(), encrypted=account.encrypted)

@@ -21,7 +21,7 @@ from dispatcher import chunker, keywords, routing, variants, waiting
 from dispatcher.config import Settings, validate_window
 from dispatcher.contacts import IngestResult, ingest
 from dispatcher.decisions import CANCELLED
-from dispatcher.errors import NotFoundError, StateError, StoreError
+from dispatcher.errors import InputError, NotFoundError, StateError, StoreError
 from dispatcher.i18n import N_
 from dispatcher.store import (
     TRANSITIONS,
@@ -127,6 +127,12 @@ def create(  # noqa: PLR0913 (the campaign's settings, keyword-only: a form's fi
         )
         for other in variant_templates
     ]
+    if not result.messages.mobiles and not any(e.messages.mobiles for e in extra):
+        raise InputError.say(
+            N_("%(file)s: no recipient left to send to: all %(rows)s rows were rejected (see `check`)"),
+            file=path.name,
+            rows=result.rows,
+        )
     if start_at is not None and start_at.tzinfo is None:
         raise StoreError.say(N_("the start time needs a time zone (e.g. 2026-11-22T09:00+08:00)"))
     state = CampaignState.SCHEDULED if start_at is not None else CampaignState.DRAFT

@@ -18,6 +18,7 @@ use :func:`redact_url` before printing a URL.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tempfile
@@ -32,8 +33,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dispatcher.contacts.guard import SheetLimits
 from dispatcher.errors import ConfigError
-from dispatcher.vendors import NO_ENCRYPTION, VENDORS, default_separators, registry
-from dispatcher.vendors.wire import Credentials, Separators
+from dispatcher.vendors import (
+    CONTENT_ENCODINGS,
+    NO_ENCRYPTION,
+    VENDORS,
+    default_max_in_flight,
+    default_separators,
+    registry,
+)
+from dispatcher.vendors.wire import CodeInfo, Credentials, ErrorClass, Separators
 
 DEFAULT_OPTOUT_WORDS = ("T", "TD", "退订", "N", "取消")
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -41,6 +49,13 @@ DB_FILE = "dispatcher.sqlite3"
 BROKER_FILE = "dispatcher-broker.sqlite3"
 
 MIN_PUSH_TOKEN = 16
+MIN_PUSH_TOKEN_BITS = 64  # secret_bits(): a guesser's work, not the length
+_ALPHABETS = (
+    (str.isdigit, 10),
+    (str.islower, 26),
+    (str.isupper, 26),
+    (lambda c: c.isascii() and not c.isalnum(), 33),
+)
 _ACCOUNT_KEYS = frozenset(
     {
         "vendor",
@@ -61,6 +76,9 @@ _ACCOUNT_KEYS = frozenset(
         "push",
         "service_path",
         "settle_unknown_after",
+        "max_in_flight",
+        "extra_codes",
+        "content_encoding",
     }
 )
 _TOP_KEYS = frozenset(
@@ -77,6 +95,11 @@ _TOP_KEYS = frozenset(
         "max_sheet_rows",
         "max_sheet_columns",
         "parse_memory_mb",
+        "parse_timeout_s",
+        "preview_timeout_s",
+        "header_timeout_s",
+        "body_timeout_s",
+        "max_connections_per_client",
         "failover_after",
         "accounts",
     }
@@ -113,6 +136,24 @@ def redact_url(url: str) -> str:
     return re.sub(r"(?<=://)([^/@:]*):[^/@]*@", r"\1:***@", url)
 
 
+def secret_bits(value: str) -> float:
+    """A cautious estimate of how many bits a guesser must find to hit ``value``: each character costs
+    what its alphabet costs, except one that continues a run of the two before (``aaa``, ``123``,
+    ``975``) or repeats a piece seen before (``abcdabcd``): ``1234…9012`` and sixteen ``a`` are worth
+    a few bits whatever their length, a random token about its length times six."""
+    alphabet = sum(size for belongs, size in _ALPHABETS if any(map(belongs, value)))
+    alphabet += 100 if not value.isascii() else 0
+    each = math.log2(max(alphabet, 2))
+    bits = 0.0
+    for i, ch in enumerate(value):
+        if i >= 2 and ord(ch) - ord(value[i - 1]) == ord(value[i - 1]) - ord(value[i - 2]):
+            continue
+        if i >= 3 and value[i - 3 : i + 1] in value[:i]:
+            continue
+        bits += each
+    return bits
+
+
 @dataclass(frozen=True)
 class AccountConfig:
     """One vendor account (``[accounts.NAME]``)."""
@@ -139,6 +180,14 @@ class AccountConfig:
     settle_unknown_after: float | None = None
     # The vendor's service path when this account's gateway differs (e.g. "/Services/MsgSend.aspx").
     service_path: str | None = None
+    # Requests of this account unanswered at once, across every worker (None: no limit). entinfo's
+    # default is 1: its gateway answers -18 to a request sent while another is unanswered.
+    max_in_flight: int | None = None
+    # Answer codes this account's gateway gives that its vendor's table lacks (or classes otherwise).
+    # A plain dict (never changed after loading): an account is pickled to the web's reading child.
+    extra_codes: Mapping[int, CodeInfo] = field(default_factory=dict)
+    # entinfo: how the text travels in mdsmssend's ``content`` (docs/vendors.md has the evidence).
+    content_encoding: str = "plain"
 
     @property
     def base_urls(self) -> list[str]:
@@ -147,6 +196,12 @@ class AccountConfig:
 
     def credentials(self) -> Credentials:
         return Credentials(user=self.user, password=self.password, channel=self.channel)
+
+    def vendor_module(self) -> registry.VendorModule:
+        """The vendor module as this account uses it: its ``extra_codes`` and its ``content_encoding``."""
+        return registry.for_account(
+            self.vendor, extra_codes=self.extra_codes, content_encoding=self.content_encoding
+        )
 
     def separators(self) -> Separators:
         default = default_separators(self.vendor)
@@ -171,6 +226,11 @@ class Settings:
     max_sheet_rows: int = SheetLimits.rows
     max_sheet_columns: int = SheetLimits.columns
     parse_memory_mb: int = 4096  # the web app reads uploads in a child process limited to this
+    parse_timeout_s: int = 300  # ... and stops a child reading a list to make a campaign after this
+    preview_timeout_s: int = 60  # ... or one reading it for a page (compose, preview) after this
+    header_timeout_s: int = 10  # the web server closes a connection whose request headers take longer
+    body_timeout_s: int = 30  # ... or whose request body pauses longer than this
+    max_connections_per_client: int = 128  # ... and refuses more connections at once from one address
     accounts: Mapping[str, AccountConfig] = field(default_factory=lambda: MappingProxyType({}))
     # Seconds an account may keep answering "try later" before a campaign with fallbacks leaves it.
     failover_after: float = 300.0
@@ -214,6 +274,11 @@ class Settings:
             ("max_sheet_rows", SheetLimits.rows),
             ("max_sheet_columns", SheetLimits.columns),
             ("parse_memory_mb", 4096),
+            ("parse_timeout_s", 300),
+            ("preview_timeout_s", 60),
+            ("header_timeout_s", 10),
+            ("body_timeout_s", 30),
+            ("max_connections_per_client", 128),
         ):
             value = data.get(key, default)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -391,7 +456,28 @@ def _account(  # noqa: C901 (one check per field of an account, each with its ow
 
     settle_after = _duration(raw.get("settle_unknown_after"), f"{where} field settle_unknown_after")
 
+    max_in_flight = raw.get("max_in_flight", default_max_in_flight(vendor))
+    if max_in_flight is not None and (
+        isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or max_in_flight < 0
+    ):
+        raise ConfigError(f"{where} field max_in_flight must be a whole number (0: no limit)")
+
+    content_encoding = text("content_encoding") or "plain"
+    if "content_encoding" in raw and vendor != "entinfo":
+        raise ConfigError(f"{where} field content_encoding: only entinfo has it; remove the field")
+    if content_encoding not in CONTENT_ENCODINGS:
+        raise ConfigError(f"{where} field content_encoding must be one of: {', '.join(CONTENT_ENCODINGS)}")
+
     push_token = text("push_token")
+    if (
+        push_token is not None
+        and len(push_token) >= MIN_PUSH_TOKEN
+        and secret_bits(push_token) < MIN_PUSH_TOKEN_BITS
+    ):
+        raise ConfigError(
+            f"{where} field push_token is guessable (runs or repeats of characters); use a random one, "
+            "e.g. python -c 'import secrets; print(secrets.token_urlsafe(24))'"
+        )
     if push_token is not None and len(push_token) < MIN_PUSH_TOKEN:
         # The receivers' only credential, in reach of anyone on the internet: made-up replies could
         # opt out any number. A vendor's push URL holds a long one as easily as a short one.
@@ -418,8 +504,41 @@ def _account(  # noqa: C901 (one check per field of an account, each with its ow
         keywords=tuple(keywords),
         push=flags["push"],
         service_path=service_path.rstrip("/") if service_path else None,
+        max_in_flight=max_in_flight or None,
+        extra_codes=_extra_codes(raw.get("extra_codes", {}), where),
+        content_encoding=content_encoding,
         settle_unknown_after=settle_after,
     )
+
+
+_CODE_KEY_RE = re.compile(r"-[0-9]{1,9}")
+
+
+def _extra_codes(raw: Any, where: str) -> dict[int, CodeInfo]:
+    """``[accounts.NAME.extra_codes]``: ``"-30" = "bad_content"`` or ``"-30" = ["bad_content", "中文",
+    "English"]``; a code the vendor's table has is classed as the account says."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f'{where} field extra_codes must be a table such as {{"-30" = "bad_content"}}')
+    classes = ", ".join(c.value for c in ErrorClass if c is not ErrorClass.UNKNOWN)
+    codes: dict[int, CodeInfo] = {}
+    for key, value in raw.items():
+        row = [value] if isinstance(value, str) else value
+        if not _CODE_KEY_RE.fullmatch(str(key)):
+            raise ConfigError(f'{where} field extra_codes: {key!r} is not a negative code such as "-30"')
+        if not isinstance(row, list) or not 1 <= len(row) <= 3 or not all(isinstance(v, str) for v in row):
+            raise ConfigError(
+                f'{where} field extra_codes, code {key}: give a class, or ["class", "中文", "English"]'
+            )
+        if row[0] not in classes.split(", "):
+            raise ConfigError(f"{where} field extra_codes, code {key}: class must be one of: {classes}")
+        zh = row[1] if len(row) > 1 else "账户配置的代码"
+        en = (
+            row[2]
+            if len(row) > 2
+            else (row[1] if len(row) > 1 else "a code from the account's configuration")
+        )
+        codes[int(key)] = CodeInfo(int(key), ErrorClass(row[0]), zh, en)
+    return codes
 
 
 _DURATION_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*")

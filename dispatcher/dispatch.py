@@ -22,13 +22,13 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 from types import FrameType
-from typing import Literal
+from typing import Any, Literal
 
 from redis.exceptions import RedisError
 from sqlalchemy import select, update
@@ -56,7 +56,7 @@ from dispatcher.errors import (
     OutcomeUnknownError,
     UnsupportedMethodError,
 )
-from dispatcher.ratelimit import AccountLimiter, LocalLimiter
+from dispatcher.ratelimit import AccountLimiter, InFlight, LocalLimiter
 from dispatcher.sendloop import SendLoop
 from dispatcher.store import Campaign, CampaignState, Chunk, ChunkState, utcnow
 from dispatcher.store.campaigns import move
@@ -116,6 +116,8 @@ class AccountRuntime:
     limiter: AccountLimiter | LocalLimiter | None
     clock: Callable[[], datetime] = field(default=utcnow)
     lease_seconds: float = LEASE_SECONDS
+    # The account's requests unanswered at once (``max_in_flight``), across every worker; None: no limit.
+    in_flight: InFlight | None = None
 
 
 _GROUP_SELECT = select(
@@ -223,26 +225,70 @@ def send_group(
 
     # Before any slot is reserved: a process's first round starts its loop (a thread, an event loop).
     loop = loop or sendloop.default()
-    limiter = runtime.limiter
+    limiter, in_flight = runtime.limiter, runtime.in_flight
     deadline = time.monotonic() + LIMITER_WAIT
     pending = list(due)
     while pending:
+        # An account that takes N requests at a time: a lease per request first, before any rate slot
+        # or claim, so that a chunk waiting for the account's turn is never ``sending`` meanwhile.
+        leases = _leases(in_flight, len(pending), deadline) if in_flight is not None else None
+        if leases == []:
+            results += [Result(r.id, Next.LATER, delay=1.0, state="in flight") for r in pending]
+            break
+        wanted = len(pending) if leases is None else len(leases)
         if limiter is None:
-            waits = [0.0] * len(pending)
+            waits = [0.0] * wanted
         else:
             try:
-                waits = limiter.acquire_many(len(pending), timeout=max(0.0, deadline - time.monotonic()))
+                waits = limiter.acquire_many(wanted, timeout=max(0.0, deadline - time.monotonic()))
             except RedisError as exc:  # Redis restarting: nothing claimed, the rest waits in the queue
                 logger.warning("rate limiter of account %s unavailable: %s", limiter.account, exc)
                 waits = []
         if not waits:
+            _release(in_flight, leases or [])
             results += [Result(r.id, Next.LATER, delay=1.0, state="limiter") for r in pending]
             break
         reserved_at = time.monotonic()
         batch, pending = pending[: len(waits)], pending[len(waits) :]
         slots = {row.id: reserved_at + wait for row, wait in zip(batch, waits, strict=True)}
-        results += _send_round(sessions, runtime, batch, slots, worker_id, loop)
+        held = dict(zip((row.id for row in batch), leases or [], strict=False))
+        _release(in_flight, (leases or [])[len(waits) :])
+        try:
+            results += _send_round(sessions, runtime, batch, slots, worker_id, loop, held)
+        finally:  # each request gave its lease back with its answer; this is for every other way out
+            _release(in_flight, list(held.values()))
     return results
+
+
+def _leases(in_flight: InFlight, n: int, deadline: float) -> list[str]:
+    """Up to ``n`` of the account's in-flight leases, waiting until ``deadline`` for the first."""
+    try:
+        return in_flight.acquire(n, timeout=max(0.0, deadline - time.monotonic()))
+    except RedisError as exc:  # Redis restarting: nothing claimed, the rest waits in the queue
+        logger.warning("in-flight leases of account %s unavailable: %s", in_flight.account, exc)
+        return []
+
+
+def _release(in_flight: InFlight | None, leases: Sequence[str]) -> None:
+    """Give ``leases`` back. Best effort: a lease Redis did not take back expires by itself."""
+    if in_flight is None or not leases:
+        return
+    try:
+        in_flight.release(leases)
+    except RedisError as exc:
+        logger.warning("could not give back in-flight leases of account %s: %s", in_flight.account, exc)
+
+
+async def _answered_then_released(
+    runtime: AccountRuntime, send: Coroutine[Any, Any, SendAttempt], lease: str | None
+) -> SendAttempt:
+    """``send``, then its in-flight lease given back at once: the account's next request may leave as
+    soon as this one's answer is in, not once the whole round is recorded."""
+    try:
+        return await send
+    finally:
+        if lease is not None:
+            await asyncio.get_running_loop().run_in_executor(None, _release, runtime.in_flight, [lease])
 
 
 def _send_round(
@@ -252,9 +298,11 @@ def _send_round(
     slots: dict[int, float],
     worker_id: str,
     loop: SendLoop,
+    leases: dict[int, str],
 ) -> list[Result]:
-    """Claim ``batch``, send the won chunks at their slots, record them all, then adapt the account's
-    rate (after the record, so a Redis outage cannot undo it)."""
+    """Claim ``batch``, send the won chunks at their slots (each giving back its in-flight lease in
+    ``leases`` once answered), record them all, then adapt the account's rate (after the record, so a
+    Redis outage cannot undo it)."""
     if not loop.alive:  # nothing claimed: the chunks wait in the queue for a live process
         raise RuntimeError("the sending loop is not running")
     with sessions() as session:
@@ -267,7 +315,14 @@ def _send_round(
         return results
 
     waiting = _Waiting()
-    future = loop.submit([_send_claimed(runtime, row, claim, slots[row.id], waiting) for row, claim in won])
+    future = loop.submit(
+        [
+            _answered_then_released(
+                runtime, _send_claimed(runtime, row, claim, slots[row.id], waiting), leases.get(row.id)
+            )
+            for row, claim in won
+        ]
+    )
     interrupted: BaseException | None = None
     try:
         attempts = loop.wait(future)

@@ -22,6 +22,10 @@ class KeySpace:
         """Hash with an account's limiter state: GCRA ``tat``, adaptive ``rate``, ``penalised_until``."""
         return f"{self.prefix}rate:{account}"
 
+    def in_flight_key(self, account: str) -> str:
+        """Sorted set of an account's requests in flight: lease tokens scored by when they expire (ms)."""
+        return f"{self.prefix}inflight:{account}"
+
     def balance_gate_key(self, account: str) -> str:
         """Present while a balance query of the account is too recent to repeat (vendor -16 / -23)."""
         return f"{self.prefix}balance:gate:{account}"
@@ -56,6 +60,7 @@ DEFAULT_KEYS = KeySpace()
 
 # Module-level shortcuts under the default prefix.
 rate_key = DEFAULT_KEYS.rate_key
+in_flight_key = DEFAULT_KEYS.in_flight_key
 balance_gate_key = DEFAULT_KEYS.balance_gate_key
 balance_cache_key = DEFAULT_KEYS.balance_cache_key
 pull_deferred_key = DEFAULT_KEYS.pull_deferred_key

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, insert, select
@@ -22,7 +22,7 @@ from dispatcher.config import AccountConfig
 from dispatcher.errors import DispatcherError, UnsupportedMethodError
 from dispatcher.store import VendorKeyword, audit, utcnow
 from dispatcher.text import TextRules
-from dispatcher.vendors import entinfo, yunxin
+from dispatcher.vendors import SIGNATURE_LAST, entinfo, yunxin
 
 if TYPE_CHECKING:
     from dispatcher.runtime import Runtime
@@ -55,16 +55,18 @@ def rules_for(account: AccountConfig, stored_words: Iterable[str] = ()) -> TextR
     """What ``account``'s gateway refuses: its forbidden words (configured and stored), a ``&`` when it
     sends encrypted, and Entinfo's length limit."""
     words = tuple(dict.fromkeys((*account.keywords, *stored_words)))
-    return TextRules(
-        keywords=words, encrypted=account.encrypted, max_chars=vendor_rules(account.vendor).max_chars
-    )
+    return replace(vendor_rules(account.vendor), keywords=words, encrypted=account.encrypted)
 
 
 def vendor_rules(vendor: str) -> TextRules:
-    """What ``vendor``'s gateway refuses in any account's text: Entinfo's length limit (-10)."""
+    """What ``vendor``'s gateway refuses in any account's text: Entinfo's length limit (-10), and where
+    the 【signature】 may go (last for webservice and yunxin, whose documents say so; first or last for
+    the others)."""
+    signature_first = vendor not in SIGNATURE_LAST
     if vendor == "entinfo":
-        return TextRules(max_chars=(entinfo.MAX_SINGLE_BYTE_CHARS, entinfo.MAX_DOUBLE_BYTE_CHARS))
-    return TextRules()
+        limits = (entinfo.MAX_SINGLE_BYTE_CHARS, entinfo.MAX_DOUBLE_BYTE_CHARS)
+        return TextRules(max_chars=limits, signature_first=signature_first)
+    return TextRules(signature_first=signature_first)
 
 
 def rules(session: Session, account: AccountConfig) -> TextRules:

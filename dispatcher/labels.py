@@ -142,7 +142,7 @@ def js_strings() -> dict[str, Any]:
 
 # Parameters of a message-as-data that are themselves words to say: states, and what was attempted.
 _STATE_PARAMS = ("source", "target", "state")
-_WORD_PARAMS = ("what",)
+_WORD_PARAMS = ("what", "why")  # words the code marked with N_ (a holiday's name ...)
 _ROLE_PARAMS = ("role", "yours")
 
 

@@ -26,6 +26,8 @@ MESSAGES: dict[str, str] = {
     "too_long_single_byte": N_("text longer than %(limit)d single-byte characters"),
     "too_long": N_("text longer than %(limit)d characters"),
     "duplicate": N_("duplicate of row %(row)d"),
+    "duplicate_other_text": N_("duplicate of row %(row)d with a different text"),  # row %(row)d's is sent
+    "repeated_header": N_("the header row repeated inside the list"),
     "opted_out": N_("opted out"),
 }
 # Rows the store withdrew later (an opt-out after the upload) carry only the English text.

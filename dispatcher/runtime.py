@@ -24,14 +24,16 @@ from dispatcher.dispatch import LEASE_SECONDS, AccountRuntime, ChunkRow, Next, R
 from dispatcher.keys import DEFAULT_KEYS
 from dispatcher.ratelimit import (
     PULL_SHARE,
+    AccountInFlight,
     AccountLimiter,
+    InFlight,
     LimiterPolicy,
+    LocalInFlight,
     LocalLimiter,
     LocalRates,
     PullLimiter,
 )
 from dispatcher.store import make_engine, session_factory
-from dispatcher.vendors.registry import get as vendor_module
 from dispatcher.vendors.transport import for_account as transport_for
 
 IN_MEMORY = "memory://"
@@ -42,6 +44,10 @@ IN_MEMORY = "memory://"
 DISPATCH_POLICY = LimiterPolicy(decrease_factor=0.85, pause_s=0.25)
 # Seconds a claimed chunk stays ``sending`` before the sweep calls its sender dead (tests shorten it).
 LEASE_ENV = "DISPATCHER_LEASE_SECONDS"
+# Seconds an in-flight lease (``max_in_flight``) outlives a worker that died holding it: longer than a
+# request takes from its claim to its answer (the transport's timeouts, on both of entinfo's addresses),
+# so a live sender never loses one; a dead one blocks its account no longer than this.
+IN_FLIGHT_LEASE_S = 60.0
 
 
 def lease_seconds() -> float:
@@ -62,6 +68,7 @@ class Runtime:
     pull_limiters: dict[str, PullLimiter | None] = field(default_factory=dict)
     local_rates: LocalRates = field(default_factory=LocalRates)
     local_deferrals: dict[str, float] = field(default_factory=dict)  # without Redis: account -> monotonic
+    local_in_flight: dict[str, LocalInFlight] = field(default_factory=dict)  # without Redis
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -86,13 +93,21 @@ class Runtime:
                     )
                 runtime = AccountRuntime(
                     config,
-                    vendor_module(config.vendor),
+                    config.vendor_module(),
                     transport_for(config),
                     limiter,
                     lease_seconds=lease_seconds(),
+                    in_flight=self._in_flight(name, config.max_in_flight),
                 )
                 self.accounts[name] = runtime
             return runtime
+
+    def _in_flight(self, name: str, limit: int | None) -> InFlight | None:
+        if limit is None:
+            return None
+        if self.redis is not None:
+            return AccountInFlight(self.redis, name, limit, IN_FLIGHT_LEASE_S)
+        return self.local_in_flight.setdefault(name, LocalInFlight(name, limit, IN_FLIGHT_LEASE_S))
 
     def pull_limiter(self, name: str) -> PullLimiter | None:
         """The limiter of account ``name``'s report and reply pulls (its share of the account's rate)."""

@@ -21,12 +21,19 @@ CellValue = str | int | float | bool | date | datetime | time | timedelta | None
 
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 _SIGNATURE = re.compile(r"【[^【】]+】\s*$")
+_LEADING_SIGNATURE = re.compile(r"【[^【】]+】")
 # How marketing texts tell people to opt out: 回T退订, 退订回T, 拒收请回复R, 回复TD退订, ...
 _OPT_OUT_HINT = re.compile(r"退订|拒收|unsubscribe|reply\s+stop", re.I)
 
 SINGLE_SEGMENT = 70  # characters in one segment (Entinfo's rule, used for every vendor)
 SINGLE_SEGMENT_ASCII = 140
 MULTI_SEGMENT = 67  # characters per segment once a text needs several
+# No gateway takes a longer text (Entinfo's 1,000 single-byte characters is the most any allows): a
+# template or a rendered text beyond these is refused before it costs memory. A template that repeats a
+# long value thousands of times would otherwise render gigabytes from a small upload.
+MAX_TEXT_CHARS = 1000
+MAX_TEMPLATE_CHARS = 2000  # the template as typed, placeholders' names included
+MAX_TEMPLATE_FIELDS = 50  # placeholders in one template (a sheet has at most max_sheet_columns columns)
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,12 @@ def parse_template(source: str) -> Template:
     """Split ``source`` into literals and field names; raises :class:`TemplateError` on bad braces."""
     if not source.strip():
         raise TemplateError.say(N_("the template is empty"))
+    if len(source) > MAX_TEMPLATE_CHARS:
+        raise TemplateError.say(
+            N_("the template has %(count)s characters; the limit is %(limit)s"),
+            count=f"{len(source):,}",
+            limit=f"{MAX_TEMPLATE_CHARS:,}",
+        )
     literals: list[str] = []
     fields: list[str] = []
     current: list[str] = []
@@ -92,12 +105,37 @@ def parse_template(source: str) -> Template:
             fields.append(name)
     current.append(source[pos:])
     literals.append("".join(current))
+    if len(fields) > MAX_TEMPLATE_FIELDS:
+        raise TemplateError.say(
+            N_("the template has %(count)s placeholders; the limit is %(limit)s"),
+            count=f"{len(fields):,}",
+            limit=MAX_TEMPLATE_FIELDS,
+        )
     return Template(source, tuple(literals), tuple(fields))
 
 
+# What a Chinese input method types for braces: sent as they are, never a placeholder.
+_FULL_WIDTH = re.compile(r"｛([^｛｝{}]*)｝")
+
+
+def full_width_placeholders(template: Template) -> list[str]:
+    """The names written in full-width braces (``｛姓名｝``) in the template's own words."""
+    return [m.group(1).strip() for m in _FULL_WIDTH.finditer(template.static_text) if m.group(1).strip()]
+
+
 def check_fields(template: Template, headers: Sequence[str], *, where: str = "") -> None:
-    """Raise :class:`TemplateError` if a placeholder names no column (listing the columns there are)."""
+    """Raise :class:`TemplateError` if a placeholder names no column (listing the columns there are), or
+    if a column is named in full-width braces ``｛姓名｝`` (it would be sent as it is, unfilled)."""
     known = set(headers)
+    for name in full_width_placeholders(template):
+        if name in known:
+            raise TemplateError.say(
+                N_(
+                    "%(where)s｛%(name)s｝ is written with full-width braces and would be sent as it is: write {%(name)s}"
+                ),
+                where=where,
+                name=name,
+            )
     unknown = [f for f in dict.fromkeys(template.fields) if f not in known]
     if unknown:
         names = ", ".join("{" + f + "}" for f in unknown)
@@ -153,8 +191,12 @@ def segments(text: str) -> int:
     return -(-n // MULTI_SEGMENT)
 
 
-def has_signature(text: str) -> bool:
-    """The text ends with a ``【签名】`` (yunxin: the last character must be ``】``)."""
+def has_signature(text: str, *, leading: bool = False) -> bool:
+    """The text ends with a ``【签名】`` (yunxin: the last character must be ``】``); with ``leading``, or
+    starts with one (trigger's and entinfo's documents do not say where it goes; their public clients
+    put ``【品牌】`` first)."""
+    if leading and _LEADING_SIGNATURE.match(text):
+        return True
     return _SIGNATURE.search(text) is not None and text.rstrip() == text
 
 
@@ -215,6 +257,8 @@ class TextRules:
     keywords: tuple[str, ...] = ()
     encrypted: bool = False
     max_chars: tuple[int, int] | None = None  # (single-byte text, text with double-byte characters)
+    # The gateway takes a leading 【signature】 too (trigger, entinfo); else it must come last.
+    signature_first: bool = False
     _folded: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False, default=())
 
     def __post_init__(self) -> None:

@@ -17,7 +17,7 @@ from redis import Redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher.config import Settings
-from dispatcher.keys import rate_key
+from dispatcher.keys import in_flight_key, rate_key
 from dispatcher.simulator import RunningSimulator
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -31,7 +31,8 @@ def cleanup_redis(redis_url: str, accounts: dict[str, str], queues: list[str]) -
     """Remove what a test left in the shared Redis: its accounts' limiter state and its queues."""
     client: Redis[Any] = Redis.from_url(redis_url)
     try:
-        client.delete(*(rate_key(name) for name in accounts.values()), *queues)
+        names = accounts.values()
+        client.delete(*(rate_key(n) for n in names), *(in_flight_key(n) for n in names), *queues)
     finally:
         client.close()
 

@@ -52,6 +52,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "dispatcher.balance_guard",
             "dispatcher.failover",
             "dispatcher.variants",
+            "dispatcher.schedules",
             "dispatcher.unknowns",
         ),
     ),

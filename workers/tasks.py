@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,9 @@ RESULTS = "dispatcher.results"
 RESULTS_SECONDS = 5.0  # each account's reports and replies are pulled this often
 KEYWORDS = "dispatcher.keywords"
 KEYWORDS_SECONDS = 24 * 3600.0  # the vendors' forbidden-word lists are refreshed daily
+SCHEDULES = "dispatcher.schedules"
+SCHEDULES_SECONDS = 10.0  # recurring schedules are looked at this often (a firing is late by at most this)
+SCHEDULES_ENV = "DISPATCHER_SCHEDULES_SECONDS"  # overrides SCHEDULES_SECONDS (tests: seconds-field crons)
 
 
 def stale_after(every: float) -> float:
@@ -100,6 +104,12 @@ def run_tick(app: Celery) -> None:
         raise errors[0]
 
 
+def schedules_every() -> float:
+    """How often the beat looks at the schedules: ``DISPATCHER_SCHEDULES_SECONDS``, read when the beat starts."""
+    value = os.environ.get(SCHEDULES_ENV)
+    return float(value) if value else SCHEDULES_SECONDS
+
+
 def enqueue(chunk_ids: Sequence[int], *, app: Celery = app, group: int = GROUP) -> int:
     """Hand chunks to the workers, ``group`` per task (a task sends its group concurrently)."""
     sent = 0
@@ -119,6 +129,7 @@ def register(target: Celery) -> None:
                     ("tick", TICK, TICK_SECONDS),
                     ("results", RESULTS, RESULTS_SECONDS),
                     ("keywords", KEYWORDS, KEYWORDS_SECONDS),
+                    ("schedules", SCHEDULES, schedules_every()),
                 )
             }
         }
@@ -138,6 +149,15 @@ def register(target: Celery) -> None:
         from dispatcher.results import cycle
 
         cycle.run(runtime.current())
+
+    @target.task(name=SCHEDULES, shared=False)
+    def fire_schedules() -> int:
+        # Each due firing of a recurring schedule creates its campaign, scheduled at once: the tick's
+        # launch step starts it. Its own task: a large list's reading never delays a tick's sweep.
+        from dispatcher.schedules import firing
+
+        current = runtime.current()
+        return len(firing.fire_due(current.sessions, current.settings))
 
     @target.task(name=KEYWORDS, shared=False)
     def refresh_keywords() -> dict[str, str]:

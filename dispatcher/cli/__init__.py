@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from dispatcher.cli import campaign, check, demo, keywords, results, simulate, vendors, web
+from dispatcher.cli import campaign, check, demo, keywords, results, schedule, simulate, vendors, web
 
 app = typer.Typer(
     name="dispatcher",
@@ -14,5 +14,5 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (vendors, simulate, check, campaign, results, keywords, web, demo):
+for module in (vendors, simulate, check, campaign, schedule, results, keywords, web, demo):
     module.register(app)

@@ -101,8 +101,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Read, validate and plan a campaign (draft, or scheduled with --at)."""
         from dispatcher import campaigns
+        from dispatcher.contacts.sandbox import read_first_if_unscanned
         from dispatcher.contacts.summary import summary
-        from dispatcher.web.sandbox import read_first_if_unscanned
 
         settings = load_settings()
         sheet_arg: str | int | None = int(sheet) if sheet is not None and sheet.isdigit() else sheet
@@ -125,7 +125,7 @@ def register(app: typer.Typer) -> None:
                 split=split,
             )
         except DispatcherError as exc:
-            raise fail(exc) from None
+            raise fail(exc, as_json=as_json) from None
         data = {
             "id": created.campaign_id,
             "state": created.state.value,
@@ -187,27 +187,39 @@ def register(app: typer.Typer) -> None:
         _act("retry", campaign_id, include_unknown=include_unknown)
 
     @campaign.command("list")
-    def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    def list_(
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+        proofs: Annotated[bool, typer.Option("--proofs", help="Show the proofs (样张) too.")] = False,
+    ) -> None:
+        """The campaigns, newest last; proofs only with --proofs. Times in China time."""
         from sqlalchemy import select
 
+        from dispatcher.i18n import CHINA
         from dispatcher.store import Campaign
 
         sessions = load_sessions(load_settings())
+        query = select(Campaign).order_by(Campaign.id)
+        if not proofs:
+            query = query.where(Campaign.proof.is_(False))
         with sessions() as session:
-            rows = session.execute(select(Campaign).order_by(Campaign.id)).scalars().all()
-            data = [
+            rows = session.execute(query).scalars().all()
+            data: list[dict[str, Any]] = [
                 {"id": c.id, "name": c.name, "state": c.state, "account": c.account, "vendor": c.vendor,
-                 "start_at": c.start_at.isoformat() if c.start_at else None}
+                 "start_at": c.start_at.isoformat() if c.start_at else None, "proof": c.proof}
                 for c in rows
             ]  # fmt: skip
         if as_json:
             typer.echo(json.dumps(data, ensure_ascii=False))
             return
-        table = Table("id", "name", "state", "account", "vendor", "start")
+        table = Table("id", "name", "state", "account", "vendor", "start (China time)")
         for c in data:
-            table.add_row(
-                *(str(c[k] or "") for k in ("id", "name", "state", "account", "vendor", "start_at"))
+            start = (
+                datetime.fromisoformat(c["start_at"]).astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S")
+                if c["start_at"]
+                else ""
             )
+            name = f"{c['name']} (proof)" if c["proof"] else c["name"]
+            table.add_row(str(c["id"]), name, c["state"], c["account"], c["vendor"], start)
         Console().print(table)
 
     @campaign.command("status")
@@ -227,7 +239,7 @@ def register(app: typer.Typer) -> None:
                 try:
                     return campaigns.status(session, campaign_id)
                 except DispatcherError as exc:
-                    raise fail(exc) from None
+                    raise fail(exc, as_json=as_json) from None
 
         data = read()
         if watch:
@@ -250,6 +262,8 @@ def register(app: typer.Typer) -> None:
                 typer.echo(_variant_test_words(data["variant_test"]))
         if words := _waiting(data):
             typer.echo(words)
+        if data.get("set_aside"):
+            typer.echo(f"{data['set_aside']} report/reply bodies set aside (dispatcher reports set-aside)")
 
     @app.command("worker")
     def worker(

@@ -13,13 +13,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy.exc import SQLAlchemyError
 
 from dispatcher import chunker
+from dispatcher.cli.common import fail
 from dispatcher.config import Settings
 from dispatcher.contacts import ingest, normalise
+from dispatcher.contacts.sandbox import read_first_if_unscanned
 from dispatcher.contacts.summary import summary
 from dispatcher.errors import DispatcherError, StoreError
 from dispatcher.text import TextRules
 from dispatcher.vendors.wire import Separators
-from dispatcher.web.sandbox import read_first_if_unscanned
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -161,13 +162,21 @@ def check(
             encrypted=encrypted,
         )
     except (DispatcherError, ValueError, OSError) as exc:
+        if as_json:
+            raise fail(exc, as_json=True) from None
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
     data = summary(result, chunks)
+    nobody = f"no recipient left to send to: all {data['rows']:,} rows were rejected"
+    if not data["messages"]:  # every row rejected: nothing would be sent, which is an error
+        data["error"] = {"code": "no_recipients", "message": nobody}
     if as_json:
         typer.echo(json.dumps(data, ensure_ascii=False))
-        return
-    _print_summary(Console(), data)
+    else:
+        _print_summary(Console(), data)
+    if not data["messages"]:
+        err.print(f"[red]error:[/red] {nobody}", highlight=False)
+        raise typer.Exit(1)
 
 
 def _print_summary(console: Console, data: dict[str, Any]) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import TYPE_CHECKING
 
 import typer
 
 from dispatcher.config import Settings
-from dispatcher.errors import ConfigError
+from dispatcher.errors import ConfigError, DispatcherError
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -16,10 +18,24 @@ if TYPE_CHECKING:
 ACTOR = "cli"  # who the audit log says acted, for every command
 
 
-def fail(exc: Exception) -> typer.Exit:
-    """Print ``exc`` as the command's error; raise what this returns (exit status 2)."""
+def error_code(exc: BaseException) -> str:
+    """A stable word for the kind of error, for scripts reading ``--json``: ``spreadsheet``, ``template``,
+    ``config``, ``state`` ... (the exception's class, without ``Error``, in snake case)."""
+    if isinstance(exc, OSError):
+        return "file"
+    if isinstance(exc, ValueError) and not isinstance(exc, DispatcherError):
+        return "invalid"
+    name = type(exc).__name__.removesuffix("Error") or "dispatcher"
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def fail(exc: Exception, *, as_json: bool = False, status: int = 2) -> typer.Exit:
+    """Print ``exc`` as the command's error (on stderr; with ``as_json`` also ``{"error": {"code",
+    "message"}}`` on stdout, where a script reads); raise what this returns (exit status 2)."""
     typer.echo(f"error: {exc}", err=True)
-    return typer.Exit(2)
+    if as_json:
+        typer.echo(json.dumps({"error": {"code": error_code(exc), "message": str(exc)}}, ensure_ascii=False))
+    return typer.Exit(status)
 
 
 def load_settings() -> Settings:

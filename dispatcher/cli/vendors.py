@@ -10,7 +10,14 @@ from rich.console import Console
 from rich.table import Table
 
 from dispatcher.errors import UnknownVendorError
-from dispatcher.vendors import DEFAULT_SEPARATORS, SEPARATORS_TO_CONFIRM, VENDORS, registry
+from dispatcher.vendors import (
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_SEPARATORS,
+    SEPARATORS_TO_CONFIRM,
+    SIGNATURE_LAST,
+    VENDORS,
+    registry,
+)
 
 
 def separators_note() -> str:
@@ -106,6 +113,22 @@ def vendors_markdown() -> str:
             f"- Reports: up to {limits.reports_per_pull} per pull",
             f"- Balance: at most one query per {module.BALANCE_INTERVAL_S:g} s, across all workers",
             f"- Encoding: {module.ENCODING}",
+            "- Signature: "
+            + (
+                "`内容【签名】`, last: the document requires it there (its -5 / a missing one is refused)"
+                if name in SIGNATURE_LAST
+                else "`【品牌】内容` or `内容【签名】`: the document does not say where; its public clients put it "
+                "first, and `check` and the preview take either"
+            ),
+            "- Requests in flight per account: "
+            + (
+                f"{DEFAULT_MAX_IN_FLIGHT[name]} unless the account sets `max_in_flight` (0: no limit), held "
+                "across every worker through Redis: the vendor's demos' code tables answer -18 "
+                "(上次提交没有等待返回不能继续提交, no concurrent submissions by default) to a request sent "
+                "while another is unanswered"
+                if name in DEFAULT_MAX_IN_FLIGHT
+                else "no limit unless the account sets `max_in_flight`"
+            ),
             "",
             "| method | what it does | limit |",
             "|---|---|---|",

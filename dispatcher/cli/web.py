@@ -9,21 +9,34 @@ import re
 import secrets
 import sys
 from typing import Annotated, Any
+from urllib.parse import unquote_plus
 
 import typer
 
 from dispatcher.cli.common import fail, load_sessions, load_settings
 from dispatcher.errors import DispatcherError
 
-_TOKEN_RE = re.compile(r"(?i)\b(token)=[^&\s]*")
+_QUERY_PARAM = re.compile(r"([?&;])([^=&;\s]*)=([^&;\s]*)")
+_SECRET_NAME = re.compile(r"token|secret|passw|pwd|key|sign|auth", re.I)
+
+
+def _redact(match: re.Match[str]) -> str:
+    # The name as the app reads it, however it was spelled: ``t%6Fken`` is ``token`` to the receiver.
+    name = match.group(2)
+    for _ in range(3):
+        name = unquote_plus(name)
+    return f"{match.group(1)}{match.group(2)}=***" if _SECRET_NAME.search(name) else match.group(0)
 
 
 class RedactQuerySecrets(logging.Filter):
-    """Push receivers take their secret in the URL (the vendors' contract): keep it out of access logs."""
+    """Push receivers take their secret in the URL (the vendors' contract): keep it out of access logs.
+    Every parameter whose name, decoded, looks like a secret is masked."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(_TOKEN_RE.sub(r"\1=***", a) if isinstance(a, str) else a for a in record.args)
+            record.args = tuple(
+                _QUERY_PARAM.sub(_redact, a) if isinstance(a, str) and "=" in a else a for a in record.args
+            )
         return True
 
 
@@ -67,6 +80,7 @@ def register(app: typer.Typer) -> None:
 
         from dispatcher.web import create_app
         from dispatcher.web.auth import check_secret_key
+        from dispatcher.web.server import server_options
 
         settings = load_settings()
         if not settings.secret_key:
@@ -92,6 +106,7 @@ def register(app: typer.Typer) -> None:
             proxy_headers=True,
             forwarded_allow_ips=forwarded_allow_ips,
             log_config=access_log_config(),
+            **server_options(settings, forwarded_allow_ips),  # slow and greedy clients
         )
 
     @user.command("add")

@@ -15,8 +15,15 @@ zipped workbook (xlsx, xlsm, xlsb, ods) this module checks, streaming and in bou
   does not decide on its own: calamine allocates from the cells, and Excel widens the dimension over
   formatted empty cells, so a genuine list may declare more than it holds.
 
-The sheets of xls, xlsb and ods are not scanned: those are read in a child process with a memory limit
-(:mod:`dispatcher.web.sandbox`) first, as the web app reads every upload, whatever its format.
+- ods and xlsb: each sheet's real extent too (:mod:`dispatcher.contacts.extent`: ods's repeated rows
+  and cells counted as calamine expands them).
+
+- xls (not a zip): each sheet's extent from its cell records (calamine trusts a cell's column as
+  written, past the 256 the format allows); a file whose records cannot be read here is left to
+  calamine.
+
+Whatever the guard passes, the web app reads in a child process with a memory limit
+(:mod:`dispatcher.contacts.sandbox`) first, and so do the CLI's checks for xls, xlsb and ods.
 
     with WorkbookGuard.open(path, limits) as guard:   # None for a file that is not a zip
         guard.check_sheet("名单")                      # SpreadsheetError naming file, sheet and size
@@ -36,6 +43,15 @@ from pathlib import Path
 from typing import Any
 from xml.parsers import expat
 
+from dispatcher.contacts.extent import (
+    OLE_SIGNATURE,
+    Extent,
+    OdsScan,
+    XlsDamaged,
+    XlsOverlap,
+    xls_extents,
+    xlsb_extent,
+)
 from dispatcher.errors import SpreadsheetError
 
 XLSX_SUFFIXES = frozenset({".xlsx", ".xlsm"})
@@ -90,8 +106,8 @@ def _forbid_dtd(*_: Any) -> int:
     raise _Dtd
 
 
-def _parser() -> Any:
-    parser = expat.ParserCreate()
+def _parser(namespaces: bool = False) -> Any:
+    parser = expat.ParserCreate(namespace_separator=" " if namespaces else None)
     # As defusedxml does: a DTD is refused before any entity in it could be declared or expanded.
     parser.StartDoctypeDeclHandler = _forbid_dtd
     parser.EntityDeclHandler = _forbid_dtd
@@ -115,6 +131,7 @@ class WorkbookGuard:
                 raise self.refuse(f"part {info.filename} is in the zip twice")
             self.parts[info.filename.lower()] = info.filename
         self.sheet_parts: dict[str, list[str]] = {}  # sheet name -> its parts, filled by _check_xlsx
+        self.extents: dict[str, Extent] = {}  # an ods's tables by name, with their real extent
 
     def part(self, name: str) -> str | None:
         """The zip's name of a part, found as calamine finds it (normalised, any case)."""
@@ -122,11 +139,16 @@ class WorkbookGuard:
 
     @classmethod
     @contextlib.contextmanager
-    def open(cls, path: Path, limits: SheetLimits = DEFAULT_LIMITS) -> Iterator[WorkbookGuard | None]:
+    def open(
+        cls, path: Path, limits: SheetLimits = DEFAULT_LIMITS
+    ) -> Iterator[WorkbookGuard | XlsGuard | None]:
         """The guard of a zipped workbook after its workbook-level checks; None when not a zip."""
         with path.open("rb") as f:
-            zipped = f.read(4) == b"PK\x03\x04"
-        if not zipped:
+            head = f.read(8)
+        if head == OLE_SIGNATURE and path.suffix.lower() == ".xls":
+            yield XlsGuard(path, limits)
+            return
+        if head[:4] != b"PK\x03\x04":
             yield None
             return
         _check_central_directory(path)
@@ -143,8 +165,14 @@ class WorkbookGuard:
                         pass
             if guard.xlsx:
                 guard._check_xlsx()
-            elif content := guard.part("content.xml"):  # OpenDocument: calamine caps it at 100 M cells
-                guard._parse(content, lambda p: setattr(p, "StartElementHandler", _stop))
+            elif content := guard.part("content.xml"):  # OpenDocument: every table's real extent
+                scan = OdsScan()
+                guard._parse(content, scan.setup, namespaces=True)
+                guard.extents = scan.tables
+                for sheet, extent in scan.tables.items():  # every one: a name calamine spells otherwise
+                    guard._refuse_beyond(extent, sheet)  # must not slip through
+            elif path.suffix.lower() == ".xlsb":
+                guard._check_xlsb()
             yield guard
 
     def refuse(self, what: str) -> SpreadsheetError:
@@ -205,9 +233,9 @@ class WorkbookGuard:
         if produced != info.file_size or crc != info.CRC:
             raise damaged
 
-    def _parse(self, part: str, setup: Callable[[Any], None]) -> None:
+    def _parse(self, part: str, setup: Callable[[Any], None], *, namespaces: bool = False) -> None:
         """Stream ``part`` through a DTD-refusing expat parser set up by ``setup``."""
-        parser = _parser()
+        parser = _parser(namespaces)
         setup(parser)
         try:
             for block in self._blocks(part):
@@ -289,10 +317,27 @@ class WorkbookGuard:
 
         self._parse(part, setup)
 
+    def _check_xlsb(self) -> None:
+        """Every worksheet of an xlsb (found through the workbook's relationships, as calamine finds
+        them, or by folder without them) against the limits: its rows and columns from its records."""
+        rels = self.part("xl/_rels/workbook.bin.rels")
+        if rels:
+            parts = [part for _, kind, part in self._relationships(rels, "xl") if kind.endswith("/worksheet")]
+        else:
+            parts = [name for key, name in self.parts.items() if key.startswith("xl/worksheets/")]
+        for part in parts:
+            self._refuse_beyond(xlsb_extent(self._blocks(part)), part)
+
+    def _refuse_beyond(self, extent: Extent, sheet: str) -> None:
+        refuse_beyond(self.path, extent, sheet, self.limits)
+
     def check_sheet(self, sheet: str) -> None:
-        """Refuse ``sheet`` if its cells span more than the limits (xlsx/xlsm sheets; the sheets of
-        ods and xlsb are not scanned). A sheet whose part cannot be found is refused: calamine might
-        find one this check did not see."""
+        """Refuse ``sheet`` if its cells span more than the limits (xlsx/xlsm and ods sheets here; every
+        xlsb sheet when the workbook was opened). A sheet whose part cannot be found is refused:
+        calamine might find one this check did not see."""
+        if self.extents:
+            self._refuse_beyond(self.extents.get(sheet, Extent()), sheet)
+            return
         if not self.xlsx:
             return
         parts = self.sheet_parts.get(sheet)
@@ -343,6 +388,39 @@ class WorkbookGuard:
         cells += len(_CELL.findall(carry))
         plain += carry.count(b'<c r="')
         return cells == plain and rows <= limits.rows and columns <= limits.columns
+
+
+def refuse_beyond(path: Path, extent: Extent, sheet: str, limits: SheetLimits) -> None:
+    if extent.rows > limits.rows or extent.columns > limits.columns:
+        first = f"{column_letters(extent.left)}{extent.top}"
+        last = f"{column_letters(extent.right)}{extent.bottom}"
+        raise SpreadsheetError(
+            f"{path.name}: sheet {sheet!r} spans {extent.rows:,} rows × {extent.columns:,} columns (cells "
+            f"from {first} to {last}); the limit is {limits.rows:,} rows × {limits.columns:,} columns "
+            "(settings max_sheet_rows, max_sheet_columns); refused before reading it"
+        )
+
+
+class XlsGuard:
+    """An xls workbook's sheets against the limits: their cells read from the file's records (the
+    compound file and its workbook stream; a file this cannot read is left to calamine, in a child)."""
+
+    def __init__(self, path: Path, limits: SheetLimits) -> None:
+        self.path = path
+        self.limits = limits
+        try:
+            self.extents = xls_extents(path.read_bytes())
+        except XlsDamaged:  # not read here: calamine says what it makes of it (in a child first)
+            self.extents = {}
+        except XlsOverlap:
+            raise SpreadsheetError(
+                f"{path.name}: its sheets overlap one another (crafted); refused before reading it"
+            ) from None
+        for sheet, extent in self.extents.items():  # calamine loads every sheet of an xls as it opens it
+            refuse_beyond(self.path, extent, sheet, self.limits)
+
+    def check_sheet(self, sheet: str) -> None:
+        refuse_beyond(self.path, self.extents.get(sheet, Extent()), sheet, self.limits)
 
 
 def _stop(*_: Any) -> None:

@@ -8,6 +8,7 @@ forbidden keyword, ``&`` on an encrypted account, too long; duplicate, opted out
 
 from __future__ import annotations
 
+import bisect
 import enum
 import gc
 import itertools
@@ -184,7 +185,7 @@ def ingest(
         layout.headers[layout.phone_index],
         parsed,
     )
-    _template_warnings(parsed, result, marketing)
+    _template_warnings(parsed, result, marketing, rules.signature_first)
     data = itertools.chain((r for r in read if r[0] > layout.header_row), source.rows)
     # The loop allocates millions of objects that all live on: the cyclic GC would traverse the
     # growing result again and again for nothing (nothing here forms cycles).
@@ -204,6 +205,12 @@ def ingest(
     finally:
         if collecting:
             gc.enable()
+    if result.rows == 0:  # an import template, or a list whose rows are all blank
+        raise SpreadsheetError.say(
+            N_("%(where)s: no data rows below the header row %(header)s: there is no one to send to"),
+            where=source.where(),
+            header=layout.header_row,
+        )
     if result.not_gb2312:
         _warn(
             result,
@@ -221,10 +228,32 @@ def _warn(result: IngestResult, msgid: str, **params: Any) -> None:
     result.notices.append((msgid, params))
 
 
-def _template_warnings(template: textrules.Template, result: IngestResult, marketing: bool) -> None:
-    # A template ending in words must end with 【签名】 ("【{店名}】" counts); one ending in a value is checked per row.
-    if template.literals[-1].strip() and not textrules.has_signature(template.source):
-        _warn(result, N_("the template does not end with a 【signature】: gateways reject such texts"))
+def _signature_rule(template: textrules.Template, leading: bool) -> tuple[bool, bool]:
+    """(the template's own words lack a 【signature】, each rendered text's is to be checked).
+
+    A template ending in words must end with 【签名】 ("【{店名}】" counts); one ending in a value is checked
+    per row. Where the gateway takes a leading signature (``leading``: trigger, entinfo), one starting
+    with 【品牌】 is as good, and a row's text may start with one."""
+    first, last = template.literals[0], template.literals[-1]
+    if leading and first.strip() and textrules.has_signature(template.source, leading=True):
+        return False, False
+    if last.strip():
+        return not textrules.has_signature(template.source), False
+    return False, True
+
+
+def _template_warnings(
+    template: textrules.Template, result: IngestResult, marketing: bool, leading: bool
+) -> None:
+    if _signature_rule(template, leading)[0]:
+        where = N_("the template does not end with a 【signature】: gateways reject such texts")
+        _warn(result, where)
+    if named := textrules.full_width_placeholders(template):
+        _warn(
+            result,
+            N_("%(names)s: full-width braces are sent as they are; a placeholder is written {column}"),
+            names="、".join("｛" + n + "｝" for n in named),
+        )
     if marketing and not textrules.has_opt_out_hint(template.static_text):
         _warn(result, N_("a marketing text should tell people how to opt out (e.g. 回T退订)"))
 
@@ -250,7 +279,13 @@ def _process(
     parts = [""] * (2 * len(template.literals) - 1)
     parts[::2] = template.literals
     join = "".join
-    check_signature = not template.literals[-1].strip()  # the text ends with a value: check each one
+    leading = text_rules.signature_first  # the gateway takes 【签名】 first, too
+    check_signature = _signature_rule(template, leading)[1]  # it may come from a value: check each text
+    # A rendered text is measured before it is built: a long value repeated by the template must
+    # cost a rejection, not the memory of a text no gateway would take.
+    room = textrules.MAX_TEXT_CHARS - len(template.static_text)
+    static_ascii = template.static_text.isascii()
+    single, double = text_rules.max_chars or (textrules.MAX_TEXT_CHARS, textrules.MAX_TEXT_CHARS)
     is_csv = not source.sheet
     messages = result.messages
     rows_out, mobiles, texts, segs = messages.rows, messages.mobiles, messages.texts, messages.segments
@@ -282,9 +317,10 @@ def _process(
                 continue
             parsed, reason = parse_mobile(raw)
             if parsed is None:
-                rejected.append(
-                    Rejection(number, phone_header, display(raw), REASON_CODES.get(reason, "not_a_number"))
-                )
+                code = REASON_CODES.get(reason, "not_a_number")
+                if _repeats_header(cells, layout.headers):  # a list pasted together from several
+                    code = "repeated_header"
+                rejected.append(Rejection(number, phone_header, display(raw), code))
                 continue
             mobile = parsed
         picked = (
@@ -309,9 +345,16 @@ def _process(
                 Rejection(number, missing, "", "missing_value", {"field": missing}, mobile=mobile)
             )
             continue
+        if sum(map(len, values)) > room:  # said as the account's own length rule says it
+            if static_ascii and all(map(str.isascii, values)):
+                reason, params = "too_long_single_byte", {"limit": single}
+            else:
+                reason, params = "too_long", {"limit": double}
+            rejected.append(Rejection(number, "", "", reason, params, mobile=mobile))
+            continue
         parts[1::2] = values
         message = join(parts)
-        if check_signature and not textrules.has_signature(message):
+        if check_signature and not textrules.has_signature(message, leading=leading):
             rejected.append(Rejection(number, fields[-1], values[-1], "no_signature", mobile=mobile))
             continue
         if text_reason is not None and (problem := text_reason(message)):
@@ -319,10 +362,9 @@ def _process(
             continue
         first = seen.get(mobile)
         if first is not None:
+            code = "duplicate" if _same_text(rows_out, texts, first, message) else "duplicate_other_text"
             rejected.append(
-                Rejection(
-                    number, phone_header, mobile, "duplicate", {"row": first}, RejectKind.DUPLICATE, mobile
-                )
+                Rejection(number, phone_header, mobile, code, {"row": first}, RejectKind.DUPLICATE, mobile)
             )
             continue
         seen[mobile] = number
@@ -343,6 +385,22 @@ def _process(
     segs.extend(_segments(texts, not_gb2312))
     if progress is not None:
         progress(count, total)
+
+
+def _repeats_header(cells: Sequence[Cell], headers: Sequence[str]) -> bool:
+    """Whether a data row says the header again (its non-empty cells are the header's own)."""
+    shown = [textrules.display(c) for c in cells[: len(headers)]]
+    named = [(value, header) for value, header in zip(shown, headers, strict=False) if value and header]
+    return len(named) >= 2 and all(value == header for value, header in named)
+
+
+def _same_text(rows_out: list[int], texts: list[str], first_row: int, text: str) -> bool:
+    """Whether ``text`` is the text kept for row ``first_row`` (one the list took; an opted-out first row
+    kept none: then the texts are not compared)."""
+    at = bisect.bisect_left(rows_out, first_row)  # rows are taken in order: the list is sorted
+    if at < len(rows_out) and rows_out[at] == first_row:
+        return texts[at] == text
+    return True
 
 
 class _ValueColumns:

@@ -16,17 +16,19 @@ from pathlib import Path
 
 import python_calamine
 
-from dispatcher.contacts.guard import DEFAULT_LIMITS, SheetLimits, WorkbookGuard
+from dispatcher.contacts.guard import DEFAULT_LIMITS, SheetLimits, WorkbookGuard, XlsGuard
 from dispatcher.contacts.phones import Cell
 from dispatcher.errors import SpreadsheetError
 from dispatcher.i18n import N_
 
-SPREADSHEET_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"})
+# .et: WPS's own spreadsheets, BIFF workbooks as .xls is (calamine reads them by their content).
+SPREADSHEET_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xlsb", ".xls", ".et", ".ods"})
 CSV_SUFFIXES = frozenset({".csv", ".txt", ".tsv"})
 # Tried in this order. GB18030 is a superset of GBK (what Chinese Excel and WPS write); UTF-8 first
 # because valid UTF-8 Chinese text is almost never valid GBK and vice versa.
 CSV_ENCODINGS = ("utf-8-sig", "gb18030")
 _CHUNK = 1 << 20
+MAX_FIELDS_PER_LINE = 20_000  # above any genuine width (Excel's is 16,384), far below what memory minds
 
 
 @dataclass
@@ -57,7 +59,7 @@ def open_rows(path: str | Path, sheet: str | int | None = None, limits: SheetLim
     if suffix in SPREADSHEET_SUFFIXES:
         return read_spreadsheet(path, sheet, limits)
     raise SpreadsheetError(
-        f"{path.name}: unsupported file type {suffix or '(none)'!r}; use xlsx, xlsm, xls, ods or csv"
+        f"{path.name}: unsupported file type {suffix or '(none)'!r}; use xlsx, xlsm, xls, et, ods or csv"
     )
 
 
@@ -65,7 +67,10 @@ def _workbook(path: Path) -> python_calamine.CalamineWorkbook:
     try:
         return python_calamine.CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine raises its own errors, zip errors, and ValueError on junk
-        raise SpreadsheetError(f"{path.name}: cannot read the file as a spreadsheet ({exc})") from exc
+        hint = ""
+        if path.suffix.lower() == ".et":  # a WPS format calamine does not know (a newer or encrypted one)
+            hint = "; WPS 表格 (.et): 在 WPS 中另存为 xlsx (save it as xlsx in WPS) and upload that"
+        raise SpreadsheetError(f"{path.name}: cannot read the file as a spreadsheet ({exc}){hint}") from exc
 
 
 def sheet_names(path: Path, limits: SheetLimits = DEFAULT_LIMITS) -> list[str]:
@@ -97,8 +102,14 @@ def read_spreadsheet(
     )
 
 
+def read_through(path: Path, sheet: str | int | None, limits: SheetLimits = DEFAULT_LIMITS) -> int:
+    """Read every row of ``sheet`` (what creating a campaign will do); the number of rows. Run in a
+    memory-limited child (:mod:`dispatcher.contacts.sandbox`) before a process reads the sheet itself."""
+    return sum(1 for _ in open_rows(path, None if sheet == "" else sheet, limits).rows)
+
+
 def _load(
-    workbook: python_calamine.CalamineWorkbook, name: str, guard: WorkbookGuard | None
+    workbook: python_calamine.CalamineWorkbook, name: str, guard: WorkbookGuard | XlsGuard | None
 ) -> python_calamine.CalamineSheet:
     if guard is not None:
         guard.check_sheet(name)  # before calamine allocates the sheet
@@ -110,7 +121,7 @@ def _choose_sheet(
     names: list[str],
     sheet: str | int | None,
     path: Path,
-    guard: WorkbookGuard | None,
+    guard: WorkbookGuard | XlsGuard | None,
 ) -> python_calamine.CalamineSheet:
     if sheet is None:
         for name in names:
@@ -209,7 +220,7 @@ def _csv_rows(
     # Cells stay text, exactly as written: nothing that looks like a formula is ever evaluated.
     # A CSV is held to the sheet limits too: a row of millions of fields takes minutes to read.
     with open(path, encoding=encoding, newline="") as f:
-        reader = csv.reader(f, delimiter=delimiter)
+        reader = csv.reader(_bounded_lines(f, delimiter, path, limits), delimiter=delimiter)
         try:
             for number, row in enumerate(reader, start=1):
                 if number > limits.rows:
@@ -217,14 +228,34 @@ def _csv_rows(
                         f"{path.name}: more than {limits.rows:,} rows; the limit is {limits.rows:,} "
                         "(setting max_sheet_rows)"
                     )
-                if len(row) > limits.columns and _width(row) > limits.columns:
+                if row and not row[-1].strip():
+                    # Trailing empty fields (Excel pads rows; a crafted file sends millions) hold
+                    # nothing: dropped here, so no page or column count ever sees them.
+                    del row[_width(row) :]
+                if len(row) > limits.columns:
                     raise SpreadsheetError(
-                        f"{path.name}, row {number}: {_width(row):,} columns; the limit is "
+                        f"{path.name}, row {number}: {len(row):,} columns; the limit is "
                         f"{limits.columns:,} (setting max_sheet_columns)"
                     )
                 yield number, row
         except csv.Error as exc:
             raise SpreadsheetError(f"{path.name}, row {reader.line_num}: {exc}") from exc
+
+
+def _bounded_lines(lines: Iterator[str], delimiter: str, path: Path, limits: SheetLimits) -> Iterator[str]:
+    """The file's lines, each with at most :data:`MAX_FIELDS_PER_LINE` fields before the csv module
+    makes a list of them: a trailing run of empty ones is dropped (as every row's are), a line with
+    more is refused. A 50 MB line of commas would otherwise be a list of 50 million fields."""
+    for number, line in enumerate(lines, start=1):
+        if line.count(delimiter) > MAX_FIELDS_PER_LINE:
+            line = line.rstrip("\r\n").rstrip(delimiter + " \t") + "\n"
+            fields = line.count(delimiter) + 1
+            if fields > MAX_FIELDS_PER_LINE:
+                raise SpreadsheetError(
+                    f"{path.name}, row {number}: {fields:,} columns; the limit is {limits.columns:,} "
+                    "(setting max_sheet_columns)"
+                )
+        yield line
 
 
 def _width(row: Sequence[str]) -> int:

@@ -11,21 +11,27 @@ as dramatiq lays out ``rate_limits/``: the algorithm apart from where its state 
   process, without Redis (the embedded demo).
 - ``pull.py``: :class:`PullLimiter`, report and reply pulls on the account's budget, held to their share.
 - ``balance.py``: :class:`BalanceGate`, balance queries the vendor's minimum interval apart.
+- ``inflight.py``: :class:`AccountInFlight` (``backends/inflight.lua``) and :class:`LocalInFlight`, an
+  account's requests unanswered at once held to its ``max_in_flight``.
 """
 
 from dispatcher.ratelimit.backends.memory import LocalLimiter, LocalRates
 from dispatcher.ratelimit.backends.redis import AccountLimiter
 from dispatcher.ratelimit.balance import BalanceGate
+from dispatcher.ratelimit.inflight import AccountInFlight, InFlight, LocalInFlight
 from dispatcher.ratelimit.limiter import Limiter
 from dispatcher.ratelimit.policy import LimiterPolicy
 from dispatcher.ratelimit.pull import PULL_SHARE, PullLimiter
 
 __all__ = [
     "PULL_SHARE",
+    "AccountInFlight",
     "AccountLimiter",
     "BalanceGate",
+    "InFlight",
     "Limiter",
     "LimiterPolicy",
+    "LocalInFlight",
     "LocalLimiter",
     "LocalRates",
     "PullLimiter",

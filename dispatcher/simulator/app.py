@@ -94,6 +94,11 @@ class SimulatorApp:
         vendor = _VENDORS[vendor_name]
         form = parse_form(query, body)
         state = self.state
+        if (
+            vendor_name == "entinfo"
+            and (charset := entinfo.VENDOR.form_encoding(state, vendor_method, form)) != "utf-8"
+        ):
+            form = parse_form(query, body, charset)
         fault = None
         rate = state.config.fault_rate
         if rate > 0 and vendor.is_send(vendor_method) and state.rng.random() < rate:

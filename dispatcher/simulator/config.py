@@ -11,6 +11,7 @@ from typing import Any
 VENDORS = ("webservice", "yunxin", "trigger", "entinfo")
 SEPARATORS = {"yunxin": ("|!|", "|^|"), "trigger": ("|~|", "|-|")}  # personalised (pair, message)
 ENTINFO_DEMO_SN = "SDK-DEMO-010-00001"
+CONTENT_READINGS = ("plain", "url", "gb2312")
 
 
 @dataclass(frozen=True)
@@ -28,10 +29,19 @@ class Account:
     message_separator: str = ""
     show_num: str = "106900000001"  # the sending (channel) number shown in replies
     keywords: tuple[str, ...] = ()  # forbidden words of this account, on top of the global list
+    # entinfo: sends of this account unanswered at once; one more is refused with -18
+    # ("上次提交没有等待返回不能继续提交", multithreading off, the vendor's default). 0: no limit.
+    max_in_flight: int = 0
+    # entinfo: how this gateway reads mdsmssend's ``content`` (each a reading of the vendor's clients):
+    # "plain" the form value as is, "url" URL-decoded once more ("+" is a space), "gb2312" the form's
+    # bytes in GBK (what .NET calls GB2312).
+    content_encoding: str = "plain"
 
     def __post_init__(self) -> None:
         if self.vendor not in VENDORS:
             raise ValueError(f"unknown vendor {self.vendor!r}; expected one of {', '.join(VENDORS)}")
+        if self.content_encoding not in CONTENT_READINGS:
+            raise ValueError(f"content_encoding must be one of {', '.join(CONTENT_READINGS)}")
         if not self.user:
             raise ValueError("an account needs a user name")
         pair, message = SEPARATORS.get(self.vendor, ("|!|", "|^|"))

@@ -1,7 +1,12 @@
 """The entinfo gateway (Entinfo SDK API, 2017): ``mdsmssend`` (one text, up to 10,000 numbers)
 and ``mdgxsend`` (aligned number and content lists). Paths ``/webservice.asmx/<method>`` (``<string>``),
 ``/mdsmssend.ashx`` and ``/mdgxsend.ashx`` (plain). Success returns the client's ``rrid`` when given.
-The document has no report or reply method: accepted messages are in the ledger only."""
+The document has no report or reply method: accepted messages are in the ledger only.
+
+Beyond the document, as the vendor's own demo client calls them: ``balance(sn, pwd)`` (``pwd`` the MD5
+form, as for sends) answers the account's balance; ``Register`` and ``UnRegister`` take the *plain*
+password in ``pwd`` and answer ``0``. An account may refuse a send while ``max_in_flight`` of its
+sends are unanswered (-18), and may read mdsmssend's ``content`` three ways (``content_encoding``)."""
 
 from __future__ import annotations
 
@@ -13,8 +18,8 @@ from dispatcher.simulator.crypto import entinfo_pwd
 from dispatcher.simulator.gateway import (
     Answer,
     Form,
-    ends_with_signature,
     error,
+    has_signature,
     is_digits,
     is_mobile,
     segments,
@@ -29,6 +34,7 @@ DATA_FORMAT = -5  # the document's "数据格式错误": here a bad mobile numbe
 BAD_PARAMETER = -6  # more numbers than the method takes, unknown msgfmt
 TOO_FREQUENT = -8  # 流量控制错误
 TOO_LONG = -10  # above 1000 single-byte or 500 double-byte characters
+BUSY = -18  # 上次提交没有等待返回不能继续提交: the account's previous submission is unanswered
 DUPLICATE = -20
 SN_EMPTY, SN_FORMAT, PWD_EMPTY, MOBILE_EMPTY, CONTENT_EMPTY = -601, -602, -603, -604, -605
 EXT_LENGTH, EXT_DIGITS, STIME_FORMAT, RRID_LENGTH, RRID_DIGITS, CONTENT_ENCODING = (
@@ -44,6 +50,7 @@ COUNT_MISMATCH, EXT_MISMATCH, STIME_MISMATCH, RRID_MISMATCH = -623, -624, -625, 
 _SN = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+){3}")  # XXX-XXX-XXX-XXXXX
 _MSGFMT = frozenset({"", "0", "3", "4", "15"})
 _SEND_METHODS = frozenset({"mdsmssend", "mdgxsend"})
+_REGISTRATION = frozenset({"register", "unregister"})
 
 
 def _too_long(text: str) -> bool:
@@ -94,8 +101,15 @@ class Entinfo:
     def is_send(self, method: str) -> bool:
         return method in _SEND_METHODS
 
+    def form_encoding(self, state: SimState, method: str, form: Form) -> str:
+        """The charset this gateway reads the form in: GBK for an account that reads ``content`` as
+        GB2312 (its form's bytes), else UTF-8."""
+        acct = state.lookup(NAME, form.get("sn", "").strip())
+        reading = acct.account.content_encoding if acct is not None else "plain"
+        return "gbk" if method == "mdsmssend" and reading == "gb2312" else "utf-8"
+
     def handle(self, state: SimState, method: str, form: Form, now: float) -> Answer | None:
-        if method not in _SEND_METHODS:
+        if method not in _SEND_METHODS | _REGISTRATION | {"balance"}:
             return None
         sn, pwd = form.get("sn", "").strip(), form.get("pwd", "").strip()
         if not sn:
@@ -105,10 +119,24 @@ class Entinfo:
         if not pwd:
             return error(PWD_EMPTY)
         acct = state.lookup(NAME, sn)
+        if method in _REGISTRATION:
+            # The vendor's demo client sends the password itself here (and its MD5 form elsewhere).
+            ok = acct is not None and state.password_ok(acct, pwd)
+            return Answer("0") if ok else error(BAD_LOGIN)
         if acct is None or pwd != entinfo_pwd(sn, acct.account.password):
             return error(BAD_LOGIN)
+        if method == "balance":
+            return Answer(str(acct.balance))
         if not state.rate_ok(acct, now):
             return error(TOO_FREQUENT)
+        if not state.in_flight_ok(acct, now):
+            return error(BUSY)
+        if method == "mdsmssend" and acct.account.content_encoding == "url":
+            # A gateway that URL-decodes the field once more: "+" becomes a space, "%xx" a byte.
+            try:
+                form = form | {"content": unquote_plus(form.get("content", ""), errors="strict")}
+            except UnicodeDecodeError:
+                return error(CONTENT_ENCODING)
         mobiles = split_numbers(form.get("mobile", ""))
         if not mobiles:
             return error(MOBILE_EMPTY)
@@ -160,7 +188,7 @@ class Entinfo:
     ) -> Answer:
         sn = acct.account.user
         for mobile, text in messages:
-            if not is_mobile(mobile) or not ends_with_signature(text):
+            if not is_mobile(mobile) or not has_signature(text):
                 return error(DATA_FORMAT)
             if _too_long(text):
                 return error(TOO_LONG)

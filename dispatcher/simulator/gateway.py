@@ -18,6 +18,7 @@ Form = dict[str, str]
 
 _MOBILE = re.compile(r"1[3-9][0-9]{9}")  # ASCII digits: the gateways refuse full-width ones
 _SIGNATURE_AT_END = re.compile(r"【[^【】]+】$")
+_SIGNATURE_AT_START = re.compile(r"^【[^【】]+】")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +38,12 @@ def wrap_asmx(value: str) -> str:
     return f'<?xml version="1.0" encoding="utf-8"?>\r\n<string xmlns="{ASMX_NAMESPACE}">{escaped}</string>'
 
 
-def parse_form(query: bytes, body: bytes) -> Form:
-    """GET query and POSTed urlencoded body, UTF-8; body fields win over query fields."""
+def parse_form(query: bytes, body: bytes, encoding: str = "utf-8") -> Form:
+    """GET query and POSTed urlencoded body, UTF-8 (or ``encoding``); body fields win over query fields."""
     form: Form = {}
     for raw in (query, body):
         if raw:
-            for key, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True, encoding="utf-8"):
+            for key, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True, encoding=encoding):
                 form[key.lower()] = value
     return form
 
@@ -63,6 +64,12 @@ def is_mobile(number: str) -> bool:
 def ends_with_signature(text: str) -> bool:
     """``...【签名】``: a bracketed signature is the last thing in the text."""
     return _SIGNATURE_AT_END.search(text) is not None
+
+
+def has_signature(text: str) -> bool:
+    """``【签名】...`` or ``...【签名】``: trigger's and entinfo's documents do not say where it goes, and
+    their public clients put it first as often as last."""
+    return _SIGNATURE_AT_START.search(text) is not None or ends_with_signature(text)
 
 
 def segments(text: str) -> int:

@@ -42,7 +42,16 @@ class PendingReply:
 
 
 class AccountState:
-    __slots__ = ("account", "balance", "last_balance_query", "last_ref", "replies", "reports", "window")
+    __slots__ = (
+        "account",
+        "balance",
+        "busy",
+        "last_balance_query",
+        "last_ref",
+        "replies",
+        "reports",
+        "window",
+    )
 
     def __init__(self, account: Account, balance: int) -> None:
         self.account = account
@@ -52,6 +61,7 @@ class AccountState:
         self.reports: deque[PendingReport] = deque()  # due times ascend: the delay is constant
         self.replies: deque[PendingReply] = deque()
         self.last_ref: dict[str, tuple[str, bool]] = {}  # mobile -> (customerUuid, group) of its last message
+        self.busy: list[float] = []  # when each request being answered now will have its answer
 
 
 class SimState:
@@ -95,6 +105,19 @@ class SimState:
         if len(window) >= limit:
             return False
         window.append(now)
+        return True
+
+    def in_flight_ok(self, acct: AccountState, now: float) -> bool:
+        """Whether one more request of the account may be taken while the others are still unanswered
+        (``max_in_flight``; each answer leaves ``latency_ms`` after its request came). A refused one
+        does not count."""
+        limit = acct.account.max_in_flight
+        if limit <= 0:
+            return True
+        acct.busy = [until for until in acct.busy if until > now]
+        if len(acct.busy) >= limit:
+            return False
+        acct.busy.append(now + self.config.latency_ms / 1000)
         return True
 
     @staticmethod

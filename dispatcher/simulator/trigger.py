@@ -15,7 +15,7 @@ from dispatcher.simulator.family import (
     single_number,
     submit,
 )
-from dispatcher.simulator.gateway import Answer, ends_with_signature, error, is_digits, split_numbers
+from dispatcher.simulator.gateway import Answer, error, has_signature, is_digits, split_numbers
 
 NAME = "trigger"
 MSG_FORMAT = -18  # "Msg 内容格式错误": an unparsable personalised Msg
@@ -37,7 +37,7 @@ CODES = Codes(
     blacklisted=-47,  # 系统黑名单
     keyword=-54,  # 短信包含系统敏感信息
     keyword_detail=False,
-    signature_ok=ends_with_signature,
+    signature_ok=has_signature,  # the Trigger API v1.8 does not say where; its clients put it first
 )
 
 

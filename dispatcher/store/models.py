@@ -31,6 +31,7 @@ from dispatcher.store.types import (
     ChunkState,
     RecipientState,
     Role,
+    RunOutcome,
     UTCDateTime,
     check_in,
     utcnow,
@@ -317,6 +318,26 @@ class ReplyRow(Base):
     raw_pull_id: Mapped[int | None] = mapped_column(ForeignKey("raw_pulls.id"))
 
 
+class AccountError(Base):
+    """An account's current error on its report and reply pulls (wrong password, IP not bound, ...): one
+    row per account while the error lasts, gone once a pull succeeds. Its pulls wait for ``retry_at``
+    (growing with ``failures``), and every page shows it; a changed configuration (``config_hash``,
+    derived with scrypt: no secret in clear) makes it stale."""
+
+    __tablename__ = "account_errors"
+
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # the pull refused: reports / replies
+    code: Mapped[int | None] = mapped_column(Integer)
+    meaning: Mapped[str] = mapped_column(Text)  # the vendor document's words (Chinese)
+    meaning_en: Mapped[str] = mapped_column(Text)
+    failures: Mapped[int] = mapped_column(Integer)
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    retry_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    config_hash: Mapped[str] = mapped_column(String(64))
+
+
 class VendorKeyword(Base):
     """A forbidden word of an account, as its vendor lists it (yunxin ``GetKeyWords``); replaced whole by
     each ``dispatcher keywords pull``. Texts holding one are refused before anything is sent."""
@@ -342,6 +363,50 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64))
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
     detail: Mapped[dict[str, Any] | None]
+
+
+class Schedule(Base):
+    """A recurring campaign (dispatcher.schedules): a cron rhythm in China time and what each firing
+    sends. ``cursor`` is the time up to which firings have been looked at (by the database's clock)."""
+
+    __tablename__ = "schedules"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    cron: Mapped[str] = mapped_column(String(120))
+    source: Mapped[str] = mapped_column(Text)  # a file, a folder or a glob
+    template: Mapped[str] = mapped_column(Text)
+    account: Mapped[str] = mapped_column(String(64))
+    fallbacks: Mapped[list[str] | None] = mapped_column(JSON)
+    window: Mapped[str | None] = mapped_column(String(11))  # HH:MM-HH:MM, else the configured window
+    workdays: Mapped[bool] = mapped_column(Boolean, default=False)
+    grace_seconds: Mapped[int] = mapped_column(Integer)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    cursor: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _created()
+
+
+class ScheduleRun(Base):
+    """One firing of a schedule. Unique per (schedule, firing time): however many beats or overlapping
+    ticks look at a firing, only the one whose insert wins creates its campaign."""
+
+    __tablename__ = "schedule_runs"
+    __table_args__ = (
+        UniqueConstraint("schedule_id", "fire_at"),
+        CheckConstraint(check_in("outcome", RunOutcome), name="outcome"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"))
+    fire_at: Mapped[datetime]
+    outcome: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)  # English; ``detail`` carries it as data
+    detail: Mapped[dict[str, Any] | None]  # {"msgid", "params"}: said in the reader's language
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
+    source_file: Mapped[str | None] = mapped_column(Text)
+    source_sha256: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class User(Base):

@@ -121,6 +121,17 @@ class RecipientState(enum.StrEnum):
     CANCELLED = "cancelled"  # never sent: its campaign was cancelled first
 
 
+class RunOutcome(enum.StrEnum):
+    """What became of one firing of a recurring schedule."""
+
+    FIRING = "firing"  # claimed; the campaign is being created (stays so if that process died)
+    CREATED = "created"  # its campaign was created and scheduled to start at once
+    UNCHANGED = "unchanged"  # the newest file is the one the previous campaign was made from
+    MISSED = "missed"  # due while no beat ran, past the schedule's grace: never sent late
+    NOT_WORKDAY = "not_workday"  # a --workdays schedule on a weekend or public holiday
+    FAILED = "failed"  # no file, a file or template its checks refused, an unknown account ...
+
+
 class Role(enum.StrEnum):
     VIEWER = "viewer"
     SENDER = "sender"

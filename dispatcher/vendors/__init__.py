@@ -20,6 +20,20 @@ DEFAULT_SEPARATORS: dict[str, Separators] = {
 }
 SEPARATORS_TO_CONFIRM = frozenset({"trigger"})  # vendors whose document does not settle them
 
+# Requests of one account unanswered at once, unless the account sets ``max_in_flight``; a vendor not
+# named here has no limit. entinfo's gateways answer -18 ("上次提交没有等待返回不能继续提交") to a request
+# sent while another of the account is unanswered: multithreading is off unless the vendor enables it.
+DEFAULT_MAX_IN_FLIGHT: dict[str, int] = {"entinfo": 1}
+# How an entinfo account's mdsmssend carries its text (``content_encoding``); the first is the default.
+CONTENT_ENCODINGS = ("plain", "url", "gb2312")
+# Vendors whose documents require the 【signature】 at the end of the text (yunxin and webservice say so,
+# and refuse a text without it); the others' public clients put it first as often.
+SIGNATURE_LAST = frozenset({"webservice", "yunxin"})
+
+
+def default_max_in_flight(vendor: str) -> int | None:
+    return DEFAULT_MAX_IN_FLIGHT.get(vendor)
+
 
 def default_separators(vendor: str) -> Separators:
     """The personalised separators of ``vendor`` when an account does not set its own."""

@@ -8,9 +8,10 @@ was lost.
 Notes on the document, resolved here:
 - ``balance(sn, pwd)`` is not in the document, but the contract needs a balance and every public client of
   this gateway calls ``webservice.asmx/balance`` with exactly those two fields.
-- ``Register`` / ``UnRegister`` are named in section 4.2 without fields; the fields are the ones public
-  clients send. The document gives them port 8060 (base URL is configuration); ``pwd`` is the MD5 form here
-  too, so the plain password never leaves the machine.
+- ``Register`` / ``UnRegister`` are named in section 4.2 without fields; the fields are the ones the
+  vendor's own demo client sends, and like it they carry the password itself in ``pwd`` (every other
+  method: the MD5 form). The document gives them port 8060 (base URL is configuration). ``pwd`` is a
+  secret field: never logged or stored.
 """
 
 from __future__ import annotations
@@ -51,8 +52,15 @@ SEND_METHODS = VendorMethods(
 ENCRYPTED_SEND_METHODS: VendorMethods | None = None  # the Entinfo SDK API (2017) has no encrypted method
 BALANCE_INTERVAL_S = 5.0  # the document states none: as the others
 ENCODING = (
-    "Form fields in UTF-8; `pwd` is MD5(sn + password), never the password. No encrypted method. "
-    "`mdgxsend` URL-encodes each content (UTF-8) before joining them with `,`."
+    "Form fields in UTF-8; `pwd` is MD5(sn + password), never the password (but Register and UnRegister "
+    "take the password itself, as the vendor's demo client sends it). No encrypted method. "
+    "`mdgxsend` URL-encodes each content (UTF-8) before joining them with `,`. `mdsmssend`'s content "
+    "is an account's choice (`content_encoding`): `plain` (default: the text as is in the form, as the "
+    "document's GET examples show it and a public Python client sends it), `url` (URL-encoded once "
+    "more, as the vendor's Java SDK does: for a gateway that URL-decodes the field, as the document's "
+    '"URLUTF8编码" says), or `gb2312` (the form in GBK, as the vendor\'s PHP demo converts it). If '
+    "`plain` is wrong, only texts holding `+` or `%xx` change; a wrong `url` would garble every text. "
+    "To find out, send a proof whose text holds `+`, `%` and 喆 and compare what arrives."
 )
 SERVICE_PATH = "/webservice.asmx"
 ASMX = SERVICE_PATH + "/"
@@ -118,14 +126,29 @@ def build_send(
     stime: datetime | str | None = None,
     msgfmt: str = "",
     plain_http: bool = False,
+    content_encoding: str = "plain",
 ) -> Request:
-    """mdsmssend (or ``/mdsmssend.ashx`` with ``plain_http``): same text to up to 10,000 numbers."""
+    """mdsmssend (or ``/mdsmssend.ashx`` with ``plain_http``): same text to up to 10,000 numbers.
+
+    ``content_encoding`` (an account setting, see ``ENCODING``): "plain" the text as is, "url" the text
+    URL-encoded (UTF-8) once more, "gb2312" the whole form in GBK (``TextEncodingError`` for a text GBK
+    cannot carry, before anything is sent)."""
     if encrypted:
         raise ValueError("entinfo has no encrypted send method")
     _check_mobiles(mobiles, LIMITS.same_text_numbers)
-    form = _login(creds) | {"mobile": ",".join(mobiles), "content": text}
+    charset = "utf-8"
+    if content_encoding == "url":
+        content = quote(text, safe="")
+    elif content_encoding == "gb2312":
+        content, charset = text, crypto.ENCRYPTED_CHARSET
+        crypto.encode_encrypted_charset(text)  # TextEncodingError names what GBK cannot carry
+    elif content_encoding == "plain":
+        content = text
+    else:
+        raise ValueError(f"unknown entinfo content_encoding {content_encoding!r}")
+    form = _login(creds) | {"mobile": ",".join(mobiles), "content": content}
     form |= _options(ref, ext, stime, msgfmt)
-    return Request("/mdsmssend.ashx" if plain_http else ASMX + "mdsmssend", form, ref=ref)
+    return Request("/mdsmssend.ashx" if plain_http else ASMX + "mdsmssend", form, ref=ref, charset=charset)
 
 
 def build_personalised(
@@ -184,15 +207,21 @@ def build_register(  # noqa: PLR0913 (the document's registration form, a keywor
     postcode: str,
     sign: str,
 ) -> Request:
-    """Register: once per serial number, with the company's real details."""
+    """Register: once per serial number, with the company's real details; the plain password, as the
+    vendor's demo client sends it."""
     details = {"province": province, "city": city, "trade": trade, "entname": entname, "linkman": linkman}
     details |= {"phone": phone, "mobile": mobile, "email": email, "fax": fax, "address": address}
     details |= {"postcode": postcode, "sign": sign}
-    return Request(ASMX + "Register", _login(creds) | details)
+    return Request(ASMX + "Register", _plain_login(creds) | details)
 
 
 def build_unregister(creds: Credentials) -> Request:
-    return Request(ASMX + "UnRegister", _login(creds))
+    """UnRegister: the plain password, as the vendor's demo client sends it."""
+    return Request(ASMX + "UnRegister", _plain_login(creds))
+
+
+def _plain_login(creds: Credentials) -> dict[str, str]:
+    return {"sn": creds.user, "pwd": creds.password}
 
 
 def parse_value(body: str) -> Answer:
@@ -220,6 +249,10 @@ def parse_replies(body: str) -> list[Reply]:
     raise _no_reports()
 
 
+def parse_replies_with_rejects(body: str) -> tuple[list[Reply], list[str]]:
+    raise _no_reports()
+
+
 def pull_error(body: str) -> CodeInfo | None:
     raise _no_reports()
 
@@ -229,4 +262,12 @@ def parse_push_reports(body: bytes, content_type: str) -> tuple[str, list[Report
 
 
 def parse_push_replies(body: bytes, content_type: str) -> tuple[str, list[Reply]]:
+    raise _no_reports()
+
+
+def parse_push_reports_with_rejects(body: bytes, content_type: str) -> tuple[str, list[Report], list[str]]:
+    raise _no_reports()
+
+
+def parse_push_replies_with_rejects(body: bytes, content_type: str) -> tuple[str, list[Reply], list[str]]:
     raise _no_reports()

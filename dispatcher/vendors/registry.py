@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol, cast
+from collections.abc import Mapping, Sequence
+from functools import partial
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from dispatcher.vendors import check_vendor
 from dispatcher.vendors.wire import (
@@ -74,11 +76,21 @@ class VendorModule(Protocol):
 
     def parse_replies(self, body: str) -> list[Reply]: ...
 
+    def parse_replies_with_rejects(self, body: str) -> tuple[list[Reply], list[str]]: ...
+
     def pull_error(self, body: str) -> CodeInfo | None: ...
 
     def parse_push_reports(self, body: bytes, content_type: str) -> tuple[str, list[Report]]: ...
 
     def parse_push_replies(self, body: bytes, content_type: str) -> tuple[str, list[Reply]]: ...
+
+    def parse_push_reports_with_rejects(
+        self, body: bytes, content_type: str
+    ) -> tuple[str, list[Report], list[str]]: ...
+
+    def parse_push_replies_with_rejects(
+        self, body: bytes, content_type: str
+    ) -> tuple[str, list[Reply], list[str]]: ...
 
 
 if TYPE_CHECKING:  # mypy proves every vendor module fulfils the contract; nothing imported at run time
@@ -91,6 +103,44 @@ def get(vendor: str) -> VendorModule:
     """The module of ``vendor``; ``UnknownVendorError`` naming the four for anything else."""
     name = check_vendor(vendor.strip().lower())
     return cast(VendorModule, importlib.import_module(f"dispatcher.vendors.{name}"))
+
+
+class _AccountVendor:
+    """A vendor module as one account uses it: codes its configuration adds (``extra_codes``) come
+    before the vendor's table, and the account's send options (entinfo ``content_encoding``) are given
+    to every ``build_send``. Everything else is the module's."""
+
+    def __init__(self, module: VendorModule, extra: Mapping[int, CodeInfo], send_options: dict[str, Any]):
+        self._module = module
+        self._extra = MappingProxyType(dict(extra))
+        self.CODES = {**module.CODES, **extra}
+        if send_options:
+            self.build_send = partial(module.build_send, **send_options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
+
+    def classify(self, code: int) -> CodeInfo:
+        return self._extra.get(code) or self._module.classify(code)
+
+    def pull_error(self, body: str) -> CodeInfo | None:
+        info = self._module.pull_error(body)
+        return None if info is None else self.classify(info.code)
+
+
+def for_account(
+    vendor: str,
+    *,
+    extra_codes: Mapping[int, CodeInfo] = MappingProxyType({}),
+    content_encoding: str = "plain",
+) -> VendorModule:
+    """``vendor``'s module as an account with these settings uses it (the module itself when they are
+    the defaults)."""
+    module = get(vendor)
+    options: dict[str, Any] = {} if content_encoding == "plain" else {"content_encoding": content_encoding}
+    if not extra_codes and not options:
+        return module
+    return cast(VendorModule, _AccountVendor(module, extra_codes, options))
 
 
 _CODE_TEXT_RE = re.compile(r"\s*([+-]?[0-9]+)\s*(?::(.*))?", re.S)

@@ -265,7 +265,11 @@ class Transport:
             url = self._addresses.urls[index] + self._path(request)
             started = time.perf_counter()
             try:
-                resp = self._client().post(url, data=request.form)
+                if request.charset == "utf-8":
+                    resp = self._client().post(url, data=request.form)
+                else:
+                    body = urlencode(request.form, encoding=request.charset).encode("ascii")
+                    resp = self._client().post(url, content=body, headers={"Content-Type": _FORM})
             except httpx.HTTPError as exc:
                 not_sent = self._addresses.failover(index, exc, url)
                 continue
@@ -279,7 +283,7 @@ class Transport:
 
         _check(request)
         session = self._session()
-        body = urlencode(request.form).encode("ascii")
+        body = urlencode(request.form, encoding=request.charset).encode("ascii")
         not_sent: DispatcherError | None = None
         for index in self._addresses.order():
             url = self._addresses.urls[index] + self._path(request)

@@ -94,6 +94,8 @@ class Request:
     method: str = "POST"
     # The dispatcher's own reference sent with it (trigger customerUuid, entinfo rrid), if any.
     ref: str | None = None
+    # The charset the form is URL-encoded in: UTF-8, or a gateway's own (entinfo's "gb2312" reading: GBK).
+    charset: str = "utf-8"
 
     def redacted(self) -> dict[str, str]:
         """The form without secrets, safe for logs and the store."""

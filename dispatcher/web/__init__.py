@@ -27,6 +27,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from dispatcher.config import Settings
+from dispatcher.contacts.sandbox import Busy, Sandbox, preload
 from dispatcher.errors import DispatcherError, NotFoundError, StateError
 from dispatcher.i18n import gettext as _
 from dispatcher.keys import DEFAULT_KEYS, KeySpace
@@ -43,8 +44,8 @@ from dispatcher.web.deps import (
     render,
     session_user,
 )
+from dispatcher.web.gate import UploadGate
 from dispatcher.web.language import LanguageMiddleware
-from dispatcher.web.sandbox import Busy, Sandbox
 from dispatcher.web.security import SecurityMiddleware
 
 if TYPE_CHECKING:
@@ -84,6 +85,7 @@ def create_app(
         import tempfile
 
         upload_dir = Path(tempfile.gettempdir()) / "dispatcher-uploads"
+    preload("dispatcher.web.parsing")  # what the sandbox's children run, imported once
     ctx = WebContext(
         settings,
         sessions,
@@ -92,10 +94,10 @@ def create_app(
         max_upload_bytes,
         process_push,
         keys=keys,
-        sandbox=Sandbox(settings.parse_memory_mb),
+        sandbox=Sandbox(settings.parse_memory_mb, timeout_s=settings.parse_timeout_s),
     )
 
-    from dispatcher.web import admin, api, pages, push
+    from dispatcher.web import admin, api, pages, push, schedules
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -112,6 +114,7 @@ def create_app(
         openapi_url=None,
     )
     app.state.ctx = ctx
+    app.add_middleware(UploadGate, ctx=ctx)  # inside the session middleware: it reads the cookie's session
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret_key,
@@ -125,6 +128,7 @@ def create_app(
         public_url=settings.public_url,
         https=https_only,
         max_upload_bytes=max_upload_bytes,
+        body_timeout_s=settings.body_timeout_s,
     )
     app.add_middleware(LanguageMiddleware)  # outermost: every response, error pages too, in one language
     # Swagger UI's own files (fastapi-offline ships them): /docs needs no internet. Mounted before
@@ -133,6 +137,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
     app.include_router(admin.router)
     app.include_router(pages.router)
+    app.include_router(schedules.router)
     app.include_router(api.router)
     app.include_router(push.router)
     _docs(app)

@@ -8,6 +8,7 @@ for the chart, and the throttled balance query.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from dispatcher.errors import DispatcherError, InputError, NotFoundError, StateE
 from dispatcher.i18n import N_
 from dispatcher.results import optout_store
 from dispatcher.store import Campaign, CampaignState, Recipient, RecipientState, Role, audit, utcnow
+from dispatcher.web import parsing
 from dispatcher.web.auth import CurrentUser
 from dispatcher.web.context import WebContext
 
@@ -73,9 +75,20 @@ def needs_approval(ctx: WebContext, session: Session, campaign: Campaign) -> boo
     return sendable(session, campaign.id) > threshold
 
 
+@dataclass(frozen=True)
+class Created:
+    """A campaign made from the web: its id, state and the summary of its list (``summary.summary``,
+    the rejected rows cut to the first ones, ``rejected_total`` counting them all)."""
+
+    campaign_id: int
+    state: CampaignState
+    summary: dict[str, Any]
+
+
 def create(  # noqa: PLR0913 - one parameter per field of the compose form
     ctx: WebContext,
     user: CurrentUser,
+    upload_name: str,
     path: Path,
     template: str,
     account: str,
@@ -88,24 +101,32 @@ def create(  # noqa: PLR0913 - one parameter per field of the compose form
     fallbacks: list[str] | None = None,
     variant_templates: list[str] | None = None,
     split: str | None = None,
-) -> campaigns.Created:
-    """Create (draft, or scheduled at ``start_at``). A large campaign stays a draft until approved."""
+) -> Created:
+    """Create (draft, or scheduled at ``start_at``). A large campaign stays a draft until approved.
+    The list is read, rendered and stored by a sandboxed child (:func:`parsing.create`): a list that
+    would exhaust memory fails there, named by ``upload_name``, and the web process never holds one."""
     require(user, Role.SENDER, N_("creating a campaign"))
-    created = campaigns.create(
-        ctx.sessions,
-        ctx.settings,
+    options = {
+        "actor": user.name,
+        "window": window,
+        "sheet": sheet or None,
+        "phone_column": phone_column or None,
+        "name": name or None,
+        "fallbacks": fallbacks or (),
+        "variant_templates": variant_templates or (),
+        "split": split,
+    }
+    made = ctx.sandbox.run(
+        upload_name,
+        parsing.create,
+        parsing.for_child(ctx.settings),
         path,
         template,
         account,
-        actor=user.name,
-        window=window,
-        sheet=sheet or None,
-        phone_column=phone_column or None,
-        name=name or None,
-        fallbacks=fallbacks or (),  # issue 14
-        variant_templates=variant_templates or (),
-        split=split,
+        options,
+        timeout_s=ctx.settings.parse_timeout_s,
     )
+    created = Created(int(made["id"]), CampaignState(made["state"]), made["summary"])
     if start_at is not None:
         with ctx.sessions() as session:
             campaign = campaigns.get(session, created.campaign_id)
@@ -116,7 +137,7 @@ def create(  # noqa: PLR0913 - one parameter per field of the compose form
                 session.commit()
                 return created
         campaigns.schedule(ctx.sessions, created.campaign_id, user.name, start_at)
-        return campaigns.Created(created.campaign_id, CampaignState.SCHEDULED, created.result, created.chunks)
+        return Created(created.campaign_id, CampaignState.SCHEDULED, created.summary)
     return created
 
 
@@ -178,15 +199,23 @@ def act(ctx: WebContext, user: CurrentUser, campaign_id: int, action: str) -> in
     return len(ids)
 
 
-def status(ctx: WebContext, campaign_id: int) -> dict[str, Any]:
+def status(ctx: WebContext, user: CurrentUser, campaign_id: int) -> dict[str, Any]:
     with ctx.sessions() as session:
         data = campaigns.status(session, campaign_id)
         campaign = campaigns.get(session, campaign_id)
         data["approved_by"] = campaign.approved_by
         data["created_by"] = campaign.created_by
         data["needs_approval"] = needs_approval(ctx, session, campaign)
-        data["template"] = campaign.template
+        data["template"] = shown_template(user, campaign)
     return data
+
+
+def shown_template(user: CurrentUser, campaign: Campaign) -> str | None:
+    """A proof's text is a rendered row of the list (a name, a coupon code): for senders and admins
+    only, like the numbers it went to. A campaign's template holds placeholders, not people."""
+    if campaign.proof and not user.can(Role.SENDER):
+        return None
+    return campaign.template
 
 
 def _epoch(column: Any, dialect: str) -> Any:

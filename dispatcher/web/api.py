@@ -14,7 +14,6 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from dispatcher import proofs
-from dispatcher.contacts.summary import summary
 from dispatcher.i18n import N_
 from dispatcher.store import Campaign, OptOut, ReplyRow, Role, User
 from dispatcher.web import actions, auth, uploads
@@ -95,7 +94,7 @@ async def preview_campaign(
 ) -> dict[str, Any]:
     """With ``waiting``: ``"window"`` and ``window_opens_at`` (UTC) when it would start outside its window."""
     waits = actions.start_window(ctx.settings, window or None, start_at or None)
-    found = await ctx.reading(_preview, ctx, user, file, template, account, sheet, phone_column)
+    found = await ctx.reading(user.name, _preview, ctx, user, file, template, account, sheet, phone_column)
     return {**found, **waits}
 
 
@@ -127,7 +126,19 @@ async def create_campaign(
     at = actions.parse_start(start_at, ctx.settings.timezone)
     routing = {"fallbacks": fallback or [], "variant_templates": template[1:], "split": split or None}
     return await ctx.reading(
-        _create, ctx, user, file, template[0], account, sheet, phone_column, at, window, name, routing
+        user.name,
+        _create,
+        ctx,
+        user,
+        file,
+        template[0],
+        account,
+        sheet,
+        phone_column,
+        at,
+        window,
+        name,
+        routing,
     )
 
 
@@ -146,10 +157,10 @@ def _create(
 ) -> dict[str, Any]:
     saved = _with_upload(ctx, user, file)
     try:
-        uploads.ensure_read(ctx, saved, sheet or None)  # a crafted file fails in the sandbox, not here
         created = actions.create(
             ctx,
             user,
+            saved.name,
             saved.path,
             template,
             account,
@@ -158,23 +169,21 @@ def _create(
             start_at=at,
             window=window or None,
             name=name or saved.path.stem,
-            **routing,  # issue 14: fallbacks, A/B templates and split
+            **routing,  # fallbacks, A/B templates and split
         )
     finally:
         uploads.discard(saved)
-    data = summary(created.result, created.chunks)
-    data.pop("file")
-    return {"id": created.campaign_id, "state": created.state.value, **data}
+    return {"id": created.campaign_id, "state": created.state.value, **created.summary}
 
 
 @router.get("/campaigns/{campaign_id}", summary="State and recipient counts")
 def campaign_status(ctx: Ctx, user: ApiUser, campaign_id: CampaignId) -> dict[str, Any]:
-    return actions.status(ctx, campaign_id)
+    return actions.status(ctx, user, campaign_id)
 
 
 @router.get("/campaigns/{campaign_id}/progress", summary="Cumulative accepted/delivered over time")
 def campaign_progress(ctx: Ctx, user: ApiUser, campaign_id: CampaignId) -> dict[str, Any]:
-    data = actions.status(ctx, campaign_id)
+    data = actions.status(ctx, user, campaign_id)
     return {"status": data, "series": actions.series(ctx, campaign_id)}
 
 

@@ -21,6 +21,7 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from dispatcher.config import secret_bits
 from dispatcher.errors import ConfigError, InputError
 from dispatcher.store import ApiToken, Role, User, WebSession, audit, utcnow
 
@@ -28,6 +29,7 @@ SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1  # ~16 MB, ~50 ms: OWASP's scrypt min
 MIN_PASSWORD = 8
 SESSION_MAX_AGE_S = 12 * 3600
 MIN_SECRET_BYTES = 32
+MIN_SECRET_BITS = 128  # config.secret_bits(): 32 random hex digits or 22 of token_urlsafe
 # Values people leave in place (compose defaults, tutorials); a key made of these is no secret.
 PLACEHOLDERS = (
     "change-me", "changeme", "change_me", "change-this", "changethis", "replace-me", "replaceme",
@@ -220,6 +222,8 @@ def check_secret_key(key: str | None) -> str:
         rest = rest.replace(word, "")
     if sum(ch.isalnum() for ch in rest) < 16 or len(set(key)) < 8:
         raise ConfigError(f"{where} is a placeholder, not a secret; {advice}")
+    if secret_bits(key) < MIN_SECRET_BITS:
+        raise ConfigError(f"{where} is guessable (runs or repeats of characters), not a secret; {advice}")
     return key
 
 

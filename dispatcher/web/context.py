@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher.config import Settings
+from dispatcher.contacts.sandbox import Busy, Sandbox
 from dispatcher.keys import DEFAULT_KEYS, KeySpace
-from dispatcher.web.sandbox import Sandbox
 from dispatcher.web.throttle import SignInThrottle
 from dispatcher.web.turns import Turns
 
@@ -39,6 +39,7 @@ class WebContext:
     series_cache: dict[int, tuple[float, dict[str, Any]]] = field(default_factory=dict)
     readers: Turns = field(init=False)  # requests that read an upload: as many as the sandbox's slots
     exports: Turns = field(init=False)
+    _reading_users: set[str] = field(default_factory=set, repr=False)
     _redis: Redis[Any] | None = field(default=None, repr=False)
     _throttle: SignInThrottle | None = field(default=None, repr=False)
 
@@ -46,11 +47,18 @@ class WebContext:
         self.readers = Turns(self.sandbox.workers)
         self.exports = Turns(EXPORTS_AT_ONCE)
 
-    async def reading(self, func: Callable[..., T], *args: Any) -> T:
+    async def reading(self, user: str, func: Callable[..., T], *args: Any) -> T:
         """A request's work that reads an upload (in the sandbox, or in this process once a child has
-        read it whole), off the shared thread pool: :mod:`dispatcher.web.turns`."""
-        busy = "the server is reading other files; try again in a minute"
-        return await self.readers.run(self.sandbox.busy_wait_s, busy, func, *args)
+        read it whole), off the shared thread pool: :mod:`dispatcher.web.turns`. One at a time per
+        user: whoever fires many cannot take every turn (the others keep theirs)."""
+        if user in self._reading_users:
+            raise Busy("you are already reading a file; wait until it is done")
+        self._reading_users.add(user)  # on the event loop: no other request runs between check and add
+        try:
+            busy = "the server is reading other files; try again in a minute"
+            return await self.readers.run(self.sandbox.busy_wait_s, busy, func, *args)
+        finally:
+            self._reading_users.discard(user)
 
     async def exporting(self, func: Callable[..., T], *args: Any) -> T:
         busy = "the server is writing other exports; try again in a minute"

@@ -154,7 +154,9 @@ def _window_warning(ctx: Ctx, form: dict[str, str]) -> str | None:
 async def compose(request: Request, ctx: Ctx, user: PageUser, token: str, sheet: str = "") -> Response:
     actions.require(user, Role.SENDER, N_("creating a campaign"))
     first_account = next(iter(ctx.settings.accounts), "")
-    return await ctx.reading(_compose, request, ctx, user, token, {"sheet": sheet, "account": first_account})
+    return await ctx.reading(
+        user.name, _compose, request, ctx, user, token, {"sheet": sheet, "account": first_account}
+    )
 
 
 def _form(request_form: Any) -> dict[str, str]:
@@ -170,7 +172,7 @@ async def preview(request: Request, ctx: Ctx, user: PageUser, token: str) -> Res
     check_csrf(request, str(form.get("csrf") or ""))
     actions.require(user, Role.SENDER, N_("creating a campaign"))
     values = _form(form)
-    return await ctx.reading(_preview, request, ctx, user, token, values)
+    return await ctx.reading(user.name, _preview, request, ctx, user, token, values)
 
 
 def _preview(request: Request, ctx: Ctx, user: PageUser, token: str, values: dict[str, str]) -> Response:
@@ -190,7 +192,7 @@ async def proof(request: Request, ctx: Ctx, user: PageUser, token: str) -> Respo
     form = await request.form()
     check_csrf(request, str(form.get("csrf") or ""))
     actions.require(user, Role.SENDER, N_("sending a proof"))
-    return await ctx.reading(_proof, request, ctx, user, token, _form(form))
+    return await ctx.reading(user.name, _proof, request, ctx, user, token, _form(form))
 
 
 def _proof(request: Request, ctx: Ctx, user: PageUser, token: str, values: dict[str, str]) -> Response:
@@ -222,16 +224,16 @@ async def create(request: Request, ctx: Ctx, user: PageUser, token: str) -> Resp
     form = await request.form()
     check_csrf(request, str(form.get("csrf") or ""))
     values = _form(form)
-    return await ctx.reading(_create, request, ctx, user, token, values)
+    return await ctx.reading(user.name, _create, request, ctx, user, token, values)
 
 
 def _create(request: Request, ctx: Ctx, user: PageUser, token: str, values: dict[str, str]) -> Response:
     saved = uploads.find(ctx.upload_dir, token, user)
     try:
-        uploads.ensure_read(ctx, saved, values["sheet"] or None)  # read in the sandbox first
-        created = actions.create(
+        created = actions.create(  # read, rendered and stored in the sandbox
             ctx,
             user,
+            saved.name,
             saved.path,
             values["template"],
             values["account"],
@@ -252,14 +254,14 @@ def _create(request: Request, ctx: Ctx, user: PageUser, token: str, values: dict
     flash(
         request,
         _("campaign %(id)s created (%(count)s messages)")
-        % {"id": created.campaign_id, "count": f"{len(created.result.messages):,}"},
+        % {"id": created.campaign_id, "count": f"{created.summary['messages']:,}"},
     )
     return _redirect(f"/campaigns/{created.campaign_id}")
 
 
 @router.get("/campaigns/{campaign_id}")
 def campaign_page(request: Request, ctx: Ctx, user: PageUser, campaign_id: CampaignId) -> Response:
-    data = actions.status(ctx, campaign_id)
+    data = actions.status(ctx, user, campaign_id)
     with ctx.sessions() as session:
         campaign = campaigns.get(session, campaign_id)
         history = (

@@ -1,7 +1,9 @@
-"""Reading an upload, as the web app does it: run in a sandboxed child (:mod:`dispatcher.web.sandbox`).
+"""Reading an upload, as the web app does it: run in a sandboxed child (:mod:`dispatcher.contacts.sandbox`).
 
-Everything here takes plain values (never the store or the settings: the child has no business with
-either) and returns JSON-able ones, the only kind the sandbox carries back.
+Everything here takes plain values and returns JSON-able ones, the only kind the sandbox carries back.
+Only :func:`create` touches the store: making a campaign reads and renders the whole list and writes
+every row, and it is done in the child so that no list, however crafted, is ever held by the web
+process. (The settings it gets hold no secret but the store's address.)
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dispatcher import chunker, keywords
-from dispatcher.config import AccountConfig
+from dispatcher.config import AccountConfig, Settings
 from dispatcher.contacts import IngestResult, ingest, open_rows
 from dispatcher.contacts.guard import SheetLimits
 from dispatcher.contacts.headers import SAMPLE_ROWS, find_layout
@@ -25,6 +27,10 @@ from dispatcher.text import display
 
 SAMPLES = 10
 SHOWN_REJECTED = 50
+# A page shows a bounded part of whatever a file holds: a workbook of thousands of sheets or a cell of
+# 32,767 characters is cut to what a person reads (the whole is still what a campaign is made of).
+SHOWN_SHEETS = 200
+SHOWN_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,11 @@ def columns(path: Path, sheet: str | None, phone_column: str | None, limits: She
         sample, where=source.where(), phone_column=phone_column or None, first_column=source.first_column
     )
     first = next((cells for number, cells in sample if number > layout.header_row), ())
-    values = {h: display(first[i]) if i < len(first) else "" for i, h in enumerate(layout.headers) if h}
+    values = {
+        h: display(first[i])[:SHOWN_CHARS] if i < len(first) else ""
+        for i, h in enumerate(layout.headers)
+        if h
+    }
     return Columns(
         source.sheet, layout.headers, layout.headers[layout.phone_index], layout.header_row, values
     )
@@ -90,7 +100,7 @@ def columns(path: Path, sheet: str | None, phone_column: str | None, limits: She
 def inspect(path: Path, sheet: str | None, phone_column: str | None, limits: SheetLimits) -> dict[str, Any]:
     """The sheets, and the columns of ``sheet``; a wrong phone column still offers the sheet's columns.
     An :class:`Inspection` as JSON-able data (:meth:`Inspection.from_json`)."""
-    sheets = sheet_names(path, limits)
+    sheets = sheet_names(path, limits)[:SHOWN_SHEETS]
     try:
         found = Inspection(sheets, columns(path, sheet, phone_column, limits), None)
     except InputError as exc:
@@ -102,11 +112,6 @@ def inspect(path: Path, sheet: str | None, phone_column: str | None, limits: She
                 cols = None
         found = Inspection(sheets, cols, str(exc), exc.msgid, exc.params)
     return dataclasses.asdict(found)
-
-
-def read_through(path: Path, sheet: str | int | None, limits: SheetLimits) -> int:
-    """Read every row of ``sheet`` (what creating a campaign will do); the number of rows."""
-    return sum(1 for _ in open_rows(path, None if sheet == "" else sheet, limits).rows)
 
 
 def preview(
@@ -171,7 +176,7 @@ def summarise(result: IngestResult, chunks: list[chunker.PlannedChunk], price: A
             {
                 "row": r.row,
                 "column": r.column,
-                "value": r.value,
+                "value": r.value[:SHOWN_CHARS],
                 "mobile": r.mobile,
                 "reason": r.reason,
                 "code": r.code,
@@ -183,3 +188,43 @@ def summarise(result: IngestResult, chunks: list[chunker.PlannedChunk], price: A
         "price_per_segment": str(price) if price is not None else None,
         "cost": str(price * segments) if price is not None else None,
     }
+
+
+SHOWN_CREATED_REJECTED = 1000  # rejected rows listed in a creation's answer (``rejected_total``: all)
+
+
+def create(
+    settings: Settings, path: Path, template: str, account: str, options: dict[str, Any]
+) -> dict[str, Any]:
+    """Make the campaign (:func:`dispatcher.campaigns.create`, in its own store connection): its id,
+    state, message count and :func:`dispatcher.contacts.summary.summary`, the rejected rows cut to the
+    first :data:`SHOWN_CREATED_REJECTED` (every row is in the store and the export)."""
+    from dispatcher import campaigns
+    from dispatcher.contacts.summary import summary
+    from dispatcher.store import make_engine, session_factory
+
+    engine = make_engine(settings.database_url)
+    try:
+        created = campaigns.create(session_factory(engine), settings, path, template, account, **options)
+    finally:
+        engine.dispose()
+    full = created.result
+    data = summary(dataclasses.replace(full, rejected=full.rejected[:SHOWN_CREATED_REJECTED]), created.chunks)
+    data.update(
+        valid=full.valid,
+        invalid=full.invalid,
+        duplicates=full.duplicates,
+        opted_out=full.opted_out,
+        rejected_total=len(full.rejected),
+    )
+    data.pop("file")
+    return {"id": created.campaign_id, "state": created.state.value, "summary": data}
+
+
+def for_child(settings: Settings) -> Settings:
+    """``settings`` as a child gets them: no password, push token or signing key, and plain dicts
+    (what a process can be handed)."""
+    accounts = {
+        name: dataclasses.replace(a, password="", push_token=None) for name, a in settings.accounts.items()
+    }
+    return dataclasses.replace(settings, accounts=accounts, secret_key=None)

@@ -10,7 +10,8 @@ that closes cross-site forms, including ones riding on credentials a browser kee
 
 FastAPI parses (and spools to disk) a multipart body before any dependency checks who sent it, so a
 body is limited here, before the app sees it: to the upload limit on the upload routes, to
-:data:`MAX_BODY` elsewhere.
+:data:`MAX_BODY` elsewhere; and a body that pauses longer than ``body_timeout_s`` ends as if the client
+had left (a client sending a byte a minute holds nothing for long).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
+
+import anyio
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -33,6 +36,7 @@ CSP = (
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 HSTS = "max-age=31536000"
 MAX_BODY = 16 << 20  # forms, JSON, pushed reports (a push carries at most 5 MB)
+SMALL_BODY = 64 << 10  # the sign-in form: the only body a stranger may send but a vendor's push
 UPLOAD_PATHS = frozenset({"/uploads", "/api/campaigns", "/api/campaigns/preview"})
 MULTIPART_SLACK = 1 << 20  # the form's other fields and the multipart framing around the file
 
@@ -48,8 +52,17 @@ def _netloc(url: str) -> str | None:
 class SecurityMiddleware:
     """Pure ASGI (no body buffering): checks the request line and headers, then adds headers."""
 
-    def __init__(self, app: ASGIApp, *, public_url: str | None, https: bool, max_upload_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        public_url: str | None,
+        https: bool,
+        max_upload_bytes: int,
+        body_timeout_s: float = 30.0,
+    ) -> None:
         self.app = app
+        self.body_timeout_s = body_timeout_s
         self.public = _netloc(public_url) if public_url else None
         self.https = https
         self.upload_limit = max_upload_bytes + MULTIPART_SLACK
@@ -72,13 +85,16 @@ class SecurityMiddleware:
             if not path.startswith("/push/") and self.cross_site(headers):
                 await self._refuse(path, send, 403, "cross-site request refused")
                 return
-            limit = self.upload_limit if path in UPLOAD_PATHS else MAX_BODY
+            limit = (
+                self.upload_limit if path in UPLOAD_PATHS else SMALL_BODY if path == "/login" else MAX_BODY
+            )
             length = headers.get(b"content-length")
             if length is not None and (not length.isdigit() or int(length) > limit):
                 await self._refuse(path, send, 413, f"request body larger than {limit:,} bytes")
                 return
             if length is None:
                 receive = _capped(receive, limit)
+            receive = _paced(receive, self.body_timeout_s)
         static = path.startswith("/static/")
 
         async def send_with_headers(message: Message) -> None:
@@ -137,3 +153,24 @@ def _capped(receive: Receive, limit: int) -> Receive:
         return message
 
     return capped
+
+
+def _paced(receive: Receive, idle_s: float) -> Receive:
+    """A body whose next part takes longer than ``idle_s`` ends as a disconnect. Once the body is
+    complete, ``receive`` only waits for the client to leave (a streamed answer): no limit then."""
+    complete = False
+
+    async def paced() -> Message:
+        nonlocal complete
+        if complete:
+            return await receive()
+        message: Message | None = None
+        with anyio.move_on_after(idle_s):
+            message = await receive()
+        if message is None:
+            return {"type": "http.disconnect"}
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            complete = True
+        return message
+
+    return paced

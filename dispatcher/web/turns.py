@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from dispatcher.web.sandbox import Busy
+from dispatcher.contacts.sandbox import Busy
 
 T = TypeVar("T")
 

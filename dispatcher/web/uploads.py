@@ -3,16 +3,16 @@
 An upload lives in ``upload_dir/<token>/`` with the file and an ``owner`` file naming the user who sent
 it; only that user (or an admin) may use the token. Uploads older than a day are swept on each new one,
 and so are the sender's own beyond their latest :data:`KEPT_PER_USER` (else a script could fill the disk).
-The file is only ever read in a child process (:mod:`dispatcher.web.parsing` through the sandbox);
-``.read-<sheet>`` markers remember the sheets a child has read whole, so creating the campaign may
-then read it in the web process.
+The file is only ever read in a child process (:mod:`dispatcher.web.parsing` through the sandbox),
+making the campaign included.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import functools
-import hashlib
+import os
 import re
 import secrets
 import shutil
@@ -62,10 +62,9 @@ def save(upload_dir: Path, stream: BinaryIO, filename: str, owner: str, max_byte
         raise InputError.say(
             N_("%(name)s: unsupported file type; upload an xlsx, xlsm, xls, ods or csv file"), name=name
         )
-    _sweep(upload_dir, owner)
     token = secrets.token_urlsafe(18)
     folder = upload_dir / token
-    folder.mkdir(parents=True)
+    _reserve(upload_dir, folder, owner)
     path = folder / name
     size = 0
     try:
@@ -81,11 +80,31 @@ def save(upload_dir: Path, stream: BinaryIO, filename: str, owner: str, max_byte
                 out.write(block)
         if size == 0:
             raise InputError.say(N_("%(name)s: the file is empty"), name=name)
+        if not (folder / ".owner").exists():  # swept meanwhile: the owner's newer uploads took its place
+            raise InputError.say(
+                N_("%(name)s: more than %(count)s uploads at once; upload it again"),
+                name=name,
+                count=KEPT_PER_USER,
+            )
     except InputError:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    (folder / ".owner").write_text(owner, encoding="utf-8")
     return Upload(token, path, name, size)
+
+
+def _reserve(upload_dir: Path, folder: Path, owner: str) -> None:
+    """Make ``folder`` ``owner``'s newest upload, sweeping the old ones, under a lock that every request
+    (and every web process) shares: each upload counts against the quota from its first byte, so that
+    many sent at once cannot each find room for themselves."""
+    upload_dir.mkdir(parents=True, exist_ok=True)
+    lock = os.open(upload_dir, os.O_RDONLY)  # the directory itself is the lock: nothing left in it
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _sweep(upload_dir, owner)
+        folder.mkdir()
+        (folder / ".owner").write_text(owner, encoding="utf-8")
+    finally:
+        os.close(lock)  # and the lock with it
 
 
 def find(upload_dir: Path, token: str, user: CurrentUser) -> Upload:
@@ -111,8 +130,7 @@ def discard(upload: Upload) -> None:
 
 def _sweep(upload_dir: Path, owner: str) -> None:
     """Drop uploads older than a day, and ``owner``'s beyond their latest ``KEPT_PER_USER - 1`` (a new
-    one is coming)."""
-    upload_dir.mkdir(parents=True, exist_ok=True)
+    one is coming), those still being received included."""
     cutoff = time.time() - MAX_AGE_S
     mine: list[tuple[int, Path]] = []
     for folder in upload_dir.iterdir():
@@ -123,23 +141,10 @@ def _sweep(upload_dir: Path, owner: str) -> None:
                 shutil.rmtree(folder, ignore_errors=True)
             elif (folder / ".owner").read_text(encoding="utf-8") == owner:
                 mine.append(((folder / ".owner").stat().st_mtime_ns, folder))
-        except OSError:  # gone meanwhile, or still being saved (no owner yet)
+        except OSError:  # gone meanwhile
             continue
     for _, folder in sorted(mine)[: max(0, len(mine) - KEPT_PER_USER + 1)]:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _marker(upload: Upload, sheet: str | None) -> Path:
-    return upload.path.parent / f".read-{hashlib.sha256((sheet or '').encode()).hexdigest()[:16]}"
-
-
-def mark_read(upload: Upload, sheet: str | None) -> None:
-    """A sandboxed child read ``sheet`` of the upload to the end without exhausting its memory."""
-    _marker(upload, sheet).touch()
-
-
-def was_read(upload: Upload, sheet: str | None) -> bool:
-    return _marker(upload, sheet).exists()
 
 
 def inspect(
@@ -147,14 +152,30 @@ def inspect(
 ) -> parsing.Inspection:
     """The upload's sheets and columns, read in the sandbox."""
     limits = ctx.settings.sheet_limits
-    found = ctx.sandbox.run(upload.name, parsing.inspect, upload.path, sheet, phone_column, limits)
+    found = ctx.sandbox.run(
+        upload.name,
+        parsing.inspect,
+        upload.path,
+        sheet,
+        phone_column,
+        limits,
+        timeout_s=ctx.settings.preview_timeout_s,
+    )
     return parsing.Inspection.from_json(found)
 
 
 def preview(
-    ctx: WebContext, upload: Upload, account_name: str, template: str, sheet: str, phone_column: str
+    ctx: WebContext,
+    upload: Upload,
+    account_name: str,
+    template: str,
+    sheet: str,
+    phone_column: str,
+    *,
+    for_page: bool = True,
 ) -> dict[str, Any]:
-    """The campaign the upload would make (:func:`parsing.preview`), read in the sandbox."""
+    """The campaign the upload would make (:func:`parsing.preview`), read in the sandbox: within
+    ``preview_timeout_s`` for a page, ``parse_timeout_s`` before creating the campaign."""
     account = dataclasses.replace(
         ctx.settings.account(account_name), password="", push_token=None
     )  # no secrets to the child
@@ -174,14 +195,6 @@ def preview(
         upload.path,
         account,
         template,
+        timeout_s=ctx.settings.preview_timeout_s if for_page else ctx.settings.parse_timeout_s,
     )
-    mark_read(upload, sheet)
     return result
-
-
-def ensure_read(ctx: WebContext, upload: Upload, sheet: str | None) -> None:
-    """Before the web process reads the upload itself (creating the campaign): a sandboxed child
-    must have read that sheet to the end, so whatever it holds cannot exhaust this process."""
-    if not was_read(upload, sheet):
-        ctx.sandbox.run(upload.name, parsing.read_through, upload.path, sheet, ctx.settings.sheet_limits)
-        mark_read(upload, sheet)

@@ -170,3 +170,58 @@ def far_corner_xls(path: Path) -> Path:
     struct.pack_into("<H", data, at + 6, 0xFFFF)
     path.write_bytes(bytes(data))
     return path
+
+
+def ods(path: Path, rows_xml: str, *, sheet: str = "名单") -> Path:
+    """An OpenDocument spreadsheet of one table whose rows are ``rows_xml`` (use :func:`ods_cell`)."""
+    content = (
+        '<?xml version="1.0" encoding="UTF-8"?><office:document-content '
+        'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+        'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+        'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">'
+        f'<office:body><office:spreadsheet><table:table table:name="{sheet}">{rows_xml}'
+        "</table:table></office:spreadsheet></office:body></office:document-content>"
+    )
+    manifest = (
+        '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest '
+        'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">'
+        '<manifest:file-entry manifest:full-path="/" '
+        'manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/>'
+        '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
+        "</manifest:manifest>"
+    )
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.spreadsheet")
+        z.writestr("content.xml", content)
+        z.writestr("META-INF/manifest.xml", manifest)
+    return path
+
+
+def ods_cell(value: str, repeat: int = 1) -> str:
+    repeated = f' table:number-columns-repeated="{repeat}"' if repeat > 1 else ""
+    return (
+        f'<table:table-cell{repeated} office:value-type="string"><text:p>{value}</text:p></table:table-cell>'
+    )
+
+
+def ods_row(cells: str, repeat: int = 1) -> str:
+    repeated = f' table:number-rows-repeated="{repeat}"' if repeat > 1 else ""
+    return f"<table:table-row{repeated}>{cells}</table:table-row>"
+
+
+def xlsb_records(path: Path, rows: list[tuple[int, list[int]]]) -> Path:
+    """A zip holding an xlsb worksheet part whose records put cells at (0-based row, [columns])."""
+
+    def record(kind: int, data: bytes) -> bytes:
+        return bytes([kind]) + bytes([len(data)]) + data
+
+    body = b"".join(
+        record(0, row.to_bytes(4, "little") + b"\0" * 8)
+        + b"".join(record(5, column.to_bytes(4, "little") + b"\0" * 12) for column in columns)
+        for row, columns in rows
+    )
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("xl/workbook.bin", b"")
+        z.writestr("xl/worksheets/sheet1.bin", body)
+    return path

@@ -128,3 +128,25 @@ def test_given_a_keyword_written_full_width_or_in_another_case_then_it_is_still_
     ]
     with pytest.raises(TemplateError, match="forbidden keyword 'VIP'"):
         ingest(path, "{内容}，尊敬的ＶＩＰ客户【店】", rules=rules)
+
+
+@pytest.mark.parametrize(
+    ("vendor", "leading_ok"), [("trigger", True), ("entinfo", True), ("webservice", False), ("yunxin", False)]
+)
+def test_given_a_leading_signature_when_checked_then_trigger_and_entinfo_take_it_and_the_others_want_it_last(
+    tmp_path: Path, vendor: str, leading_ok: bool
+) -> None:
+    # Only the webservice and yunxin documents require the 【signature】 last (their -5 says so); the
+    # trigger and entinfo documents do not, and their public clients write 【品牌】内容.
+    path = csv(tmp_path, ("13912345678", "张三"), ("13912345679", "【品牌】李四"))
+    fixed = ingest(path, "【品牌】{内容}您好，回T退订", rules=rules_for(account(vendor)))
+    assert bool(fixed.warnings and "signature" in fixed.warnings[0]) is not leading_ok
+    assert len(fixed.messages.texts) == 2
+    from_value = ingest(path, "回T退订 {内容}", rules=rules_for(account(vendor)))
+    assert from_value.messages.texts == []  # the words come first, the value last: no 【...】 at either end
+    values_first = ingest(path, "{内容}", rules=rules_for(account(vendor)))
+    assert values_first.messages.texts == (["【品牌】李四"] if leading_ok else [])
+    # a text that starts with a value: its own 【...】 counts there only where a leading one does
+    assert [r.code for r in values_first.rejected] == ["no_signature"] * (1 if leading_ok else 2)
+    last = ingest(path, "{内容}您好，回T退订【品牌】", rules=rules_for(account(vendor)))
+    assert len(last.messages.texts) == 2 and not last.warnings  # the signature last: everyone takes it

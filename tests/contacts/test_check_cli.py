@@ -85,3 +85,67 @@ def test_given_entinfo_without_an_account_when_a_text_is_over_its_length_then_ch
     data = json.loads(result.output)
     assert data["messages"] == 1
     assert [(r["row"], r["reason"]) for r in data["rejected"]] == [(3, "text longer than 500 characters")]
+
+
+def test_given_a_header_only_file_when_check_then_it_fails_saying_there_is_no_one_to_send_to(
+    tmp_path: Path,
+) -> None:
+    # Given: an import template (a header row, no data)
+    path = write_xlsx(tmp_path / "template.xlsx", {"名单": [["姓名", "手机号码"]]})
+    # When
+    result = runner.invoke(app, ["check", str(path), "--template", "{姓名}您好【店】", "--vendor", "trigger"])
+    # Then: not a quiet success with 0 messages
+    assert result.exit_code == 2
+    assert "no data rows below the header" in result.output and "template.xlsx" in result.output
+
+
+def test_given_every_row_rejected_when_check_then_it_exits_non_zero_and_json_says_why(tmp_path: Path) -> None:
+    path = write_xlsx(
+        tmp_path / "bad.xlsx", {"名单": [["姓名", "手机号码"], ["张三", "bad"], ["李四", "123"]]}
+    )
+    args = ["check", str(path), "--template", "{姓名}您好【店】", "--vendor", "trigger", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["messages"] == 0 and data["error"]["code"] == "no_recipients"
+
+
+def test_given_an_error_when_check_json_then_stdout_holds_a_json_error(tmp_path: Path) -> None:
+    # Given: a template naming a column the list does not have
+    args = [
+        "check",
+        str(_file(tmp_path)),
+        "--template",
+        "{会员号}您好【店】",
+        "--vendor",
+        "trigger",
+        "--json",
+    ]
+    result = runner.invoke(app, args)
+    # Then: a script reading stdout gets {"error": {"code", "message"}}
+    assert result.exit_code == 2
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "template" and "{会员号}" in error["message"]
+
+
+def test_given_full_width_braces_naming_a_column_when_check_then_refused_with_the_half_width_form(
+    tmp_path: Path,
+) -> None:
+    args = ["check", str(_file(tmp_path)), "--template", "｛姓名｝您好，回T退订【店】", "--vendor", "trigger"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert "full-width" in result.output and "{姓名}" in result.output
+
+
+def test_given_full_width_braces_naming_no_column_when_check_then_a_warning(tmp_path: Path) -> None:
+    args = [
+        "check",
+        str(_file(tmp_path)),
+        "--template",
+        "{姓名}您好，｛优惠码｝回T退订【店】",
+        "--vendor",
+        "trigger",
+    ]
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0
+    assert any("｛优惠码｝" in w and "full-width" in w for w in json.loads(result.stdout)["warnings"])

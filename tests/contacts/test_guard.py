@@ -48,7 +48,7 @@ HOSTILE: list[tuple[str, Callable[[Path], Path], tuple[str, ...]]] = [
     ("bomb.xlsx", crafted.zip_bomb, ("xl/worksheets/sheet1.xml", "zip bomb")),
     ("lying.xlsx", crafted.lying_size, ("xl/sharedStrings.xml", "more than the 100 bytes it declares")),
     ("wide.xlsx", lambda p: crafted.wide_without_references(p, 60), ("sheet '名单'", "spans at least 2 rows × 51 columns")),
-    ("far.xls", crafted.far_corner_xls, ("reading the file was stopped", "parse_memory_mb")),
+    ("far.xls", crafted.far_corner_xls, ("sheet '名单'", "spans 60,001 rows × 65,536 columns")),
 ]  # fmt: skip
 
 
@@ -170,3 +170,35 @@ def test_given_far_references_calamine_does_not_allocate_when_read_then_the_list
     path = crafted.workbook(tmp_path / "formatted.xlsx", xml)
     result = ingest(path, TEMPLATE)
     assert result.messages.mobiles == ["13912345678"]
+
+
+def test_given_an_xls_whose_sheets_all_point_at_one_then_refused_as_crafted_without_reading_them_again(
+    tmp_path: Path,
+) -> None:
+    # Read from each sheet's start as calamine reads them, sheets pointing into one another would cost
+    # the check time without end (thousands of them at one big sheet).
+    import xlwt
+
+    book = xlwt.Workbook()
+    big = book.add_sheet("名单")
+    for i in range(3000):
+        big.write(i, 0, f"139{i:08d}")
+        big.write(i, 1, "张三")
+    for n in range(20):
+        book.add_sheet(f"s{n}")
+    path = tmp_path / "overlap.xls"
+    book.save(str(path))
+    data = bytearray(path.read_bytes())
+    offsets = []
+    at = data.find(b"\x85\x00")
+    while at >= 0:
+        size = int.from_bytes(data[at + 2 : at + 4], "little")
+        if 8 <= size < 300:  # a BOUNDSHEET record: its sheet's offset first
+            offsets.append(at + 4)
+        at = data.find(b"\x85\x00", at + 1)
+    first = bytes(data[offsets[0] : offsets[0] + 4])
+    for offset in offsets[1:]:
+        data[offset : offset + 4] = first
+    path.write_bytes(bytes(data))
+    with pytest.raises(SpreadsheetError, match=r"^overlap.xls: its sheets overlap one another"):
+        open_rows(path)

@@ -30,7 +30,14 @@ def test_given_mixed_rows_then_every_row_is_accepted_or_rejected_with_its_reason
     assert [(r.row, r.column, r.value, r.reason, r.kind) for r in result.rejected] == [
         (3, "手机号", "bad", "not a phone number", RejectKind.INVALID),
         (4, "姓名", "", "no value for {姓名}", RejectKind.INVALID),
-        (5, "手机号", "13912345678", "duplicate of row 2", RejectKind.DUPLICATE),
+        # (its name, so its text, differs from row 2's: the reason says which one is sent)
+        (
+            5,
+            "手机号",
+            "13912345678",
+            "duplicate of row 2 with a different text",
+            RejectKind.DUPLICATE,
+        ),
         (6, "手机号", "13700000000", "opted out", RejectKind.OPTED_OUT),
     ]
     assert (result.rows, result.valid, result.invalid, result.duplicates, result.opted_out) == (6, 4, 2, 1, 1)
@@ -149,4 +156,39 @@ def test_given_a_number_half_typed_in_full_width_digits_then_it_is_sent_in_ascii
     ]
     result = ingest(_csv(tmp_path, rows), "{姓名}您好，回T退订【店】", opt_outs={"13700000000"})
     assert result.messages.mobiles == ["13912345678"]
-    assert [(r.row, r.reason) for r in result.rejected] == [(3, "duplicate of row 2"), (4, "opted out")]
+    assert [(r.row, r.code, r.params) for r in result.rejected] == [
+        (3, "duplicate_other_text", {"row": 2}),
+        (4, "opted_out", {}),
+    ]
+
+
+def test_given_one_number_with_several_texts_then_the_reason_says_the_texts_differed(tmp_path: Path) -> None:
+    # Given: a 手机号 + 短信内容 sheet, one number three times, twice with another text
+    path = _csv(
+        tmp_path,
+        [
+            ["手机号", "短信内容"],
+            ["13912345678", "您的订单已发货【店】"],
+            ["13912345678", "您的订单已签收【店】"],
+            ["13912345678", "您的订单已发货【店】"],
+        ],
+    )
+    result = ingest(path, "{短信内容}")
+    # Then: the second row's reason says its text differed; the third is a plain duplicate
+    assert [(r.row, r.code) for r in result.rejected] == [(3, "duplicate_other_text"), (4, "duplicate")]
+    assert "different text" in result.rejected[0].reason and "row 2" in result.rejected[0].reason
+    assert result.rejected[0].kind is RejectKind.DUPLICATE
+
+
+def test_given_the_header_repeated_inside_the_list_then_the_row_is_said_to_be_a_header(
+    tmp_path: Path,
+) -> None:
+    # Given: two lists pasted one under the other, each with its header
+    path = _csv(
+        tmp_path,
+        [["姓名", "手机号"], ["张三", "13912345678"], ["姓名", "手机号"], ["李四", "13700000001"]],
+    )
+    result = ingest(path, "{姓名}您好【店】")
+    assert [(r.row, r.code) for r in result.rejected] == [(3, "repeated_header")]
+    assert "header row repeated" in result.rejected[0].reason
+    assert result.messages.mobiles == ["13912345678", "13700000001"]

@@ -14,10 +14,10 @@ TEMPLATE = "{姓名}您好，{城市}店送您{金额}元，回T退订【店】"
 EXPECTED = ["张三您好，北京店送您462元，回T退订【店】", "李四您好，上海店送您12.5元，回T退订【店】"]
 
 
-@pytest.mark.parametrize("suffix", [".xlsx", ".xlsm", ".xls", ".ods"])
+@pytest.mark.parametrize("suffix", [".xlsx", ".xlsm", ".xls", ".et", ".ods"])
 def test_given_each_spreadsheet_format_when_ingested_then_same_messages(tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"list{suffix}"
-    if suffix == ".xls":
+    if suffix in (".xls", ".et"):  # WPS's .et is a BIFF workbook, as .xls is
         write_xls(path, ROWS)
     elif suffix == ".ods":
         write_ods(path, ROWS)
@@ -102,6 +102,10 @@ def test_given_a_corrupt_or_unsupported_file_then_spreadsheet_error(tmp_path: Pa
         ingest(tmp_path / "x.pdf", TEMPLATE)
     with pytest.raises(SpreadsheetError, match="no such file"):
         ingest(tmp_path / "missing.csv", TEMPLATE)
+    unreadable = tmp_path / "名单.et"  # a WPS file calamine cannot read (newer, or encrypted)
+    unreadable.write_bytes(b"\xd0\xcf\x11\xe0 not a workbook inside")
+    with pytest.raises(SpreadsheetError, match=r"名单\.et: cannot read.*另存为 xlsx"):
+        ingest(unreadable, TEMPLATE)
 
 
 def test_given_a_csv_with_formula_looking_cells_then_kept_as_text_never_evaluated(tmp_path: Path) -> None:

@@ -7,12 +7,12 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from dispatcher.errors import HTTPStatusError, UnsupportedMethodError
-from dispatcher.simulator import RunningSimulator
+from dispatcher.errors import TextEncodingError, UnsupportedMethodError
+from dispatcher.simulator import Account, RunningSimulator, run_simulator
 from dispatcher.vendors import entinfo as en
 from dispatcher.vendors.transport import Transport
 from dispatcher.vendors.wire import CHINA_TZ, AnswerKind, ErrorClass, Request
-from tests.crosscheck.conftest import EN, SIGNED, accepted, exchange, sent
+from tests.crosscheck.conftest import EN, SIGNED, accepted, crosscheck_config, exchange, sent
 
 MOBILES = ["13900000001", "13900000002", "13900000003"]
 # Texts with the characters a URL-encoded, comma-joined list could mangle.
@@ -87,26 +87,45 @@ def test_given_no_report_method_in_the_seed_then_the_client_refuses_pulls() -> N
             build(EN)
 
 
-@pytest.mark.parametrize(
-    "request_",
-    [
-        en.build_balance(EN),
-        en.build_unregister(EN),
-        en.build_register(
-            EN,
-            **dict.fromkeys(("province", "city", "trade", "entname", "linkman", "phone", "fax"), "x"),
-            **dict.fromkeys(("mobile", "email", "address", "postcode", "sign"), "x"),
-        ),
-    ],
-    ids=["balance", "UnRegister", "Register"],
-)
-def test_known_gap_the_simulator_has_no_balance_register_or_unregister(
-    transport: Transport, request_: Request
+def test_given_the_balance_when_asked_as_the_vendors_client_does_then_the_accounts_balance(
+    transport: Transport,
 ) -> None:
-    # KNOWN GAP, on purpose. Entinfo SDK API (2017) has no balance method at all (the client calls the `balance` of
-    # public clients), and names Register / UnRegister (4.2: "需要调用Register方法注册一次",
-    # "UnRegister与Register配合使用，连续使用不得超过10次/天") without their fields or answers. A simulated
-    # method could only copy the client's guess, checking the client against itself; so the simulator
-    # answers 404 and these client builders stay unchecked. This test fails once someone adds them.
-    with pytest.raises(HTTPStatusError, match="404"):
-        transport.send(request_)
+    # Not in the Entinfo SDK API (2017); the simulator reads the vendor's own demo client: `balance(sn, pwd)`
+    # with the MD5 pwd of the sends.
+    answer = exchange(transport, en.build_balance(EN), en.parse_balance)
+    assert answer.ok and answer.value == "100000000"
+
+
+def test_given_register_and_unregister_when_sent_then_the_gateway_takes_them_with_the_plain_password(
+    transport: Transport,
+) -> None:
+    # Section 4.2 names Register / UnRegister without their fields; the vendor's demo client sends them
+    # with the password itself in `pwd` (and the MD5 form everywhere else): so does the module.
+    details = dict.fromkeys(("province", "city", "trade", "entname", "linkman", "phone", "fax"), "x")
+    details |= dict.fromkeys(("mobile", "email", "address", "postcode", "sign"), "x")
+    register = en.build_register(EN, **details)
+    assert register.form["pwd"] == EN.password and "***" in repr(register)
+    assert exchange(transport, register, en.parse_value).value == "0"
+    assert exchange(transport, en.build_unregister(EN), en.parse_value).value == "0"
+
+
+TRICKY = "满100+送50%，张喆 回T退订【测试】"
+
+
+@pytest.mark.parametrize("reading", ["plain", "url", "gb2312"])
+def test_given_an_accounts_content_encoding_when_mdsmssend_to_a_gateway_reading_it_so_then_the_text_arrives_whole(
+    reading: str,
+) -> None:
+    # The document (URLUTF8编码), its GET examples (as is), the vendor's Java SDK (URL-encoded) and PHP demo
+    # (GB2312) disagree: each reading, sent by the module as an account asks, arrives intact at a
+    # gateway that reads it so.
+    config = crosscheck_config(accounts=(Account("entinfo", EN.user, EN.password, content_encoding=reading),))
+    with run_simulator(config) as sim, Transport([sim.base_url]) as transport:
+        request = en.build_send(EN, MOBILES[:1], TRICKY, ref="42", content_encoding=reading)
+        assert send_ok(transport, request) == "42"
+        assert [e["content"] for e in sim.ledger()["accepted"]] == [TRICKY]
+
+
+def test_given_gb2312_and_a_text_gbk_cannot_carry_when_building_then_refused_before_sending() -> None:
+    with pytest.raises(TextEncodingError, match="🎉"):
+        en.build_send(EN, MOBILES[:1], "好消息🎉【测试】", content_encoding="gb2312")

@@ -32,7 +32,8 @@ class AccountSpec:
     name: str
     vendor: str
     rate_limit: float
-    settle_unknown_after: str | None = None  # the account's setting, e.g. "15s"
+    user: str = "demo"
+    extra: tuple[str, ...] = ()  # more ``key = value`` lines of the account's table
 
 
 @dataclass
@@ -70,11 +71,11 @@ class Deployment:
                 f'[accounts."{a.name}"]',
                 f'vendor = "{a.vendor}"',
                 f'base_url = "{self.simulator_url}"',
-                'user = "demo"',
+                f'user = "{a.user}"',
                 'password = "demo"',
                 f'channel = "{37 if a.vendor == "yunxin" else ""}"',
                 f"rate_limit = {a.rate_limit}",
-                *([f'settle_unknown_after = "{a.settle_unknown_after}"'] if a.settle_unknown_after else []),
+                *a.extra,
                 "",
             ]
         return "\n".join(lines)

@@ -39,11 +39,11 @@ from tests.processes.harness import Proc, Processes, Redis, Simulator, procfile
 SETTLE = "15s"
 CAMPAIGNS = {
     "webservice": (
-        AccountSpec("ws", "webservice", rate_limit=10.0, settle_unknown_after=SETTLE),
+        AccountSpec("ws", "webservice", rate_limit=10.0, extra=(f'settle_unknown_after = "{SETTLE}"',)),
         mobiles(13500000000, 600),
     ),
     "trigger": (
-        AccountSpec("tg", "trigger", rate_limit=0.8, settle_unknown_after=SETTLE),
+        AccountSpec("tg", "trigger", rate_limit=0.8, extra=(f'settle_unknown_after = "{SETTLE}"',)),
         mobiles(13900000000, 2000),
     ),
 }

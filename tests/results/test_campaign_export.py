@@ -140,7 +140,7 @@ def test_given_rows_rejected_for_any_reason_when_exported_then_each_keeps_its_nu
     assert body[0][6] == "供应商已接收（entinfo 没有状态报告）"
     assert body[1][10] == "第 3 行，手机号列：不是大陆手机号"
     assert body[2][10] == "第 4 行，姓名列：{姓名} 没有值"
-    assert body[3][10] == "第 5 行，手机号列：与第 2 行重复"
+    assert body[3][10] == "第 5 行，手机号列：与第 2 行重复，短信内容不同（只发送第 2 行的）"
     # ... and the sheet is one a person can work with: frozen header, a filter, sized columns
     assert sheet.freeze_panes == "A2"
     assert sheet.auto_filter.ref == "A1:M5"

@@ -118,6 +118,15 @@ def test_given_balance_asked_twice_within_the_vendors_interval_then_the_gateway_
     assert not [r for r in stack.sim.ledger()["rejected"] if r["code"] == -23]
 
 
+def test_given_an_entinfo_account_when_its_balance_is_read_then_the_simulator_answers_it(
+    routing_stack: Any,
+) -> None:
+    # entinfo's `balance` (the vendor's client: sn and the MD5 pwd) is simulated: the guard reads it.
+    stack = routing_stack([Acct("en", "entinfo", "SDK-DEMO-010-00007", balance=321)], worker=False)
+    reading = balance_guard.read_balance(stack.settings, stack.redis, stack.names["en"])
+    assert (reading.value, reading.cached, reading.error) == ("321", False, None)
+
+
 def test_given_a_scheduled_campaign_without_the_money_then_the_beat_leaves_it_scheduled_and_says_why(
     routing_stack: Any,
 ) -> None:

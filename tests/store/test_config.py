@@ -66,7 +66,7 @@ def test_given_sqlite_database_elsewhere_when_no_broker_then_broker_sits_next_to
 def test_given_full_account_when_loaded_then_every_field_is_typed(tmp_path: Path) -> None:
     toml = account_toml(
         vendor='"entinfo"', backup_url='"http://sdk2.example:8061/"', channel="37", rate_limit="20",
-        encrypted="false", push_token='"tok-0123456789abcdef"', pair_separator='"|~|"', message_separator='"|-|"',
+        encrypted="false", push_token='"tok-Zq8sW1xP4mK7vB2n"', pair_separator='"|~|"', message_separator='"|-|"',
         price_per_segment="0.045", same_text_max="10000", keywords='["促销", "免费"]', push="true",
         service_path='"/webservice.asmx/"',
     )  # fmt: skip
@@ -131,6 +131,10 @@ def test_given_password_env_unset_when_loaded_then_error_names_account_field_and
         ({"encrypted": '"yes"'}, r"field encrypted must be true or false"),
         # The push receivers' only credential, open to the internet and not throttled: no short ones.
         ({"push_token": '"123456"'}, r"account 'main': field push_token is too short \(6 characters"),
+        # ... and none that is long but guessable: a run, one character, a repeated piece.
+        ({"push_token": '"1234567890123456"'}, r"account 'main': field push_token is guessable"),
+        ({"push_token": '"aaaaaaaaaaaaaaaa"'}, r"account 'main': field push_token is guessable"),
+        ({"push_token": '"tok-tok-tok-tok-tok-tok-"'}, r"account 'main': field push_token is guessable"),
         (
             {"settle_unknown_after": '"soon"'},
             r"account 'main': field settle_unknown_after must be a positive",

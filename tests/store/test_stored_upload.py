@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
-from dispatcher import campaigns
+from dispatcher import campaigns, reasons
 from dispatcher.config import AccountConfig, Settings
 from dispatcher.contacts.phones import parse_mobile
 from dispatcher.results import campaign_export
@@ -85,7 +85,7 @@ def test_given_a_sheet_of_every_kind_of_row_when_created_then_each_row_is_stored
         (0, 2, "planned", "13900000001", None, None),
         (1, 3, "rejected", None, "not a phone", parse_mobile("not a phone")[1]),
         (2, 4, "rejected", "13900000002", "13900000002", "no value for {姓名}"),
-        (3, 6, "rejected", "13900000001", "13900000001", "duplicate of row 2"),
+        (3, 6, "rejected", "13900000001", "13900000001", reasons.english("duplicate_other_text", {"row": 2})),
         (4, 7, "rejected", "13900000003", "13900000003", "opted out"),
         (5, 8, "planned", "13900000004", None, None),
         (6, 9, "planned", "13900000005", None, None),

@@ -12,7 +12,7 @@ from dispatcher.errors import ConfigError
 from dispatcher.simulator import RunningSimulator, SimulatorConfig, run_simulator
 from dispatcher.vendors import webservice, yunxin
 from dispatcher.vendors.transport import for_account
-from dispatcher.vendors.wire import Separators
+from dispatcher.vendors.wire import ErrorClass, Separators
 
 SIGNED = "您的验证码是1234【测试】"
 
@@ -96,3 +96,60 @@ def test_given_no_separators_in_the_config_then_each_vendor_has_its_own_default_
     assert own.separators() == Separators("|!|", "|^|")
     with pytest.raises(ConfigError, match="must differ"):
         load(tmp_path, "trigger", message_separator='"|~|"')
+
+
+def test_given_extra_codes_when_the_gateway_answers_one_then_the_accounts_class_and_meaning_apply(
+    tmp_path: Path, simulator: RunningSimulator
+) -> None:
+    # A gateway of the family answering a code its document lacks (or meaning another thing by one):
+    # the account's configuration extends or corrects the table, without a release.
+    extra = '{ "-3" = ["retry_later", "网关临时拒绝", "refused for now"], "-99" = "bad_content" }'
+    account = load(tmp_path, "webservice", simulator.base_url, password='"wrong"', extra_codes=extra).account(
+        "acct"
+    )
+    request = webservice.build_send(account.credentials(), ["13912345678"], SIGNED)
+    with for_account(account) as transport:
+        answer = webservice.parse_send(transport.send(request).text)
+    assert answer.code == -3 and webservice.classify(-3).error_class is ErrorClass.ACCOUNT
+    module = account.vendor_module()
+    assert (module.classify(-3).error_class, module.classify(-3).meaning) == (
+        ErrorClass.RETRY_LATER,
+        "网关临时拒绝",
+    )
+    assert module.classify(-99).error_class is ErrorClass.BAD_CONTENT
+    assert module.classify(-16) == webservice.classify(-16)  # the rest of the table stays
+    assert module.CODES[-99].error_class is ErrorClass.BAD_CONTENT and -99 not in webservice.CODES
+    assert load(tmp_path, "webservice").account("acct").vendor_module() is webservice
+
+
+@pytest.mark.parametrize(
+    "extra",
+    ['{ "30" = "bad_content" }', '{ "-30" = "whatever" }', '{ "-30" = 3 }', '"-30"', '{ "-30" = [] }'],
+)
+def test_given_bad_extra_codes_when_loaded_then_a_configuration_error_names_the_field(
+    tmp_path: Path, extra: str
+) -> None:
+    with pytest.raises(ConfigError, match=r"account 'acct'.*extra_codes"):
+        load(tmp_path, "yunxin", extra_codes=extra)
+
+
+def test_given_no_max_in_flight_then_entinfo_sends_one_at_a_time_and_the_others_without_limit(
+    tmp_path: Path,
+) -> None:
+    assert load(tmp_path, "entinfo").account("acct").max_in_flight == 1
+    assert load(tmp_path, "yunxin").account("acct").max_in_flight is None
+    assert load(tmp_path, "entinfo", max_in_flight="4").account("acct").max_in_flight == 4
+    assert load(tmp_path, "entinfo", max_in_flight="0").account("acct").max_in_flight is None  # 0: no limit
+    assert load(tmp_path, "trigger", max_in_flight="2").account("acct").max_in_flight == 2
+    for bad in ("-1", '"1"', "1.5", "true"):
+        with pytest.raises(ConfigError, match=r"account 'acct'.*max_in_flight"):
+            load(tmp_path, "entinfo", max_in_flight=bad)
+
+
+def test_given_content_encoding_when_loaded_then_entinfo_only_and_one_of_three(tmp_path: Path) -> None:
+    assert load(tmp_path, "entinfo").account("acct").content_encoding == "plain"
+    assert load(tmp_path, "entinfo", content_encoding='"gb2312"').account("acct").content_encoding == "gb2312"
+    with pytest.raises(ConfigError, match=r"account 'acct'.*content_encoding.*plain, url, gb2312"):
+        load(tmp_path, "entinfo", content_encoding='"base64"')
+    with pytest.raises(ConfigError, match=r"account 'acct'.*content_encoding.*only entinfo"):
+        load(tmp_path, "yunxin", content_encoding='"url"')

@@ -130,6 +130,15 @@ def test_given_explain_without_json_when_run_then_a_readable_line() -> None:
     assert "相同手机号" in result.stdout
 
 
+def test_given_entinfo_minus_18_when_explained_then_one_request_at_a_time_and_retried() -> None:
+    # In the vendor's demos' tables, not its document: a second request while one is unanswered.
+    result = runner.invoke(app, ["explain", "entinfo", "-18", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["class"], data["meaning"]) == ("retry_later", "上次提交没有等待返回不能继续提交")
+    assert "one request at a time" in data["meaning_en"]
+
+
 def test_given_an_unknown_vendor_when_explaining_then_non_zero_and_message_on_stderr() -> None:
     result = runner.invoke(app, ["explain", "aliyun", "-1", "--json"])
     assert result.exit_code != 0

@@ -21,13 +21,14 @@ import uvicorn
 from celery import Celery
 from celery.contrib.testing.worker import start_worker
 from fastapi import FastAPI
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher import runtime
 from dispatcher.config import Settings
 from dispatcher.keys import KeySpace
 from dispatcher.simulator import RunningSimulator, SimulatorConfig, run_simulator
-from dispatcher.store import make_engine, session_factory, upgrade
+from dispatcher.store import Campaign, make_engine, session_factory, upgrade
 from dispatcher.web import create_app
 from dispatcher.web.auth import add_user
 from workers import tasks
@@ -83,6 +84,23 @@ def login(client: httpx.Client, name: str, password: str = PASSWORD) -> None:
     token = csrf_of(client.get("/login").text)
     r = client.post("/login", data={"name": name, "password": password, "csrf": token})
     assert r.status_code == 303, r.text
+
+
+def upload(c: httpx.Client, path: Path) -> str:
+    """Upload ``path`` through the page; the compose page's address."""
+    token = csrf_of(c.get("/campaigns/new").text)
+    r = c.post("/uploads", data={"csrf": token}, files={"file": (path.name, path.read_bytes(), "text/csv")})
+    assert r.status_code == 303, r.text
+    return str(r.headers["location"])
+
+
+def still_up(web: Web) -> None:
+    assert web.client().get("/login").status_code == 200
+
+
+def campaigns(web: Web) -> int:
+    with web.sessions() as session:
+        return int(session.execute(select(func.count()).select_from(Campaign)).scalar_one())
 
 
 def write_contacts(

@@ -124,8 +124,26 @@ def _web(tmp_path: Path, key: str, port: int) -> subprocess.Popen[str]:
 
 @pytest.mark.parametrize(
     "key",
-    ["change-me", "secret", "x" * 31, "change-me" * 4, "changeme-secret-key-please-change", "a" * 64],
-    ids=["change-me", "secret", "31-bytes", "repeated-placeholder", "placeholder-words", "one-character"],
+    [
+        "change-me",
+        "secret",
+        "x" * 31,
+        "change-me" * 4,
+        "changeme-secret-key-please-change",
+        "a" * 64,
+        "12345678901234567890123456789012",
+        "qwerty12qwerty12qwerty12qwerty12",
+    ],
+    ids=[
+        "change-me",
+        "secret",
+        "31-bytes",
+        "repeated-placeholder",
+        "placeholder-words",
+        "one-character",
+        "a-run",
+        "a-repeated-piece",
+    ],
 )
 def test_given_a_weak_key_when_starting_dispatcher_web_then_it_refuses_naming_the_variable(
     tmp_path: Path, key: str
@@ -172,12 +190,16 @@ def test_given_the_compose_file_then_the_web_app_believes_the_proxys_x_forwarded
         "DISPATCHER_PUBLIC_URL": "https://sms.example.com",
         "FLOWER_BASIC_AUTH": "ops:" + secrets.token_urlsafe(16),
     }
-    for chosen in ({}, {"DISPATCHER_SUBNET": "10.123.4.0/24"}):
+    # Only the gateway, the proxy's one address: not the network, whose other containers (a worker,
+    # Flower) could otherwise pick any client address for themselves.
+    for chosen in ({}, {"DISPATCHER_SUBNET": "10.123.4.0/24", "DISPATCHER_GATEWAY": "10.123.4.1"}):
         trusted = environments({**env, **chosen})["web"].get("FORWARDED_ALLOW_IPS", "")
         assert trusted and "*" not in trusted, trusted
         (pool,) = data["networks"]["default"]["ipam"]["config"]
         subnet = ipaddress.ip_network(interpolate(pool["subnet"], {**env, **chosen}))
-        assert subnet.is_private and ipaddress.ip_network(trusted) == subnet
+        gateway = ipaddress.ip_address(interpolate(pool["gateway"], {**env, **chosen}))
+        assert subnet.is_private and gateway in subnet
+        assert ipaddress.ip_address(trusted) == gateway  # one address, not a network
         if chosen:
-            assert str(subnet) == chosen["DISPATCHER_SUBNET"]
+            assert str(subnet) == chosen["DISPATCHER_SUBNET"] and str(gateway) == chosen["DISPATCHER_GATEWAY"]
     assert "forwarded-allow-ips" not in " ".join(services()["web"]["command"])  # the variable decides

@@ -9,7 +9,7 @@ The child answers in JSON, never pickle: a child that a crafted file managed to 
 hand the web process code to run. (It is a fence against exhaustion and crashes, not a jail.)
 
     sandbox = Sandbox(memory_mb=4096)
-    result = sandbox.run("list.xlsx", parsing.preview, path, account, ...)   # its JSON-able return value
+    result = sandbox.run("list.xlsx", read_through, path, sheet, limits)   # its JSON-able return value
     # a DispatcherError raised in the child is raised here (its class by name, from dispatcher.errors);
     # a child that dies or overruns gives SpreadsheetError naming the file
 """
@@ -29,13 +29,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dispatcher import errors
+from dispatcher.contacts.reader import read_through
 from dispatcher.errors import DispatcherError, SpreadsheetError
 
 if TYPE_CHECKING:
     from dispatcher.config import Settings
 
 T = TypeVar("T")
-UNSCANNED_SUFFIXES = frozenset({".xls", ".xlsb", ".ods"})  # formats whose sheets the guard cannot scan
+UNSCANNED_SUFFIXES = frozenset({".xls", ".et", ".xlsb", ".ods"})  # sheets the guard judges least surely
 log = logging.getLogger(__name__)
 TIMEOUT_S = 300.0
 BUSY_WAIT_S = 30.0  # a request waits this long for a free slot, then gets 503 (never ties up the app)
@@ -46,7 +47,14 @@ class Busy(DispatcherError):
 
 
 _CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["dispatcher.web.parsing"])
+# The readers, imported once in the forkserver rather than in every child.
+_CONTEXT.set_forkserver_preload(["dispatcher.contacts"])
+
+
+def preload(*modules: str) -> None:
+    """Modules the forkserver imports once for every child (the caller's reading functions); only
+    before the first child starts."""
+    _CONTEXT.set_forkserver_preload(["dispatcher.contacts", *modules])
 
 
 def _child(conn: Connection, memory_bytes: int, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
@@ -110,25 +118,26 @@ class Sandbox:
         self._slots = threading.BoundedSemaphore(workers)
         self.peaks_kb: collections.deque[int] = collections.deque(maxlen=100)  # children's max RSS
 
-    def run(self, what: str, func: Callable[..., T], *args: Any) -> T:
-        """``func(*args)`` in a limited child; ``what`` (the file's name) starts every error message."""
+    def run(self, what: str, func: Callable[..., T], *args: Any, timeout_s: float | None = None) -> T:
+        """``func(*args)`` in a limited child; ``what`` (the file's name) starts every error message.
+        ``timeout_s``: a shorter limit than the sandbox's (a page should not wait minutes)."""
         if not self._slots.acquire(timeout=self.busy_wait_s):
             raise Busy(f"{what}: the server is reading other files; try again in a minute")
         try:
-            return self._run(what, func, args)
+            return self._run(what, func, args, min(timeout_s or self.timeout_s, self.timeout_s))
         finally:
             self._slots.release()
 
-    def _run(self, what: str, func: Callable[..., T], args: tuple[Any, ...]) -> T:
+    def _run(self, what: str, func: Callable[..., T], args: tuple[Any, ...], timeout_s: float) -> T:
         receiver, sender = _CONTEXT.Pipe(duplex=False)
         child = _CONTEXT.Process(target=_child, args=(sender, self.memory_mb << 20, func, args), daemon=True)
         child.start()
         sender.close()
         try:
-            if not receiver.poll(self.timeout_s):
+            if not receiver.poll(timeout_s):
                 child.kill()
                 raise SpreadsheetError(
-                    f"{what}: reading the file took longer than {self.timeout_s:.0f} s and was stopped"
+                    f"{what}: reading the file took longer than {timeout_s:.0f} s and was stopped"
                 )
             try:
                 answer = json.loads(receiver.recv_bytes())
@@ -169,7 +178,5 @@ def read_first_if_unscanned(path: Path, sheet: str | int | None, settings: Setti
     with a message, instead of aborting the command."""
     if path.suffix.lower() not in UNSCANNED_SUFFIXES or not path.is_file():
         return
-    from dispatcher.web import parsing
-
     sandbox = Sandbox(settings.parse_memory_mb, workers=1)
-    sandbox.run(path.name, parsing.read_through, path, sheet, settings.sheet_limits)
+    sandbox.run(path.name, read_through, path, sheet, settings.sheet_limits)

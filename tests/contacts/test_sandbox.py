@@ -7,8 +7,8 @@ import time
 
 import pytest
 
+from dispatcher.contacts.sandbox import Busy, Sandbox
 from dispatcher.errors import InputError, SpreadsheetError, TextEncodingError
-from dispatcher.web.sandbox import Busy, Sandbox
 
 
 def test_given_a_call_that_allocates_past_the_limit_then_it_fails_in_the_child_with_the_files_name() -> None:
