@@ -42,6 +42,7 @@ from dispatcher.store import (
 )
 from dispatcher.store.bulk import bind_value, write_rows
 from dispatcher.store.campaigns import locked_state, move, refuse
+from dispatcher.store.chunks import remember_unknown_requests
 from dispatcher.store.recipients import AcceptedColumns, insert_upload
 from dispatcher.store.stats import extend_status
 from dispatcher.store.types import db_now
@@ -171,7 +172,7 @@ def create(  # noqa: PLR0913 (the campaign's settings, keyword-only: a form's fi
                 encrypted=account.encrypted,
             )
         messages = result.messages
-        chunk_of, text_in_chunk = insert_chunks(session, campaign_id, chunks, len(messages))
+        chunk_of, text_in_chunk = insert_chunks(session, campaign_id, chunks, len(messages), account.name)
         # Split children are numbered after the planned chunks.
         session.execute(update(Campaign).where(Campaign.id == campaign_id).values(next_seq=len(chunks)))
         _store_recipients(session, campaign_id, result, chunk_of, text_in_chunk)
@@ -209,14 +210,19 @@ _CHUNK_COLUMNS = (
     "attempts",
     "created_at",
     "updated_at",
+    "account",
 )
 
 
 def insert_chunks(
-    session: Session, campaign_id: int, chunks: Sequence[chunker.PlannedChunk], messages: int
+    session: Session,
+    campaign_id: int,
+    chunks: Sequence[chunker.PlannedChunk],
+    messages: int,
+    account: str | None = None,
 ) -> tuple[list[int], list[bool]]:
-    """Insert the planned chunks of a new campaign. Returns, for every message index, its chunk id and
-    whether that chunk carries its text (a same-text or single request).
+    """Insert the planned chunks of a new campaign, packed for ``account``. Returns, for every message
+    index, its chunk id and whether that chunk carries its text (a same-text or single request).
 
     Written in bulk, then their ids read back in ``seq`` order (one SELECT, not a RETURNING per row).
     """
@@ -224,7 +230,8 @@ def insert_chunks(
     now = bind_value(table.c.created_at, utcnow(), session.connection().dialect)
     planned = ChunkState.PLANNED.value
     rows = (
-        (campaign_id, c.seq, c.ref, c.method, c.text, len(c.mobiles), planned, 0, now, now) for c in chunks
+        (campaign_id, c.seq, c.ref, c.method, c.text, len(c.mobiles), planned, 0, now, now, account)
+        for c in chunks
     )
     write_rows(session, table, _CHUNK_COLUMNS, rows)
     query = select(table.c.id).where(table.c.campaign_id == campaign_id).order_by(table.c.seq)
@@ -456,6 +463,15 @@ def retry(
         )
         # A split parent has no recipients left (its children carry them): nothing to re-queue.
         has_waiting = select(Recipient.id).where(Recipient.chunk_id == Chunk.id, Recipient.state.in_(again))
+        unknown = set(
+            session.execute(
+                select(Chunk.id).where(
+                    Chunk.campaign_id == campaign_id, Chunk.state == ChunkState.UNKNOWN.value
+                )
+            ).scalars()
+            if include_unknown
+            else ()
+        )
         ids = sorted(
             session.execute(
                 update(Chunk)
@@ -474,6 +490,9 @@ def retry(
                 execution_options={"synchronize_session": False},
             ).scalars()
         )
+        # The requests that may have been taken, with the account each went out on: evidence of them
+        # (a report, "already sent") is weighed on that account, wherever the re-send goes.
+        remember_unknown_requests(session, unknown.intersection(ids))
         for start in range(0, len(ids), 1000):
             session.execute(
                 update(Recipient)

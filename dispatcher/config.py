@@ -76,6 +76,7 @@ _ACCOUNT_KEYS = frozenset(
         "keywords",
         "push",
         "service_path",
+        "settle_unknown_after",
         "max_in_flight",
         "extra_codes",
         "content_encoding",
@@ -201,6 +202,9 @@ class AccountConfig:
     same_text_max: int = 1
     keywords: tuple[str, ...] = ()
     push: bool = False
+    # Opt-in: seconds after which an unknown request nothing proves taken is sent again once
+    # (``dispatcher.unknowns``); None: never by itself.
+    settle_unknown_after: float | None = None
     # The vendor's service path when this account's gateway differs (e.g. "/Services/MsgSend.aspx").
     service_path: str | None = None
     # Requests of this account unanswered at once, across every worker (None: no limit). entinfo's
@@ -544,6 +548,8 @@ def _account(  # noqa: C901 (one check per field of an account, each with its ow
             "change the password or remove the field"
         )
 
+    settle_after = _duration(raw.get("settle_unknown_after"), f"{where} field settle_unknown_after")
+
     max_in_flight = raw.get("max_in_flight", default_max_in_flight(vendor))
     if max_in_flight is not None and (
         isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or max_in_flight < 0
@@ -595,6 +601,7 @@ def _account(  # noqa: C901 (one check per field of an account, each with its ow
         max_in_flight=max_in_flight or None,
         extra_codes=_extra_codes(raw.get("extra_codes", {}), where),
         content_encoding=content_encoding,
+        settle_unknown_after=settle_after,
         frequency_caps=parse_caps(raw.get("frequency_caps", []), f"{where} field frequency_caps"),
     )
 
@@ -627,6 +634,22 @@ def _extra_codes(raw: Any, where: str) -> dict[int, CodeInfo]:
         )
         codes[int(key)] = CodeInfo(int(key), ErrorClass(row[0]), zh, en)
     return codes
+
+
+_DURATION_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(value: Any, what: str) -> float | None:
+    """A duration: ``"30m"``, ``"2h"``, ``"90s"``, ``"1d"`` or a number of seconds; None when unset."""
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    match = _DURATION_RE.fullmatch(value) if isinstance(value, str) else None
+    if match is None or float(match.group(1)) <= 0:
+        raise ConfigError(f'{what} must be a positive duration such as "30m", "2h" or "90s"')
+    return float(match.group(1)) * _UNITS[match.group(2)]
 
 
 def _password(raw: Mapping[str, Any], env: Mapping[str, str], where: str) -> str:

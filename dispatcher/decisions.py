@@ -155,6 +155,7 @@ class ChunkRow:
     requeued_from_unknown: bool = False
     seen_at: datetime | None = None  # the database's clock when loaded
     recipient_count: int | None = None  # None: not loaded (fits any account)
+    packed_for: str | None = None  # the account it was packed for (None: not known, or not loaded)
 
 
 @dataclass(frozen=True)

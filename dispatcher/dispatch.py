@@ -63,6 +63,7 @@ from dispatcher.store.campaigns import move
 from dispatcher.store.caps import CapCheck
 from dispatcher.store.chunks import (
     Claimed,
+    accept_request,
     answered_since,
     campaign_states,
     claim_chunks,
@@ -103,6 +104,7 @@ LIMITER_WAIT = 30.0  # seconds a task waits for a token before handing the chunk
 # killed meanwhile leaves for the sweep to call unknown; it goes back to the queue instead.
 LATE_SLOT_WAIT = 2.0
 AWAITS_REPLAN = "awaits re-planning"  # a chunk packed for another account: the beat re-plans it
+LATE_SETTLED = "unknown outcome settled by a late answer"
 
 
 @dataclass
@@ -155,6 +157,7 @@ _GROUP_SELECT = select(
     Chunk.requeued_from_unknown,
     db_now(),
     Chunk.recipient_count,
+    Chunk.account,
 ).join(Campaign, Campaign.id == Chunk.campaign_id)
 
 
@@ -163,13 +166,17 @@ def load_group(sessions: sessionmaker[Session], chunk_ids: Sequence[int]) -> lis
     with sessions() as session:
         rows = session.execute(_GROUP_SELECT.where(Chunk.id.in_(list(chunk_ids)))).tuples()
         return [
-            ChunkRow(i, state, nb, ref, text, cid, acct, cstate, (ws, we), tz, bool(rq), seen, count)
-            for i, state, nb, ref, text, cid, acct, cstate, ws, we, tz, rq, seen, count in rows
+            ChunkRow(i, state, nb, ref, text, cid, acct, cstate, (ws, we), tz, bool(rq), seen, count, packed)
+            for i, state, nb, ref, text, cid, acct, cstate, ws, we, tz, rq, seen, count, packed in rows
         ]
 
 
-def fits_account(capacity: tuple[int, int], row: ChunkRow) -> bool:
-    """Whether ``row``'s packing can be sent on an account of ``capacity`` (``chunker.capacity``)."""
+def fits_account(capacity: tuple[int, int], row: ChunkRow, account: str | None = None) -> bool:
+    """Whether ``row``'s packing can be sent on an account of ``capacity`` (``chunker.capacity``) named
+    ``account``: a personalised request packed for another account is not (its texts were checked
+    against that account's separators, not this one's)."""
+    if row.text is None and None not in (row.packed_for, account) and row.packed_for != account:
+        return False
     if row.recipient_count is None:
         return True
     return chunker.fits(capacity, personalised=row.text is None, count=row.recipient_count)
@@ -211,11 +218,12 @@ def send_group(
         if row.state != ChunkState.QUEUED or row.campaign_state != CampaignState.RUNNING:
             results.append(Result(row.id, Next.DONE, state=row.state))
             continue
-        if not fits_account(capacity, row):
+        if not fits_account(capacity, row, runtime.account.name):
             # Packed for the account the campaign failed over from (re-queued since by a late "try
             # later" or an operator's retry), or for this one as configured before (made encrypted):
-            # sent here it would fail unsent, again and again. It stays queued; the beat re-plans it
-            # onto this account (``failover.replan_misfits``).
+            # sent here it would fail unsent, again and again, or a text holding this vendor's
+            # separator would break the request. It stays queued; the beat re-plans it onto this
+            # account (``failover.replan_misfits``).
             results.append(Result(row.id, Next.DONE, state=AWAITS_REPLAN))
             continue
         opening = next_window_open(now, row.window, row.timezone)
@@ -636,10 +644,15 @@ def _record(
             if i not in ours:
                 outcomes[i] = decision.outcome
                 results.append(Result(i, Next.DONE, state=f"late {decision.outcome.state.value}"))
+                if decision.outcome.state is ChunkState.ACCEPTED:
+                    # Its recipients re-planned since (an operator's re-send, moved by a failover) and
+                    # not sent again yet: this acceptance spares them the second send.
+                    a = by_id[i]
+                    accept_request(session, i, a.verdict.batch_id, a.chunk.account, a.started, LATE_SETTLED)
                 continue
             decision = _act(session, by_id[i], decision, states)
             if ours[i] != ChunkState.SENDING:  # swept: unknown, or re-queued by a retry since
-                decision = _noted(decision, "unknown outcome settled by a late answer")
+                decision = _noted(decision, LATE_SETTLED)
             outcomes[i] = decision.outcome
             results.append(decision.result)
         record_outcomes(session, worker_id, outcomes, ours)

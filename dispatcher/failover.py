@@ -42,9 +42,9 @@ from dispatcher.store import (
     Recipient,
     RecipientState,
     audit,
-    utcnow,
 )
 from dispatcher.store.campaigns import locked_state, move
+from dispatcher.store.types import db_now
 from dispatcher.vendors.wire import ErrorClass
 
 logger = logging.getLogger(__name__)
@@ -81,11 +81,17 @@ def trigger(session: Session, campaign: Campaign, now: datetime, after: timedelt
     """Why ``campaign`` should leave its account now (``"account"`` / ``"retry_later"``), or None."""
     if not campaign.fallbacks:
         return None
-    if campaign.routing and campaign.routing.get("failing_over"):
-        return str(campaign.routing["failing_over"])
     if campaign.state == CampaignState.PAUSED:
+        # Who paused comes first: a person's pause wins, also over a failover decided before it (a
+        # person who resumed the failover's pause and paused again): theirs to lift.
+        paused_by = _paused_by(session, campaign.id)
+        if paused_by not in (WORKER, SYSTEM):
+            return None
+        failing = (campaign.routing or {}).get("failing_over")
+        if failing:
+            return str(failing)
         account_error = _any_chunk(session, campaign.id, ChunkState.QUEUED, ErrorClass.ACCOUNT)
-        return "account" if account_error and _paused_by_system(session, campaign.id) else None
+        return "account" if account_error and paused_by == WORKER else None
     if campaign.state not in ENDED_OR_RUNNING:
         return None
     # The retries gave up on "try later" (the backoff can run out before ``failover_after``): the
@@ -114,21 +120,26 @@ def _moved_at(campaign: Campaign) -> datetime:
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
-def _paused_by_system(session: Session, campaign_id: int) -> bool:
-    """The campaign's last pause was the worker's (an account error), not a person's: a person's pause
-    is theirs to lift."""
-    actor = session.execute(
+def _paused_by(session: Session, campaign_id: int) -> str | None:
+    """Who paused the campaign last: the worker (an account error), the failover, or a person."""
+    return session.execute(
         select(AuditEntry.actor)
         .where(AuditEntry.campaign_id == campaign_id, AuditEntry.action == "campaign.paused")
         .order_by(AuditEntry.id.desc())
         .limit(1)
     ).scalar_one_or_none()
-    return actor == WORKER
+
+
+def db_clock(sessions: sessionmaker[Session]) -> datetime:
+    """The database's clock: what the beat compares the store's times with (never its machine's)."""
+    with sessions() as session:
+        at = session.execute(select(db_now())).scalar_one()
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def run(sessions: sessionmaker[Session], settings: Settings, now: datetime | None = None) -> list[int]:
     """The beat's failover pass; returns the new chunks to hand to the workers."""
-    now = now or utcnow()
+    now = now or db_clock(sessions)
     after = timedelta(seconds=settings.failover_after)
     with sessions() as session:
         candidates = [
@@ -153,12 +164,24 @@ def run(sessions: sessionmaker[Session], settings: Settings, now: datetime | Non
 def _one(
     sessions: sessionmaker[Session], settings: Settings, campaign_id: int, now: datetime, after: timedelta
 ) -> list[int]:
-    with sessions() as session:
+    with sessions() as session:  # most ticks find nothing: a read, no lock
         campaign = session.get(Campaign, campaign_id)
-        if campaign is None:
+        if campaign is None or (trigger(session, campaign, now, after) is None and not _stale(campaign)):
             return []
+    with sessions() as session:
+        # Decided again under the campaign lock, and ``routing`` written from what was read under it:
+        # an overlapping tick's move (or a person's resume) between a read and this write was lost,
+        # its record overwritten, and the campaign failed over a second time off a healthy account.
+        if locked_state(session, campaign_id) is None:
+            return []
+        campaign = session.get_one(Campaign, campaign_id)
+        routing = dict(campaign.routing or {})
+        if _stale(campaign):  # a person ran it again since the failover paused it: decided afresh
+            routing.pop("failing_over")
         reason = trigger(session, campaign, now, after)
         if reason is None:
+            campaign.routing = routing
+            session.commit()
             return []
         if campaign.state in ENDED_OR_RUNNING:
             # Stop the claims first; the move happens once nothing is in flight. A campaign that
@@ -173,19 +196,21 @@ def _one(
             ):
                 session.rollback()
                 return []
-            campaign.routing = {**(campaign.routing or {}), "failing_over": reason}
-            session.commit()
-            session.refresh(campaign)
         in_flight = session.execute(
             select(func.count()).where(
                 Chunk.campaign_id == campaign_id, Chunk.state == ChunkState.SENDING.value
             )
         ).scalar_one()
+        campaign.routing = {**routing, "failing_over": reason}
+        session.commit()
         if in_flight:
-            campaign.routing = {**(campaign.routing or {}), "failing_over": reason}
-            session.commit()
             return []
     return switch(sessions, settings, campaign_id, reason)
+
+
+def _stale(campaign: Campaign) -> bool:
+    """A failover decided (``failing_over``) for a campaign no longer paused for it."""
+    return bool((campaign.routing or {}).get("failing_over")) and campaign.state != CampaignState.PAUSED
 
 
 def switch(sessions: sessionmaker[Session], settings: Settings, campaign_id: int, reason: str) -> list[int]:
@@ -239,9 +264,11 @@ def switch(sessions: sessionmaker[Session], settings: Settings, campaign_id: int
             .values(account=old),
             execution_options={"synchronize_session": False},
         )
-        now = utcnow()
+        # The database's clock, as every time the beat compares (a beat an hour ahead stamped the new
+        # chunks an hour late: the re-queue of a lost enqueue waited that long).
+        now = session.execute(select(db_now())).scalar_one()
         _close_moved(
-            session, [cid for cid, _ in closing], _to_move(campaign_id), f"moved to account {new_name}", now
+            session, [cid for cid, _ in closing], _to_move(campaign_id), f"moved to account {new_name}"
         )
         new_ids = _replan(session, campaign, new_name, rows, chunk_text, settings)
         campaign.account, campaign.vendor, campaign.fallbacks = new_name, new.vendor, rest or None
@@ -281,12 +308,9 @@ def replan_misfits(sessions: sessionmaker[Session], settings: Settings) -> list[
       Genuinely safe: nothing of it is in flight any more.
     - an operator's ``campaign retry --include-unknown``: the operator chose to send again what the
       old account may have taken. The re-plan sends it once, on the new account, as the retry would
-      have. Not quite as safe: the new chunks are not "re-queued from unknown", so a late acceptance
-      or a report of the old request arriving after the re-plan no longer spares the second send
-      (it finds the chunk ``moved``: evidence only), as it could while the chunk waited for a claim
-      (at most a tick here), and a cancel before they are sent calls them ``cancelled``, not
-      ``unknown``. Carrying the flag over would not help: its proofs (a "duplicate" answer, the
-      account's reports) are about the account that sent the first request, not the new one.
+      have. The new chunks stay "re-queued from unknown", and the first request is kept with the
+      account it went out on (``unknown_requests``): a late acceptance or a report of it arriving
+      after the re-plan still spares the second send, a cancel still calls them ``unknown``.
     - a retry of failed chunks with a class that allows it (``campaign retry``): never taken.
 
     A chunk left ``unknown`` is never queued, so never re-planned here.
@@ -295,9 +319,7 @@ def replan_misfits(sessions: sessionmaker[Session], settings: Settings) -> list[
     (made encrypted: one number a request; pointed at another vendor) leaves chunks packed for the
     account as it was, which nothing else would ever re-plan (they would wait, re-queued every
     :data:`scheduler.STALE_QUEUED`, and the campaign would never end). One query per account in use
-    finds the campaigns holding such chunks; most ticks find none and lock nothing. (A chunk of such a
-    campaign re-queued by ``retry --include-unknown`` loses its flag here too, though its first request
-    went to this very account: a rare pair, a configuration change during an operator's re-send.)"""
+    finds the campaigns holding such chunks; most ticks find none and lock nothing."""
     with sessions() as session:
         accounts = session.execute(
             select(Campaign.account).where(Campaign.state == CampaignState.RUNNING.value).distinct()
@@ -332,12 +354,16 @@ def replan_misfits(sessions: sessionmaker[Session], settings: Settings) -> list[
 
 
 def _misfit(settings: Settings, account_name: str) -> Any:
-    """The chunks that do not fit ``account_name`` (``chunker.capacity``), as a WHERE clause."""
+    """The chunks that do not fit ``account_name`` (``chunker.capacity``; a personalised one packed
+    for another account, whose separators its texts were checked against), as a WHERE clause."""
     account = settings.account(account_name)
     same, personalised = chunker.capacity(account.vendor, encrypted=account.encrypted)
+    packed_here = Chunk.account.is_(None) | (Chunk.account == account_name)
     fits = or_(
         and_(Chunk.text.is_not(None), Chunk.recipient_count <= same),
-        and_(Chunk.text.is_(None), Chunk.recipient_count <= personalised) if personalised else false(),
+        and_(Chunk.text.is_(None), Chunk.recipient_count <= personalised, packed_here)
+        if personalised
+        else false(),
     )
     return ~fits
 
@@ -366,7 +392,7 @@ def _replan_misfits(sessions: sessionmaker[Session], settings: Settings, campaig
         ids = [cid for cid, _ in closing]
         rows = _recipients_of(session, ids, Recipient.state == RecipientState.QUEUED.value)
         still_queued = Chunk.state == ChunkState.QUEUED.value
-        _close_moved(session, ids, still_queued, f"re-planned for account {campaign.account}", utcnow())
+        _close_moved(session, ids, still_queued, f"re-planned for account {campaign.account}")
         new_ids = _replan(session, campaign, campaign.account, rows, dict(closing), settings)
         audit(
             session, SYSTEM, "campaign.replanned", campaign_id,
@@ -393,13 +419,16 @@ def _recipients_of(session: Session, chunk_ids: list[int], which: Any) -> list[A
                 Recipient.chunk_id,
                 Recipient.position,
                 Recipient.variant,
-            ).where(Recipient.chunk_id.in_(chunk_ids[start : start + 1000]), which)
+                Chunk.requeued_from_unknown.label("again"),
+            )
+            .join(Chunk, Chunk.id == Recipient.chunk_id)
+            .where(Recipient.chunk_id.in_(chunk_ids[start : start + 1000]), which)
         ).all()
     rows.sort(key=lambda r: r.position)
     return rows
 
 
-def _close_moved(session: Session, chunk_ids: list[int], still: Any, detail: str, now: datetime) -> None:
+def _close_moved(session: Session, chunk_ids: list[int], still: Any, detail: str) -> None:
     """``chunk_ids`` (those ``still`` selects) → ``failed``/``moved``: their recipients are re-planned."""
     for start in range(0, len(chunk_ids), 1000):
         session.execute(
@@ -410,7 +439,7 @@ def _close_moved(session: Session, chunk_ids: list[int], still: Any, detail: str
                 error_class=MOVED,
                 not_before=None,
                 detail=detail,
-                updated_at=now,
+                updated_at=db_now(),
             ),
             execution_options={"synchronize_session": False},
         )
@@ -430,10 +459,14 @@ def _replan(
     account = settings.account(account_name)
     mobiles = [r.mobile or "" for r in rows]
     texts = [r.text if r.text is not None else (chunk_text.get(r.chunk_id) or "") for r in rows]
-    # One A/B variant per request, as when the campaign was planned (no variants: one group).
+    # One A/B variant per request, as when the campaign was planned (no variants: one group); and an
+    # operator's re-send of an unknown request apart, still marked so (``requeued_from_unknown``): the
+    # evidence of its first request (a report, a late answer) still spares it, a cancel still calls
+    # it unknown, never "not sent".
     planned: list[chunker.PlannedChunk] = []
-    for variant in sorted({r.variant or "" for r in rows}):
-        members = [i for i, r in enumerate(rows) if (r.variant or "") == variant]
+    again: list[bool] = []
+    for variant, resent in sorted({(r.variant or "", bool(r.again)) for r in rows}):
+        members = [i for i, r in enumerate(rows) if ((r.variant or ""), bool(r.again)) == (variant, resent)]
         for p in chunker.plan(
             [mobiles[i] for i in members],
             [texts[i] for i in members],
@@ -445,14 +478,14 @@ def _replan(
         ):
             p.seq, p.indexes = len(planned), tuple(members[i] for i in p.indexes)
             planned.append(p)
+            again.append(resent)
     in_use = session.execute(
         select(func.coalesce(func.max(Chunk.seq), -1) + 1).where(Chunk.campaign_id == campaign.id)
     ).scalar_one()
     base = max(int(in_use), campaign.next_seq or 0)
-    now = utcnow()
     table = cast(Table, Chunk.__table__)
     ids = []
-    for p in planned:
+    for p, resent in zip(planned, again, strict=True):
         seq = base + p.seq
         ids.append(
             session.execute(
@@ -466,8 +499,10 @@ def _replan(
                     recipient_count=len(p.mobiles),
                     state=ChunkState.QUEUED.value,
                     attempts=0,
-                    created_at=now,
-                    updated_at=now,
+                    account=account_name,
+                    requeued_from_unknown=resent,
+                    created_at=db_now(),
+                    updated_at=db_now(),  # the requeue sweep's clock
                 )
                 .returning(table.c.id)
             ).scalar_one()

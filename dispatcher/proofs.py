@@ -111,7 +111,7 @@ def send(
             same_text_max=account.same_text_max,
             encrypted=account.encrypted,
         )
-        chunk_of, _ = campaigns.insert_chunks(session, campaign_id, planned, len(mobiles))
+        chunk_of, _ = campaigns.insert_chunks(session, campaign_id, planned, len(mobiles), account.name)
         session.execute(update(Campaign).where(Campaign.id == campaign_id).values(next_seq=len(planned)))
         count = segments(text)
         rows = [

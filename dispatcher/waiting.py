@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from dispatcher.decisions import in_window, next_window_open
 from dispatcher.operations.heartbeat import Liveness
 from dispatcher.store import Campaign, CampaignState, Chunk, ChunkState
-from dispatcher.vendors import NO_REPORTS
+from dispatcher.store.stats import reports_due_count
 from dispatcher.vendors.registry import get as vendor_module
 from dispatcher.vendors.wire import ErrorClass
 
@@ -160,5 +160,5 @@ def pending(
         slowed=any(error_class in SLOWED for error_class, _ in later_codes),
         outside_hours=outside,
         account_code=account_code,
-        reports_due=accepted if campaign.vendor not in NO_REPORTS else 0,
+        reports_due=reports_due_count(session, campaign, accepted),
     )

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import base64
 import os
+import sys
 import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ import pytest
 
 from dispatcher import campaigns, runtime
 from dispatcher.results import cycle
+from dispatcher.store import utcnow
 from tests.web.conftest import PASSWORD, Web, csrf_of, write_contacts
 from workers.tasks import run_tick
 
@@ -108,3 +111,12 @@ def table_rows(output: str, title: str) -> list[list[str]]:
             break
         rows.append([cell.strip() for cell in line.strip("│").split("│")])
     return rows
+
+
+def machine_clock_off(monkeypatch: pytest.MonkeyPatch, by: timedelta) -> None:
+    """This machine's clock is ``by`` off (the database's is right): every ``utcnow`` the beat's
+    code can reach says so."""
+    real = utcnow
+    for name, module in list(sys.modules.items()):
+        if name.startswith("dispatcher") and getattr(module, "utcnow", None) is real:
+            monkeypatch.setattr(module, "utcnow", lambda: real() + by)

@@ -66,6 +66,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "dispatcher.failover",
             "dispatcher.variants",
             "dispatcher.schedules",
+            "dispatcher.unknowns",
         ),
     ),
     ("results", ("dispatcher.results",)),

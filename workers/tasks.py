@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from celery import Celery, signals
 
-from dispatcher import runtime, scheduler
+from dispatcher import runtime, scheduler, unknowns
 from dispatcher.dispatch import Next
 from workers.app import MAX_COUNTDOWN, app, broker_transport, clamp_countdown
 
@@ -71,8 +71,8 @@ def submit_chunks(app: Celery, chunk_ids: list[int]) -> None:
 
 
 def run_tick(app: Celery) -> None:
-    """The beat's heartbeat: sweep dead leases, launch due campaigns, fail over, re-queue lost work,
-    complete. The steps do not depend on each other: one that fails (a store error, a campaign a step
+    """The beat's heartbeat: sweep dead leases, launch due campaigns, fail over, re-send the unknowns
+    that settled themselves (``settle_unknown_after``), re-queue lost work, complete. The steps do not depend on each other: one that fails (a store error, a campaign a step
     cannot handle) is logged and the others still run, then the tick fails with the first error; one
     step's lasting failure must not stop campaigns from launching or completing."""
     current = runtime.current()
@@ -89,6 +89,7 @@ def run_tick(app: Celery) -> None:
         ("sweep", lambda: scheduler.sweep(sessions)),
         ("launch", launch),
         ("failover", lambda: enqueue(failover.run(sessions, current.settings), app=app)),
+        ("unknowns", lambda: enqueue(unknowns.resend_settled(sessions, current.settings), app=app)),
         ("requeue", lambda: enqueue(scheduler.requeue_stale(sessions), app=app)),
         ("complete", lambda: scheduler.complete_finished(sessions)),
     )

@@ -19,7 +19,7 @@ from dispatcher import i18n, reasons
 from dispatcher.errors import InputError, NotFoundError
 from dispatcher.i18n import N_
 from dispatcher.results.export import Cell, write_rows
-from dispatcher.store import Campaign, Chunk, Recipient, RecipientState
+from dispatcher.store import Campaign, Chunk, Recipient, RecipientState, UnknownRequest
 from dispatcher.store.recipients import recipient_text
 from dispatcher.vendors import NO_REPORTS
 from dispatcher.vendors.registry import get as vendor_module
@@ -42,6 +42,7 @@ COLUMNS = (
 )
 HEADER = tuple(name for name, _ in COLUMNS)  # the English header (csv's default)
 FETCH = 10_000
+RESENT = N_("sent again by itself: nothing showed that its first request was taken")
 LANGS = {"zh": "zh_CN", "en": "en"}
 
 
@@ -86,6 +87,12 @@ def rows(session: Session, campaign_id: int) -> Iterator[list[Cell]]:
     def local(at: datetime | None) -> datetime | None:
         return at.astimezone(i18n.CHINA) if at is not None else None
 
+    # Sent again by the beat after an unknown outcome settled itself (``settle_unknown_after``).
+    resent = (
+        select(UnknownRequest.id)
+        .where(UnknownRequest.recipient_id == Recipient.id, UnknownRequest.automatic)
+        .exists()
+    )
     query = (
         select(
             Recipient.row_number,
@@ -104,6 +111,7 @@ def rows(session: Session, campaign_id: int) -> Iterator[list[Cell]]:
             Recipient.reject_params,
             Recipient.account,
             Recipient.variant,
+            resent.label("resent"),
         )
         .outerjoin(Chunk, Chunk.id == Recipient.chunk_id)
         .where(Recipient.campaign_id == campaign_id)
@@ -112,7 +120,7 @@ def rows(session: Session, campaign_id: int) -> Iterator[list[Cell]]:
     )
     states: dict[str, str] = {}
     for (row, mobile, raw, text, segments, state, status, code, batch, sent, delivered, reason, reason_code,
-         params, account, variant) in session.execute(query):  # fmt: skip
+         params, account, variant, again) in session.execute(query):  # fmt: skip
         vendor_code = status or code
         sent_by = None if state == RecipientState.REJECTED else (account or campaign.account)
         label = states.get(state) or states.setdefault(state, i18n.pgettext("recipient", state))
@@ -127,7 +135,7 @@ def rows(session: Session, campaign_id: int) -> Iterator[list[Cell]]:
             batch,
             local(sent),
             local(delivered),
-            _reason(row, reason, reason_code, params),
+            _reason(row, reason, reason_code, params) or (i18n.gettext(RESENT) if again else None),
             sent_by,
             variant,
         ]

@@ -36,8 +36,10 @@ from dispatcher.store import (
     Recipient,
     RecipientState,
     ReportRow,
+    UnknownRequest,
     utcnow,
 )
+from dispatcher.store.chunks import accept_request, may_have_sent, request_window, sent_on
 from dispatcher.store.stats import reports_due
 
 DELIVERED = "DELIVRD"
@@ -51,9 +53,7 @@ REPORTABLE = (
 EXPIRE_AFTER = timedelta(hours=72)  # no report this long after acceptance: it will not come
 UNKNOWN_WINDOW = timedelta(hours=72)  # reports are kept 2-3 days at the vendors
 CLOCK_SKEW = timedelta(minutes=10)  # the vendor's clock against ours
-# A chunk swept with no attempt recorded (its worker died mid-send) was sent before the sweep, by at
-# most its lease: look back this far from the sweep.
-SWEPT_LOOKBACK = timedelta(hours=1)
+SETTLED = "unknown outcome settled by a delivery report"
 _NO_SYNC = {"synchronize_session": False}
 
 
@@ -325,11 +325,15 @@ def _apply_staged(session: Session, now: datetime, *, repeated: bool) -> int:
 
 @dataclass(frozen=True)
 class _Unknown:
-    chunk_id: int
+    """A request whose outcome nobody knows, on one account: an unsettled chunk's, or (kept by an
+    operator's retry, ``unknown_requests``) one whose recipients were re-queued since."""
+
+    chunk_id: int  # the chunk whose request it is: the key of the evidence
     ref: str
     account: str
     sent_at: datetime  # when its request may have reached the vendor, at the earliest
     last_sent_at: datetime  # ... and at the latest
+    current: bool  # the chunk itself is unsettled (else only recipients it carried are)
 
 
 def _unsettled() -> ColumnElement[bool]:
@@ -342,51 +346,75 @@ def _unsettled() -> ColumnElement[bool]:
 
 
 def _unknown_chunks(session: Session) -> list[_Unknown]:
-    """Unsettled chunks, each with when its requests went out: from its first attempt's start (or,
-    when its worker died before recording one, its lease less :data:`SWEPT_LOOKBACK`) to its last
-    attempt's or its lease's (not when the chunk was planned, which may be days earlier; the sweep
-    keeps the lease it found)."""
+    """Unsettled requests, each on the account it went out on, with when (``chunks.request_window``):
+    the unsettled chunks that sent something (a chunk re-planned by a failover sent nothing yet: its
+    recipients' earlier requests are below), and the requests an operator re-sent from unknown whose
+    recipients still wait or are unknown (``unknown_requests``)."""
     first = select(func.min(Attempt.started_at)).where(Attempt.chunk_id == Chunk.id).scalar_subquery()
     last = select(func.max(Attempt.started_at)).where(Attempt.chunk_id == Chunk.id).scalar_subquery()
     # The account it went out on: its campaign's, unless the campaign failed over since.
     left_on = select(Recipient.account).where(Recipient.chunk_id == Chunk.id).limit(1).scalar_subquery()
-    account = func.coalesce(left_on, Campaign.account)
+    sent_on = func.coalesce(left_on, Campaign.account)
     rows = session.execute(
-        select(Chunk.id, Chunk.ref, account, Chunk.updated_at, Chunk.lease_until, first, last)
+        select(Chunk.id, Chunk.ref, sent_on, Chunk.updated_at, Chunk.lease_until, first, last)
         .join(Campaign, Campaign.id == Chunk.campaign_id)
-        .where(_unsettled())
+        .where(_unsettled(), may_have_sent())
     ).all()
-    found = []
-    for cid, ref, account, updated, lease, first_at, last_at in rows:
-        died = lease or (None if first_at else updated)  # a claim whose worker recorded nothing
-        starts = [t for t in (first_at, died and died - SWEPT_LOOKBACK) if t is not None]
-        ends = [t for t in (last_at, died) if t is not None]
-        found.append(_Unknown(cid, ref, account, min(starts), max(ends)))
+    found = [
+        _Unknown(cid, ref, account, *request_window(first_at, last_at, lease, updated), current=True)
+        for cid, ref, account, updated, lease, first_at, last_at in rows
+    ]
+    current = {u.chunk_id for u in found}
+    waiting = (RecipientState.UNKNOWN.value, RecipientState.QUEUED.value)
+    for cid, ref, account, sent_from, sent_until in session.execute(
+        select(
+            UnknownRequest.chunk_id,
+            UnknownRequest.ref,
+            UnknownRequest.account,
+            func.min(UnknownRequest.sent_from),
+            func.max(UnknownRequest.sent_until),
+        )
+        .join(Recipient, Recipient.id == UnknownRequest.recipient_id)
+        .where(Recipient.state.in_(waiting))
+        .group_by(UnknownRequest.chunk_id, UnknownRequest.ref, UnknownRequest.account)
+    ):
+        found.append(_Unknown(cid, ref, account, sent_from, sent_until, current=cid in current))
     return found
 
 
 def settle_unknown(session: Session, which: ColumnElement[bool]) -> list[int]:
-    """Unsettled chunks proven accepted by an unmatched report among ``which``: by the trigger ref, or
-    by one of their numbers reported on their account within their time window, when no other request
-    of the account could have carried that number then (another unsettled chunk of it, one in
+    """Unsettled requests proven accepted by an unmatched report among ``which``: by the trigger ref, or
+    by one of their numbers reported on the account they went out on within their time window, when no
+    other request of that account could have carried that number then (another unsettled one, one in
     flight, or one an operator re-sent from unknown): a report that two requests may explain settles
-    neither. Returns the ids of those settled here (not those another transaction settled first)."""
+    neither. Returns the ids of the chunks whose requests were settled here (not those another
+    transaction settled first)."""
     unknown = _unknown_chunks(session)
     if not unknown:
         return []
-    by_ref = {u.ref: u for u in unknown}
+    by_ref: dict[tuple[str, str], _Unknown] = {(u.account, u.ref): u for u in unknown}
     by_mobile: dict[tuple[str, str], list[_Unknown]] = {}
-    by_id = {u.chunk_id: u for u in unknown}
-    ids = list(by_id)
-    for start in range(0, len(ids), 500):
+    by_id: dict[int, list[_Unknown]] = {}
+    for u in unknown:
+        by_id.setdefault(u.chunk_id, []).append(u)
+    current = sorted(u.chunk_id for u in unknown if u.current)
+    waiting = (RecipientState.UNKNOWN.value, RecipientState.QUEUED.value)
+    for start in range(0, len(current), 500):
         for chunk_id, mobile in session.execute(
             select(Recipient.chunk_id, Recipient.mobile).where(
-                Recipient.chunk_id.in_(ids[start : start + 500]),
-                Recipient.state.in_((RecipientState.UNKNOWN.value, RecipientState.QUEUED.value)),
+                Recipient.chunk_id.in_(current[start : start + 500]), Recipient.state.in_(waiting)
             )
         ):
-            chunk = by_id[chunk_id or 0]
-            by_mobile.setdefault((chunk.account, mobile or ""), []).append(chunk)
+            for chunk in by_id[chunk_id or 0]:
+                by_mobile.setdefault((chunk.account, mobile or ""), []).append(chunk)
+    for chunk_id, account, mobile in session.execute(
+        select(UnknownRequest.chunk_id, UnknownRequest.account, UnknownRequest.mobile)
+        .join(Recipient, Recipient.id == UnknownRequest.recipient_id)
+        .where(Recipient.state.in_(waiting))
+    ):
+        for chunk in by_id.get(chunk_id, ()):
+            if chunk.account == account:
+                by_mobile.setdefault((account, mobile), []).append(chunk)
     reports = session.execute(
         select(ReportRow.account, ReportRow.batch_id, ReportRow.mobile, ReportRow.ref, ReportRow.reported_at)
         .where(ReportRow.recipient_id.is_(None), which)
@@ -395,78 +423,90 @@ def settle_unknown(session: Session, which: ColumnElement[bool]) -> list[int]:
     others = _other_requests(session, {(a, m) for a, _, m, _, _ in reports if (a, m) in by_mobile})
     proofs: dict[int, tuple[_Unknown, str | None]] = {}
     for account, batch_id, mobile, ref, at in reports:
-        owner = by_ref.get(ref) if ref else None
-        if owner is not None and owner.account == account:
+        owner = by_ref.get((account, ref)) if ref else None
+        if owner is not None:
             proofs.setdefault(owner.chunk_id, (owner, batch_id))
             continue
-        candidates = [
-            c
+        candidates = {
+            c.chunk_id: c
             for c in by_mobile.get((account, mobile), ())
             if at is None or c.sent_at - CLOCK_SKEW <= at <= c.last_sent_at + UNKNOWN_WINDOW
-        ]
-        if len(candidates) == 1 and not others.get((account, mobile), set()) - {candidates[0].chunk_id}:
-            proofs.setdefault(candidates[0].chunk_id, (candidates[0], batch_id))
+        }
+        if len(candidates) == 1:
+            ((chunk_id, candidate),) = candidates.items()
+            if not others.get((account, mobile), set()) - {chunk_id}:
+                proofs.setdefault(chunk_id, (candidate, batch_id))
     return sorted(u.chunk_id for u, batch_id in proofs.values() if _accept(session, u, batch_id))
 
 
 def _other_requests(session: Session, numbers: set[tuple[str, str]]) -> dict[tuple[str, str], set[int]]:
-    """Of ``(account, mobile)`` pairs, the chunks whose requests may explain a report of that number
-    though no answer recorded it: one on the wire now (a recipient ``sending``: its report may come
-    before its answer is recorded), or one an operator re-sent from ``unknown`` (its first request
-    may have been taken, whatever the second's answer was)."""
+    """Of ``(account, mobile)`` pairs, the chunks whose requests may explain a report of that number on
+    that account though no answer recorded it: one on the wire now (a recipient ``sending``: its report
+    may come before its answer is recorded), or one an operator re-sent from ``unknown``
+    (``unknown_requests``: it may have been taken, whatever the re-send's answer was), each on the
+    account it went out on, never the campaign's current one."""
     found: dict[tuple[str, str], set[int]] = {}
-    maybe = (
-        RecipientState.SENDING.value,
-        RecipientState.QUEUED.value,
-        RecipientState.UNKNOWN.value,
-        *REPORTABLE,
-    )
+    sent_on = func.coalesce(Recipient.account, Campaign.account)
     pairs = sorted(numbers)
     for start in range(0, len(pairs), 500):
         part = pairs[start : start + 500]
-        rows = session.execute(
-            select(Campaign.account, Recipient.mobile, Recipient.chunk_id)
+        mobiles, accounts = {m for _, m in part}, {a for a, _ in part}
+        sending = session.execute(
+            select(sent_on, Recipient.mobile, Recipient.chunk_id)
             .join(Campaign, Campaign.id == Recipient.campaign_id)
-            .join(Chunk, Chunk.id == Recipient.chunk_id)
             .where(
-                Recipient.mobile.in_({m for _, m in part}),
-                Campaign.account.in_({a for a, _ in part}),
-                (Recipient.state == RecipientState.SENDING.value)
-                | (Chunk.requeued_from_unknown & Recipient.state.in_(maybe)),
+                Recipient.mobile.in_(mobiles),
+                Recipient.state == RecipientState.SENDING.value,
+                sent_on.in_(accounts),
             )
-        )
-        for account, mobile, chunk_id in rows:
+        ).all()
+        resent = session.execute(
+            select(UnknownRequest.account, UnknownRequest.mobile, UnknownRequest.chunk_id).where(
+                UnknownRequest.mobile.in_(mobiles), UnknownRequest.account.in_(accounts)
+            )
+        ).all()
+        for account, mobile, chunk_id in [*sending, *resent]:
             if (account, mobile or "") in numbers:
                 found.setdefault((account, mobile or ""), set()).add(chunk_id or 0)
     return found
 
 
 def _accept(session: Session, u: _Unknown, batch_id: str | None) -> bool:
-    """Settle ``u`` as accepted; False when it was no longer unsettled (another transaction did it)."""
-    won = session.execute(
-        update(Chunk)
-        .where(Chunk.id == u.chunk_id, _unsettled())
-        .values(
-            state=ChunkState.ACCEPTED.value,
-            batch_id=batch_id,
-            accepted_at=u.sent_at,
-            detail="unknown outcome settled by a delivery report",
-            updated_at=utcnow(),
-        ),
-        execution_options=_NO_SYNC,
-    )
-    if _rowcount(won):
-        session.execute(
-            update(Recipient)
-            .where(
-                Recipient.chunk_id == u.chunk_id,
-                Recipient.state.in_((RecipientState.UNKNOWN.value, RecipientState.QUEUED.value)),
-            )
-            .values(state=RecipientState.ACCEPTED.value, batch_id=batch_id, submitted_at=u.sent_at),
+    """Settle ``u`` as accepted, its recipients on the account that sent it; False when it was no
+    longer unsettled (another transaction did it)."""
+    settled = 0
+    if u.current:
+        won = session.execute(
+            update(Chunk)
+            .where(Chunk.id == u.chunk_id, _unsettled())
+            .values(
+                state=ChunkState.ACCEPTED.value,
+                batch_id=batch_id,
+                accepted_at=u.sent_at,
+                detail=SETTLED,
+                updated_at=utcnow(),
+            ),
             execution_options=_NO_SYNC,
         )
-        return True
-    return False
+        if _rowcount(won):
+            settled += 1
+            session.execute(
+                update(Recipient)
+                .where(
+                    Recipient.chunk_id == u.chunk_id,
+                    Recipient.state.in_((RecipientState.UNKNOWN.value, RecipientState.QUEUED.value)),
+                )
+                .values(
+                    state=RecipientState.ACCEPTED.value,
+                    batch_id=batch_id,
+                    submitted_at=u.sent_at,
+                    account=sent_on(u.account),
+                ),
+                execution_options=_NO_SYNC,
+            )
+    # Its recipients re-planned elsewhere since (a failover), still waiting to be sent again
+    settled += accept_request(session, u.chunk_id, batch_id, u.account, u.sent_at, SETTLED)
+    return settled > 0
 
 
 def expire(session: Session, now: datetime | None = None, after: timedelta = EXPIRE_AFTER) -> int:

@@ -11,16 +11,29 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, Float, Table, bindparam, case, cast, func, insert, or_, select, update
+from sqlalchemy import (
+    CursorResult,
+    Float,
+    Table,
+    bindparam,
+    case,
+    cast,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from dispatcher.chunker import chunk_ref
 from dispatcher.store.campaigns import audit
 from dispatcher.store.caps import CapCheck, count_and_cap, uncount
-from dispatcher.store.models import Attempt, Campaign, Chunk, OptOut, Recipient
+from dispatcher.store.models import Attempt, Campaign, Chunk, OptOut, Recipient, UnknownRequest
 from dispatcher.store.types import CampaignState, ChunkState, RecipientState, db_now, utcnow
 from dispatcher.vendors.wire import SECRET_FIELDS
 
@@ -38,7 +51,11 @@ _recipients: Table = Recipient.__table__  # type: ignore[assignment]
 _attempts: Table = Attempt.__table__  # type: ignore[assignment]
 _campaigns: Table = Campaign.__table__  # type: ignore[assignment]
 _optouts: Table = OptOut.__table__  # type: ignore[assignment]
+_unknown: Table = UnknownRequest.__table__  # type: ignore[assignment]
 OPTED_OUT = "opted out"  # the reject reason of a withdrawn number
+# A chunk swept with no attempt recorded (its worker died mid-send) was sent before the sweep, by at
+# most its lease: look back this far from the lease.
+SWEPT_LOOKBACK = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -110,6 +127,8 @@ def claim_chunks(
     on = [_campaigns.c.id == c.campaign_id, _campaigns.c.state == CampaignState.RUNNING.value]
     if account is not None:
         on.append(_campaigns.c.account == account)
+        # ... and never a personalised request packed for another account (its separators)
+        on.append(c.text.is_not(None) | c.account.is_(None) | (c.account == account))
     running = select(_campaigns.c.id).where(*on).exists()
     conn = session.connection()
     won: dict[int, int] = {
@@ -208,32 +227,169 @@ _TAKEN = (
 
 
 def sent_elsewhere(session: Session, claims: Mapping[int, Claimed]) -> set[int]:
-    """Of the chunks in ``claims``, those one of whose claimed numbers another recipient of the same
-    account was, or may have been, sent: the vendor's "already sent this to this number" may be about
-    that other request, not this chunk's earlier one."""
+    """Of the chunks in ``claims`` (operators' re-sends of unknown requests, answered "already sent"
+    by the account they are sent on now), those the answer proves nothing of: another recipient of one
+    of its numbers was, or may have been, sent on that account (its recipient left there by a failover,
+    or a request of it re-sent from unknown); or the chunk's own earlier, unknown request went out on
+    another account (the vendor's "already sent" is about a request of this one)."""
     found: set[int] = set()
-    cc, r = _campaigns.c, _recipients.c
+    cc, r, u = _campaigns.c, _recipients.c, _unknown.c
+    conn = session.connection()
     for chunk_id, claimed in claims.items():
         mobiles = [x.mobile for x in claimed.recipients]
+        ids = [x.id for x in claimed.recipients]
         if not mobiles:
             continue
-        account = (
+        account = conn.execute(
             select(cc.account).join(_chunks, _chunks.c.campaign_id == cc.id).where(_chunks.c.id == chunk_id)
-        )
+        ).scalar_one()
         other = (
             select(r.id)
             .join(_campaigns, cc.id == r.campaign_id)
             .where(
                 r.mobile.in_(mobiles),
-                r.id.not_in([x.id for x in claimed.recipients]),
+                r.id.not_in(ids),
                 r.state.in_(_TAKEN),
-                cc.account == account.scalar_subquery(),
+                func.coalesce(r.account, cc.account) == account,
             )
             .limit(1)
         )
-        if session.connection().execute(other).first() is not None:
+        resent = select(u.id).where(u.account == account, u.mobile.in_(mobiles), u.recipient_id.not_in(ids))
+        own = select(u.id).where(u.account == account, u.recipient_id.in_(ids))
+        if (
+            conn.execute(other).first() is not None
+            or conn.execute(resent.limit(1)).first() is not None
+            or conn.execute(own.limit(1)).first() is None
+        ):
             found.add(chunk_id)
     return found
+
+
+def may_have_sent() -> Any:
+    """Chunks whose own request may have gone out: all but an operator's re-send of an unknown request
+    that a failover re-planned and no worker claimed since (a cancel may have made it ``unknown``; its
+    recipients' earlier requests are in ``unknown_requests``)."""
+    c = _chunks.c
+    return ~(c.requeued_from_unknown & (c.attempts == 0) & c.lease_until.is_(None))
+
+
+def request_window(
+    first: datetime | None, last: datetime | None, lease: datetime | None, updated: datetime
+) -> tuple[datetime, datetime]:
+    """When a chunk's requests went out, at the earliest and the latest: from its first attempt's start
+    (or, when its worker died before recording one, its lease less :data:`SWEPT_LOOKBACK`) to its last
+    attempt's or its lease's (not when it was planned, which may be days earlier; the sweep keeps the
+    lease it found). Pure."""
+    died = lease or (None if first else updated)  # a claim whose worker recorded nothing
+    starts = [t for t in (first, died and died - SWEPT_LOOKBACK) if t is not None]
+    ends = [t for t in (last, died) if t is not None]
+    return min(starts), max(ends)
+
+
+def remember_unknown_requests(
+    session: Session, chunk_ids: Collection[int], *, automatic: bool = False
+) -> int:
+    """Before an operator's retry re-queues the ``unknown`` chunks ``chunk_ids``: keep, for each of
+    their recipients still ``unknown``, the request that may have reached it (``unknown_requests``):
+    the account it went out on (the recipient's, left there by a failover, else the campaign's), its
+    chunk and when (``automatic``: the beat re-sends it, not a person). Returns how many. Caller's
+    transaction."""
+    c, r, a, cc = _chunks.c, _recipients.c, _attempts.c, _campaigns.c
+    conn = session.connection()
+    rows = []
+    ids = sorted(chunk_ids)
+    for start in range(0, len(ids), 500):
+        part = ids[start : start + 500]
+        first = select(func.min(a.started_at)).where(a.chunk_id == c.id).scalar_subquery()
+        last = select(func.max(a.started_at)).where(a.chunk_id == c.id).scalar_subquery()
+        windows = {
+            chunk_id: (ref, request_window(f, la, lease, updated))
+            for chunk_id, ref, f, la, lease, updated in conn.execute(
+                select(c.id, c.ref, first, last, c.lease_until, c.updated_at).where(
+                    c.id.in_(part), may_have_sent()
+                )
+            )
+        }
+        for rid, campaign_id, chunk_id, mobile, account in conn.execute(
+            select(r.id, r.campaign_id, r.chunk_id, r.mobile, func.coalesce(r.account, cc.account))
+            .join(_campaigns, cc.id == r.campaign_id)
+            .where(
+                r.chunk_id.in_(list(windows)), r.state == RecipientState.UNKNOWN.value, r.mobile.is_not(None)
+            )
+        ):
+            ref, (sent_from, sent_until) = windows[chunk_id]
+            rows.append(
+                {
+                    "recipient_id": rid,
+                    "campaign_id": campaign_id,
+                    "chunk_id": chunk_id,
+                    "ref": ref,
+                    "mobile": mobile,
+                    "account": account,
+                    "sent_from": sent_from,
+                    "sent_until": sent_until,
+                    "automatic": automatic,
+                }
+            )
+    if rows:
+        conn.execute(insert(_unknown), rows)
+    return len(rows)
+
+
+def sent_on(account: str) -> Any:
+    """``recipients.account`` for a recipient sent on ``account``: null when that is its campaign's
+    account now (null means "the campaign's": the reports due, the figures), else the account."""
+    current = select(_campaigns.c.account).where(_campaigns.c.id == _recipients.c.campaign_id)
+    return func.nullif(literal(account), current.scalar_subquery())
+
+
+def accept_request(
+    session: Session, chunk_id: int, batch_id: str | None, account: str, at: datetime, detail: str
+) -> int:
+    """The unknown request of ``chunk_id`` was accepted after all (a report of it, a late answer), but
+    its recipients were re-planned since into other chunks (a failover): those of them still waiting
+    to be sent again (or unknown again) are accepted, on ``account``, and a chunk left with nothing to
+    send is accepted too. Returns how many recipients. Caller's transaction."""
+    r, u, c = _recipients.c, _unknown.c, _chunks.c
+    conn = session.connection()
+    waiting = (RecipientState.QUEUED.value, RecipientState.UNKNOWN.value)
+    mine = select(u.recipient_id).where(u.chunk_id == chunk_id)
+    # Chunk rows before recipient rows, the order every writer takes them in (PostgreSQL deadlocks
+    # otherwise, with a claim of the chunks that now carry them).
+    holding = select(r.chunk_id).where(r.id.in_(mine), r.state.in_(waiting))
+    conn.execute(select(c.id).where(c.id.in_(holding)).order_by(c.id).with_for_update()).all()
+    held_by = list(
+        conn.execute(
+            update(_recipients)
+            .where(r.id.in_(mine), r.state.in_(waiting))
+            .values(
+                state=RecipientState.ACCEPTED.value,
+                batch_id=batch_id,
+                submitted_at=at,
+                account=sent_on(account),
+            )
+            .returning(r.chunk_id)
+        ).scalars()
+    )
+    for held in sorted({x for x in held_by if x is not None}):
+        left = select(r.id).where(r.chunk_id == held, r.state.in_((*waiting, RecipientState.SENDING.value)))
+        conn.execute(
+            update(_chunks)
+            .where(
+                c.id == held,
+                c.state.in_((ChunkState.QUEUED.value, ChunkState.UNKNOWN.value)),
+                ~left.exists(),
+            )
+            .values(
+                state=ChunkState.ACCEPTED.value,
+                batch_id=batch_id,
+                accepted_at=at,
+                lease_until=None,
+                detail=detail,
+                updated_at=db_now(),
+            )
+        )
+    return len(held_by)
 
 
 def answered_since(session: Session, chunk_ids: Collection[int], code: str) -> dict[int, datetime]:
@@ -330,8 +486,8 @@ def split_chunk(
         return ()
     c, r, cc = _chunks.c, _recipients.c, _campaigns.c
     conn = session.connection()
-    campaign_id, method, text, from_unknown = conn.execute(
-        select(c.campaign_id, c.method, c.text, c.requeued_from_unknown).where(c.id == chunk_id)
+    campaign_id, method, text, from_unknown, packed_for = conn.execute(
+        select(c.campaign_id, c.method, c.text, c.requeued_from_unknown, c.account).where(c.id == chunk_id)
     ).one()
     # Never below the seqs in use, even for chunks written without the counter.
     in_use = select(func.coalesce(func.max(c.seq), -1) + 1).where(c.campaign_id == campaign_id)
@@ -357,6 +513,7 @@ def split_chunk(
                 state=ChunkState.QUEUED.value,
                 parent_id=chunk_id,
                 requeued_from_unknown=from_unknown,
+                account=packed_for,
                 created_at=now,
                 updated_at=db_now(),  # the beat's staleness clock
             )

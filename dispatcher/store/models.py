@@ -149,6 +149,9 @@ class Chunk(Base):
     # An operator re-queued it from ``unknown`` (or it was split from such a chunk): a "duplicate"
     # answer then proves that the earlier, unknown attempt was accepted.
     requeued_from_unknown: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # The account it was packed for (its vendor's limits and separators): a worker of another account
+    # never sends it personalised; the beat re-plans it (failover). Null: planned before this was kept.
+    account: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     accepted_at: Mapped[datetime | None]
@@ -232,6 +235,29 @@ class Attempt(Base):
     outcome: Mapped[str] = mapped_column(String(32))
     duration_ms: Mapped[int | None] = mapped_column(Integer)
     url_used: Mapped[str | None] = mapped_column(String(500))
+
+
+class UnknownRequest(Base):
+    """A request that carried a recipient and whose outcome nobody knows, kept when an operator sends the
+    recipient again (``retry --include-unknown``): the account it went out on, and when. Evidence (a
+    report of the number, entinfo's "already sent") is weighed per account that sent: a report of this
+    number on this account may be this request's, whatever account the recipient was sent on since."""
+
+    __tablename__ = "unknown_requests"
+    __table_args__ = (Index(None, "account", "mobile"), Index(None, "recipient_id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # No foreign keys, as recipients.campaign_id: ids read in the same transaction.
+    recipient_id: Mapped[int] = mapped_column(BigId)
+    campaign_id: Mapped[int] = mapped_column(BigId)
+    chunk_id: Mapped[int] = mapped_column(BigId)  # the chunk whose request it was
+    ref: Mapped[str] = mapped_column(String(18))  # that chunk's ref (trigger's reports name it)
+    mobile: Mapped[str] = mapped_column(String(20))
+    account: Mapped[str] = mapped_column(String(64))
+    sent_from: Mapped[datetime]  # the request went out between these two instants
+    sent_until: Mapped[datetime]
+    # Sent again by the beat (the account's ``settle_unknown_after``), not by a person: the export says so.
+    automatic: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class OptOut(Base):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, case, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from dispatcher.config import Settings
@@ -40,6 +40,23 @@ def reports_due(session: Session) -> ColumnElement[bool]:
         if step.get("from_vendor") not in NO_REPORTS
     ]
     return due | tuple_(Recipient.campaign_id, Recipient.account).in_(left) if left else due
+
+
+def reports_due_count(session: Session, campaign: Campaign, accepted: int) -> int:
+    """How many of the campaign's ``accepted`` recipients still await a report: those sent on an
+    account whose vendor reports (after a failover, each recipient's own account decides)."""
+    moves = (campaign.routing or {}).get("moves", [])
+    if not moves:
+        return accepted if campaign.vendor not in NO_REPORTS else 0
+    vendor_of = {m.get("from"): m.get("from_vendor") for m in moves}
+    vendor_of[campaign.account] = campaign.vendor
+    sent_on = func.coalesce(Recipient.account, campaign.account)
+    rows = session.execute(
+        select(sent_on, func.count())
+        .where(Recipient.campaign_id == campaign.id, Recipient.state == RecipientState.ACCEPTED.value)
+        .group_by(sent_on)
+    )
+    return sum(int(n) for account, n in rows if (vendor_of.get(account) or campaign.vendor) not in NO_REPORTS)
 
 
 def failure_codes(session: Session, campaign_id: int) -> dict[str, int]:
@@ -95,27 +112,40 @@ def extend_status(session: Session, data: dict[str, Any], settings: Settings | N
     data["set_aside"] = set_aside(session, campaign)
     data["delivery_rate"] = round(delivered / reported, 4) if reported else None
     data["failure_codes"] = failure_codes(session, campaign_id)
-    data["has_reports"] = campaign.vendor not in NO_REPORTS
+    # Per account that sent (a failover leaves recipients on earlier accounts): their vendors say
+    # whether reports come, their prices what was spent.
+    sent_on = func.coalesce(Recipient.account, campaign.account)
+    sent_segments = func.sum(case((Recipient.state.in_(_SENT), Recipient.segments), else_=0))
+    by_account = {
+        str(account): int(segments or 0)
+        for account, segments in session.execute(
+            select(sent_on, sent_segments)
+            .where(Recipient.campaign_id == campaign_id, Recipient.state != RecipientState.REJECTED.value)
+            .group_by(sent_on)
+        )
+    } or {campaign.account: 0}
+    vendor_of = {m.get("from"): m.get("from_vendor") for m in (campaign.routing or {}).get("moves", [])}
+    vendor_of[campaign.account] = campaign.vendor
+    data["has_reports"] = any((vendor_of.get(a) or campaign.vendor) not in NO_REPORTS for a in by_account)
     if not data["has_reports"]:
         data["note"] = NO_REPORTS_NOTE
-    segments = int(
-        session.execute(
-            select(func.coalesce(func.sum(Recipient.segments), 0)).where(
-                Recipient.campaign_id == campaign_id, Recipient.state.in_(_SENT)
-            )
-        ).scalar_one()
-    )
-    data["segments_sent"] = segments
-    price = _price(settings, campaign.account)
-    data["cost"] = str(price * segments) if price is not None else None
+    data["segments_sent"] = sum(by_account.values())
+    settings = settings or _settings()
+    prices = {account: _price(settings, account) for account in by_account}
+    known = [price * by_account[a] for a, price in prices.items() if price is not None]
+    data["cost"] = str(sum(known, Decimal(0))) if len(known) == len(prices) else None
     return data
+
+
+def _settings() -> Settings | None:
+    try:
+        return Settings.load()
+    except ConfigError:  # the figures must show even when the config cannot be read
+        return None
 
 
 def _price(settings: Settings | None, account: str) -> Decimal | None:
     if settings is None:
-        try:
-            settings = Settings.load()
-        except ConfigError:  # the figures must show even when the config cannot be read
-            return None
+        return None
     config = settings.accounts.get(account)
     return config.price_per_segment if config is not None else None

@@ -7,7 +7,6 @@ down) is dropped, not run one after another. Real store, real Redis, a real Cele
 
 from __future__ import annotations
 
-import sys
 import time
 from datetime import timedelta
 from typing import Any
@@ -21,19 +20,11 @@ from sqlalchemy import select, update
 from dispatcher import campaigns, scheduler
 from dispatcher.store import Campaign, Chunk, utcnow
 from tests.dispatch.scenario import create, numbers
+from tests.helpers import machine_clock_off
 from tests.stack import REDIS_URL
 from workers.app import worker_queues
 
 HOUR = timedelta(hours=1)
-
-
-def machine_clock_off(monkeypatch: pytest.MonkeyPatch, by: timedelta) -> None:
-    """This machine's clock is ``by`` off (the database's is right): every ``utcnow`` the beat's
-    code can reach says so."""
-    real = utcnow
-    for name, module in list(sys.modules.items()):
-        if name.startswith("dispatcher") and getattr(module, "utcnow", None) is real:
-            monkeypatch.setattr(module, "utcnow", lambda: real() + by)
 
 
 def state(stack: Any, campaign_id: int) -> str:

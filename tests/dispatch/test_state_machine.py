@@ -4,11 +4,13 @@ body or the error the transport would have given).
 
 Two campaigns of one account share numbers and their text, so that a report of a number, or the
 vendor's "already sent this text to this number", may be about either; one request is personalised, so
-that a content refusal splits it. Actors: workers claiming and answering (every answer class, a code
-missing from the vendor's table too, on time or after the sweep), workers dying mid-send, the beat's sweep
-and completion, reports arriving, the operator's retry (with and without unknown chunks), pause,
-resume, cancel, and opt-outs. The model keeps the vendor's truth: which campaign's requests it really
-took, for which numbers. Invariants after every step: no number taken twice unless an operator re-sent it
+that a content refusal splits it; each campaign may fail over to a second account (an account error,
+or retries that gave up on "try later"), after which reports and "already sent" come from the account
+that took each request. Actors: workers claiming and answering (every answer class, a code missing
+from the vendor's table too, on time or after the sweep), workers dying mid-send, the beat's sweep,
+failover and completion, reports arriving, the operator's retry (with and without unknown chunks),
+pause, resume, cancel, and opt-outs. The model keeps the vendor's truth: which campaign's requests it
+really took, on which account, for which numbers. Invariants after every step: no number taken twice unless an operator re-sent it
 from ``unknown``; nothing the vendor took is failed or queued again; nothing recorded as accepted that
 the vendor did not take; waiting recipients sit in a chunk that will send them; the campaign's counts add
 up; and, at the end, once everything is answered and the campaign driven to its end, no recipient waits.
@@ -41,7 +43,8 @@ from sqlalchemy import Engine, create_engine, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from dispatcher import campaigns, scheduler
+from dispatcher import campaigns, failover, scheduler
+from dispatcher.config import AccountConfig, Settings
 from dispatcher.decisions import ChunkRow, SendAttempt, Verdict, interpret
 from dispatcher.dispatch import load_group, record_attempts
 from dispatcher.errors import HTTPStatusError, NotSentError, OutcomeUnknownError, StateError
@@ -68,6 +71,12 @@ from dispatcher.vendors.wire import Credentials, Request
 from tests.stack import PG_URL
 
 ACCOUNT = "acct"
+FALLBACK = "acct2"  # both campaigns' fallback account (trigger too)
+SETTINGS = Settings(
+    database_url="unused",
+    broker_url="unused",
+    accounts={n: AccountConfig(n, "trigger", "http://127.0.0.1:9", n, "demo") for n in (ACCOUNT, FALLBACK)},
+)
 TEXT = "会员日全场8折，回T退订【测试】"
 MOBILES = [f"139000000{i:02d}" for i in range(8)]
 # Two campaigns, multi-number and single requests; the second shares three numbers with the first
@@ -173,7 +182,8 @@ def create_campaign(
         campaign_id = session.execute(
             insert(Campaign)
             .values(name="spring", account=ACCOUNT, vendor="trigger", template=TEXT, state="draft",
-                    window_start=0, window_end=1440, created_by="t", next_seq=len(chunks))
+                    window_start=0, window_end=1440, created_by="t", next_seq=len(chunks),
+                    fallbacks=[FALLBACK])
             .returning(Campaign.id)
         ).scalar_one()  # fmt: skip
         rows: list[NewRecipient] = []
@@ -183,7 +193,7 @@ def create_campaign(
                 .values(campaign_id=campaign_id, seq=seq, ref=f"{campaign_id:011d}{seq:07d}",
                         method="personalised" if seq in personalised else "same_text",
                         text=None if seq in personalised else TEXT, recipient_count=len(mobiles),
-                        state="planned")
+                        state="planned", account=ACCOUNT)
                 .returning(Chunk.id)
             ).scalar_one()  # fmt: skip
             rows += [NewRecipient(len(rows) + 2, len(rows), m, m, TEXT, 1, None, chunk_id) for m in mobiles]
@@ -203,7 +213,9 @@ class ChunkMachine(RuleBasedStateMachine):
         # re-send of an unknown chunk allows
         self.vendor: Counter[tuple[int, str]] = Counter()
         self.allowed: Counter[tuple[int, str]] = Counter()
-        self.reports: list[tuple[str, str, str]] = []  # (batch id, mobile, chunk ref) the vendor can report
+        # (account, batch id, mobile, chunk ref) the vendor can report
+        self.reports: list[tuple[str, str, str, str]] = []
+        self.taken_on: Counter[tuple[str, str]] = Counter()  # (account, number): "already sent" there
         self.opted: set[str] = set()
         self.batches = itertools.count(2200000000000000000)
 
@@ -219,6 +231,10 @@ class ChunkMachine(RuleBasedStateMachine):
     def chunk_states(self) -> dict[int, str]:
         with self.sessions() as session:
             return {i: s for i, s in session.execute(select(Chunk.id, Chunk.state))}
+
+    def accounts(self) -> dict[int, str]:
+        with self.sessions() as session:
+            return {i: str(a) for i, a in session.execute(select(Campaign.id, Campaign.account))}
 
     def campaign_states(self) -> dict[int, str]:
         with self.sessions() as session:
@@ -291,7 +307,7 @@ class ChunkMachine(RuleBasedStateMachine):
         """The attempt of ``flight`` with the answer ``kind``, and the vendor's truth updated."""
         attempt = flight.attempt
         mobiles = self._mobiles(attempt.claimed)
-        if kind == "duplicate" and not any(n for (_, m), n in self.vendor.items() if m in mobiles):
+        if kind == "duplicate" and not any(self.taken_on[(attempt.chunk.account, m)] for m in mobiles):
             kind = "bad_recipient"  # entinfo says -20 only when it has this text for one of the numbers
         how, what, taken = ANSWERS[kind]
         body = str(next(self.batches)) if kind == "accepted" else what if how == "body" else None
@@ -323,9 +339,11 @@ class ChunkMachine(RuleBasedStateMachine):
     def _took(self, flight: Flight, took: bool, batch_id: str) -> None:
         if not took:
             return
+        account = flight.attempt.chunk.account  # the campaign's when claimed: the account it went out on
         for mobile in self._mobiles(flight.attempt.claimed):
             self.vendor[self._key(flight, mobile)] += 1
-            self.reports.append((batch_id, mobile, flight.attempt.chunk.ref))
+            self.taken_on[(account, mobile)] += 1
+            self.reports.append((account, batch_id, mobile, flight.attempt.chunk.ref))
 
     @staticmethod
     def _key(flight: Flight, mobile: str) -> tuple[int, str]:
@@ -337,8 +355,18 @@ class ChunkMachine(RuleBasedStateMachine):
 
     # ---- the beat --------------------------------------------------------------------------------------
 
-    @rule(action=st.sampled_from(["backoffs run out", "leases run out", "complete"]), data=st.data())
+    @rule(
+        action=st.sampled_from(["backoffs run out", "leases run out", "complete", "fail over"]),
+        data=st.data(),
+    )
     def beat(self, action: str, data: st.DataObject) -> None:
+        if action == "fail over":
+            before = self.accounts()
+            failover.run(self.sessions, SETTINGS)
+            if self.accounts() != before:
+                event("a campaign failed over")
+            self.hold_backoffs()
+            return
         if action == "complete":
             scheduler.complete_finished(self.sessions)
             self.finished_campaign_states_hold()
@@ -369,12 +397,12 @@ class ChunkMachine(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.reports))
     @rule(data=st.data())
     def report_arrives(self, data: st.DataObject) -> None:
-        batch_id, mobile, ref = data.draw(st.sampled_from(self.reports), label="report")
+        account, batch_id, mobile, ref = data.draw(st.sampled_from(self.reports), label="report")
         with_ref = data.draw(st.booleans(), label="names the chunk")
         delivered = data.draw(st.booleans(), label="delivered")
         with self.sessions() as session:
             report = ReportRow(
-                account=ACCOUNT,
+                account=account,
                 batch_id=batch_id,
                 mobile=mobile,
                 status="DELIVRD" if delivered else "UNDELIVRD",
@@ -523,11 +551,11 @@ class ChunkMachine(RuleBasedStateMachine):
         # Every report the vendor still owes arrives: the campaigns are completed
         if "sent" in self.campaign_states().values():
             with self.sessions() as session:
-                for batch_id, mobile, _ in self.reports:
-                    session.add(ReportRow(account=ACCOUNT, batch_id=batch_id, mobile=mobile, status="DELIVRD",
+                for account, batch_id, mobile, _ in self.reports:
+                    session.add(ReportRow(account=account, batch_id=batch_id, mobile=mobile, status="DELIVRD",
                                           reported_at=utcnow()))  # fmt: skip
                 session.flush()
-                reconcile.reconcile(session, ReportRow.account == ACCOUNT)
+                reconcile.reconcile(session, ReportRow.account.in_((ACCOUNT, FALLBACK)))
                 session.commit()
             scheduler.complete_finished(self.sessions)
             assert "sent" not in self.campaign_states().values()

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
-from dispatcher import campaigns, failover
+from dispatcher import campaigns, failover, scheduler
 from dispatcher.cli import app as cli_app
 from dispatcher.results import campaign_export, cycle, reconcile
 from dispatcher.runtime import Runtime
@@ -30,7 +30,7 @@ from dispatcher.store import (
 )
 from tests.helpers import table_rows
 from tests.routing.conftest import Acct, RoutingStack
-from tests.stack import write_contacts
+from tests.stack import ENTINFO_SN, write_contacts
 from tests.vendors.loopback import dead_url
 from workers import tasks
 from workers.tasks import enqueue
@@ -391,3 +391,37 @@ def test_given_an_ab_campaign_when_it_fails_over_then_each_new_request_still_car
     assert len(new) == 2 and all(len(v) == 1 for v in by_chunk.values())
     assert sorted(next(iter(by_chunk[c])) or "" for c in new) == ["A", "B"]
     assert len(per_chunk) == 100
+
+
+def test_given_a_campaign_moved_after_its_first_account_sent_then_cost_and_reports_follow_the_account_that_sent(
+    routing_stack: Any,
+) -> None:
+    # Given a yunxin campaign (0.01 a segment, delivery reports) whose three recipients yunxin took,
+    # moved since to an entinfo account (1 a segment, no reports)
+    stack = routing_stack(
+        [Acct("yx", "yunxin", "yx", price="0.01"), Acct("en", "entinfo", ENTINFO_SN, price="1")], worker=False
+    )
+    path = write_contacts(stack.tmp / "c.xlsx", [(m, "张三") for m in numbers(3)])
+    created = campaigns.create(
+        stack.sessions, stack.settings, path, TEMPLATE, stack.names["yx"], actor="t",
+        fallbacks=[stack.names["en"]],
+    )  # fmt: skip
+    campaign_id = created.campaign_id
+    (chunk_id,) = campaigns.start(stack.sessions, campaign_id, "t")
+    with stack.sessions() as session:
+        session.execute(update(Chunk).where(Chunk.id == chunk_id).values(state="accepted", batch_id="7"))
+        session.execute(
+            update(Recipient).where(Recipient.chunk_id == chunk_id).values(state="accepted", batch_id="7")
+        )
+        session.commit()
+    campaigns.pause(stack.sessions, campaign_id, "system")
+    failover.switch(stack.sessions, stack.settings, campaign_id, "account")
+
+    # When the beat finds everything sent
+    scheduler.complete_finished(stack.sessions)
+
+    # Then the cost is yunxin's price, and yunxin's reports are still due for them
+    data = status(stack, campaign_id)
+    assert (data["account"], data["state"], data["cost"]) == (stack.names["en"], "sent", "0.03")
+    assert (data["has_reports"], data["waiting"], data["reports_due"]) == (True, "reports", 3)
+    assert "note" not in data

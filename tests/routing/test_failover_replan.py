@@ -209,14 +209,16 @@ def test_given_an_account_made_encrypted_while_its_campaign_runs_then_its_queued
 FAILED_OVER = [Acct("yx", "yunxin", "yx"), Acct("tg", "trigger", "tg"), Acct("tg2", "trigger", "tg2")]
 
 
-def _swept_then_failed_over(stack: RoutingStack) -> tuple[int, int, Any, Any]:
+def _swept_then_failed_over(
+    stack: RoutingStack, names: list[str] | None = None, template: str = TEMPLATE
+) -> tuple[int, int, Any, Any]:
     """A yunxin campaign of one 30-number request (it fits trigger's 50) with two trigger fallbacks:
     its request went out and its worker vanished (swept unknown); the campaign then failed over to the
     first trigger account. Returns (campaign, chunk, its row, its claim)."""
     numbers = NUMBERS[:30]
-    path = write_contacts(stack.tmp / "c.xlsx", [(m, "张三") for m in numbers])
+    path = write_contacts(stack.tmp / "c.xlsx", list(zip(numbers, names or ["张三"] * 30, strict=True)))
     created = campaigns.create(
-        stack.sessions, stack.settings, path, TEMPLATE, stack.names["yx"], actor="t",
+        stack.sessions, stack.settings, path, template, stack.names["yx"], actor="t",
         fallbacks=[stack.names["tg"], stack.names["tg2"]],
     )  # fmt: skip
     campaign_id = created.campaign_id
@@ -349,3 +351,35 @@ def test_given_the_new_account_says_try_later_past_failover_after_then_the_campa
 
     # Then the campaign leaves trigger for its next fallback
     assert _status(stack, campaign_id)["account"] == stack.names["tg2"]
+
+
+def test_given_a_late_try_later_for_a_personalised_chunk_packed_for_the_old_vendor_then_it_is_re_planned_for_the_new_ones_separators(
+    routing_stack: Any,
+) -> None:
+    # Given a yunxin campaign of one personalised 30-number request (it fits trigger's 50) whose one
+    # name holds trigger's message separator (nothing to yunxin), swept unknown, failed over to trigger
+    stack = routing_stack(FAILED_OVER, worker=False)
+    names = [f"客户{i}" for i in range(29)] + ["王|-|五"]
+    campaign_id, chunk_id, row, claimed = _swept_then_failed_over(
+        stack, names, "{姓名}您好，会员日8折【测试】"
+    )
+    assert row.text is None  # personalised
+
+    # When yunxin's late "try later" for it queues it again
+    _try_later(stack, "yx", row, claimed, "old-worker", utcnow())
+    with stack.sessions() as session:
+        session.execute(update(Chunk).where(Chunk.id == chunk_id).values(not_before=None))
+        session.commit()
+
+    # Then a trigger worker does not send it as packed for yunxin ...
+    runtime = _runtime(stack, "tg")
+    (result,) = send_group(stack.sessions, runtime, load_group(stack.sessions, [chunk_id]), "w1")
+    assert result.state == AWAITS_REPLAN
+    # ... the beat re-plans it for trigger (the text holding the separator alone), and every number
+    # is taken once
+    new = failover.run(stack.sessions, stack.settings)
+    assert new
+    results = send_group(stack.sessions, runtime, load_group(stack.sessions, new), "w1")
+    assert {r.state for r in results} == {"accepted"}
+    assert Counter(e["mobile"] for e in stack.ledger()) == Counter(NUMBERS[:30])
+    assert _status(stack, campaign_id)["accepted"] == 30

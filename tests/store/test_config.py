@@ -136,6 +136,11 @@ def test_given_password_env_unset_when_loaded_then_error_names_account_field_and
         ({"push_token": '"1234567890123456"'}, r"account 'main': field push_token is guessable"),
         ({"push_token": '"aaaaaaaaaaaaaaaa"'}, r"account 'main': field push_token is guessable"),
         ({"push_token": '"tok-tok-tok-tok-tok-tok-"'}, r"account 'main': field push_token is guessable"),
+        (
+            {"settle_unknown_after": '"soon"'},
+            r"account 'main': field settle_unknown_after must be a positive",
+        ),
+        ({"settle_unknown_after": "0"}, r"field settle_unknown_after must be a positive duration"),
     ],
 )
 def test_given_bad_account_when_loaded_then_config_error_without_the_password(
@@ -227,3 +232,16 @@ def test_the_sample_config_that_compose_mounts_loads(tmp_path: Path) -> None:
     account = settings.account("dry-run")
     assert (account.vendor, account.base_url, account.channel) == ("yunxin", "http://simulator:9000", "37")
     assert settings.send_window == (8 * 60, 21 * 60) and settings.approval_threshold == 50000
+
+
+@pytest.mark.parametrize(
+    ("given", "seconds"), [('"30m"', 1800.0), ('"2h"', 7200.0), ('"90s"', 90.0), ("45", 45.0)]
+)
+def test_given_settle_unknown_after_when_loaded_then_seconds(
+    tmp_path: Path, given: str, seconds: float
+) -> None:
+    assert (
+        load(tmp_path, account_toml(settle_unknown_after=given)).account("main").settle_unknown_after
+        == seconds
+    )
+    assert load(tmp_path, account_toml()).account("main").settle_unknown_after is None
