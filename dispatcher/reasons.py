@@ -29,6 +29,7 @@ MESSAGES: dict[str, str] = {
     "duplicate_other_text": N_("duplicate of row %(row)d with a different text"),  # row %(row)d's is sent
     "repeated_header": N_("the header row repeated inside the list"),
     "opted_out": N_("opted out"),
+    "capped": N_("frequency cap: %(count)d messages in %(days)d days already"),
 }
 # Rows the store withdrew later (an opt-out after the upload) carry only the English text.
 _CODE_OF_TEXT = {"opted out": "opted_out"}

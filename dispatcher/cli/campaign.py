@@ -134,6 +134,14 @@ def register(app: typer.Typer) -> None:
         sheet: Annotated[str | None, typer.Option("--sheet", help="Sheet name or index.")] = None,
         phone_column: Annotated[str | None, typer.Option("--phone-column")] = None,
         name: Annotated[str | None, typer.Option("--name")] = None,
+        transactional: Annotated[
+            bool,
+            typer.Option(
+                "--transactional",
+                help="Not marketing (an order, a password): neither capped nor counted by the frequency "
+                "caps. Audited.",
+            ),
+        ] = False,
         as_json: Annotated[bool, typer.Option("--json")] = False,
     ) -> None:
         """Read, validate and plan a campaign (draft, or scheduled with --at)."""
@@ -160,6 +168,7 @@ def register(app: typer.Typer) -> None:
                 fallbacks=fallback or (),
                 variant_templates=template[1:],
                 split=split,
+                transactional=transactional,
             )
         except DispatcherError as exc:
             raise fail(exc, as_json=as_json) from None
@@ -291,7 +300,7 @@ def register(app: typer.Typer) -> None:
             return
         table = Table("state", "recipients", title=f"campaign {data['id']} · {data['state']}")
         for key in ("recipients", "queued", "sending", "accepted", "failed", "unknown", "delivered",
-                    "undelivered", "expired", "cancelled", "rejected"):  # fmt: skip
+                    "undelivered", "expired", "cancelled", "capped", "rejected"):  # fmt: skip
             table.add_row(key, str(data.get(key, 0)))
         console = Console()
         console.print(table)
@@ -428,7 +437,16 @@ def _waiting(data: dict[str, Any]) -> str:
 def _watch(read: Any, data: dict[str, Any]) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    done_keys = ("accepted", "failed", "unknown", "delivered", "undelivered", "expired", "cancelled")
+    done_keys = (
+        "accepted",
+        "failed",
+        "unknown",
+        "delivered",
+        "undelivered",
+        "expired",
+        "cancelled",
+        "capped",
+    )
     with Progress(
         TextColumn("[bold]campaign {task.fields[cid]}[/] {task.fields[state]}"),
         BarColumn(),

@@ -68,6 +68,8 @@ def _meaning(vendor: str, state: str, code: str | None) -> str:
         return _("accepted by the vendor (entinfo has no delivery reports)")
     if state == RecipientState.CANCELLED:
         return _("not sent: the campaign was cancelled")
+    if state == RecipientState.CAPPED:
+        return _("not sent: the number reached its frequency cap")
     if code and code.lstrip("-").isdigit():
         info = vendor_module(vendor).classify(int(code))
         return info.meaning if i18n.current() == "zh_CN" else info.meaning_en
