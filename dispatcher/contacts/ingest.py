@@ -185,6 +185,8 @@ def ingest(
         layout.headers[layout.phone_index],
         parsed,
     )
+    if layout.notice is not None:
+        _warn(result, layout.notice[0], **layout.notice[1])
     _template_warnings(parsed, result, marketing, rules.signature_first)
     data = itertools.chain((r for r in read if r[0] > layout.header_row), source.rows)
     # The loop allocates millions of objects that all live on: the cyclic GC would traverse the
