@@ -91,6 +91,7 @@ def create(  # noqa: PLR0913 (the campaign's settings, keyword-only: a form's fi
     fallbacks: Sequence[str] = (),
     variant_templates: Sequence[str] = (),
     split: str | None = None,
+    each_number: bool = False,
 ) -> Created:
     """Read, validate, render and plan a campaign; store every input row. ``start_at`` schedules it.
     ``fallbacks``: accounts to fail over to, in order (:mod:`dispatcher.failover`); ``variant_templates``:
@@ -111,6 +112,7 @@ def create(  # noqa: PLR0913 (the campaign's settings, keyword-only: a form's fi
         rules=text_rules,
         progress=progress,
         limits=settings.sheet_limits,
+        each_number=each_number,
     )
     # issue 14: A/B variants, every template rendered for the whole list (a row takes its own variant's)
     weights = variants.parse_split(split, 1 + len(variant_templates)) if variant_templates or split else []
@@ -123,6 +125,7 @@ def create(  # noqa: PLR0913 (the campaign's settings, keyword-only: a form's fi
             opt_outs=opted_out,
             rules=text_rules,
             limits=settings.sheet_limits,
+            each_number=each_number,
         )
         for other in variant_templates
     ]

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -108,3 +110,10 @@ def table_rows(output: str, title: str) -> list[list[str]]:
             break
         rows.append([cell.strip() for cell in line.strip("│").split("│")])
     return rows
+
+
+def run_dispatcher(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """The ``dispatcher`` command as a process, with this test's environment (its config and store)."""
+    return subprocess.run(
+        [sys.executable, "-m", "dispatcher", *args], capture_output=True, text=True, env=os.environ, timeout=timeout
+    )

@@ -97,6 +97,12 @@ def register(app: typer.Typer) -> None:
         sheet: Annotated[str | None, typer.Option("--sheet", help="Sheet name or index.")] = None,
         phone_column: Annotated[str | None, typer.Option("--phone-column")] = None,
         name: Annotated[str | None, typer.Option("--name")] = None,
+        each_number: Annotated[
+            bool,
+            typer.Option(
+                "--each-number", help="A phone cell holding two numbers or more: send to each, not the first."
+            ),
+        ] = False,
         as_json: Annotated[bool, typer.Option("--json")] = False,
     ) -> None:
         """Read, validate and plan a campaign (draft, or scheduled with --at)."""
@@ -123,6 +129,7 @@ def register(app: typer.Typer) -> None:
                 fallbacks=fallback or (),
                 variant_templates=template[1:],
                 split=split,
+                each_number=each_number,
             )
         except DispatcherError as exc:
             raise fail(exc, as_json=as_json) from None
@@ -138,6 +145,8 @@ def register(app: typer.Typer) -> None:
                 f"campaign {data['id']} ({data['state']}): {data['messages']} messages in {data['requests']} "
                 f"requests, {len(data['rejected'])} rows rejected"
             )
+            for warning in data["warnings"]:
+                typer.echo(f"warning: {warning}", err=True)
 
     def _act(action: str, campaign_id: int, **kwargs: Any) -> None:
         from dispatcher import campaigns

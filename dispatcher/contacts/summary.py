@@ -26,6 +26,16 @@ def summary(result: IngestResult, chunks: list[chunker.PlannedChunk]) -> dict[st
         "by_method": chunker.by_method(chunks),
         "not_gb2312": len(result.not_gb2312),
         "warnings": result.warnings,
+        # Phone cells holding two numbers or more: sent to the first, or (--each-number) to each.
+        "several_numbers": [
+            {
+                "row": row,
+                "column": result.phone_column,
+                "numbers": list(numbers),
+                "sent_to": list(numbers) if result.each_number else list(numbers[:1]),
+            }
+            for row, numbers in result.several
+        ],
         "rejected": [
             {"row": r.row, "column": r.column, "value": r.value, "reason": r.reason, "kind": str(r.kind)}
             for r in result.rejected
