@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dispatcher import chunker, keywords, routing, variants, waiting
 from dispatcher.config import Settings, validate_window
 from dispatcher.contacts import IngestResult, ingest
+from dispatcher.contacts.cells import RowCells
 from dispatcher.decisions import CANCELLED
 from dispatcher.errors import InputError, NotFoundError, StateError, StoreError
 from dispatcher.i18n import N_
@@ -32,6 +33,7 @@ from dispatcher.store import (
     NewRecipient,
     OptOut,
     Recipient,
+    RecipientCells,
     RecipientState,
     Upload,
     audit,
@@ -50,6 +52,7 @@ from dispatcher.vendors.wire import ErrorClass
 RETRYABLE_CLASSES = frozenset(
     {ErrorClass.RATE_LIMITED, ErrorClass.RETRY_LATER, ErrorClass.ACCOUNT, ErrorClass.UNKNOWN}
 )
+_CELLS_TABLE = cast(Table, RecipientCells.__table__)
 _CANCELLED_UNKNOWN = "campaign cancelled; the first, unknown request of this chunk may have been accepted"
 OPEN_CHUNKS = (ChunkState.PLANNED.value, ChunkState.QUEUED.value, ChunkState.SENDING.value)
 
@@ -175,6 +178,7 @@ def create(  # noqa: PLR0913 (the campaign's settings, keyword-only: a form's fi
         # Split children are numbered after the planned chunks.
         session.execute(update(Campaign).where(Campaign.id == campaign_id).values(next_seq=len(chunks)))
         _store_recipients(session, campaign_id, result, chunk_of, text_in_chunk)
+        headers = _store_cells(session, campaign_id, result, path, sheet, settings)
         if extra:  # issue 14
             variants.tag(session, campaign_id, chunk_of, variant_of)
             described = variants.describe([template, *variant_templates], weights)
@@ -191,6 +195,7 @@ def create(  # noqa: PLR0913 (the campaign's settings, keyword-only: a form's fi
                 size_bytes=path.stat().st_size,
                 sha256=_sha256(path),
                 uploaded_by=actor,
+                headers=headers,
             )
         )
         audit(session, actor, "campaign.create", campaign_id, file=path.name, recipients=len(messages))
@@ -271,6 +276,21 @@ def _store_recipients(
         for r in result.rejected
     ]
     insert_upload(session, campaign_id, accepted, rejected)
+
+
+def _store_cells(
+    session: Session,
+    campaign_id: int,
+    result: IngestResult,
+    path: Path,
+    sheet: str | int | None,
+    settings: Settings,
+) -> list[str]:
+    """Each input row's own cells, for the export; returns the names of the columns stored."""
+    cells = RowCells(result.headers, result.header_row)
+    rows = ((campaign_id, number, shown) for number, shown in cells.read(path, sheet, settings.sheet_limits))
+    write_rows(session, _CELLS_TABLE, ("campaign_id", "row_number", "cells"), rows)
+    return cells.headers
 
 
 def get(session: Session, campaign_id: int) -> Campaign:

@@ -49,7 +49,11 @@ def _xlsx_cell(sheet: WriteOnlyWorksheet, value: Cell) -> Any:
 
 
 def write_rows(
-    path: Path, header: Sequence[str], rows: Iterable[Sequence[Cell]], widths: Sequence[float] = ()
+    path: Path,
+    header: Sequence[str],
+    rows: Iterable[Sequence[Cell]],
+    widths: Sequence[float] = (),
+    sheet: str = "recipients",
 ) -> int:
     """Write ``rows`` to ``path`` (.xlsx or .csv by suffix); returns the number of data rows.
 
@@ -69,14 +73,14 @@ def write_rows(
     if suffix not in (".xlsx", ".xlsm"):
         raise InputError(f"{path}: export format must be .xlsx or .csv, not {suffix or 'none'!r}")
     book = Workbook(write_only=True)
-    sheet = book.create_sheet("recipients")
-    sheet.freeze_panes = "A2"
+    tab = book.create_sheet(sheet)
+    tab.freeze_panes = "A2"
     for index, width in enumerate(widths, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = width
-    sheet.append(list(header))
+        tab.column_dimensions[get_column_letter(index)].width = width
+    tab.append(list(header))
     for row in rows:
-        sheet.append([_xlsx_cell(sheet, v) for v in row])
+        tab.append([_xlsx_cell(tab, v) for v in row])
         count += 1
-    sheet.auto_filter.ref = f"A1:{get_column_letter(max(len(header), 1))}{count + 1}"
+    tab.auto_filter.ref = f"A1:{get_column_letter(max(len(header), 1))}{count + 1}"
     book.save(path)
     return count

@@ -1,0 +1,56 @@
+"""Each data row's own cells, as the list shows them: what the export gives back after its own columns.
+
+Read in a second pass over the file, once the campaign is stored, rather than kept from the first: a
+million rows of every column held in memory until the store write would cost hundreds of MB.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from dispatcher.contacts.guard import DEFAULT_LIMITS, SheetLimits
+from dispatcher.contacts.headers import column_letter
+from dispatcher.contacts.phones import Cell
+from dispatcher.contacts.reader import open_rows
+from dispatcher.text import display
+
+
+def _shown(cell: Cell) -> str:
+    if type(cell) is str:
+        return cell.strip()
+    if type(cell) is float and cell.is_integer() and -1e15 < cell < 1e15:
+        return str(int(cell))  # calamine reads 462 as 462.0; the sheet shows 462
+    return display(cell)
+
+
+class RowCells:
+    """The data rows' cells below ``header_row``, one JSON array of strings per non-blank row; ``headers``
+    grows by column letters when a row is wider than the header (nothing is dropped)."""
+
+    def __init__(self, headers: Sequence[str], header_row: int, first_column: int = 0) -> None:
+        self.headers = list(headers)
+        self.header_row = header_row
+        self.first_column = first_column
+
+    def read(
+        self, path: str | Path, sheet: str | int | None, limits: SheetLimits = DEFAULT_LIMITS
+    ) -> Iterator[tuple[int, str]]:
+        source = open_rows(path, sheet, limits)
+        self.first_column = source.first_column
+        is_csv = not source.sheet
+        dumps = json.dumps
+        for number, cells in source.rows:
+            if number <= self.header_row:
+                continue
+            shown = [_shown(c) for c in cells]
+            if not any(shown):
+                continue  # a blank row: no input row of the campaign
+            while shown and not shown[-1]:
+                shown.pop()
+            if is_csv:
+                shown = [v[2:-1] if v[:2] == '="' and v[-1:] == '"' else v for v in shown]
+            for extra in range(len(self.headers), len(shown)):
+                self.headers.append(column_letter(self.first_column + extra))
+            yield number, dumps(shown, ensure_ascii=False)
