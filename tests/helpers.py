@@ -115,5 +115,9 @@ def table_rows(output: str, title: str) -> list[list[str]]:
 def run_dispatcher(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """The ``dispatcher`` command as a process, with this test's environment (its config and store)."""
     return subprocess.run(
-        [sys.executable, "-m", "dispatcher", *args], capture_output=True, text=True, env=os.environ, timeout=timeout
+        [sys.executable, "-m", "dispatcher", *args],
+        capture_output=True,
+        text=True,
+        env=os.environ,
+        timeout=timeout,
     )

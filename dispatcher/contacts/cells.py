@@ -12,17 +12,8 @@ from pathlib import Path
 
 from dispatcher.contacts.guard import DEFAULT_LIMITS, SheetLimits
 from dispatcher.contacts.headers import column_letter
-from dispatcher.contacts.phones import Cell
 from dispatcher.contacts.reader import open_rows
 from dispatcher.text import display
-
-
-def _shown(cell: Cell) -> str:
-    if type(cell) is str:
-        return cell.strip()
-    if type(cell) is float and cell.is_integer() and -1e15 < cell < 1e15:
-        return str(int(cell))  # calamine reads 462 as 462.0; the sheet shows 462
-    return display(cell)
 
 
 class RowCells:
@@ -44,7 +35,18 @@ class RowCells:
         for number, cells in source.rows:
             if number <= self.header_row:
                 continue
-            shown = [_shown(c) for c in cells]
+            # Text as it is, a whole number as the sheet shows it (calamine reads 462 as 462.0), the rest
+            # by display(): inline, as in ingest's loop (no call per cell).
+            shown = [
+                c.strip()
+                if type(c) is str
+                else ""
+                if c is None
+                else str(int(c))
+                if type(c) is float and c.is_integer() and -1e15 < c < 1e15
+                else display(c)
+                for c in cells
+            ]
             if not any(shown):
                 continue  # a blank row: no input row of the campaign
             while shown and not shown[-1]:

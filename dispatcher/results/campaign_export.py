@@ -106,13 +106,11 @@ class _Codes:
 ACCOUNT_LABEL = N_("%(account)s (%(vendor)s)")  # an account and its vendor's name
 
 
-def _account_label(account: str | None, vendor: str | None, labels: dict[str, str]) -> str | None:
-    if account is None:
-        return None
-    if vendor not in labels:
-        labels[vendor or ""] = i18n.gettext(VENDOR_LABELS[vendor]) if vendor in VENDOR_LABELS else ""
-    label = labels[vendor or ""]
-    return i18n.gettext(ACCOUNT_LABEL) % {"account": account, "vendor": label} if label else account
+def _account_label(account: str, vendor: str) -> str:
+    """``yx（云信）``: the account, and its vendor as the reader calls it."""
+    if vendor not in VENDOR_LABELS:
+        return account
+    return i18n.gettext(ACCOUNT_LABEL) % {"account": account, "vendor": i18n.gettext(VENDOR_LABELS[vendor])}
 
 
 def input_headers(session: Session, campaign_id: int) -> list[str]:
@@ -191,10 +189,11 @@ def rows(
             local(sent),
             local(delivered),
             _reason(row, reason, reason_code, params),
-            _account_label(sent_by, module.NAME, labels),
+            None
+            if sent_by is None
+            else (labels.get(sent_by) or labels.setdefault(sent_by, _account_label(sent_by, module.NAME))),
             variant,
-            *own[:width],
-            *blank[len(own) :],
+            *(own if len(own) == width else own[:width] + blank[len(own) :]),
         ]
 
 

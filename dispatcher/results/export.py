@@ -66,8 +66,17 @@ def write_rows(
         with path.open("w", newline="", encoding="utf-8-sig") as handle:
             writer = csv.writer(handle)
             writer.writerow(header)
+            prefixes = FORMULA_PREFIXES
             for row in rows:
-                writer.writerow([csv_safe(v) for v in row])
+                # Plain text and numbers as they are (most cells, no call per cell); the rest made safe.
+                writer.writerow(
+                    [
+                        v
+                        if v is None or (type(v) is str and not v.startswith(prefixes)) or type(v) is int
+                        else csv_safe(v)
+                        for v in row
+                    ]
+                )
                 count += 1
         return count
     if suffix not in (".xlsx", ".xlsm"):
@@ -78,8 +87,20 @@ def write_rows(
     for index, width in enumerate(widths, start=1):
         tab.column_dimensions[get_column_letter(index)].width = width
     tab.append(list(header))
+    prefixes = FORMULA_PREFIXES
     for row in rows:
-        tab.append([_xlsx_cell(tab, v) for v in row])
+        # Printable text that looks like no formula, numbers and blanks as they are (most cells, no call
+        # per cell); the rest through _xlsx_cell.
+        tab.append(
+            [
+                v
+                if v is None
+                or type(v) is int
+                or (type(v) is str and v.isprintable() and not v.startswith(prefixes))
+                else _xlsx_cell(tab, v)
+                for v in row
+            ]
+        )
         count += 1
     tab.auto_filter.ref = f"A1:{get_column_letter(max(len(header), 1))}{count + 1}"
     book.save(path)

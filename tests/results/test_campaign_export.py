@@ -132,9 +132,23 @@ def test_given_rows_rejected_for_any_reason_when_exported_then_each_keeps_its_nu
     sheet = book.active
     assert sheet is not None
     header = [c.value for c in sheet[1]]
-    assert header == ["行号", "手机号码", "短信内容", "计费条数", "状态", "供应商代码", "含义", "批次号",
-                      "提交时间（北京时间）", "送达时间（北京时间）", "未发送原因", "发送账户", "A/B 版本",
-                      "手机号", "姓名"]  # fmt: skip (then the list's own columns)
+    assert header == [
+        "行号",
+        "手机号码",
+        "短信内容",
+        "计费条数",
+        "状态",
+        "供应商代码",
+        "含义",
+        "批次号",
+        "提交时间（北京时间）",
+        "送达时间（北京时间）",
+        "未发送原因",
+        "发送账户",
+        "A/B 版本",
+        "手机号",
+        "姓名",
+    ]  # fmt: skip (then the list's own columns)
     body = [[c.value for c in row] for row in sheet.iter_rows(min_row=2)]
     assert [r[1] for r in body] == ["13900000002", "12345", "13900000003", "13900000002"]
     assert [r[4] for r in body] == ["已提交", "未通过", "未通过", "未通过"]
