@@ -65,6 +65,19 @@ class Created:
     chunks: list[chunker.PlannedChunk]
 
 
+def _same_file(path: Path, digest: str) -> None:
+    """Refuse (nothing stored) when ``path`` changed since ``digest`` was taken."""
+    try:
+        same = _sha256(path) == digest
+    except OSError:
+        same = False
+    if not same:
+        raise InputError.say(
+            N_("%(file)s changed while it was read: nothing was stored; try again once it is written"),
+            file=path.name,
+        )
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -106,6 +119,9 @@ def create(  # noqa: PLR0913 (the campaign's settings, keyword-only: a form's fi
     with sessions() as session:
         opted_out = opt_out_set(session)
         text_rules = keywords.rules(session, account)  # forbidden words, '&' when encrypted, length
+    # The file is read more than once (each template, then each row's own cells): its digest before and
+    # after says every read saw the same file (a schedule's source may be rewritten meanwhile).
+    digest = _sha256(path) if path.is_file() else ""
     result = ingest(
         path,
         template,
@@ -179,6 +195,7 @@ def create(  # noqa: PLR0913 (the campaign's settings, keyword-only: a form's fi
         session.execute(update(Campaign).where(Campaign.id == campaign_id).values(next_seq=len(chunks)))
         _store_recipients(session, campaign_id, result, chunk_of, text_in_chunk)
         headers = _store_cells(session, campaign_id, result, path, sheet, settings)
+        _same_file(path, digest)
         if extra:  # issue 14
             variants.tag(session, campaign_id, chunk_of, variant_of)
             described = variants.describe([template, *variant_templates], weights)
@@ -193,7 +210,7 @@ def create(  # noqa: PLR0913 (the campaign's settings, keyword-only: a form's fi
                 rows_accepted=len(messages),
                 rows_rejected=len(result.rejected),
                 size_bytes=path.stat().st_size,
-                sha256=_sha256(path),
+                sha256=digest,
                 uploaded_by=actor,
                 headers=headers,
             )

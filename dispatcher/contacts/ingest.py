@@ -233,6 +233,7 @@ def ingest(
     return result
 
 
+MOST_NUMBERS = 4  # numbers one phone cell may hold (南/北, 家/公司 ...); more reject the row
 SEVERAL_SHOWN = 10  # rows named in the warning; check --json lists every one
 
 
@@ -426,6 +427,12 @@ def _odd_cell(
         return None, None
     if len(several) == 1:  # the same number twice
         return several[0], None
+    if len(several) > MOST_NUMBERS:  # a list of numbers, not a person's phones: one row must not fan out
+        params = {"count": len(several), "most": MOST_NUMBERS}
+        result.rejected.append(
+            Rejection(number, result.phone_column, textrules.display(raw)[:255], "too_many_numbers", params)
+        )
+        return None, None
     result.several.append((number, several))
     return several[0], (number, several) if result.each_number else None
 

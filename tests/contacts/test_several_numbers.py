@@ -136,3 +136,16 @@ def test_given_each_number_when_a_campaign_is_created_then_each_number_is_a_reci
     )
     assert plain.returncode == 0, plain.stderr
     assert "two numbers" in plain.stderr
+
+
+def test_given_a_cell_of_many_numbers_then_the_row_is_rejected_rather_than_fanned_out(tmp_path: Path) -> None:
+    many = "/".join(f"1370000000{i}" for i in range(5))
+    rows = [["姓名", "手机号码"], ["张三", many], ["李四", "13900000001"]]
+    result = ingest(write_xlsx(tmp_path / "m.xlsx", {"名单": rows}), TEMPLATE, each_number=True)
+    assert result.messages.mobiles == ["13900000001"]
+    (rejected,) = result.rejected
+    assert (rejected.row, rejected.code, rejected.reason) == (
+        2,
+        "too_many_numbers",
+        "5 numbers in one cell: at most 4 are read",
+    )
