@@ -88,6 +88,7 @@ def create(  # noqa: PLR0913 - one parameter per field of the compose form
     fallbacks: list[str] | None = None,
     variant_templates: list[str] | None = None,
     split: str | None = None,
+    each_number: bool = False,
 ) -> campaigns.Created:
     """Create (draft, or scheduled at ``start_at``). A large campaign stays a draft until approved."""
     require(user, Role.SENDER, N_("creating a campaign"))
@@ -105,6 +106,7 @@ def create(  # noqa: PLR0913 - one parameter per field of the compose form
         fallbacks=fallbacks or (),  # issue 14
         variant_templates=variant_templates or (),
         split=split,
+        each_number=each_number,
     )
     if start_at is not None:
         with ctx.sessions() as session:

@@ -152,12 +152,21 @@ def inspect(
 
 
 def preview(
-    ctx: WebContext, upload: Upload, account_name: str, template: str, sheet: str, phone_column: str
+    ctx: WebContext,
+    upload: Upload,
+    account_name: str,
+    template: str,
+    sheet: str,
+    phone_column: str,
+    *,
+    each_number: bool = False,
 ) -> dict[str, Any]:
     """The campaign the upload would make (:func:`parsing.preview`), read in the sandbox."""
+    configured = ctx.settings.account(account_name)
+    # No secrets to the child; extra_codes as a dict: a mappingproxy cannot be pickled to it.
     account = dataclasses.replace(
-        ctx.settings.account(account_name), password="", push_token=None
-    )  # no secrets to the child
+        configured, password="", push_token=None, extra_codes=dict(configured.extra_codes)
+    )
     with ctx.sessions() as session:
         opted_out = campaigns.opt_out_set(session)
         stored_keywords = keywords.stored(session, account_name)
@@ -170,6 +179,7 @@ def preview(
             opt_outs=opted_out,
             stored_keywords=stored_keywords,
             limits=ctx.settings.sheet_limits,
+            each_number=each_number,
         ),
         upload.path,
         account,
