@@ -162,11 +162,9 @@ def preview(
     each_number: bool = False,
 ) -> dict[str, Any]:
     """The campaign the upload would make (:func:`parsing.preview`), read in the sandbox."""
-    configured = ctx.settings.account(account_name)
-    # No secrets to the child; extra_codes as a dict: a mappingproxy cannot be pickled to it.
     account = dataclasses.replace(
-        configured, password="", push_token=None, extra_codes=dict(configured.extra_codes)
-    )
+        ctx.settings.account(account_name), password="", push_token=None
+    )  # no secrets to the child
     with ctx.sessions() as session:
         opted_out = campaigns.opt_out_set(session)
         stored_keywords = keywords.stored(session, account_name)
