@@ -135,7 +135,7 @@ class Profile:
         event.listen(engine, "after_cursor_execute", self._after)
         event.listen(Session, "before_commit", self._before_commit)
         event.listen(Session, "after_commit", self._after_commit)
-        parsing.pulled_reports = self.timed("(parse the bodies)", parsing.pulled_reports)  # type: ignore[method-assign]
+        parsing.read = self.timed("(parse the bodies)", parsing.read)  # type: ignore[method-assign]
         rows.write_rows = self.timed("(COPY into the stage)", rows.write_rows)  # type: ignore[attr-defined]
 
     def add(self, shape: str, took: float) -> None:

@@ -149,7 +149,8 @@ class AccountConfig:
     # default is 1: its gateway answers -18 to a request sent while another is unanswered.
     max_in_flight: int | None = None
     # Answer codes this account's gateway gives that its vendor's table lacks (or classes otherwise).
-    extra_codes: Mapping[int, CodeInfo] = field(default_factory=lambda: MappingProxyType({}))
+    # A plain dict (never changed after loading): an account is pickled to the web's reading child.
+    extra_codes: Mapping[int, CodeInfo] = field(default_factory=dict)
     # entinfo: how the text travels in mdsmssend's ``content`` (docs/vendors.md has the evidence).
     content_encoding: str = "plain"
 
@@ -448,7 +449,7 @@ def _account(  # noqa: C901 (one check per field of an account, each with its ow
         push=flags["push"],
         service_path=service_path.rstrip("/") if service_path else None,
         max_in_flight=max_in_flight or None,
-        extra_codes=MappingProxyType(_extra_codes(raw.get("extra_codes", {}), where)),
+        extra_codes=_extra_codes(raw.get("extra_codes", {}), where),
         content_encoding=content_encoding,
     )
 

@@ -272,6 +272,8 @@ def register(app: typer.Typer) -> None:
                 typer.echo(_variant_test_words(data["variant_test"]))
         if words := _waiting(data):
             typer.echo(words)
+        if data.get("set_aside"):
+            typer.echo(f"{data['set_aside']} report/reply bodies set aside (dispatcher reports set-aside)")
 
     @app.command("worker")
     def worker(

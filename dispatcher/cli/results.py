@@ -1,4 +1,4 @@
-"""``reports pull``/``orphans``, ``replies pull``, ``optout add|remove|list|import``, ``campaign export``."""
+"""``reports pull``/``orphans``/``set-aside``, ``replies pull``, ``optout add|remove|list|import``, ``campaign export``."""
 
 from __future__ import annotations
 
@@ -118,6 +118,24 @@ def register(app: typer.Typer) -> None:
         for r in rows:
             typer.echo(
                 f"{r['account']}\t{r['batch_id'] or '-'}\t{r['mobile']}\t{r['status']}\t{r['ref'] or '-'}"
+            )
+
+    @reports.command("set-aside")
+    def reports_set_aside(
+        limit: Annotated[int, typer.Option("--limit")] = 100,
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+    ) -> None:
+        """Report and reply bodies set aside: unreadable, or holding records the store cannot hold."""
+        from dispatcher.results.orphans import list_set_aside
+
+        with load_sessions(load_settings())() as session:
+            rows = list_set_aside(session, limit)
+        if as_json:
+            typer.echo(json.dumps(rows, ensure_ascii=False))
+            return
+        for r in rows:
+            typer.echo(
+                f"{r['id']}\t{r['account']}\t{r['kind']}/{r['source']}\t{r['received_at']}\t{r['error']}"
             )
 
     @replies.command("pull")

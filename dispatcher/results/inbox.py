@@ -23,8 +23,9 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Literal
 
+from redis.exceptions import RedisError
 from sqlalchemy import insert, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher.config import Settings
@@ -68,6 +69,7 @@ class ProcessStats:
 
 def record_raw(session: Session, account: str, kind: Kind, source: Source, body: str) -> int:
     """Store a pulled or pushed body as it came, and COMMIT; returns its id."""
+    body = body.replace("\x00", "\ufffd")  # PostgreSQL's text holds no NUL; nothing else is changed
     raw_id = session.execute(
         insert(RawPull)
         .values(account=account, kind=kind, source=source, body=body, received_at=utcnow())
@@ -132,25 +134,26 @@ def _drain(
     stop: threading.Event,
 ) -> ProcessStats:
     """Claim, parse, store and reconcile batches until none is pending (or another thread failed).
-    A batch counts in the returned stats once committed."""
+    A batch counts in the returned stats once committed.
+
+    A batch that fails for anything but a lost connection or a deadlock is taken again a body at a
+    time, and the body that fails alone is set aside with its error (:func:`set_aside`): one body the
+    store cannot hold must not stop every later body of every account, run after run."""
     stats = ProcessStats()
+    alone: list[int] = []  # bodies of a failed batch, to be taken one at a time
     try:
         while not stop.is_set():
+            only = alone.pop(0) if alone else None
             with sessions() as session:
                 one = ProcessStats()
+                claimed: list[_Raw] | None = None
                 try:
-                    claimed = _claim(session, batch, now)
+                    claimed = _claim(session, batch, now, only)
                     if claimed is None:
+                        if only is not None:
+                            continue  # another processor took it meanwhile
                         break
-                    open_stage(session)
-                    parsed: list[Body] = []
-                    for raw in claimed:
-                        _process_one(session, settings, raw, words, one, parsed)
-                    one.reports += stage_bodies(session, parsed)
-                    which = ReportRow.raw_pull_id.in_([r.id for r in claimed])
-                    done = reconcile_staged(session, which, now)
-                    one.matched += done.matched
-                    one.settled_chunks += done.settled_chunks
+                    _process_batch(session, settings, claimed, words, now, one)
                     session.commit()
                 except OperationalError as exc:
                     if getattr(exc.orig, "sqlstate", None) not in _TRY_AGAIN:
@@ -158,11 +161,64 @@ def _drain(
                     session.rollback()
                     logger.info("inbox: batch rolled back (%s), trying again", type(exc.orig).__name__)
                     continue
+                except Exception as exc:
+                    session.rollback()
+                    if not claimed or not _bodys_fault(exc):
+                        raise
+                    if len(claimed) > 1:
+                        logger.warning(
+                            "inbox: a batch of %d bodies failed (%r); one at a time", len(claimed), exc
+                        )
+                        alone.extend(r.id for r in claimed)
+                        continue
+                    set_aside(sessions, claimed[0].id, f"{type(exc).__name__}: {exc}", now)
+                    logger.error("inbox: body %d set aside: %r", claimed[0].id, exc)
+                    one.bodies, one.errors = 1, 1
                 stats += one
     except BaseException:
         stop.set()
         raise
     return stats
+
+
+def _bodys_fault(exc: Exception) -> bool:
+    """Whether ``exc`` can come from what a body holds (a value the store refuses, a record the code
+    cannot take): then the body is set aside. A lost or broken connection is no body's fault."""
+    if isinstance(exc, DBAPIError):
+        return isinstance(exc, DataError | IntegrityError)
+    return not isinstance(exc, OSError | RedisError)
+
+
+def _process_batch(
+    session: Session,
+    settings: Settings,
+    claimed: list[_Raw],
+    words: frozenset[str],
+    now: datetime | None,
+    stats: ProcessStats,
+) -> None:
+    open_stage(session)
+    parsed: list[Body] = []
+    for raw in claimed:
+        _process_one(session, settings, raw, words, stats, parsed)
+    stats.reports += stage_bodies(session, parsed)
+    which = ReportRow.raw_pull_id.in_([r.id for r in claimed])
+    done = reconcile_staged(session, which, now)
+    stats.matched += done.matched
+    stats.settled_chunks += done.settled_chunks
+
+
+def set_aside(sessions: sessionmaker[Session], raw_id: int, error: str, now: datetime | None = None) -> None:
+    """Mark a body processed with ``error`` (its own transaction): it is listed for a person
+    (``reports set-aside``) and never taken again by itself."""
+    with sessions() as session:
+        session.execute(
+            update(RawPull)
+            .where(RawPull.id == raw_id, RawPull.parsed_at.is_(None))
+            .values(parsed_at=now or utcnow(), error=error[:2000]),
+            execution_options={"synchronize_session": False},
+        )
+        session.commit()
 
 
 @dataclass(frozen=True)
@@ -174,14 +230,18 @@ class _Raw:
     body: str
 
 
-def _claim(session: Session, batch: int, now: datetime | None) -> list[_Raw] | None:
-    """Up to ``batch`` pending bodies claimed in this transaction; None when nothing is pending.
-    PostgreSQL skips the bodies another transaction holds (SQLite, one writer, renders no lock)."""
+def _claim(session: Session, batch: int, now: datetime | None, only: int | None = None) -> list[_Raw] | None:
+    """Up to ``batch`` pending bodies (or body ``only``) claimed in this transaction; None when nothing
+    is pending. PostgreSQL skips the bodies another transaction holds (SQLite, one writer, renders no
+    lock)."""
+    pending = (
+        RawPull.parsed_at.is_(None) if only is None else (RawPull.id == only) & RawPull.parsed_at.is_(None)
+    )
     while True:
         ids = list(
             session.execute(
                 select(RawPull.id)
-                .where(RawPull.parsed_at.is_(None))
+                .where(pending)
                 .order_by(RawPull.id)
                 .limit(batch)
                 .with_for_update(skip_locked=True)
@@ -198,6 +258,8 @@ def _claim(session: Session, batch: int, now: datetime | None) -> list[_Raw] | N
         ).all()
         if rows:
             return sorted((_Raw(*row) for row in rows), key=lambda r: r.id)
+        if only is not None:
+            return None
         session.rollback()  # another processor took them all meanwhile: look again
 
 
@@ -209,29 +271,26 @@ def _process_one(
     stats: ProcessStats,
     parsed: list[Body],
 ) -> None:
-    """Replies are stored now; reports are added to ``parsed``, for the batch's one write to the stage."""
+    """Replies are stored now; reports are added to ``parsed``, for the batch's one write to the stage.
+    Records the store cannot hold are set aside: the body keeps them in its error, the rest goes on."""
     stats.bodies += 1
     try:
         vendor = vendor_module(settings.account(raw.account).vendor)
-        if raw.kind == "reports":
-            records = (
-                parsing.pulled_reports(vendor, raw.body)
-                if raw.source == "pull"
-                else parsing.pushed_reports(vendor, raw.body)[1]
-            )
-            parsed.append((raw.account, raw.id, records))
-            return
-        found = (
-            parsing.pulled_replies(vendor, raw.body)
-            if raw.source == "pull"
-            else parsing.pushed_replies(vendor, raw.body)[1]
-        )
+        found = parsing.read(vendor, raw.kind, raw.source, raw.body)
     except (ConfigError, UnsupportedMethodError, ValueError) as exc:
         # Kept with its error: a person can look at the body; it is never parsed again by itself.
-        _fail(session, raw.id, exc)
+        _fail(session, raw.id, f"{type(exc).__name__}: {exc}")
         stats.errors += 1
         return
-    flagged = [(r, is_optout(r.text, words)) for r in found]
+    if found.rejects:
+        shown = "; ".join(found.rejects[:5])
+        _fail(session, raw.id, f"{len(found.rejects)} record(s) set aside: {shown}")
+        stats.errors += 1
+        logger.warning("inbox: body %d: %d record(s) set aside: %s", raw.id, len(found.rejects), shown)
+    if raw.kind == "reports":
+        parsed.append((raw.account, raw.id, found.reports))
+        return
+    flagged = [(r, is_optout(r.text, words)) for r in found.replies]
     stats.replies += insert_replies(session, raw.account, raw.id, flagged)
     replies.assign_campaigns(session, raw.account, raw.id)
     stats.optouts += optout_store.add(
@@ -242,8 +301,8 @@ def _process_one(
     )
 
 
-def _fail(session: Session, raw_id: int, exc: Exception) -> None:
+def _fail(session: Session, raw_id: int, error: str) -> None:
     session.execute(
-        update(RawPull).where(RawPull.id == raw_id).values(error=f"{type(exc).__name__}: {exc}"[:2000]),
+        update(RawPull).where(RawPull.id == raw_id).values(error=error[:2000]),
         execution_options={"synchronize_session": False},
     )

@@ -62,9 +62,15 @@ def _from_report(report: Report) -> ReportRecord:
 
 def pulled_reports(vendor: VendorModule, body: str) -> list[ReportRecord]:
     """The records of a pulled report list, through the fast path where the shape is certain."""
+    return _pulled_reports(vendor, body)[0]
+
+
+def _pulled_reports(vendor: VendorModule, body: str) -> tuple[list[ReportRecord], list[str]]:
+    """The records (each checked against the store's columns unless the fast path's shapes already are
+    within them), in the body's order, and what was set aside."""
     value = unwrap(body)
     if value.startswith("<"):
-        return [_from_report(r) for r in vendor.parse_reports(body)]
+        return _checked_reports([_from_report(r) for r in vendor.parse_reports(body)], [])
     with_ref = vendor.NAME in _REF_VENDORS
     body_re, record_re = _BODY_PATTERNS[with_ref]
     if body_re.fullmatch(value):
@@ -73,12 +79,13 @@ def pulled_reports(vendor: VendorModule, body: str) -> list[ReportRecord]:
             return [
                 ReportRecord(b, m, s, t(at) if at else None, ref or None)
                 for b, m, at, s, ref in record_re.findall(value)
-            ]
+            ], []
         return [
             ReportRecord(b, m, s, t(at) if at else None, None) for b, m, at, s in record_re.findall(value)
-        ]
+        ], []
     fullmatch = _FAST_REPORT.fullmatch
     out: list[ReportRecord] = []
+    rejects: list[str] = []
     append = out.append
     for record in value.split("|"):
         m = fullmatch(record)
@@ -86,13 +93,23 @@ def pulled_reports(vendor: VendorModule, body: str) -> list[ReportRecord]:
             batch, mobile, at, status, ref = m.groups()
             append(ReportRecord(batch, mobile, status, _time(at) if at else None, ref or None))
         elif record.strip():
-            out.extend(_from_report(r) for r in vendor.parse_reports(record))
-    return out
+            read = [_from_report(r) for r in vendor.parse_reports(record)]
+            out.extend(_checked_reports(read, rejects)[0])
+            if not read:
+                rejects.append(record.strip())
+    return out, rejects
 
 
-def pushed_reports(vendor: VendorModule, body: str) -> tuple[str, list[ReportRecord]]:
-    account, reports = vendor.parse_push_reports(body.encode("utf-8"), push_content_type(body))
-    return account, [_from_report(r) for r in reports]
+def _checked_reports(found: list[ReportRecord], rejects: list[str]) -> tuple[list[ReportRecord], list[str]]:
+    """``found`` less what the store cannot hold, which is added to ``rejects``."""
+    good = []
+    for record in found:
+        problem = _report_problem(record)
+        if problem is None:
+            good.append(record)
+        else:
+            rejects.append(_describe(problem, record))
+    return good, rejects
 
 
 class ReplyRecord(NamedTuple):
@@ -104,16 +121,84 @@ class ReplyRecord(NamedTuple):
 
 
 def _from_reply(reply: Reply) -> ReplyRecord:
-    return ReplyRecord(_mobile(reply.mobile), reply.text, reply.at, reply.channel or None, reply.ref or None)
+    # PostgreSQL's text holds no NUL: one in a reply would fail its whole batch.
+    text = reply.text.replace("\x00", "\ufffd")
+    return ReplyRecord(_mobile(reply.mobile), text, reply.at, reply.channel or None, reply.ref or None)
 
 
 def pulled_replies(vendor: VendorModule, body: str) -> list[ReplyRecord]:
     return [_from_reply(r) for r in vendor.parse_replies(body)]
 
 
-def pushed_replies(vendor: VendorModule, body: str) -> tuple[str, list[ReplyRecord]]:
-    account, replies = vendor.parse_push_replies(body.encode("utf-8"), push_content_type(body))
-    return account, [_from_reply(r) for r in replies]
+# What the store's columns hold (dispatcher.store.models: reports and replies). A record outside them
+# is set aside at parse time: on PostgreSQL it would fail its whole batch, and the same batch again at
+# every run, so no later body of any account would be processed.
+_MOBILE = re.compile(r"\+?[0-9]{5,20}")
+_BATCH = re.compile(r"[^\x00-\x1f\x7f]{1,32}")
+_STATUS = re.compile(r"[^\x00-\x1f\x7f]{1,32}")
+_CUSTOMER_ID = re.compile(r"[^\x00-\x1f\x7f]{1,60}")
+_CHANNEL = re.compile(r"[^\x00-\x1f\x7f]{1,32}")
+
+
+def _report_problem(r: ReportRecord) -> str | None:
+    if not _MOBILE.fullmatch(r.mobile):
+        return "mobile"
+    if r.batch_id is not None and not _BATCH.fullmatch(r.batch_id):
+        return "batch id"
+    if not _STATUS.fullmatch(r.status):
+        return "status"
+    if r.ref is not None and not _CUSTOMER_ID.fullmatch(r.ref):
+        return "customer id"
+    return None
+
+
+def _reply_problem(r: ReplyRecord) -> str | None:
+    if not _MOBILE.fullmatch(r.mobile):
+        return "mobile"
+    if r.channel is not None and not _CHANNEL.fullmatch(r.channel):
+        return "channel"
+    if r.ref is not None and not _CUSTOMER_ID.fullmatch(r.ref):
+        return "customer id"
+    return None
+
+
+def _describe(problem: str, record: ReportRecord | ReplyRecord) -> str:
+    fields = ", ".join(repr(v)[:70] for v in record if isinstance(v, str))
+    return f"{problem} the store cannot hold: {fields}"
+
+
+class Parsed(NamedTuple):
+    """A body's records the store can hold, and what was set aside (each named with its problem)."""
+
+    reports: list[ReportRecord]
+    replies: list[ReplyRecord]
+    rejects: list[str]
+
+
+def read(vendor: VendorModule, kind: str, source: str, body: str) -> Parsed:
+    """A stored body's records, checked against the store's columns. ``ValueError`` when the body as a
+    whole is none of the vendor's formats (a push that is neither its form nor its JSON)."""
+    rejects: list[str] = []
+    data = body.encode("utf-8")
+    if kind == "reports":
+        if source == "pull":
+            good, rejects = _pulled_reports(vendor, body)
+        else:
+            _, pushed, rejects = vendor.parse_push_reports_with_rejects(data, push_content_type(body))
+            good, rejects = _checked_reports([_from_report(r) for r in pushed], rejects)
+        return Parsed(good, [], [_cut(r) for r in rejects])
+    if source == "pull":
+        replies, rejects = vendor.parse_replies_with_rejects(body)
+    else:
+        _, replies, rejects = vendor.parse_push_replies_with_rejects(data, push_content_type(body))
+    records = [_from_reply(r) for r in replies]
+    good_replies = [r for r in records if _reply_problem(r) is None]
+    rejects += [_describe(p, r) for r in records if (p := _reply_problem(r)) is not None]
+    return Parsed([], good_replies, [_cut(r) for r in rejects])
+
+
+def _cut(value: str) -> str:
+    return value if len(value) <= 200 else value[:200] + "…"
 
 
 def push_content_type(body: str) -> str:

@@ -9,8 +9,11 @@ and never starves them. The first error answer ends the drain (the vendor module
 
 - "too frequent" (``rate_limited``, or HTTP 429): the account slows down and is not pulled again for
   :data:`DEFER_SECONDS` (recorded in Redis, so every process holds off);
-- an account error (bad password, IP not allowed, expired, frozen): a warning in the log and an
-  ``account.pull_refused`` audit entry, for a person to act on; ``reports pull`` prints it;
+- an account error (bad password, IP not allowed, expired, frozen): a warning in the log, an
+  ``account.pull_refused`` audit entry and the account's current error in the store
+  (``store.account_errors``: every page shows it, ``reports pull`` prints it), for a person to act on;
+  the account is not pulled again for a minute, doubling at each refusal up to half an hour, until a
+  pull succeeds or its configuration changes (gateways lock an account after repeated wrong passwords);
 - anything else: a warning; the next drain tries again.
 """
 
@@ -18,11 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from redis.exceptions import LockError
+from redis.exceptions import LockError, RedisError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher.config import AccountConfig
@@ -30,7 +34,7 @@ from dispatcher.errors import DispatcherError, HTTPStatusError
 from dispatcher.keys import DEFAULT_KEYS
 from dispatcher.results.inbox import record_raw
 from dispatcher.results.parsing import pulled_replies, pulled_reports
-from dispatcher.store import audit
+from dispatcher.store import AccountError, account_errors, audit, utcnow
 from dispatcher.vendors import NO_REPORTS
 from dispatcher.vendors.registry import get as vendor_module
 from dispatcher.vendors.transport import Transport
@@ -50,7 +54,11 @@ MAX_CALLS = 1000  # 500,000 records per drain at most; the next drain goes on
 NO_PULL_VENDORS = frozenset(NO_REPORTS)  # no report or reply method at all
 DEFER_SECONDS = 30.0  # no pull of an account for this long after it answered "too frequent"
 LIMITER_WAIT = 30.0  # seconds a pull waits for a token; then the drain ends, the next one goes on
-LOCK_SECONDS = 300  # one drain per account at a time; renewed at each call, released when done
+# One drain per account at a time. The lock lives as long as its drain: a thread renews it every
+# LOCK_RENEW_SECONDS while the drain runs (however long a paced drain or a stalled call takes), and a
+# drain whose process was killed leaves it for LOCK_SECONDS at most.
+LOCK_SECONDS = 20
+LOCK_RENEW_SECONDS = 5.0
 SYSTEM = "system"
 
 
@@ -91,8 +99,8 @@ def drain(
 ) -> Drained:
     """Pull ``kind`` until an empty answer, committing each body; stops at the first error answer.
 
-    Transport errors propagate (the bodies already stored stay stored). ``keep_lock`` renews the
-    account's drain lock before each call (a paced drain can outlast it); False: it was lost, stop.
+    Transport errors propagate (the bodies already stored stay stored). ``keep_lock`` says, before each
+    call, whether the account's drain lock is still held; False: it was lost, stop.
     """
     vendor = account.vendor_module()
     request = build(account, kind)
@@ -137,59 +145,107 @@ def pull_account(runtime: Runtime, account: AccountConfig, kinds: Sequence[Kind]
     if wait > 0:
         out.skipped = f"deferred {wait:.0f} s more after a 'too frequent' answer"
         return out
+    with runtime.sessions() as session:
+        in_error = session.get(AccountError, account.name) is not None
+        error = account_errors.current(session, account) if in_error else None
+    if error is not None and (wait := (error.retry_at - utcnow()).total_seconds()) > 0:
+        # Gateways lock an account after repeated wrong passwords: wait, growing, for a fix.
+        what = f"{error.kind} pull refused: {error.code} {error.meaning_en} ({error.meaning})"
+        out.skipped = f"{what}; next pull in {wait:.0f} s (or once its configuration changes)"
+        out.alert = _alert(account, what)
+        return out
     lock = None
     if runtime.redis is not None:
-        lock = runtime.redis.lock(DEFAULT_KEYS.lock_key(f"pull:{account.name}"), timeout=LOCK_SECONDS)
+        # Not thread-local: the renewing thread holds the same token.
+        key = DEFAULT_KEYS.lock_key(f"pull:{account.name}")
+        lock = runtime.redis.lock(key, timeout=LOCK_SECONDS, thread_local=False)
         if not lock.acquire(blocking=False):
             out.skipped = "another drain of this account is running"
             return out
-    try:
-        transport = runtime.account(account.name).transport
-        limiter = runtime.pull_limiter(account.name)
-        for kind in kinds:
-            try:
-                drained = drain(
-                    runtime.sessions, transport, account, kind, limiter=limiter, keep_lock=_renewer(lock)
-                )
-            except DispatcherError as exc:
-                out.failures[kind] = str(exc)
-                logger.warning("pull %s/%s failed: %s", account.name, kind, exc)
-                if isinstance(exc, HTTPStatusError) and exc.status_code == 429:
-                    _back_off(runtime, account, limiter, str(exc))  # HTTP's "too frequent"
-                    break
-                continue
-            out.bodies[kind] = drained.bodies
-            if drained.refused is not None:
-                if _refused(runtime, account, kind, drained.refused, limiter, out):
-                    break  # the other kind would be refused alike
-            elif drained.unexpected:
-                out.failures[kind] = f"unexpected answer: {drained.unexpected[:80]!r}"
-                logger.warning("pull %s/%s: unexpected answer %.80r", account.name, kind, drained.unexpected)
-            elif drained.paced_out:
-                out.failures[kind] = "no rate-limit token in time; the next drain goes on"
-            elif drained.lost_lock:
-                out.failures[kind] = "the drain lock expired; the next drain goes on"
-                break
-    finally:
-        if lock is not None:
-            with contextlib.suppress(LockError):  # expired during a stalled call: nothing to release
-                lock.release()
+    with _Renewing(lock) as renewing:
+        _pull_kinds(runtime, account, kinds, renewing.held, out)
+    if in_error and not out.alert and any(kind not in out.failures for kind in out.bodies):
+        with runtime.sessions() as session:  # a pull went through: the account's error is over
+            account_errors.clear(session, account.name)
+            session.commit()
+        logger.info("account %s: pulls work again", account.name)
     return out
 
 
-def _renewer(lock: Lock | None) -> Callable[[], bool] | None:
-    """Renews ``lock`` for another :data:`LOCK_SECONDS`; False once it is no longer ours."""
-    if lock is None:
-        return None
+def _alert(account: AccountConfig, what: str) -> str:
+    return f"account {account.name}: {what}: check its credentials, IP binding and status"
 
-    def renew() -> bool:
+
+def _pull_kinds(
+    runtime: Runtime,
+    account: AccountConfig,
+    kinds: Sequence[Kind],
+    held: Callable[[], bool] | None,
+    out: AccountPull,
+) -> None:
+    transport = runtime.account(account.name).transport
+    limiter = runtime.pull_limiter(account.name)
+    for kind in kinds:
         try:
-            lock.reacquire()
-        except LockError:
-            return False
-        return True
+            drained = drain(runtime.sessions, transport, account, kind, limiter=limiter, keep_lock=held)
+        except DispatcherError as exc:
+            out.failures[kind] = str(exc)
+            logger.warning("pull %s/%s failed: %s", account.name, kind, exc)
+            if isinstance(exc, HTTPStatusError) and exc.status_code == 429:
+                _back_off(runtime, account, limiter, str(exc))  # HTTP's "too frequent"
+                break
+            continue
+        out.bodies[kind] = drained.bodies
+        if drained.refused is not None:
+            if _refused(runtime, account, kind, drained.refused, limiter, out):
+                break  # the other kind would be refused alike
+        elif drained.unexpected:
+            out.failures[kind] = f"unexpected answer: {drained.unexpected[:80]!r}"
+            logger.warning("pull %s/%s: unexpected answer %.80r", account.name, kind, drained.unexpected)
+        elif drained.paced_out:
+            out.failures[kind] = "no rate-limit token in time; the next drain goes on"
+        elif drained.lost_lock:
+            out.failures[kind] = "the drain lock expired; the next drain goes on"
+            break
 
-    return renew
+
+class _Renewing:
+    """Renews ``lock`` every :data:`LOCK_RENEW_SECONDS` on a thread of its own until the block ends, then
+    releases it. ``held`` says whether it is still ours (False once a renewal found it gone)."""
+
+    def __init__(self, lock: Lock | None) -> None:
+        self.lock = lock
+        self.stop = threading.Event()
+        self.lost = threading.Event()
+        self.thread = threading.Thread(target=self._renew, name="pull-lock", daemon=True)
+
+    def __enter__(self) -> _Renewing:
+        if self.lock is not None:
+            self.thread.start()
+        return self
+
+    def held(self) -> bool:
+        return not self.lost.is_set()
+
+    def _renew(self) -> None:
+        assert self.lock is not None
+        while not self.stop.wait(LOCK_RENEW_SECONDS):
+            try:
+                self.lock.reacquire()
+            except LockError:
+                self.lost.set()
+                return
+            except RedisError as exc:  # Redis away for a moment: the next renewal tries again
+                logger.warning("pull lock: renewal failed: %r", exc)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.lock is None:
+            return
+        self.stop.set()
+        self.thread.join()
+        # Expired while Redis was away, or Redis away now: it expires by itself within LOCK_SECONDS.
+        with contextlib.suppress(LockError, RedisError):
+            self.lock.release()
 
 
 def _refused(
@@ -207,12 +263,14 @@ def _refused(
         _back_off(runtime, account, limiter, what)
         return True
     if info.error_class is ErrorClass.ACCOUNT:
-        out.alert = f"account {account.name}: {what}: check its credentials, IP binding and status"
-        logger.warning("%s", out.alert)
+        out.alert = _alert(account, what)
         with runtime.sessions() as session:
+            error = account_errors.record(session, account, kind, info.code, info.meaning, info.meaning_en)
             audit(session, SYSTEM, "account.pull_refused", account=account.name, kind=kind,
                   code=info.code, meaning=info.meaning_en)  # fmt: skip
             session.commit()
+        logger.warning("%s; refused %d time(s) in a row: no pull for %.0f s", out.alert, error.failures,
+                       account_errors.delay(error.failures))  # fmt: skip
         return True
     logger.warning("account %s: %s", account.name, what)
     return False

@@ -1,19 +1,42 @@
-"""Replies tied to the campaign they answer: by trigger's ``customerUuid`` (= the chunk's ref), else
-the latest campaign of the same account that submitted to that number."""
+"""Replies tied to the campaign they answer: by trigger's ``customerUuid`` (= the chunk's ref) when that
+campaign sent to the reply's number, else the latest campaign of the same account that submitted to
+that number. The customer id comes from outside (a push names any ref it likes): on its own it never
+ties a number to a campaign that did not send to it."""
 
 from __future__ import annotations
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from dispatcher.store import Campaign, Chunk, Recipient, ReplyRow
+from dispatcher.store import Campaign, Chunk, Recipient, RecipientState, ReplyRow
 
 _NO_SYNC = {"synchronize_session": False}
+# A recipient its campaign sent to (or may have: ``sending``, ``unknown``).
+_SENT = tuple(
+    s.value
+    for s in (
+        RecipientState.SENDING,
+        RecipientState.ACCEPTED,
+        RecipientState.UNKNOWN,
+        RecipientState.DELIVERED,
+        RecipientState.UNDELIVERED,
+        RecipientState.EXPIRED,
+    )
+)
 
 
 def assign_campaigns(session: Session, account: str, raw_pull_id: int) -> int:
     """Set ``campaign_id`` on the replies of one body. Returns how many found their campaign."""
-    by_ref = select(Chunk.campaign_id).where(Chunk.ref == ReplyRow.ref).scalar_subquery()
+    sent_to_it = (
+        select(Recipient.id)
+        .where(
+            Recipient.campaign_id == Chunk.campaign_id,
+            Recipient.mobile == ReplyRow.mobile,
+            Recipient.state.in_(_SENT),
+        )
+        .correlate_except(Recipient)  # the chunk of the ref, the reply being updated
+    )
+    by_ref = select(Chunk.campaign_id).where(Chunk.ref == ReplyRow.ref, sent_to_it.exists()).scalar_subquery()
     session.execute(
         update(ReplyRow)
         .where(ReplyRow.raw_pull_id == raw_pull_id, ReplyRow.ref.is_not(None))

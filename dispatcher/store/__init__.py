@@ -9,6 +9,7 @@ from dispatcher.store.campaigns import TRANSITIONS, audit, transition
 from dispatcher.store.chunks import Outcome, claim_chunk, finish_chunk, redact_form, sweep_expired_leases
 from dispatcher.store.engine import alembic_config, make_engine, session_factory, upgrade
 from dispatcher.store.models import (
+    AccountError,
     ApiToken,
     Attempt,
     AuditEntry,
@@ -31,6 +32,7 @@ from dispatcher.store.types import CampaignState, ChunkState, RecipientState, Ro
 
 __all__ = [
     "TRANSITIONS",
+    "AccountError",
     "ApiToken",
     "Attempt",
     "AuditEntry",

@@ -307,6 +307,26 @@ class ReplyRow(Base):
     raw_pull_id: Mapped[int | None] = mapped_column(ForeignKey("raw_pulls.id"))
 
 
+class AccountError(Base):
+    """An account's current error on its report and reply pulls (wrong password, IP not bound, ...): one
+    row per account while the error lasts, gone once a pull succeeds. Its pulls wait for ``retry_at``
+    (growing with ``failures``), and every page shows it; a changed configuration (``config_hash``,
+    derived with scrypt: no secret in clear) makes it stale."""
+
+    __tablename__ = "account_errors"
+
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # the pull refused: reports / replies
+    code: Mapped[int | None] = mapped_column(Integer)
+    meaning: Mapped[str] = mapped_column(Text)  # the vendor document's words (Chinese)
+    meaning_en: Mapped[str] = mapped_column(Text)
+    failures: Mapped[int] = mapped_column(Integer)
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    retry_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    config_hash: Mapped[str] = mapped_column(String(64))
+
+
 class VendorKeyword(Base):
     """A forbidden word of an account, as its vendor lists it (yunxin ``GetKeyWords``); replaced whole by
     each ``dispatcher keywords pull``. Texts holding one are refused before anything is sent."""

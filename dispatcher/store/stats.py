@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from dispatcher.config import Settings
 from dispatcher.errors import ConfigError
-from dispatcher.store.models import Campaign, Chunk, Recipient, ReportRow
+from dispatcher.store.models import Campaign, Chunk, RawPull, Recipient, ReportRow
 from dispatcher.store.types import RecipientState
 from dispatcher.vendors import NO_REPORTS
 
@@ -69,6 +69,20 @@ def orphans(session: Session, campaign_id: int) -> int:
     )
 
 
+def set_aside(session: Session, campaign: Campaign) -> int:
+    """Report and reply bodies of the campaign's account, since it was created, that hold something
+    that could not be read or stored (``reports set-aside`` lists them): its figures may miss them."""
+    return int(
+        session.execute(
+            select(func.count()).where(
+                RawPull.error.is_not(None),
+                RawPull.account == campaign.account,
+                RawPull.received_at >= campaign.created_at,
+            )
+        ).scalar_one()
+    )
+
+
 def extend_status(session: Session, data: dict[str, Any], settings: Settings | None = None) -> dict[str, Any]:
     """Add delivery figures to ``campaigns.status`` output (in place; also returned)."""
     campaign_id = int(data["id"])
@@ -78,6 +92,7 @@ def extend_status(session: Session, data: dict[str, Any], settings: Settings | N
     expired = int(data.get("expired", 0))
     reported = delivered + undelivered + expired
     data["orphans"] = orphans(session, campaign_id)
+    data["set_aside"] = set_aside(session, campaign)
     data["delivery_rate"] = round(delivered / reported, 4) if reported else None
     data["failure_codes"] = failure_codes(session, campaign_id)
     data["has_reports"] = campaign.vendor not in NO_REPORTS

@@ -249,6 +249,10 @@ def parse_replies(body: str) -> list[Reply]:
     raise _no_reports()
 
 
+def parse_replies_with_rejects(body: str) -> tuple[list[Reply], list[str]]:
+    raise _no_reports()
+
+
 def pull_error(body: str) -> CodeInfo | None:
     raise _no_reports()
 
@@ -258,4 +262,12 @@ def parse_push_reports(body: bytes, content_type: str) -> tuple[str, list[Report
 
 
 def parse_push_replies(body: bytes, content_type: str) -> tuple[str, list[Reply]]:
+    raise _no_reports()
+
+
+def parse_push_reports_with_rejects(body: bytes, content_type: str) -> tuple[str, list[Report], list[str]]:
+    raise _no_reports()
+
+
+def parse_push_replies_with_rejects(body: bytes, content_type: str) -> tuple[str, list[Reply], list[str]]:
     raise _no_reports()

@@ -14,8 +14,9 @@ Notes on the document, resolved here:
   between messages (:data:`SEPARATORS`). They must be confirmed with the vendor: an account sets its own
   (``pair_separator``, ``message_separator``); wrong separators break every message of a personalised
   request (the document's -18, "Msg 内容格式错误", is the answer to expect).
-- Reply lists are read as ``|,|`` / ``|;|`` (the family's other two gateways), falling back to bare
-  ``,`` / ``;`` as the garbled example shows.
+- Reply lists are read as ``|,|`` / ``|;|`` (the family's other two gateways) when the first record's
+  number is followed by ``|,|``, else as bare ``,`` / ``;`` as the garbled example shows; either way
+  from the records' ends (``dispatcher.vendors.mo``), so a text cannot make a record or a field.
 - ``SendBatchMsg`` and ``sendMsgByEncrypt`` have no ``customerUuid`` field: their ``ref`` stays on the
   ``Request`` only, and their reports are matched by batch id.
 """
@@ -30,7 +31,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from dispatcher.errors import UnsupportedMethodError
-from dispatcher.vendors import DEFAULT_SEPARATORS, crypto
+from dispatcher.vendors import DEFAULT_SEPARATORS, crypto, mo
 from dispatcher.vendors.wire import (
     CodeInfo,
     Credentials,
@@ -237,25 +238,33 @@ def parse_reports(body: str) -> list[Report]:
     return [r for r in reports if r is not None]
 
 
-def _parse_reply_record(record: str, field_sep: str) -> Reply | None:
-    fields = [f.strip() for f in record.split(field_sep)]
-    # The time is the anchor: text before it may contain the separator; after it come
-    # [show number,] customer id (GetMo2Connect has the show number, GetMo and GetMo2ByEncrypt not).
-    time_at = next((i for i in range(len(fields) - 1, 0, -1) if _is_clock_time(fields[i])), None)
-    if time_at is None or not fields[0]:
-        return None
-    after = fields[time_at + 1 :]
-    channel = after[0] if len(after) >= 2 else ""
-    ref = after[-1] if after else ""
-    text = field_sep.join(fields[1:time_at])
-    return Reply(mobile=fields[0], text=text, at=parse_china_time(fields[time_at]), channel=channel, ref=ref)
+# GetMo2Connect: phone, text, time, show number, customer id; GetMoConnect and GetMo2ByEncrypt: phone,
+# text, time, customer id. Read from the records' ends (dispatcher.vendors.mo): a text holding a
+# separator stays one reply's text.
+_MO_TAILS = ((mo.CHANNEL, mo.CUSTOMER_ID), (mo.CUSTOMER_ID,))
+_MO_PIPES = mo.MoFormat("|,|", re.compile(r"\|;\|?"), _MO_TAILS)
+_MO_BARE = mo.MoFormat(",", re.compile(r";"), _MO_TAILS)
+# The first record's number is the gateway's, never a person's text: what follows it says the format.
+_PIPE_START = re.compile(r"\s*\+?[0-9]{5,20}\s*\|,\|")
+
+
+def _reply(record: mo.MoRecord) -> Reply:
+    channel = record.tail[0] if len(record.tail) == 2 else ""
+    ref = record.tail[-1] if record.tail else ""
+    return Reply(record.mobile, record.text, at=parse_china_time(record.time), channel=channel, ref=ref)
+
+
+def parse_replies_with_rejects(body: str) -> tuple[list[Reply], list[str]]:
+    """Replies of a pulled list, and the parts of it that are no record."""
+    value = unwrap(body)
+    if value.startswith("<"):
+        return [], [value[:200]] if value else []
+    records, rejects = mo.split(value, _MO_PIPES if _PIPE_START.match(value) else _MO_BARE)
+    return [_reply(r) for r in records], rejects
 
 
 def parse_replies(body: str) -> list[Reply]:
-    value = unwrap(body)
-    field_sep, record_sep = ("|,|", "|;|") if "|,|" in value else (",", ";")
-    replies = (_parse_reply_record(r, field_sep) for r in split_records(value, record_sep))
-    return [r for r in replies if r is not None]
+    return parse_replies_with_rejects(body)[0]
 
 
 def _push_json(body: bytes, content_type: str) -> Mapping[str, Any]:
@@ -283,35 +292,56 @@ def _text(item: Mapping[str, Any], key: str) -> str:
     return "" if value is None else str(value).strip()
 
 
+def parse_push_reports_with_rejects(body: bytes, content_type: str) -> tuple[str, list[Report], list[str]]:
+    """Report push (types 1 and 2): ``(account, reports, items that are no report)``."""
+    data = _push_json(body, content_type)
+    reports: list[Report] = []
+    rejects: list[str] = []
+    for item in data.get("list", []):
+        if not isinstance(item, dict) or not _text(item, "phone") or not _text(item, "receive_status"):
+            rejects.append(json.dumps(item, ensure_ascii=False)[:200])
+            continue
+        reports.append(
+            Report(
+                mobile=_text(item, "phone"),
+                status=_text(item, "receive_status"),
+                batch_id=_text(item, "sub_no"),
+                at=_push_time(item.get("receive_time")),
+                ref=_text(item, "customer_uuid"),
+            )
+        )
+    return _text(data, "account"), reports, rejects
+
+
 def parse_push_reports(body: bytes, content_type: str) -> tuple[str, list[Report]]:
     """Report push (types 1 and 2): ``(account, reports)``."""
+    account, reports, _ = parse_push_reports_with_rejects(body, content_type)
+    return account, reports
+
+
+def parse_push_replies_with_rejects(body: bytes, content_type: str) -> tuple[str, list[Reply], list[str]]:
+    """Reply push (types 3 and 4): ``(account, replies, items that are no reply)``; the time is
+    ``resp_time`` or ``receive_time``. JSON keeps each field apart: a text cannot become another."""
     data = _push_json(body, content_type)
-    reports = [
-        Report(
-            mobile=_text(item, "phone"),
-            status=_text(item, "receive_status"),
-            batch_id=_text(item, "sub_no"),
-            at=_push_time(item.get("receive_time")),
-            ref=_text(item, "customer_uuid"),
+    replies: list[Reply] = []
+    rejects: list[str] = []
+    for item in data.get("list", []):
+        if not isinstance(item, dict) or not _text(item, "dest_phone"):
+            rejects.append(json.dumps(item, ensure_ascii=False)[:200])
+            continue
+        replies.append(
+            Reply(
+                mobile=_text(item, "dest_phone"),
+                text=str(item.get("resp_content") or ""),
+                at=_push_time(item.get("resp_time", item.get("receive_time"))),
+                channel=_text(item, "show_num"),
+                ref=_text(item, "customer_uuid"),
+            )
         )
-        for item in data.get("list", [])
-        if isinstance(item, dict) and _text(item, "phone")
-    ]
-    return _text(data, "account"), reports
+    return _text(data, "account"), replies, rejects
 
 
 def parse_push_replies(body: bytes, content_type: str) -> tuple[str, list[Reply]]:
-    """Reply push (types 3 and 4): ``(account, replies)``; the time is ``resp_time`` or ``receive_time``."""
-    data = _push_json(body, content_type)
-    replies = [
-        Reply(
-            mobile=_text(item, "dest_phone"),
-            text=str(item.get("resp_content") or ""),
-            at=_push_time(item.get("resp_time", item.get("receive_time"))),
-            channel=_text(item, "show_num"),
-            ref=_text(item, "customer_uuid"),
-        )
-        for item in data.get("list", [])
-        if isinstance(item, dict) and _text(item, "dest_phone")
-    ]
-    return _text(data, "account"), replies
+    """Reply push (types 3 and 4): ``(account, replies)``."""
+    account, replies, _ = parse_push_replies_with_rejects(body, content_type)
+    return account, replies

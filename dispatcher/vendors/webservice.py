@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from urllib.parse import parse_qsl
 
 from dispatcher.errors import UnsupportedMethodError
+from dispatcher.vendors import mo
 from dispatcher.vendors.crypto import des_encrypt
 from dispatcher.vendors.wire import (
     CodeInfo,
@@ -322,28 +323,29 @@ def parse_reports(body: str) -> list[Report]:
     return parse_reports_with_rejects(body)[0]
 
 
-def parse_reply_record(record: str) -> Reply | None:
-    """One ``phone|,|text|,|time[|,|channel]`` record; None when it is not one."""
-    fields = record.split("|,|")
-    if len(fields) < 3:
-        return None
-    mobile = _norm(fields[0])
-    if not _MOBILE_RE.fullmatch(mobile):
-        return None
-    # The time is the last time-shaped field from the third on; a text may itself contain "|,|".
-    at_index = next((i for i in range(len(fields) - 1, 1, -1) if _time_field(_norm(fields[i]))), 2)
-    text = "|,|".join(fields[1:at_index]).strip()
-    channel = _norm(fields[at_index + 1]) if at_index + 1 < len(fields) else ""
-    return Reply(mobile, text, at=parse_china_time(_norm(fields[at_index])), channel=channel)
+# GetMo: phone|,|text|,|time; GetMo2 adds the channel number. "|;|" between records; GetMo2's example
+# writes "|;" at the end. Read from the records' ends (dispatcher.vendors.mo): a text holding "|;|" or
+# "|,|" stays one reply's text.
+MO_FORMAT = mo.MoFormat("|,|", re.compile(r"\|;\|?"), ((mo.CHANNEL,), ()))
+
+
+def _reply(record: mo.MoRecord) -> Reply:
+    channel = record.tail[0] if record.tail else ""
+    return Reply(record.mobile, record.text, at=parse_china_time(record.time), channel=channel)
+
+
+def parse_replies_with_rejects(body: str) -> tuple[list[Reply], list[str]]:
+    """Replies of a ``GetMo``/``GetMo2`` list, and the parts of it that are no record."""
+    value = unwrap(body)
+    if value.startswith("<"):  # an HTML error page or unknown XML: no records at all
+        return [], [value[:200]] if value else []
+    records, rejects = mo.split(value, MO_FORMAT)
+    return [_reply(r) for r in records], rejects
 
 
 def parse_replies(body: str) -> list[Reply]:
     """``GetMo``/``GetMo2`` records separated by ``|;|``; ``""`` = none."""
-    value = unwrap(body)
-    if value.startswith("<"):
-        return []
-    replies = (parse_reply_record(r.strip()) for r in _MO_RECORD_SEP.split(value) if r.strip())
-    return [r for r in replies if r is not None]
+    return parse_replies_with_rejects(body)[0]
 
 
 # ------------------------------------------------------------------------------------------------- push
@@ -374,21 +376,39 @@ def parse_push_form(body: bytes, content_type: str, keys: Sequence[str]) -> tupl
     except (UnicodeDecodeError, LookupError):
         text = body.decode("gb18030", errors="replace")
         charset = "gb18030"
-    fields = {k.lower(): v for k, v in parse_qsl(text, keep_blank_values=True, encoding=charset)}
+    pairs = [(k.lower(), v) for k, v in parse_qsl(text, keep_blank_values=True, encoding=charset)]
+    named = [k for k, _ in pairs if k in keys or k == "account"]
+    if len(named) != len(set(named)):
+        # A gateway that does not encode the form lets a reply's "&GetMo=..." become a second list
+        # (the last would win): such a body is set aside, never read.
+        raise ValueError(f"push form repeats a field ({', '.join(sorted(named))}): a text was not encoded")
+    fields = dict(pairs)
     for key in keys:
         if key in fields:
             return fields.get("account", "").strip(), fields[key]
     raise ValueError(f"push form has none of the fields {', '.join(keys)}")
 
 
+def parse_push_reports_with_rejects(body: bytes, content_type: str) -> tuple[str, list[Report], list[str]]:
+    """Pushed reports, and the records of the list that could not be read."""
+    account, records = parse_push_form(body, content_type, _REPORT_KEYS)
+    return account, *parse_reports_with_rejects(records)
+
+
 def parse_push_reports(body: bytes, content_type: str) -> tuple[str, list[Report]]:
     """Pushed reports: POST form ``account=XXX&GetReport=<GetReport or GetReport2 format>``."""
-    account, records = parse_push_form(body, content_type, _REPORT_KEYS)
-    return account, parse_reports(records)
+    account, reports, _ = parse_push_reports_with_rejects(body, content_type)
+    return account, reports
+
+
+def parse_push_replies_with_rejects(body: bytes, content_type: str) -> tuple[str, list[Reply], list[str]]:
+    """Pushed replies, and the parts of the list that are no record."""
+    account, records = parse_push_form(body, content_type, _REPLY_KEYS)
+    return account, *parse_replies_with_rejects(records)
 
 
 def parse_push_replies(body: bytes, content_type: str) -> tuple[str, list[Reply]]:
     """Pushed replies. The document has no reply push format; mirror the report push with the MO list:
     ``account=XXX&GetMo=<GetMo or GetMo2 format>`` (``GetMo2``/``Mo`` accepted too)."""
-    account, records = parse_push_form(body, content_type, _REPLY_KEYS)
-    return account, parse_replies(records)
+    account, replies, _ = parse_push_replies_with_rejects(body, content_type)
+    return account, replies

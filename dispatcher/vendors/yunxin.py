@@ -220,15 +220,27 @@ def parse_replies(body: str) -> list[Reply]:
     return _family.parse_replies(body)
 
 
+def parse_replies_with_rejects(body: str) -> tuple[list[Reply], list[str]]:
+    return _family.parse_replies_with_rejects(body)
+
+
 def parse_push_reports(body: bytes, content_type: str) -> tuple[str, list[Report]]:
     """Pushed reports: POST form ``account=XXX&GetReport=<GetReport format>``."""
     return _family.parse_push_reports(body, content_type)
+
+
+def parse_push_reports_with_rejects(body: bytes, content_type: str) -> tuple[str, list[Report], list[str]]:
+    return _family.parse_push_reports_with_rejects(body, content_type)
 
 
 def parse_push_replies(body: bytes, content_type: str) -> tuple[str, list[Reply]]:
     """Pushed replies: the document says "推送的内容格式和本方法的返回值相同" without naming the form field;
     read as the report push with the MO list, ``account=XXX&GetMo=<GetMo format>``."""
     return _family.parse_push_replies(body, content_type)
+
+
+def parse_push_replies_with_rejects(body: bytes, content_type: str) -> tuple[str, list[Reply], list[str]]:
+    return _family.parse_push_replies_with_rejects(body, content_type)
 
 
 def build_keywords(creds: Credentials) -> Request:

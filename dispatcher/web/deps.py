@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,15 +13,17 @@ from fastapi import Depends, HTTPException, Request
 from fastapi import Path as PathParam
 from fastapi.templating import Jinja2Templates
 from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import Response
 
 from dispatcher import i18n, labels, reasons
 from dispatcher.errors import DispatcherError
-from dispatcher.store import Role, audit
+from dispatcher.store import Role, account_errors, audit
 from dispatcher.web import auth
 from dispatcher.web.auth import CurrentUser
 from dispatcher.web.context import WebContext
 
+log = logging.getLogger(__name__)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 templates.env.add_extension("jinja2.ext.i18n")
 # Added by the extension: the request's language (dispatcher.web.language) is read when a page renders.
@@ -180,6 +183,22 @@ def flash(request: Request, message: str, kind: str = "info") -> None:
     request.session.setdefault("flash", []).append([kind, message])
 
 
+def _account_errors(request: Request, locale: str) -> list[dict[str, Any]]:
+    """Each configured account's current pull error (wrong password, IP not bound, ...), for the banner
+    every page shows senders and admins until the error clears; the vendor's words in Chinese."""
+    ctx = get_ctx(request)
+    try:
+        with ctx.sessions() as session:
+            errors = account_errors.all_current(session, ctx.settings)
+    except SQLAlchemyError:  # a page must still show when the store is away; that error shows itself
+        log.exception("reading the accounts' errors failed")
+        return []
+    return [
+        {"account": e.account, "code": e.code, "meaning": e.meaning if locale == "zh_CN" else e.meaning_en}
+        for e in errors
+    ]
+
+
 def render(
     request: Request,
     name: str,
@@ -190,6 +209,7 @@ def render(
 ) -> Response:
     messages = request.session.pop("flash", [])
     locale = i18n.current()
+    problems = _account_errors(request, locale) if user is not None and user.can(Role.SENDER) else []
     other = ("en", "English") if locale == "zh_CN" else ("zh", "中文")
     switch = request.url.include_query_params(lang=other[0])
     return templates.TemplateResponse(
@@ -199,6 +219,7 @@ def render(
             "user": user,
             "csrf": csrf_token(request),
             "messages": messages,
+            "account_errors": problems,
             "Role": Role,
             "locale": locale,
             "html_lang": i18n.html_lang(locale),

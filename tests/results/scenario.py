@@ -57,16 +57,24 @@ def states(stack: Stack, campaign_id: int) -> dict[str, tuple[str, str | None]]:
     return {m: (s, r) for m, s, r in rows}
 
 
-def accepted_campaign(stack: Stack, numbers: int, batch_prefix: str = "7770003") -> int:
-    """A started campaign of ``numbers`` recipients on webservice, one chunk each, every chunk
-    accepted with batch id ``<batch_prefix><n>`` (n in chunk order); returns its id."""
+def accepted_campaign(
+    stack: Stack,
+    numbers: int,
+    batch_prefix: str = "7770003",
+    *,
+    vendor: str = "webservice",
+    first: int = FIRST,
+) -> int:
+    """A started campaign of ``numbers`` recipients from ``first`` on (webservice: one chunk each),
+    every chunk accepted with batch id ``<batch_prefix><n>`` (n in chunk order); returns its id."""
+    path = contacts(stack.tmp, numbers, name=f"c{first}.xlsx", first=first)
     created = campaigns.create(
-        stack.sessions, stack.settings, contacts(stack.tmp, numbers), TEMPLATE, stack.accounts["webservice"],
-        actor="t",
-    )  # fmt: skip
+        stack.sessions, stack.settings, path, TEMPLATE, stack.accounts[vendor], actor="t"
+    )
     campaigns.start(stack.sessions, created.campaign_id, "t")
+    mine = select(Chunk.id).where(Chunk.campaign_id == created.campaign_id).order_by(Chunk.id)
     with stack.sessions() as session:
-        for n, chunk_id in enumerate(session.execute(select(Chunk.id).order_by(Chunk.id)).scalars().all()):
+        for n, chunk_id in enumerate(session.execute(mine).scalars().all()):
             assert claim_chunk(session, chunk_id, "w", 60)
             now = utcnow()
             finish_chunk(

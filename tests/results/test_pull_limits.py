@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -27,7 +30,7 @@ from dispatcher.results.pull import DEFER_SECONDS, drain, pull_account
 from dispatcher.runtime import DISPATCH_POLICY, Runtime
 from dispatcher.simulator import SimulatorConfig
 from dispatcher.simulator.state import SimState
-from dispatcher.store import AuditEntry, RawPull, upgrade
+from dispatcher.store import AccountError, AuditEntry, RawPull, account_errors, upgrade, utcnow
 from tests.stack import REDIS_URL, write_contacts
 from tests.vendors.loopback import Gateway, gateway
 from workers.tasks import enqueue
@@ -177,14 +180,52 @@ def test_given_an_account_error_when_pulling_then_one_call_a_warning_an_audit_en
             ).scalars()
         assert entry.detail == {"account": one.name, "kind": "reports", "code": -3,
                                 "meaning": "wrong user name or password"}  # fmt: skip
-        # `reports pull` shows it to the person running it, and fails.
+        # `reports pull` shows it to the person running it, and fails, without calling the gateway
+        # again before the account's delay passed (a wrong password tried again and again locks it).
         result = CliRunner().invoke(app, ["reports", "pull"])
         assert result.exit_code == 1
         assert "ALERT" in result.output and "-3" in result.output and "credentials" in result.output
-        assert json.loads(result.stdout.strip().splitlines()[-1])["refused"][one.name].startswith(
-            "reports pull refused: -3"
-        )
-        assert len(gw.seen) == 2  # the person's pull: one call again, not a burst
+        assert "next pull in" in result.output
+        assert len(gw.seen) == 1
+
+
+def test_given_a_wrong_password_then_the_accounts_pulls_back_off_growing_until_it_is_fixed(live: Any) -> None:
+    with gateway(answer=b'<string xmlns="http://tempuri.org/">-3</string>') as gw:
+        one = live("trigger", gw.url)
+        # When the beat runs its results step more often than it would in a minute (every 5 s)
+        for _ in range(20):
+            cycle.run(one.runtime)
+        # Then the account was pulled at most 3 times (here once), and its error is in the store
+        assert len(gw.seen) <= 3 and len(gw.seen) == 1
+        with one.runtime.sessions() as session:
+            error = account_errors.current(session, one.account)
+        assert error is not None and (error.code, error.failures) == (-3, 1)
+        assert 55 <= (error.retry_at - utcnow()).total_seconds() <= 60
+        # When the delay has passed: one call, refused again, and the next delay is longer
+        _due_now(one)
+        for _ in range(5):
+            cycle.run(one.runtime)
+        assert len(gw.seen) == 2
+        with one.runtime.sessions() as session:
+            error = account_errors.current(session, one.account)
+        assert error is not None and error.failures == 2
+        assert 115 <= (error.retry_at - utcnow()).total_seconds() <= 120
+        # When its configuration changes (a new password), it is pulled at once; a pull that works
+        # ends the error
+        gw.answer = b'<string xmlns="http://tempuri.org/" />'
+        fixed = dataclasses.replace(one.account, password="fixed")  # as a reloaded configuration holds it
+        stats = pull_account(one.runtime, fixed)
+        assert not stats.skipped and not stats.alert and len(gw.seen) == 4  # reports and replies
+        with one.runtime.sessions() as session:
+            assert session.get(AccountError, one.name) is None
+
+
+def _due_now(one: Live) -> None:
+    with one.runtime.sessions() as session:
+        row = session.get(AccountError, one.name)
+        assert row is not None
+        row.retry_at = utcnow()
+        session.commit()
 
 
 def test_given_an_html_error_page_as_a_pull_answer_then_the_drain_stops_and_stores_nothing(live: Any) -> None:
@@ -206,6 +247,7 @@ def test_given_a_paced_drain_longer_than_its_lock_then_the_lock_is_held_to_the_e
     # A paced drain of a backlog outlasts the lock (1,000 calls at a quarter of 10/s: 400 s); here a
     # 1 s lock and six calls at 2.5/s.
     monkeypatch.setattr(pull, "LOCK_SECONDS", 1)
+    monkeypatch.setattr(pull, "LOCK_RENEW_SECONDS", 0.25)
     records = "2314355899380234221,13900000000,2014/06/10 15:34:11,DELIVRD|"
     with gateway(answer=f'<string xmlns="http://tempuri.org/">{records}</string>'.encode()) as gw:
         one = live("webservice", gw.url)
@@ -261,3 +303,38 @@ def test_given_a_plain_text_answer_that_holds_no_records_then_the_drain_keeps_it
         assert drained.bodies == 1 and drained.unexpected == "系统繁忙，请稍后再试"
         with one.runtime.sessions() as session:
             assert len(session.execute(select(RawPull.id)).all()) == 1
+
+
+_PULLER = """
+import sys
+from dispatcher.config import Settings
+from dispatcher.results.pull import pull_account
+from dispatcher.runtime import Runtime
+runtime = Runtime.from_settings(Settings.load())
+pull_account(runtime, runtime.settings.account(sys.argv[1]), ["reports"])
+"""
+
+
+def test_given_a_puller_killed_mid_call_then_its_account_is_pulled_again_within_a_minute(live: Any) -> None:
+    with gateway("stall", delay=300, answer=b'<string xmlns="http://tempuri.org/" />') as gw:
+        one = live("webservice", gw.url)
+        # Given a process pulling the account's reports, stuck in a call to the gateway ...
+        puller = subprocess.Popen([sys.executable, "-c", _PULLER, one.name], env=dict(os.environ))
+        try:
+            deadline = time.monotonic() + 30
+            while not gw.seen and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert gw.seen, "the puller never called the gateway"
+            assert "another drain" in pull_account(one.runtime, one.account, ["reports"]).skipped
+            # ... when it is killed (no chance to release its lock)
+            puller.kill()
+            killed_at = time.monotonic()
+        finally:
+            puller.kill()
+            puller.wait()
+        gw.behaviour = "ok"
+        # Then the account is pulled again within a minute
+        while "another drain" in pull_account(one.runtime, one.account, ["reports"]).skipped:
+            assert time.monotonic() - killed_at < 60, "the killed puller's lock outlived a minute"
+            time.sleep(0.5)
+        assert time.monotonic() - killed_at <= pull.LOCK_SECONDS + 1

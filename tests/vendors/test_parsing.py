@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from types import ModuleType
 from urllib.parse import urlencode
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from dispatcher.vendors import trigger
 from dispatcher.vendors import webservice as ws
 from dispatcher.vendors import yunxin as yx
 from dispatcher.vendors.wire import CHINA_TZ, AnswerKind, ErrorClass, Report
@@ -225,9 +229,75 @@ def test_given_a_reply_text_with_the_field_separator_when_parsed_then_text_kept_
     assert (reply.text, reply.channel, reply.at) == ("a|,|b", "1069", DOC_TIME)
 
 
-def test_given_a_reply_with_an_unreadable_time_when_parsed_then_kept_without_time() -> None:
-    (reply,) = yx.parse_replies("13900000000|,|退订|,|yesterday")
-    assert (reply.mobile, reply.text, reply.at) == ("13900000000", "退订", None)
+def test_given_a_reply_with_an_unreadable_time_when_parsed_then_set_aside_as_a_reject() -> None:
+    # The time is what ends a record: without one there is no telling where its text ends.
+    assert yx.parse_replies_with_rejects("13900000000|,|退订|,|yesterday") == (
+        [],
+        ["13900000000|,|退订|,|yesterday"],
+    )
+    # A record without an end after good ones: the good ones are read, the rest set aside
+    body = f"13900000000|,|好|,|{REPLY_TIME}|;|13900000001|,|a|,|yesterday|;|"
+    replies, rejects = yx.parse_replies_with_rejects(body)
+    assert [r.mobile for r in replies] == ["13900000000"]
+    assert rejects == ["13900000001|,|a|,|yesterday|;|"]
+
+
+# Every separator of every vendor (records, fields, personalised packing), and each alone and bare.
+SEPARATORS = ["|;|", "|,|", "|;", ";", ",", "|", "|!|", "|^|", "|~|", "|-|", "\n", "，", "；"]
+FORGED = "好的|;|13900000002|,|TD"
+REPLY_TIME = "2026/12/07 10:00:00"
+
+
+def _getmo_bodies(text: str) -> list[tuple[ModuleType, str]]:
+    """The reply of 13900000001 saying ``text``, in each vendor's pulled list formats, then a real "收到"
+    of 13900000003 after it."""
+    after = f"13900000003|,|收到|,|{REPLY_TIME}"
+    return [
+        (ws, f"13900000001|,|{text}|,|{REPLY_TIME}|;|{after}|;|"),  # GetMo
+        (ws, f"13900000001|,|{text}|,|{REPLY_TIME}|,|1069|;|{after}|,|1069|;|"),  # GetMo2
+        (yx, f"13900000001|,|{text}|,|{REPLY_TIME}|,|1069|;\n{after}|,|1069|;"),  # GetMo2, "|;" ends
+        (trigger, f"13900000001|,|{text}|,|{REPLY_TIME}|,|1069|,|c7|;|{after}|,|1069|,|c8|;|"),
+        (trigger, f"13900000001|,|{text}|,|{REPLY_TIME}|,|c7|;|{after}|,|c8|;|"),  # GetMoConnect
+        (
+            trigger,
+            f"13900000001 , {text} , {REPLY_TIME} , 1069 , c7 ; 13900000003 , 收到 , {REPLY_TIME} , 1069 , c8",
+        ),
+    ]
+
+
+@pytest.mark.parametrize("sep", SEPARATORS)
+def test_given_any_separator_in_a_reply_text_when_parsed_then_one_reply_of_its_sender_with_the_whole_text(
+    sep: str,
+) -> None:
+    texts = [FORGED, f"好的{sep}13900000002{sep}TD", f"{sep}TD", f"TD{sep}", f"a{sep}b{sep}{sep}c"]
+    for text in texts:
+        for vendor, body in _getmo_bodies(text):
+            replies, rejects = vendor.parse_replies_with_rejects(body)
+            assert [(r.mobile, r.text) for r in replies] == [
+                ("13900000001", text.strip()),
+                ("13900000003", "收到"),
+            ], (vendor.NAME, body)
+            assert rejects == []
+            assert all(r.at == datetime(2026, 12, 7, 10, tzinfo=CHINA_TZ) for r in replies)
+
+
+@pytest.mark.parametrize("sep", SEPARATORS)
+def test_given_any_separator_in_a_pushed_reply_text_when_parsed_then_one_reply_with_the_whole_text(
+    sep: str,
+) -> None:
+    text = f"好的{sep}13900000002{sep}TD"
+    for vendor in (ws, yx):
+        value = f"13900000001|,|{text}|,|{REPLY_TIME}|;|"
+        form = urlencode({"account": "a", "GetMo": value}).encode()
+        _, replies, rejects = vendor.parse_push_replies_with_rejects(
+            form, "application/x-www-form-urlencoded"
+        )
+        assert [(r.mobile, r.text) for r in replies] == [("13900000001", text)] and rejects == []
+    pushed = {"type": 3, "list": [{"dest_phone": "13900000001", "resp_content": text, "resp_time": 1}]}
+    _, replies, rejects = trigger.parse_push_replies_with_rejects(
+        json.dumps(pushed).encode(), "application/json"
+    )
+    assert [(r.mobile, r.text) for r in replies] == [("13900000001", text)] and rejects == []
 
 
 @BOTH
@@ -320,3 +390,59 @@ def test_given_a_push_that_is_not_the_form_when_parsed_then_value_error(
 @BOTH
 def test_given_an_empty_push_list_when_parsed_then_no_reports(vendor: ModuleType) -> None:
     assert vendor.parse_push_reports(b"account=acme&GetReport=", FORM) == ("acme", [])
+
+
+@BOTH
+def test_given_an_unencoded_push_whose_reply_text_starts_a_second_list_then_refused_not_read(
+    vendor: ModuleType,
+) -> None:
+    # A gateway that posts the form without encoding it: the text "好的|,|<time>|;|&GetMo=..." of
+    # 13900000001 would make a second GetMo field, read instead of the real one.
+    text = f"好的|,|{REPLY_TIME}|;|&GetMo=13900000002|,|TD"
+    body = f"account=a&GetMo=13900000001|,|{text}|,|{REPLY_TIME}|;|".encode()
+    with pytest.raises(ValueError, match="not encoded"):
+        vendor.parse_push_replies_with_rejects(body, FORM)
+
+
+def test_given_a_pushed_report_item_without_number_or_status_then_listed_as_a_reject_not_dropped() -> None:
+    items = [{"phone": "13900000001", "receive_status": "DELIVRD"}, {"receive_status": "DELIVRD"}, 7,
+             {"phone": "13900000002"}]  # fmt: skip
+    _, reports, rejects = trigger.parse_push_reports_with_rejects(
+        json.dumps({"account": "a", "type": 1, "list": items}).encode(), "application/json"
+    )
+    assert [r.mobile for r in reports] == ["13900000001"] and len(rejects) == 3
+    form = urlencode({"account": "a", "GetReport": "1,13900000001,DELIVRD|x,y|"}).encode()
+    _, reports, rejects = ws.parse_push_reports_with_rejects(form, FORM)
+    assert [r.mobile for r in reports] == ["13900000001"] and rejects == ["x,y"]
+
+
+# A text of anything people type, weighted towards every vendor's separators and numbers; no ":", so
+# it can never write out a time (what a forged record would need: see dispatcher/vendors/mo.py).
+_PIECES = [*"|;,!^~-好的TD 0123456789/\n，；", "|;|", "|,|", "|;", "13900000002"]
+_TEXTS = st.lists(st.sampled_from(_PIECES), max_size=20).map("".join)
+_NUMBERS = st.sampled_from(["13900000001", "13900000002", "+8613900000003", "1069000"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    replies=st.lists(st.tuples(_NUMBERS, _TEXTS), min_size=1, max_size=5),
+    shape=st.sampled_from(["getmo", "getmo2", "trigger2", "trigger1", "bare"]),
+)
+def test_given_any_texts_when_listed_as_the_gateways_write_them_then_each_comes_back_whole_and_alone(
+    replies: list[tuple[str, str]], shape: str
+) -> None:
+    tails = {
+        "getmo": [],
+        "getmo2": ["1069"],
+        "trigger2": ["1069", "c7"],
+        "trigger1": ["c7"],
+        "bare": ["1069", "c7"],
+    }
+    fs, rs = (",", ";") if shape == "bare" else ("|,|", "|;|")
+    if shape == "bare":  # the bare list's texts hold no bare separator the gateway example shows
+        replies = [(m, t.replace(";", "")) for m, t in replies]
+    body = "".join(fs.join([m, t, REPLY_TIME, *tails[shape]]) + rs for m, t in replies)
+    vendor = ws if shape.startswith("getmo") else trigger
+    parsed, rejects = vendor.parse_replies_with_rejects(body)
+    assert [(r.mobile, r.text) for r in parsed] == [(m, t.strip()) for m, t in replies]
+    assert rejects == []

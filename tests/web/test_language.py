@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from dispatcher.store import AuditEntry, Campaign
+from dispatcher.store import AuditEntry, Campaign, account_errors
+from dispatcher.vendors import trigger
 from tests.helpers import upload
 from tests.web.conftest import Web, csrf_of
 
@@ -194,3 +195,40 @@ def test_given_no_internet_then_the_api_docs_come_from_the_app_itself(make_web: 
     assert c.get("/static/docs/swagger-ui.css").status_code == 200
     # still behind sign-in
     assert web.client().get("/docs").status_code == 303
+
+
+def test_given_an_account_error_then_every_page_shows_senders_and_admins_a_banner_until_it_clears(
+    make_web: Callable[..., Web],
+) -> None:
+    web = make_web()
+    name = web.accounts["trigger"]
+    info = trigger.classify(-3)
+    # Given the account's pulls were refused for a wrong password
+    with web.sessions() as session:
+        account_errors.record(
+            session, web.settings.account(name), "reports", -3, info.meaning, info.meaning_en
+        )
+        session.commit()
+    sender, admin, viewer = (
+        web.signed_in("sender", ""),
+        web.signed_in("admin", ""),
+        web.signed_in("viewer", ""),
+    )
+    # Then every page of a sender and of an admin names the account and the error, in Chinese ...
+    for client, path in (
+        (sender, "/campaigns"),
+        (sender, "/replies"),
+        (admin, "/users"),
+        (admin, "/accounts"),
+    ):
+        page = client.get(path).text
+        assert f"账号 {name} 无法获取状态报告和回复：-3 用户名或密码错误" in page, path
+    assert "用户名或密码错误" not in viewer.get("/campaigns").text
+    # ... in English when asked
+    english = web.signed_in("sender", "en").get("/campaigns").text
+    assert f"Account {name} cannot fetch its reports and replies: -3 wrong user name or password" in english
+    # When a pull succeeds again: the banner is gone
+    with web.sessions() as session:
+        account_errors.clear(session, name)
+        session.commit()
+    assert "用户名或密码错误" not in sender.get("/campaigns").text
