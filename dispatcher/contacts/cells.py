@@ -15,6 +15,8 @@ from dispatcher.contacts.headers import column_letter
 from dispatcher.contacts.reader import open_rows
 from dispatcher.text import display
 
+CELL_CHARS = 32_767  # the most a spreadsheet cell holds (Excel's limit): the export must open
+
 
 class RowCells:
     """The data rows' cells below ``header_row``, one JSON array of strings per non-blank row; ``headers``
@@ -51,6 +53,8 @@ class RowCells:
                 continue  # a blank row: no input row of the campaign
             while shown and not shown[-1]:
                 shown.pop()
+            if max(map(len, shown)) > CELL_CHARS:
+                shown = [v[:CELL_CHARS] for v in shown]
             if is_csv:
                 shown = [v[2:-1] if v[:2] == '="' and v[-1:] == '"' else v for v in shown]
             for extra in range(len(self.headers), len(shown)):

@@ -41,6 +41,7 @@ PHONE_HEADERS = (
     "tel",
     "telephone",
 )
+_FIRST_GENERIC = PHONE_HEADERS.index("电话号码")  # the names before it say "mobile"; from it on, any number
 _PHONE_WORDS = ("手机", "电话", "mobile", "phone", "号码")
 _PUNCT = re.compile(r"[\s:：*＊()（）\[\]【】_\-]+")
 
@@ -143,11 +144,13 @@ def _by_header_and_content(
 ) -> Layout:
     """The header's choice (best name first; among equals, the most mobile numbers), unless another
     column holds more than twice its mobile numbers: a form's 身份证号码 or 证件号码 names a number,
-    not a phone. Then the content wins, and a notice says so."""
+    not a phone. Then the content wins, and a notice says so. A column named for mobiles (手机号码,
+    mobile ...) is never overruled: its first rows may be blank, and another column of numbers (an
+    emergency contact's, a referrer's) is someone else's."""
     counts = [_mobiles_in(below, i) for i in range(len(names))]
-    _, named = min(ranked, key=lambda ri: (ri[0], -counts[ri[1]]))
+    rank, named = min(ranked, key=lambda ri: (ri[0], -counts[ri[1]]))
     held = max(range(len(names)), key=lambda i: (counts[i], -i))
-    if counts[held] <= 2 * counts[named]:
+    if rank < _FIRST_GENERIC or counts[held] <= 2 * counts[named]:
         return Layout(number, names, named)
     notice = (
         N_(

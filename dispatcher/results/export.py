@@ -65,7 +65,7 @@ def write_rows(
         # UTF-8 with BOM: what Chinese Excel needs to open it without mojibake.
         with path.open("w", newline="", encoding="utf-8-sig") as handle:
             writer = csv.writer(handle)
-            writer.writerow(header)
+            writer.writerow([csv_safe(v) for v in header])  # a list's own column names come after ours
             prefixes = FORMULA_PREFIXES
             for row in rows:
                 # Plain text and numbers as they are (most cells, no call per cell); the rest made safe.
@@ -86,7 +86,7 @@ def write_rows(
     tab.freeze_panes = "A2"
     for index, width in enumerate(widths, start=1):
         tab.column_dimensions[get_column_letter(index)].width = width
-    tab.append(list(header))
+    tab.append([_xlsx_cell(tab, v) for v in header])  # a list's own column names come after ours
     prefixes = FORMULA_PREFIXES
     for row in rows:
         # Printable text that looks like no formula, numbers and blanks as they are (most cells, no call

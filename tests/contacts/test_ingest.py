@@ -215,3 +215,13 @@ def test_given_a_phone_header_over_mobiles_then_another_column_of_mobiles_does_n
     rows = [["手机", "备用"], ["13912345678", "13700000000"], ["13912345679", "13700000001"]]
     result = ingest(_csv(tmp_path, rows), "您好【店】", marketing=False)
     assert (result.phone_column, result.warnings) == ("手机", [])
+
+
+def test_given_a_column_named_for_mobiles_with_blank_first_rows_then_another_column_of_numbers_does_not_take_it(
+    tmp_path: Path,
+) -> None:
+    # Given: 手机 is blank in most first rows; 紧急联系人 holds someone else's numbers on every row
+    rows = [["姓名", "手机", "紧急联系人"]]
+    rows += [[f"客户{i}", "13912345670" if i == 0 else "", f"1370000000{i}"] for i in range(6)]
+    result = ingest(_csv(tmp_path, rows), "您好【店】", marketing=False)
+    assert (result.phone_column, result.messages.mobiles) == ("手机", ["13912345670"])

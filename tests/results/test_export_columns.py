@@ -92,3 +92,34 @@ def test_given_a_campaign_when_exported_then_its_own_columns_follow_and_codes_ar
 def test_given_an_export_then_its_download_name_is_in_its_language() -> None:
     assert download_name(12, Path("x.xlsx")) == "活动12-发送结果.xlsx"
     assert download_name(12, Path("x.csv")) == "campaign-12-results.csv"
+
+
+def test_given_a_list_whose_own_header_and_cells_look_like_formulas_when_exported_then_they_stay_text(
+    make_stack: Callable[..., Stack], tmp_path: Path
+) -> None:
+    stack = make_stack(worker=False)
+    long = "长" * 40_000  # more than a spreadsheet cell holds
+    # A CSV list: its cells are text as typed, formulas included
+    path = stack.tmp / "list.csv"
+    path.write_text(
+        f'手机号,姓名,=1+1,备注\n13900000002,张三,"=HYPERLINK(""http://x"")",{long}\n', encoding="utf-8"
+    )
+    created = campaigns.create(
+        stack.sessions, stack.settings, path, TEMPLATE, stack.accounts["yunxin"], actor="t"
+    )
+    assert (
+        run_dispatcher("campaign", "export", str(created.campaign_id), str(tmp_path / "f.xlsx")).returncode
+        == 0
+    )
+    sheet = openpyxl.load_workbook(tmp_path / "f.xlsx")["发送结果"]
+    header, first = list(sheet.iter_rows(max_row=2))
+    assert (header[15].value, header[15].data_type) == ("=1+1", "s")
+    assert (first[15].value, first[15].data_type) == ('=HYPERLINK("http://x")', "s")
+    assert first[16].value == "长" * 32_767
+    assert (
+        run_dispatcher("campaign", "export", str(created.campaign_id), str(tmp_path / "f.csv")).returncode
+        == 0
+    )
+    with (tmp_path / "f.csv").open(encoding="utf-8-sig", newline="") as handle:
+        header_row, first_row = list(csv.reader(handle))
+    assert (header_row[15], first_row[15]) == ("'=1+1", '\'=HYPERLINK("http://x")')
