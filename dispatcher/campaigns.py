@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from dispatcher import chunker, keywords, routing, variants, waiting
 from dispatcher.config import Settings, validate_window
 from dispatcher.contacts import IngestResult, ingest
-from dispatcher.contacts.cells import RowCells
 from dispatcher.decisions import CANCELLED
 from dispatcher.errors import InputError, NotFoundError, StateError, StoreError
 from dispatcher.i18n import N_
@@ -33,7 +32,6 @@ from dispatcher.store import (
     NewRecipient,
     OptOut,
     Recipient,
-    RecipientCells,
     RecipientState,
     Upload,
     audit,
@@ -52,7 +50,6 @@ from dispatcher.vendors.wire import ErrorClass
 RETRYABLE_CLASSES = frozenset(
     {ErrorClass.RATE_LIMITED, ErrorClass.RETRY_LATER, ErrorClass.ACCOUNT, ErrorClass.UNKNOWN}
 )
-_CELLS_TABLE = cast(Table, RecipientCells.__table__)
 _CANCELLED_UNKNOWN = "campaign cancelled; the first, unknown request of this chunk may have been accepted"
 OPEN_CHUNKS = (ChunkState.PLANNED.value, ChunkState.QUEUED.value, ChunkState.SENDING.value)
 
@@ -65,17 +62,19 @@ class Created:
     chunks: list[chunker.PlannedChunk]
 
 
-def _same_file(path: Path, digest: str) -> None:
-    """Refuse (nothing stored) when ``path`` changed since ``digest`` was taken."""
+def _same_file(path: Path, digest: str) -> bytes:
+    """The file's bytes, kept with the upload; refused (nothing stored) when they are not what
+    ``digest`` was taken of, before the file was read."""
     try:
-        same = _sha256(path) == digest
+        content = path.read_bytes()
     except OSError:
-        same = False
-    if not same:
+        content = b""
+    if hashlib.sha256(content).hexdigest() != digest:
         raise InputError.say(
             N_("%(file)s changed while it was read: nothing was stored; try again once it is written"),
             file=path.name,
         )
+    return content
 
 
 def _sha256(path: Path) -> str:
@@ -119,8 +118,8 @@ def create(  # noqa: PLR0913 (the campaign's settings, keyword-only: a form's fi
     with sessions() as session:
         opted_out = opt_out_set(session)
         text_rules = keywords.rules(session, account)  # forbidden words, '&' when encrypted, length
-    # The file is read more than once (each template, then each row's own cells): its digest before and
-    # after says every read saw the same file (a schedule's source may be rewritten meanwhile).
+    # The file is read once per template, then kept with the upload: its digest before and after says
+    # every read saw the bytes kept (a schedule's source may be rewritten meanwhile).
     digest = _sha256(path) if path.is_file() else ""
     result = ingest(
         path,
@@ -194,8 +193,7 @@ def create(  # noqa: PLR0913 (the campaign's settings, keyword-only: a form's fi
         # Split children are numbered after the planned chunks.
         session.execute(update(Campaign).where(Campaign.id == campaign_id).values(next_seq=len(chunks)))
         _store_recipients(session, campaign_id, result, chunk_of, text_in_chunk)
-        headers = _store_cells(session, campaign_id, result, path, sheet, settings)
-        _same_file(path, digest)
+        content = _same_file(path, digest)
         if extra:  # issue 14
             variants.tag(session, campaign_id, chunk_of, variant_of)
             described = variants.describe([template, *variant_templates], weights)
@@ -211,8 +209,10 @@ def create(  # noqa: PLR0913 (the campaign's settings, keyword-only: a form's fi
                 rows_rejected=len(result.rejected),
                 size_bytes=path.stat().st_size,
                 sha256=digest,
+                content=content,  # the export reads each row's own cells from it
+                header_row=result.header_row,
+                headers=list(result.headers),
                 uploaded_by=actor,
-                headers=headers,
             )
         )
         audit(session, actor, "campaign.create", campaign_id, file=path.name, recipients=len(messages))
@@ -293,21 +293,6 @@ def _store_recipients(
         for r in result.rejected
     ]
     insert_upload(session, campaign_id, accepted, rejected)
-
-
-def _store_cells(
-    session: Session,
-    campaign_id: int,
-    result: IngestResult,
-    path: Path,
-    sheet: str | int | None,
-    settings: Settings,
-) -> list[str]:
-    """Each input row's own cells, for the export; returns the names of the columns stored."""
-    cells = RowCells(result.headers, result.header_row)
-    rows = ((campaign_id, number, shown) for number, shown in cells.read(path, sheet, settings.sheet_limits))
-    write_rows(session, _CELLS_TABLE, ("campaign_id", "row_number", "cells"), rows)
-    return cells.headers
 
 
 def get(session: Session, campaign_id: int) -> Campaign:

@@ -1,39 +1,44 @@
 """Each data row's own cells, as the list shows them: what the export gives back after its own columns.
 
-Read in a second pass over the file, once the campaign is stored, rather than kept from the first: a
-million rows of every column held in memory until the store write would cost hundreds of MB.
+Read again from the list the campaign was made from (kept with its upload), at export time, rather than
+stored per recipient at create: a million-row create would pay another bulk insert, or hold every cell.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from dispatcher.contacts.guard import DEFAULT_LIMITS, SheetLimits
 from dispatcher.contacts.headers import column_letter
-from dispatcher.contacts.reader import open_rows
+from dispatcher.contacts.reader import Rows, open_rows
 from dispatcher.text import display
 
 CELL_CHARS = 32_767  # the most a spreadsheet cell holds (Excel's limit): the export must open
 
 
 class RowCells:
-    """The data rows' cells below ``header_row``, one JSON array of strings per non-blank row; ``headers``
-    grows by column letters when a row is wider than the header (nothing is dropped)."""
+    """The data rows below ``header_row`` of a list, each as its cells' text. ``headers`` names every
+    column, by letter beyond the header row's (nothing is dropped), once :meth:`open` has looked."""
 
-    def __init__(self, headers: Sequence[str], header_row: int, first_column: int = 0) -> None:
+    def __init__(self, headers: Sequence[str], header_row: int, limits: SheetLimits = DEFAULT_LIMITS) -> None:
         self.headers = list(headers)
         self.header_row = header_row
-        self.first_column = first_column
+        self.limits = limits
 
-    def read(
-        self, path: str | Path, sheet: str | int | None, limits: SheetLimits = DEFAULT_LIMITS
-    ) -> Iterator[tuple[int, str]]:
-        source = open_rows(path, sheet, limits)
-        self.first_column = source.first_column
+    def open(self, path: Path, sheet: str | None) -> Rows:
+        """The list's rows, ``headers`` completed to its widest row (a CSV is read once for that)."""
+        source = open_rows(path, sheet, self.limits)
+        width = source.width
+        if width is None:  # a CSV: the cheap pass over it says how wide it is
+            width = max((len(cells) for _, cells in open_rows(path, sheet, self.limits).rows), default=0)
+        for extra in range(len(self.headers), width):
+            self.headers.append(column_letter(source.first_column + extra))
+        return source
+
+    def read(self, source: Rows) -> Iterator[tuple[int, list[str]]]:
+        """(row number, its cells as text) for each data row, in order."""
         is_csv = not source.sheet
-        dumps = json.dumps
         for number, cells in source.rows:
             if number <= self.header_row:
                 continue
@@ -49,14 +54,8 @@ class RowCells:
                 else display(c)
                 for c in cells
             ]
-            if not any(shown):
-                continue  # a blank row: no input row of the campaign
-            while shown and not shown[-1]:
-                shown.pop()
-            if max(map(len, shown)) > CELL_CHARS:
-                shown = [v[:CELL_CHARS] for v in shown]
             if is_csv:
                 shown = [v[2:-1] if v[:2] == '="' and v[-1:] == '"' else v for v in shown]
-            for extra in range(len(self.headers), len(shown)):
-                self.headers.append(column_letter(self.first_column + extra))
-            yield number, dumps(shown, ensure_ascii=False)
+            if shown and max(map(len, shown)) > CELL_CHARS:
+                shown = [v[:CELL_CHARS] for v in shown]
+            yield number, shown

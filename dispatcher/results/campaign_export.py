@@ -9,21 +9,23 @@ dispatcher's, so that the export can be filtered and used again as a list.
 
 from __future__ import annotations
 
-import json
+import tempfile
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dispatcher import i18n, reasons
 from dispatcher.config import Settings
+from dispatcher.contacts.cells import RowCells
+from dispatcher.contacts.guard import DEFAULT_LIMITS, SheetLimits
 from dispatcher.errors import InputError, NotFoundError
 from dispatcher.i18n import N_
 from dispatcher.results.export import Cell, write_rows
-from dispatcher.store import Campaign, Chunk, Recipient, RecipientCells, RecipientState, Upload
+from dispatcher.store import Campaign, Chunk, Recipient, RecipientState, Upload
 from dispatcher.store.recipients import recipient_text
 from dispatcher.vendors import NO_REPORTS
 from dispatcher.vendors.registry import VendorModule
@@ -113,26 +115,46 @@ def _account_label(account: str, vendor: str) -> str:
     return i18n.gettext(ACCOUNT_LABEL) % {"account": account, "vendor": i18n.gettext(VENDOR_LABELS[vendor])}
 
 
-def input_headers(session: Session, campaign_id: int) -> list[str]:
-    """The names of the list's own columns (none for a campaign stored before they were kept)."""
-    stored = session.scalar(
-        select(Upload.headers).where(Upload.campaign_id == campaign_id).order_by(Upload.id).limit(1)
-    )
-    return [str(h) for h in stored] if stored else []
+OwnRows = Iterator[tuple[int, list[str]]]
+_NO_MORE = 1 << 62  # past any row: the list has no more rows
+
+
+def own_cells(
+    session: Session, campaign_id: int, folder: Path, limits: SheetLimits
+) -> tuple[list[str], OwnRows]:
+    """The list's own column names and its data rows, read from the list kept with the campaign's upload
+    (written to ``folder`` for the reader); none for a campaign stored before lists were kept."""
+    upload = session.execute(
+        select(Upload.content, Upload.file_name, Upload.sheet, Upload.header_row, Upload.headers)
+        .where(Upload.campaign_id == campaign_id)
+        .order_by(Upload.id)
+        .limit(1)
+    ).first()
+    if upload is None or upload.content is None or upload.headers is None:
+        return [], iter(())
+    path = folder / ("list" + Path(upload.file_name).suffix.lower())  # the reader goes by the suffix
+    path.write_bytes(upload.content)
+    cells = RowCells([str(h) for h in upload.headers], upload.header_row or 0, limits)
+    source = cells.open(path, upload.sheet or None)
+    return cells.headers, cells.read(source)
 
 
 def rows(
-    session: Session, campaign_id: int, settings: Settings | None = None, width: int = 0
+    session: Session,
+    campaign_id: int,
+    settings: Settings | None = None,
+    width: int = 0,
+    own_rows: OwnRows = iter(()),
 ) -> Iterator[list[Cell]]:
     """The export's rows, said in the current language (``i18n.use``), each followed by ``width`` cells
-    of the list's own columns."""
+    of the list's own columns: those of ``own_rows`` (row number, cells), in the list's order."""
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise NotFoundError(f"no campaign {campaign_id}")
     codes = _Codes(settings, campaign)
     labels: dict[str, str] = {}
     blank = [""] * width
-    loads = json.loads
+    own_row, own = 0, blank  # the list's row at hand: recipients come in input order, as its rows do
 
     def local(at: datetime | None) -> datetime | None:
         return at.astimezone(i18n.CHINA) if at is not None else None
@@ -155,28 +177,22 @@ def rows(
             Recipient.reject_params,
             Recipient.account,
             Recipient.variant,
-            RecipientCells.cells,
         )
         .outerjoin(Chunk, Chunk.id == Recipient.chunk_id)
-        .outerjoin(
-            RecipientCells,
-            and_(
-                RecipientCells.campaign_id == Recipient.campaign_id,
-                RecipientCells.row_number == Recipient.row_number,
-            ),
-        )
         .where(Recipient.campaign_id == campaign_id)
         .order_by(Recipient.position, Recipient.id)
         .execution_options(yield_per=FETCH)
     )
     states: dict[str, str] = {}
     for (row, mobile, raw, text, segments, state, status, code, batch, sent, delivered, reason, reason_code,
-         params, account, variant, cells) in session.execute(query):  # fmt: skip
+         params, account, variant) in session.execute(query):  # fmt: skip
         vendor_code = status or code
         sent_by = None if state == RecipientState.REJECTED else (account or campaign.account)
         label = states.get(state) or states.setdefault(state, i18n.pgettext("recipient", state))
         module = codes.module(sent_by or campaign.account)
-        own = loads(cells) if cells else blank
+        while own_row < row:  # several recipients of one row (each of its numbers) share its cells
+            own_row, own = next(own_rows, (_NO_MORE, blank))
+        mine = own if own_row == row else blank
         yield [
             row,
             mobile or raw,
@@ -193,7 +209,7 @@ def rows(
             if sent_by is None
             else (labels.get(sent_by) or labels.setdefault(sent_by, _account_label(sent_by, module.NAME))),
             variant,
-            *(own if len(own) == width else own[:width] + blank[len(own) :]),
+            *(mine if len(mine) == width else mine[:width] + blank[len(mine) :]),
         ]
 
 
@@ -222,9 +238,10 @@ def export(
 ) -> int:
     """Write the campaign's rows to ``path`` (.xlsx or .csv) in ``lang``; returns how many. ``settings``
     gives each account's own code table (``extra_codes``)."""
-    with i18n.use(language(lang, path)):
-        own = input_headers(session, campaign_id)
+    limits = settings.sheet_limits if settings is not None else DEFAULT_LIMITS
+    with i18n.use(language(lang, path)), tempfile.TemporaryDirectory(prefix="dispatcher-export-") as tmp:
+        own, own_rows = own_cells(session, campaign_id, Path(tmp), limits)
         header = [i18n.gettext(name) for name, _ in COLUMNS] + own
         widths = [w for _, w in COLUMNS] + [INPUT_WIDTH] * len(own)
-        found = rows(session, campaign_id, settings, len(own))
+        found = rows(session, campaign_id, settings, len(own), own_rows)
         return write_rows(path, header, found, widths=widths, sheet=i18n.gettext(SHEET))

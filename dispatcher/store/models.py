@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -112,21 +113,12 @@ class Upload(Base):
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     uploaded_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = _created()
-    # The list's own column names, in order (``recipient_cells`` holds each row's values): the export
-    # carries them after the dispatcher's columns.
+    # The list itself, as read (its digest is sha256), its header row and column names: the export gives
+    # each row's own cells back (姓名, 城市 …) after the dispatcher's columns. One write per upload, rather
+    # than a row per recipient: a million-row create pays a file's bytes, not another bulk insert.
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)
+    header_row: Mapped[int | None] = mapped_column(Integer)
     headers: Mapped[list[str] | None] = mapped_column(JSON)
-
-
-class RecipientCells(Base):
-    """An input row's own cells (姓名, 城市 …) as the list showed them, so that the export gives them back
-    to be filtered and re-used. One per input row (not per recipient: a cell of two numbers sent to each
-    is one row); apart from ``recipients``, whose bulk writes stay as narrow as they were."""
-
-    __tablename__ = "recipient_cells"
-
-    campaign_id: Mapped[int] = mapped_column(BigId, primary_key=True)  # campaigns.id, as in recipients
-    row_number: Mapped[int] = mapped_column(Integer, primary_key=True)  # as the spreadsheet shows it
-    cells: Mapped[str] = mapped_column(Text)  # a JSON array of strings, one per column of uploads.headers
 
 
 class Chunk(Base):

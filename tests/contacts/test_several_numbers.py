@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -136,6 +137,13 @@ def test_given_each_number_when_a_campaign_is_created_then_each_number_is_a_reci
     )
     assert plain.returncode == 0, plain.stderr
     assert "two numbers" in plain.stderr
+    # The export gives each number of the row the row's own cells
+    out = tmp_path / "o.csv"
+    assert run_dispatcher("campaign", "export", str(campaign_id), str(out)).returncode == 0
+    with out.open(encoding="utf-8-sig", newline="") as handle:
+        read = list(csv.reader(handle))
+    name = read[0].index("姓名")
+    assert [r[name] for r in read[1:]] == ["张三", "张三", "李四", "李四", "王五", "王五", "赵六", "钱七"]
 
 
 def test_given_a_cell_of_many_numbers_then_the_row_is_rejected_rather_than_fanned_out(tmp_path: Path) -> None:
