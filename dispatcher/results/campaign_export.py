@@ -184,8 +184,24 @@ def rows(
         .execution_options(yield_per=FETCH)
     )
     states: dict[str, str] = {}
-    for (row, mobile, raw, text, segments, state, status, code, batch, sent, delivered, reason, reason_code,
-         params, account, variant) in session.execute(query):  # fmt: skip
+    for (
+        row,
+        mobile,
+        raw,
+        text,
+        segments,
+        state,
+        status,
+        code,
+        batch,
+        sent,
+        delivered,
+        reason,
+        reason_code,
+        params,
+        account,
+        variant,
+    ) in session.connection().execute(query):  # fmt: skip (Core rows: no ORM work per row)
         vendor_code = status or code
         sent_by = None if state == RecipientState.REJECTED else (account or campaign.account)
         label = states.get(state) or states.setdefault(state, i18n.pgettext("recipient", state))
