@@ -9,6 +9,7 @@ dispatcher's, so that the export can be filtered and used again as a list.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Iterator
 from datetime import datetime
@@ -22,7 +23,7 @@ from dispatcher import i18n, reasons
 from dispatcher.config import Settings
 from dispatcher.contacts.cells import RowCells
 from dispatcher.contacts.guard import DEFAULT_LIMITS, SheetLimits
-from dispatcher.errors import InputError, NotFoundError
+from dispatcher.errors import DispatcherError, InputError, NotFoundError
 from dispatcher.i18n import N_
 from dispatcher.results.export import Cell, write_rows
 from dispatcher.store import Campaign, Chunk, Recipient, RecipientState, Upload
@@ -31,6 +32,8 @@ from dispatcher.vendors import NO_REPORTS
 from dispatcher.vendors.registry import VendorModule
 from dispatcher.vendors.registry import get as vendor_module
 from dispatcher.vendors.statuses import VENDOR_LABELS, status_meaning
+
+log = logging.getLogger(__name__)
 
 # (header, column width in characters)
 COLUMNS = (
@@ -256,7 +259,11 @@ def export(
     gives each account's own code table (``extra_codes``)."""
     limits = settings.sheet_limits if settings is not None else DEFAULT_LIMITS
     with i18n.use(language(lang, path)), tempfile.TemporaryDirectory(prefix="dispatcher-export-") as tmp:
-        own, own_rows = own_cells(session, campaign_id, Path(tmp), limits)
+        try:
+            own, own_rows = own_cells(session, campaign_id, Path(tmp), limits)
+        except DispatcherError as exc:  # the results matter more than the list's columns: never lose them
+            log.warning("campaign %s: exported without the list's own columns: %s", campaign_id, exc)
+            own, own_rows = [], iter(())
         header = [i18n.gettext(name) for name, _ in COLUMNS] + own
         widths = [w for _, w in COLUMNS] + [INPUT_WIDTH] * len(own)
         found = rows(session, campaign_id, settings, len(own), own_rows)

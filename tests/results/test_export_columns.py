@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from dispatcher import campaigns
 from dispatcher.results.campaign_export import download_name
-from dispatcher.store import Recipient
+from dispatcher.store import Recipient, Upload
 from tests.helpers import run_dispatcher
 from tests.stack import Stack, write_contacts
 
@@ -123,3 +123,20 @@ def test_given_a_list_whose_own_header_and_cells_look_like_formulas_when_exporte
     with (tmp_path / "f.csv").open(encoding="utf-8-sig", newline="") as handle:
         header_row, first_row = list(csv.reader(handle))
     assert (header_row[15], first_row[15]) == ("'=1+1", '\'=HYPERLINK("http://x")')
+
+
+def test_given_the_kept_list_unreadable_when_exported_then_the_results_still_come_without_its_columns(
+    make_stack: Callable[..., Stack], tmp_path: Path
+) -> None:
+    stack = make_stack(worker=False)
+    campaign_id = _campaign(stack)
+    with stack.sessions() as session:
+        session.execute(
+            update(Upload).where(Upload.campaign_id == campaign_id).values(content=b"not a workbook")
+        )
+        session.commit()
+    done = run_dispatcher("campaign", "export", str(campaign_id), str(tmp_path / "o.csv"))
+    assert done.returncode == 0, done.stderr
+    with (tmp_path / "o.csv").open(encoding="utf-8-sig", newline="") as handle:
+        read = list(csv.reader(handle))
+    assert len(read) == 6 and read[0][-1] == "variant"
