@@ -64,6 +64,21 @@ class Created:
     chunks: list[chunker.PlannedChunk]
 
 
+def _same_file(path: Path, digest: str) -> bytes:
+    """The file's bytes, kept with the upload; refused (nothing stored) when they are not what
+    ``digest`` was taken of, before the file was read."""
+    try:
+        content = path.read_bytes()
+    except OSError:
+        content = b""
+    if hashlib.sha256(content).hexdigest() != digest:
+        raise InputError.say(
+            N_("%(file)s changed while it was read: nothing was stored; try again once it is written"),
+            file=path.name,
+        )
+    return content
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -94,6 +109,7 @@ def create(  # noqa: PLR0913 (the campaign's settings, keyword-only: a form's fi
     variant_templates: Sequence[str] = (),
     split: str | None = None,
     transactional: bool = False,
+    each_number: bool = False,
 ) -> Created:
     """Read, validate, render and plan a campaign; store every input row. ``start_at`` schedules it.
     ``fallbacks``: accounts to fail over to, in order (:mod:`dispatcher.failover`); ``variant_templates``:
@@ -105,6 +121,9 @@ def create(  # noqa: PLR0913 (the campaign's settings, keyword-only: a form's fi
     with sessions() as session:
         opted_out = opt_out_set(session)
         text_rules = keywords.rules(session, account)  # forbidden words, '&' when encrypted, length
+    # The file is read once per template, then kept with the upload: its digest before and after says
+    # every read saw the bytes kept (a schedule's source may be rewritten meanwhile).
+    digest = _sha256(path) if path.is_file() else ""
     result = ingest(
         path,
         template,
@@ -115,6 +134,7 @@ def create(  # noqa: PLR0913 (the campaign's settings, keyword-only: a form's fi
         progress=progress,
         limits=settings.sheet_limits,
         dedupe=not variant_templates,  # an A/B test de-duplicates once each row has its variant
+        each_number=each_number,
     )
     # issue 14: A/B variants, every template rendered for the whole list (a row takes its own variant's)
     weights = variants.parse_split(split, 1 + len(variant_templates)) if variant_templates or split else []
@@ -128,6 +148,7 @@ def create(  # noqa: PLR0913 (the campaign's settings, keyword-only: a form's fi
             rules=text_rules,
             limits=settings.sheet_limits,
             dedupe=False,
+            each_number=each_number,
         )
         for other in variant_templates
     ]
@@ -178,6 +199,7 @@ def create(  # noqa: PLR0913 (the campaign's settings, keyword-only: a form's fi
         # Split children are numbered after the planned chunks.
         session.execute(update(Campaign).where(Campaign.id == campaign_id).values(next_seq=len(chunks)))
         _store_recipients(session, campaign_id, result, chunk_of, text_in_chunk)
+        content = _same_file(path, digest)
         if extra:  # issue 14
             variants.tag(session, campaign_id, chunk_of, variant_of)
             described = variants.describe([template, *variant_templates], weights)
@@ -192,7 +214,10 @@ def create(  # noqa: PLR0913 (the campaign's settings, keyword-only: a form's fi
                 rows_accepted=len(messages),
                 rows_rejected=len(result.rejected),
                 size_bytes=path.stat().st_size,
-                sha256=_sha256(path),
+                sha256=digest,
+                content=content,  # the export reads each row's own cells from it
+                header_row=result.header_row,
+                headers=list(result.headers),
                 uploaded_by=actor,
             )
         )

@@ -28,6 +28,7 @@ MESSAGES: dict[str, str] = {
     "duplicate": N_("duplicate of row %(row)d"),
     "duplicate_other_text": N_("duplicate of row %(row)d with a different text"),  # row %(row)d's is sent
     "repeated_header": N_("the header row repeated inside the list"),
+    "too_many_numbers": N_("%(count)d numbers in one cell: at most %(most)d are read"),
     "opted_out": N_("opted out"),
     "capped": N_("frequency cap: %(count)d messages in %(days)d days already"),
 }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import os
+import subprocess
 import sys
 import threading
 from datetime import timedelta
@@ -120,3 +121,14 @@ def machine_clock_off(monkeypatch: pytest.MonkeyPatch, by: timedelta) -> None:
     for name, module in list(sys.modules.items()):
         if name.startswith("dispatcher") and getattr(module, "utcnow", None) is real:
             monkeypatch.setattr(module, "utcnow", lambda: real() + by)
+
+
+def run_dispatcher(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """The ``dispatcher`` command as a process, with this test's environment (its config and store)."""
+    return subprocess.run(
+        [sys.executable, "-m", "dispatcher", *args],
+        capture_output=True,
+        text=True,
+        env=os.environ,
+        timeout=timeout,
+    )

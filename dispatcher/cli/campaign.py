@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskProgressColumn, TextColumn
 from rich.table import Table
+from rich.text import Text
 
 from dispatcher.cli.common import ACTOR, celery_app, fail, load_sessions, load_settings
 from dispatcher.errors import DispatcherError
@@ -142,6 +144,12 @@ def register(app: typer.Typer) -> None:
                 "caps. Audited.",
             ),
         ] = False,
+        each_number: Annotated[
+            bool,
+            typer.Option(
+                "--each-number", help="A phone cell holding two numbers or more: send to each, not the first."
+            ),
+        ] = False,
         as_json: Annotated[bool, typer.Option("--json")] = False,
     ) -> None:
         """Read, validate and plan a campaign (draft, or scheduled with --at)."""
@@ -169,6 +177,7 @@ def register(app: typer.Typer) -> None:
                 variant_templates=template[1:],
                 split=split,
                 transactional=transactional,
+                each_number=each_number,
             )
         except DispatcherError as exc:
             raise fail(exc, as_json=as_json) from None
@@ -186,6 +195,8 @@ def register(app: typer.Typer) -> None:
                 f"campaign {data['id']} ({data['state']}): {data['messages']} messages in {data['requests']} "
                 f"requests, {data['rejected_count']} rows rejected"
             )
+            for warning in data["warnings"]:
+                typer.echo(f"warning: {warning}", err=True)
 
     def _act(action: str, campaign_id: int, **kwargs: Any) -> None:
         from dispatcher import campaigns
@@ -434,8 +445,28 @@ def _waiting(data: dict[str, Any]) -> str:
         return labels.waiting_text(data) or ""
 
 
+class _Elapsed(ProgressColumn):
+    """Time since the watch began, still counting once every message is sent and reports are awaited
+    (rich's own column stops when the bar is full)."""
+
+    def render(self, task: Task) -> Text:
+        seconds = int(time.monotonic() - task.fields["started"])
+        return Text(str(timedelta(seconds=seconds)), style="progress.elapsed")
+
+
+def watch_columns() -> tuple[ProgressColumn, ...]:
+    """One line that fits 80 columns for a million recipients, the state first and never cut; what the
+    campaign waits for goes on a line of its own."""
+    return (
+        TextColumn("[bold]#{task.fields[cid]}[/] {task.fields[state]}"),
+        BarColumn(bar_width=10),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[delivered]} delivered · {task.fields[failed]} failed"),
+        _Elapsed(),
+    )
+
+
 def _watch(read: Any, data: dict[str, Any]) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     done_keys = (
         "accepted",
@@ -447,26 +478,21 @@ def _watch(read: Any, data: dict[str, Any]) -> None:
         "cancelled",
         "capped",
     )
-    with Progress(
-        TextColumn("[bold]campaign {task.fields[cid]}[/] {task.fields[state]}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn(
-            "delivered {task.fields[delivered]} · failed {task.fields[failed]} {task.fields[waiting]}"
-        ),
-        TimeElapsedColumn(),
-    ) as progress:
+    said = ""
+    with Progress(*watch_columns()) as progress:
         task = progress.add_task("send", total=data["recipients"], cid=data["id"], state=data["state"],
-                                 delivered=0, failed=0, waiting="")  # fmt: skip
+                                 delivered=0, failed=0, started=time.monotonic())  # fmt: skip
         while True:
             words = _waiting(data)
+            if words and words != said:
+                progress.console.print(words, highlight=False)
+            said = words
             progress.update(
                 task,
                 completed=sum(data.get(k, 0) for k in done_keys),
                 state=data["state"],
                 delivered=data.get("delivered", 0),
                 failed=data.get("failed", 0),
-                waiting=f"· {words}" if words else "",
             )
             if data["state"] in FINAL_STATES:
                 break

@@ -107,6 +107,12 @@ def check(
     same_text_max: Annotated[
         int | None, typer.Option("--same-text-max", help="Numbers per same-text request")
     ] = None,
+    each_number: Annotated[
+        bool,
+        typer.Option(
+            "--each-number", help="A phone cell holding two numbers or more: send to each, not the first"
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """Dry run: read, validate and render a contact list, and plan the vendor requests."""
@@ -168,6 +174,7 @@ def check(
                 rules=rules,
                 progress=progress,
                 limits=settings.sheet_limits,
+                each_number=each_number,
             )
         chunks = chunker.plan(
             result.messages.mobiles,

@@ -37,6 +37,39 @@ def register(app: typer.Typer) -> None:
         """Run a real campaign for two vendors against the built-in simulator; no server needed."""
         run_demo(rows=rows, broker=broker, workdir=workdir.resolve(), timeout=timeout)
 
+    @app.command("sample")
+    def sample(
+        file: Annotated[Path, typer.Argument(help="Where to write the list (.xlsx); never overwritten.")],
+        rows: Annotated[
+            int, typer.Option("--rows", min=1, max=1_000_000, help="Contacts in the list.")
+        ] = 3000,
+    ) -> None:
+        """Write a sample contact list (the demo's: a title row, numbers in several shapes, some bad rows)."""
+        write_sample_list(file, rows)
+
+
+def write_sample_list(file: Path, rows: int) -> None:
+    from dispatcher.cli.demo_setup import TEMPLATE, write_sample
+
+    if file.suffix.lower() != ".xlsx":
+        typer.echo(f"error: {file}: the sample list is an .xlsx file", err=True)
+        raise typer.Exit(2)
+    if file.exists():
+        typer.echo(f"error: {file} exists: choose another name (nothing was overwritten)", err=True)
+        raise typer.Exit(2)
+    if not file.parent.is_dir():  # before openpyxl starts a workbook it could not save
+        typer.echo(f"error: {file.parent} is not a directory", err=True)
+        raise typer.Exit(2)
+    try:
+        written = write_sample(file, rows)
+    except OSError as exc:
+        typer.echo(f"error: {file}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(
+        f"{file}: {written.rows:,} contacts ({written.bad_rows:,} of them bad on purpose), sheet 会员名单, "
+        f"columns 序号, 姓名, 手机号码, 城市, 优惠券; e.g. --template '{TEMPLATE}'"
+    )
+
 
 MARKER = ".dispatcher-demo"  # a directory holding it was made by the demo: the demo may empty it
 

@@ -82,10 +82,11 @@ def campaign_export(
     """Export every input row of a campaign, in input order (.xlsx or .csv by the file's suffix)."""
     from dispatcher.results.campaign_export import export
 
-    sessions = load_sessions(load_settings())
+    settings = load_settings()
+    sessions = load_sessions(settings)
     try:
         with sessions() as session:
-            count = export(session, campaign_id, file, lang)
+            count = export(session, campaign_id, file, lang, settings)
     except DispatcherError as exc:
         raise fail(exc) from None
     typer.echo(f"campaign {campaign_id}: {count} rows written to {file}")

@@ -11,6 +11,7 @@ import re
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from dispatcher.contacts.phones import Cell, normalise
 from dispatcher.errors import SpreadsheetError
@@ -40,6 +41,7 @@ PHONE_HEADERS = (
     "tel",
     "telephone",
 )
+_FIRST_GENERIC = PHONE_HEADERS.index("电话号码")  # the names before it say "mobile"; from it on, any number
 _PHONE_WORDS = ("手机", "电话", "mobile", "phone", "号码")
 _PUNCT = re.compile(r"[\s:：*＊()（）\[\]【】_\-]+")
 
@@ -51,6 +53,8 @@ class Layout:
     header_row: int
     headers: tuple[str, ...]  # one name per column; a column letter where the header cell is empty
     phone_index: int  # index into each row's cells
+    # Set when the content overruled the header: (msgid, params) of the warning that says so.
+    notice: tuple[str, dict[str, Any]] | None = None
 
 
 def column_letter(index: int) -> str:
@@ -127,10 +131,36 @@ def find_layout(
         ]
         if ranked:
             below = sample[position + 1 :]
-            # Best name first; among equals, the column that holds the most mobile numbers.
-            _, best = min(ranked, key=lambda ri: (ri[0], -_mobiles_in(below, ri[1])))
-            return Layout(number, header_names(cells, width, first_column), best)
+            names = header_names(cells, width, first_column)
+            return _by_header_and_content(number, names, ranked, below)
     return _layout_by_content(sample, width, where=where, first_column=first_column)
+
+
+def _by_header_and_content(
+    number: int,
+    names: tuple[str, ...],
+    ranked: list[tuple[int, int]],
+    below: Sequence[tuple[int, Sequence[Cell]]],
+) -> Layout:
+    """The header's choice (best name first; among equals, the most mobile numbers), unless another
+    column holds more than twice its mobile numbers: a form's 身份证号码 or 证件号码 names a number,
+    not a phone. Then the content wins, and a notice says so. A column named for mobiles (手机号码,
+    mobile ...) is never overruled: its first rows may be blank, and another column of numbers (an
+    emergency contact's, a referrer's) is someone else's."""
+    counts = [_mobiles_in(below, i) for i in range(len(names))]
+    rank, named = min(ranked, key=lambda ri: (ri[0], -counts[ri[1]]))
+    held = max(range(len(names)), key=lambda i: (counts[i], -i))
+    if rank < _FIRST_GENERIC or counts[held] <= 2 * counts[named]:
+        return Layout(number, names, named)
+    notice = (
+        N_(
+            "the column %(header)s is named like a phone column, but %(column)s holds the mobile "
+            "numbers (%(count)s of the first %(rows)s rows): sending to %(column)s; --phone-column "
+            "chooses another"
+        ),
+        {"header": names[named], "column": names[held], "count": counts[held], "rows": len(below)},
+    )
+    return Layout(number, names, held, notice)
 
 
 def _layout_by_content(

@@ -22,7 +22,7 @@ from dispatcher import reasons
 from dispatcher import text as textrules
 from dispatcher.contacts.guard import DEFAULT_LIMITS, SheetLimits
 from dispatcher.contacts.headers import SAMPLE_ROWS, Layout, find_layout
-from dispatcher.contacts.phones import _RULES, REASON_CODES, Cell, parse_mobile
+from dispatcher.contacts.phones import _RULES, REASON_CODES, Cell, parse_mobile, several_mobiles
 from dispatcher.contacts.reader import Rows, open_rows
 from dispatcher.errors import SpreadsheetError, TemplateError
 from dispatcher.i18n import N_
@@ -101,6 +101,9 @@ class IngestResult:
     warnings: list[str] = field(default_factory=list)  # in English
     notices: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # the same as (msgid, params)
     not_gb2312: list[int] = field(default_factory=list)  # message indexes an encrypted method cannot carry
+    # Rows whose phone cell holds two numbers or more: (row, the numbers); sent to the first, or to each.
+    several: list[tuple[int, tuple[str, ...]]] = field(default_factory=list)
+    each_number: bool = False
 
     def count(self, kind: RejectKind) -> int:
         return sum(1 for r in self.rejected if r.kind is kind)
@@ -145,7 +148,7 @@ def _sample(
     return read, non_blank
 
 
-def ingest(
+def ingest(  # noqa: PLR0913 (the reading's options, keyword-only)
     path: str | Path,
     template: str,
     *,
@@ -158,6 +161,7 @@ def ingest(
     progress: Progress | None = None,
     limits: SheetLimits = DEFAULT_LIMITS,
     dedupe: bool = True,
+    each_number: bool = False,
 ) -> IngestResult:
     """Read ``path``, validate numbers, render ``template`` per row, de-duplicate and drop opt-outs.
 
@@ -167,7 +171,8 @@ def ingest(
     ``rules`` (plus ``keywords``) say what the account's gateway refuses: a template that breaks them is a
     ``TemplateError`` naming why (a forbidden word, ``&`` on an encrypted account); a rendered text that
     breaks them rejects its row with the reason.
-    A sheet larger than ``limits`` is refused before it is loaded.
+    A sheet larger than ``limits`` is refused before it is loaded. A phone cell holding two numbers
+    or more is sent to its first, or with ``each_number`` to each (a message per number).
     """
     parsed = textrules.parse_template(template)  # template errors before the file is even opened
     rules = replace(rules, keywords=rules.keywords + tuple(k for k in keywords if k))
@@ -188,7 +193,10 @@ def ingest(
         layout.headers,
         layout.headers[layout.phone_index],
         parsed,
+        each_number=each_number,
     )
+    if layout.notice is not None:
+        _warn(result, layout.notice[0], **layout.notice[1])
     _template_warnings(parsed, result, marketing, rules.signature_first)
     data = itertools.chain((r for r in read if r[0] > layout.header_row), source.rows)
     # The loop allocates millions of objects that all live on: the cyclic GC would traverse the
@@ -216,6 +224,8 @@ def ingest(
             where=source.where(),
             header=layout.header_row,
         )
+    if result.several:
+        _warn_several(result)
     if result.not_gb2312:
         _warn(
             result,
@@ -226,6 +236,27 @@ def ingest(
             count=len(result.not_gb2312),
         )
     return result
+
+
+MOST_NUMBERS = 4  # numbers one phone cell may hold (南/北, 家/公司 ...); more reject the row
+SEVERAL_SHOWN = 10  # rows named in the warning; check --json lists every one
+
+
+def _warn_several(result: IngestResult) -> None:
+    shown = "; ".join(f"{row}: {'/'.join(numbers)}" for row, numbers in result.several[:SEVERAL_SHOWN]) + (
+        "; …" if len(result.several) > SEVERAL_SHOWN else ""
+    )
+    if result.each_number:
+        msgid = N_(
+            "%(count)s cells of column %(column)s hold two numbers or more: a message goes to each "
+            "(row: numbers) %(rows)s"
+        )
+    else:
+        msgid = N_(
+            "%(count)s cells of column %(column)s hold two numbers or more: only the first is sent to, "
+            "not the others (row: numbers) %(rows)s; --each-number sends to each"
+        )
+    _warn(result, msgid, count=len(result.several), column=result.phone_column, rows=shown)
 
 
 def _warn(result: IngestResult, msgid: str, **params: Any) -> None:
@@ -263,7 +294,7 @@ def _template_warnings(
         _warn(result, N_("a marketing text should tell people how to opt out (e.g. 回T退订)"))
 
 
-def _process(
+def _process(  # noqa: C901 (the hot loop: one pass, local names, no calls per row it can avoid)
     data: Iterable[tuple[int, Sequence[Cell]]],
     source: Rows,
     layout: Layout,
@@ -306,6 +337,10 @@ def _process(
     text_reason = text_rules.text_reason if text_rules.per_text else None
     total = source.total
     count = blank = 0
+    each: tuple[int, tuple[str, ...]] | None = None  # (row, its numbers): --each-number's row
+
+    sink = _Sink(result, seen, opt_outs, phone_header, keep_values)
+
     for number, cells in data:
         count += 1
         if count % PROGRESS_EVERY == 0:
@@ -321,12 +356,8 @@ def _process(
             if (raw is None or raw == "") and _blank(cells):
                 blank += 1
                 continue
-            parsed, reason = parse_mobile(raw)
+            parsed, each = _odd_cell(raw, cells, number, layout.headers, result)
             if parsed is None:
-                code = REASON_CODES.get(reason, "not_a_number")
-                if _repeats_header(cells, layout.headers):  # a list pasted together from several
-                    code = "repeated_header"
-                rejected.append(Rejection(number, phone_header, display(raw), code))
                 continue
             mobile = parsed
         picked = (
@@ -366,6 +397,10 @@ def _process(
         if text_reason is not None and (problem := text_reason(message)):
             rejected.append(Rejection(number, "", "", problem[0], problem[1], mobile=mobile))
             continue
+        if each is not None and each[0] == number:  # --each-number: the row's message to each number
+            for other in each[1]:
+                sink.take(other, number, message, values)
+            continue
         # After the text checks: a row rejected for its text does not take its number from a later row.
         first = seen.get(mobile) if dedupe else None
         if first is not None:
@@ -392,6 +427,67 @@ def _process(
     segs.extend(_segments(texts, not_gb2312))
     if progress is not None:
         progress(count, total)
+
+
+def _odd_cell(
+    raw: Cell, cells: Sequence[Cell], number: int, headers: Sequence[str], result: IngestResult
+) -> tuple[str | None, tuple[int, tuple[str, ...]] | None]:
+    """The number of a phone cell the fast paths did not take, and with ``--each-number`` (row, every
+    number) when it holds several; ``(None, None)`` once the row is rejected, with its reason."""
+    parsed, reason = parse_mobile(raw)
+    if parsed is not None:
+        return parsed, None
+    several = several_mobiles(raw)
+    if several is None:
+        code = REASON_CODES.get(reason, "not_a_number")
+        if _repeats_header(cells, headers):  # a list pasted together from several
+            code = "repeated_header"
+        result.rejected.append(Rejection(number, result.phone_column, textrules.display(raw), code))
+        return None, None
+    if len(several) == 1:  # the same number twice
+        return several[0], None
+    if len(several) > MOST_NUMBERS:  # a list of numbers, not a person's phones: one row must not fan out
+        params = {"count": len(several), "most": MOST_NUMBERS}
+        result.rejected.append(
+            Rejection(number, result.phone_column, textrules.display(raw)[:255], "too_many_numbers", params)
+        )
+        return None, None
+    result.several.append((number, several))
+    return several[0], (number, several) if result.each_number else None
+
+
+@dataclass
+class _Sink:
+    """Where a row's message goes for one number: de-duplicated, opt-outs dropped. The hot loop does
+    the same inline for a row's one number; this is for each number of a cell that holds several."""
+
+    result: IngestResult
+    seen: dict[str, int]
+    opt_outs: frozenset[str]
+    phone_header: str
+    keep_values: Callable[[Iterable[str]], None]
+
+    def take(self, mobile: str, number: int, message: str, values: list[str]) -> None:
+        messages, rejected = self.result.messages, self.result.rejected
+        first = self.seen.get(mobile)
+        if first is not None:
+            same = _same_text(messages.rows, messages.texts, first, message)
+            code = "duplicate" if same else "duplicate_other_text"
+            params = {"row": first}
+            rejected.append(
+                Rejection(number, self.phone_header, mobile, code, params, RejectKind.DUPLICATE, mobile)
+            )
+            return
+        self.seen[mobile] = number
+        if mobile in self.opt_outs:
+            rejected.append(
+                Rejection(number, self.phone_header, mobile, "opted_out", {}, RejectKind.OPTED_OUT, mobile)
+            )
+            return
+        messages.rows.append(number)
+        messages.mobiles.append(mobile)
+        messages.texts.append(message)
+        self.keep_values(values)
 
 
 def _repeats_header(cells: Sequence[Cell], headers: Sequence[str]) -> bool:

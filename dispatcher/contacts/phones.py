@@ -113,3 +113,31 @@ def _from_text(text: str) -> tuple[str | None, str]:
 def normalise(value: Cell) -> str | None:
     """The 11-digit mobile number in ``value``, or ``None`` (see :func:`parse_mobile` for the reason)."""
     return parse_mobile(value)[0]
+
+
+# Between two numbers of one cell: anything but digits and what people type inside one number. A "+"
+# starts a number (+86 ...), so it parts numbers too.
+_BETWEEN_NUMBERS = re.compile(r"[^0-9０-９\-－—‐ \u3000\u00a0\t]+")
+
+
+def several_mobiles(value: Cell) -> tuple[str, ...] | None:
+    """The mobile numbers of a cell that holds two or more (``13712345678(南)13912345678(北)``,
+    ``137…/139…``, ``137… 139…``), in the cell's order and once each; ``None`` when the cell is not
+    made of mobile numbers and labels (a digit that belongs to no number makes it not one)."""
+    if not isinstance(value, str):
+        return None
+    found: list[str] = []
+    for part in _BETWEEN_NUMBERS.split(value):
+        digits = part.translate(_TRANSLATE)
+        if not digits:
+            continue
+        if not digits.isdigit() or not digits.isascii():
+            return None
+        if (mobile := _valid(_strip_country(digits))) is not None:
+            found.append(mobile)
+            continue
+        # Numbers written one after the other with spaces only: 137 1234 5678 139 1234 5678.
+        if len(digits) % 11 or not all(_valid(digits[i : i + 11]) for i in range(0, len(digits), 11)):
+            return None
+        found.extend(digits[i : i + 11] for i in range(0, len(digits), 11))
+    return tuple(dict.fromkeys(found)) if len(found) >= 2 else None  # the same number twice: one

@@ -40,6 +40,7 @@ class Rows:
     rows: Iterator[tuple[int, Sequence[Cell]]]
     total: int | None  # rows in the sheet, for progress; None when unknown (CSV)
     first_column: int = 0  # 0-based column of the first cell of each row (calamine trims empty columns)
+    width: int | None = None  # cells in the widest row; None when unknown (CSV)
 
     def where(self) -> str:
         return f"{self.path.name}" + (f", sheet {self.sheet!r}" if self.sheet else "")
@@ -99,6 +100,7 @@ def read_spreadsheet(
         _numbered(chosen.iter_rows(), path, chosen.name),
         total=(end[0] + 1) if end else 0,
         first_column=first_column,
+        width=(end[1] + 1 - first_column) if end else 0,
     )
 
 

@@ -31,6 +31,16 @@ def summary(
         "not_gb2312": len(result.not_gb2312),
         "warnings": result.warnings,
         "rejected_count": len(result.rejected),
+        # Phone cells holding two numbers or more: sent to the first, or (--each-number) to each.
+        "several_numbers": [
+            {
+                "row": row,
+                "column": result.phone_column,
+                "numbers": list(numbers),
+                "sent_to": list(numbers) if result.each_number else list(numbers[:1]),
+            }
+            for row, numbers in result.several
+        ],
         "rejected": [
             {"row": r.row, "column": r.column, "value": r.value, "reason": r.reason, "kind": str(r.kind)}
             for r in rejected

@@ -1,12 +1,16 @@
 """``campaign export``: one row per input row, in input order, streamed into xlsx (write-only) or CSV.
 
-Said in Chinese or English (``lang``): headers, states, what a vendor code means, why a row was not sent
+Said in Chinese or English (``lang``): headers, states, what a vendor code means (the account's own
+code table, ``extra_codes`` included, or what a report's status means), why a row was not sent
 ("第 12 行，手机号码列：不是大陆手机号"). Times are China time, the zone named in the header. Every row keeps
-its phone number, whatever the reason it was not sent.
+its phone number, whatever the reason it was not sent, and the list's own columns follow the
+dispatcher's, so that the export can be filtered and used again as a list.
 """
 
 from __future__ import annotations
 
+import logging
+import tempfile
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -16,13 +20,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dispatcher import i18n, reasons
-from dispatcher.errors import InputError, NotFoundError
+from dispatcher.config import Settings
+from dispatcher.contacts.cells import RowCells
+from dispatcher.contacts.guard import DEFAULT_LIMITS, SheetLimits
+from dispatcher.errors import DispatcherError, InputError, NotFoundError
 from dispatcher.i18n import N_
 from dispatcher.results.export import Cell, write_rows
-from dispatcher.store import Campaign, Chunk, Recipient, RecipientState, UnknownRequest
+from dispatcher.store import Campaign, Chunk, Recipient, RecipientState, UnknownRequest, Upload
 from dispatcher.store.recipients import recipient_text
 from dispatcher.vendors import NO_REPORTS
+from dispatcher.vendors.registry import VendorModule
 from dispatcher.vendors.registry import get as vendor_module
+from dispatcher.vendors.statuses import VENDOR_LABELS, status_meaning
+
+log = logging.getLogger(__name__)
 
 # (header, column width in characters)
 COLUMNS = (
@@ -41,6 +52,8 @@ COLUMNS = (
     (N_("variant"), 8),  # its A/B template (issue 14)
 )
 HEADER = tuple(name for name, _ in COLUMNS)  # the English header (csv's default)
+INPUT_WIDTH = 14  # characters, each of the list's own columns
+SHEET = N_("results")  # the xlsx sheet's tab
 FETCH = 10_000
 RESENT = N_("sent again by itself: nothing showed that its first request was taken")
 LANGS = {"zh": "zh_CN", "en": "en"}
@@ -56,35 +69,98 @@ def language(lang: str | None, path: Path) -> str:
     return locale
 
 
-def _meaning(vendor: str, state: str, code: str | None) -> str:
+def _meaning(module: VendorModule, state: str, code: str | None) -> str:
+    """What the vendor's code or the report's status means (not the state again); without one, why
+    the row has none."""
     _ = i18n.gettext
-    if state == RecipientState.DELIVERED:
-        return _("delivered")
-    if state == RecipientState.UNDELIVERED:
-        return _("not delivered (%(code)s)") % {"code": code} if code else _("not delivered")
+    chinese = i18n.current() == "zh_CN"
+    if code:
+        if code.lstrip("-").isdigit():
+            info = module.classify(int(code))
+            return info.meaning if chinese else info.meaning_en
+        return status_meaning(code, chinese)
     if state == RecipientState.EXPIRED:
         return _("no delivery report within 72 h")
-    if state == RecipientState.ACCEPTED and vendor in NO_REPORTS:
+    if state == RecipientState.ACCEPTED and module.NAME in NO_REPORTS:
         return _("accepted by the vendor (entinfo has no delivery reports)")
     if state == RecipientState.CANCELLED:
         return _("not sent: the campaign was cancelled")
     if state == RecipientState.CAPPED:
         return _("not sent: the number reached its frequency cap")
-    if code and code.lstrip("-").isdigit():
-        info = vendor_module(vendor).classify(int(code))
-        return info.meaning if i18n.current() == "zh_CN" else info.meaning_en
     return ""
 
 
-def rows(session: Session, campaign_id: int) -> Iterator[list[Cell]]:
-    """The export's rows, said in the current language (``i18n.use``)."""
+class _Codes:
+    """Each account's vendor module as that account uses it (its ``extra_codes``), once per account."""
+
+    def __init__(self, settings: Settings | None, campaign: Campaign) -> None:
+        moves = (campaign.routing or {}).get("moves", [])
+        # After a failover, a recipient settled on an earlier account is said in that account's codes.
+        self.vendor_of = {m.get("from"): m.get("from_vendor") or campaign.vendor for m in moves}
+        self.vendor_of[campaign.account] = campaign.vendor
+        self.settings = settings
+        self.modules: dict[str, VendorModule] = {}
+
+    def module(self, account: str) -> VendorModule:
+        found = self.modules.get(account)
+        if found is None:
+            vendor = self.vendor_of.get(account) or next(iter(self.vendor_of.values()))
+            configured = self.settings.accounts.get(account) if self.settings is not None else None
+            use = configured if configured is not None and configured.vendor == vendor else None
+            found = self.modules[account] = use.vendor_module() if use is not None else vendor_module(vendor)
+        return found
+
+
+ACCOUNT_LABEL = N_("%(account)s (%(vendor)s)")  # an account and its vendor's name
+
+
+def _account_label(account: str, vendor: str) -> str:
+    """``yx（云信）``: the account, and its vendor as the reader calls it."""
+    if vendor not in VENDOR_LABELS:
+        return account
+    return i18n.gettext(ACCOUNT_LABEL) % {"account": account, "vendor": i18n.gettext(VENDOR_LABELS[vendor])}
+
+
+OwnRows = Iterator[tuple[int, list[str]]]
+_NO_MORE = 1 << 62  # past any row: the list has no more rows
+
+
+def own_cells(
+    session: Session, campaign_id: int, folder: Path, limits: SheetLimits
+) -> tuple[list[str], OwnRows]:
+    """The list's own column names and its data rows, read from the list kept with the campaign's upload
+    (written to ``folder`` for the reader); none for a campaign stored before lists were kept."""
+    upload = session.execute(
+        select(Upload.content, Upload.file_name, Upload.sheet, Upload.header_row, Upload.headers)
+        .where(Upload.campaign_id == campaign_id)
+        .order_by(Upload.id)
+        .limit(1)
+    ).first()
+    if upload is None or upload.content is None or upload.headers is None:
+        return [], iter(())
+    path = folder / ("list" + Path(upload.file_name).suffix.lower())  # the reader goes by the suffix
+    path.write_bytes(upload.content)
+    cells = RowCells([str(h) for h in upload.headers], upload.header_row or 0, limits)
+    source = cells.open(path, upload.sheet or None)
+    return cells.headers, cells.read(source)
+
+
+def rows(
+    session: Session,
+    campaign_id: int,
+    settings: Settings | None = None,
+    width: int = 0,
+    own_rows: OwnRows = iter(()),
+) -> Iterator[list[Cell]]:
+    """The export's rows, said in the current language (``i18n.use``), each followed by ``width`` cells
+    of the list's own columns: those of ``own_rows`` (row number, cells), in the list's order."""
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise NotFoundError(f"no campaign {campaign_id}")
-    vendor = campaign.vendor
-    # After a failover, a recipient settled on an earlier account is said in that account's vendor codes.
-    moves = (campaign.routing or {}).get("moves", [])
-    vendor_of = {m.get("from"): m.get("from_vendor") or vendor for m in moves}
+    codes = _Codes(settings, campaign)
+    labels: dict[str, str] = {}
+    blank = [""] * width
+    own_row, own = 0, blank  # the list's row at hand: recipients come in input order, as its rows do
 
     def local(at: datetime | None) -> datetime | None:
         return at.astimezone(i18n.CHINA) if at is not None else None
@@ -121,11 +197,32 @@ def rows(session: Session, campaign_id: int) -> Iterator[list[Cell]]:
         .execution_options(yield_per=FETCH)
     )
     states: dict[str, str] = {}
-    for (row, mobile, raw, text, segments, state, status, code, batch, sent, delivered, reason, reason_code,
-         params, account, variant, again) in session.execute(query):  # fmt: skip
+    for (
+        row,
+        mobile,
+        raw,
+        text,
+        segments,
+        state,
+        status,
+        code,
+        batch,
+        sent,
+        delivered,
+        reason,
+        reason_code,
+        params,
+        account,
+        variant,
+        again,
+    ) in session.connection().execute(query):  # fmt: skip (Core rows: no ORM work per row)
         vendor_code = status or code
         sent_by = None if state == RecipientState.REJECTED else (account or campaign.account)
         label = states.get(state) or states.setdefault(state, i18n.pgettext("recipient", state))
+        module = codes.module(sent_by or campaign.account)
+        while own_row < row:  # several recipients of one row (each of its numbers) share its cells
+            own_row, own = next(own_rows, (_NO_MORE, blank))
+        mine = own if own_row == row else blank
         yield [
             row,
             mobile or raw,
@@ -133,13 +230,16 @@ def rows(session: Session, campaign_id: int) -> Iterator[list[Cell]]:
             segments,
             label,
             vendor_code,
-            _meaning(vendor_of.get(account, vendor) if account else vendor, state, vendor_code),
+            _meaning(module, state, vendor_code),
             batch,
             local(sent),
             local(delivered),
             _reason(row, reason, reason_code, params) or (i18n.gettext(RESENT) if again else None),
-            sent_by,
+            None
+            if sent_by is None
+            else (labels.get(sent_by) or labels.setdefault(sent_by, _account_label(sent_by, module.NAME))),
             variant,
+            *(mine if len(mine) == width else mine[:width] + blank[len(mine) :]),
         ]
 
 
@@ -150,8 +250,32 @@ def _reason(row: int, english: str | None, code: str | None, params: dict[str, A
     return reasons.at_row(row, column, code, params, english)
 
 
-def export(session: Session, campaign_id: int, path: Path, lang: str | None = None) -> int:
-    """Write the campaign's rows to ``path`` (.xlsx or .csv) in ``lang``; returns how many."""
+DOWNLOAD_NAME = N_("campaign-%(id)s-results")
+
+
+def download_name(campaign_id: int, path: Path, lang: str | None = None) -> str:
+    """The name a downloaded export is saved under, in the export's language: 活动12-发送结果.xlsx."""
     with i18n.use(language(lang, path)):
-        header = [i18n.gettext(name) for name, _ in COLUMNS]
-        return write_rows(path, header, rows(session, campaign_id), widths=[w for _, w in COLUMNS])
+        return i18n.gettext(DOWNLOAD_NAME) % {"id": campaign_id} + path.suffix.lower()
+
+
+def export(
+    session: Session,
+    campaign_id: int,
+    path: Path,
+    lang: str | None = None,
+    settings: Settings | None = None,
+) -> int:
+    """Write the campaign's rows to ``path`` (.xlsx or .csv) in ``lang``; returns how many. ``settings``
+    gives each account's own code table (``extra_codes``)."""
+    limits = settings.sheet_limits if settings is not None else DEFAULT_LIMITS
+    with i18n.use(language(lang, path)), tempfile.TemporaryDirectory(prefix="dispatcher-export-") as tmp:
+        try:
+            own, own_rows = own_cells(session, campaign_id, Path(tmp), limits)
+        except DispatcherError as exc:  # the results matter more than the list's columns: never lose them
+            log.warning("campaign %s: exported without the list's own columns: %s", campaign_id, exc)
+            own, own_rows = [], iter(())
+        header = [i18n.gettext(name) for name, _ in COLUMNS] + own
+        widths = [w for _, w in COLUMNS] + [INPUT_WIDTH] * len(own)
+        found = rows(session, campaign_id, settings, len(own), own_rows)
+        return write_rows(path, header, found, widths=widths, sheet=i18n.gettext(SHEET))

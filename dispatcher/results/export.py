@@ -1,4 +1,4 @@
-"""Campaign exports as xlsx (openpyxl write-only) or CSV, safe against formula injection."""
+"""Campaign exports as xlsx (``xlsx.write_xlsx``) or CSV, safe against formula injection."""
 
 from __future__ import annotations
 
@@ -6,17 +6,12 @@ import csv
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from dispatcher.errors import InputError
+from dispatcher.results.xlsx import write_xlsx
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_FIRST = frozenset(FORMULA_PREFIXES)  # each prefix is one character
 
 Cell = str | int | float | datetime | None
 
@@ -34,22 +29,12 @@ def csv_safe(value: Cell) -> Cell:
     return value
 
 
-def _xlsx_cell(sheet: WriteOnlyWorksheet, value: Cell) -> Any:
-    if isinstance(value, datetime):
-        # Excel has no time zones: write the local wall time the value carries.
-        return value.replace(tzinfo=None)
-    if isinstance(value, str):
-        # XML cannot hold most control characters (openpyxl refuses the whole file): shown as U+FFFD.
-        value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
-    if isinstance(value, str) and is_formula_like(value):
-        cell = WriteOnlyCell(sheet, value=value)
-        cell.data_type = "s"  # stored as a string, never parsed as a formula
-        return cell
-    return value
-
-
 def write_rows(
-    path: Path, header: Sequence[str], rows: Iterable[Sequence[Cell]], widths: Sequence[float] = ()
+    path: Path,
+    header: Sequence[str],
+    rows: Iterable[Sequence[Cell]],
+    widths: Sequence[float] = (),
+    sheet: str = "recipients",
 ) -> int:
     """Write ``rows`` to ``path`` (.xlsx or .csv by suffix); returns the number of data rows.
 
@@ -61,22 +46,24 @@ def write_rows(
         # UTF-8 with BOM: what Chinese Excel needs to open it without mojibake.
         with path.open("w", newline="", encoding="utf-8-sig") as handle:
             writer = csv.writer(handle)
-            writer.writerow(header)
+            writer.writerow([csv_safe(v) for v in header])  # a list's own column names come after ours
+            first = _FORMULA_FIRST
+            write = writer.writerow
             for row in rows:
-                writer.writerow([csv_safe(v) for v in row])
+                # Text by its first character, numbers and blanks as they are (most cells, no call per
+                # cell); the rest (times) through csv_safe.
+                write(
+                    [
+                        ("'" + v if v[:1] in first else v)
+                        if type(v) is str
+                        else v
+                        if v is None or type(v) is int
+                        else csv_safe(v)
+                        for v in row
+                    ]
+                )
                 count += 1
         return count
     if suffix not in (".xlsx", ".xlsm"):
         raise InputError(f"{path}: export format must be .xlsx or .csv, not {suffix or 'none'!r}")
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet("recipients")
-    sheet.freeze_panes = "A2"
-    for index, width in enumerate(widths, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = width
-    sheet.append(list(header))
-    for row in rows:
-        sheet.append([_xlsx_cell(sheet, v) for v in row])
-        count += 1
-    sheet.auto_filter.ref = f"A1:{get_column_letter(max(len(header), 1))}{count + 1}"
-    book.save(path)
-    return count
+    return write_xlsx(path, sheet, header, rows, widths)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -115,6 +116,12 @@ class Upload(Base):
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     uploaded_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = _created()
+    # The list itself, as read (its digest is sha256), its header row and column names: the export gives
+    # each row's own cells back (姓名, 城市 …) after the dispatcher's columns. One write per upload, rather
+    # than a row per recipient: a million-row create pays a file's bytes, not another bulk insert.
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)
+    header_row: Mapped[int | None] = mapped_column(Integer)
+    headers: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class Chunk(Base):

@@ -90,7 +90,8 @@ def insert_upload(
     columns = (a.mobiles, a.texts, a.segments, a.chunk_ids, a.text_in_chunk)
     if any(len(column) != len(rows) for column in columns):
         raise ValueError("the accepted columns differ in length")
-    if any(r.row_number >= s.row_number for r, s in pairwise(rejected)):
+    # Equal row numbers: a cell of two numbers sent to each (``--each-number``) may lose both.
+    if any(r.row_number > s.row_number for r, s in pairwise(rejected)):
         raise ValueError("rejected rows must come in input order")
     in_chunk = a.text_in_chunk
     written = 0

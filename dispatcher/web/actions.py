@@ -101,6 +101,7 @@ def create(  # noqa: PLR0913 - one parameter per field of the compose form
     fallbacks: list[str] | None = None,
     variant_templates: list[str] | None = None,
     split: str | None = None,
+    each_number: bool = False,
 ) -> Created:
     """Create (draft, or scheduled at ``start_at``). A large campaign stays a draft until approved.
     The list is read, rendered and stored by a sandboxed child (:func:`parsing.create`): a list that
@@ -115,6 +116,7 @@ def create(  # noqa: PLR0913 - one parameter per field of the compose form
         "fallbacks": fallbacks or (),
         "variant_templates": variant_templates or (),
         "split": split,
+        "each_number": each_number,
     }
     made = ctx.sandbox.run(
         upload_name,

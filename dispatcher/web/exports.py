@@ -31,13 +31,13 @@ def export_response(ctx: WebContext, campaign_id: int, fmt: str, lang: str | Non
         with ctx.sessions() as session:
             campaigns.get(session, campaign_id)  # 404 for an unknown campaign
             path = folder / f"campaign-{campaign_id}.{fmt}"
-            campaign_export.export(session, campaign_id, path, lang)
+            campaign_export.export(session, campaign_id, path, lang, ctx.settings)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return FileResponse(
         path,
         media_type=MEDIA[fmt],
-        filename=path.name,
+        filename=campaign_export.download_name(campaign_id, path, lang),  # 活动12-发送结果.xlsx
         background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
     )

@@ -160,7 +160,8 @@ async def compose(request: Request, ctx: Ctx, user: PageUser, token: str, sheet:
 
 
 def _form(request_form: Any) -> dict[str, str]:
-    keys = ("sheet", "phone_column", "template", "account", "start_at", "window", "name", "proof_numbers")
+    keys = ("sheet", "phone_column", "template", "account", "start_at", "window", "name", "proof_numbers",
+            "each_number")  # fmt: skip
     values = {k: str(request_form.get(k) or "") for k in keys}
     values.update(webrouting.form_values(request_form))  # issue 14: template B, split, fallbacks
     return values
@@ -179,8 +180,9 @@ def _preview(request: Request, ctx: Ctx, user: PageUser, token: str, values: dic
     saved = uploads.find(ctx.upload_dir, token, user)
     try:
         result = uploads.preview(
-            ctx, saved, values["account"], values["template"], values["sheet"], values["phone_column"]
-        )
+            ctx, saved, values["account"], values["template"], values["sheet"], values["phone_column"],
+            each_number=bool(values["each_number"]),
+        )  # fmt: skip
         webrouting.preview_variant(ctx, saved, values, result)  # issue 14: template B's samples
     except DispatcherError as exc:
         return _compose(request, ctx, user, token, values, error=describe(exc), status_code=400)
@@ -245,6 +247,7 @@ def _create(request: Request, ctx: Ctx, user: PageUser, token: str, values: dict
             fallbacks=webrouting.fallbacks(values),  # issue 14
             variant_templates=webrouting.variant_templates(values),
             split=values.get("split") or None,
+            each_number=bool(values["each_number"]),
         )
     except actions.Forbidden:
         raise

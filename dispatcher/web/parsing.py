@@ -124,6 +124,7 @@ def preview(
     opt_outs: frozenset[str],
     limits: SheetLimits,
     stored_keywords: Sequence[str] = (),
+    each_number: bool = False,
 ) -> dict[str, Any]:
     """What the campaign would be: samples, counts, rejected rows, warnings, requests and cost.
 
@@ -136,6 +137,7 @@ def preview(
         opt_outs=opt_outs,
         rules=keywords.rules_for(account, stored_keywords),
         limits=limits,
+        each_number=each_number,
     )
     chunks = chunker.plan(
         result.messages.mobiles,

@@ -173,6 +173,7 @@ def preview(
     phone_column: str,
     *,
     for_page: bool = True,
+    each_number: bool = False,
 ) -> dict[str, Any]:
     """The campaign the upload would make (:func:`parsing.preview`), read in the sandbox: within
     ``preview_timeout_s`` for a page, ``parse_timeout_s`` before creating the campaign."""
@@ -191,6 +192,7 @@ def preview(
             opt_outs=opted_out,
             stored_keywords=stored_keywords,
             limits=ctx.settings.sheet_limits,
+            each_number=each_number,
         ),
         upload.path,
         account,

@@ -192,3 +192,36 @@ def test_given_the_header_repeated_inside_the_list_then_the_row_is_said_to_be_a_
     assert [(r.row, r.code) for r in result.rejected] == [(3, "repeated_header")]
     assert "header row repeated" in result.rejected[0].reason
     assert result.messages.mobiles == ["13912345678", "13700000001"]
+
+
+def test_given_a_form_whose_only_number_header_is_an_id_card_then_the_column_of_mobiles_is_chosen(
+    tmp_path: Path,
+) -> None:
+    # Given: a form-like sheet: 身份证号码 is the only header naming a number; the mobiles are under 联系
+    ids = ["110101199003071234", "11010119900307123X", "310101198502141111"]
+    rows: list[list[object]] = [["报名表"], ["序号", "姓名", "身份证号码", "联系", "城市"]]
+    rows += [[i, f"客户{i}", ids[i % 3], f"1391234567{i}", "北京"] for i in range(8)]
+    path = write_xlsx(tmp_path / "form.xlsx", {"报名": rows})
+    # When
+    result = ingest(path, "{姓名}您好【店】", marketing=False)
+    # Then: the content decides, and a warning says the header's choice was overruled
+    assert (result.phone_column, result.header_row, len(result.messages)) == ("联系", 2, 8)
+    assert any("身份证号码" in w and "联系" in w for w in result.warnings), result.warnings
+
+
+def test_given_a_phone_header_over_mobiles_then_another_column_of_mobiles_does_not_overrule_it(
+    tmp_path: Path,
+) -> None:
+    rows = [["手机", "备用"], ["13912345678", "13700000000"], ["13912345679", "13700000001"]]
+    result = ingest(_csv(tmp_path, rows), "您好【店】", marketing=False)
+    assert (result.phone_column, result.warnings) == ("手机", [])
+
+
+def test_given_a_column_named_for_mobiles_with_blank_first_rows_then_another_column_of_numbers_does_not_take_it(
+    tmp_path: Path,
+) -> None:
+    # Given: 手机 is blank in most first rows; 紧急联系人 holds someone else's numbers on every row
+    rows = [["姓名", "手机", "紧急联系人"]]
+    rows += [[f"客户{i}", "13912345670" if i == 0 else "", f"1370000000{i}"] for i in range(6)]
+    result = ingest(_csv(tmp_path, rows), "您好【店】", marketing=False)
+    assert (result.phone_column, result.messages.mobiles) == ("手机", ["13912345670"])

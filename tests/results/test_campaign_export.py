@@ -132,8 +132,23 @@ def test_given_rows_rejected_for_any_reason_when_exported_then_each_keeps_its_nu
     sheet = book.active
     assert sheet is not None
     header = [c.value for c in sheet[1]]
-    assert header == ["行号", "手机号码", "短信内容", "计费条数", "状态", "供应商代码", "含义", "批次号",
-                      "提交时间（北京时间）", "送达时间（北京时间）", "未发送原因", "发送账户", "A/B 版本"]  # fmt: skip
+    assert header == [
+        "行号",
+        "手机号码",
+        "短信内容",
+        "计费条数",
+        "状态",
+        "供应商代码",
+        "含义",
+        "批次号",
+        "提交时间（北京时间）",
+        "送达时间（北京时间）",
+        "未发送原因",
+        "发送账户",
+        "A/B 版本",
+        "手机号",
+        "姓名",
+    ]  # fmt: skip (then the list's own columns)
     body = [[c.value for c in row] for row in sheet.iter_rows(min_row=2)]
     assert [r[1] for r in body] == ["13900000002", "12345", "13900000003", "13900000002"]
     assert [r[4] for r in body] == ["已提交", "未通过", "未通过", "未通过"]
@@ -143,7 +158,7 @@ def test_given_rows_rejected_for_any_reason_when_exported_then_each_keeps_its_nu
     assert body[3][10] == "第 5 行，手机号列：与第 2 行重复，短信内容不同（只发送第 2 行的）"
     # ... and the sheet is one a person can work with: frozen header, a filter, sized columns
     assert sheet.freeze_panes == "A2"
-    assert sheet.auto_filter.ref == "A1:M5"
+    assert sheet.auto_filter.ref == "A1:O5"
     assert sheet.column_dimensions["C"].width >= 40 and sheet.column_dimensions["B"].width >= 12
 
     # And in English on request, the same rows

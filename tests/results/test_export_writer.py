@@ -51,3 +51,25 @@ def test_given_formula_looking_text_when_exported_to_csv_then_it_is_quoted(tmp_p
 def test_given_an_unknown_suffix_then_the_error_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"out\.pdf"):
         write_rows(tmp_path / "out.pdf", HEADER, ROWS)
+
+
+def test_given_text_xml_cannot_hold_when_exported_to_xlsx_then_the_file_opens_with_it_shown(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "odd.xlsx"
+    rows = [[1, "a\x00b\x1bc", "<b>&amp; 'x' \"y\"</b>", "  空格  ", 12.5, "line\nnext", "\U0001f600"]]
+    assert (
+        write_rows(path, ["n", "ctl", "xml", "spaces", "f", "nl", "emoji"], rows, sheet="O'Brien 的结果") == 1
+    )
+    book = openpyxl.load_workbook(path)
+    assert book.sheetnames == ["O'Brien 的结果"]
+    values = [c.value for c in next(book.active.iter_rows(min_row=2))]  # type: ignore[union-attr]
+    assert values == [
+        1,
+        "a\ufffdb\ufffdc",
+        "<b>&amp; 'x' \"y\"</b>",
+        "  空格  ",
+        12.5,
+        "line\nnext",
+        "\U0001f600",
+    ]

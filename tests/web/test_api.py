@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable
 
 from celery.contrib.testing.worker import start_worker
@@ -37,7 +39,15 @@ def test_given_a_sender_when_creating_and_starting_by_api_then_workers_send_ever
     progress = c.get(f"/api/campaigns/{cid}/progress", headers=basic("viewer")).json()
     assert progress["series"]["accepted"][-1][1] == 5
     export = c.get(f"/api/campaigns/{cid}/export?format=csv", headers=basic("sender"))
-    assert export.status_code == 200 and export.text.count("1390000") == 5
+    assert export.status_code == 200
+    exported = list(csv.DictReader(io.StringIO(export.text.lstrip("\ufeff"))))
+    assert sorted(r["mobile"] for r in exported if r["state"] != "rejected") == [
+        f"1390000{i:04d}" for i in range(5)
+    ]
+    assert [r["手机号"] for r in exported] == [
+        *(f"1390000{i:04d}" for i in range(5)),
+        "bad",
+    ]  # the list's own
     assert c.get("/api/campaigns/999", headers=basic("viewer")).status_code == 404
 
 
