@@ -108,6 +108,7 @@ def create(  # noqa: PLR0913 (the campaign's settings, keyword-only: a form's fi
     fallbacks: Sequence[str] = (),
     variant_templates: Sequence[str] = (),
     split: str | None = None,
+    transactional: bool = False,
     each_number: bool = False,
 ) -> Created:
     """Read, validate, render and plan a campaign; store every input row. ``start_at`` schedules it.
@@ -175,6 +176,7 @@ def create(  # noqa: PLR0913 (the campaign's settings, keyword-only: a form's fi
                 timezone=settings.timezone,
                 created_by=actor,
                 fallbacks=fallback_list,
+                transactional=transactional,
             )
             .returning(Campaign.id)
         ).scalar_one()
@@ -220,6 +222,8 @@ def create(  # noqa: PLR0913 (the campaign's settings, keyword-only: a form's fi
             )
         )
         audit(session, actor, "campaign.create", campaign_id, file=path.name, recipients=len(messages))
+        if transactional:  # exempt from the frequency caps: said in the log, for whoever asks why
+            audit(session, actor, "campaign.transactional", campaign_id)
         session.commit()
     return Created(campaign_id, state, result, chunks)
 

@@ -31,6 +31,7 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dispatcher.caps import Cap, parse_caps
 from dispatcher.contacts.guard import SheetLimits
 from dispatcher.errors import ConfigError
 from dispatcher.vendors import (
@@ -79,6 +80,7 @@ _ACCOUNT_KEYS = frozenset(
         "max_in_flight",
         "extra_codes",
         "content_encoding",
+        "frequency_caps",
     }
 )
 _TOP_KEYS = frozenset(
@@ -101,6 +103,7 @@ _TOP_KEYS = frozenset(
         "body_timeout_s",
         "max_connections_per_client",
         "failover_after",
+        "frequency_caps",
         "heartbeat_seconds",
         "log_format",
         "metrics_token",
@@ -212,6 +215,8 @@ class AccountConfig:
     extra_codes: Mapping[int, CodeInfo] = field(default_factory=dict)
     # entinfo: how the text travels in mdsmssend's ``content`` (docs/vendors.md has the evidence).
     content_encoding: str = "plain"
+    # Caps of this account's campaigns, beside the global ones; counted over every account.
+    frequency_caps: tuple[Cap, ...] = ()
 
     @property
     def base_urls(self) -> list[str]:
@@ -267,6 +272,17 @@ class Settings:
     # The URL settings left to their one-machine defaults (database_url, broker_url, redis_url; not a
     # redis_url that followed a Redis broker).
     defaulted: frozenset[str] = frozenset()
+    # At most N messages to one number in K China calendar days, over every campaign and account.
+    frequency_caps: tuple[Cap, ...] = ()
+
+    def caps_for(self, account: str) -> tuple[Cap, ...]:
+        """The caps a campaign on ``account`` keeps: the global ones and the account's own."""
+        return tuple(sorted(set(self.frequency_caps) | set(self.account(account).frequency_caps)))
+
+    @property
+    def counting(self) -> bool:
+        """Some cap is configured (globally or on an account): every send is then counted."""
+        return bool(self.frequency_caps) or any(a.frequency_caps for a in self.accounts.values())
 
     @property
     def sheet_limits(self) -> SheetLimits:
@@ -370,6 +386,7 @@ class Settings:
             public_url=public_url.rstrip("/") if public_url else None,
             accounts=MappingProxyType(accounts),
             failover_after=float(failover_after),
+            frequency_caps=parse_caps(data.get("frequency_caps", []), "setting frequency_caps"),
             defaulted=frozenset(defaulted),
             **operations,
             **sizes,
@@ -585,6 +602,7 @@ def _account(  # noqa: C901 (one check per field of an account, each with its ow
         extra_codes=_extra_codes(raw.get("extra_codes", {}), where),
         content_encoding=content_encoding,
         settle_unknown_after=settle_after,
+        frequency_caps=parse_caps(raw.get("frequency_caps", []), f"{where} field frequency_caps"),
     )
 
 

@@ -60,6 +60,7 @@ from dispatcher.ratelimit import AccountLimiter, InFlight, LocalLimiter
 from dispatcher.sendloop import SendLoop
 from dispatcher.store import Campaign, CampaignState, Chunk, ChunkState, utcnow
 from dispatcher.store.campaigns import move
+from dispatcher.store.caps import CapCheck
 from dispatcher.store.chunks import (
     Claimed,
     accept_request,
@@ -118,6 +119,8 @@ class AccountRuntime:
     lease_seconds: float = LEASE_SECONDS
     # The account's requests unanswered at once (``max_in_flight``), across every worker; None: no limit.
     in_flight: InFlight | None = None
+    # The frequency caps its campaigns keep, when any cap is configured (sends are then counted).
+    caps: CapCheck | None = None
     observer: Observer | None = None  # counts requests and limiter waits for the metrics
 
 
@@ -340,6 +343,7 @@ def _send_round(
                 worker_id,
                 runtime.lease_seconds,
                 account=runtime.account.name,
+                caps=runtime.caps,
             )
         results = [Result(r.id, Next.DONE, state="claimed elsewhere") for r in batch if r.id not in claimed]
         won = [(row, claimed[row.id]) for row in batch if row.id in claimed]

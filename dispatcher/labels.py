@@ -35,6 +35,7 @@ RECIPIENT_STATES = (
     NP_("recipient", "undelivered"),
     NP_("recipient", "expired"),
     NP_("recipient", "cancelled"),
+    NP_("recipient", "capped"),
 )
 ROLES = (NP_("role", "viewer"), NP_("role", "sender"), NP_("role", "admin"))
 OPTOUT_SOURCES = (N_("reply"), N_("manual"), N_("import"))
@@ -47,6 +48,7 @@ HISTORY = {
     "chunk.split": N_("a request split to find a refused number"),
     "campaign.failover": N_("moved to the next account"),  # issue 14
     "campaign.balance_hold": N_("not started: the balance does not cover the cost"),
+    "campaign.transactional": N_("marked transactional: not held to the frequency caps"),
 }
 NO_WORKERS = N_("No sending process is running (last seen: %(time)s)")
 NO_WORKERS_EVER = N_("No sending process is running (none has been seen)")

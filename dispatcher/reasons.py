@@ -30,6 +30,7 @@ MESSAGES: dict[str, str] = {
     "repeated_header": N_("the header row repeated inside the list"),
     "too_many_numbers": N_("%(count)d numbers in one cell: at most %(most)d are read"),
     "opted_out": N_("opted out"),
+    "capped": N_("frequency cap: %(count)d messages in %(days)d days already"),
 }
 # Rows the store withdrew later (an opt-out after the upload) carry only the English text.
 _CODE_OF_TEXT = {"opted out": "opted_out"}

@@ -39,6 +39,7 @@ from dispatcher.ratelimit import (
     PullLimiter,
 )
 from dispatcher.store import make_engine, session_factory
+from dispatcher.store.caps import CapCheck
 from dispatcher.vendors.transport import for_account as transport_for
 
 logger = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ class Runtime:
                     limiter,
                     lease_seconds=lease_seconds(),
                     in_flight=self._in_flight(name, config.max_in_flight),
+                    caps=CapCheck(self.settings.caps_for(name)) if self.settings.counting else None,
                     observer=Counting(RequestCounters(self.redis)) if self.redis is not None else None,
                 )
                 self.accounts[name] = runtime

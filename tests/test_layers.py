@@ -33,6 +33,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "dispatcher.text",
             "dispatcher.backoff",
             "dispatcher.labels",
+            "dispatcher.caps",
         ),
     ),
     (

@@ -136,6 +136,14 @@ def register(app: typer.Typer) -> None:
         sheet: Annotated[str | None, typer.Option("--sheet", help="Sheet name or index.")] = None,
         phone_column: Annotated[str | None, typer.Option("--phone-column")] = None,
         name: Annotated[str | None, typer.Option("--name")] = None,
+        transactional: Annotated[
+            bool,
+            typer.Option(
+                "--transactional",
+                help="Not marketing (an order, a password): neither capped nor counted by the frequency "
+                "caps. Audited.",
+            ),
+        ] = False,
         each_number: Annotated[
             bool,
             typer.Option(
@@ -168,6 +176,7 @@ def register(app: typer.Typer) -> None:
                 fallbacks=fallback or (),
                 variant_templates=template[1:],
                 split=split,
+                transactional=transactional,
                 each_number=each_number,
             )
         except DispatcherError as exc:
@@ -302,7 +311,7 @@ def register(app: typer.Typer) -> None:
             return
         table = Table("state", "recipients", title=f"campaign {data['id']} · {data['state']}")
         for key in ("recipients", "queued", "sending", "accepted", "failed", "unknown", "delivered",
-                    "undelivered", "expired", "cancelled", "rejected"):  # fmt: skip
+                    "undelivered", "expired", "cancelled", "capped", "rejected"):  # fmt: skip
             table.add_row(key, str(data.get(key, 0)))
         console = Console()
         console.print(table)
@@ -459,7 +468,16 @@ def watch_columns() -> tuple[ProgressColumn, ...]:
 
 def _watch(read: Any, data: dict[str, Any]) -> None:
 
-    done_keys = ("accepted", "failed", "unknown", "delivered", "undelivered", "expired", "cancelled")
+    done_keys = (
+        "accepted",
+        "failed",
+        "unknown",
+        "delivered",
+        "undelivered",
+        "expired",
+        "cancelled",
+        "capped",
+    )
     said = ""
     with Progress(*watch_columns()) as progress:
         task = progress.add_task("send", total=data["recipients"], cid=data["id"], state=data["state"],

@@ -59,6 +59,16 @@ def stored_opt_outs(url: str | None = None) -> frozenset[str]:
     return _read_store(url or Settings.load().database_url, "the opt-out list", opt_out_set, frozenset())
 
 
+def would_be_capped(url: str, caps: Any, mobiles: list[str]) -> int:
+    """How many of ``mobiles`` the frequency caps would hold back if the list were sent now."""
+    from dispatcher.store.caps import would_cap
+
+    def read(session: Session) -> int:
+        return int(would_cap(session.connection(), caps, mobiles)["capped"])
+
+    return _read_store(url, "the frequency caps' counts", read, 0)
+
+
 def account_rules(settings: Settings, name: str) -> TextRules:
     """What account ``name``'s gateway refuses: its configured and stored forbidden words, '&' when it
     sends encrypted, its length limit."""
@@ -181,6 +191,8 @@ def check(
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
     data = summary(result, chunks)
+    if account is not None and (caps := settings.caps_for(account)):
+        data["capped"] = would_be_capped(settings.database_url, caps, result.messages.mobiles)
     nobody = f"no recipient left to send to: all {data['rows']:,} rows were rejected"
     if not data["messages"]:  # every row rejected: nothing would be sent, which is an error
         data["error"] = {"code": "no_recipients", "message": nobody}
@@ -199,7 +211,18 @@ def _print_summary(console: Console, data: dict[str, Any]) -> None:
         f"(header row {data['header_row']}, phone column {data['phone_column']!r})",
         highlight=False,
     )
-    for key in ("rows", "valid", "invalid", "duplicates", "opted_out", "messages", "segments", "requests"):
+    keys = (
+        "rows",
+        "valid",
+        "invalid",
+        "duplicates",
+        "opted_out",
+        "capped",
+        "messages",
+        "segments",
+        "requests",
+    )
+    for key in (k for k in keys if k in data):
         console.print(f"  {key:<11} {data[key]:>10,}")
     for method, count in data["by_method"].items():
         console.print(f"    {method:<17} {count:>8,}")

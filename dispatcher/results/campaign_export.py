@@ -85,6 +85,8 @@ def _meaning(module: VendorModule, state: str, code: str | None) -> str:
         return _("accepted by the vendor (entinfo has no delivery reports)")
     if state == RecipientState.CANCELLED:
         return _("not sent: the campaign was cancelled")
+    if state == RecipientState.CAPPED:
+        return _("not sent: the number reached its frequency cap")
     return ""
 
 

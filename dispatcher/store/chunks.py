@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from dispatcher.chunker import chunk_ref
 from dispatcher.store.campaigns import audit
+from dispatcher.store.caps import CapCheck, count_and_cap, uncount
 from dispatcher.store.models import Attempt, Campaign, Chunk, OptOut, Recipient, UnknownRequest
 from dispatcher.store.types import CampaignState, ChunkState, RecipientState, db_now, utcnow
 from dispatcher.vendors.wire import SECRET_FIELDS
@@ -109,6 +110,7 @@ def claim_chunks(
     lease_seconds: float,
     *,
     account: str | None = None,
+    caps: CapCheck | None = None,
 ) -> dict[int, Claimed]:
     """``queued → sending`` for every chunk of ``chunk_ids`` that is queued, due (``not_before``
     passed) and of a running campaign, with ONE conditional UPDATE whose RETURNING names the winners
@@ -116,7 +118,9 @@ def claim_chunks(
     ``queued → sending`` and returns them: only those are sent, never a recipient already accepted,
     delivered or withdrawn (and one on the opt-out list is withdrawn there). With ``account``, only
     chunks of campaigns on that account are won: the worker checked their packing against it, and a
-    failover meanwhile must not have them sent on the old one. Returns the winners by id. Commits."""
+    failover meanwhile must not have them sent on the old one. With ``caps`` (a frequency cap is
+    configured), the sends are counted in the same transaction and a recipient over a cap is ``capped``
+    instead (:mod:`dispatcher.store.caps`). Returns the winners by id. Commits."""
     if not chunk_ids:
         return {}
     c, r = _chunks.c, _recipients.c
@@ -163,10 +167,17 @@ def claim_chunks(
                 # unknown (failover; re-sent by "retry --include-unknown"): its reports come from this one.
                 account=None,
             )
-            .returning(r.chunk_id, r.position, r.id, r.mobile, r.text)
+            .returning(r.chunk_id, r.position, r.id, r.mobile, r.text, r.counted_on)
+        ).all()
+        capped = (
+            count_and_cap(
+                conn, caps, [(row[0], row[2], row[3], row[5]) for row in rows if row[0] is not None]
+            )
+            if caps is not None
+            else {}
         )
-        for chunk_id, position, recipient_id, mobile, text in rows:
-            if chunk_id is not None:
+        for chunk_id, position, recipient_id, mobile, text, _ in rows:
+            if chunk_id is not None and recipient_id not in capped:
                 moved[chunk_id].append((position, recipient_id, mobile or "", text or ""))
     session.commit()
     return {
@@ -444,6 +455,9 @@ def record_outcomes(
             by_kind.setdefault("other", []).append(params)
     for kind, rows in by_kind.items():
         conn.execute(_FINISH_RECIPIENTS[kind], rows)
+    not_taken = [i for i in applied if outcomes[i].state in (ChunkState.FAILED, ChunkState.QUEUED)]
+    if not_taken:  # the frequency caps' counts of sends the vendor did not take are given back
+        uncount(conn, _recipients.c.chunk_id.in_(not_taken))
 
 
 def finish_chunk(session: Session, chunk_id: int, worker_id: str, outcome: Outcome) -> bool:
@@ -510,6 +524,7 @@ def split_chunk(
             .where(r.id.in_(part), r.chunk_id == chunk_id, r.state.in_(_IN_FLIGHT))
             .values(chunk_id=child, state=RecipientState.QUEUED.value)
         )
+        uncount(conn, r.id.in_(part))  # sent again by the child: counted again when it is claimed
         children.append(child)
     audit(session, actor, "chunk.split", campaign_id, chunk=chunk_id, children=children)
     return tuple(children)

@@ -6,13 +6,14 @@ one-line constraint change rather than an enum type dance on PostgreSQL.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -94,6 +95,8 @@ class Campaign(Base):
     fallbacks: Mapped[list[str] | None] = mapped_column(JSON)
     variants: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     routing: Mapped[dict[str, Any] | None]
+    # Transactional (a password, an order): neither capped nor counted by the frequency caps.
+    transactional: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class Upload(Base):
@@ -207,6 +210,19 @@ class Recipient(Base):
     # The account it was settled on before its campaign failed over (null: the campaign's account).
     account: Mapped[str | None] = mapped_column(String(64))
     variant: Mapped[str | None] = mapped_column(String(8))  # A/B: its template's name
+    # The China day its send was counted on for the frequency caps (contact_counts); null: not counted.
+    counted_on: Mapped[date | None] = mapped_column(Date)
+
+
+class ContactCount(Base):
+    """Messages sent (in flight or taken by a vendor) to one number on one China calendar day, over every
+    campaign and account: what the frequency caps count. Written only when a cap is configured."""
+
+    __tablename__ = "contact_counts"
+
+    mobile: Mapped[str] = mapped_column(String(20), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    sent: Mapped[int] = mapped_column(Integer)
 
 
 class Attempt(Base):

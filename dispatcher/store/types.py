@@ -119,6 +119,7 @@ class RecipientState(enum.StrEnum):
     UNDELIVERED = "undelivered"
     EXPIRED = "expired"
     CANCELLED = "cancelled"  # never sent: its campaign was cancelled first
+    CAPPED = "capped"  # never sent: the number had its frequency cap's messages already (reject_reason)
 
 
 class RunOutcome(enum.StrEnum):
