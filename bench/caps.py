@@ -84,11 +84,13 @@ def main() -> None:
     messages, rounds = (20_000, 1) if args.quick else (args.messages, args.rounds)
     off: list[float] = []
     on: list[float] = []
-    with start_simulator_process(SimulatorConfig(report_delay=3600.0, seed=1)) as sim:
-        with tempfile.TemporaryDirectory(prefix="bench-caps-") as tmp:
-            for _ in range(rounds):
-                off.append(run(sim.base_url, Path(tmp), args.database_url, messages, caps=False))
-                on.append(run(sim.base_url, Path(tmp), args.database_url, messages, caps=True))
+    with (
+        start_simulator_process(SimulatorConfig(report_delay=3600.0, seed=1)) as sim,
+        tempfile.TemporaryDirectory(prefix="bench-caps-") as tmp,
+    ):
+        for _ in range(rounds):
+            off.append(run(sim.base_url, Path(tmp), args.database_url, messages, caps=False))
+            on.append(run(sim.base_url, Path(tmp), args.database_url, messages, caps=True))
     print(
         f"machine: {platform.node()} {platform.processor() or platform.machine()}, python {platform.python_version()}"
     )

@@ -22,6 +22,8 @@ from dispatcher.web.deps import CampaignId, Ctx, PageUser, check_csrf, flash, re
 from dispatcher.web.exports import export_response
 
 router = APIRouter(include_in_schema=False)
+# What an entinfo proof should carry to show how the gateway reads its content (docs/vendors.md).
+ENCODING_PROBE = "编码测试：1+1=2，满100%减，喆【签名】"
 SENT_STATES = ("accepted", "delivered", "undelivered", "expired")  # the vendor took them
 ACTIONS = ("start", "pause", "resume", "cancel", "retry", "approve")
 ACTION_DONE = {
@@ -117,6 +119,7 @@ def _compose(
         columns=seen.columns,
         form=form,
         accounts=ctx.settings.accounts,
+        encoding_probe=ENCODING_PROBE,
         default_window=format_window(ctx.settings.send_window),
         preview=preview,
         window_warning=_window_warning(ctx, form) if preview is not None else None,

@@ -130,3 +130,23 @@ def test_given_a_sender_uploading_over_and_over_then_only_their_latest_uploads_a
     assert r.status_code == 400 and "does not exist or has expired" in r.text
     assert c.get(pages[-1]).status_code == 200
     assert admin.get(kept_by_admin).status_code == 200  # another user's uploads are theirs to keep
+
+
+def test_given_an_entinfo_account_when_previewing_then_the_proof_suggests_a_text_showing_its_encoding(
+    make_web: Callable[..., Web],
+) -> None:
+    # entinfo's documents disagree on how mdsmssend reads '+', '%' and rare characters: the proof is
+    # the way to find out, so the page suggests what to send and asks what arrived
+    web = make_web()
+    c = web.signed_in("sender", language="zh-CN")
+    page = upload(web, c, [("13900000001", "张三")])
+    pages = {}
+    for vendor in ("entinfo", "yunxin"):
+        form = {"csrf": csrf_of(c.get(page).text), "sheet": "客户", "phone_column": "手机号",
+                "template": TEMPLATE, "account": web.accounts[vendor]}  # fmt: skip
+        r = c.post(page + "/preview", data=form)
+        assert r.status_code == 200, r.text
+        pages[vendor] = r.text
+    assert 'id="encoding-probe"' in pages["entinfo"] and "1+1=2，满100%减，喆" in pages["entinfo"]
+    assert "content_encoding" in pages["entinfo"]
+    assert 'id="encoding-probe"' not in pages["yunxin"]
