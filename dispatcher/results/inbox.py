@@ -69,7 +69,7 @@ class ProcessStats:
 
 def record_raw(session: Session, account: str, kind: Kind, source: Source, body: str) -> int:
     """Store a pulled or pushed body as it came, and COMMIT; returns its id."""
-    body = body.replace("\x00", "\ufffd")  # PostgreSQL's text holds no NUL; nothing else is changed
+    body = parsing.storable(body)  # no NUL, no lone surrogate: nothing else is changed
     raw_id = session.execute(
         insert(RawPull)
         .values(account=account, kind=kind, source=source, body=body, received_at=utcnow())

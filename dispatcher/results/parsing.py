@@ -120,9 +120,15 @@ class ReplyRecord(NamedTuple):
     ref: str | None
 
 
+def storable(text: str) -> str:
+    """``text`` as every store holds it: no NUL (PostgreSQL's text has none), no lone surrogate (a
+    JSON push's "\ud800" cannot be encoded): one such character would fail its whole batch."""
+    text = text.replace("\x00", "\ufffd")
+    return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
+
+
 def _from_reply(reply: Reply) -> ReplyRecord:
-    # PostgreSQL's text holds no NUL: one in a reply would fail its whole batch.
-    text = reply.text.replace("\x00", "\ufffd")
+    text = storable(reply.text)
     return ReplyRecord(_mobile(reply.mobile), text, reply.at, reply.channel or None, reply.ref or None)
 
 
@@ -133,7 +139,7 @@ def pulled_replies(vendor: VendorModule, body: str) -> list[ReplyRecord]:
 # What the store's columns hold (dispatcher.store.models: reports and replies). A record outside them
 # is set aside at parse time: on PostgreSQL it would fail its whole batch, and the same batch again at
 # every run, so no later body of any account would be processed.
-_MOBILE = re.compile(r"\+?[0-9]{5,20}")
+_MOBILE = re.compile(r"\+?[0-9]{5,19}")  # at most 20 characters: the columns' width
 _BATCH = re.compile(r"[^\x00-\x1f\x7f]{1,32}")
 _STATUS = re.compile(r"[^\x00-\x1f\x7f]{1,32}")
 _CUSTOMER_ID = re.compile(r"[^\x00-\x1f\x7f]{1,60}")

@@ -131,6 +131,9 @@ def count_and_cap(
         had = sent_by_day(conn, sorted(adding), day - timedelta(days=longest(check.caps) - 1))
         given_back = []
         least = min(cap.count for cap in check.caps)
+        of_mobile: dict[str, list[int]] = defaultdict(list)  # built once: a claim may hold 300,000 numbers
+        for rid, m in fresh:
+            of_mobile[m].append(rid)
         for mobile, n in adding.items():
             days = had.get(mobile, {})
             if n <= least and len(days) <= 1 and days.get(day, n) == n:
@@ -139,7 +142,7 @@ def count_and_cap(
             before[day] = before.get(day, n) - n  # without this claim's own sends
             excess, cap = over(before, day, check.caps, n)
             if excess and cap is not None:
-                held = [rid for rid, m in fresh if m == mobile][-excess:]
+                held = of_mobile[mobile][-excess:]
                 capped.update((rid, Capped(rid, cap)) for rid in held)
                 given_back.append((mobile, day, excess))
         _take_back(conn, given_back)
@@ -152,18 +155,20 @@ def count_and_cap(
     by_cap: dict[Cap, list[int]] = defaultdict(list)
     for one in capped.values():
         by_cap[one.cap].append(one.recipient_id)
-    for cap, ids in by_cap.items():
-        conn.execute(
-            update(_recipients)
-            .where(r.id.in_(ids))
-            .values(
-                state=RecipientState.CAPPED.value,
-                chunk_id=None,
-                reject_reason=f"frequency cap: {cap.count} in {cap.days} days",
-                reject_code=CAPPED_CODE,
-                reject_params={"count": cap.count, "days": cap.days},
+    for cap, all_ids in by_cap.items():
+        for start in range(0, len(all_ids), _IN_LIST):
+            ids = all_ids[start : start + _IN_LIST]
+            conn.execute(
+                update(_recipients)
+                .where(r.id.in_(ids))
+                .values(
+                    state=RecipientState.CAPPED.value,
+                    chunk_id=None,
+                    reject_reason=f"frequency cap: {cap.count} in {cap.days} days",
+                    reject_code=CAPPED_CODE,
+                    reject_params={"count": cap.count, "days": cap.days},
+                )
             )
-        )
     return capped
 
 

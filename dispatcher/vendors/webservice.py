@@ -378,9 +378,10 @@ def parse_push_form(body: bytes, content_type: str, keys: Sequence[str]) -> tupl
         charset = "gb18030"
     pairs = [(k.lower(), v) for k, v in parse_qsl(text, keep_blank_values=True, encoding=charset)]
     named = [k for k, _ in pairs if k in keys or k == "account"]
-    if len(named) != len(set(named)):
-        # A gateway that does not encode the form lets a reply's "&GetMo=..." become a second list
-        # (the last would win): such a body is set aside, never read.
+    lists = [k for k in named if k in keys]  # GetMo, GetMo2 and Mo name the same list
+    if len(named) != len(set(named)) or len(lists) > 1:
+        # A gateway that does not encode the form lets a reply's "&GetMo=..." (or another name of the
+        # list) become a second list, read instead of the real one: such a body is set aside, never read.
         raise ValueError(f"push form repeats a field ({', '.join(sorted(named))}): a text was not encoded")
     fields = dict(pairs)
     for key in keys:

@@ -288,6 +288,9 @@ def check_encryptable(text: str) -> None:
 _TIME_FORMATS = ("%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y-%m-%d %H:%M", "%Y%m%d%H%M%S")
 
 
+MIN_YEAR, MAX_YEAR = 2000, 2100  # the years a gateway's time may name
+
+
 def parse_china_time(value: str) -> datetime | None:
     """A vendor time (China Standard Time, or epoch seconds/milliseconds) as an aware datetime."""
     text = value.strip()
@@ -299,9 +302,11 @@ def parse_china_time(value: str) -> datetime | None:
     text = text.replace("T", " ")
     for fmt in _TIME_FORMATS:
         try:
-            return datetime.strptime(text, fmt).replace(tzinfo=CHINA_TZ)
+            moment = datetime.strptime(text, fmt).replace(tzinfo=CHINA_TZ)
         except ValueError:
             continue
+        # Year 1 or 9999 is no gateway's time (and no store's: converted to UTC it overflows): not a time.
+        return moment if MIN_YEAR <= moment.year <= MAX_YEAR else None
     return None
 
 

@@ -114,7 +114,7 @@ def test_given_another_worker_penalises_then_this_worker_pauses_and_slows_down(
     for _ in range(6):
         assert mine.acquire()
         stamps.append(time.monotonic() - start)
-    assert stamps[0] >= 0.29
+    assert stamps[0] >= 0.25  # the pause's rest: 0.3 s less what a loaded machine took meanwhile
     # Spaced at the new rate: 1 / (20 * 0.97) = 51.5 ms, never closer; a loaded machine wakes the client late,
     # so the upper bound only tells the halved rate (51.5 ms) from a quartered one (103 ms).
     assert 0.050 < (stamps[-1] - stamps[0]) / 5 < 0.08

@@ -446,3 +446,40 @@ def test_given_any_texts_when_listed_as_the_gateways_write_them_then_each_comes_
     parsed, rejects = vendor.parse_replies_with_rejects(body)
     assert [(r.mobile, r.text) for r in parsed] == [(m, t.strip()) for m, t in replies]
     assert rejects == []
+
+
+# ---- what the review of this round found ----------------------------------------------------------
+
+
+def test_given_an_unencoded_push_whose_text_names_another_list_key_then_the_body_is_refused() -> None:
+    # 13900000001's text "hi&GetMo=13900000002|,|TD" in a form the gateway did not encode: GetMo is
+    # another name of the GetMo2 list, which would have been read instead, opting out 13900000002
+    body = b"account=acc&GetMo2=13900000001|,|hi&GetMo=13900000002|,|TD|,|2026-12-07 10:00:00|,|1234|;|"
+    with pytest.raises(ValueError, match="not encoded"):
+        ws.parse_push_replies_with_rejects(body, "application/x-www-form-urlencoded")
+
+
+def test_given_a_time_no_gateway_writes_then_it_is_no_time_and_no_record_boundary() -> None:
+    from dispatcher.vendors.wire import parse_china_time
+
+    assert parse_china_time("0001-1-1 0:0") is None and parse_china_time("9999-12-31 23:59:59") is None
+    assert parse_china_time("2026-12-07 10:00:00") is not None
+    # a reply text forging a record with year 1 (its UTC conversion overflowed and set the body aside)
+    body = "13900000001|,|x|,|0001-1-1 0:0|;|13900000005|,|y|,|2026-12-07 10:00:00|;|"
+    replies, rejects = ws.parse_replies_with_rejects(body)
+    assert [(r.mobile, r.text) for r in replies] == [("13900000001", "x|,|0001-1-1 0:0|;|13900000005|,|y")]
+    assert rejects == []
+
+
+def test_given_a_lone_surrogate_or_nul_in_a_text_then_it_is_made_storable() -> None:
+    from dispatcher.results.parsing import storable
+
+    assert storable("hi\ud800\x00") == "hi?\ufffd"
+    assert storable("退订") == "退订"
+
+
+def test_given_a_21_character_number_then_the_record_is_set_aside_at_parse_time() -> None:
+    from dispatcher.results.parsing import ReplyRecord, _reply_problem
+
+    assert _reply_problem(ReplyRecord("+12345678901234567890", "y", None, None, None)) == "mobile"
+    assert _reply_problem(ReplyRecord("+1234567890123456789", "y", None, None, None)) is None
