@@ -154,12 +154,15 @@ def redact_url(url: str) -> str:
 def _redact_one(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if sep:
-        netloc, slash, path = rest.partition("/")
-        if "@" in netloc:
-            userinfo, host = netloc.rsplit("@", 1)
+        # The user part ends at the last "@" before the query: a password may hold "@" and "/" alike
+        # (SQLAlchemy reads "app:s3cr/et@db/x" so), and a "/" must not end the search for it.
+        before_query = re.split(r"[?#]", rest, maxsplit=1)[0]
+        at = before_query.rfind("@")
+        if at >= 0:
+            userinfo, remainder = rest[:at], rest[at + 1 :]
             user, colon, _password = userinfo.partition(":")
-            netloc = f"{user}:***@{host}" if colon else f"{user}@{host}"
-        url = f"{scheme}{sep}{netloc}{slash}{path}"
+            rest = f"{user}:***@{remainder}" if colon else f"{user}@{remainder}"
+        url = f"{scheme}{sep}{rest}"
     return _QUERY_SECRET.sub(r"\1***", url)
 
 

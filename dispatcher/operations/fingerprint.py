@@ -26,12 +26,12 @@ def _without_password(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if not sep:
         return url
-    netloc, slash, path = rest.partition("/")
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)  # the last @: a password may hold one
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}@{host}" if user else host
-    return _QUERY_SECRET.sub(r"\1", f"{scheme}{sep}{netloc}{slash}{path}")
+    # The user part ends at the last "@" before the query: a password may hold "@" and "/" alike.
+    at = re.split(r"[?#]", rest, maxsplit=1)[0].rfind("@")
+    if at >= 0 and ":" in rest[:at]:
+        user, remainder = rest[:at].split(":", 1)[0], rest[at + 1 :]
+        rest = f"{user}@{remainder}" if user else remainder
+    return _QUERY_SECRET.sub(r"\1", f"{scheme}{sep}{rest}")
 
 
 def canonical(url: str, cwd: Path | None = None) -> str:

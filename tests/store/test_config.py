@@ -169,6 +169,18 @@ def test_given_url_with_password_when_redacted_then_password_hidden() -> None:
     assert redact_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
 
 
+def test_given_a_password_holding_a_slash_when_redacted_or_fingerprinted_then_no_part_of_it_shows() -> None:
+    # SQLAlchemy reads "app:s3cr/et+X=@db/x" as the password "s3cr/et+X=" (base64 passwords hold "/")
+    from dispatcher.operations.fingerprint import without_password
+
+    url = "postgresql+psycopg://app:s3cr/et+X=@db/x"
+    assert redact_url(url) == "postgresql+psycopg://app:***@db/x"
+    assert without_password(url) == "postgresql+psycopg://app@db/x"
+    assert (
+        redact_url("postgresql://u:p@ss/w@h/db?sslmode=require") == "postgresql://u:***@h/db?sslmode=require"
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "window"),
     [("08:00-21:00", (480, 1260)), ("00:00-24:00", (0, 1440)), (" 9:05 - 17:30 ", (545, 1050))],
