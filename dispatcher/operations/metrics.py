@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from prometheus_client.registry import Collector
 from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatcher.config import Settings
@@ -33,6 +35,7 @@ from dispatcher.store import Campaign, CampaignState, Chunk, ChunkState, Recipie
 
 OPEN = (CampaignState.SCHEDULED, CampaignState.RUNNING, CampaignState.PAUSED, CampaignState.SENT)
 REPORT_BUCKETS = (10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 4 * 3600.0, 24 * 3600.0, 72 * 3600.0)
+logger = logging.getLogger(__name__)
 RECENT_REPORTS = 10_000  # the report latency histogram covers the latest matched reports
 FINAL_REPORT = (RecipientState.DELIVERED, RecipientState.UNDELIVERED, RecipientState.EXPIRED)
 
@@ -55,6 +58,7 @@ NAMES = (
     "dispatcher_workers_alive",
     "dispatcher_beat_alive",
     "dispatcher_heartbeats_readable",
+    "dispatcher_store_up",
 )
 
 
@@ -83,8 +87,20 @@ class StoreCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         yield from self._requests()
-        with self.sources.sessions() as session:
-            yield from self._store(session)
+        up = GaugeMetricFamily("dispatcher_store_up", "1 when the store answered this scrape")
+        try:
+            with self.sources.sessions() as session:
+                figures = list(self._store(session))
+        except SQLAlchemyError as exc:
+            # The store's figures are missing, not the scrape: the heartbeats and counters still say
+            # what they know, and this says why the rest is gone (an alert rule watches it).
+            logger.warning("metrics: the store did not answer: %s", type(exc).__name__)
+            figures = []
+            up.add_metric([], 0)
+        else:
+            up.add_metric([], 1)
+        yield up
+        yield from figures
         yield from self._liveness()
         yield from self._broker()
 

@@ -90,3 +90,19 @@ def test_given_the_dashboard_then_it_parses_and_names_only_exported_metrics(
     exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
     named = {m for e in exprs for m in METRIC.findall(e)}
     assert len(exprs) >= 10 and named <= exported[0], named - exported[0]
+
+
+def test_given_a_store_that_does_not_answer_then_the_scrape_still_answers_and_says_so(tmp_path: Path) -> None:
+    # A store outage must not silence every alert: /metrics answered 500 and every series vanished
+    url = f"sqlite:///{tmp_path / 'gone' / 'store.sqlite3'}"  # a directory that does not exist
+    engine = make_engine(url)
+    redis: Redis[Any] = Redis.from_url(REDIS_URL)
+    try:
+        settings = Settings(database_url=url, broker_url="memory://", redis_url=REDIS_URL)
+        sources = Sources(settings, session_factory(engine), redis, "q", None, KeySpace("test-gone:"))
+        text = exposition(sources).decode()
+    finally:
+        redis.close()
+        engine.dispose()
+    assert "dispatcher_store_up 0.0" in text
+    assert "# TYPE dispatcher_workers_alive gauge" in text  # the heartbeats still speak
