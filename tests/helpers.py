@@ -132,3 +132,29 @@ def run_dispatcher(*args: str, timeout: float = 120) -> subprocess.CompletedProc
         env=os.environ,
         timeout=timeout,
     )
+
+
+def sent_before(sessions: Any, account: str, vendor: str, mobiles: list[str]) -> int:
+    """A campaign of ``account`` that sent to ``mobiles`` (each delivered): a reply of one of them may opt
+    it out (the inbox opts out only numbers the account sent to). Returns the campaign's id."""
+    from sqlalchemy import insert
+
+    from dispatcher.store import Campaign, Recipient
+
+    with sessions() as session:
+        campaign_id = session.execute(
+            insert(Campaign)
+            .values(name="sent before", account=account, vendor=vendor, template="t【测试】", state="completed",
+                    created_by="test")
+            .returning(Campaign.id)
+        ).scalar_one()  # fmt: skip
+        session.execute(
+            insert(Recipient),
+            [
+                {"campaign_id": campaign_id, "row_number": i + 2, "position": i, "mobile": m, "state": "delivered",
+                 "batch_id": f"b{i}", "segments": 1}
+                for i, m in enumerate(mobiles)
+            ],
+        )  # fmt: skip
+        session.commit()
+    return int(campaign_id)

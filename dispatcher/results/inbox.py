@@ -293,9 +293,13 @@ def _process_one(
     flagged = [(r, is_optout(r.text, words)) for r in found.replies]
     stats.replies += insert_replies(session, raw.account, raw.id, flagged)
     replies.assign_campaigns(session, raw.account, raw.id)
+    # Only a number this account sent to opts out by replying: the records of a pulled list cannot be
+    # told apart with certainty (the gateways escape nothing), and a text that spells out a whole record
+    # must not opt out a stranger. A reply of any other number is kept and shown, and changes nothing.
+    asked = {r.mobile for r, optout in flagged if optout}
     stats.optouts += optout_store.add(
         session,
-        [r.mobile for r, optout in flagged if optout],
+        sorted(asked & replies.sent_to(session, raw.account, asked)) if asked else [],
         source="reply",
         note=f"reply via {raw.account}",
     )

@@ -25,6 +25,27 @@ _SENT = tuple(
 )
 
 
+def sent_to(session: Session, account: str, mobiles: set[str]) -> set[str]:
+    """Those of ``mobiles`` this account sent a message to (whatever campaign, the vendor took it or
+    may have): the numbers whose reply may opt them out."""
+    found: set[str | None] = set()
+    listed = sorted(mobiles)
+    for start in range(0, len(listed), 500):
+        found.update(
+            session.execute(
+                select(Recipient.mobile)
+                .join(Campaign, Campaign.id == Recipient.campaign_id)
+                .where(
+                    Recipient.mobile.in_(listed[start : start + 500]),
+                    Recipient.state.in_(_SENT),
+                    func.coalesce(Recipient.account, Campaign.account) == account,
+                )
+                .distinct()
+            ).scalars()
+        )
+    return {m for m in found if m}
+
+
 def assign_campaigns(session: Session, account: str, raw_pull_id: int) -> int:
     """Set ``campaign_id`` on the replies of one body. Returns how many found their campaign."""
     sent_to_it = (

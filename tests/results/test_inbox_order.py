@@ -27,6 +27,7 @@ from dispatcher.store import (
     finish_chunk,
     utcnow,
 )
+from tests.helpers import sent_before
 from tests.results.scenario import FIRST, TEMPLATE, accepted_campaign, contacts, states
 from tests.stack import PG_URL
 
@@ -169,6 +170,9 @@ def test_given_opt_out_replies_in_crossed_orders_when_two_connections_process_th
     stack = make_stack(worker=False)
     account = stack.accounts["webservice"]
     numbers = [13900000000 + i for i in range(40)]
+    sent_before(
+        stack.sessions, account, "webservice", [str(n) for n in numbers]
+    )  # replies opt out its numbers
     # Given: six rounds of 40 "TD" replies, the numbers ascending then descending: two batches of 40
     # opt out the same numbers in opposite orders (a deadlock on the opt-outs' index)
     with stack.sessions() as session:

@@ -16,6 +16,7 @@ from dispatcher.cli import app
 from dispatcher.results import parsing
 from dispatcher.results.inbox import process_pending, record_raw
 from dispatcher.store import Chunk, OptOut, RawPull, ReplyRow
+from tests.helpers import sent_before
 from tests.results.scenario import accepted_campaign, drain_account, states
 from tests.stack import PG_URL
 
@@ -56,6 +57,9 @@ def test_given_bodies_the_store_cannot_hold_when_processed_then_they_are_set_asi
 ) -> None:
     stack = make_stack(worker=False)
     campaign_id = accepted_campaign(stack, 1)  # webservice, 13900000000, batch 77700030
+    # (a reply opts out only a number its account sent to)
+    sent_before(stack.sessions, stack.accounts["trigger"], "trigger", ["13900000007"])
+    sent_before(stack.sessions, stack.accounts["webservice"], "webservice", ["13900000005"])
     pushed_reply = {"type": 3, "list": [
         {"dest_phone": LONG_NUMBER, "resp_content": "TD", "resp_time": 1},
         {"dest_phone": "13900000007", "resp_content": "TD", "resp_time": 1},
@@ -115,6 +119,7 @@ def test_given_a_value_the_checks_miss_when_the_store_refuses_it_then_only_its_b
     stack = make_stack(worker=False)
     # Given the parse-time checks let an over-long number through (as a new field might one day)
     monkeypatch.setattr(parsing, "_reply_problem", lambda record: None)
+    sent_before(stack.sessions, stack.accounts["webservice"], "webservice", ["13900000004", "13900000005"])
     _inbox(
         stack,
         ("webservice", "replies", "pull", "13900000004|,|TD|,|2026-01-02 10:00:00|;|"),
@@ -160,3 +165,23 @@ def test_given_a_reply_naming_another_campaigns_chunk_then_it_is_tied_only_to_a_
     with stack.sessions() as session:
         tied = {m: c for m, c in session.execute(select(ReplyRow.mobile, ReplyRow.campaign_id))}
     assert tied == {"13900000000": x, "13700000000": None, "13800000000": y}
+
+
+def test_given_an_opt_out_reply_of_a_number_the_account_never_sent_to_then_it_is_kept_but_opts_nothing_out(
+    make_stack,
+) -> None:
+    # A text spelling out a whole record of the list (a number, a time) cannot always be told from a
+    # record: such a "reply" of a stranger must not opt the stranger out of every campaign
+    stack = make_stack(worker=False)
+    sent_before(stack.sessions, stack.accounts["webservice"], "webservice", ["13900000001"])
+    forged = "13900000001|,|x|,|2026-01-02 09:00:00|;|13900000002|,|TD|,|2026-01-02 10:00:00|;|"
+    _inbox(stack, ("webservice", "replies", "pull", forged))
+    process_pending(stack.sessions, stack.settings)
+    with stack.sessions() as session:
+        assert set(session.execute(select(OptOut.mobile)).scalars()) == set()
+        assert "13900000002" in set(session.execute(select(ReplyRow.mobile)).scalars())  # kept, shown
+    # And the number the account sent to still opts out by replying
+    _inbox(stack, ("webservice", "replies", "pull", "13900000001|,|TD|,|2026-01-02 11:00:00|;|"))
+    process_pending(stack.sessions, stack.settings)
+    with stack.sessions() as session:
+        assert set(session.execute(select(OptOut.mobile)).scalars()) == {"13900000001"}

@@ -15,6 +15,7 @@ from dispatcher.results import inbox
 from dispatcher.simulator import SimulatorConfig
 from dispatcher.store import OptOut, RawPull, Recipient, ReplyRow, ReportRow
 from dispatcher.web import push
+from tests.helpers import sent_before
 from tests.web.conftest import PUSH_TOKEN, Web, write_contacts
 from workers.tasks import enqueue
 
@@ -77,6 +78,7 @@ def test_given_trigger_json_replies_when_pushed_then_reply_stored_and_opt_out_ap
     make_web: Callable[..., Web],
 ) -> None:
     web = make_web()
+    sent_before(web.sessions, web.accounts["trigger"], "trigger", ["13900000009"])
     c = web.client()
     body = json.dumps(
         {
