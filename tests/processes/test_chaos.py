@@ -50,7 +50,7 @@ CAMPAIGNS = {
 TOTAL = sum(len(numbers) for _, numbers in CAMPAIGNS.values())
 TEMPLATE = "{姓名}您好，会员日全场8折，回T退订【测试】"
 LATE_VERDICTS = ("late_accepted", "late_failed")
-SETTLE_TIMEOUT = 240.0  # after the last event, for the campaigns to finish and every report to come
+SETTLE_TIMEOUT = 360.0  # after the last event, for the campaigns to finish and every report to come
 
 
 @pytest.mark.slow
