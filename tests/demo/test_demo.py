@@ -12,6 +12,7 @@ import openpyxl
 import pytest
 
 
+@pytest.mark.slow  # real processes, a minute and more on two cores: CI runs it (-m slow)
 @pytest.mark.parametrize("broker", [None, "redis://127.0.0.1:6379/0"], ids=["embedded", "redis"])
 def test_given_a_fresh_directory_when_running_the_demo_then_it_sends_reports_and_exports(
     tmp_path: Path, broker: str | None

@@ -38,6 +38,7 @@ def env(database_url: str) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow  # real processes, a minute and more on two cores: CI runs it (-m slow)
 def test_given_two_worker_processes_and_a_vendor_limit_then_the_limit_holds_and_each_number_goes_once(
     tmp_path: Path, env: dict[str, str]
 ) -> None:

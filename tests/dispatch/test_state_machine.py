@@ -569,7 +569,7 @@ DATABASES = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
 # The default run tries a sample of them (every actor and invariant, in a few minutes less); the full
 # run is marked slow, and CI runs it (`pytest -m slow`).
 EXAMPLES = {
-    "sample": {"sqlite": 40, "postgresql": 10},
+    "sample": {"sqlite": 12, "postgresql": 4},
     "full": {"sqlite": 300, "postgresql": 60},
 }
 

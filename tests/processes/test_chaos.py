@@ -48,6 +48,7 @@ SETTLE_TIMEOUT = 360.0  # after the last event, for the campaigns to finish and 
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # it times how its campaigns settle: run alone (CI: -n 0)
 @pytest.mark.timeout(1500)
 def test_given_faults_kills_and_a_redis_restart_then_each_number_goes_once_and_the_store_agrees(
     processes: Processes, database_url: str

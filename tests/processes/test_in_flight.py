@@ -23,6 +23,7 @@ CAMPAIGNS = 3
 PER_CAMPAIGN = 2001  # 3 requests each (mdgxsend takes 1,000): a task sends them together, unless held
 
 
+@pytest.mark.slow  # real processes, a minute and more on two cores: CI runs it (-m slow)
 @pytest.mark.timeout(900)
 def test_given_two_worker_processes_when_campaigns_share_an_entinfo_account_then_never_minus_18(
     processes: Processes, database_url: str

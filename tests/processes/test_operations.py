@@ -59,6 +59,7 @@ def status(processes: Processes, campaign_id: int) -> dict[str, Any]:
     return found
 
 
+@pytest.mark.slow  # real processes, a minute and more on two cores: CI runs it (-m slow)
 @pytest.mark.timeout(600)
 def test_given_no_worker_when_a_campaign_starts_then_it_says_workers_and_sends_once_one_starts_and_metrics_count_it(
     processes: Processes, database_url: str

@@ -24,6 +24,7 @@ RECIPIENTS = 300
 PASSWORD = "watch-it-" + uuid.uuid4().hex[:8]
 
 
+@pytest.mark.slow  # real processes, a minute and more on two cores: CI runs it (-m slow)
 @pytest.mark.timeout(900)
 def test_given_the_procfile_processes_when_a_campaign_is_scheduled_then_it_runs_and_completes_with_reports(
     processes: Processes, database_url: str

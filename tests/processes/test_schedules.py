@@ -23,6 +23,7 @@ from tests.processes.harness import Processes, Redis, Simulator, procfile
 from tests.stack import write_contacts
 
 
+@pytest.mark.slow  # real processes, a minute and more on two cores: CI runs it (-m slow)
 @pytest.mark.timeout(600)
 def test_given_a_schedule_every_few_seconds_then_each_new_export_is_sent_once_by_its_own_campaign(
     processes: Processes, database_url: str
