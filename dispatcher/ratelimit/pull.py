@@ -1,4 +1,11 @@
-"""Report and reply pulls paced on the account's own budget, so a long drain never starves the sends."""
+"""Report and reply pulls paced on the account's own budget: work-conserving, and never starving the sends.
+
+A pull takes a slot the account leaves idle at this moment, whatever its share: on an idle account (a
+campaign sent, its reports due) the drain goes at the account's whole rate. While the account sends, its
+senders have reserved the coming slots (they reserve ahead), none is idle, and a pull waits for a token
+of its share (``own``: at most :data:`PULL_SHARE` of the rate), then for a slot after the sends already
+reserved: the sends keep the rest.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +13,12 @@ import time
 
 from dispatcher.ratelimit.limiter import Limiter
 
-PULL_SHARE = 0.25  # of an account's rate, at most, for its report and reply pulls
+PULL_SHARE = 0.25  # of an account's rate, what its report and reply pulls keep while it sends
 
 
 class PullLimiter:
-    """Tokens for one account's pulls: at most ``share`` of its rate (``own``), each also a token of the
-    account's limiter that its sends take from (``account``)."""
+    """Tokens for one account's pulls: a slot of the account's limiter (``account``, that its sends take
+    from) free right now, else a token of the pulls' share (``own``) and then a slot of the account's."""
 
     def __init__(self, account: Limiter, own: Limiter) -> None:
         self.account = account
@@ -19,6 +26,8 @@ class PullLimiter:
 
     def acquire(self, timeout: float) -> bool:
         """Block until one pull may go; False if that cannot happen within ``timeout`` seconds."""
+        if self.account.try_acquire() == 0.0:  # idle now: the sends did not want this slot
+            return True
         deadline = time.monotonic() + max(0.0, timeout)
         if not self.own.acquire(timeout=timeout):
             return False
