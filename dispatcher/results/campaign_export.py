@@ -15,10 +15,11 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, select
+from sqlalchemy import ClauseElement, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from dispatcher import i18n, reasons
 from dispatcher.config import Settings
@@ -276,15 +277,19 @@ def _china(times: dict[Any, datetime], stored: Any) -> datetime:
     return local
 
 
-def _driver_rows(session: Session, query: Select[Any]) -> Iterator[Sequence[Any]]:
+def _driver_rows(session: Session, query: ClauseElement) -> Iterator[Sequence[Any]]:
     """The query's rows as the database driver gives them, in batches: no type conversion per value
     (times and JSON stay as stored: the caller converts the few it needs, once each)."""
     connection = session.connection()
-    compiled = query.compile(dialect=connection.dialect)
+    compiled = cast(SQLCompiler, query.compile(dialect=connection.dialect))
     params: Any = compiled.params
     if compiled.positiontup is not None:  # SQLite's "?" placeholders
         params = tuple(compiled.params[name] for name in compiled.positiontup)
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    driver: Any = connection.connection.dbapi_connection
+    # PostgreSQL: a server-side cursor, so a million rows are not all held at once (SQLite steps anyway).
+    cursor = (
+        driver.cursor(name="campaign_export") if connection.dialect.name == "postgresql" else driver.cursor()
+    )
     try:
         cursor.execute(str(compiled), params)
         while batch := cursor.fetchmany(FETCH):
