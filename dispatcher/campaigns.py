@@ -36,14 +36,13 @@ from dispatcher.store import (
     RecipientState,
     Upload,
     audit,
-    counts,
     transition,
     utcnow,
 )
 from dispatcher.store.bulk import bind_value, write_rows
 from dispatcher.store.campaigns import locked_state, move, refuse
 from dispatcher.store.chunks import remember_unknown_requests
-from dispatcher.store.recipients import AcceptedColumns, insert_upload
+from dispatcher.store.recipients import AcceptedColumns, counts_and_segments, insert_upload
 from dispatcher.store.stats import extend_status
 from dispatcher.store.types import db_now
 from dispatcher.vendors.wire import ErrorClass
@@ -561,7 +560,7 @@ def status(session: Session, campaign_id: int, liveness: Liveness | None = None)
     """The campaign's state, recipient counts and what it waits for (``campaign status --json``);
     ``liveness``: the processes of its store, from their heartbeats (``"workers"`` and ``"beat"``)."""
     campaign = get(session, campaign_id)
-    by_state = counts(session, campaign_id)
+    by_state, segments = counts_and_segments(session, campaign_id)
     sendable = sum(v for k, v in by_state.items() if k != RecipientState.REJECTED.value)
     data: dict[str, Any] = {
         "id": campaign.id,
@@ -593,4 +592,4 @@ def status(session: Session, campaign_id: int, liveness: Liveness | None = None)
         )
     )
     routing.extend_status(session, campaign, data)  # balance hold, accounts, variants
-    return extend_status(session, data)  # delivery, failures, orphans, cost
+    return extend_status(session, data, segments=segments)  # delivery, failures, orphans, cost

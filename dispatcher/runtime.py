@@ -120,7 +120,8 @@ class Runtime:
         return self.local_in_flight.setdefault(name, LocalInFlight(name, limit, IN_FLIGHT_LEASE_S))
 
     def pull_limiter(self, name: str) -> PullLimiter | None:
-        """The limiter of account ``name``'s report and reply pulls (its share of the account's rate)."""
+        """The limiter of account ``name``'s report and reply pulls (what its sends leave, at least their
+        share of the account's rate)."""
         sender = self.account(name)
         with self._lock:
             if name not in self.pull_limiters:

@@ -9,7 +9,7 @@ as dramatiq lays out ``rate_limits/``: the algorithm apart from where its state 
   (``backends/redis.lua``: atomic, timed by the Redis server's clock).
 - ``backends/memory.py``: :class:`LocalLimiter` on :class:`LocalRates`, the same algorithm in one
   process, without Redis (the embedded demo).
-- ``pull.py``: :class:`PullLimiter`, report and reply pulls on the account's budget, held to their share.
+- ``pull.py``: :class:`PullLimiter`, report and reply pulls on the account's budget: what the sends leave idle, at least their share.
 - ``balance.py``: :class:`BalanceGate`, balance queries the vendor's minimum interval apart.
 - ``inflight.py``: :class:`AccountInFlight` (``backends/inflight.lua``) and :class:`LocalInFlight`, an
   account's requests unanswered at once held to its ``max_in_flight``.

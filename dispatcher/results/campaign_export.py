@@ -9,15 +9,17 @@ dispatcher's, so that the export can be filtered and used again as a list.
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
-from collections.abc import Iterator
-from datetime import datetime
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import ClauseElement, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from dispatcher import i18n, reasons
 from dispatcher.config import Settings
@@ -153,26 +155,29 @@ def rows(
     own_rows: OwnRows = iter(()),
 ) -> Iterator[list[Cell]]:
     """The export's rows, said in the current language (``i18n.use``), each followed by ``width`` cells
-    of the list's own columns: those of ``own_rows`` (row number, cells), in the list's order."""
+    of the list's own columns: those of ``own_rows`` (row number, cells), in the list's order.
+
+    A million rows must export in seconds: the rows come as plain tuples in batches, and what repeats
+    from row to row (a state's label, what a code means, an account's label, a time's China time) is
+    worked out once and looked up after."""
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise NotFoundError(f"no campaign {campaign_id}")
     codes = _Codes(settings, campaign)
-    labels: dict[str, str] = {}
     blank = [""] * width
     own_row, own = 0, blank  # the list's row at hand: recipients come in input order, as its rows do
-
-    def local(at: datetime | None) -> datetime | None:
-        return at.astimezone(i18n.CHINA) if at is not None else None
-
-    # Sent again by the beat after an unknown outcome settled itself (``settle_unknown_after``).
-    resent = (
-        select(UnknownRequest.id)
-        .where(UnknownRequest.recipient_id == Recipient.id, UnknownRequest.automatic)
-        .exists()
+    # Sent again by the beat after an unknown outcome settled itself (``settle_unknown_after``): few,
+    # so one query for them all rather than a look-up per row.
+    resent = set(
+        session.execute(
+            select(UnknownRequest.recipient_id)
+            .join(Recipient, Recipient.id == UnknownRequest.recipient_id)
+            .where(Recipient.campaign_id == campaign_id, UnknownRequest.automatic)
+        ).scalars()
     )
     query = (
         select(
+            Recipient.id,
             Recipient.row_number,
             Recipient.mobile,
             Recipient.raw_value,
@@ -189,15 +194,18 @@ def rows(
             Recipient.reject_params,
             Recipient.account,
             Recipient.variant,
-            resent.label("resent"),
         )
         .outerjoin(Chunk, Chunk.id == Recipient.chunk_id)
         .where(Recipient.campaign_id == campaign_id)
         .order_by(Recipient.position, Recipient.id)
-        .execution_options(yield_per=FETCH)
     )
+    rejected, home = RecipientState.REJECTED.value, campaign.account
     states: dict[str, str] = {}
+    meanings: dict[tuple[str, str, str | None], str] = {}  # (account, state, code) -> meaning
+    accounts: dict[str, tuple[VendorModule, str]] = {}  # account -> its module and label
+    times: dict[Any, datetime] = {}  # stored time -> China time: a chunk's recipients share theirs
     for (
+        rid,
         row,
         mobile,
         raw,
@@ -206,7 +214,7 @@ def rows(
         state,
         status,
         code,
-        batch,
+        batch_id,
         sent,
         delivered,
         reason,
@@ -214,12 +222,23 @@ def rows(
         params,
         account,
         variant,
-        again,
-    ) in session.connection().execute(query):  # fmt: skip (Core rows: no ORM work per row)
+    ) in _driver_rows(session, query):  # fmt: skip
         vendor_code = status or code
-        sent_by = None if state == RecipientState.REJECTED else (account or campaign.account)
+        sent_by = None if state == rejected else (account or home)
+        key = (sent_by or home, state, vendor_code)
+        meaning = meanings.get(key)
+        if meaning is None:
+            module, _label = accounts.get(key[0]) or _account(accounts, codes, key[0])
+            meaning = meanings[key] = _meaning(module, state, vendor_code)
         label = states.get(state) or states.setdefault(state, i18n.pgettext("recipient", state))
-        module = codes.module(sent_by or campaign.account)
+        if sent is not None:
+            sent = times.get(sent) or _china(times, sent)
+        if delivered is not None:
+            delivered = times.get(delivered) or _china(times, delivered)
+        if reason or reason_code:
+            why = _reason(row, reason, reason_code, json.loads(params) if type(params) is str else params)
+        else:
+            why = i18n.gettext(RESENT) if rid in resent else None
         while own_row < row:  # several recipients of one row (each of its numbers) share its cells
             own_row, own = next(own_rows, (_NO_MORE, blank))
         mine = own if own_row == row else blank
@@ -230,17 +249,53 @@ def rows(
             segments,
             label,
             vendor_code,
-            _meaning(module, state, vendor_code),
-            batch,
-            local(sent),
-            local(delivered),
-            _reason(row, reason, reason_code, params) or (i18n.gettext(RESENT) if again else None),
-            None
-            if sent_by is None
-            else (labels.get(sent_by) or labels.setdefault(sent_by, _account_label(sent_by, module.NAME))),
+            meaning,
+            batch_id,
+            sent,
+            delivered,
+            why,
+            None if sent_by is None else (accounts.get(sent_by) or _account(accounts, codes, sent_by))[1],
             variant,
             *(mine if len(mine) == width else mine[:width] + blank[len(mine) :]),
         ]
+        if len(times) > 100_000:  # a campaign sent over days: keep the cache small
+            times.clear()
+
+
+def _account(
+    accounts: dict[str, tuple[VendorModule, str]], codes: _Codes, account: str
+) -> tuple[VendorModule, str]:
+    module = codes.module(account)
+    found = accounts[account] = (module, _account_label(account, module.NAME))
+    return found
+
+
+def _china(times: dict[Any, datetime], stored: Any) -> datetime:
+    """A stored time (SQLite: naive UTC text; PostgreSQL: an aware datetime) in China time."""
+    at = datetime.fromisoformat(stored) if type(stored) is str else stored
+    local = times[stored] = (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).astimezone(i18n.CHINA)
+    return local
+
+
+def _driver_rows(session: Session, query: ClauseElement) -> Iterator[Sequence[Any]]:
+    """The query's rows as the database driver gives them, in batches: no type conversion per value
+    (times and JSON stay as stored: the caller converts the few it needs, once each)."""
+    connection = session.connection()
+    compiled = cast(SQLCompiler, query.compile(dialect=connection.dialect))
+    params: Any = compiled.params
+    if compiled.positiontup is not None:  # SQLite's "?" placeholders
+        params = tuple(compiled.params[name] for name in compiled.positiontup)
+    driver: Any = connection.connection.dbapi_connection
+    # PostgreSQL: a server-side cursor, so a million rows are not all held at once (SQLite steps anyway).
+    cursor = (
+        driver.cursor(name="campaign_export") if connection.dialect.name == "postgresql" else driver.cursor()
+    )
+    try:
+        cursor.execute(str(compiled), params)
+        while batch := cursor.fetchmany(FETCH):
+            yield from batch
+    finally:
+        cursor.close()
 
 
 def _reason(row: int, english: str | None, code: str | None, params: dict[str, Any] | None) -> str | None:

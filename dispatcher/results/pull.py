@@ -4,8 +4,10 @@ Every non-empty answer is committed to the store (``raw_pulls``) before the next
 parsing: the pull consumed those records at the vendor, so a crash right after it must lose nothing.
 
 Each call takes a token from the account's rate limiter (:class:`dispatcher.ratelimit.PullLimiter`: the
-tokens its sends take, at most a quarter of them), so a drain never pushes the sends into "too frequent"
-and never starves them. The first error answer ends the drain (the vendor module classifies it):
+tokens its sends take; any the sends leave idle, at least a quarter of them while it sends), so a drain
+never pushes the sends into "too frequent", never starves them, and takes the account's whole rate once
+it is idle (a campaign sent, its reports due). A non-empty answer is pulled again at once; the drain
+ends at the first empty answer, and the next beat (every few seconds) drains again. The first error answer ends the drain (the vendor module classifies it):
 
 - "too frequent" (``rate_limited``, or HTTP 429): the account slows down and is not pulled again for
   :data:`DEFER_SECONDS` (recorded in Redis, so every process holds off);

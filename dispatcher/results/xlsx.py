@@ -10,6 +10,7 @@ carry (Excel has no time zones).
 
 from __future__ import annotations
 
+import re
 import zipfile
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -17,8 +18,7 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.utils import get_column_letter
+from dispatcher.contacts.headers import column_letter
 
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -59,6 +59,8 @@ _STYLES = (
     '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>'
 )
 _EPOCH = datetime(1899, 12, 30)
+# What XML 1.0 cannot hold (openpyxl's rule; not imported from it: a CSV export need not load openpyxl).
+ILLEGAL_CHARACTERS_RE = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
 _ROWS_PER_WRITE = 2_000
 
 
@@ -87,7 +89,7 @@ def write_xlsx(
     """Write ``header`` and ``rows`` to ``path``: header frozen, a filter on every column, ``widths``
     (characters) for the first columns. Returns the number of data rows."""
     width = max(len(header), 1)
-    letters = [get_column_letter(i) for i in range(1, width + 1)]
+    letters = [column_letter(i) for i in range(width)]
     cols = "".join(
         f'<col min="{i}" max="{i}" width="{w}" customWidth="1"/>' for i, w in enumerate(widths, start=1)
     )

@@ -159,6 +159,21 @@ def _json(params: dict[str, Any] | None) -> str | None:
     return None if params is None else json.dumps(params, ensure_ascii=False)
 
 
+def counts_and_segments(session: Session, campaign_id: int) -> tuple[dict[str, int], dict[str, int]]:
+    """:func:`counts`, and the segments of each state's recipients, in one pass over the campaign's
+    ``(campaign_id, state, segments)`` index (a million recipients: one pass, not two)."""
+    result = {state.value: 0 for state in RecipientState}
+    segments = {state.value: 0 for state in RecipientState}
+    query = (
+        select(Recipient.state, func.count(), func.sum(Recipient.segments))
+        .where(Recipient.campaign_id == campaign_id)
+        .group_by(Recipient.state)
+    )
+    for state, n, total in session.execute(query):
+        result[state], segments[state] = n, int(total or 0)
+    return result, segments
+
+
 def counts(session: Session, campaign_id: int) -> dict[str, int]:
     """How many recipients of a campaign are in each state (every state present, zeros included)."""
     result = {state.value: 0 for state in RecipientState}

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from dispatcher.config import Settings
 from dispatcher.errors import ConfigError
-from dispatcher.store.models import Campaign, Chunk, RawPull, Recipient, ReportRow
+from dispatcher.store.models import FAILED_STATES, Campaign, Chunk, RawPull, Recipient, ReportRow
 from dispatcher.store.types import RecipientState
 from dispatcher.vendors import NO_REPORTS
 
@@ -64,10 +64,9 @@ def failure_codes(session: Session, campaign_id: int) -> dict[str, int]:
     code = func.coalesce(Recipient.report_status, Recipient.vendor_code, Recipient.error_class)
     rows = session.execute(
         select(code, func.count())
-        .where(
-            Recipient.campaign_id == campaign_id,
-            Recipient.state.in_((RecipientState.FAILED.value, RecipientState.UNDELIVERED.value)),
-        )
+        # The partial index's own condition, as literal text: the database matches it to the index
+        # (SQLite cannot with bound values) and counts from the index alone.
+        .where(Recipient.campaign_id == campaign_id, FAILED_STATES)
         .group_by(code)
     ).all()
     return dict(sorted(((str(c or "unknown"), int(n)) for c, n in rows), key=lambda kv: (-kv[1], kv[0])))
@@ -100,8 +99,14 @@ def set_aside(session: Session, campaign: Campaign) -> int:
     )
 
 
-def extend_status(session: Session, data: dict[str, Any], settings: Settings | None = None) -> dict[str, Any]:
-    """Add delivery figures to ``campaigns.status`` output (in place; also returned)."""
+def extend_status(
+    session: Session,
+    data: dict[str, Any],
+    settings: Settings | None = None,
+    segments: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """Add delivery figures to ``campaigns.status`` output (in place; also returned). ``segments``: each
+    state's segments, when the caller counted them already (``recipients.counts_and_segments``)."""
     campaign_id = int(data["id"])
     campaign = session.get(Campaign, campaign_id)
     assert campaign is not None
@@ -114,16 +119,7 @@ def extend_status(session: Session, data: dict[str, Any], settings: Settings | N
     data["failure_codes"] = failure_codes(session, campaign_id)
     # Per account that sent (a failover leaves recipients on earlier accounts): their vendors say
     # whether reports come, their prices what was spent.
-    sent_on = func.coalesce(Recipient.account, campaign.account)
-    sent_segments = func.sum(case((Recipient.state.in_(_SENT), Recipient.segments), else_=0))
-    by_account = {
-        str(account): int(segments or 0)
-        for account, segments in session.execute(
-            select(sent_on, sent_segments)
-            .where(Recipient.campaign_id == campaign_id, Recipient.state != RecipientState.REJECTED.value)
-            .group_by(sent_on)
-        )
-    } or {campaign.account: 0}
+    by_account = _segments_by_account(session, campaign, segments)
     vendor_of = {m.get("from"): m.get("from_vendor") for m in (campaign.routing or {}).get("moves", [])}
     vendor_of[campaign.account] = campaign.vendor
     data["has_reports"] = any((vendor_of.get(a) or campaign.vendor) not in NO_REPORTS for a in by_account)
@@ -135,6 +131,30 @@ def extend_status(session: Session, data: dict[str, Any], settings: Settings | N
     known = [price * by_account[a] for a, price in prices.items() if price is not None]
     data["cost"] = str(sum(known, Decimal(0))) if len(known) == len(prices) else None
     return data
+
+
+def _segments_by_account(
+    session: Session, campaign: Campaign, by_state: dict[str, int] | None = None
+) -> dict[str, int]:
+    """Segments sent per account that sent them. Without a failover every recipient went on the
+    campaign's account: one sum over the sent states, from the (campaign, state, segments) index alone
+    (a million recipients in a fraction of a second, where the per-account grouping reads each row)."""
+    sent = Recipient.campaign_id == campaign.id, Recipient.state.in_(_SENT)
+    if not (campaign.routing or {}).get("moves"):
+        if by_state is not None:
+            return {campaign.account: sum(by_state.get(state, 0) for state in _SENT)}
+        total = session.execute(select(func.sum(Recipient.segments)).where(*sent)).scalar_one()
+        return {campaign.account: int(total or 0)}
+    sent_on = func.coalesce(Recipient.account, campaign.account)
+    sent_segments = func.sum(case((Recipient.state.in_(_SENT), Recipient.segments), else_=0))
+    return {
+        str(account): int(segments or 0)
+        for account, segments in session.execute(
+            select(sent_on, sent_segments)
+            .where(Recipient.campaign_id == campaign.id, Recipient.state != RecipientState.REJECTED.value)
+            .group_by(sent_on)
+        )
+    } or {campaign.account: 0}
 
 
 def _settings() -> Settings | None:

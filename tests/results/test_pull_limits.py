@@ -82,8 +82,9 @@ def test_given_a_drain_while_the_account_sends_then_together_they_stay_within_it
     assert pulled.bodies == {"replies": 6} and not pulled.failures and not pulled.skipped
     with stack.sessions() as session:
         assert len(session.execute(select(RawPull.id).where(RawPull.account == name)).all()) == 6
-    # ... at no more than its share of the account's rate (7 calls at 0.75/s: about 8 s).
-    assert drained_in >= 6 / (ACCOUNT_RATE * 0.25)
+    # ... and never faster than the account's rate (7 calls, sends beside them: the sends keep priority
+    # and the pulls take what they leave, tests/ratelimit/test_pull_share.py)
+    assert drained_in >= 6 / ACCOUNT_RATE
 
 
 # ---- error answers, against a gateway that always answers the same -----------------------------------
