@@ -22,7 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select, type_coerce
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,6 +32,7 @@ from dispatcher.operations import heartbeat
 from dispatcher.operations.counters import LATENCY_BUCKETS, Counts, RequestCounters
 from dispatcher.operations.fingerprint import fingerprint
 from dispatcher.store import Campaign, CampaignState, Chunk, ChunkState, Recipient, RecipientState, ReportRow
+from dispatcher.store.types import UTCDateTime
 
 OPEN = (CampaignState.SCHEDULED, CampaignState.RUNNING, CampaignState.PAUSED, CampaignState.SENT)
 REPORT_BUCKETS = (10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 4 * 3600.0, 24 * 3600.0, 72 * 3600.0)
@@ -236,8 +237,11 @@ class StoreCollector(Collector):
         oldest = None
         if running:
             now = datetime.now(UTC)
+            # Due since it was queued (``updated_at``: the re-queue sweep stamps a column of its own),
+            # or since its backoff ended (``not_before``), whichever is later.
+            due_since = case((Chunk.not_before > Chunk.updated_at, Chunk.not_before), else_=Chunk.updated_at)
             oldest = session.execute(
-                select(func.min(Chunk.updated_at)).where(
+                select(func.min(type_coerce(due_since, UTCDateTime))).where(
                     Chunk.campaign_id.in_(running),
                     Chunk.state == ChunkState.QUEUED,
                     (Chunk.not_before.is_(None)) | (Chunk.not_before <= now),

@@ -160,8 +160,12 @@ class Chunk(Base):
     # never sends it personalised; the beat re-plans it (failover). Null: planned before this was kept.
     account: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = _created()
+    # When it was queued (or last changed): the queue's age counts from here (or ``not_before``).
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     accepted_at: Mapped[datetime | None]
+    # When the beat's sweep last handed it to the broker again (scheduler.requeue_stale): its own
+    # column, so that re-queueing a lost message does not make a stuck queue look fresh.
+    requeued_at: Mapped[datetime | None]
 
 
 _HAS_BATCH = text("batch_id IS NOT NULL")
