@@ -145,7 +145,7 @@ class Doctor:
         mine = Fingerprints.of(self.settings)
         return [
             self.workers(snapshot, mine.store),
-            self.beat(snapshot, mine.store),
+            self.beat(snapshot, mine.store, mine.broker),
             self.fingerprints(snapshot, mine),
         ]
 
@@ -176,10 +176,19 @@ class Doctor:
             )
         return Check("workers", True, N_("%(count)s alive on %(hosts)s, consuming %(queues)s"), params)
 
-    def beat(self, snapshot: heartbeat.Snapshot, store: str) -> Check:
-        alive = snapshot.alive(heartbeat.BEAT, store)
+    def beat(self, snapshot: heartbeat.Snapshot, store: str, broker: str | None = None) -> Check:
+        """Beats of this store scheduling this queue's beat tasks through this broker: one of another
+        queue or broker schedules for somebody else (the fingerprints check names it)."""
+        queue = self.queue + heartbeat.BEAT_QUEUE_SUFFIX
+
+        def ours(b: heartbeat.Heartbeat) -> bool:
+            return broker is None or b.broker == broker
+
+        alive = [b for b in snapshot.alive(heartbeat.BEAT, store, queue) if ours(b)]
         if not alive:
-            seen = max((b.seen_at() for b in snapshot.of(heartbeat.BEAT, store)), default=None)
+            seen = max(
+                (b.seen_at() for b in snapshot.of(heartbeat.BEAT, store, queue) if ours(b)), default=None
+            )
             return Check(
                 "beat",
                 False,
@@ -205,8 +214,10 @@ class Doctor:
                 continue
             if b.store == mine.store:
                 differs = [part for part in ("broker", "limiter") if getattr(b, part) != getattr(mine, part)]
-            elif b.kind == heartbeat.WORKER and self.queue in b.queues:
-                differs = ["store"]  # it takes this deployment's tasks but looks for their chunks elsewhere
+            elif self.queue in b.queues or self.queue + heartbeat.BEAT_QUEUE_SUFFIX in b.queues:
+                # A worker taking this deployment's tasks but looking for their chunks elsewhere; a
+                # beat scheduling this queue's tasks from another store's settings
+                differs = ["store"]
             else:
                 continue
             if differs:

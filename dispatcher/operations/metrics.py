@@ -304,7 +304,12 @@ class StoreCollector(Collector):
             if snapshot
             else 0
         )
-        beats = len(snapshot.alive(heartbeat.BEAT, store)) if snapshot else 0
+        beat_queue = self.sources.queue + heartbeat.BEAT_QUEUE_SUFFIX
+        beats = (
+            sum(b.broker == broker for b in snapshot.alive(heartbeat.BEAT, store, beat_queue))
+            if snapshot
+            else 0
+        )
         yield _gauge(
             "dispatcher_workers_alive",
             "Workers of this store and broker consuming the send queue",
@@ -312,7 +317,10 @@ class StoreCollector(Collector):
             {(): workers},
         )
         yield _gauge(
-            "dispatcher_beat_alive", "Beats of this store alive (exactly one is right)", [], {(): beats}
+            "dispatcher_beat_alive",
+            "Beats of this store and broker scheduling the send queue's beat tasks (exactly one is right)",
+            [],
+            {(): beats},
         )
 
     def _broker(self) -> Iterator[Metric]:
