@@ -30,7 +30,7 @@ from dispatcher.config import Settings
 from dispatcher.keys import DEFAULT_KEYS, KeySpace
 from dispatcher.operations import heartbeat
 from dispatcher.operations.counters import LATENCY_BUCKETS, Counts, RequestCounters
-from dispatcher.operations.fingerprint import fingerprint
+from dispatcher.operations.fingerprint import fingerprint, store_fingerprint
 from dispatcher.store import Campaign, CampaignState, Chunk, ChunkState, Recipient, RecipientState, ReportRow
 from dispatcher.store.types import UTCDateTime
 
@@ -285,7 +285,7 @@ class StoreCollector(Collector):
     # ---- heartbeats and the broker -----------------------------------------------------------------
 
     def _liveness(self) -> Iterator[Metric]:
-        store = fingerprint(self.sources.settings.database_url)
+        store = store_fingerprint(self.sources.settings.database_url)
         snapshot = None
         if self.sources.redis is not None:
             try:

@@ -229,6 +229,17 @@ class ContactCount(Base):
     sent: Mapped[int] = mapped_column(Integer)
 
 
+class StoreIdentity(Base):
+    """One row: a random id written once (migration 0018, or at first use if the row is gone), so that
+    processes can tell whether they share a store by the database itself, not its URL's text (the same
+    SQLite path in two containers is two stores; ``postgresql://`` and ``postgresql+psycopg://`` of one
+    database is one). ``operations.fingerprint`` reads it."""
+
+    __tablename__ = "store_identity"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
 class Attempt(Base):
     """One try of a chunk's request. ``request`` is redacted: no password, pwd or submitInfo."""
 

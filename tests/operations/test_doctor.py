@@ -71,7 +71,9 @@ def test_given_stores_and_services_then_store_clock_and_flower_checks_say_what_t
     assert not unreachable.ok and "pa55" not in unreachable.detail and "app:***@db" in unreachable.detail
 
 
-def test_given_a_beat_of_another_queue_or_store_then_doctor_does_not_count_it_and_names_the_stranger() -> None:
+def test_given_a_beat_of_another_queue_or_store_then_doctor_does_not_count_it_and_names_the_stranger() -> (
+    None
+):
     elsewhere = heartbeat.Snapshot(NOW, (
         beat("worker", "a", ("q", "q.beat")),
         beat("beat", "b", ("other.beat",)),  # schedules another deployment's queue

@@ -240,3 +240,35 @@ def test_given_a_beat_whose_loop_stopped_ticking_then_its_heartbeat_says_dead_th
         assert heartbeat.read(client, keys).liveness("s1", "q").beat_alive
     finally:
         beater.stop()
+
+
+def test_given_one_store_under_two_urls_or_two_stores_under_one_url_then_the_store_fingerprint_follows_the_database(
+    database_url: str, tmp_path: Path
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    from dispatcher.operations.fingerprint import store_fingerprint
+    from dispatcher.store import identity, upgrade
+
+    identity.forget()
+    mine = store_fingerprint(database_url)
+    assert mine != fingerprint(database_url) and len(mine) == 12  # the database's own id, not its URL
+    url = make_url(database_url)
+    if url.get_backend_name() == "postgresql":
+        # The same database named with another driver, and with a password: one store, no password in it
+        plain = url.set(drivername="postgresql", password=SECRET).render_as_string(hide_password=False)
+        assert store_fingerprint(plain) == mine and SECRET not in mine
+        return
+    # Another database at the same path (as in another container): another store
+    path = Path(url.database or "")
+    for leftover in path.parent.glob(path.name + "*"):
+        leftover.unlink()
+    upgrade(database_url)
+    identity.forget()
+    assert store_fingerprint(database_url) != mine
+    # A store before migration 0018 has no id: its URL names it, as before
+    old = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    upgrade(old, "0017")
+    assert store_fingerprint(old) == fingerprint(old)
+    missing = f"sqlite:///{tmp_path / 'missing.sqlite3'}"
+    assert store_fingerprint(missing) == fingerprint(missing) and not (tmp_path / "missing.sqlite3").exists()
