@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -60,7 +60,7 @@ def _read(url: str) -> str | None:
             ).scalar_one_or_none()
             if value is None:
                 try:
-                    connection.execute(StoreIdentity.__table__.insert().values(id=secrets.token_hex(16)))
+                    connection.execute(insert(StoreIdentity).values(id=secrets.token_hex(16)))
                     connection.commit()
                 except IntegrityError:
                     connection.rollback()

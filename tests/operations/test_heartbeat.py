@@ -245,14 +245,25 @@ def test_given_a_beat_whose_loop_stopped_ticking_then_its_heartbeat_says_dead_th
 def test_given_one_store_under_two_urls_or_two_stores_under_one_url_then_the_store_fingerprint_follows_the_database(
     database_url: str, tmp_path: Path
 ) -> None:
+    from sqlalchemy import delete
     from sqlalchemy.engine import make_url
 
     from dispatcher.operations.fingerprint import store_fingerprint
-    from dispatcher.store import identity, upgrade
+    from dispatcher.store import identity, make_engine, upgrade
+    from dispatcher.store.models import StoreIdentity
 
     identity.forget()
     mine = store_fingerprint(database_url)
     assert mine != fingerprint(database_url) and len(mine) == 12  # the database's own id, not its URL
+    # Its row gone (a careless restore): written again at first use, then the same for everyone
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(delete(StoreIdentity))
+    engine.dispose()
+    identity.forget()
+    mine = store_fingerprint(database_url)
+    identity.forget()
+    assert store_fingerprint(database_url) == mine != fingerprint(database_url)
     url = make_url(database_url)
     if url.get_backend_name() == "postgresql":
         # The same database named with another driver, and with a password: one store, no password in it
