@@ -42,6 +42,7 @@ class Reading:
     value: str | None  # the vendor's figure, as it answered
     cached: bool  # the last answer: the gate did not allow a query now
     error: str | None
+    age: float | None = None  # seconds since the vendor gave ``value``; None: unknown
 
     @property
     def amount(self) -> Decimal | None:
@@ -56,11 +57,17 @@ class Reading:
 
 
 def read_balance(
-    settings: Settings, redis: Redis[Any] | None, account_name: str, *, wait: float = 0.0
+    settings: Settings,
+    redis: Redis[Any] | None,
+    account_name: str,
+    *,
+    wait: float = 0.0,
+    max_age: float | None = None,
 ) -> Reading:
     """The account's balance, asked of the vendor at most once per its interval (the gate is shared by
-    every process), else the last answer. With no last answer, waits up to ``wait`` seconds for the
-    gate to open. Never raises: the caller shows what it can."""
+    every process), else the last answer (one at most ``max_age`` seconds old, when given). Without
+    such an answer, waits up to ``wait`` seconds for the gate to open. Never raises: the caller shows
+    what it can."""
     account = settings.account(account_name)
     if redis is None:
         return Reading(account.name, None, False, "balance unavailable (no Redis)")
@@ -68,9 +75,11 @@ def read_balance(
         gate = BalanceGate(redis, account.name, vendor_module(account.vendor).BALANCE_INTERVAL_S)
         deadline = time.monotonic() + wait
         while not gate.may_query():
-            last = gate.last()
-            if last is not None or time.monotonic() >= deadline:
-                return Reading(account.name, last, True, None if last else "balance queried too recently")
+            last, age = gate.last(), gate.age()
+            recent = last is not None and (max_age is None or (age is not None and age <= max_age))
+            if recent or time.monotonic() >= deadline:
+                error = None if last else "balance queried too recently"
+                return Reading(account.name, last, True, error, age)
             time.sleep(0.25)
     except RedisError:
         return Reading(account.name, None, False, "balance unavailable (Redis does not answer)")
@@ -86,7 +95,7 @@ def read_balance(
         return Reading(account.name, _last(gate), True, str(exc))
     if answer.ok:
         gate.remember(answer.value)
-        return Reading(account.name, answer.value, False, None)
+        return Reading(account.name, answer.value, False, None, 0.0)
     if answer.code is not None:
         info = module.classify(answer.code)
         return Reading(account.name, _last(gate), True, f"{answer.code}: {info.meaning_en}")

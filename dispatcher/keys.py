@@ -34,6 +34,10 @@ class KeySpace:
         """The last balance answer of the account, served while the gate is closed."""
         return f"{self.prefix}balance:value:{account}"
 
+    def balance_read_at_key(self, account: str) -> str:
+        """When that answer came (Redis server time, epoch seconds): how old the figure is."""
+        return f"{self.prefix}balance:at:{account}"
+
     def pull_rate_account(self, account: str) -> str:
         """The limiter name of an account's pulls (their own share of the account's rate)."""
         return f"{account}:pulls"

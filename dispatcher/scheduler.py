@@ -66,11 +66,12 @@ def launch_due(
 def requeue_stale(
     sessions: sessionmaker[Session], *, older_than: timedelta | None = None, ahead: timedelta = timedelta(0)
 ) -> list[int]:
-    """Queued chunks of running campaigns that are due and were not handed out lately, by the
-    database's clock (``ahead``: as if that much later; tests). Claims and records stamp
-    ``updated_at`` with the same clock."""
+    """Queued chunks of running campaigns that are due and were neither queued nor re-queued lately,
+    by the database's clock (``ahead``: as if that much later; tests). Claims and records stamp
+    ``updated_at`` with the same clock; this sweep stamps ``requeued_at``."""
     older_than = stale_queued() if older_than is None else older_than
     now = db_now(ahead.total_seconds())
+    cutoff = db_now((ahead - older_than).total_seconds())
     with sessions() as session:
         running = select(Campaign.id).where(
             Campaign.id == Chunk.campaign_id, Campaign.state == CampaignState.RUNNING.value
@@ -80,11 +81,14 @@ def requeue_stale(
                 update(Chunk)
                 .where(
                     Chunk.state == ChunkState.QUEUED.value,
-                    Chunk.updated_at < db_now((ahead - older_than).total_seconds()),
+                    Chunk.updated_at < cutoff,
+                    Chunk.requeued_at.is_(None) | (Chunk.requeued_at < cutoff),
                     (Chunk.not_before.is_(None)) | (Chunk.not_before <= now),
                     running.exists(),
                 )
-                .values(updated_at=db_now())
+                # Not ``updated_at`` (kept as it is, against its ``onupdate``): that says when it was
+                # queued, the queue's age (operations.metrics)
+                .values(requeued_at=db_now(), updated_at=Chunk.updated_at)
                 .returning(Chunk.id),
                 execution_options={"synchronize_session": False},
             ).scalars()

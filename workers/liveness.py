@@ -4,10 +4,12 @@ started once the worker knows its queues, stopped when it shuts down. Also the J
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 from celery import Celery, bootsteps, signals
+from celery.beat import PersistentScheduler
 
 from dispatcher.config import Settings
 from dispatcher.errors import ConfigError
@@ -19,14 +21,18 @@ IN_MEMORY = "memory://"
 
 
 def start_heartbeat(
-    settings: Settings, kind: str, queues: list[str], ready: Callable[[], bool] = lambda: True
+    settings: Settings,
+    kind: str,
+    queues: list[str],
+    ready: Callable[[], bool] = lambda: True,
+    last_tick: Callable[[], float] | None = None,
 ) -> heartbeat.Heartbeater | None:
     """Write ``kind``'s heartbeat to the limiter's Redis from now on, while ``ready()`` (none without a
-    Redis: the demo)."""
+    Redis: the demo); ``last_tick``: when the beat's loop last ticked, stamped into each record."""
     if settings.redis_url.startswith(IN_MEMORY):
         return None
     record = heartbeat.record_for(kind, Fingerprints.of(settings), queues, settings.heartbeat_seconds)
-    beater = heartbeat.Heartbeater(settings.redis_url, record, ready=ready)
+    beater = heartbeat.Heartbeater(settings.redis_url, record, ready=ready, last_tick=last_tick)
     beater.start()
     return beater
 
@@ -57,6 +63,24 @@ class Heartbeat(bootsteps.StartStopStep):
     def stop(self, parent: Any) -> None:
         if self.beater is not None:
             self.beater.stop()
+
+
+class TickingScheduler(PersistentScheduler):
+    """Celery's beat scheduler, noting when its loop last completed a tick (``time.monotonic()``): the
+    beat's heartbeat says so, so that a loop that hangs shows as a dead beat although the heartbeat's
+    thread goes on. The beat runs with ``max_interval`` = the heartbeat interval: it ticks at least
+    that often, however far its next task."""
+
+    last_tick: float = time.monotonic()  # class-wide: one beat per process
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        interval = float(super().tick(*args, **kwargs))
+        TickingScheduler.last_tick = time.monotonic()
+        return interval
+
+
+def beat_last_tick() -> float:
+    return TickingScheduler.last_tick
 
 
 def install(app: Celery) -> None:

@@ -377,16 +377,23 @@ def register(app: typer.Typer) -> None:
         from dispatcher.config import beat_schedule_path
         from dispatcher.operations.heartbeat import BEAT
         from workers.app import beat_queue
-        from workers.liveness import start_heartbeat
+        from workers.liveness import TickingScheduler, beat_last_tick, start_heartbeat
 
         settings = load_settings()
         _refuse_lone_defaults(settings, standalone)
         load_sessions(settings)
         celery = celery_app(settings)
         path = schedule or beat_schedule_path(settings.database_url, celery.conf.task_default_queue)
-        beater = start_heartbeat(settings, BEAT, [beat_queue(celery.conf.task_default_queue)])
+        TickingScheduler.last_tick = time.monotonic()  # from its start: a loop that never ticks goes stale
+        queues = [beat_queue(celery.conf.task_default_queue)]
+        beater = start_heartbeat(settings, BEAT, queues, last_tick=beat_last_tick)
         try:
-            celery.Beat(loglevel=loglevel, schedule=str(path)).run()
+            celery.Beat(
+                loglevel=loglevel,
+                schedule=str(path),
+                scheduler=TickingScheduler,
+                max_interval=settings.heartbeat_seconds,
+            ).run()
         finally:
             if beater is not None:
                 beater.stop()

@@ -22,6 +22,7 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import RedisError
 
+from dispatcher.balance_guard import Reading
 from dispatcher.config import Settings, format_window, redact_url
 from dispatcher.decisions import in_window
 from dispatcher.i18n import N_
@@ -29,6 +30,7 @@ from dispatcher.operations import heartbeat
 from dispatcher.operations.fingerprint import Fingerprints
 
 CLOCK_TOLERANCE_S = 2.0
+BALANCE_SLACK_S = 1.0  # a read answered within the interval, and reported a moment later
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class Doctor:
     settings: Settings
     queue: str  # the send queue (DISPATCHER_QUEUE)
     redis: Redis[Any] | None = None
-    balance: Callable[[str], tuple[str | None, str | None]] | None = None  # account -> (value, error)
+    balance: Callable[[str], Reading] | None = None  # account -> its balance (balance_reader)
 
     def run(self) -> list[Check]:
         checks = [self.store(), self.broker(), self.limiter()]
@@ -145,7 +147,7 @@ class Doctor:
         mine = Fingerprints.of(self.settings)
         return [
             self.workers(snapshot, mine.store),
-            self.beat(snapshot, mine.store),
+            self.beat(snapshot, mine.store, mine.broker),
             self.fingerprints(snapshot, mine),
         ]
 
@@ -176,10 +178,19 @@ class Doctor:
             )
         return Check("workers", True, N_("%(count)s alive on %(hosts)s, consuming %(queues)s"), params)
 
-    def beat(self, snapshot: heartbeat.Snapshot, store: str) -> Check:
-        alive = snapshot.alive(heartbeat.BEAT, store)
+    def beat(self, snapshot: heartbeat.Snapshot, store: str, broker: str | None = None) -> Check:
+        """Beats of this store scheduling this queue's beat tasks through this broker: one of another
+        queue or broker schedules for somebody else (the fingerprints check names it)."""
+        queue = self.queue + heartbeat.BEAT_QUEUE_SUFFIX
+
+        def ours(b: heartbeat.Heartbeat) -> bool:
+            return broker is None or b.broker == broker
+
+        alive = [b for b in snapshot.alive(heartbeat.BEAT, store, queue) if ours(b)]
         if not alive:
-            seen = max((b.seen_at() for b in snapshot.of(heartbeat.BEAT, store)), default=None)
+            seen = max(
+                (b.seen_at() for b in snapshot.of(heartbeat.BEAT, store, queue) if ours(b)), default=None
+            )
             return Check(
                 "beat",
                 False,
@@ -205,8 +216,10 @@ class Doctor:
                 continue
             if b.store == mine.store:
                 differs = [part for part in ("broker", "limiter") if getattr(b, part) != getattr(mine, part)]
-            elif b.kind == heartbeat.WORKER and self.queue in b.queues:
-                differs = ["store"]  # it takes this deployment's tasks but looks for their chunks elsewhere
+            elif self.queue in b.queues or self.queue + heartbeat.BEAT_QUEUE_SUFFIX in b.queues:
+                # A worker taking this deployment's tasks but looking for their chunks elsewhere; a
+                # beat scheduling this queue's tasks from another store's settings
+                differs = ["store"]
             else:
                 continue
             if differs:
@@ -265,12 +278,43 @@ class Doctor:
         )
 
     def account(self, name: str) -> Check:
+        """A balance read proves the credentials only if it is recent: within the vendor's balance
+        interval (the gate lets one read through per interval, so a fresher one cannot be asked for)."""
+        from dispatcher.vendors.registry import get as vendor_module
+
         if self.balance is None:
             return Check(f"account:{name}", True, N_("not checked"))
-        value, error = self.balance(name)
-        if error is not None:
-            return Check(f"account:{name}", False, N_("balance read failed: %(error)s"), {"error": error})
-        return Check(f"account:{name}", True, N_("credentials accepted, balance %(value)s"), {"value": value})
+        reading = self.balance(name)
+        if reading.error is not None:
+            return Check(
+                f"account:{name}", False, N_("balance read failed: %(error)s"), {"error": reading.error}
+            )
+        if reading.value is None:
+            return Check(
+                f"account:{name}", False, N_("balance read failed: %(error)s"), {"error": "no answer yet"}
+            )
+        interval = vendor_module(self.settings.account(name).vendor).BALANCE_INTERVAL_S
+        params = {
+            "value": reading.value,
+            "age": "?" if reading.age is None else f"{reading.age:.0f}",
+            "interval": f"{interval:g}",
+        }
+        if reading.age is None or reading.age > interval + BALANCE_SLACK_S:
+            return Check(
+                f"account:{name}",
+                False,
+                N_(
+                    "balance %(value)s was read %(age)s s ago, longer than the vendor's balance interval "
+                    "(%(interval)s s): the credentials are not proven now"
+                ),
+                params,
+            )
+        return Check(
+            f"account:{name}",
+            True,
+            N_("credentials accepted, balance %(value)s (read %(age)s s ago)"),
+            params,
+        )
 
     def flower(self, url: str) -> Check:
         import httpx
@@ -304,25 +348,30 @@ def _when(at: datetime | None) -> str:
     return at.isoformat(timespec="seconds") if at is not None else "never"
 
 
-def diagnose(settings: Settings, queue: str, *, balance_wait: bool = True) -> list[Check]:
-    """Every check, as this host sees them. ``balance_wait``: wait for each account's balance gate to
-    open (the vendor's interval, 5-10 s) when no recent answer stands, rather than say "not read"."""
+def balance_reader(
+    settings: Settings, redis: Redis[Any] | None, *, wait: bool = True
+) -> Callable[[str], Reading]:
+    """Reads an account's balance for :meth:`Doctor.account`: an answer kept from within the vendor's
+    interval, else a fresh one (``wait``: for the shared gate to open, 5-10 s, rather than fail)."""
     from dispatcher.balance_guard import read_balance
     from dispatcher.vendors.registry import get as vendor_module
 
+    def balance(name: str) -> Reading:
+        interval = vendor_module(settings.account(name).vendor).BALANCE_INTERVAL_S
+        return read_balance(settings, redis, name, wait=interval + 1 if wait else 0.0, max_age=interval)
+
+    return balance
+
+
+def diagnose(settings: Settings, queue: str, *, balance_wait: bool = True) -> list[Check]:
+    """Every check, as this host sees them. ``balance_wait``: wait for each account's balance gate to
+    open (the vendor's interval, 5-10 s) when no recent answer stands, rather than say "not read"."""
     redis: Redis[Any] | None = None
     if not settings.redis_url.startswith("memory://"):
         redis = Redis.from_url(settings.redis_url, socket_timeout=3, socket_connect_timeout=3)
 
-    def balance(name: str) -> tuple[str | None, str | None]:
-        wait = vendor_module(settings.account(name).vendor).BALANCE_INTERVAL_S + 1 if balance_wait else 0.0
-        reading = read_balance(settings, redis, name, wait=wait)
-        if reading.value is None and reading.error is None:
-            return None, "no answer yet"
-        return reading.value, reading.error
-
     try:
-        return Doctor(settings, queue, redis, balance).run()
+        return Doctor(settings, queue, redis, balance_reader(settings, redis, wait=balance_wait)).run()
     finally:
         if redis is not None:
             redis.close()

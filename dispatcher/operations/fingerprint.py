@@ -1,7 +1,10 @@
-"""Fingerprints of the URLs a process uses: the first 12 hex digits of the SHA-256 of the URL with its
-password removed (a password must not be guessable from a heartbeat: hashing it would let anyone who
-reads Redis try candidates). Two processes with the same fingerprint use the same store (broker, Redis);
-a SQLite file is named by its absolute path, so two directories' ``dispatcher.sqlite3`` differ."""
+"""Fingerprints of the store, broker and Redis a process uses. The store's is its identity, a random id
+the database holds (``store.identity``, migration 0018): the same SQLite path in two containers is two
+stores, ``postgresql://`` and ``postgresql+psycopg://`` of one database one. A store that cannot tell
+(unreachable, before 0018) and the broker and Redis are named by their URL: the first 12 hex digits of
+the SHA-256 of the URL with its password removed (a password must not be guessable from a heartbeat:
+hashing it would let anyone who reads Redis try candidates); a SQLite file by its absolute path, so
+two directories' ``dispatcher.sqlite3`` differ."""
 
 from __future__ import annotations
 
@@ -50,6 +53,14 @@ def fingerprint(url: str, cwd: Path | None = None) -> str:
     return hashlib.sha256(canonical(url, cwd).encode()).hexdigest()[:12]
 
 
+def store_fingerprint(database_url: str) -> str:
+    """The store's id (its first 12 hex digits), else the URL's fingerprint."""
+    from dispatcher.store.identity import store_id
+
+    found = store_id(database_url)
+    return found[:12] if found else fingerprint(database_url)
+
+
 def host_of(url: str) -> str:
     """The host part of a URL ('' for a file or an in-process one)."""
     match = re.match(r"[^:]+://(?:[^@/]*@)?(\[[^\]]*\]|[^:/?]*)", url)
@@ -69,7 +80,7 @@ class Fingerprints:
     @classmethod
     def of(cls, settings: Settings) -> Fingerprints:
         return cls(
-            fingerprint(settings.database_url),
+            store_fingerprint(settings.database_url),
             fingerprint(settings.broker_url),
             fingerprint(settings.redis_url),
         )

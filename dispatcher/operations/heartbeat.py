@@ -6,6 +6,12 @@ stamped with the Redis server's clock, so machines whose clocks differ still agr
 alive while its last heartbeat is at most 3 intervals old (15 s by default), the beat 6 (30 s): each
 record carries its own interval, so the reader needs no setting. Records stay a day after the last
 beat, for "last seen ...". Reading is one ``HGETALL``: cheap enough for a page that polls each second.
+
+A process that stops cleanly writes a last record marked ``stopped`` (never alive, still "last seen"), so
+a restarted beat is the only one alive at once rather than one of two for 30 s. The beat's record also
+says when its scheduling loop last ticked (``ticked``): the record is written by a thread, which would
+go on while the loop hangs; a beat whose loop has not ticked for as long as its record may be missed is
+dead, however fresh the record.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -63,12 +70,16 @@ class Heartbeat:
     every: float  # seconds between two heartbeats
     at: float = 0.0  # the last one, Redis server time (epoch seconds)
     started: float = 0.0
+    ticked: float = 0.0  # the beat: its loop's last tick, Redis server time; 0: not watched (a worker)
+    stopped: bool = False  # it stopped cleanly: gone at once
 
     def age(self, now: float) -> float:
         return max(0.0, now - self.at)
 
     def alive(self, now: float) -> bool:
-        return self.age(now) <= self.every * MISSES.get(self.kind, 3)
+        limit = self.every * MISSES.get(self.kind, 3)
+        hung = self.ticked > 0 and now - self.ticked > limit
+        return not self.stopped and not hung and self.age(now) <= limit
 
     def seen_at(self) -> datetime:
         return datetime.fromtimestamp(self.at, UTC)
@@ -85,7 +96,8 @@ class Heartbeat:
         try:
             data = json.loads(text)
             data["queues"] = tuple(str(q) for q in data["queues"])
-            return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+            # Fields with a default may be missing: written by an earlier version
+            return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
         except (ValueError, TypeError, KeyError):
             return None
 
@@ -154,10 +166,24 @@ def read(redis: Redis[Any], keys: KeySpace = DEFAULT_KEYS) -> Snapshot:
     return Snapshot(now, tuple(b for b in records if b is not None))
 
 
-def write(redis: Redis[Any], record: Heartbeat, keys: KeySpace = DEFAULT_KEYS) -> Heartbeat:
-    """Stamp ``record`` with the Redis clock and store it; returns the stamped record."""
+def write(
+    redis: Redis[Any],
+    record: Heartbeat,
+    keys: KeySpace = DEFAULT_KEYS,
+    *,
+    ticked_ago: float | None = None,
+    stopped: bool = False,
+) -> Heartbeat:
+    """Stamp ``record`` with the Redis clock (and its loop's last tick, ``ticked_ago`` seconds before)
+    and store it; returns the stamped record."""
     now = redis_now(redis)
-    stamped = Heartbeat(**{**asdict(record), "at": now, "started": record.started or now})
+    stamped = Heartbeat(**{
+        **asdict(record),
+        "at": now,
+        "started": record.started or now,
+        "ticked": record.ticked if ticked_ago is None else now - max(0.0, ticked_ago),
+        "stopped": stopped,
+    })  # fmt: skip
     redis.hset(keys.heartbeats_key(), record.id, stamped.to_json())
     return stamped
 
@@ -199,6 +225,8 @@ class Heartbeater:
     # False: the process cannot do its work (a worker without its broker connection): no heartbeat, so
     # it shows as gone rather than alive and idle.
     ready: Callable[[], bool] = field(default=lambda: True)
+    # The beat: when its loop last ticked (``time.monotonic()``), stamped into each record.
+    last_tick: Callable[[], float] | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -225,7 +253,7 @@ class Heartbeater:
                 wait = self.record.every
                 try:
                     if self._ready():
-                        self.record = write(redis, self.record, self.keys)
+                        self.record = write(redis, self.record, self.keys, ticked_ago=self._ticked_ago())
                     else:
                         wait = min(wait, NOT_READY_POLL)  # say so as soon as it is ready
                     if beats % 100 == 0:
@@ -239,9 +267,22 @@ class Heartbeater:
                         logger.warning("heartbeat: cannot write to Redis (%s); retrying", type(exc).__name__)
                     failing = True
                 if self._stop.wait(wait):
+                    self._stopped(redis)
                     return
         finally:
             redis.close()
+
+    def _ticked_ago(self) -> float | None:
+        return None if self.last_tick is None else time.monotonic() - self.last_tick()
+
+    def _stopped(self, redis: Redis[Any]) -> None:
+        """The last record, marked stopped (by this thread: none of its writes can follow it)."""
+        if not self.record.at:
+            return  # never said it was alive
+        try:
+            write(redis, self.record, self.keys, stopped=True)
+        except RedisError as exc:
+            logger.warning("heartbeat: cannot say this process stopped (%s)", type(exc).__name__)
 
 
 UNREADABLE = Liveness(False, None, False, None, beat_tasks_consumed=False, readable=False)

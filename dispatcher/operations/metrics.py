@@ -22,7 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select, type_coerce
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,8 +30,9 @@ from dispatcher.config import Settings
 from dispatcher.keys import DEFAULT_KEYS, KeySpace
 from dispatcher.operations import heartbeat
 from dispatcher.operations.counters import LATENCY_BUCKETS, Counts, RequestCounters
-from dispatcher.operations.fingerprint import fingerprint
+from dispatcher.operations.fingerprint import fingerprint, store_fingerprint
 from dispatcher.store import Campaign, CampaignState, Chunk, ChunkState, Recipient, RecipientState, ReportRow
+from dispatcher.store.types import UTCDateTime
 
 OPEN = (CampaignState.SCHEDULED, CampaignState.RUNNING, CampaignState.PAUSED, CampaignState.SENT)
 REPORT_BUCKETS = (10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 4 * 3600.0, 24 * 3600.0, 72 * 3600.0)
@@ -236,8 +237,11 @@ class StoreCollector(Collector):
         oldest = None
         if running:
             now = datetime.now(UTC)
+            # Due since it was queued (``updated_at``: the re-queue sweep stamps a column of its own),
+            # or since its backoff ended (``not_before``), whichever is later.
+            due_since = case((Chunk.not_before > Chunk.updated_at, Chunk.not_before), else_=Chunk.updated_at)
             oldest = session.execute(
-                select(func.min(Chunk.updated_at)).where(
+                select(func.min(type_coerce(due_since, UTCDateTime))).where(
                     Chunk.campaign_id.in_(running),
                     Chunk.state == ChunkState.QUEUED,
                     (Chunk.not_before.is_(None)) | (Chunk.not_before <= now),
@@ -281,7 +285,7 @@ class StoreCollector(Collector):
     # ---- heartbeats and the broker -----------------------------------------------------------------
 
     def _liveness(self) -> Iterator[Metric]:
-        store = fingerprint(self.sources.settings.database_url)
+        store = store_fingerprint(self.sources.settings.database_url)
         snapshot = None
         if self.sources.redis is not None:
             try:
@@ -300,7 +304,12 @@ class StoreCollector(Collector):
             if snapshot
             else 0
         )
-        beats = len(snapshot.alive(heartbeat.BEAT, store)) if snapshot else 0
+        beat_queue = self.sources.queue + heartbeat.BEAT_QUEUE_SUFFIX
+        beats = (
+            sum(b.broker == broker for b in snapshot.alive(heartbeat.BEAT, store, beat_queue))
+            if snapshot
+            else 0
+        )
         yield _gauge(
             "dispatcher_workers_alive",
             "Workers of this store and broker consuming the send queue",
@@ -308,7 +317,10 @@ class StoreCollector(Collector):
             {(): workers},
         )
         yield _gauge(
-            "dispatcher_beat_alive", "Beats of this store alive (exactly one is right)", [], {(): beats}
+            "dispatcher_beat_alive",
+            "Beats of this store and broker scheduling the send queue's beat tasks (exactly one is right)",
+            [],
+            {(): beats},
         )
 
     def _broker(self) -> Iterator[Metric]:

@@ -160,8 +160,12 @@ class Chunk(Base):
     # never sends it personalised; the beat re-plans it (failover). Null: planned before this was kept.
     account: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = _created()
+    # When it was queued (or last changed): the queue's age counts from here (or ``not_before``).
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     accepted_at: Mapped[datetime | None]
+    # When the beat's sweep last handed it to the broker again (scheduler.requeue_stale): its own
+    # column, so that re-queueing a lost message does not make a stuck queue look fresh.
+    requeued_at: Mapped[datetime | None]
 
 
 _HAS_BATCH = text("batch_id IS NOT NULL")
@@ -236,6 +240,17 @@ class ContactCount(Base):
     mobile: Mapped[str] = mapped_column(String(20), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     sent: Mapped[int] = mapped_column(Integer)
+
+
+class StoreIdentity(Base):
+    """One row: a random id written once (migration 0018, or at first use if the row is gone), so that
+    processes can tell whether they share a store by the database itself, not its URL's text (the same
+    SQLite path in two containers is two stores; ``postgresql://`` and ``postgresql+psycopg://`` of one
+    database is one). ``operations.fingerprint`` reads it."""
+
+    __tablename__ = "store_identity"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
 
 
 class Attempt(Base):

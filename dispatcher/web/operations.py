@@ -27,10 +27,16 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def _loopback(address: str | None) -> bool:
+    """A loopback address, an IPv4-mapped one too (``::ffff:127.0.0.1``: how a dual-stack socket names
+    an IPv4 peer; ``ipaddress`` does not count it as loopback)."""
+    if address is None:
+        return False
     try:
-        return address is not None and ipaddress.ip_address(address).is_loopback
+        ip = ipaddress.ip_address(address.strip("[]"))
     except ValueError:
         return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return bool(ip.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
 def metrics_allowed(request: Request, token: str | None) -> bool:

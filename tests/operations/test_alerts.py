@@ -106,3 +106,45 @@ def test_given_a_store_that_does_not_answer_then_the_scrape_still_answers_and_sa
         engine.dispose()
     assert "dispatcher_store_up 0.0" in text
     assert "# TYPE dispatcher_workers_alive gauge" in text  # the heartbeats still speak
+
+
+def test_given_beats_and_workers_of_other_queues_stores_or_brokers_then_the_metrics_do_not_count_them(
+    tmp_path: Path,
+) -> None:
+    from dispatcher.operations import heartbeat
+    from dispatcher.operations.fingerprint import Fingerprints
+
+    url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    upgrade(url)
+    engine = make_engine(url)
+    keys = KeySpace(f"test-metrics-{uuid.uuid4().hex[:12]}:")
+    redis: Redis[Any] = Redis.from_url(REDIS_URL)
+    settings = Settings(database_url=url, broker_url=REDIS_URL, redis_url=REDIS_URL)
+    mine = Fingerprints.of(settings)
+
+    def write(kind: str, queues: tuple[str, ...], **prints: str) -> None:
+        parts = {"store": mine.store, "broker": mine.broker, "limiter": mine.limiter, **prints}
+        record = heartbeat.Heartbeat(kind, uuid.uuid4().hex, "h", 1, "0", queues, every=5.0, **parts)
+        heartbeat.write(redis, record, keys)
+
+    def alive() -> tuple[str, str]:
+        text = exposition(Sources(settings, session_factory(engine), redis, "q", None, keys)).decode()
+        found = re.search(r"^dispatcher_beat_alive (\S+)$", text, re.M)
+        workers = re.search(r"^dispatcher_workers_alive (\S+)$", text, re.M)
+        assert found and workers, text
+        return workers.group(1), found.group(1)
+
+    try:
+        write("beat", ("other.beat",))  # another deployment's queue
+        write("beat", ("q.beat",), store="fedcba987654")  # another store
+        write("beat", ("q.beat",), broker="0123456789ab")  # another broker
+        write("worker", ("other", "other.beat"))
+        write("worker", ("q", "q.beat"), store="fedcba987654")
+        assert alive() == ("0.0", "0.0")
+        write("beat", ("q.beat",))
+        write("worker", ("q", "q.beat"))
+        assert alive() == ("1.0", "1.0")
+    finally:
+        redis.delete(keys.heartbeats_key())
+        redis.close()
+        engine.dispose()

@@ -69,3 +69,22 @@ def test_given_stores_and_services_then_store_clock_and_flower_checks_say_what_t
     assert not flower.ok and "pa55" not in flower.detail and "ops:***@127.0.0.1:1" in flower.detail
     unreachable = Doctor(SETTINGS, "q").store()
     assert not unreachable.ok and "pa55" not in unreachable.detail and "app:***@db" in unreachable.detail
+
+
+def test_given_a_beat_of_another_queue_or_store_then_doctor_does_not_count_it_and_names_the_stranger() -> (
+    None
+):
+    elsewhere = heartbeat.Snapshot(NOW, (
+        beat("worker", "a", ("q", "q.beat")),
+        beat("beat", "b", ("other.beat",)),  # schedules another deployment's queue
+        beat("beat", "c", ("q.beat",), store="fedcba987654"),  # this queue, another store
+        beat("beat", "d", ("q.beat",), broker="0123456789ab"),  # publishes to another broker
+    ))  # fmt: skip
+    checks = {c.name: c for c in Doctor(SETTINGS, "q").processes(elsewhere)}
+    assert not checks["beat"].ok and "no beat alive" in checks["beat"].detail
+    odd = checks["fingerprints"]
+    assert not odd.ok and "beat c pid 7: store" in odd.detail and "beat d pid 7: broker" in odd.detail
+    # With the right one beside them: exactly one counts
+    right = heartbeat.Snapshot(NOW, (*elsewhere.beats, beat("beat", "e", ("q.beat",))))
+    check = Doctor(SETTINGS, "q").processes(right)[1]
+    assert check.ok and check.detail == "one alive: e (pid 7)"

@@ -197,3 +197,89 @@ def test_given_two_processes_then_their_claim_owner_ids_differ_by_a_random_part(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert len(other) == 8 and other != token
+
+
+def test_given_a_heartbeater_stopped_cleanly_then_its_record_says_stopped_at_once_and_keeps_last_seen(
+    redis: tuple[Redis[Any], KeySpace],
+) -> None:
+    client, keys = redis
+    beater = heartbeat.Heartbeater(REDIS_URL, record(heartbeat.BEAT, every=5.0), keys)
+    beater.start()
+    time.sleep(0.2)
+    assert len(heartbeat.read(client, keys).alive(heartbeat.BEAT, "s1")) == 1
+    beater.stop()
+    # A restarted beat is the only one alive at once, not after 6 intervals (30 s)
+    snapshot = heartbeat.read(client, keys)
+    assert snapshot.alive(heartbeat.BEAT, "s1") == []
+    (gone,) = snapshot.of(heartbeat.BEAT, "s1")
+    assert gone.stopped and gone.age(snapshot.now) < 1  # "last seen" stays
+    assert snapshot.liveness("s1", "q").beat_seen_at is not None
+
+
+def test_given_a_beat_whose_loop_stopped_ticking_then_its_heartbeat_says_dead_though_the_thread_writes(
+    redis: tuple[Redis[Any], KeySpace],
+) -> None:
+    client, keys = redis
+    last = [time.monotonic()]
+    beater = heartbeat.Heartbeater(
+        REDIS_URL, record(heartbeat.BEAT, every=0.05), keys, last_tick=lambda: last[0]
+    )
+    beater.start()
+    try:
+        for _ in range(4):  # the loop ticks
+            time.sleep(0.1)
+            last[0] = time.monotonic()
+        assert heartbeat.read(client, keys).liveness("s1", "q").beat_alive
+        time.sleep(0.5)  # the loop hangs (no tick for 10 intervals) while the thread goes on writing
+        snapshot = heartbeat.read(client, keys)
+        (hung,) = snapshot.of(heartbeat.BEAT, "s1")
+        assert hung.age(snapshot.now) < 0.2 and not hung.alive(snapshot.now)
+        assert not snapshot.liveness("s1", "q").beat_alive
+        last[0] = time.monotonic()  # it ticks again
+        time.sleep(0.2)
+        assert heartbeat.read(client, keys).liveness("s1", "q").beat_alive
+    finally:
+        beater.stop()
+
+
+def test_given_one_store_under_two_urls_or_two_stores_under_one_url_then_the_store_fingerprint_follows_the_database(
+    database_url: str, tmp_path: Path
+) -> None:
+    from sqlalchemy import delete
+    from sqlalchemy.engine import make_url
+
+    from dispatcher.operations.fingerprint import store_fingerprint
+    from dispatcher.store import identity, make_engine, upgrade
+    from dispatcher.store.models import StoreIdentity
+
+    identity.forget()
+    mine = store_fingerprint(database_url)
+    assert mine != fingerprint(database_url) and len(mine) == 12  # the database's own id, not its URL
+    # Its row gone (a careless restore): written again at first use, then the same for everyone
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(delete(StoreIdentity))
+    engine.dispose()
+    identity.forget()
+    mine = store_fingerprint(database_url)
+    identity.forget()
+    assert store_fingerprint(database_url) == mine != fingerprint(database_url)
+    url = make_url(database_url)
+    if url.get_backend_name() == "postgresql":
+        # The same database named with another driver, and with a password: one store, no password in it
+        plain = url.set(drivername="postgresql", password=SECRET).render_as_string(hide_password=False)
+        assert store_fingerprint(plain) == mine and SECRET not in mine
+        return
+    # Another database at the same path (as in another container): another store
+    path = Path(url.database or "")
+    for leftover in path.parent.glob(path.name + "*"):
+        leftover.unlink()
+    upgrade(database_url)
+    identity.forget()
+    assert store_fingerprint(database_url) != mine
+    # A store before migration 0018 has no id: its URL names it, as before
+    old = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    upgrade(old, "0017")
+    assert store_fingerprint(old) == fingerprint(old)
+    missing = f"sqlite:///{tmp_path / 'missing.sqlite3'}"
+    assert store_fingerprint(missing) == fingerprint(missing) and not (tmp_path / "missing.sqlite3").exists()

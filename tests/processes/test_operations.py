@@ -217,3 +217,63 @@ def test_given_a_shared_store_with_one_machine_defaults_then_worker_and_beat_ref
     # --standalone: past the refusal (it then fails to reach the store, which does not exist)
     alone = dispatcher(processes, "worker", "--standalone", env=shared_broker)
     assert "refusing to start" not in alone.stderr
+
+
+def heartbeats(deployment: Deployment) -> Any:
+    from redis import Redis as Client
+
+    from dispatcher.operations import heartbeat
+
+    client: Client[Any] = Client.from_url(deployment.redis_url)
+    try:
+        return heartbeat.read(client)
+    finally:
+        client.close()
+
+
+@pytest.mark.timeout(600)
+def test_given_worker_and_beat_stopped_cleanly_then_their_heartbeats_say_gone_at_once_and_a_restarted_beat_is_the_only_one(
+    processes: Processes, database_url: str
+) -> None:
+    deployment = deploy(processes, database_url)
+    processes.env["DISPATCHER_HEARTBEAT_SECONDS"] = "5"  # a stopped one would count as alive for 15-30 s
+    lines = procfile()
+    worker = processes.shell("worker", lines["worker"])
+    beat = processes.shell("beat", lines["beat"])
+    processes.wait_for(
+        "worker and beat heartbeats",
+        lambda: (s := heartbeats(deployment)).alive("worker") and s.alive("beat"),
+        timeout=240,
+    )
+    # When both stop as a process manager stops them (SIGTERM)
+    assert processes.stop(beat) and processes.stop(worker)
+    # Then neither is alive at once; each is still remembered ("last seen")
+    snapshot = heartbeats(deployment)
+    assert snapshot.alive("worker") == [] and snapshot.alive("beat") == []
+    assert len(snapshot.of("worker")) == 1 and len(snapshot.of("beat")) == 1
+    # And a beat started again is the only one alive
+    processes.shell("beat", lines["beat"])
+    processes.wait_for("the new beat", lambda: heartbeats(deployment).alive("beat"), timeout=240)
+    assert len(heartbeats(deployment).alive("beat")) == 1
+    deployment.close()
+
+
+@pytest.mark.timeout(600)
+def test_given_a_beat_whose_loop_hangs_then_its_heartbeat_says_dead_though_its_thread_still_writes(
+    processes: Processes, database_url: str
+) -> None:
+    deployment = deploy(processes, database_url)
+    # A broker that does not answer: the beat's loop hangs in its first publish, retrying the connection
+    # for ever, while its heartbeat thread goes on writing to the (answering) limiter's Redis
+    broker = f"redis://127.0.0.1:{free_port()}/0"
+    beat = processes.shell("beat", procfile()["beat"], extra_env={"DISPATCHER_BROKER_URL": broker})
+    processes.wait_log(beat, "beat: Starting...", timeout=240)
+    processes.wait_for("a live beat", lambda: heartbeats(deployment).alive("beat"), timeout=60)
+    processes.wait_log(beat, "Trying again", timeout=60)  # its first task is due: the loop hangs
+    processes.wait_for("the beat dead", lambda: not heartbeats(deployment).alive("beat"), timeout=20)
+    snapshot = heartbeats(deployment)
+    (record,) = snapshot.of("beat")
+    assert record.age(snapshot.now) < 1.5 and not record.stopped  # the thread still writes
+    code, checks = doctor(processes)
+    assert code == 1 and "no beat alive" in checks["beat"]["detail"]
+    deployment.close()

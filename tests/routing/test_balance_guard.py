@@ -4,6 +4,7 @@ so ``price_per_segment = 1``), over real HTTP, with the real Redis gate."""
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -180,3 +181,26 @@ def test_waiting_for_the_balance_is_said_in_words_in_chinese_and_english() -> No
         assert (
             labels.waiting_text(status) == "未启动：预计费用 120，账户余额仅 50（尚差 70 条）；请为账户充值"
         )
+
+
+def test_given_a_day_old_balance_then_doctor_reads_it_again_within_the_vendors_interval_and_says_its_age(
+    routing_stack: Any,
+) -> None:
+    from dispatcher.operations.doctor import Doctor, balance_reader
+    from dispatcher.ratelimit import BalanceGate
+
+    stack = routing_stack([Acct("en", "entinfo", "SDK-DEMO-010-00007", balance=321)], worker=False)
+    name = stack.names["en"]
+    # The gate was just used (another process read it), and the last answer kept is a day old
+    assert balance_guard.read_balance(stack.settings, stack.redis, name).value == "321"
+    BalanceGate(stack.redis, name, 5.0).remember("999", at=time.time() - 86400)
+    doctor = Doctor(stack.settings, "q", stack.redis, balance_reader(stack.settings, stack.redis))
+    check = doctor.account(name)
+    # Then doctor waited for the gate (entinfo: 5 s) and read it fresh, saying how old its figure is
+    assert check.ok and check.params["value"] == "321", check.detail
+    assert float(check.params["age"]) < 5 and re.search(r"read \d+ s ago", check.detail)
+    # Without waiting, the day-old figure does not pass, and says its age
+    stale = Doctor(stack.settings, "q", stack.redis, balance_reader(stack.settings, stack.redis, wait=False))
+    BalanceGate(stack.redis, name, 5.0).remember("999", at=time.time() - 86400)
+    old = stale.account(name)
+    assert not old.ok and re.search(r"read 864\d\d s ago", old.detail), old.detail

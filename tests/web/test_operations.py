@@ -93,3 +93,20 @@ def test_given_an_admin_then_the_status_page_shows_the_checks_and_others_are_ref
     assert "此数据库没有运行中的定时任务进程" in page.text  # no beat in this test
     assert "demo" not in page.text.replace("demo/", "")
     assert web.signed_in("sender").get("/status").status_code == 403
+
+
+def test_given_an_ipv4_mapped_loopback_peer_then_metrics_count_it_as_local() -> None:
+    from starlette.requests import Request
+
+    from dispatcher.web.operations import metrics_allowed
+
+    def request(peer: str, host: str = "127.0.0.1:8000") -> Request:
+        headers = [(b"host", host.encode())]
+        return Request({"type": "http", "method": "GET", "path": "/metrics", "headers": headers,
+                        "client": (peer, 50000), "query_string": b"", "scheme": "http"})  # fmt: skip
+
+    # A dual-stack socket (uvicorn --host ::) names an IPv4 scraper on this machine so
+    assert metrics_allowed(request("::ffff:127.0.0.1"), None)
+    assert metrics_allowed(request("::ffff:127.0.0.1", "[::ffff:127.0.0.1]:8000"), None)
+    assert not metrics_allowed(request("::ffff:203.0.113.9"), None)
+    assert not metrics_allowed(request("203.0.113.9"), None)
