@@ -178,9 +178,9 @@ class Recipient(Base):
     __tablename__ = "recipients"
     __table_args__ = (
         CheckConstraint(check_in("state", RecipientState), name="state"),
-        # Segments beside the state: a campaign's sums by state come from the index alone (migration 0022).
+        # Segments beside the state: a campaign's sums by state come from the index alone (migration 0019).
         Index(None, "campaign_id", "state", "segments"),
-        # Failures by code (a campaign's page): only failed and undelivered rows (migration 0022).
+        # Failures by code (a campaign's page): only failed and undelivered rows (migration 0019).
         Index(
             "ix_recipients_failures",
             "campaign_id",

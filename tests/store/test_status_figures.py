@@ -1,5 +1,5 @@
 """A campaign's figures (its page, ``/api/campaigns/N``, ``campaign status``) stay right and stay cheap at
-a million recipients: the segments sent and the failures by code come from indexes alone (migration 0022)."""
+a million recipients: the segments sent and the failures by code come from indexes alone (migration 0019)."""
 
 from __future__ import annotations
 
