@@ -228,6 +228,7 @@ class _Raw:
     kind: str
     source: str
     body: str
+    received_at: datetime
 
 
 def _claim(session: Session, batch: int, now: datetime | None, only: int | None = None) -> list[_Raw] | None:
@@ -253,7 +254,9 @@ def _claim(session: Session, batch: int, now: datetime | None, only: int | None 
             update(RawPull)
             .where(RawPull.id.in_(ids), RawPull.parsed_at.is_(None))
             .values(parsed_at=now or utcnow())
-            .returning(RawPull.id, RawPull.account, RawPull.kind, RawPull.source, RawPull.body),
+            .returning(
+                RawPull.id, RawPull.account, RawPull.kind, RawPull.source, RawPull.body, RawPull.received_at
+            ),
             execution_options={"synchronize_session": False},
         ).all()
         if rows:
@@ -276,7 +279,7 @@ def _process_one(
     stats.bodies += 1
     try:
         vendor = vendor_module(settings.account(raw.account).vendor)
-        found = parsing.read(vendor, raw.kind, raw.source, raw.body)
+        found = parsing.read(vendor, raw.kind, raw.source, raw.body, raw.received_at)
     except (ConfigError, UnsupportedMethodError, ValueError) as exc:
         # Kept with its error: a person can look at the body; it is never parsed again by itself.
         _fail(session, raw.id, f"{type(exc).__name__}: {exc}")

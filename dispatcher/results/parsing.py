@@ -181,9 +181,12 @@ class Parsed(NamedTuple):
     rejects: list[str]
 
 
-def read(vendor: VendorModule, kind: str, source: str, body: str) -> Parsed:
+def read(
+    vendor: VendorModule, kind: str, source: str, body: str, received_at: datetime | None = None
+) -> Parsed:
     """A stored body's records, checked against the store's columns. ``ValueError`` when the body as a
-    whole is none of the vendor's formats (a push that is neither its form nor its JSON)."""
+    whole is none of the vendor's formats (a push that is neither its form nor its JSON). A reply list
+    is read as of ``received_at`` (``dispatcher.vendors.mo``: how far a record's time may be from it)."""
     rejects: list[str] = []
     data = body.encode("utf-8")
     if kind == "reports":
@@ -194,9 +197,11 @@ def read(vendor: VendorModule, kind: str, source: str, body: str) -> Parsed:
             good, rejects = _checked_reports([_from_report(r) for r in pushed], rejects)
         return Parsed(good, [], [_cut(r) for r in rejects])
     if source == "pull":
-        replies, rejects = vendor.parse_replies_with_rejects(body)
+        replies, rejects = vendor.parse_replies_with_rejects(body, received_at)
     else:
-        _, replies, rejects = vendor.parse_push_replies_with_rejects(data, push_content_type(body))
+        _, replies, rejects = vendor.parse_push_replies_with_rejects(
+            data, push_content_type(body), received_at
+        )
     records = [_from_reply(r) for r in replies]
     good_replies = [r for r in records if _reply_problem(r) is None]
     rejects += [_describe(p, r) for r in records if (p := _reply_problem(r)) is not None]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import datetime
 from urllib.parse import parse_qsl
 
 from dispatcher.errors import UnsupportedMethodError
@@ -334,18 +335,18 @@ def _reply(record: mo.MoRecord) -> Reply:
     return Reply(record.mobile, record.text, at=parse_china_time(record.time), channel=channel)
 
 
-def parse_replies_with_rejects(body: str) -> tuple[list[Reply], list[str]]:
-    """Replies of a ``GetMo``/``GetMo2`` list, and the parts of it that are no record."""
+def parse_replies_with_rejects(body: str, now: datetime | None = None) -> tuple[list[Reply], list[str]]:
+    """Replies of a ``GetMo``/``GetMo2`` list received at ``now``, and the parts of it that are no record."""
     value = unwrap(body)
     if value.startswith("<"):  # an HTML error page or unknown XML: no records at all
         return [], [value[:200]] if value else []
-    records, rejects = mo.split(value, MO_FORMAT)
+    records, rejects = mo.split(value, MO_FORMAT, now)
     return [_reply(r) for r in records], rejects
 
 
-def parse_replies(body: str) -> list[Reply]:
+def parse_replies(body: str, now: datetime | None = None) -> list[Reply]:
     """``GetMo``/``GetMo2`` records separated by ``|;|``; ``""`` = none."""
-    return parse_replies_with_rejects(body)[0]
+    return parse_replies_with_rejects(body, now)[0]
 
 
 # ------------------------------------------------------------------------------------------------- push
@@ -402,14 +403,18 @@ def parse_push_reports(body: bytes, content_type: str) -> tuple[str, list[Report
     return account, reports
 
 
-def parse_push_replies_with_rejects(body: bytes, content_type: str) -> tuple[str, list[Reply], list[str]]:
+def parse_push_replies_with_rejects(
+    body: bytes, content_type: str, now: datetime | None = None
+) -> tuple[str, list[Reply], list[str]]:
     """Pushed replies, and the parts of the list that are no record."""
     account, records = parse_push_form(body, content_type, _REPLY_KEYS)
-    return account, *parse_replies_with_rejects(records)
+    return account, *parse_replies_with_rejects(records, now)
 
 
-def parse_push_replies(body: bytes, content_type: str) -> tuple[str, list[Reply]]:
+def parse_push_replies(
+    body: bytes, content_type: str, now: datetime | None = None
+) -> tuple[str, list[Reply]]:
     """Pushed replies. The document has no reply push format; mirror the report push with the MO list:
     ``account=XXX&GetMo=<GetMo or GetMo2 format>`` (``GetMo2``/``Mo`` accepted too)."""
-    account, replies, _ = parse_push_replies_with_rejects(body, content_type)
+    account, replies, _ = parse_push_replies_with_rejects(body, content_type, now)
     return account, replies
