@@ -28,7 +28,6 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs
 
 from dispatcher.errors import UnsupportedMethodError
 from dispatcher.vendors import DEFAULT_SEPARATORS, crypto, mo
@@ -43,6 +42,8 @@ from dispatcher.vendors.wire import (
     VendorMethods,
     check_encryptable,
     classify_code,
+    decode_push,
+    form_pairs,
     is_digits,
     load_tables,
     packed_conflict,
@@ -268,9 +269,10 @@ def parse_replies(body: str, now: datetime | None = None) -> list[Reply]:
 
 def _push_json(body: bytes, content_type: str) -> Mapping[str, Any]:
     """The pushed JSON object; also accepted as a ``json_str`` form field (the document's parameter name)."""
-    text = body.decode("utf-8-sig")
+    text, charset = decode_push(body, content_type)
+    text = text.removeprefix("\ufeff")  # a byte order mark
     if "x-www-form-urlencoded" in content_type.lower():
-        text = parse_qs(text).get("json_str", [""])[0]
+        text = next((v for k, v in form_pairs(text, charset) if k == "json_str"), "")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

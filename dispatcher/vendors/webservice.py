@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime
-from urllib.parse import parse_qsl
 
 from dispatcher.errors import UnsupportedMethodError
 from dispatcher.vendors import mo
@@ -33,6 +32,8 @@ from dispatcher.vendors.wire import (
     VendorMethods,
     check_encryptable,
     classify_code,
+    decode_push,
+    form_pairs,
     load_tables,
     parse_amount_answer,
     parse_china_time,
@@ -355,14 +356,6 @@ _REPORT_KEYS = ("getreport", "getreport2")
 _REPLY_KEYS = ("getmo", "getmo2", "mo")
 
 
-def _charset(content_type: str) -> str:
-    for part in content_type.split(";")[1:]:
-        key, _, value = part.strip().partition("=")
-        if key.lower() == "charset" and value:
-            return value.strip().strip('"')
-    return "utf-8"
-
-
 def parse_push_form(body: bytes, content_type: str, keys: Sequence[str]) -> tuple[str, str]:
     """``(account, list)`` of a pushed form ``account=XXX&<key>=<list>``.
 
@@ -371,13 +364,8 @@ def parse_push_form(body: bytes, content_type: str, keys: Sequence[str]) -> tupl
     """
     if "json" in content_type.lower():
         raise ValueError("expected a form push (account=..&GetReport=..), got JSON")
-    charset = _charset(content_type)
-    try:
-        text = body.decode(charset)
-    except (UnicodeDecodeError, LookupError):
-        text = body.decode("gb18030", errors="replace")
-        charset = "gb18030"
-    pairs = [(k.lower(), v) for k, v in parse_qsl(text, keep_blank_values=True, encoding=charset)]
+    text, charset = decode_push(body, content_type)
+    pairs = [(k.lower(), v) for k, v in form_pairs(text, charset)]
     named = [k for k, _ in pairs if k in keys or k == "account"]
     lists = [k for k in named if k in keys]  # GetMo, GetMo2 and Mo name the same list
     if len(named) != len(set(named)) or len(lists) > 1:
