@@ -92,7 +92,8 @@ def process_pending(
 ) -> ProcessStats:
     """Parse, store and reconcile every pending body, batch by batch, on ``connections`` connections
     at once (default: :data:`CONNECTIONS` on PostgreSQL, one on SQLite); then retry earlier unmatched
-    reports (a report may arrive before its batch id is recorded). Idempotent; safe concurrently."""
+    reports (a report may arrive before its batch id is recorded), those of the last
+    ``reconcile.REMATCH_WINDOW`` only. Idempotent; safe concurrently."""
     stats = ProcessStats()
     words = optout_matcher(settings.optout_words)
     if connections is None:
@@ -119,7 +120,7 @@ def process_pending(
         for run in runs:
             stats += run.result()
     with sessions() as session:
-        earlier = [i for i in unmatched_ids(session) if i]
+        earlier = [i for i in unmatched_ids(session, now) if i]
         for start in range(0, len(earlier), 500):
             done = reconcile(session, ReportRow.id.in_(earlier[start : start + 500]), now)
             stats.matched += done.matched

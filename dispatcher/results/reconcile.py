@@ -34,6 +34,7 @@ from dispatcher.store import (
     Campaign,
     Chunk,
     ChunkState,
+    RawPull,
     Recipient,
     RecipientState,
     ReportRow,
@@ -540,7 +541,25 @@ def expire(session: Session, now: datetime | None = None, after: timedelta = EXP
     return _rowcount(result)
 
 
-def unmatched_ids(session: Session) -> Sequence[int]:
-    """Ids of every report still unmatched (the partial index ``ix_reports_unmatched`` holds them)."""
-    query = select(ReportRow.id).where(ReportRow.recipient_id.is_(None)).order_by(ReportRow.id)
+# How long after its body arrived an unmatched report may still match: its request's answer is recorded
+# within minutes, an unknown chunk it may settle waits UNKNOWN_WINDOW, and a recipient accepted that long
+# ago has expired. Older ones are orphans: re-matching them every run would cost more as they pile up.
+REMATCH_WINDOW = max(UNKNOWN_WINDOW, EXPIRE_AFTER) + CLOCK_SKEW
+
+
+def unmatched_ids(session: Session, now: datetime | None = None) -> Sequence[int]:
+    """Ids of the reports still unmatched whose body arrived within :data:`REMATCH_WINDOW` of ``now``:
+    from the first body received since (``ix_raw_pulls_received_at``), through the partial index
+    ``ix_reports_unmatched_raw``, so the cost follows the window, not every orphan ever stored."""
+    since = (now or utcnow()) - REMATCH_WINDOW
+    first = session.execute(
+        select(RawPull.id).where(RawPull.received_at >= since).order_by(RawPull.received_at).limit(1)
+    ).scalar()
+    if first is None:
+        return []
+    query = (
+        select(ReportRow.id)
+        .where(ReportRow.recipient_id.is_(None), ReportRow.raw_pull_id >= first)
+        .order_by(ReportRow.id)
+    )
     return list(session.execute(query).scalars())
