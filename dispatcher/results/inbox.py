@@ -67,12 +67,15 @@ class ProcessStats:
         return self
 
 
-def record_raw(session: Session, account: str, kind: Kind, source: Source, body: str) -> int:
-    """Store a pulled or pushed body as it came, and COMMIT; returns its id."""
+def record_raw(
+    session: Session, account: str, kind: Kind, source: Source, body: str, *, charset: str | None = None
+) -> int:
+    """Store a pulled or pushed body as it came, and COMMIT; returns its id. ``charset``: a push's, when
+    not UTF-8 (``wire.decode_push``): its form's %-escapes are read in it."""
     body = parsing.storable(body)  # no NUL, no lone surrogate: nothing else is changed
     raw_id = session.execute(
         insert(RawPull)
-        .values(account=account, kind=kind, source=source, body=body, received_at=utcnow())
+        .values(account=account, kind=kind, source=source, body=body, received_at=utcnow(), charset=charset)
         .returning(RawPull.id)
     ).scalar_one()
     session.commit()
@@ -89,7 +92,8 @@ def process_pending(
 ) -> ProcessStats:
     """Parse, store and reconcile every pending body, batch by batch, on ``connections`` connections
     at once (default: :data:`CONNECTIONS` on PostgreSQL, one on SQLite); then retry earlier unmatched
-    reports (a report may arrive before its batch id is recorded). Idempotent; safe concurrently."""
+    reports (a report may arrive before its batch id is recorded), those of the last
+    ``reconcile.REMATCH_WINDOW`` only. Idempotent; safe concurrently."""
     stats = ProcessStats()
     words = optout_matcher(settings.optout_words)
     if connections is None:
@@ -116,7 +120,7 @@ def process_pending(
         for run in runs:
             stats += run.result()
     with sessions() as session:
-        earlier = [i for i in unmatched_ids(session) if i]
+        earlier = [i for i in unmatched_ids(session, now) if i]
         for start in range(0, len(earlier), 500):
             done = reconcile(session, ReportRow.id.in_(earlier[start : start + 500]), now)
             stats.matched += done.matched
@@ -228,6 +232,8 @@ class _Raw:
     kind: str
     source: str
     body: str
+    received_at: datetime
+    charset: str | None
 
 
 def _claim(session: Session, batch: int, now: datetime | None, only: int | None = None) -> list[_Raw] | None:
@@ -253,7 +259,15 @@ def _claim(session: Session, batch: int, now: datetime | None, only: int | None 
             update(RawPull)
             .where(RawPull.id.in_(ids), RawPull.parsed_at.is_(None))
             .values(parsed_at=now or utcnow())
-            .returning(RawPull.id, RawPull.account, RawPull.kind, RawPull.source, RawPull.body),
+            .returning(
+                RawPull.id,
+                RawPull.account,
+                RawPull.kind,
+                RawPull.source,
+                RawPull.body,
+                RawPull.received_at,
+                RawPull.charset,
+            ),
             execution_options={"synchronize_session": False},
         ).all()
         if rows:
@@ -276,7 +290,7 @@ def _process_one(
     stats.bodies += 1
     try:
         vendor = vendor_module(settings.account(raw.account).vendor)
-        found = parsing.read(vendor, raw.kind, raw.source, raw.body)
+        found = parsing.read(vendor, raw.kind, raw.source, raw.body, raw.received_at, raw.charset)
     except (ConfigError, UnsupportedMethodError, ValueError) as exc:
         # Kept with its error: a person can look at the body; it is never parsed again by itself.
         _fail(session, raw.id, f"{type(exc).__name__}: {exc}")

@@ -181,22 +181,35 @@ class Parsed(NamedTuple):
     rejects: list[str]
 
 
-def read(vendor: VendorModule, kind: str, source: str, body: str) -> Parsed:
+def read(
+    vendor: VendorModule,
+    kind: str,
+    source: str,
+    body: str,
+    received_at: datetime | None = None,
+    charset: str | None = None,
+) -> Parsed:
     """A stored body's records, checked against the store's columns. ``ValueError`` when the body as a
-    whole is none of the vendor's formats (a push that is neither its form nor its JSON)."""
+    whole is none of the vendor's formats (a push that is neither its form nor its JSON). A reply list
+    is read as of ``received_at`` (``dispatcher.vendors.mo``: how far a record's time may be from it); a
+    push in the ``charset`` it came in (None: UTF-8), its bytes as they came."""
     rejects: list[str] = []
-    data = body.encode("utf-8")
+    data = body.encode(charset or "utf-8", errors="replace")
     if kind == "reports":
         if source == "pull":
             good, rejects = _pulled_reports(vendor, body)
         else:
-            _, pushed, rejects = vendor.parse_push_reports_with_rejects(data, push_content_type(body))
+            _, pushed, rejects = vendor.parse_push_reports_with_rejects(
+                data, push_content_type(body, charset)
+            )
             good, rejects = _checked_reports([_from_report(r) for r in pushed], rejects)
         return Parsed(good, [], [_cut(r) for r in rejects])
     if source == "pull":
-        replies, rejects = vendor.parse_replies_with_rejects(body)
+        replies, rejects = vendor.parse_replies_with_rejects(body, received_at)
     else:
-        _, replies, rejects = vendor.parse_push_replies_with_rejects(data, push_content_type(body))
+        _, replies, rejects = vendor.parse_push_replies_with_rejects(
+            data, push_content_type(body, charset), received_at
+        )
     records = [_from_reply(r) for r in replies]
     good_replies = [r for r in records if _reply_problem(r) is None]
     rejects += [_describe(p, r) for r in records if (p := _reply_problem(r)) is not None]
@@ -207,8 +220,10 @@ def _cut(value: str) -> str:
     return value if len(value) <= 200 else value[:200] + "…"
 
 
-def push_content_type(body: str) -> str:
-    """A stored push body is either trigger's JSON or a form; its text says which."""
+def push_content_type(body: str, charset: str | None = None) -> str:
+    """A stored push body is either trigger's JSON or a form; its text says which. ``charset``: the one
+    it came in, declared again (none: UTF-8, or GB18030 for %-escapes UTF-8 cannot read)."""
+    declared = f"; charset={charset}" if charset else ""
     if body.lstrip().startswith(("{", "[")):
-        return "application/json"
-    return "application/x-www-form-urlencoded; charset=utf-8"
+        return "application/json" + declared
+    return "application/x-www-form-urlencoded" + declared

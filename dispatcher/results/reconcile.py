@@ -1,7 +1,8 @@
 """Reports matched to recipients, set-based (a handful of statements per batch, never a row at a time).
 
 A report matches the recipient of its account with the same ``(batch_id, mobile)``, or, for trigger,
-the recipient of the chunk whose ``ref`` it carries (``customerUuid``) with the same mobile. Only
+the recipient of the chunk whose ``ref`` it carries (``customerUuid``) with the same mobile, sent on
+that same account. Only
 recipients whose submission is known (accepted, or already reported/expired) match: a report that
 arrives before its chunk's batch id is recorded stays unmatched and is tried again on the next run;
 one that never matches is an orphan. A report for a number of an ``unknown`` chunk, inside the time
@@ -33,6 +34,7 @@ from dispatcher.store import (
     Campaign,
     Chunk,
     ChunkState,
+    RawPull,
     Recipient,
     RecipientState,
     ReportRow,
@@ -129,7 +131,9 @@ def _recipient_of(
     mobile: SQLColumnExpression[str],
     ref: SQLColumnExpression[str | None],
 ) -> ColumnElement[int | None]:
-    """The recipient a report matches: by ``(batch_id, mobile)`` on its account, else by trigger ref."""
+    """The recipient a report matches: by ``(batch_id, mobile)`` on its account, else by trigger ref on
+    its account (a ref is only as good as the account it came through: another account's report or
+    push may name any ref it likes)."""
     by_batch = (
         select(Recipient.id)
         .join(Campaign, Campaign.id == Recipient.campaign_id)
@@ -146,7 +150,13 @@ def _recipient_of(
     by_ref = (
         select(Recipient.id)
         .join(Chunk, Chunk.id == Recipient.chunk_id)
-        .where(Chunk.ref == ref, Recipient.mobile == mobile, Recipient.state.in_(REPORTABLE))
+        .join(Campaign, Campaign.id == Recipient.campaign_id)
+        .where(
+            Chunk.ref == ref,
+            Recipient.mobile == mobile,
+            Recipient.state.in_(REPORTABLE),
+            func.coalesce(Recipient.account, Campaign.account) == account,
+        )
         .limit(1)
         .scalar_subquery()
     )
@@ -168,7 +178,7 @@ def _reconcile_stage_postgresql(session: Session, now: datetime) -> int:
     for setting in ("jit", "enable_hashjoin", "enable_mergejoin"):
         connection.exec_driver_sql(f"SET LOCAL {setting} = off")
     by_batch, by_ref = aliased(Recipient), aliased(Recipient)
-    sent_on = aliased(Campaign)
+    sent_on, ref_sent_on = aliased(Campaign), aliased(Campaign)
     batch_match = and_(
         by_batch.batch_id == stage.c.batch_id,
         by_batch.mobile == stage.c.mobile,
@@ -181,6 +191,7 @@ def _reconcile_stage_postgresql(session: Session, now: datetime) -> int:
         Chunk.ref == stage.c.ref,
         by_ref.mobile == stage.c.mobile,
         by_ref.state.in_(REPORTABLE),
+        func.coalesce(by_ref.account, ref_sent_on.account) == stage.c.account,  # the ref's account
     )
     recipient_id = func.coalesce(by_batch.id, by_ref.id).label("recipient_id")
     matched = (
@@ -188,7 +199,11 @@ def _reconcile_stage_postgresql(session: Session, now: datetime) -> int:
         .select_from(
             outerjoin(
                 outerjoin(stage, join(by_batch, sent_on, sent_on.id == by_batch.campaign_id), batch_match),
-                join(by_ref, Chunk, Chunk.id == by_ref.chunk_id),
+                join(
+                    join(by_ref, Chunk, Chunk.id == by_ref.chunk_id),
+                    ref_sent_on,
+                    ref_sent_on.id == by_ref.campaign_id,
+                ),
                 ref_match,
             )
         )
@@ -526,7 +541,25 @@ def expire(session: Session, now: datetime | None = None, after: timedelta = EXP
     return _rowcount(result)
 
 
-def unmatched_ids(session: Session) -> Sequence[int]:
-    """Ids of every report still unmatched (the partial index ``ix_reports_unmatched`` holds them)."""
-    query = select(ReportRow.id).where(ReportRow.recipient_id.is_(None)).order_by(ReportRow.id)
+# How long after its body arrived an unmatched report may still match: its request's answer is recorded
+# within minutes, an unknown chunk it may settle waits UNKNOWN_WINDOW, and a recipient accepted that long
+# ago has expired. Older ones are orphans: re-matching them every run would cost more as they pile up.
+REMATCH_WINDOW = max(UNKNOWN_WINDOW, EXPIRE_AFTER) + CLOCK_SKEW
+
+
+def unmatched_ids(session: Session, now: datetime | None = None) -> Sequence[int]:
+    """Ids of the reports still unmatched whose body arrived within :data:`REMATCH_WINDOW` of ``now``:
+    from the first body received since (``ix_raw_pulls_received_at``), through the partial index
+    ``ix_reports_unmatched_raw``, so the cost follows the window, not every orphan ever stored."""
+    since = (now or utcnow()) - REMATCH_WINDOW
+    first = session.execute(
+        select(RawPull.id).where(RawPull.received_at >= since).order_by(RawPull.received_at).limit(1)
+    ).scalar()
+    if first is None:
+        return []
+    query = (
+        select(ReportRow.id)
+        .where(ReportRow.recipient_id.is_(None), ReportRow.raw_pull_id >= first)
+        .order_by(ReportRow.id)
+    )
     return list(session.execute(query).scalars())

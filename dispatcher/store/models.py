@@ -313,6 +313,7 @@ class RawPull(Base):
         CheckConstraint("kind IN ('reports', 'replies')", name="kind"),
         CheckConstraint("source IN ('pull', 'push')", name="source"),
         Index(None, "parsed_at"),
+        Index(None, "received_at"),  # the first body of the re-match window (migration 0024)
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -323,6 +324,8 @@ class RawPull(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     parsed_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+    # A push's charset (its Content-Type's): its bytes and its form's %-escapes; None = UTF-8.
+    charset: Mapped[str | None] = mapped_column(String(32))
 
 
 _UNMATCHED = text("recipient_id IS NULL")
@@ -338,6 +341,10 @@ class ReportRow(Base):
         Index(None, "batch_id", "mobile", sqlite_where=_UNMATCHED, postgresql_where=_UNMATCHED),
         Index(None, "ref", sqlite_where=_UNMATCHED, postgresql_where=_UNMATCHED),
         Index("ix_reports_unmatched", "id", sqlite_where=_UNMATCHED, postgresql_where=_UNMATCHED),
+        # The unmatched reports of the bodies received since a time (the re-match window, 0024).
+        Index(
+            "ix_reports_unmatched_raw", "raw_pull_id", sqlite_where=_UNMATCHED, postgresql_where=_UNMATCHED
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -245,11 +245,11 @@ def build_pull_replies(creds: Credentials, *, encrypted: bool = False) -> Reques
     raise _no_reports()
 
 
-def parse_replies(body: str) -> list[Reply]:
+def parse_replies(body: str, now: datetime | None = None) -> list[Reply]:
     raise _no_reports()
 
 
-def parse_replies_with_rejects(body: str) -> tuple[list[Reply], list[str]]:
+def parse_replies_with_rejects(body: str, now: datetime | None = None) -> tuple[list[Reply], list[str]]:
     raise _no_reports()
 
 
@@ -261,7 +261,9 @@ def parse_push_reports(body: bytes, content_type: str) -> tuple[str, list[Report
     raise _no_reports()
 
 
-def parse_push_replies(body: bytes, content_type: str) -> tuple[str, list[Reply]]:
+def parse_push_replies(
+    body: bytes, content_type: str, now: datetime | None = None
+) -> tuple[str, list[Reply]]:
     raise _no_reports()
 
 
@@ -269,5 +271,7 @@ def parse_push_reports_with_rejects(body: bytes, content_type: str) -> tuple[str
     raise _no_reports()
 
 
-def parse_push_replies_with_rejects(body: bytes, content_type: str) -> tuple[str, list[Reply], list[str]]:
+def parse_push_replies_with_rejects(
+    body: bytes, content_type: str, now: datetime | None = None
+) -> tuple[str, list[Reply], list[str]]:
     raise _no_reports()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from functools import partial
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -74,22 +75,26 @@ class VendorModule(Protocol):
 
     def build_pull_replies(self, creds: Credentials, *, encrypted: bool = False) -> Request: ...
 
-    def parse_replies(self, body: str) -> list[Reply]: ...
+    def parse_replies(self, body: str, now: datetime | None = None) -> list[Reply]: ...
 
-    def parse_replies_with_rejects(self, body: str) -> tuple[list[Reply], list[str]]: ...
+    def parse_replies_with_rejects(
+        self, body: str, now: datetime | None = None
+    ) -> tuple[list[Reply], list[str]]: ...
 
     def pull_error(self, body: str) -> CodeInfo | None: ...
 
     def parse_push_reports(self, body: bytes, content_type: str) -> tuple[str, list[Report]]: ...
 
-    def parse_push_replies(self, body: bytes, content_type: str) -> tuple[str, list[Reply]]: ...
+    def parse_push_replies(
+        self, body: bytes, content_type: str, now: datetime | None = None
+    ) -> tuple[str, list[Reply]]: ...
 
     def parse_push_reports_with_rejects(
         self, body: bytes, content_type: str
     ) -> tuple[str, list[Report], list[str]]: ...
 
     def parse_push_replies_with_rejects(
-        self, body: bytes, content_type: str
+        self, body: bytes, content_type: str, now: datetime | None = None
     ) -> tuple[str, list[Reply], list[str]]: ...
 
 

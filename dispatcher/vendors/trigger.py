@@ -28,7 +28,6 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs
 
 from dispatcher.errors import UnsupportedMethodError
 from dispatcher.vendors import DEFAULT_SEPARATORS, crypto, mo
@@ -43,6 +42,8 @@ from dispatcher.vendors.wire import (
     VendorMethods,
     check_encryptable,
     classify_code,
+    decode_push,
+    form_pairs,
     is_digits,
     load_tables,
     packed_conflict,
@@ -253,24 +254,25 @@ def _reply(record: mo.MoRecord) -> Reply:
     return Reply(record.mobile, record.text, at=parse_china_time(record.time), channel=channel, ref=ref)
 
 
-def parse_replies_with_rejects(body: str) -> tuple[list[Reply], list[str]]:
-    """Replies of a pulled list, and the parts of it that are no record."""
+def parse_replies_with_rejects(body: str, now: datetime | None = None) -> tuple[list[Reply], list[str]]:
+    """Replies of a list pulled at ``now``, and the parts of it that are no record."""
     value = unwrap(body)
     if value.startswith("<"):
         return [], [value[:200]] if value else []
-    records, rejects = mo.split(value, _MO_PIPES if _PIPE_START.match(value) else _MO_BARE)
+    records, rejects = mo.split(value, _MO_PIPES if _PIPE_START.match(value) else _MO_BARE, now)
     return [_reply(r) for r in records], rejects
 
 
-def parse_replies(body: str) -> list[Reply]:
-    return parse_replies_with_rejects(body)[0]
+def parse_replies(body: str, now: datetime | None = None) -> list[Reply]:
+    return parse_replies_with_rejects(body, now)[0]
 
 
 def _push_json(body: bytes, content_type: str) -> Mapping[str, Any]:
     """The pushed JSON object; also accepted as a ``json_str`` form field (the document's parameter name)."""
-    text = body.decode("utf-8-sig")
+    text, charset = decode_push(body, content_type)
+    text = text.removeprefix("\ufeff")  # a byte order mark
     if "x-www-form-urlencoded" in content_type.lower():
-        text = parse_qs(text).get("json_str", [""])[0]
+        text = next((v for k, v in form_pairs(text, charset) if k == "json_str"), "")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -318,7 +320,9 @@ def parse_push_reports(body: bytes, content_type: str) -> tuple[str, list[Report
     return account, reports
 
 
-def parse_push_replies_with_rejects(body: bytes, content_type: str) -> tuple[str, list[Reply], list[str]]:
+def parse_push_replies_with_rejects(
+    body: bytes, content_type: str, now: datetime | None = None
+) -> tuple[str, list[Reply], list[str]]:
     """Reply push (types 3 and 4): ``(account, replies, items that are no reply)``; the time is
     ``resp_time`` or ``receive_time``. JSON keeps each field apart: a text cannot become another."""
     data = _push_json(body, content_type)
@@ -340,7 +344,9 @@ def parse_push_replies_with_rejects(body: bytes, content_type: str) -> tuple[str
     return _text(data, "account"), replies, rejects
 
 
-def parse_push_replies(body: bytes, content_type: str) -> tuple[str, list[Reply]]:
+def parse_push_replies(
+    body: bytes, content_type: str, now: datetime | None = None
+) -> tuple[str, list[Reply]]:
     """Reply push (types 3 and 4): ``(account, replies)``."""
-    account, replies, _ = parse_push_replies_with_rejects(body, content_type)
+    account, replies, _ = parse_push_replies_with_rejects(body, content_type, now)
     return account, replies

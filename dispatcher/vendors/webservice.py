@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from urllib.parse import parse_qsl
+from datetime import datetime
 
 from dispatcher.errors import UnsupportedMethodError
 from dispatcher.vendors import mo
@@ -32,6 +32,8 @@ from dispatcher.vendors.wire import (
     VendorMethods,
     check_encryptable,
     classify_code,
+    decode_push,
+    form_pairs,
     load_tables,
     parse_amount_answer,
     parse_china_time,
@@ -334,32 +336,24 @@ def _reply(record: mo.MoRecord) -> Reply:
     return Reply(record.mobile, record.text, at=parse_china_time(record.time), channel=channel)
 
 
-def parse_replies_with_rejects(body: str) -> tuple[list[Reply], list[str]]:
-    """Replies of a ``GetMo``/``GetMo2`` list, and the parts of it that are no record."""
+def parse_replies_with_rejects(body: str, now: datetime | None = None) -> tuple[list[Reply], list[str]]:
+    """Replies of a ``GetMo``/``GetMo2`` list received at ``now``, and the parts of it that are no record."""
     value = unwrap(body)
     if value.startswith("<"):  # an HTML error page or unknown XML: no records at all
         return [], [value[:200]] if value else []
-    records, rejects = mo.split(value, MO_FORMAT)
+    records, rejects = mo.split(value, MO_FORMAT, now)
     return [_reply(r) for r in records], rejects
 
 
-def parse_replies(body: str) -> list[Reply]:
+def parse_replies(body: str, now: datetime | None = None) -> list[Reply]:
     """``GetMo``/``GetMo2`` records separated by ``|;|``; ``""`` = none."""
-    return parse_replies_with_rejects(body)[0]
+    return parse_replies_with_rejects(body, now)[0]
 
 
 # ------------------------------------------------------------------------------------------------- push
 
 _REPORT_KEYS = ("getreport", "getreport2")
 _REPLY_KEYS = ("getmo", "getmo2", "mo")
-
-
-def _charset(content_type: str) -> str:
-    for part in content_type.split(";")[1:]:
-        key, _, value = part.strip().partition("=")
-        if key.lower() == "charset" and value:
-            return value.strip().strip('"')
-    return "utf-8"
 
 
 def parse_push_form(body: bytes, content_type: str, keys: Sequence[str]) -> tuple[str, str]:
@@ -370,13 +364,8 @@ def parse_push_form(body: bytes, content_type: str, keys: Sequence[str]) -> tupl
     """
     if "json" in content_type.lower():
         raise ValueError("expected a form push (account=..&GetReport=..), got JSON")
-    charset = _charset(content_type)
-    try:
-        text = body.decode(charset)
-    except (UnicodeDecodeError, LookupError):
-        text = body.decode("gb18030", errors="replace")
-        charset = "gb18030"
-    pairs = [(k.lower(), v) for k, v in parse_qsl(text, keep_blank_values=True, encoding=charset)]
+    text, charset = decode_push(body, content_type)
+    pairs = [(k.lower(), v) for k, v in form_pairs(text, charset)]
     named = [k for k, _ in pairs if k in keys or k == "account"]
     lists = [k for k in named if k in keys]  # GetMo, GetMo2 and Mo name the same list
     if len(named) != len(set(named)) or len(lists) > 1:
@@ -402,14 +391,18 @@ def parse_push_reports(body: bytes, content_type: str) -> tuple[str, list[Report
     return account, reports
 
 
-def parse_push_replies_with_rejects(body: bytes, content_type: str) -> tuple[str, list[Reply], list[str]]:
+def parse_push_replies_with_rejects(
+    body: bytes, content_type: str, now: datetime | None = None
+) -> tuple[str, list[Reply], list[str]]:
     """Pushed replies, and the parts of the list that are no record."""
     account, records = parse_push_form(body, content_type, _REPLY_KEYS)
-    return account, *parse_replies_with_rejects(records)
+    return account, *parse_replies_with_rejects(records, now)
 
 
-def parse_push_replies(body: bytes, content_type: str) -> tuple[str, list[Reply]]:
+def parse_push_replies(
+    body: bytes, content_type: str, now: datetime | None = None
+) -> tuple[str, list[Reply]]:
     """Pushed replies. The document has no reply push format; mirror the report push with the MO list:
     ``account=XXX&GetMo=<GetMo or GetMo2 format>`` (``GetMo2``/``Mo`` accepted too)."""
-    account, replies, _ = parse_push_replies_with_rejects(body, content_type)
+    account, replies, _ = parse_push_replies_with_rejects(body, content_type, now)
     return account, replies

@@ -7,6 +7,7 @@ place that sends anything.
 
 from __future__ import annotations
 
+import codecs
 import enum
 import re
 import tomllib
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from html import unescape
 from importlib.resources import files
+from urllib.parse import parse_qsl
 
 CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 
@@ -283,6 +285,44 @@ def check_encryptable(text: str) -> None:
         raise ValueError(
             "a text or number containing '&' cannot go through an encrypted method; send it plain"
         )
+
+
+def declared_charset(content_type: str) -> str | None:
+    """The charset a Content-Type names, as Python calls it; None when it names none we know."""
+    for part in content_type.split(";")[1:]:
+        key, _, value = part.strip().partition("=")
+        name = value.strip().strip('"')
+        if key.strip().lower() == "charset" and name:
+            try:
+                return codecs.lookup(name).name
+            except LookupError:
+                return None
+    return None
+
+
+def decode_push(body: bytes, content_type: str) -> tuple[str, str | None]:
+    """A pushed body's text, and the charset it was read in when not the default UTF-8: the declared
+    one, else UTF-8, else GB18030 (Chinese gateways' other charset; what it cannot read is replaced,
+    never dropped). The same charset holds the %-escapes of a form (:func:`form_pairs`)."""
+    declared = declared_charset(content_type)
+    for charset in (declared, "utf-8"):
+        if charset is not None:
+            try:
+                return body.decode(charset), None if charset == "utf-8" else charset
+            except UnicodeDecodeError:
+                continue
+    return body.decode("gb18030", errors="replace"), "gb18030"
+
+
+def form_pairs(text: str, charset: str | None) -> list[tuple[str, str]]:
+    """A form's fields, its %-escapes read in ``charset``; without one, UTF-8, else GB18030: a gateway
+    that escapes GBK bytes and declares nothing must not lose a Chinese "退订"."""
+    if charset is not None:
+        return parse_qsl(text, keep_blank_values=True, encoding=charset, errors="replace")
+    try:
+        return parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        return parse_qsl(text, keep_blank_values=True, encoding="gb18030", errors="replace")
 
 
 _TIME_FORMATS = ("%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y-%m-%d %H:%M", "%Y%m%d%H%M%S")

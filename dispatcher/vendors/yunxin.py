@@ -14,6 +14,7 @@ webservice's, re-exported here under the contract names.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from dispatcher.errors import ConfigError, VendorError
 from dispatcher.vendors import DEFAULT_SEPARATORS
@@ -213,13 +214,13 @@ def parse_reports(body: str) -> list[Report]:
     return _family.parse_reports(body)
 
 
-def parse_replies(body: str) -> list[Reply]:
+def parse_replies(body: str, now: datetime | None = None) -> list[Reply]:
     """``GetMo``/``GetMo2`` records separated by ``|;|``; ``""`` = none."""
-    return _family.parse_replies(body)
+    return _family.parse_replies(body, now)
 
 
-def parse_replies_with_rejects(body: str) -> tuple[list[Reply], list[str]]:
-    return _family.parse_replies_with_rejects(body)
+def parse_replies_with_rejects(body: str, now: datetime | None = None) -> tuple[list[Reply], list[str]]:
+    return _family.parse_replies_with_rejects(body, now)
 
 
 def parse_push_reports(body: bytes, content_type: str) -> tuple[str, list[Report]]:
@@ -231,14 +232,18 @@ def parse_push_reports_with_rejects(body: bytes, content_type: str) -> tuple[str
     return _family.parse_push_reports_with_rejects(body, content_type)
 
 
-def parse_push_replies(body: bytes, content_type: str) -> tuple[str, list[Reply]]:
+def parse_push_replies(
+    body: bytes, content_type: str, now: datetime | None = None
+) -> tuple[str, list[Reply]]:
     """Pushed replies: the document says "推送的内容格式和本方法的返回值相同" without naming the form field;
     read as the report push with the MO list, ``account=XXX&GetMo=<GetMo format>``."""
-    return _family.parse_push_replies(body, content_type)
+    return _family.parse_push_replies(body, content_type, now)
 
 
-def parse_push_replies_with_rejects(body: bytes, content_type: str) -> tuple[str, list[Reply], list[str]]:
-    return _family.parse_push_replies_with_rejects(body, content_type)
+def parse_push_replies_with_rejects(
+    body: bytes, content_type: str, now: datetime | None = None
+) -> tuple[str, list[Reply], list[str]]:
+    return _family.parse_push_replies_with_rejects(body, content_type, now)
 
 
 def build_keywords(creds: Credentials) -> Request:

@@ -20,6 +20,7 @@ from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from dispatcher.results.inbox import process_pending, record_raw
+from dispatcher.vendors.wire import decode_push
 from dispatcher.web.context import WebContext
 from dispatcher.web.deps import Ctx
 
@@ -35,13 +36,6 @@ def _authorised(ctx: WebContext, account: str, token: str | None) -> bool:
     # Compare even when there is nothing to compare with, so timing does not tell accounts apart.
     ok = hmac.compare_digest((token or "").encode(), (expected or "\0").encode())
     return ok and bool(expected) and bool(token)
-
-
-def _decode(body: bytes) -> str:
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError:
-        return body.decode("gb18030", errors="replace")  # Chinese gateways' other charset
 
 
 def _process(ctx: WebContext) -> None:
@@ -68,9 +62,12 @@ async def _receive(
     if not body.strip():
         raise HTTPException(400, "empty body")
 
+    # Stored as text with the charset it came in: a GBK form's %-escapes are read in GBK at parse time.
+    text, charset = decode_push(body, request.headers.get("content-type", ""))
+
     def store() -> int:
         with ctx.sessions() as session:
-            return record_raw(session, account, kind, "push", _decode(body))
+            return record_raw(session, account, kind, "push", text, charset=charset)
 
     raw_id = await run_in_threadpool(store)  # committed before we answer
     log.info("push %s for account %s stored as raw %d (%d bytes)", kind, account, raw_id, len(body))

@@ -5,6 +5,7 @@ body the store cannot hold is set aside with its error while the rest goes on.""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 import pytest
@@ -16,6 +17,7 @@ from dispatcher.cli import app
 from dispatcher.results import parsing
 from dispatcher.results.inbox import process_pending, record_raw
 from dispatcher.store import Chunk, OptOut, RawPull, ReplyRow
+from dispatcher.vendors.wire import CHINA_TZ
 from tests.helpers import sent_before
 from tests.results.scenario import accepted_campaign, drain_account, states
 from tests.stack import PG_URL
@@ -174,7 +176,8 @@ def test_given_an_opt_out_reply_of_a_number_the_account_never_sent_to_then_it_is
     # record: such a "reply" of a stranger must not opt the stranger out of every campaign
     stack = make_stack(worker=False)
     sent_before(stack.sessions, stack.accounts["webservice"], "webservice", ["13900000001"])
-    forged = "13900000001|,|x|,|2026-01-02 09:00:00|;|13900000002|,|TD|,|2026-01-02 10:00:00|;|"
+    at = _china(timedelta(minutes=-5))  # a time the list may hold: the shape and time let it through
+    forged = f"13900000001|,|x|,|{at}|;|13900000002|,|TD|,|{at}|;|"
     _inbox(stack, ("webservice", "replies", "pull", forged))
     process_pending(stack.sessions, stack.settings)
     with stack.sessions() as session:
@@ -185,3 +188,38 @@ def test_given_an_opt_out_reply_of_a_number_the_account_never_sent_to_then_it_is
     process_pending(stack.sessions, stack.settings)
     with stack.sessions() as session:
         assert set(session.execute(select(OptOut.mobile)).scalars()) == {"13900000001"}
+
+
+def _china(offset: timedelta, layout: str = "%Y/%m/%d %H:%M:%S") -> str:
+    return (datetime.now(CHINA_TZ) + offset).strftime(layout)
+
+
+@pytest.mark.parametrize("vendor", ["webservice", "yunxin", "trigger"])
+def test_given_a_reply_forging_another_recipients_td_in_another_shape_then_nobody_is_opted_out(
+    make_stack, vendor: str
+) -> None:
+    stack = make_stack(worker=False)
+    # Given: one campaign of the account sent to 13900000001 and 13900000002
+    sent_before(stack.sessions, stack.accounts[vendor], vendor, ["13900000001", "13900000002"])
+    # When 13900000001 replies texts spelling out a record "TD" of 13900000002, each with a time the
+    # list cannot hold (days old, or another layout than the gateway's), for any number of trailing
+    # fields, with each of the vendors' separators before it
+    bad_times = [_china(timedelta(days=-5)), _china(timedelta(), "%Y-%m-%d %H:%M:%S")]
+    forged = [
+        f"好的{sep}|,|" + "|,|".join([at, *tail]) + "|;|13900000002|,|TD"
+        for at in bad_times
+        for tail in ([], ["106900000001"], ["106900000001", "c1"], ["c1"])
+        for sep in ("", "|;|", "|,|", ";", ",")
+    ]
+    for text in forged:
+        stack.sim.add_reply(vendor, "demo", "13900000001", text)
+    # (pulled from the simulator over HTTP)
+    drained = drain_account(stack, vendor, "replies")
+    assert drained >= 1
+    process_pending(stack.sessions, stack.settings)
+    # Then each is one reply of its sender with its whole text, and 13900000002 is not opted out
+    with stack.sessions() as session:
+        replies = session.execute(select(ReplyRow.mobile, ReplyRow.text).order_by(ReplyRow.id)).all()
+        optouts = session.execute(select(OptOut.mobile)).scalars().all()
+    assert [tuple(r) for r in replies] == [("13900000001", t) for t in forged]
+    assert optouts == []

@@ -48,8 +48,9 @@ YX_GET_REPORT2 = """2114355899380234221,13900000000,2014/06/10 15:34:11,DELIVRD|
 
 2114355899380234221,13900000002, 2014/06/10 15:34:11, UNDELIVRD |"""
 
-# The documents give only the MO format in words; these follow it field for field.
-GET_MO = "13900000000|,|收到，谢谢|,|2014/06/10 15:34:11|;|13900000001|,|TD|,|2014-06-10 15:35:02"
+# The documents give only the MO format in words; these follow it field for field (one gateway writes
+# every time of a list the same way: dispatcher.vendors.mo reads a boundary only in the list's layout).
+GET_MO = "13900000000|,|收到，谢谢|,|2014/06/10 15:34:11|;|13900000001|,|TD|,|2014/06/10 15:35:02"
 GET_MO2 = (
     "13900000000|,|收到，谢谢|,|2014/06/10 15:34:11|,|106900001234|;\n"
     "13900000001|,|TD|,|2014/06/10 15:35:02|,|106900001235|;"

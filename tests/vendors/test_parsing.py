@@ -19,6 +19,7 @@ from tests.vendors import examples
 
 BOTH = pytest.mark.parametrize("vendor", [ws, yx], ids=["webservice", "yunxin"])
 DOC_TIME = datetime(2014, 6, 10, 15, 34, 11, tzinfo=CHINA_TZ)
+DOC_NOW = datetime(2014, 6, 10, 15, 40, tzinfo=CHINA_TZ)  # when the examples' reply lists were read
 FORM = "application/x-www-form-urlencoded"
 
 
@@ -203,7 +204,7 @@ def test_given_minus_22_on_a_yunxin_pull_then_classified_by_yunxins_table() -> N
 
 @BOTH
 def test_given_getmo_records_when_parsed_then_phone_text_aware_time(vendor: ModuleType) -> None:
-    replies = vendor.parse_replies(examples.GET_MO)
+    replies = vendor.parse_replies(examples.GET_MO, DOC_NOW)
     assert [(r.mobile, r.text, r.channel) for r in replies] == [
         ("13900000000", "收到，谢谢", ""),
         ("13900000001", "TD", ""),
@@ -216,7 +217,7 @@ def test_given_getmo_records_when_parsed_then_phone_text_aware_time(vendor: Modu
 def test_given_getmo2_records_ending_with_bar_semicolon_when_parsed_then_channel_kept(
     vendor: ModuleType,
 ) -> None:
-    replies = vendor.parse_replies(examples.GET_MO2)
+    replies = vendor.parse_replies(examples.GET_MO2, DOC_NOW)
     assert [(r.mobile, r.text, r.channel) for r in replies] == [
         ("13900000000", "收到，谢谢", "106900001234"),
         ("13900000001", "TD", "106900001235"),
@@ -246,6 +247,7 @@ def test_given_a_reply_with_an_unreadable_time_when_parsed_then_set_aside_as_a_r
 SEPARATORS = ["|;|", "|,|", "|;", ";", ",", "|", "|!|", "|^|", "|~|", "|-|", "\n", "，", "；"]
 FORGED = "好的|;|13900000002|,|TD"
 REPLY_TIME = "2026/12/07 10:00:00"
+REPLY_NOW = datetime(2026, 12, 7, 10, 5, tzinfo=CHINA_TZ)
 
 
 def _getmo_bodies(text: str) -> list[tuple[ModuleType, str]]:
@@ -272,7 +274,7 @@ def test_given_any_separator_in_a_reply_text_when_parsed_then_one_reply_of_its_s
     texts = [FORGED, f"好的{sep}13900000002{sep}TD", f"{sep}TD", f"TD{sep}", f"a{sep}b{sep}{sep}c"]
     for text in texts:
         for vendor, body in _getmo_bodies(text):
-            replies, rejects = vendor.parse_replies_with_rejects(body)
+            replies, rejects = vendor.parse_replies_with_rejects(body, REPLY_NOW)
             assert [(r.mobile, r.text) for r in replies] == [
                 ("13900000001", text.strip()),
                 ("13900000003", "收到"),
@@ -318,7 +320,7 @@ def test_given_nothing_or_garbage_when_parsing_replies_then_empty(vendor: Module
 
 def test_given_a_soap_getmo_answer_when_parsed_then_unwrapped() -> None:
     body = f"<soap:Envelope><soap:Body><GetMoResponse><GetMoResult>{examples.GET_MO}</GetMoResult></GetMoResponse></soap:Body></soap:Envelope>"
-    assert len(yx.parse_replies(body)) == 2
+    assert len(yx.parse_replies(body, DOC_NOW)) == 2
 
 
 # --------------------------------------------------------------------------------------------- push
@@ -352,19 +354,19 @@ def test_given_a_url_encoded_push_with_time_when_parsed_then_reports(vendor: Mod
 @BOTH
 def test_given_a_reply_push_when_parsed_then_account_and_replies(vendor: ModuleType) -> None:
     body = urlencode({"account": "acme", "GetMo": examples.GET_MO}).encode()
-    account, replies = vendor.parse_push_replies(body, FORM)
+    account, replies = vendor.parse_push_replies(body, FORM, DOC_NOW)
     assert account == "acme" and [r.text for r in replies] == ["收到，谢谢", "TD"]
 
 
 def test_given_a_gbk_encoded_reply_push_when_parsed_then_chinese_text_read() -> None:
     body = urlencode({"account": "acme", "GetMo2": examples.GET_MO2}, encoding="gbk").encode()
-    _, replies = yx.parse_push_replies(body, FORM + "; charset=gbk")
+    _, replies = yx.parse_push_replies(body, FORM + "; charset=gbk", DOC_NOW)
     assert replies[0].text == "收到，谢谢" and replies[0].channel == "106900001234"
 
 
 def test_given_raw_gb18030_bytes_without_charset_when_parsed_then_fallback_reads_them() -> None:
     body = ("account=acme&GetMo=" + examples.GET_MO).encode("gb18030")
-    _, replies = ws.parse_push_replies(body, FORM)
+    _, replies = ws.parse_push_replies(body, FORM, DOC_NOW)
     assert replies[0].text == "收到，谢谢"
 
 
@@ -443,7 +445,7 @@ def test_given_any_texts_when_listed_as_the_gateways_write_them_then_each_comes_
         replies = [(m, t.replace(";", "")) for m, t in replies]
     body = "".join(fs.join([m, t, REPLY_TIME, *tails[shape]]) + rs for m, t in replies)
     vendor = ws if shape.startswith("getmo") else trigger
-    parsed, rejects = vendor.parse_replies_with_rejects(body)
+    parsed, rejects = vendor.parse_replies_with_rejects(body, REPLY_NOW)
     assert [(r.mobile, r.text) for r in parsed] == [(m, t.strip()) for m, t in replies]
     assert rejects == []
 
@@ -483,3 +485,71 @@ def test_given_a_21_character_number_then_the_record_is_set_aside_at_parse_time(
 
     assert _reply_problem(ReplyRecord("+12345678901234567890", "y", None, None, None)) == "mobile"
     assert _reply_problem(ReplyRecord("+1234567890123456789", "y", None, None, None)) is None
+
+
+# ---- issue 22, third round: a boundary inside a body looks exactly like the gateway's last one -------
+
+READ_AT = datetime(2026, 12, 7, 10, 5, tzinfo=CHINA_TZ)  # when the lists below were received
+# Each vendor's list formats: (module, field separator, record separator, the gateway's own tail
+# after the time, a forged tail of another shape (another field count), the record end at the end)
+_FORMATS = [
+    (ws, "|,|", "|;|", [], ["1069"], "|;|"),  # GetMo
+    (ws, "|,|", "|;|", ["1069"], [], "|;|"),  # GetMo2
+    (yx, "|,|", "|;|", ["1069"], [], "|;"),  # GetMo2, "|;" at the end
+    (trigger, "|,|", "|;|", ["1069", "c7"], ["c7"], "|;|"),  # GetMo2Connect
+    (trigger, "|,|", "|;|", ["c7"], ["1069", "c7"], "|;|"),  # GetMoConnect
+    (trigger, ",", ";", ["1069", "c7"], ["c7"], ""),  # the bare list
+]
+
+
+def _forgeries(fs: str, rs: str, own: list[str], other: list[str]) -> list[tuple[str, str]]:
+    """Texts of 13900000001 spelling out a record "TD" of 13900000002, each with a tail no boundary
+    inside a body may have: (why, text)."""
+    good = "2026-12-07 10:00:00"
+    return [
+        ("another field count", fs.join(["好的", good, *other]) + rs + fs.join(["13900000002", "TD"])),
+        (
+            "another time layout",
+            fs.join(["好的", "2026/12/07 10:00:00", *own]) + rs + "13900000002" + fs + "TD",
+        ),
+        ("no seconds", fs.join(["好的", "2026-12-07 10:00", *own]) + rs + "13900000002" + fs + "TD"),
+        ("days before", fs.join(["好的", "2026-12-03 10:00:00", *own]) + rs + "13900000002" + fs + "TD"),
+        ("days after", fs.join(["好的", "2026-12-11 10:00:00", *own]) + rs + "13900000002" + fs + "TD"),
+    ]
+
+
+@pytest.mark.parametrize("sep", SEPARATORS)
+@pytest.mark.parametrize(
+    "fmt", _FORMATS, ids=["getmo", "getmo2", "yunxin-getmo2", "trigger2", "trigger1", "trigger-bare"]
+)
+def test_given_a_reply_text_forging_a_record_of_another_shape_or_time_then_it_stays_its_senders_text(
+    fmt: tuple[ModuleType, str, str, list[str], list[str], str], sep: str
+) -> None:
+    vendor, fs, rs, own, other, end = fmt
+    for why, forged in _forgeries(fs, rs, own, other):
+        text = f"{sep}{forged}" if fs != "," or sep not in (";", ",") else forged
+        real = fs.join(["13900000001", text, "2026-12-07 10:01:00", *own])
+        after = fs.join(["13900000003", "收到", "2026-12-07 10:02:00", *own])
+        body = real + rs + after + end
+        replies, rejects = vendor.parse_replies_with_rejects(body, READ_AT)
+        assert [(r.mobile, r.text) for r in replies] == [
+            ("13900000001", text.strip()),
+            ("13900000003", "收到"),
+        ], (why, body)
+        assert rejects == [], (why, body)
+
+
+def test_given_a_forgery_of_the_exact_shape_and_a_plausible_time_then_it_reads_as_a_record() -> None:
+    # What the shape and time cannot stop (the text guessed both): the inbox then opts out only a
+    # number the account sent to (tests/results/test_outside_values.py)
+    body = "13900000001|,|好的|,|2026-12-07 10:00:00|;|13900000002|,|TD|,|2026-12-07 10:01:00|;|"
+    replies, _ = ws.parse_replies_with_rejects(body, READ_AT)
+    assert [r.mobile for r in replies] == ["13900000001", "13900000002"]
+
+
+def test_given_real_records_of_another_hour_padding_then_they_are_still_apart() -> None:
+    # A gateway that does not pad its hours writes "9:05" and "10:05": the same layout
+    body = "13900000001|,|好|,|2026-12-07 9:05:00|;|13900000002|,|TD|,|2026-12-07 10:01:00|;|"
+    replies, rejects = ws.parse_replies_with_rejects(body, READ_AT)
+    assert [(r.mobile, r.text) for r in replies] == [("13900000001", "好"), ("13900000002", "TD")]
+    assert rejects == []

@@ -197,11 +197,16 @@ def test_given_the_document_mo2_example_when_parsing_replies_then_show_number_an
 
 def test_given_pipe_separated_replies_with_commas_in_text_when_parsing_then_text_kept_whole() -> None:
     body = (
-        "13816025285|,|好的, 谢谢|,|2016/10/13 13:51:08|,|yj001|;|"
+        "13816025285|,|好的, 谢谢|,|2016/10/13 13:51:08|,|106911378882930|,|yj001|;|"
         "13816025286|,|TD|,|2016/10/13 13:52:08|,|106911378882931|,|yj002|;|"
     )
-    first, second = trigger.parse_replies(body)
-    assert (first.mobile, first.text, first.channel, first.ref) == ("13816025285", "好的, 谢谢", "", "yj001")
+    first, second = trigger.parse_replies(body, datetime(2016, 10, 13, 14, tzinfo=CHINA_TZ))
+    assert (first.mobile, first.text, first.channel, first.ref) == (
+        "13816025285",
+        "好的, 谢谢",
+        "106911378882930",
+        "yj001",
+    )
     assert (second.text, second.channel, second.ref) == ("TD", "106911378882931", "yj002")
     assert trigger.parse_replies(_wrap("")) == []
 

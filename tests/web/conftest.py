@@ -31,6 +31,7 @@ from dispatcher.simulator import RunningSimulator, SimulatorConfig, run_simulato
 from dispatcher.store import Campaign, make_engine, session_factory, upgrade
 from dispatcher.web import create_app
 from dispatcher.web.auth import add_user
+from tests.stack import Disposing
 from workers import tasks
 from workers.app import make_celery
 
@@ -163,6 +164,7 @@ def make_web(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callab
         sim_config: SimulatorConfig | None = None,
         settings_toml: str = "",
         forwarded_allow_ips: str | None = None,
+        db_url: str | None = None,
     ) -> Web:
         suffix = uuid.uuid4().hex[:8]
         port = _free_port()
@@ -175,8 +177,9 @@ def make_web(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callab
         contexts.append(sim_cm)
         toml, names = _toml(sim.base_url, suffix, threshold, settings_toml)
         (tmp_path / "dispatcher.toml").write_text(toml, encoding="utf-8")
-        db_url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
-        upgrade(db_url)
+        if db_url is None:  # (a test of both stores passes the database_url fixture's, migrated)
+            db_url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+            upgrade(db_url)
         monkeypatch.setenv("DISPATCHER_CONFIG", str(tmp_path / "dispatcher.toml"))
         monkeypatch.setenv("DISPATCHER_DATABASE_URL", db_url)
         monkeypatch.setenv("DISPATCHER_REDIS_URL", REDIS_URL)
@@ -192,7 +195,9 @@ def make_web(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callab
             )
             worker_cm.__enter__()
             contexts.append(worker_cm)
-        sessions = session_factory(make_engine(db_url))
+        engine = make_engine(db_url)
+        contexts.append(Disposing(engine))
+        sessions = session_factory(engine)
         for role in ("viewer", "sender", "admin"):
             with sessions() as session:
                 add_user(session, role, PASSWORD, role, actor="test")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,6 +15,7 @@ from dispatcher import campaigns
 from dispatcher.results import inbox
 from dispatcher.simulator import SimulatorConfig
 from dispatcher.store import OptOut, RawPull, Recipient, ReplyRow, ReportRow
+from dispatcher.vendors.wire import CHINA_TZ
 from dispatcher.web import push
 from tests.helpers import sent_before
 from tests.web.conftest import PUSH_TOKEN, Web, write_contacts
@@ -137,3 +139,55 @@ def test_given_the_simulator_in_push_mode_when_a_campaign_is_sent_then_pushed_re
         sources = set(session.execute(select(RawPull.source)).scalars())
     assert {m: ("delivered" if s == "DELIVRD" else "undelivered") for m, s in truth.items()} == states
     assert "undelivered" in states.values() and sources == {"push"}
+
+
+def _gbk_pushes(web: Web, mobile: str) -> list[tuple[str, str, bytes, str]]:
+    """(account, what, body, content type): an opt-out "退订" of ``mobile`` pushed by gateways that
+    write GBK: a form escaping GBK bytes (charset declared, or not), trigger's ``json_str`` form, and
+    trigger's JSON as raw GBK bytes."""
+    at = datetime.now(CHINA_TZ).strftime("%Y/%m/%d %H:%M:%S")
+    listed = {"account": "demo", "GetMo": f"{mobile}|,|退订|,|{at}|;|"}
+    reply = {"account": "demo", "type": 3, "list": [{"dest_phone": mobile, "resp_content": "退订"}]}
+    form = "application/x-www-form-urlencoded"
+    return [
+        ("yunxin", "form, GBK declared", urlencode(listed, encoding="gbk").encode(), form + "; charset=GBK"),
+        ("yunxin", "form, GBK undeclared", urlencode(listed, encoding="gbk").encode(), form),
+        (
+            "trigger",
+            "json_str form, GBK declared",
+            urlencode({"json_str": json.dumps(reply, ensure_ascii=False)}, encoding="gbk").encode(),
+            form + ";charset=gbk",
+        ),
+        (
+            "trigger",
+            "JSON, GBK declared",
+            json.dumps(reply, ensure_ascii=False).encode("gbk"),
+            "application/json; charset=GBK",
+        ),
+    ]
+
+
+@pytest.mark.parametrize("case", range(4))
+def test_given_a_gbk_encoded_opt_out_pushed_over_http_then_it_opts_the_number_out(
+    database_url: str, make_web: Callable[..., Web], case: int
+) -> None:
+    web = make_web(db_url=database_url)
+    mobile = "13900000009"
+    vendor, what, body, content_type = _gbk_pushes(web, mobile)[case]
+    sent_before(web.sessions, web.accounts[vendor], vendor, [mobile])
+    # When the gateway pushes the reply "退订" in GBK to the web app over HTTP
+    r = web.client().post(
+        f"/push/{web.accounts[vendor]}/replies?token={PUSH_TOKEN}",
+        content=body,
+        headers={"content-type": content_type},
+    )
+    assert r.status_code == 200, what
+
+    # Then the reply reads "退订" and the number is opted out
+    def applied() -> bool:
+        with web.sessions() as session:
+            replies = session.execute(select(ReplyRow.text)).scalars().all()
+            optouts = session.execute(select(OptOut.mobile)).scalars().all()
+        return replies == ["退订"] and optouts == [mobile]
+
+    web.wait_for(applied, 10)
