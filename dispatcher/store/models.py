@@ -313,7 +313,7 @@ class RawPull(Base):
         CheckConstraint("kind IN ('reports', 'replies')", name="kind"),
         CheckConstraint("source IN ('pull', 'push')", name="source"),
         Index(None, "parsed_at"),
-        Index(None, "received_at"),  # the first body of the re-match window (migration 0024)
+        Index(None, "received_at"),  # the first body of the re-match window (migration 0020)
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -341,7 +341,7 @@ class ReportRow(Base):
         Index(None, "batch_id", "mobile", sqlite_where=_UNMATCHED, postgresql_where=_UNMATCHED),
         Index(None, "ref", sqlite_where=_UNMATCHED, postgresql_where=_UNMATCHED),
         Index("ix_reports_unmatched", "id", sqlite_where=_UNMATCHED, postgresql_where=_UNMATCHED),
-        # The unmatched reports of the bodies received since a time (the re-match window, 0024).
+        # The unmatched reports of the bodies received since a time (the re-match window, 0020).
         Index(
             "ix_reports_unmatched_raw", "raw_pull_id", sqlite_where=_UNMATCHED, postgresql_where=_UNMATCHED
         ),

@@ -1,7 +1,7 @@
 """raw_pulls: the charset a pushed form came in; the re-match of unmatched reports bounded in time
 
-Revision ID: 0024
-Revises: 0017
+Revision ID: 0020
+Revises: 0019
 Create Date: 2026-12-08
 
 ``raw_pulls.charset``: the charset a pushed body's bytes and its form's %-escapes were in (its
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0024"
-down_revision: str | None = "0017"
+revision: str = "0020"
+down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
