@@ -70,6 +70,9 @@ def test_given_a_proof_then_the_page_shows_its_text_and_no_campaign_number(
     proof_id = int(re.search(r'data-proof="(\d+)"', sent.text).group(1))  # type: ignore[union-attr]
     assert "发送的内容：" in section and "张三您好，会员日全场8折，回T退订【测试】" in section
     assert f"活动 {proof_id}" not in section  # a proof is no campaign people count
+    own = c.get(f"/campaigns/{proof_id}").text
+    assert "<h1>样张 · 名单.xlsx" in own and f"活动 {proof_id}" not in own
+    assert "taken by the gateway" not in section and "网关已接收，等待状态报告" in section  # for the script
     # The answer's meaning, not the report's code: DELIVRD is 成功送达手机
     with web.sessions() as session:
         session.execute(

@@ -70,7 +70,8 @@ document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
           if (!row) return;
           row.querySelector(".proof-state").textContent = states[n.state] || n.state;
           // What the answer means (成功送达手机), not its code or the gateway's batch id.
-          row.querySelector(".proof-answer").textContent = (zh ? n.meaning_zh : n.meaning) || "";
+          var taken = n.state === "accepted" ? (data.has_reports ? proof.dataset.awaiting : proof.dataset.noReports) : "";
+          row.querySelector(".proof-answer").textContent = (zh ? n.meaning_zh : n.meaning) || taken || "";
           if (FINAL.indexOf(n.state) < 0 && !(n.state === "accepted" && !data.has_reports)) open = true;
         });
         if (open) setTimeout(tick, 1000);
