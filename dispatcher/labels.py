@@ -8,8 +8,8 @@ and ``campaign status --watch`` show ("等待发送时段，08:00 开始").
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from dispatcher.errors import DispatcherError
@@ -115,7 +115,10 @@ def vendor(vendor_id: str) -> str:
     """A gateway as people say it, its id after it: 云信（yunxin）."""
     if vendor_id not in VENDOR_LABELS:
         return vendor_id
-    return gettext("%(label)s (%(vendor)s)") % {"label": gettext(VENDOR_LABELS[vendor_id]), "vendor": vendor_id}
+    return gettext("%(label)s (%(vendor)s)") % {
+        "label": gettext(VENDOR_LABELS[vendor_id]),
+        "vendor": vendor_id,
+    }
 
 
 def check_name(name: str) -> str:

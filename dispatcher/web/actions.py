@@ -24,7 +24,16 @@ from dispatcher.decisions import in_window, next_window_open
 from dispatcher.errors import DispatcherError, InputError, NotFoundError, StateError
 from dispatcher.i18n import N_, china_time
 from dispatcher.results import optout_store
-from dispatcher.store import AuditEntry, Campaign, CampaignState, Recipient, RecipientState, Role, audit, utcnow
+from dispatcher.store import (
+    AuditEntry,
+    Campaign,
+    CampaignState,
+    Recipient,
+    RecipientState,
+    Role,
+    audit,
+    utcnow,
+)
 from dispatcher.web import parsing
 from dispatcher.web.auth import CurrentUser
 from dispatcher.web.context import WebContext
@@ -364,8 +373,6 @@ def send_proof(
     with ctx.sessions() as session:
         opted_out = campaigns.opt_out_set(session)
     mobiles = proofs.parse_numbers(numbers, opted_out)
-    sent = proofs.send(
-        ctx.sessions, ctx.settings, account, text, mobiles, actor=user.name, name=source
-    )
+    sent = proofs.send(ctx.sessions, ctx.settings, account, text, mobiles, actor=user.name, name=source)
     ctx.enqueue(sent.chunk_ids)
     return sent

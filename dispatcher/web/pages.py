@@ -15,7 +15,7 @@ from dispatcher.errors import DispatcherError, InputError
 from dispatcher.i18n import N_, china_time, gettext
 from dispatcher.i18n import gettext as _
 from dispatcher.labels import describe, say
-from dispatcher.store import AuditEntry, Campaign, Role
+from dispatcher.store import Campaign, Role
 from dispatcher.web import actions, uploads
 from dispatcher.web import routing as webrouting
 from dispatcher.web.deps import CampaignId, Ctx, PageUser, check_csrf, flash, render

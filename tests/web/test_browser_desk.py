@@ -72,7 +72,9 @@ def test_given_a_sender_in_a_browser_then_the_counter_flags_the_section_unfolds_
             # The chart's time axis: China time at its start, middle and end
             with web.sessions() as session:
                 session.execute(
-                    update(Recipient).where(Recipient.campaign_id == campaign_id).values(submitted_at=utcnow())
+                    update(Recipient)
+                    .where(Recipient.campaign_id == campaign_id)
+                    .values(submitted_at=utcnow())
                 )
                 session.commit()
             expect(page.locator("#chart text.tick")).to_have_count(3)

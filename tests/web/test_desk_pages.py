@@ -76,9 +76,9 @@ def test_given_a_proof_then_the_page_shows_its_text_and_no_campaign_number(
     # The answer's meaning, not the report's code: DELIVRD is 成功送达手机
     with web.sessions() as session:
         session.execute(
-            update(Recipient).where(Recipient.campaign_id == proof_id).values(
-                state="delivered", report_status="DELIVRD", batch_id="B-1"
-            )
+            update(Recipient)
+            .where(Recipient.campaign_id == proof_id)
+            .values(state="delivered", report_status="DELIVRD", batch_id="B-1")
         )
         session.commit()
         found = outcome(session, proof_id)["numbers"][0]
@@ -132,7 +132,9 @@ def test_given_nothing_to_retry_then_the_retry_button_is_hidden_and_shown_once_s
     assert "hidden" in retry_form() and 'data-needs="retryable"' in retry_form()
     with web.sessions() as session:  # a request the gateway asked to send later, its recipients failed
         session.execute(
-            update(Chunk).where(Chunk.campaign_id == campaign_id).values(state="failed", error_class="retry_later")
+            update(Chunk)
+            .where(Chunk.campaign_id == campaign_id)
+            .values(state="failed", error_class="retry_later")
         )
         session.execute(update(Recipient).where(Recipient.campaign_id == campaign_id).values(state="failed"))
         session.commit()
