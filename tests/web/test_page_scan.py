@@ -131,5 +131,6 @@ def test_given_every_page_in_chinese_then_no_english_word_is_left_outside_the_al
     allowed = ALLOWED | {w.lower() for name in web.accounts.values() for w in _WORD.findall(name)}
     pages = _pages(web, c)
     found = {what: english_words(html, allowed) for what, html in pages.items()}
+    assert "余额 100,000,000" in pages["/status"]  # every figure with thousands separators
     left = {what: words for what, words in found.items() if words}
     assert left == {}, "\n".join(f"{what}: {words}" for what, words in left.items())
