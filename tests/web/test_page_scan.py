@@ -70,6 +70,17 @@ def english_words(html: str, allowed: set[str]) -> list[str]:
     return sorted({w for w in _WORD.findall(text) if w.lower() not in allowed and w not in allowed})
 
 
+_HAN = "\u4e00-\u9fff"
+# ASCII punctuation inside a Chinese sentence: a comma, colon or semicolon right after a Chinese character.
+_ASCII_PUNCTUATION = re.compile(f"[{_HAN}][,:;]")
+
+
+def ascii_punctuation(html: str) -> list[str]:
+    parser = _Visible()
+    parser.feed(html)
+    return sorted({m.group(0) for m in _ASCII_PUNCTUATION.finditer(" ".join(parser.parts))})
+
+
 def _schedule(web: Web) -> None:
     source = write_contacts(web.tmp / "members.xlsx", [("13900000002", "王")])
     new = records.NewSchedule(
@@ -131,6 +142,8 @@ def test_given_every_page_in_chinese_then_no_english_word_is_left_outside_the_al
     allowed = ALLOWED | {w.lower() for name in web.accounts.values() for w in _WORD.findall(name)}
     pages = _pages(web, c)
     found = {what: english_words(html, allowed) for what, html in pages.items()}
+    punctuation = {what: marks for what, html in pages.items() if (marks := ascii_punctuation(html))}
+    assert punctuation == {}
     assert "余额 100,000,000" in pages["/status"]  # every figure with thousands separators
     left = {what: words for what, words in found.items() if words}
     assert left == {}, "\n".join(f"{what}: {words}" for what, words in left.items())
