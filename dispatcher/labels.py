@@ -141,6 +141,11 @@ def amount(value: Any) -> str:
     return f"{number:,}"
 
 
+def paren(text: Any) -> str:
+    """``text`` in brackets, Chinese ones in Chinese: （管理员）."""
+    return gettext("(%(text)s)") % {"text": text}
+
+
 def _quoted(text: str) -> str:
     return gettext("'%(text)s'") % {"text": text}
 

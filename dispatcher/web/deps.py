@@ -44,6 +44,7 @@ templates.env.filters.update(
     ),
     num=lambda n: f"{int(n or 0):,}",
     amount=labels.amount,
+    paren=labels.paren,
 )
 CSRF_HEADER = "x-csrf-token"
 SESSION_ID = "sid"  # the cookie's key for the server-side session id

@@ -71,8 +71,8 @@ def english_words(html: str, allowed: set[str]) -> list[str]:
 
 
 _HAN = "\u4e00-\u9fff"
-# ASCII punctuation inside a Chinese sentence: a comma, colon or semicolon right after a Chinese character.
-_ASCII_PUNCTUATION = re.compile(f"[{_HAN}][,:;]")
+# ASCII punctuation in Chinese: a comma, colon or semicolon right after a Chinese character, brackets\n# around Chinese words.
+_ASCII_PUNCTUATION = re.compile(f"[{_HAN}][,:;]|\\([^()]*[{_HAN}][^()]*\\)")
 
 
 def ascii_punctuation(html: str) -> list[str]:
