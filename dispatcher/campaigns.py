@@ -456,6 +456,26 @@ def cancel(sessions: sessionmaker[Session], campaign_id: int, actor: str) -> int
         return len(ids) + len(again)
 
 
+def retryable(session: Session, campaign_id: int) -> int:
+    """How many recipients a retry (without ``include_unknown``) would queue again: those still failed or
+    unknown in a failed chunk whose class allows a retry. The page offers the button only then."""
+    classes = [c.value for c in RETRYABLE_CLASSES]
+    again = [RecipientState.FAILED.value, RecipientState.UNKNOWN.value]
+    return int(
+        session.execute(
+            select(func.count())
+            .select_from(Recipient)
+            .join(Chunk, Chunk.id == Recipient.chunk_id)
+            .where(
+                Recipient.campaign_id == campaign_id,
+                Recipient.state.in_(again),
+                Chunk.state == ChunkState.FAILED.value,
+                Chunk.error_class.in_(classes),
+            )
+        ).scalar_one()
+    )
+
+
 def retry(
     sessions: sessionmaker[Session], campaign_id: int, actor: str, *, include_unknown: bool = False
 ) -> list[int]:

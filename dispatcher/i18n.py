@@ -140,13 +140,13 @@ def html_lang(locale: str) -> str:
 
 
 def china_time(at: datetime | None, *, seconds: bool = False) -> str:
-    """``2026-12-01 09:00 (北京时间)``: a UTC (aware) time as China's wall clock, the zone named."""
+    """``2026-12-01 09:00（北京时间）``: a UTC (aware) time as China's wall clock, the zone named (Chinese
+    brackets in Chinese)."""
     if at is None:
         return ""
     local = at.astimezone(CHINA)
     shown = local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
-    zone = gettext("China time")
-    return f"{shown} ({zone})"
+    return gettext("%(time)s (China time)") % {"time": shown}
 
 
 def china_clock(at: datetime) -> str:

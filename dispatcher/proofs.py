@@ -33,6 +33,7 @@ from dispatcher.store import (
 from dispatcher.text import segments
 from dispatcher.vendors import NO_REPORTS
 from dispatcher.vendors.registry import get as vendor_module
+from dispatcher.vendors.statuses import status_meaning
 
 MAX_NUMBERS = 5
 _SEPARATORS = re.compile(r"[\n,，;；、]+")
@@ -43,6 +44,7 @@ class Proof:
     campaign_id: int
     chunk_ids: list[int]
     mobiles: list[str]
+    text: str = ""  # what was sent, shown with the answers
 
 
 def parse_numbers(text: str, opted_out: frozenset[str] = frozenset()) -> list[str]:
@@ -130,7 +132,7 @@ def send(
         )
         session.commit()
     ids = campaigns.start(sessions, campaign_id, actor)
-    return Proof(campaign_id, ids, mobiles)
+    return Proof(campaign_id, ids, mobiles, text)
 
 
 def outcome(session: Session, campaign_id: int) -> dict[str, Any]:
@@ -155,13 +157,18 @@ def outcome(session: Session, campaign_id: int) -> dict[str, Any]:
     numbers = []
     for mobile, state, code, status, batch_id, detail in rows:
         info = module.classify(int(code)) if code and code.lstrip("-").isdigit() else None
+        # What the answer means: the report's status (DELIVRD: 成功送达手机) once there is one, else the
+        # submission's code; the page shows the meaning, not the code.
+        meaning = (status_meaning(status, False), status_meaning(status, True)) if status else None
+        if meaning is None and info is not None:
+            meaning = (info.meaning_en, info.meaning)
         numbers.append(
             {
                 "mobile": mobile,
                 "state": state,
                 "vendor_code": status or code,
-                "meaning": info.meaning_en if info else None,
-                "meaning_zh": info.meaning if info else None,
+                "meaning": meaning[0] if meaning else None,
+                "meaning_zh": meaning[1] if meaning else None,
                 "batch_id": batch_id,
                 "detail": detail,
             }

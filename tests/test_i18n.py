@@ -90,7 +90,7 @@ def test_the_language_is_the_switch_else_the_browser_else_chinese(
 def test_times_for_people_are_china_time_with_the_zone_named() -> None:
     at = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
     with i18n.use("zh_CN"):
-        assert i18n.china_time(at) == "2026-12-01 09:00 (北京时间)"
+        assert i18n.china_time(at) == "2026-12-01 09:00（北京时间）"
     with i18n.use("en"):
         assert i18n.china_time(at) == "2026-12-01 09:00 (China time)"
 

@@ -17,14 +17,23 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import BigInteger, cast, func, select, update
 from sqlalchemy.orm import Session
 
-from dispatcher import balance_guard, campaigns, keywords, proofs
+from dispatcher import balance_guard, campaigns, keywords, labels, proofs
 from dispatcher.config import Settings, validate_window
 from dispatcher.contacts import normalise
 from dispatcher.decisions import in_window, next_window_open
 from dispatcher.errors import DispatcherError, InputError, NotFoundError, StateError
-from dispatcher.i18n import N_
+from dispatcher.i18n import N_, china_time
 from dispatcher.results import optout_store
-from dispatcher.store import Campaign, CampaignState, Recipient, RecipientState, Role, audit, utcnow
+from dispatcher.store import (
+    AuditEntry,
+    Campaign,
+    CampaignState,
+    Recipient,
+    RecipientState,
+    Role,
+    audit,
+    utcnow,
+)
 from dispatcher.web import parsing
 from dispatcher.web.auth import CurrentUser
 from dispatcher.web.context import WebContext
@@ -209,7 +218,36 @@ def status(ctx: WebContext, user: CurrentUser, campaign_id: int) -> dict[str, An
         data["created_by"] = campaign.created_by
         data["needs_approval"] = needs_approval(ctx, session, campaign)
         data["template"] = shown_template(user, campaign)
+        data["retryable"] = campaigns.retryable(session, campaign_id)
     return data
+
+
+def history(ctx: WebContext, campaign_id: int, limit: int = 50) -> list[dict[str, Any]]:
+    """The campaign's latest audit entries, newest first, each also as the page says it (China time,
+    who in words, what in words): the page renders them and its script refreshes them."""
+    with ctx.sessions() as session:
+        entries = (
+            session.execute(
+                select(AuditEntry)
+                .where(AuditEntry.campaign_id == campaign_id)
+                .order_by(AuditEntry.id.desc())
+                .limit(limit)
+            )
+            .scalars()
+            .all()
+        )
+    return [
+        {
+            "id": e.id,
+            "at": e.at.isoformat(),
+            "actor": e.actor,
+            "action": e.action,
+            "when_shown": china_time(e.at, seconds=True),
+            "actor_shown": labels.actor(e.actor),
+            "action_shown": labels.history_action(e.action, e.detail),
+        }
+        for e in entries
+    ]
 
 
 def shown_template(user: CurrentUser, campaign: Campaign) -> str | None:
@@ -335,8 +373,6 @@ def send_proof(
     with ctx.sessions() as session:
         opted_out = campaigns.opt_out_set(session)
     mobiles = proofs.parse_numbers(numbers, opted_out)
-    sent = proofs.send(
-        ctx.sessions, ctx.settings, account, text, mobiles, actor=user.name, name=f"proof: {source}"
-    )
+    sent = proofs.send(ctx.sessions, ctx.settings, account, text, mobiles, actor=user.name, name=source)
     ctx.enqueue(sent.chunk_ids)
     return sent

@@ -184,7 +184,12 @@ def campaign_status(ctx: Ctx, user: ApiUser, campaign_id: CampaignId) -> dict[st
 @router.get("/campaigns/{campaign_id}/progress", summary="Cumulative accepted/delivered over time")
 def campaign_progress(ctx: Ctx, user: ApiUser, campaign_id: CampaignId) -> dict[str, Any]:
     data = actions.status(ctx, user, campaign_id)
-    return {"status": data, "series": actions.series(ctx, campaign_id)}
+    # The history too: the page shows it live (each entry also as the page's language says it).
+    return {
+        "status": data,
+        "series": actions.series(ctx, campaign_id),
+        "history": actions.history(ctx, campaign_id),
+    }
 
 
 @router.post("/campaigns/{campaign_id}/{action}", summary="start, pause, resume, cancel, retry, approve")

@@ -36,10 +36,15 @@ templates.env.filters.update(
     recipient_state=labels.recipient_state,
     role=labels.role,
     history=labels.history_action,
+    actor=labels.actor,
+    vendor=labels.vendor,
+    check_name=labels.check_name,
     reject_reason=lambda r: reasons.at_row(
         r["row"], r["column"], r.get("code"), r.get("params"), r["reason"]
     ),
     num=lambda n: f"{int(n or 0):,}",
+    amount=labels.amount,
+    paren=labels.paren,
 )
 CSRF_HEADER = "x-csrf-token"
 SESSION_ID = "sid"  # the cookie's key for the server-side session id

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from dispatcher.i18n import N_
-from dispatcher.labels import say
+from dispatcher.labels import amount, say
 from dispatcher.store import Role
 from dispatcher.web import actions
 from dispatcher.web.deps import Ctx, PageUser, render
+
+if TYPE_CHECKING:
+    from dispatcher.operations.doctor import Check
 
 router = APIRouter(include_in_schema=False)
 FORWARDING = ("x-forwarded-for", "forwarded", "x-real-ip", "x-forwarded-host")
@@ -58,11 +61,18 @@ async def metrics(request: Request, ctx: Ctx) -> Response:
     return Response(body, media_type=CONTENT_TYPE)
 
 
+def _with_separators(check: Check) -> dict[str, Any] | None:
+    """An account's balance with thousands separators (100,000,000), like every figure of the pages."""
+    if check.params and check.name.startswith("account:") and "value" in check.params:
+        return {**check.params, "value": amount(check.params["value"])}
+    return check.params
+
+
 @router.get("/status")
 def status_page(request: Request, ctx: Ctx, user: PageUser) -> Response:
     actions.require(user, Role.ADMIN, N_("seeing the system status"))
     checks = ctx.diagnose()
     rows: list[dict[str, Any]] = [
-        {"name": c.name, "ok": c.ok, "detail": say(c.detail, c.msgid, c.params)} for c in checks
+        {"name": c.name, "ok": c.ok, "detail": say(c.detail, c.msgid, _with_separators(c))} for c in checks
     ]
     return render(request, "status.html", user, checks=rows, healthy=all(c.ok for c in checks))

@@ -15,7 +15,7 @@ from dispatcher.errors import DispatcherError, InputError
 from dispatcher.i18n import N_, china_time, gettext
 from dispatcher.i18n import gettext as _
 from dispatcher.labels import describe, say
-from dispatcher.store import AuditEntry, Campaign, Role
+from dispatcher.store import Campaign, Role
 from dispatcher.web import actions, uploads
 from dispatcher.web import routing as webrouting
 from dispatcher.web.deps import CampaignId, Ctx, PageUser, check_csrf, flash, render
@@ -270,16 +270,7 @@ def campaign_page(request: Request, ctx: Ctx, user: PageUser, campaign_id: Campa
     data = actions.status(ctx, user, campaign_id)
     with ctx.sessions() as session:
         campaign = campaigns.get(session, campaign_id)
-        history = (
-            session.execute(
-                select(AuditEntry)
-                .where(AuditEntry.campaign_id == campaign_id)
-                .order_by(AuditEntry.id.desc())
-                .limit(50)
-            )
-            .scalars()
-            .all()
-        )
+    history = actions.history(ctx, campaign_id)
     sent = sum(int(data.get(k, 0)) for k in SENT_STATES)
     return render(
         request,
@@ -289,6 +280,7 @@ def campaign_page(request: Request, ctx: Ctx, user: PageUser, campaign_id: Campa
         status=data,
         sent=sent,
         waiting_text=labels.waiting_text(data),
+        badge=labels.badge(data),
         js_strings=labels.js_strings(),
         history=history,
         window=format_window((campaign.window_start, campaign.window_end)),

@@ -26,10 +26,12 @@ ROWS = 40
 TEMPLATE_END = "您好，会员日全场8折，回T退订【测试】"
 WORDS = {
     "zh": {"warning": "不在发送时段内", "proof": "网关已接收", "completed": "已完成", "delivered_header": "手机号码",
-           "states": {"已送达", "未通过"}, "reason": "第 42 行，手机号列：不是大陆手机号"},
+           "states": {"已送达", "未通过"}, "reason": "第 42 行，手机号列：不是大陆手机号",
+           "download": "活动%s-发送结果.xlsx", "sheet": "发送结果"},
     "en": {"warning": "Outside the send window", "proof": "accepted by the gateway", "completed": "completed",
            "delivered_header": "mobile", "states": {"delivered", "rejected"},
-           "reason": "row 42, column 手机号: not a mainland China mobile number"},
+           "reason": "row 42, column 手机号: not a mainland China mobile number",
+           "download": "campaign-%s-results.xlsx", "sheet": "results"},
 }  # fmt: skip
 
 
@@ -118,7 +120,7 @@ def run_flow(
     page.wait_for_selector("#chart polyline.delivered")
     expect(page.locator("#pause")).to_be_hidden()
     expect(page.locator("#cancel")).to_be_hidden()
-    expect(page.locator("#retry")).to_be_visible()
+    expect(page.locator("#retry")).to_be_hidden()  # every message delivered: nothing to retry
     shot(page, "campaign")
 
     with page.expect_download() as download_info:
@@ -128,6 +130,9 @@ def run_flow(
     download.save_as(saved)
     sheet = openpyxl.load_workbook(saved).active
     assert sheet is not None
+    # The file and its sheet tab named in the page's language
+    assert download.suggested_filename == words["download"] % campaign_id
+    assert sheet.title == words["sheet"]
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0][1] == words["delivered_header"] and sheet.freeze_panes == "A2"
     assert [r[1] for r in rows[1:]] == [f"1380013{i:04d}" for i in range(ROWS)] + ["12345"]  # every number

@@ -63,6 +63,7 @@ def test_given_a_sender_in_a_browser_when_creating_an_ab_campaign_with_a_fallbac
             # The form: account, template A, template B and its split, the fallback account
             page.select_option("#account", bad)
             page.fill("#template", A)
+            page.click("#routing-fields summary")  # folded until opened
             page.fill("#template_b", B)
             page.fill("#split", "50,50")
             page.select_option("#fallback-1", trigger)

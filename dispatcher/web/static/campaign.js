@@ -10,18 +10,20 @@
   var root = document.getElementById("progress");
   if (!root) return;
   var id = Number(root.dataset.campaign), svg = document.getElementById("chart"), NS = "http://www.w3.org/2000/svg";
-  var strings = JSON.parse(root.dataset.strings), lang = root.dataset.lang;
+  var strings = JSON.parse(root.dataset.strings), lang = root.dataset.lang, loadedState = null;
   var SENT = ["accepted", "delivered", "undelivered", "expired"];
   function fmt(n) { return Number(n || 0).toLocaleString("en-US"); }
-  // "08:00" today, "12-02 08:00" another day: China time, whatever the browser's zone.
-  function clock(iso) {
+  // "08:00" today, "12-02 08:00" another day (with seconds: "08:00:05"): China time, whatever the
+  // browser's zone.
+  function clock(iso, seconds) {
     if (!iso) return "";
     var parts = {}, at = new Date(iso), now = new Date();
     var f = new Intl.DateTimeFormat("en-CA", {timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit",
-      day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23"});
+      day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23"});
     f.formatToParts(at).forEach(function (p) { parts[p.type] = p.value; });
     var today = f.format(now).slice(0, 10), day = parts.year + "-" + parts.month + "-" + parts.day;
-    return (day === today ? "" : parts.month + "-" + parts.day + " ") + parts.hour + ":" + parts.minute;
+    return (day === today ? "" : parts.month + "-" + parts.day + " ") + parts.hour + ":" + parts.minute +
+      (seconds ? ":" + parts.second : "");
   }
   function say(template, values) {
     return template.replace(/%\((\w+)\)s/g, function (_, key) { return values[key] == null ? "" : values[key]; });
@@ -61,8 +63,19 @@
     var y = function (v) { return (190 - 180 * v / top).toFixed(1); };
     line(series.accepted, x, y, "accepted");
     line(series.delivered, x, y, "delivered");
+    text(44, 20, fmt(top), "start");
+    // The time axis: China time at its start, middle and end.
+    [t0, (t0 + t1) / 2, t1].forEach(function (t, i) {
+      var tick = document.createElementNS(NS, "path");
+      tick.setAttribute("d", "M" + x(t) + " 190 V195"); tick.setAttribute("class", "axis"); svg.appendChild(tick);
+      text(x(t), 210, clock(new Date(t * 1000).toISOString(), true), ["start", "middle", "end"][i], "tick");
+    });
+  }
+  function text(x, y, value, anchor, cls) {
     var label = document.createElementNS(NS, "text");
-    label.setAttribute("x", 44); label.setAttribute("y", 20); label.textContent = fmt(top);
+    label.setAttribute("x", x); label.setAttribute("y", y); label.setAttribute("text-anchor", anchor);
+    if (cls) label.setAttribute("class", cls);
+    label.textContent = value;
     svg.appendChild(label);
   }
   function bar(name, done, total) {
@@ -74,8 +87,14 @@
       var cell = document.getElementById("count-" + k);
       if (cell) cell.textContent = fmt(s[k]);
     });
-    var state = document.getElementById("state");
-    state.textContent = strings.campaign[s.state] || s.state; state.className = "state " + s.state;
+    var state = document.getElementById("state"), inWindow = s.state === "running" && s.waiting === "window";
+    state.textContent = inWindow ? strings.badge_window : strings.campaign[s.state] || s.state;
+    state.className = "state " + s.state + (inWindow ? " waiting" : "");
+    // An action's flash ("Started.") says what was done; once the campaign has moved on, it goes.
+    if (loadedState === null) loadedState = s.state;
+    else if (s.state !== loadedState) {
+      document.querySelectorAll("main > p.flash[role=status]").forEach(function (p) { p.remove(); });
+    }
     bar("sent", SENT.reduce(function (a, k) { return a + (s[k] || 0); }, 0), s.recipients);
     bar("delivered", s.delivered || 0, s.recipients);
     // Issue 14: per-variant and per-account figures ("variants|A|reply_rate").
@@ -86,7 +105,24 @@
     var waiting = document.getElementById("waiting"), text = waitingText(s);
     waiting.textContent = text; waiting.hidden = !text;
     document.querySelectorAll("#actions form[data-states]").forEach(function (form) {
-      form.hidden = form.dataset.states.split(" ").indexOf(s.state) < 0;
+      form.hidden = form.dataset.states.split(" ").indexOf(s.state) < 0 ||
+        Boolean(form.dataset.needs && !s[form.dataset.needs]);
+    });
+  }
+  // The history, newest first: redrawn when an entry is added.
+  function history(entries) {
+    var body = document.querySelector("#history tbody");
+    if (!body || !entries) return;
+    var first = body.querySelector("tr");
+    if (first && entries.length && first.dataset.id === String(entries[0].id)) return;
+    while (body.firstChild) body.removeChild(body.firstChild);
+    entries.forEach(function (e) {
+      var row = document.createElement("tr");
+      row.dataset.id = e.id;
+      [e.when_shown, e.actor_shown, e.action_shown].forEach(function (value) {
+        var cell = document.createElement("td"); cell.textContent = value; row.appendChild(cell);
+      });
+      body.appendChild(row);
     });
   }
   function tick() {
@@ -96,6 +132,7 @@
         if (!data) return;
         update(data.status);
         draw(data.series, data.status.recipients);
+        history(data.history);
       })
       .catch(function () {})
       .finally(function () { setTimeout(tick, 1000); });

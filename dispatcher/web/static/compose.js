@@ -20,6 +20,27 @@ document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
     if (limit) shown += " · " + say(counter.dataset.tooLong, {limit: limit});
     counter.textContent = template.value ? shown : "";
     counter.classList.toggle("over", Boolean(limit));
+    flag();
+  }
+  // What would be sent as typed: a {name} that is no column, a ｛name｝ in full-width braces (what a
+  // Chinese input method types). Said under the counter as it is typed; dispatcher/text.py refuses both.
+  function flag() {
+    var flags = document.getElementById("counter-flags");
+    if (!flags) return;
+    var columns = JSON.parse(counter.dataset.columns || "[]"), said = [];
+    var text = template.value.replace(/\{\{|\}\}/g, "");
+    var unknown = [], wide = [];
+    text.replace(/\{([^{}]*)\}/g, function (_, name) {
+      name = name.trim();
+      if (columns.length && columns.indexOf(name) < 0 && unknown.indexOf("{" + name + "}") < 0) unknown.push("{" + name + "}");
+    });
+    text.replace(/\uff5b([^\uff5b\uff5d{}]*)\uff5d/g, function (token, name) {
+      if (wide.indexOf(token) < 0) { wide.push(token); said.push(say(counter.dataset.fullWidth, {names: token, name: name.trim()})); }
+    });
+    if (unknown.length) said.unshift(say(counter.dataset.unknown, {names: unknown.join(" ")}));
+    while (flags.firstChild) flags.removeChild(flags.firstChild);
+    said.forEach(function (t) { var li = document.createElement("li"); li.textContent = t; flags.appendChild(li); });
+    flags.hidden = !said.length;
   }
   document.querySelectorAll(".chip").forEach(function (chip) {
     chip.addEventListener("click", function () {
@@ -48,9 +69,9 @@ document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
           var row = proof.querySelector('tr[data-mobile="' + n.mobile + '"]');
           if (!row) return;
           row.querySelector(".proof-state").textContent = states[n.state] || n.state;
-          var meaning = zh ? n.meaning_zh : n.meaning;
-          row.querySelector(".proof-answer").textContent =
-            (n.vendor_code ? n.vendor_code + (meaning ? " · " + meaning : "") : "") || n.batch_id || n.detail || "";
+          // What the answer means (成功送达手机), not its code or the gateway's batch id.
+          var taken = n.state === "accepted" ? (data.has_reports ? proof.dataset.awaiting : proof.dataset.noReports) : "";
+          row.querySelector(".proof-answer").textContent = (zh ? n.meaning_zh : n.meaning) || taken || "";
           if (FINAL.indexOf(n.state) < 0 && !(n.state === "accepted" && !data.has_reports)) open = true;
         });
         if (open) setTimeout(tick, 1000);
