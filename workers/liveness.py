@@ -14,7 +14,7 @@ from celery.beat import PersistentScheduler
 from dispatcher.config import Settings
 from dispatcher.errors import ConfigError
 from dispatcher.operations import heartbeat, logs
-from dispatcher.operations.fingerprint import Fingerprints
+from dispatcher.operations.fingerprint import Fingerprints, store_fingerprint
 
 logger = logging.getLogger(__name__)
 IN_MEMORY = "memory://"
@@ -32,7 +32,13 @@ def start_heartbeat(
     if settings.redis_url.startswith(IN_MEMORY):
         return None
     record = heartbeat.record_for(kind, Fingerprints.of(settings), queues, settings.heartbeat_seconds)
-    beater = heartbeat.Heartbeater(settings.redis_url, record, ready=ready, last_tick=last_tick)
+    beater = heartbeat.Heartbeater(
+        settings.redis_url,
+        record,
+        ready=ready,
+        last_tick=last_tick,
+        store_of=lambda: store_fingerprint(settings.database_url),
+    )
     beater.start()
     return beater
 

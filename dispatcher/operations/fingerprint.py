@@ -54,11 +54,11 @@ def fingerprint(url: str, cwd: Path | None = None) -> str:
 
 
 def store_fingerprint(database_url: str) -> str:
-    """The store's id (its first 12 hex digits), else the URL's fingerprint."""
+    """The store's identity (its id and place, hashed), else the URL's fingerprint."""
     from dispatcher.store.identity import store_id
 
     found = store_id(database_url)
-    return found[:12] if found else fingerprint(database_url)
+    return hashlib.sha256(found.encode()).hexdigest()[:12] if found else fingerprint(database_url)
 
 
 def host_of(url: str) -> str:

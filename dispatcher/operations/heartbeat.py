@@ -24,7 +24,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -227,6 +227,9 @@ class Heartbeater:
     ready: Callable[[], bool] = field(default=lambda: True)
     # The beat: when its loop last ticked (``time.monotonic()``), stamped into each record.
     last_tick: Callable[[], float] | None = None
+    # The store's fingerprint, asked again at each beat: one that could not be read at the start (the
+    # store was slow) is the URL's until it can, not for the process's whole life.
+    store_of: Callable[[], str] | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -253,6 +256,8 @@ class Heartbeater:
                 wait = self.record.every
                 try:
                     if self._ready():
+                        if self.store_of is not None:
+                            self.record = replace(self.record, store=self.store_of())
                         self.record = write(redis, self.record, self.keys, ticked_ago=self._ticked_ago())
                     else:
                         wait = min(wait, NOT_READY_POLL)  # say so as soon as it is ready

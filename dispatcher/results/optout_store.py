@@ -70,9 +70,12 @@ def _withdraw(session: Session, mobiles: list[str]) -> None:
     if not chunk_ids:
         return
     # The chunks' rows first, then their recipients: the order a claim and a worker's record take
-    # them in (PostgreSQL would otherwise deadlock on a chunk whose answer is being recorded).
+    # them in (PostgreSQL would otherwise deadlock on a chunk whose answer is being recorded). Neither
+    # update moves ``updated_at``: a stuck chunk's queue age counts from when it was queued.
     session.execute(
-        update(Chunk).where(Chunk.id.in_(chunk_ids)).values(recipient_count=Chunk.recipient_count),
+        update(Chunk)
+        .where(Chunk.id.in_(chunk_ids))
+        .values(recipient_count=Chunk.recipient_count, updated_at=Chunk.updated_at),
         execution_options=_NO_SYNC,
     )
     session.execute(
@@ -83,7 +86,9 @@ def _withdraw(session: Session, mobiles: list[str]) -> None:
     )
     remaining = select(func.count()).where(Recipient.chunk_id == Chunk.id).scalar_subquery()
     session.execute(
-        update(Chunk).where(Chunk.id.in_(chunk_ids)).values(recipient_count=remaining),
+        update(Chunk)
+        .where(Chunk.id.in_(chunk_ids))
+        .values(recipient_count=remaining, updated_at=Chunk.updated_at),
         execution_options=_NO_SYNC,
     )
     # A chunk left empty has nothing to send: closed like a cancelled one.

@@ -1,5 +1,7 @@
-"""The store's identity: the random id in ``store_identity`` (migration 0018), read once per process and
-URL. Written at first use if its row is gone; None when the store cannot tell (unreachable, a SQLite file
+"""The store's identity: the random id in ``store_identity`` (migration 0018) and where that row lives
+(a SQLite file's real path; a PostgreSQL cluster's system identifier and database name), read once per
+process and URL. The place is part of it because the row travels with the data: a copied SQLite file or
+a restored dump is another store, whose workers must not pass for this one's. Written at first use if its row is gone; None when the store cannot tell (unreachable, a SQLite file
 that does not exist, a schema before 0018): the caller falls back to the URL."""
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -68,9 +70,24 @@ def _read(url: str) -> str | None:
                 value = connection.execute(
                     select(StoreIdentity.id).order_by(StoreIdentity.id).limit(1)
                 ).scalar_one_or_none()
-            return str(value) if value else None
+            return f"{value}@{_place(connection, backend, parsed.database)}" if value else None
     except SQLAlchemyError as exc:  # unreachable, or not migrated to 0018: named by type (no URL)
         logger.debug("store identity not readable: %s", type(exc).__name__)
         return None
     finally:
         engine.dispose()
+
+
+def _place(connection: Connection, backend: str, database: str | None) -> str:
+    """Where the store's row lives: what a copy of the data does not share."""
+    if backend == "sqlite":
+        return str(Path(database or "").resolve())
+    name = connection.execute(text("SELECT current_database()")).scalar_one()
+    try:  # the cluster's own id (a restore elsewhere is another cluster); a role may not read it
+        with connection.begin_nested():
+            cluster = connection.execute(
+                text("SELECT system_identifier FROM pg_control_system()")
+            ).scalar_one()
+    except SQLAlchemyError:
+        cluster = connection.execute(text("SELECT inet_server_addr() || ':' || inet_server_port()")).scalar()
+    return f"{cluster}/{name}"

@@ -283,3 +283,42 @@ def test_given_one_store_under_two_urls_or_two_stores_under_one_url_then_the_sto
     assert store_fingerprint(old) == fingerprint(old)
     missing = f"sqlite:///{tmp_path / 'missing.sqlite3'}"
     assert store_fingerprint(missing) == fingerprint(missing) and not (tmp_path / "missing.sqlite3").exists()
+
+
+def test_given_a_store_fingerprint_unreadable_at_the_start_then_the_heartbeat_says_the_store_once_it_can(
+    redis: tuple[Redis[Any], KeySpace],
+) -> None:
+    # Given a process whose store could not tell its id when it started (its record holds the URL's)
+    client, keys = redis
+    answers = iter(["the-store"] * 1000)
+    beater = heartbeat.Heartbeater(
+        REDIS_URL, record(every=0.05, store="url-fallback"), keys, store_of=lambda: next(answers)
+    )
+    beater.start()
+    try:
+        time.sleep(0.3)
+        # Then its heartbeat names the store as it is read at each beat, not as it was at the start
+        assert [b.store for b in heartbeat.read(client, keys).beats] == ["the-store"]
+    finally:
+        beater.stop()
+
+
+def test_given_a_copy_of_a_sqlite_store_in_another_directory_then_it_is_another_store(tmp_path: Path) -> None:
+    import shutil
+
+    from dispatcher.operations.fingerprint import store_fingerprint
+    from dispatcher.store import identity, upgrade
+
+    # Given a store and a copy of its file elsewhere (a project directory copied): the id row travels
+    original = tmp_path / "a" / "dispatcher.sqlite3"
+    original.parent.mkdir()
+    upgrade(f"sqlite:///{original}")
+    identity.forget()
+    mine = store_fingerprint(f"sqlite:///{original}")
+    copy = tmp_path / "b" / "dispatcher.sqlite3"
+    copy.parent.mkdir()
+    shutil.copy(original, copy)
+    identity.forget()
+    # Then the copy's workers do not pass for this store's, and the original keeps its fingerprint
+    assert store_fingerprint(f"sqlite:///{copy}") != mine
+    assert store_fingerprint(f"sqlite:///{original}") == mine

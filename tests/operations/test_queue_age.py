@@ -44,3 +44,23 @@ def test_given_a_chunk_requeued_by_the_sweep_many_times_then_its_queue_age_still
         session.execute(update(Chunk).values(updated_at=ago, not_before=utcnow() - timedelta(minutes=2)))
         session.commit()
     assert 110 <= oldest_age(stack) < 200
+
+
+def test_given_an_opt_out_of_one_recipient_of_a_stuck_chunk_then_the_chunk_s_queue_age_stays(
+    make_stack: Any,
+) -> None:
+    from dispatcher.results import optout_store
+
+    stack = make_stack(worker=False)  # nobody sends: the queue is stuck
+    mobiles = numbers(2)
+    campaign_id = create(stack, "yunxin", mobiles)  # one request for both numbers
+    campaigns.start(stack.sessions, campaign_id, "t")
+    with stack.sessions() as session:  # queued ten minutes ago
+        session.execute(update(Chunk).values(updated_at=utcnow() - timedelta(minutes=10)))
+        session.commit()
+    # When one recipient opts out (the withdrawal locks the chunk's row)
+    with stack.sessions() as session:
+        optout_store.add(session, mobiles[:1], source="test")
+        session.commit()
+    # Then the stuck chunk still looks as old as it is
+    assert 590 <= oldest_age(stack) < 700
