@@ -195,3 +195,22 @@ def test_given_a_body_of_the_accounts_reports_not_parsed_yet_then_an_old_unknown
         session.execute(update(RawPull).values(parsed_at=utcnow()))
         session.commit()
     assert unknowns.resend_settled(stack.sessions, stack.settings) == [chunk_id]
+
+
+def test_given_a_claim_whose_send_deadline_passed_before_its_request_left_then_it_is_not_sent(
+    routing_stack: Any,
+) -> None:
+    # Given a worker whose claim's lease is over before its request leaves (a stalled worker: the
+    # sweep may call it unknown and the beat send it again meanwhile)
+    stack = routing_stack([Acct("yx", "yunxin", "yx", extra=AFTER)], worker=False)
+    campaign_id, chunk_id = _started(stack, "yx", [N])
+    runtime = _runtime(stack, "yx")
+    runtime.lease_seconds = 0.0
+
+    # When it comes to send
+    (result,) = send_group(stack.sessions, runtime, load_group(stack.sessions, [chunk_id]), "w1")
+
+    # Then its copy is not sent: the chunk waits in the queue, nothing at the vendor
+    assert stack.ledger() == []
+    assert result.state == "queued"
+    assert _state(stack, campaign_id) == "queued"
