@@ -162,6 +162,9 @@ class Chunk(Base):
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     accepted_at: Mapped[datetime | None]
+    # ``settle_unknown_after``: when the beat first found it ``unknown`` with nothing saying it was
+    # taken (database time); it is sent again only after a report pull that began later (0023).
+    settle_marked_at: Mapped[datetime | None]
 
 
 _HAS_BATCH = text("batch_id IS NOT NULL")
@@ -212,6 +215,8 @@ class Recipient(Base):
     variant: Mapped[str | None] = mapped_column(String(8))  # A/B: its template's name
     # The China day its send was counted on for the frequency caps (contact_counts); null: not counted.
     counted_on: Mapped[date | None] = mapped_column(Date)
+    # Re-sent from ``unknown`` and reports came for both requests: the number got the message twice.
+    sent_twice: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class ContactCount(Base):
@@ -359,6 +364,17 @@ class AccountError(Base):
     last_at: Mapped[datetime] = mapped_column(UTCDateTime)
     retry_at: Mapped[datetime] = mapped_column(UTCDateTime)
     config_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AccountDrain(Base):
+    """When the last drain of an account's reports (or replies) that went on until the vendor had no
+    more began (database time): every report the vendor had by then is in ``raw_pulls`` (0023)."""
+
+    __tablename__ = "account_drains"
+
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class VendorKeyword(Base):

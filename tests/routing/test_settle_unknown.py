@@ -26,6 +26,7 @@ from tests.stack import ENTINFO_SN, write_contacts
 TEXT = "会员日全场8折，回T退订【测试】"
 N, M = "13900000007", "13900000008"
 AFTER = {"settle_unknown_after": '"30m"'}
+AFTER_EN = {"settle_unknown_after": '"30m"', "duplicate_window": '"24h"'}
 
 
 def _runtime(stack: RoutingStack, name: str) -> AccountRuntime:
@@ -56,10 +57,22 @@ def _unknown(stack: RoutingStack, name: str, mobiles: list[str], *, sent: bool) 
 
 
 def _two_hours_ago(stack: RoutingStack, *chunk_ids: int) -> None:
+    _minutes_ago(stack, 120, *chunk_ids)
+
+
+def _minutes_ago(stack: RoutingStack, minutes: float, *chunk_ids: int) -> None:
     with stack.sessions() as session:
-        long_ago = utcnow() - timedelta(hours=2)
+        long_ago = utcnow() - timedelta(minutes=minutes)
         session.execute(update(Chunk).where(Chunk.id.in_(chunk_ids)).values(lease_until=long_ago))
         session.commit()
+
+
+def _marked_then_pulled(stack: RoutingStack) -> list[int]:
+    """The beat's two phases: it marks what settled itself, a complete report pull begins later,
+    then it sends the marked again; returns what the second phase queued."""
+    assert unknowns.resend_settled(stack.sessions, stack.settings) == []
+    _reports_arrive(stack)
+    return unknowns.resend_settled(stack.sessions, stack.settings)
 
 
 def _reports_arrive(stack: RoutingStack) -> None:
@@ -99,8 +112,12 @@ def test_given_an_old_unknown_request_with_no_report_while_later_ones_were_repor
     # ... not yet 30 minutes old: it waits
     assert unknowns.resend_settled(stack.sessions, stack.settings) == []
 
-    # When it is two hours old, and the account's reports came for what it sent since
+    # When it is two hours old, and the account's reports came for what it sent since: marked first,
+    # sent again only once a report pull that began after the mark went through
     _two_hours_ago(stack, chunk_id)
+    assert unknowns.resend_settled(stack.sessions, stack.settings) == []
+    assert unknowns.resend_settled(stack.sessions, stack.settings) == []
+    _reports_arrive(stack)
     queued = unknowns.resend_settled(stack.sessions, stack.settings)
 
     # Then it is sent again, once, audited, and the export says so
@@ -133,7 +150,7 @@ def test_given_a_report_of_its_number_that_settles_nothing_then_neither_unknown_
 
     # When the beat looks for unknowns that settled themselves
     # Then neither is sent again: a report of N came since they went out
-    assert unknowns.resend_settled(stack.sessions, stack.settings) == []
+    assert _marked_then_pulled(stack) == []
     assert Counter(e["mobile"] for e in stack.ledger()) == Counter([M, N])
 
 
@@ -145,7 +162,7 @@ def test_given_no_report_since_then_an_old_unknown_request_waits_for_a_person(ro
     _two_hours_ago(stack, chunk_id)
 
     # Then it is not sent again by itself
-    assert unknowns.resend_settled(stack.sessions, stack.settings) == []
+    assert _marked_then_pulled(stack) == []
 
 
 def test_given_the_setting_off_then_an_old_unknown_request_waits_for_a_person(routing_stack: Any) -> None:
@@ -154,7 +171,7 @@ def test_given_the_setting_off_then_an_old_unknown_request_waits_for_a_person(ro
     _report_path_works(stack, "yx")
     _two_hours_ago(stack, chunk_id)
 
-    assert unknowns.resend_settled(stack.sessions, stack.settings) == []
+    assert _marked_then_pulled(stack) == []
 
 
 def test_given_an_entinfo_request_it_took_then_the_re_send_is_refused_as_already_sent_and_settles_it(
@@ -162,7 +179,7 @@ def test_given_an_entinfo_request_it_took_then_the_re_send_is_refused_as_already
 ) -> None:
     # Given an entinfo account (no reports) that settles unknowns after 30 minutes, and a request for
     # N that it took, its answer lost (the worker died): unknown, two hours ago
-    stack = routing_stack([Acct("en", "entinfo", ENTINFO_SN, extra=AFTER)], worker=False)
+    stack = routing_stack([Acct("en", "entinfo", ENTINFO_SN, extra=AFTER_EN)], worker=False)
     campaign_id, chunk_id = _unknown(stack, "en", [N], sent=True)
     _two_hours_ago(stack, chunk_id)
 
@@ -189,12 +206,13 @@ def test_given_a_body_of_the_accounts_reports_not_parsed_yet_then_an_old_unknown
         session.add(RawPull(account=stack.names["yx"], kind="reports", source="pull", body="0"))
         session.commit()
 
-    # Then it is not sent again by itself, until the body is parsed
+    # Then it is not even marked, until the body is parsed
+    assert unknowns.resend_settled(stack.sessions, stack.settings) == []
     assert unknowns.resend_settled(stack.sessions, stack.settings) == []
     with stack.sessions() as session:
         session.execute(update(RawPull).values(parsed_at=utcnow()))
         session.commit()
-    assert unknowns.resend_settled(stack.sessions, stack.settings) == [chunk_id]
+    assert _marked_then_pulled(stack) == [chunk_id]
 
 
 def test_given_a_claim_whose_send_deadline_passed_before_its_request_left_then_it_is_not_sent(
