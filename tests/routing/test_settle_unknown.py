@@ -16,7 +16,16 @@ from dispatcher import campaigns, i18n, unknowns
 from dispatcher.dispatch import AccountRuntime, build_request, load_group, send_group
 from dispatcher.results import campaign_export, cycle
 from dispatcher.runtime import Runtime
-from dispatcher.store import AuditEntry, Chunk, RawPull, Recipient, sweep_expired_leases, utcnow
+from dispatcher.store import (
+    AuditEntry,
+    Chunk,
+    RawPull,
+    Recipient,
+    ReportRow,
+    account_errors,
+    sweep_expired_leases,
+    utcnow,
+)
 from dispatcher.store.chunks import claim_chunks
 from dispatcher.vendors.registry import get as vendor_module
 from dispatcher.vendors.transport import Transport
@@ -232,3 +241,73 @@ def test_given_a_claim_whose_send_deadline_passed_before_its_request_left_then_i
     assert stack.ledger() == []
     assert result.state == "queued"
     assert _state(stack, campaign_id) == "queued"
+
+
+def test_given_a_report_of_its_number_stored_after_the_decision_then_the_re_send_does_not_happen(
+    routing_stack: Any,
+) -> None:
+    # Given an old unknown request that settled itself (marked, a report pull since)
+    stack = routing_stack([Acct("yx", "yunxin", "yx", extra=AFTER)], worker=False)
+    campaign_id, chunk_id = _unknown(stack, "yx", [N], sent=False)
+    _report_path_works(stack, "yx")
+    _two_hours_ago(stack, chunk_id)
+    assert unknowns.resend_settled(stack.sessions, stack.settings) == []
+    _reports_arrive(stack)
+    # ... and a report of N stored between the beat's decision and its re-send
+    with stack.sessions() as session:
+        session.add(ReportRow(account=stack.names["yx"], mobile=N, status="DELIVRD", reported_at=utcnow()))
+        session.commit()
+
+    # When the re-send runs: it reads the evidence again under the campaign lock, and does nothing
+    assert not unknowns._resend(
+        stack.sessions, stack.settings, chunk_id, campaign_id, stack.names["yx"], 1800
+    )
+    assert _state(stack, campaign_id) == "unknown"
+
+
+def test_given_an_account_error_since_the_mark_then_the_unknown_request_is_not_sent_again(
+    routing_stack: Any,
+) -> None:
+    # Given an old unknown request marked, a complete report pull since, and then a refused pull
+    stack = routing_stack([Acct("yx", "yunxin", "yx", extra=AFTER)], worker=False)
+    _, chunk_id = _unknown(stack, "yx", [N], sent=False)
+    _report_path_works(stack, "yx")
+    _two_hours_ago(stack, chunk_id)
+    assert unknowns.resend_settled(stack.sessions, stack.settings) == []
+    _reports_arrive(stack)
+    with stack.sessions() as session:
+        account_errors.record(
+            session, stack.settings.account(stack.names["yx"]), "reports", -1, "帐号错误", "bad"
+        )
+        session.commit()
+
+    # Then it waits: the account's report path is not known to work now
+    assert unknowns.resend_settled(stack.sessions, stack.settings) == []
+
+
+def test_given_a_bigger_request_then_it_waits_longer_before_it_settles_itself(routing_stack: Any) -> None:
+    # Given two unknown requests 40 minutes old (the account settles after 30): one of 1 number, one of 50
+    stack = routing_stack([Acct("yx", "yunxin", "yx", extra=AFTER)], worker=False)
+    _, small = _unknown(stack, "yx", [N], sent=False)
+    _, big = _unknown(stack, "yx", [f"1380000{i:04d}" for i in range(50)], sent=False)
+    _report_path_works(stack, "yx")
+    _minutes_ago(stack, 40, small, big)
+
+    # Then only the small one settles itself; the big one waits longer (twice as long: an hour)
+    assert _marked_then_pulled(stack) == [small]
+    _minutes_ago(stack, 70, big)
+    assert _marked_then_pulled(stack) == [big]
+
+
+def test_given_an_entinfo_request_older_than_its_duplicate_window_then_it_is_not_sent_again(
+    routing_stack: Any,
+) -> None:
+    # Given an entinfo account whose duplicate window (1 hour) no longer holds a request of two hours ago
+    extra = {"settle_unknown_after": '"30m"', "duplicate_window": '"1h"'}
+    stack = routing_stack([Acct("en", "entinfo", ENTINFO_SN, extra=extra)], worker=False)
+    _, chunk_id = _unknown(stack, "en", [N], sent=True)
+    _two_hours_ago(stack, chunk_id)
+
+    # Then it is not sent again: a "-20" could no longer prove anything
+    assert unknowns.resend_settled(stack.sessions, stack.settings) == []
+    assert Counter(e["mobile"] for e in stack.ledger()) == Counter([N])
