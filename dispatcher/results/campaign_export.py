@@ -56,6 +56,7 @@ INPUT_WIDTH = 14  # characters, each of the list's own columns
 SHEET = N_("results")  # the xlsx sheet's tab
 FETCH = 10_000
 RESENT = N_("sent again by itself: nothing showed that its first request was taken")
+SENT_TWICE = N_("sent twice: reports came for its first request and for its re-send")
 LANGS = {"zh": "zh_CN", "en": "en"}
 
 
@@ -190,6 +191,7 @@ def rows(
             Recipient.account,
             Recipient.variant,
             resent.label("resent"),
+            Recipient.sent_twice,
         )
         .outerjoin(Chunk, Chunk.id == Recipient.chunk_id)
         .where(Recipient.campaign_id == campaign_id)
@@ -215,6 +217,7 @@ def rows(
         account,
         variant,
         again,
+        twice,
     ) in session.connection().execute(query):  # fmt: skip (Core rows: no ORM work per row)
         vendor_code = status or code
         sent_by = None if state == RecipientState.REJECTED else (account or campaign.account)
@@ -234,13 +237,19 @@ def rows(
             batch,
             local(sent),
             local(delivered),
-            _reason(row, reason, reason_code, params) or (i18n.gettext(RESENT) if again else None),
+            _reason(row, reason, reason_code, params) or _resent(again, twice),
             None
             if sent_by is None
             else (labels.get(sent_by) or labels.setdefault(sent_by, _account_label(sent_by, module.NAME))),
             variant,
             *(mine if len(mine) == width else mine[:width] + blank[len(mine) :]),
         ]
+
+
+def _resent(again: bool, twice: bool) -> str | None:
+    if twice:
+        return i18n.gettext(SENT_TWICE)
+    return i18n.gettext(RESENT) if again else None
 
 
 def _reason(row: int, english: str | None, code: str | None, params: dict[str, Any] | None) -> str | None:

@@ -311,3 +311,29 @@ def test_given_an_entinfo_request_older_than_its_duplicate_window_then_it_is_not
     # Then it is not sent again: a "-20" could no longer prove anything
     assert unknowns.resend_settled(stack.sessions, stack.settings) == []
     assert Counter(e["mobile"] for e in stack.ledger()) == Counter([N])
+
+
+def test_given_a_re_sent_unknown_request_that_both_requests_reached_then_the_recipient_is_flagged_sent_twice(
+    routing_stack: Any,
+) -> None:
+    # Given an unknown request the vendor did take (its answer lost), sent again from unknown before
+    # its report came, and taken again
+    stack = routing_stack([Acct("yx", "yunxin", "yx", extra=AFTER)], worker=False)
+    campaign_id, chunk_id = _unknown(stack, "yx", [N], sent=True)
+    assert campaigns.retry(stack.sessions, campaign_id, "t", include_unknown=True) == [chunk_id]
+    send_group(stack.sessions, _runtime(stack, "yx"), load_group(stack.sessions, [chunk_id]), "w1")
+    assert Counter(e["mobile"] for e in stack.ledger()) == Counter([N, N])
+
+    # When the reports of both requests arrive
+    _reports_arrive(stack)
+
+    # Then the recipient says it got the message twice (status and export), and no report is an orphan
+    with stack.sessions() as session:
+        twice = session.execute(select(Recipient.sent_twice).where(Recipient.campaign_id == campaign_id))
+        assert list(twice.scalars()) == [True]
+        orphans = session.execute(select(ReportRow.id).where(ReportRow.recipient_id.is_(None)))
+        assert list(orphans.scalars()) == []
+        assert campaigns.status(session, campaign_id)["sent_twice"] == 1
+        with i18n.use("en"):
+            (row,) = list(campaign_export.rows(session, campaign_id))
+    assert "sent twice" in str(row[10])
