@@ -602,6 +602,10 @@ def status(session: Session, campaign_id: int, liveness: Liveness | None = None)
         ).all()
     )
     data["chunks"] = {str(k): int(v) for k, v in chunk_states.items()}
+    # Re-sent from unknown, and the reports showed both requests reached it (issue 22).
+    data["sent_twice"] = session.execute(
+        select(func.count()).where(Recipient.campaign_id == campaign_id, Recipient.sent_twice)
+    ).scalar_one()
     now = utcnow()
     data.update(
         waiting.waiting(

@@ -77,6 +77,7 @@ _ACCOUNT_KEYS = frozenset(
         "push",
         "service_path",
         "settle_unknown_after",
+        "duplicate_window",
         "max_in_flight",
         "extra_codes",
         "content_encoding",
@@ -208,6 +209,9 @@ class AccountConfig:
     # Opt-in: seconds after which an unknown request nothing proves taken is sent again once
     # (``dispatcher.unknowns``); None: never by itself.
     settle_unknown_after: float | None = None
+    # entinfo: seconds within which it refuses a text it already sent to a number (``-20``), as its
+    # contract says; ``settle_unknown_after`` needs it longer (the re-send relies on that refusal).
+    duplicate_window: float | None = None
     # The vendor's service path when this account's gateway differs (e.g. "/Services/MsgSend.aspx").
     service_path: str | None = None
     # Requests of this account unanswered at once, across every worker (None: no limit). entinfo's
@@ -552,6 +556,24 @@ def _account(  # noqa: C901 (one check per field of an account, each with its ow
         )
 
     settle_after = _duration(raw.get("settle_unknown_after"), f"{where} field settle_unknown_after")
+    duplicate_window = _duration(raw.get("duplicate_window"), f"{where} field duplicate_window")
+    if duplicate_window is not None and vendor != "entinfo":
+        raise ConfigError(
+            f"{where} field duplicate_window: only entinfo refuses duplicates; remove the field"
+        )
+    if settle_after is not None and flags["push"]:
+        # Pushed reports come when the vendor sends them: nothing shows that the path works now.
+        raise ConfigError(
+            f"{where} field settle_unknown_after: needs reports pulled (push = true cannot show that "
+            "no report is on the way); remove one of the fields"
+        )
+    if settle_after is not None and vendor == "entinfo" and (duplicate_window or 0) <= settle_after:
+        # The re-send is safe only while entinfo still refuses a text it already sent to a number.
+        raise ConfigError(
+            f"{where} field settle_unknown_after: entinfo's re-send is safe only inside its duplicate "
+            'window: set duplicate_window (as your entinfo contract says, e.g. "24h") longer than '
+            "settle_unknown_after plus the chunk lease"
+        )
 
     max_in_flight = raw.get("max_in_flight", default_max_in_flight(vendor))
     if max_in_flight is not None and (
@@ -605,6 +627,7 @@ def _account(  # noqa: C901 (one check per field of an account, each with its ow
         extra_codes=_extra_codes(raw.get("extra_codes", {}), where),
         content_encoding=content_encoding,
         settle_unknown_after=settle_after,
+        duplicate_window=duplicate_window,
         frequency_caps=parse_caps(raw.get("frequency_caps", []), f"{where} field frequency_caps"),
     )
 

@@ -336,6 +336,10 @@ def _send_round(
     if not loop.alive:  # nothing claimed: the chunks wait in the queue for a live process
         raise RuntimeError("the sending loop is not running")
     with _terminations_held() as hold:
+        # The claim's send deadline: its lease ends (by the database's clock) no earlier than this, as
+        # it is read before the claim. A request not on its way by then stays unsent (a stalled
+        # worker): the sweep may call its chunk unknown, and the beat send it again.
+        send_by = time.monotonic() + runtime.lease_seconds
         with sessions() as session:
             claimed = claim_chunks(
                 session,
@@ -355,7 +359,9 @@ def _send_round(
         future = loop.submit(
             [
                 _answered_then_released(
-                    runtime, _send_claimed(runtime, row, claim, slots[row.id], waiting), leases.get(row.id)
+                    runtime,
+                    _send_claimed(runtime, row, claim, slots[row.id], waiting, send_by),
+                    leases.get(row.id),
                 )
                 for row, claim in won
             ]
@@ -456,11 +462,17 @@ class _Waiting:
 
 
 async def _send_claimed(
-    runtime: AccountRuntime, row: ChunkRow, claimed: Claimed, slot: float, waiting: _Waiting
+    runtime: AccountRuntime,
+    row: ChunkRow,
+    claimed: Claimed,
+    slot: float,
+    waiting: _Waiting,
+    send_by: float = float("inf"),
 ) -> SendAttempt:
     """Build, wait for the request's limiter slot (``time.monotonic()`` value), send, interpret; runs
     on the sending loop. Never raises: what cannot be explained becomes ``unknown`` at once. A
-    request still waiting when ``waiting`` is stopped is not sent (its chunk goes back to the queue)."""
+    request still waiting when ``waiting`` is stopped, or whose claim's deadline ``send_by``
+    (``time.monotonic()``) passed, is not sent (its chunk goes back to the queue)."""
     started = runtime.clock()
     if not claimed.recipients:  # withdrawn or settled since it was queued: nothing to send
         return SendAttempt(row, claimed, Verdict(ChunkState.FAILED, sent=False), started, started)
@@ -479,6 +491,11 @@ async def _send_claimed(
     except RedisError as exc:  # no new slot to be had: nothing left, the chunk waits in the queue
         on_time = None
         logger.warning("rate limiter of account %s unavailable: %s", runtime.account.name, exc)
+    if on_time is not None and time.monotonic() >= send_by:
+        # Its lease is over: the chunk may be unknown, and sent again by the beat meanwhile.
+        error = NotSentError("its claim's lease ran out before it could leave")
+        verdict = replace(interpret(runtime.vendor, error=error), counted=False)
+        return SendAttempt(row, claimed, verdict, started, runtime.clock(), request)
     if on_time is None:  # nothing left: the chunk goes back to the queue, its retry budget unspent
         why = "the task was stopped" if waiting.stopped else "no new one came soon"
         error = NotSentError(f"its rate limiter slot passed; {why}")

@@ -58,6 +58,7 @@ INPUT_WIDTH = 14  # characters, each of the list's own columns
 SHEET = N_("results")  # the xlsx sheet's tab
 FETCH = 10_000
 RESENT = N_("sent again by itself: nothing showed that its first request was taken")
+SENT_TWICE = N_("sent twice: reports came for its first request and for its re-send")
 LANGS = {"zh": "zh_CN", "en": "en"}
 
 
@@ -194,6 +195,7 @@ def rows(
             Recipient.reject_params,
             Recipient.account,
             Recipient.variant,
+            Recipient.sent_twice,
         )
         .outerjoin(Chunk, Chunk.id == Recipient.chunk_id)
         .where(Recipient.campaign_id == campaign_id)
@@ -222,6 +224,7 @@ def rows(
         params,
         account,
         variant,
+        twice,
     ) in _driver_rows(session, query):  # fmt: skip
         vendor_code = status or code
         sent_by = None if state == rejected else (account or home)
@@ -238,7 +241,7 @@ def rows(
         if reason or reason_code:
             why = _reason(row, reason, reason_code, json.loads(params) if type(params) is str else params)
         else:
-            why = i18n.gettext(RESENT) if rid in resent else None
+            why = _resent(rid in resent, bool(twice))
         while own_row < row:  # several recipients of one row (each of its numbers) share its cells
             own_row, own = next(own_rows, (_NO_MORE, blank))
         mine = own if own_row == row else blank
@@ -296,6 +299,12 @@ def _driver_rows(session: Session, query: ClauseElement) -> Iterator[Sequence[An
             yield from batch
     finally:
         cursor.close()
+
+
+def _resent(again: bool, twice: bool) -> str | None:
+    if twice:
+        return i18n.gettext(SENT_TWICE)
+    return i18n.gettext(RESENT) if again else None
 
 
 def _reason(row: int, english: str | None, code: str | None, params: dict[str, Any] | None) -> str | None:

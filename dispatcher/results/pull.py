@@ -36,7 +36,7 @@ from dispatcher.errors import DispatcherError, HTTPStatusError
 from dispatcher.keys import DEFAULT_KEYS
 from dispatcher.results.inbox import record_raw
 from dispatcher.results.parsing import pulled_replies, pulled_reports
-from dispatcher.store import AccountError, account_errors, audit, utcnow
+from dispatcher.store import AccountError, account_errors, audit, drains, utcnow
 from dispatcher.vendors import NO_REPORTS
 from dispatcher.vendors.registry import get as vendor_module
 from dispatcher.vendors.transport import Transport
@@ -188,6 +188,8 @@ def _pull_kinds(
     transport = runtime.account(account.name).transport
     limiter = runtime.pull_limiter(account.name)
     for kind in kinds:
+        with runtime.sessions() as session:
+            began = drains.now(session)
         try:
             drained = drain(runtime.sessions, transport, account, kind, limiter=limiter, keep_lock=held)
         except DispatcherError as exc:
@@ -209,6 +211,9 @@ def _pull_kinds(
         elif drained.lost_lock:
             out.failures[kind] = "the drain lock expired; the next drain goes on"
             break
+        else:  # complete: every report the vendor had when it began is stored (``unknowns``)
+            with runtime.sessions() as session:
+                drains.record(session, account.name, kind, began)
 
 
 class _Renewing:

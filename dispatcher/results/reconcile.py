@@ -20,6 +20,7 @@ PostgreSQL the three in one statement, the stage never updated).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,6 +45,8 @@ from dispatcher.store import (
 from dispatcher.store.chunks import accept_request, may_have_sent, request_window, sent_on
 from dispatcher.store.stats import reports_due
 
+logger = logging.getLogger(__name__)
+
 DELIVERED = "DELIVRD"
 # Recipients a report may settle: their submission is known.
 REPORTABLE = (
@@ -63,10 +66,12 @@ _NO_SYNC = {"synchronize_session": False}
 class Reconciled:
     matched: int = 0
     settled_chunks: int = 0
+    sent_twice: int = 0  # recipients found to have got a re-sent message twice
 
     def __iadd__(self, other: Reconciled) -> Reconciled:
         self.matched += other.matched
         self.settled_chunks += other.settled_chunks
+        self.sent_twice += other.sent_twice
         return self
 
 
@@ -85,6 +90,7 @@ def reconcile(session: Session, which: ColumnElement[bool], now: datetime | None
         done.matched += _match(session, which, now)
     if done.matched:
         _apply(session, which, now)
+    done.sent_twice = flag_sent_twice(session, which, now)
     return done
 
 
@@ -103,6 +109,7 @@ def reconcile_staged(session: Session, which: ColumnElement[bool], now: datetime
             # The second round's matches, and again the first's (the same outcome: idempotent).
             _apply(session, which, now)
         close_stage(session)
+        done.sent_twice = flag_sent_twice(session, which, now)
         return done
     connection.execute(
         update(stage).values(
@@ -122,6 +129,7 @@ def reconcile_staged(session: Session, which: ColumnElement[bool], now: datetime
     elif matched:
         _apply_staged(session, now, repeated=recipients < matched)
     close_stage(session)
+    done.sent_twice = flag_sent_twice(session, which, now)
     return done
 
 
@@ -522,6 +530,66 @@ def _accept(session: Session, u: _Unknown, batch_id: str | None) -> bool:
     # Its recipients re-planned elsewhere since (a failover), still waiting to be sent again
     settled += accept_request(session, u.chunk_id, batch_id, u.account, u.sent_at, SETTLED)
     return settled > 0
+
+
+def flag_sent_twice(session: Session, which: ColumnElement[bool], now: datetime) -> int:
+    """Recipients re-sent from ``unknown`` (``unknown_requests``) that a report among ``which`` shows
+    the first request reached too: a report of the number on the account the first request went out
+    on, since it went out, with another batch id than the recipient's (its re-send's), unmatched or
+    matched to it by the trigger ref, while no other request of that account carries the number now.
+    Each is flagged ``sent_twice`` (status, export) and such a report is tied to it (not an orphan).
+    Returns how many were flagged here. Caller's transaction."""
+    u = UnknownRequest
+    other = aliased(Recipient)
+    on_the_wire = (
+        select(other.id)
+        .join(Campaign, Campaign.id == other.campaign_id)
+        .where(
+            other.mobile == ReportRow.mobile,
+            other.id != Recipient.id,
+            other.state == RecipientState.SENDING.value,
+            func.coalesce(other.account, Campaign.account) == ReportRow.account,
+        )
+        .exists()
+    )
+    found = session.execute(
+        select(ReportRow.id, Recipient.id, ReportRow.reported_at, u.sent_from)
+        .join(u, and_(u.account == ReportRow.account, u.mobile == ReportRow.mobile))
+        .join(Recipient, Recipient.id == u.recipient_id)
+        .where(
+            which,
+            (ReportRow.recipient_id.is_(None)) | (ReportRow.recipient_id == Recipient.id),
+            Recipient.state.in_(REPORTABLE),
+            ReportRow.batch_id.is_not(None),
+            Recipient.batch_id.is_not(None),
+            ReportRow.batch_id != Recipient.batch_id,
+            ~on_the_wire,
+        )
+    ).all()
+    owners: dict[int, set[int]] = {}
+    for report_id, recipient_id, at, sent_from in found:
+        if at is None or at >= sent_from - CLOCK_SKEW:  # since the first request went out
+            owners.setdefault(report_id, set()).add(recipient_id)
+    ties = {r: next(iter(ids)) for r, ids in owners.items() if len(ids) == 1}  # one recipient it can be
+    if not ties:
+        return 0
+    for report_id, recipient_id in ties.items():
+        session.execute(
+            update(ReportRow)
+            .where(ReportRow.id == report_id, ReportRow.recipient_id.is_(None))
+            .values(recipient_id=recipient_id, matched_at=now),
+            execution_options=_NO_SYNC,
+        )
+    flagged = session.execute(
+        update(Recipient)
+        .where(Recipient.id.in_(sorted(set(ties.values()))), ~Recipient.sent_twice)
+        .values(sent_twice=True),
+        execution_options=_NO_SYNC,
+    )
+    count = _rowcount(flagged)
+    if count:
+        logger.warning("reports show %d recipient(s) re-sent from unknown got the message twice", count)
+    return count
 
 
 def expire(session: Session, now: datetime | None = None, after: timedelta = EXPIRE_AFTER) -> int:

@@ -16,6 +16,7 @@ from dispatcher.store.engine import (
     upgrade,
 )
 from dispatcher.store.models import (
+    AccountDrain,
     AccountError,
     ApiToken,
     Attempt,
@@ -39,6 +40,7 @@ from dispatcher.store.types import CampaignState, ChunkState, RecipientState, Ro
 
 __all__ = [
     "TRANSITIONS",
+    "AccountDrain",
     "AccountError",
     "ApiToken",
     "Attempt",

@@ -166,6 +166,9 @@ class Chunk(Base):
     # When the beat's sweep last handed it to the broker again (scheduler.requeue_stale): its own
     # column, so that re-queueing a lost message does not make a stuck queue look fresh.
     requeued_at: Mapped[datetime | None]
+    # ``settle_unknown_after``: when the beat first found it ``unknown`` with nothing saying it was
+    # taken (database time); it is sent again only after a report pull that began later (0021).
+    settle_marked_at: Mapped[datetime | None]
 
 
 _HAS_BATCH = text("batch_id IS NOT NULL")
@@ -192,6 +195,14 @@ class Recipient(Base):
             postgresql_where=FAILED_STATES,
         ),
         Index(None, "chunk_id"),
+        # The few recipients both requests of a re-send reached (a campaign's status counts them).
+        Index(
+            "ix_recipients_sent_twice",
+            "campaign_id",
+            "sent_twice",  # covering: the count reads the index alone
+            sqlite_where=text("sent_twice = 1"),
+            postgresql_where=text("sent_twice"),
+        ),
         # Partial: rows get a batch id only when accepted, so a million-row upload pays nothing here.
         # (No index on position: exports sort by it. Ids do not follow it: rejected rows go in last.)
         Index(None, "batch_id", "mobile", sqlite_where=_HAS_BATCH, postgresql_where=_HAS_BATCH),
@@ -229,6 +240,8 @@ class Recipient(Base):
     variant: Mapped[str | None] = mapped_column(String(8))  # A/B: its template's name
     # The China day its send was counted on for the frequency caps (contact_counts); null: not counted.
     counted_on: Mapped[date | None] = mapped_column(Date)
+    # Re-sent from ``unknown`` and reports came for both requests: the number got the message twice.
+    sent_twice: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class ContactCount(Base):
@@ -394,6 +407,17 @@ class AccountError(Base):
     last_at: Mapped[datetime] = mapped_column(UTCDateTime)
     retry_at: Mapped[datetime] = mapped_column(UTCDateTime)
     config_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AccountDrain(Base):
+    """When the last drain of an account's reports (or replies) that went on until the vendor had no
+    more began (database time): every report the vendor had by then is in ``raw_pulls`` (0021)."""
+
+    __tablename__ = "account_drains"
+
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class VendorKeyword(Base):

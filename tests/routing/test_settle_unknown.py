@@ -16,7 +16,16 @@ from dispatcher import campaigns, i18n, unknowns
 from dispatcher.dispatch import AccountRuntime, build_request, load_group, send_group
 from dispatcher.results import campaign_export, cycle
 from dispatcher.runtime import Runtime
-from dispatcher.store import AuditEntry, Chunk, RawPull, Recipient, sweep_expired_leases, utcnow
+from dispatcher.store import (
+    AuditEntry,
+    Chunk,
+    RawPull,
+    Recipient,
+    ReportRow,
+    account_errors,
+    sweep_expired_leases,
+    utcnow,
+)
 from dispatcher.store.chunks import claim_chunks
 from dispatcher.vendors.registry import get as vendor_module
 from dispatcher.vendors.transport import Transport
@@ -26,6 +35,7 @@ from tests.stack import ENTINFO_SN, write_contacts
 TEXT = "会员日全场8折，回T退订【测试】"
 N, M = "13900000007", "13900000008"
 AFTER = {"settle_unknown_after": '"30m"'}
+AFTER_EN = {"settle_unknown_after": '"30m"', "duplicate_window": '"24h"'}
 
 
 def _runtime(stack: RoutingStack, name: str) -> AccountRuntime:
@@ -56,10 +66,22 @@ def _unknown(stack: RoutingStack, name: str, mobiles: list[str], *, sent: bool) 
 
 
 def _two_hours_ago(stack: RoutingStack, *chunk_ids: int) -> None:
+    _minutes_ago(stack, 120, *chunk_ids)
+
+
+def _minutes_ago(stack: RoutingStack, minutes: float, *chunk_ids: int) -> None:
     with stack.sessions() as session:
-        long_ago = utcnow() - timedelta(hours=2)
+        long_ago = utcnow() - timedelta(minutes=minutes)
         session.execute(update(Chunk).where(Chunk.id.in_(chunk_ids)).values(lease_until=long_ago))
         session.commit()
+
+
+def _marked_then_pulled(stack: RoutingStack) -> list[int]:
+    """The beat's two phases: it marks what settled itself, a complete report pull begins later,
+    then it sends the marked again; returns what the second phase queued."""
+    assert unknowns.resend_settled(stack.sessions, stack.settings) == []
+    _reports_arrive(stack)
+    return unknowns.resend_settled(stack.sessions, stack.settings)
 
 
 def _reports_arrive(stack: RoutingStack) -> None:
@@ -99,8 +121,12 @@ def test_given_an_old_unknown_request_with_no_report_while_later_ones_were_repor
     # ... not yet 30 minutes old: it waits
     assert unknowns.resend_settled(stack.sessions, stack.settings) == []
 
-    # When it is two hours old, and the account's reports came for what it sent since
+    # When it is two hours old, and the account's reports came for what it sent since: marked first,
+    # sent again only once a report pull that began after the mark went through
     _two_hours_ago(stack, chunk_id)
+    assert unknowns.resend_settled(stack.sessions, stack.settings) == []
+    assert unknowns.resend_settled(stack.sessions, stack.settings) == []
+    _reports_arrive(stack)
     queued = unknowns.resend_settled(stack.sessions, stack.settings)
 
     # Then it is sent again, once, audited, and the export says so
@@ -133,7 +159,7 @@ def test_given_a_report_of_its_number_that_settles_nothing_then_neither_unknown_
 
     # When the beat looks for unknowns that settled themselves
     # Then neither is sent again: a report of N came since they went out
-    assert unknowns.resend_settled(stack.sessions, stack.settings) == []
+    assert _marked_then_pulled(stack) == []
     assert Counter(e["mobile"] for e in stack.ledger()) == Counter([M, N])
 
 
@@ -145,7 +171,7 @@ def test_given_no_report_since_then_an_old_unknown_request_waits_for_a_person(ro
     _two_hours_ago(stack, chunk_id)
 
     # Then it is not sent again by itself
-    assert unknowns.resend_settled(stack.sessions, stack.settings) == []
+    assert _marked_then_pulled(stack) == []
 
 
 def test_given_the_setting_off_then_an_old_unknown_request_waits_for_a_person(routing_stack: Any) -> None:
@@ -154,7 +180,7 @@ def test_given_the_setting_off_then_an_old_unknown_request_waits_for_a_person(ro
     _report_path_works(stack, "yx")
     _two_hours_ago(stack, chunk_id)
 
-    assert unknowns.resend_settled(stack.sessions, stack.settings) == []
+    assert _marked_then_pulled(stack) == []
 
 
 def test_given_an_entinfo_request_it_took_then_the_re_send_is_refused_as_already_sent_and_settles_it(
@@ -162,7 +188,7 @@ def test_given_an_entinfo_request_it_took_then_the_re_send_is_refused_as_already
 ) -> None:
     # Given an entinfo account (no reports) that settles unknowns after 30 minutes, and a request for
     # N that it took, its answer lost (the worker died): unknown, two hours ago
-    stack = routing_stack([Acct("en", "entinfo", ENTINFO_SN, extra=AFTER)], worker=False)
+    stack = routing_stack([Acct("en", "entinfo", ENTINFO_SN, extra=AFTER_EN)], worker=False)
     campaign_id, chunk_id = _unknown(stack, "en", [N], sent=True)
     _two_hours_ago(stack, chunk_id)
 
@@ -189,9 +215,125 @@ def test_given_a_body_of_the_accounts_reports_not_parsed_yet_then_an_old_unknown
         session.add(RawPull(account=stack.names["yx"], kind="reports", source="pull", body="0"))
         session.commit()
 
-    # Then it is not sent again by itself, until the body is parsed
+    # Then it is not even marked, until the body is parsed
+    assert unknowns.resend_settled(stack.sessions, stack.settings) == []
     assert unknowns.resend_settled(stack.sessions, stack.settings) == []
     with stack.sessions() as session:
         session.execute(update(RawPull).values(parsed_at=utcnow()))
         session.commit()
-    assert unknowns.resend_settled(stack.sessions, stack.settings) == [chunk_id]
+    assert _marked_then_pulled(stack) == [chunk_id]
+
+
+def test_given_a_claim_whose_send_deadline_passed_before_its_request_left_then_it_is_not_sent(
+    routing_stack: Any,
+) -> None:
+    # Given a worker whose claim's lease is over before its request leaves (a stalled worker: the
+    # sweep may call it unknown and the beat send it again meanwhile)
+    stack = routing_stack([Acct("yx", "yunxin", "yx", extra=AFTER)], worker=False)
+    campaign_id, chunk_id = _started(stack, "yx", [N])
+    runtime = _runtime(stack, "yx")
+    runtime.lease_seconds = 0.0
+
+    # When it comes to send
+    (result,) = send_group(stack.sessions, runtime, load_group(stack.sessions, [chunk_id]), "w1")
+
+    # Then its copy is not sent: the chunk waits in the queue, nothing at the vendor
+    assert stack.ledger() == []
+    assert result.state == "queued"
+    assert _state(stack, campaign_id) == "queued"
+
+
+def test_given_a_report_of_its_number_stored_after_the_decision_then_the_re_send_does_not_happen(
+    routing_stack: Any,
+) -> None:
+    # Given an old unknown request that settled itself (marked, a report pull since)
+    stack = routing_stack([Acct("yx", "yunxin", "yx", extra=AFTER)], worker=False)
+    campaign_id, chunk_id = _unknown(stack, "yx", [N], sent=False)
+    _report_path_works(stack, "yx")
+    _two_hours_ago(stack, chunk_id)
+    assert unknowns.resend_settled(stack.sessions, stack.settings) == []
+    _reports_arrive(stack)
+    # ... and a report of N stored between the beat's decision and its re-send
+    with stack.sessions() as session:
+        session.add(ReportRow(account=stack.names["yx"], mobile=N, status="DELIVRD", reported_at=utcnow()))
+        session.commit()
+
+    # When the re-send runs: it reads the evidence again under the campaign lock, and does nothing
+    assert not unknowns._resend(
+        stack.sessions, stack.settings, chunk_id, campaign_id, stack.names["yx"], 1800
+    )
+    assert _state(stack, campaign_id) == "unknown"
+
+
+def test_given_an_account_error_since_the_mark_then_the_unknown_request_is_not_sent_again(
+    routing_stack: Any,
+) -> None:
+    # Given an old unknown request marked, a complete report pull since, and then a refused pull
+    stack = routing_stack([Acct("yx", "yunxin", "yx", extra=AFTER)], worker=False)
+    _, chunk_id = _unknown(stack, "yx", [N], sent=False)
+    _report_path_works(stack, "yx")
+    _two_hours_ago(stack, chunk_id)
+    assert unknowns.resend_settled(stack.sessions, stack.settings) == []
+    _reports_arrive(stack)
+    with stack.sessions() as session:
+        account_errors.record(
+            session, stack.settings.account(stack.names["yx"]), "reports", -1, "帐号错误", "bad"
+        )
+        session.commit()
+
+    # Then it waits: the account's report path is not known to work now
+    assert unknowns.resend_settled(stack.sessions, stack.settings) == []
+
+
+def test_given_a_bigger_request_then_it_waits_longer_before_it_settles_itself(routing_stack: Any) -> None:
+    # Given two unknown requests 40 minutes old (the account settles after 30): one of 1 number, one of 50
+    stack = routing_stack([Acct("yx", "yunxin", "yx", extra=AFTER)], worker=False)
+    _, small = _unknown(stack, "yx", [N], sent=False)
+    _, big = _unknown(stack, "yx", [f"1380000{i:04d}" for i in range(50)], sent=False)
+    _report_path_works(stack, "yx")
+    _minutes_ago(stack, 40, small, big)
+
+    # Then only the small one settles itself; the big one waits longer (twice as long: an hour)
+    assert _marked_then_pulled(stack) == [small]
+    _minutes_ago(stack, 70, big)
+    assert _marked_then_pulled(stack) == [big]
+
+
+def test_given_an_entinfo_request_older_than_its_duplicate_window_then_it_is_not_sent_again(
+    routing_stack: Any,
+) -> None:
+    # Given an entinfo account whose duplicate window (1 hour) no longer holds a request of two hours ago
+    extra = {"settle_unknown_after": '"30m"', "duplicate_window": '"1h"'}
+    stack = routing_stack([Acct("en", "entinfo", ENTINFO_SN, extra=extra)], worker=False)
+    _, chunk_id = _unknown(stack, "en", [N], sent=True)
+    _two_hours_ago(stack, chunk_id)
+
+    # Then it is not sent again: a "-20" could no longer prove anything
+    assert unknowns.resend_settled(stack.sessions, stack.settings) == []
+    assert Counter(e["mobile"] for e in stack.ledger()) == Counter([N])
+
+
+def test_given_a_re_sent_unknown_request_that_both_requests_reached_then_the_recipient_is_flagged_sent_twice(
+    routing_stack: Any,
+) -> None:
+    # Given an unknown request the vendor did take (its answer lost), sent again from unknown before
+    # its report came, and taken again
+    stack = routing_stack([Acct("yx", "yunxin", "yx", extra=AFTER)], worker=False)
+    campaign_id, chunk_id = _unknown(stack, "yx", [N], sent=True)
+    assert campaigns.retry(stack.sessions, campaign_id, "t", include_unknown=True) == [chunk_id]
+    send_group(stack.sessions, _runtime(stack, "yx"), load_group(stack.sessions, [chunk_id]), "w1")
+    assert Counter(e["mobile"] for e in stack.ledger()) == Counter([N, N])
+
+    # When the reports of both requests arrive
+    _reports_arrive(stack)
+
+    # Then the recipient says it got the message twice (status and export), and no report is an orphan
+    with stack.sessions() as session:
+        twice = session.execute(select(Recipient.sent_twice).where(Recipient.campaign_id == campaign_id))
+        assert list(twice.scalars()) == [True]
+        orphans = session.execute(select(ReportRow.id).where(ReportRow.recipient_id.is_(None)))
+        assert list(orphans.scalars()) == []
+        assert campaigns.status(session, campaign_id)["sent_twice"] == 1
+        with i18n.use("en"):
+            (row,) = list(campaign_export.rows(session, campaign_id))
+    assert "sent twice" in str(row[10])

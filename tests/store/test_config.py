@@ -141,6 +141,21 @@ def test_given_password_env_unset_when_loaded_then_error_names_account_field_and
             r"account 'main': field settle_unknown_after must be a positive",
         ),
         ({"settle_unknown_after": "0"}, r"field settle_unknown_after must be a positive duration"),
+        # Pushed reports cannot show that none is on the way (issue 22)
+        (
+            {"settle_unknown_after": '"30m"', "push": "true"},
+            r"account 'main': field settle_unknown_after: needs reports pulled",
+        ),
+        # entinfo's re-send relies on its duplicate refusal: only inside a window known to be longer
+        (
+            {"vendor": '"entinfo"', "settle_unknown_after": '"30m"'},
+            r"field settle_unknown_after: entinfo's re-send is safe only inside its duplicate window",
+        ),
+        (
+            {"vendor": '"entinfo"', "settle_unknown_after": '"30m"', "duplicate_window": '"10m"'},
+            r"field settle_unknown_after: entinfo's re-send is safe only inside its duplicate window",
+        ),
+        ({"duplicate_window": '"1h"'}, r"field duplicate_window: only entinfo"),
     ],
 )
 def test_given_bad_account_when_loaded_then_config_error_without_the_password(
