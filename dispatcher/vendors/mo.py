@@ -14,7 +14,8 @@ the trailing fields, the separator, a number), and it then still keeps the real 
 So a boundary inside a body must also look exactly like the one the gateway wrote last (the body's
 final record tail, which no text can forge: nothing follows it): the same number of trailing fields
 and the same time layout (``2026-12-08 09:05:03`` against ``2026/12/08 9:05``), and a time within
-:data:`RETENTION` of now (the gateways keep replies 2-3 days; a list never holds older ones). A forgery
+:data:`RETENTION` of the body's last record (the gateways keep replies 2-3 days; a list never spans
+more). A forgery
 must then guess the layout, the trailing fields and a plausible time; what still gets through can opt
 out only a number the account sent to (``dispatcher.results.inbox``).
 
@@ -112,6 +113,7 @@ class _Shape:
 
     tails: tuple[tuple[re.Pattern[str], ...], ...]
     layout: str | None
+    at: datetime | None = None  # its time
 
 
 def _final_shape(value: str, fmt: MoFormat, ends: list[tuple[int, int]]) -> _Shape:
@@ -123,7 +125,7 @@ def _final_shape(value: str, fmt: MoFormat, ends: list[tuple[int, int]]) -> _Sha
         for shapes in fmt.tails:
             read = _tail_at(value, 0, end, fmt, (shapes,))
             if read is not None:
-                return _Shape((shapes,), _layout(read[1]))
+                return _Shape((shapes,), _layout(read[1]), parse_china_time(read[1]))
     return _Shape(tuple(fmt.tails), None)
 
 
@@ -145,10 +147,14 @@ def split(value: str, fmt: MoFormat, now: datetime | None = None) -> tuple[list[
             return True
         return False if start_re.match(value, after) is not None else None
 
+    # Inner records are near the last one in time (which no text can forge): a backlog delivered days
+    # late keeps its boundaries.
+    reference = final.at if final.at is not None else now
+
     def plausible(when: str) -> bool:
         at = parse_china_time(when)
         layout = final.layout is None or _layout(when) == final.layout
-        return layout and at is not None and abs(at - now) <= RETENTION
+        return layout and at is not None and abs(at - reference) <= RETENTION
 
     while _BLANK_TO_END.match(value, pos) is None:
         head = start_re.match(value, pos)

@@ -294,10 +294,19 @@ def declared_charset(content_type: str) -> str | None:
         name = value.strip().strip('"')
         if key.strip().lower() == "charset" and name:
             try:
-                return codecs.lookup(name).name
-            except LookupError:
+                info = codecs.lookup(name)
+                # A text charset that writes ASCII as ASCII (a form's "&", "=", "+" and %-escapes):
+                # not rot13 or base64 (bytes codecs), nor UTF-16 or UTF-7 (they would garble the rest)
+                ascii_safe = (
+                    info._is_text_encoding and _ASCII_PROBE.encode(info.name) == _ASCII_PROBE.encode()
+                )
+            except (LookupError, UnicodeError, TypeError, ValueError):
                 return None
+            return info.name if ascii_safe else None
     return None
+
+
+_ASCII_PROBE = "a=1&b=+%2B~-_.:;,/?@[]{}|<>!*'()$ \t0123456789"
 
 
 def decode_push(body: bytes, content_type: str) -> tuple[str, str | None]:

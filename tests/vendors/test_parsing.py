@@ -553,3 +553,31 @@ def test_given_real_records_of_another_hour_padding_then_they_are_still_apart() 
     replies, rejects = ws.parse_replies_with_rejects(body, READ_AT)
     assert [(r.mobile, r.text) for r in replies] == [("13900000001", "好"), ("13900000002", "TD")]
     assert rejects == []
+
+
+def test_given_a_backlog_older_than_the_retention_delivered_late_then_its_records_stay_apart() -> None:
+    # A gateway delivering, days late, replies written 80 h, 79 h and 78 h before the list was read:
+    # inner boundaries are weighed against the list's own last record, not the clock
+    body = (
+        "13900000001|,|好|,|2026-12-04 02:05:00|;|"
+        "13900000002|,|TD|,|2026-12-04 03:05:00|;|"
+        "13900000003|,|收到|,|2026-12-04 04:05:00|;|"
+    )
+    replies, rejects = ws.parse_replies_with_rejects(body, READ_AT)
+    assert [(r.mobile, r.text) for r in replies] == [
+        ("13900000001", "好"),
+        ("13900000002", "TD"),
+        ("13900000003", "收到"),
+    ]
+    assert rejects == []
+
+
+@pytest.mark.parametrize(
+    "charset", ["rot13", "hex", "base64", "zlib", "uu", "utf-16", "utf-32", "utf-7", "no-such-codec"]
+)
+def test_given_a_push_declaring_a_bytes_or_ascii_unsafe_charset_then_it_is_read_as_utf8(charset: str) -> None:
+    from dispatcher.vendors.wire import decode_push
+
+    body = "13900000001|,|退订|,|2026-12-07 10:01:00|;|".encode()
+    text, used = decode_push(body, f"application/x-www-form-urlencoded; charset={charset}")
+    assert (text, used) == (body.decode(), None)
