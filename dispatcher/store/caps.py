@@ -1,25 +1,36 @@
 """Frequency caps on the store: each send counted per number and China day (``contact_counts``) as its
 chunk is claimed, taken back when the vendor did not take it, and a recipient over a cap held back.
 
-Atomic across workers and hosts: a claim first adds its sends to today's row of each number, in number
-order (PostgreSQL locks that row until the claim commits, so a second claim of the same number waits,
-then sees the first's sends), then reads what each number got over the caps' days. What goes over is
-given back and its recipients are ``capped``. SQLite has one writer at a time: the same order holds.
+Atomic across workers and hosts: the counting step of a claim is serialised (PostgreSQL: one
+transaction-level advisory lock, held until the claim commits; SQLite: its one writer), then it reads
+the day, adds its sends, and reads what each number got over the caps' days. A lock on one key, not
+on each number's row of the day: a row of the day does not stop a claim counting the next day (just
+past China's midnight) from missing one counting the day before, and a lock per number would fill
+PostgreSQL's shared lock table (a claim counts thousands of numbers). Every write to the counts goes
+in (number, day) order in one statement, so two of them never wait on each other's rows crosswise.
+
+A message is counted once, on the day its send last went out: a request that may have gone out
+(``unknown``) and is sent again (``retry --include-unknown``, a failover, ``settle_unknown_after``)
+keeps its count when re-sent the same day (it was checked then); re-sent on a later day its count
+moves to that day and is checked against the caps there. If it is capped then, the earlier day's
+count stays: that request may have reached the person.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Table, bindparam, case, select, update
+from sqlalchemy import Connection, Date, Integer, Table, bindparam, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from dispatcher.caps import Cap, china_day, longest, over
+from dispatcher.config import Settings
 from dispatcher.store.models import Campaign, Chunk, ContactCount, Recipient
 from dispatcher.store.types import RecipientState, db_now
 
@@ -38,7 +49,9 @@ NOT_TAKEN = tuple(
         RecipientState.CAPPED,
     )
 )
-_IN_LIST = 2000  # numbers per IN list (SQLite's bound parameters)
+_IN_LIST = 2000  # values per IN list (SQLite's bound parameters)
+_LOCK_KEY = 0x63617073  # "caps": the PostgreSQL advisory lock of the counting step
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -53,6 +66,12 @@ class CapCheck:
 class Capped:
     recipient_id: int
     cap: Cap
+
+
+def _in_batches(values: Sequence[T]) -> Iterator[list[T]]:
+    """``values`` in slices short enough for one IN list."""
+    for start in range(0, len(values), _IN_LIST):
+        yield list(values[start : start + _IN_LIST])
 
 
 def today(conn: Connection) -> date:
@@ -71,99 +90,130 @@ def _exempt_chunks(conn: Connection, chunk_ids: Iterable[int]) -> set[int]:
     )
 
 
-def _add(conn: Connection, day: date, added: Sequence[tuple[str, int]]) -> None:
-    """Add ``(mobile, n)`` to each number's count of ``day``, in number order (the rows' lock order)."""
-    rows = [{"mobile": m, "day": day, "sent": n} for m, n in sorted(added)]
+def _serialise(conn: Connection) -> None:
+    """Wait for any other claim's counting step to commit (PostgreSQL; SQLite has one writer)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(_LOCK_KEY)))
+
+
+def _apply(conn: Connection, deltas: Mapping[tuple[str, date], int]) -> None:
+    """Add each ``(mobile, day): n`` to that count (a negative ``n`` gives back, never below 0), in
+    (number, day) order, in one statement: the rows' lock order."""
+    rows = [{"b_m": m, "b_d": d, "b_n": n} for (m, d), n in sorted(deltas.items()) if n]
+    if not rows:
+        return
+    n = bindparam("b_n", type_=Integer)
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(_counts)
+    stmt = dialect.insert(_counts).values(
+        mobile=bindparam("b_m"), day=bindparam("b_d", type_=Date), sent=case((n < 0, 0), else_=n)
+    )
+    total = _counts.c.sent + n
     conn.execute(
         stmt.on_conflict_do_update(
-            index_elements=["mobile", "day"], set_={"sent": _counts.c.sent + stmt.excluded.sent}
+            index_elements=["mobile", "day"], set_={"sent": case((total < 0, 0), else_=total)}
         ),
         rows,
     )
 
 
-def _take_back(conn: Connection, taken: Iterable[tuple[str, date, int]]) -> None:
-    rows = [{"b_mobile": m, "b_day": d, "b_n": n} for m, d, n in sorted(taken)]
-    if rows:
-        c = _counts.c
-        conn.execute(
-            update(_counts)
-            .where(c.mobile == bindparam("b_mobile"), c.day == bindparam("b_day"))
-            .values(sent=case((c.sent > bindparam("b_n"), c.sent - bindparam("b_n")), else_=0)),
-            rows,
-        )
+def _window(mobiles: Sequence[str], since: date, until: date) -> Any:
+    c = _counts.c
+    return (c.mobile.in_(list(mobiles)), c.day >= since, c.day <= until)
 
 
-def sent_by_day(conn: Connection, mobiles: Sequence[str], since: date) -> dict[str, dict[date, int]]:
-    """What each number got per China day since ``since``."""
+def sent_by_day(
+    conn: Connection, mobiles: Sequence[str], since: date, until: date
+) -> dict[str, dict[date, int]]:
+    """What each number got per China day from ``since`` to ``until``."""
     found: dict[str, dict[date, int]] = defaultdict(dict)
     c = _counts.c
-    for start in range(0, len(mobiles), _IN_LIST):
-        part = list(mobiles[start : start + _IN_LIST])
+    for part in _in_batches(mobiles):
         for mobile, day, sent in conn.execute(
-            select(c.mobile, c.day, c.sent).where(c.mobile.in_(part), c.day >= since)
+            select(c.mobile, c.day, c.sent).where(*_window(part, since, until))
         ):
             found[mobile][day] = sent
     return found
 
 
+def _beyond(conn: Connection, mobiles: Sequence[str], since: date, until: date, least: int) -> list[str]:
+    """Of ``mobiles``, those that got more than ``least`` messages over the days: only these can be
+    over a cap whose count is ``least`` or more (usually none: the database adds, Python skips)."""
+    c = _counts.c
+    found: list[str] = []
+    for part in _in_batches(mobiles):
+        found += conn.execute(
+            select(c.mobile)
+            .where(*_window(part, since, until))
+            .group_by(c.mobile)
+            .having(func.sum(c.sent) > least)
+        ).scalars()
+    return sorted(found)
+
+
 def count_and_cap(
-    conn: Connection, check: CapCheck, claimed: Sequence[tuple[int, int, str, date | None]]
+    conn: Connection,
+    check: CapCheck,
+    claimed: Sequence[tuple[int, int, str, date | None]],
+    *,
+    day: date | None = None,
 ) -> dict[int, Capped]:
     """Count the sends of a claim (``(chunk id, recipient id, mobile, counted_on)`` of each recipient
     it moved to ``sending``) and hold back those over a cap: their recipients become ``capped`` and
-    leave their chunk. Returns them by recipient id. Caller's (the claim's) transaction."""
+    leave their chunk. Returns them by recipient id. ``day``: the China day to count on (default:
+    the database's; tests inject one). Caller's (the claim's) transaction."""
     exempt = _exempt_chunks(conn, {chunk_id for chunk_id, *_ in claimed})
-    fresh = [
-        (rid, mobile)
-        for chunk_id, rid, mobile, counted in claimed
-        if counted is None and mobile and chunk_id not in exempt
-    ]
-    if not fresh:
+    mine = [(rid, m, counted) for chunk_id, rid, m, counted in claimed if m and chunk_id not in exempt]
+    if not mine:
         return {}
-    day = today(conn)
-    adding = Counter(mobile for _, mobile in fresh)
-    _add(conn, day, list(adding.items()))
+    _serialise(conn)
+    day = day or today(conn)
+    # A re-send the same day is counted already (and was checked); one from an earlier day moves there.
+    todo = [(rid, m, counted) for rid, m, counted in mine if counted != day]
+    if not todo:
+        return {}
+    adding = Counter(m for _, m, _ in todo)
+    deltas: Counter[tuple[str, date]] = Counter({(m, day): n for m, n in adding.items()})
+    deltas.subtract((m, counted) for _, m, counted in todo if counted is not None)
+    _apply(conn, deltas)
     capped: dict[int, Capped] = {}
+    earlier: dict[int, date] = {}
     if check.caps:
-        had = sent_by_day(conn, sorted(adding), day - timedelta(days=longest(check.caps) - 1))
-        given_back = []
-        least = min(cap.count for cap in check.caps)
-        of_mobile: dict[str, list[int]] = defaultdict(list)  # built once: a claim may hold 300,000 numbers
-        for rid, m in fresh:
-            of_mobile[m].append(rid)
-        for mobile, n in adding.items():
-            days = had.get(mobile, {})
-            if n <= least and len(days) <= 1 and days.get(day, n) == n:
-                continue  # nothing but this claim's own sends, within every cap: the usual case
-            before = dict(days)
+        since = day - timedelta(days=longest(check.caps) - 1)
+        suspects = _beyond(conn, sorted(adding), since, day, min(cap.count for cap in check.caps))
+        had = sent_by_day(conn, suspects, since, day) if suspects else {}
+        of_mobile: dict[str, list[tuple[int, date | None]]] = defaultdict(list)
+        for rid, m, counted in todo:
+            if m in had:
+                of_mobile[m].append((rid, counted))
+        back: Counter[tuple[str, date]] = Counter()
+        for mobile in suspects:
+            n = adding[mobile]
+            before = dict(had.get(mobile, {}))
             before[day] = before.get(day, n) - n  # without this claim's own sends
             excess, cap = over(before, day, check.caps, n)
             if excess and cap is not None:
-                held = of_mobile[mobile][-excess:]
-                capped.update((rid, Capped(rid, cap)) for rid in held)
-                given_back.append((mobile, day, excess))
-        _take_back(conn, given_back)
+                for rid, counted in of_mobile[mobile][-excess:]:
+                    capped[rid] = Capped(rid, cap)
+                    back[(mobile, day)] -= 1
+                    if counted is not None:  # its earlier send may have reached the person: still counted
+                        back[(mobile, counted)] += 1
+                        earlier[rid] = counted
+        _apply(conn, back)
     r = _recipients.c
-    counted = [rid for rid, _ in fresh if rid not in capped]
-    for start in range(0, len(counted), _IN_LIST):
-        conn.execute(
-            update(_recipients).where(r.id.in_(counted[start : start + _IN_LIST])).values(counted_on=day)
-        )
-    by_cap: dict[Cap, list[int]] = defaultdict(list)
+    for ids in _in_batches([rid for rid, _, _ in todo if rid not in capped]):
+        conn.execute(update(_recipients).where(r.id.in_(ids)).values(counted_on=day))
+    by_cap: dict[tuple[Cap, date | None], list[int]] = defaultdict(list)
     for one in capped.values():
-        by_cap[one.cap].append(one.recipient_id)
-    for cap, all_ids in by_cap.items():
-        for start in range(0, len(all_ids), _IN_LIST):
-            ids = all_ids[start : start + _IN_LIST]
+        by_cap[(one.cap, earlier.get(one.recipient_id))].append(one.recipient_id)
+    for (cap, counted_on), all_ids in by_cap.items():
+        for ids in _in_batches(all_ids):
             conn.execute(
                 update(_recipients)
                 .where(r.id.in_(ids))
                 .values(
                     state=RecipientState.CAPPED.value,
                     chunk_id=None,
+                    counted_on=counted_on,
                     reject_reason=f"frequency cap: {cap.count} in {cap.days} days",
                     reject_code=CAPPED_CODE,
                     reject_params={"count": cap.count, "days": cap.days},
@@ -174,20 +224,18 @@ def count_and_cap(
 
 def uncount(conn: Connection, which: ColumnElement[bool]) -> int:
     """Give back the counts of the recipients ``which`` selects whose send the vendor did not take
-    (failed, queued again, split into new chunks ...). Caller's transaction. Returns how many."""
+    (failed, queued again, split into new chunks ...), in one statement. Caller's transaction.
+    Returns how many."""
     r = _recipients.c
     rows = conn.execute(
         select(r.id, r.mobile, r.counted_on).where(which, r.counted_on.is_not(None), r.state.in_(NOT_TAKEN))
     ).all()
     if not rows:
         return 0
-    ids = [row.id for row in rows]
-    for start in range(0, len(ids), _IN_LIST):
-        conn.execute(
-            update(_recipients).where(r.id.in_(ids[start : start + _IN_LIST])).values(counted_on=None)
-        )
+    for ids in _in_batches([row.id for row in rows]):
+        conn.execute(update(_recipients).where(r.id.in_(ids)).values(counted_on=None))
     taken = Counter((row.mobile, row.counted_on) for row in rows if row.mobile)
-    _take_back(conn, [(m, d, n) for (m, d), n in taken.items()])
+    _apply(conn, {key: -n for key, n in taken.items()})
     return len(rows)
 
 
@@ -196,6 +244,22 @@ def would_cap(conn: Connection, caps: Sequence[Cap], mobiles: Sequence[str]) -> 
     if not caps or not mobiles:
         return {"capped": 0}
     day = today(conn)
-    had = sent_by_day(conn, sorted(set(mobiles)), day - timedelta(days=longest(caps) - 1))
+    had = sent_by_day(conn, sorted(set(mobiles)), day - timedelta(days=longest(caps) - 1), day)
     held = sum(1 for m in mobiles if m in had and over(had[m], day, caps, 1)[0])
     return {"capped": held}
+
+
+def longest_window(settings: Settings) -> int:
+    """Days the longest configured cap reads (global or any account's); 0 with no cap."""
+    return longest(
+        [*settings.frequency_caps, *(c for a in settings.accounts.values() for c in a.frequency_caps)]
+    )
+
+
+def prune(session: Session, settings: Settings) -> int:
+    """Delete the counts of days no configured cap reads any more (all but today's with no cap).
+    Caller commits. Returns how many rows went."""
+    conn = session.connection()
+    first = today(conn) - timedelta(days=max(longest_window(settings), 1) - 1)
+    result = conn.execute(delete(_counts).where(_counts.c.day < first))
+    return int(getattr(result, "rowcount", 0) or 0)
