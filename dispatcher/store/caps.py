@@ -18,16 +18,31 @@ count stays: that request may have reached the person.
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import Connection, Date, Integer, Table, bindparam, case, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    String,
+    Table,
+    any_,
+    bindparam,
+    cast,
+    delete,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.schema import Column
 
 from dispatcher.caps import Cap, china_day, longest, over
 from dispatcher.config import Settings
@@ -36,6 +51,7 @@ from dispatcher.store.types import RecipientState, db_now
 
 _counts: Table = ContactCount.__table__  # type: ignore[assignment]
 _recipients: Table = Recipient.__table__  # type: ignore[assignment]
+_chunks: Table = Chunk.__table__  # type: ignore[assignment]
 CAPPED_CODE = "capped"
 # States in which the vendor did not take a send (or it never went): its count is given back.
 NOT_TAKEN = tuple(
@@ -49,9 +65,7 @@ NOT_TAKEN = tuple(
         RecipientState.CAPPED,
     )
 )
-_IN_LIST = 2000  # values per IN list (SQLite's bound parameters)
 _LOCK_KEY = 0x63617073  # "caps": the PostgreSQL advisory lock of the counting step
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -68,10 +82,15 @@ class Capped:
     cap: Cap
 
 
-def _in_batches(values: Sequence[T]) -> Iterator[list[T]]:
-    """``values`` in slices short enough for one IN list."""
-    for start in range(0, len(values), _IN_LIST):
-        yield list(values[start : start + _IN_LIST])
+def _one_of(conn: Connection, column: Column[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+    """``column`` is one of ``values``, bound as ONE parameter (a JSON list on SQLite, an array on
+    PostgreSQL): a claim's thousands of numbers need neither an IN list per slice nor SQLAlchemy's
+    work on each of its elements, and the database still looks each one up in the index."""
+    if conn.dialect.name == "postgresql":
+        kind = BigInteger() if isinstance(column.type, BigInteger) else String()
+        return column == any_(cast(bindparam(None, list(values), type_=ARRAY(kind)), ARRAY(kind)))
+    listed = func.json_each(bindparam(None, json.dumps(list(values)), type_=String)).table_valued("value")
+    return column.in_(select(listed.c.value))
 
 
 def today(conn: Connection) -> date:
@@ -85,7 +104,7 @@ def _exempt_chunks(conn: Connection, chunk_ids: Iterable[int]) -> set[int]:
         conn.execute(
             select(Chunk.id)
             .join(Campaign, Campaign.id == Chunk.campaign_id)
-            .where(Chunk.id.in_(list(chunk_ids)), Campaign.proof | Campaign.transactional)
+            .where(_one_of(conn, _chunks.c.id, list(chunk_ids)), Campaign.proof | Campaign.transactional)
         ).scalars()
     )
 
@@ -96,29 +115,45 @@ def _serialise(conn: Connection) -> None:
         conn.execute(select(func.pg_advisory_xact_lock(_LOCK_KEY)))
 
 
+# Each count's change in one statement, in (number, day) order; a change below 0 stops at 0, and a
+# give-back whose row is gone (pruned) adds none.
+_APPLY = {
+    "sqlite": text(
+        "INSERT INTO contact_counts (mobile, day, sent)"
+        " SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]')"
+        " FROM json_each(:rows) AS j"
+        " WHERE json_extract(j.value, '$[2]') > 0 OR EXISTS (SELECT 1 FROM contact_counts AS c"
+        "  WHERE c.mobile = json_extract(j.value, '$[0]') AND c.day = json_extract(j.value, '$[1]'))"
+        " ORDER BY j.key"
+        " ON CONFLICT (mobile, day) DO UPDATE SET sent = max(contact_counts.sent + excluded.sent, 0)"
+    ),
+    "postgresql": text(
+        "INSERT INTO contact_counts (mobile, day, sent)"
+        " SELECT t.m, t.d, t.n"
+        " FROM unnest(CAST(:ms AS text[]), CAST(:ds AS date[]), CAST(:ns AS integer[])) AS t(m, d, n)"
+        " WHERE t.n > 0 OR EXISTS (SELECT 1 FROM contact_counts AS c WHERE c.mobile = t.m AND c.day = t.d)"
+        " ORDER BY t.m, t.d"
+        " ON CONFLICT (mobile, day) DO UPDATE SET sent = greatest(contact_counts.sent + excluded.sent, 0)"
+    ),
+}
+
+
 def _apply(conn: Connection, deltas: Mapping[tuple[str, date], int]) -> None:
     """Add each ``(mobile, day): n`` to that count (a negative ``n`` gives back, never below 0), in
     (number, day) order, in one statement: the rows' lock order."""
-    rows = [{"b_m": m, "b_d": d, "b_n": n} for (m, d), n in sorted(deltas.items()) if n]
+    rows = sorted((m, d, n) for (m, d), n in deltas.items() if n)
     if not rows:
         return
-    n = bindparam("b_n", type_=Integer)
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(_counts).values(
-        mobile=bindparam("b_m"), day=bindparam("b_d", type_=Date), sent=case((n < 0, 0), else_=n)
-    )
-    total = _counts.c.sent + n
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["mobile", "day"], set_={"sent": case((total < 0, 0), else_=total)}
-        ),
-        rows,
-    )
+    if conn.dialect.name == "postgresql":
+        ms, ds, ns = (list(col) for col in zip(*rows, strict=True))
+        conn.execute(_APPLY["postgresql"], {"ms": ms, "ds": ds, "ns": ns})
+    else:
+        conn.execute(_APPLY["sqlite"], {"rows": json.dumps([(m, d.isoformat(), n) for m, d, n in rows])})
 
 
-def _window(mobiles: Sequence[str], since: date, until: date) -> Any:
+def _window(conn: Connection, mobiles: Sequence[str], since: date, until: date) -> Any:
     c = _counts.c
-    return (c.mobile.in_(list(mobiles)), c.day >= since, c.day <= until)
+    return (_one_of(conn, c.mobile, mobiles), c.day >= since, c.day <= until)
 
 
 def sent_by_day(
@@ -127,11 +162,10 @@ def sent_by_day(
     """What each number got per China day from ``since`` to ``until``."""
     found: dict[str, dict[date, int]] = defaultdict(dict)
     c = _counts.c
-    for part in _in_batches(mobiles):
-        for mobile, day, sent in conn.execute(
-            select(c.mobile, c.day, c.sent).where(*_window(part, since, until))
-        ):
-            found[mobile][day] = sent
+    for mobile, day, sent in conn.execute(
+        select(c.mobile, c.day, c.sent).where(*_window(conn, mobiles, since, until))
+    ):
+        found[mobile][day] = sent
     return found
 
 
@@ -139,15 +173,8 @@ def _beyond(conn: Connection, mobiles: Sequence[str], since: date, until: date, 
     """Of ``mobiles``, those that got more than ``least`` messages over the days: only these can be
     over a cap whose count is ``least`` or more (usually none: the database adds, Python skips)."""
     c = _counts.c
-    found: list[str] = []
-    for part in _in_batches(mobiles):
-        found += conn.execute(
-            select(c.mobile)
-            .where(*_window(part, since, until))
-            .group_by(c.mobile)
-            .having(func.sum(c.sent) > least)
-        ).scalars()
-    return sorted(found)
+    query = select(c.mobile).where(*_window(conn, mobiles, since, until)).group_by(c.mobile)
+    return sorted(conn.execute(query.having(func.sum(c.sent) > least)).scalars())
 
 
 def count_and_cap(
@@ -200,25 +227,25 @@ def count_and_cap(
                         earlier[rid] = counted
         _apply(conn, back)
     r = _recipients.c
-    for ids in _in_batches([rid for rid, _, _ in todo if rid not in capped]):
-        conn.execute(update(_recipients).where(r.id.in_(ids)).values(counted_on=day))
+    sent = [rid for rid, _, _ in todo if rid not in capped]
+    if sent:
+        conn.execute(update(_recipients).where(_one_of(conn, r.id, sent)).values(counted_on=day))
     by_cap: dict[tuple[Cap, date | None], list[int]] = defaultdict(list)
     for one in capped.values():
         by_cap[(one.cap, earlier.get(one.recipient_id))].append(one.recipient_id)
-    for (cap, counted_on), all_ids in by_cap.items():
-        for ids in _in_batches(all_ids):
-            conn.execute(
-                update(_recipients)
-                .where(r.id.in_(ids))
-                .values(
-                    state=RecipientState.CAPPED.value,
-                    chunk_id=None,
-                    counted_on=counted_on,
-                    reject_reason=f"frequency cap: {cap.count} in {cap.days} days",
-                    reject_code=CAPPED_CODE,
-                    reject_params={"count": cap.count, "days": cap.days},
-                )
+    for (cap, counted_on), ids in by_cap.items():
+        conn.execute(
+            update(_recipients)
+            .where(_one_of(conn, r.id, ids))
+            .values(
+                state=RecipientState.CAPPED.value,
+                chunk_id=None,
+                counted_on=counted_on,
+                reject_reason=f"frequency cap: {cap.count} in {cap.days} days",
+                reject_code=CAPPED_CODE,
+                reject_params={"count": cap.count, "days": cap.days},
             )
+        )
     return capped
 
 
@@ -232,8 +259,9 @@ def uncount(conn: Connection, which: ColumnElement[bool]) -> int:
     ).all()
     if not rows:
         return 0
-    for ids in _in_batches([row.id for row in rows]):
-        conn.execute(update(_recipients).where(r.id.in_(ids)).values(counted_on=None))
+    conn.execute(
+        update(_recipients).where(_one_of(conn, r.id, [row.id for row in rows])).values(counted_on=None)
+    )
     taken = Counter((row.mobile, row.counted_on) for row in rows if row.mobile)
     _apply(conn, {key: -n for key, n in taken.items()})
     return len(rows)

@@ -4,6 +4,7 @@ failover. SQLite, and PostgreSQL when configured."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -146,6 +147,19 @@ def test_given_two_claims_either_side_of_midnight_then_a_two_day_cap_lets_one_th
     assert _counts(stack) == {(M1, day): 1}
 
 
+def _flat(value: Any) -> Iterator[Any]:
+    """Every scalar in a statement's parameters, JSON lists opened, in order."""
+    if isinstance(value, str) and value.startswith("["):
+        value = json.loads(value)
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list | tuple):
+        for item in value:
+            yield from _flat(item)
+    else:
+        yield value
+
+
 @contextmanager
 def _count_writes(stack: Stack) -> Iterator[list[list[str]]]:
     """The numbers of each statement that writes ``contact_counts``, in the order it writes them."""
@@ -154,13 +168,7 @@ def _count_writes(stack: Stack) -> Iterator[list[list[str]]]:
 
     def seen(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
         if "contact_counts" in statement and not statement.lstrip().upper().startswith("SELECT"):
-            rows = params if many else [params]
-            writes.append(
-                [
-                    next(v for v in (row.values() if isinstance(row, dict) else row) if v in (M1, M2))
-                    for row in rows
-                ]
-            )
+            writes.append([v for v in _flat(params) if v in (M1, M2)])
 
     event.listen(engine, "before_cursor_execute", seen)
     try:
