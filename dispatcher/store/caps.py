@@ -28,17 +28,24 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Connection,
+    Date,
+    Select,
     String,
     Table,
     any_,
     bindparam,
+    case,
     cast,
     delete,
     func,
+    literal,
+    or_,
     select,
     text,
+    union_all,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -169,12 +176,44 @@ def sent_by_day(
     return found
 
 
-def _beyond(conn: Connection, mobiles: Sequence[str], since: date, until: date, least: int) -> list[str]:
-    """Of ``mobiles``, those that got more than ``least`` messages over the days: only these can be
-    over a cap whose count is ``least`` or more (usually none: the database adds, Python skips)."""
+def _beyond(conn: Connection, mobiles: Any, since: date, until: date, least: int) -> list[str]:
+    """Of ``mobiles`` (a query of them), those that got more than ``least`` messages over the days:
+    only these can be over a cap whose count is ``least`` or more (usually none: the database adds)."""
     c = _counts.c
-    query = select(c.mobile).where(*_window(conn, mobiles, since, until)).group_by(c.mobile)
+    query = select(c.mobile).where(c.mobile.in_(mobiles), c.day >= since, c.day <= until).group_by(c.mobile)
     return sorted(conn.execute(query.having(func.sum(c.sent) > least)).scalars())
+
+
+def _count(conn: Connection, ids: Sequence[int], day: date) -> None:
+    """Count the sends of recipients ``ids`` on ``day`` in ONE statement, in (number, day) order: each
+    number's new sends added to ``day``; a re-send of an earlier day's request moves its count here
+    (the database groups the rows: no per-recipient work in Python)."""
+    r, c = _recipients.c, _counts.alias("c").c
+    mine = (_one_of(conn, r.id, ids), r.mobile.is_not(None))
+    added = (
+        select(r.mobile.label("m"), literal(day, Date()).label("d"), func.count().label("n"))
+        .where(*mine, or_(r.counted_on.is_(None), r.counted_on != day))
+        .group_by(r.mobile)
+    )
+    moved = (
+        select(r.mobile.label("m"), r.counted_on.label("d"), (-func.count()).label("n"))
+        .where(*mine, r.counted_on != day)
+        .group_by(r.mobile, r.counted_on)
+    )
+    t = union_all(added, moved).subquery("t")
+    gone = ~select(c.mobile).where(c.mobile == t.c.m, c.day == t.c.d).exists()  # pruned: nothing to move
+    rows = select(t.c.m, t.c.d, t.c.n).where(~((t.c.n < 0) & gone)).order_by(t.c.m, t.c.d)
+    conn.execute(_upsert(conn, rows))
+
+
+def _upsert(conn: Connection, rows: Select[Any]) -> Any:
+    """INSERT ``rows`` (mobile, day, n) into the counts, adding to a count already there, never below 0."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(_counts).from_select(["mobile", "day", "sent"], rows)
+    total = _counts.c.sent + stmt.excluded.sent
+    return stmt.on_conflict_do_update(
+        index_elements=["mobile", "day"], set_={"sent": case((total < 0, 0), else_=total)}
+    )
 
 
 def count_and_cap(
@@ -189,54 +228,35 @@ def count_and_cap(
     leave their chunk. Returns them by recipient id. ``day``: the China day to count on (default:
     the database's; tests inject one). Caller's (the claim's) transaction."""
     exempt = _exempt_chunks(conn, {chunk_id for chunk_id, *_ in claimed})
-    mine = [(rid, m, counted) for chunk_id, rid, m, counted in claimed if m and chunk_id not in exempt]
-    if not mine:
+    ids = [rid for chunk_id, rid, _, _ in claimed if chunk_id not in exempt]
+    if not ids:
         return {}
     _serialise(conn)
     day = day or today(conn)
-    # A re-send the same day is counted already (and was checked); one from an earlier day moves there.
-    todo = [(rid, m, counted) for rid, m, counted in mine if counted != day]
-    if not todo:
-        return {}
-    adding = Counter(m for _, m, _ in todo)
-    deltas: Counter[tuple[str, date]] = Counter({(m, day): n for m, n in adding.items()})
-    deltas.subtract((m, counted) for _, m, counted in todo if counted is not None)
-    _apply(conn, deltas)
+    _count(conn, ids, day)
+    r = _recipients.c
+    unsettled = (
+        _one_of(conn, r.id, ids),
+        r.mobile.is_not(None),
+        or_(r.counted_on.is_(None), r.counted_on != day),
+    )
     capped: dict[int, Capped] = {}
     earlier: dict[int, date] = {}
     if check.caps:
         since = day - timedelta(days=longest(check.caps) - 1)
-        suspects = _beyond(conn, sorted(adding), since, day, min(cap.count for cap in check.caps))
-        had = sent_by_day(conn, suspects, since, day) if suspects else {}
-        of_mobile: dict[str, list[tuple[int, date | None]]] = defaultdict(list)
-        for rid, m, counted in todo:
-            if m in had:
-                of_mobile[m].append((rid, counted))
-        back: Counter[tuple[str, date]] = Counter()
-        for mobile in suspects:
-            n = adding[mobile]
-            before = dict(had.get(mobile, {}))
-            before[day] = before.get(day, n) - n  # without this claim's own sends
-            excess, cap = over(before, day, check.caps, n)
-            if excess and cap is not None:
-                for rid, counted in of_mobile[mobile][-excess:]:
-                    capped[rid] = Capped(rid, cap)
-                    back[(mobile, day)] -= 1
-                    if counted is not None:  # its earlier send may have reached the person: still counted
-                        back[(mobile, counted)] += 1
-                        earlier[rid] = counted
-        _apply(conn, back)
-    r = _recipients.c
-    sent = [rid for rid, _, _ in todo if rid not in capped]
-    if sent:
-        conn.execute(update(_recipients).where(_one_of(conn, r.id, sent)).values(counted_on=day))
+        suspects = _beyond(
+            conn, select(r.mobile).where(*unsettled), since, day, min(cap.count for cap in check.caps)
+        )
+        if suspects:
+            capped, earlier = _hold_back(conn, check.caps, unsettled, suspects, since, day)
+    conn.execute(update(_recipients).where(*unsettled).values(counted_on=day))
     by_cap: dict[tuple[Cap, date | None], list[int]] = defaultdict(list)
     for one in capped.values():
         by_cap[(one.cap, earlier.get(one.recipient_id))].append(one.recipient_id)
-    for (cap, counted_on), ids in by_cap.items():
+    for (cap, counted_on), held in by_cap.items():
         conn.execute(
             update(_recipients)
-            .where(_one_of(conn, r.id, ids))
+            .where(_one_of(conn, r.id, held))
             .values(
                 state=RecipientState.CAPPED.value,
                 chunk_id=None,
@@ -247,6 +267,39 @@ def count_and_cap(
             )
         )
     return capped
+
+
+def _hold_back(
+    conn: Connection, caps: tuple[Cap, ...], unsettled: Any, suspects: list[str], since: date, day: date
+) -> tuple[dict[int, Capped], dict[int, date]]:
+    """Which of this claim's recipients of ``suspects`` go over a cap; their counts given back (a
+    re-send's earlier day keeps its count: that request may have reached the person)."""
+    r = _recipients.c
+    of_mobile: dict[str, list[tuple[int, date | None]]] = defaultdict(list)
+    for rid, mobile, counted in conn.execute(
+        select(r.id, r.mobile, r.counted_on)
+        .where(*unsettled, _one_of(conn, r.mobile, suspects))
+        .order_by(r.id)
+    ):
+        of_mobile[mobile].append((rid, counted))
+    had = sent_by_day(conn, suspects, since, day)
+    capped: dict[int, Capped] = {}
+    earlier: dict[int, date] = {}
+    back: Counter[tuple[str, date]] = Counter()
+    for mobile in suspects:
+        n = len(of_mobile[mobile])
+        before = dict(had.get(mobile, {}))
+        before[day] = before.get(day, n) - n  # without this claim's own sends
+        excess, cap = over(before, day, caps, n)
+        if excess and cap is not None:
+            for rid, counted in of_mobile[mobile][-excess:]:
+                capped[rid] = Capped(rid, cap)
+                back[(mobile, day)] -= 1
+                if counted is not None:
+                    back[(mobile, counted)] += 1
+                    earlier[rid] = counted
+    _apply(conn, back)
+    return capped, earlier
 
 
 def uncount(conn: Connection, which: ColumnElement[bool]) -> int:
