@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dispatcher import chunker, keywords, routing, variants, waiting
 from dispatcher.config import Settings, validate_window
 from dispatcher.contacts import IngestResult, ingest
+from dispatcher.contacts.digest import file_sha256
 from dispatcher.decisions import CANCELLED
 from dispatcher.errors import InputError, NotFoundError, StateError, StoreError
 from dispatcher.i18n import N_
@@ -78,14 +79,6 @@ def _same_file(path: Path, digest: str) -> bytes:
     return content
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def opt_out_set(session: Session) -> frozenset[str]:
     return frozenset(session.execute(select(OptOut.mobile)).scalars())
 
@@ -122,7 +115,7 @@ def create(  # noqa: PLR0913 (the campaign's settings, keyword-only: a form's fi
         text_rules = keywords.rules(session, account)  # forbidden words, '&' when encrypted, length
     # The file is read once per template, then kept with the upload: its digest before and after says
     # every read saw the bytes kept (a schedule's source may be rewritten meanwhile).
-    digest = _sha256(path) if path.is_file() else ""
+    digest = file_sha256(path) if path.is_file() else ""
     result = ingest(
         path,
         template,

@@ -31,6 +31,8 @@ RESULTS_SECONDS = 5.0  # each account's reports and replies are pulled this ofte
 KEYWORDS = "dispatcher.keywords"
 KEYWORDS_SECONDS = 24 * 3600.0  # the vendors' forbidden-word lists are refreshed daily
 SCHEDULES = "dispatcher.schedules"
+PRUNE_COUNTS = "dispatcher.prune_counts"
+PRUNE_COUNTS_SECONDS = 3600.0  # the frequency caps' counts of days no cap reads any more are deleted hourly
 SCHEDULES_SECONDS = 10.0  # recurring schedules are looked at this often (a firing is late by at most this)
 SCHEDULES_ENV = "DISPATCHER_SCHEDULES_SECONDS"  # overrides SCHEDULES_SECONDS (tests: seconds-field crons)
 
@@ -133,6 +135,7 @@ def register(target: Celery) -> None:
                     ("results", RESULTS, RESULTS_SECONDS),
                     ("keywords", KEYWORDS, KEYWORDS_SECONDS),
                     ("schedules", SCHEDULES, schedules_every()),
+                    ("prune_counts", PRUNE_COUNTS, PRUNE_COUNTS_SECONDS),
                 )
             }
         }
@@ -161,6 +164,17 @@ def register(target: Celery) -> None:
 
         current = runtime.current()
         return len(firing.fire_due(current.sessions, current.settings))
+
+    @target.task(name=PRUNE_COUNTS, shared=False)
+    def prune_counts() -> int:
+        # contact_counts keeps a row per number and day: those older than the longest cap's window go.
+        from dispatcher.store.caps import prune
+
+        current = runtime.current()
+        with current.sessions() as session:
+            pruned = prune(session, current.settings)
+            session.commit()
+        return pruned
 
     @target.task(name=KEYWORDS, shared=False)
     def refresh_keywords() -> dict[str, str]:

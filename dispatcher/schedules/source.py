@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import glob
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from dispatcher.contacts.digest import file_sha256
 from dispatcher.errors import InputError
 from dispatcher.i18n import N_
 
@@ -42,15 +42,7 @@ def newest(spec: str) -> SourceFile:
     if not files:
         raise InputError.say(N_("no contact list found at %(source)s"), source=spec)
     chosen = max(files, key=lambda p: (p.stat().st_mtime, p.name))
-    return SourceFile(chosen, sha256(chosen))
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return SourceFile(chosen, file_sha256(chosen))
 
 
 def describe(spec: str) -> str:

@@ -524,8 +524,10 @@ def split_chunk(
             .where(r.id.in_(part), r.chunk_id == chunk_id, r.state.in_(_IN_FLIGHT))
             .values(chunk_id=child, state=RecipientState.QUEUED.value)
         )
-        uncount(conn, r.id.in_(part))  # sent again by the child: counted again when it is claimed
         children.append(child)
+    # Sent again by the children: counted again when they are claimed. Given back in one statement,
+    # in one number order over all the parts (row locks taken part by part could cross a claim's).
+    uncount(conn, r.id.in_([rid for part in parts for rid in part]))
     audit(session, actor, "chunk.split", campaign_id, chunk=chunk_id, children=children)
     return tuple(children)
 

@@ -125,10 +125,12 @@ def preview(
     limits: SheetLimits,
     stored_keywords: Sequence[str] = (),
     each_number: bool = False,
+    with_mobiles: bool = False,
 ) -> dict[str, Any]:
     """What the campaign would be: samples, counts, rejected rows, warnings, requests and cost.
 
-    ``stored_keywords``: the account's vendor list from the store (``keywords.stored``)."""
+    ``stored_keywords``: the account's vendor list from the store (``keywords.stored``);
+    ``with_mobiles``: the numbers too (``"mobiles"``), for the frequency caps the parent reads."""
     result = ingest(
         path,
         template,
@@ -148,7 +150,10 @@ def preview(
         same_text_max=account.same_text_max,
         encrypted=account.encrypted,
     )
-    return summarise(result, chunks, account.price_per_segment)
+    summary = summarise(result, chunks, account.price_per_segment)
+    if with_mobiles:
+        summary["mobiles"] = list(result.messages.mobiles)
+    return summary
 
 
 def summarise(result: IngestResult, chunks: list[chunker.PlannedChunk], price: Any) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from dispatcher import campaigns, keywords
 from dispatcher.contacts.reader import CSV_SUFFIXES, SPREADSHEET_SUFFIXES
 from dispatcher.errors import InputError
 from dispatcher.i18n import N_
+from dispatcher.store.caps import would_cap
 from dispatcher.web import parsing
 from dispatcher.web.auth import CurrentUser
 from dispatcher.web.context import WebContext
@@ -176,10 +177,12 @@ def preview(
     each_number: bool = False,
 ) -> dict[str, Any]:
     """The campaign the upload would make (:func:`parsing.preview`), read in the sandbox: within
-    ``preview_timeout_s`` for a page, ``parse_timeout_s`` before creating the campaign."""
+    ``preview_timeout_s`` for a page, ``parse_timeout_s`` before creating the campaign. With a
+    frequency cap on the account, ``"capped"``: how many the caps would hold back if sent now."""
     account = dataclasses.replace(
         ctx.settings.account(account_name), password="", push_token=None
     )  # no secrets to the child
+    caps = ctx.settings.caps_for(account_name) if for_page else ()  # a page's figure only
     with ctx.sessions() as session:
         opted_out = campaigns.opt_out_set(session)
         stored_keywords = keywords.stored(session, account_name)
@@ -193,10 +196,17 @@ def preview(
             stored_keywords=stored_keywords,
             limits=ctx.settings.sheet_limits,
             each_number=each_number,
+            with_mobiles=bool(caps),
         ),
         upload.path,
         account,
         template,
         timeout_s=ctx.settings.preview_timeout_s if for_page else ctx.settings.parse_timeout_s,
     )
+    # The child's numbers: only strings reach the store's query (bound, never spliced into SQL).
+    mobiles = [m for m in result.pop("mobiles", None) or () if isinstance(m, str)]
+    result["capped"] = None
+    if caps:
+        with ctx.sessions() as session:
+            result["capped"] = int(would_cap(session.connection(), caps, mobiles)["capped"])
     return result

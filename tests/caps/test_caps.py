@@ -15,14 +15,14 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import select
 
-from dispatcher import campaigns, proofs, runtime
+from dispatcher import campaigns, proofs
 from dispatcher.caps import Cap, china_day, over, parse_caps
-from dispatcher.config import Settings
 from dispatcher.errors import ConfigError
 from dispatcher.store import ChunkState, Recipient
 from dispatcher.store.caps import CapCheck
 from dispatcher.store.chunks import Outcome, claim_chunks, finish_chunk
 from dispatcher.store.models import ContactCount
+from tests.caps.helpers import _caps, _create
 from tests.dispatch.scenario import finished, numbers
 from tests.stack import Stack, write_contacts
 from workers.tasks import enqueue
@@ -52,28 +52,6 @@ def test_given_what_a_number_got_then_over_counts_china_days_ending_today() -> N
 
 
 # ---- on the store ----------------------------------------------------------------------------------
-
-
-def _caps(stack: Stack, line: str) -> None:
-    """Add a top-level setting to the stack's config; the worker's runtime reads it anew."""
-    path = stack.tmp / "dispatcher.toml"
-    path.write_text(line + "\n" + path.read_text(encoding="utf-8"), encoding="utf-8")
-    runtime.reset()
-    stack.settings = Settings.load()
-
-
-def _create(stack: Stack, mobiles: list[str], vendor: str = "trigger", **kwargs: object) -> int:
-    path = write_contacts(stack.tmp / f"c{len(os.listdir(stack.tmp))}.xlsx", [(m, "张三") for m in mobiles])
-    created = campaigns.create(
-        stack.sessions,
-        stack.settings,
-        path,
-        TEMPLATE,
-        stack.accounts[vendor],
-        actor="t",
-        **kwargs,  # type: ignore[arg-type]
-    )
-    return created.campaign_id
 
 
 def _states(stack: Stack, campaign_id: int) -> Counter[str]:

@@ -41,7 +41,7 @@ def test_given_the_default_queue_then_periodic_tasks_go_to_the_beat_queue_and_se
     assert queue_of(app, tasks.SUBMIT) == "dispatcher"
     # Every task of the beat's schedule is routed so: a periodic task added later needs no route.
     scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
-    assert scheduled == {tasks.TICK, tasks.RESULTS, tasks.KEYWORDS, tasks.SCHEDULES}
+    assert scheduled == {tasks.TICK, tasks.RESULTS, tasks.KEYWORDS, tasks.SCHEDULES, tasks.PRUNE_COUNTS}
 
 
 def test_given_dispatcher_queue_set_then_the_beat_queue_is_named_after_it(
