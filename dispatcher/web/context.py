@@ -39,6 +39,8 @@ class WebContext:
     process_push: bool = True  # parse pushed bodies in the background right after answering
     keys: KeySpace = DEFAULT_KEYS
     sandbox: Sandbox = field(default_factory=lambda: Sandbox(4096))
+    # Exports read their stored list again in children of their own, one per export turn.
+    list_sandbox: Sandbox = field(default_factory=lambda: Sandbox(4096, workers=EXPORTS_AT_ONCE))
     series_cache: dict[int, tuple[float, dict[str, Any]]] = field(default_factory=dict)
     readers: Turns = field(init=False)  # requests that read an upload: as many as the sandbox's slots
     exports: Turns = field(init=False)
