@@ -135,6 +135,7 @@ def create_app(
         https=https_only,
         max_upload_bytes=max_upload_bytes,
         body_timeout_s=settings.body_timeout_s,
+        body_deadline_s=settings.body_deadline_s,
     )
     app.add_middleware(LanguageMiddleware)  # outermost: every response, error pages too, in one language
     # Swagger UI's own files (fastapi-offline ships them): /docs needs no internet. Mounted before

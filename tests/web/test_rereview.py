@@ -7,25 +7,32 @@ check, answers that grew with the list, xls files the guard could not read, and 
 from __future__ import annotations
 
 import html
+import socket
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from dispatcher.web import auth
 from tests.contacts import crafted
 from tests.helpers import basic
-from tests.web.conftest import Web, still_up
+from tests.web.conftest import Web, csrf_of, login, still_up
 from tests.web.process import WebProcess, web_process
 
 TEMPLATE = "{姓名}您好，回T退订【测试】"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV = "text/csv"
+SETTINGS = "body_timeout_s = 2\nbody_deadline_s = 5"
+SMALL = "手机号,姓名\n13900000001,张三\n".encode()
 
 
 @pytest.fixture(scope="module")
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebProcess]:
     # One process for the module: starting one takes seconds, and each test leaves it as it found it.
-    with web_process(tmp_path_factory.mktemp("web"), "body_timeout_s = 2") as running:
+    with web_process(tmp_path_factory.mktemp("web"), SETTINGS) as running:
         yield running
 
 
@@ -86,3 +93,101 @@ def test_given_a_stored_list_that_fails_its_reading_when_exported_then_the_perso
     shown = html.unescape(r.text)
     assert '<p class="flash error" id="error">far.xlsx: ' in shown, shown[-900:]  # what went wrong, named
     still_up(web)
+
+
+def _signed_in(web: WebProcess, name: str) -> httpx.Client:
+    c = httpx.Client(base_url=web.base_url, timeout=30)
+    login(c, name)
+    return c
+
+
+def _raw(web: WebProcess, head: str, body: bytes = b"") -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", web.port), timeout=10)
+    sock.sendall(head.encode() + body)
+    return sock
+
+
+def test_given_a_multipart_body_of_many_parts_then_refused_and_never_taken_where_no_upload_goes(
+    web: WebProcess,
+) -> None:
+    form = {"template": TEMPLATE, "account": web.accounts["yunxin"]}
+    one = ("file", ("a.csv", SMALL, CSV))
+    with httpx.Client(base_url=web.base_url, headers=_bearer(web), timeout=30) as c:
+        for url in ("/api/campaigns/preview", "/api/campaigns"):
+            r = c.post(url, data=form, files=[one, one, one])
+            assert r.status_code == 400 and "Too many files. Maximum number of files is 1." in r.text, r.text
+            r = c.post(url, data={**form, **{f"x{i}": "1" for i in range(100)}}, files=[one])
+            assert r.status_code == 400 and "Too many fields" in r.text, r.text
+        r = c.post("/api/campaigns/preview", data=form, files=[one])
+        assert r.status_code == 200, r.text  # one file and its fields: as ever
+        # Where no upload goes, a multipart body is refused from its headers, never parsed
+        r = c.post("/api/optouts", files=[one] * 50)
+        assert r.status_code == 415, r.text
+    page = _signed_in(web, "sender")
+    token = csrf_of(page.get("/campaigns/new").text)
+    r = page.post("/uploads", data={"csrf": token}, files=[one, one])
+    assert r.status_code == 400, r.text
+    r = page.post("/uploads", data={"csrf": token}, files=[one])
+    assert r.status_code == 303, r.text
+    compose = r.headers["location"]
+    r = page.post(f"{compose}/preview", data={"csrf": token, **form}, files=[one] * 50)
+    assert r.status_code == 415, r.text
+    assert page.post(f"{compose}/preview", data={"csrf": token, **form}).status_code == 200
+
+
+def test_given_a_viewer_when_posting_to_a_reading_page_then_refused_before_the_body_is_read(
+    web: WebProcess,
+) -> None:
+    viewer = _signed_in(web, "viewer")
+    cookie = "; ".join(f"{k}={v}" for k, v in viewer.cookies.items())
+    sock = _raw(
+        web,
+        f"POST /uploads/{'a' * 24}/preview HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 9000000\r\n\r\n",
+        b"csrf=",
+    )
+    sock.settimeout(1.5)  # well before the body timeout: the answer comes without the body
+    assert sock.recv(65536).startswith(b"HTTP/1.1 403")
+    sock.close()
+
+
+def test_given_a_body_trickled_faster_than_the_idle_timeout_then_it_ends_at_the_body_deadline(
+    web: WebProcess,
+) -> None:
+    sock = _raw(
+        web,
+        "POST /api/campaigns/preview HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {web.tokens['sender']}\r\n"
+        "Content-Type: multipart/form-data; boundary=xyz\r\nContent-Length: 1000000\r\n\r\n",
+        b"--xyz\r\n",
+    )
+    started = time.monotonic()
+    sock.settimeout(1.0)
+    while time.monotonic() - started < 15:
+        try:
+            sock.sendall(b"x")  # a byte a second: never idle for the 2 s body_timeout_s
+            if sock.recv(65536) == b"":  # answered (or not) and closed
+                break
+        except TimeoutError:
+            continue
+        except OSError:  # answered and closed, or reset
+            break
+    took = time.monotonic() - started
+    assert 4 < took < 9, f"the trickled body held its connection {took:.1f} s (deadline 5 s)"
+
+
+def test_given_an_api_post_with_basic_auth_then_the_password_is_checked_once(
+    make_web: Callable[..., Web], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    web = make_web()
+    checked: list[str] = []
+    real = auth.authenticate
+
+    def counted(session: Any, name: str, password: str) -> Any:
+        checked.append(name)
+        return real(session, name, password)
+
+    monkeypatch.setattr(auth, "authenticate", counted)
+    r = web.client().post("/api/campaigns/999/pause", headers=basic("sender"))
+    assert r.status_code == 404, r.text
+    assert checked == ["sender"]  # one scrypt a call, not one for the gate and one for the route
