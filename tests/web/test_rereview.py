@@ -191,3 +191,27 @@ def test_given_an_api_post_with_basic_auth_then_the_password_is_checked_once(
     r = web.client().post("/api/campaigns/999/pause", headers=basic("sender"))
     assert r.status_code == 404, r.text
     assert checked == ["sender"]  # one scrypt a call, not one for the gate and one for the route
+
+
+def test_given_a_list_of_many_rows_of_several_numbers_when_created_then_the_answer_lists_a_bounded_few(
+    web: WebProcess,
+) -> None:
+    rows = "".join(f"139{i:08d}/138{i:08d},客户{i}\n" for i in range(1500))
+    long_value = "1" * 5000  # a phone cell no one could read: rejected, its value shown cut
+    body = f"手机号,姓名\n{rows}{long_value},x\n".encode()
+    with httpx.Client(base_url=web.base_url, headers=_bearer(web), timeout=60) as c:
+        r = c.post(
+            "/api/campaigns",
+            data={"template": TEMPLATE, "account": web.accounts["yunxin"]},
+            files={"file": ("several.csv", body, CSV)},
+        )
+    assert r.status_code == 201, r.text
+    found = r.json()
+    assert found["several_numbers_total"] == 1500 and len(found["several_numbers"]) == 1000
+    assert found["several_numbers"][0] == {
+        "row": 2,
+        "column": "手机号",
+        "numbers": ["13900000000", "13800000000"],
+        "sent_to": ["13900000000"],
+    }
+    assert found["rejected_total"] == 1 and len(found["rejected"][0]["value"]) == 200
