@@ -215,3 +215,43 @@ def test_given_a_list_of_many_rows_of_several_numbers_when_created_then_the_answ
         "sent_to": ["13900000000"],
     }
     assert found["rejected_total"] == 1 and len(found["rejected"][0]["value"]) == 200
+
+
+def _edited_xls(path: Path, edit: str) -> Path:
+    """The far-corner xls (a cell at column 65,536: calamine asks for 125 GB) edited so that a guard
+    reading the compound file otherwise than calamine does would not find its cells."""
+    data = bytearray(crafted.far_corner_xls(path).read_bytes())
+    if edit == "cutoff":  # the header's mini-stream cutoff: calamine keeps 4,096 whatever it says
+        data[0x38:0x3C] = (1 << 16).to_bytes(4, "little")
+    elif edit == "renamed":  # calamine also reads a stream named WORKBOOK
+        at = data.find("Workbook".encode("utf-16-le"))
+        data[at : at + 16] = "WORKBOOK".encode("utf-16-le")
+    else:  # a directory past the end of the file: nothing can be checked
+        data[0x30:0x34] = (10_000).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        ("cutoff", "spans 60,001 rows × 65,536 columns"),
+        ("renamed", "spans 60,001 rows × 65,536 columns"),
+        ("damaged", "its workbook cannot be checked (no directory)"),
+    ],
+)
+def test_given_an_xls_edited_where_a_guard_could_misread_it_then_refused_before_reading_it(
+    web: WebProcess, tmp_path: Path, edit: str, expected: str
+) -> None:
+    path = _edited_xls(tmp_path / "list.xls", edit)
+    with httpx.Client(base_url=web.base_url, headers=_bearer(web), timeout=60) as c:
+        r = c.post(
+            "/api/campaigns/preview",
+            data={"template": TEMPLATE, "account": web.accounts["yunxin"]},
+            files={"file": (path.name, path.read_bytes(), "application/vnd.ms-excel")},
+        )
+    assert r.status_code == 400, r.text
+    detail = r.json()["detail"]
+    assert detail.startswith("list.xls: ") and expected in detail and "refused before reading it" in detail, (
+        detail
+    )
