@@ -151,6 +151,7 @@ async def create_campaign(
         window,
         name,
         routing,
+        creating=True,
     )
 
 

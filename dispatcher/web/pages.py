@@ -230,7 +230,7 @@ async def create(request: Request, ctx: Ctx, user: PageUser, token: str) -> Resp
     form = await request.form(max_files=0, max_fields=FORM_FIELDS)
     check_csrf(request, str(form.get("csrf") or ""))
     values = _form(form)
-    return await ctx.reading(user.name, _create, request, ctx, user, token, values)
+    return await ctx.reading(user.name, _create, request, ctx, user, token, values, creating=True)
 
 
 def _create(request: Request, ctx: Ctx, user: PageUser, token: str, values: dict[str, str]) -> Response:

@@ -6,8 +6,12 @@ check, answers that grew with the list, xls files the guard could not read, and 
 
 from __future__ import annotations
 
+import contextlib
 import html
+import os
+import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,8 +22,9 @@ import pytest
 
 from dispatcher.web import auth
 from tests.contacts import crafted
-from tests.helpers import basic
+from tests.helpers import basic, forkservers
 from tests.web.conftest import Web, csrf_of, login, still_up
+from tests.web.conftest import upload as upload_page
 from tests.web.process import WebProcess, web_process
 
 TEMPLATE = "{姓名}您好，回T退订【测试】"
@@ -255,3 +260,47 @@ def test_given_an_xls_edited_where_a_guard_could_misread_it_then_refused_before_
     assert detail.startswith("list.xls: ") and expected in detail and "refused before reading it" in detail, (
         detail
     )
+
+
+def test_given_a_page_whose_readings_hang_then_the_page_holds_its_turn_one_preview_timeout_in_all(
+    make_web: Callable[..., Web], tmp_path: Path
+) -> None:
+    # A preview page reads three times (template A, template B, the compose page's columns): each
+    # reading had the whole preview_timeout_s, so one page held its turn three times as long.
+    web = make_web(settings_toml="preview_timeout_s = 4")
+    c = web.signed_in("sender")
+    page = upload_page(c, _far_cell(tmp_path / "名单.xlsx", 200_000))  # each reading takes a while
+    form = {
+        "csrf": csrf_of(c.get(page).text),
+        "template": TEMPLATE,
+        "template_b": "{姓名}，您好，回T退订【测试】",
+        "account": web.accounts["yunxin"],
+    }
+    stop = threading.Event()
+    stopped: set[int] = set()
+
+    def stop_every_reading() -> None:  # each child stopped as it starts: a reading that hangs
+        # The forkserver's own list of its children: scanning /proc would let a short reading finish.
+        lists = [Path(f"/proc/{p}/task/{p}/children") for p in forkservers()]
+        while not stop.is_set():
+            fresh = {int(pid) for path in lists for pid in path.read_text().split()}
+            for pid in fresh - stopped:
+                os.kill(pid, signal.SIGSTOP)
+                stopped.add(pid)
+            time.sleep(0.005)
+
+    stopper = threading.Thread(target=stop_every_reading)
+    stopper.start()
+    try:
+        started = time.monotonic()
+        r = c.post(f"{page}/preview", data=form)
+        took = time.monotonic() - started
+    finally:
+        stop.set()
+        stopper.join()
+        for pid in stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+    assert r.status_code == 400 and "took longer than 4 s and was stopped" in r.text, r.text[-2000:]
+    assert took < 6.5, f"the page held its turn {took:.1f} s"
+    still_up(web)
