@@ -94,7 +94,8 @@ class SecurityMiddleware:
                 await self._refuse(path, send, 403, "cross-site request refused")
                 return
             kind = headers.get(b"content-type", b"").lstrip().lower()
-            if kind.startswith(b"multipart/") and path not in UPLOAD_PATHS:
+            # (The push receivers read their body raw, never as a form: a vendor's is taken as sent.)
+            if kind.startswith(b"multipart/") and path not in UPLOAD_PATHS and not path.startswith("/push/"):
                 await self._refuse(path, send, 415, "files are taken by the upload routes only")
                 return
             limit = (
