@@ -102,6 +102,7 @@ _TOP_KEYS = frozenset(
         "preview_timeout_s",
         "header_timeout_s",
         "body_timeout_s",
+        "body_deadline_s",
         "max_connections_per_client",
         "failover_after",
         "frequency_caps",
@@ -266,6 +267,7 @@ class Settings:
     preview_timeout_s: int = 60  # ... or one reading it for a page (compose, preview) after this
     header_timeout_s: int = 10  # the web server closes a connection whose request headers take longer
     body_timeout_s: int = 30  # ... or whose request body pauses longer than this
+    body_deadline_s: int = 600  # ... and ends a request whose whole body takes longer than this
     max_connections_per_client: int = 128  # ... and refuses more connections at once from one address
     accounts: Mapping[str, AccountConfig] = field(default_factory=lambda: MappingProxyType({}))
     # Seconds an account may keep answering "try later" before a campaign with fallbacks leaves it.
@@ -345,6 +347,7 @@ class Settings:
             ("preview_timeout_s", 60),
             ("header_timeout_s", 10),
             ("body_timeout_s", 30),
+            ("body_deadline_s", 600),
             ("max_connections_per_client", 128),
         ):
             value = data.get(key, default)

@@ -6,6 +6,7 @@ The web tests' helpers: HTTP Basic headers, a draft campaign, an upload through 
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import subprocess
 import sys
@@ -158,3 +159,28 @@ def sent_before(sessions: Any, account: str, vendor: str, mobiles: list[str]) ->
         )  # fmt: skip
         session.commit()
     return int(campaign_id)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError), open(f"/proc/{entry}/stat") as f:
+                if int(f.read().rpartition(")")[2].split()[1]) == pid:
+                    found.append(int(entry))
+    return found
+
+
+def forkservers() -> list[int]:
+    """The forkserver this process started (the sandbox's children are its children)."""
+    servers = []
+    for pid in _children(os.getpid()):
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/cmdline", "rb") as f:
+            if b"forkserver" in f.read():
+                servers.append(pid)
+    return servers
+
+
+def sandbox_children() -> list[int]:
+    """The processes reading uploads: children of the forkserver this process started."""
+    return [child for server in forkservers() for child in _children(server)]

@@ -175,6 +175,10 @@ _BOUNDSHEET, _EOF, _MULRK, _MULBLANK = 0x0085, 0x000A, 0x00BD, 0x00BE
 _XLS_CELLS = frozenset({0x0203, 0x027E, 0x00FD, 0x0204, 0x0205, 0x0006, 0x0201, 0x00D6})
 
 
+_STREAM_NAMES = ("Workbook", "Book", "WORKBOOK", "BOOK")  # calamine's order
+_MINI_CUTOFF = 4096  # calamine's, not the header's: a stream shorter than this is in the mini stream
+
+
 class XlsDamaged(Exception):
     """The compound file or its workbook stream is not what an xls holds."""
 
@@ -274,19 +278,22 @@ def _workbook_stream(data: bytes) -> bytes:
     records = [directory[i : i + 128] for i in range(0, len(directory) - 127, 128)]
     if not records:
         raise XlsDamaged("no directory")
+    # The stream calamine reads, found as it finds it: each entry's name up to its first NUL (not its
+    # length field, nor its type), the first entry of "Workbook", then "Book", "WORKBOOK", "BOOK".
     names: dict[str, tuple[int, int]] = {}
     for entry in records:
-        length = int.from_bytes(entry[64:66], "little")
-        name = entry[: max(0, length - 2)].decode("utf-16-le", "replace")
-        if entry[66] == 2:  # a stream
-            names[name] = (int.from_bytes(entry[116:120], "little"), int.from_bytes(entry[120:124], "little"))
-    found = names.get("Workbook") or names.get("Book")
+        name = entry[:64].decode("utf-16-le", "replace").partition("\0")[0]
+        length = int.from_bytes(entry[120:124] if size == 512 else entry[120:128], "little")
+        names.setdefault(name, (int.from_bytes(entry[116:120], "little"), length))
+    found = next((names[n] for n in _STREAM_NAMES if n in names), None)
     if found is None:
         raise XlsDamaged("no workbook stream")
     start, length = found
-    if length >= int.from_bytes(data[0x38:0x3C], "little"):
+    if length >= _MINI_CUTOFF:  # calamine's cutoff, whatever the header says
         return b"".join(sector(n) for n in chain(start, fat, sectors))[:length]
     # A small stream lives in the mini stream (the root entry's), in 64-byte sectors.
+    if int.from_bytes(data[0x40:0x44], "little") == 0:
+        raise XlsDamaged("no mini stream")
     root = int.from_bytes(records[0][116:120], "little")
     mini_stream = b"".join(sector(n) for n in chain(root, fat, sectors))
     mini_fat_bytes = b"".join(

@@ -403,19 +403,28 @@ def refuse_beyond(path: Path, extent: Extent, sheet: str, limits: SheetLimits) -
 
 class XlsGuard:
     """An xls workbook's sheets against the limits: their cells read from the file's records (the
-    compound file and its workbook stream; a file this cannot read is left to calamine, in a child)."""
+    compound file and its workbook stream, found as calamine finds them). A file this cannot read, or
+    where it finds no sheet, is refused: what the check cannot see, calamine must not be left to load."""
 
     def __init__(self, path: Path, limits: SheetLimits) -> None:
         self.path = path
         self.limits = limits
         try:
             self.extents = xls_extents(path.read_bytes())
-        except XlsDamaged:  # not read here: calamine says what it makes of it (in a child first)
-            self.extents = {}
+        except XlsDamaged as exc:
+            raise SpreadsheetError(
+                f"{path.name}: its workbook cannot be checked ({exc}); save it again as xlsx; "
+                "refused before reading it"
+            ) from None
         except XlsOverlap:
             raise SpreadsheetError(
                 f"{path.name}: its sheets overlap one another (crafted); refused before reading it"
             ) from None
+        if not self.extents:
+            raise SpreadsheetError(
+                f"{path.name}: its workbook cannot be checked (no sheet found); save it again as xlsx; "
+                "refused before reading it"
+            )
         for sheet, extent in self.extents.items():  # calamine loads every sheet of an xls as it opens it
             refuse_beyond(self.path, extent, sheet, self.limits)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -126,13 +126,47 @@ def _account_label(account: str, vendor: str) -> str:
 
 OwnRows = Iterator[tuple[int, list[str]]]
 _NO_MORE = 1 << 62  # past any row: the list has no more rows
+# Runs ``list_rows`` on the stored list: in this process by default (the command line), in a
+# memory-limited child for the web app (``Sandbox.run``: the file's name, the function, its arguments).
+ListReader = Callable[..., Any]
+
+
+def _in_process(what: str, func: Callable[..., Any], *args: Any) -> Any:
+    return func(*args)
+
+
+def list_rows(
+    path: Path, out: Path, headers: list[str], header_row: int, sheet: str | None, limits: SheetLimits
+) -> list[str]:
+    """Read the list at ``path`` and write each data row that has a value to ``out``, one JSON line
+    ``[row, cells]`` each; the list's column names. Plain values in and out: run in a child."""
+    cells = RowCells(headers, header_row, limits)
+    source = cells.open(path, sheet)
+    with out.open("w", encoding="utf-8") as f:
+        for number, shown in cells.read(source):
+            if any(shown):
+                f.write(json.dumps([number, shown], ensure_ascii=False) + "\n")
+    return cells.headers
+
+
+def _stored_rows(out: Path) -> OwnRows:
+    with out.open(encoding="utf-8") as f:
+        for line in f:
+            number, shown = json.loads(line)
+            yield int(number), [str(v) for v in shown]
 
 
 def own_cells(
-    session: Session, campaign_id: int, folder: Path, limits: SheetLimits
+    session: Session,
+    campaign_id: int,
+    folder: Path,
+    limits: SheetLimits,
+    read_list: ListReader = _in_process,
 ) -> tuple[list[str], OwnRows]:
     """The list's own column names and its data rows, read from the list kept with the campaign's upload
-    (written to ``folder`` for the reader); none for a campaign stored before lists were kept."""
+    (written to ``folder`` for the reader, by ``read_list``); none for a campaign stored before lists
+    were kept. The rows come back through a file, a line at a time: whatever the list costs to read
+    is the reader's (a child's, for the web app), never the caller's."""
     upload = session.execute(
         select(Upload.content, Upload.file_name, Upload.sheet, Upload.header_row, Upload.headers)
         .where(Upload.campaign_id == campaign_id)
@@ -141,11 +175,24 @@ def own_cells(
     ).first()
     if upload is None or upload.content is None or upload.headers is None:
         return [], iter(())
-    path = folder / ("list" + Path(upload.file_name).suffix.lower())  # the reader goes by the suffix
+    folder = folder / "list"  # the list under its own name (errors name it), the reader going by its suffix
+    folder.mkdir()
+    name = Path(Path(upload.file_name).name)
+    path = folder / ((name.stem or "list") + name.suffix.lower())
     path.write_bytes(upload.content)
-    cells = RowCells([str(h) for h in upload.headers], upload.header_row or 0, limits)
-    source = cells.open(path, upload.sheet or None)
-    return cells.headers, cells.read(source)
+    out = folder.parent / "rows.jsonl"
+    headers = read_list(
+        upload.file_name,
+        list_rows,
+        path,
+        out,
+        [str(h) for h in upload.headers],
+        upload.header_row or 0,
+        upload.sheet or None,
+        limits,
+    )
+    path.unlink()
+    return [str(h) for h in headers], _stored_rows(out)
 
 
 def rows(
@@ -329,14 +376,19 @@ def export(
     path: Path,
     lang: str | None = None,
     settings: Settings | None = None,
+    read_list: ListReader | None = None,
 ) -> int:
     """Write the campaign's rows to ``path`` (.xlsx or .csv) in ``lang``; returns how many. ``settings``
-    gives each account's own code table (``extra_codes``)."""
+    gives each account's own code table (``extra_codes``). ``read_list`` reads the stored list (the web
+    app's sandbox): its errors are raised, for the person to see; without it the list is read here, and
+    a list that does not read is left out (the results matter more than the list's columns)."""
     limits = settings.sheet_limits if settings is not None else DEFAULT_LIMITS
     with i18n.use(language(lang, path)), tempfile.TemporaryDirectory(prefix="dispatcher-export-") as tmp:
         try:
-            own, own_rows = own_cells(session, campaign_id, Path(tmp), limits)
-        except DispatcherError as exc:  # the results matter more than the list's columns: never lose them
+            own, own_rows = own_cells(session, campaign_id, Path(tmp), limits, read_list or _in_process)
+        except DispatcherError as exc:
+            if read_list is not None:
+                raise
             log.warning("campaign %s: exported without the list's own columns: %s", campaign_id, exc)
             own, own_rows = [], iter(())
         header = [i18n.gettext(name) for name, _ in COLUMNS] + own

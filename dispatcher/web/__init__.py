@@ -34,7 +34,7 @@ from dispatcher.keys import DEFAULT_KEYS, KeySpace
 from dispatcher.labels import describe
 from dispatcher.web.actions import Forbidden
 from dispatcher.web.auth import SESSION_MAX_AGE_S, check_secret_key
-from dispatcher.web.context import DEFAULT_MAX_UPLOAD, WebContext
+from dispatcher.web.context import DEFAULT_MAX_UPLOAD, EXPORTS_AT_ONCE, WebContext
 from dispatcher.web.deps import (
     ApiUser,
     CsrfFailed,
@@ -87,7 +87,8 @@ def create_app(
         import tempfile
 
         upload_dir = Path(tempfile.gettempdir()) / "dispatcher-uploads"
-    preload("dispatcher.web.parsing")  # what the sandbox's children run, imported once
+    # What the sandbox's children run, imported once.
+    preload("dispatcher.web.parsing", "dispatcher.results.campaign_export")
     ctx = WebContext(
         settings,
         sessions,
@@ -97,6 +98,9 @@ def create_app(
         process_push,
         keys=keys,
         sandbox=Sandbox(settings.parse_memory_mb, timeout_s=settings.parse_timeout_s),
+        list_sandbox=Sandbox(
+            settings.parse_memory_mb, workers=EXPORTS_AT_ONCE, timeout_s=settings.parse_timeout_s
+        ),
     )
 
     from dispatcher.web import admin, api, operations, pages, push, schedules
@@ -131,6 +135,7 @@ def create_app(
         https=https_only,
         max_upload_bytes=max_upload_bytes,
         body_timeout_s=settings.body_timeout_s,
+        body_deadline_s=settings.body_deadline_s,
     )
     app.add_middleware(LanguageMiddleware)  # outermost: every response, error pages too, in one language
     # Swagger UI's own files (fastapi-offline ships them): /docs needs no internet. Mounted before

@@ -19,6 +19,7 @@ from dispatcher.store import Campaign, OptOut, ReplyRow, Role, User
 from dispatcher.web import actions, auth, uploads
 from dispatcher.web.deps import ApiUser, CampaignId, Ctx
 from dispatcher.web.exports import export_response
+from dispatcher.web.security import FIELD_BYTES, FORM_FIELDS
 
 router = APIRouter(prefix="/api", tags=["api"])
 # A negative LIMIT is "no limit" to SQLite (the whole list in one answer); an OFFSET past 64 bits
@@ -80,7 +81,13 @@ def _with_upload(ctx: Ctx, user: ApiUser, file: UploadFile) -> uploads.Upload:
     return uploads.save(ctx.upload_dir, file.file, file.filename or "", user.name, ctx.max_upload_bytes)
 
 
-@router.post("/campaigns/preview", summary="Dry run of a contact list: samples, rejected rows, cost")
+# Each upload route takes one file and its few fields, none long (form_limits): a multipart body of a
+# thousand parts is refused as it is parsed, before its parts are held.
+@router.post(
+    "/campaigns/preview",
+    summary="Dry run of a contact list: samples, rejected rows, cost",
+    form_limits={"max_files": 1, "max_fields": FORM_FIELDS, "max_part_size": FIELD_BYTES},
+)
 async def preview_campaign(
     ctx: Ctx,
     user: ApiUser,
@@ -108,7 +115,12 @@ def _preview(
         uploads.discard(saved)
 
 
-@router.post("/campaigns", status_code=201, summary="Create a campaign from a contact list")
+@router.post(
+    "/campaigns",
+    status_code=201,
+    summary="Create a campaign from a contact list",
+    form_limits={"max_files": 1, "max_fields": FORM_FIELDS, "max_part_size": FIELD_BYTES},
+)
 async def create_campaign(
     ctx: Ctx,
     user: ApiUser,
@@ -139,6 +151,7 @@ async def create_campaign(
         window,
         name,
         routing,
+        creating=True,
     )
 
 

@@ -39,6 +39,8 @@ class WebContext:
     process_push: bool = True  # parse pushed bodies in the background right after answering
     keys: KeySpace = DEFAULT_KEYS
     sandbox: Sandbox = field(default_factory=lambda: Sandbox(4096))
+    # Exports read their stored list again in children of their own, one per export turn.
+    list_sandbox: Sandbox = field(default_factory=lambda: Sandbox(4096, workers=EXPORTS_AT_ONCE))
     series_cache: dict[int, tuple[float, dict[str, Any]]] = field(default_factory=dict)
     readers: Turns = field(init=False)  # requests that read an upload: as many as the sandbox's slots
     exports: Turns = field(init=False)
@@ -51,16 +53,20 @@ class WebContext:
         self.readers = Turns(self.sandbox.workers)
         self.exports = Turns(EXPORTS_AT_ONCE)
 
-    async def reading(self, user: str, func: Callable[..., T], *args: Any) -> T:
-        """A request's work that reads an upload (in the sandbox, or in this process once a child has
-        read it whole), off the shared thread pool: :mod:`dispatcher.web.turns`. One at a time per
-        user: whoever fires many cannot take every turn (the others keep theirs)."""
+    async def reading(self, user: str, func: Callable[..., T], *args: Any, creating: bool = False) -> T:
+        """A request's work that reads an upload (in the sandbox), off the shared thread pool:
+        :mod:`dispatcher.web.turns`. One at a time per user: whoever fires many cannot take every turn
+        (the others keep theirs). Its readings take ``preview_timeout_s`` in all, ``parse_timeout_s``
+        when ``creating`` a campaign (:meth:`Sandbox.within`): a page holds its turn once."""
         if user in self._reading_users:
             raise Busy("you are already reading a file; wait until it is done")
         self._reading_users.add(user)  # on the event loop: no other request runs between check and add
         try:
             busy = "the server is reading other files; try again in a minute"
-            return await self.readers.run(self.sandbox.busy_wait_s, busy, func, *args)
+            budget = self.settings.parse_timeout_s if creating else self.settings.preview_timeout_s
+            return await self.readers.run(
+                self.sandbox.busy_wait_s, busy, self.sandbox.within, budget, func, *args
+            )
         finally:
             self._reading_users.discard(user)
 

@@ -47,6 +47,7 @@ templates.env.filters.update(
     paren=labels.paren,
 )
 CSRF_HEADER = "x-csrf-token"
+GATE_USER = "dispatcher_gate_user"  # set by dispatcher.web.gate (which imports this module)
 SESSION_ID = "sid"  # the cookie's key for the server-side session id
 
 
@@ -96,8 +97,14 @@ def session_user(request: Request, ctx: WebContext) -> CurrentUser | None:
     return user
 
 
+def _gate_user(request: Request) -> CurrentUser | None:
+    """The user :mod:`dispatcher.web.gate` found from this very request's credentials, if it looked."""
+    found = request.scope.get("state", {}).get(GATE_USER)
+    return found if isinstance(found, CurrentUser) else None
+
+
 def page_user(request: Request, ctx: Ctx) -> CurrentUser:
-    user = session_user(request, ctx)
+    user = _gate_user(request) or session_user(request, ctx)
     if user is None:
         raise LoginRequired
     return user
@@ -146,7 +153,11 @@ def check_password(ctx: WebContext, name: str, password: str, address: str) -> C
 
 def api_user(request: Request, ctx: Ctx) -> CurrentUser:
     """A signed-in browser (its cookie alone; a changing call needs the CSRF header too), else a
-    bearer token, else HTTP Basic (throttled like the sign-in page). Never Basic with a session."""
+    bearer token, else HTTP Basic (throttled like the sign-in page). Never Basic with a session.
+    Checked once a request: the gate's finding, when it looked, stands."""
+    gated = _gate_user(request)
+    if gated is not None:
+        return gated
     if isinstance(request.session.get(SESSION_ID), str):
         user = session_user(request, ctx)
         if user is None:

@@ -6,7 +6,10 @@ in. For every request with a body but the sign-in form and the vendors' push rec
 their own token), this middleware (inside the session middleware, which decodes the cookie) identifies
 the sender as the route will, from the headers alone: a signed-in session for a page, a session,
 bearer token or (throttled) HTTP Basic for the API; on the upload routes, a role that may upload too.
-Anyone else is answered at once and the body is never read. The route checks again, as every route does.
+Anyone else is answered at once and the body is never read. The pages that read an upload
+(``/uploads/TOKEN/preview`` and the like) want the sender role before their form is read, too.
+The user found is handed to the route (:data:`GATE_USER`): its dependency checks the same credentials
+again only when the gate did not (an HTTP Basic password costs a scrypt each time it is checked).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from dispatcher.store import Role
 from dispatcher.web.context import WebContext
-from dispatcher.web.deps import api_user, session_user
+from dispatcher.web.deps import GATE_USER, api_user, session_user
 from dispatcher.web.security import ASGIApp, Receive, Scope, Send
 
 UPLOADS = frozenset({"/uploads", "/api/campaigns", "/api/campaigns/preview"})
@@ -40,13 +43,13 @@ class UploadGate:
             and path not in PUBLIC
             and not path.startswith(("/push/", "/static/"))
         ):
-            refusal = await anyio.to_thread.run_sync(self._refusal, Request(scope), path)
+            refusal = await anyio.to_thread.run_sync(self._refusal, Request(scope), scope, path)
             if refusal is not None:
                 await refusal(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
-    def _refusal(self, request: Request, path: str) -> Response | None:
+    def _refusal(self, request: Request, scope: Scope, path: str) -> Response | None:
         """None when the request's sender may send it; otherwise the answer (nothing read yet)."""
         if not path.startswith("/api/"):
             user = session_user(request, self.ctx)
@@ -58,9 +61,10 @@ class UploadGate:
             except HTTPException as exc:
                 headers: Any = exc.headers
                 return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
-        if path in UPLOADS and not user.can(Role.SENDER):
+        if (path in UPLOADS or path.startswith("/uploads/")) and not user.can(Role.SENDER):
             return JSONResponse(
                 {"detail": f"uploading a contact list needs the sender role (you are {user.role.value})"},
                 status_code=403,
             )
+        scope.setdefault("state", {})[GATE_USER] = user
         return None

@@ -20,6 +20,7 @@ from dispatcher.web import actions, uploads
 from dispatcher.web import routing as webrouting
 from dispatcher.web.deps import CampaignId, Ctx, PageUser, check_csrf, flash, render
 from dispatcher.web.exports import export_response
+from dispatcher.web.security import FIELD_BYTES, FORM_FIELDS
 
 router = APIRouter(include_in_schema=False)
 # What an entinfo proof should carry to show how the gateway reads its content (docs/vendors.md).
@@ -65,7 +66,7 @@ def new_campaign(request: Request, ctx: Ctx, user: PageUser) -> Response:
     return render(request, "upload.html", user, max_mb=ctx.max_upload_bytes // (1024 * 1024))
 
 
-@router.post("/uploads")
+@router.post("/uploads", form_limits={"max_files": 1, "max_fields": 4, "max_part_size": FIELD_BYTES})
 def upload(
     request: Request,
     ctx: Ctx,
@@ -172,7 +173,7 @@ def _form(request_form: Any) -> dict[str, str]:
 
 @router.post("/uploads/{token}/preview")
 async def preview(request: Request, ctx: Ctx, user: PageUser, token: str) -> Response:
-    form = await request.form()
+    form = await request.form(max_files=0, max_fields=FORM_FIELDS)
     check_csrf(request, str(form.get("csrf") or ""))
     actions.require(user, Role.SENDER, N_("creating a campaign"))
     values = _form(form)
@@ -194,7 +195,7 @@ def _preview(request: Request, ctx: Ctx, user: PageUser, token: str, values: dic
 
 @router.post("/uploads/{token}/proof")
 async def proof(request: Request, ctx: Ctx, user: PageUser, token: str) -> Response:
-    form = await request.form()
+    form = await request.form(max_files=0, max_fields=FORM_FIELDS)
     check_csrf(request, str(form.get("csrf") or ""))
     actions.require(user, Role.SENDER, N_("sending a proof"))
     return await ctx.reading(user.name, _proof, request, ctx, user, token, _form(form))
@@ -226,10 +227,10 @@ def _proof(request: Request, ctx: Ctx, user: PageUser, token: str, values: dict[
 
 @router.post("/uploads/{token}/create")
 async def create(request: Request, ctx: Ctx, user: PageUser, token: str) -> Response:
-    form = await request.form()
+    form = await request.form(max_files=0, max_fields=FORM_FIELDS)
     check_csrf(request, str(form.get("csrf") or ""))
     values = _form(form)
-    return await ctx.reading(user.name, _create, request, ctx, user, token, values)
+    return await ctx.reading(user.name, _create, request, ctx, user, token, values, creating=True)
 
 
 def _create(request: Request, ctx: Ctx, user: PageUser, token: str, values: dict[str, str]) -> Response:

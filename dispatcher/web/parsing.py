@@ -198,14 +198,17 @@ def summarise(result: IngestResult, chunks: list[chunker.PlannedChunk], price: A
 
 
 SHOWN_CREATED_REJECTED = 1000  # rejected rows listed in a creation's answer (``rejected_total``: all)
+SHOWN_CREATED_SEVERAL = 1000  # rows of several numbers listed in it (``several_numbers_total``: all)
 
 
 def create(
     settings: Settings, path: Path, template: str, account: str, options: dict[str, Any]
 ) -> dict[str, Any]:
     """Make the campaign (:func:`dispatcher.campaigns.create`, in its own store connection): its id,
-    state, message count and :func:`dispatcher.contacts.summary.summary`, the rejected rows cut to the
-    first :data:`SHOWN_CREATED_REJECTED` (every row is in the store and the export)."""
+    state, message count and :func:`dispatcher.contacts.summary.summary`, bounded whatever the list: the
+    first :data:`SHOWN_CREATED_REJECTED` rejected rows, each value cut to :data:`SHOWN_CHARS`, and the
+    first :data:`SHOWN_CREATED_SEVERAL` rows of several numbers, with their totals (every row is in the
+    store and the export)."""
     from dispatcher import campaigns
     from dispatcher.contacts.summary import summary
     from dispatcher.store import make_engine, session_factory
@@ -216,13 +219,22 @@ def create(
     finally:
         engine.dispose()
     full = created.result
-    data = summary(dataclasses.replace(full, rejected=full.rejected[:SHOWN_CREATED_REJECTED]), created.chunks)
+    shown = dataclasses.replace(
+        full,
+        rejected=[
+            dataclasses.replace(r, value=r.value[:SHOWN_CHARS])
+            for r in full.rejected[:SHOWN_CREATED_REJECTED]
+        ],
+        several=full.several[:SHOWN_CREATED_SEVERAL],
+    )
+    data = summary(shown, created.chunks)
     data.update(
         valid=full.valid,
         invalid=full.invalid,
         duplicates=full.duplicates,
         opted_out=full.opted_out,
         rejected_total=len(full.rejected),
+        several_numbers_total=len(full.several),
     )
     data.pop("file")
     return {"id": created.campaign_id, "state": created.state.value, "summary": data}

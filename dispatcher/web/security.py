@@ -10,8 +10,10 @@ that closes cross-site forms, including ones riding on credentials a browser kee
 
 FastAPI parses (and spools to disk) a multipart body before any dependency checks who sent it, so a
 body is limited here, before the app sees it: to the upload limit on the upload routes, to
-:data:`MAX_BODY` elsewhere; and a body that pauses longer than ``body_timeout_s`` ends as if the client
-had left (a client sending a byte a minute holds nothing for long).
+:data:`MAX_BODY` elsewhere; a body that pauses longer than ``body_timeout_s``, or is not complete
+within ``body_deadline_s`` however steadily it trickles, ends as if the client had left. A multipart
+body (files) is refused from its headers (415) on every route but the uploads: nothing else takes a
+file, and a thousand parts would be parsed and held before the route could look at them.
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ MAX_BODY = 16 << 20  # forms, JSON, pushed reports (a push carries at most 5 MB)
 SMALL_BODY = 64 << 10  # the sign-in form: the only body a stranger may send but a vendor's push
 UPLOAD_PATHS = frozenset({"/uploads", "/api/campaigns", "/api/campaigns/preview"})
 MULTIPART_SLACK = 1 << 20  # the form's other fields and the multipart framing around the file
+FORM_FIELDS = 32  # fields a form may have (the compose form has about fifteen)
+# The longest field: a template over its 2,000 characters still arrives whole, to be refused naming
+# that limit (Starlette's own default; the body's own cap bounds all fields together).
+FIELD_BYTES = 1 << 20
 
 
 def _netloc(url: str) -> str | None:
@@ -60,9 +66,11 @@ class SecurityMiddleware:
         https: bool,
         max_upload_bytes: int,
         body_timeout_s: float = 30.0,
+        body_deadline_s: float = 600.0,
     ) -> None:
         self.app = app
         self.body_timeout_s = body_timeout_s
+        self.body_deadline_s = body_deadline_s
         self.public = _netloc(public_url) if public_url else None
         self.https = https
         self.upload_limit = max_upload_bytes + MULTIPART_SLACK
@@ -85,6 +93,11 @@ class SecurityMiddleware:
             if not path.startswith("/push/") and self.cross_site(headers):
                 await self._refuse(path, send, 403, "cross-site request refused")
                 return
+            kind = headers.get(b"content-type", b"").lstrip().lower()
+            # (The push receivers read their body raw, never as a form: a vendor's is taken as sent.)
+            if kind.startswith(b"multipart/") and path not in UPLOAD_PATHS and not path.startswith("/push/"):
+                await self._refuse(path, send, 415, "files are taken by the upload routes only")
+                return
             limit = (
                 self.upload_limit if path in UPLOAD_PATHS else SMALL_BODY if path == "/login" else MAX_BODY
             )
@@ -94,7 +107,9 @@ class SecurityMiddleware:
                 return
             if length is None:
                 receive = _capped(receive, limit)
-            receive = _paced(receive, self.body_timeout_s)
+            receive = paced = _Paced(receive, self.body_timeout_s, self.body_deadline_s)
+        else:
+            paced = None
         static = path.startswith("/static/")
 
         async def send_with_headers(message: Message) -> None:
@@ -112,6 +127,8 @@ class SecurityMiddleware:
                     extra.append((b"cache-control", b"no-store"))
                 if self.https:
                     extra.append((b"strict-transport-security", HSTS.encode()))
+                if paced is not None and paced.cut:  # the rest of the body is never read: close
+                    extra.append((b"connection", b"close"))
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
@@ -155,22 +172,33 @@ def _capped(receive: Receive, limit: int) -> Receive:
     return capped
 
 
-def _paced(receive: Receive, idle_s: float) -> Receive:
-    """A body whose next part takes longer than ``idle_s`` ends as a disconnect. Once the body is
-    complete, ``receive`` only waits for the client to leave (a streamed answer): no limit then."""
-    complete = False
+class _Paced:
+    """``receive`` for a body whose next part takes longer than ``idle_s``, or that is not complete
+    ``deadline_s`` after it was first asked for: it ends as a disconnect, and :attr:`cut` says so (the
+    answer then closes the connection: the server would otherwise go on reading the rest of the body
+    to keep the connection, for as long as the client trickles it). Once the body is complete,
+    ``receive`` only waits for the client to leave (a streamed answer): no limit then."""
 
-    async def paced() -> Message:
-        nonlocal complete
-        if complete:
-            return await receive()
+    def __init__(self, receive: Receive, idle_s: float, deadline_s: float) -> None:
+        self.receive = receive
+        self.idle_s = idle_s
+        self.deadline_s = deadline_s
+        self.complete = False
+        self.cut = False
+        self.ends_at: float | None = None
+
+    async def __call__(self) -> Message:
+        if self.complete:
+            return await self.receive()
+        now = anyio.current_time()
+        if self.ends_at is None:
+            self.ends_at = now + self.deadline_s
         message: Message | None = None
-        with anyio.move_on_after(idle_s):
-            message = await receive()
+        with anyio.move_on_after(min(self.idle_s, max(0.0, self.ends_at - now))):
+            message = await self.receive()
         if message is None:
+            self.cut = self.complete = True
             return {"type": "http.disconnect"}
         if message["type"] != "http.request" or not message.get("more_body", False):
-            complete = True
+            self.complete = True
         return message
-
-    return paced

@@ -23,7 +23,7 @@ import pytest
 
 from dispatcher.results import campaign_export
 from dispatcher.web.auth import add_user
-from tests.helpers import basic, draft
+from tests.helpers import basic, draft, sandbox_children
 from tests.web.conftest import PASSWORD, Web, csrf_of, write_contacts
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -36,26 +36,6 @@ def upload(c: httpx.Client, path: Path) -> str:
     r = c.post("/uploads", data={"csrf": token}, files={"file": (path.name, path.read_bytes(), XLSX)})
     assert r.status_code == 303, r.text
     return str(r.headers["location"])
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError), open(f"/proc/{entry}/stat") as f:
-                if int(f.read().rpartition(")")[2].split()[1]) == pid:
-                    found.append(int(entry))
-    return found
-
-
-def sandbox_children() -> list[int]:
-    """The processes reading uploads: children of the forkserver this process started."""
-    servers = []
-    for pid in _children(os.getpid()):
-        with contextlib.suppress(OSError), open(f"/proc/{pid}/cmdline", "rb") as f:
-            if b"forkserver" in f.read():
-                servers.append(pid)
-    return [child for server in servers for child in _children(server)]
 
 
 @contextlib.contextmanager
