@@ -282,6 +282,10 @@ def _workbook_stream(data: bytes) -> bytes:
     # length field, nor its type), the first entry of "Workbook", then "Book", "WORKBOOK", "BOOK".
     names: dict[str, tuple[int, int]] = {}
     for entry in records:
+        if entry[:2] in (b"\xff\xfe", b"\xfe\xff") or entry[:3] == b"\xef\xbb\xbf":
+            # calamine's decoder drops a byte-order mark (and may switch encoding): a name read here
+            # otherwise would not be the one it finds
+            raise XlsDamaged("a stream name starting with a byte-order mark")
         name = entry[:64].decode("utf-16-le", "replace").partition("\0")[0]
         length = int.from_bytes(entry[120:124] if size == 512 else entry[120:128], "little")
         names.setdefault(name, (int.from_bytes(entry[116:120], "little"), length))

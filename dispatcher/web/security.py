@@ -90,6 +90,14 @@ class SecurityMiddleware:
         path: str = scope["path"]
         headers = dict(scope["headers"])
         if scope["method"] not in SAFE_METHODS:
+            # One reading of the body's framing for everyone: a repeated type or length (this dict keeps
+            # the last, Starlette the first), or a length beside a chunked body (the chunks are what
+            # is read), would let a body past the checks below.
+            named = [name.lower() for name, _ in scope["headers"]]
+            framing = [named.count(h) for h in (b"content-type", b"content-length", b"transfer-encoding")]
+            if max(framing) > 1 or (framing[1] and framing[2]):
+                await self._refuse(path, send, 400, "ambiguous request framing")
+                return
             if not path.startswith("/push/") and self.cross_site(headers):
                 await self._refuse(path, send, 403, "cross-site request refused")
                 return

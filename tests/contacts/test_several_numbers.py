@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from dispatcher.contacts import ingest
@@ -104,6 +105,7 @@ def test_given_cells_of_two_numbers_when_check_runs_then_json_lists_them_and_eac
     assert "two numbers" in plain.stdout and "--each-number" in plain.stdout
 
 
+@pytest.mark.slow  # real processes, long on two cores: CI runs it (-m slow)
 def test_given_each_number_when_a_campaign_is_created_then_each_number_is_a_recipient_of_its_row(
     make_stack: Callable[..., Stack], tmp_path: Path
 ) -> None:

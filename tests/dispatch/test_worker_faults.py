@@ -181,6 +181,7 @@ def assert_exactly_once(h: Harness, *, unknown_allowed: bool) -> dict[str, int]:
     return dict(Counter(states.values()))
 
 
+@pytest.mark.slow  # real processes, long on two cores: CI runs it (-m slow)
 def test_given_two_workers_when_one_is_killed_mid_campaign_then_no_number_goes_twice_and_none_is_lost(
     harness: Callable[[str], Harness],
 ) -> None:
@@ -204,6 +205,7 @@ def test_given_two_workers_when_one_is_killed_mid_campaign_then_no_number_goes_t
     assert counts.get("unknown", 0) <= 32 and counts["accepted"] >= MESSAGES - 32
 
 
+@pytest.mark.slow  # real processes, long on two cores: CI runs it (-m slow)
 def test_given_a_worker_stopped_as_a_service_manager_does_then_its_rounds_are_recorded_and_nothing_is_unknown(
     harness: Callable[..., Harness],
 ) -> None:
@@ -268,6 +270,7 @@ def private_redis(tmp_path: Path) -> Iterator[tuple[str, Callable[[], None]]]:
                 process.wait(timeout=10)
 
 
+@pytest.mark.slow  # real processes, long on two cores: CI runs it (-m slow)
 def test_given_a_campaign_when_redis_restarts_mid_campaign_then_the_store_requeues_and_each_number_goes_once(
     harness: Callable[[str], Harness], private_redis: tuple[str, Callable[[], None]]
 ) -> None:

@@ -126,6 +126,7 @@ def test_given_no_worker_when_a_campaign_starts_then_it_says_workers_and_sends_o
     deployment.close()
 
 
+@pytest.mark.slow  # real processes, long on two cores: CI runs it (-m slow)
 @pytest.mark.timeout(600)
 def test_given_a_worker_on_another_store_then_it_is_not_counted_and_logs_an_error_naming_its_store_and_the_ids(
     processes: Processes, database_url: str
@@ -160,6 +161,7 @@ def doctor(processes: Processes) -> tuple[int, dict[str, dict[str, Any]]]:
     return done.returncode, checks
 
 
+@pytest.mark.slow  # real processes, long on two cores: CI runs it (-m slow)
 @pytest.mark.timeout(600)
 def test_given_worker_and_beat_then_doctor_passes_and_fails_naming_the_beat_once_it_stops(
     processes: Processes, database_url: str

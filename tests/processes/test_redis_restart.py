@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 import uuid
 
+import pytest
+
 from tests.processes.deployment import AccountSpec, Deployment
 from tests.processes.harness import Processes, Redis, Simulator
 from workers import tasks
@@ -18,6 +20,8 @@ from workers.app import make_celery
 PULL_ENDED = re.compile(r"Task dispatcher\.results\[[^\]]+\] (succeeded|raised)")
 
 
+@pytest.mark.slow  # real processes, long on two cores: CI runs it (-m slow)
+@pytest.mark.serial  # a Redis of its own killed and restarted: alone (it timed out once beside three others)
 def test_given_a_worker_holding_unacked_messages_when_redis_restarts_then_it_reconnects_and_works(
     processes: Processes,
 ) -> None:

@@ -316,6 +316,7 @@ pull_account(runtime, runtime.settings.account(sys.argv[1]), ["reports"])
 """
 
 
+@pytest.mark.slow  # real processes, long on two cores: CI runs it (-m slow)
 def test_given_a_puller_killed_mid_call_then_its_account_is_pulled_again_within_a_minute(live: Any) -> None:
     with gateway("stall", delay=300, answer=b'<string xmlns="http://tempuri.org/" />') as gw:
         one = live("webservice", gw.url)

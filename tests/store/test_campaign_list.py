@@ -9,6 +9,8 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import pytest
+
 from dispatcher import campaigns, proofs
 from tests.stack import Stack, write_contacts
 
@@ -23,6 +25,7 @@ def _dispatcher(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # real processes, long on two cores: CI runs it (-m slow)
 def test_given_a_campaign_and_a_proof_then_the_list_shows_the_campaign_and_proofs_only_when_asked(
     make_stack: Callable[..., Stack],
 ) -> None:
@@ -49,6 +52,7 @@ def test_given_a_campaign_and_a_proof_then_the_list_shows_the_campaign_and_proof
     assert "(proof)" in _dispatcher("campaign", "list", "--proofs").stdout
 
 
+@pytest.mark.slow  # real processes, long on two cores: CI runs it (-m slow)
 def test_given_a_list_with_no_one_to_send_to_when_create_json_then_refused_with_a_json_error(
     make_stack: Callable[..., Stack],
 ) -> None:

@@ -84,6 +84,7 @@ def test_given_upgraded_db_when_upgrade_again_then_nothing_changes(empty_url: st
         engine.dispose()
 
 
+@pytest.mark.slow  # real processes, long on two cores: CI runs it (-m slow)
 def test_given_an_empty_db_when_several_processes_upgrade_it_at_once_then_all_succeed(empty_url: str) -> None:
     # Given an empty database and the processes docker compose starts together (web, worker, beat),
     # each running `dispatcher db upgrade` first

@@ -122,6 +122,7 @@ def _web(tmp_path: Path, key: str, port: int) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.slow  # real processes, long on two cores: CI runs it (-m slow)
 @pytest.mark.parametrize(
     "key",
     [

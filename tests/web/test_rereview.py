@@ -228,6 +228,9 @@ def _edited_xls(path: Path, edit: str) -> Path:
     data = bytearray(crafted.far_corner_xls(path).read_bytes())
     if edit == "cutoff":  # the header's mini-stream cutoff: calamine keeps 4,096 whatever it says
         data[0x38:0x3C] = (1 << 16).to_bytes(4, "little")
+    elif edit == "bom":  # calamine's decoder drops a byte-order mark before the name
+        at = data.find("Workbook".encode("utf-16-le"))
+        data[at : at + 18] = b"\xff\xfe" + "Workbook".encode("utf-16-le")
     elif edit == "renamed":  # calamine also reads a stream named WORKBOOK
         at = data.find("Workbook".encode("utf-16-le"))
         data[at : at + 16] = "WORKBOOK".encode("utf-16-le")
@@ -243,6 +246,7 @@ def _edited_xls(path: Path, edit: str) -> Path:
         ("cutoff", "spans 60,001 rows × 65,536 columns"),
         ("renamed", "spans 60,001 rows × 65,536 columns"),
         ("damaged", "its workbook cannot be checked (no directory)"),
+        ("bom", "its workbook cannot be checked (a stream name starting with a byte-order mark)"),
     ],
 )
 def test_given_an_xls_edited_where_a_guard_could_misread_it_then_refused_before_reading_it(
@@ -304,3 +308,28 @@ def test_given_a_page_whose_readings_hang_then_the_page_holds_its_turn_one_previ
     assert r.status_code == 400 and "took longer than 4 s and was stopped" in r.text, r.text[-2000:]
     assert took < 6.5, f"the page held its turn {took:.1f} s"
     still_up(web)
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        [b"Content-Length: 10", b"Transfer-Encoding: chunked"],
+        [
+            b"Content-Type: multipart/form-data; boundary=B",
+            b"Content-Type: application/x-www-form-urlencoded",
+        ],
+    ],
+    ids=["length-and-chunked", "two-types"],
+)
+def test_given_a_body_whose_framing_is_ambiguous_then_it_is_refused_before_it_is_read(
+    web: WebProcess, framing: list[bytes]
+) -> None:
+    # A length beside a chunked body passed the length check while the chunks (any size) were read; a
+    # second type passed the multipart check (this reading kept the last, the app the first)
+    host, port = web.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(
+            b"POST /login HTTP/1.1\r\nHost: " + host.encode() + b"\r\n" + b"\r\n".join(framing) + b"\r\n\r\n"
+        )
+        answer = conn.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
