@@ -4,20 +4,16 @@ body or the error the transport would have given).
 
 Two campaigns of one account share numbers and their text, so that a report of a number, or the
 vendor's "already sent this text to this number", may be about either; one request is personalised, so
-that a content refusal splits it. A third is an A/B campaign (two wordings, one per request, its
-personalised requests re-planned per variant when it fails over) sharing numbers with both. Each
-campaign may fail over to a second account (an account error,
+that a content refusal splits it; each campaign may fail over to a second account (an account error,
 or retries that gave up on "try later"), after which reports and "already sent" come from the account
 that took each request. Actors: workers claiming and answering (every answer class, a code missing
 from the vendor's table too, on time or after the sweep), workers dying mid-send, the beat's sweep,
-failover and completion, reports arriving, replies arriving (texts full of the gateways' separators and
-other numbers, read from a pulled list by the inbox: one reply of its sender each, and an opt-out word
-opts out only its sender), the operator's retry (with and without unknown chunks), pause, resume,
-cancel, and opt-outs. The model keeps the vendor's truth: which campaign's requests it
+failover and completion, reports arriving, the operator's retry (with and without unknown chunks),
+pause, resume, cancel, and opt-outs. The model keeps the vendor's truth: which campaign's requests it
 really took, on which account, for which numbers. Invariants after every step: no number taken twice unless an operator re-sent it
 from ``unknown``; nothing the vendor took is failed or queued again; nothing recorded as accepted that
 the vendor did not take; waiting recipients sit in a chunk that will send them; the campaign's counts add
-up; a request carries one A/B variant, each number its own variant's wording; and, at the end, once everything is answered and the campaign driven to its end, no recipient waits.
+up; and, at the end, once everything is answered and the campaign driven to its end, no recipient waits.
 """
 
 from __future__ import annotations
@@ -47,22 +43,18 @@ from sqlalchemy import Engine, create_engine, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from dispatcher import campaigns, failover, scheduler, variants
+from dispatcher import campaigns, failover, scheduler
 from dispatcher.config import AccountConfig, Settings
 from dispatcher.decisions import ChunkRow, SendAttempt, Verdict, interpret
 from dispatcher.dispatch import load_group, record_attempts
 from dispatcher.errors import HTTPStatusError, NotSentError, OutcomeUnknownError, StateError
 from dispatcher.results import optout_store, reconcile
-from dispatcher.results.inbox import process_pending, record_raw
-from dispatcher.results.optout_words import is_optout, optout_matcher
 from dispatcher.store import (
     Campaign,
     Chunk,
     ChunkState,
     NewRecipient,
-    OptOut,
     Recipient,
-    ReplyRow,
     ReportRow,
     bulk_insert_recipients,
     counts,
@@ -75,7 +67,7 @@ from dispatcher.store import (
 from dispatcher.store.chunks import Claimed, claim_chunks
 from dispatcher.store.models import Base
 from dispatcher.vendors import entinfo, trigger
-from dispatcher.vendors.wire import CHINA_TZ, Credentials, Request
+from dispatcher.vendors.wire import Credentials, Request
 from tests.stack import PG_URL
 
 ACCOUNT = "acct"
@@ -86,29 +78,14 @@ SETTINGS = Settings(
     accounts={n: AccountConfig(n, "trigger", "http://127.0.0.1:9", n, "demo") for n in (ACCOUNT, FALLBACK)},
 )
 TEXT = "会员日全场8折，回T退订【测试】"
-TEXT_B = "会员日到店有礼，回T退订【测试】"  # the A/B campaign's second wording
 MOBILES = [f"139000000{i:02d}" for i in range(8)]
-# Two campaigns, multi-number and single requests; the second shares three numbers with the first; the
-# third is A/B, sharing numbers with both
+# Two campaigns, multi-number and single requests; the second shares three numbers with the first
 CAMPAIGNS = [
     [MOBILES[0:3], MOBILES[3:5], MOBILES[5:6], MOBILES[6:7]],
     [[MOBILES[1], MOBILES[5], MOBILES[7]], [MOBILES[3]]],
-    [[MOBILES[0], MOBILES[5]], [MOBILES[1], MOBILES[7]], [MOBILES[3]]],
 ]
-# (campaign, chunk) packed personalised: a content refusal splits it like a bad number; a failover
-# re-plans it for the new account (the A/B campaign's: per variant)
-PERSONALISED = {(0, 0), (2, 0), (2, 1)}
-# (campaign, chunk) -> its A/B variant; the variants' wordings, personalised (each number its own text,
-# so that a re-plan that mixed the variants would pack them into one personalised request)
-VARIANT_OF = {(2, 0): "A", (2, 1): "B", (2, 2): "B"}
-WORDING = {"A": TEXT, "B": TEXT_B}
-
-
-def wording(variant: str | None, mobile: str) -> str:
-    """The text ``mobile`` is sent: its A/B variant's, rendered for it (no variant: :data:`TEXT`)."""
-    return f"{mobile[-2:]}号会员：{WORDING[variant]}" if variant else TEXT
-
-
+# (campaign, chunk) packed personalised: a content refusal splits it like a bad number
+PERSONALISED = {(0, 0)}
 ROWS = sum(len(chunk) for chunks in CAMPAIGNS for chunk in chunks)
 WAITING = ("planned", "queued", "sending")
 FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
@@ -134,16 +111,6 @@ ANSWERS = {
     "http_503_retry_after": ("error", HTTPStatusError(503, headers={"Retry-After": "1"}), "no"),
     "not_sent": ("error", NotSentError("connection refused"), "no"),
 }
-
-
-# A reply's text: anything people type, weighted towards the separators of every vendor, other numbers
-# and opt-out words; no ":", so it never spells out a time (what a forged record needs, and what the list's
-# shape and time bounds make it guess: tests/vendors/test_parsing.py)
-_PIECES = [*"|;,!^~-好的 0123456789/\n，；", "|;|", "|,|", "|;", "13900000002", "TD", "退订", "T"]
-REPLY_TEXTS = st.one_of(
-    st.lists(st.sampled_from(_PIECES), max_size=8).map("".join), st.sampled_from(["TD", " 退订 ", "t"])
-)
-REPLY_WORDS = optout_matcher(SETTINGS.optout_words)
 
 
 @dataclass
@@ -201,58 +168,36 @@ class Store:
 def create_campaigns(sessions: sessionmaker[Session]) -> list[int]:
     """The trigger campaigns of :data:`CAMPAIGNS` (one text), started."""
     return [
-        create_campaign(
-            sessions,
-            chunks,
-            {seq for k, seq in PERSONALISED if k == which},
-            {seq: v for (k, seq), v in VARIANT_OF.items() if k == which},
-        )
+        create_campaign(sessions, chunks, {seq for k, seq in PERSONALISED if k == which})
         for which, chunks in enumerate(CAMPAIGNS)
     ]
 
 
 def create_campaign(
-    sessions: sessionmaker[Session],
-    chunks: list[list[str]],
-    personalised: Collection[int] = (),
-    ab: dict[int, str] | None = None,
+    sessions: sessionmaker[Session], chunks: list[list[str]], personalised: Collection[int] = ()
 ) -> int:
     """A trigger campaign of ``chunks`` (their numbers, one text; packed personalised at the seqs of
-    ``personalised``), started. ``ab``: an A/B campaign, each chunk's variant by seq (its wording in
-    :data:`WORDING`), as ``variants.plan`` packs one."""
-    ab = ab or {}
+    ``personalised``), started."""
     with sessions() as session:
         campaign_id = session.execute(
             insert(Campaign)
             .values(name="spring", account=ACCOUNT, vendor="trigger", template=TEXT, state="draft",
                     window_start=0, window_end=1440, created_by="t", next_seq=len(chunks),
-                    fallbacks=[FALLBACK],
-                    variants=variants.describe([TEXT, TEXT_B], [50, 50]) if ab else None)
+                    fallbacks=[FALLBACK])
             .returning(Campaign.id)
         ).scalar_one()  # fmt: skip
         rows: list[NewRecipient] = []
-        chunk_of: list[int] = []
-        variant_of: list[int] = []
         for seq, mobiles in enumerate(chunks):
-            texts = [wording(ab.get(seq), m) for m in mobiles]
-            assert seq in personalised or len(set(texts)) == 1
             chunk_id = session.execute(
                 insert(Chunk)
                 .values(campaign_id=campaign_id, seq=seq, ref=f"{campaign_id:011d}{seq:07d}",
                         method="personalised" if seq in personalised else "same_text",
-                        text=None if seq in personalised else texts[0], recipient_count=len(mobiles),
+                        text=None if seq in personalised else TEXT, recipient_count=len(mobiles),
                         state="planned", account=ACCOUNT)
                 .returning(Chunk.id)
             ).scalar_one()  # fmt: skip
-            rows += [
-                NewRecipient(len(rows) + 2, len(rows), m, m, t, 1, None, chunk_id)
-                for m, t in zip(mobiles, texts, strict=True)
-            ]
-            if seq in ab:
-                chunk_of.append(chunk_id)
-                variant_of.append(variants.NAMES.index(ab[seq]))
+            rows += [NewRecipient(len(rows) + 2, len(rows), m, m, TEXT, 1, None, chunk_id) for m in mobiles]
         bulk_insert_recipients(session, campaign_id, rows)
-        variants.tag(session, campaign_id, chunk_of, variant_of)
         session.commit()
     campaigns.start(sessions, campaign_id, "t")
     return campaign_id
@@ -311,7 +256,6 @@ class ChunkMachine(RuleBasedStateMachine):
         with self.sessions() as session:
             won = claim_chunks(session, ids, worker, 60)
         rows = {row.id: row for row in load_group(self.sessions, list(won))}
-        self.one_variant_per_request(rows, won)
         for chunk_id, claimed in won.items():
             campaign = rows[chunk_id].campaign_id
             mobiles = {(campaign, m) for m in self._mobiles(claimed)}
@@ -324,29 +268,13 @@ class ChunkMachine(RuleBasedStateMachine):
             attempt = SendAttempt(rows[chunk_id], claimed, placeholder, now, now, request)
             self.flights[(worker, chunk_id, claimed.attempts)] = Flight(worker, attempt)
 
-    def one_variant_per_request(self, rows: dict[int, ChunkRow], won: dict[int, Claimed]) -> None:
-        """An A/B request carries one variant, and each number its own variant's wording (a failover's
-        re-plan must not mix them)."""
-        ids = [r.id for claimed in won.values() for r in claimed.recipients]
-        with self.sessions() as session:
-            found = session.execute(select(Recipient.id, Recipient.variant).where(Recipient.id.in_(ids)))
-            variant = {i: v for i, v in found}
-        for chunk_id, claimed in won.items():
-            kinds = {variant[r.id] for r in claimed.recipients}
-            assert len(kinds) <= 1, f"chunk {chunk_id} mixes the variants {kinds}"
-            for r in claimed.recipients:
-                text = wording(variant[r.id], r.mobile)
-                assert r.text == text and rows[chunk_id].text in (None, text), f"{r.mobile}: {r.text}"
-            if kinds - {None}:
-                event("an A/B request" + (" after a failover" if rows[chunk_id].account == FALLBACK else ""))
-
     @staticmethod
     def _request(row: ChunkRow, claimed: Claimed) -> Request | None:
         if not claimed.recipients:
             return None
         if row.text is None:
             return trigger.build_personalised(CREDS, claimed.pairs, ref=row.ref)
-        return trigger.build_send(CREDS, [r.mobile for r in claimed.recipients], row.text, ref=row.ref)
+        return trigger.build_send(CREDS, [r.mobile for r in claimed.recipients], TEXT, ref=row.ref)
 
     @precondition(lambda self: bool(self.flights))
     @rule(data=st.data())
@@ -428,17 +356,10 @@ class ChunkMachine(RuleBasedStateMachine):
     # ---- the beat --------------------------------------------------------------------------------------
 
     @rule(
-        action=st.sampled_from(
-            ["backoffs run out", "leases run out", "complete", "fail over", "account fails"]
-        ),
+        action=st.sampled_from(["backoffs run out", "leases run out", "complete", "fail over"]),
         data=st.data(),
     )
     def beat(self, action: str, data: st.DataObject) -> None:
-        if action == "account fails":
-            # (the A/B campaign the likeliest: its re-plan per variant is what a failover may break)
-            ab = self.campaigns[max(k for k, _ in VARIANT_OF)]
-            self.account_fails(data.draw(st.sampled_from([ab, *self.campaigns]), label="campaign"))
-            return
         if action == "fail over":
             before = self.accounts()
             failover.run(self.sessions, SETTINGS)
@@ -465,20 +386,6 @@ class ChunkMachine(RuleBasedStateMachine):
             session.execute(update(Chunk).where(Chunk.id.in_(some)).values(lease_until=past))
             session.commit()
             assert set(sweep_expired_leases(session)) >= some
-
-    def account_fails(self, campaign: int) -> None:
-        """A running campaign's account stops taking requests, at any moment: the campaign is paused and
-        fails over to its fallback once nothing of it is on the wire (else it runs on)."""
-        try:
-            campaigns.pause(self.sessions, campaign, "system")
-        except StateError:
-            return  # not running (or a person paused it: theirs to lift)
-        failover.switch(self.sessions, SETTINGS, campaign, "account")
-        if self.campaign_states()[campaign] == "paused":
-            campaigns.resume(self.sessions, campaign, "system")
-        else:
-            event("a campaign failed over (its account failed)")
-        self.hold_backoffs()
 
     def backoffs_run_out(self) -> None:
         with self.sessions() as session:
@@ -507,36 +414,6 @@ class ChunkMachine(RuleBasedStateMachine):
             if reconcile.reconcile(session, ReportRow.id == report.id).settled_chunks:
                 event("a report settled an unknown chunk")
             session.commit()
-
-    @rule(
-        mobile=st.sampled_from(MOBILES),
-        text=REPLY_TEXTS,
-        account=st.sampled_from([ACCOUNT, FALLBACK]),
-    )
-    def reply_arrives(self, mobile: str, text: str, account: str) -> None:
-        """A number's reply in a pulled GetMo2Connect list, read and applied by the inbox."""
-        at = datetime.now(CHINA_TZ).strftime("%Y/%m/%d %H:%M:%S")
-        with self.sessions() as session:
-            raw_id = record_raw(
-                session, account, "replies", "pull", "|,|".join([mobile, text, at, "1069", ""]) + "|;|"
-            )
-        before = self.opted_in_store()
-        process_pending(self.sessions, SETTINGS, connections=1)
-        with self.sessions() as session:
-            read = session.execute(
-                select(ReplyRow.mobile, ReplyRow.text).where(ReplyRow.raw_pull_id == raw_id)
-            ).all()
-        assert [tuple(r) for r in read] == [(mobile, text.strip())], f"{text!r} read as {read}"
-        added = self.opted_in_store() - before
-        assert added <= {mobile}, f"a reply of {mobile} opted out {added}"
-        assert not added or is_optout(text.strip(), REPLY_WORDS), f"{text!r} opted {mobile} out"
-        if added:
-            event("a reply opted its sender out")
-        self.opted |= added
-
-    def opted_in_store(self) -> set[str]:
-        with self.sessions() as session:
-            return set(session.execute(select(OptOut.mobile)).scalars())
 
     # ---- the operator -----------------------------------------------------------------------------------
 
